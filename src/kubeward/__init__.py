@@ -1,0 +1,3 @@
+"""kubeward: Kubernetes security you can see, prove and enforce."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,71 @@
+"""The `kubeward` (and `kubectl-ward`) entry point: command groups loaded lazily so start-up stays fast."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+
+# name -> (module, attribute, one-line help). A group whose module is absent is simply not offered.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "scan": ("kubeward.cli.scan", "scan", "Scan manifests or a cluster and report findings."),
+    "demo": ("kubeward.cli.scan", "demo", "Scan the bundled, deliberately insecure demo cluster."),
+    "controls": ("kubeward.cli.scan", "controls_cmd", "List the controls (id, severity, frameworks)."),
+    "pss": ("kubeward.cli.pss", "group", "Pod Security Standards: check pods, plan namespace levels."),
+    "rbac": ("kubeward.cli.rbac", "group", "RBAC: can-i, who-can, matrix, risks, escalation paths."),
+    "netpol": ("kubeward.cli.netpol", "group", "NetworkPolicy: reachability, explain, lint, generate."),
+    "pki": ("kubeward.cli.pki", "group", "Certificates: init a kubeadm-style PKI, issue, check, rotate."),
+    "authn": ("kubeward.cli.authn", "group", "Authentication: what the x509 authenticator derives."),
+    "node": ("kubeward.cli.node", "group", "Control-plane and worker node checks (CIS)."),
+    "encryption": ("kubeward.cli.encryption", "group", "Secrets encryption at rest: generate and check configs."),
+    "etcd": ("kubeward.cli.etcd", "group", "etcd: probe mTLS, classify secrets at rest."),
+    "audit": ("kubeward.cli.audit", "group", "Audit logging: policies, analysis, live alerts."),
+    "audit2rbac": ("kubeward.cli.audit", "audit2rbac", "Minimal RBAC from observed audit events."),
+    "agent": ("kubeward.cli.agent", "group", "Node agent: exec allowlists (fanotify), flow monitoring."),
+    "admission": ("kubeward.cli.admission", "group", "Admission webhook serving the controls."),
+}
+
+
+def _available(name: str) -> bool:
+    module = COMMANDS[name][0]
+    return importlib.util.find_spec(module) is not None
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [n for n in COMMANDS if _available(n)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        entry = COMMANDS.get(name)
+        if entry is None or not _available(name):
+            return None
+        module = importlib.import_module(entry[0])
+        return getattr(module, entry[1])
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(n, COMMANDS[n][2]) for n in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, "--version", prog_name="kubeward")
+def cli() -> None:
+    """kubeward: Kubernetes security you can see, prove and enforce."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    try:
+        return cli.main(args=argv, prog_name="kubeward")
+    except KeyboardInterrupt:
+        click.echo("kubeward: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""`kubeward scan`, `kubeward demo` and `kubeward controls`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..controls.registry import Selection, SelectionError, all_controls, run
+from ..exceptions import ExceptionsError, load_exceptions
+from ..findings import Severity
+from ..formats import FORMATS, render
+from .common import (
+    emit,
+    exit_code,
+    fail,
+    input_options,
+    load_snapshot,
+    output_options,
+    print_errors,
+    severity_type,
+    user_errors,
+)
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
+
+
+def _csv(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
+def scan_options(f: Any) -> Any:
+    opts = [
+        click.option("--framework", "frameworks", multiple=True, default=("all",), show_default=True,
+                     help="nsa, cis, mitre, pss-baseline, pss-restricted or all (repeat or comma-separate)."),
+        click.option("--severity-threshold", type=severity_type(), default="info", show_default=True,
+                     help="Run only controls of at least this severity."),
+        click.option("--include-controls", multiple=True, help="Only these control ids (comma-separated)."),
+        click.option("--exclude-controls", multiple=True, help="Skip these control ids (comma-separated)."),
+        click.option("--exclude-namespaces", multiple=True, help="Ignore objects in these namespaces."),
+        click.option("--exceptions", "exceptions_file", type=click.Path(dir_okay=False),
+                     help="Exceptions file (default: ./.kubeward.yaml when present)."),
+        click.option("--fail-on", type=severity_type(), default="high", show_default=True,
+                     help="Exit 1 when a finding at or above this severity remains."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return output_options(FORMATS)(f)
+
+
+@click.command()
+@input_options
+@click.option("--demo", is_flag=True, help="Scan the bundled demo cluster (examples/demo-cluster).")
+@scan_options
+@user_errors(SelectionError, ExceptionsError)
+def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, **opts: Any) -> None:
+    """Scan manifests (files, folders, '-' for stdin) and report findings.
+
+    \b
+    Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or input errors
+    (bad flags, or nothing at all could be scanned).
+    """
+    if demo:
+        paths = (*paths, str(DEMO_DIR))
+    if not paths:
+        fail("nothing to scan: give files, folders or '-' (or --demo)")
+    _scan(paths, max_file_size, **opts)
+
+
+@click.command()
+@scan_options
+@user_errors(SelectionError, ExceptionsError)
+def demo(**opts: Any) -> None:
+    """Scan the bundled, deliberately insecure demo cluster (same as `scan --demo`)."""
+    _scan((str(DEMO_DIR),), "16M", **opts)
+
+
+def _scan(
+    paths: tuple[str, ...],
+    max_file_size: str,
+    *,
+    frameworks: tuple[str, ...],
+    severity_threshold: str,
+    include_controls: tuple[str, ...],
+    exclude_controls: tuple[str, ...],
+    exclude_namespaces: tuple[str, ...],
+    exceptions_file: str | None,
+    fail_on: str,
+    fmt: str,
+    output_file: str | None,
+) -> None:
+    selection = Selection(
+        frameworks=_csv(frameworks) or ("all",),
+        min_severity=Severity.parse(severity_threshold),
+        include=_csv(include_controls),
+        exclude=_csv(exclude_controls),
+    )
+    chosen = selection.choose(all_controls())
+    exceptions = load_exceptions(exceptions_file)
+    snapshot = load_snapshot(paths, max_file_size)
+    print_errors(snapshot.errors)
+    report = run(snapshot, chosen, exceptions, exclude_namespaces=_csv(exclude_namespaces))
+    for e in report.expired_exceptions:
+        click.echo(f"kubeward: expired exception no longer applies: {e}", err=True)
+    emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
+    sys.exit(exit_code(report, Severity.parse(fail_on), scanned=len(snapshot) > 0))
+
+
+@click.command("controls")
+@click.option("--framework", "frameworks", multiple=True, default=("all",), help="Filter by framework.")
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
+@user_errors(SelectionError)
+def controls_cmd(frameworks: tuple[str, ...], fmt: str) -> None:
+    """List the controls kubeward runs, with severity and framework mappings."""
+    from ..controls.catalog import render_catalog
+
+    chosen = Selection(frameworks=_csv(frameworks) or ("all",)).choose(all_controls())
+    click.echo(render_catalog([c.meta for c in chosen], fmt), nl=False)

@@ -1,0 +1,185 @@
+"""The control registry: one function per check plus its metadata, selection and the run loop.
+
+Three shapes of control, so each check is written at its natural grain:
+- `pod`: receives a PodView (Pods and every workload's pod template, unwrapped once per object);
+- `object`: receives a Resource of the listed kinds;
+- `snapshot`: receives the Snapshot and yields (resource, path, message), for cross-object checks.
+A control yields (path, message) pairs; the runner turns them into Findings with locations.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..findings import ControlMeta, ControlResult, Finding, Report, Severity
+from ..resource import POD_KINDS, Resource
+from ..snapshot import Snapshot
+
+Hit = tuple[str, str]  # (JSON pointer, message)
+
+# Modules that register controls; imported on first use so `kubeward --help` stays fast.
+CONTROL_MODULES = (
+    "kubeward.controls.workload",
+    "kubeward.controls.network",
+    "kubeward.controls.rbac",
+    "kubeward.controls.secrets",
+    "kubeward.controls.pss",
+    "kubeward.controls.rbac_engine",
+    "kubeward.controls.netpol",
+)
+
+
+@dataclass(slots=True)
+class Control:
+    meta: ControlMeta
+    shape: str  # "pod" | "object" | "snapshot"
+    func: Callable[..., Iterable[Any]]
+    kinds: frozenset[str]
+
+
+_REGISTRY: dict[str, Control] = {}
+_loaded = False
+
+
+def control(
+    id: str,
+    title: str,
+    severity: str,
+    category: str,
+    *,
+    frameworks: Iterable[str] = (),
+    remediation: str = "",
+    description: str = "",
+    shape: str = "pod",
+    kinds: Iterable[str] | None = None,
+) -> Callable[[Callable[..., Iterable[Any]]], Callable[..., Iterable[Any]]]:
+    """Register a check. `kinds` defaults to every pod-carrying kind for pod controls."""
+    if shape not in ("pod", "object", "snapshot"):
+        raise ValueError(f"unknown control shape {shape!r}")
+    meta = ControlMeta(
+        id=id,
+        title=title,
+        severity=Severity.parse(severity),
+        category=category,
+        frameworks=tuple(frameworks),
+        remediation=remediation,
+        description=description,
+    )
+    kind_set = frozenset(kinds) if kinds is not None else (POD_KINDS if shape == "pod" else frozenset())
+
+    def register(func: Callable[..., Iterable[Any]]) -> Callable[..., Iterable[Any]]:
+        if id in _REGISTRY:
+            raise ValueError(f"duplicate control id {id}")
+        _REGISTRY[id] = Control(meta, shape, func, kind_set)
+        return func
+
+    return register
+
+
+def all_controls() -> dict[str, Control]:
+    global _loaded
+    if not _loaded:
+        for mod in CONTROL_MODULES:
+            try:
+                importlib.import_module(mod)
+            except ModuleNotFoundError as exc:
+                if exc.name != mod:  # a real import error inside the module must surface
+                    raise
+        _loaded = True
+    return dict(sorted(_REGISTRY.items()))
+
+
+class SelectionError(ValueError):
+    """Bad control selection from the user (unknown id, unknown framework): exit 2."""
+
+
+@dataclass(slots=True)
+class Selection:
+    frameworks: tuple[str, ...] = ("all",)
+    min_severity: Severity = Severity.INFO
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    exclude_namespaces: frozenset[str] = field(default_factory=frozenset)
+
+    def choose(self, controls: dict[str, Control]) -> list[Control]:
+        unknown = [c for c in (*self.include, *self.exclude) if c not in controls]
+        if unknown:
+            raise SelectionError(f"unknown control id(s): {', '.join(unknown)} (see `kubeward controls`)")
+        known_fw = {f.split("-", 1)[0] for c in controls.values() for f in c.meta.frameworks}
+        known_fw |= {f for c in controls.values() for f in c.meta.frameworks}
+        bad_fw = [f for f in self.frameworks if f != "all" and f not in known_fw]
+        if bad_fw:
+            raise SelectionError(f"unknown framework(s): {', '.join(bad_fw)}")
+        chosen = []
+        for cid, c in controls.items():
+            if self.include and cid not in self.include:
+                continue
+            if cid in self.exclude or c.meta.severity < self.min_severity:
+                continue
+            if not self.include and not any(c.meta.in_framework(f) for f in self.frameworks):
+                continue
+            chosen.append(c)
+        return chosen
+
+
+def run(snapshot: Snapshot, controls: list[Control], exceptions: Any = None, exclude_namespaces: Iterable[str] = ()) -> Report:
+    """Run the chosen controls over the snapshot; exceptions decide what is suppressed (counted, not dropped)."""
+    skip_ns = frozenset(exclude_namespaces)
+    report = Report(objects=len(snapshot), findings=[], errors=list(snapshot.errors), not_assessed=list(snapshot.not_assessed))
+
+    def wanted(r: Resource) -> bool:
+        return not skip_ns or r.namespace not in skip_ns
+
+    by_kind: dict[str, list[Resource]] = {}
+
+    def objects_of(kinds: frozenset[str]) -> list[Resource]:
+        out: list[Resource] = []
+        for k in sorted(kinds):
+            if k not in by_kind:
+                by_kind[k] = [r for r in snapshot.of_kind(k) if wanted(r)]
+            out.extend(by_kind[k])
+        return out
+
+    for c in controls:
+        result = ControlResult(c.meta)
+        report.controls[c.meta.id] = result
+        targets = objects_of(c.kinds)
+        result.evaluated = len(targets)
+        report.evaluated_objects[c.meta.id] = [r.ref() for r in targets]
+        failed: set[int] = set()
+        for res, path, message in _hits(c, snapshot, targets):
+            if not wanted(res):
+                continue
+            finding = Finding(c.meta, res.ref(), res.location(path), path, message)
+            reason = exceptions.reason_for(finding, res) if exceptions is not None else None
+            if reason is not None:
+                finding.suppressed_by = reason
+                report.suppressed.append(finding)
+            else:
+                report.findings.append(finding)
+                failed.add(id(res))
+        result.failed = len(failed)
+    if exceptions is not None:
+        report.expired_exceptions = list(exceptions.expired)
+    report.findings.sort(key=lambda f: (-f.severity, f.control.id, f.location.file or "", f.location.line or 0, f.path))
+    return report
+
+
+def _hits(c: Control, snapshot: Snapshot, targets: list[Resource]) -> Iterator[tuple[Resource, str, str]]:
+    if c.shape == "snapshot":
+        yield from c.func(snapshot)
+        return
+    func = c.func
+    if c.shape == "pod":
+        for res in targets:
+            pod = res.pod()
+            if pod is not None:
+                for path, message in func(pod):
+                    yield res, path, message
+    else:
+        for res in targets:
+            for path, message in func(res):
+                yield res, path, message

@@ -1,0 +1,185 @@
+"""Findings: the single currency every judging command produces and every format renders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+
+class Severity(IntEnum):
+    """Ordered so that comparisons (`>= Severity.HIGH`) express thresholds."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in sorted(cls, reverse=True))
+            raise ValueError(f"unknown severity {text!r} (one of: {names})") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class ControlMeta:
+    """What a check is, independent of any object: rendered by every format and docs/controls.md."""
+
+    id: str
+    title: str
+    severity: Severity
+    category: str
+    frameworks: tuple[str, ...] = ()
+    remediation: str = ""
+    description: str = ""
+
+    def in_framework(self, name: str) -> bool:
+        """`nsa` matches `nsa`; `cis` matches every `cis-…` id; an exact id matches itself."""
+        if name == "all":
+            return True
+        return any(f == name or f.startswith(name + "-") for f in self.frameworks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "severity": self.severity.label,
+            "category": self.category,
+            "frameworks": list(self.frameworks),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"apiVersion": self.api_version, "kind": self.kind}
+        if self.namespace is not None:
+            d["namespace"] = self.namespace
+        d["name"] = self.name
+        return d
+
+    def __str__(self) -> str:
+        ns = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind}/{ns}{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a user goes to fix it: a file and line, or a cluster context for live objects."""
+
+    file: str | None = None
+    line: int | None = None
+    cluster: str | None = None
+
+    def __str__(self) -> str:
+        if self.file:
+            return f"{self.file}:{self.line}" if self.line else self.file
+        return f"cluster:{self.cluster}" if self.cluster else ""
+
+
+@dataclass(slots=True)
+class Finding:
+    control: ControlMeta
+    object: ObjectRef
+    location: Location
+    path: str
+    message: str
+    suppressed_by: str | None = None  # the reason, when an exception silenced it
+
+    @property
+    def severity(self) -> Severity:
+        return self.control.severity
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"control": self.control.to_json(), "object": self.object.to_json()}
+        loc = self.location
+        if loc.file is not None:
+            d["location"] = {"file": loc.file, "line": loc.line} if loc.line else {"file": loc.file}
+        elif loc.cluster is not None:
+            d["source"] = {"cluster": loc.cluster}
+        d["path"] = self.path
+        d["message"] = self.message
+        d["remediation"] = self.control.remediation
+        if self.suppressed_by is not None:
+            d["suppressed"] = {"reason": self.suppressed_by}
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class InputError:
+    """One input that could not be read; recorded, shown, never counted as passed."""
+
+    file: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"file": self.file, "message": self.message}
+
+    def __str__(self) -> str:
+        return f"kubeward: {self.file}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class NotAssessed:
+    """A resource type (or area) that could not be read, e.g. 403 from the API: unknown, not passed."""
+
+    what: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"what": self.what, "reason": self.reason}
+
+
+@dataclass(slots=True)
+class ControlResult:
+    """Per control: how many objects it judged and how many failed (for scores and junit)."""
+
+    meta: ControlMeta
+    evaluated: int = 0
+    failed: int = 0
+
+
+@dataclass(slots=True)
+class Report:
+    """Everything a scan produced; formats render it, the CLI derives the exit code from it."""
+
+    objects: int
+    findings: list[Finding]
+    suppressed: list[Finding] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+    not_assessed: list[NotAssessed] = field(default_factory=list)
+    controls: dict[str, ControlResult] = field(default_factory=dict)
+    expired_exceptions: list[str] = field(default_factory=list)
+    evaluated_objects: dict[str, list[ObjectRef]] = field(default_factory=dict)
+    coverage: tuple[int, int] | None = None  # (types read, types wanted) for live scans
+
+    def by_severity(self) -> dict[str, int]:
+        counts = {s.label: 0 for s in sorted(Severity, reverse=True) if s != Severity.INFO}
+        for f in self.findings:
+            if f.severity != Severity.INFO:
+                counts[f.severity.label] += 1
+        return counts
+
+    def framework_scores(self) -> dict[str, float]:
+        """Kubescape-style compliance: per control passed/evaluated, framework = mean over its controls."""
+        per: dict[str, list[float]] = {}
+        for res in self.controls.values():
+            if res.evaluated == 0:
+                continue
+            score = 100.0 * (res.evaluated - res.failed) / res.evaluated
+            for fw in {f.split("-", 1)[0] for f in res.meta.frameworks}:
+                per.setdefault(fw, []).append(score)
+        return {fw: round(sum(v) / len(v), 1) for fw, v in sorted(per.items())}

@@ -1,0 +1,192 @@
+"""One Kubernetes object as the API serves it, plus where it came from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .findings import Location, ObjectRef
+
+# Kinds the API serves without a namespace (kubectl api-resources --namespaced=false, core and common groups).
+CLUSTER_SCOPED_KINDS = frozenset({
+    "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding", "StorageClass", "CSIDriver",
+    "CSINode", "VolumeAttachment", "CustomResourceDefinition", "APIService", "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding", "PriorityClass", "RuntimeClass", "IngressClass",
+    "CertificateSigningRequest", "PodSecurityPolicy", "ComponentStatus", "FlowSchema", "PriorityLevelConfiguration",
+    "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterTrustBundle", "IPAddress", "ServiceCIDR",
+    "DeviceClass", "GatewayClass", "SelfSubjectReview", "TokenReview", "SubjectAccessReview",
+    "SelfSubjectAccessReview", "SelfSubjectRulesReview", "ClusterIssuer",
+})
+
+# Where each workload kind keeps its pod template (apps/v1, batch/v1, core/v1 types).
+POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": (),
+    "Deployment": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "PodTemplate": ("template",),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+POD_KINDS = frozenset(POD_SPEC_PATHS)
+CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
+
+
+class Resource:
+    """An object dict with its origin. `key_lines` maps id(mapping) → {key: line} for file:line of any path."""
+
+    __slots__ = ("_pod", "cluster", "file", "key_lines", "line", "obj")
+
+    def __init__(
+        self,
+        obj: dict[str, Any],
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        cluster: str | None = None,
+        key_lines: dict[int, dict[str, int]] | None = None,
+    ) -> None:
+        self.obj = obj
+        self.file = file
+        self.line = line
+        self.cluster = cluster
+        self.key_lines = key_lines
+        self._pod: Any = False
+
+    @property
+    def api_version(self) -> str:
+        return str(self.obj.get("apiVersion", ""))
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj.get("kind", ""))
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        meta = self.obj.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or self.metadata.get("generateName") or "")
+
+    @property
+    def namespace(self) -> str | None:
+        """As written; `default` for a namespaced object without one; None for cluster-scoped kinds."""
+        if self.kind in CLUSTER_SCOPED_KINDS:
+            return None
+        ns = self.metadata.get("namespace")
+        return str(ns) if ns else "default"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = self.metadata.get("labels")
+        return labels if isinstance(labels, dict) else {}
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        ann = self.metadata.get("annotations")
+        return ann if isinstance(ann, dict) else {}
+
+    def ref(self) -> ObjectRef:
+        return ObjectRef(self.api_version, self.kind, self.namespace, self.name)
+
+    def location(self, path: str = "") -> Location:
+        if self.file is None:
+            return Location(cluster=self.cluster)
+        return Location(file=self.file, line=self.line_of(path) if path else self.line)
+
+    def line_of(self, path: str) -> int | None:
+        """Line of the deepest key on `path` (a JSON pointer) that the file shows; the object line otherwise."""
+        line = self.line
+        if not self.key_lines or not path:
+            return line
+        node: Any = self.obj
+        for part in path.strip("/").split("/"):
+            if isinstance(node, dict):
+                lines = self.key_lines.get(id(node))
+                if lines is None or part not in node:
+                    break
+                line = lines.get(part, line)
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+                if isinstance(node, dict) and (lines := self.key_lines.get(id(node))):
+                    line = min(lines.values())
+            else:
+                break
+        return line
+
+    def pod(self) -> PodView | None:
+        """The pod (or pod template) inside this object, unwrapped once."""
+        if self._pod is False:
+            self._pod = PodView.of(self)
+        return self._pod
+
+    def __repr__(self) -> str:
+        return f"<Resource {self.ref()} {self.location()}>"
+
+
+class PodView:
+    """A pod spec with its metadata and the JSON-pointer prefix of the template inside its owner."""
+
+    __slots__ = ("base", "meta", "resource", "spec")
+
+    def __init__(self, resource: Resource, spec: dict[str, Any], meta: dict[str, Any], base: str) -> None:
+        self.resource = resource
+        self.spec = spec
+        self.meta = meta
+        self.base = base  # e.g. "/spec/template"; "" for a Pod
+
+    @classmethod
+    def of(cls, res: Resource) -> PodView | None:
+        steps = POD_SPEC_PATHS.get(res.kind)
+        if steps is None:
+            return None
+        node: Any = res.obj
+        for step in steps:
+            node = node.get(step) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            return None
+        spec = node.get("spec")
+        meta = node.get("metadata")
+        return cls(
+            res,
+            spec if isinstance(spec, dict) else {},
+            meta if isinstance(meta, dict) else {},
+            "/" + "/".join(steps) if steps else "",
+        )
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        ann = self.meta.get("annotations")
+        return ann if isinstance(ann, dict) else {}
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = self.meta.get("labels")
+        return labels if isinstance(labels, dict) else {}
+
+    def containers(self) -> Iterator[tuple[dict[str, Any], str, str]]:
+        """(container, JSON pointer, field) for init, regular and ephemeral containers."""
+        for fld in CONTAINER_FIELDS:
+            items = self.spec.get(fld)
+            if not isinstance(items, list):
+                continue
+            for i, c in enumerate(items):
+                if isinstance(c, dict):
+                    yield c, f"{self.base}/spec/{fld}/{i}", fld
+
+    def volumes(self) -> Iterator[tuple[dict[str, Any], str]]:
+        items = self.spec.get("volumes")
+        if isinstance(items, list):
+            for i, v in enumerate(items):
+                if isinstance(v, dict):
+                    yield v, f"{self.base}/spec/volumes/{i}"
+
+    @property
+    def spec_path(self) -> str:
+        return f"{self.base}/spec"

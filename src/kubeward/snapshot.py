@@ -1,0 +1,75 @@
+"""An immutable set of objects with the indexes every engine and control reads (built once, never re-parsed)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .findings import InputError, NotAssessed
+from .resource import POD_KINDS, Resource
+
+METADATA_NAME_LABEL = "kubernetes.io/metadata.name"  # set immutably on every namespace since v1.21
+
+
+class Snapshot:
+    __slots__ = ("_by_key", "_by_kind", "_by_ns", "errors", "not_assessed", "resources", "source")
+
+    def __init__(
+        self,
+        resources: Iterable[Resource],
+        *,
+        errors: Iterable[InputError] = (),
+        not_assessed: Iterable[NotAssessed] = (),
+        source: str = "files",
+    ) -> None:
+        self.resources: tuple[Resource, ...] = tuple(resources)
+        self.errors: tuple[InputError, ...] = tuple(errors)
+        self.not_assessed: tuple[NotAssessed, ...] = tuple(not_assessed)
+        self.source = source
+        by_kind: dict[str, list[Resource]] = defaultdict(list)
+        by_ns: dict[str, list[Resource]] = defaultdict(list)
+        by_key: dict[tuple[str, str | None, str], Resource] = {}
+        for r in self.resources:
+            by_kind[r.kind].append(r)
+            ns = r.namespace
+            if ns is not None:
+                by_ns[ns].append(r)
+            by_key.setdefault((r.kind, ns, r.name), r)
+        self._by_kind = dict(by_kind)
+        self._by_ns = dict(by_ns)
+        self._by_key = by_key
+
+    def __len__(self) -> int:
+        return len(self.resources)
+
+    def of_kind(self, *kinds: str) -> list[Resource]:
+        if len(kinds) == 1:
+            return self._by_kind.get(kinds[0], [])
+        return [r for k in kinds for r in self._by_kind.get(k, [])]
+
+    def kinds(self) -> set[str]:
+        return set(self._by_kind)
+
+    def in_namespace(self, ns: str) -> list[Resource]:
+        return self._by_ns.get(ns, [])
+
+    def get(self, kind: str, namespace: str | None, name: str) -> Resource | None:
+        return self._by_key.get((kind, namespace, name))
+
+    def workloads(self) -> Iterator[Resource]:
+        """Objects that carry a pod or pod template."""
+        for kind in POD_KINDS:
+            yield from self._by_kind.get(kind, [])
+
+    def namespaces(self) -> list[str]:
+        """Every namespace named by a Namespace object or used by a namespaced object, sorted."""
+        names = {r.name for r in self.of_kind("Namespace")} | set(self._by_ns)
+        return sorted(n for n in names if n)
+
+    def namespace_labels(self, ns: str) -> dict[str, Any]:
+        """Labels of a namespace; the automatic metadata.name label is present even when the object is not."""
+        obj = self.get("Namespace", None, ns)
+        labels = dict(obj.labels) if obj is not None else {}
+        labels.setdefault(METADATA_NAME_LABEL, ns)
+        return labels

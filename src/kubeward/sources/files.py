@@ -1,0 +1,267 @@
+"""Read Kubernetes objects from files, folders and stdin, keeping each object's origin (file, line).
+
+Hostile input is bounded before it can hurt: files over a size limit are refused unread, binary and non-UTF-8
+files are named as such, alias expansion is measured on the composed graph (billion laughs), and deep nesting
+is caught. Every problem becomes one `InputError`; the other files are still read.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from ..findings import InputError
+from ..resource import Resource
+
+EXTENSIONS = (".yaml", ".yml", ".json")
+DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+# An object expanding to more nodes than this through aliases is treated as an alias bomb. Real manifests with
+# anchors expand by small factors; the classic "billion laughs" expands by 10^9.
+MAX_EXPANDED_NODES = 1_000_000
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv"})
+
+_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(slots=True)
+class LoadResult:
+    resources: list[Resource] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+    files_read: int = 0  # files that yielded at least one object
+
+
+class _InputProblem(Exception):
+    """A user-input problem: becomes a one-line error, never a traceback."""
+
+
+def display_path(path: Path | str) -> str:
+    """Paths relative to the working directory when below it (as the JSON contract wants), else as given."""
+    p = str(path)
+    if os.path.isabs(p):
+        try:
+            rel = os.path.relpath(p)
+        except ValueError:
+            return p
+        return p if rel.startswith("..") else rel
+    return p
+
+
+def iter_files(paths: Iterable[str]) -> Iterator[tuple[str, Path | None]]:
+    """Expand positional arguments: files as given, folders recursively (sorted), '-' as stdin."""
+    for arg in paths:
+        if arg == "-":
+            yield "-", None
+            continue
+        p = Path(arg)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+                for name in sorted(files):
+                    if name.endswith(EXTENSIONS):
+                        full = Path(root) / name
+                        yield display_path(full), full
+        else:
+            yield display_path(p), p
+
+
+def load_paths(
+    paths: Iterable[str],
+    *,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    stdin: Any = None,
+) -> LoadResult:
+    result = LoadResult()
+    for shown, path in iter_files(paths):
+        try:
+            if path is None:
+                stream = stdin if stdin is not None else sys.stdin.buffer
+                data = stream.read(max_file_bytes + 1)
+                shown = "<stdin>"
+            else:
+                data = _read_bounded(path, max_file_bytes)
+            if len(data) > max_file_bytes:
+                raise _InputProblem(_too_big(len(data), max_file_bytes))
+            before = len(result.resources)
+            parse_bytes(data, shown, result)
+            if len(result.resources) > before:
+                result.files_read += 1
+        except _InputProblem as exc:
+            result.errors.append(InputError(shown, str(exc)))
+    return result
+
+
+def _read_bounded(path: Path, limit: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise _InputProblem(_too_big(size, limit))
+        with path.open("rb") as fh:
+            return fh.read(limit + 1)
+    except FileNotFoundError:
+        raise _InputProblem("no such file or directory") from None
+    except IsADirectoryError:
+        raise _InputProblem("is a directory") from None
+    except PermissionError:
+        raise _InputProblem("permission denied") from None
+    except OSError as exc:
+        raise _InputProblem(exc.strerror or str(exc)) from None
+
+
+def _too_big(size: int, limit: int) -> str:
+    return f"file is {size / 2**20:.1f} MiB, over the {limit / 2**20:.0f} MiB limit (raise it with --max-file-size)"
+
+
+def parse_bytes(data: bytes, shown: str, result: LoadResult) -> None:
+    """Decode one file's bytes into objects; per-document problems are recorded and the rest still load."""
+    if b"\x00" in data[:8192]:
+        raise _InputProblem("binary file, not YAML or JSON")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _InputProblem(f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if shown.endswith(".json") or text.lstrip()[:1] in ("{", "["):
+        docs = _json_doc(text, shown)
+        if docs is not None:
+            _add_documents(docs, shown, result)
+            return
+    _add_documents(_yaml_docs(text, shown, result), shown, result)
+
+
+def _json_doc(text: str, shown: str) -> list[tuple[int, Any, int, dict[int, dict[str, int]]]] | None:
+    """Fast path: plain JSON via orjson. Lists fall back to YAML composition to learn item lines."""
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if "recursion" in str(exc).lower():
+            raise _InputProblem("document nested too deeply") from None
+        return None  # maybe YAML that happens to start with '{' or '['; the YAML path reports errors
+    if isinstance(obj, dict) and isinstance(obj.get("items"), list) and obj.get("kind", "").endswith("List"):
+        return None
+    first = text.find('"', text.find("{")) if isinstance(obj, dict) else -1
+    line = text.count("\n", 0, first) + 1 if first >= 0 else 1
+    return [(0, obj, line, {})]
+
+
+class _PositionLoader(_Loader):  # type: ignore[misc,valid-type]
+    """CSafeLoader that also records, for every mapping, the 1-based line of each key (for file:line)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.key_lines: dict[int, dict[str, int]] = {}
+
+    def construct_yaml_map(self, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
+        data: dict[Any, Any] = {}
+        yield data
+        data.update(self.construct_mapping(node))
+        self.key_lines[id(data)] = {
+            k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)
+        }
+
+
+_PositionLoader.add_constructor("tag:yaml.org,2002:map", _PositionLoader.construct_yaml_map)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Node count after alias expansion, computed on the shared graph in time linear in unique nodes."""
+    stack: list[tuple[yaml.Node, bool]] = [(node, False)]
+    while stack:
+        n, done = stack.pop()
+        key = id(n)
+        if key in memo:
+            continue
+        if isinstance(n, yaml.ScalarNode):
+            memo[key] = 1
+            continue
+        children = [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else list(n.value)
+        if done:
+            memo[key] = min(MAX_EXPANDED_NODES + 1, 1 + sum(memo[id(c)] for c in children))
+        else:
+            stack.append((n, True))
+            stack.extend((c, False) for c in children if id(c) not in memo)
+    return memo[id(node)]
+
+
+def _yaml_docs(text: str, shown: str, result: LoadResult) -> Iterator[tuple[int, Any, int, dict[int, dict[str, int]]]]:
+    loader = _PositionLoader(text)
+    check_aliases = "&" in text and "*" in text
+    index = 0
+    try:
+        while loader.check_node():
+            try:
+                node = loader.get_node()
+            except RecursionError:
+                raise _InputProblem(f"document {index + 1}: nested too deeply") from None
+            if node is None:
+                break
+            if check_aliases and _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+                result.errors.append(
+                    InputError(shown, f"document {index + 1}: YAML aliases expand to over {MAX_EXPANDED_NODES:,} nodes (alias bomb?)")
+                )
+                index += 1
+                continue
+            line = node.start_mark.line + 1
+            try:
+                obj = loader.construct_document(node)
+            except RecursionError:
+                loader.constructed_objects.clear()
+                loader.recursive_objects.clear()
+                result.errors.append(InputError(shown, f"document {index + 1}: nested too deeply"))
+                index += 1
+                continue
+            yield index, obj, line, loader.key_lines
+            index += 1
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else f"document {index + 1}"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise _InputProblem(f"invalid YAML at {where}: {problem}") from None
+    except RecursionError:
+        raise _InputProblem(f"document {index + 1}: nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _add_documents(docs: Iterable[tuple[int, Any, int, dict[int, dict[str, int]]]], shown: str, result: LoadResult) -> None:
+    for index, obj, line, key_lines in docs:
+        if obj is None:
+            continue  # empty document (e.g. a trailing '---')
+        where = f"document {index + 1}"
+        if not isinstance(obj, dict):
+            result.errors.append(InputError(shown, f"{where}: is a {type(obj).__name__}, not a Kubernetes object"))
+            continue
+        kind = obj.get("kind")
+        items = obj.get("items")
+        if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
+            for i, item in enumerate(items):
+                _add_object(item, shown, key_lines, result, f"{where} item {i + 1}", _first_line(item, key_lines, line))
+            continue
+        _add_object(obj, shown, key_lines, result, where, _first_line(obj, key_lines, line))
+
+
+def _first_line(obj: Any, key_lines: dict[int, dict[str, int]], default: int) -> int:
+    lines = key_lines.get(id(obj)) if isinstance(obj, dict) else None
+    return min(lines.values()) if lines else default
+
+
+def _add_object(obj: Any, shown: str, key_lines: dict[int, dict[str, int]], result: LoadResult, where: str, line: int) -> None:
+    if not isinstance(obj, dict):
+        result.errors.append(InputError(shown, f"{where}: is a {type(obj).__name__}, not a Kubernetes object"))
+        return
+    missing = [k for k in ("apiVersion", "kind") if not isinstance(obj.get(k), str) or not obj.get(k)]
+    if missing:
+        result.errors.append(InputError(shown, f"{where}: missing {' and '.join(missing)}"))
+        return
+    meta = obj.get("metadata")
+    if meta is not None and not isinstance(meta, dict):
+        result.errors.append(InputError(shown, f"{where}: metadata is not a mapping"))
+        return
+    result.resources.append(Resource(obj, file=shown, line=line, key_lines=key_lines))
