@@ -8,10 +8,10 @@ is caught. Every problem becomes one `InputError`; the other files are still rea
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,6 +25,9 @@ DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 # An object expanding to more nodes than this through aliases is treated as an alias bomb. Real manifests with
 # anchors expand by small factors; the classic "billion laughs" expands by 10^9.
 MAX_EXPANDED_NODES = 1_000_000
+# Deeper documents are refused: real objects (even CRD schemas) stay far below, and engines may walk recursively.
+MAX_DEPTH = 512
+_DEEP_INDENT = re.compile(rf"\n {{{MAX_DEPTH},}}\S")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv"})
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -41,34 +44,31 @@ class _InputProblem(Exception):
     """A user-input problem: becomes a one-line error, never a traceback."""
 
 
-def display_path(path: Path | str) -> str:
-    """Paths relative to the working directory when below it (as the JSON contract wants), else as given."""
-    p = str(path)
-    if os.path.isabs(p):
-        try:
-            rel = os.path.relpath(p)
-        except ValueError:
-            return p
-        return p if rel.startswith("..") else rel
-    return p
+def display_path(path: str) -> str:
+    """Paths relative to the working directory when below it (as the JSON contract wants), else absolute."""
+    if not os.path.isabs(path):
+        return os.path.normpath(path)
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
 
 
-def iter_files(paths: Iterable[str]) -> Iterator[tuple[str, Path | None]]:
+def iter_files(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
     """Expand positional arguments: files as given, folders recursively (sorted), '-' as stdin."""
     for arg in paths:
         if arg == "-":
             yield "-", None
-            continue
-        p = Path(arg)
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
+        elif os.path.isdir(arg):
+            for root, dirs, files in os.walk(arg):
                 dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
                 for name in sorted(files):
                     if name.endswith(EXTENSIONS):
-                        full = Path(root) / name
+                        full = os.path.join(root, name)
                         yield display_path(full), full
         else:
-            yield display_path(p), p
+            yield display_path(arg), arg
 
 
 def load_paths(
@@ -97,13 +97,13 @@ def load_paths(
     return result
 
 
-def _read_bounded(path: Path, limit: int) -> bytes:
+def _read_bounded(path: str, limit: int) -> bytes:
     try:
-        size = path.stat().st_size
-        if size > limit:
-            raise _InputProblem(_too_big(size, limit))
-        with path.open("rb") as fh:
-            return fh.read(limit + 1)
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > limit:
+                raise _InputProblem(_too_big(size, limit))
+            return fh.read(min(limit, size + 65536) + 1)  # exact-size buffer; read(limit) would allocate limit
     except FileNotFoundError:
         raise _InputProblem("no such file or directory") from None
     except IsADirectoryError:
@@ -144,7 +144,9 @@ def _json_doc(text: str, shown: str) -> list[tuple[int, Any, int, dict[int, dict
         if "recursion" in str(exc).lower():
             raise _InputProblem("document nested too deeply") from None
         return None  # maybe YAML that happens to start with '{' or '['; the YAML path reports errors
-    if isinstance(obj, dict) and isinstance(obj.get("items"), list) and obj.get("kind", "").endswith("List"):
+    if text.count("[") + text.count("{") > MAX_DEPTH and _object_depth(obj) > MAX_DEPTH:
+        raise _InputProblem(f"document 1: nested more than {MAX_DEPTH} levels deep")
+    if isinstance(obj, dict) and isinstance(obj.get("items"), list) and str(obj.get("kind", "")).endswith("List"):
         return None
     first = text.find('"', text.find("{")) if isinstance(obj, dict) else -1
     line = text.count("\n", 0, first) + 1 if first >= 0 else 1
@@ -170,29 +172,60 @@ class _PositionLoader(_Loader):  # type: ignore[misc,valid-type]
 _PositionLoader.add_constructor("tag:yaml.org,2002:map", _PositionLoader.construct_yaml_map)
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
-    """Node count after alias expansion, computed on the shared graph in time linear in unique nodes."""
+def _object_depth(obj: Any) -> int:
+    """Nesting depth of a plain object, iteratively (no recursion on hostile input)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
+    return deepest
+
+
+def _graph_measure(node: yaml.Node) -> tuple[int, int]:
+    """(node count after alias expansion, depth) of a composed document, linear in its unique nodes."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
     stack: list[tuple[yaml.Node, bool]] = [(node, False)]
     while stack:
         n, done = stack.pop()
         key = id(n)
-        if key in memo:
+        if key in size:
             continue
         if isinstance(n, yaml.ScalarNode):
-            memo[key] = 1
+            size[key], depth[key] = 1, 1
             continue
         children = [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else list(n.value)
         if done:
-            memo[key] = min(MAX_EXPANDED_NODES + 1, 1 + sum(memo[id(c)] for c in children))
+            size[key] = min(MAX_EXPANDED_NODES + 1, 1 + sum(size.get(id(c), 0) for c in children))
+            depth[key] = 1 + max((depth.get(id(c), 0) for c in children), default=0)
         else:
             stack.append((n, True))
-            stack.extend((c, False) for c in children if id(c) not in memo)
-    return memo[id(node)]
+            stack.extend((c, False) for c in children if id(c) not in size)
+    return size[id(node)], depth[id(node)]
+
+
+def _graph_problem(node: yaml.Node) -> str | None:
+    size, depth = _graph_measure(node)
+    if size > MAX_EXPANDED_NODES:
+        return f"YAML aliases expand to over {MAX_EXPANDED_NODES:,} nodes (alias bomb?)"
+    if depth > MAX_DEPTH:
+        return f"nested more than {MAX_DEPTH} levels deep"
+    return None
 
 
 def _yaml_docs(text: str, shown: str, result: LoadResult) -> Iterator[tuple[int, Any, int, dict[int, dict[str, int]]]]:
     loader = _PositionLoader(text)
-    check_aliases = "&" in text and "*" in text
+    # Measuring the composed graph costs a walk; do it only when the text could hold a bomb or deep nesting.
+    measure = ("&" in text and "*" in text) or text.count("[") + text.count("{") > MAX_DEPTH or bool(
+        _DEEP_INDENT.search(text)
+    )
     index = 0
     try:
         while loader.check_node():
@@ -202,12 +235,12 @@ def _yaml_docs(text: str, shown: str, result: LoadResult) -> Iterator[tuple[int,
                 raise _InputProblem(f"document {index + 1}: nested too deeply") from None
             if node is None:
                 break
-            if check_aliases and _expanded_size(node, {}) > MAX_EXPANDED_NODES:
-                result.errors.append(
-                    InputError(shown, f"document {index + 1}: YAML aliases expand to over {MAX_EXPANDED_NODES:,} nodes (alias bomb?)")
-                )
-                index += 1
-                continue
+            if measure:
+                problem = _graph_problem(node)
+                if problem:
+                    result.errors.append(InputError(shown, f"document {index + 1}: {problem}"))
+                    index += 1
+                    continue
             line = node.start_mark.line + 1
             try:
                 obj = loader.construct_document(node)

@@ -1,0 +1,17 @@
+"""Shared test helpers: run the real pipeline on files, and invoke the CLI in-process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cwd_is_repo_root() -> None:
+    """Tests reference ../shared/... relative to the repository root, as CI does."""
+    os.chdir(ROOT)

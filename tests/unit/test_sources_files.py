@@ -1,0 +1,163 @@
+"""The file source: formats, origins, and hostile input (each problem one error, the rest still read)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from kubeward.sources.files import MAX_DEPTH, load_paths
+
+BAD = Path("tests/data/bad")
+
+POD = """\
+# a comment
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: shop
+spec:
+  containers:
+  - name: app
+    image: nginx:1.25
+    securityContext:
+      privileged: true
+"""
+
+
+def test_line_of_first_key_and_of_a_path(tmp_path: Path) -> None:
+    f = tmp_path / "pod.yaml"
+    f.write_text(POD + "---\n\n" + POD.replace("web", "api"))
+    res = load_paths([str(f)]).resources
+    assert [r.name for r in res] == ["web", "api"]
+    assert res[0].line == 2
+    assert res[1].line == 16
+    assert res[0].line_of("/spec/containers/0/securityContext/privileged") == 12
+    assert res[0].line_of("/spec/containers/0") == 9  # the list item's first key
+    assert res[0].line_of("/spec/containers/0/notthere") == 9
+    assert res[1].location("/spec/containers/0/image").line == 24
+
+
+def test_kind_list_items_keep_their_own_lines(tmp_path: Path) -> None:
+    f = tmp_path / "list.yaml"
+    f.write_text(
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n"
+        "- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: b}\n"
+    )
+    res = load_paths([str(f)]).resources
+    assert [(r.name, r.line) for r in res] == [("a", 4), ("b", 7)]
+
+
+def test_json_object_and_json_list(tmp_path: Path) -> None:
+    (tmp_path / "one.json").write_text('{\n  "apiVersion": "v1",\n  "kind": "Namespace",\n  "metadata": {"name": "x"}\n}\n')
+    (tmp_path / "many.json").write_text(
+        '{"apiVersion": "v1", "kind": "PodList",\n "items": [\n'
+        '  {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1"}},\n'
+        '  {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p2"}}]}\n'
+    )
+    res = load_paths([str(tmp_path)]).resources
+    assert sorted((r.name, r.line) for r in res) == [("p1", 3), ("p2", 4), ("x", 2)]
+
+
+def test_folders_recurse_and_filter_extensions(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "deep.yml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: deep}\n")
+    (tmp_path / "README.md").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: nope}\n")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: git}\n")
+    assert [r.name for r in load_paths([str(tmp_path)]).resources] == ["deep"]
+
+
+def test_stdin() -> None:
+    result = load_paths(["-"], stdin=io.BytesIO(POD.encode()))
+    assert [(r.name, r.file) for r in result.resources] == [("web", "<stdin>")]
+
+
+def test_namespace_defaulting() -> None:
+    result = load_paths(["-"], stdin=io.BytesIO(b"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n---\n"
+                                                  b"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+                                                  b"metadata: {name: r}\n"))
+    assert [r.namespace for r in result.resources] == ["default", None]
+
+
+EXPECTED_ERRORS = {
+    "bin.yaml": "binary file",
+    "bomb.yaml": "alias bomb",
+    "latin1.yaml": "not valid UTF-8",
+    "malformed.yaml": "invalid YAML at line 3",
+    "list.json": "is a list, not a Kubernetes object",
+    "nokind.yaml": "missing apiVersion and kind",
+    "deep.json": f"nested more than {MAX_DEPTH} levels deep",
+    "truncated.json": "invalid YAML",
+    "badmeta.yaml": "metadata is not a mapping",
+    "unsafe-tag.yaml": "could not determine a constructor",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ERRORS))
+def test_bad_input_is_one_clear_error(name: str) -> None:
+    result = load_paths([str(BAD / name)])
+    assert result.resources == []
+    assert len(result.errors) == 1, result.errors
+    assert result.errors[0].file == str(BAD / name)
+    assert EXPECTED_ERRORS[name] in result.errors[0].message
+    assert "\n" not in result.errors[0].message
+
+
+def test_bad_documents_do_not_stop_good_ones() -> None:
+    result = load_paths([str(BAD / "mixed.yaml")])
+    assert [r.name for r in result.resources] == ["ok", "inlist"]
+    assert [e.message for e in result.errors] == [
+        "document 2: is a list, not a Kubernetes object",
+        "document 3 item 2: is a int, not a Kubernetes object",
+    ]
+
+
+def test_whole_corpus_reads_the_rest() -> None:
+    result = load_paths([str(BAD)])
+    assert {r.name for r in result.resources} == {"ok", "inlist"}
+    assert len(result.errors) == len(EXPECTED_ERRORS) + 2
+
+
+def test_huge_file_refused_unread(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    with big.open("w") as fh:
+        fh.write("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n")
+        chunk = "".join(f"  k{i}: {'x' * 100}\n" for i in range(1000))
+        while fh.tell() < 50 * 2**20:
+            fh.write(chunk)
+    result = load_paths([str(big)])
+    assert result.resources == []
+    assert "over the 16 MiB limit" in result.errors[0].message
+
+
+@pytest.mark.parametrize("style", ["flow", "block"])
+def test_ten_thousand_levels_of_nesting(tmp_path: Path, style: str) -> None:
+    f = tmp_path / "deep.yaml"
+    head = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\ndata:"
+    if style == "flow":
+        f.write_text(head + " " + "[" * 10_000 + "]" * 10_000 + "\n")
+    else:
+        f.write_text(head + "\n" + "".join(" " * (i + 1) + "k:\n" for i in range(10_000)))
+    result = load_paths([str(f)], max_file_bytes=64 * 2**20)
+    assert result.resources == []
+    assert f"nested more than {MAX_DEPTH} levels deep" in result.errors[0].message
+
+
+def test_missing_file_and_directory_errors(tmp_path: Path) -> None:
+    result = load_paths([str(tmp_path / "nope.yaml")])
+    assert result.errors[0].message == "no such file or directory"
+
+
+def test_anchors_within_limits_are_fine(tmp_path: Path) -> None:
+    f = tmp_path / "anchors.yaml"
+    f.write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, labels: &l {app: web}}\n"
+        "spec:\n  selector: {matchLabels: *l}\n  template:\n    metadata: {labels: *l}\n"
+        "    spec: {containers: [{name: c, image: nginx}]}\n"
+    )
+    [res] = load_paths([str(f)]).resources
+    assert res.pod() is not None and res.pod().labels == {"app": "web"}
