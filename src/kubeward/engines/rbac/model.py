@@ -1,0 +1,182 @@
+"""RBAC objects reduced to what authorization reads: rules, subjects, bindings, users and requests.
+
+Field names follow rbac.authorization.k8s.io/v1 (k8s.io/api/rbac/v1/types.go); malformed fields are read as
+empty rather than fatal, because the apiserver would have rejected them and we still want the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...resource import Resource
+
+SA_PREFIX = "system:serviceaccount:"  # staging/src/k8s.io/apiserver/pkg/authentication/serviceaccount/util.go
+ALL_SERVICE_ACCOUNTS = "system:serviceaccounts"
+AUTHENTICATED = "system:authenticated"  # k8s.io/apiserver/pkg/authentication/user/user.go
+UNAUTHENTICATED = "system:unauthenticated"
+ANONYMOUS = "system:anonymous"
+MASTERS = "system:masters"  # user.SystemPrivilegedGroup
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(v) for v in value if v is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One PolicyRule, with sets for O(1) membership; `raw` keeps the written order for explain and equality."""
+
+    verbs: frozenset[str]
+    groups: frozenset[str]
+    resources: frozenset[str]
+    names: frozenset[str]
+    urls: tuple[str, ...]
+    raw: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def parse(cls, obj: Any) -> Rule:
+        d = obj if isinstance(obj, dict) else {}
+        verbs, groups, res = _strs(d.get("verbs")), _strs(d.get("apiGroups")), _strs(d.get("resources"))
+        names, urls = _strs(d.get("resourceNames")), _strs(d.get("nonResourceURLs"))
+        return cls(frozenset(verbs), frozenset(groups), frozenset(res), frozenset(names), urls,
+                   (verbs, groups, res, names, urls))
+
+    def to_json(self) -> dict[str, list[str]]:
+        keys = ("verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs")
+        return {k: list(v) for k, v in zip(keys, self.raw, strict=True) if v}
+
+    def __str__(self) -> str:
+        j = self.to_json()
+        return "; ".join(f"{k}={','.join(v)}" for k, v in j.items()) or "(empty rule)"
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    kind: str  # User | Group | ServiceAccount (anything else never matches)
+    name: str
+    namespace: str = ""  # as written; ServiceAccount subjects fall back to the binding's namespace
+
+    def key(self, binding_ns: str) -> tuple[str, str] | None:
+        """Index key: ("user", username) or ("group", name); None when it can never match.
+
+        rule.go appliesToUser: User compares the name (no wildcard), Group checks membership, ServiceAccount
+        uses subject.Namespace or else the binding's namespace (empty → no match) and MatchesUsername.
+        """
+        if self.kind == "User":
+            return ("user", self.name)
+        if self.kind == "Group":
+            return ("group", self.name)
+        if self.kind == "ServiceAccount":
+            ns = self.namespace or binding_ns
+            if not ns:
+                return None
+            return ("user", f"{SA_PREFIX}{ns}:{self.name}")
+        return None
+
+    def to_json(self, binding_ns: str = "") -> dict[str, str]:
+        d = {"kind": self.kind, "name": self.name}
+        if self.kind == "ServiceAccount":
+            d["namespace"] = self.namespace or binding_ns
+        return d
+
+    def __str__(self) -> str:
+        if self.kind == "ServiceAccount":
+            return f"ServiceAccount {self.namespace}/{self.name}"
+        return f"{self.kind} {self.name}"
+
+
+@dataclass(slots=True)
+class Binding:
+    """A RoleBinding (namespace set) or ClusterRoleBinding (namespace "")."""
+
+    index: int
+    kind: str
+    namespace: str
+    name: str
+    role_kind: str
+    role_name: str
+    subjects: tuple[Subject, ...]
+    resource: Resource | None = None
+    bootstrap: bool = False  # labelled kubernetes.io/bootstrapping=rbac-defaults (bootstrappolicy)
+
+    @property
+    def role_key(self) -> tuple[str, str, str]:
+        return (self.role_kind, self.namespace if self.role_kind == "Role" else "", self.role_name)
+
+    def describe(self) -> str:
+        """The source string of rule.go (`ClusterRoleBinding "N" of ClusterRole "R"`, `RoleBinding "N/NS" …`)."""
+        if self.kind == "ClusterRoleBinding":
+            return f'ClusterRoleBinding "{self.name}" of {self.role_kind} "{self.role_name}"'
+        return f'RoleBinding "{self.name}/{self.namespace}" of {self.role_kind} "{self.role_name}"'
+
+    def ref(self) -> dict[str, str]:
+        d = {"kind": self.kind, "name": self.name}
+        if self.namespace:
+            d["namespace"] = self.namespace
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    name: str
+    groups: tuple[str, ...] = ()
+
+
+def user_info(name: str, groups: tuple[str, ...] | list[str] = ()) -> UserInfo:
+    """The user as an authenticator presents it: explicit groups plus the implicit ones.
+
+    Service accounts get system:serviceaccounts and system:serviceaccounts:NS (serviceaccount/util.go);
+    authenticated users get system:authenticated; system:anonymous gets system:unauthenticated
+    (apiserver authentication request/anonymous and group/authenticated_group_adder.go).
+    """
+    out = list(dict.fromkeys(groups))
+    if name.startswith(SA_PREFIX):
+        rest = name[len(SA_PREFIX):]
+        ns, sep, _ = rest.partition(":")
+        if sep and ns:
+            out += [ALL_SERVICE_ACCOUNTS, f"{ALL_SERVICE_ACCOUNTS}:{ns}"]
+    if name == ANONYMOUS:
+        out.append(UNAUTHENTICATED)
+    elif AUTHENTICATED not in out and UNAUTHENTICATED not in out:
+        out.append(AUTHENTICATED)
+    return UserInfo(name, tuple(dict.fromkeys(out)))
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """authorizer.Attributes: a resource request (namespace "" for cluster scope) or a non-resource path."""
+
+    verb: str
+    resource: str = ""
+    subresource: str = ""
+    api_group: str = ""
+    namespace: str = ""
+    name: str = ""
+    path: str = ""
+    resource_request: bool = True
+
+    @classmethod
+    def non_resource(cls, verb: str, path: str) -> Request:
+        return cls(verb=verb, path=path, resource_request=False)
+
+    def __str__(self) -> str:
+        if not self.resource_request:
+            return f"{self.verb} {self.path}"
+        res = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+        grp = f".{self.api_group}" if self.api_group else ""
+        name = f" {self.name}" if self.name else ""
+        ns = f" in namespace {self.namespace}" if self.namespace else " (cluster scope)"
+        return f"{self.verb} {res}{grp}{name}{ns}"
+
+
+@dataclass(slots=True)
+class Decision:
+    allowed: bool
+    reason: str = ""
+    binding: Binding | None = None
+    role: str = ""
+    rule: Rule | None = None
+    errors: list[str] = field(default_factory=list)
