@@ -14,6 +14,7 @@ from ..findings import InputError, Report, Severity
 from ..snapshot import Snapshot
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+PROGRESS_MIN_FILES = 200
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -64,10 +65,26 @@ def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def load_snapshot(paths: Iterable[str], max_file_size: str = "16M") -> Snapshot:
-    from ..sources.files import load_paths
+    """Read files into a Snapshot; a progress bar on stderr only when it is a terminal and the scan is long."""
+    from ..sources.files import iter_files, load_paths
 
-    result = load_paths(list(paths), max_file_bytes=parse_size(max_file_size))
+    limit = parse_size(max_file_size)
+    files = list(iter_files(paths))
+    if not sys.stderr.isatty() or len(files) < PROGRESS_MIN_FILES:
+        result = load_paths((), max_file_bytes=limit, files=files)
+    else:
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=_stderr_console()) as bar:
+            task = bar.add_task("reading manifests", total=len(files))
+            result = load_paths((), max_file_bytes=limit, files=files, on_file=lambda: bar.advance(task))
     return Snapshot(result.resources, errors=result.errors)
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def emit(text: str, output_file: str | None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,9 +76,14 @@ def load_paths(
     *,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     stdin: Any = None,
+    files: list[tuple[str, str | None]] | None = None,
+    on_file: Callable[[], None] | None = None,
 ) -> LoadResult:
+    """Load every object; `files` may be a pre-expanded iter_files() list and `on_file` ticks a progress bar."""
     result = LoadResult()
-    for shown, path in iter_files(paths):
+    for shown, path in files if files is not None else iter_files(paths):
+        if on_file is not None:
+            on_file()
         try:
             if path is None:
                 stream = stdin if stdin is not None else sys.stdin.buffer

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Benchmark: `kubeward scan` vs Checkov vs the YAML parse floor on the upstream PSS fixtures (4,537 manifests).
+
+Prints wall time and peak RSS of each, and the ratios the foundation issue targets:
+kubeward >= 25x faster than Checkov, <= 2x the parse floor (PyYAML CSafeLoader alone), peak RSS <= 300 MB.
+
+Checkov is installed into its own virtualenv (its pins would clash with ours) under ~/.cache/kubeward-bench unless
+--checkov points at an existing binary; --skip-checkov measures only kubeward and the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = ROOT.parent / "shared" / "conformance" / "pod-security"
+VENV = Path.home() / ".cache" / "kubeward-bench" / "checkov-venv"
+
+FLOOR = """
+import os, sys, yaml
+n = 0
+for root, dirs, files in os.walk(sys.argv[1]):
+    dirs.sort()
+    for name in sorted(files):
+        if name.endswith((".yaml", ".yml", ".json")):
+            with open(os.path.join(root, name), "rb") as fh:
+                n += sum(1 for _ in yaml.load_all(fh.read(), Loader=yaml.CSafeLoader))
+print(n)
+"""
+
+
+def measure(cmd: list[str], repeat: int) -> tuple[float, float, str]:
+    """Best wall time over `repeat` runs and the peak RSS (MB) of the child, via wait4 rusage."""
+    best, peak, out = float("inf"), 0.0, ""
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        stdout = proc.stdout.read() if proc.stdout else b""
+        _, _, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        best = min(best, elapsed)
+        peak = max(peak, usage.ru_maxrss / 1024)
+        out = stdout.decode(errors="replace")
+    return best, peak, out
+
+
+def checkov_binary(given: str | None) -> str:
+    if given:
+        return given
+    found = VENV / "bin" / "checkov"
+    if not found.exists():
+        print(f"installing checkov into {VENV} (once) …", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "checkov"], check=True)
+    return str(found)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("corpus", nargs="?", default=str(DEFAULT_CORPUS))
+    ap.add_argument("--repeat", type=int, default=3, help="runs per tool; the best wall time is kept")
+    ap.add_argument("--checkov", help="path to a checkov binary")
+    ap.add_argument("--skip-checkov", action="store_true")
+    args = ap.parse_args()
+    corpus = args.corpus
+    kubeward = shutil.which("kubeward") or sys.exit("kubeward is not installed (pip install .)")
+
+    rows: list[tuple[str, float, float]] = []
+    floor_t, floor_rss, floor_out = measure([sys.executable, "-c", FLOOR, corpus], args.repeat)
+    rows.append((f"parse floor (CSafeLoader, {floor_out.strip()} docs)", floor_t, floor_rss))
+    kw_t, kw_rss, _ = measure([kubeward, "scan", corpus, "-o", "json", "--output", os.devnull], args.repeat)
+    rows.append(("kubeward scan -o json", kw_t, kw_rss))
+    if not args.skip_checkov:
+        ck = checkov_binary(args.checkov)
+        ck_t, ck_rss, _ = measure([ck, "-d", corpus, "--framework", "kubernetes", "-o", "json", "--quiet"], 1)
+        rows.append(("checkov --framework kubernetes -o json", ck_t, ck_rss))
+
+    print(f"corpus: {corpus}  (cpu count {os.cpu_count()}, python {sys.version.split()[0]})")
+    for name, t, rss in rows:
+        print(f"{name:<48} {t:8.2f} s  peak RSS {rss:7.1f} MB")
+    print(f"kubeward / parse floor: {kw_t / floor_t:.2f}x   (target <= 2x)")
+    print(f"kubeward peak RSS: {kw_rss:.0f} MB   (target <= 300 MB)")
+    if not args.skip_checkov:
+        print(f"checkov / kubeward: {ck_t / kw_t:.1f}x faster   (target >= 25x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
