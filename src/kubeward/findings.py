@@ -29,6 +29,11 @@ class Severity(IntEnum):
         return self.name.lower()
 
 
+def framework_family(framework_id: str) -> str:
+    """`cis-5.2.2` → `cis`, `mitre-T1611` → `mitre`; the PSS levels stay distinct (`pss-baseline`)."""
+    return framework_id if framework_id.startswith("pss-") else framework_id.split("-", 1)[0]
+
+
 @dataclass(frozen=True, slots=True)
 class ControlMeta:
     """What a check is, independent of any object: rendered by every format and docs/controls.md."""
@@ -180,6 +185,6 @@ class Report:
             if res.evaluated == 0:
                 continue
             score = 100.0 * (res.evaluated - res.failed) / res.evaluated
-            for fw in {f.split("-", 1)[0] for f in res.meta.frameworks}:
+            for fw in {framework_family(f) for f in res.meta.frameworks}:
                 per.setdefault(fw, []).append(score)
         return {fw: round(sum(v) / len(v), 1) for fw, v in sorted(per.items())}

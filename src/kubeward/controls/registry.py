@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..findings import ControlMeta, ControlResult, Finding, Report, Severity
+from ..findings import ControlMeta, ControlResult, Finding, Report, Severity, framework_family
 from ..resource import POD_KINDS, Resource
 from ..snapshot import Snapshot
 
@@ -108,7 +108,7 @@ class Selection:
         unknown = [c for c in (*self.include, *self.exclude) if c not in controls]
         if unknown:
             raise SelectionError(f"unknown control id(s): {', '.join(unknown)} (see `kubeward controls`)")
-        known_fw = {f.split("-", 1)[0] for c in controls.values() for f in c.meta.frameworks}
+        known_fw = {framework_family(f) for c in controls.values() for f in c.meta.frameworks}
         known_fw |= {f for c in controls.values() for f in c.meta.frameworks}
         bad_fw = [f for f in self.frameworks if f != "all" and f not in known_fw]
         if bad_fw:
