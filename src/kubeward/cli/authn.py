@@ -1,0 +1,38 @@
+"""`kubeward authn`: what the apiserver's x509 authenticator derives from a client certificate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import orjson
+
+from ..pki.errors import PkiError
+from .common import EXIT_FINDINGS, EXIT_OK, user_errors
+
+
+@click.group(name="authn")
+def group() -> None:
+    """Authentication: what the x509 authenticator derives."""
+
+
+@group.command("whoami")
+@click.argument("cert", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--ca", "ca", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The apiserver's --client-ca-file.")
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@user_errors(PkiError)
+def whoami_cmd(cert: Path, ca: Path, fmt: str) -> None:
+    """User and groups for CERT (leaf first, intermediates may follow), or why it is rejected (exit 1)."""
+    from ..engines.authn import authenticate
+    from ..pki.files import load_certs
+
+    result = authenticate(load_certs(cert), load_certs(ca))
+    if fmt == "json":
+        click.echo(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2).decode())
+    elif result.authenticated:
+        click.echo(f"user:   {result.user}")
+        click.echo(f"groups: {', '.join(result.effective_groups)}")
+    else:
+        click.echo(f"rejected: {result.reason}")
+    raise SystemExit(EXIT_OK if result.authenticated else EXIT_FINDINGS)

@@ -1,0 +1,159 @@
+"""`kubeward pki`: init a kubeadm-layout PKI (separate etcd CA), issue user certs, check and rotate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from pathlib import Path
+
+import click
+import orjson
+
+from ..formats import FORMATS, render
+from ..pki.errors import PkiError
+from .common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_USAGE,
+    emit,
+    exit_code,
+    output_options,
+    print_errors,
+    severity_type,
+    user_errors,
+)
+
+
+@click.group(name="pki")
+def group() -> None:
+    """Certificates: init a kubeadm-style PKI, issue, check, rotate."""
+
+
+def _days(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value is not None and value < 1:
+        raise click.BadParameter("must be at least 1")
+    return value
+
+
+@group.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--cluster-name", default="kubernetes", show_default=True, help="Cluster name (shown in the summary).")
+@click.option("--node-name", default=None, help="Node name: CN of etcd server/peer and a SAN (default: hostname).")
+@click.option("--advertise-address", default="127.0.0.1", show_default=True, help="IP SAN of apiserver and etcd.")
+@click.option("--service-cidr", default="10.96.0.0/12", show_default=True, help="First IP becomes an apiserver SAN.")
+@click.option("--dns-domain", default="cluster.local", show_default=True)
+@click.option("--apiserver-san", "apiserver_sans", multiple=True, metavar="NAME_OR_IP", help="Extra apiserver SAN.")
+@click.option("--etcd-san", "etcd_sans", multiple=True, metavar="NAME_OR_IP", help="Extra etcd server/peer SAN.")
+@click.option("--key-type", type=click.Choice(["rsa", "ecdsa"]), default="rsa", show_default=True,
+              help="RSA (2048+ bits) or ECDSA P-256 keys.")
+@click.option("--rsa-bits", type=click.IntRange(min=2048, max=8192), default=2048, show_default=True)
+@click.option("--days", type=int, default=365, show_default=True, callback=_days, help="Leaf validity.")
+@click.option("--ca-days", type=int, default=3650, show_default=True, callback=_days, help="CA validity.")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@user_errors(PkiError, ValueError)
+def init_cmd(directory: Path, cluster_name: str, node_name: str | None, advertise_address: str, service_cidr: str,
+             dns_domain: str, apiserver_sans: tuple[str, ...], etcd_sans: tuple[str, ...], key_type: str,
+             rsa_bits: int, days: int, ca_days: int, force: bool) -> None:
+    """Create the kubeadm PKI layout in DIRECTORY, with a separate etcd CA."""
+    from ..pki.layout import InitOptions, init
+
+    opts = InitOptions(node_name=node_name or socket.gethostname().split(".")[0].lower(),
+                       advertise_address=advertise_address, service_cidr=service_cidr, dns_domain=dns_domain,
+                       apiserver_sans=apiserver_sans, etcd_sans=etcd_sans, key_type=key_type, rsa_bits=rsa_bits,
+                       days=days, ca_days=ca_days, force=force)
+    written = init(directory, opts)
+    click.echo(f"cluster {cluster_name}: wrote {len(written)} files to {directory} "
+               f"({key_type.upper()}{'-' + str(rsa_bits) if key_type == 'rsa' else '-P256'}; keys mode 0600)")
+    for p in written:
+        click.echo(f"  {p.relative_to(directory).as_posix()}")
+
+
+@group.command("issue-user")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("name")
+@click.option("--group", "groups", multiple=True, metavar="G", help="Group (certificate O); repeatable.")
+@click.option("--days", type=int, default=365, show_default=True, callback=_days)
+@click.option("--key-type", type=click.Choice(["rsa", "ecdsa"]), default=None, help="Default: as the CA key.")
+@click.option("--kubeconfig-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--server", default=None, help="API server URL for the kubeconfig.")
+@click.option("--cluster-name", default="kubernetes", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@user_errors(PkiError, ValueError)
+def issue_user_cmd(directory: Path, name: str, groups: tuple[str, ...], days: int, key_type: str | None,
+                   kubeconfig_out: Path | None, server: str | None, cluster_name: str, force: bool) -> None:
+    """Issue a client certificate for user NAME (CN=NAME, O=groups, clientAuth) signed by the cluster CA."""
+    from ..pki.users import issue_user, kubeconfig, write_kubeconfig
+
+    if kubeconfig_out is not None and not server:
+        raise click.UsageError("--kubeconfig-out needs --server URL")
+    if kubeconfig_out is not None and kubeconfig_out.exists() and not force:
+        raise PkiError(f"{kubeconfig_out}: already exists (use --force to overwrite)")
+    crt, key_path, cert, key, ca = issue_user(directory, name, groups, days=days, key_type=key_type, force=force)
+    click.echo(f"user {name} groups [{', '.join(groups)}]: {crt} and {key_path} (expires "
+               f"{cert.not_valid_after_utc:%Y-%m-%d})")
+    if kubeconfig_out is not None:
+        assert server is not None
+        write_kubeconfig(kubeconfig_out, kubeconfig(name, server, cluster_name, ca, cert, key), force=force)
+        click.echo(f"kubeconfig: {kubeconfig_out} (mode 0600)")
+
+
+def _inventory_table(rows: list[dict[str, object]]) -> str:
+    head = f"{'CERTIFICATE':<26} {'EXPIRES':<22} {'RESIDUAL TIME':<14} {'CERTIFICATE AUTHORITY':<22} KEY"
+    lines = [head]
+    for r in rows:
+        key = r["key"]
+        assert isinstance(key, dict)
+        exp = dt.datetime.strptime(str(r["notAfter"]), "%Y-%m-%dT%H:%M:%SZ").strftime("%b %d, %Y %H:%M UTC")
+        lines.append(f"{r['name']!s:<26} {exp:<22} {r['residual']!s:<14} {r['signedBy'] or '?'!s:<22} "
+                     f"{key['type']}-{key['bits']}")
+    return "\n".join(lines) + "\n"
+
+
+@group.command("check")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@output_options(FORMATS)
+@click.option("--fail-on", type=severity_type(), default="high", show_default=True)
+@user_errors(PkiError)
+def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str) -> None:
+    """Check every certificate: expiry, chains, EKUs, CA separation, weak keys, key files."""
+    from ..findings import Severity
+    from ..pki.checks import check, describe
+    from ..pki.inventory import read_dir
+
+    inv = read_dir(directory)
+    now = dt.datetime.now(dt.UTC)
+    report = check(inv, now=now)
+    rows = [describe(c, inv, now) for c in inv.certs]
+    if fmt == "json":
+        doc = orjson.loads(render(report, "json"))
+        doc["certificates"] = rows
+        text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+    elif fmt == "table":
+        text = _inventory_table(rows) + "\n" + render(report, "table")
+    else:
+        text = render(report, fmt)
+    emit(text, output_file)
+    print_errors(report.errors)
+    code = exit_code(report, Severity.parse(fail_on), scanned=bool(inv.certs))
+    raise SystemExit(EXIT_USAGE if report.errors and code == EXIT_OK else code)
+
+
+@group.command("rotate")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--days", type=int, default=365, show_default=True, callback=_days)
+@click.option("--new-keys", is_flag=True, help="Generate new keys instead of reusing the current ones.")
+@click.option("--cert", "names", multiple=True, metavar="NAME", help="Renew only this certificate (kubeadm name).")
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@user_errors(PkiError, ValueError)
+def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...], fmt: str) -> None:
+    """Renew leaf certificates from their CAs (CAs are kept)."""
+    from ..pki.rotate import rotate
+
+    done = rotate(directory, days=days, new_keys=new_keys, names=list(names) or None)
+    if fmt == "json":
+        click.echo(orjson.dumps({"renewed": [r.to_json() for r in done]}, option=orjson.OPT_INDENT_2).decode())
+    else:
+        for r in done:
+            click.echo(f"renewed {r.name:<26} {r.old_not_after:%Y-%m-%d} -> {r.new_not_after:%Y-%m-%d}  "
+                       f"{'new key' if r.new_key else 'same key'}")
+    raise SystemExit(EXIT_OK if done else EXIT_FINDINGS)

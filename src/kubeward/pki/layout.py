@@ -1,0 +1,146 @@
+"""The kubeadm certificate tree, with its separate etcd CA, and `pki init`.
+
+Upstream: cmd/kubeadm/app/phases/certs/certlist.go (GetDefaultCertList: names, CAs, CN/O, ExtKeyUsages) and
+cmd/kubeadm/app/util/pkiutil/pki_helpers.go (GetAPIServerAltNames, getAltNames for etcd server/peer);
+file names from cmd/kubeadm/app/constants/constants.go.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .errors import PkiError
+from .files import PrivateKey, write_cert, write_file, write_key
+from .issue import (
+    CA_DAYS,
+    CLIENT_AUTH,
+    LEAF_DAYS,
+    SERVER_AUTH,
+    AltNames,
+    LeafSpec,
+    new_ca,
+    new_key,
+    sign_leaf,
+)
+
+MASTERS_GROUP = "system:masters"  # kubeadmconstants.MastersGroup
+
+
+@dataclass(frozen=True, slots=True)
+class CertDef:
+    name: str       # kubeadm's cert name (`kubeadm certs check-expiration` column)
+    base: str       # path of <base>.crt / <base>.key relative to the PKI dir
+    ca: str | None  # name of the signing CA; None for a CA
+    cn: str = ""    # "" = node name (etcd server/peer: setCommonNameToNodeName)
+    orgs: tuple[str, ...] = ()
+    usages: tuple[object, ...] = ()
+    sans: str = ""  # "" | "apiserver" | "etcd-server" | "etcd-peer"
+
+
+CAS: tuple[CertDef, ...] = (
+    CertDef("ca", "ca", None, "kubernetes"),
+    CertDef("front-proxy-ca", "front-proxy-ca", None, "front-proxy-ca"),
+    CertDef("etcd-ca", "etcd/ca", None, "etcd-ca"),
+)
+LEAVES: tuple[CertDef, ...] = (
+    CertDef("apiserver", "apiserver", "ca", "kube-apiserver", usages=(SERVER_AUTH,), sans="apiserver"),
+    CertDef("apiserver-kubelet-client", "apiserver-kubelet-client", "ca", "kube-apiserver-kubelet-client",
+            (MASTERS_GROUP,), (CLIENT_AUTH,)),
+    CertDef("front-proxy-client", "front-proxy-client", "front-proxy-ca", "front-proxy-client",
+            usages=(CLIENT_AUTH,)),
+    # etcd 3.2+ needs clientAuth on the server cert too (certlist.go TODO referencing etcd#9785).
+    CertDef("etcd-server", "etcd/server", "etcd-ca", "", usages=(SERVER_AUTH, CLIENT_AUTH), sans="etcd-server"),
+    CertDef("etcd-peer", "etcd/peer", "etcd-ca", "", usages=(SERVER_AUTH, CLIENT_AUTH), sans="etcd-peer"),
+    CertDef("etcd-healthcheck-client", "etcd/healthcheck-client", "etcd-ca", "kube-etcd-healthcheck-client",
+            (MASTERS_GROUP,), (CLIENT_AUTH,)),
+    CertDef("apiserver-etcd-client", "apiserver-etcd-client", "etcd-ca", "kube-apiserver-etcd-client",
+            (MASTERS_GROUP,), (CLIENT_AUTH,)),
+)
+ALL: tuple[CertDef, ...] = CAS + LEAVES
+BY_NAME = {d.name: d for d in ALL}
+
+
+@dataclass(frozen=True, slots=True)
+class InitOptions:
+    node_name: str = "control-plane"
+    advertise_address: str = "127.0.0.1"
+    service_cidr: str = "10.96.0.0/12"
+    dns_domain: str = "cluster.local"
+    apiserver_sans: Sequence[str] = ()
+    etcd_sans: Sequence[str] = ()
+    key_type: str = "rsa"
+    rsa_bits: int = 2048
+    days: int = LEAF_DAYS
+    ca_days: int = CA_DAYS
+    force: bool = False
+
+
+def alt_names(kind: str, o: InitOptions) -> AltNames | None:
+    """The SANs kubeadm puts on each serving cert."""
+    try:
+        advertise = ipaddress.ip_address(o.advertise_address)
+        # GetAPIServerVirtualIP: the first address of the service subnet.
+        service_ip = next(ipaddress.ip_network(o.service_cidr, strict=False).hosts())
+    except ValueError as exc:
+        raise PkiError(f"invalid address: {exc}") from None
+    alt = AltNames()
+    if kind == "apiserver":
+        alt.dns += [o.node_name, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                    f"kubernetes.default.svc.{o.dns_domain}"]
+        alt.ips += [service_ip, advertise]
+        alt.add(o.apiserver_sans)
+        return alt
+    if kind in ("etcd-server", "etcd-peer"):
+        alt.dns += [o.node_name, "localhost"]
+        alt.ips += [advertise, ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
+        alt.add(o.etcd_sans)  # kubeadm: serverCertSANs / peerCertSANs; one flag feeds both here
+        return alt
+    return None
+
+
+def leaf_spec(d: CertDef, o: InitOptions) -> LeafSpec:
+    return LeafSpec(d.cn or o.node_name, d.orgs, tuple(d.usages), alt_names(d.sans, o) if d.sans else None)  # type: ignore[arg-type]
+
+
+def _preflight(root: Path, force: bool) -> None:
+    if force:
+        return
+    existing = [p for d in ALL for p in (root / f"{d.base}.crt", root / f"{d.base}.key") if p.exists()]
+    existing += [p for p in (root / "sa.key", root / "sa.pub") if p.exists()]
+    if existing:
+        raise PkiError(f"{existing[0]}: already exists (use --force to overwrite)")
+
+
+def init(root: Path, o: InitOptions) -> list[Path]:
+    """Create the whole tree; refuses to touch any existing file unless `force` (checked before writing)."""
+    _preflight(root, o.force)
+    written: list[Path] = []
+    cas: dict[str, tuple[object, PrivateKey]] = {}
+    for d in CAS:
+        key = new_key(o.key_type, o.rsa_bits)
+        cert = new_ca(d.cn, key, days=o.ca_days)
+        write_key(root / f"{d.base}.key", key, force=o.force)
+        write_cert(root / f"{d.base}.crt", cert, force=o.force)
+        written += [root / f"{d.base}.crt", root / f"{d.base}.key"]
+        cas[d.name] = (cert, key)
+    for d in LEAVES:
+        assert d.ca is not None
+        ca_cert, ca_key = cas[d.ca]
+        key = new_key(o.key_type, o.rsa_bits)
+        cert = sign_leaf(leaf_spec(d, o), key, ca_cert, ca_key, days=o.days)  # type: ignore[arg-type]
+        write_key(root / f"{d.base}.key", key, force=o.force)
+        write_cert(root / f"{d.base}.crt", cert, force=o.force)
+        written += [root / f"{d.base}.crt", root / f"{d.base}.key"]
+    # The service-account signing pair is always RSA in kubeadm (CreateServiceAccountKeyAndPublicKeyFiles).
+    sa = rsa.generate_private_key(public_exponent=65537, key_size=max(o.rsa_bits, 2048))
+    write_key(root / "sa.key", sa, force=o.force)
+    pub = sa.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    write_file(root / "sa.pub", pub, mode=0o644, force=o.force)
+    written += [root / "sa.key", root / "sa.pub"]
+    return written

@@ -1,0 +1,96 @@
+"""`pki rotate`: renew the kubeadm leaf certificates from their CAs, keeping the CAs.
+
+Like `kubeadm certs renew` (cmd/kubeadm/app/phases/certs/renewal): the new certificate keeps the old
+subject, SANs and ExtKeyUsages; the key is reused unless new keys are asked for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+
+from .errors import PkiError
+from .files import PrivateKey, key_matches, load_cert, load_key, write_cert, write_key
+from .inventory import key_description
+from .issue import AltNames, LeafSpec, new_key, sign_leaf
+from .layout import BY_NAME, LEAVES
+
+
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    name: str
+    file: str
+    old_not_after: dt.datetime
+    new_not_after: dt.datetime
+    new_key: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "file": self.file, "newKey": self.new_key,
+                "oldNotAfter": self.old_not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "newNotAfter": self.new_not_after.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def spec_from(cert: x509.Certificate) -> LeafSpec:
+    from cryptography.x509.oid import NameOID
+
+    cn = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    orgs = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
+    try:
+        usages = tuple(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        usages = ()
+    alt = AltNames()
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        alt.dns = list(san.get_values_for_type(x509.DNSName))
+        alt.ips = list(san.get_values_for_type(x509.IPAddress))  # type: ignore[arg-type]
+    except x509.ExtensionNotFound:
+        pass
+    return LeafSpec(cn[0] if cn else "", orgs, usages, alt)
+
+
+def _key_type(key: PrivateKey) -> tuple[str, int]:
+    kind, size = key_description(key.public_key())
+    return ("ecdsa", size) if kind.startswith("ECDSA") else ("rsa", size)
+
+
+def rotate(root: Path, *, days: int = 365, new_keys: bool = False, names: list[str] | None = None) -> list[Renewal]:
+    """Renew every leaf present (or the named ones); a missing CA key is an error, never a silent skip."""
+    wanted = names or [d.name for d in LEAVES]
+    unknown = [n for n in wanted if n not in BY_NAME or BY_NAME[n].ca is None]
+    if unknown:
+        raise PkiError(f"{unknown[0]}: not a kubeadm leaf certificate (one of: {', '.join(d.name for d in LEAVES)})")
+    plan: list[tuple[str, Path, Path, x509.Certificate, PrivateKey, x509.Certificate, PrivateKey]] = []
+    for name in wanted:
+        d = BY_NAME[name]
+        crt, key_path = root / f"{d.base}.crt", root / f"{d.base}.key"
+        if not crt.exists():
+            if names:
+                raise PkiError(f"{crt}: no such file")
+            continue
+        ca_def = BY_NAME[d.ca or ""]
+        ca_crt, ca_key_path = root / f"{ca_def.base}.crt", root / f"{ca_def.base}.key"
+        ca_cert, ca_key = load_cert(ca_crt), load_key(ca_key_path)
+        if not key_matches(ca_cert, ca_key):
+            raise PkiError(f"{ca_key_path}: does not match {ca_crt}")
+        cert, key = load_cert(crt), load_key(key_path)
+        if not key_matches(cert, key):
+            raise PkiError(f"{key_path}: does not match {crt}")
+        plan.append((name, crt, key_path, cert, key, ca_cert, ca_key))
+    if not plan:
+        raise PkiError(f"{root}: no kubeadm leaf certificates to renew")
+    out: list[Renewal] = []
+    for name, crt, key_path, cert, key, ca_cert, ca_key in plan:
+        if new_keys:
+            kind, size = _key_type(key)
+            key = new_key(kind, max(size, 2048) if kind == "rsa" else 2048)
+        new = sign_leaf(spec_from(cert), key, ca_cert, ca_key, days=days)
+        if new_keys:
+            write_key(key_path, key, force=True)
+        write_cert(crt, new, force=True)
+        out.append(Renewal(name, crt.relative_to(root).as_posix(), cert.not_valid_after_utc,
+                           new.not_valid_after_utc, new_keys))
+    return out

@@ -1,0 +1,74 @@
+"""`pki issue-user`: a client certificate the x509 authenticator maps to user=CN, groups=O, and a kubeconfig."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+
+from .errors import PkiError
+from .files import (
+    PrivateKey,
+    cert_pem,
+    key_matches,
+    key_pem,
+    load_cert,
+    load_key,
+    write_cert,
+    write_file,
+    write_key,
+)
+from .issue import CLIENT_AUTH, LeafSpec, new_key, sign_leaf
+
+
+def _safe(name: str) -> str:
+    bad = set('/\\\0') | {"..", "."}
+    if not name or name in bad or any(ch in name for ch in '/\\\0'):
+        raise PkiError(f"{name!r}: not usable as a user name for file names")
+    return name
+
+
+def issue_user(root: Path, user: str, groups: Sequence[str], *, days: int = 365, key_type: str | None = None,
+               force: bool = False) -> tuple[Path, Path, x509.Certificate, PrivateKey, x509.Certificate]:
+    """Sign DIR/users/NAME.{crt,key} with the cluster CA (ca.crt/ca.key)."""
+    ca_cert, ca_key = load_cert(root / "ca.crt"), load_key(root / "ca.key")
+    if not key_matches(ca_cert, ca_key):
+        raise PkiError(f"{root / 'ca.key'}: does not match {root / 'ca.crt'}")
+    if key_type is None:
+        key_type = "ecdsa" if "EllipticCurve" in type(ca_key).__name__ else "rsa"
+    key = new_key(key_type)
+    cert = sign_leaf(LeafSpec(user, tuple(groups), (CLIENT_AUTH,)), key, ca_cert, ca_key, days=days)
+    crt_path = root / "users" / f"{_safe(user)}.crt"
+    key_path = crt_path.with_suffix(".key")
+    for p in (crt_path, key_path):
+        if p.exists() and not force:
+            raise PkiError(f"{p}: already exists (use --force to overwrite)")
+    write_key(key_path, key, force=force)
+    write_cert(crt_path, cert, force=force)
+    return crt_path, key_path, cert, key, ca_cert
+
+
+def kubeconfig(user: str, server: str, cluster: str, ca_cert: x509.Certificate, cert: x509.Certificate,
+               key: PrivateKey) -> str:
+    """A kubeconfig embedding the CA, the client cert and key (as `kubeadm kubeconfig user` writes)."""
+    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    context = f"{user}@{cluster}"
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster, "cluster": {"server": server,
+                                                    "certificate-authority-data": b64(cert_pem(ca_cert))}}],
+        "users": [{"name": user, "user": {"client-certificate-data": b64(cert_pem(cert)),
+                                          "client-key-data": b64(key_pem(key))}}],
+        "contexts": [{"name": context, "context": {"cluster": cluster, "user": user}}],
+        "current-context": context,
+        "preferences": {},
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def write_kubeconfig(path: Path, text: str, *, force: bool) -> None:
+    write_file(path, text.encode(), mode=0o600, force=force)  # it embeds a private key
