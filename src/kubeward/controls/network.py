@@ -1,0 +1,259 @@
+"""Network exposure controls: Services reachable from outside, Ingress TLS, NetworkPolicy coverage.
+
+Coverage uses the NetworkPolicy rules from k8s.io/api networking/v1 types.go and the network-policies docs:
+a policy selects pods in its own namespace only; an empty (or omitted) podSelector selects all of them; policyTypes
+defaults to [Ingress] plus Egress when egress rules exist (pkg/apis/networking/v1/defaults.go). The full
+reachability engine lives in kubeward.engines.netpol; these are the simple, cheap forms.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..resource import POD_KINDS, Resource
+from ..selectors import Selector, SelectorError, compile_selector
+from ..snapshot import Snapshot
+from .registry import Hit, control
+
+Found = Iterator[tuple[Resource, str, str]]
+
+
+def _d(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+# ---------------------------------------------------------------------------------------------- Services
+
+
+@control(
+    "KW-N001", "NodePort Service", "medium", "network",
+    frameworks=("nsa", "mitre-T1133"),
+    remediation="Use a ClusterIP Service behind an Ingress or an internal load balancer instead of NodePort.",
+    shape="object", kinds=("Service",),
+)
+def node_port(res: Resource) -> Iterator[Hit]:
+    spec = _d(res.obj.get("spec"))
+    if spec.get("type") == "NodePort":
+        yield "/spec/type", "Service opens a port on every node (type NodePort)"
+
+
+# pkg/api/v1/service/util.go GetLoadBalancerSourceRanges: the field wins, the annotation is the fallback,
+# and no ranges at all means 0.0.0.0/0.
+LB_SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
+_OPEN = frozenset({ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")})
+
+
+def _open_range(text: str) -> bool:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False) in _OPEN
+    except ValueError:
+        return False
+
+
+@control(
+    "KW-N002", "LoadBalancer Service open to the internet", "medium", "network",
+    frameworks=("nsa", "mitre-T1133", "mitre-T1190"),
+    remediation="Set spec.loadBalancerSourceRanges to the client CIDRs (or use an internal load balancer).",
+    shape="object", kinds=("Service",),
+)
+def open_load_balancer(res: Resource) -> Iterator[Hit]:
+    spec = _d(res.obj.get("spec"))
+    if spec.get("type") != "LoadBalancer":
+        return
+    ranges = [str(r) for r in _l(spec.get("loadBalancerSourceRanges"))]
+    where = "/spec/loadBalancerSourceRanges"
+    if not ranges:
+        ann = res.annotations.get(LB_SOURCE_RANGES_ANNOTATION)
+        ranges = [r for r in str(ann).split(",") if r.strip()] if ann else []
+        where = "/metadata/annotations" if ann else "/spec/type"
+    if not ranges or any(_open_range(r) for r in ranges):
+        yield where, "LoadBalancer Service accepts traffic from any address"
+
+
+@control(
+    "KW-N003", "Service with externalIPs", "high", "network",
+    frameworks=("nsa", "mitre-T1557"),
+    remediation="Remove spec.externalIPs (CVE-2020-8554: any user who can create Services can intercept traffic "
+    "to those IPs); block it with the DenyServiceExternalIPs admission plugin.",
+    shape="object", kinds=("Service",),
+)
+def external_ips(res: Resource) -> Iterator[Hit]:
+    ips = _l(_d(res.obj.get("spec")).get("externalIPs"))
+    if ips:
+        yield "/spec/externalIPs", f"Service claims external IPs {', '.join(map(str, ips))}"
+
+
+# Ports an attacker looks for first: remote shells, container/cluster APIs and datastores without auth by default.
+SENSITIVE_PORTS: dict[int, str] = {
+    22: "SSH", 23: "telnet", 2375: "Docker API", 2376: "Docker API (TLS)", 2379: "etcd", 2380: "etcd peer",
+    3306: "MySQL", 5432: "PostgreSQL", 6379: "Redis", 6443: "Kubernetes API", 9200: "Elasticsearch",
+    10250: "kubelet API", 10255: "kubelet read-only API", 11211: "memcached", 27017: "MongoDB", 5984: "CouchDB",
+    8500: "Consul", 3389: "RDP", 5900: "VNC", 9090: "Prometheus", 15672: "RabbitMQ management",
+}
+
+
+@control(
+    "KW-N004", "Administrative or database port exposed outside the cluster", "high", "network",
+    frameworks=("nsa", "mitre-T1133", "mitre-T1190"),
+    remediation="Keep management and datastore ports on ClusterIP Services; reach them through a bastion or "
+    "port-forward.",
+    shape="object", kinds=("Service",),
+)
+def sensitive_port_exposed(res: Resource) -> Iterator[Hit]:
+    spec = _d(res.obj.get("spec"))
+    if spec.get("type") not in ("NodePort", "LoadBalancer") and not spec.get("externalIPs"):
+        return
+    for i, p in enumerate(_l(spec.get("ports"))):
+        port = _d(p).get("port")
+        target = _d(p).get("targetPort")
+        for value in (port, target):
+            if isinstance(value, int) and value in SENSITIVE_PORTS:
+                yield f"/spec/ports/{i}", f"{SENSITIVE_PORTS[value]} port {value} is reachable from outside the cluster"
+                break
+
+
+# ----------------------------------------------------------------------------------------------- Ingress
+
+
+@control(
+    "KW-N005", "Ingress without TLS", "medium", "network",
+    frameworks=("nsa", "mitre-T1040", "mitre-T1557"),
+    remediation="Add spec.tls with a certificate Secret for every host the Ingress serves.",
+    shape="object", kinds=("Ingress",),
+)
+def ingress_no_tls(res: Resource) -> Iterator[Hit]:
+    spec = _d(res.obj.get("spec"))
+    if not _l(spec.get("tls")):
+        yield ("/spec/tls" if "tls" in spec else "/spec"), "Ingress serves plain HTTP (no spec.tls)"
+
+
+def _host_covered(host: str, tls_hosts: set[str]) -> bool:
+    # A TLS host "*.example.com" covers exactly one label (RFC 6125 6.4.3 as ingress controllers apply it).
+    if host in tls_hosts:
+        return True
+    _, _, rest = host.partition(".")
+    return bool(rest) and f"*.{rest}" in tls_hosts
+
+
+@control(
+    "KW-N006", "Ingress host not covered by TLS", "low", "network",
+    frameworks=("nsa", "mitre-T1040"),
+    remediation="List every rules[].host in a spec.tls[].hosts entry.",
+    shape="object", kinds=("Ingress",),
+)
+def ingress_host_uncovered(res: Resource) -> Iterator[Hit]:
+    spec = _d(res.obj.get("spec"))
+    tls = _l(spec.get("tls"))
+    if not tls:
+        return  # KW-N005 reports it
+    tls_hosts = {str(h) for t in tls for h in _l(_d(t).get("hosts"))}
+    for i, rule in enumerate(_l(spec.get("rules"))):
+        host = _d(rule).get("host")
+        if host and not _host_covered(str(host), tls_hosts):
+            yield f"/spec/rules/{i}/host", f"host {host} is served without TLS"
+
+
+# ---------------------------------------------------------------------------------------- NetworkPolicy
+
+
+@dataclass(slots=True)
+class _Policy:
+    namespace: str
+    selector: Selector | None
+    ingress: bool
+    egress: bool
+
+
+def _policies(snap: Snapshot) -> dict[str, list[_Policy]]:
+    out: dict[str, list[_Policy]] = {}
+    for res in snap.of_kind("NetworkPolicy"):
+        spec = _d(res.obj.get("spec"))
+        try:
+            # podSelector is a required struct: omitted decodes to {} and selects every pod in the namespace.
+            sel = compile_selector(spec.get("podSelector") or {})
+        except SelectorError:
+            sel = None  # the apiserver would have rejected it: selects nothing
+        types = spec.get("policyTypes")
+        if isinstance(types, list) and types:
+            ing, eg = "Ingress" in types, "Egress" in types
+        else:
+            ing, eg = True, bool(_l(spec.get("egress")))
+        out.setdefault(str(res.namespace), []).append(_Policy(str(res.namespace), sel, ing, eg))
+    return out
+
+
+@control(
+    "KW-N007", "Namespace without NetworkPolicy", "medium", "network",
+    frameworks=("nsa", "cis-5.3.2", "mitre-T1046"),
+    remediation="Add a default-deny NetworkPolicy (podSelector: {}, policyTypes: [Ingress, Egress]) to the "
+    "namespace, then allow the flows it needs.",
+    shape="snapshot", kinds=("Namespace",),
+)
+def namespace_without_policy(snap: Snapshot) -> Found:
+    covered = {ns for ns, pols in _policies(snap).items() if pols}
+    for ns in snap.namespaces():
+        if ns in covered or ns in ("kube-public", "kube-node-lease"):
+            continue
+        obj = snap.get("Namespace", None, ns)
+        if obj is not None:
+            yield obj, "/metadata", f"namespace {ns} has no NetworkPolicy: all pod traffic is allowed"
+            continue
+        pods = [r for r in snap.in_namespace(ns) if r.kind in POD_KINDS]
+        if pods:
+            yield pods[0], "/metadata", f"namespace {ns} has no NetworkPolicy: all pod traffic is allowed"
+
+
+def _unselected(direction: str) -> Any:
+    def check(snap: Snapshot) -> Found:
+        by_ns = _policies(snap)
+        for res in snap.workloads():
+            pod = res.pod()
+            if pod is None or pod.spec.get("hostNetwork") is True:
+                continue  # NetworkPolicy does not apply to host-network pods
+            labels = pod.labels
+            pols = by_ns.get(str(res.namespace), ())
+            if any(getattr(p, direction) and p.selector is not None and p.selector.matches(labels) for p in pols):
+                continue
+            where = f"{pod.base}/metadata/labels" if pod.labels else (f"{pod.base}/metadata" if pod.base else "/metadata")
+            what = "ingress" if direction == "ingress" else "egress"
+            yield res, where, f"no NetworkPolicy selects these pods for {what}: all {what} traffic is allowed"
+    return check
+
+
+control(
+    "KW-N008", "Workload not isolated for ingress by any NetworkPolicy", "medium", "network",
+    frameworks=("nsa", "cis-5.3.2", "mitre-T1046"),
+    remediation="Select the workload's pods with a NetworkPolicy that has Ingress in policyTypes.",
+    shape="snapshot", kinds=POD_KINDS,
+)(_unselected("ingress"))
+control(
+    "KW-N009", "Workload not isolated for egress by any NetworkPolicy", "low", "network",
+    frameworks=("nsa", "mitre-T1041"),
+    remediation="Select the workload's pods with a NetworkPolicy that has Egress in policyTypes (allow DNS explicitly).",
+    shape="snapshot", kinds=POD_KINDS,
+)(_unselected("egress"))
+
+
+@control(
+    "KW-N010", "NetworkPolicy allows all ingress", "medium", "network",
+    frameworks=("nsa", "mitre-T1046"),
+    remediation="Replace the empty ingress rule with from/ports that name the expected clients.",
+    shape="object", kinds=("NetworkPolicy",),
+)
+def policy_allows_all(res: Resource) -> Iterator[Hit]:
+    # An ingress rule with neither `from` nor `ports` (or both empty) matches every source on every port.
+    spec = _d(res.obj.get("spec"))
+    types = spec.get("policyTypes")
+    if isinstance(types, list) and types and "Ingress" not in types:
+        return  # ingress rules of an egress-only policy are ignored
+    for i, rule in enumerate(_l(spec.get("ingress"))):
+        rule = _d(rule)
+        if not _l(rule.get("from")) and not _l(rule.get("ports")):
+            yield f"/spec/ingress/{i}", "ingress rule allows every source on every port"

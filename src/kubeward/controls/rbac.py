@@ -1,0 +1,273 @@
+"""Simple RBAC controls: one Role/ClusterRole or binding at a time (CIS Kubernetes Benchmark 5.1).
+
+Rule matching follows pkg/apis/rbac/v1/evaluation_helpers.go: a verb, apiGroup or resource matches when the
+rule lists it or `*`; `*` as resource covers subresources too, otherwise `pods` does not cover `pods/exec`.
+resourceNames narrow a rule but are ignored here: a rule that reaches even one Secret is worth a look.
+Who can do what through chains of bindings is kubeward.engines.rbac's job; these checks are the cheap forms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..resource import Resource
+from .registry import Hit, control
+
+ROLE_KINDS = ("Role", "ClusterRole")
+BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
+BOOTSTRAP_LABEL = "kubernetes.io/bootstrapping"  # value rbac-defaults on the apiserver's own roles and bindings
+
+
+def _l(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _d(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _builtin(res: Resource) -> bool:
+    """The apiserver's bootstrap policy (plugin/pkg/auth/authorizer/rbac/bootstrappolicy): not the user's to fix."""
+    return res.labels.get(BOOTSTRAP_LABEL) == "rbac-defaults" or res.name.startswith("system:")
+
+
+def _rules(res: Resource) -> Iterator[tuple[int, dict[str, Any]]]:
+    if _builtin(res):
+        return
+    for i, r in enumerate(_l(res.obj.get("rules"))):
+        if isinstance(r, dict):
+            yield i, r
+
+
+def _strs(rule: dict[str, Any], key: str) -> frozenset[str]:
+    return frozenset(str(v) for v in _l(rule.get(key)))
+
+
+def grants(rule: dict[str, Any], groups: frozenset[str], resources: frozenset[str], verbs: frozenset[str]) -> bool:
+    """Whether a resource rule allows any of `verbs` on any of `resources` in any of `groups`."""
+    rg, rr, rv = _strs(rule, "apiGroups"), _strs(rule, "resources"), _strs(rule, "verbs")
+    return (
+        ("*" in rv or bool(rv & verbs))
+        and ("*" in rg or bool(rg & groups))
+        and ("*" in rr or bool(rr & resources))
+    )
+
+
+def _wildcard(field: str) -> Any:
+    def check(res: Resource) -> Iterator[Hit]:
+        for i, rule in _rules(res):
+            values = _l(rule.get(field))
+            if "*" in values:
+                yield f"/rules/{i}/{field}/{values.index('*')}", f"rule {i} grants {field} '*'"
+    return check
+
+
+_ROLE = {"shape": "object", "kinds": ROLE_KINDS}
+
+control(
+    "KW-R001", "Wildcard verbs in RBAC rule", "high", "rbac",
+    frameworks=("nsa", "cis-5.1.3", "mitre-T1078"),
+    remediation="List the verbs the subject needs instead of '*'.", **_ROLE,
+)(_wildcard("verbs"))
+control(
+    "KW-R002", "Wildcard resources in RBAC rule", "high", "rbac",
+    frameworks=("nsa", "cis-5.1.3", "mitre-T1078"),
+    remediation="List the resources the subject needs instead of '*' (which also covers every subresource).",
+    **_ROLE,
+)(_wildcard("resources"))
+control(
+    "KW-R003", "Wildcard API groups in RBAC rule", "medium", "rbac",
+    frameworks=("nsa", "cis-5.1.3"),
+    remediation="List the API groups the rule needs instead of '*' (which includes every future CRD group).",
+    **_ROLE,
+)(_wildcard("apiGroups"))
+control(
+    "KW-R004", "Wildcard non-resource URLs in RBAC rule", "low", "rbac",
+    frameworks=("cis-5.1.3",),
+    remediation="Grant only the non-resource URLs needed (e.g. /healthz) instead of '*'.", **_ROLE,
+)(_wildcard("nonResourceURLs"))
+
+
+def _grant_check(groups: set[str], resources: set[str], verbs: set[str], what: str) -> Any:
+    g, r, v = frozenset(groups), frozenset(resources), frozenset(verbs)
+
+    def check(res: Resource) -> Iterator[Hit]:
+        for i, rule in _rules(res):
+            if grants(rule, g, r, v):
+                yield f"/rules/{i}", f"rule {i} allows {what}"
+    return check
+
+
+CORE = {"", "*"}
+control(
+    "KW-R005", "Role can read Secrets", "high", "rbac",
+    frameworks=("nsa", "cis-5.1.2", "mitre-T1552.007"),
+    remediation="Remove get/list/watch on secrets; list and watch return the values too.", **_ROLE,
+)(_grant_check(CORE, {"secrets"}, {"get", "list", "watch"}, "reading Secrets (get/list/watch)"))
+control(
+    "KW-R006", "Role can exec or attach into pods", "high", "rbac",
+    frameworks=("nsa", "mitre-T1609"),
+    # WebSocket exec used GET until v1.30; create covers SPDY and current WebSocket (KEP-4006).
+    remediation="Remove create/get on pods/exec and pods/attach; use ephemeral debug workflows with audit.",
+    **_ROLE,
+)(_grant_check(CORE, {"pods/exec", "pods/attach"}, {"create", "get"}, "exec/attach into running containers"))
+control(
+    "KW-R007", "Role can create pods", "medium", "rbac",
+    frameworks=("nsa", "cis-5.1.4", "mitre-T1610"),
+    remediation="Remove create on pods; a pod creator can mount any Secret and run as any ServiceAccount of the "
+    "namespace.", **_ROLE,
+)(_grant_check(CORE, {"pods"}, {"create"}, "creating pods"))
+control(
+    "KW-R008", "Role can create workload controllers", "medium", "rbac",
+    frameworks=("nsa", "cis-5.1.4", "mitre-T1610"),
+    remediation="Limit create/update/patch on Deployments, DaemonSets, StatefulSets, Jobs and CronJobs to CI.",
+    **_ROLE,
+)(_grant_check(
+    {"apps", "batch", "", "*"},
+    {"deployments", "daemonsets", "statefulsets", "replicasets", "jobs", "cronjobs", "replicationcontrollers"},
+    {"create", "update", "patch"}, "creating or changing workloads (and so pods)",
+))
+control(
+    "KW-R009", "Role can impersonate", "critical", "rbac",
+    frameworks=("nsa", "cis-5.1.8", "mitre-T1078"),
+    remediation="Remove the impersonate verb; grant it only to audited break-glass identities.", **_ROLE,
+)(_grant_check(
+    {"", "authentication.k8s.io", "*"}, {"users", "groups", "serviceaccounts", "uids", "userextras"},
+    {"impersonate"}, "impersonating users, groups or service accounts",
+))
+control(
+    "KW-R010", "Role can bind or escalate roles", "high", "rbac",
+    frameworks=("nsa", "cis-5.1.8", "mitre-T1098"),
+    remediation="Remove bind and escalate on roles/clusterroles; they bypass RBAC's escalation check.", **_ROLE,
+)(_grant_check({"rbac.authorization.k8s.io", "*"}, {"roles", "clusterroles"}, {"bind", "escalate"},
+               "bind/escalate on roles (grants permissions the subject does not hold)"))
+control(
+    "KW-R011", "Role can modify RBAC", "high", "rbac",
+    frameworks=("nsa", "mitre-T1098"),
+    remediation="Limit create/update/patch on roles and bindings to cluster administrators.", **_ROLE,
+)(_grant_check({"rbac.authorization.k8s.io", "*"},
+               {"roles", "clusterroles", "rolebindings", "clusterrolebindings"},
+               {"create", "update", "patch"}, "creating or changing roles and bindings"))
+control(
+    "KW-R012", "Role can proxy to the kubelet (nodes/proxy)", "high", "rbac",
+    frameworks=("nsa", "cis-5.1.10", "mitre-T1609"),
+    remediation="Remove access to nodes/proxy; it reaches the kubelet API (exec in any pod on the node).", **_ROLE,
+)(_grant_check(CORE, {"nodes/proxy"}, {"get", "create", "update", "patch", "delete"}, "access to nodes/proxy"))
+control(
+    "KW-R013", "Role can mint service account tokens", "high", "rbac",
+    frameworks=("nsa", "cis-5.1.13", "mitre-T1528"),
+    remediation="Remove create on serviceaccounts/token.", **_ROLE,
+)(_grant_check(CORE, {"serviceaccounts/token"}, {"create"}, "creating tokens for service accounts"))
+control(
+    "KW-R014", "Role can approve certificate signing requests", "high", "rbac",
+    frameworks=("cis-5.1.11", "mitre-T1649"),
+    remediation="Remove update on certificatesigningrequests/approval (and approve on signers).", **_ROLE,
+)(_grant_check({"certificates.k8s.io", "*"}, {"certificatesigningrequests/approval", "signers"},
+               {"update", "patch", "approve"}, "approving certificate signing requests (minting client certs)"))
+control(
+    "KW-R015", "Role can change admission webhooks", "medium", "rbac",
+    frameworks=("cis-5.1.12", "mitre-T1562.001"),
+    remediation="Limit write access to (Validating|Mutating)WebhookConfigurations to cluster administrators.",
+    **_ROLE,
+)(_grant_check({"admissionregistration.k8s.io", "*"},
+               {"validatingwebhookconfigurations", "mutatingwebhookconfigurations"},
+               {"create", "update", "patch", "delete"}, "changing admission webhook configuration"))
+control(
+    "KW-R016", "Role can create PersistentVolumes", "medium", "rbac",
+    frameworks=("cis-5.1.9", "mitre-T1611"),
+    remediation="Remove create on persistentvolumes; a hostPath PV exposes the node's filesystem.", **_ROLE,
+)(_grant_check(CORE, {"persistentvolumes"}, {"create"}, "creating PersistentVolumes (hostPath to the node)"))
+
+
+# -------------------------------------------------------------------------------------------- bindings
+
+_BIND = {"shape": "object", "kinds": BINDING_KINDS}
+
+
+def _subjects(res: Resource) -> Iterator[tuple[int, dict[str, Any]]]:
+    for i, s in enumerate(_l(res.obj.get("subjects"))):
+        if isinstance(s, dict):
+            yield i, s
+
+
+def _role_ref(res: Resource) -> tuple[str, str]:
+    ref = _d(res.obj.get("roleRef"))
+    return str(ref.get("kind", "")), str(ref.get("name", ""))
+
+
+@control(
+    "KW-R017", "Binding to cluster-admin", "high", "rbac",
+    frameworks=("nsa", "cis-5.1.1", "mitre-T1078"),
+    remediation="Bind a narrower role; keep cluster-admin for break-glass accounts only.", **_BIND,
+)
+def cluster_admin_binding(res: Resource) -> Iterator[Hit]:
+    if _role_ref(res) != ("ClusterRole", "cluster-admin") or res.labels.get(BOOTSTRAP_LABEL) == "rbac-defaults":
+        return
+    for i, s in _subjects(res):
+        if s.get("kind") == "Group" and s.get("name") == "system:masters":
+            continue  # already all-powerful before RBAC is asked (authorizer union, A3)
+        scope = "cluster-wide" if res.kind == "ClusterRoleBinding" else f"in namespace {res.namespace}"
+        yield f"/subjects/{i}", f'{s.get("kind")} "{s.get("name")}" is bound to cluster-admin {scope}'
+
+
+# Default bindings of the bootstrap policy that legitimately name these groups.
+_PUBLIC_ROLES = frozenset({"system:public-info-viewer"})
+_AUTHENTICATED_ROLES = frozenset({"system:basic-user", "system:discovery", "system:public-info-viewer"})
+
+
+@control(
+    "KW-R018", "Binding grants access to anonymous users", "critical", "rbac",
+    frameworks=("nsa", "mitre-T1078", "mitre-T1190"),
+    remediation="Remove system:anonymous and system:unauthenticated from the binding's subjects.", **_BIND,
+)
+def anonymous_binding(res: Resource) -> Iterator[Hit]:
+    kind, name = _role_ref(res)
+    if kind == "ClusterRole" and name in _PUBLIC_ROLES:
+        return
+    for i, s in _subjects(res):
+        if (s.get("kind"), s.get("name")) in (("User", "system:anonymous"), ("Group", "system:unauthenticated")):
+            yield f"/subjects/{i}", f'{s.get("name")} (unauthenticated requests) is bound to {kind} "{name}"'
+
+
+@control(
+    "KW-R019", "Binding grants access to every authenticated user", "high", "rbac",
+    frameworks=("nsa", "mitre-T1078"),
+    remediation="Bind specific users, groups or service accounts instead of system:authenticated.", **_BIND,
+)
+def authenticated_binding(res: Resource) -> Iterator[Hit]:
+    kind, name = _role_ref(res)
+    if kind == "ClusterRole" and name in _AUTHENTICATED_ROLES:
+        return
+    for i, s in _subjects(res):
+        if s.get("kind") == "Group" and s.get("name") in ("system:authenticated", "system:serviceaccounts"):
+            yield f"/subjects/{i}", f'every member of {s.get("name")} is bound to {kind} "{name}"'
+
+
+@control(
+    "KW-R020", "Binding grants permissions to a default service account", "medium", "rbac",
+    frameworks=("nsa", "cis-5.1.5", "mitre-T1078.001"),
+    remediation="Bind a dedicated ServiceAccount; every pod without serviceAccountName runs as `default`.",
+    **_BIND,
+)
+def default_sa_binding(res: Resource) -> Iterator[Hit]:
+    if res.labels.get(BOOTSTRAP_LABEL) == "rbac-defaults":
+        return
+    kind, name = _role_ref(res)
+    for i, s in _subjects(res):
+        if s.get("kind") == "ServiceAccount" and s.get("name") == "default":
+            # subject.namespace, else the binding's namespace (rule.go appliesToUser)
+            ns = s.get("namespace") or res.namespace or "?"
+            yield f"/subjects/{i}", f'service account {ns}/default is bound to {kind} "{name}"'
+
+
+@control(
+    "KW-R021", "Default service account automounts its token", "low", "rbac",
+    frameworks=("nsa", "cis-5.1.5", "mitre-T1528"),
+    remediation="Set automountServiceAccountToken: false on each namespace's default ServiceAccount.",
+    shape="object", kinds=("ServiceAccount",),
+)
+def default_sa_automount(res: Resource) -> Iterator[Hit]:
+    if res.name == "default" and res.obj.get("automountServiceAccountToken") is not False:
+        where = "/automountServiceAccountToken" if "automountServiceAccountToken" in res.obj else "/metadata"
+        yield where, f"default service account in {res.namespace} mounts its token into every pod that uses it"

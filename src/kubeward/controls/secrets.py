@@ -1,0 +1,135 @@
+"""Secret-handling controls: credentials outside Secrets, long-lived tokens, secrets leaking through manifests.
+
+Messages name keys, never values: findings end up in CI logs and SARIF uploads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from ..resource import Resource
+from .registry import Hit, control
+from .workload import sensitive_name
+
+
+def _d(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _esc(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+@control(
+    "KW-S001", "Credential-named key in ConfigMap", "high", "secrets",
+    frameworks=("nsa", "cis-5.4.1", "mitre-T1552.001"),
+    remediation="Move the value into a Secret (mounted as a file); ConfigMaps are readable by far more subjects.",
+    shape="object", kinds=("ConfigMap",),
+)
+def configmap_credential_key(res: Resource) -> Iterator[Hit]:
+    for section in ("data", "binaryData"):
+        for key, value in _d(res.obj.get(section)).items():
+            if isinstance(value, str) and value.strip() and sensitive_name(str(key)):
+                yield f"/{section}/{_esc(str(key))}", f'ConfigMap key "{key}" looks like a credential'
+
+
+# Shapes of real credentials inside a value (config files, connection strings). Compiled once.
+_CREDENTIAL_VALUE = re.compile(
+    r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----"
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key id
+    r"|\bgh[pousr]_[A-Za-z0-9]{36,}\b"  # GitHub token
+    r"|\bxox[abprs]-[A-Za-z0-9-]{10,}"  # Slack token
+    r"|://[^/\s:@]+:[^/\s@$]+@"  # user:password@ in a URL
+    r"|(?im:^\s*[\w.-]*(?:password|passwd|secret|token|api[_-]?key)[\w.-]*\s*[:=]\s*['\"]?(?![$%{<\s'\"])\S)",
+)
+
+
+@control(
+    "KW-S002", "Credential inside ConfigMap value", "high", "secrets",
+    frameworks=("nsa", "mitre-T1552.001"),
+    remediation="Keep configuration in the ConfigMap and the credential in a Secret referenced from it.",
+    shape="object", kinds=("ConfigMap",),
+)
+def configmap_credential_value(res: Resource) -> Iterator[Hit]:
+    for key, value in _d(res.obj.get("data")).items():
+        if sensitive_name(str(key)):
+            continue  # KW-S001 reports the key itself
+        if isinstance(value, str) and _CREDENTIAL_VALUE.search(value):
+            yield f"/data/{_esc(str(key))}", f'ConfigMap key "{key}" contains a credential (private key, token or password)'
+
+
+@control(
+    "KW-S003", "Long-lived service account token Secret", "medium", "secrets",
+    frameworks=("nsa", "mitre-T1528"),
+    remediation="Delete kubernetes.io/service-account-token Secrets; use projected, expiring tokens "
+    "(TokenRequest, `kubectl create token`).",
+    shape="object", kinds=("Secret",),
+)
+def legacy_sa_token(res: Resource) -> Iterator[Hit]:
+    # These never expire and survive pod deletion (KEP-2799, legacy token cleanup since v1.29).
+    if res.obj.get("type") == "kubernetes.io/service-account-token":
+        sa = res.annotations.get("kubernetes.io/service-account.name", "?")
+        yield "/type", f'non-expiring token Secret for service account "{sa}"'
+
+
+@control(
+    "KW-S004", "Secret value committed in a manifest", "medium", "secrets",
+    frameworks=("nsa", "mitre-T1552.001"),
+    remediation="Keep secret values out of version control: use an external secret store, SOPS or sealed secrets.",
+    shape="object", kinds=("Secret",),
+)
+def committed_secret(res: Resource) -> Iterator[Hit]:
+    if res.file is None or res.obj.get("type") == "kubernetes.io/service-account-token":
+        return  # live objects are expected to hold data; token data is filled in by the controller
+    for section in ("stringData", "data"):
+        values = _d(res.obj.get(section))
+        filled = [str(k) for k, v in values.items() if v]
+        if filled:
+            kind = "plain text" if section == "stringData" else "base64 (not encrypted)"
+            yield f"/{section}", f"manifest holds {len(filled)} secret value(s) in {kind}: keys {', '.join(sorted(filled))}"
+            return
+
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+@control(
+    "KW-S005", "Secret data copied into last-applied-configuration", "high", "secrets",
+    frameworks=("nsa", "mitre-T1552.001"),
+    remediation="Re-create the Secret with `kubectl apply --server-side` or `kubectl create`; annotations are "
+    "readable by anyone who can get the object's metadata.",
+    shape="object", kinds=("Secret",),
+)
+def secret_in_annotation(res: Resource) -> Iterator[Hit]:
+    text = res.annotations.get(LAST_APPLIED)
+    if not isinstance(text, str) or ("data" not in text):
+        return
+    try:
+        applied = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return
+    if isinstance(applied, dict) and (_d(applied.get("data")) or _d(applied.get("stringData"))):
+        yield f"/metadata/annotations/{_esc(LAST_APPLIED)}", "the last-applied-configuration annotation repeats the secret values"
+
+
+_KEY_FILE = re.compile(r"(\.key|\.pem|\.p12|\.pfx|id_rsa|id_ed25519|id_ecdsa|kubeconfig|\.kube/config)$", re.IGNORECASE)
+
+
+@control(
+    "KW-S006", "Private key or kubeconfig in an Opaque Secret", "low", "secrets",
+    frameworks=("nsa", "mitre-T1552.004"),
+    remediation="Store TLS pairs as type kubernetes.io/tls (so tooling can rotate them) and avoid shipping "
+    "kubeconfigs or SSH keys to workloads.",
+    shape="object", kinds=("Secret",),
+)
+def opaque_key_material(res: Resource) -> Iterator[Hit]:
+    if res.obj.get("type", "Opaque") not in ("Opaque", "", None):
+        return
+    for section in ("data", "stringData"):
+        for key in _d(res.obj.get(section)):
+            if _KEY_FILE.search(str(key)):
+                yield f"/{section}/{_esc(str(key))}", f'Opaque Secret key "{key}" holds key material or a kubeconfig'
