@@ -1,0 +1,88 @@
+"""Pod Security Standards controls for `kubeward scan`: one per upstream PSA check, at the latest policy version.
+
+The judgement is the PSS engine's (kubeward.engines.pss), so scan findings and `kubeward pss check` always agree.
+Frameworks: a baseline check is in pss-baseline, and in pss-restricted too unless a restricted check overrides it
+(upstream OverrideCheckIDs); a restricted check is in pss-restricted only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from ..engines.pss import CHECKS, MAX_MINOR, Check, Level, PodInput
+from ..engines.pss.messages import render
+from ..engines.pss.registry import overriding
+from ..resource import PodView
+from .registry import Hit, control
+
+SEVERITY = {
+    "privileged": "critical",
+    "hostNamespaces": "high",
+    "hostPathVolumes": "high",
+    "capabilities_baseline": "high",
+    "windowsHostProcess": "high",
+    "seccompProfile_restricted": "low",
+}
+REMEDIATION = {
+    "hostNamespaces": "Remove hostNetwork, hostPID and hostIPC (or set them to false).",
+    "privileged": "Remove securityContext.privileged or set it to false.",
+    "capabilities_baseline": "Add only capabilities from the runtime default set to securityContext.capabilities.add.",
+    "hostPathVolumes": "Replace hostPath volumes with PVCs, configMaps, secrets or emptyDir.",
+    "hostPorts": "Remove hostPort from container ports; expose the pod through a Service.",
+    "appArmorProfile": "Use appArmorProfile.type RuntimeDefault or Localhost; drop unconfined annotations.",
+    "seLinuxOptions": "Leave seLinuxOptions.user and role empty; use a container_* type only.",
+    "procMount": "Remove securityContext.procMount or set it to Default.",
+    "seccompProfile_baseline": "Do not set seccompProfile.type (or the seccomp annotations) to Unconfined.",
+    "sysctls": "Set only the safe, namespaced sysctls.",
+    "windowsHostProcess": "Remove windowsOptions.hostProcess or set it to false.",
+    "hostProbesAndHostLifecycle": "Remove host from httpGet/tcpSocket probes and lifecycle handlers.",
+    "restrictedVolumes": "Use only configMap, csi, downwardAPI, emptyDir, ephemeral, image, PVC, projected or secret.",
+    "runAsNonRoot": "Set securityContext.runAsNonRoot: true on the pod (or every container).",
+    "runAsUser": "Do not set runAsUser: 0; run as a non-zero UID.",
+    "allowPrivilegeEscalation": "Set securityContext.allowPrivilegeEscalation: false on every container.",
+    "seccompProfile_restricted": "Set securityContext.seccompProfile.type: RuntimeDefault on the pod.",
+    "capabilities_restricted": 'Set capabilities.drop: ["ALL"]; add back only NET_BIND_SERVICE.',
+    "procMount_restricted": "Remove securityContext.procMount or set it to Default.",
+}
+# Checks that read pod annotations as well as the spec: their findings point at the template's metadata when the
+# spec has nothing to show.
+_ANNOTATION_CHECKS = frozenset({"appArmorProfile", "seccompProfile_baseline"})
+
+
+def _frameworks(check: Check) -> tuple[str, ...]:
+    if check.level is Level.RESTRICTED:
+        return ("pss-restricted",)
+    if any(True for _ in overriding(check.id, MAX_MINOR)):
+        return ("pss-baseline",)
+    return ("pss-baseline", "pss-restricted")
+
+
+def _make(check: Check) -> Callable[[PodView], Iterator[Hit]]:
+    versioned = check.at(MAX_MINOR)
+    assert versioned is not None
+    fn = versioned.check
+
+    def run(pod: PodView) -> Iterator[Hit]:
+        hit = fn(PodInput(pod.meta, pod.spec))
+        if hit is not None:
+            path = pod.spec_path
+            if check.id in _ANNOTATION_CHECKS and "securityContext" not in hit[1]:
+                path = f"{pod.base}/metadata/annotations"
+            yield path, render(hit[0] or "unknown forbidden reason", hit[1])
+
+    run.__name__ = f"pss_{check.id}"
+    run.__doc__ = f"PSS {check.level.value} check {check.id} (policy/check_{check.id}.go)."
+    return run
+
+
+for _check in CHECKS:
+    control(
+        f"KW-PSS-{_check.id}",
+        f"PSS {_check.level.value}: {_check.title}",
+        SEVERITY.get(_check.id, "medium"),
+        "pod-security",
+        frameworks=_frameworks(_check),
+        remediation=REMEDIATION[_check.id],
+        description=f"Pod Security Standards {_check.level.value} check {_check.id} at the latest policy version "
+                    f"(reads {', '.join(_check.fields)}).",
+    )(_make(_check))
