@@ -1,0 +1,109 @@
+"""`kubeward encryption`: generate and check EncryptionConfiguration files (secrets at rest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..findings import ControlMeta, ControlResult, Finding, ObjectRef, Report, Severity
+from ..formats import FORMATS, render
+from .common import EXIT_USAGE, emit, exit_code, fail, output_options, print_errors, severity_type
+
+INVALID = ControlMeta("KW-ENC-001", "EncryptionConfiguration is invalid (the apiserver refuses to start)",
+                      Severity.HIGH, "encryption", ("cis-1.2.27",),
+                      "Fix the field named in the message; see `kubeward encryption generate` for a valid file.")
+PLAINTEXT = ControlMeta("KW-ENC-002", "Secrets are not encrypted at rest", Severity.HIGH, "encryption",
+                        ("nsa", "cis-1.2.27", "cis-1.2.28"),
+                        "List secrets with an encrypting provider (kms v2, secretbox, aesgcm) before identity.")
+WEAK = ControlMeta("KW-ENC-003", "Weak or deprecated encryption provider", Severity.LOW, "encryption",
+                   ("cis-1.2.28",), "Prefer KMS v2 (or secretbox/aesgcm with regular key rotation).")
+CONTROLS = (INVALID, PLAINTEXT, WEAK)
+
+
+@click.group(name="encryption")
+def group() -> None:
+    """Secrets encryption at rest: generate and check configs."""
+
+
+@group.command("generate")
+@click.option("--provider", type=click.Choice(["aesgcm", "aescbc", "secretbox"]), default="aesgcm",
+              show_default=True)
+@click.option("--resources", default="secrets", show_default=True, help="Comma-separated, e.g. secrets,configmaps.")
+@click.option("--key-name", default="key1", show_default=True)
+@click.option("--output", "output_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to FILE (mode 0600, never overwritten) instead of stdout.")
+def generate_cmd(provider: str, resources: str, key_name: str, output_file: Path | None) -> None:
+    """Print a new EncryptionConfiguration with a fresh 32-byte key (identity last, to read old data)."""
+    import os
+
+    from ..engines.encryption import generate, parse
+
+    names = tuple(r.strip() for r in resources.split(",") if r.strip())
+    if not names:
+        fail("--resources: at least one resource is required")
+    if not key_name or ":" in key_name:
+        fail("--key-name: must be non-empty and must not contain ':'")
+    text = generate(provider, names, key_name)
+    import yaml
+
+    problems = parse(yaml.safe_load(text)).errors
+    if problems:
+        fail(f"--resources: {problems[0].message}")
+    if output_file is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        fd = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        fail(f"{output_file}: already exists")
+    except OSError as exc:
+        fail(f"{output_file}: {exc.strerror or exc}")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    click.echo(f"wrote {output_file} (mode 0600)", err=True)
+
+
+def check_file(path: str, resources: tuple[str, ...] = ("secrets",)) -> Report:
+    """Findings for one EncryptionConfiguration file (also used by `node check`)."""
+    from ..engines.encryption import KIND, parse, weaknesses
+    from ..sources.files import load_paths
+
+    loaded = load_paths([path])
+    report = Report(objects=0, findings=[], errors=list(loaded.errors),
+                    controls={m.id: ControlResult(m) for m in CONTROLS})
+    docs = [r for r in loaded.resources if r.kind == KIND] or loaded.resources[:1]
+    for res in docs:
+        report.objects += 1
+        cfg = parse(res.obj)
+        ref = ObjectRef(res.api_version, res.kind, None, Path(path).name)
+        for p in cfg.errors:
+            report.findings.append(Finding(INVALID, ref, res.location(p.path), p.path, p.message))
+        for p in [] if cfg.errors else weaknesses(cfg, resources):
+            meta = WEAK if ("aescbc" in p.message or "KMS v1" in p.message) else PLAINTEXT
+            report.findings.append(Finding(meta, ref, res.location(p.path), p.path, p.message))
+        for m in CONTROLS:
+            report.controls[m.id].evaluated += 1
+            report.controls[m.id].failed += any(f.control is m for f in report.findings)
+    if not loaded.resources and not loaded.errors:
+        from ..findings import InputError
+
+        report.errors.append(InputError(path, "no EncryptionConfiguration document"))
+    return report
+
+
+@group.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--resource", "resources", multiple=True, default=("secrets",), show_default=True,
+              help="Resource that must be encrypted (repeatable), e.g. configmaps.")
+@output_options(FORMATS)
+@click.option("--fail-on", type=severity_type(), default="high", show_default=True)
+def check_cmd(file: str, resources: tuple[str, ...], fmt: str, output_file: str | None, fail_on: str) -> None:
+    """Validate FILE as the apiserver would and judge whether it really encrypts secrets."""
+    report = check_file(file, resources)
+    if report.errors and not report.objects:
+        print_errors(report.errors)
+        raise SystemExit(EXIT_USAGE)
+    emit(render(report, fmt), output_file)
+    print_errors(report.errors)
+    raise SystemExit(exit_code(report, Severity.parse(fail_on), scanned=report.objects > 0))
