@@ -1,0 +1,354 @@
+"""Reachability by equivalence classes: pods that no policy can tell apart share one row and one column.
+
+Two pods are equivalent when they have the same namespace (hence namespace labels), the same labels, the same
+named container ports, the same host-network flag and, when ipBlocks match pods, fall in the same set of ipBlocks.
+Every selector, port and ipBlock then treats them alike, so the pod matrix is the class matrix indexed by class
+(plus the diagonal: "a pod cannot block access to itself").
+
+Sets of classes are Python ints used as bitsets, so union and intersection over thousands of classes are single
+operations. A policy contributes (destinations, sources) pairs: ingress allows per destination class are the OR
+of the source sets of the rules that apply to it; egress is symmetric. `tests/unit/test_netpol_props.py` checks
+the result against the pairwise definition in decide.py on random clusters.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ...selectors import Selector
+from .admin import ALLOW, DENY, PASS, AdminPolicy, AdminRule
+from .cluster import Cluster
+from .ipblock import IPBlock
+from .model import Pod
+from .policy import EGRESS, INGRESS, Peer, Policy, PortMatch, Rule
+
+
+def bits(mask: int) -> Iterator[int]:
+    """Indices of the set bits, lowest first."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+@dataclass(slots=True)
+class PodClass:
+    index: int
+    rep: Pod  # any member: every member answers every question the same way
+    members: list[int]  # indices into Cluster.pods
+
+
+class ClassIndex:
+    """Classes of a cluster plus the lookups that turn selectors, named ports and ipBlocks into class bitsets.
+    Built once per cluster and reused for every port/protocol."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        pods = cluster.pods
+        blocks = self._blocks(cluster)
+        ipsig = self._ip_signatures(pods, blocks) if cluster.ipblock_matches_pods else [()] * len(pods)
+        by_key: dict[tuple[object, ...], int] = {}
+        self.classes: list[PodClass] = []
+        self.pod_class: list[int] = []
+        for i, p in enumerate(pods):
+            key = (p.namespace, frozenset(p.labels.items()), p.named_ports, ipsig[i], p.host_network)
+            c = by_key.get(key)
+            if c is None:
+                c = by_key[key] = len(self.classes)
+                self.classes.append(PodClass(c, p, []))
+            self.classes[c].members.append(i)
+            self.pod_class.append(c)
+        self.size = len(self.classes)
+        self.all = (1 << self.size) - 1
+        self.ns_names = sorted({c.rep.namespace for c in self.classes})
+        self._ns_pos = {n: i for i, n in enumerate(self.ns_names)}
+        self.ns_classes: dict[str, list[int]] = {}
+        for c in self.classes:
+            self.ns_classes.setdefault(c.rep.namespace, []).append(c.index)
+        self.ns_mask = {n: sum(1 << i for i in cs) for n, cs in self.ns_classes.items()}
+        self.named: dict[tuple[str, str, int], int] = {}
+        self.host_net = 0
+        for c in self.classes:
+            for np_ in c.rep.named_ports:
+                self.named[np_] = self.named.get(np_, 0) | (1 << c.index)
+            if c.rep.host_network:
+                self.host_net |= 1 << c.index
+        self._block_mask: dict[int, int] = {}
+        for i in range(len(pods)):
+            for b in ipsig[i]:
+                self._block_mask[b] = self._block_mask.get(b, 0) | (1 << self.pod_class[i])
+        self._block_id = {(b.cidr, b.excepts): i for i, b in enumerate(blocks)}
+        self._ns_cache: dict[str, int] = {}
+        self._pod_cache: dict[tuple[str, int], int] = {}
+        self._policy_subject: dict[int, int] = {}
+
+    # -- construction helpers ------------------------------------------------------------------------------
+    @staticmethod
+    def _blocks(cluster: Cluster) -> list[IPBlock]:
+        seen: dict[tuple[str, tuple[str, ...]], IPBlock] = {}
+        for pol in cluster.policies:
+            for rule in (*pol.ingress, *pol.egress):
+                for peer in rule.peers or ():
+                    if peer.ip_block is not None:
+                        seen.setdefault((peer.ip_block.cidr, peer.ip_block.excepts), peer.ip_block)
+        for ap in cluster.admin:
+            for rule in (*ap.ingress, *ap.egress):
+                for apeer in rule.peers:
+                    for b in apeer.networks:
+                        seen.setdefault((b.cidr, b.excepts), b)
+        return list(seen.values())
+
+    @staticmethod
+    def _ip_signatures(pods: list[Pod], blocks: list[IPBlock]) -> list[tuple[int, ...]]:
+        """Per pod, the ipBlocks containing one of its IPs: sorted IPs and bisection, not pods × blocks."""
+        keyed = sorted(((ip.version, int(ip)), i) for i, p in enumerate(pods) for ip in p.ips)
+        keys = [k for k, _ in keyed]
+        sig: list[set[int]] = [set() for _ in pods]
+        for b_i, b in enumerate(blocks):
+            if b.block is None:
+                continue
+            v, lo, hi = b.block
+            start = bisect.bisect_left(keys, (v, lo))
+            end = bisect.bisect_right(keys, (v, hi))
+            for (ver, val), pod_i in keyed[start:end]:
+                if b.contains_key(ver, val):
+                    sig[pod_i].add(b_i)
+        return [tuple(sorted(s)) for s in sig]
+
+    # -- selectors as bitsets ------------------------------------------------------------------------------
+    def namespaces_matching(self, sel: Selector) -> int:
+        """Classes in namespaces whose labels match `sel` (cached by selector text)."""
+        found = self._ns_cache.get(sel.text)
+        if found is None:
+            labels = self.cluster.namespaces
+            found = 0
+            for n in self.ns_names:
+                if sel.matches(labels.get(n) or {"kubernetes.io/metadata.name": n}):
+                    found |= self.ns_mask[n]
+            self._ns_cache[sel.text] = found
+        return found
+
+    def pods_matching(self, sel: Selector | None, within: int) -> int:
+        """Classes inside `within` whose pod labels match `sel` (None = all of them)."""
+        if sel is None or sel.empty:
+            return within
+        key = (sel.text, within)
+        found = self._pod_cache.get(key)
+        if found is None:
+            found = 0
+            for c in bits(within):
+                if sel.matches(self.classes[c].rep.labels):
+                    found |= 1 << c
+            self._pod_cache[key] = found
+        return found
+
+    def subject(self, pol: Policy) -> int:
+        found = self._policy_subject.get(id(pol))
+        if found is None:
+            own = self.ns_mask.get(pol.namespace, 0)
+            found = self.pods_matching(pol.pod_sel, own) if pol.pod_sel is not None else 0
+            self._policy_subject[id(pol)] = found
+        return found
+
+    def peer_mask(self, peer: Peer, policy_ns: str) -> int:
+        if not peer.valid:
+            return 0
+        if peer.ip_block is not None:
+            b = self._block_id.get((peer.ip_block.cidr, peer.ip_block.excepts))
+            return self._block_mask.get(b, 0) if b is not None else 0
+        within = self.namespaces_matching(peer.ns_sel) if peer.ns_sel is not None else self.ns_mask.get(policy_ns, 0)
+        return self.pods_matching(peer.pod_sel, within)
+
+    def rule_peers(self, rule: Rule, policy_ns: str) -> int:
+        if rule.peers is None:
+            return self.all
+        m = 0
+        for p in rule.peers:
+            m |= self.peer_mask(p, policy_ns)
+        return m
+
+    def ports_mask(self, ports: tuple[PortMatch, ...] | None, port: int, protocol: str) -> int:
+        """Destination classes on which a `ports` list matches port/protocol (named ports resolve per class)."""
+        if ports is None:
+            return self.all
+        m = 0
+        for pm in ports:
+            if not pm.valid or pm.protocol != protocol:
+                continue
+            if isinstance(pm.port, str):
+                m |= self.named.get((pm.port, protocol, port), 0)
+            elif pm.matches(port, protocol, None):
+                return self.all
+        return m
+
+    def admin_subject(self, ap: AdminPolicy) -> int:
+        found = self._policy_subject.get(id(ap))
+        if found is None:
+            found = 0
+            if ap.subject_ns is not None:
+                found = self.pods_matching(ap.subject_pods, self.namespaces_matching(ap.subject_ns))
+            found &= ~self.host_net
+            self._policy_subject[id(ap)] = found
+        return found
+
+    def admin_peers(self, rule: AdminRule) -> int:
+        m = 0
+        for p in rule.peers:
+            if p.any_peer:
+                return self.all
+            if not p.valid:
+                continue
+            if p.networks:
+                for b in p.networks:
+                    bid = self._block_id.get((b.cidr, b.excepts))
+                    if bid is not None:
+                        m |= self._block_mask.get(bid, 0)
+            elif p.ns_sel is not None:
+                m |= self.pods_matching(p.pod_sel, self.namespaces_matching(p.ns_sel)) & ~self.host_net
+        return m
+
+    def matrix(self, port: int, protocol: str = "TCP") -> ClassMatrix:
+        return compute(self, port, protocol)
+
+
+@dataclass(slots=True)
+class ClassMatrix:
+    index: ClassIndex
+    port: int
+    protocol: str
+    rows: list[int]  # rows[s]: bitset of destination classes reachable from class s
+    ingress_isolated: int
+    egress_isolated: int
+
+    def class_allowed(self, s: int, d: int) -> bool:
+        return bool(self.rows[s] >> d & 1)
+
+    def allowed(self, i: int, j: int) -> bool:
+        """Pod i → pod j (indices into Cluster.pods)."""
+        if i == j:
+            return True
+        pc = self.index.pod_class
+        return bool(self.rows[pc[i]] >> pc[j] & 1)
+
+    def allowed_pairs(self) -> int:
+        """Number of allowed ordered pod pairs, self pairs included, without expanding the pod matrix."""
+        sizes = [len(c.members) for c in self.index.classes]
+        total = 0
+        for s, row in enumerate(self.rows):
+            reach = sum(sizes[d] for d in bits(row))
+            total += sizes[s] * reach
+            if not row >> s & 1:
+                total += sizes[s]  # self pairs are always allowed
+        return total
+
+
+def _np_contributions(idx: ClassIndex, port: int, protocol: str) -> tuple[list[int], list[int], int, int]:
+    """NetworkPolicy tier: per class the allowed peers (ingress sources, egress destinations) and the isolated
+    sets. Isolation depends on policyTypes only (docs "The two sorts of pod isolation")."""
+    k = idx.size
+    ing, egr = [0] * k, [0] * k
+    ing_iso = egr_iso = 0
+    for pol in idx.cluster.policies:
+        subj = idx.subject(pol)
+        if not subj:
+            continue
+        if INGRESS in pol.types:
+            ing_iso |= subj
+            for rule in pol.ingress:
+                dst = subj & idx.ports_mask(rule.ports, port, protocol)
+                if dst:
+                    src = idx.rule_peers(rule, pol.namespace)
+                    if src:
+                        for d in bits(dst):
+                            ing[d] |= src
+        if EGRESS in pol.types:
+            egr_iso |= subj
+            for rule in pol.egress:
+                dst = idx.rule_peers(rule, pol.namespace) & idx.ports_mask(rule.ports, port, protocol)
+                if dst:
+                    for s in bits(subj):
+                        egr[s] |= dst
+    return ing, egr, ing_iso, egr_iso
+
+
+def _tiered(idx: ClassIndex, c: int, direction: str, np_allowed: int, isolated: bool, port: int,
+            protocol: str) -> int:
+    """ANP rules in order, then NetworkPolicy (when it isolates), then the BANP, then allow (admin.py)."""
+    rest, allowed, passed = idx.all, 0, 0
+    banps = []
+    bit = 1 << c
+    for ap in idx.cluster.admin:
+        if ap.kind != "AdminNetworkPolicy":
+            banps.append(ap)
+            continue
+        if not idx.admin_subject(ap) & bit:
+            continue
+        for rule in ap.rules(direction):
+            m = idx.admin_peers(rule) & rest & _admin_ports(idx, rule, direction, bit, port, protocol)
+            if not m:
+                continue
+            if rule.action == ALLOW:
+                allowed |= m
+            elif rule.action == PASS:
+                passed |= m
+            rest &= ~m
+        # Pass skips the remaining ANPs only for the traffic it matched; the rest continues down the list.
+    to_np = rest | passed
+    if isolated:
+        return allowed | (to_np & np_allowed)
+    for bp in banps:
+        if not idx.admin_subject(bp) & bit:
+            continue
+        for rule in bp.rules(direction):
+            m = idx.admin_peers(rule) & to_np & _admin_ports(idx, rule, direction, bit, port, protocol)
+            if rule.action == ALLOW:
+                allowed |= m
+            elif rule.action != DENY:
+                continue
+            to_np &= ~m
+    return allowed | to_np
+
+
+def _admin_ports(idx: ClassIndex, rule: AdminRule, direction: str, bit: int, port: int, protocol: str) -> int:
+    m = idx.ports_mask(rule.ports, port, protocol)
+    if direction == INGRESS:  # the subject is the destination: the rule applies to it entirely or not at all
+        return idx.all if m & bit else 0
+    return m
+
+
+def _transpose(rows: list[int], size: int, full: int) -> list[int]:
+    """cols[s] = {d : s in rows[d]}: grouped by identical rows, dense rows handled by their complement."""
+    groups: dict[int, int] = {}
+    for d, v in enumerate(rows):
+        groups[v] = groups.get(v, 0) | (1 << d)
+    cols = [0] * size
+    dense_all = 0
+    missing = [0] * size
+    for v, dmask in groups.items():
+        if v.bit_count() * 2 > size:
+            dense_all |= dmask
+            for s in bits(full & ~v):
+                missing[s] |= dmask
+        else:
+            for s in bits(v):
+                cols[s] |= dmask
+    if dense_all:
+        for s in range(size):
+            cols[s] |= dense_all & ~missing[s]
+    return cols
+
+
+def compute(idx: ClassIndex, port: int, protocol: str = "TCP") -> ClassMatrix:
+    ing, egr, ing_iso, egr_iso = _np_contributions(idx, port, protocol)
+    full = idx.all
+    if idx.cluster.admin:
+        ing = [_tiered(idx, c, INGRESS, ing[c], bool(ing_iso >> c & 1), port, protocol) for c in range(idx.size)]
+        egr = [_tiered(idx, c, EGRESS, egr[c], bool(egr_iso >> c & 1), port, protocol) for c in range(idx.size)]
+    else:
+        ing = [ing[c] if ing_iso >> c & 1 else full for c in range(idx.size)]
+        egr = [egr[c] if egr_iso >> c & 1 else full for c in range(idx.size)]
+    cols = _transpose(ing, idx.size, full)
+    rows = [egr[s] & cols[s] for s in range(idx.size)]
+    return ClassMatrix(idx, port, protocol, rows, ing_iso, egr_iso)

@@ -1,0 +1,79 @@
+"""The things traffic flows between: pods (or one representative per workload) and plain IPs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ipblock import IP
+
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+NamedPort = tuple[str, str, int]  # (containerPort name, protocol, number)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Pod:
+    """A pod as policies see it: namespace (with its labels), labels, IPs and named container ports."""
+
+    namespace: str
+    name: str
+    labels: Mapping[str, str]
+    ns_labels: Mapping[str, str]
+    ips: tuple[IP, ...] = ()
+    named_ports: frozenset[NamedPort] = frozenset()
+    host_ip: IP | None = None
+    host_network: bool = False
+    workload: str | None = None  # "Kind/name" when this stands for a workload's pods
+    resource: Any = field(default=None, repr=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def __str__(self) -> str:
+        return self.key
+
+    def resolve(self, name: str, protocol: str) -> int | None:
+        """The number a named port stands for on this pod (destination-side resolution)."""
+        for n, proto, num in self.named_ports:
+            if n == name and proto == protocol:
+                return num
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class External:
+    """An address outside the pod set (or a pod address when pods are matched by IP only)."""
+
+    ip: IP
+
+    @property
+    def key(self) -> str:
+        return str(self.ip)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+Endpoint = Pod | External
+
+
+def named_ports_of(spec: Mapping[str, Any]) -> frozenset[NamedPort]:
+    """containerPorts with a name, across init (sidecar) and regular containers; protocol defaults to TCP."""
+    out: set[NamedPort] = set()
+    for fld in ("initContainers", "containers"):
+        items = spec.get(fld)
+        if not isinstance(items, list):
+            continue
+        for c in items:
+            ports = c.get("ports") if isinstance(c, dict) else None
+            if not isinstance(ports, list):
+                continue
+            for p in ports:
+                if not isinstance(p, dict) or not p.get("name"):
+                    continue
+                num = p.get("containerPort")
+                if isinstance(num, int) and not isinstance(num, bool):
+                    out.add((str(p["name"]), str(p.get("protocol") or "TCP"), num))
+    return frozenset(out)
