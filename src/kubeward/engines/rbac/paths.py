@@ -1,0 +1,223 @@
+"""Privilege-escalation paths as a graph search towards full authority (cluster-admin / system:masters).
+
+Nodes are subjects (User, Group, ServiceAccount) and "any service account of namespace N" hubs. Edges:
+- membership: a service account is in system:serviceaccounts, system:serviceaccounts:NS and
+  system:authenticated; a user is in system:authenticated (serviceaccount/util.go, authenticated_group_adder.go);
+- pod-create-as-SA: create pods, or create/update workloads, in N → run a pod as any service account of N
+  (the ServiceAccount admission plugin only checks the account exists);
+- token-create: create serviceaccounts/token in N (resourceNames narrow the targets);
+- impersonate: users/groups/serviceaccounts (endpoints/filters/impersonation.go); impersonating the group
+  system:masters is full authority;
+- bind: bind on clusterroles plus create clusterrolebindings → bind a full-authority ClusterRole
+  (pkg/registry/rbac/escalation_check.go BindingAuthorized);
+- escalate: escalate plus update/patch on clusterroles → rewrite a role beyond one's own rules;
+- CSR: create + approve certificatesigningrequests and approve signers → a client certificate in system:masters.
+A reverse breadth-first search from the full-authority holders gives every subject its shortest path.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+from ...snapshot import Snapshot
+from .index import RBACIndex, role_label
+from .model import ALL_SERVICE_ACCOUNTS, AUTHENTICATED, MASTERS, SA_PREFIX, Binding, Rule
+from .risks import RoleProbes
+from .risks import probes as probes_of
+from .workloads import pods_by_service_account
+
+TARGET = "cluster-admin"
+RBAC = "rbac.authorization.k8s.io"
+POD_CREATE = (*probes_of("create", "", "pods"),
+              *probes_of("create,update,patch", "apps", "deployments,daemonsets,statefulsets,replicasets"),
+              *probes_of("create,update,patch", "batch", "jobs,cronjobs"),
+              *probes_of("create,update,patch", "", "replicationcontrollers"))
+TOKEN = probes_of("create", "", "serviceaccounts/token")[0]
+IMP_USERS, IMP_GROUPS = probes_of("impersonate", "", "users,groups")
+IMP_SA = probes_of("impersonate", "", "serviceaccounts")[0]
+BIND_CR = probes_of("bind", RBAC, "clusterroles")[0]
+CREATE_CRB = probes_of("create", RBAC, "clusterrolebindings")[0]
+ESCALATE_CR = probes_of("escalate", RBAC, "clusterroles")[0]
+WRITE_CR = probes_of("update,patch", RBAC, "clusterroles")
+CSR = (probes_of("create", "certificates.k8s.io", "certificatesigningrequests")[0],
+       probes_of("update", "certificates.k8s.io", "certificatesigningrequests/approval")[0],
+       probes_of("approve", "certificates.k8s.io", "signers")[0])
+FULL = probes_of("*", "*", "*")[0]
+EXTRA_PROBES = (*POD_CREATE, TOKEN, IMP_USERS, IMP_GROUPS, IMP_SA, BIND_CR, CREATE_CRB, ESCALATE_CR, *WRITE_CR,
+                *CSR, FULL)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    node: str
+    label: str  # how the previous node reaches this one
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationPath:
+    start: str
+    steps: tuple[Step, ...]
+
+    def __str__(self) -> str:
+        parts = [self.start]
+        for s in self.steps:
+            parts.append(f"-[{s.label}]-> {s.node}")
+        return " ".join(parts)
+
+    def to_json(self) -> dict[str, object]:
+        return {"from": self.start, "steps": [{"to": s.node, "via": s.label} for s in self.steps]}
+
+
+def sa_node(ns: str, name: str) -> str:
+    return f"ServiceAccount {ns}/{name}"
+
+
+class _Graph:
+    def __init__(self) -> None:
+        self.edges: dict[str, dict[str, str]] = defaultdict(dict)  # u → {v: label}; first label kept
+
+    def add(self, u: str, v: str, label: str) -> None:
+        if u != v and v not in self.edges[u]:
+            self.edges[u][v] = label
+
+
+def escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = None) -> list[EscalationPath]:
+    """Shortest path from every subject that does not already hold full authority to full authority."""
+    g = _Graph()
+    probes = RoleProbes(index, extra=EXTRA_PROBES)
+    full_roles = sorted(k[2] for k in index.roles if k[0] == "ClusterRole" and FULL in probes.of(k))
+    sas: dict[str, set[str]] = defaultdict(set)  # namespace → service accounts known
+    for r in snapshot.of_kind("ServiceAccount"):
+        sas[r.namespace or "default"].add(r.name)
+    for ns, name in pods_by_service_account(snapshot):
+        sas[ns].add(name)
+    users: set[str] = set()
+    groups: set[str] = set()
+    # subject node → scope → probe → (binding, rule)
+    held: dict[str, dict[str, dict[object, tuple[Binding, Rule]]]] = defaultdict(lambda: defaultdict(dict))
+    for b in index.bindings:
+        scope = "" if b.kind == "ClusterRoleBinding" else b.namespace
+        granted = probes.of(b.role_key)
+        for s in b.subjects:
+            k = s.key(b.namespace)
+            if k is None:
+                continue
+            if k[0] == "group":
+                node = f"Group {s.name}"
+                groups.add(s.name)
+            elif k[1].startswith(SA_PREFIX):
+                ns, _, name = k[1][len(SA_PREFIX):].partition(":")
+                node = sa_node(ns, name)
+                sas[ns].add(name)
+            else:
+                node = f"User {s.name}"
+                users.add(s.name)
+            have = held[node][scope]
+            for p, rule in granted.items():
+                have.setdefault(p, (b, rule))
+    # membership edges
+    for ns, names in sas.items():
+        for name in names:
+            node = sa_node(ns, name)
+            for grp in (f"{ALL_SERVICE_ACCOUNTS}:{ns}", ALL_SERVICE_ACCOUNTS, AUTHENTICATED):
+                if grp in groups:
+                    g.add(node, f"Group {grp}", "member of")
+    for u in users:
+        if AUTHENTICATED in groups and not u.startswith("system:anonymous"):
+            g.add(f"User {u}", f"Group {AUTHENTICATED}", "member of")
+    for ns, names in sas.items():
+        for name in names:
+            g.add(f"any service account in {ns}", sa_node(ns, name), "run as / act as")
+            g.add("any service account in any namespace", sa_node(ns, name), "run as / act as")
+    if MASTERS in groups:
+        g.add(f"Group {MASTERS}", TARGET, "privileged group (before RBAC)")
+
+    def via(b: Binding, what: str) -> str:
+        return f"{what} ({b.describe()})"
+
+    def hub(scope: str) -> str:
+        return f"any service account in {scope}" if scope else "any service account in any namespace"
+
+    for node, scopes in held.items():
+        cluster = scopes.get("", {})
+        for scope, have in scopes.items():
+            where = f"in {scope}" if scope else "in every namespace"
+            if FULL in have:
+                b, _ = have[FULL]
+                if not scope:
+                    g.add(node, TARGET, via(b, "full authority"))
+                elif scope in sas:
+                    g.add(node, hub(scope), via(b, f"full authority {where}"))
+            for p in POD_CREATE:
+                if p in have:
+                    b, _ = have[p]
+                    g.add(node, hub(scope), via(b, f"{p} {where}"))
+                    break
+            for p, what in ((TOKEN, "create tokens"), (IMP_SA, "impersonate service accounts")):
+                if p in have:
+                    b, rule = have[p]
+                    if not rule.names:
+                        g.add(node, hub(scope), via(b, f"{what} {where}"))
+                    else:
+                        for ns in ([scope] if scope else sorted(sas)):
+                            for name in sorted(rule.names & sas.get(ns, set())):
+                                g.add(node, sa_node(ns, name), via(b, f"{what} for {ns}/{name}"))
+        if IMP_GROUPS in cluster:
+            b, rule = cluster[IMP_GROUPS]
+            if not rule.names or MASTERS in rule.names:
+                g.add(node, TARGET, via(b, f"impersonate group {MASTERS}"))
+            for name in sorted(rule.names & groups if rule.names else groups):
+                g.add(node, f"Group {name}", via(b, f"impersonate group {name}"))
+        if IMP_USERS in cluster:
+            b, rule = cluster[IMP_USERS]
+            for name in sorted(rule.names & users if rule.names else users):
+                g.add(node, f"User {name}", via(b, f"impersonate user {name}"))
+        if BIND_CR in cluster and CREATE_CRB in cluster:
+            b, rule = cluster[BIND_CR]
+            bindable = [n for n in full_roles if not rule.names or n in rule.names]
+            if not rule.names:
+                g.add(node, TARGET, via(b, "bind any ClusterRole (cluster-admin) with a new ClusterRoleBinding"))
+            elif bindable:
+                g.add(node, TARGET, via(b, f"bind {role_label(('ClusterRole', '', bindable[0]))}"))
+        if ESCALATE_CR in cluster and any(p in cluster for p in WRITE_CR):
+            b, _ = cluster[ESCALATE_CR]
+            g.add(node, TARGET, via(b, "escalate: rewrite a ClusterRole beyond its own rules"))
+        if all(p in cluster for p in CSR):
+            b, _ = cluster[CSR[1]]
+            g.add(node, TARGET, via(b, f"issue and approve a client certificate in {MASTERS}"))
+
+    # reverse BFS from the target
+    rev: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for u, outs in g.edges.items():
+        for v, label in outs.items():
+            rev[v].append((u, label))
+    nxt: dict[str, tuple[str, str]] = {}
+    dist = {TARGET: 0}
+    queue = deque([TARGET])
+    while queue:
+        v = queue.popleft()
+        for u, label in sorted(rev.get(v, ())):
+            if u not in dist:
+                dist[u] = dist[v] + 1
+                nxt[u] = (v, label)
+                queue.append(u)
+    starts = [n for n in dist if n != TARGET and not n.startswith("any service account")]
+    if start is not None:
+        starts = [n for n in starts if n == start]
+    out = []
+    for s in starts:
+        if _holds_full(held.get(s, {})) or s == f"Group {MASTERS}":
+            continue  # already full authority: not an escalation
+        steps = []
+        cur = s
+        while cur != TARGET:
+            cur, label = nxt[cur]
+            steps.append(Step(cur, label))
+        out.append(EscalationPath(s, tuple(steps)))
+    out.sort(key=lambda p: (len(p.steps), p.start))
+    return out
+
+
+def _holds_full(scopes: dict[str, dict[object, tuple[Binding, Rule]]]) -> bool:
+    return FULL in scopes.get("", {})

@@ -1,0 +1,47 @@
+"""Which pods run as which service account: a compromised pod inherits its service account's permissions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from ...snapshot import Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class PodRef:
+    kind: str
+    namespace: str
+    name: str
+    token_mounted: bool  # automountServiceAccountToken (pod spec wins over the ServiceAccount)
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}" + ("" if self.token_mounted else " (token not mounted)")
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "namespace": self.namespace, "name": self.name, "tokenMounted": self.token_mounted}
+
+
+def pods_by_service_account(snapshot: Snapshot) -> dict[tuple[str, str], list[PodRef]]:
+    """(namespace, sa) → pods and pod templates running as it.
+
+    core/v1 PodSpec: serviceAccountName, else the deprecated serviceAccount, else "default" (the
+    ServiceAccount admission plugin fills it in). The token is mounted unless the pod, or failing that the
+    ServiceAccount, sets automountServiceAccountToken: false (plugin/pkg/admission/serviceaccount).
+    """
+    sa_automount: dict[tuple[str, str], bool] = {}
+    for sa in snapshot.of_kind("ServiceAccount"):
+        v = sa.obj.get("automountServiceAccountToken")
+        sa_automount[(sa.namespace or "default", sa.name)] = v is not False
+    out: dict[tuple[str, str], list[PodRef]] = defaultdict(list)
+    for res in snapshot.workloads():
+        pod = res.pod()
+        if pod is None:
+            continue
+        ns = res.namespace or "default"
+        name = pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount") or "default"
+        key = (ns, str(name))
+        own = pod.spec.get("automountServiceAccountToken")
+        mounted = own is not False if isinstance(own, bool) else sa_automount.get(key, True)
+        out[key].append(PodRef(res.kind, ns, res.name, mounted))
+    return dict(out)
