@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import subprocess
@@ -128,3 +129,23 @@ def test_decoder_reads_a_known_image() -> None:
     w, h, rows = decode_png(png)
     assert (w, h) == (2, 2)
     assert rows == [bytes([10, 20, 30, 15, 25, 35]), bytes([11, 21, 31, 15, 25, 35])]
+
+
+def test_filters_from_url_fragment_hide_rows(tmp_path: Path) -> None:
+    """The inline script runs under the page's CSP and applies #sev=…&q=… filters."""
+    if BROWSER is None:
+        pytest.skip("no chromium binary on PATH (apt-get install -y chromium)")
+    page = tmp_path / "report.html"
+    page.write_text(render(reports.edge_report(), "html"), encoding="utf-8")
+    cmd = [
+        BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000", "--dump-dom",
+        page.as_uri() + "#sev=critical,high&q=web",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    dom = proc.stdout.decode("utf-8", "replace")
+    assert 'id="kw-shown">2<' in dom, dom[:300]
+    shown = re.findall(r'<details class="control( hidden)?"[^>]*data-control="([^"]+)"', dom)
+    assert [cid for hidden, cid in shown if not hidden] == ["T-CRIT", "T-HIGH"]
+    assert [cid for hidden, cid in shown if hidden] == ["T-MED", "T-LOW", "T-INFO"]
