@@ -1,0 +1,131 @@
+"""`kubeward etcd`: probe etcd's TLS/mTLS for real and classify secrets stored in it."""
+
+from __future__ import annotations
+
+import click
+import orjson
+
+from ..findings import ControlMeta, ControlResult, Finding, Location, ObjectRef, Report, Severity
+from ..formats import FORMATS, render
+from ..sources.etcd import EtcdError, ProbeResult
+from .common import EXIT_FINDINGS, EXIT_OK, emit, exit_code, output_options, severity_type, user_errors
+
+
+def _m(id: str, title: str, sev: Severity, fw: tuple[str, ...], fix: str) -> ControlMeta:
+    return ControlMeta(id, title, sev, "etcd", fw, fix)
+
+
+NO_TLS = _m("KW-ETCD-001", "etcd serves clients without TLS", Severity.CRITICAL, ("nsa", "cis-2.1"),
+            "Start etcd with --cert-file/--key-file and https:// client URLs.")
+NO_CLIENT_AUTH = _m("KW-ETCD-002", "etcd does not require client certificates", Severity.CRITICAL, ("nsa", "cis-2.2"),
+                    "Start etcd with --client-cert-auth=true --trusted-ca-file=<etcd CA>.")
+CLUSTER_CERT = _m("KW-ETCD-003", "etcd accepts a client certificate signed by the cluster CA", Severity.CRITICAL,
+                  ("nsa", "cis-2.7"), "Use a separate CA for etcd (--trusted-ca-file=etcd/ca.crt, not ca.crt).")
+CLUSTER_CA_SERVER = _m("KW-ETCD-004", "The cluster CA validates etcd's serving certificate", Severity.HIGH,
+                       ("cis-2.7",), "Issue etcd's serving certificate from the separate etcd CA.")
+LEGACY_TLS = _m("KW-ETCD-005", "etcd accepts TLS older than 1.2", Severity.MEDIUM, ("nsa",),
+                "Set --tls-min-version=TLS1.2 (or newer).")
+CONTROLS = (NO_TLS, NO_CLIENT_AUTH, CLUSTER_CERT, CLUSTER_CA_SERVER, LEGACY_TLS)
+
+
+@click.group(name="etcd")
+def group() -> None:
+    """etcd: probe mTLS, classify secrets at rest."""
+
+
+def probe_report(r: ProbeResult) -> Report:
+    ref = ObjectRef("kubeward.io/v1", "EtcdEndpoint", None, r.endpoint)
+    loc = Location(cluster=r.endpoint)
+    hits: list[tuple[ControlMeta, str, str]] = []
+    if not r.tls:
+        hits.append((NO_TLS, "/tls", "client URL is plain http: traffic and secrets travel unencrypted"))
+    if r.anonymous_refused is False:
+        hits.append((NO_CLIENT_AUTH, "/clientCertAuth", "a request without any client certificate was served"))
+    if r.cluster_cert_refused is False:
+        hits.append((CLUSTER_CERT, "/trustedCA", "a client certificate signed by the cluster CA was accepted"))
+    if r.cluster_ca_trusts_server:
+        hits.append((CLUSTER_CA_SERVER, "/serverCert", "the serving certificate verifies against the cluster CA"))
+    if r.legacy_tls_refused is False:
+        hits.append((LEGACY_TLS, "/tlsMinVersion", "a TLS 1.0/1.1-only handshake succeeded"))
+    findings = [Finding(m, ref, loc, p, msg) for m, p, msg in hits]
+    results = {m.id: ControlResult(m, evaluated=1, failed=int(any(h[0] is m for h in hits))) for m in CONTROLS}
+    return Report(objects=1, findings=findings, controls=results)
+
+
+@group.command("probe")
+@click.option("--endpoint", required=True, help="Client URL, e.g. https://127.0.0.1:2379.")
+@click.option("--cacert", required=True, type=click.Path(dir_okay=False), help="CA that signs etcd's server cert.")
+@click.option("--cert", type=click.Path(dir_okay=False), help="A client cert etcd should accept.")
+@click.option("--key", type=click.Path(dir_okay=False))
+@click.option("--cluster-ca", type=click.Path(dir_okay=False), help="The Kubernetes cluster CA (ca.crt).")
+@click.option("--cluster-cert", type=click.Path(dir_okay=False), help="A client cert signed by the cluster CA.")
+@click.option("--cluster-key", type=click.Path(dir_okay=False))
+@click.option("--timeout", type=click.FloatRange(0.1, 60), default=5.0, show_default=True, help="Seconds per step.")
+@output_options(FORMATS)
+@click.option("--fail-on", type=severity_type(), default="high", show_default=True)
+@user_errors(EtcdError)
+def probe_cmd(endpoint: str, cacert: str, cert: str | None, key: str | None, cluster_ca: str | None,
+              cluster_cert: str | None, cluster_key: str | None, timeout: float, fmt: str, output_file: str | None,
+              fail_on: str) -> None:
+    """Connect for real: TLS on, client certs required, cluster-CA certs refused, TLS version."""
+    from ..sources.etcd import probe
+
+    if bool(cluster_cert) != bool(cluster_key):
+        raise click.UsageError("--cluster-cert and --cluster-key go together")
+    result = probe(endpoint, cacert=cacert, cert=cert, key=key, cluster_ca=cluster_ca, cluster_cert=cluster_cert,
+                   cluster_key=cluster_key, timeout=timeout)
+    report = probe_report(result)
+    if fmt == "json":
+        doc = orjson.loads(render(report, "json"))
+        doc["probe"] = result.to_json()
+        text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+    elif fmt == "table":
+        facts = result.to_json()
+        text = "\n".join(f"{k:<22} {v}" for k, v in facts.items()) + "\n\n" + render(report, "table")
+    else:
+        text = render(report, fmt)
+    emit(text, output_file)
+    raise SystemExit(exit_code(report, Severity.parse(fail_on), scanned=True))
+
+
+def split_key(key: bytes, prefix: bytes) -> tuple[str, str | None, str]:
+    """`<prefix>/secrets/NS/NAME` → (key, NS, NAME); shown keys are decoded, never the values."""
+    text = key.decode("utf-8", errors="backslashreplace")
+    rest = key[len(prefix):].decode("utf-8", errors="backslashreplace")
+    parts = rest.split("/", 1)
+    if len(parts) == 2:
+        return text, parts[0], parts[1]
+    return text, None, rest
+
+
+@group.command("secrets-at-rest")
+@click.option("--endpoint", required=True)
+@click.option("--cacert", required=True, type=click.Path(dir_okay=False))
+@click.option("--cert", required=True, type=click.Path(dir_okay=False))
+@click.option("--key", required=True, type=click.Path(dir_okay=False))
+@click.option("--prefix", default="/registry", show_default=True, help="The apiserver's --etcd-prefix.")
+@click.option("--timeout", type=click.FloatRange(0.1, 60), default=10.0, show_default=True)
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@user_errors(EtcdError)
+def secrets_at_rest_cmd(endpoint: str, cacert: str, cert: str, key: str, prefix: str, timeout: float,
+                        fmt: str) -> None:
+    """Classify every secret in etcd as encrypted (k8s:enc:<provider>:…) or plaintext; exit 1 on plaintext."""
+    from ..engines.encryption import classify_value
+    from ..sources.etcd import EtcdClient
+
+    base = (prefix.rstrip("/") + "/secrets/").encode()
+    client = EtcdClient(endpoint, cacert=cacert, cert=cert, key=key, timeout=timeout)
+    rows: list[dict[str, object]] = []
+    for k, value in client.range_prefix(base):
+        c = classify_value(value[:64])  # only the prefix is looked at; the value is dropped here
+        shown, ns, name = split_key(k, base)
+        rows.append({"key": shown, "namespace": ns, "name": name, "encrypted": c.encrypted, "provider": c.provider})
+    plaintext = sum(1 for r in rows if not r["encrypted"])
+    if fmt == "json":
+        click.echo(orjson.dumps({"secrets": rows}, option=orjson.OPT_INDENT_2).decode())
+    else:
+        for r in rows:
+            state = f"encrypted ({r['provider']})" if r["encrypted"] else "PLAINTEXT"
+            click.echo(f"{state:<22} {r['key']}")
+        click.echo(f"{len(rows)} secrets, {plaintext} plaintext, {len(rows) - plaintext} encrypted")
+    raise SystemExit(EXIT_FINDINGS if plaintext else EXIT_OK)
