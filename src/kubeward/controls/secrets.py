@@ -44,7 +44,7 @@ _CREDENTIAL_VALUE = re.compile(
     r"|\bgh[pousr]_[A-Za-z0-9]{36,}\b"  # GitHub token
     r"|\bxox[abprs]-[A-Za-z0-9-]{10,}"  # Slack token
     r"|://[^/\s:@]+:[^/\s@$]+@"  # user:password@ in a URL
-    r"|(?im:^\s*[\w.-]*(?:password|passwd|secret|token|api[_-]?key)[\w.-]*\s*[:=]\s*['\"]?(?![$%{<\s'\"])\S)",
+    r"|(?im:^\s*[\w.-]*(?:password|passwd|secret|token|api[_-]?key)[\w.-]*\s*[:=]\s*['\"]?(?![$%{<\s'\"/])\S)",
 )
 
 

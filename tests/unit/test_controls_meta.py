@@ -1,0 +1,189 @@
+"""Control set as a whole: metadata, a hardened workload that passes everything, precedence properties, demo."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kubeward.controls.registry import all_controls, run
+from kubeward.controls.workload import parse_image
+from kubeward.findings import Severity
+from kubeward.resource import Resource
+from kubeward.snapshot import Snapshot
+from kubeward.sources.files import load_paths
+
+OURS = re.compile(r"^KW-[WNRS]\d{3}$")
+FRAMEWORK = re.compile(r"^(nsa|cis-5(\.\d+){1,2}|mitre-T\d{4}(\.\d{3})?|pss-(baseline|restricted))$")
+DEMO = Path("src/kubeward/demo")
+
+
+def ours() -> dict[str, Any]:
+    return {cid: c for cid, c in all_controls().items() if OURS.match(cid)}
+
+
+def test_at_least_sixty_controls_in_every_area() -> None:
+    ids = ours()
+    assert len(ids) >= 60
+    assert {cid[3] for cid in ids} == set("WNRS")
+
+
+@pytest.mark.parametrize("cid", sorted(ours()))
+def test_metadata_complete(cid: str) -> None:
+    c = all_controls()[cid]
+    m = c.meta
+    assert m.id == cid
+    assert m.title and m.title == m.title.strip() and not m.title.endswith(".")
+    assert isinstance(m.severity, Severity) and m.severity >= Severity.LOW
+    assert m.category == {"W": "workload", "N": "network", "R": "rbac", "S": "secrets"}[cid[3]]
+    assert m.frameworks and all(FRAMEWORK.match(f) for f in m.frameworks), m.frameworks
+    assert len(set(m.frameworks)) == len(m.frameworks)
+    assert len(m.remediation) > 20 and m.remediation.endswith(".")
+    assert c.kinds, "a control with no kinds is never evaluated"
+
+
+def test_titles_unique() -> None:
+    titles = [c.meta.title for c in ours().values()]
+    assert len(titles) == len(set(titles))
+
+
+def _scan(paths: list[str], ids: list[str] | None = None) -> Any:
+    loaded = load_paths(paths)
+    assert not loaded.errors, loaded.errors
+    chosen = [c for cid, c in ours().items() if ids is None or cid in ids]
+    return run(Snapshot(loaded.resources), chosen)
+
+
+def test_hardened_workload_passes_every_control() -> None:
+    report = _scan(["tests/data/controls/hardened.yaml"])
+    assert report.objects >= 10
+    assert [(f.control.id, f.path) for f in report.findings] == []
+    pod_controls = [cid for cid, c in ours().items() if c.shape == "pod"]
+    assert len(pod_controls) >= 40
+    assert all(report.controls[cid].evaluated >= 1 for cid in pod_controls)
+
+
+@pytest.mark.parametrize("kind,wrap", [
+    ("Pod", lambda t: {"metadata": {**t["metadata"], "name": "p", "namespace": "app"}, "spec": t["spec"]}),
+    ("StatefulSet", lambda t: {"spec": {"serviceName": "s", "selector": {"matchLabels": {"app": "web"}}, "template": t}}),
+    ("DaemonSet", lambda t: {"spec": {"selector": {"matchLabels": {"app": "web"}}, "template": t}}),
+    ("Job", lambda t: {"spec": {"template": t}}),
+    ("CronJob", lambda t: {"spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": t}}}}),
+])
+def test_hardened_template_passes_in_every_workload_kind(kind: str, wrap: Any, tmp_path: Path) -> None:
+    docs = list(yaml.safe_load_all(Path("tests/data/controls/hardened.yaml").read_text()))
+    deploy = next(d for d in docs if d["kind"] == "Deployment")
+    obj = {"apiVersion": "apps/v1" if kind in ("StatefulSet", "DaemonSet") else "batch/v1" if "Job" in kind else "v1",
+           "kind": kind, "metadata": {"name": "w", "namespace": "app"}, **wrap(copy.deepcopy(deploy["spec"]["template"]))}
+    if kind == "Pod":
+        obj["metadata"] = {"name": "p", "namespace": "app", "labels": {"app": "web"}}
+    f = tmp_path / "w.yaml"
+    f.write_text(yaml.safe_dump_all([d for d in docs if d["kind"] != "Deployment"] + [obj]))
+    report = _scan([str(f)])
+    assert [(x.control.id, x.path) for x in report.findings] == []
+    # and the same template made privileged is caught, with the path inside that kind's template
+    obj_bad = copy.deepcopy(obj)
+    node = obj_bad
+    for step in {"Pod": [], "CronJob": ["spec", "jobTemplate", "spec", "template"]}.get(kind, ["spec", "template"]):
+        node = node[step]
+    node["spec"]["containers"][0]["securityContext"]["privileged"] = True
+    f.write_text(yaml.safe_dump(obj_bad))
+    bad = _scan([str(f)], ["KW-W001"])
+    prefix = {"Pod": "", "CronJob": "/spec/jobTemplate/spec/template"}.get(kind, "/spec/template")
+    assert [x.path for x in bad.findings] == [f"{prefix}/spec/containers/0/securityContext/privileged"]
+
+
+# ----------------------------------------------------------------------------------- precedence properties
+
+UID = st.one_of(st.none(), st.just(0), st.integers(min_value=1, max_value=2**31 - 1))
+FLAG = st.one_of(st.none(), st.booleans())
+
+
+def _pod(psc: dict[str, Any], sc: dict[str, Any]) -> Resource:
+    clean = {k: v for k, v in psc.items() if v is not None}
+    cclean = {k: v for k, v in sc.items() if v is not None}
+    return Resource({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "app"},
+                     "spec": {"securityContext": clean, "containers": [{"name": "c", "image": "x", "securityContext": cclean}]}})
+
+
+def _fires(cid: str, res: Resource) -> bool:
+    return bool(run(Snapshot([res]), [all_controls()[cid]]).findings)
+
+
+@settings(max_examples=150, deadline=None)
+@given(pod_uid=UID, c_uid=UID, pod_nonroot=FLAG, c_nonroot=FLAG)
+def test_run_as_user_and_non_root_follow_container_over_pod(pod_uid: Any, c_uid: Any, pod_nonroot: Any, c_nonroot: Any) -> None:
+    res = _pod({"runAsUser": pod_uid, "runAsNonRoot": pod_nonroot}, {"runAsUser": c_uid, "runAsNonRoot": c_nonroot})
+    uid = c_uid if c_uid is not None else pod_uid
+    nonroot = c_nonroot if c_nonroot is not None else pod_nonroot
+    assert _fires("KW-W021", res) == (uid == 0)
+    assert _fires("KW-W020", res) == (nonroot is not True and not (uid is not None and uid > 0))
+
+
+SECCOMP = st.one_of(st.none(), st.sampled_from(["RuntimeDefault", "Localhost", "Unconfined"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(pod_type=SECCOMP, c_type=SECCOMP)
+def test_seccomp_follows_container_over_pod(pod_type: Any, c_type: Any) -> None:
+    res = _pod({"seccompProfile": {"type": pod_type} if pod_type else None},
+               {"seccompProfile": {"type": c_type} if c_type else None})
+    effective = c_type or pod_type
+    assert _fires("KW-W026", res) == (effective is None)
+    assert _fires("KW-W027", res) == (effective == "Unconfined")
+
+
+NAME = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(registry=st.one_of(st.none(), st.sampled_from(["registry.example.com", "localhost:5000", "10.0.0.1:443"])),
+       path=st.lists(NAME, min_size=1, max_size=3), tag=st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,10}", fullmatch=True)),
+       digest=st.one_of(st.none(), st.just("sha256:" + "0" * 64)))
+def test_parse_image_reference(registry: Any, path: list[str], tag: Any, digest: Any) -> None:
+    repo = "/".join(([registry] if registry else []) + path)
+    image = repo + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+    assert parse_image(image) == (repo, tag, digest)
+
+
+# ---------------------------------------------------------------------------------------------------- demo
+
+
+def test_demo_cluster_covers_every_severity_and_category() -> None:
+    loaded = load_paths([str(DEMO)])
+    assert not loaded.errors, loaded.errors
+    files = {Path(r.file or "").name for r in loaded.resources}
+    assert len(files) >= 4
+    kinds = {r.kind for r in loaded.resources}
+    assert {"Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "Service", "Ingress", "NetworkPolicy",
+            "Secret", "ConfigMap", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Namespace"} <= kinds
+    namespaces = {r.namespace for r in loaded.resources if r.namespace}
+    assert len(namespaces - {"default"}) >= 3
+    report = run(Snapshot(loaded.resources), list(all_controls().values()))
+    severities = {f.severity.label for f in report.findings}
+    assert {"critical", "high", "medium", "low"} <= severities
+    assert {"workload", "network", "rbac", "secrets"} <= {f.control.category for f in report.findings}
+    # the well-hardened workloads stay clean of pod-level findings
+    hardened = {str(f.object) for f in report.findings if f.object.name in ("checkout", "ledger")}
+    assert not any(f.control.id.startswith("KW-W0") and f.object.name in ("checkout", "ledger")
+                   and all_controls()[f.control.id].shape == "pod" for f in report.findings), hardened
+
+
+def test_demo_never_prints_secret_values() -> None:
+    loaded = load_paths([str(DEMO)])
+    report = run(Snapshot(loaded.resources), list(all_controls().values()))
+    secrets: set[str] = set()
+    for r in loaded.resources:
+        for section in ("data", "stringData"):
+            if r.kind in ("Secret", "ConfigMap") and isinstance(r.obj.get(section), dict):
+                secrets |= {str(v) for v in r.obj[section].values() if len(str(v)) >= 6}
+        for c in (r.pod().containers() if r.pod() else ()):
+            secrets |= {str(e.get("value")) for e in c[0].get("env") or [] if len(str(e.get("value"))) >= 6}
+    text = "\n".join(f.message for f in report.findings)
+    assert secrets and not [s for s in secrets if s in text]
