@@ -98,6 +98,22 @@ def test_scan_controls_one_per_check_with_frameworks() -> None:
     chosen = Selection(include=("KW-PSS-hostNamespaces", "KW-PSS-runAsNonRoot")).choose(all_controls())
     report = run(_snapshot(), chosen)
     got = sorted((f.control.id, f.object.name, f.path, f.message) for f in report.findings)
-    assert ("KW-PSS-hostNamespaces", "host", "/spec", "host namespaces (hostPID=true)") in got
-    assert ("KW-PSS-runAsNonRoot", "ds", "/spec/template/spec",
+    assert ("KW-PSS-hostNamespaces", "host", "/spec/hostPID", "host namespaces (hostPID=true)") in got
+    assert ("KW-PSS-runAsNonRoot", "ds", "/spec/template/spec/containers/0/securityContext/runAsNonRoot",
             'runAsNonRoot != true (pod or container "c" must set securityContext.runAsNonRoot=true)') in got
+
+
+def test_scan_findings_point_at_the_offending_field() -> None:
+    snap = Snapshot([_res({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": {
+        "container.apparmor.security.beta.kubernetes.io/b": "unconfined"}}, "spec": {
+        "securityContext": {"runAsUser": 0},
+        "volumes": [{"name": "ok", "emptyDir": {}}, {"name": "h", "hostPath": {"path": "/"}}],
+        "containers": [{"name": "a"}, {"name": "b", "securityContext": {"privileged": True}}]}})])
+    ids = ("KW-PSS-privileged", "KW-PSS-hostPathVolumes", "KW-PSS-runAsUser", "KW-PSS-appArmorProfile")
+    report = run(snap, Selection(include=ids).choose(all_controls()))
+    assert {f.control.id: f.path for f in report.findings} == {
+        "KW-PSS-privileged": "/spec/containers/1/securityContext/privileged",
+        "KW-PSS-hostPathVolumes": "/spec/volumes/1",
+        "KW-PSS-runAsUser": "/spec/securityContext/runAsUser",
+        "KW-PSS-appArmorProfile": "/metadata/annotations",
+    }

@@ -47,6 +47,24 @@ REMEDIATION = {
 # Checks that read pod annotations as well as the spec: their findings point at the template's metadata when the
 # spec has nothing to show.
 _ANNOTATION_CHECKS = frozenset({"appArmorProfile", "seccompProfile_baseline"})
+# The field each container-level check reads, relative to the container (and to spec for pod-level setters).
+_CONTAINER_FIELD = {
+    "privileged": "securityContext/privileged",
+    "capabilities_baseline": "securityContext/capabilities/add",
+    "capabilities_restricted": "securityContext/capabilities",
+    "hostPorts": "ports",
+    "appArmorProfile": "securityContext/appArmorProfile",
+    "seLinuxOptions": "securityContext/seLinuxOptions",
+    "procMount": "securityContext/procMount",
+    "procMount_restricted": "securityContext/procMount",
+    "seccompProfile_baseline": "securityContext/seccompProfile",
+    "seccompProfile_restricted": "securityContext/seccompProfile",
+    "windowsHostProcess": "securityContext/windowsOptions/hostProcess",
+    "allowPrivilegeEscalation": "securityContext/allowPrivilegeEscalation",
+    "runAsNonRoot": "securityContext/runAsNonRoot",
+    "runAsUser": "securityContext/runAsUser",
+    "hostProbesAndHostLifecycle": "",
+}
 
 
 def _frameworks(check: Check) -> tuple[str, ...]:
@@ -65,14 +83,36 @@ def _make(check: Check) -> Callable[[PodView], Iterator[Hit]]:
     def run(pod: PodView) -> Iterator[Hit]:
         hit = fn(PodInput(pod.meta, pod.spec))
         if hit is not None:
-            path = pod.spec_path
-            if check.id in _ANNOTATION_CHECKS and "securityContext" not in hit[1]:
-                path = f"{pod.base}/metadata/annotations"
-            yield path, render(hit[0] or "unknown forbidden reason", hit[1])
+            yield _locate(check.id, pod, hit[1]), render(hit[0] or "unknown forbidden reason", hit[1])
 
     run.__name__ = f"pss_{check.id}"
     run.__doc__ = f"PSS {check.level.value} check {check.id} (policy/check_{check.id}.go)."
     return run
+
+
+def _locate(check_id: str, pod: PodView, detail: str) -> str:
+    """A JSON pointer to the first offending field the detail names, so the finding carries a useful file:line."""
+    spec = pod.spec_path
+    if check_id == "hostNamespaces":
+        return next((f"{spec}/{f}" for f in ("hostNetwork", "hostPID", "hostIPC") if pod.spec.get(f) is True), spec)
+    if check_id == "sysctls":
+        return f"{spec}/securityContext/sysctls"
+    if check_id in ("hostPathVolumes", "restrictedVolumes"):
+        for vol, path in pod.volumes():
+            if f'"{vol.get("name", "")}"' in detail:
+                return path
+        return spec
+    if check_id in _ANNOTATION_CHECKS and "annotation" in detail.split(" must ")[0].split(" set ")[0]:
+        return f"{pod.base}/metadata/annotations"
+    field = _CONTAINER_FIELD.get(check_id)
+    if field is None:
+        return spec
+    if detail.startswith("pod ") and not detail.startswith("pod or "):
+        return f"{spec}/{field}" if field.startswith("securityContext/") else spec
+    for container, path, _ in pod.containers():
+        if f'"{container.get("name", "")}"' in detail:
+            return f"{path}/{field}" if field else path
+    return f"{spec}/securityContext" if detail.startswith("pod or ") else spec
 
 
 for _check in CHECKS:
