@@ -135,6 +135,7 @@ def test_namespaces_json(manifests: Path) -> None:
     doc = {n["name"]: n for n in json.loads(out)["namespaces"]}
     web = doc["web"]
     assert web["enforce"] == {"level": "baseline", "version": "v1.30"}
+    assert web["declared"] is True and web["labelled"] is True
     assert web["warn"] == {"level": "restricted", "version": "latest"}
     assert web["audit"] == {"level": "privileged", "version": "latest"}
     assert web["next"] == {"level": "restricted", "version": "v1.30"}

@@ -74,6 +74,7 @@ def test_plan_counts_rejections_and_next_level() -> None:
     plans = {p.name: p for p in plan_namespaces(_snapshot(), exempt_runtime_classes=["kata"])}
     a, b = plans["a"], plans["b"]
     assert a.labelled and not b.labelled
+    assert a.declared and not b.declared
     assert [w.resource.name for w in a.workloads] == ["host", "kata"]
     assert a.count("enforce") == 1 and a.count("next") == 1
     assert a.workloads[1].exempt == "runtimeClassName kata" and a.workloads[1].results == {}

@@ -154,3 +154,29 @@ def test_latest_equals_newest_version_and_beyond(pod: dict[str, Any]) -> None:
         latest = evaluate(pod, level, "latest").violations
         assert evaluate(pod, level, f"v1.{MAX_MINOR}").violations == latest
         assert evaluate(pod, level, f"v1.{MAX_MINOR + 5}").violations == latest
+
+
+def _without_version_tighteners(pod: dict[str, Any]) -> dict[str, Any]:
+    """Drop what a later baseline version forbids and an earlier one allowed: probe/lifecycle hosts (v1.34) and
+    seccompProfile fields set to Unconfined (judged from v1.19)."""
+    spec = pod["spec"]
+    for c in spec["containers"] + spec.get("initContainers", []):
+        c.pop("readinessProbe", None)
+        sc = c.get("securityContext") or {}
+        if "seccompProfile" in sc:
+            sc["seccompProfile"] = {"type": "RuntimeDefault"}
+    sc = spec.get("securityContext") or {}
+    if "seccompProfile" in sc:
+        sc["seccompProfile"] = {"type": "RuntimeDefault"}
+    return pod
+
+
+@settings(max_examples=300, deadline=None)
+@given(pod_strategy, st.integers(0, MAX_MINOR))
+def test_baseline_only_loosens_with_version_once_tighteners_are_removed(pod: dict[str, Any], minor: int) -> None:
+    """Baseline's other version changes only widen what is allowed (sysctls, SELinux types, seccomp annotations
+    dropped at v1.19, procMount for user-namespaced pods at v1.35)."""
+    pod = _without_version_tighteners(pod)
+    if evaluate(pod, "baseline", f"v1.{minor}").allowed:
+        for later in range(minor + 1, MAX_MINOR + 1):
+            assert evaluate(pod, "baseline", f"v1.{later}").allowed, (minor, later)

@@ -156,6 +156,7 @@ def _plan_json(p: NamespacePlan) -> dict[str, Any]:
     return {
         "name": p.name,
         "labelled": p.labelled,
+        "declared": p.declared,
         "exempt": p.exempt,
         **{m: p.policy.mode(m).to_json() for m in MODES},
         "next": p.next_level.to_json() if p.next_level is not None else None,
@@ -170,7 +171,9 @@ def _plans_table(plans: list[NamespacePlan]) -> str:
     for p in plans:
         pol = p.policy
         head = f"{p.name}: enforce={pol.enforce} audit={pol.audit} warn={pol.warn}"
-        if not p.labelled:
+        if not p.declared:
+            head += " (no Namespace object in the input: defaults assumed)"
+        elif not p.labelled:
             head += " (no pod-security labels: defaults)"
         if p.exempt:
             head += " (exempt)"

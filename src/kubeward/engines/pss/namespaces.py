@@ -101,6 +101,7 @@ class NamespacePlan:
     name: str
     policy: Policy
     labelled: bool  # whether any pod-security label is set (else the defaults apply)
+    declared: bool  # whether the input holds the Namespace object (else its labels are unknown: defaults assumed)
     errors: list[str]
     exempt: bool
     next_level: LevelVersion | None
@@ -151,6 +152,7 @@ def plan_namespaces(
         stricter = policy.enforce.level.stricter()
         plan = NamespacePlan(
             name=ns, policy=policy, labelled=any(str(k).startswith(LABEL_PREFIX) for k in labels),
+            declared=snapshot.get("Namespace", None, ns) is not None,
             errors=errors, exempt=ns in skip_ns,
             next_level=LevelVersion(stricter, policy.enforce.version) if stricter is not None else None,
         )
