@@ -1,0 +1,76 @@
+"""Reading audit logs: JSON lines, gzip, stdin, EventList (v1, v1beta1), whole documents, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+import orjson
+
+from kubeward.audit.reader import ReadStats, iter_events
+
+SAMPLE = "../shared/samples/audit/audit2rbac-demo.log"
+
+
+def ev(i: int, api: str = "audit.k8s.io/v1") -> dict[str, object]:
+    return {"kind": "Event", "apiVersion": api, "auditID": f"a{i}", "stage": "ResponseComplete", "verb": "get"}
+
+
+def read(paths: list[str], stdin: io.BufferedReader | None = None) -> tuple[list[dict[str, object]], ReadStats]:
+    rs = ReadStats()
+    return list(iter_events(paths, rs, stdin=stdin)), rs
+
+
+def test_real_log() -> None:
+    events, rs = read([SAMPLE])
+    assert len(events) == 37 == rs.events and rs.bad_lines == 0
+    assert events[0]["auditID"] == "033d17af-082d-4b24-aa22-627752e83d71"
+
+
+def test_jsonl_gz_and_eventlist_line(tmp_path: Path) -> None:
+    lines = [orjson.dumps(ev(1)), orjson.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1beta1",
+                                                "items": [ev(2, "audit.k8s.io/v1beta1"), ev(3)]})]
+    gz = tmp_path / "audit.log.1"  # gzip recognised by content, not by name
+    gz.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    events, rs = read([str(gz)])
+    assert [e["auditID"] for e in events] == ["a1", "a2", "a3"] and rs.bad_lines == 0
+
+
+def test_whole_pretty_printed_eventlist(tmp_path: Path) -> None:
+    p = tmp_path / "list.json"
+    p.write_bytes(orjson.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [ev(1), ev(2)]},
+                               option=orjson.OPT_INDENT_2))
+    events, rs = read([str(p)])
+    assert [e["auditID"] for e in events] == ["a1", "a2"] and rs.bad_lines == 0
+
+
+def test_stdin_plain_and_gzip() -> None:
+    data = orjson.dumps(ev(1)) + b"\n" + orjson.dumps(ev(2)) + b"\n"
+    for blob in (data, gzip.compress(data)):
+        events, _ = read(["-"], stdin=io.BufferedReader(io.BytesIO(blob)))  # type: ignore[arg-type]
+        assert [e["auditID"] for e in events] == ["a1", "a2"]
+
+
+def test_bad_lines_are_named_and_reading_goes_on(tmp_path: Path) -> None:
+    p = tmp_path / "mixed.log"
+    p.write_bytes(b"\n".join([orjson.dumps(ev(1)), b"garbage{", b"", orjson.dumps({"kind": "Pod"}),
+                              orjson.dumps(ev(2)), b"[1,2]"]) + b"\n")
+    events, rs = read([str(p)])
+    assert [e["auditID"] for e in events] == ["a1", "a2"]
+    assert rs.bad_lines == 3
+    where = [e.file for e in rs.errors]
+    assert where[0].endswith("mixed.log:2") and where[1].endswith(":4") and where[2].endswith(":6")
+
+
+def test_unreadable_paths(tmp_path: Path) -> None:
+    events, rs = read([str(tmp_path / "missing.log"), str(tmp_path), SAMPLE])
+    assert len(events) == 37
+    assert "No such file" in rs.errors[0].message and "directory" in rs.errors[1].message
+
+
+def test_truncated_gzip_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    p = tmp_path / "cut.gz"
+    p.write_bytes(gzip.compress(orjson.dumps(ev(1)) + b"\n" * 1000)[:-12])
+    _, rs = read([str(p)])
+    assert rs.errors and "read failed" in rs.errors[-1].message
