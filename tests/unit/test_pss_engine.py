@@ -205,3 +205,32 @@ def test_evaluator_accepts_pod_views() -> None:
     ev = Evaluator(Level.BASELINE)
     assert [v.check for v in ev.evaluate(dep).violations] == ["privileged"]
     assert [v.check for v in ev.evaluate(dep.pod()).violations] == ["privileged"]
+
+
+def test_restricted_volumes_upstream_table() -> None:
+    """check_restrictedVolumes_test.go: every allowed and every restricted source, plus an unknown one."""
+    allowed = ["emptyDir", "secret", "persistentVolumeClaim", "downwardAPI", "configMap", "projected", "csi",
+               "ephemeral", "image"]
+    restricted = ["hostPath", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "nfs", "iscsi", "glusterfs",
+                  "rbd", "flexVolume", "cinder", "cephfs", "flocker", "fc", "azureFile", "vsphereVolume", "quobyte",
+                  "azureDisk", "photonPersistentDisk", "portworxVolume", "scaleIO", "storageos"]
+    vols = [{"name": f"a{i}", k: {}} for i, k in enumerate(allowed, 1)]
+    vols += [{"name": f"b{i}", k: {}} for i, k in enumerate(restricted, 1)]
+    # A source kubeward does not know is "unknown", as upstream's default branch (a volume with no source at all
+    # is defaulted to emptyDir by the apiserver before admission, so it is allowed).
+    vols.append({"name": "c1", "futureSource": {}})
+    got = messages(restricted_pod(volumes=vols), "restricted")["restrictedVolumes"]
+    names = ", ".join(f'"b{i}"' for i in range(1, 22))
+    assert got == (
+        f'restricted volume types (volumes {names}, "c1" use restricted volume types '
+        '"awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder", "fc", "flexVolume", "flocker", '
+        '"gcePersistentDisk", "gitRepo", "glusterfs", "hostPath", "iscsi", "nfs", "photonPersistentDisk", '
+        '"portworxVolume", "quobyte", "rbd", "scaleIO", "storageos", "unknown", "vsphereVolume")')
+
+
+def test_host_path_volumes_upstream_table() -> None:
+    p = pod({"volumes": [{"name": "a", "hostPath": {}}, {"name": "b", "hostPath": {}}, {"name": "c", "emptyDir": {}}],
+             "containers": [{"name": "c"}]})
+    assert messages(p)["hostPathVolumes"] == 'hostPath volumes (volumes "a", "b")'
+    p = pod({"hostNetwork": True, "hostIPC": True, "hostPID": True, "containers": [{"name": "c"}]})
+    assert messages(p)["hostNamespaces"] == "host namespaces (hostNetwork=true, hostPID=true, hostIPC=true)"
