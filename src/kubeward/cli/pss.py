@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 
 from ..engines.pss import Evaluator, Level, PolicyError, Result, parse_level, parse_version
+from ..engines.pss.config import AdmissionConfig, ConfigError, load_config
 from ..engines.pss.namespaces import MODES, NamespacePlan, WorkloadVerdict, plan_namespaces
 from .common import (
     EXIT_FINDINGS,
@@ -107,14 +109,18 @@ def _check_table(judged: list[tuple[Any, Result]], level: Level, version: str) -
 @group.command("namespaces")
 @input_options
 @click.option("--namespace", "-n", "only", multiple=True, help="Only these namespaces (repeatable).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=str),
+              help="PSA configuration (PodSecurityConfiguration or AdmissionConfiguration): defaults, exemptions.")
 @click.option("--exempt-namespace", multiple=True,
               help="Namespaces exempted in the AdmissionConfiguration (repeatable).")
 @click.option("--exempt-runtime-class", multiple=True,
               help="RuntimeClass names exempted in the AdmissionConfiguration (repeatable).")
 @output_options(("table", "json"))
-def namespaces(paths: tuple[str, ...], max_file_size: str, only: tuple[str, ...], exempt_namespace: tuple[str, ...],
-               exempt_runtime_class: tuple[str, ...], fmt: str, output_file: str | None) -> None:
-    """Per namespace: enforce/audit/warn from its pod-security.kubernetes.io labels (defaults: privileged, latest),
+def namespaces(paths: tuple[str, ...], max_file_size: str, only: tuple[str, ...], config_file: str | None,
+               exempt_namespace: tuple[str, ...], exempt_runtime_class: tuple[str, ...], fmt: str,
+               output_file: str | None) -> None:
+    """Per namespace: enforce/audit/warn from its pod-security.kubernetes.io labels (defaults: privileged, latest,
+    or those of --config),
     which Pods and workloads would be rejected, warned or audited — and what the next stricter level would reject.
 
     \b
@@ -122,8 +128,16 @@ def namespaces(paths: tuple[str, ...], max_file_size: str, only: tuple[str, ...]
     they create are enforced, so a denied template is listed as rejected too.
     Exit codes: 0 nothing rejected at any namespace's enforce level; 1 something would be; 2 usage or input errors.
     """
+    config = AdmissionConfig()
+    if config_file is not None:
+        try:
+            config = load_config(Path(config_file))
+        except ConfigError as exc:
+            fail(str(exc))
     snapshot = _load(paths, max_file_size)
-    plans = plan_namespaces(snapshot, exempt_namespaces=exempt_namespace, exempt_runtime_classes=exempt_runtime_class,
+    plans = plan_namespaces(snapshot, defaults=config.defaults,
+                            exempt_namespaces=config.exempt_namespaces | set(exempt_namespace),
+                            exempt_runtime_classes=config.exempt_runtime_classes | set(exempt_runtime_class),
                             namespaces=only or None)
     if not plans and not snapshot.errors:
         fail("no namespaces found in the input" if not only else f"namespace(s) not found: {', '.join(only)}")
