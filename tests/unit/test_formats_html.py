@@ -155,3 +155,31 @@ def test_any_user_text_stays_inside_its_cell(text: str) -> None:
     _out, p = check(report)
     assert len([a for t, a in p.attrs if t == "tr" and "data-text" in a]) == 1
     assert len(p.script_text) == 1
+
+
+def test_large_reports_list_capped_rows_but_exact_counts() -> None:
+    n = html.CAP_ABOVE + 10
+    report = reports.big_report(n)
+    text, p = check(report)
+    rows = [a for t, a in p.attrs if t == "tr" and "data-text" in a]
+    assert len(rows) == 5 * html.CAPPED_ROWS
+    assert p.ids["kw-findings"].strip() == str(n)
+    assert p.ids["kw-shown"].strip() == str(5 * html.CAPPED_ROWS)
+    assert f"of {n})" in text
+    assert f"and {n // 5 - html.CAPPED_ROWS} more findings for this control" in text
+    assert f"{n // 5} findings" in text  # the group header counts all of them
+
+
+def test_explicit_max_rows() -> None:
+    text, p = check_with(reports.big_report(40), max_rows=3)
+    assert len([a for t, a in p.attrs if t == "tr" and "data-text" in a]) == 15
+    assert "and 5 more findings for this control" in text
+
+
+def check_with(report: reports.Report, **opts: object) -> tuple[str, TreeChecker]:
+    text = html.render(report, **opts)
+    parser = TreeChecker()
+    parser.feed(text)
+    parser.close()
+    assert not parser.problems and parser.stack == []
+    return text, parser

@@ -29,6 +29,12 @@ SEVERITY_COLOURS = {
     Severity.INFO: "#8a94a6",
 }
 
+# Browsers handle a few thousand table rows well and tens of megabytes badly: large reports keep every count and
+# chart exact but list at most this many findings per control (the JSON and SARIF formats carry them all).
+CAP_ABOVE = 5000
+CAPPED_ROWS = 500
+SUPPRESSED_CAP = 2000
+
 DONUT_R = 54.0
 DONUT_C = 2 * math.pi * DONUT_R
 
@@ -52,12 +58,14 @@ class Bar:
 @dataclass(slots=True)
 class ControlGroup:
     meta: ControlMeta
-    findings: list[Finding]
+    findings: list[Finding]  # the ones listed (all, unless the report is capped)
     evaluated: int | None
+    total: int  # every finding of this control
+    failed_objects: int
 
     @property
-    def failed_objects(self) -> int:
-        return len({f.object for f in self.findings})
+    def more(self) -> int:
+        return self.total - len(self.findings)
 
 
 def severity_slices(report: Report) -> list[Slice]:
@@ -83,7 +91,7 @@ def framework_bars(report: Report) -> list[Bar]:
     return [Bar(fw, score, score_colour(score)) for fw, score in report.framework_scores().items()]
 
 
-def control_groups(report: Report) -> list[ControlGroup]:
+def control_groups(report: Report, max_rows: int | None = None) -> list[ControlGroup]:
     grouped: dict[str, list[Finding]] = defaultdict(list)
     metas: dict[str, ControlMeta] = {}
     for f in report.findings:
@@ -92,7 +100,10 @@ def control_groups(report: Report) -> list[ControlGroup]:
     groups = []
     for cid in sorted(grouped, key=lambda c: (-metas[c].severity, c)):
         res = report.controls.get(cid)
-        groups.append(ControlGroup(metas[cid], grouped[cid], res.evaluated if res else None))
+        found = grouped[cid]
+        listed = found if max_rows is None else found[:max_rows]
+        failed = len({f.object for f in found})
+        groups.append(ControlGroup(metas[cid], listed, res.evaluated if res else None, len(found), failed))
     return groups
 
 
@@ -106,9 +117,12 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render(report: Report, *, title: str = "kubeward report", **_: Any) -> str:
+def render(report: Report, *, title: str = "kubeward report", max_rows: int | None = None, **_: Any) -> str:
+    if max_rows is None and len(report.findings) > CAP_ABOVE:
+        max_rows = CAPPED_ROWS
     counts = report.by_severity()
     counts["info"] = sum(1 for f in report.findings if f.severity == Severity.INFO)
+    groups = control_groups(report, max_rows)
     template = _environment().get_template("report.html.j2")
     return template.render(
         title=title,
@@ -121,5 +135,7 @@ def render(report: Report, *, title: str = "kubeward report", **_: Any) -> str:
         donut_r=DONUT_R,
         donut_c=round(DONUT_C, 3),
         bars=framework_bars(report),
-        groups=control_groups(report),
+        groups=groups,
+        listed=sum(len(g.findings) for g in groups),
+        suppressed=report.suppressed[:SUPPRESSED_CAP],
     )
