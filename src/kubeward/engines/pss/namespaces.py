@@ -89,7 +89,7 @@ class WorkloadVerdict:
 
     @property
     def is_pod(self) -> bool:
-        return self.resource.kind == "Pod"
+        return bool(self.resource.kind == "Pod")
 
     def denied(self, mode: str) -> bool:
         r = self.results.get(mode)
