@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,134 @@ def _parallel_ok(path: str) -> bool:
     except orjson.JSONDecodeError:
         return False
     return True
+
+
+# --- live: watch and serve ---------------------------------------------------------------------------------------
+
+def sink_options(f: Any) -> Any:
+    opts = [
+        click.option("--alert-format", type=click.Choice(["table", "json", "none"]), default="table",
+                     show_default=True, help="Alerts on stdout as table lines, JSON lines, or not at all."),
+        click.option("--alert-file", type=click.Path(dir_okay=False), help="Append alerts as JSON lines to FILE."),
+        click.option("--alert-webhook", metavar="URL", help="POST each alert as JSON to URL."),
+        click.option("--slack", is_flag=True, help="Send a Slack-compatible payload to --alert-webhook."),
+        click.option("--queue-size", type=click.IntRange(min=1), default=1000, show_default=True,
+                     help="Alerts waiting for the webhook before new ones are dropped (and counted)."),
+        click.option("--webhook-retries", type=click.IntRange(min=0), default=3, show_default=True,
+                     help="Retries per alert, with exponential backoff from 0.5 s."),
+        click.option("--min-severity", type=severity_type(), default="info", show_default=True,
+                     help="Emit only alerts at or above this severity."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _alerting(alert_format: str, alert_file: str | None, alert_webhook: str | None, slack: bool, queue_size: int,
+              webhook_retries: int, min_severity: str) -> Any:
+    from ..audit.sinks import Alerting, FileSink, StreamSink, WebhookSink
+
+    if slack and not alert_webhook:
+        fail("--slack needs --alert-webhook URL")
+    sinks: list[Any] = []
+    if alert_format != "none":
+        sinks.append(StreamSink(alert_format))
+    if alert_file:
+        try:
+            sinks.append(FileSink(alert_file))
+        except OSError as exc:
+            fail(f"{alert_file}: {exc.strerror or exc}")
+    if alert_webhook:
+        if not alert_webhook.startswith(("http://", "https://")):
+            fail(f"--alert-webhook: {alert_webhook!r} is not an http(s) URL")
+        sinks.append(WebhookSink(alert_webhook, slack=slack, queue_size=queue_size, retries=webhook_retries,
+                                 on_first_drop=warn))
+    return Alerting(sinks, Severity.parse(min_severity))
+
+
+def _finish(alerting: Any, rs: Any, stats: Any) -> None:
+    for e in rs.errors:
+        click.echo(str(e), err=True)
+    for line in alerting.close():
+        warn(line)
+    warn(f"{stats.events} events, {stats.alerts} alerts" + (f", {rs.bad_lines} unusable lines" if rs.bad_lines else ""))
+
+
+@group.command("watch")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--from-start", is_flag=True, help="Analyze what the file already holds, then follow.")
+@click.option("--poll-interval", type=click.FloatRange(min=0.01), default=0.25, show_default=True,
+              help="Seconds between checks for new data, rotation and truncation.")
+@detection_options
+@sink_options
+def watch(path: str, from_start: bool, poll_interval: float, **opts: Any) -> None:
+    """Follow a live audit log like `tail -F` (survives rotation and truncation) and emit alerts as they happen.
+
+    Stops on Ctrl-C or SIGTERM and then reports counts, including alerts any sink had to drop.
+    """
+    import signal
+    import threading
+
+    from ..audit.reader import ReadStats
+    from ..audit.watch import Follower, follow_events
+
+    det = {k: opts.pop(k) for k in ("rules_file", "disable", "burst_threshold", "burst_window", "allowed_cidr",
+                                    "allowed_user_agent")}
+    analyzer, _ = _analyzer(**det)
+    alerting = _alerting(**opts)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    follower = Follower(path, from_start=from_start, poll=poll_interval, stop=stop)
+    rs = ReadStats()
+
+    def on_event(ev: dict[str, Any]) -> None:
+        for a in analyzer.feed(ev):
+            alerting.emit(a)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        follow_events(follower, rs, on_event)
+    _finish(alerting, rs, analyzer.stats)
+
+
+@group.command("serve")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True)
+@click.option("--tls-cert", required=True, type=click.Path(exists=True, dir_okay=False), help="Server certificate (PEM).")
+@click.option("--tls-key", required=True, type=click.Path(exists=True, dir_okay=False), help="Server key (PEM).")
+@click.option("--client-ca", type=click.Path(exists=True, dir_okay=False),
+              help="Require client certificates signed by this CA (the apiserver's webhook kubeconfig client cert).")
+@click.option("--max-body", default="64M", show_default=True, metavar="SIZE", help="Largest EventList accepted.")
+@detection_options
+@sink_options
+def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | None, max_body: str,
+          **opts: Any) -> None:
+    """Audit webhook backend: receive the EventList batches kube-apiserver POSTs (--audit-webhook-config-file)
+    over HTTPS and emit alerts. GET /healthz answers while it runs."""
+    import signal
+    import ssl
+    import threading
+
+    from ..audit.serve import make_server, tls_context
+    from .common import parse_size
+
+    det = {k: opts.pop(k) for k in ("rules_file", "disable", "burst_threshold", "burst_window", "allowed_cidr",
+                                    "allowed_user_agent")}
+    analyzer, _ = _analyzer(**det)
+    try:
+        ctx = tls_context(tls_cert, tls_key, client_ca)
+    except (ssl.SSLError, OSError) as exc:
+        fail(f"{tls_cert}: cannot load the TLS certificate/key: {exc}")
+    alerting = _alerting(**opts)
+    try:
+        srv = make_server(host, port, ctx, analyzer, alerting.emit, max_body=parse_size(max_body))
+    except OSError as exc:
+        fail(f"{host}:{port}: {exc.strerror or exc}")
+    warn(f"serving audit webhook on https://{host}:{srv.server_address[1]}")
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown, daemon=True).start())
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.server_close()
+    _finish(alerting, srv.read_stats, analyzer.stats)

@@ -1,0 +1,132 @@
+"""`kubeward audit serve` as a real HTTPS audit webhook backend on loopback, fed EventList batches the way
+kube-apiserver's webhook backend sends them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+pytestmark = pytest.mark.e2e
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubeward-audit-test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    c, k = tmp / "tls.crt", tmp / "tls.key"
+    c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+    return c, k
+
+
+def ev(i: int, **over: Any) -> dict[str, Any]:
+    e = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Request", "auditID": f"a{i}",
+         "stage": "ResponseComplete", "requestURI": "/api/v1/namespaces/web/pods", "verb": "create",
+         "user": {"username": "jane", "groups": ["system:authenticated"]}, "sourceIPs": ["10.0.0.9"],
+         "objectRef": {"resource": "pods", "namespace": "web", "name": f"p{i}", "apiVersion": "v1"},
+         "responseStatus": {"code": 201}, "stageTimestamp": "2024-05-01T10:00:00Z",
+         "requestObject": {"spec": {"containers": [{"name": "c", "securityContext": {"privileged": True}}]}}}
+    e.update(over)
+    return e
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, ssl.SSLContext, subprocess.Popen[str], Path]]:
+    cert, key = self_signed(tmp_path)
+    alerts_file = tmp_path / "alerts.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kubeward.cli.main", "audit", "serve", "--host", "127.0.0.1", "--port", "0",
+         "--tls-cert", str(cert), "--tls-key", str(key), "--alert-format", "json", "--alert-file", str(alerts_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    m = re.search(r"https://127\.0\.0\.1:(\d+)", line)
+    assert m, line
+    ctx = ssl.create_default_context(cafile=str(cert))
+    try:
+        yield f"https://127.0.0.1:{m.group(1)}", ctx, proc, alerts_file
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+def post(url: str, ctx: ssl.SSLContext, body: bytes) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_serve_receives_eventlists_and_alerts(server: Any) -> None:
+    url, ctx, proc, alerts_file = server
+    with urllib.request.urlopen(url + "/healthz", context=ctx, timeout=10) as r:
+        assert r.status == 200
+    batch = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {},
+             "items": [ev(1), ev(2, requestObject={"spec": {"containers": [{"name": "c"}]}}),
+                       ev(3, verb="get", objectRef={"resource": "secrets", "namespace": "web", "name": "db"},
+                          requestObject=None, responseStatus={"code": 200})]}
+    assert post(url + "/audit", ctx, json.dumps(batch).encode()) == (200, {"events": 3})
+    assert post(url + "/audit", ctx, b"{not json")[0] == 400
+    assert post(url + "/audit", ctx, json.dumps({"kind": "Pod"}).encode())[0] == 400
+    batch2 = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [ev(4)]}
+    assert post(url, ctx, json.dumps(batch2).encode()) == (200, {"events": 1})
+
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    alerts = [json.loads(x) for x in out.splitlines() if x.strip()]
+    assert sorted((a["auditID"], a["rule"]) for a in alerts) == [
+        ("a1", "privileged-pod"), ("a3", "secret-read"), ("a4", "privileged-pod")]
+    assert [json.loads(x) for x in alerts_file.read_text().splitlines()] == alerts
+    assert "4 events, 3 alerts" in err and "Traceback" not in err
+
+
+def test_serve_rejects_plain_http_and_survives(server: Any) -> None:
+    url, ctx, proc, _ = server
+    plain = url.replace("https://", "http://")
+    with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+        urllib.request.urlopen(plain + "/healthz", timeout=5)
+    time.sleep(0.1)
+    with urllib.request.urlopen(url + "/healthz", context=ctx, timeout=10) as r:
+        assert r.status == 200
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_serve_bad_certificate_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    r = subprocess.run([sys.executable, "-m", "kubeward.cli.main", "audit", "serve", "--port", "0",
+                        "--tls-cert", str(bad), "--tls-key", str(bad)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and r.stderr.startswith("kubeward: ") and len(r.stderr.strip().splitlines()) == 1
