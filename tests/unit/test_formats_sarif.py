@@ -147,3 +147,11 @@ def test_absolute_and_spaced_paths_are_uris() -> None:
 
 def test_level_mapping_is_total() -> None:
     assert set(sarif.LEVELS) == set(Severity) == set(sarif.SECURITY_SEVERITY)
+
+
+def test_rule_tags_are_capped_for_code_scanning() -> None:
+    many = reports.meta("T-MANY", "high", "Many", tuple(f"cis-5.{i}" for i in range(30)))
+    rule = sarif._rule(many)
+    assert len(rule["properties"]["tags"]) == sarif.MAX_TAGS
+    assert rule["properties"]["tags"][0] == "security"
+    assert "cis-5.29" in rule["help"]["text"]  # every mapping still in the help text

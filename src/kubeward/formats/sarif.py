@@ -44,6 +44,7 @@ SECURITY_SEVERITY = {
 }
 
 FINGERPRINT_KEY = "kubewardFinding/v1"
+MAX_TAGS = 10
 
 
 def rule_name(title: str) -> str:
@@ -64,7 +65,8 @@ def _rule(meta: ControlMeta) -> dict[str, Any]:
         "help": {"text": help_text, "markdown": help_md},
         "defaultConfiguration": {"level": LEVELS[meta.severity]},
         "properties": {
-            "tags": ["security", "kubernetes", meta.category, *meta.frameworks],
+            # GitHub keeps only the first 10 tags of a rule (hard limit 20): "security" must be among them.
+            "tags": ["security", "kubernetes", meta.category, *meta.frameworks][:MAX_TAGS],
             "security-severity": SECURITY_SEVERITY[meta.severity],
             "precision": "very-high",  # deterministic checks of declared configuration
             "problem.severity": "recommendation" if meta.severity <= Severity.LOW else "error",
