@@ -93,6 +93,12 @@ def test_check_all_allowed_exits_0_and_table(manifests: Path, tmp_path: Path) ->
     assert "1 checked at restricted:v1.25: 1 allowed, 0 denied" in out
 
 
+def test_check_namespace_filter(manifests: Path) -> None:
+    code, out, _ = run("pss", "check", str(manifests), "--level", "restricted", "-n", "locked", "-o", "json")
+    assert code == 0
+    assert [r["object"]["name"] for r in json.loads(out)["results"]] == ["strict"]
+
+
 def test_check_reads_stdin(manifests: Path) -> None:
     code, out, _ = run("pss", "check", "-", "--level", "restricted", "-o", "json", input=manifests.read_text())
     assert code == 1

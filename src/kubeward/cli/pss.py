@@ -62,8 +62,9 @@ def _version_option(f: Any) -> Any:
 @click.option("--level", required=True, type=click.Choice([lv.value for lv in Level]),
               help="Pod Security Standard level to judge against.")
 @_version_option
+@click.option("--namespace", "-n", "only", multiple=True, help="Only objects in these namespaces (repeatable).")
 @output_options(("table", "json"))
-def check(paths: tuple[str, ...], max_file_size: str, level: str, version: str, fmt: str,
+def check(paths: tuple[str, ...], max_file_size: str, level: str, version: str, only: tuple[str, ...], fmt: str,
           output_file: str | None) -> None:
     """Judge every Pod and workload pod template (Deployment, Job, CronJob, …) at one level and version.
 
@@ -79,7 +80,7 @@ def check(paths: tuple[str, ...], max_file_size: str, level: str, version: str, 
     judged = []
     for res in sorted(snapshot.workloads(), key=lambda r: (r.file or "", r.line or 0, r.kind, r.name)):
         view = res.pod()
-        if view is not None:
+        if view is not None and (not only or res.namespace in only):
             judged.append((res, evaluator.evaluate(view)))
     if not judged and not snapshot.errors:
         fail("no Pods or workload pod templates found in the input")
