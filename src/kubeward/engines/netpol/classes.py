@@ -13,7 +13,6 @@ the result against the pairwise definition in decide.py on random clusters.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -102,19 +101,40 @@ class ClassIndex:
 
     @staticmethod
     def _ip_signatures(pods: list[Pod], blocks: list[IPBlock]) -> list[tuple[int, ...]]:
-        """Per pod, the ipBlocks containing one of its IPs: sorted IPs and bisection, not pods × blocks."""
-        keyed = sorted(((ip.version, int(ip)), i) for i, p in enumerate(pods) for ip in p.ips)
-        keys = [k for k, _ in keyed]
-        sig: list[set[int]] = [set() for _ in pods]
+        """Per pod, the ipBlocks containing one of its IPs, by a sweep over the blocks' boundaries (each block is
+        cidr minus its holes, as disjoint intervals), so the cost is O((pods + blocks) log) rather than a product."""
+        events: list[tuple[int, int, int, int]] = []  # (version, position, +1/-1, block)
         for b_i, b in enumerate(blocks):
             if b.block is None:
                 continue
             v, lo, hi = b.block
-            start = bisect.bisect_left(keys, (v, lo))
-            end = bisect.bisect_right(keys, (v, hi))
-            for (ver, val), pod_i in keyed[start:end]:
-                if b.contains_key(ver, val):
-                    sig[pod_i].add(b_i)
+            cur = lo
+            for _, h_lo, h_hi in sorted(h for h in b.holes if h[0] == v):
+                if h_lo > cur:
+                    events += [(v, cur, 1, b_i), (v, min(h_lo - 1, hi) + 1, -1, b_i)]
+                cur = max(cur, h_hi + 1)
+                if cur > hi:
+                    break
+            if cur <= hi:
+                events += [(v, cur, 1, b_i), (v, hi + 1, -1, b_i)]
+        events.sort(key=lambda e: (e[0], e[1]))
+        keyed = sorted(((ip.version, int(ip)), i) for i, p in enumerate(pods) for ip in p.ips)
+        sig: list[set[int]] = [set() for _ in pods]
+        active: dict[int, int] = {}
+        current: tuple[int, ...] = ()
+        e_i = 0
+        for (ver, val), pod_i in keyed:
+            changed = False
+            while e_i < len(events) and (events[e_i][0], events[e_i][1]) <= (ver, val):
+                _, _, delta, b_i = events[e_i]
+                active[b_i] = active.get(b_i, 0) + delta
+                if not active[b_i]:
+                    del active[b_i]
+                e_i += 1
+                changed = True
+            if changed:
+                current = tuple(sorted(active))
+            sig[pod_i].update(current)
         return [tuple(sorted(s)) for s in sig]
 
     # -- selectors as bitsets ------------------------------------------------------------------------------
@@ -234,13 +254,15 @@ class ClassMatrix:
 
     def allowed_pairs(self) -> int:
         """Number of allowed ordered pod pairs, self pairs included, without expanding the pod matrix."""
-        sizes = [len(c.members) for c in self.index.classes]
+        by_size: dict[int, int] = {}
+        for c in self.index.classes:
+            by_size[len(c.members)] = by_size.get(len(c.members), 0) | (1 << c.index)
         total = 0
         for s, row in enumerate(self.rows):
-            reach = sum(sizes[d] for d in bits(row))
-            total += sizes[s] * reach
+            size = len(self.index.classes[s].members)
+            total += size * sum(w * (row & m).bit_count() for w, m in by_size.items())
             if not row >> s & 1:
-                total += sizes[s]  # self pairs are always allowed
+                total += size  # self pairs are always allowed
         return total
 
 
