@@ -1,0 +1,43 @@
+"""`kubeward node check`: CIS control-plane, etcd and worker checks from node files, with typed flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..findings import Severity
+from ..formats import FORMATS, render
+from .common import EXIT_USAGE, emit, exit_code, output_options, print_errors, severity_type
+
+
+@click.group(name="node")
+def group() -> None:
+    """Control-plane and worker node checks (CIS)."""
+
+
+@group.command("check")
+@click.option("--root", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("/"),
+              show_default=True, help="Node filesystem root (host paths in manifests resolve below it).")
+@click.option("--manifests", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Static-pod manifests (default: ROOT/etc/kubernetes/manifests).")
+@click.option("--kubelet-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="KubeletConfiguration (default: ROOT/var/lib/kubelet/config.yaml).")
+@output_options(FORMATS)
+@click.option("--fail-on", type=severity_type(), default="high", show_default=True)
+def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, fmt: str, output_file: str | None,
+              fail_on: str) -> None:
+    """CIS Kubernetes Benchmark control-plane, etcd and node checks, plus what flags alone cannot show."""
+    from ..controls.node import run
+    from ..sources.node import load_node
+
+    cfg = load_node(root, manifests, kubelet_config)
+    if not cfg.components and cfg.kubelet is None:
+        print_errors(cfg.errors)
+        where = manifests or root / "etc/kubernetes/manifests"
+        click.echo(f"kubeward: {where}: no control-plane manifests or kubelet configuration found", err=True)
+        raise SystemExit(EXIT_USAGE)
+    report = run(cfg)
+    emit(render(report, fmt), output_file)
+    print_errors(report.errors)
+    raise SystemExit(exit_code(report, Severity.parse(fail_on), scanned=True))

@@ -1,0 +1,230 @@
+"""Node configuration as the components see it: static-pod flags, kubelet config, file modes and owners.
+
+Flags follow spf13/pflag semantics, which every Kubernetes component uses:
+- `--name=value` or `--name value`; a boolean flag given bare means true (`--flag=false` to turn it off);
+- booleans parse with Go's strconv.ParseBool (1, t, T, TRUE, true, True / 0, f, F, FALSE, false, False);
+- a scalar flag repeated: the last one wins; a string-slice flag (e.g. --enable-admission-plugins) repeated:
+  the values accumulate (pflag stringSlice.Set appends after the first Set);
+- arguments after a bare `--` are not flags.
+Paths inside manifests are host paths; with --root they are resolved below that directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..findings import InputError
+from ..resource import Resource
+from ..sources.files import load_paths
+
+COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
+# Boolean flags (pflag: a bare flag means true; the next argument is never its value).
+BOOL_FLAGS = frozenset({
+    "anonymous-auth", "profiling", "allow-privileged", "service-account-lookup", "use-service-account-credentials",
+    "client-cert-auth", "peer-client-cert-auth", "auto-tls", "peer-auto-tls", "enable-bootstrap-token-auth",
+    "leader-elect", "strict-reconfig-check", "enable-v2", "experimental-initial-corrupt-check",
+    "rotate-certificates", "make-iptables-util-chains", "protect-kernel-defaults", "read-only-port-enabled",
+})
+SLICE_FLAGS = frozenset({"enable-admission-plugins", "disable-admission-plugins", "authorization-mode",
+                         "tls-cipher-suites", "cipher-suites", "api-audiences", "service-account-key-file",
+                         "feature-gates"})
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+
+
+def parse_bool(text: str) -> bool | None:
+    """strconv.ParseBool; None when Go would reject the value (the component would not start)."""
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return None
+
+
+_DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> float | None:
+    """time.ParseDuration in seconds ("0" is allowed bare); None when invalid."""
+    t = text.strip()
+    sign = -1 if t.startswith("-") else 1
+    t = t.lstrip("+-")
+    if t == "0":
+        return 0.0
+    if not t:
+        return None
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(t):
+        if m.start() != pos or m.group(1) in ("", "."):
+            return None
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    return sign * total if pos == len(t) else None
+
+
+@dataclass(slots=True)
+class Flags:
+    values: dict[str, list[str]] = field(default_factory=dict)
+
+    def has(self, name: str) -> bool:
+        return name in self.values
+
+    def get(self, name: str) -> str | None:
+        v = self.values.get(name)
+        return v[-1] if v else None
+
+    def bool(self, name: str, default: bool) -> bool | None:
+        v = self.get(name)
+        return default if v is None else parse_bool(v)
+
+    def list(self, name: str) -> list[str]:
+        out: list[str] = []
+        for v in self.values.get(name, []):
+            out += [p.strip() for p in v.split(",") if p.strip()]
+        return out
+
+
+def parse_flags(argv: list[str]) -> Flags:
+    flags = Flags()
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            break
+        if not arg.startswith("-") or arg == "-":
+            continue
+        body = arg.lstrip("-")
+        if "=" in body:
+            name, value = body.split("=", 1)
+        elif body in BOOL_FLAGS:
+            name, value = body, "true"
+        elif i < len(argv) and not argv[i].startswith("--"):
+            name, value = body, argv[i]
+            i += 1
+        else:
+            name, value = body, "true"
+        if name in SLICE_FLAGS:
+            flags.values.setdefault(name, []).append(value)
+        else:
+            flags.values[name] = [value]
+    return flags
+
+
+@dataclass(slots=True)
+class FileInfo:
+    path: Path
+    mode: int
+    uid: int
+    gid: int
+    is_dir: bool
+
+
+def stat_path(path: Path) -> FileInfo | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return FileInfo(path, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, stat.S_ISDIR(st.st_mode))
+
+
+@dataclass(slots=True)
+class Component:
+    name: str
+    manifest: Path
+    resource: Resource
+    container: int
+    argv: list[str]
+    flags: Flags
+    text: str
+
+    def line_of_flag(self, flag: str) -> int | None:
+        """Line of the flag in the manifest (last occurrence, the one that wins); the object line otherwise."""
+        found = None
+        pat = re.compile(rf"(^|[\s\"'\[,])--{re.escape(flag)}(=|[\s\"',\]]|$)")
+        for n, line in enumerate(self.text.splitlines(), 1):
+            if pat.search(line):
+                found = n
+        return found or self.resource.line
+
+
+@dataclass(slots=True)
+class NodeConfig:
+    root: Path
+    manifests_dir: Path
+    components: dict[str, Component] = field(default_factory=dict)
+    kubelet: Resource | None = None
+    kubelet_path: Path | None = None
+    kubelet_flags: Flags = field(default_factory=Flags)
+    errors: list[InputError] = field(default_factory=list)
+
+    def host(self, path: str) -> Path:
+        """A host path as seen under --root."""
+        return self.root / path.lstrip("/") if path else self.root
+
+
+def _component_of(res: Resource) -> tuple[str, int, list[str]] | None:
+    spec = res.obj.get("spec")
+    containers = spec.get("containers") if isinstance(spec, dict) else None
+    if not isinstance(containers, list):
+        return None
+    for i, c in enumerate(containers):
+        if not isinstance(c, dict):
+            continue
+        argv = [str(a) for a in (c.get("command") or []) + (c.get("args") or []) if isinstance(a, str | int | float)]
+        exe = os.path.basename(argv[0]) if argv else ""
+        for name in COMPONENTS:
+            if exe == name or c.get("name") == name:
+                return name, i, argv
+    return None
+
+
+def load_node(root: Path, manifests: Path | None = None, kubelet_config: Path | None = None) -> NodeConfig:
+    cfg = NodeConfig(root, manifests or root / "etc/kubernetes/manifests")
+    if cfg.manifests_dir.is_dir():
+        files = sorted(p for p in cfg.manifests_dir.iterdir() if p.suffix in (".yaml", ".yml", ".json") and p.is_file())
+        for path in files:
+            loaded = load_paths([str(path)])
+            cfg.errors += loaded.errors
+            for res in loaded.resources:
+                if res.kind != "Pod":
+                    continue
+                found = _component_of(res)
+                if found is None:
+                    continue
+                name, idx, argv = found
+                text = path.read_text(encoding="utf-8", errors="replace")
+                cfg.components.setdefault(name, Component(name, path, res, idx, argv, parse_flags(argv[1:]), text))
+    elif manifests is not None:
+        cfg.errors.append(InputError(str(manifests), "not a directory"))
+    kpath = kubelet_config or root / "var/lib/kubelet/config.yaml"
+    if kpath.exists():
+        loaded = load_paths([str(kpath)])
+        cfg.errors += loaded.errors
+        kc = [r for r in loaded.resources if r.kind == "KubeletConfiguration"]
+        if kc:
+            cfg.kubelet, cfg.kubelet_path = kc[0], kpath
+        elif not loaded.errors:
+            cfg.errors.append(InputError(str(kpath), "no KubeletConfiguration document"))
+    elif kubelet_config is not None:
+        cfg.errors.append(InputError(str(kubelet_config), "no such file"))
+    env = root / "var/lib/kubelet/kubeadm-flags.env"
+    if env.is_file():
+        m = re.search(r'KUBELET_KUBEADM_ARGS="?([^"\n]*)"?', env.read_text(errors="replace"))
+        if m:
+            cfg.kubelet_flags = parse_flags(m.group(1).split())
+    return cfg
+
+
+def get_path(obj: Any, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(k)
+    return obj

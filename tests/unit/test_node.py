@@ -1,0 +1,289 @@
+"""node check: typed flag semantics, CIS controls on a kubeadm-like node tree, and the checks beyond flags."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kubeward.cli.main import cli
+from kubeward.controls.node import effective_admission, run
+from kubeward.engines.encryption import generate
+from kubeward.pki.layout import InitOptions, init
+from kubeward.sources.node import load_node, parse_bool, parse_duration, parse_flags
+
+PKI = "/etc/kubernetes/pki"
+APISERVER = [
+    "kube-apiserver", "--advertise-address=10.0.0.10", "--allow-privileged=true", "--anonymous-auth=false",
+    "--authorization-mode=Node,RBAC", f"--client-ca-file={PKI}/ca.crt",
+    "--enable-admission-plugins=NodeRestriction,EventRateLimit,AlwaysPullImages",
+    f"--etcd-cafile={PKI}/etcd/ca.crt", f"--etcd-certfile={PKI}/apiserver-etcd-client.crt",
+    f"--etcd-keyfile={PKI}/apiserver-etcd-client.key", "--etcd-servers=https://127.0.0.1:2379",
+    f"--kubelet-client-certificate={PKI}/apiserver-kubelet-client.crt",
+    f"--kubelet-client-key={PKI}/apiserver-kubelet-client.key", f"--kubelet-certificate-authority={PKI}/ca.crt",
+    "--profiling=false", "--audit-log-path=/var/log/kubernetes/audit.log", "--audit-log-maxage=30",
+    "--audit-log-maxbackup=10", "--audit-log-maxsize=100", "--audit-policy-file=/etc/kubernetes/audit-policy.yaml",
+    f"--service-account-key-file={PKI}/sa.pub", f"--tls-cert-file={PKI}/apiserver.crt",
+    f"--tls-private-key-file={PKI}/apiserver.key",
+    "--encryption-provider-config=/etc/kubernetes/enc/encryption.yaml",
+    "--tls-cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+]
+CONTROLLER = ["kube-controller-manager", "--bind-address=127.0.0.1", "--profiling=false",
+              "--use-service-account-credentials=true", f"--service-account-private-key-file={PKI}/sa.key",
+              f"--root-ca-file={PKI}/ca.crt", "--feature-gates=RotateKubeletServerCertificate=true"]
+SCHEDULER = ["kube-scheduler", "--bind-address=127.0.0.1", "--profiling=false"]
+ETCD = ["etcd", "--data-dir=/var/lib/etcd", f"--cert-file={PKI}/etcd/server.crt", f"--key-file={PKI}/etcd/server.key",
+        "--client-cert-auth=true", f"--trusted-ca-file={PKI}/etcd/ca.crt", f"--peer-cert-file={PKI}/etcd/peer.crt",
+        f"--peer-key-file={PKI}/etcd/peer.key", "--peer-client-cert-auth=true",
+        f"--peer-trusted-ca-file={PKI}/etcd/ca.crt"]
+KUBELET = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+           "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
+                              "x509": {"clientCAFile": f"{PKI}/ca.crt"}},
+           "authorization": {"mode": "Webhook"}, "rotateCertificates": True}
+
+
+def pod(name: str, argv: list[str]) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "kube-system"},
+            "spec": {"hostNetwork": True, "containers": [{"name": name, "image": f"registry.k8s.io/{name}:v1.31.0",
+                                                           "command": argv}]}}
+
+
+def write(path: Path, text: str, mode: int = 0o600) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.chmod(path, mode)
+
+
+@pytest.fixture(scope="module")
+def tree_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("node")
+    init(root / "etc/kubernetes/pki", InitOptions(node_name="cp1", key_type="ecdsa"))
+    man = root / "etc/kubernetes/manifests"
+    for name, argv in (("kube-apiserver", APISERVER), ("kube-controller-manager", CONTROLLER),
+                       ("kube-scheduler", SCHEDULER), ("etcd", ETCD)):
+        write(man / f"{name}.yaml", yaml.safe_dump(pod(name, argv), sort_keys=False))
+    for conf in ("admin.conf", "super-admin.conf", "scheduler.conf", "controller-manager.conf", "kubelet.conf"):
+        write(root / "etc/kubernetes" / conf, "apiVersion: v1\nkind: Config\n")
+    write(root / "etc/kubernetes/enc/encryption.yaml", generate("secretbox", ("secrets",)))
+    write(root / "etc/kubernetes/audit-policy.yaml",
+          "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n")
+    write(root / "var/lib/kubelet/config.yaml", yaml.safe_dump(KUBELET))
+    (root / "var/lib/etcd").mkdir(parents=True, mode=0o700)
+    os.chmod(root / "var/lib/etcd", 0o700)
+    return root
+
+
+@pytest.fixture()
+def tree(tree_src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "root"
+    shutil.copytree(tree_src, dst)
+    return dst
+
+
+def findings(root: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in run(load_node(root)).findings:
+        out.setdefault(f.control.id, []).append(f.message)
+    return out
+
+
+def edit_flags(root: Path, component: str, fn) -> None:  # type: ignore[no-untyped-def]
+    p = root / f"etc/kubernetes/manifests/{component}.yaml"
+    doc = yaml.safe_load(p.read_text())
+    doc["spec"]["containers"][0]["command"] = fn(doc["spec"]["containers"][0]["command"])
+    p.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def drop(prefix: str):  # type: ignore[no-untyped-def]
+    return lambda argv: [a for a in argv if not a.startswith(prefix)]
+
+
+def test_hardened_node_is_clean(tree: Path) -> None:
+    assert findings(tree) == {}
+    report = run(load_node(tree))
+    assert report.not_assessed == [] and report.objects == 5
+    assert all(r.evaluated == 1 for r in report.controls.values())
+
+
+def test_defaults_are_typed(tree: Path) -> None:
+    # removing flags exposes the component defaults: anonymous-auth/profiling true, authz AlwaysAllow
+    edit_flags(tree, "kube-apiserver", lambda a: [x for x in a if not x.startswith(
+        ("--anonymous-auth", "--profiling", "--authorization-mode"))])
+    got = findings(tree)
+    assert any("defaults to true" in m for m in got["KW-CIS-1.2.1"])
+    assert any("defaults to AlwaysAllow" in m for m in got["KW-CIS-1.2.6"])
+    assert {"KW-CIS-1.2.7", "KW-CIS-1.2.8", "KW-CIS-1.2.15"} <= set(got)
+
+
+def test_admission_effective_set(tree: Path) -> None:
+    edit_flags(tree, "kube-apiserver", lambda a: [*a, "--disable-admission-plugins=ServiceAccount",
+                                                  "--enable-admission-plugins=AlwaysAdmit"])
+    got = findings(tree)
+    assert "KW-CIS-1.2.12" in got and "KW-CIS-1.2.10" in got
+    assert "KW-CIS-1.2.14" not in got  # the earlier --enable-admission-plugins still counts (slice accumulates)
+    assert "KW-CIS-1.2.13" not in got  # NamespaceLifecycle is on by default
+
+
+def test_bare_bool_and_space_separated(tree: Path) -> None:
+    edit_flags(tree, "etcd", lambda a: [x for x in a if not x.startswith("--client-cert-auth")] + ["--auto-tls"])
+    edit_flags(tree, "kube-scheduler", lambda a: [a[0], "--bind-address", "0.0.0.0", "--profiling=false"])
+    got = findings(tree)
+    assert "KW-CIS-2.2" in got and "KW-CIS-2.3" in got
+    assert got["KW-CIS-1.4.2"] == ["--bind-address=0.0.0.0: metrics/health served on all interfaces"]
+
+
+def test_etcd_ca_same_content_as_client_ca(tree: Path) -> None:
+    # different path, same CA: kube-bench's "set" test passes, the real check does not
+    shutil.copy(tree / "etc/kubernetes/pki/ca.crt", tree / "etc/kubernetes/pki/etcd/ca.crt")
+    got = findings(tree)
+    assert "same CA key" in got["KW-CIS-2.7"][0]
+
+
+def test_etcd_trusts_client_ca_path(tree: Path) -> None:
+    edit_flags(tree, "etcd", lambda a: [x if not x.startswith("--trusted-ca-file") else f"--trusted-ca-file={PKI}/ca.crt"
+                                        for x in a])
+    assert "is the apiserver --client-ca-file" in findings(tree)["KW-CIS-2.7"][0]
+
+
+def test_encryption_identity_first(tree: Path) -> None:
+    enc = tree / "etc/kubernetes/enc/encryption.yaml"
+    doc = yaml.safe_load(enc.read_text())
+    doc["resources"][0]["providers"].reverse()
+    enc.write_text(yaml.safe_dump(doc))
+    got = findings(tree)
+    assert any("identity" in m for m in got["KW-CIS-1.2.28"])
+    assert doc["resources"][0]["providers"][1]["secretbox"]["keys"][0]["secret"] not in str(got)
+
+
+def test_encryption_missing_file_and_unset(tree: Path) -> None:
+    (tree / "etc/kubernetes/enc/encryption.yaml").unlink()
+    assert "does not exist" in findings(tree)["KW-CIS-1.2.28"][0]
+    edit_flags(tree, "kube-apiserver", drop("--encryption-provider-config"))
+    got = findings(tree)
+    assert "KW-CIS-1.2.27" in got and "KW-CIS-1.2.28" not in got
+
+
+def test_audit_policy_logs_nothing(tree: Path) -> None:
+    write(tree / "etc/kubernetes/audit-policy.yaml",
+          "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n")
+    assert "no rule logs anything" in findings(tree)["KW-NODE-001"][0]
+    edit_flags(tree, "kube-apiserver", drop("--audit-policy-file"))
+    assert "--audit-policy-file is not" in findings(tree)["KW-NODE-001"][0]
+
+
+def test_audit_thresholds(tree: Path) -> None:
+    edit_flags(tree, "kube-apiserver", lambda a: [x if not x.startswith("--audit-log-maxage") else "--audit-log-maxage=7"
+                                                  for x in a if not x.startswith("--audit-log-maxsize")])
+    got = findings(tree)
+    assert got["KW-CIS-1.2.17"] == ["--audit-log-maxage=7; want >= 30"]
+    assert "defaults to 0" in got["KW-CIS-1.2.19"][0]
+
+
+def test_file_modes_and_owners(tree: Path) -> None:
+    os.chmod(tree / "etc/kubernetes/manifests/kube-apiserver.yaml", 0o644)
+    os.chmod(tree / "etc/kubernetes/admin.conf", 0o640)
+    os.chmod(tree / "etc/kubernetes/pki/etcd/server.key", 0o644)
+    os.chmod(tree / "var/lib/etcd", 0o755)
+    if os.geteuid() == 0:
+        os.chown(tree / "etc/kubernetes/scheduler.conf", 1000, 1000)
+    got = findings(tree)
+    assert "mode 0644" in got["KW-CIS-1.1.1"][0]
+    assert "KW-CIS-1.1.13" in got and "KW-CIS-1.1.21" in got and "KW-CIS-1.1.11" in got
+    if os.geteuid() == 0:
+        assert "owned by 1000:1000" in got["KW-CIS-1.1.16"][0]
+
+
+def test_kubelet_defaults_and_flag_override(tree: Path) -> None:
+    cfg = dict(KUBELET)
+    cfg.pop("rotateCertificates")
+    cfg["readOnlyPort"] = 10255
+    cfg["streamingConnectionIdleTimeout"] = "0s"
+    write(tree / "var/lib/kubelet/config.yaml", yaml.safe_dump(cfg))
+    write(tree / "var/lib/kubelet/kubeadm-flags.env", 'KUBELET_KUBEADM_ARGS="--anonymous-auth=true --pod-infra=x"\n')
+    got = findings(tree)
+    assert {"KW-CIS-4.2.1", "KW-CIS-4.2.4", "KW-CIS-4.2.5", "KW-CIS-4.2.10"} <= set(got)
+    assert got["KW-CIS-4.2.1"][0].startswith("--anonymous-auth=true")
+
+
+def test_locations_point_at_flag_lines(tree: Path) -> None:
+    edit_flags(tree, "kube-apiserver", drop("--profiling"))
+    edit_flags(tree, "kube-apiserver", lambda a: [*a, "--token-auth-file=/etc/tokens.csv"])
+    report = run(load_node(tree))
+    f = next(x for x in report.findings if x.control.id == "KW-CIS-1.2.2")
+    text = (tree / "etc/kubernetes/manifests/kube-apiserver.yaml").read_text().splitlines()
+    assert f.location.line is not None and "--token-auth-file" in text[f.location.line - 1]
+    assert f.object.kind == "Pod" and f.object.namespace == "kube-system"
+
+
+def test_cli_json_and_exit_codes(tree: Path) -> None:
+    r = CliRunner().invoke(cli, ["node", "check", "--root", str(tree), "-o", "json"])
+    assert r.exit_code == 0, r.output
+    doc = orjson.loads(r.output)
+    assert doc["findings"] == [] and doc["summary"]["controls"] > 50
+    edit_flags(tree, "etcd", drop("--client-cert-auth"))
+    r = CliRunner().invoke(cli, ["node", "check", "--root", str(tree), "-o", "json"])
+    assert r.exit_code == 1
+    assert [f["control"]["frameworks"] for f in orjson.loads(r.output)["findings"]] == [["cis-2.2"]]
+
+
+def test_cli_nothing_found_and_garbage(tmp_path: Path) -> None:
+    r = CliRunner().invoke(cli, ["node", "check", "--root", str(tmp_path)])
+    assert r.exit_code == 2 and "no control-plane manifests" in r.output
+    write(tmp_path / "m/kube-apiserver.yaml", ":\n  - [unclosed")
+    r = CliRunner().invoke(cli, ["node", "check", "--root", str(tmp_path), "--manifests", str(tmp_path / "m")])
+    assert r.exit_code == 2 and "kube-apiserver.yaml" in r.output and "Traceback" not in r.output
+
+
+def test_partial_node_marks_not_assessed(tree: Path) -> None:
+    shutil.rmtree(tree / "etc/kubernetes/manifests")
+    report = run(load_node(tree))
+    assert {n.what for n in report.not_assessed} == {"kube-apiserver", "kube-controller-manager", "kube-scheduler",
+                                                     "etcd"}
+    assert report.controls["KW-CIS-1.2.1"].evaluated == 0 and report.controls["KW-CIS-4.2.1"].evaluated == 1
+
+
+# ---- flag semantics -----------------------------------------------------------------------------------------
+
+def test_parse_flags_forms() -> None:
+    f = parse_flags(["--a=1", "--b", "two", "--profiling", "--c", "--enable-admission-plugins=X",
+                     "--enable-admission-plugins", "Y,Z", "--a=3", "--", "--ignored=1"])
+    assert f.get("a") == "3" and f.get("b") == "two" and f.get("profiling") == "true" and f.get("c") == "true"
+    assert f.list("enable-admission-plugins") == ["X", "Y", "Z"] and not f.has("ignored")
+
+
+@given(st.sampled_from(["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False",
+                        "yes", "on", "tRUE", ""]))
+def test_parse_bool_is_strconv(text: str) -> None:
+    expected = True if text in ("1", "t", "T", "TRUE", "true", "True") else (
+        False if text in ("0", "f", "F", "FALSE", "false", "False") else None)
+    assert parse_bool(text) is expected
+
+
+@given(st.lists(st.sampled_from(["A", "B", "NodeRestriction", "ServiceAccount"]), max_size=4),
+       st.lists(st.sampled_from(["A", "ServiceAccount", "NamespaceLifecycle"]), max_size=3))
+def test_admission_set_algebra(enable: list[str], disable: list[str]) -> None:
+    argv = ["kube-apiserver"]
+    if enable:
+        argv.append("--enable-admission-plugins=" + ",".join(enable))
+    if disable:
+        argv.append("--disable-admission-plugins=" + ",".join(disable))
+    from kubeward.controls.node import DEFAULT_ON_ADMISSION
+    from kubeward.sources.node import Component
+
+    comp = Component("kube-apiserver", Path("x"), None, 0, argv, parse_flags(argv[1:]), "")  # type: ignore[arg-type]
+    got = effective_admission(comp)
+    for name in {*enable, *disable, "NamespaceLifecycle"}:
+        assert (name in got) == ((name in enable or name in DEFAULT_ON_ADMISSION) and name not in disable)
+
+
+@pytest.mark.parametrize(("text", "secs"), [("0", 0.0), ("0s", 0.0), ("4h0m0s", 14400.0), ("1.5m", 90.0),
+                                            ("300ms", 0.3), ("5", None), ("", None), ("1x", None)])
+def test_parse_duration(text: str, secs: float | None) -> None:
+    assert parse_duration(text) == secs
