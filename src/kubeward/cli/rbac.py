@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,8 @@ def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBA
     if len(snapshot) == 0:
         fail(f"{', '.join(paths)}: no Kubernetes objects found")
     index = RBACIndex.from_snapshot(snapshot)
+    gc.collect()
+    gc.freeze()  # the snapshot and index live until exit: spare them from every later collection
     for p in index.problems:
         warn(p)
     return snapshot, index
@@ -162,7 +165,7 @@ def who_can(verb: str, target: str, name: str | None, namespace: str, cluster: b
             subjects.append(d)
     via = [{"binding": g.binding.ref(), "role": {"kind": g.role[0], "name": g.role[2],
                                                   **({"namespace": g.role[1]} if g.role[1] else {})},
-            "rule": g.rule.to_json(), "subjects": [s.to_json(g.binding.namespace) for s in g.binding.subjects]}
+            "rule": _rule_json(index, g, req), "subjects": [s.to_json(g.binding.namespace) for s in g.binding.subjects]}
            for g in allowed.via]
     if fmt == "json":
         emit(orjson.dumps({"subjects": subjects, "via": via}, option=orjson.OPT_INDENT_2).decode() + "\n",
@@ -267,6 +270,11 @@ def paths_cmd(start: str | None, fmt: str, output_file: str | None, paths: tuple
     else:
         emit("".join(f"{p}\n" for p in found) or "no escalation paths found\n", output_file)
     sys.exit(EXIT_FINDINGS if found else EXIT_OK)
+
+
+def _rule_json(index: RBACIndex, grant: Any, req: Request) -> dict[str, list[str]]:
+    found = index.rule_for(grant, req)
+    return found[1].to_json() if found else {}
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:

@@ -9,14 +9,16 @@ Built once per snapshot; every query afterwards is a handful of dictionary looku
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ...resource import Resource
 from ...snapshot import Snapshot
 from .aggregation import AggregatedRole, aggregate, parse_selectors
-from .matching import non_resource_url_matches, resource_name_matches, rule_allows, verb_matches
+from .matching import non_resource_url_matches, rule_allows, verb_matches
 from .model import MASTERS, Binding, Decision, Request, Rule, Subject, UserInfo
 
 RoleKey = tuple[str, str, str]  # (kind, namespace or "", name)
@@ -25,15 +27,13 @@ BOOTSTRAP_LABEL = ("kubernetes.io/bootstrapping", "rbac-defaults")  # bootstrapp
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """One rule of one role reached through one binding: the unit of explanation."""
+    """A binding whose role allows a request; the deciding rule is found on demand (`rule_for`)."""
 
     binding: Binding
     role: RoleKey
-    rule_index: int
-    rule: Rule
 
     def describe(self) -> str:
-        return f"{self.binding.describe()}: rule {self.rule_index} ({self.rule})"
+        return self.binding.describe()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,18 @@ class Allowed:
     subjects: list[tuple[Subject, str]]  # (subject, binding namespace) — the namespace resolves SA subjects
     via: list[Grant]
     errors: list[str]
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic collector around bulk construction of acyclic objects (restored afterwards)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def role_label(key: RoleKey) -> str:
@@ -79,17 +91,23 @@ class RBACIndex:
             else:
                 self._rb_ns[b.namespace].append(b.index)
                 self._rb_by_role[(b.namespace, b.role_kind, b.role_name)].append(b.index)
-        # (verb, group, resource) as written in rules → [(role, rule index)]; `*` entries stay literal keys.
-        self._rule_index: dict[tuple[str, str, str], list[tuple[RoleKey, int]]] = defaultdict(list)
-        self._url_rules: list[tuple[RoleKey, int, Rule]] = []
+        # (verb, group, resource) as written in rules → roles; `*` entries stay literal keys. Rules with
+        # resourceNames go to a side list, since they only match requests naming one of those objects.
+        self._rule_index: dict[tuple[str, str, str], set[RoleKey]] = defaultdict(set)
+        self._named_index: dict[tuple[str, str, str], list[tuple[RoleKey, frozenset[str]]]] = defaultdict(list)
+        self._url_rules: list[tuple[RoleKey, Rule]] = []
         for key, rules in roles.items():
-            for i, r in enumerate(rules):
+            for r in rules:
                 if r.urls:
-                    self._url_rules.append((key, i, r))
+                    self._url_rules.append((key, r))
                 for v in r.verbs:
                     for g in r.groups:
                         for res in r.resources:
-                            self._rule_index[(v, g, res)].append((key, i))
+                            if r.names:
+                                self._named_index[(v, g, res)].append((key, r.names))
+                            else:
+                                self._rule_index[(v, g, res)].add(key)
+        self._subject_pairs = [tuple((s, b.namespace) for s in b.subjects) for b in bindings]
         self._missing: dict[int, str] = {}
         for b in bindings:
             if b.role_key not in roles:
@@ -99,6 +117,13 @@ class RBACIndex:
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot) -> RBACIndex:
+        """Compile the snapshot's RBAC objects. The cyclic collector is paused meanwhile: building allocates
+        hundreds of thousands of acyclic objects, and its generation scans would otherwise dominate."""
+        with paused_gc():
+            return cls._build(snapshot)
+
+    @classmethod
+    def _build(cls, snapshot: Snapshot) -> RBACIndex:
         problems: list[str] = []
         agg: dict[str, AggregatedRole] = {}
         objects: dict[RoleKey, Resource] = {}
@@ -180,47 +205,58 @@ class RBACIndex:
             out.extend(self.rules_of(b))
         return out
 
-    def _allowing_roles(self, req: Request) -> dict[RoleKey, int]:
-        """Roles with a rule allowing `req` → index of the first such rule."""
-        found: dict[RoleKey, int] = {}
+    def _allowing_roles(self, req: Request) -> set[RoleKey]:
+        """Roles with at least one rule allowing `req` (rbac.go RuleAllows over each role's rules)."""
         if not req.resource_request:
-            for key, i, rule in self._url_rules:
-                if (key not in found or i < found[key]) and verb_matches(rule, req.verb) \
-                        and non_resource_url_matches(rule, req.path):
-                    found[key] = i
-            return found
+            return {key for key, rule in self._url_rules
+                    if verb_matches(rule, req.verb) and non_resource_url_matches(rule, req.path)}
         if req.subresource:
             resources = {f"{req.resource}/{req.subresource}", "*", f"*/{req.subresource}"}
         else:
             resources = {req.resource, "*"}
-        for v in {req.verb, "*"}:
-            for g in {req.api_group, "*"}:
-                for res in resources:
-                    for key, i in self._rule_index.get((v, g, res), ()):
-                        if (key not in found or i < found[key]) and resource_name_matches(
-                                self.roles[key][i], req.name):
-                            found[key] = i
+        keys = [(v, g, res) for v in {req.verb, "*"} for g in {req.api_group, "*"} for res in resources]
+        found: set[RoleKey] = set()
+        for k in keys:
+            hit = self._rule_index.get(k)
+            if hit:
+                found |= hit
+            if req.name:
+                for key, names in self._named_index.get(k, ()):
+                    if req.name in names:
+                        found.add(key)
         return found
 
     def grants(self, req: Request) -> list[Grant]:
         """Every binding whose role allows `req`, in subject-locator order (ClusterRoleBindings, then the
-        namespace's RoleBindings), each with the first allowing rule."""
-        roles = self._allowing_roles(req)
+        namespace's RoleBindings)."""
+        return [Grant(self.bindings[i], self.bindings[i].role_key) for i in self._granting(req)]
+
+    def _granting(self, req: Request) -> list[int]:
+        ns = req.namespace
+        crb, rb = self._crb_by_role, self._rb_by_role
         hits: list[int] = []
-        for key in roles:
-            kind, ns, name = key
+        for kind, rns, name in self._allowing_roles(req):
             if kind == "ClusterRole":
-                hits.extend(self._crb_by_role.get(name, ()))
-                if req.namespace:
-                    hits.extend(self._rb_by_role.get((req.namespace, "ClusterRole", name), ()))
-            elif req.namespace and ns == req.namespace:
-                hits.extend(self._rb_by_role.get((ns, "Role", name), ()))
-        out = []
-        for bi in sorted(set(hits)):
-            b = self.bindings[bi]
-            i = roles[b.role_key]
-            out.append(Grant(b, b.role_key, i, self.roles[b.role_key][i]))
-        return out
+                got = crb.get(name)
+                if got:
+                    hits.extend(got)
+                if ns:
+                    got = rb.get((ns, "ClusterRole", name))
+                    if got:
+                        hits.extend(got)
+            elif ns and rns == ns:
+                got = rb.get((ns, "Role", name))
+                if got:
+                    hits.extend(got)
+        hits.sort()
+        return hits
+
+    def rule_for(self, grant: Grant, req: Request) -> tuple[int, Rule] | None:
+        """The first rule of the grant's role that allows `req` (what `--explain` shows)."""
+        for i, rule in enumerate(self.roles.get(grant.role, ())):
+            if rule_allows(req, rule):
+                return i, rule
+        return None
 
     def allowed_subjects(self, req: Request, super_user: str = "") -> Allowed:
         """subject_locator.go AllowedSubjects: Group system:masters first (and the super user), then the
@@ -228,13 +264,15 @@ class RBACIndex:
         subjects: list[tuple[Subject, str]] = [(Subject("Group", MASTERS), "")]
         if super_user:
             subjects.append((Subject("User", super_user), ""))
-        via = self.grants(req)
-        for g in via:
-            subjects.extend((s, g.binding.namespace) for s in g.binding.subjects)
-        errors = [m for i, m in sorted(self._missing.items())
-                  if self.bindings[i].kind == "ClusterRoleBinding" or self.bindings[i].namespace == req.namespace]
-        return Allowed(subjects, via, errors)
-
+        ids = self._granting(req)
+        pairs = self._subject_pairs
+        for i in ids:
+            subjects.extend(pairs[i])
+        errors = [m for i, m in self._missing.items()
+                  if not self.bindings[i].namespace or self.bindings[i].namespace == req.namespace] \
+            if self._missing else []
+        bindings = self.bindings
+        return Allowed(subjects, [Grant(bindings[i], bindings[i].role_key) for i in ids], errors)
 
 def _rules(r: Resource) -> tuple[Rule, ...]:
     rules = r.obj.get("rules")

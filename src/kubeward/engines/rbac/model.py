@@ -101,10 +101,10 @@ class Binding:
     subjects: tuple[Subject, ...]
     resource: Resource | None = None
     bootstrap: bool = False  # labelled kubernetes.io/bootstrapping=rbac-defaults (bootstrappolicy)
+    role_key: tuple[str, str, str] = ("", "", "")  # where roleRef points: Role in the binding's namespace
 
-    @property
-    def role_key(self) -> tuple[str, str, str]:
-        return (self.role_kind, self.namespace if self.role_kind == "Role" else "", self.role_name)
+    def __post_init__(self) -> None:
+        self.role_key = (self.role_kind, self.namespace if self.role_kind == "Role" else "", self.role_name)
 
     def describe(self) -> str:
         """The source string of rule.go (`ClusterRoleBinding "N" of ClusterRole "R"`, `RoleBinding "N/NS" …`)."""

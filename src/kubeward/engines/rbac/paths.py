@@ -21,7 +21,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 
 from ...snapshot import Snapshot
-from .index import RBACIndex, role_label
+from .index import RBACIndex, paused_gc, role_label
 from .model import ALL_SERVICE_ACCOUNTS, AUTHENTICATED, MASTERS, SA_PREFIX, Binding, Rule
 from .risks import RoleProbes
 from .risks import probes as probes_of
@@ -83,6 +83,12 @@ class _Graph:
 
 
 def escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = None) -> list[EscalationPath]:
+    """See `_escalation_paths`; runs with the cyclic collector paused (many small acyclic objects)."""
+    with paused_gc():
+        return _escalation_paths(index, snapshot, start=start)
+
+
+def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = None) -> list[EscalationPath]:
     """Shortest path from every subject that does not already hold full authority to full authority."""
     g = _Graph()
     probes = RoleProbes(index, extra=EXTRA_PROBES)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from ...findings import Severity
-from .index import RBACIndex, RoleKey, role_label
+from .index import RBACIndex, RoleKey, paused_gc, role_label
 from .matching import rule_allows
 from .model import ALL_SERVICE_ACCOUNTS, AUTHENTICATED, MASTERS, UNAUTHENTICATED, Binding, Request, Rule
 from .workloads import PodRef
@@ -165,44 +166,94 @@ def _lower(sev: Severity) -> Severity:
 
 
 class RoleProbes:
-    """Per role, which probes its rules grant (first rule, names ignored): computed once per role."""
+    """Per role, which probes its rules grant (first rule, names ignored), as a dict and as a bitmask.
+
+    Computed once per role; a rule is only tried against probes whose resource it can match at all.
+    """
 
     def __init__(self, index: RBACIndex, extra: tuple[Probe, ...] = ()) -> None:
         self.index = index
         self.probes = tuple(dict.fromkeys((*ALL_PROBES, *extra)))
-        self._cache: dict[RoleKey, dict[Probe, Rule]] = {}
+        self.bit = {p: 1 << i for i, p in enumerate(self.probes)}
+        self._by_resource: dict[str, list[Probe]] = defaultdict(list)
+        self._by_sub: dict[str, list[Probe]] = defaultdict(list)
+        for p in self.probes:
+            self._by_resource[f"{p.resource}/{p.sub}" if p.sub else p.resource].append(p)
+            if p.sub:
+                self._by_sub[p.sub].append(p)
+        self._cache: dict[RoleKey, tuple[dict[Probe, Rule], int]] = {}
 
-    def of(self, key: RoleKey) -> dict[Probe, Rule]:
+    def _candidates(self, rule: Rule) -> list[Probe] | tuple[Probe, ...]:
+        if "*" in rule.resources:
+            return self.probes
+        out: list[Probe] = []
+        for r in rule.resources:
+            if r.startswith("*/"):
+                out.extend(self._by_sub.get(r[2:], ()))
+            else:
+                out.extend(self._by_resource.get(r, ()))
+        return out
+
+    def _compute(self, key: RoleKey) -> tuple[dict[Probe, Rule], int]:
         got = self._cache.get(key)
         if got is None:
-            got = {}
+            found: dict[Probe, Rule] = {}
             for rule in self.index.roles.get(key, ()):
                 name = next(iter(rule.names)) if rule.names else ""  # judge the rule as if the name matched
-                for p in self.probes:
-                    if p not in got and rule_allows(p.request(name), rule):
-                        got[p] = rule
-            self._cache[key] = got
+                for p in self._candidates(rule):
+                    if p not in found and rule_allows(p.request(name), rule):
+                        found[p] = rule
+            mask = 0
+            for p in found:
+                mask |= self.bit[p]
+            got = self._cache[key] = (found, mask)
         return got
+
+    def of(self, key: RoleKey) -> dict[Probe, Rule]:
+        return self._compute(key)[0]
+
+    def mask(self, key: RoleKey) -> int:
+        return self._compute(key)[1]
+
+
+def _mask(probes: tuple[Probe, ...]) -> int:
+    return sum(1 << ALL_PROBES.index(p) for p in set(probes))
+
+
+CATEGORY_MASKS: tuple[tuple[Category, tuple[tuple[int, tuple[Probe, ...]], ...]], ...] = tuple(
+    (c, tuple((_mask(a), a) for a in c.any_of)) for c in CATEGORIES)
+CLUSTER_ONLY = _mask(tuple(p for p in ALL_PROBES if p.cluster_only))
+FULL_MASK = CATEGORY_MASKS[0][1][0][0]
 
 
 def find_risks(index: RBACIndex, snapshot_pods: dict[tuple[str, str], list[PodRef]] | None = None, *,
                include_defaults: bool = True, min_severity: Severity = Severity.LOW) -> list[Risk]:
+    """See `_find_risks`; runs with the cyclic collector paused (it allocates many small acyclic objects)."""
+    with paused_gc():
+        return _find_risks(index, snapshot_pods, include_defaults=include_defaults, min_severity=min_severity)
+
+
+def _find_risks(index: RBACIndex, snapshot_pods: dict[tuple[str, str], list[PodRef]] | None = None, *,
+                include_defaults: bool = True, min_severity: Severity = Severity.LOW) -> list[Risk]:
     """Every (subject, scope, category) whose grants satisfy a category, strongest first.
 
     `include_defaults=False` skips bindings labelled kubernetes.io/bootstrapping=rbac-defaults (the
     apiserver's own bootstrap policy) and the system:masters group, whose power is by design.
     """
-    role_probes = RoleProbes(index)
-    # (subject, scope) → probe → first path granting it
-    held: dict[tuple[tuple[str, str, str], str], dict[Probe, Path]] = defaultdict(dict)
+    rp = RoleProbes(index)
+    # (subject, scope) → [probes held (bitmask), bindings that contribute, in order]
+    held: dict[tuple[tuple[str, str, str], str], list[Any]] = {}
     for b in index.bindings:
         if not include_defaults and b.bootstrap:
             continue
-        granted = role_probes.of(b.role_key)
-        if not granted:
+        mask = rp.mask(b.role_key)
+        if not mask:
             continue
         scope = "" if b.kind == "ClusterRoleBinding" else b.namespace
-        role = role_label(b.role_key)
+        if scope:
+            mask &= ~CLUSTER_ONLY  # rule.go: namespace "" requests only reach ClusterRoleBindings
+            if not mask:
+                continue
         for s in b.subjects:
             if s.kind == "ServiceAccount":
                 ns = s.namespace or b.namespace
@@ -215,45 +266,58 @@ def find_risks(index: RBACIndex, snapshot_pods: dict[tuple[str, str], list[PodRe
                 subj = (s.kind, "", s.name)
             else:
                 continue
-            have = held[(subj, scope)]
-            for p, rule in granted.items():
-                if p not in have and not (scope and p.cluster_only):
-                    have[p] = Path(b, role, rule, p)
-    pods = snapshot_pods or {}
+            entry = held.get((subj, scope))
+            if entry is None:
+                held[(subj, scope)] = [mask, [b]]
+            elif mask & ~entry[0]:
+                entry[0] |= mask
+                entry[1].append(b)
+    pods = _PodLookup(snapshot_pods or {})
     out: list[Risk] = []
-    for (subj, scope), have in held.items():
-        cluster = held.get((subj, ""), {}) if scope else {}
-        if scope and _satisfied(CATEGORIES[0], cluster) is not None:
+    for (subj, scope), (have, contributors) in held.items():
+        cluster = held[(subj, "")][0] if scope and (subj, "") in held else 0
+        if scope and cluster & FULL_MASK == FULL_MASK:
             continue  # full authority cluster-wide already covers every namespace grant
-        for cat in CATEGORIES:
-            paths = _satisfied(cat, have)
-            if paths is None or (scope and _satisfied(cat, cluster) is not None):
+        for cat, alts in CATEGORY_MASKS:
+            chosen = next(((m, a) for m, a in alts if have & m == m), None)
+            if chosen is None or (scope and any(cluster & m == m for m, _ in alts)):
                 continue  # a namespace grant adds nothing when the same category holds cluster-wide
             sev = cat.severity if not scope or scope == PRIVILEGED_NAMESPACE else _lower(cat.severity)
             if sev < min_severity:
                 continue
-            out.append(Risk(subj, scope, cat, sev, paths, _pods_of(subj, pods)))
+            out.append(Risk(subj, scope, cat, sev, _paths(rp, contributors, chosen[1]), pods.of(subj)))
             if cat is CATEGORIES[0]:
                 break  # full authority implies every other category: report it alone
     out.sort(key=lambda r: (-r.severity, r.category.id, r.subject, r.namespace))
     return out
 
 
-def _satisfied(cat: Category, have: dict[Probe, Path]) -> list[Path] | None:
-    for alt in cat.any_of:
-        if all(p in have for p in alt):
-            return [have[p] for p in alt]
-    return None
+def _paths(rp: RoleProbes, contributors: list[Binding], probes_needed: tuple[Probe, ...]) -> list[Path]:
+    out = []
+    for p in probes_needed:
+        bit = rp.bit[p]
+        for b in contributors:
+            if rp.mask(b.role_key) & bit:
+                out.append(Path(b, role_label(b.role_key), rp.of(b.role_key)[p], p))
+                break
+    return out
 
 
-def _pods_of(subj: tuple[str, str, str], pods: dict[tuple[str, str], list[PodRef]]) -> list[PodRef]:
-    kind, ns, name = subj
-    if kind == "ServiceAccount":
-        return list(pods.get((ns, name), ()))
-    if kind == "Group" and name.startswith(ALL_SERVICE_ACCOUNTS + ":"):
-        target = name[len(ALL_SERVICE_ACCOUNTS) + 1:]
-        return [p for (n, _), lst in pods.items() if n == target for p in lst]
-    if kind == "Group" and name in (AUTHENTICATED, ALL_SERVICE_ACCOUNTS):
-        return [p for lst in pods.values() for p in lst]
-    return []
+class _PodLookup:
+    def __init__(self, pods: dict[tuple[str, str], list[PodRef]]) -> None:
+        self.pods = pods
+        self.by_ns: dict[str, list[PodRef]] = defaultdict(list)
+        for (ns, _), lst in pods.items():
+            self.by_ns[ns].extend(lst)
+        self.all = [p for lst in pods.values() for p in lst]
 
+    def of(self, subj: tuple[str, str, str]) -> list[PodRef]:
+        """Pods that hold the subject's permissions: its own pods, or every pod of a service-account group."""
+        kind, ns, name = subj
+        if kind == "ServiceAccount":
+            return list(self.pods.get((ns, name), ()))
+        if kind == "Group" and name.startswith(ALL_SERVICE_ACCOUNTS + ":"):
+            return list(self.by_ns.get(name[len(ALL_SERVICE_ACCOUNTS) + 1:], ()))
+        if kind == "Group" and name in (AUTHENTICATED, ALL_SERVICE_ACCOUNTS):
+            return self.all
+        return []
