@@ -28,6 +28,26 @@ def _name(c: dict[str, Any]) -> str:
     return str(c.get("name", "?"))
 
 
+_CACHE_LIMIT = 65536
+_container_cache: dict[int, tuple[PodView, list[tuple[dict[str, Any], str, str]]]] = {}
+
+
+def _containers(pod: PodView) -> list[tuple[dict[str, Any], str, str]]:
+    """pod.containers() as a list, built once per PodView: ~50 controls walk the same containers.
+
+    Keyed by id() with the PodView kept in the entry, so a recycled id can never return another pod's list;
+    bounded so long-running processes (admission, watch) do not grow without limit.
+    """
+    entry = _container_cache.get(id(pod))
+    if entry is not None and entry[0] is pod:
+        return entry[1]
+    if len(_container_cache) >= _CACHE_LIMIT:
+        _container_cache.clear()
+    items = list(pod.containers())
+    _container_cache[id(pod)] = (pod, items)
+    return items
+
+
 def _psc(pod: PodView) -> dict[str, Any]:
     return _d(pod.spec.get("securityContext"))
 
@@ -88,7 +108,7 @@ RUNNABLE = ("initContainers", "containers")  # ephemeral containers may not set 
     remediation="Remove securityContext.privileged or set it to false.",
 )
 def privileged(pod: PodView) -> Iterator[Hit]:
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         sc = c.get("securityContext")
         if isinstance(sc, dict) and sc.get("privileged") is True:
             yield f"{path}/securityContext/privileged", f'container "{c.get("name")}" runs privileged'
@@ -126,7 +146,7 @@ control(
 )
 def host_port(pod: PodView) -> Iterator[Hit]:
     # check_hostPorts.go: any non-zero hostPort fails baseline.
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         ports = c.get("ports")
         if not isinstance(ports, list):
             continue
@@ -215,7 +235,7 @@ def host_path_writable(pod: PodView) -> Iterator[Hit]:
     names = {str(v.get("name")) for v, _, _ in _host_paths(pod)}
     if not names:
         return
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         mounts = c.get("volumeMounts")
         if not isinstance(mounts, list):
             continue
@@ -237,7 +257,7 @@ BASELINE_CAPS = frozenset({
 
 def _added(cap_set: frozenset[str], what: str) -> Any:
     def check(pod: PodView) -> Iterator[Hit]:
-        for c, path, _ in pod.containers():
+        for c, path, _ in _containers(pod):
             for i, cap in enumerate(_caps(c, "add")):
                 if _norm_cap(cap) in cap_set:
                     yield f"{path}/securityContext/capabilities/add/{i}", f'container "{_name(c)}" adds {cap}{what}'
@@ -250,7 +270,7 @@ def _added(cap_set: frozenset[str], what: str) -> Any:
     remediation="Add only capabilities from the default runtime set (ideally only NET_BIND_SERVICE).",
 )
 def extra_capabilities(pod: PodView) -> Iterator[Hit]:
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         for i, cap in enumerate(_caps(c, "add")):
             # pss compares the literal string, so "CAP_CHOWN" or "chown" are not in the allowed set either
             if str(cap) not in BASELINE_CAPS:
@@ -312,7 +332,7 @@ def not_drop_all(pod: PodView) -> Iterator[Hit]:
     # check_capabilities_restricted.go: every container must drop ALL (Windows pods exempt since 1.25).
     if _windows(pod):
         return
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         if not any(str(d).upper() == "ALL" for d in _caps(c, "drop")):
             yield (_deepest(path, c, ("securityContext", "capabilities", "drop")),
                    f'container "{_name(c)}" does not drop ALL capabilities')
@@ -326,7 +346,7 @@ def not_drop_all(pod: PodView) -> Iterator[Hit]:
 def net_raw_kept(pod: PodView) -> Iterator[Hit]:
     if _windows(pod):
         return
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         if _d(c.get("securityContext")).get("privileged") is True:
             continue  # KW-W001 reports it
         added = {_norm_cap(a) for a in _caps(c, "add")}
@@ -349,7 +369,7 @@ def may_run_as_root(pod: PodView) -> Iterator[Hit]:
     # runAsUser also guarantees a non-root process.
     if _user_namespaced(pod) or _windows(pod):
         return
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         nonroot, where = _effective(pod, c, path, "runAsNonRoot")
         user, _ = _effective(pod, c, path, "runAsUser")
         if nonroot is True or (isinstance(user, int) and not isinstance(user, bool) and user > 0):
@@ -374,7 +394,7 @@ def run_as_uid0(pod: PodView) -> Iterator[Hit]:
     # check_runAsUser.go: runAsUser 0 at pod or container level fails restricted (user namespaces exempt in 1.35).
     if _user_namespaced(pod):
         return
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         user, where = _effective(pod, c, path, "runAsUser")
         if _is_zero(user):
             yield where, f'container "{_name(c)}" runs as UID 0 (root)'
@@ -388,7 +408,7 @@ def run_as_uid0(pod: PodView) -> Iterator[Hit]:
 def run_as_gid0(pod: PodView) -> Iterator[Hit]:
     if _user_namespaced(pod):
         return
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         group, where = _effective(pod, c, path, "runAsGroup")
         if _is_zero(group):
             yield where, f'container "{_name(c)}" runs with primary group GID 0 (root)'
@@ -421,7 +441,7 @@ def privilege_escalation(pod: PodView) -> Iterator[Hit]:
     # (no_new_privs unset). Windows pods are exempt since 1.25.
     if _windows(pod):
         return
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         sc = _d(c.get("securityContext"))
         if sc.get("allowPrivilegeEscalation") is not False:
             state = "allows" if sc.get("allowPrivilegeEscalation") is True else "does not forbid"
@@ -437,7 +457,7 @@ def privilege_escalation(pod: PodView) -> Iterator[Hit]:
 def writable_root_fs(pod: PodView) -> Iterator[Hit]:
     if _windows(pod):
         return  # readOnlyRootFilesystem cannot be set on Windows (validation.go validateWindows)
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         sc = _d(c.get("securityContext"))
         if sc.get("readOnlyRootFilesystem") is not True:
             yield (_deepest(path, c, ("securityContext", "readOnlyRootFilesystem")),
@@ -461,7 +481,7 @@ def seccomp_missing(pod: PodView) -> Iterator[Hit]:
     # Unconfined is reported by KW-W027. Windows pods are exempt.
     if _windows(pod):
         return
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         prof, where = _effective(pod, c, path, "seccompProfile")
         if not isinstance(prof, dict) or prof.get("type") in (None, ""):
             yield (where,
@@ -479,7 +499,7 @@ def seccomp_unconfined(pod: PodView) -> Iterator[Hit]:
     meta = pod.base + "/metadata/annotations" if pod.base else "/metadata/annotations"
     if str(ann.get(SECCOMP_POD_ANNOTATION, "")).lower() == "unconfined":
         yield f"{meta}/{SECCOMP_POD_ANNOTATION.replace('/', '~1')}", "pod seccomp annotation is unconfined"
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         key = SECCOMP_CONTAINER_ANNOTATION + _name(c)
         if str(ann.get(key, "")).lower() == "unconfined":
             yield f"{meta}/{key.replace('/', '~1')}", f'container "{_name(c)}" seccomp annotation is unconfined'
@@ -498,7 +518,7 @@ def apparmor_unconfined(pod: PodView) -> Iterator[Hit]:
     # pkg/security/apparmor/helpers.go GetProfile: container field, then the container annotation, then pod field.
     ann = pod.annotations
     meta = pod.base + "/metadata/annotations" if pod.base else "/metadata/annotations"
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         sc_prof = _d(c.get("securityContext")).get("appArmorProfile")
         key = APPARMOR_ANNOTATION + _name(c)
         if isinstance(sc_prof, dict):
@@ -533,7 +553,7 @@ def selinux_custom(pod: PodView) -> Iterator[Hit]:
                 yield f"{base}/{k}", f"{who} sets SELinux {k} {opts[k]}"
 
     yield from judge(_psc(pod).get("seLinuxOptions"), f"{pod.spec_path}/securityContext/seLinuxOptions", "pod")
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         opts = _d(c.get("securityContext")).get("seLinuxOptions")
         yield from judge(opts, f"{path}/securityContext/seLinuxOptions", f'container "{_name(c)}"')
 
@@ -546,7 +566,7 @@ def selinux_custom(pod: PodView) -> Iterator[Hit]:
 def proc_unmasked(pod: PodView) -> Iterator[Hit]:
     # check_procMount.go: only Default (or unset) passes; since 1.35 baseline allows it with hostUsers: false,
     # restricted never does. We keep the stricter reading for hardening.
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         pm = _d(c.get("securityContext")).get("procMount")
         if pm not in (None, "", "Default"):
             yield f"{path}/securityContext/procMount", f'container "{_name(c)}" sets procMount: {pm}'
@@ -587,7 +607,7 @@ def windows_host_process(pod: PodView) -> Iterator[Hit]:
     # check_windowsHostProcess.go: hostProcess true at pod or any container level fails baseline.
     if _d(_psc(pod).get("windowsOptions")).get("hostProcess") is True:
         yield f"{pod.spec_path}/securityContext/windowsOptions/hostProcess", "pod runs as a Windows HostProcess"
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         if _d(_d(c.get("securityContext")).get("windowsOptions")).get("hostProcess") is True:
             yield (f"{path}/securityContext/windowsOptions/hostProcess",
                    f'container "{_name(c)}" runs as a Windows HostProcess')
@@ -601,7 +621,7 @@ def windows_host_process(pod: PodView) -> Iterator[Hit]:
 )
 def probe_host(pod: PodView) -> Iterator[Hit]:
     # check_hostProbesAndHostLifecycle.go (1.34): probes and lifecycle handlers must not set host (kubelet SSRF).
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             yield from _handler_host(_d(c.get(probe)), f"{path}/{probe}", c, probe)
         life = _d(c.get("lifecycle"))
@@ -643,7 +663,7 @@ def git_repo_volume(pod: PodView) -> Iterator[Hit]:
 
 def _resource_check(section: str, res: str) -> Any:
     def check(pod: PodView) -> Iterator[Hit]:
-        for c, path, fld in pod.containers():
+        for c, path, fld in _containers(pod):
             if fld not in RUNNABLE:
                 continue
             resources = _d(c.get("resources"))
@@ -694,7 +714,7 @@ def parse_image(image: str) -> tuple[str, str | None, str | None]:
 
 
 def _images(pod: PodView) -> Iterator[tuple[dict[str, Any], str, str, str | None, str | None]]:
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         image = c.get("image")
         if isinstance(image, str) and image:
             _, tag, digest = parse_image(image)
@@ -809,7 +829,7 @@ def default_service_account(pod: PodView) -> Iterator[Hit]:
     remediation="Mount secrets as files (secret volume) instead of env/envFrom; env leaks into logs and crash dumps.",
 )
 def secret_env(pod: PodView) -> Iterator[Hit]:
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         env = c.get("env")
         if isinstance(env, list):
             for i, e in enumerate(env):
@@ -845,7 +865,7 @@ def sensitive_name(name: str) -> bool:
     remediation="Move the value into a Secret mounted as a file; never write credentials into manifests.",
 )
 def env_literal_secret(pod: PodView) -> Iterator[Hit]:
-    for c, path, _ in pod.containers():
+    for c, path, _ in _containers(pod):
         env = c.get("env")
         if not isinstance(env, list):
             continue
@@ -864,7 +884,7 @@ _LONG_RUNNING = POD_KINDS - {"Job", "CronJob", "Pod", "PodTemplate"}
 
 def _probe_check(probe: str) -> Any:
     def check(pod: PodView) -> Iterator[Hit]:
-        for c, path, fld in pod.containers():
+        for c, path, fld in _containers(pod):
             if fld == "containers" and not isinstance(c.get(probe), dict):
                 yield path, f'container "{_name(c)}" has no {probe}'
     return check
@@ -890,7 +910,7 @@ control(
     remediation="Remove ephemeral containers once debugging is done; restrict pods/ephemeralcontainers in RBAC.",
 )
 def ephemeral_present(pod: PodView) -> Iterator[Hit]:
-    for c, path, fld in pod.containers():
+    for c, path, fld in _containers(pod):
         if fld == "ephemeralContainers":
             yield path, f'ephemeral container "{_name(c)}" was attached to the pod'
 
