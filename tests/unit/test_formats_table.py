@@ -76,6 +76,7 @@ def test_markup_in_user_text_is_literal() -> None:
 def test_empty_and_clean() -> None:
     out = table.render(reports.empty_report())
     assert "Findings" not in out.split("Summary")[0]
+    assert "Nothing was scanned." in out
     assert re.search(r"Objects scanned\s+0", out)
     clean = table.render(reports.clean_report())
     assert "No findings." in clean

@@ -69,7 +69,7 @@ def _control_suite(root: ET.Element, meta: ControlMeta, objects: list[ObjectRef]
         seen.add(obj)
         found = active.get(obj, [])
         silenced = suppressed.get(obj, [])
-        first = (found or silenced or [None])[0]
+        first: Finding | None = (found or silenced)[0] if (found or silenced) else None
         file = first.location.file if first is not None else None
         line = first.location.line if first is not None else None
         case = _el(suite, "testcase", name=str(obj), classname=f"kubeward.{meta.id}", file=file, line=line, time="0")

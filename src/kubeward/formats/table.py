@@ -145,8 +145,8 @@ def render(report: Report, *, color: bool = False, width: int | None = None, max
     for cid in order:
         res = report.controls.get(cid)
         console.print(_control_block(metas[cid], grouped[cid], res.evaluated if res else None, max_rows))
-    if not report.findings and report.objects:
-        console.print(Text("No findings.", style="bold green"))
+    if not report.findings:
+        console.print(Text("No findings.", style="bold green") if report.objects else Text("Nothing was scanned."))
         console.print()
 
     if report.suppressed:
