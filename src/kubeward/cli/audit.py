@@ -330,3 +330,59 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
     finally:
         srv.server_close()
     _finish(alerting, srv.read_stats, analyzer.stats)
+
+
+# --- audit2rbac --------------------------------------------------------------------------------------------------
+
+@click.command("audit2rbac")
+@click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
+@click.option("--user", help="The user whose requests to allow.")
+@click.option("--serviceaccount", metavar="NS:NAME", help="The service account whose requests to allow.")
+@click.option("--include-denied", is_flag=True,
+              help="Also grant requests that were denied (403), e.g. to learn what an app needs.")
+@click.option("--include-discovery", is_flag=True,
+              help="Also grant discovery GETs (/api, /apis/…, /version), which every authenticated user has.")
+@click.option("--name", "role_name", help="Name of the generated roles and bindings (default audit2rbac:<user>).")
+@click.option("-o", "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
+def audit2rbac(paths: tuple[str, ...], user: str | None, serviceaccount: str | None, include_denied: bool,
+               include_discovery: bool, role_name: str | None, fmt: str, output_file: str | None) -> None:
+    """Minimal Roles/ClusterRoles and bindings that allow exactly the requests a user was observed making.
+
+    Namespaced requests become a Role and RoleBinding per namespace, cluster-scope and non-resource requests a
+    ClusterRole and ClusterRoleBinding; resourceNames are kept when every request named its object.
+    """
+    import yaml
+
+    from ..audit import audit2rbac as a2r
+    from ..audit.reader import ReadStats, iter_events
+
+    if bool(user) == bool(serviceaccount):
+        fail("give exactly one of --user U or --serviceaccount NS:NAME")
+    if serviceaccount:
+        ns, sep, name = serviceaccount.partition(":")
+        if not (sep and ns and name) or ":" in name:
+            fail(f"--serviceaccount: expected NS:NAME, got {serviceaccount!r}")
+        user = f"{a2r.SA_PREFIX}{ns}:{name}"
+    assert user is not None
+    if not paths:
+        fail("nothing to read: give audit log files or '-' for stdin")
+    rs = ReadStats()
+    observed = a2r.collect(iter_events(paths, rs), user, include_denied, include_discovery)
+    for e in rs.errors:
+        click.echo(str(e), err=True)
+    if rs.events == 0:
+        fail("no audit events read")
+    if not observed:
+        fail(f"{user}: no {'' if include_denied else 'allowed '}requests by this user in {rs.events} events")
+    docs = a2r.generate(observed, user, role_name)
+    missing = [o for o in observed if not a2r.covered(docs, o)]
+    if missing:  # a bug, never a user error: say so loudly rather than emit a policy that does not work
+        fail(f"internal check failed: {len(missing)} observed requests not covered", EXIT_FINDINGS)
+    if fmt == "json":
+        text = orjson.dumps({"apiVersion": "v1", "kind": "List", "items": docs},
+                            option=orjson.OPT_INDENT_2).decode() + "\n"
+    else:
+        text = yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
+    warn(f"{user}: {len(observed)} distinct requests -> {len(docs)} objects")
+    emit(text, output_file)
