@@ -15,7 +15,17 @@ from ..engines.rbac.matrix import BUILTIN, VERBS, access_matrix
 from ..engines.rbac.model import SA_PREFIX, UserInfo
 from ..findings import Severity
 from ..snapshot import Snapshot
-from .common import EXIT_FINDINGS, EXIT_OK, emit, fail, load_snapshot, print_errors, severity_type, warn
+from .common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_USAGE,
+    emit,
+    fail,
+    load_snapshot,
+    print_errors,
+    severity_type,
+    warn,
+)
 
 CLUSTER_SCOPED = {(g, r) for g, r, namespaced in BUILTIN if not namespaced}
 
@@ -36,6 +46,8 @@ def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBA
     snapshot = load_snapshot(paths, max_file_size)
     print_errors(snapshot.errors)
     if len(snapshot) == 0:
+        if snapshot.errors:  # already said, one line per input
+            sys.exit(EXIT_USAGE)
         fail(f"{', '.join(paths)}: no Kubernetes objects found")
     index = RBACIndex.from_snapshot(snapshot)
     gc.collect()

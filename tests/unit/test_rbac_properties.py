@@ -1,0 +1,111 @@
+"""Property tests: monotonicity (adding a binding never removes a permission), who-can ⇔ can-i, and the
+inverted rule index agrees with brute-force rule evaluation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kubeward.engines.rbac import RBACIndex, Request, UserInfo, rule_allows
+from kubeward.engines.rbac.model import MASTERS
+from kubeward.resource import Resource
+from kubeward.snapshot import Snapshot
+
+RBAC = "rbac.authorization.k8s.io/v1"
+VERBS = ["get", "list", "create", "*"]
+GROUPS = ["", "apps", "*"]
+RESOURCES = ["pods", "pods/exec", "secrets", "deployments", "deployments/scale", "*/scale", "*", "pods/*"]
+NAMESPACES = ["ns1", "ns2"]
+USERS = ["alice", "bob", "system:serviceaccount:ns1:sa", "system:serviceaccount:ns2:sa", "*"]
+
+rules = st.fixed_dictionaries({
+    "verbs": st.lists(st.sampled_from(VERBS), min_size=1, max_size=2),
+    "apiGroups": st.lists(st.sampled_from(GROUPS), min_size=1, max_size=2),
+    "resources": st.lists(st.sampled_from(RESOURCES), min_size=1, max_size=2),
+}, optional={"resourceNames": st.lists(st.sampled_from(["a", "b"]), min_size=1, max_size=1),
+             "nonResourceURLs": st.lists(st.sampled_from(["/healthz", "/apis/*", "*"]), min_size=1, max_size=1)})
+subjects = st.one_of(
+    st.builds(lambda n: {"kind": "User", "name": n}, st.sampled_from(["alice", "bob", "*"])),
+    st.builds(lambda n: {"kind": "Group", "name": n}, st.sampled_from(["devs", "ops", "system:authenticated"])),
+    st.builds(lambda ns: {"kind": "ServiceAccount", "name": "sa", **({"namespace": ns} if ns else {})},
+              st.sampled_from(["", "ns1", "ns2"])),
+)
+
+
+@st.composite
+def bindings(draw: Any, i: int = 0) -> dict[str, Any]:
+    ns = draw(st.sampled_from(["", *NAMESPACES]))
+    kind = draw(st.sampled_from(["ClusterRole", "Role"] if ns else ["ClusterRole"]))
+    ref = {"kind": kind, "name": draw(st.sampled_from(["c0", "c1", "c2"] if kind == "ClusterRole" else ["r0", "r1"]))}
+    meta = {"name": f"b{draw(st.integers(0, 10_000))}", **({"namespace": ns} if ns else {})}
+    return {"apiVersion": RBAC, "kind": "RoleBinding" if ns else "ClusterRoleBinding", "metadata": meta,
+            "roleRef": ref, "subjects": draw(st.lists(subjects, min_size=1, max_size=3))}
+
+
+@st.composite
+def universes(draw: Any) -> list[dict[str, Any]]:
+    objs: list[dict[str, Any]] = []
+    for name in ("c0", "c1"):  # c2 stays missing: a dangling reference must never break anything
+        objs.append({"apiVersion": RBAC, "kind": "ClusterRole", "metadata": {"name": name},
+                     "rules": draw(st.lists(rules, max_size=3))})
+    for ns in NAMESPACES:
+        for name in ("r0",):
+            objs.append({"apiVersion": RBAC, "kind": "Role", "metadata": {"name": name, "namespace": ns},
+                         "rules": draw(st.lists(rules, max_size=3))})
+    objs += draw(st.lists(bindings(), max_size=6))
+    return objs
+
+
+requests = st.one_of(
+    st.builds(Request, verb=st.sampled_from(["get", "list", "create", "delete"]),
+              resource=st.sampled_from(["pods", "secrets", "deployments"]), subresource=st.sampled_from(["", "exec", "scale"]),
+              api_group=st.sampled_from(["", "apps"]), namespace=st.sampled_from(["", *NAMESPACES]),
+              name=st.sampled_from(["", "a", "b"])),
+    st.builds(Request.non_resource, st.sampled_from(["get", "post"]), st.sampled_from(["/healthz", "/apis", "/apis/v1"])),
+)
+users = st.builds(lambda n, g: UserInfo(n, tuple(g)), st.sampled_from(USERS),
+                  st.lists(st.sampled_from(["devs", "ops", "system:authenticated"]), max_size=2, unique=True))
+
+
+def index_of(objs: list[dict[str, Any]]) -> RBACIndex:
+    return RBACIndex.from_snapshot(Snapshot(Resource(o) for o in objs))
+
+
+@settings(max_examples=300, deadline=None)
+@given(universes(), bindings(), st.lists(st.tuples(users, requests), min_size=1, max_size=10))
+def test_adding_a_binding_never_removes_a_permission(objs: list[dict[str, Any]], extra: dict[str, Any],
+                                                     asks: list[tuple[UserInfo, Request]]) -> None:
+    before, after = index_of(objs), index_of([*objs, extra])
+    for user, req in asks:
+        if before.authorize(user, req).allowed:
+            assert after.authorize(user, req).allowed, (user, req)
+
+
+def _applies(subject: Any, binding_ns: str, user: UserInfo) -> bool:
+    key = subject.key(binding_ns)
+    return key is not None and (key == ("user", user.name) or (key[0] == "group" and key[1] in user.groups))
+
+
+@settings(max_examples=300, deadline=None)
+@given(universes(), st.lists(st.tuples(users, requests), min_size=1, max_size=10))
+def test_who_can_and_can_i_agree(objs: list[dict[str, Any]], asks: list[tuple[UserInfo, Request]]) -> None:
+    idx = index_of(objs)
+    for user, req in asks:
+        allowed = idx.allowed_subjects(req)
+        via_who_can = any(_applies(s, ns, user) for s, ns in allowed.subjects)
+        assert idx.authorize(user, req).allowed is via_who_can, (user, req)
+    masters = UserInfo("root", (MASTERS,))
+    assert all(idx.authorize(masters, req).allowed for _, req in asks)
+
+
+@settings(max_examples=300, deadline=None)
+@given(universes(), requests)
+def test_rule_index_matches_brute_force(objs: list[dict[str, Any]], req: Request) -> None:
+    idx = index_of(objs)
+    brute = {key for key, rs in idx.roles.items() if any(rule_allows(req, r) for r in rs)}
+    assert idx._allowing_roles(req) == brute
+    for g in idx.grants(req):
+        found = idx.rule_for(g, req)
+        assert found is not None and rule_allows(req, found[1])
