@@ -100,9 +100,14 @@ class EtcdClient:
             return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self.context)
         return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
 
-    def call(self, path: str, body: dict[str, object] | None = None) -> dict[str, object]:
-        """POST (or GET without body) one gateway call; every failure becomes one EtcdError line."""
-        conn = self._connection()
+    def call(self, path: str, body: dict[str, object] | None = None, *,
+             conn: http.client.HTTPConnection | None = None) -> dict[str, object]:
+        """POST (or GET without body) one gateway call; every failure becomes one EtcdError line.
+
+        With `conn` the (keep-alive) connection is reused and left open for the caller to close.
+        """
+        own = conn is None
+        conn = conn or self._connection()
         where = f"{self.endpoint}"
         try:
             data = json.dumps(body).encode() if body is not None else None
@@ -130,7 +135,8 @@ class EtcdClient:
         except (http.client.HTTPException, socket.gaierror, OSError) as exc:
             raise EtcdError(f"{where}: {_reason(exc)}") from None
         finally:
-            conn.close()
+            if own:
+                conn.close()
         if len(raw) > MAX_RESPONSE:
             raise EtcdError(f"{where}: response larger than {MAX_RESPONSE >> 20} MiB")
         try:
@@ -153,8 +159,16 @@ class EtcdClient:
     def range_prefix(self, prefix: bytes, *, page: int = 100) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, value) under `prefix`, sorted by key, fetched `page` at a time."""
         start, end = prefix, prefix_end(prefix)
+        conn = self._connection()  # one TLS session for every page
+        try:
+            yield from self._pages(conn, start, end, page)
+        finally:
+            conn.close()
+
+    def _pages(self, conn: http.client.HTTPConnection, start: bytes, end: bytes,
+               page: int) -> Iterator[tuple[bytes, bytes]]:
         while True:
-            doc = self.call("/v3/kv/range", {"key": _b64(start), "range_end": _b64(end), "limit": page})
+            doc = self.call("/v3/kv/range", {"key": _b64(start), "range_end": _b64(end), "limit": page}, conn=conn)
             kvs = doc.get("kvs") or []
             if not isinstance(kvs, list):
                 raise EtcdError(f"{self.endpoint}: malformed range response")
