@@ -24,6 +24,8 @@ def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
     (["get", "configmaps", "-n", "dev", "--as", "jane"], "no", 1),  # resourceNames never match nameless
     (["list", "pods/log", "-n", "dev", "--as", "bob", "--as-group", "developers"], "yes", 0),  # aggregated view
     (["list", "pods/log", "-n", "kube-system", "--as", "bob", "--as-group", "developers"], "no", 1),
+    (["get", "secrets", "-n", "dev", "--as", "bob", "--as-group", "developers"], "yes", 0),  # via crd-viewer
+    (["list", "secrets", "-n", "dev", "--as", "bob", "--as-group", "developers"], "no", 1),
     (["get", "nodes", "--sa", "kube-system/deployer"], "yes", 0),  # nodes: cluster scope
     (["create", "pods", "-n", "kube-system", "--as", "system:serviceaccount:dev:ci"], "yes", 0),
     (["create", "pods", "-A", "--as", "system:serviceaccount:dev:ci"], "no", 1),

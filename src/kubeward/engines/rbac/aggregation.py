@@ -23,6 +23,7 @@ class AggregatedRole:
     labels: Mapping[str, str]
     rules: tuple[Rule, ...]
     selectors: tuple[Selector, ...] | None  # None: not aggregated
+    sources: tuple[str, ...] = ()  # the ClusterRoles whose rules it aggregates, in selection order
 
 
 def aggregate(roles: dict[str, AggregatedRole], max_rounds: int | None = None) -> list[str]:
@@ -37,6 +38,7 @@ def aggregate(roles: dict[str, AggregatedRole], max_rounds: int | None = None) -
     for n in aggregated:
         sels = roles[n].selectors or ()
         members[n] = [[m for m in by_name if m != n and s.matches(roles[m].labels)] for s in sels]
+        roles[n].sources = tuple(dict.fromkeys(m for picked in members[n] for m in picked))
     rounds = max_rounds if max_rounds is not None else len(aggregated) + 2
     for _ in range(rounds):
         changed = False

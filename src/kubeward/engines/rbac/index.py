@@ -71,6 +71,7 @@ class RBACIndex:
         self.bindings = bindings
         self.role_objects = role_objects or {}
         self.problems = list(problems)
+        self.aggregated_from: dict[str, tuple[str, ...]] = {}  # aggregated ClusterRole → its sources
         self._crb_by_subject: dict[tuple[str, str], list[int]] = defaultdict(list)
         self._rb_by_subject: dict[tuple[str, str, str], list[int]] = defaultdict(list)  # (ns, kind, name)
         self._crb_by_role: dict[str, list[int]] = defaultdict(list)
@@ -147,7 +148,9 @@ class RBACIndex:
         for kind in ("ClusterRoleBinding", "RoleBinding"):
             for r in snapshot.of_kind(kind):
                 bindings.append(_binding(r, len(bindings), kind))
-        return cls(roles, bindings, objects, problems)
+        built = cls(roles, bindings, objects, problems)
+        built.aggregated_from = {n: a.sources for n, a in agg.items() if a.selectors is not None}
+        return built
 
     def _missing_message(self, b: Binding) -> str:
         # rule.go GetRoleReferenceRules: a missing role is an error handed to the visitor; the walk continues.

@@ -52,12 +52,17 @@ EXTRA_PROBES = (*POD_CREATE, TOKEN, IMP_USERS, IMP_GROUPS, IMP_SA, BIND_CR, CREA
 class Step:
     node: str
     label: str  # how the previous node reaches this one
+    binding: Binding | None = None  # the binding that grants the step (None for membership and run-as)
 
 
 @dataclass(frozen=True, slots=True)
 class EscalationPath:
     start: str
     steps: tuple[Step, ...]
+
+    @property
+    def first_binding(self) -> Binding | None:
+        return next((s.binding for s in self.steps if s.binding is not None), None)
 
     def __str__(self) -> str:
         parts = [self.start]
@@ -75,11 +80,13 @@ def sa_node(ns: str, name: str) -> str:
 
 class _Graph:
     def __init__(self) -> None:
-        self.edges: dict[str, dict[str, str]] = defaultdict(dict)  # u → {v: label}; first label kept
+        # u → {v: (label, binding)}; the first edge found between two nodes is kept
+        self.edges: dict[str, dict[str, tuple[str, Binding | None]]] = defaultdict(dict)
 
-    def add(self, u: str, v: str, label: str) -> None:
+    def add(self, u: str, v: str, label: str | tuple[str, Binding]) -> None:
+        edge = label if isinstance(label, tuple) else (label, None)
         if u != v and v not in self.edges[u]:
-            self.edges[u][v] = label
+            self.edges[u][v] = edge
 
 
 def escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = None) -> list[EscalationPath]:
@@ -139,8 +146,8 @@ def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = 
     if MASTERS in groups:
         g.add(f"Group {MASTERS}", TARGET, "privileged group (before RBAC)")
 
-    def via(b: Binding, what: str) -> str:
-        return f"{what} ({b.describe()})"
+    def via(b: Binding, what: str) -> tuple[str, Binding]:
+        return f"{what} ({b.describe()})", b
 
     def hub(scope: str) -> str:
         return f"any service account in {scope}" if scope else "any service account in any namespace"
@@ -194,19 +201,19 @@ def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = 
             g.add(node, TARGET, via(b, f"issue and approve a client certificate in {MASTERS}"))
 
     # reverse BFS from the target
-    rev: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    rev: dict[str, list[tuple[str, tuple[str, Binding | None]]]] = defaultdict(list)
     for u, outs in g.edges.items():
-        for v, label in outs.items():
-            rev[v].append((u, label))
-    nxt: dict[str, tuple[str, str]] = {}
+        for v, edge in outs.items():
+            rev[v].append((u, edge))
+    nxt: dict[str, tuple[str, tuple[str, Binding | None]]] = {}
     dist = {TARGET: 0}
     queue = deque([TARGET])
     while queue:
         v = queue.popleft()
-        for u, label in sorted(rev.get(v, ())):
+        for u, edge in sorted(rev.get(v, ()), key=lambda e: (e[0], e[1][0])):
             if u not in dist:
                 dist[u] = dist[v] + 1
-                nxt[u] = (v, label)
+                nxt[u] = (v, edge)
                 queue.append(u)
     starts = [n for n in dist if n != TARGET and not n.startswith("any service account")]
     if start is not None:
@@ -218,8 +225,8 @@ def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = 
         steps = []
         cur = s
         while cur != TARGET:
-            cur, label = nxt[cur]
-            steps.append(Step(cur, label))
+            cur, (label, binding) = nxt[cur]
+            steps.append(Step(cur, label, binding))
         out.append(EscalationPath(s, tuple(steps)))
     out.sort(key=lambda p: (len(p.steps), p.start))
     return out

@@ -1,0 +1,123 @@
+"""RBAC controls backed by the RBAC engine (effective permissions, aggregation, escalation paths).
+
+The simple per-rule checks live in controls/rbac.py (KW-R0xx); these need the whole picture: which subjects
+a binding really reaches, what aggregation injects into bound roles, which pods inherit a service account's
+grants, and how one grant chains into full authority.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from ..engines.rbac import RBACIndex
+from ..engines.rbac.paths import escalation_paths
+from ..engines.rbac.risks import CATEGORIES, RoleProbes, find_risks
+from ..engines.rbac.workloads import pods_by_service_account
+from ..findings import Severity
+from ..resource import Resource
+from ..snapshot import Snapshot
+from .registry import control
+
+_cache: list[tuple[Snapshot, RBACIndex]] = []
+
+
+def _index(snapshot: Snapshot) -> RBACIndex:
+    """One compiled index per snapshot, shared by the controls of one scan."""
+    if _cache and _cache[0][0] is snapshot:
+        return _cache[0][1]
+    idx = RBACIndex.from_snapshot(snapshot)
+    _cache[:] = [(snapshot, idx)]
+    return idx
+
+
+@control(
+    "KW-R101", "Privilege-escalation path to cluster-admin", "critical", "rbac",
+    frameworks=("nsa", "mitre-T1078", "mitre-T1098"),
+    remediation="Break the first link: narrow or remove the binding that grants it (pod creation in a "
+                "namespace with powerful service accounts, token creation, impersonation, bind or escalate).",
+    description="A graph search over effective permissions (kubeward rbac paths); the finding points at the "
+                "binding that grants the first step.",
+    shape="snapshot",
+)
+def escalation_path(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    idx = _index(snapshot)
+    for path in escalation_paths(idx, snapshot):
+        b = path.first_binding
+        if b is None or b.resource is None or b.bootstrap:
+            continue
+        yield b.resource, "/roleRef", f"{path.start} reaches cluster-admin: {path}"
+
+
+@control(
+    "KW-R102", "Pod runs as a service account with critical RBAC permissions", "high", "rbac",
+    frameworks=("nsa", "cis-5.1.6", "mitre-T1528"),
+    remediation="Run the pod as a dedicated service account with only what it needs, or set "
+                "automountServiceAccountToken: false when it does not call the API.",
+    description="A compromised container inherits its service account token; the token's effective "
+                "permissions (own bindings and service-account groups) include a critical category.",
+    shape="snapshot",
+)
+def pod_inherits_critical(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    idx = _index(snapshot)
+    risks = find_risks(idx, pods_by_service_account(snapshot), include_defaults=False,
+                       min_severity=Severity.CRITICAL)
+    per_pod: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for r in risks:
+        for pod in r.pods:
+            if pod.token_mounted:
+                per_pod[(pod.kind, pod.namespace, pod.name)].append(
+                    f"{r.category.id} via {r.subject_text} ({r.paths[0].binding.describe()})")
+    for (kind, ns, name), why in sorted(per_pod.items()):
+        res = snapshot.get(kind, ns, name)
+        if res is None:
+            continue
+        pod = res.pod()
+        base = pod.spec_path if pod is not None else "/spec"
+        yield res, f"{base}/serviceAccountName", "its service account token can " + "; ".join(sorted(set(why)))
+
+
+@control(
+    "KW-R103", "Binding references a role that does not exist", "low", "rbac",
+    frameworks=("cis-5.1",),
+    remediation="Delete the binding or create the role it names; a later role with that name is granted "
+                "silently to the binding's subjects.",
+    shape="snapshot",
+)
+def dangling_binding(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    idx = _index(snapshot)
+    if not any(r.kind in ("Role", "ClusterRole") for r in snapshot.resources):
+        return  # bindings scanned without any roles: nothing to judge against
+    for b in idx.bindings:
+        if b.role_key not in idx.roles and b.resource is not None:
+            yield b.resource, "/roleRef/name", idx._missing_message(b)
+
+
+_CRITICAL = tuple(c for c in CATEGORIES if c.severity >= Severity.CRITICAL)
+
+
+@control(
+    "KW-R104", "ClusterRole aggregates critical permissions into a bound role", "high", "rbac",
+    frameworks=("nsa", "cis-5.1.3", "mitre-T1098"),
+    remediation="Remove the aggregate-to-* label from the ClusterRole, or narrow its rules: aggregation "
+                "adds them to every subject of the aggregating role (admin, edit, view…).",
+    description="Computed like the clusterroleaggregation controller: the labelled role's rules end up in "
+                "the aggregating role, which is bound to subjects who never see this role.",
+    shape="snapshot",
+)
+def aggregation_injects(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    idx = _index(snapshot)
+    rp = RoleProbes(idx)
+    bound = {b.role_name for b in idx.bindings if b.role_kind == "ClusterRole"}
+    for target, sources in sorted(idx.aggregated_from.items()):
+        if target not in bound:
+            continue
+        for src in sources:
+            res = idx.role_objects.get(("ClusterRole", "", src))
+            if res is None or res.labels.get("kubernetes.io/bootstrapping") == "rbac-defaults":
+                continue
+            granted = rp.of(("ClusterRole", "", src))
+            hit = [c.id for c in _CRITICAL if any(all(p in granted for p in alt) for alt in c.any_of)]
+            if hit:
+                yield res, "/metadata/labels", (f'rules aggregated into bound ClusterRole "{target}" grant: '
+                                                f"{', '.join(hit)}")
