@@ -1,0 +1,249 @@
+"""The exec decision loop: FAN_OPEN_EXEC_PERM events answered from the allowlist, with hard guarantees.
+
+- The agent's own process tree is always allowed, answered by the reader before any other work.
+- No exec waits longer than the decision timeout: a watchdog thread answers overdue events with --on-timeout and,
+  while the decision thread is stuck, reads and answers newly queued events itself.
+- SIGHUP only sets a flag; the loop swaps in the re-read allowlist between events. Events queued meanwhile stay in
+  the kernel queue (FAN_UNLIMITED_QUEUE), so none is dropped; a broken file keeps the previous allowlist.
+- If the process dies, closing the fanotify fd makes the kernel allow every pending event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .alerts import AlertSink, now_rfc3339
+from .allowlist import Allowlist, AllowlistError, ProcessScope, Verdict, load_allowlist
+from .cgroups import attribute_pid
+from .fanotify import FAN_Q_OVERFLOW, Event, Fanotify, fd_path
+from .pods import PodIndex
+from .procinfo import descends_from, ppid_uid
+
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(slots=True)
+class Stats:
+    events: int = 0
+    allowed: int = 0
+    denied: int = 0
+    alerted: int = 0
+    timeouts: int = 0
+    self_tree: int = 0
+    reloads: int = 0
+    reload_errors: int = 0
+    overflows: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class _Pending:
+    deadline: float
+    pid: int
+
+
+@dataclass
+class EnforceConfig:
+    allowlist_path: str
+    mounts: Sequence[str]
+    mode: str = "enforce"  # "enforce" | "alert"
+    decision_timeout_ms: int = 1000
+    on_timeout: str = "allow"  # "allow" | "deny"
+    filesystem: bool = False
+    pods: PodIndex | None = None
+    self_pid: int = field(default_factory=os.getpid)
+
+
+class Enforcer:
+    def __init__(self, config: EnforceConfig, alerts: AlertSink, *,
+                 on_error: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.alerts = alerts
+        self.stats = Stats()
+        self.allowlist: Allowlist = load_allowlist(config.allowlist_path)
+        self._on_error = on_error or (lambda _msg: None)
+        self._lock = threading.Lock()  # guards _pending and reading the fanotify fd
+        self._pending: dict[int, _Pending] = {}
+        self._busy_since: float | None = None
+        self._reload = threading.Event()
+        self._stop = threading.Event()
+        self._digests: dict[tuple[int, int, int, int, int], str] = {}
+        self._timeout = config.decision_timeout_ms / 1000.0
+        self.fan = Fanotify(permission=True)
+        try:
+            for m in config.mounts:
+                self.fan.mark(m, filesystem=config.filesystem)
+        except OSError:
+            self.fan.close()
+            raise
+
+    # -- control ---------------------------------------------------------------------------------------------
+    def request_reload(self, *_args: Any) -> None:
+        self._reload.set()
+
+    def stop(self, *_args: Any) -> None:
+        self._stop.set()
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGHUP, self.request_reload)
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self, duration: float | None = None, ready: Callable[[], None] | None = None) -> Stats:
+        end = None if duration is None else time.monotonic() + duration
+        watchdog = threading.Thread(target=self._watchdog, name="kubeward-watchdog", daemon=True)
+        watchdog.start()
+        if ready is not None:
+            ready()
+        poller = select.poll()
+        poller.register(self.fan.fd, select.POLLIN)
+        try:
+            while not self._stop.is_set() and (end is None or time.monotonic() < end):
+                if self._reload.is_set():
+                    self._do_reload()
+                try:
+                    if not poller.poll(100):
+                        continue
+                except InterruptedError:
+                    continue
+                with self._lock:
+                    events = self.fan.read()
+                    now = time.monotonic()
+                    for ev in events:
+                        if ev.fd >= 0 and ev.is_perm:
+                            self._pending[ev.fd] = _Pending(now + self._timeout, ev.pid)
+                    self._busy_since = now
+                try:
+                    for ev in events:
+                        self._handle(ev)
+                finally:
+                    self._busy_since = None
+        finally:
+            self._stop.set()
+            watchdog.join(timeout=1.0)
+            self.fan.close()
+        return self.stats
+
+    # -- decisions -------------------------------------------------------------------------------------------
+    def _answer(self, fd: int, allow: bool) -> bool:
+        """Respond once: False when the watchdog already answered this event."""
+        with self._lock:
+            if self._pending.pop(fd, None) is None:
+                return False
+            self.fan.respond(fd, allow)
+            return True
+
+    def _handle(self, ev: Event) -> None:
+        if ev.mask & FAN_Q_OVERFLOW:
+            self.stats.overflows += 1
+            return
+        if ev.fd < 0:
+            return
+        try:
+            self.stats.events += 1
+            if descends_from(ev.pid, self.config.self_pid):
+                self.stats.self_tree += 1
+                self._answer(ev.fd, True)
+                return
+            exe = fd_path(ev.fd)
+            proc = ProcessScope.resolve(attribute_pid(ev.pid), self.config.pods)
+            verdict = self.allowlist.decide(exe, proc, lambda: self._digest(ev.fd))
+            enforce = self.config.mode == "enforce"
+            allow = verdict.allowed or not enforce
+            if not self._answer(ev.fd, allow):
+                return  # the watchdog answered (and alerted) already
+            if verdict.allowed:
+                self.stats.allowed += 1
+                return
+            if enforce:
+                self.stats.denied += 1
+            else:
+                self.stats.alerted += 1
+            self._alert(ev.pid, exe, proc, "deny" if enforce else "alert", verdict)
+        finally:
+            with self._lock:
+                if ev.fd in self._pending:  # an exception before answering: never leave the exec waiting
+                    self._pending.pop(ev.fd)
+                    self.fan.respond(ev.fd, self.config.on_timeout == "allow")
+            os.close(ev.fd)
+
+    def _digest(self, fd: int) -> str | None:
+        try:
+            st = os.fstat(fd)
+            key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            hit = self._digests.get(key)
+            if hit is not None:
+                return hit
+            h = hashlib.sha256()
+            off = 0
+            while True:
+                chunk = os.pread(fd, _HASH_CHUNK, off)
+                if not chunk:
+                    break
+                h.update(chunk)
+                off += len(chunk)
+            if len(self._digests) > 4096:
+                self._digests.clear()
+            self._digests[key] = digest = h.hexdigest()
+            return digest
+        except OSError:
+            return None
+
+    def _alert(self, pid: int, exe: str, proc: ProcessScope, decision: str, verdict: Verdict | None,
+               reason: str | None = None) -> None:
+        ppid, uid = ppid_uid(pid)
+        self.alerts.emit({
+            "time": now_rfc3339(), "type": "exec", "pid": pid, "ppid": ppid, "uid": uid, "exe": exe,
+            "scope": proc.to_json(), "decision": decision,
+            "rule": verdict.rule if verdict else None,
+            "reason": reason or (verdict.reason if verdict else ""), "mode": self.config.mode,
+        })
+
+    # -- reload and watchdog ---------------------------------------------------------------------------------
+    def _do_reload(self) -> None:
+        self._reload.clear()
+        try:
+            self.allowlist = load_allowlist(self.config.allowlist_path)
+            self.stats.reloads += 1
+        except AllowlistError as exc:
+            self.stats.reload_errors += 1
+            self._on_error(f"{exc} (reload refused, keeping the previous allowlist)")
+
+    def _watchdog(self) -> None:
+        tick = max(0.005, min(self._timeout / 4, 0.05))
+        allow = self.config.on_timeout == "allow"
+        while not self._stop.wait(tick):
+            now = time.monotonic()
+            late: list[tuple[int, str]] = []  # (pid, exe) answered by the watchdog
+            with self._lock:
+                for fd, p in list(self._pending.items()):
+                    if p.deadline <= now:
+                        del self._pending[fd]
+                        self.fan.respond(fd, allow)
+                        late.append((p.pid, fd_path(fd)))
+                stuck = self._busy_since is not None and now - self._busy_since > self._timeout
+                for ev in self.fan.read() if stuck else []:
+                    if ev.fd < 0:
+                        continue
+                    mine = descends_from(ev.pid, self.config.self_pid)
+                    self.fan.respond(ev.fd, True if mine else allow)
+                    if not mine:
+                        late.append((ev.pid, fd_path(ev.fd)))
+                    os.close(ev.fd)
+            for pid, exe in late:
+                self._timeout_alert(pid, exe, allow)
+
+    def _timeout_alert(self, pid: int, exe: str, allow: bool) -> None:
+        self.stats.timeouts += 1
+        proc = ProcessScope.resolve(attribute_pid(pid), self.config.pods)
+        self._alert(pid, exe, proc, "allow" if allow else "deny", None, reason="decision-timeout")

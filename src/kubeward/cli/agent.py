@@ -1,0 +1,150 @@
+"""`kubeward agent`: exec allowlisting (learn, enforce) with fanotify, and flow monitoring against NetworkPolicy."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from .common import EXIT_USAGE, fail, load_snapshot, warn
+
+
+@click.group("agent")
+def group() -> None:
+    """Node agent: exec allowlists enforced with fanotify, network flows checked against policy."""
+
+
+@group.group("exec")
+def exec_group() -> None:
+    """Exec allowlisting: learn what runs, then enforce it (FAN_OPEN_EXEC_PERM)."""
+
+
+def _pods(snapshot: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    if not snapshot:
+        return None
+    from ..agent.pods import PodIndex
+
+    snap = load_snapshot(snapshot)
+    for e in snap.errors:
+        warn(str(e).removeprefix("kubeward: "))
+    return PodIndex.from_snapshot(snap)
+
+
+def _check_mounts(mounts: tuple[str, ...]) -> None:
+    for m in mounts:
+        if not os.path.exists(m):
+            fail(f"{m}: no such file or directory (--mount)")
+
+
+@exec_group.command("learn")
+@click.option("--duration", type=click.FloatRange(min=0.1), required=True, metavar="SECONDS",
+              help="How long to watch.")
+@click.option("--output", "output", type=click.Path(dir_okay=False, writable=True), required=True,
+              help="Write the learned ExecAllowlist here ('-' for stdout).")
+@click.option("--mount", "mounts", multiple=True, metavar="PATH",
+              help="Watch execs from the mount holding PATH (fanotify; exact even for short-lived processes). "
+                   "Without it, every exec on the host is watched through the proc connector.")
+@click.option("--filesystem", is_flag=True, help="Mark the whole filesystem of each --mount (FAN_MARK_FILESYSTEM).")
+@click.option("--snapshot", "snapshot", multiple=True, metavar="PATH",
+              help="Manifests with Pod objects (uid, containerStatuses) to name pods and containers.")
+@click.option("--name", default="learned", show_default=True, help="metadata.name of the allowlist.")
+def learn_cmd(duration: float, output: str, mounts: tuple[str, ...], filesystem: bool,
+              snapshot: tuple[str, ...], name: str) -> None:
+    """Watch every exec for SECONDS and write the allowlist of what ran, grouped by scope."""
+    from ..agent.allowlist import dump_allowlist
+    from ..agent.learn import learn
+
+    _check_mounts(mounts)
+    pods = _pods(snapshot)
+    try:
+        learned = learn(duration, mounts, pods, filesystem=filesystem,
+                        ready=lambda: warn(f"exec learn: watching for {duration:g}s"))
+    except OSError as exc:
+        fail(f"exec learn: {exc.strerror or exc} (needs root: CAP_SYS_ADMIN for fanotify, CAP_NET_ADMIN "
+             "for the proc connector)")
+    except KeyboardInterrupt:
+        fail("exec learn: interrupted", 130)
+    text = dump_allowlist(dict(learned.groups), name)
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(f"{output}: {exc.strerror or exc}")
+    exes = sum(len(v) for v in learned.groups.values())
+    warn(f"exec learn: {learned.events} execs, {exes} executables in {len(learned.groups)} scopes"
+         + (f", {learned.missed} exited before they could be attributed" if learned.missed else ""))
+
+
+@exec_group.command("enforce")
+@click.option("--allowlist", "allowlist", type=click.Path(dir_okay=False), required=True,
+              help="ExecAllowlist YAML (re-read on SIGHUP).")
+@click.option("--mount", "mounts", multiple=True, required=True, metavar="PATH",
+              help="Enforce on the mount holding PATH (repeatable).")
+@click.option("--filesystem", is_flag=True, help="Mark the whole filesystem of each --mount (FAN_MARK_FILESYSTEM).")
+@click.option("--mode", type=click.Choice(["enforce", "alert"]), default="enforce", show_default=True,
+              help="enforce: EPERM for execs not allowed; alert: allow them but report them.")
+@click.option("--decision-timeout-ms", type=click.IntRange(min=1, max=60000), default=1000, show_default=True,
+              help="No exec waits longer than this for a decision.")
+@click.option("--on-timeout", type=click.Choice(["allow", "deny"]), default="allow", show_default=True,
+              help="The answer given when a decision times out.")
+@click.option("--alerts", "alerts", default="-", show_default=True, metavar="FILE|-",
+              help="Append one JSON line per denial/alert here.")
+@click.option("--snapshot", "snapshot", multiple=True, metavar="PATH",
+              help="Manifests with Pod objects to resolve pod/container/image scopes.")
+@click.option("--duration", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
+              help="Stop after SECONDS (default: until SIGTERM/SIGINT).")
+def enforce_cmd(allowlist: str, mounts: tuple[str, ...], filesystem: bool, mode: str, decision_timeout_ms: int,
+                on_timeout: str, alerts: str, snapshot: tuple[str, ...], duration: float | None) -> None:
+    """Answer FAN_OPEN_EXEC_PERM for the given mounts from the allowlist; SIGHUP reloads it."""
+    import orjson
+
+    from ..agent.alerts import AlertSink
+    from ..agent.allowlist import AllowlistError
+    from ..agent.enforce import EnforceConfig, Enforcer
+
+    _check_mounts(mounts)
+    pods = _pods(snapshot)
+    config = EnforceConfig(allowlist, mounts, mode, decision_timeout_ms, on_timeout, filesystem, pods)
+    try:
+        sink = AlertSink(alerts)
+    except OSError as exc:
+        fail(f"{alerts}: {exc.strerror or exc}")
+    try:
+        enforcer = Enforcer(config, sink, on_error=warn)
+    except AllowlistError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"exec enforce: {exc.strerror or exc} (needs root with CAP_SYS_ADMIN)")
+    enforcer.install_signals()
+    what = "filesystem" if filesystem else "mount"
+    stats = enforcer.run(duration, ready=lambda: warn(
+        f"exec enforce: ready, {mode} mode on {len(mounts)} {what}(s), pid {os.getpid()}"))
+    sink.close()
+    warn("exec enforce: stopped " + orjson.dumps(stats.to_json()).decode())
+
+
+@group.command("flows")
+@click.option("--snapshot", "snapshot", multiple=True, required=True, metavar="PATH",
+              help="Manifests with Pods (status.podIP/podIPs), Namespaces and NetworkPolicies.")
+@click.option("--netns", "netns", multiple=True, metavar="NAME",
+              help="Also read the socket tables of these network namespaces (ip netns names).")
+@click.option("--alerts", "alerts", default="-", show_default=True, metavar="FILE|-",
+              help="One JSON line per flow the policies deny.")
+@click.option("--flows-out", "flows_out", default=None, metavar="FILE",
+              help="Write every observed pod flow as JSON lines for `netpol generate --flows`.")
+@click.option("--interval", type=click.FloatRange(min=0.01), default=0.2, show_default=True, metavar="SECONDS",
+              help="Polling interval.")
+@click.option("--duration", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
+              help="Stop after SECONDS (default: until SIGTERM/SIGINT).")
+def flows_cmd(snapshot: tuple[str, ...], netns: tuple[str, ...], alerts: str, flows_out: str | None,
+              interval: float, duration: float | None) -> None:
+    """Observe connections, map IPs to pods, alert on every flow the NetworkPolicies deny."""
+    from ..agent.flows import run_flows
+
+    try:
+        run_flows(snapshot, netns, alerts, flows_out, interval, duration)
+    except OSError as exc:
+        fail(f"flows: {exc.strerror or exc}", EXIT_USAGE)
