@@ -76,7 +76,7 @@ class Decision:
         }
 
 
-def _direction(cluster: Cluster, subject: Pod, direction: str, other: Pod | None, ip: IP | None,
+def evaluate_direction(cluster: Cluster, subject: Pod, direction: str, other: Pod | None, ip: IP | None,
                port: int, protocol: str, explain: bool) -> DirectionResult:
     dst_pod = subject if direction == INGRESS else other  # named ports resolve on the destination
     lower = direction.lower()
@@ -136,14 +136,14 @@ def decide(cluster: Cluster, src: Endpoint, dst: Endpoint, port: int, protocol: 
         if dst_ip is not None and src.host_ip is not None and dst_ip == src.host_ip:
             egress = DirectionResult(EGRESS, True, False, [Reason("node", "", "", "allow")])
         else:
-            egress = _direction(cluster, src, EGRESS, dst_pod, dst_ip, port, protocol, explain)
+            egress = evaluate_direction(cluster, src, EGRESS, dst_pod, dst_ip, port, protocol, explain)
     if isinstance(dst, Pod) and (egress is None or egress.allowed or explain):
         src_pod = src if isinstance(src, Pod) else None
         src_ip = src.ip if isinstance(src, External) else None
         if src_ip is not None and dst.host_ip is not None and src_ip == dst.host_ip:
             ingress = DirectionResult(INGRESS, True, False, [Reason("node", "", "", "allow")])
         else:
-            ingress = _direction(cluster, dst, INGRESS, src_pod, src_ip, port, protocol, explain)
+            ingress = evaluate_direction(cluster, dst, INGRESS, src_pod, src_ip, port, protocol, explain)
     allowed = (egress is None or egress.allowed) and (ingress is None or ingress.allowed)
     return Decision(src, dst, port, protocol, allowed, egress, ingress)
 

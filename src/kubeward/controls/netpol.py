@@ -1,0 +1,110 @@
+"""Network controls backed by the NetworkPolicy engine (KW-N1xx): mistakes the engine can prove and exposure
+that remains despite isolation. The simple per-object network checks live in controls/network.py (KW-N0xx)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..engines.netpol import lint
+from ..engines.netpol.cluster import Cluster, from_snapshot
+from ..resource import POD_KINDS, Resource
+from ..snapshot import Snapshot
+from .registry import control
+
+Found = Iterator[tuple[Resource, str, str]]
+_last: tuple[Snapshot, Cluster, dict[str, list[lint.Issue]]] | None = None
+
+
+def _issues(snapshot: Snapshot, code: str) -> list[lint.Issue]:
+    """Lint runs once per snapshot; every control reads its share."""
+    global _last
+    if _last is None or _last[0] is not snapshot:
+        cluster = from_snapshot(snapshot)
+        _last = (snapshot, cluster, lint.by_code(cluster))
+    return _last[2].get(code, [])
+
+
+def _hits(snapshot: Snapshot, code: str) -> Found:
+    for issue in _issues(snapshot, code):
+        if issue.resource is not None:
+            yield issue.resource, issue.path, issue.message
+
+
+@control(
+    "KW-N101", "NetworkPolicy selects no pod", "low", "network",
+    frameworks=("nsa",),
+    remediation="Fix spec.podSelector to match the intended pods' labels, or delete the policy.",
+    shape="snapshot", kinds=("NetworkPolicy",),
+)
+def selects_no_pod(snapshot: Snapshot) -> Found:
+    yield from _hits(snapshot, lint.SELECTS_NONE)
+
+
+@control(
+    "KW-N102", "NetworkPolicy peer matches nothing", "low", "network",
+    frameworks=("nsa",),
+    remediation="Fix the peer's namespaceSelector/podSelector; a peer that matches nothing allows nothing.",
+    shape="snapshot", kinds=("NetworkPolicy",),
+)
+def peer_matches_nothing(snapshot: Snapshot) -> Found:
+    yield from _hits(snapshot, lint.PEER_NONE)
+
+
+@control(
+    "KW-N103", "NetworkPolicy named port never resolves", "medium", "network",
+    frameworks=("nsa",),
+    remediation="Use a containerPort name (and protocol) the destination pods declare, or a port number.",
+    shape="snapshot", kinds=("NetworkPolicy",),
+)
+def named_port_unresolved(snapshot: Snapshot) -> Found:
+    yield from _hits(snapshot, lint.NAMED_UNRESOLVED)
+
+
+@control(
+    "KW-N104", "NetworkPolicy ipBlock except outside cidr", "medium", "network",
+    frameworks=("nsa",),
+    remediation="Every except entry must be a strict subnet of the ipBlock cidr (the apiserver rejects others).",
+    shape="snapshot", kinds=("NetworkPolicy",),
+)
+def except_outside_cidr(snapshot: Snapshot) -> Found:
+    yield from _hits(snapshot, lint.EXCEPT_OUTSIDE)
+
+
+@control(
+    "KW-N105", "Network policy the apiserver would reject", "medium", "network",
+    frameworks=("nsa",),
+    remediation="Fix the field named in the message; kubeward evaluates the invalid part as matching nothing.",
+    shape="snapshot", kinds=("NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"),
+)
+def invalid_policy(snapshot: Snapshot) -> Found:
+    yield from _hits(snapshot, lint.INVALID)
+
+
+@control(
+    "KW-N110", "Isolated pod still reachable from every pod on every port", "medium", "network",
+    frameworks=("nsa", "cis-5.3.2", "mitre-T1046"),
+    remediation="Replace the allow-all ingress rule with from/ports naming the expected clients.",
+    shape="snapshot", kinds=POD_KINDS,
+)
+def isolated_but_open_ingress(snapshot: Snapshot) -> Found:
+    yield from _hits(snapshot, lint.OPEN_INGRESS)
+
+
+@control(
+    "KW-N111", "Egress isolation that still allows every destination", "low", "network",
+    frameworks=("nsa", "mitre-T1041"),
+    remediation="Replace the allow-all egress rule with to/ports naming the needed destinations (and DNS).",
+    shape="snapshot", kinds=POD_KINDS,
+)
+def isolated_but_open_egress(snapshot: Snapshot) -> Found:
+    yield from _hits(snapshot, lint.OPEN_EGRESS)
+
+
+@control(
+    "KW-N112", "Egress isolation blocks DNS", "medium", "network",
+    frameworks=("nsa",),
+    remediation="Add an egress rule to kube-system/kube-dns on UDP and TCP 53 for the isolated pods.",
+    shape="snapshot", kinds=POD_KINDS,
+)
+def dns_blocked(snapshot: Snapshot) -> Found:
+    yield from _hits(snapshot, lint.DNS_BLOCKED)

@@ -1,0 +1,104 @@
+"""Observed flows: parse JSON lines, resolve their ends against the cluster, and check them against the policies.
+
+A flow record is `{"src": "ns/pod" | IP, "dst": "ns/pod" | IP, "port": N, "protocol": "TCP"|"UDP"|"SCTP"}`.
+`FlowChecker.check` is the hot path shared with the node agent: names and IPs are resolved once and cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .cluster import Cluster
+from .decide import decide
+from .ipblock import parse_ip
+from .model import PROTOCOLS, Endpoint, External
+
+ALERT = "unauthorized communication attempt"
+
+
+class FlowError(ValueError):
+    """A flow line that cannot be used (bad JSON, unknown pod, bad port)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    src: str
+    dst: str
+    port: int
+    protocol: str
+    line: int = 0
+
+
+def parse_flow(raw: Any, line: int = 0) -> Flow:
+    if not isinstance(raw, dict):
+        raise FlowError("a flow must be a JSON object")
+    src, dst, port = raw.get("src"), raw.get("dst"), raw.get("port")
+    proto = str(raw.get("protocol") or "TCP").upper()
+    if not isinstance(src, str) or not src or not isinstance(dst, str) or not dst:
+        raise FlowError('a flow needs "src" and "dst" ("ns/pod" or an IP)')
+    if isinstance(port, str) and port.isdigit():
+        port = int(port)
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise FlowError(f"port must be a number from 1 to 65535, not {port!r}")
+    if proto not in PROTOCOLS:
+        raise FlowError(f"protocol must be TCP, UDP or SCTP, not {proto!r}")
+    return Flow(src, dst, port, proto, line)
+
+
+def read_flows(lines: Iterable[bytes | str]) -> Iterator[Flow | FlowError]:
+    """Flows from JSON lines; a bad line yields a FlowError naming its line number and the reading goes on."""
+    for n, text in enumerate(lines, 1):
+        if not text.strip():
+            continue
+        try:
+            yield parse_flow(orjson.loads(text), n)
+        except orjson.JSONDecodeError as exc:
+            yield FlowError(f"line {n}: not JSON ({exc.msg})")
+        except FlowError as exc:
+            yield FlowError(f"line {n}: {exc}")
+
+
+class FlowChecker:
+    """Resolves flow ends to pods (by "ns/pod" or by pod IP) or external addresses, then decides."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self._ends: dict[str, Endpoint] = {}
+
+    def endpoint(self, text: str) -> Endpoint:
+        found = self._ends.get(text)
+        if found is not None:
+            return found
+        ip = parse_ip(text)
+        if ip is not None:
+            found = self.cluster.pod_by_ip(ip) or External(ip)
+        else:
+            found = self.cluster.pod(text)
+            if found is None:
+                raise FlowError(f"unknown pod {text!r} (expected ns/pod from the inputs, or an IP)")
+        self._ends[text] = found
+        return found
+
+    def allowed(self, src: str, dst: str, port: int, protocol: str = "TCP") -> bool:
+        return decide(self.cluster, self.endpoint(src), self.endpoint(dst), port, protocol, explain=False).allowed
+
+    def check(self, flow: Flow) -> dict[str, Any] | None:
+        """None when the policies allow the flow; otherwise the alert record."""
+        src, dst = self.endpoint(flow.src), self.endpoint(flow.dst)
+        if decide(self.cluster, src, dst, flow.port, flow.protocol, explain=False).allowed:
+            return None
+        d = decide(self.cluster, src, dst, flow.port, flow.protocol, explain=True)
+        denied = [r for r in (d.egress, d.ingress) if r is not None and not r.allowed]
+        policies: list[str] = []
+        for r in denied:
+            for reason in r.reasons:
+                if reason.policy and reason.policy not in policies:
+                    policies.append(reason.policy)
+        return {
+            "alert": ALERT, "src": flow.src, "dst": flow.dst, "port": flow.port, "protocol": flow.protocol,
+            "denied": [r.direction.lower() for r in denied], "policies": policies,
+        }

@@ -1,0 +1,107 @@
+"""Least-privilege NetworkPolicies from observed flows: one policy per workload, selecting it by its labels,
+isolating both directions and allowing exactly the observed peers on the observed ports.
+
+Workloads are identified by the pod's labels minus the per-pod ones controllers add (pod-template-hash and
+friends), so all replicas share one policy. Peers in the same namespace are selected by podSelector alone; other
+namespaces add a namespaceSelector on the immutable `kubernetes.io/metadata.name` label; external ends become
+`ipBlock` /32 (or /128) entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .flows import Flow, FlowChecker
+from .model import External, Pod
+
+# Labels a controller sets per pod or per revision; selecting on them would pin a policy to one replica.
+PER_POD_LABELS = frozenset({
+    "pod-template-hash", "controller-revision-hash", "statefulset.kubernetes.io/pod-name",
+    "apps.kubernetes.io/pod-index", "pod-template-generation", "controller-uid", "job-name",
+    "batch.kubernetes.io/controller-uid", "batch.kubernetes.io/job-name", "batch.kubernetes.io/job-completion-index",
+})
+NS_LABEL = "kubernetes.io/metadata.name"
+
+Workload = tuple[str, tuple[tuple[str, str], ...]]  # (namespace, selector labels)
+
+
+def workload_of(pod: Pod) -> Workload:
+    return pod.namespace, tuple(sorted((k, v) for k, v in pod.labels.items() if k not in PER_POD_LABELS))
+
+
+@dataclass(slots=True)
+class _Rules:
+    """peer (JSON-able, as a hashable key) → set of (protocol, port)."""
+
+    by_peer: dict[str, tuple[dict[str, Any], set[tuple[str, int]]]] = field(default_factory=dict)
+
+    def add(self, peer: dict[str, Any], protocol: str, port: int) -> None:
+        key = repr(sorted(peer.items()))
+        self.by_peer.setdefault(key, (peer, set()))[1].add((protocol, port))
+
+    def render(self, peer_key: str) -> list[dict[str, Any]]:
+        rules = []
+        for _, (peer, ports) in sorted(self.by_peer.items()):
+            rules.append({peer_key: [peer],
+                          "ports": [{"protocol": proto, "port": port} for proto, port in sorted(ports)]})
+        return rules
+
+
+def _peer(end: Pod | External, home_ns: str) -> dict[str, Any]:
+    if isinstance(end, External):
+        return {"ipBlock": {"cidr": f"{end.ip}/{32 if end.ip.version == 4 else 128}"}}
+    ns, labels = workload_of(end)
+    peer: dict[str, Any] = {"podSelector": {"matchLabels": dict(labels)} if labels else {}}
+    if ns != home_ns:
+        peer["namespaceSelector"] = {"matchLabels": {NS_LABEL: ns}}
+    return peer
+
+
+def _name(labels: tuple[tuple[str, str], ...], fallback: str) -> str:
+    d = dict(labels)
+    base = d.get("app.kubernetes.io/name") or d.get("app") or d.get("k8s-app") or d.get("name") or fallback
+    return "".join(c if c.isalnum() or c in "-." else "-" for c in str(base).lower()).strip("-.")[:200] or "workload"
+
+
+def generate(checker: FlowChecker, flows: Iterable[Flow]) -> list[dict[str, Any]]:
+    """NetworkPolicy manifests (dicts) allowing exactly `flows`, for every workload that appears in them."""
+    ingress: dict[Workload, _Rules] = {}
+    egress: dict[Workload, _Rules] = {}
+    samples: dict[Workload, Pod] = {}
+    for f in flows:
+        src, dst = checker.endpoint(f.src), checker.endpoint(f.dst)
+        if src is dst:
+            continue  # a pod can always reach itself
+        if isinstance(dst, Pod):
+            w = workload_of(dst)
+            samples.setdefault(w, dst)
+            ingress.setdefault(w, _Rules()).add(_peer(src, dst.namespace), f.protocol, f.port)
+            egress.setdefault(w, _Rules())
+        if isinstance(src, Pod):
+            w = workload_of(src)
+            samples.setdefault(w, src)
+            egress.setdefault(w, _Rules()).add(_peer(dst, src.namespace), f.protocol, f.port)
+            ingress.setdefault(w, _Rules())
+    out = []
+    used: set[tuple[str, str]] = set()
+    for w in sorted(samples):
+        ns, labels = w
+        name = base = f"{_name(labels, samples[w].name)}-least-privilege"
+        n = 2
+        while (ns, name) in used:
+            name, n = f"{base}-{n}", n + 1
+        used.add((ns, name))
+        out.append({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": ns,
+                         "labels": {"app.kubernetes.io/managed-by": "kubeward"}},
+            "spec": {
+                "podSelector": {"matchLabels": dict(labels)} if labels else {},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": ingress[w].render("from"),
+                "egress": egress[w].render("to"),
+            },
+        })
+    return out

@@ -1,0 +1,139 @@
+"""Policy mistakes and exposure the engine can prove, as (code, resource, JSON pointer, message) issues.
+
+Codes map to scan controls in kubeward/controls/netpol.py (KW-N1xx). Checks that depend on "no pod matches"
+run only when the inputs contain pods or workloads in that scope, so a policies-only folder is not flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ...resource import Resource
+from .cluster import Cluster
+from .decide import evaluate_direction
+from .model import Pod
+from .policy import EGRESS, INGRESS, Policy, peer_matches
+
+INVALID, EXCEPT_OUTSIDE, SELECTS_NONE, PEER_NONE = "invalid", "except", "selects-none", "peer-none"
+NAMED_UNRESOLVED = "named"
+OPEN_INGRESS, OPEN_EGRESS, DNS_BLOCKED = "open-ingress", "open-egress", "dns-blocked"
+
+DNS_POD = Pod(namespace="kube-system", name="kube-dns", labels={"k8s-app": "kube-dns"},
+              ns_labels={"kubernetes.io/metadata.name": "kube-system"},
+              named_ports=frozenset({("dns", "UDP", 53), ("dns-tcp", "TCP", 53)}))
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    code: str
+    resource: Resource | None
+    path: str
+    message: str
+
+
+def _pods_in(cluster: Cluster, ns: str) -> list[Pod]:
+    return [p for p in cluster.pods if p.namespace == ns]
+
+
+def _policy_issues(cluster: Cluster, pol: Policy) -> Iterator[Issue]:
+    res = pol.resource
+    for path, msg in pol.problems:
+        yield Issue(EXCEPT_OUTSIDE if "not within CIDR" in msg else INVALID, res, path,
+                    f"NetworkPolicy {pol.key}: {msg} (the apiserver rejects this)")
+    if not cluster.pods:
+        return
+    own = _pods_in(cluster, pol.namespace)
+    if own and pol.pod_sel is not None and not any(pol.selects(p) for p in own):
+        yield Issue(SELECTS_NONE, res, "/spec/podSelector",
+                    f"NetworkPolicy {pol.key} selects no pod (podSelector {pol.pod_sel.text})")
+    for direction, key in ((INGRESS, "from"), (EGRESS, "to")):
+        for rule in pol.rules(direction):
+            base = f"/spec/{direction.lower()}/{rule.index}"
+            for j, peer in enumerate(rule.peers or ()):
+                if peer.is_ip or not peer.valid:
+                    continue
+                if peer.ns_sel is not None and not peer.ns_sel.empty:
+                    ns_known = any(peer.ns_sel.matches(lbl) for lbl in cluster.namespaces.values())
+                    if not ns_known:
+                        yield Issue(PEER_NONE, res, f"{base}/{key}/{j}",
+                                    f"NetworkPolicy {pol.key}: peer {peer.text} matches no namespace")
+                        continue
+                if not any(peer_matches(peer, pol.namespace, p, None, False) for p in cluster.pods):
+                    yield Issue(PEER_NONE, res, f"{base}/{key}/{j}",
+                                f"NetworkPolicy {pol.key}: peer {peer.text} matches no pod")
+            for j, pm in enumerate(rule.ports or ()):
+                if not isinstance(pm.port, str):
+                    continue
+                # Named ports resolve on the destination: the selected pods for ingress, the peers for egress.
+                if direction == INGRESS:
+                    candidates = [p for p in own if pol.selects(p)]
+                else:
+                    candidates = list(cluster.pods)
+                if candidates and not any(p.resolve(pm.port, pm.protocol) is not None for p in candidates):
+                    yield Issue(NAMED_UNRESOLVED, res, f"{base}/ports/{j}",
+                                f"NetworkPolicy {pol.key}: named port {pm.port!r}/{pm.protocol} is declared by no "
+                                f"{'selected' if direction == INGRESS else 'destination'} pod, so it allows nothing")
+
+
+def _admin_governs(cluster: Cluster, pod: Pod) -> bool:
+    return any(ap.selects(pod) for ap in cluster.admin)
+
+
+def _allows_everyone(pol: Policy, direction: str) -> bool:
+    """A rule with no port limit whose peers cover every pod of every namespace (and, for egress, every IP)."""
+    for rule in pol.rules(direction):
+        if rule.ports is not None:
+            continue
+        if rule.peers is None:
+            return True
+        if direction == INGRESS and any(p.valid and not p.is_ip and p.ns_sel is not None and p.ns_sel.empty
+                                        and (p.pod_sel is None or p.pod_sel.empty) for p in rule.peers):
+            return True
+    return False
+
+
+def pod_issues(cluster: Cluster) -> Iterator[Issue]:
+    """Isolated pods whose policies still allow everything, and egress isolation that blocks DNS. Pods with no
+    isolation at all are the simple-form controls' business (KW-N008/KW-N009)."""
+    dns = [p for p in cluster.pods if p.namespace == "kube-system" and p.labels.get("k8s-app") == "kube-dns"]
+    dns_target = dns[0] if dns else DNS_POD
+    for pod in cluster.pods:
+        if pod.host_network or _admin_governs(cluster, pod):
+            continue  # host-network pods are outside NetworkPolicy; admin tiers need the full engine (explain)
+        what = pod.workload or f"Pod/{pod.key}"
+        ing = cluster.selecting(pod, INGRESS)
+        if ing and (open_by := [p.key for p in ing if _allows_everyone(p, INGRESS)]):
+            yield Issue(OPEN_INGRESS, pod.resource, "",
+                        f"{what} is isolated for ingress, but {', '.join(open_by)} allows every pod of every "
+                        "namespace on every port")
+        egr = cluster.selecting(pod, EGRESS)
+        if not egr:
+            continue
+        if open_by := [p.key for p in egr if _allows_everyone(p, EGRESS)]:
+            yield Issue(OPEN_EGRESS, pod.resource, "",
+                        f"{what} is isolated for egress, but {', '.join(open_by)} allows every destination on "
+                        "every port")
+        elif pod is not dns_target:
+            r = evaluate_direction(cluster, pod, EGRESS, dns_target, None, 53, "UDP", False)
+            if not r.allowed:
+                names = ", ".join(p.key for p in egr)
+                yield Issue(DNS_BLOCKED, pod.resource, "",
+                            f"{what}: egress isolation ({names}) blocks DNS (UDP 53 to {dns_target.key})")
+
+
+def issues(cluster: Cluster) -> Iterator[Issue]:
+    for pol in cluster.policies:
+        yield from _policy_issues(cluster, pol)
+    for ap in cluster.admin:
+        for path, msg in ap.problems:
+            yield Issue(INVALID, ap.resource, path, f"{ap.key}: {msg}")
+    yield from pod_issues(cluster)
+
+
+def by_code(cluster: Cluster) -> dict[str, list[Issue]]:
+    out: dict[str, list[Issue]] = {}
+    for i in issues(cluster):
+        out.setdefault(i.code, []).append(i)
+    return out
+
