@@ -126,23 +126,25 @@ class UserInfo:
 
 
 def user_info(name: str, groups: tuple[str, ...] | list[str] = ()) -> UserInfo:
-    """The user as an authenticator presents it: explicit groups plus the implicit ones.
+    """The user as kube-apiserver sees `--as NAME --as-group G…` (impersonation), which is also what the
+    authenticators produce for real credentials.
 
-    Service accounts get system:serviceaccounts and system:serviceaccounts:NS (serviceaccount/util.go);
-    authenticated users get system:authenticated; system:anonymous gets system:unauthenticated
-    (apiserver authentication request/anonymous and group/authenticated_group_adder.go).
+    staging/src/k8s.io/apiserver/pkg/endpoints/filters/impersonation.go: a `system:serviceaccount:NS:NAME`
+    user gets system:serviceaccounts and system:serviceaccounts:NS when no groups are given; a
+    non-anonymous user gets system:authenticated unless system:authenticated or system:unauthenticated is
+    already listed; system:anonymous gets system:unauthenticated.
     """
     out = list(dict.fromkeys(groups))
-    if name.startswith(SA_PREFIX):
-        rest = name[len(SA_PREFIX):]
-        ns, sep, _ = rest.partition(":")
-        if sep and ns:
+    if name.startswith(SA_PREFIX) and not out:
+        ns, sep, sa = name[len(SA_PREFIX):].partition(":")
+        if sep and ns and sa:
             out += [ALL_SERVICE_ACCOUNTS, f"{ALL_SERVICE_ACCOUNTS}:{ns}"]
     if name == ANONYMOUS:
-        out.append(UNAUTHENTICATED)
+        if UNAUTHENTICATED not in out:
+            out.append(UNAUTHENTICATED)
     elif AUTHENTICATED not in out and UNAUTHENTICATED not in out:
         out.append(AUTHENTICATED)
-    return UserInfo(name, tuple(dict.fromkeys(out)))
+    return UserInfo(name, tuple(out))
 
 
 @dataclass(frozen=True, slots=True)
