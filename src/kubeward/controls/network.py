@@ -178,8 +178,8 @@ def _policies(snap: Snapshot) -> dict[str, list[_Policy]]:
         try:
             # podSelector is a required struct: omitted decodes to {} and selects every pod in the namespace.
             sel = compile_selector(spec.get("podSelector") or {})
-        except SelectorError:
-            sel = None  # the apiserver would have rejected it: selects nothing
+        except (SelectorError, TypeError, AttributeError):
+            sel = None  # malformed: the apiserver would have rejected it, so it selects nothing
         types = spec.get("policyTypes")
         if isinstance(types, list) and types:
             ing, eg = "Ingress" in types, "Egress" in types
