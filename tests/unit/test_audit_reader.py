@@ -74,3 +74,14 @@ def test_truncated_gzip_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     p.write_bytes(gzip.compress(orjson.dumps(ev(1)) + b"\n" * 1000)[:-12])
     _, rs = read([str(p)])
     assert rs.errors and "read failed" in rs.errors[-1].message
+
+
+def test_chunks_cover_every_line_exactly_once(tmp_path: Path) -> None:
+    from kubeward.audit.parallel import _lines, chunk_ranges
+
+    p = tmp_path / "l.log"
+    lines = [b"x" * (i % 7) + str(i).encode() + b"\n" for i in range(200)]
+    p.write_bytes(b"".join(lines) + b"tail-without-newline")
+    for n in (1, 2, 3, 5, 8, 64, 5000):
+        got = [ln for s, e in chunk_ranges(str(p), n) for ln in _lines(str(p), s, e)]
+        assert got == [*lines, b"tail-without-newline"], n

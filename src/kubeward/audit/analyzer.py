@@ -16,10 +16,11 @@ from typing import Any
 
 from ..findings import Severity
 from .alerts import Alert, event_time
-from .detections import Detection, builtin, code, username
+from .detections import Detection, builtin, username
 
 DEDUP_CAPACITY = 65536
 SOURCE_SEEN_CAPACITY = 65536
+MEMO_CAPACITY = 100_000  # distinct (stage, resource, verb) triples remembered; beyond that computed per event
 
 
 @dataclass(slots=True)
@@ -61,7 +62,7 @@ def parse_time(ts: str) -> float | None:
 
 
 class BurstDetector:
-    """Sliding-window count of forbidden (403 / decision forbid) and unauthenticated (401) requests per user and
+    """Sliding-window count of forbidden (403) and unauthenticated (401) requests per user and
     per source IP; alerts once when a key reaches the threshold, again only after its window has drained."""
 
     RULE = "forbidden-burst"
@@ -70,11 +71,6 @@ class BurstDetector:
         self.threshold, self.window = threshold, window
         self._times: dict[tuple[str, str], deque[float]] = {}
         self._firing: set[tuple[str, str]] = set()
-
-    @staticmethod
-    def relevant(ev: dict[str, Any]) -> bool:
-        c = code(ev)
-        return c in (401, 403) or (ev.get("annotations") or {}).get("authorization.k8s.io/decision") == "forbid"
 
     def feed(self, ev: dict[str, Any]) -> Iterator[Alert]:
         if self.threshold <= 0:
@@ -149,14 +145,19 @@ class Analyzer:
         self.config = config or AnalyzerConfig()
         dets = [d for d in (builtin() if detections is None else detections) if d.id not in self.config.disabled]
         self.detections = dets
-        # stage -> resource -> detections; resource None holds those that apply to any event of the stage.
-        self._index: dict[str, dict[str | None, list[Detection]]] = {}
+        # Detections gated by a top-level field or a user name are looked up by it; the rest by (stage, resource,
+        # verb), memoised, so an event costs a few dict lookups unless some detection could apply.
+        self._plain = [d for d in dets if d.needs_key is None and d.users is None]
+        self._keyed: dict[str, list[Detection]] = {}
+        self._by_user: dict[str, list[Detection]] = {}
         for d in dets:
-            for stage in d.stages:
-                per = self._index.setdefault(stage, {})
-                for r in (d.resources if d.resources is not None else [None]):
-                    per.setdefault(r, []).append(d)
-        self._any: dict[str, list[Detection]] = {s: per.get(None, []) for s, per in self._index.items()}
+            if d.needs_key is not None:
+                self._keyed.setdefault(d.needs_key, []).append(d)
+            elif d.users is not None:
+                for u in d.users:
+                    self._by_user.setdefault(u, []).append(d)
+        self._keyed_items = list(self._keyed.items())
+        self._memo: dict[tuple[Any, Any, Any], tuple[Detection, ...]] = {}
         self._dedup: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.stats = Stats()
         on = self.config.disabled
@@ -166,37 +167,64 @@ class Analyzer:
         self.source = src if src.active and SourceDetector.RULE not in on else None
         self.burst_inputs: list[dict[str, Any]] | None = None  # set by workers: defer bursts to the parent
 
+    def _candidates(self, stage: Any, resource: Any, verb: Any) -> tuple[Detection, ...]:
+        key = (stage, resource, verb)
+        found = self._memo.get(key)
+        if found is None:
+            found = tuple(d for d in self._plain if stage in d.stages
+                          and (d.resources is None or resource in d.resources)
+                          and (d.verbs is None or verb in d.verbs))
+            if len(self._memo) < MEMO_CAPACITY:
+                self._memo[key] = found
+        return found
+
     def feed(self, ev: dict[str, Any]) -> list[Alert]:
         self.stats.events += 1
         out: list[Alert] = []
         stage = ev.get("stage")
-        per = self._index.get(stage)  # type: ignore[arg-type]
-        if per is not None:
-            ref = ev.get("objectRef")
-            cands = per.get(ref.get("resource")) if ref else None
-            anys = self._any[stage]  # type: ignore[index]
-            if cands or anys:
-                verb = ev.get("verb")
-                for d in (cands + anys if cands and anys else cands or anys):
-                    if d.verbs is not None and verb not in d.verbs:
-                        continue
-                    msg = d.check(ev)
-                    if msg is None:
-                        continue
-                    if d.once_per_request and not self._first(d.id, ev.get("auditID", "")):
-                        continue
-                    out.append(Alert.of(d.id, d.severity, ev, msg))
+        ref = ev.get("objectRef")
+        verb = ev.get("verb")
+        key = (stage, ref.get("resource") if ref else None, verb)
+        dets = self._memo.get(key)
+        if dets is None:
+            dets = self._candidates(*key)
+        for d in dets:
+            msg = d.check(ev)
+            if msg is not None and (not d.once_per_request or self._first(d.id, ev.get("auditID", ""))):
+                out.append(Alert.of(d.id, d.severity, ev, msg))
+        for k, kd in self._keyed_items:
+            if k in ev:
+                self._gated(kd, ev, stage, out)
+        if self._by_user:
+            ud = self._by_user.get((ev.get("user") or {}).get("username"))  # type: ignore[arg-type]
+            if ud:
+                self._gated(ud, ev, stage, out)
         if stage == "ResponseComplete":
             if self.source is not None and (a := self.source.check(ev)) is not None:
                 out.append(a)
-            if (self.burst is not None or self.burst_inputs is not None) and BurstDetector.relevant(ev):
-                if self.burst_inputs is not None:
-                    self.burst_inputs.append(_burst_view(ev))
-                else:
-                    out.extend(self.burst.feed(ev))  # type: ignore[union-attr]
-        for a in out:
-            self.stats.add(a)
+            if self.burst is not None or self.burst_inputs is not None:
+                rs = ev.get("responseStatus")
+                c = rs.get("code") if rs else None
+                if c == 403 or c == 401:
+                    if self.burst_inputs is not None:
+                        self.burst_inputs.append(_burst_view(ev))
+                    else:
+                        out.extend(self.burst.feed(ev))  # type: ignore[union-attr]
+        if out:
+            for a in out:
+                self.stats.add(a)
         return out
+
+    def _gated(self, dets: list[Detection], ev: dict[str, Any], stage: Any, out: list[Alert]) -> None:
+        ref = ev.get("objectRef") or {}
+        verb = ev.get("verb")
+        for d in dets:
+            if stage not in d.stages or (d.resources is not None and ref.get("resource") not in d.resources) or (
+                    d.verbs is not None and verb not in d.verbs):
+                continue
+            msg = d.check(ev)
+            if msg is not None and (not d.once_per_request or self._first(d.id, ev.get("auditID", ""))):
+                out.append(Alert.of(d.id, d.severity, ev, msg))
 
     def feed_burst_only(self, ev: dict[str, Any]) -> list[Alert]:
         """For the parent of workers: the deferred burst inputs, in log order."""

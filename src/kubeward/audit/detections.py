@@ -37,6 +37,8 @@ class Detection:
     verbs: frozenset[str] | None = None
     stages: frozenset[str] = COMPLETE
     once_per_request: bool = False  # fires at most once per auditID across the stages it watches
+    needs_key: str | None = None  # only events carrying this top-level field (cheap dispatch for "any" events)
+    users: frozenset[str] | None = None  # only events by these user names (user.username)
 
 
 # --- field helpers (Falco macros) ------------------------------------------------------------------------------
@@ -231,14 +233,14 @@ def _anonymous_allowed(ev: dict[str, Any]) -> str | None:
 
 
 def _impersonation(ev: dict[str, Any]) -> str | None:
+    # The impersonation filter runs before the audit filter records the event, so an impersonated request is one
+    # event with user (the caller) and impersonatedUser (who it acted as).
     imp = ev.get("impersonatedUser")
-    if imp:
-        return (f"{username(ev)} acted as {imp.get('username', '?')}"
-                + (f" (groups {', '.join(imp.get('groups') or ())})" if imp.get("groups") else "")
-                + ("" if successful(ev) else f", code {code(ev)}"))
-    if ev.get("verb") == "impersonate":
-        return f"{username(ev)} impersonation check on {target(ev)}"
-    return None
+    if not imp:
+        return None
+    return (f"{username(ev)} acted as {imp.get('username', '?')}"
+            + (f" (groups {', '.join(imp.get('groups') or ())})" if imp.get("groups") else "")
+            + ("" if successful(ev) else f", code {code(ev)}"))
 
 
 def control_plane(ev: dict[str, Any]) -> bool:
@@ -394,7 +396,8 @@ def builtin() -> list[Detection]:
                   frozenset({"ingresses"}), CREATE),
         Detection("secret-read", "Secret read by a non-system user", M, _secret_read, frozenset({"secrets"}),
                   frozenset({"get", "list", "watch"})),
-        Detection("anonymous-allowed", "Anonymous Request Allowed", H, _anonymous_allowed),
+        Detection("anonymous-allowed", "Anonymous Request Allowed", H, _anonymous_allowed,
+                  users=frozenset({"system:anonymous"})),
         Detection("cluster-admin-binding", "Attach to cluster-admin Role", C, _cluster_admin_binding, bindings,
                   MODIFY),
         Detection("wildcard-role", "ClusterRole With Wildcard Created", H, _wildcard_role, roles, MODIFY),
@@ -412,5 +415,5 @@ def builtin() -> list[Detection]:
                   frozenset({"certificatesigningrequests"}), CREATE),
         Detection("csr-approved", "CertificateSigningRequest approved", H, _csr_approved,
                   frozenset({"certificatesigningrequests"}), frozenset({"update", "patch"})),
-        Detection("impersonation", "Impersonation", M, _impersonation),
+        Detection("impersonation", "Impersonation", M, _impersonation, needs_key="impersonatedUser"),
     ]

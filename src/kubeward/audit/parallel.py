@@ -41,12 +41,13 @@ def _lines(path: str, start: int, end: int) -> Iterator[bytes]:
             f.seek(start - 1)
             skipped = f.readline()  # finish the line that began before start
             pos = start - 1 + len(skipped)
-        while pos < end:
-            line = f.readline()
-            if not line:
-                return
-            pos += len(line)
+        if pos >= end:
+            return
+        for line in f:
             yield line
+            pos += len(line)
+            if pos >= end:
+                return
 
 
 def analyze_chunk(args: tuple[str, str, int, int, AnalyzerConfig, str | None]) -> ChunkResult:
