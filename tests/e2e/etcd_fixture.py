@@ -39,17 +39,18 @@ class Etcd:
 
 
 @contextmanager
-def running_etcd(pki: Path, workdir: Path, *, client_cert_auth: bool) -> Iterator[Etcd]:
+def running_etcd(pki: Path, workdir: Path, *, client_cert_auth: bool, tls: bool = True) -> Iterator[Etcd]:
     if ETCD is None:
         pytest.skip("etcd is not installed (apt-get install -y etcd-server)")
     client, peer = free_port(), free_port()
-    endpoint = f"https://127.0.0.1:{client}"
+    endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{client}"
     args = [ETCD, "--name", "e2e", "--data-dir", str(workdir / "data"),
             "--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
             "--listen-peer-urls", f"http://127.0.0.1:{peer}",
             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", f"e2e=http://127.0.0.1:{peer}",
-            "--cert-file", str(pki / "etcd/server.crt"), "--key-file", str(pki / "etcd/server.key")]
+            "--initial-cluster", f"e2e=http://127.0.0.1:{peer}"]
+    if tls:
+        args += ["--cert-file", str(pki / "etcd/server.crt"), "--key-file", str(pki / "etcd/server.key")]
     if client_cert_auth:
         args += ["--client-cert-auth", "--trusted-ca-file", str(pki / "etcd/ca.crt")]
     log = open(workdir / "etcd.log", "wb")  # noqa: SIM115  closed in finally

@@ -39,6 +39,12 @@ def weak(pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Etcd]:
         yield etcd
 
 
+@pytest.fixture(scope="module")
+def plain(pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Etcd]:
+    with running_etcd(pki, tmp_path_factory.mktemp("plain"), client_cert_auth=False, tls=False) as etcd:
+        yield etcd
+
+
 def tls_args(e: Etcd) -> list[str]:
     p = e.pki
     return ["--endpoint", e.endpoint, "--cacert", str(p / "etcd/ca.crt"), "--cert", str(p / "apiserver-etcd-client.crt"),
@@ -65,6 +71,15 @@ def test_probe_weak_flagged(weak: Etcd) -> None:
     assert res.exit_code == 1, res.output
     ids = {f["control"]["id"] for f in orjson.loads(res.output)["findings"]}
     assert {"KW-ETCD-002", "KW-ETCD-003"} <= ids
+
+
+def test_probe_plain_http_flagged(plain: Etcd) -> None:
+    res = run(cli, ["etcd", "probe", "--endpoint", plain.endpoint, "--cacert", str(plain.pki / "etcd/ca.crt"),
+                    "-o", "json"])
+    assert res.exit_code == 1, res.output
+    doc = orjson.loads(res.output)
+    assert {f["control"]["id"] for f in doc["findings"]} == {"KW-ETCD-001", "KW-ETCD-002"}
+    assert doc["probe"]["tls"] is False
 
 
 def test_secrets_at_rest(strict: Etcd) -> None:

@@ -72,6 +72,20 @@ def _raw_cert(subject_cn: str | None, issuer, issuer_key, key, *, ca: bool):
     return b.sign(issuer_key, hashes.SHA256())
 
 
+def test_v1_root_may_sign_but_v3_non_ca_may_not() -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    key = new_key("ecdsa")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old-root")])
+    b = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+         .serial_number(1).not_valid_before(NOW - dt.timedelta(days=1)).not_valid_after(NOW + dt.timedelta(days=9)))
+    v3_no_bc = b.sign(key, hashes.SHA256())  # v3 without basicConstraints: not a CA for Go
+    user = _raw_cert("bob", v3_no_bc, key, new_key("ecdsa"), ca=False)
+    assert not authenticate([user], [v3_no_bc]).authenticated
+
+
 def test_empty_cn_yields_no_user() -> None:
     r = authenticate([_raw_cert(None, CA, CA_KEY, new_key("ecdsa"), ca=False)], [CA])
     assert not r.authenticated and "no Common Name" in r.reason

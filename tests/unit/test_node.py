@@ -139,6 +139,19 @@ def test_bare_bool_and_space_separated(tree: Path) -> None:
     assert got["KW-CIS-1.4.2"] == ["--bind-address=0.0.0.0: metrics/health served on all interfaces"]
 
 
+def test_args_without_command(tree: Path) -> None:
+    # the image entrypoint runs etcd; every `args` item is a flag (none is mistaken for the executable)
+    p = tree / "etc/kubernetes/manifests/etcd.yaml"
+    doc = yaml.safe_load(p.read_text())
+    c = doc["spec"]["containers"][0]
+    c["args"] = [a for a in c.pop("command")[1:] if not a.startswith(("--peer-client-cert-auth", "--client-cert"))]
+    c["args"].insert(0, "--client-cert-auth=false")
+    p.write_text(yaml.safe_dump(doc))
+    got = findings(tree)
+    assert got["KW-CIS-2.2"] == ["--client-cert-auth=false; want true"]
+    assert "KW-CIS-2.5" in got and "KW-CIS-2.1" not in got
+
+
 def test_etcd_ca_same_content_as_client_ca(tree: Path) -> None:
     # different path, same CA: kube-bench's "set" test passes, the real check does not
     shutil.copy(tree / "etc/kubernetes/pki/ca.crt", tree / "etc/kubernetes/pki/etcd/ca.crt")

@@ -124,11 +124,13 @@ def ids(root: Path) -> set[str]:
 
 def test_world_readable_key_and_mismatch(pki: Path) -> None:
     os.chmod(pki / "apiserver.key", 0o644)
+    os.chmod(pki / "sa.key", 0o640)
     shutil.copy(pki / "front-proxy-client.key", pki / "apiserver-kubelet-client.key")
     report = check(read_dir(pki))
     got = {(f.control.id, f.object.name) for f in report.findings}
     assert ("KW-PKI-007", "apiserver") in got
     assert ("KW-PKI-009", "apiserver-kubelet-client") in got
+    assert ("KW-PKI-007", "sa") in got
     res = run(cli, ["pki", "check", str(pki)])
     assert res.exit_code == 1
 

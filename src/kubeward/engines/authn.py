@@ -73,10 +73,11 @@ def _check_time(cert: x509.Certificate, now: dt.datetime) -> None:
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
+    """CheckSignatureFrom: a v3 parent needs basicConstraints CA:TRUE; a v1 parent (no extensions) may sign."""
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
-        return False
+        return cert.version == x509.Version.v1
 
 
 def _ekus(cert: x509.Certificate) -> list[x509.ObjectIdentifier] | None:

@@ -203,6 +203,10 @@ def check(inv: Inventory, *, now: dt.datetime | None = None) -> Report:
         cf = inv.by_name("ca")
         assert cf is not None
         add(cf, CA_SHARED, "/", "no etcd/ca.crt: etcd certificates have no separate CA")
+    if inv.sa_key_mode is not None and inv.sa_key_mode & 0o077:
+        sa = inv.root / "sa.key"
+        findings.append(Finding(KEY_PERMS, ObjectRef("kubeward.io/v1", "Key", None, "sa"), _loc(sa), "/key/mode",
+                                f"sa.key has mode {inv.sa_key_mode:04o} (want 0600)"))
     findings.sort(key=lambda f: (-f.severity, f.object.name, f.control.id))
     return Report(objects=len(inv.certs), findings=findings, errors=list(inv.errors), controls=results)
 

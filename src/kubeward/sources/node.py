@@ -169,7 +169,8 @@ class NodeConfig:
         return self.root / path.lstrip("/") if path else self.root
 
 
-def _component_of(res: Resource) -> tuple[str, int, list[str]] | None:
+def _component_of(res: Resource) -> tuple[str, int, list[str], list[str]] | None:
+    """(component, container index, argv, flag arguments); with no `command`, every arg may be a flag."""
     spec = res.obj.get("spec")
     containers = spec.get("containers") if isinstance(spec, dict) else None
     if not isinstance(containers, list):
@@ -177,11 +178,12 @@ def _component_of(res: Resource) -> tuple[str, int, list[str]] | None:
     for i, c in enumerate(containers):
         if not isinstance(c, dict):
             continue
-        argv = [str(a) for a in (c.get("command") or []) + (c.get("args") or []) if isinstance(a, str | int | float)]
-        exe = os.path.basename(argv[0]) if argv else ""
+        command = [str(a) for a in c.get("command") or [] if isinstance(a, str | int | float)]
+        args = [str(a) for a in c.get("args") or [] if isinstance(a, str | int | float)]
+        exe = os.path.basename(command[0]) if command else ""
         for name in COMPONENTS:
             if exe == name or c.get("name") == name:
-                return name, i, argv
+                return name, i, command + args, (command[1:] if command else []) + args
     return None
 
 
@@ -198,9 +200,9 @@ def load_node(root: Path, manifests: Path | None = None, kubelet_config: Path | 
                 found = _component_of(res)
                 if found is None:
                     continue
-                name, idx, argv = found
+                name, idx, argv, flag_args = found
                 text = path.read_text(encoding="utf-8", errors="replace")
-                cfg.components.setdefault(name, Component(name, path, res, idx, argv, parse_flags(argv[1:]), text))
+                cfg.components.setdefault(name, Component(name, path, res, idx, argv, parse_flags(flag_args), text))
     elif manifests is not None:
         cfg.errors.append(InputError(str(manifests), "not a directory"))
     kpath = kubelet_config or root / "var/lib/kubelet/config.yaml"
