@@ -108,3 +108,14 @@ def test_small_reports_show_every_row_and_explicit_cap_applies() -> None:
 def test_width_is_respected() -> None:
     out = table.render(reports.edge_report(), width=80)
     assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_terminal_control_characters_from_manifests_are_escaped() -> None:
+    """A container name carrying ESC or CR must not reach the terminal raw (screen rewriting)."""
+    report = reports.clean_report()
+    evil = "x\x1b[2J\x1b]0;pwned\x07\rfake"
+    report.findings.append(Finding(reports.CRIT, reports.ref(evil), Location("a.yaml", 1), "/p", f"msg {evil}"))
+    for color in (False, True):
+        out = table.render(report, width=200, color=color)
+        assert "\x07" not in out and "\r" not in out and "[2J" not in out.replace("\\x1b[2J", "")
+        assert "x\\x1b[2J\\x1b]0;pwned\\x07\\x0dfake" in re.sub(r"\x1b\[[0-9;]*m", "", out)

@@ -8,6 +8,7 @@ many were left out: rich lays out every cell, which is the slow part beyond a fe
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections import defaultdict
 from io import StringIO
@@ -27,10 +28,22 @@ SEVERITY_STYLE = {
     Severity.LOW: "cyan",
     Severity.INFO: "dim",
 }
+# C0 controls (but tab and newline), DEL and C1 controls: ESC, CR or CSI copied from a manifest into a terminal
+# would let the manifest rewrite the screen, so they are shown escaped (\x1b) instead.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 DEFAULT_WIDTH = 120
 CAP_ABOVE = 5000  # total findings above which rows per control are capped
 CAPPED_ROWS = 50
 LIST_CAP = 100  # suppressed findings and input errors listed at most
+
+
+def clean(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _t(text: object, style: str = "") -> Text:
+    """User-supplied text as a literal, control characters escaped."""
+    return Text(clean(str(text)), style=style)
 
 
 def _width(width: int | None) -> int:
@@ -60,23 +73,23 @@ def _sev(sev: Severity) -> Text:
 
 def _control_block(meta: ControlMeta, found: list[Finding], evaluated: int | None, max_rows: int | None) -> Group:
     failed_objects = len({f.object for f in found})
-    head = Text.assemble(_sev(meta.severity), " ", (meta.id, "bold"), "  ", meta.title)
+    head = Text.assemble(_sev(meta.severity), " ", (clean(meta.id), "bold"), "  ", clean(meta.title))
     stats = f"  {failed_objects} object(s) failed" + (f" of {evaluated}" if evaluated else "")
     head.append(stats, style="dim")
     if meta.frameworks:
-        head.append(f"  [{', '.join(meta.frameworks)}]", style="dim")
+        head.append(clean(f"  [{', '.join(meta.frameworks)}]"), style="dim")
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=True, padding=(0, 1))
     table.add_column("Object", overflow="fold", ratio=3)
     table.add_column("Location", overflow="fold", ratio=2, style="cyan")
     table.add_column("Message", overflow="fold", ratio=5)
     rows = found if max_rows is None else found[:max_rows]
     for f in rows:
-        table.add_row(Text(str(f.object)), Text(str(f.location) or "-"), Text(f.message))
+        table.add_row(_t(f.object), _t(str(f.location) or "-"), _t(f.message))
     parts: list[Any] = [head, table]
     if len(rows) < len(found):
         parts.append(Text(f"  ... and {len(found) - len(rows)} more (use -o json for all)", style="dim italic"))
     if meta.remediation:
-        parts.append(Text.assemble(("  Fix: ", "bold green"), meta.remediation))
+        parts.append(Text.assemble(("  Fix: ", "bold green"), clean(meta.remediation)))
     parts.append(Text(""))
     return Group(*parts)
 
@@ -109,9 +122,9 @@ def _summary(report: Report) -> Table:
     grid.add_row("Suppressed", str(len(report.suppressed)))
     grid.add_row("Input errors", Text(str(len(report.errors)), style="bold red" if report.errors else ""))
     for n in report.not_assessed:
-        grid.add_row(Text("NOT ASSESSED", style="bold magenta"), Text(f"{n.what}: {n.reason}"))
+        grid.add_row(Text("NOT ASSESSED", style="bold magenta"), _t(f"{n.what}: {n.reason}"))
     for x in report.expired_exceptions:
-        grid.add_row(Text("Expired exception", style="yellow"), Text(x))
+        grid.add_row(Text("Expired exception", style="yellow"), _t(x))
     return grid
 
 
@@ -124,7 +137,7 @@ def _scores(report: Report) -> Table | None:
     table.add_column("Score", justify="right")
     table.add_column("", no_wrap=True)
     for fw, score in scores.items():
-        table.add_row(fw, f"{score:.1f}%", _bar(score))
+        table.add_row(_t(fw), f"{score:.1f}%", _bar(score))
     return table
 
 
@@ -156,7 +169,7 @@ def render(report: Report, *, color: bool = False, width: int | None = None, max
         sup.add_column("Object", overflow="fold")
         sup.add_column("Reason", overflow="fold")
         for f in report.suppressed[:LIST_CAP]:
-            sup.add_row(Text(f.control.id), Text(str(f.object)), Text(f.suppressed_by or ""))
+            sup.add_row(_t(f.control.id), _t(f.object), _t(f.suppressed_by or ""))
         console.print(sup)
         if len(report.suppressed) > LIST_CAP:
             console.print(Text(f"  ... and {len(report.suppressed) - LIST_CAP} more", style="dim italic"))
@@ -164,7 +177,7 @@ def render(report: Report, *, color: bool = False, width: int | None = None, max
     if report.errors:
         console.print(Text(f"Input errors ({len(report.errors)})", style="bold underline red"))
         for e in report.errors[:LIST_CAP]:
-            console.print(Text(f"  {e.file}: {e.message}"))
+            console.print(_t(f"  {e.file}: {e.message}"))
         if len(report.errors) > LIST_CAP:
             console.print(Text(f"  ... and {len(report.errors) - LIST_CAP} more", style="dim italic"))
         console.print()
