@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubeward.controls.registry import all_controls, run
-from kubeward.controls.workload import parse_image
+from kubeward.controls.workload import normalize_sysctl, parse_image
 from kubeward.findings import Severity
 from kubeward.resource import Resource
 from kubeward.snapshot import Snapshot
@@ -251,3 +251,14 @@ def test_demo_command_reports_and_fails_on_high(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "r.json").read_text())
     assert doc["summary"]["bySeverity"]["critical"] >= 5
     assert all(f["location"]["file"].startswith("src/kubeward/demo/") for f in doc["findings"])
+
+
+@pytest.mark.parametrize("name,dotted", [
+    ("net.ipv4.tcp_syncookies", "net.ipv4.tcp_syncookies"),
+    ("net/ipv4/tcp_syncookies", "net.ipv4.tcp_syncookies"),
+    ("net/ipv4/conf/eno2.100/rp_filter", "net.ipv4.conf.eno2/100.rp_filter"),
+    ("net.ipv4.conf.eno2/100.rp_filter", "net.ipv4.conf.eno2/100.rp_filter"),
+    ("kernel", "kernel"),
+])
+def test_sysctl_names_normalize_like_the_kubelet(name: str, dotted: str) -> None:
+    assert normalize_sysctl(name) == dotted

@@ -91,7 +91,7 @@ def _caps(c: dict[str, Any], which: str) -> list[Any]:
 
 
 def _norm_cap(cap: Any) -> str:
-    # containerd/CRI-O upper-case capability names and add the CAP_ prefix (containerd pkg/cri/.../helpers.go)
+    # the container runtimes (containerd, CRI-O) upper-case capability names and add the CAP_ prefix if missing
     text = str(cap).upper()
     return text[4:] if text.startswith("CAP_") else text
 
@@ -319,7 +319,7 @@ control(
 
 
 def _drops(c: dict[str, Any], cap: str) -> bool:
-    # containerd treats "ALL" case-insensitively when dropping (pkg/cri ... getCapabilities)
+    # the runtimes compare "ALL" case-insensitively when dropping
     return any(_norm_cap(d) in ("ALL", cap) for d in _caps(c, "drop"))
 
 
@@ -582,6 +582,19 @@ SAFE_SYSCTLS = frozenset({
 })
 
 
+_SWAP_SEPARATORS = str.maketrans("./", "/.")
+
+
+def normalize_sysctl(name: str) -> str:
+    """Dotted form of a sysctl name, as k8s.io/component-helpers/node/util/sysctl NormalizeName gives it.
+
+    '/' may be used as the separator; when the first separator is '/', dots and slashes swap roles
+    (`net/ipv4/conf/eno2.100/rp_filter` is `net.ipv4.conf.eno2/100.rp_filter`).
+    """
+    first = next((ch for ch in name if ch in "./"), ".")
+    return name if first == "." else name.translate(_SWAP_SEPARATORS)
+
+
 @control(
     "KW-W031", "Unsafe sysctl", "high", "workload",
     frameworks=("nsa", "mitre-T1611", "pss-baseline"),
@@ -592,8 +605,7 @@ def unsafe_sysctls(pod: PodView) -> Iterator[Hit]:
     if not isinstance(sysctls, list):
         return
     for i, s in enumerate(sysctls):
-        # the kubelet accepts '/' as separator too (pkg/kubelet/sysctl: ConvertSysctlVariableToDotsSeparator)
-        name = str(_d(s).get("name", "")).replace("/", ".")
+        name = normalize_sysctl(str(_d(s).get("name", "")))
         if name not in SAFE_SYSCTLS:
             yield f"{pod.spec_path}/securityContext/sysctls/{i}/name", f"pod sets unsafe sysctl {name}"
 
