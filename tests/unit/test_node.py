@@ -46,7 +46,9 @@ ETCD = ["etcd", "--data-dir=/var/lib/etcd", f"--cert-file={PKI}/etcd/server.crt"
 KUBELET = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
                               "x509": {"clientCAFile": f"{PKI}/ca.crt"}},
-           "authorization": {"mode": "Webhook"}, "rotateCertificates": True}
+           "authorization": {"mode": "Webhook"}, "rotateCertificates": True, "serverTLSBootstrap": True,
+           "tlsCipherSuites": ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+           "podPidsLimit": 4096, "seccompDefault": True}
 
 
 def pod(name: str, argv: list[str]) -> dict:
@@ -75,6 +77,7 @@ def tree_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write(root / "etc/kubernetes/audit-policy.yaml",
           "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n")
     write(root / "var/lib/kubelet/config.yaml", yaml.safe_dump(KUBELET))
+    write(root / "etc/systemd/system/kubelet.service.d/10-kubeadm.conf", "[Service]\n")
     (root / "var/lib/etcd").mkdir(parents=True, mode=0o700)
     os.chmod(root / "var/lib/etcd", 0o700)
     return root
@@ -223,6 +226,22 @@ def test_kubelet_defaults_and_flag_override(tree: Path) -> None:
     got = findings(tree)
     assert {"KW-CIS-4.2.1", "KW-CIS-4.2.4", "KW-CIS-4.2.5", "KW-CIS-4.2.10"} <= set(got)
     assert got["KW-CIS-4.2.1"][0].startswith("--anonymous-auth=true")
+
+
+def test_kubelet_hardening_extras(tree: Path) -> None:
+    cfg = dict(KUBELET)
+    for k in ("serverTLSBootstrap", "podPidsLimit", "seccompDefault"):
+        cfg.pop(k)
+    cfg["tlsCipherSuites"] = ["TLS_RSA_WITH_AES_128_CBC_SHA"]
+    cfg["featureGates"] = {"RotateKubeletServerCertificate": False}
+    write(tree / "var/lib/kubelet/config.yaml", yaml.safe_dump(cfg))
+    write(tree / "var/lib/kubelet/kubeadm-flags.env", 'KUBELET_KUBEADM_ARGS="--hostname-override=other"\n')
+    os.chmod(tree / "etc/systemd/system/kubelet.service.d/10-kubeadm.conf", 0o644)
+    got = findings(tree)
+    assert {"KW-CIS-4.2.7", "KW-CIS-4.2.9", "KW-CIS-4.2.11", "KW-CIS-4.2.12", "KW-CIS-4.2.13", "KW-CIS-4.2.14",
+            "KW-CIS-4.1.1"} <= set(got)
+    assert "TLS_RSA_WITH_AES_128_CBC_SHA" in got["KW-CIS-4.2.12"][0]
+    assert "unlimited" in got["KW-CIS-4.2.13"][0]
 
 
 def test_locations_point_at_flag_lines(tree: Path) -> None:

@@ -576,7 +576,7 @@ def _kval(cfg: NodeConfig, flag: str, path: str, default: object) -> tuple[objec
 
 def _khit(cfg: NodeConfig, path: str, message: str) -> Hit:
     assert cfg.kubelet is not None
-    return _kubelet_ref(), cfg.kubelet.location(path), path, message
+    return _kubelet_ref(), cfg.kubelet.location(path), path or "/", message
 
 
 def _as_bool(v: object) -> bool | None:
@@ -659,6 +659,115 @@ def kubelet_rotate(cfg: NodeConfig) -> Iterator[Hit]:
     v, where = _kval(cfg, "rotate-certificates", "/rotateCertificates", False)
     if _as_bool(v) is not True:
         yield _khit(cfg, "/rotateCertificates", f"{where}={v}: client certificate rotation is off")
+
+
+KUBELET_SVC = ("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf", "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf",
+               "/etc/systemd/system/kubelet.service", "/lib/systemd/system/kubelet.service")
+
+
+def _svc_files(mode: bool) -> Callable[[NodeConfig], Iterator[Hit]]:
+    def check(cfg: NodeConfig) -> Iterator[Hit]:
+        for p in KUBELET_SVC:
+            info = stat_path(cfg.host(p))
+            if info is not None and not info.is_dir:
+                yield from (_mode_hit(info, 0o600, p) if mode else _owner_hit(info, p))
+    return check
+
+
+node_control("4.1.1", "kubelet service file permissions are 600 or stricter", "medium", K,
+             "chmod 600 /etc/systemd/system/kubelet.service.d/10-kubeadm.conf")(_svc_files(True))
+node_control("4.1.2", "kubelet service file is owned by root:root", "medium", K,
+             "chown root:root /etc/systemd/system/kubelet.service.d/10-kubeadm.conf")(_svc_files(False))
+
+
+def _client_ca_file(mode: bool) -> Callable[[NodeConfig], Iterator[Hit]]:
+    def check(cfg: NodeConfig) -> Iterator[Hit]:
+        v, _ = _kval(cfg, "client-ca-file", "/authentication/x509/clientCAFile", "")
+        info = stat_path(cfg.host(str(v))) if v else None
+        if info is not None:
+            yield from (_mode_hit(info, 0o644, str(v)) if mode else _owner_hit(info, str(v)))
+    return check
+
+
+node_control("4.1.7", "kubelet client CA file permissions are 644 or stricter", "low", K,
+             "chmod 644 <clientCAFile>")(_client_ca_file(True))
+node_control("4.1.8", "kubelet client CA file is owned by root:root", "low", K,
+             "chown root:root <clientCAFile>")(_client_ca_file(False))
+
+
+@node_control("4.2.7", "kubelet --hostname-override is not set", "low", K, "remove --hostname-override")
+def kubelet_hostname_override(cfg: NodeConfig) -> Iterator[Hit]:
+    if cfg.kubelet_flags.has("hostname-override"):
+        yield _khit(cfg, "", f"--hostname-override={cfg.kubelet_flags.get('hostname-override')}: the node name no "
+                             "longer matches the host, breaking Node authorization and TLS names")
+
+
+@node_control("4.2.9", "kubelet serves TLS with its own certificate", "medium", K,
+              "tlsCertFile and tlsPrivateKeyFile, or serverTLSBootstrap: true")
+def kubelet_tls(cfg: NodeConfig) -> Iterator[Hit]:
+    cert, _ = _kval(cfg, "tls-cert-file", "/tlsCertFile", "")
+    key, _ = _kval(cfg, "tls-private-key-file", "/tlsPrivateKeyFile", "")
+    bootstrap, _ = _kval(cfg, "rotate-server-certificates", "/serverTLSBootstrap", False)
+    if not (cert and key) and _as_bool(bootstrap) is not True:
+        yield _khit(cfg, "/tlsCertFile", "no tlsCertFile/tlsPrivateKeyFile and no serverTLSBootstrap: the kubelet "
+                                         "serves a self-signed certificate nobody can verify")
+
+
+@node_control("4.2.11", "kubelet RotateKubeletServerCertificate is not disabled", "low", K,
+              "remove RotateKubeletServerCertificate=false from featureGates")
+def kubelet_rotate_server(cfg: NodeConfig) -> Iterator[Hit]:
+    gates: dict[str, object] = {}
+    assert cfg.kubelet is not None
+    fg = cfg.kubelet.obj.get("featureGates")
+    if isinstance(fg, dict):
+        gates.update(fg)
+    for gate in cfg.kubelet_flags.list("feature-gates"):
+        name, _, value = gate.partition("=")
+        gates[name.strip()] = value.strip()
+    if _as_bool(gates.get("RotateKubeletServerCertificate", True)) is False:
+        yield _khit(cfg, "/featureGates/RotateKubeletServerCertificate", "RotateKubeletServerCertificate=false")
+
+
+KUBELET_CIPHERS = frozenset({
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+})
+
+
+@node_control("4.2.12", "kubelet uses only strong TLS cipher suites", "low", K,
+              "tlsCipherSuites: " + ",".join(sorted(KUBELET_CIPHERS)))
+def kubelet_ciphers(cfg: NodeConfig) -> Iterator[Hit]:
+    assert cfg.kubelet is not None
+    if cfg.kubelet_flags.has("tls-cipher-suites"):
+        suites, where = cfg.kubelet_flags.list("tls-cipher-suites"), "--tls-cipher-suites"
+    else:
+        raw = cfg.kubelet.obj.get("tlsCipherSuites")
+        suites, where = ([str(x) for x in raw] if isinstance(raw, list) else []), "/tlsCipherSuites"
+    weak = [x for x in suites if x not in KUBELET_CIPHERS]
+    if not suites:
+        yield _khit(cfg, "/tlsCipherSuites", "tlsCipherSuites unset (Go defaults include CBC suites)")
+    elif weak:
+        yield _khit(cfg, "/tlsCipherSuites", f"{where}: weak suites allowed: {', '.join(weak)}")
+
+
+@node_control("4.2.13", "kubelet limits PIDs per pod", "low", K, "podPidsLimit: 4096 (or as appropriate)")
+def kubelet_pids(cfg: NodeConfig) -> Iterator[Hit]:
+    v, where = _kval(cfg, "pod-max-pids", "/podPidsLimit", -1)
+    try:
+        limit = int(str(v))
+    except ValueError:
+        yield _khit(cfg, "/podPidsLimit", f"{where}={v} is not an integer")
+        return
+    if limit <= 0:
+        yield _khit(cfg, "/podPidsLimit", f"{where}={limit}: unlimited (a fork bomb can exhaust the node)")
+
+
+@node_control("4.2.14", "kubelet applies RuntimeDefault seccomp by default", "low", K, "seccompDefault: true")
+def kubelet_seccomp(cfg: NodeConfig) -> Iterator[Hit]:
+    v, where = _kval(cfg, "seccomp-default", "/seccompDefault", False)
+    if _as_bool(v) is not True:
+        yield _khit(cfg, "/seccompDefault", f"{where}={v}: containers without a profile run Unconfined")
 
 
 # ---- runner -----------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ BOOL_FLAGS = frozenset({
     "client-cert-auth", "peer-client-cert-auth", "auto-tls", "peer-auto-tls", "enable-bootstrap-token-auth",
     "leader-elect", "strict-reconfig-check", "enable-v2", "experimental-initial-corrupt-check",
     "rotate-certificates", "make-iptables-util-chains", "protect-kernel-defaults", "read-only-port-enabled",
+    "rotate-server-certificates", "seccomp-default",
 })
 SLICE_FLAGS = frozenset({"enable-admission-plugins", "disable-admission-plugins", "authorization-mode",
                          "tls-cipher-suites", "cipher-suites", "api-audiences", "service-account-key-file",
