@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from kubeward.audit.analyzer import Analyzer, AnalyzerConfig
-from kubeward.audit.detections import builtin, escalation_powers
+from kubeward.audit.detections import builtin, escalation_powers, literal_powers
 
 CASES = yaml.safe_load((Path(__file__).parent.parent / "data/audit/detection_cases.yaml").read_text())
 
@@ -119,14 +119,39 @@ def test_stats_count_by_rule() -> None:
     assert an.stats.alerts == sum(an.stats.by_rule.values()) == sum(len(c["expect"]) for c in CASES)
 
 
-@pytest.mark.parametrize(("rules", "expected"), [
-    ([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}], ["read secrets"]),
-    ([{"apiGroups": ["apps"], "resources": ["secrets"], "verbs": ["get"]}], []),
-    ([{"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}], []),
-    ([{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]}], ["verbs impersonate"]),
-    ([{"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]}], ["node proxy"]),
-    ([{"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}],
-     ["create serviceaccount tokens"]),
+@pytest.mark.parametrize(("rules", "needle"), [
+    ([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}], "secrets"),
+    ([{"apiGroups": ["apps"], "resources": ["secrets"], "verbs": ["get"]}], None),
+    ([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}], None),
+    ([{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]}], "impersonate"),
+    ([{"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]}], "proxy"),
+    ([{"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}], "token"),
+    ([{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["escalate"]}],
+     "escalate"),
 ])
-def test_escalation_powers(rules: list[dict[str, Any]], expected: list[str]) -> None:
-    assert escalation_powers(rules) == expected
+@pytest.mark.parametrize("powers", [escalation_powers, literal_powers], ids=["engine-or-literal", "literal"])
+def test_escalation_powers(rules: list[dict[str, Any]], needle: str | None, powers: Any) -> None:
+    found = powers(rules)
+    if needle is None:
+        assert found == []
+    else:
+        assert any(needle in p for p in found), found
+
+
+def test_binding_to_a_role_seen_with_escalation_power() -> None:
+    an = Analyzer(config=AnalyzerConfig(burst_threshold=0))
+    rb = {"resource": "rolebindings", "apiGroup": "rbac.authorization.k8s.io", "namespace": "a", "name": "b"}
+    bind = lambda role, i: event(auditID=f"b{i}", verb="create", objectRef=rb, requestObject={  # noqa: E731
+        "roleRef": {"kind": "Role", "name": role}, "subjects": [{"kind": "User", "name": "mallory"}]})
+    assert an.feed(bind("reader", 0)) == []  # unknown role: no opinion
+    an.feed(event(auditID="r1", verb="create", objectRef={"resource": "roles", "namespace": "a", "name": "reader"},
+                  requestObject={"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}))
+    [a] = an.feed(bind("reader", 1))
+    assert a.rule == "escalation-binding" and "secrets" in a.message and "mallory" in a.message
+    # In another namespace the same role name is a different role.
+    other = event(auditID="b2", verb="create", objectRef={**rb, "namespace": "z"},
+                  requestObject={"roleRef": {"kind": "Role", "name": "reader"}, "subjects": []})
+    assert an.feed(other) == []
+    edit = event(auditID="b3", verb="create", objectRef=rb,
+                 requestObject={"roleRef": {"kind": "ClusterRole", "name": "edit"}, "subjects": []})
+    assert [x.rule for x in an.feed(edit)] == ["escalation-binding"]

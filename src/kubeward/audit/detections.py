@@ -339,8 +339,42 @@ ESCALATION_VERBS = frozenset({"bind", "escalate", "impersonate"})
 READ_VERBS = frozenset({"get", "list", "watch", "*"})
 
 
+# With the RBAC engine (kubeward.engines.rbac) the powers are its risk categories, matched with the authorizer's
+# exact rule semantics; these are the ones that amount to escalation (creating workloads is left out: most
+# application roles need it).
+ENGINE_CATEGORIES = frozenset({"cluster-admin", "secrets-read", "bind", "escalate", "impersonate", "token-request",
+                               "token-secrets", "csr-approve", "pods-exec", "ephemeral-containers", "nodes-proxy",
+                               "webhooks"})
+
+
+def _engine_powers(rules: list[dict[str, Any]]) -> list[str] | None:
+    try:
+        from ..engines.rbac.matching import rule_allows
+        from ..engines.rbac.model import Rule
+        from ..engines.rbac.risks import CATEGORIES
+    except ImportError:
+        return None
+    parsed = [Rule.parse(r) for r in rules]
+    found = []
+    for cat in CATEGORIES:
+        if cat.id not in ENGINE_CATEGORIES:
+            continue
+        if any(all(any(rule_allows(p.request(), r) for r in parsed) for p in alt) for alt in cat.any_of):
+            found.append(cat.title.removeprefix("can "))
+    return found
+
+
 def escalation_powers(rules: list[dict[str, Any]]) -> list[str]:
-    """Plain rule inspection: which escalation powers these PolicyRules grant."""
+    """Which escalation powers these PolicyRules grant: the RBAC engine's risk categories when it is importable,
+    else literal rule inspection."""
+    if not rules:
+        return []
+    powers = _engine_powers(rules)
+    return powers if powers is not None else literal_powers(rules)
+
+
+def literal_powers(rules: list[dict[str, Any]]) -> list[str]:
+    """Plain rule inspection (no engine): RBAC self-escalation verbs, impersonation, secrets, exec, tokens."""
     found: list[str] = []
     for r in rules:
         verbs = set(r.get("verbs") or ())
@@ -370,6 +404,46 @@ def _rbac_escalation(ev: dict[str, Any]) -> str | None:
     if powers:
         return f"{_role_kind(ev)} {target(ev)} {ev.get('verb')}d granting {'; '.join(powers)}"
     return None
+
+
+# Default ClusterRoles that read secrets and exec into pods (bootstrappolicy/policy.go: admin, edit).
+POWERFUL_DEFAULT_ROLES = {("ClusterRole", "admin"): "admin (secrets, exec, role bindings)",
+                          ("ClusterRole", "edit"): "edit (secrets, exec, impersonate service accounts)"}
+KNOWN_ROLES_CAPACITY = 10000
+
+
+class EscalationBinding:
+    """A binding to a role that grants escalation power: a powerful default ClusterRole, or a role this stream saw
+    being created with such power (remembered, bounded). Stateful, so each Analyzer gets its own instance."""
+
+    def __init__(self) -> None:
+        self.known: dict[tuple[str, str, str], str] = {}
+
+    def __call__(self, ev: dict[str, Any]) -> str | None:
+        r = ref(ev)
+        res = r.get("resource")
+        if res in ("roles", "clusterroles"):
+            if successful(ev) and ev.get("verb") in ("create", "update"):
+                kind = "Role" if res == "roles" else "ClusterRole"
+                name = r.get("name") or req(ev).get("metadata", {}).get("name", "")
+                key = (kind, r.get("namespace", "") if kind == "Role" else "", str(name))
+                powers = escalation_powers(role_rules(ev))
+                if powers and len(self.known) < KNOWN_ROLES_CAPACITY:
+                    self.known[key] = "; ".join(powers)
+                else:
+                    self.known.pop(key, None)
+            return None
+        rr = req(ev).get("roleRef")
+        if not isinstance(rr, dict) or rr.get("name") == "cluster-admin" or not successful(ev):
+            return None
+        kind, name = rr.get("kind", ""), rr.get("name", "")
+        ns = r.get("namespace", "") if kind == "Role" else ""
+        why = POWERFUL_DEFAULT_ROLES.get((kind, name)) or self.known.get((kind, ns, name))
+        if not why:
+            return None
+        subjects = ", ".join(f"{s.get('kind')}:{s.get('name')}" for s in req(ev).get("subjects") or ()
+                             if isinstance(s, dict))
+        return f"{ref(ev).get('resource')} {target(ev)} binds {kind} {name} ({why}) to {subjects or 'no subjects'}"
 
 
 def builtin() -> list[Detection]:
@@ -407,6 +481,8 @@ def builtin() -> list[Detection]:
         Detection("system-role-modified", "System ClusterRole Modified/Deleted", H, _system_role_modified, roles,
                   frozenset({"create", "update", "patch", "delete"})),
         Detection("rbac-escalation", "RBAC change adding escalation power", H, _rbac_escalation, roles, MODIFY),
+        Detection("escalation-binding", "Binding to a role with escalation power", H, EscalationBinding(),
+                  roles | bindings, frozenset({"create", "update"})),
         Detection("sa-in-kube-namespace", "Service Account Created in Kube Namespace", M, _sa_kube_namespace,
                   frozenset({"serviceaccounts"}), CREATE),
         Detection("serviceaccount-token", "ServiceAccount token created", M, _sa_token,
