@@ -22,7 +22,7 @@ from typing import Any
 
 from .alerts import AlertSink, now_rfc3339
 from .allowlist import Allowlist, AllowlistError, ProcessScope, Verdict, load_allowlist
-from .cgroups import attribute_pid
+from .cgroups import Attribution, attribute_pid
 from .fanotify import FAN_Q_OVERFLOW, Event, Fanotify, fd_path
 from .pods import PodIndex
 from .procinfo import descends_from, ppid_uid
@@ -160,6 +160,7 @@ class Enforcer:
             verdict = self.allowlist.decide(exe, proc, lambda: self._digest(ev.fd))
             enforce = self.config.mode == "enforce"
             allow = verdict.allowed or not enforce
+            who = None if verdict.allowed else ppid_uid(ev.pid)  # read while the process still waits on us
             if not self._answer(ev.fd, allow):
                 return  # the watchdog answered (and alerted) already
             if verdict.allowed:
@@ -169,7 +170,7 @@ class Enforcer:
                 self.stats.denied += 1
             else:
                 self.stats.alerted += 1
-            self._alert(ev.pid, exe, proc, "deny" if enforce else "alert", verdict)
+            self._alert(ev.pid, exe, proc, "deny" if enforce else "alert", verdict, who=who)
         finally:
             with self._lock:
                 if ev.fd in self._pending:  # an exception before answering: never leave the exec waiting
@@ -200,8 +201,8 @@ class Enforcer:
             return None
 
     def _alert(self, pid: int, exe: str, proc: ProcessScope, decision: str, verdict: Verdict | None,
-               reason: str | None = None) -> None:
-        ppid, uid = ppid_uid(pid)
+               reason: str | None = None, who: tuple[int | None, int | None] | None = None) -> None:
+        ppid, uid = who if who is not None else ppid_uid(pid)
         self.alerts.emit({
             "time": now_rfc3339(), "type": "exec", "pid": pid, "ppid": ppid, "uid": uid, "exe": exe,
             "scope": proc.to_json(), "decision": decision,
@@ -224,26 +225,27 @@ class Enforcer:
         allow = self.config.on_timeout == "allow"
         while not self._stop.wait(tick):
             now = time.monotonic()
-            late: list[tuple[int, str]] = []  # (pid, exe) answered by the watchdog
+            late: list[tuple[int, str, Any]] = []  # (pid, exe, ((ppid, uid), cgroup)) answered by the watchdog
             with self._lock:
                 for fd, p in list(self._pending.items()):
                     if p.deadline <= now:
                         del self._pending[fd]
+                        late.append((p.pid, fd_path(fd), (ppid_uid(p.pid), attribute_pid(p.pid))))
                         self.fan.respond(fd, allow)
-                        late.append((p.pid, fd_path(fd)))
                 stuck = self._busy_since is not None and now - self._busy_since > self._timeout
                 for ev in self.fan.read() if stuck else []:
                     if ev.fd < 0:
                         continue
                     mine = descends_from(ev.pid, self.config.self_pid)
-                    self.fan.respond(ev.fd, True if mine else allow)
                     if not mine:
-                        late.append((ev.pid, fd_path(ev.fd)))
+                        late.append((ev.pid, fd_path(ev.fd), (ppid_uid(ev.pid), attribute_pid(ev.pid))))
+                    self.fan.respond(ev.fd, True if mine else allow)
                     os.close(ev.fd)
-            for pid, exe in late:
-                self._timeout_alert(pid, exe, allow)
+            for pid, exe, (who, attr) in late:
+                self._timeout_alert(pid, exe, allow, who, attr)
 
-    def _timeout_alert(self, pid: int, exe: str, allow: bool) -> None:
+    def _timeout_alert(self, pid: int, exe: str, allow: bool, who: tuple[int | None, int | None],
+                       attr: Attribution | None) -> None:
         self.stats.timeouts += 1
-        proc = ProcessScope.resolve(attribute_pid(pid), self.config.pods)
-        self._alert(pid, exe, proc, "allow" if allow else "deny", None, reason="decision-timeout")
+        proc = ProcessScope.resolve(attr, self.config.pods)
+        self._alert(pid, exe, proc, "allow" if allow else "deny", None, reason="decision-timeout", who=who)
