@@ -39,7 +39,8 @@ class Etcd:
 
 
 @contextmanager
-def running_etcd(pki: Path, workdir: Path, *, client_cert_auth: bool, tls: bool = True) -> Iterator[Etcd]:
+def running_etcd(pki: Path, workdir: Path, *, client_cert_auth: bool, tls: bool = True,
+                 cipher_suites: str | None = None) -> Iterator[Etcd]:
     if ETCD is None:
         pytest.skip("etcd is not installed (apt-get install -y etcd-server)")
     client, peer = free_port(), free_port()
@@ -51,6 +52,8 @@ def running_etcd(pki: Path, workdir: Path, *, client_cert_auth: bool, tls: bool 
             "--initial-cluster", f"e2e=http://127.0.0.1:{peer}"]
     if tls:
         args += ["--cert-file", str(pki / "etcd/server.crt"), "--key-file", str(pki / "etcd/server.key")]
+    if cipher_suites:
+        args += ["--cipher-suites", cipher_suites]
     if client_cert_auth:
         args += ["--client-cert-auth", "--trusted-ca-file", str(pki / "etcd/ca.crt")]
     log = open(workdir / "etcd.log", "wb")  # noqa: SIM115  closed in finally

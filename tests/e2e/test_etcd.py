@@ -29,7 +29,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def strict(pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Etcd]:
-    with running_etcd(pki, tmp_path_factory.mktemp("strict"), client_cert_auth=True) as etcd:
+    strong = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+    with running_etcd(pki, tmp_path_factory.mktemp("strict"), client_cert_auth=True, cipher_suites=strong) as etcd:
         yield etcd
 
 
@@ -64,6 +65,7 @@ def test_probe_strict_passes(strict: Etcd) -> None:
     probe = doc["probe"]
     assert probe["tls"] and probe["clientCertRequired"] is True and probe["clusterCertRefused"] is True
     assert probe["clusterCaTrustsServer"] is False and probe["tlsVersion"] in ("TLSv1.2", "TLSv1.3")
+    assert probe["legacyTlsRefused"] in (True, None) and probe["weakCiphersAccepted"] in ([], None)
 
 
 def test_probe_weak_flagged(weak: Etcd) -> None:
@@ -71,6 +73,7 @@ def test_probe_weak_flagged(weak: Etcd) -> None:
     assert res.exit_code == 1, res.output
     ids = {f["control"]["id"] for f in orjson.loads(res.output)["findings"]}
     assert {"KW-ETCD-002", "KW-ETCD-003"} <= ids
+    assert "KW-ETCD-006" in ids  # Go's default suites include ECDHE CBC ones
 
 
 def test_probe_plain_http_flagged(plain: Etcd) -> None:

@@ -25,7 +25,9 @@ CLUSTER_CA_SERVER = _m("KW-ETCD-004", "The cluster CA validates etcd's serving c
                        ("cis-2.7",), "Issue etcd's serving certificate from the separate etcd CA.")
 LEGACY_TLS = _m("KW-ETCD-005", "etcd accepts TLS older than 1.2", Severity.MEDIUM, ("nsa",),
                 "Set --tls-min-version=TLS1.2 (or newer).")
-CONTROLS = (NO_TLS, NO_CLIENT_AUTH, CLUSTER_CERT, CLUSTER_CA_SERVER, LEGACY_TLS)
+WEAK_CIPHERS = _m("KW-ETCD-006", "etcd accepts CBC or non-forward-secret TLS 1.2 cipher suites", Severity.LOW,
+                  ("nsa",), "Set --cipher-suites to ECDHE AES-GCM/ChaCha20 suites only.")
+CONTROLS = (NO_TLS, NO_CLIENT_AUTH, CLUSTER_CERT, CLUSTER_CA_SERVER, LEGACY_TLS, WEAK_CIPHERS)
 
 
 @click.group(name="etcd")
@@ -47,6 +49,8 @@ def probe_report(r: ProbeResult) -> Report:
         hits.append((CLUSTER_CA_SERVER, "/serverCert", "the serving certificate verifies against the cluster CA"))
     if r.legacy_tls_refused is False:
         hits.append((LEGACY_TLS, "/tlsMinVersion", "a TLS 1.0/1.1-only handshake succeeded"))
+    if r.weak_ciphers:
+        hits.append((WEAK_CIPHERS, "/cipherSuites", f"accepted: {', '.join(r.weak_ciphers)}"))
     findings = [Finding(m, ref, loc, p, msg) for m, p, msg in hits]
     results = {m.id: ControlResult(m, evaluated=1, failed=int(any(h[0] is m for h in hits))) for m in CONTROLS}
     return Report(objects=1, findings=findings, controls=results)

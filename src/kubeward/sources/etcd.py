@@ -197,6 +197,7 @@ class ProbeResult:
     cluster_cert_error: str | None = None
     cluster_ca_trusts_server: bool | None = None
     legacy_tls_refused: bool | None = None
+    weak_ciphers: list[str] | None = None  # TLS 1.2 suites (IANA names) the server agreed to
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -204,6 +205,7 @@ class ProbeResult:
             "etcdVersion": self.version, "clientCertAccepted": self.client_cert_accepted,
             "clientCertRequired": self.anonymous_refused, "clusterCertRefused": self.cluster_cert_refused,
             "clusterCaTrustsServer": self.cluster_ca_trusts_server, "legacyTlsRefused": self.legacy_tls_refused,
+            "weakCiphersAccepted": self.weak_ciphers,
         }
 
 
@@ -258,7 +260,46 @@ def probe(endpoint: str, *, cacert: str, cert: str | None = None, key: str | Non
         msg = _attempt(trial)
         res.cluster_ca_trusts_server = msg is None or "not trusted" not in msg
     res.legacy_tls_refused = _legacy_refused(base, cacert, timeout)
+    res.weak_ciphers = _weak_ciphers(base, cacert, cert, key, timeout)
     return res
+
+
+# TLS 1.2 suites without forward secrecy or with CBC (OpenSSL name -> IANA name, as Go's --cipher-suites spells them)
+WEAK_TLS12 = {
+    "ECDHE-ECDSA-AES128-SHA": "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+    "ECDHE-ECDSA-AES256-SHA": "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+    "ECDHE-RSA-AES128-SHA": "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    "ECDHE-RSA-AES256-SHA": "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+    "ECDHE-ECDSA-AES128-SHA256": "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+    "ECDHE-RSA-AES128-SHA256": "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+    "AES128-SHA": "TLS_RSA_WITH_AES_128_CBC_SHA",
+    "AES256-SHA": "TLS_RSA_WITH_AES_256_CBC_SHA",
+    "AES128-GCM-SHA256": "TLS_RSA_WITH_AES_128_GCM_SHA256",
+    "AES256-GCM-SHA384": "TLS_RSA_WITH_AES_256_GCM_SHA384",
+}
+
+
+def _weak_ciphers(base: EtcdClient, cacert: str, cert: str | None, key: str | None,
+                  timeout: float) -> list[str] | None:
+    """Offer one weak TLS 1.2 suite at a time; a completed handshake means the server accepts it."""
+    accepted: list[str] = []
+    tested = 0
+    for ossl, iana in WEAK_TLS12.items():
+        try:
+            ctx = tls_context(cacert, cert, key)
+            ctx.check_hostname = False
+            ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers(f"{ossl}:@SECLEVEL=0")
+        except (ssl.SSLError, EtcdError):
+            continue  # this OpenSSL cannot offer it
+        tested += 1
+        try:
+            with socket.create_connection((base.host, base.port), timeout=timeout) as raw, \
+                    ctx.wrap_socket(raw, server_hostname=base.host):
+                accepted.append(iana)
+        except (ssl.SSLError, OSError):
+            pass
+    return accepted if tested else None
 
 
 def _legacy_refused(base: EtcdClient, cacert: str, timeout: float) -> bool | None:
