@@ -106,6 +106,30 @@ def test_openssl_agrees_with_check(pki: Path, ca: str, leaf: str, ok: bool) -> N
     assert ours is ok
 
 
+def test_openssl_matrix_all_leaves_all_cas(pki: Path) -> None:
+    """Every kubeadm leaf against every CA: our verdict equals `openssl verify` (only its own CA verifies it)."""
+    from kubeward.engines.authn import VerifyError, verify_chains
+    from kubeward.pki.layout import CAS, LEAVES
+
+    for leaf in LEAVES:
+        for ca in CAS:
+            proc = subprocess.run(["openssl", "verify", "-CAfile", pki / f"{ca.base}.crt", pki / f"{leaf.base}.crt"],
+                                  capture_output=True, timeout=30)
+            try:
+                verify_chains(load_cert(pki / f"{leaf.base}.crt"), [load_cert(pki / f"{ca.base}.crt")], usage=None)
+                ours = True
+            except VerifyError:
+                ours = False
+            assert ours == (proc.returncode == 0) == (leaf.ca == ca.name), (leaf.name, ca.name)
+
+
+@pytest.mark.parametrize("fmt", ["sarif", "junit", "html"])
+def test_check_renders_every_format(pki: Path, fmt: str) -> None:
+    os.chmod(pki / "apiserver.key", 0o644)
+    res = run(cli, ["pki", "check", str(pki), "-o", fmt])
+    assert res.exit_code == 1 and "KW-PKI-007" in res.output
+
+
 def test_clean_check_and_inventory_json(pki: Path) -> None:
     res = run(cli, ["pki", "check", str(pki), "-o", "json"])
     assert res.exit_code == 0, res.output
