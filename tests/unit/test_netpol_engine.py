@@ -265,3 +265,17 @@ def test_check_flow_alert_names_the_deciding_policies() -> None:
                      "protocol": "TCP", "denied": ["ingress"], "policies": ["a/deny"]}
     with pytest.raises(FlowError, match="unknown pod"):
         FlowChecker(c).endpoint("a/ghost")
+
+
+def test_admin_nodes_peer_matches_node_addresses() -> None:
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {"role": "infra"}},
+            "status": {"addresses": [{"type": "InternalIP", "address": "192.168.5.5"}]}}
+    anp = {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy",
+           "metadata": {"name": "no-infra"},
+           "spec": {"priority": 1, "subject": {"namespaces": {}},
+                    "egress": [{"name": "deny-infra", "action": "Deny", "to": [{"nodes": {"matchLabels": {"role": "infra"}}}]}]}}
+    c = cluster(ns("a"), pod("a", "s", {}, ip="10.0.0.2"), node, anp)
+    assert not ok(c, "a/s", "192.168.5.5", 22)
+    assert ok(c, "a/s", "192.168.5.6", 22)
+    d = decide(c, c.pods[0], External(ipaddress.ip_address("192.168.5.5")), 22)
+    assert d.egress is not None and d.egress.reasons[0].policy == "AdminNetworkPolicy/no-infra"

@@ -16,7 +16,7 @@ from typing import Any
 
 from ...resource import Resource
 from ...selectors import Selector, SelectorError, compile_selector
-from .ipblock import IPBlock
+from .ipblock import IP, IPBlock, parse_ip
 from .model import PROTOCOLS, Pod
 from .policy import EGRESS, INGRESS, PortMatch
 
@@ -30,6 +30,7 @@ class AdminPeer:
     ns_sel: Selector | None = None
     pod_sel: Selector | None = None  # None with ns_sel set = every pod of those namespaces
     networks: tuple[IPBlock, ...] = ()
+    node_ips: frozenset[IP] | None = None  # `nodes` peer (egress): the addresses of the selected Node objects
     any_peer: bool = False  # fail-closed Deny/Pass
     valid: bool = True
     text: str = ""
@@ -39,6 +40,8 @@ class AdminPeer:
             return True
         if not self.valid:
             return False
+        if self.node_ips is not None:
+            return other is None and ip is not None and ip in self.node_ips
         if self.networks:
             if other is None:
                 return ip is not None and any(b.contains(ip) for b in self.networks)
@@ -135,7 +138,21 @@ def _ports(raw: Any, path: str, problems: list[tuple[str, str]]) -> tuple[PortMa
     return tuple(out)
 
 
-def _rules(raw: Any, peer_key: str, path: str, banp: bool, problems: list[tuple[str, str]]) -> tuple[AdminRule, ...]:
+NodeAddrs = list[tuple[dict[str, str], tuple[IP, ...]]]  # (labels, addresses) per Node object
+
+
+def node_addresses(nodes: list[Resource]) -> NodeAddrs:
+    out: NodeAddrs = []
+    for n in nodes:
+        status = n.obj.get("status")
+        addrs = status.get("addresses") if isinstance(status, dict) else None
+        ips = tuple(ip for a in addrs or [] if isinstance(a, dict) and (ip := parse_ip(str(a.get("address", "")))))
+        out.append((dict(n.labels), ips))
+    return out
+
+
+def _rules(raw: Any, peer_key: str, path: str, banp: bool, problems: list[tuple[str, str]],
+           nodes: NodeAddrs) -> tuple[AdminRule, ...]:
     if not isinstance(raw, list):
         return ()
     out = []
@@ -155,6 +172,13 @@ def _rules(raw: Any, peer_key: str, path: str, banp: bool, problems: list[tuple[
                 blocks = tuple(IPBlock.parse({"cidr": c}) for c in pr["networks"])
                 peers.append(AdminPeer(networks=blocks, text="networks " + ",".join(map(str, pr["networks"]))))
                 continue
+            if isinstance(pr, dict) and pr.get("nodes") is not None and peer_key == "to":
+                sel = _sel(pr["nodes"], f"{pp}/nodes", problems)
+                ips = frozenset(ip for labels, addrs in nodes if sel is not None and sel.matches(labels)
+                                for ip in addrs)
+                peers.append(AdminPeer(node_ips=ips, valid=sel is not None,
+                                       text=f"nodes({sel.text if sel else '?'})"))
+                continue
             ns, pod, ok = _pair(pr, pp, problems)
             if ok:
                 assert ns is not None
@@ -168,7 +192,7 @@ def _rules(raw: Any, peer_key: str, path: str, banp: bool, problems: list[tuple[
     return tuple(out)
 
 
-def compile_admin(res: Resource) -> AdminPolicy:
+def compile_admin(res: Resource, nodes: NodeAddrs | None = None) -> AdminPolicy:
     obj = res.obj
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     problems: list[tuple[str, str]] = []
@@ -189,8 +213,8 @@ def compile_admin(res: Resource) -> AdminPolicy:
             problems.append(("/spec/priority", f"priority {priority} outside 0..1000"))
     return AdminPolicy(
         kind=res.kind, name=res.name, priority=priority, subject_ns=ns, subject_pods=pods,
-        ingress=_rules(spec.get("ingress"), "from", "/spec/ingress", banp, problems),
-        egress=_rules(spec.get("egress"), "to", "/spec/egress", banp, problems),
+        ingress=_rules(spec.get("ingress"), "from", "/spec/ingress", banp, problems, nodes or []),
+        egress=_rules(spec.get("egress"), "to", "/spec/egress", banp, problems, nodes or []),
         resource=res, problems=problems,
     )
 

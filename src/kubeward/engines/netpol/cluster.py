@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ...resource import Resource
 from ...snapshot import Snapshot
-from .admin import AdminPolicy, compile_admin
+from .admin import AdminPolicy, compile_admin, node_addresses
 from .ipblock import IP, parse_ip
 from .model import Pod, named_ports_of
 from .policy import EGRESS, INGRESS, Policy, compile_policy
@@ -146,7 +146,8 @@ def from_snapshot(snapshot: Snapshot, *, ipblock_matches_pods: bool = True) -> C
     ns_labels: dict[str, dict[str, str]] = {ns: snapshot.namespace_labels(ns) for ns in snapshot.namespaces()}
     pods = pods_of(snapshot, ns_labels)
     policies = [compile_policy(r) for r in snapshot.of_kind("NetworkPolicy")]
-    admin = [compile_admin(r) for r in snapshot.of_kind("AdminNetworkPolicy", "BaselineAdminNetworkPolicy")]
+    nodes = node_addresses(snapshot.of_kind("Node"))
+    admin = [compile_admin(r, nodes) for r in snapshot.of_kind("AdminNetworkPolicy", "BaselineAdminNetworkPolicy")]
     return Cluster(pods, policies, admin, ipblock_matches_pods, ns_labels)
 
 
