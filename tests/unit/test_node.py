@@ -319,3 +319,12 @@ def test_admission_set_algebra(enable: list[str], disable: list[str]) -> None:
                                             ("300ms", 0.3), ("5", None), ("", None), ("1x", None)])
 def test_parse_duration(text: str, secs: float | None) -> None:
     assert parse_duration(text) == secs
+
+
+def test_kubelet_config_fifo_is_an_error_not_a_hang(tree: Path) -> None:
+    (tree / "var/lib/kubelet/config.yaml").unlink()
+    os.mkfifo(tree / "var/lib/kubelet/config.yaml")
+    r = CliRunner().invoke(cli, ["node", "check", "--root", str(tree),
+                                 "--kubelet-config", str(tree / "var/lib/kubelet/config.yaml")])
+    assert "not a regular file" in r.output and r.exit_code == 2
+    assert "Traceback" not in r.output

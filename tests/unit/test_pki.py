@@ -304,3 +304,10 @@ def test_new_ca_self_signed() -> None:
     key = new_key("ecdsa")
     ca = new_ca("x", key)
     ca.verify_directly_issued_by(ca)
+
+
+def test_fifo_and_symlink_loop_do_not_hang(pki: Path) -> None:
+    os.mkfifo(pki / "pipe.crt")
+    os.symlink("..", pki / "loop")
+    res = run(cli, ["pki", "check", str(pki), "-o", "json"])
+    assert res.exit_code == 2 and "pipe.crt: not a regular file" in res.output

@@ -8,7 +8,7 @@ import click
 
 from ..findings import Severity
 from ..formats import FORMATS, render
-from .common import EXIT_USAGE, emit, exit_code, output_options, print_errors, severity_type
+from .common import EXIT_OK, EXIT_USAGE, emit, exit_code, output_options, print_errors, severity_type
 
 
 @click.group(name="node")
@@ -40,4 +40,5 @@ def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, f
     report = run(cfg)
     emit(render(report, fmt), output_file)
     print_errors(report.errors)
-    raise SystemExit(exit_code(report, Severity.parse(fail_on), scanned=True))
+    code = exit_code(report, Severity.parse(fail_on), scanned=True)
+    raise SystemExit(EXIT_USAGE if report.errors and code == EXIT_OK else code)

@@ -7,6 +7,7 @@ files are never replaced unless the caller says so (`--force`).
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from cryptography import x509
@@ -22,6 +23,8 @@ MAX_PEM_BYTES = 1 << 20  # a PKI file larger than 1 MiB is not a certificate
 def _read(path: Path) -> bytes:
     try:
         st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise PkiError(f"{path}: not a regular file")
         if st.st_size > MAX_PEM_BYTES:
             raise PkiError(f"{path}: file too large for a PEM file ({st.st_size} bytes)")
         return path.read_bytes()

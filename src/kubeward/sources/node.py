@@ -207,7 +207,7 @@ def load_node(root: Path, manifests: Path | None = None, kubelet_config: Path | 
     elif manifests is not None:
         cfg.errors.append(InputError(str(manifests), "not a directory"))
     kpath = kubelet_config or root / "var/lib/kubelet/config.yaml"
-    if kpath.exists():
+    if kpath.is_file():
         loaded = load_paths([str(kpath)])
         cfg.errors += loaded.errors
         kc = [r for r in loaded.resources if r.kind == "KubeletConfiguration"]
@@ -216,7 +216,8 @@ def load_node(root: Path, manifests: Path | None = None, kubelet_config: Path | 
         elif not loaded.errors:
             cfg.errors.append(InputError(str(kpath), "no KubeletConfiguration document"))
     elif kubelet_config is not None:
-        cfg.errors.append(InputError(str(kubelet_config), "no such file"))
+        why = "not a regular file" if kpath.exists() else "no such file"
+        cfg.errors.append(InputError(str(kubelet_config), why))
     env = root / "var/lib/kubelet/kubeadm-flags.env"
     if env.is_file():
         m = re.search(r'KUBELET_KUBEADM_ARGS="?([^"\n]*)"?', env.read_text(errors="replace"))
