@@ -109,6 +109,7 @@ class RBACIndex:
                             else:
                                 self._rule_index[(v, g, res)].add(key)
         self._subject_pairs = [tuple((s, b.namespace) for s in b.subjects) for b in bindings]
+        self._grants = [Grant(b, b.role_key) for b in bindings]  # constant per binding: built once
         self._missing: dict[int, str] = {}
         for b in bindings:
             if b.role_key not in roles:
@@ -232,7 +233,8 @@ class RBACIndex:
     def grants(self, req: Request) -> list[Grant]:
         """Every binding whose role allows `req`, in subject-locator order (ClusterRoleBindings, then the
         namespace's RoleBindings)."""
-        return [Grant(self.bindings[i], self.bindings[i].role_key) for i in self._granting(req)]
+        grants = self._grants
+        return [grants[i] for i in self._granting(req)]
 
     def _granting(self, req: Request) -> list[int]:
         ns = req.namespace
@@ -274,8 +276,8 @@ class RBACIndex:
         errors = [m for i, m in self._missing.items()
                   if not self.bindings[i].namespace or self.bindings[i].namespace == req.namespace] \
             if self._missing else []
-        bindings = self.bindings
-        return Allowed(subjects, [Grant(bindings[i], bindings[i].role_key) for i in ids], errors)
+        grants = self._grants
+        return Allowed(subjects, [grants[i] for i in ids], errors)
 
 def _rules(r: Resource) -> tuple[Rule, ...]:
     rules = r.obj.get("rules")
