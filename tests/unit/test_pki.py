@@ -225,6 +225,8 @@ def test_issue_user_and_kubeconfig(pki: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     cert = load_cert(pki / "users/alice.crt")
     assert cn(cert) == "alice" and ekus(cert) == {EKU.CLIENT_AUTH}
+    assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)  # follows the (ECDSA) CA key type
+    assert stat.S_IMODE((pki / "users/alice.key").stat().st_mode) == 0o600
     assert [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == ["dev", "ops"]
     assert stat.S_IMODE(kc.stat().st_mode) == 0o600
     doc = yaml.safe_load(kc.read_text())

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from .errors import PkiError
 from .files import (
@@ -38,7 +39,7 @@ def issue_user(root: Path, user: str, groups: Sequence[str], *, days: int = 365,
     if not key_matches(ca_cert, ca_key):
         raise PkiError(f"{root / 'ca.key'}: does not match {root / 'ca.crt'}")
     if key_type is None:
-        key_type = "ecdsa" if "EllipticCurve" in type(ca_key).__name__ else "rsa"
+        key_type = "ecdsa" if isinstance(ca_key, ec.EllipticCurvePrivateKey) else "rsa"
     key = new_key(key_type)
     cert = sign_leaf(LeafSpec(user, tuple(groups), (CLIENT_AUTH,)), key, ca_cert, ca_key, days=days)
     crt_path = root / "users" / f"{_safe(user)}.crt"
