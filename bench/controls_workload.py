@@ -10,6 +10,7 @@ to run the KW-W/N/R/S controls over the loaded snapshot, best of N runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import resource
 import time
@@ -68,6 +69,8 @@ def main() -> None:
     controls = [c for c in all_controls().values() if c.func.__module__ in MODULES]
     t_ctl, report = best(lambda: run(snap, controls), args.runs)
     t_raw, hits = best(lambda: raw(snap, controls), args.runs)
+    noop = [dataclasses.replace(c, func=lambda *_: ()) for c in controls]
+    t_noop, _ = best(lambda: run(snap, noop), args.runs)
     by_shape: dict[str, float] = {}
     for c in controls:
         t, _ = best(lambda c=c: run(snap, [c]), 3)
@@ -80,6 +83,7 @@ def main() -> None:
     print(f"kubeward load (positions)   {t_load * 1000:8.1f} ms")
     print(f"controls run                {t_ctl * 1000:8.1f} ms  ({len(report.findings)} findings)")
     print(f"  of which control code     {t_raw * 1000:8.1f} ms  ({hits} hits; the rest is the runner building findings)")
+    print(f"  runner alone (no-op checks){t_noop * 1000:8.1f} ms  (fixed cost per control x object)")
     print(f"load + controls / floor     {(t_load + t_ctl) / t_parse:8.2f} x")
     print(f"controls / floor            {t_ctl / t_parse:8.2f} x")
     print(f"per object per control      {t_ctl / max(1, len(snap)) / len(controls) * 1e6:8.2f} us")
