@@ -369,8 +369,21 @@ def escalation_powers(rules: list[dict[str, Any]]) -> list[str]:
     else literal rule inspection."""
     if not rules:
         return []
+    # Controllers re-apply the same roles over and over: judge each distinct rule set once (bounded memo).
+    key = orjson.dumps(rules, option=orjson.OPT_SORT_KEYS)
+    hit = _POWERS_MEMO.get(key)
+    if hit is not None:
+        return list(hit)
     powers = _engine_powers(rules)
-    return powers if powers is not None else literal_powers(rules)
+    found = powers if powers is not None else literal_powers(rules)
+    if len(_POWERS_MEMO) >= POWERS_MEMO_CAPACITY:
+        _POWERS_MEMO.clear()
+    _POWERS_MEMO[key] = tuple(found)
+    return found
+
+
+POWERS_MEMO_CAPACITY = 4096
+_POWERS_MEMO: dict[bytes, tuple[str, ...]] = {}
 
 
 def literal_powers(rules: list[dict[str, Any]]) -> list[str]:
