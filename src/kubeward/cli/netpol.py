@@ -12,7 +12,7 @@ import click
 import orjson
 import yaml
 
-from ..engines.netpol import ClassIndex, decide, from_snapshot
+from ..engines.netpol import ClassIndex, ClassMatrix, decide, from_snapshot
 from ..engines.netpol.cluster import Cluster
 from ..engines.netpol.flows import Flow, FlowChecker, FlowError, read_flows
 from ..engines.netpol.generate import generate as generate_policies
@@ -105,7 +105,7 @@ def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol
         if port is not None:
             matrix = index.matrix(port, protocol)
             if fmt == "json":
-                _reach_json(out, names, chosen, matrix.allowed, {"port": port, "protocol": protocol})
+                _reach_json(out, names, chosen, matrix, {"port": port, "protocol": protocol})
             else:
                 _reach_table(out, names, chosen, matrix.allowed, f"{protocol}/{port}")
         else:
@@ -125,15 +125,20 @@ def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol
                             out.write(f"{a:<{width}} => {b:<{width}} : {conns(i, j)}\n")
 
 
-def _reach_json(out: IO[str], names: list[str], idx: list[int], allowed: Any, head: dict[str, Any]) -> None:
+def _reach_json(out: IO[str], names: list[str], idx: list[int], matrix: ClassMatrix, head: dict[str, Any]) -> None:
+    """Streamed row by row; each row is joined from per-destination fragments chosen by the class row bits."""
+    pc = matrix.index.pod_class
     enc = [orjson.dumps(n).decode() for n in names]
+    yes = [f'"to":{b},"allowed":true}}' for b in enc]
+    no = [f'"to":{b},"allowed":false}}' for b in enc]
+    dst_class = [pc[j] for j in idx]
     out.write(orjson.dumps(head).decode()[:-1] + ',"pods":' + orjson.dumps(names).decode() + ',"pairs":[')
-    first = True
-    for a, i in zip(enc, idx, strict=True):
-        row = ",".join(f'{{"from":{a},"to":{b},"allowed":{"true" if allowed(i, j) else "false"}}}'
-                       for b, j in zip(enc, idx, strict=True))
-        out.write(row if first else "," + row)
-        first = False
+    for k, (a, i) in enumerate(zip(enc, idx, strict=True)):
+        row = matrix.rows[pc[i]]
+        tails = [y if row >> c & 1 else n for y, n, c in zip(yes, no, dst_class, strict=True)]
+        tails[k] = yes[k]  # a pod can always reach itself
+        sep = ',{"from":' + a + ","
+        out.write(("," if k else "") + '{"from":' + a + "," + sep.join(tails))
     out.write("]}\n")
 
 
