@@ -302,6 +302,14 @@ def test_apiserver_san_ip_and_ipv6(tmp_path: Path) -> None:
     assert {"2001:db8::1", "10.1.1.1", str(ipaddress.ip_address("fd00::1"))} <= got
 
 
+def test_invalid_san_skipped_with_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "p"
+    init(root, InitOptions(node_name="n", key_type="ecdsa", apiserver_sans=("Bad_Name!", "*.apps.example", "ok.example")))
+    got = sans(load_cert(root / "apiserver.crt"))
+    assert "*.apps.example" in got and "ok.example" in got and "Bad_Name!" not in got
+    assert "'Bad_Name!' was not added to the apiserver SANs" in capsys.readouterr().err
+
+
 def test_new_ca_self_signed() -> None:
     key = new_key("ecdsa")
     ca = new_ca("x", key)

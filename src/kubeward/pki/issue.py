@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,18 +41,31 @@ def new_key(key_type: str = "rsa", rsa_bits: int = 2048) -> PrivateKey:
     raise ValueError(f"unknown key type {key_type!r} (one of: {', '.join(KEY_TYPES)})")
 
 
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def is_dns1123_subdomain(name: str) -> bool:
+    """apimachinery validation.IsDNS1123Subdomain: lowercase labels joined by dots, at most 253 characters."""
+    return 0 < len(name) <= 253 and all(_DNS1123_LABEL.fullmatch(label) for label in name.split("."))
+
+
 @dataclass(slots=True)
 class AltNames:
     dns: list[str] = field(default_factory=list)
     ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = field(default_factory=list)
 
-    def add(self, names: Iterable[str]) -> None:
-        """kubeadm appendSANsToAltNames: an IP literal goes to IPs, anything else to DNS names."""
+    def add(self, names: Iterable[str]) -> list[str]:
+        """kubeadm appendSANsToAltNames: IPs to IPs, RFC 1123 (wildcard) subdomains to DNS; returns the rest."""
+        rejected: list[str] = []
         for name in names:
             try:
                 self.ips.append(ipaddress.ip_address(name))
             except ValueError:
-                self.dns.append(name)
+                if is_dns1123_subdomain(name) or (name.startswith("*.") and is_dns1123_subdomain(name[2:])):
+                    self.dns.append(name)
+                else:
+                    rejected.append(name)
+        return rejected
 
     def dedup(self) -> AltNames:
         # RemoveDuplicateAltNames: DNS names sorted and unique (sets.List), IPs unique in first-seen order.

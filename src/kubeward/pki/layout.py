@@ -8,6 +8,7 @@ file names from cmd/kubeadm/app/constants/constants.go.
 from __future__ import annotations
 
 import ipaddress
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,13 @@ class InitOptions:
     force: bool = False
 
 
+def _warn_rejected(names: list[str], kind: str) -> None:
+    """kubeadm skips such SANs with a warning; so do we (on stderr)."""
+    for name in names:
+        print(f"kubeward: warning: {name!r} was not added to the {kind} SANs: not a valid IP or RFC 1123 DNS name",
+              file=sys.stderr)
+
+
 def alt_names(kind: str, o: InitOptions) -> AltNames | None:
     """The SANs kubeadm puts on each serving cert."""
     try:
@@ -94,12 +102,12 @@ def alt_names(kind: str, o: InitOptions) -> AltNames | None:
         alt.dns += [o.node_name, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                     f"kubernetes.default.svc.{o.dns_domain}"]
         alt.ips += [service_ip, advertise]
-        alt.add(o.apiserver_sans)
+        _warn_rejected(alt.add(o.apiserver_sans), kind)
         return alt
     if kind in ("etcd-server", "etcd-peer"):
         alt.dns += [o.node_name, "localhost"]
         alt.ips += [advertise, ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
-        alt.add(o.etcd_sans)  # kubeadm: serverCertSANs / peerCertSANs; one flag feeds both here
+        _warn_rejected(alt.add(o.etcd_sans), kind)  # kubeadm: serverCertSANs / peerCertSANs; one flag feeds both
         return alt
     return None
 
