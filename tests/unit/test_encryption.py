@@ -94,6 +94,10 @@ def test_kms_rules() -> None:
     m = msgs(bad)
     assert any("must not contain ':'" in x for x in m) and any("only unix" in x for x in m)
     assert any("cachesize is not supported in v2" in x for x in m)
+    for timeout, ok in (("3s", True), ("1m30s", True), ("0s", False), ("-1s", False), ("soon", False)):
+        doc = cfg({"resources": ["secrets"], "providers": [{"kms": {"apiVersion": "v2", "name": "k", "timeout": timeout,
+                                                                    "endpoint": "unix:///s"}}]})
+        assert ("timeout should be a positive value" not in msgs(doc)) is ok, timeout
     v1 = parse(cfg({"resources": ["secrets"], "providers": [{"kms": {"name": "old", "endpoint": "unix:///s"}}]}))
     assert v1.writer_for("secrets").kms_api_version == "v1"  # type: ignore[union-attr]
     assert any("KMS v1" in p.message for p in weaknesses(v1))

@@ -163,9 +163,12 @@ def _validate_keys(keys: Any, path: str, sizes: tuple[int, ...]) -> tuple[list[P
     return out, tuple(names)
 
 
-def _parse_duration_positive(v: Any) -> bool:
-    m = re.fullmatch(r"(?:(\d+(?:\.\d+)?)(h|m|s|ms|us|ns))+", str(v)) if v is not None else None
-    return bool(m) and any(float(x) > 0 for x in re.findall(r"(\d+(?:\.\d+)?)", str(v)))
+def _positive_duration(v: Any) -> bool:
+    """metav1.Duration decoding (Go time.ParseDuration) and the `> 0` rule."""
+    from ..sources.node import parse_duration
+
+    secs = parse_duration(str(v)) if isinstance(v, str) else None
+    return secs is not None and secs > 0
 
 
 def _provider(item: Any, path: str, errors: list[Problem], kms_names: set[str]) -> Provider | None:
@@ -203,7 +206,7 @@ def _provider(item: Any, path: str, errors: list[Problem], kms_names: set[str]) 
     if api != "v1" and name in kms_names:
         errors.append(Problem(f"{p}/name", f"duplicate KMS provider name {name}, names must be unique"))
     kms_names.add(name)
-    if "timeout" in body and not _parse_duration_positive(body.get("timeout")):
+    if body.get("timeout") is not None and not _positive_duration(body.get("timeout")):
         errors.append(Problem(f"{p}/timeout", "timeout should be a positive value"))
     endpoint = str(body.get("endpoint") or "")
     if not endpoint:
