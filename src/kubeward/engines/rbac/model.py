@@ -50,7 +50,7 @@ class Rule:
 
     def __str__(self) -> str:
         j = self.to_json()
-        return "; ".join(f"{k}={','.join(v)}" for k, v in j.items()) or "(empty rule)"
+        return "; ".join(f"{k}={','.join(x or chr(34) * 2 for x in v)}" for k, v in j.items()) or "(empty rule)"
 
 
 @dataclass(frozen=True, slots=True)
