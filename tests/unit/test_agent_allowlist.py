@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from kubeward.agent.allowlist import (
@@ -131,6 +131,7 @@ def test_glob(pattern: str, path: str, expected: bool) -> None:
 def test_glob_single_segment_property(pattern: list[str], path: list[str]) -> None:
     """Within one segment the glob agrees with a reference regex; `*` and `?` never consume a '/'."""
     pat, p = "/" + "".join(pattern), "/" + "".join(path)
+    assume("**" not in pat)  # `**` is the one operator that crosses segments
     ref = "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in pat)
     assert (compile_glob(pat).match(p) is not None) == (re.fullmatch(ref, p) is not None)
 

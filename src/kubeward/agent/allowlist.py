@@ -146,10 +146,25 @@ class Allowlist:
     rules: list[Rule] = field(default_factory=list)
     default_allow: bool = False
     name: str = ""
+    _cache: dict[tuple[str, ProcessScope], Verdict] = field(default_factory=dict, repr=False)
 
     def decide(self, exe: str, proc: ProcessScope, digest: Callable[[], str | None]) -> Verdict:
-        """`digest` hashes the file lazily: only entries pinned by sha256 pay for it."""
+        """`digest` hashes the file lazily: only entries pinned by sha256 pay for it. Verdicts that did not
+        depend on file content are memoised per (path, scope): the list is immutable once loaded."""
+        key = (exe, proc)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        verdict, pinned = self._decide(exe, proc, digest)
+        if not pinned:
+            if len(self._cache) > 65536:
+                self._cache.clear()
+            self._cache[key] = verdict
+        return verdict
+
+    def _decide(self, exe: str, proc: ProcessScope, digest: Callable[[], str | None]) -> tuple[Verdict, bool]:
         applicable = False
+        pinned = False
         mismatch: str | None = None
         for rule in self.rules:
             if not rule.applies(proc):
@@ -159,15 +174,16 @@ class Allowlist:
                 if not ex.path_matches(exe):
                     continue
                 if ex.sha256 is None:
-                    return Verdict(True, rule.name, "allowlisted")
+                    return Verdict(True, rule.name, "allowlisted"), pinned
+                pinned = True
                 if digest() == ex.sha256:
-                    return Verdict(True, rule.name, "allowlisted")
+                    return Verdict(True, rule.name, "allowlisted"), pinned
                 mismatch = mismatch or rule.name
         if mismatch is not None:
-            return Verdict(False, mismatch, "sha256-mismatch")
+            return Verdict(False, mismatch, "sha256-mismatch"), pinned
         if not applicable:
-            return Verdict(self.default_allow, None, "no-rule-for-scope")
-        return Verdict(False, None, "not-allowlisted")
+            return Verdict(self.default_allow, None, "no-rule-for-scope"), pinned
+        return Verdict(False, None, "not-allowlisted"), pinned
 
 
 def load_allowlist(path: str) -> Allowlist:

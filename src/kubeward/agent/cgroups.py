@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .procinfo import read_small
+
 _HEX64 = r"[0-9a-f]{64}"
 _CONTAINER_SEGMENT = re.compile(rf"^(?:(?:cri-containerd|crio|docker|cri-o)[-:])?({_HEX64})(?:\.scope)?$")
 _CONMON_SEGMENT = re.compile(rf"^crio-conmon-({_HEX64})(?:\.scope)?$")
@@ -95,9 +97,7 @@ def select_path(proc_cgroup: str) -> str:
 
 def attribute_pid(pid: int) -> Attribution | None:
     """Read /proc/<pid>/cgroup; None when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError:
+    data = read_small(f"/proc/{pid}/cgroup", 65536)
+    if data is None:
         return None
-    return parse_cgroup_path(select_path(text))
+    return parse_cgroup_path(select_path(data.decode("utf-8", "replace")))

@@ -25,7 +25,7 @@ from .allowlist import Allowlist, AllowlistError, ProcessScope, Verdict, load_al
 from .cgroups import Attribution, attribute_pid
 from .fanotify import FAN_Q_OVERFLOW, Event, Fanotify, fd_path
 from .pods import PodIndex
-from .procinfo import descends_from, ppid_uid
+from .procinfo import TreeChecker, ppid_uid
 
 _HASH_CHUNK = 1 << 20
 
@@ -79,6 +79,8 @@ class Enforcer:
         self._stop = threading.Event()
         self._digests: dict[tuple[int, int, int, int, int], str] = {}
         self._timeout = config.decision_timeout_ms / 1000.0
+        self._tree = TreeChecker(config.self_pid)
+        self._wd_tree = TreeChecker(config.self_pid)  # the watchdog's own cache: no sharing across threads
         self.fan = Fanotify(permission=True)
         try:
             for m in config.mounts:
@@ -151,7 +153,7 @@ class Enforcer:
             return
         try:
             self.stats.events += 1
-            if descends_from(ev.pid, self.config.self_pid):
+            if self._tree.contains(ev.pid):
                 self.stats.self_tree += 1
                 self._answer(ev.fd, True)
                 return
@@ -236,7 +238,7 @@ class Enforcer:
                 for ev in self.fan.read() if stuck else []:
                     if ev.fd < 0:
                         continue
-                    mine = descends_from(ev.pid, self.config.self_pid)
+                    mine = self._wd_tree.contains(ev.pid)
                     if not mine:
                         late.append((ev.pid, fd_path(ev.fd), (ppid_uid(ev.pid), attribute_pid(ev.pid))))
                     self.fan.respond(ev.fd, True if mine else allow)

@@ -21,7 +21,7 @@ from .cgroups import attribute_pid
 from .fanotify import Fanotify, fd_path
 from .pods import PodIndex
 from .procconn import ProcConnector
-from .procinfo import descends_from, exe_of
+from .procinfo import TreeChecker, exe_of
 
 Scope = tuple[tuple[str, Any], ...]
 
@@ -39,7 +39,7 @@ class Learned:
 def learn(duration: float, mounts: Sequence[str], pods: PodIndex | None = None, *, filesystem: bool = False,
           self_pid: int | None = None, ready: Callable[[], None] | None = None,
           stop: Callable[[], bool] | None = None) -> Learned:
-    me = os.getpid() if self_pid is None else self_pid
+    me = TreeChecker(os.getpid() if self_pid is None else self_pid)
     out = Learned()
     end = time.monotonic() + duration
     if mounts:
@@ -63,7 +63,7 @@ def learn(duration: float, mounts: Sequence[str], pods: PodIndex | None = None, 
     return out
 
 
-def _learn_fanotify(fan: Fanotify, out: Learned, pods: PodIndex | None, me: int, end: float,
+def _learn_fanotify(fan: Fanotify, out: Learned, pods: PodIndex | None, me: TreeChecker, end: float,
                     stop: Callable[[], bool] | None) -> None:
     poller = select.poll()
     poller.register(fan.fd, select.POLLIN)
@@ -74,7 +74,7 @@ def _learn_fanotify(fan: Fanotify, out: Learned, pods: PodIndex | None, me: int,
             if ev.fd < 0:
                 continue
             try:
-                if not descends_from(ev.pid, me):
+                if not me.contains(ev.pid):
                     out.events += 1
                     out.add(fd_path(ev.fd), ProcessScope.resolve(attribute_pid(ev.pid), pods))
             finally:
@@ -82,14 +82,14 @@ def _learn_fanotify(fan: Fanotify, out: Learned, pods: PodIndex | None, me: int,
                 os.close(ev.fd)
 
 
-def _learn_procconn(conn: ProcConnector, out: Learned, pods: PodIndex | None, me: int, end: float,
+def _learn_procconn(conn: ProcConnector, out: Learned, pods: PodIndex | None, me: TreeChecker, end: float,
                     stop: Callable[[], bool] | None) -> None:
     while time.monotonic() < end and not (stop and stop()):
         ready, _, _ = select.select([conn], [], [], 0.1)
         if not ready:
             continue
         for pid, _tgid in conn.read_execs():
-            if descends_from(pid, me):
+            if me.contains(pid):
                 continue
             out.events += 1
             exe = exe_of(pid)
