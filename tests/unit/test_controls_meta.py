@@ -263,3 +263,37 @@ def test_demo_command_reports_and_fails_on_high(tmp_path: Path) -> None:
 ])
 def test_sysctl_names_normalize_like_the_kubelet(name: str, dotted: str) -> None:
     assert normalize_sysctl(name) == dotted
+
+
+PSS_FIXTURES = Path("../shared/conformance/pod-security")
+
+
+@pytest.mark.parametrize("level", ["baseline", "restricted"])
+def test_pss_pass_fixtures_pass_the_controls_mapped_to_that_level(level: str) -> None:
+    """Upstream's latest pass fixtures for a level are clean for every control that claims that level."""
+    if not PSS_FIXTURES.is_dir():
+        pytest.skip("shared conformance corpus not present")
+    latest = max((p for p in (PSS_FIXTURES / level).iterdir() if p.name.startswith("v1.")),
+                 key=lambda p: int(p.name.split(".")[1]))
+    levels = {"pss-baseline"} if level == "baseline" else {"pss-baseline", "pss-restricted"}
+    chosen = [cid for cid, c in ours().items() if levels & set(c.meta.frameworks)]
+    assert len(chosen) >= 20
+    report = _scan([str(latest / "pass")], chosen)
+    assert report.objects >= 15
+    assert [(f.control.id, f.object.name) for f in report.findings] == []
+
+
+@pytest.mark.parametrize("level", ["baseline", "restricted"])
+def test_pss_fail_fixtures_are_caught_by_the_mapped_controls(level: str) -> None:
+    """Each fail fixture at the latest version trips at least one control mapped to that level."""
+    if not PSS_FIXTURES.is_dir():
+        pytest.skip("shared conformance corpus not present")
+    latest = max((p for p in (PSS_FIXTURES / level).iterdir() if p.name.startswith("v1.")),
+                 key=lambda p: int(p.name.split(".")[1]))
+    levels = {"pss-baseline"} if level == "baseline" else {"pss-baseline", "pss-restricted"}
+    chosen = [cid for cid, c in ours().items() if levels & set(c.meta.frameworks)]
+    report = _scan([str(latest / "fail")], chosen)
+    caught = {f.object.name for f in report.findings}
+    missed = sorted({p.stem for p in (latest / "fail").glob("*.yaml")} - caught)
+    # procMount: Unmasked in a user namespace is allowed by baseline (1.35) and KW-W030 follows baseline
+    assert missed == ([] if level == "baseline" else ["procmount_restricted0", "procmount_restricted1"])

@@ -564,8 +564,10 @@ def selinux_custom(pod: PodView) -> Iterator[Hit]:
     remediation="Remove securityContext.procMount or set it to Default.",
 )
 def proc_unmasked(pod: PodView) -> Iterator[Hit]:
-    # check_procMount.go: only Default (or unset) passes; since 1.35 baseline allows it with hostUsers: false,
-    # restricted never does. We keep the stricter reading for hardening.
+    # check_procMount.go: only Default (or unset) passes; since 1.35 baseline allows any value in a user
+    # namespace (hostUsers: false), where /proc of the host is not reachable.
+    if _user_namespaced(pod):
+        return
     for c, path, _ in _containers(pod):
         pm = _d(c.get("securityContext")).get("procMount")
         if pm not in (None, "", "Default"):
@@ -660,7 +662,7 @@ def share_process_namespace(pod: PodView) -> Iterator[Hit]:
 
 @control(
     "KW-W035", "gitRepo volume", "high", "workload",
-    frameworks=("nsa", "mitre-T1611"),
+    frameworks=("nsa", "mitre-T1611", "pss-restricted"),
     remediation="Replace the deprecated gitRepo volume with an init container that clones into an emptyDir.",
 )
 def git_repo_volume(pod: PodView) -> Iterator[Hit]:
@@ -668,6 +670,44 @@ def git_repo_volume(pod: PodView) -> Iterator[Hit]:
     for v, vpath in pod.volumes():
         if "gitRepo" in v:
             yield f"{vpath}/gitRepo", f'volume "{v.get("name")}" is a gitRepo volume (git runs on the node)'
+
+
+# check_restrictedVolumes.go: volume sources restricted forbids (everything but configMap, csi, downwardAPI,
+# emptyDir, ephemeral, persistentVolumeClaim, projected, secret and image). hostPath and gitRepo have their own
+# controls (KW-W006, KW-W035); a volume with only a name defaults to emptyDir.
+RESTRICTED_VOLUME_TYPES = frozenset({
+    "gcePersistentDisk", "awsElasticBlockStore", "nfs", "iscsi", "glusterfs", "rbd", "flexVolume", "cinder",
+    "cephfs", "flocker", "fc", "azureFile", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk",
+    "portworxVolume", "scaleIO", "storageos",
+})
+
+
+@control(
+    "KW-W055", "Node-attached or network volume in the pod spec", "low", "workload",
+    frameworks=("nsa", "pss-restricted"),
+    remediation="Use a PersistentVolumeClaim (the volume itself is then managed by the cluster admin) or a "
+    "projected/configMap/secret/emptyDir volume.",
+)
+def restricted_volume(pod: PodView) -> Iterator[Hit]:
+    for v, vpath in pod.volumes():
+        for key in v:
+            if key in RESTRICTED_VOLUME_TYPES:
+                yield f"{vpath}/{key}", f'volume "{v.get("name")}" uses volume type {key} directly in the pod'
+
+
+@control(
+    "KW-W056", "Capability added other than NET_BIND_SERVICE", "low", "workload",
+    frameworks=("nsa", "cis-5.2.9", "pss-restricted"),
+    remediation="Add no capabilities except NET_BIND_SERVICE (drop ALL first).",
+)
+def restricted_capabilities(pod: PodView) -> Iterator[Hit]:
+    # check_capabilities_restricted.go: add may contain only NET_BIND_SERVICE (literal); Windows pods exempt.
+    if _windows(pod):
+        return
+    for c, path, _ in _containers(pod):
+        for i, cap in enumerate(_caps(c, "add")):
+            if cap != "NET_BIND_SERVICE":
+                yield f"{path}/securityContext/capabilities/add/{i}", f'container "{_name(c)}" adds {cap}'
 
 
 # ---------------------------------------------------------------------------------------------- resources
