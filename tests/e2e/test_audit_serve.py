@@ -130,3 +130,25 @@ def test_serve_bad_certificate_is_one_line(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "kubeward.cli.main", "audit", "serve", "--port", "0",
                         "--tls-cert", str(bad), "--tls-key", str(bad)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and r.stderr.startswith("kubeward: ") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_serve_refuses_oversized_bodies(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kubeward.cli.main", "audit", "serve", "--host", "127.0.0.1", "--port", "0",
+         "--tls-cert", str(cert), "--tls-key", str(key), "--max-body", "1K", "--alert-format", "none"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        m = re.search(r":(\d+)$", proc.stderr.readline().strip())
+        assert m
+        url = f"https://127.0.0.1:{m.group(1)}/"
+        ctx = ssl.create_default_context(cafile=str(cert))
+        big = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [ev(i) for i in range(20)]}
+        assert post(url, ctx, json.dumps(big).encode())[0] == 413
+        small = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": []}
+        assert post(url, ctx, json.dumps(small).encode()) == (200, {"events": 0})
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err

@@ -85,3 +85,13 @@ def test_chunks_cover_every_line_exactly_once(tmp_path: Path) -> None:
     for n in (1, 2, 3, 5, 8, 64, 5000):
         got = [ln for s, e in chunk_ranges(str(p), n) for ln in _lines(str(p), s, e)]
         assert got == [*lines, b"tail-without-newline"], n
+
+
+def test_overlong_line_is_skipped_not_buffered(tmp_path: Path) -> None:
+    p = tmp_path / "long.log"
+    p.write_bytes(orjson.dumps(ev(1)) + b"\n" + b"x" * 5000 + b"\n" + orjson.dumps(ev(2)) + b"\n")
+    rs = ReadStats()
+    events = list(iter_events([str(p)], rs, max_document=1000))
+    assert [e["auditID"] for e in events] == ["a1", "a2"]
+    assert rs.bad_lines == 1 and "longer than 1000 bytes" in rs.errors[0].message
+    assert rs.errors[0].file.endswith("long.log:2")

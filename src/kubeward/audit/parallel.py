@@ -14,7 +14,7 @@ from typing import Any
 from ..findings import InputError
 from .alerts import Alert
 from .analyzer import Analyzer, AnalyzerConfig, Stats
-from .reader import ReadStats, iter_stream
+from .reader import DEFAULT_MAX_DOCUMENT, ReadStats, bounded_lines, iter_stream
 
 
 @dataclass(slots=True)
@@ -33,7 +33,7 @@ def chunk_ranges(path: str, n: int) -> list[tuple[int, int]]:
     return [(bounds[i], bounds[i + 1]) for i in range(n) if bounds[i] < bounds[i + 1]]
 
 
-def _lines(path: str, start: int, end: int) -> Iterator[bytes]:
+def _lines(path: str, start: int, end: int, limit: int = DEFAULT_MAX_DOCUMENT) -> Iterator[bytes | None]:
     """The lines that begin inside [start, end): a line belongs to the chunk where its first byte is."""
     with open(path, "rb") as f:
         pos = start
@@ -43,9 +43,9 @@ def _lines(path: str, start: int, end: int) -> Iterator[bytes]:
             pos = start - 1 + len(skipped)
         if pos >= end:
             return
-        for line in f:
+        for line in bounded_lines(f, limit):
             yield line
-            pos += len(line)
+            pos = f.tell() if line is None else pos + len(line)
             if pos >= end:
                 return
 

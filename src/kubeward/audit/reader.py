@@ -88,13 +88,34 @@ def _is_event(obj: dict[str, Any]) -> bool:
     return kind is None and "auditID" in obj
 
 
+def bounded_lines(f: Any, limit: int) -> Iterator[bytes | None]:
+    """Lines of a binary stream, never holding more than `limit` bytes: a longer line is skipped to its end and
+    reported as None (a hostile or corrupt log cannot exhaust memory)."""
+    readline = f.readline
+    while True:
+        line = readline(limit)
+        if not line:
+            return
+        if len(line) >= limit and not line.endswith(b"\n"):
+            while (more := readline(limit)) and not more.endswith(b"\n"):
+                pass
+            yield None
+            continue
+        yield line
+
+
 def iter_stream(f: Any, shown: str, stats: ReadStats, max_document: int = DEFAULT_MAX_DOCUMENT,
                 first_line: int = 1, allow_document: bool = True) -> Iterator[dict[str, Any]]:
-    """Events from an open binary stream, one JSON value per line; a pretty-printed document is read whole."""
+    """Events from an open binary stream (or an iterable of lines), one JSON value per line; a pretty-printed
+    document is read whole. Lines longer than max_document are skipped and counted."""
     loads = orjson.loads
     lineno = first_line - 1
-    for raw in f:
+    lines = bounded_lines(f, max_document) if hasattr(f, "readline") else f
+    for raw in lines:
         lineno += 1
+        if raw is None:
+            stats.error(f"{shown}:{lineno}", f"line longer than {max_document} bytes, skipped")
+            continue
         try:
             obj = loads(raw)
         except orjson.JSONDecodeError:
