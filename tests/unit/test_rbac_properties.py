@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from kubeward.engines.rbac import RBACIndex, Request, UserInfo, rule_allows
 from kubeward.engines.rbac.model import MASTERS
+from kubeward.engines.rbac.paths import escalation_paths
+from kubeward.engines.rbac.risks import find_risks
 from kubeward.resource import Resource
 from kubeward.snapshot import Snapshot
 
@@ -109,3 +111,27 @@ def test_rule_index_matches_brute_force(objs: list[dict[str, Any]], req: Request
     for g in idx.grants(req):
         found = idx.rule_for(g, req)
         assert found is not None and rule_allows(req, found[1])
+
+
+junk = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                    max_leaves=8)
+fields = st.sampled_from(["rules", "subjects", "roleRef", "aggregationRule", "metadata"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"]),
+                          st.dictionaries(fields, junk, max_size=4)), max_size=6), requests, users)
+def test_malformed_objects_never_raise(objs: list[tuple[str, dict[str, Any]]], req: Request, user: UserInfo) -> None:
+    """Hostile manifests: whatever the field shapes, building and querying never raise."""
+    docs = []
+    for kind, body in objs:
+        meta = body.get("metadata")
+        docs.append({**body, "apiVersion": RBAC, "kind": kind,
+                     "metadata": meta if isinstance(meta, dict) else {"name": "x"}})
+    snapshot = Snapshot(Resource(o) for o in docs)
+    idx = RBACIndex.from_snapshot(snapshot)
+    assert isinstance(idx.authorize(user, req).allowed, bool)
+    assert idx.allowed_subjects(req).subjects[0][0].name == MASTERS
+    assert all(r.paths for r in find_risks(idx))
+    assert all(p.steps for p in escalation_paths(idx, snapshot))

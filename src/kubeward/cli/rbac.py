@@ -262,10 +262,12 @@ def risks(include_defaults: bool, min_severity: str, fail_on: str, fmt: str, out
 @group.command("paths")
 @click.option("--from", "start", metavar="SUBJECT",
               help='Only paths from this subject, e.g. "ServiceAccount dev/ci" or "User jane".')
+@click.option("--include-defaults", is_flag=True,
+              help="Also list paths whose first step comes from the bootstrap policy (controllers' own grants).")
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @source_options
-def paths_cmd(start: str | None, fmt: str, output_file: str | None, paths: tuple[str, ...],
+def paths_cmd(start: str | None, include_defaults: bool, fmt: str, output_file: str | None, paths: tuple[str, ...],
               max_file_size: str) -> None:
     """Privilege-escalation paths to cluster-admin, one per line; exit 1 when any exists.
 
@@ -276,6 +278,8 @@ def paths_cmd(start: str | None, fmt: str, output_file: str | None, paths: tuple
 
     snapshot, index = load_rbac(paths, max_file_size)
     found = escalation_paths(index, snapshot, start)
+    if not include_defaults:  # kube-system controllers create pods everywhere by design (bootstrappolicy)
+        found = [p for p in found if p.first_binding is None or not p.first_binding.bootstrap]
     if fmt == "json":
         emit(orjson.dumps({"paths": [p.to_json() for p in found]}, option=orjson.OPT_INDENT_2).decode() + "\n",
              output_file)

@@ -142,9 +142,11 @@ class RBACIndex:
         roles: dict[RoleKey, tuple[Rule, ...]] = {("ClusterRole", "", n): a.rules for n, a in agg.items()}
         for r in snapshot.of_kind("Role"):
             key = ("Role", r.namespace or "default", r.name)
-            if key not in roles:
-                roles[key] = _rules(r)
-                objects[key] = r
+            if key in roles:
+                problems.append(f'Role "{key[1]}/{key[2]}" defined twice; the first definition is used')
+                continue
+            roles[key] = _rules(r)
+            objects[key] = r
         bindings: list[Binding] = []
         for kind in ("ClusterRoleBinding", "RoleBinding"):
             for r in snapshot.of_kind(kind):
