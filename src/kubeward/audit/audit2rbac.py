@@ -117,8 +117,8 @@ def _rules(reqs: Iterable[Observed]) -> list[dict[str, Any]]:
         by_shape[(group, res, tuple(sorted(ns)) if ns else ())].add(verb)
     # (group, verbs, names) -> resources
     merged: dict[tuple[str, tuple[str, ...], tuple[str, ...]], set[str]] = defaultdict(set)
-    for (group, res, nm), verbs in by_shape.items():
-        merged[(group, tuple(sorted(verbs)), nm)].add(res)
+    for (group, res, nm), verb_set in by_shape.items():
+        merged[(group, tuple(sorted(verb_set)), nm)].add(res)
     rules: list[dict[str, Any]] = []
     for (group, verbs, nm), resources in sorted(merged.items()):
         rule: dict[str, Any] = {"apiGroups": [group], "resources": sorted(resources)}
@@ -127,10 +127,10 @@ def _rules(reqs: Iterable[Observed]) -> list[dict[str, Any]]:
         rule["verbs"] = list(verbs)
         rules.append(rule)
     by_verbs: dict[tuple[str, ...], list[str]] = defaultdict(list)
-    for p, verbs in sorted(paths.items()):
-        by_verbs[tuple(sorted(verbs))].append(p)
-    for verbs, ps in sorted(by_verbs.items()):
-        rules.append({"nonResourceURLs": sorted(ps), "verbs": list(verbs)})
+    for p, path_verbs in sorted(paths.items()):
+        by_verbs[tuple(sorted(path_verbs))].append(p)
+    for url_verbs, ps in sorted(by_verbs.items()):
+        rules.append({"nonResourceURLs": sorted(ps), "verbs": list(url_verbs)})
     return rules
 
 

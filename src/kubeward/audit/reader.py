@@ -41,8 +41,8 @@ class ReadStats:
 def open_log(path: str, stdin: IO[bytes] | None = None) -> IO[bytes]:
     """Binary stream for a path, '-' (stdin) or a gzip file (by magic number, not by name)."""
     if path == "-":
-        raw = stdin if stdin is not None else sys.stdin.buffer
-        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+        raw: Any = stdin if stdin is not None else sys.stdin.buffer
+        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
         if buffered.peek(2)[:2] == b"\x1f\x8b":
             return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
         return buffered

@@ -133,15 +133,23 @@ def compile_matcher(spec: Any, where: str) -> Matcher:
     checks: list[Matcher] = []
     for op, arg in spec.items():
         if op == "exists":
-            want = bool(arg)
-            checks.append(lambda vals, want=want: bool(vals) == want)
+            checks.append(partial(_exists, bool(arg)))
             continue
         pos = _positive(op, arg, where)
-        if op.startswith("not"):
-            checks.append(lambda vals, pos=pos: not any(pos(v) for v in vals))
-        else:
-            checks.append(lambda vals, pos=pos: any(pos(v) for v in vals))
+        checks.append(partial(_none_of if op.startswith("not") else _any_of, pos))
     return lambda vals: all(c(vals) for c in checks)
+
+
+def _exists(want: bool, vals: list[Any]) -> bool:
+    return bool(vals) == want
+
+
+def _any_of(pred: Callable[[Any], bool], vals: list[Any]) -> bool:
+    return any(pred(v) for v in vals)
+
+
+def _none_of(pred: Callable[[Any], bool], vals: list[Any]) -> bool:
+    return not any(pred(v) for v in vals)
 
 
 def _render(template: str, ev: dict[str, Any]) -> str:

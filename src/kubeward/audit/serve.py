@@ -59,7 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "kubeward-audit"
 
     def setup(self) -> None:
-        self.timeout = self.server.conn_timeout
+        self.request.settimeout(self.server.conn_timeout)  # slow or idle clients cannot pin a thread
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: alerts go to the sinks, not access logs
