@@ -1,0 +1,73 @@
+"""Soundness of the policy lint: when it says a rule is shadowed, the earlier rule really matches everything the
+later one would (checked against the exact evaluator on generated requests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kubeward.audit.policycheck import SENSITIVE, _catches_all, shadows
+from kubeward.engines.auditpolicy import Attributes, UserInfo, parse_rule, rule_matches
+
+small = lambda *xs: st.lists(st.sampled_from(xs), max_size=2, unique=True)  # noqa: E731
+
+group_resources = st.fixed_dictionaries(
+    {"group": st.sampled_from(["", "apps"])},
+    optional={"resources": small("pods", "pods/log", "pods/*", "*/log", "*", "secrets", "serviceaccounts/token"),
+              "resourceNames": small("a", "b")},
+).filter(lambda g: not (g.get("resourceNames") and not g.get("resources")))
+
+resource_rule = st.fixed_dictionaries(
+    {"level": st.just("Metadata")},
+    optional={"users": small("u1", "u2"), "userGroups": small("g1", "g2"), "verbs": small("get", "create"),
+              "namespaces": small("", "ns"), "resources": st.lists(group_resources, max_size=2)},
+)
+url_rule = st.fixed_dictionaries(
+    {"level": st.just("Metadata")},
+    optional={"users": small("u1", "u2"), "verbs": small("get", "post"),
+              "nonResourceURLs": small("*", "/logs", "/logs*", "/lo*", "/metrics")},
+)
+rules = st.one_of(resource_rule, url_rule)
+
+attrs = st.one_of(
+    st.builds(Attributes,
+              user=st.one_of(st.none(), st.builds(UserInfo, st.sampled_from(["u1", "u2", "u3"]),
+                                                  small("g1", "g2", "g3").map(tuple))),
+              verb=st.sampled_from(["get", "create", "list"]), resource_request=st.just(True),
+              namespace=st.sampled_from(["", "ns", "other"]), api_group=st.sampled_from(["", "apps"]),
+              resource=st.sampled_from(["pods", "secrets", "serviceaccounts", "nodes"]),
+              subresource=st.sampled_from(["", "log", "exec", "token"]), name=st.sampled_from(["", "a", "b", "c"])),
+    st.builds(Attributes,
+              user=st.builds(UserInfo, st.sampled_from(["u1", "u2"])), verb=st.sampled_from(["get", "post"]),
+              resource_request=st.just(False), path=st.sampled_from(["/logs", "/logs/x", "/lo", "/metrics", "/x"])),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(rules, rules, st.lists(attrs, min_size=1, max_size=20))
+def test_shadows_is_sound(ri: dict[str, Any], rj: dict[str, Any], probes: list[Attributes]) -> None:
+    i, j = parse_rule(ri, 0), parse_rule(rj, 1)
+    if shadows(i, j):
+        for a in probes:
+            if rule_matches(j, a):
+                assert rule_matches(i, a), (ri, rj, a)
+
+
+def test_shadows_finds_the_obvious() -> None:
+    catch_all = parse_rule({"level": "None"}, 0)
+    pods = parse_rule({"level": "Metadata", "resources": [{"group": "", "resources": ["pods"]}]}, 1)
+    star = parse_rule({"level": "Metadata", "resources": [{"group": "", "resources": ["*"]}]}, 2)
+    assert shadows(catch_all, pods) and shadows(star, pods) and not shadows(pods, star)
+
+
+@settings(max_examples=300, deadline=None)
+@given(resource_rule, st.sampled_from(SENSITIVE), st.sampled_from(["", "ns", "x"]), st.sampled_from(["", "a", "z"]),
+       st.sampled_from(["u1", "u3"]))
+def test_catches_all_is_sound(raw: dict[str, Any], s: Any, ns: str, name: str, user: str) -> None:
+    rule = parse_rule(raw, 0)
+    if _catches_all(rule, s):
+        for verb in s.verbs:
+            a = Attributes(UserInfo(user, ("g3",)), verb, True, ns, s.group, s.resource, s.subresource, name)
+            assert rule_matches(rule, a)
