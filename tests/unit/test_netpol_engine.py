@@ -279,3 +279,25 @@ def test_admin_nodes_peer_matches_node_addresses() -> None:
     assert ok(c, "a/s", "192.168.5.6", 22)
     d = decide(c, c.pods[0], External(ipaddress.ip_address("192.168.5.5")), 22)
     assert d.egress is not None and d.egress.reasons[0].policy == "AdminNetworkPolicy/no-infra"
+
+
+def test_port_validation_problems() -> None:
+    c = cluster(ns("a"), pod("a", "s", {}), np("a", "p", {"podSelector": {}, "ingress": [{"ports": [
+        {"port": "80"}, {"port": "Bad_Name"}, {"port": 70000}, {"port": "http", "endPort": 90},
+        {"port": 80, "protocol": "ICMP"}]}]}))
+    msgs = [m for _, m in c.policies[0].problems]
+    assert any("is a string" in m for m in msgs)
+    assert any("invalid port name 'Bad_Name'" in m for m in msgs)
+    assert any("between 1 and 65535" in m for m in msgs)
+    assert any("not a number" in m for m in msgs)
+    assert any("unsupported protocol" in m for m in msgs)
+
+
+def test_admin_port_shapes_are_validated() -> None:
+    anp = {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy", "metadata": {"name": "x"},
+           "spec": {"priority": 1, "subject": {"namespaces": {}}, "ingress": [
+               {"name": "r", "action": "Deny", "from": [{"namespaces": {}}],
+                "ports": [{"portNumber": {"protocol": "TCP"}}, {"portRange": {"start": 90, "end": 80}}]}]}}
+    c = cluster(ns("a"), pod("a", "s", {}), pod("a", "c", {}), anp)
+    assert len(c.admin[0].problems) == 2
+    assert ok(c, "a/c", "a/s", 80)  # invalid ports match nothing, so the Deny does not apply

@@ -125,10 +125,19 @@ def _ports(raw: Any, path: str, problems: list[tuple[str, str]]) -> tuple[PortMa
             continue
         if isinstance(p.get("portNumber"), dict):
             n = p["portNumber"]
-            out.append(PortMatch(str(n.get("protocol") or "TCP"), n.get("port")))
+            num = n.get("port")
+            ok = isinstance(num, int) and not isinstance(num, bool) and 1 <= num <= 65535
+            if not ok:
+                problems.append((f"{path}/{i}/portNumber/port", "port must be a number from 1 to 65535"))
+            out.append(PortMatch(str(n.get("protocol") or "TCP"), num if ok else 0, valid=ok))
         elif isinstance(p.get("portRange"), dict):
             r = p["portRange"]
-            out.append(PortMatch(str(r.get("protocol") or "TCP"), r.get("start"), r.get("end")))
+            start, end = r.get("start"), r.get("end")
+            ok = all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 65535 for v in (start, end))
+            ok = ok and start < end  # shared_types.go PortRange: "the Start value must be less than End"
+            if not ok:
+                problems.append((f"{path}/{i}/portRange", "start and end must be ports with start < end"))
+            out.append(PortMatch(str(r.get("protocol") or "TCP"), start if ok else 0, end if ok else None, valid=ok))
         elif isinstance(p.get("namedPort"), str):
             # A named port carries no protocol: it matches whatever protocol the destination's port declares.
             out.extend(PortMatch(proto, p["namedPort"]) for proto in PROTOCOLS)

@@ -9,6 +9,7 @@ Anything the apiserver would reject is recorded in `problems` (lint shows it) an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from .ipblock import IPBlock
 from .model import PROTOCOLS, Pod
 
 INGRESS, EGRESS = "Ingress", "Egress"
+_PORT_NAME = re.compile(r"^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +172,16 @@ def _port(raw: Any, path: str, problems: list[tuple[str, str]]) -> PortMatch:
         problems.append((f"{path}/port", "port must be a number or a name"))
         return PortMatch(protocol, valid=False)
     if isinstance(port, str) and port.isdigit():
+        # A quoted number is a port *name* to the API, and an invalid one (IsValidPortName needs a letter).
+        problems.append((f"{path}/port", f"port {port!r} is a string: write it unquoted"))
         port = int(port)
     if isinstance(port, int) and not 1 <= port <= 65535:
         problems.append((f"{path}/port", f"port {port} must be between 1 and 65535"))
         valid = False
+    if isinstance(port, str) and (not _PORT_NAME.match(port) or "--" in port):
+        # validation.go ValidateNetworkPolicyPort → IsValidPortName (IANA_SVC_NAME): at most 15 characters,
+        # lowercase letters, digits and '-', at least one letter, no leading/trailing or double '-'.
+        problems.append((f"{path}/port", f"invalid port name {port!r}"))
     if end is not None:
         # types.go EndPort: "cannot be defined if the port field is not defined or if the port field is defined
         # as a named (string) port. The endPort must be equal or greater than port."
