@@ -155,3 +155,25 @@ def test_binding_to_a_role_seen_with_escalation_power() -> None:
     edit = event(auditID="b3", verb="create", objectRef=rb,
                  requestObject={"roleRef": {"kind": "ClusterRole", "name": "edit"}, "subjects": []})
     assert [x.rule for x in an.feed(edit)] == ["escalation-binding"]
+
+
+@pytest.mark.parametrize(("image", "repo"), [
+    ("quay.io/calico/node:v3.27@sha256:abc", "quay.io/calico/node"),
+    ("localhost:5000/app", "localhost:5000/app"),
+    ("localhost:5000/app:1", "localhost:5000/app"),
+    ("busybox", "busybox"),
+])
+def test_image_repository(image: str, repo: str) -> None:
+    from kubeward.audit.detections import image_repository
+
+    assert image_repository(image) == repo
+
+
+def test_trusted_images_silence_pod_detections_only_when_all_are_trusted() -> None:
+    an = Analyzer(config=AnalyzerConfig(burst_threshold=0, trusted_images=("quay.io/calico/node",)))
+    spec = {"hostNetwork": True, "containers": [{"name": "n", "image": "quay.io/calico/node:v3"}]}
+    pod = {"resource": "pods", "namespace": "kube-system", "name": "calico"}
+    assert an.feed(event(verb="create", objectRef=pod, requestObject={"spec": spec})) == []
+    spec2 = {**spec, "initContainers": [{"name": "i", "image": "evil/tool:1"}]}
+    alerts = an.feed(event(auditID="2", verb="create", objectRef=pod, requestObject={"spec": spec2}))
+    assert {a.rule for a in alerts} == {"hostnetwork-pod", "pod-in-kube-namespace"}

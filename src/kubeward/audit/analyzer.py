@@ -16,7 +16,7 @@ from typing import Any
 
 from ..findings import Severity
 from .alerts import Alert, event_time
-from .detections import Detection, builtin, username
+from .detections import Detection, builtin, pod_images, username
 
 DEDUP_CAPACITY = 65536
 SOURCE_SEEN_CAPACITY = 65536
@@ -32,6 +32,7 @@ class AnalyzerConfig:
     allowed_cidrs: tuple[str, ...] = ()  # when set: alert on a request from any other source IP
     allowed_user_agents: tuple[str, ...] = ()  # regexes; when set: alert on any other user agent
     disabled: tuple[str, ...] = ()  # detection ids to skip
+    trusted_images: tuple[str, ...] = ()  # image repositories whose pods the pod detections leave alone
 
 
 @dataclass(slots=True)
@@ -158,6 +159,7 @@ class Analyzer:
                     self._by_user.setdefault(u, []).append(d)
         self._keyed_items = list(self._keyed.items())
         self._memo: dict[tuple[Any, Any, Any], tuple[Detection, ...]] = {}
+        self._trusted = frozenset(self.config.trusted_images)
         self._dedup: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.stats = Stats()
         on = self.config.disabled
@@ -191,6 +193,8 @@ class Analyzer:
         for d in dets:
             msg = d.check(ev)
             if msg is not None and (not d.once_per_request or self._first(d.id, ev.get("auditID", ""))):
+                if d.image_exempt and self._trusted and self._all_trusted(ev):
+                    continue
                 out.append(Alert.of(d.id, d.severity, ev, msg))
         for k, kd in self._keyed_items:
             if k in ev:
@@ -214,6 +218,11 @@ class Analyzer:
             for a in out:
                 self.stats.add(a)
         return out
+
+    def _all_trusted(self, ev: dict[str, Any]) -> bool:
+        """Falco `not ka.req.pod.containers.image.repository in (list)`: exempt only when every image is listed."""
+        images = pod_images(ev)
+        return bool(images) and all(i in self._trusted for i in images)
 
     def _gated(self, dets: list[Detection], ev: dict[str, Any], stage: Any, out: list[Alert]) -> None:
         ref = ev.get("objectRef") or {}

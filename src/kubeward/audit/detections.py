@@ -39,6 +39,7 @@ class Detection:
     once_per_request: bool = False  # fires at most once per auditID across the stages it watches
     needs_key: str | None = None  # only events carrying this top-level field (cheap dispatch for "any" events)
     users: frozenset[str] | None = None  # only events by these user names (user.username)
+    image_exempt: bool = False  # silenced when every container image is a trusted repository (Falco image lists)
 
 
 # --- field helpers (Falco macros) ------------------------------------------------------------------------------
@@ -86,6 +87,17 @@ def all_containers(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
         for c in spec.get(key) or ():
             if isinstance(c, dict):
                 yield c
+
+
+def image_repository(image: str) -> str:
+    """Falco ka.req.pod.containers.image.repository: the image without digest and tag."""
+    image = image.split("@", 1)[0]
+    slash, colon = image.rfind("/"), image.rfind(":")
+    return image[:colon] if colon > slash else image
+
+
+def pod_images(ev: dict[str, Any]) -> list[str]:
+    return [image_repository(str(c.get("image", ""))) for c in all_containers(pod_spec(ev))]
 
 
 def target(ev: dict[str, Any]) -> str:
@@ -465,12 +477,12 @@ def builtin() -> list[Detection]:
     pods, roles = frozenset({"pods"}), frozenset({"clusterroles", "roles"})
     bindings = frozenset({"clusterrolebindings", "rolebindings"})
     return [
-        Detection("privileged-pod", "Create Privileged Pod", H, _privileged, pods, CREATE),
-        Detection("sensitive-mount-pod", "Create Sensitive Mount Pod", H, _sensitive_mount, pods, CREATE),
-        Detection("hostnetwork-pod", "Create HostNetwork Pod", M, _host_ns("hostNetwork", "network"), pods, CREATE),
-        Detection("hostpid-pod", "Create HostPid Pod", H, _host_ns("hostPID", "PID namespace"), pods, CREATE),
-        Detection("hostipc-pod", "Create HostIPC Pod", M, _host_ns("hostIPC", "IPC namespace"), pods, CREATE),
-        Detection("pod-in-kube-namespace", "Pod Created in Kube Namespace", M, _kube_namespace_pod, pods, CREATE),
+        Detection("privileged-pod", "Create Privileged Pod", H, _privileged, pods, CREATE, image_exempt=True),
+        Detection("sensitive-mount-pod", "Create Sensitive Mount Pod", H, _sensitive_mount, pods, CREATE, image_exempt=True),
+        Detection("hostnetwork-pod", "Create HostNetwork Pod", M, _host_ns("hostNetwork", "network"), pods, CREATE, image_exempt=True),
+        Detection("hostpid-pod", "Create HostPid Pod", H, _host_ns("hostPID", "PID namespace"), pods, CREATE, image_exempt=True),
+        Detection("hostipc-pod", "Create HostIPC Pod", M, _host_ns("hostIPC", "IPC namespace"), pods, CREATE, image_exempt=True),
+        Detection("pod-in-kube-namespace", "Pod Created in Kube Namespace", M, _kube_namespace_pod, pods, CREATE, image_exempt=True),
         Detection("exec-attach", "Attach/Exec Pod", M, _exec_attach, pods, frozenset({"create", "get"}),
                   STARTED_OR_COMPLETE, once_per_request=True),
         Detection("port-forward", "Port-forward to Pod", M, _portforward, pods, None, STARTED_OR_COMPLETE,

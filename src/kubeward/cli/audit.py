@@ -81,14 +81,22 @@ def detection_options(f: Any) -> Any:
                      help="Expected source networks; requests from elsewhere alert (repeatable)."),
         click.option("--allowed-user-agent", multiple=True,
                      help="Expected user agents (regex); others alert (repeatable)."),
+        click.option("--trusted-image", multiple=True, metavar="REPOSITORY",
+                     help="Image repository (no tag) whose pods the pod detections ignore, e.g. quay.io/calico/node "
+                          "(repeat or comma-separate)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
     return f
 
 
+DETECTION_KEYS = ("rules_file", "disable", "burst_threshold", "burst_window", "allowed_cidr", "allowed_user_agent",
+                  "trusted_image")
+
+
 def _analyzer(rules_file: str | None, disable: tuple[str, ...], burst_threshold: int, burst_window: float,
-              allowed_cidr: tuple[str, ...], allowed_user_agent: tuple[str, ...]) -> Any:
+              allowed_cidr: tuple[str, ...], allowed_user_agent: tuple[str, ...],
+              trusted_image: tuple[str, ...]) -> Any:
     import re
 
     from ..audit.analyzer import Analyzer, AnalyzerConfig
@@ -112,7 +120,8 @@ def _analyzer(rules_file: str | None, disable: tuple[str, ...], burst_threshold:
             re.compile(a)
         except re.error as exc:
             fail(f"--allowed-user-agent: bad regex {a!r}: {exc}")
-    config = AnalyzerConfig(burst_threshold, burst_window, cidrs, tuple(allowed_user_agent), _csv(disable))
+    config = AnalyzerConfig(burst_threshold, burst_window, cidrs, tuple(allowed_user_agent), _csv(disable),
+                            _csv(trusted_image))
     return Analyzer(builtin() + custom, config), config
 
 
@@ -270,8 +279,7 @@ def watch(path: str, from_start: bool, poll_interval: float, **opts: Any) -> Non
     from ..audit.reader import ReadStats
     from ..audit.watch import Follower, follow_events
 
-    det = {k: opts.pop(k) for k in ("rules_file", "disable", "burst_threshold", "burst_window", "allowed_cidr",
-                                    "allowed_user_agent")}
+    det = {k: opts.pop(k) for k in DETECTION_KEYS}
     analyzer, _ = _analyzer(**det)
     alerting = _alerting(**opts)
     stop = threading.Event()
@@ -309,8 +317,7 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
     from ..audit.serve import make_server, tls_context
     from .common import parse_size
 
-    det = {k: opts.pop(k) for k in ("rules_file", "disable", "burst_threshold", "burst_window", "allowed_cidr",
-                                    "allowed_user_agent")}
+    det = {k: opts.pop(k) for k in DETECTION_KEYS}
     analyzer, _ = _analyzer(**det)
     try:
         ctx = tls_context(tls_cert, tls_key, client_ca)
