@@ -11,8 +11,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubeward.engines.netpol import ClassIndex, decide, from_snapshot
+from kubeward.engines.netpol import ClassIndex, decide, from_snapshot, lint
 from kubeward.engines.netpol.policy import default_policy_types
+from kubeward.engines.netpol.ports import PortSpace
 from kubeward.resource import Resource
 from kubeward.snapshot import Snapshot
 
@@ -211,3 +212,38 @@ def test_a_default_deny_never_adds_a_connection(objs: list[dict[str, Any]], prob
                  "metadata": {"name": "zz-deny", "namespace": ns}, "spec": {"podSelector": sel, "policyTypes": types}})
     after = _classwise(_cluster(objs), port, proto)
     assert after <= before
+
+
+json_st = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 70000) | st.sampled_from(["", "x", "TCP", "10.0.0.0/8", "80", "http"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["podSelector", "namespaceSelector", "ipBlock", "cidr", "except", "from", "to", "ports",
+                         "port", "endPort", "protocol", "matchLabels", "matchExpressions", "key", "operator",
+                         "values", "ingress", "egress", "policyTypes", "subject", "namespaces", "pods", "action",
+                         "priority", "portNumber", "portRange", "networks", "nodes", "app"]),
+        inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy",
+                                           "Pod", "Deployment", "Namespace"]), json_st), max_size=5))
+def test_hostile_shapes_never_raise(items: list[tuple[str, Any]]) -> None:
+    objs = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n1", "labels": {"app": "a"}},
+             "spec": {"containers": [{"name": "c"}]}, "status": {"podIP": "10.0.0.1"}}]
+    for i, (kind, body) in enumerate(items):
+        obj: dict[str, Any] = {"apiVersion": "v1", "kind": kind,
+                               "metadata": {"name": f"o{i}", "namespace": "n1", "labels": body if i % 2 else {}}}
+        obj["spec" if i % 3 else "status"] = body
+        obj["spec"] = body if kind != "Pod" else {"containers": body}
+        objs.append(obj)
+    cluster = _cluster(objs)
+    index = ClassIndex(cluster)
+    for port, proto in PORTS:
+        m = index.matrix(port, proto)
+        for i, a in enumerate(cluster.pods):
+            for j, b in enumerate(cluster.pods):
+                assert m.allowed(i, j) == decide(cluster, a, b, port, proto).allowed
+    PortSpace.build(index)
+    list(lint.issues(cluster))

@@ -66,6 +66,11 @@ class Cluster:
         return {d: bool(self.selecting(pod, d)) for d in (INGRESS, EGRESS)}
 
 
+def _str_map(labels: object) -> dict[str, str]:
+    """Labels as strings (hostile input may carry numbers or lists; the API only stores strings)."""
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
+
 def _ips(status: object) -> tuple[IP, ...]:
     if not isinstance(status, dict):
         return ()
@@ -96,7 +101,7 @@ def pods_of(snapshot: Snapshot, ns_labels: dict[str, dict[str, str]]) -> list[Po
 
     def labels_for(ns: str) -> dict[str, str]:
         if ns not in ns_labels:
-            ns_labels[ns] = snapshot.namespace_labels(ns)
+            ns_labels[ns] = _str_map(snapshot.namespace_labels(ns))
         return ns_labels[ns]
 
     for res in snapshot.of_kind("Pod"):
@@ -106,7 +111,7 @@ def pods_of(snapshot: Snapshot, ns_labels: dict[str, dict[str, str]]) -> list[Po
         ns = res.namespace or "default"
         status = res.obj.get("status")
         pod = Pod(
-            namespace=ns, name=res.name, labels=dict(res.labels), ns_labels=labels_for(ns), ips=_ips(status),
+            namespace=ns, name=res.name, labels=_str_map(res.labels), ns_labels=labels_for(ns), ips=_ips(status),
             named_ports=named_ports_of(view.spec),
             host_ip=parse_ip(str(status.get("hostIP"))) if isinstance(status, dict) and status.get("hostIP") else None,
             host_network=view.spec.get("hostNetwork") is True, resource=res,
@@ -124,7 +129,7 @@ def pods_of(snapshot: Snapshot, ns_labels: dict[str, dict[str, str]]) -> list[Po
         if view is None:
             continue
         ns = res.namespace or "default"
-        labels = {str(k): str(v) for k, v in view.labels.items()}
+        labels = _str_map(view.labels)
         # A workload is already represented when a real pod in its namespace carries its template labels.
         if any(all(p.labels.get(k) == v for k, v in labels.items()) for p in by_ns.get(ns, ())) and labels:
             continue
@@ -143,7 +148,7 @@ def pods_of(snapshot: Snapshot, ns_labels: dict[str, dict[str, str]]) -> list[Po
 
 def from_snapshot(snapshot: Snapshot, *, ipblock_matches_pods: bool = True) -> Cluster:
     """The single place where pods and policies come from; live-cluster sources produce a Snapshot too."""
-    ns_labels: dict[str, dict[str, str]] = {ns: snapshot.namespace_labels(ns) for ns in snapshot.namespaces()}
+    ns_labels = {ns: _str_map(snapshot.namespace_labels(ns)) for ns in snapshot.namespaces()}
     pods = pods_of(snapshot, ns_labels)
     policies = [compile_policy(r) for r in snapshot.of_kind("NetworkPolicy")]
     nodes = node_addresses(snapshot.of_kind("Node"))

@@ -213,12 +213,18 @@ def _rules(raw: Any, peer_key: str, path: str, problems: list[tuple[str, str]]) 
         raw_peers, raw_ports = r.get(peer_key), r.get("ports")
         # types.go: from/to "If this field is empty or missing, this rule matches all sources/destinations";
         # ports "If this field is empty or missing, this rule matches all ports".
-        peers = None
+        peers: tuple[Peer, ...] | None = None
         if isinstance(raw_peers, list) and raw_peers:
             peers = tuple(_peer(p, f"{rp}/{peer_key}/{j}", problems) for j, p in enumerate(raw_peers))
-        ports = None
+        elif raw_peers is not None and not isinstance(raw_peers, list):
+            problems.append((f"{rp}/{peer_key}", "must be a list"))
+            peers = ()  # rejected by the apiserver: match nothing rather than everything
+        ports: tuple[PortMatch, ...] | None = None
         if isinstance(raw_ports, list) and raw_ports:
             ports = tuple(_port(p, f"{rp}/ports/{j}", problems) for j, p in enumerate(raw_ports))
+        elif raw_ports is not None and not isinstance(raw_ports, list):
+            problems.append((f"{rp}/ports", "must be a list"))
+            ports = ()
         out.append(Rule(i, peers, ports))
     return tuple(out)
 
