@@ -297,3 +297,64 @@ def test_pss_fail_fixtures_are_caught_by_the_mapped_controls(level: str) -> None
     missed = sorted({p.stem for p in (latest / "fail").glob("*.yaml")} - caught)
     # procMount: Unmasked in a user namespace is allowed by baseline (1.35) and KW-W030 follows baseline
     assert missed == ([] if level == "baseline" else ["procmount_restricted0", "procmount_restricted1"])
+
+
+LABELS = st.dictionaries(st.sampled_from(["app", "tier", "team"]), st.sampled_from(["a", "b"]), max_size=3)
+POLICY = st.fixed_dictionaries({
+    "namespace": st.sampled_from(["x", "y"]),
+    "selector": st.one_of(st.none(), LABELS),  # None: podSelector omitted (selects all)
+    "types": st.one_of(st.none(), st.sampled_from([["Ingress"], ["Egress"], ["Ingress", "Egress"]])),
+    "egress": st.booleans(),
+})
+
+
+@settings(max_examples=200, deadline=None)
+@given(pod_labels=LABELS, policies=st.lists(POLICY, max_size=3))
+def test_network_isolation_follows_policy_type_defaulting(pod_labels: dict[str, str], policies: list[dict[str, Any]]) -> None:
+    objs = [Resource({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "x", "labels": pod_labels},
+                      "spec": {"containers": [{"name": "c", "image": "i"}]}})]
+    ingress_isolated = egress_isolated = False
+    for i, p in enumerate(policies):
+        spec: dict[str, Any] = {}
+        if p["selector"] is not None:
+            spec["podSelector"] = {"matchLabels": p["selector"]}
+        if p["types"] is not None:
+            spec["policyTypes"] = p["types"]
+        if p["egress"]:
+            spec["egress"] = [{"to": [{"podSelector": {}}]}]
+        objs.append(Resource({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                              "metadata": {"name": f"n{i}", "namespace": p["namespace"]}, "spec": spec}))
+        selects = p["namespace"] == "x" and all(pod_labels.get(k) == v for k, v in (p["selector"] or {}).items())
+        # defaults.go: [Ingress] plus Egress when egress rules exist, unless policyTypes is given
+        types = p["types"] if p["types"] is not None else ["Ingress"] + (["Egress"] if p["egress"] else [])
+        ingress_isolated |= selects and "Ingress" in types
+        egress_isolated |= selects and "Egress" in types
+    snap = Snapshot(objs)
+    assert bool(run(snap, [all_controls()["KW-N008"]]).findings) == (not ingress_isolated)
+    assert bool(run(snap, [all_controls()["KW-N009"]]).findings) == (not egress_isolated)
+
+
+RULE = st.fixed_dictionaries({
+    "apiGroups": st.lists(st.sampled_from(["", "*", "apps"]), min_size=1, max_size=2),
+    "resources": st.lists(st.sampled_from(["secrets", "pods", "pods/exec", "pods/log", "*", "configmaps"]),
+                          min_size=1, max_size=3),
+    "verbs": st.lists(st.sampled_from(["get", "list", "watch", "create", "*", "delete"]), min_size=1, max_size=3),
+})
+
+
+@settings(max_examples=200, deadline=None)
+@given(rules=st.lists(RULE, min_size=1, max_size=3))
+def test_rbac_rule_matching_is_exact(rules: list[dict[str, Any]]) -> None:
+    """evaluation_helpers.go: '*' matches anything (subresources too); 'pods' never covers 'pods/exec'."""
+    role = Resource({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                     "metadata": {"name": "r", "namespace": "x"}, "rules": rules})
+
+    def allows(verbs: set[str], resource: str) -> bool:
+        return any((set(r["verbs"]) & (verbs | {"*"})) and (set(r["apiGroups"]) & {"", "*"})
+                   and (set(r["resources"]) & {resource, "*"}) for r in rules)
+
+    snap = Snapshot([role])
+    assert bool(run(snap, [all_controls()["KW-R005"]]).findings) == allows({"get", "list", "watch"}, "secrets")
+    assert bool(run(snap, [all_controls()["KW-R006"]]).findings) == (
+        allows({"create", "get"}, "pods/exec"))
+    assert bool(run(snap, [all_controls()["KW-R007"]]).findings) == allows({"create"}, "pods")
