@@ -40,6 +40,7 @@ class Stats:
     events: int = 0
     alerts: int = 0
     by_rule: dict[str, int] = field(default_factory=dict)
+    malformed: int = 0  # events (or detections on them) skipped because a field had an unexpected type
 
     def add(self, alert: Alert) -> None:
         self.alerts += 1
@@ -48,11 +49,16 @@ class Stats:
     def merge(self, other: Stats) -> None:
         self.events += other.events
         self.alerts += other.alerts
+        self.malformed += other.malformed
         for k, v in other.by_rule.items():
             self.by_rule[k] = self.by_rule.get(k, 0) + v
 
     def to_json(self) -> dict[str, Any]:
-        return {"events": self.events, "alerts": self.alerts, "byRule": dict(sorted(self.by_rule.items()))}
+        d: dict[str, Any] = {"events": self.events, "alerts": self.alerts,
+                             "byRule": dict(sorted(self.by_rule.items()))}
+        if self.malformed:
+            d["malformed"] = self.malformed
+        return d
 
 
 def parse_time(ts: str) -> float | None:
@@ -183,6 +189,17 @@ class Analyzer:
     def feed(self, ev: dict[str, Any]) -> list[Alert]:
         self.stats.events += 1
         out: list[Alert] = []
+        try:
+            self._run(ev, out)
+        except (AttributeError, TypeError, KeyError, ValueError, IndexError):
+            # A field of an unexpected type (a hand-edited or corrupt log): counted, never a traceback.
+            self.stats.malformed += 1
+        if out:
+            for a in out:
+                self.stats.add(a)
+        return out
+
+    def _run(self, ev: dict[str, Any], out: list[Alert]) -> None:
         stage = ev.get("stage")
         ref = ev.get("objectRef")
         verb = ev.get("verb")
@@ -191,11 +208,7 @@ class Analyzer:
         if dets is None:
             dets = self._candidates(*key)
         for d in dets:
-            msg = d.check(ev)
-            if msg is not None and (not d.once_per_request or self._first(d.id, ev.get("auditID", ""))):
-                if d.image_exempt and self._trusted and self._all_trusted(ev):
-                    continue
-                out.append(Alert.of(d.id, d.severity, ev, msg))
+            self._apply(d, ev, out)
         for k, kd in self._keyed_items:
             if k in ev:
                 self._gated(kd, ev, stage, out)
@@ -214,10 +227,18 @@ class Analyzer:
                         self.burst_inputs.append(_burst_view(ev))
                     else:
                         out.extend(self.burst.feed(ev))  # type: ignore[union-attr]
-        if out:
-            for a in out:
-                self.stats.add(a)
-        return out
+
+    def _apply(self, d: Detection, ev: dict[str, Any], out: list[Alert]) -> None:
+        """One detection; a malformed body fails only this detection, the others still judge the event."""
+        try:
+            msg = d.check(ev)
+        except (AttributeError, TypeError, KeyError, ValueError, IndexError):
+            self.stats.malformed += 1
+            return
+        if msg is not None and (not d.once_per_request or self._first(d.id, ev.get("auditID", ""))):
+            if d.image_exempt and self._trusted and self._all_trusted(ev):
+                return
+            out.append(Alert.of(d.id, d.severity, ev, msg))
 
     def _all_trusted(self, ev: dict[str, Any]) -> bool:
         """Falco `not ka.req.pod.containers.image.repository in (list)`: exempt only when every image is listed."""
@@ -231,9 +252,7 @@ class Analyzer:
             if stage not in d.stages or (d.resources is not None and ref.get("resource") not in d.resources) or (
                     d.verbs is not None and verb not in d.verbs):
                 continue
-            msg = d.check(ev)
-            if msg is not None and (not d.once_per_request or self._first(d.id, ev.get("auditID", ""))):
-                out.append(Alert.of(d.id, d.severity, ev, msg))
+            self._apply(d, ev, out)
 
     def feed_burst_only(self, ev: dict[str, Any]) -> list[Alert]:
         """For the parent of workers: the deferred burst inputs, in log order."""

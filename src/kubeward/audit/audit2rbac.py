@@ -56,11 +56,18 @@ def allowed(ev: dict[str, Any], include_denied: bool) -> bool:
     return code is not None and code != 401
 
 
-def observe(ev: dict[str, Any]) -> Observed:
+def observe(ev: dict[str, Any]) -> Observed | None:
+    """The request's attributes, or None when its fields are not the types the API writes."""
     ref = ev.get("objectRef")
     verb = ev.get("verb", "")
+    if not isinstance(verb, str) or not isinstance(ref, dict | None):
+        return None
+    if ref and not all(isinstance(ref.get(k) or "", str) for k in ("apiGroup", "resource", "subresource",
+                                                                        "namespace", "name")):
+        return None
     if not ref:
-        return Observed(verb, path=(ev.get("requestURI") or "/").split("?", 1)[0])
+        uri = ev.get("requestURI") or "/"
+        return Observed(verb, path=uri.split("?", 1)[0]) if isinstance(uri, str) else None
     sub = ref.get("subresource") or ""
     name = ref.get("name") or ""
     if verb == "create" and not sub:
@@ -87,10 +94,13 @@ def collect(events: Iterable[dict[str, Any]], user: str, include_denied: bool = 
         stage = ev.get("stage")
         if stage not in ("ResponseComplete", "ResponseStarted", None):
             continue
-        if effective_user(ev) != user or not allowed(ev, include_denied):
+        try:
+            if effective_user(ev) != user or not allowed(ev, include_denied):
+                continue
+        except AttributeError:
             continue
         o = observe(ev)
-        if o.verb and (o.resource or o.path) and (include_discovery or not is_discovery(o)):
+        if o is not None and o.verb and (o.resource or o.path) and (include_discovery or not is_discovery(o)):
             out.add(o)
     return out
 

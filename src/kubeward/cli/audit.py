@@ -176,6 +176,8 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
         warn(f"{rs.bad_lines - len(rs.errors)} more unusable lines not shown")
     if rs.events == 0:
         fail("no audit events read", EXIT_USAGE)
+    if stats.malformed:
+        warn(f"{stats.malformed} events had fields of unexpected types; the detections concerned skipped them")
     if fmt == "json":
         doc = {"alerts": [a.to_json() for a in alerts], "stats": stats.to_json(),
                "errors": [e.to_json() for e in rs.errors]}
