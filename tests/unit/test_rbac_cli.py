@@ -128,3 +128,22 @@ def test_user_errors_are_one_line_exit_2(args: list[str], message: str) -> None:
     assert rc == 2 and out == ""
     assert err.startswith(message) and err.count("\n") == 1
     assert "Traceback" not in err
+
+
+EDIT_BINDING = ("apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: devs, namespace: dev}\n"
+                "roleRef: {kind: ClusterRole, name: edit}\nsubjects: [{kind: User, name: dana}]\n")
+
+
+def test_builtin_bootstrap_roles_fill_in_undefined_cluster_roles() -> None:
+    rc, out, _ = run("can-i", "get", "secrets", "-n", "dev", "--as", "dana", "--explain", "-f", "-", stdin=EDIT_BINDING)
+    assert rc == 0 and out.startswith("yes\n")
+    assert 'role: ClusterRole "edit" (built-in bootstrap role, not in the input)' in out
+    rc, out, _ = run("can-i", "impersonate", "serviceaccounts", "-n", "dev", "--as", "dana", "-f", "-",
+                     stdin=EDIT_BINDING)
+    assert (rc, out) == (0, "yes\n")
+    rc, out, _ = run("can-i", "create", "rolebindings.rbac.authorization.k8s.io", "-n", "dev", "--as", "dana",
+                     "-f", "-", stdin=EDIT_BINDING)
+    assert (rc, out) == (1, "no\n")  # admin-only power
+    rc, out, _ = run("can-i", "get", "secrets", "-n", "dev", "--as", "dana", "--no-builtin-roles", "-f", "-",
+                     stdin=EDIT_BINDING)
+    assert (rc, out) == (1, "no\n")

@@ -112,10 +112,10 @@ def test_risks_list_pods_of_service_account_groups() -> None:
     assert [str(p) for p in r.pods] == ["Pod/ci/p"]
 
 
-def paths_of(*objs: dict[str, Any]) -> list[str]:
+def paths_of(*objs: dict[str, Any], start: str | None = None) -> list[str]:
     s = snap(cr("cluster-admin", rule("*", "*", "*")), bind("root", "cluster-admin", "ServiceAccount:kube-system/boss"),
              *objs)
-    return [str(p) for p in escalation_paths(RBACIndex.from_snapshot(s), s)]
+    return [str(p) for p in escalation_paths(RBACIndex.from_snapshot(s), s, start)]
 
 
 def test_paths_token_create_respects_resource_names() -> None:
@@ -127,7 +127,7 @@ def test_paths_token_create_respects_resource_names() -> None:
 
 
 def test_paths_bind_escalate_impersonate_csr_and_groups() -> None:
-    got = paths_of(
+    objs = (
         cr("binder", rule("bind", "rbac.authorization.k8s.io", "clusterroles"),
            rule("create", "rbac.authorization.k8s.io", "clusterrolebindings")),
         cr("bind-only", rule("bind", "rbac.authorization.k8s.io", "clusterroles")),
@@ -142,10 +142,19 @@ def test_paths_bind_escalate_impersonate_csr_and_groups() -> None:
         bind("b6", "pods", "Group:system:serviceaccounts:dev", ns="kube-system"),
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "x", "namespace": "dev"}},
     )
+    got = paths_of(*objs)
     starts = {line.split(" -[")[0] for line in got}
-    assert {"User b", "User e", "User i", "User c", "ServiceAccount dev/x"} <= starts
+    assert {"User b", "User e", "User i", "User c", "Group system:serviceaccounts:dev"} <= starts
+    assert "ServiceAccount dev/x" not in starts  # its group's line stands for it
     assert "User nob" not in starts  # bind without create clusterrolebindings is not enough
     assert "ServiceAccount kube-system/boss" not in starts  # already full authority
-    x = next(line for line in got if line.startswith("ServiceAccount dev/x"))
+    (x,) = paths_of(*objs, start="ServiceAccount dev/x")
     assert x.split(" -[")[1].startswith("member of]-> Group system:serviceaccounts:dev")
     assert x.endswith("-> cluster-admin")
+
+
+def test_members_of_a_full_authority_group_are_not_escalations() -> None:
+    got = paths_of(bind("all", "cluster-admin", "Group:system:authenticated"),
+                   {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "x", "namespace": "dev"}},
+                   bind("u", "cluster-admin", "User:someone", ns="dev"))
+    assert got == []

@@ -30,8 +30,16 @@ from .common import (
 CLUSTER_SCOPED = {(g, r) for g, r, namespaced in BUILTIN if not namespaced}
 
 
+def _no_builtin(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    ctx.meta["kubeward.rbac.builtin_roles"] = not value
+    return value
+
+
 def source_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """`-f PATH` (repeatable; files, folders, '-'); the live-cluster source will join here."""
+    f = click.option("--no-builtin-roles", is_flag=True, expose_value=False, callback=_no_builtin,
+                     help="Do not supply bootstrap ClusterRoles (cluster-admin, admin, edit, view, …) "
+                          "that the input binds without defining.")(f)
     f = click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
                      help="Refuse input files larger than this.")(f)
     f = click.option("-f", "--filename", "paths", multiple=True, metavar="PATH",
@@ -49,7 +57,8 @@ def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBA
         if snapshot.errors:  # already said, one line per input
             sys.exit(EXIT_USAGE)
         fail(f"{', '.join(paths)}: no Kubernetes objects found")
-    index = RBACIndex.from_snapshot(snapshot)
+    builtin = click.get_current_context().meta.get("kubeward.rbac.builtin_roles", True)
+    index = RBACIndex.from_snapshot(snapshot, builtin_roles=builtin)
     gc.collect()
     gc.freeze()  # the snapshot and index live until exit: spare them from every later collection
     for p in index.problems:
@@ -135,7 +144,8 @@ def can_i(verb: str, target: str, name: str | None, namespace: str, cluster: boo
         click.echo(f"user: {user.name} groups: {', '.join(user.groups) or '(none)'}")
         if decision.allowed and decision.binding is not None:
             click.echo(f"binding: {decision.binding.describe()}")
-            click.echo(f"role: {decision.role}")
+            builtin = decision.binding.role_kind == "ClusterRole" and decision.binding.role_name in index.builtin
+            click.echo(f"role: {decision.role}" + (" (built-in bootstrap role, not in the input)" if builtin else ""))
             click.echo(f"rule: {decision.rule}")
         elif decision.allowed:
             click.echo(decision.reason)

@@ -74,7 +74,7 @@ def pod_inherits_critical(snapshot: Snapshot) -> Iterator[tuple[Resource, str, s
             continue
         pod = res.pod()
         base = pod.spec_path if pod is not None else "/spec"
-        yield res, f"{base}/serviceAccountName", "its service account token can " + "; ".join(sorted(set(why)))
+        yield res, f"{base}/serviceAccountName", "its service account token holds " + "; ".join(sorted(set(why)))
 
 
 @control(
@@ -88,7 +88,7 @@ def dangling_binding(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
     idx = _index(snapshot)
     if not any(r.kind in ("Role", "ClusterRole") for r in snapshot.resources):
         return  # bindings scanned without any roles: nothing to judge against
-    for b in idx.bindings:
+    for b in idx.bindings:  # built-in bootstrap ClusterRoles count as present (every cluster has them)
         if b.role_key not in idx.roles and b.resource is not None:
             yield b.resource, "/roleRef/name", idx._missing_message(b)
 

@@ -72,6 +72,7 @@ class RBACIndex:
         self.role_objects = role_objects or {}
         self.problems = list(problems)
         self.aggregated_from: dict[str, tuple[str, ...]] = {}  # aggregated ClusterRole → its sources
+        self.builtin: frozenset[str] = frozenset()  # bootstrap ClusterRoles supplied because the input lacks them
         self._crb_by_subject: dict[tuple[str, str], list[int]] = defaultdict(list)
         self._rb_by_subject: dict[tuple[str, str, str], list[int]] = defaultdict(list)  # (ns, kind, name)
         self._crb_by_role: dict[str, list[int]] = defaultdict(list)
@@ -118,18 +119,30 @@ class RBACIndex:
     # ---- building ---------------------------------------------------------------------------------------------
 
     @classmethod
-    def from_snapshot(cls, snapshot: Snapshot) -> RBACIndex:
-        """Compile the snapshot's RBAC objects. The cyclic collector is paused meanwhile: building allocates
-        hundreds of thousands of acyclic objects, and its generation scans would otherwise dominate."""
+    def from_snapshot(cls, snapshot: Snapshot, builtin_roles: bool = True) -> RBACIndex:
+        """Compile the snapshot's RBAC objects; with `builtin_roles`, bootstrap ClusterRoles the input does not
+        define (cluster-admin, admin, edit, view, …) are added as every apiserver has them.
+
+        The cyclic collector is paused meanwhile: building allocates hundreds of thousands of acyclic objects,
+        and its generation scans would otherwise dominate."""
         with paused_gc():
-            return cls._build(snapshot)
+            return cls._build(snapshot, builtin_roles)
 
     @classmethod
-    def _build(cls, snapshot: Snapshot) -> RBACIndex:
+    def _build(cls, snapshot: Snapshot, builtin_roles: bool) -> RBACIndex:
         problems: list[str] = []
         agg: dict[str, AggregatedRole] = {}
         objects: dict[RoleKey, Resource] = {}
-        for r in snapshot.of_kind("ClusterRole"):
+        cluster_roles = list(snapshot.of_kind("ClusterRole"))
+        builtin: set[str] = set()
+        if builtin_roles:
+            from .bootstrap import BUILTIN_CLUSTER_ROLES
+
+            defined = {r.name for r in cluster_roles}
+            extra = [Resource(o) for o in BUILTIN_CLUSTER_ROLES if o["metadata"]["name"] not in defined]
+            builtin = {r.name for r in extra}
+            cluster_roles += extra
+        for r in cluster_roles:
             if r.name in agg:
                 problems.append(f'ClusterRole "{r.name}" defined twice; the first definition is used')
                 continue
@@ -137,7 +150,8 @@ class RBACIndex:
             if err:
                 problems.append(err)
             agg[r.name] = AggregatedRole(r.name, r.labels, _rules(r), sels)
-            objects[("ClusterRole", "", r.name)] = r
+            if r.name not in builtin:
+                objects[("ClusterRole", "", r.name)] = r
         problems += aggregate(agg)
         roles: dict[RoleKey, tuple[Rule, ...]] = {("ClusterRole", "", n): a.rules for n, a in agg.items()}
         for r in snapshot.of_kind("Role"):
@@ -153,6 +167,7 @@ class RBACIndex:
                 bindings.append(_binding(r, len(bindings), kind))
         built = cls(roles, bindings, objects, problems)
         built.aggregated_from = {n: a.sources for n, a in agg.items() if a.selectors is not None}
+        built.builtin = frozenset(builtin)
         return built
 
     def _missing_message(self, b: Binding) -> str:

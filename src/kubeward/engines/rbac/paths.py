@@ -89,14 +89,18 @@ class _Graph:
             self.edges[u][v] = edge
 
 
-def escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = None) -> list[EscalationPath]:
+def escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = None,
+                     collapse_members: bool = True) -> list[EscalationPath]:
     """See `_escalation_paths`; runs with the cyclic collector paused (many small acyclic objects)."""
     with paused_gc():
-        return _escalation_paths(index, snapshot, start=start)
+        return _escalation_paths(index, snapshot, start, collapse_members)
 
 
-def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = None) -> list[EscalationPath]:
-    """Shortest path from every subject that does not already hold full authority to full authority."""
+def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None,
+                      collapse_members: bool) -> list[EscalationPath]:
+    """Shortest path from every subject that does not already hold full authority (itself or through a
+    group) to full authority. With `collapse_members`, a subject whose path starts by joining a group that
+    has its own path is left out: the group's line stands for its members (`start` lists it anyway)."""
     g = _Graph()
     probes = RoleProbes(index, extra=EXTRA_PROBES)
     full_roles = sorted(k[2] for k in index.roles if k[0] == "ClusterRole" and FULL in probes.of(k))
@@ -215,13 +219,21 @@ def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = 
                 dist[u] = dist[v] + 1
                 nxt[u] = (v, edge)
                 queue.append(u)
-    starts = [n for n in dist if n != TARGET and not n.startswith("any service account")]
+    def full(node: str) -> bool:
+        """Holds full authority itself, or through a group it is a member of: nothing to escalate."""
+        if node == f"Group {MASTERS}" or FULL in held.get(node, {}).get("", {}):
+            return True
+        return any(label == "member of" and full(v) for v, (label, _) in g.edges.get(node, {}).items())
+
+    starts = [n for n in dist if n != TARGET and not n.startswith("any service account") and not full(n)]
     if start is not None:
         starts = [n for n in starts if n == start]
+    listed = set(starts)
     out = []
     for s in starts:
-        if _holds_full(held.get(s, {})) or s == f"Group {MASTERS}":
-            continue  # already full authority: not an escalation
+        first, (label, _) = nxt[s]
+        if collapse_members and label == "member of" and first in listed and start is None:
+            continue  # the group's own path stands for all of its members
         steps = []
         cur = s
         while cur != TARGET:
@@ -230,7 +242,3 @@ def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = 
         out.append(EscalationPath(s, tuple(steps)))
     out.sort(key=lambda p: (len(p.steps), p.start))
     return out
-
-
-def _holds_full(scopes: dict[str, dict[object, tuple[Binding, Rule]]]) -> bool:
-    return FULL in scopes.get("", {})
