@@ -376,6 +376,8 @@ def may_run_as_root(pod: PodView) -> Iterator[Hit]:
             continue
         if nonroot is False:
             msg = f'container "{_name(c)}" sets runAsNonRoot: false'
+        elif _is_zero(user):
+            msg = f'container "{_name(c)}" runs as UID 0 without runAsNonRoot: true'
         else:
             msg = f'container "{_name(c)}" sets neither runAsNonRoot: true nor a non-zero runAsUser'
         yield where, msg
