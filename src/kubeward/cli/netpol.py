@@ -225,7 +225,7 @@ LINT_EXTRA = ("KW-N007", "KW-N008", "KW-N009", "KW-N010")
 
 @group.command("lint")
 @input_options
-@click.option("--fail-on", type=severity_type(), default="medium", show_default=True,
+@click.option("--fail-on", type=severity_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains.")
 @output_options(FORMATS)
 def lint_cmd(paths: tuple[str, ...], max_file_size: str, fail_on: str, fmt: str, output_file: str | None) -> None:
