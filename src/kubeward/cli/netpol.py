@@ -111,9 +111,18 @@ def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol
         else:
             space = PortSpace.build(index)
             pc = index.pod_class
+            cache: dict[tuple[int, int], str] = {}
 
             def conns(i: int, j: int) -> str:
-                return "All" if i == j else describe(space.allowed(pc[i], pc[j]))
+                if i == j:
+                    return "All"
+                key = (pc[i], pc[j])
+                text = cache.get(key)
+                if text is None:
+                    if len(cache) > 1_000_000:  # bounded: class pairs repeat along a row and across replicas
+                        cache.clear()
+                    text = cache[key] = describe(space.allowed(*key))
+                return text
 
             if fmt == "json":
                 _reach_ports_json(out, names, chosen, conns)
