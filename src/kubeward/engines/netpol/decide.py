@@ -57,13 +57,14 @@ class Decision:
     egress: DirectionResult | None  # None: the source is not a pod, so no egress policy applies
     ingress: DirectionResult | None
 
-    def deciding_policies(self) -> list[str]:
+    def denying_policies(self) -> list[str]:
+        """The policies that decided each denied direction (isolating policies, or the admin rule's policy)."""
         out: list[str] = []
         for d in (self.egress, self.ingress):
-            if d is None:
+            if d is None or d.allowed:
                 continue
             for r in d.reasons:
-                if r.policy and r.policy not in out and (d.allowed == (r.action == "allow")):
+                if r.policy and r.policy not in out:
                     out.append(r.policy)
         return out
 

@@ -92,13 +92,8 @@ class FlowChecker:
         if decide(self.cluster, src, dst, flow.port, flow.protocol, explain=False).allowed:
             return None
         d = decide(self.cluster, src, dst, flow.port, flow.protocol, explain=True)
-        denied = [r for r in (d.egress, d.ingress) if r is not None and not r.allowed]
-        policies: list[str] = []
-        for r in denied:
-            for reason in r.reasons:
-                if reason.policy and reason.policy not in policies:
-                    policies.append(reason.policy)
+        denied = [r.direction.lower() for r in (d.egress, d.ingress) if r is not None and not r.allowed]
         return {
             "alert": ALERT, "src": flow.src, "dst": flow.dst, "port": flow.port, "protocol": flow.protocol,
-            "denied": [r.direction.lower() for r in denied], "policies": policies,
+            "denied": denied, "policies": d.denying_policies(),
         }
