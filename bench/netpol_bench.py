@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import resource
 import sys
 import time
 from typing import Any
 
 from kubeward.engines.netpol import ClassIndex, decide, from_snapshot
+from kubeward.engines.netpol.flows import FlowChecker
 from kubeward.resource import Resource
 from kubeward.snapshot import Snapshot
 
@@ -109,6 +111,17 @@ def main() -> None:
     step = max(1, len(pods) // 60)
     sample = [(i, j) for i in range(0, len(pods), step) for j in range(0, len(pods), step)]
     bad = sum(matrix.allowed(i, j) != decide(cluster, pods[i], pods[j], args.port, "TCP").allowed for i, j in sample)
+    # Flow checks (the node agent's path): cold includes name resolution, the first pairwise answers and the
+    # class index + matrix the checker switches to; warm is the steady state.
+    checker = FlowChecker(cluster)
+    rng = random.Random(5)
+    flows = [(pods[rng.randrange(len(pods))].key, pods[rng.randrange(len(pods))].key) for _ in range(300_000)]
+    t6 = time.perf_counter()
+    denied = sum(not checker.allowed(a, b, args.port, "TCP") for a, b in flows)
+    flow_dt = time.perf_counter() - t6
+    t7 = time.perf_counter()
+    sum(not checker.allowed(a, b, args.port, "TCP") for a, b in flows)
+    warm_dt = time.perf_counter() - t7
     stream = ""
     if args.stream_pods:
         from kubeward.cli.netpol import _reach_json
@@ -130,6 +143,8 @@ def main() -> None:
     print(f"count pairs:      {t4 - t3:.2f}s  allowed {pairs:,} of {n * n:,} ordered pod pairs")
     print(f"total engine:     {t3 - t1:.2f}s (index + matrix), {t3 - t0:.2f}s with compile")
     print(f"pairwise spot check: {len(sample)} pairs, {bad} mismatches")
+    print(f"flow checks: {len(flows):,} in {flow_dt:.2f}s cold ({len(flows) / flow_dt / 1e3:.0f}k flows/s, "
+          f"{denied:,} denied), {warm_dt:.2f}s warm ({len(flows) / warm_dt / 1e3:.0f}k flows/s)")
     if stream:
         print(stream)
     print(f"peak RSS: {rss:.0f} MiB")

@@ -301,3 +301,16 @@ def test_admin_port_shapes_are_validated() -> None:
     c = cluster(ns("a"), pod("a", "s", {}), pod("a", "c", {}), anp)
     assert len(c.admin[0].problems) == 2
     assert ok(c, "a/c", "a/s", 80)  # invalid ports match nothing, so the Deny does not apply
+
+
+def test_flow_checker_matrix_path_agrees_with_pairwise() -> None:
+    c = cluster(ns("a"), ns("b"), pod("a", "s", {"app": "s"}, ip="10.0.0.2"), pod("a", "c", {"app": "c"}),
+                pod("b", "x", {"app": "x"}),
+                np("a", "p", {"podSelector": {"matchLabels": {"app": "s"}},
+                              "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "c"}}}]}]}))
+    slow, fast = FlowChecker(c, matrix_after=10**9), FlowChecker(c, matrix_after=1)
+    keys = [p.key for p in c.pods] + ["10.0.0.2", "192.0.2.1"]
+    for a in keys:
+        for b in keys:
+            assert slow.allowed(a, b, 80) == fast.allowed(a, b, 80), (a, b)
+    assert fast._matrices  # the matrix path was taken
