@@ -95,9 +95,18 @@ def select_path(proc_cgroup: str) -> str:
     return v2 if v2 is not None else (first or "/")
 
 
+_MEMO: dict[bytes, Attribution] = {}
+
+
 def attribute_pid(pid: int) -> Attribution | None:
-    """Read /proc/<pid>/cgroup; None when the process is gone."""
+    """Read /proc/<pid>/cgroup; None when the process is gone. Parsed forms are memoised by the file's bytes:
+    a node has few distinct cgroups and this runs once per exec."""
     data = read_small(f"/proc/{pid}/cgroup", 65536)
-    if data is None:
+    if not data:
         return None
-    return parse_cgroup_path(select_path(data.decode("utf-8", "replace")))
+    hit = _MEMO.get(data)
+    if hit is None:
+        if len(_MEMO) > 16384:
+            _MEMO.clear()
+        hit = _MEMO[data] = parse_cgroup_path(select_path(data.decode("utf-8", "replace")))
+    return hit

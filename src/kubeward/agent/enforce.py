@@ -1,6 +1,7 @@
 """The exec decision loop: FAN_OPEN_EXEC_PERM events answered from the allowlist, with hard guarantees.
 
-- The agent's own process tree is always allowed, answered by the reader before any other work.
+- The agent's own process tree is never refused: a refusal (or a timeout answered with deny) first checks
+  whether the process descends from the agent; allowed execs skip that walk.
 - No exec waits longer than the decision timeout: a watchdog thread answers overdue events with --on-timeout and,
   while the decision thread is stuck, reads and answers newly queued events itself.
 - SIGHUP only sets a flag; the loop swaps in the re-read allowlist between events. Events queued meanwhile stay in
@@ -153,13 +154,14 @@ class Enforcer:
             return
         try:
             self.stats.events += 1
-            if self._tree.contains(ev.pid):
-                self.stats.self_tree += 1
-                self._answer(ev.fd, True)
-                return
             exe = fd_path(ev.fd)
             proc = ProcessScope.resolve(attribute_pid(ev.pid), self.config.pods)
             verdict = self.allowlist.decide(exe, proc, lambda: self._digest(ev.fd))
+            # Only a refusal needs the process-tree walk: the agent's own tree is never refused.
+            if not verdict.allowed and self._tree.contains(ev.pid):
+                self.stats.self_tree += 1
+                self._answer(ev.fd, True)
+                return
             enforce = self.config.mode == "enforce"
             allow = verdict.allowed or not enforce
             who = None if verdict.allowed else ppid_uid(ev.pid)  # read while the process still waits on us
@@ -232,6 +234,9 @@ class Enforcer:
                 for fd, p in list(self._pending.items()):
                     if p.deadline <= now:
                         del self._pending[fd]
+                        if not allow and self._wd_tree.contains(p.pid):
+                            self.fan.respond(fd, True)
+                            continue
                         late.append((p.pid, fd_path(fd), (ppid_uid(p.pid), attribute_pid(p.pid))))
                         self.fan.respond(fd, allow)
                 stuck = self._busy_since is not None and now - self._busy_since > self._timeout
