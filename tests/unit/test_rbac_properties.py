@@ -135,3 +135,64 @@ def test_malformed_objects_never_raise(objs: list[tuple[str, dict[str, Any]]], r
     assert idx.allowed_subjects(req).subjects[0][0].name == MASTERS
     assert all(r.paths for r in find_risks(idx))
     assert all(p.steps for p in escalation_paths(idx, snapshot))
+
+
+def _reference_allowed(objs: list[dict[str, Any]], user: UserInfo, req: Request) -> bool:
+    """rule.go VisitRulesFor + rbac.go RuleAllows written the slow, obvious way (no indexes), with the engine's
+    own aggregated rules so only binding resolution and subject matching are under test."""
+    roles = index_of(objs).roles
+    def applies(s: dict[str, Any], binding_ns: str) -> bool:
+        kind, name = s.get("kind"), s.get("name")
+        if kind == "User":
+            return name == user.name
+        if kind == "Group":
+            return name in user.groups
+        if kind == "ServiceAccount":
+            ns = s.get("namespace") or binding_ns
+            return bool(ns) and user.name == f"system:serviceaccount:{ns}:{name}"
+        return False
+    crbs = [o for o in objs if o["kind"] == "ClusterRoleBinding"]
+    rbs = [o for o in objs if o["kind"] == "RoleBinding" and o["metadata"]["namespace"] == req.namespace]
+    for b in crbs + (rbs if req.namespace else []):
+        bns = b["metadata"].get("namespace", "")
+        if not any(applies(s, bns) for s in b["subjects"]):
+            continue
+        ref = b["roleRef"]
+        key = (ref["kind"], bns if ref["kind"] == "Role" else "", ref["name"])
+        if any(rule_allows(req, r) for r in roles.get(key, ())):
+            return True
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(universes(), st.lists(st.tuples(users, requests), min_size=1, max_size=10))
+def test_authorize_matches_unindexed_reference(objs: list[dict[str, Any]],
+                                               asks: list[tuple[UserInfo, Request]]) -> None:
+    idx = index_of(objs)
+    for user, req in asks:
+        assert idx.authorize(user, req).allowed is _reference_allowed(objs, user, req), (user, req)
+
+
+labelled = st.fixed_dictionaries({
+    "name": st.sampled_from(["a", "b", "c", "d", "e"]),
+    "labels": st.dictionaries(st.sampled_from(["x", "y"]), st.just("1"), max_size=2),
+    "selects": st.one_of(st.none(), st.sampled_from(["x", "y"])),
+    "rules": st.lists(rules, max_size=2),
+})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(labelled, max_size=5, unique_by=lambda r: r["name"]), st.randoms())
+def test_aggregation_does_not_depend_on_input_order(specs: list[dict[str, Any]], rnd: Any) -> None:
+    objs = []
+    for sp in specs:
+        o: dict[str, Any] = {"apiVersion": RBAC, "kind": "ClusterRole",
+                             "metadata": {"name": sp["name"], "labels": sp["labels"]}, "rules": sp["rules"]}
+        if sp["selects"]:
+            o["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": {sp["selects"]: "1"}}]}
+        objs.append(o)
+    shuffled = objs[:]
+    rnd.shuffle(shuffled)
+    a = RBACIndex.from_snapshot(Snapshot(Resource(o) for o in objs), builtin_roles=False)
+    b = RBACIndex.from_snapshot(Snapshot(Resource(o) for o in shuffled), builtin_roles=False)
+    assert a.roles == b.roles
