@@ -79,6 +79,7 @@ class Enforcer:
         self._reload = threading.Event()
         self._stop = threading.Event()
         self._digests: dict[tuple[int, int, int, int, int], str] = {}
+        self._scopes: dict[Attribution | None, ProcessScope] = {}
         self._timeout = config.decision_timeout_ms / 1000.0
         self._tree = TreeChecker(config.self_pid)
         self._wd_tree = TreeChecker(config.self_pid)  # the watchdog's own cache: no sharing across threads
@@ -155,7 +156,7 @@ class Enforcer:
         try:
             self.stats.events += 1
             exe = fd_path(ev.fd)
-            proc = ProcessScope.resolve(attribute_pid(ev.pid), self.config.pods)
+            proc = self._scope(attribute_pid(ev.pid))
             verdict = self.allowlist.decide(exe, proc, lambda: self._digest(ev.fd))
             # Only a refusal needs the process-tree walk: the agent's own tree is never refused.
             if not verdict.allowed and self._tree.contains(ev.pid):
@@ -176,11 +177,19 @@ class Enforcer:
                 self.stats.alerted += 1
             self._alert(ev.pid, exe, proc, "deny" if enforce else "alert", verdict, who=who)
         finally:
-            with self._lock:
-                if ev.fd in self._pending:  # an exception before answering: never leave the exec waiting
-                    self._pending.pop(ev.fd)
-                    self.fan.respond(ev.fd, self.config.on_timeout == "allow")
+            if ev.fd in self._pending:  # an exception before answering: never leave the exec waiting
+                with self._lock:
+                    if self._pending.pop(ev.fd, None) is not None:
+                        self.fan.respond(ev.fd, self.config.on_timeout == "allow")
             os.close(ev.fd)
+
+    def _scope(self, attr: Attribution | None) -> ProcessScope:
+        hit = self._scopes.get(attr)
+        if hit is None:
+            if len(self._scopes) > 16384:
+                self._scopes.clear()
+            hit = self._scopes[attr] = ProcessScope.resolve(attr, self.config.pods)
+        return hit
 
     def _digest(self, fd: int) -> str | None:
         try:
