@@ -77,7 +77,6 @@ class RBACIndex:
         self._rb_by_subject: dict[tuple[str, str, str], list[int]] = defaultdict(list)  # (ns, kind, name)
         self._crb_by_role: dict[str, list[int]] = defaultdict(list)
         self._rb_by_role: dict[tuple[str, str, str], list[int]] = defaultdict(list)  # (ns, roleKind, role)
-        self._rb_ns: dict[str, list[int]] = defaultdict(list)
         for b in bindings:
             cluster = b.kind == "ClusterRoleBinding"
             for s in b.subjects:
@@ -91,7 +90,6 @@ class RBACIndex:
                 if b.role_kind == "ClusterRole":  # a ClusterRoleBinding can only refer to a ClusterRole
                     self._crb_by_role[b.role_name].append(b.index)
             else:
-                self._rb_ns[b.namespace].append(b.index)
                 self._rb_by_role[(b.namespace, b.role_kind, b.role_name)].append(b.index)
         # (verb, group, resource) as written in rules → roles; `*` entries stay literal keys. Rules with
         # resourceNames go to a side list, since they only match requests naming one of those objects.
