@@ -7,6 +7,8 @@ import io
 from pathlib import Path
 
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kubeward.audit.reader import ReadStats, iter_events
 
@@ -84,7 +86,10 @@ def test_chunks_cover_every_line_exactly_once(tmp_path: Path) -> None:
     p.write_bytes(b"".join(lines) + b"tail-without-newline")
     for n in (1, 2, 3, 5, 8, 64, 5000):
         got = [ln for s, e in chunk_ranges(str(p), n) for ln in _lines(str(p), s, e)]
-        assert got == [*lines, b"tail-without-newline"], n
+        assert got == [*(ln.rstrip(b"\n") for ln in lines), b"tail-without-newline"], n
+        # Lines over the limit are reported once each, wherever the chunk boundaries fall.
+        got = [ln for s, e in chunk_ranges(str(p), n) for ln in _lines(str(p), s, e, limit=6)]
+        assert got == [*(ln.rstrip(b"\n") if len(ln) <= 7 else None for ln in lines), None], n
 
 
 def test_overlong_line_is_skipped_not_buffered(tmp_path: Path) -> None:
@@ -95,3 +100,16 @@ def test_overlong_line_is_skipped_not_buffered(tmp_path: Path) -> None:
     assert [e["auditID"] for e in events] == ["a1", "a2"]
     assert rs.bad_lines == 1 and "longer than 1000 bytes" in rs.errors[0].message
     assert rs.errors[0].file.endswith("long.log:2")
+
+
+@given(st.lists(st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")), max_size=30), st.booleans(),
+       st.integers(1, 40), st.integers(1, 50))
+def test_line_blocks_match_a_plain_split(lines: list[bytes], final_newline: bool, size: int, limit: int) -> None:
+    from kubeward.audit.reader import line_blocks
+
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    got = [x for block in line_blocks(io.BytesIO(data), limit, size=size) for x in block]
+    want: list[bytes | None] = data.split(b"\n")
+    if want and want[-1] == b"":
+        want.pop()
+    assert got == [w if len(w) <= limit else None for w in want]  # type: ignore[arg-type]

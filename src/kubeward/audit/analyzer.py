@@ -20,7 +20,7 @@ from .detections import Detection, builtin, pod_images, username
 
 DEDUP_CAPACITY = 65536
 SOURCE_SEEN_CAPACITY = 65536
-MEMO_CAPACITY = 100_000  # distinct (stage, resource, verb) triples remembered; beyond that computed per event
+MEMO_CAPACITY = 100_000  # distinct (stage, resource, subresource, verb) keys remembered; beyond that per event
 
 
 @dataclass(slots=True)
@@ -164,7 +164,9 @@ class Analyzer:
                 for u in d.users:
                     self._by_user.setdefault(u, []).append(d)
         self._keyed_items = list(self._keyed.items())
-        self._memo: dict[tuple[Any, Any, Any], tuple[Detection, ...]] = {}
+        self._gate_key = self._keyed_items[0][0] if len(self._keyed_items) == 1 else None
+        self._more_keys = len(self._keyed_items) > 1
+        self._memo: dict[tuple[Any, Any, Any, Any], tuple[Detection, ...]] = {}
         self._trusted = frozenset(self.config.trusted_images)
         self._dedup: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.stats = Stats()
@@ -173,14 +175,15 @@ class Analyzer:
             if stateful and BurstDetector.RULE not in on else None
         src = SourceDetector(self.config.allowed_cidrs, self.config.allowed_user_agents)
         self.source = src if src.active and SourceDetector.RULE not in on else None
-        self.burst_inputs: list[dict[str, Any]] | None = None  # set by workers: defer bursts to the parent
+        self.burst_inputs = None  # workers set a list: bursts are deferred to the parent
 
-    def _candidates(self, stage: Any, resource: Any, verb: Any) -> tuple[Detection, ...]:
-        key = (stage, resource, verb)
+    def _candidates(self, stage: Any, resource: Any, sub: Any, verb: Any) -> tuple[Detection, ...]:
+        key = (stage, resource, sub, verb)
         found = self._memo.get(key)
         if found is None:
             found = tuple(d for d in self._plain if stage in d.stages
                           and (d.resources is None or resource in d.resources)
+                          and (d.subresources is None or (sub or "") in d.subresources)
                           and (d.verbs is None or verb in d.verbs))
             if len(self._memo) < MEMO_CAPACITY:
                 self._memo[key] = found
@@ -189,8 +192,32 @@ class Analyzer:
     def feed(self, ev: dict[str, Any]) -> list[Alert]:
         self.stats.events += 1
         out: list[Alert] = []
-        try:
-            self._run(ev, out)
+        try:  # free unless raised; one function for the hot path (no per-event method calls when nothing applies)
+            stage = ev.get("stage")
+            ref = ev.get("objectRef")
+            if ref:
+                key = (stage, ref.get("resource"), ref.get("subresource"), ev.get("verb"))
+            else:
+                key = (stage, None, None, ev.get("verb"))
+            dets = self._memo.get(key)
+            if dets is None:
+                dets = self._candidates(*key)
+            if dets:
+                for d in dets:
+                    self._apply(d, ev, out)
+            if self._gate_key is not None and self._gate_key in ev:
+                self._gated(self._keyed[self._gate_key], ev, stage, out)
+            elif self._more_keys:
+                for k, kd in self._keyed_items:
+                    if k in ev:
+                        self._gated(kd, ev, stage, out)
+            if self._by_user:
+                u = ev.get("user")
+                ud = self._by_user.get(u.get("username")) if u else None
+                if ud:
+                    self._gated(ud, ev, stage, out)
+            if stage == "ResponseComplete" and self._complete_hooks:
+                self._on_complete(ev, out)
         except (AttributeError, TypeError, KeyError, ValueError, IndexError):
             # A field of an unexpected type (a hand-edited or corrupt log): counted, never a traceback.
             self.stats.malformed += 1
@@ -199,34 +226,25 @@ class Analyzer:
                 self.stats.add(a)
         return out
 
-    def _run(self, ev: dict[str, Any], out: list[Alert]) -> None:
-        stage = ev.get("stage")
-        ref = ev.get("objectRef")
-        verb = ev.get("verb")
-        key = (stage, ref.get("resource") if ref else None, verb)
-        dets = self._memo.get(key)
-        if dets is None:
-            dets = self._candidates(*key)
-        for d in dets:
-            self._apply(d, ev, out)
-        for k, kd in self._keyed_items:
-            if k in ev:
-                self._gated(kd, ev, stage, out)
-        if self._by_user:
-            ud = self._by_user.get((ev.get("user") or {}).get("username"))  # type: ignore[arg-type]
-            if ud:
-                self._gated(ud, ev, stage, out)
-        if stage == "ResponseComplete":
-            if self.source is not None and (a := self.source.check(ev)) is not None:
-                out.append(a)
-            if self.burst is not None or self.burst_inputs is not None:
-                rs = ev.get("responseStatus")
-                c = rs.get("code") if rs else None
-                if c == 403 or c == 401:
-                    if self.burst_inputs is not None:
-                        self.burst_inputs.append(_burst_view(ev))
-                    else:
-                        out.extend(self.burst.feed(ev))  # type: ignore[union-attr]
+    @property
+    def burst_inputs(self) -> list[dict[str, Any]] | None:
+        return self._burst_inputs
+
+    @burst_inputs.setter
+    def burst_inputs(self, value: list[dict[str, Any]] | None) -> None:
+        self._burst_inputs = value
+        self._complete_hooks = self.source is not None or self.burst is not None or value is not None
+
+    def _on_complete(self, ev: dict[str, Any], out: list[Alert]) -> None:
+        if self.source is not None and (a := self.source.check(ev)) is not None:
+            out.append(a)
+        rs = ev.get("responseStatus")
+        c = rs.get("code") if rs else None
+        if c == 403 or c == 401:
+            if self._burst_inputs is not None:
+                self._burst_inputs.append(_burst_view(ev))
+            elif self.burst is not None:
+                out.extend(self.burst.feed(ev))
 
     def _apply(self, d: Detection, ev: dict[str, Any], out: list[Alert]) -> None:
         """One detection; a malformed body fails only this detection, the others still judge the event."""
@@ -250,7 +268,8 @@ class Analyzer:
         verb = ev.get("verb")
         for d in dets:
             if stage not in d.stages or (d.resources is not None and ref.get("resource") not in d.resources) or (
-                    d.verbs is not None and verb not in d.verbs):
+                    d.verbs is not None and verb not in d.verbs) or (
+                    d.subresources is not None and (ref.get("subresource") or "") not in d.subresources):
                 continue
             self._apply(d, ev, out)
 

@@ -40,6 +40,7 @@ class Detection:
     needs_key: str | None = None  # only events carrying this top-level field (cheap dispatch for "any" events)
     users: frozenset[str] | None = None  # only events by these user names (user.username)
     image_exempt: bool = False  # silenced when every container image is a trusted repository (Falco image lists)
+    subresources: frozenset[str] | None = None  # objectRef.subresource ("" = none); None = any
 
 
 # --- field helpers (Falco macros) ------------------------------------------------------------------------------
@@ -472,33 +473,41 @@ class EscalationBinding:
 
 
 def builtin() -> list[Detection]:
-    """Every built-in detection; ids are stable (users silence and select by them)."""
+    """Every built-in detection; ids are stable (users silence and select by them). Resource, subresource, verb
+    and stage are declared so the analyzer dispatches on them; the check only looks at the rest."""
     H, M, L, C = Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.CRITICAL
     pods, roles = frozenset({"pods"}), frozenset({"clusterroles", "roles"})
     bindings = frozenset({"clusterrolebindings", "rolebindings"})
+    none, exec_attach = frozenset({""}), frozenset({"exec", "attach"})
+    get_create = frozenset({"create", "get"})
+    csr = frozenset({"certificatesigningrequests"})
+    pod_create = {"resources": pods, "verbs": CREATE, "subresources": none, "image_exempt": True}
     return [
-        Detection("privileged-pod", "Create Privileged Pod", H, _privileged, pods, CREATE, image_exempt=True),
-        Detection("sensitive-mount-pod", "Create Sensitive Mount Pod", H, _sensitive_mount, pods, CREATE, image_exempt=True),
-        Detection("hostnetwork-pod", "Create HostNetwork Pod", M, _host_ns("hostNetwork", "network"), pods, CREATE, image_exempt=True),
-        Detection("hostpid-pod", "Create HostPid Pod", H, _host_ns("hostPID", "PID namespace"), pods, CREATE, image_exempt=True),
-        Detection("hostipc-pod", "Create HostIPC Pod", M, _host_ns("hostIPC", "IPC namespace"), pods, CREATE, image_exempt=True),
-        Detection("pod-in-kube-namespace", "Pod Created in Kube Namespace", M, _kube_namespace_pod, pods, CREATE, image_exempt=True),
-        Detection("exec-attach", "Attach/Exec Pod", M, _exec_attach, pods, frozenset({"create", "get"}),
-                  STARTED_OR_COMPLETE, once_per_request=True),
-        Detection("port-forward", "Port-forward to Pod", M, _portforward, pods, None, STARTED_OR_COMPLETE,
-                  once_per_request=True),
-        Detection("ephemeral-container", "EphemeralContainers Created", M, _ephemeral, pods, MODIFY),
-        Detection("nodeport-service", "Create NodePort Service", L, _nodeport, frozenset({"services"}), CREATE),
+        Detection("privileged-pod", "Create Privileged Pod", H, _privileged, **pod_create),
+        Detection("sensitive-mount-pod", "Create Sensitive Mount Pod", H, _sensitive_mount, **pod_create),
+        Detection("hostnetwork-pod", "Create HostNetwork Pod", M, _host_ns("hostNetwork", "network"), **pod_create),
+        Detection("hostpid-pod", "Create HostPid Pod", H, _host_ns("hostPID", "PID namespace"), **pod_create),
+        Detection("hostipc-pod", "Create HostIPC Pod", M, _host_ns("hostIPC", "IPC namespace"), **pod_create),
+        Detection("pod-in-kube-namespace", "Pod Created in Kube Namespace", M, _kube_namespace_pod, **pod_create),
+        # exec/attach/portforward upgrade a POST (verb create) or a websocket GET (verb get) into a stream.
+        Detection("exec-attach", "Attach/Exec Pod", M, _exec_attach, pods, get_create, STARTED_OR_COMPLETE,
+                  once_per_request=True, subresources=exec_attach),
+        Detection("port-forward", "Port-forward to Pod", M, _portforward, pods, get_create, STARTED_OR_COMPLETE,
+                  once_per_request=True, subresources=frozenset({"portforward"})),
+        Detection("ephemeral-container", "EphemeralContainers Created", M, _ephemeral, pods, MODIFY,
+                  subresources=frozenset({"ephemeralcontainers"})),
+        Detection("nodeport-service", "Create NodePort Service", L, _nodeport, frozenset({"services"}), CREATE,
+                  subresources=none),
         Detection("configmap-credentials", "Create/Modify Configmap With Private Credentials", M,
-                  _configmap_credentials, frozenset({"configmaps"}), MODIFY),
+                  _configmap_credentials, frozenset({"configmaps"}), MODIFY, subresources=none),
         Detection("ingress-without-tls", "Ingress Object without TLS Certificate Created", L, _ingress_no_tls,
-                  frozenset({"ingresses"}), CREATE),
+                  frozenset({"ingresses"}), CREATE, subresources=none),
         Detection("secret-read", "Secret read by a non-system user", M, _secret_read, frozenset({"secrets"}),
-                  frozenset({"get", "list", "watch"})),
+                  frozenset({"get", "list", "watch"}), subresources=none),
         Detection("anonymous-allowed", "Anonymous Request Allowed", H, _anonymous_allowed,
                   users=frozenset({"system:anonymous"})),
         Detection("cluster-admin-binding", "Attach to cluster-admin Role", C, _cluster_admin_binding, bindings,
-                  MODIFY),
+                  MODIFY, subresources=none),
         Detection("wildcard-role", "ClusterRole With Wildcard Created", H, _wildcard_role, roles, MODIFY),
         Detection("exec-role", "ClusterRole With Pod Exec Created", H, _exec_role, roles, MODIFY),
         Detection("write-role", "ClusterRole With Write Privileges Created", L, _write_role,
@@ -509,12 +518,12 @@ def builtin() -> list[Detection]:
         Detection("escalation-binding", "Binding to a role with escalation power", H, EscalationBinding(),
                   roles | bindings, frozenset({"create", "update"})),
         Detection("sa-in-kube-namespace", "Service Account Created in Kube Namespace", M, _sa_kube_namespace,
-                  frozenset({"serviceaccounts"}), CREATE),
+                  frozenset({"serviceaccounts"}), CREATE, subresources=none),
         Detection("serviceaccount-token", "ServiceAccount token created", M, _sa_token,
-                  frozenset({"serviceaccounts"}), CREATE),
-        Detection("csr-created", "CertificateSigningRequest created", M, _csr_created,
-                  frozenset({"certificatesigningrequests"}), CREATE),
-        Detection("csr-approved", "CertificateSigningRequest approved", H, _csr_approved,
-                  frozenset({"certificatesigningrequests"}), frozenset({"update", "patch"})),
+                  frozenset({"serviceaccounts"}), CREATE, subresources=frozenset({"token"})),
+        Detection("csr-created", "CertificateSigningRequest created", M, _csr_created, csr, CREATE,
+                  subresources=none),
+        Detection("csr-approved", "CertificateSigningRequest approved", H, _csr_approved, csr,
+                  frozenset({"update", "patch"}), subresources=frozenset({"approval"})),
         Detection("impersonation", "Impersonation", M, _impersonation, needs_key="impersonatedUser"),
     ]

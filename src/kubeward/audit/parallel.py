@@ -14,7 +14,7 @@ from typing import Any
 from ..findings import InputError
 from .alerts import Alert
 from .analyzer import Analyzer, AnalyzerConfig, Stats
-from .reader import DEFAULT_MAX_DOCUMENT, ReadStats, bounded_lines, iter_stream
+from .reader import BLOCK, DEFAULT_MAX_DOCUMENT, ReadStats, bounded_lines, iter_stream
 
 
 @dataclass(slots=True)
@@ -36,18 +36,35 @@ def chunk_ranges(path: str, n: int) -> list[tuple[int, int]]:
 def _lines(path: str, start: int, end: int, limit: int = DEFAULT_MAX_DOCUMENT) -> Iterator[bytes | None]:
     """The lines that begin inside [start, end): a line belongs to the chunk where its first byte is."""
     with open(path, "rb") as f:
-        pos = start
         if start:
             f.seek(start - 1)
-            skipped = f.readline()  # finish the line that began before start
-            pos = start - 1 + len(skipped)
-        if pos >= end:
-            return
-        for line in bounded_lines(f, limit):
-            yield line
-            pos = f.tell() if line is None else pos + len(line)
-            if pos >= end:
-                return
+            # Finish the line in progress at start-1 (just its newline when a line begins exactly at start).
+            while (piece := f.readline(BLOCK)) and not piece.endswith(b"\n"):
+                pass
+        pos = f.tell()
+        if pos < end:
+            yield from bounded_lines(_Window(f, end - pos), limit)
+
+
+class _Window:
+    """A file read up to a byte budget, then on to the end of the line that straddles the budget's end."""
+
+    def __init__(self, f: Any, budget: int) -> None:
+        self.f, self.budget, self.done = f, budget, False
+
+    def read(self, size: int) -> bytes:
+        if self.done:
+            return b""
+        if self.budget > 0:
+            data = self.f.read(min(size, self.budget))
+            self.budget -= len(data)
+            if not data or (self.budget == 0 and data.endswith(b"\n")):
+                self.done = True
+            return data
+        rest = self.f.readline(BLOCK)  # the straddling line, in pieces if it is long
+        if not rest or rest.endswith(b"\n"):
+            self.done = True
+        return rest
 
 
 def analyze_chunk(args: tuple[str, str, int, int, AnalyzerConfig, str | None]) -> ChunkResult:
@@ -61,7 +78,7 @@ def analyze_chunk(args: tuple[str, str, int, int, AnalyzerConfig, str | None]) -
     rs = ReadStats()
     alerts: list[dict[str, Any]] = []
     where = f"{shown}@{start}" if start else shown
-    for ev in iter_stream(_lines(path, start, end), where, rs, allow_document=False):
+    for ev in iter_stream(_lines(path, start, end), where, rs, allow_document=False):  # an iterable of lines
         for a in an.feed(ev):
             alerts.append(a.to_json())
     return ChunkResult(alerts, an.stats, an.burst_inputs, rs.bad_lines, rs.errors)

@@ -180,7 +180,7 @@ def compile_rule(raw: Any, where: str) -> Detection:
     stages = raw.get("stages") or sorted(COMPLETE)
     if not isinstance(stages, list) or any(s not in STAGES for s in stages):
         raise RulesError(f"{where}: stages must be a list of {', '.join(STAGES)}")
-    verbs = resources = None
+    verbs = resources = subresources = None
     matchers: list[tuple[tuple[str, ...], Matcher]] = []
     for path, spec in match.items():
         if path == "verb" and _plain(spec):
@@ -188,6 +188,9 @@ def compile_rule(raw: Any, where: str) -> Detection:
             continue
         if path == "objectRef.resource" and _plain(spec):
             resources = frozenset(spec if isinstance(spec, list) else [spec])
+            continue
+        if path == "objectRef.subresource" and _plain(spec):
+            subresources = frozenset(spec if isinstance(spec, list) else [spec])
             continue
         try:
             parts = split_path(str(path))
@@ -203,7 +206,7 @@ def compile_rule(raw: Any, where: str) -> Detection:
         return _render(template, ev)
 
     return Detection(rid, str(raw.get("title") or rid), sev, check, resources, verbs, frozenset(stages),
-                     once_per_request=len(stages) > 1)
+                     once_per_request=len(stages) > 1, subresources=subresources)
 
 
 def _plain(spec: Any) -> bool:
