@@ -158,3 +158,16 @@ def test_members_of_a_full_authority_group_are_not_escalations() -> None:
                    {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "x", "namespace": "dev"}},
                    bind("u", "cluster-admin", "User:someone", ns="dev"))
     assert got == []
+
+
+def test_paths_read_a_token_secret() -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+              "metadata": {"name": "boss-token", "namespace": "kube-system",
+                           "annotations": {"kubernetes.io/service-account.name": "boss"}}}
+    got = paths_of(secret, cr("peek", rule("get", "", "secrets", names="boss-token")),
+                   bind("p", "peek", "User:mallory", ns="kube-system"))
+    assert got == ['User mallory -[read token Secret kube-system/boss-token (RoleBinding "p/kube-system" of '
+                   'ClusterRole "peek")]-> ServiceAccount kube-system/boss -[full authority (ClusterRoleBinding '
+                   '"root" of ClusterRole "cluster-admin")]-> cluster-admin']
+    assert paths_of(secret, cr("peek", rule("list", "", "secrets", names="boss-token")),
+                    bind("p", "peek", "User:mallory", ns="kube-system")) == []

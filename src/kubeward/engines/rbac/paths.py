@@ -6,6 +6,7 @@ Nodes are subjects (User, Group, ServiceAccount) and "any service account of nam
 - pod-create-as-SA: create pods, or create/update workloads, in N → run a pod as any service account of N
   (the ServiceAccount admission plugin only checks the account exists);
 - token-create: create serviceaccounts/token in N (resourceNames narrow the targets);
+- token-secret: get/list secrets in N where a kubernetes.io/service-account-token Secret of an account exists;
 - impersonate: users/groups/serviceaccounts (endpoints/filters/impersonation.go); impersonating the group
   system:masters is full authority;
 - bind: bind on clusterroles plus create clusterrolebindings → bind a full-authority ClusterRole
@@ -44,8 +45,11 @@ CSR = (probes_of("create", "certificates.k8s.io", "certificatesigningrequests")[
        probes_of("update", "certificates.k8s.io", "certificatesigningrequests/approval")[0],
        probes_of("approve", "certificates.k8s.io", "signers")[0])
 FULL = probes_of("*", "*", "*")[0]
+SECRET_GET, SECRET_LIST = probes_of("get,list", "", "secrets")
 EXTRA_PROBES = (*POD_CREATE, TOKEN, IMP_USERS, IMP_GROUPS, IMP_SA, BIND_CR, CREATE_CRB, ESCALATE_CR, *WRITE_CR,
-                *CSR, FULL)
+                *CSR, FULL, SECRET_GET, SECRET_LIST)
+SA_TOKEN_TYPE = "kubernetes.io/service-account-token"  # core/v1 SecretTypeServiceAccountToken
+SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,13 @@ def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None,
         sas[r.namespace or "default"].add(r.name)
     for ns, name in pods_by_service_account(snapshot):
         sas[ns].add(name)
+    # Long-lived token Secrets (created by hand since v1.24, automatically before): reading one is being the SA.
+    token_secrets: dict[str, list[tuple[str, str]]] = defaultdict(list)  # namespace → [(secret, sa)]
+    for r in snapshot.of_kind("Secret"):
+        sa_name = r.annotations.get(SA_NAME_ANNOTATION)
+        if r.obj.get("type") == SA_TOKEN_TYPE and isinstance(sa_name, str) and sa_name:
+            token_secrets[r.namespace or "default"].append((r.name, sa_name))
+            sas[r.namespace or "default"].add(sa_name)
     users: set[str] = set()
     groups: set[str] = set()
     # subject node → scope → probe → (binding, rule)
@@ -180,6 +191,19 @@ def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None,
                         for ns in ([scope] if scope else sorted(sas)):
                             for name in sorted(rule.names & sas.get(ns, set())):
                                 g.add(node, sa_node(ns, name), via(b, f"{what} for {ns}/{name}"))
+            if SECRET_GET in have or SECRET_LIST in have:
+                listing = have.get(SECRET_LIST)
+                getting = have.get(SECRET_GET)
+                for ns in ([scope] if scope else sorted(token_secrets)):
+                    for secret, sa in token_secrets.get(ns, ()):
+                        # list never carries a name, so a names-limited list rule lists nothing
+                        if listing is not None and not listing[1].names:
+                            b = listing[0]
+                        elif getting is not None and (not getting[1].names or secret in getting[1].names):
+                            b = getting[0]
+                        else:
+                            continue
+                        g.add(node, sa_node(ns, sa), via(b, f"read token Secret {ns}/{secret}"))
         if IMP_GROUPS in cluster:
             b, rule = cluster[IMP_GROUPS]
             if not rule.names or MASTERS in rule.names:
