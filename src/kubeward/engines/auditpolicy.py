@@ -8,7 +8,7 @@ The evaluator is compiled once from a Policy document and then answers many requ
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -270,7 +270,3 @@ def attributes_from_event(ev: Mapping[str, Any]) -> Attributes:
 
 def level_at_least(level: str, minimum: str) -> bool:
     return LEVEL_RANK[level] >= LEVEL_RANK[minimum]
-
-
-def rules_text(rules: Sequence[PolicyRule]) -> str:
-    return ", ".join(str(r.index) for r in rules)
