@@ -152,3 +152,90 @@ def test_serve_refuses_oversized_bodies(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "Traceback" not in err
+
+
+def _issue(ca_key: Any, ca_name: x509.Name, cn: str, tmp: Path, server: bool) -> tuple[Path, Path]:
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+         .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(now + dt.timedelta(hours=1))
+         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server
+                                               else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
+    if server:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                            critical=False)
+    cert = b.sign(ca_key, hashes.SHA256())
+    c, k = tmp / f"{cn}.crt", tmp / f"{cn}.key"
+    c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+    return c, k
+
+
+def test_serve_mtls_and_tls_alert_webhook(tmp_path: Path) -> None:
+    """The apiserver side presents a client certificate; alerts go on to an HTTPS receiver trusted via a CA file."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-ca")])
+    now = dt.datetime.now(dt.UTC)
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+          .not_valid_after(now + dt.timedelta(hours=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    ca_file = tmp_path / "ca.crt"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    srv_crt, srv_key = _issue(ca_key, ca_name, "audit-server", tmp_path, server=True)
+    rcv_crt, rcv_key = _issue(ca_key, ca_name, "receiver", tmp_path, server=True)
+    cli_crt, cli_key = _issue(ca_key, ca_name, "kube-apiserver", tmp_path, server=False)
+
+    received: list[Any] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def log_message(self, *a: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    rcv = HTTPServer(("127.0.0.1", 0), Receiver)
+    rctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    rctx.load_cert_chain(str(rcv_crt), str(rcv_key))
+    rcv.socket = rctx.wrap_socket(rcv.socket, server_side=True)
+    threading.Thread(target=rcv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kubeward.cli.main", "audit", "serve", "--host", "127.0.0.1", "--port", "0",
+         "--tls-cert", str(srv_crt), "--tls-key", str(srv_key), "--client-ca", str(ca_file),
+         "--alert-format", "none", "--alert-webhook", f"https://127.0.0.1:{rcv.server_address[1]}/hook",
+         "--alert-webhook-ca", str(ca_file), "--slack"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        m = re.search(r":(\d+)$", proc.stderr.readline().strip())
+        assert m
+        url = f"https://127.0.0.1:{m.group(1)}/"
+        body = json.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [ev(1)]}).encode()
+        anonymous = ssl.create_default_context(cafile=str(ca_file))
+        with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError, OSError)):
+            post(url, anonymous, body)  # no client certificate: the handshake is refused
+        mutual = ssl.create_default_context(cafile=str(ca_file))
+        mutual.load_cert_chain(str(cli_crt), str(cli_key))
+        assert post(url, mutual, body) == (200, {"events": 1})
+        deadline = time.monotonic() + 15
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        rcv.shutdown()
+    assert proc.returncode == 0 and "Traceback" not in err
+    assert len(received) == 1 and received[0]["text"].startswith("[high] privileged-pod")

@@ -221,6 +221,8 @@ def sink_options(f: Any) -> Any:
         click.option("--alert-file", type=click.Path(dir_okay=False), help="Append alerts as JSON lines to FILE."),
         click.option("--alert-webhook", metavar="URL", help="POST each alert as JSON to URL."),
         click.option("--slack", is_flag=True, help="Send a Slack-compatible payload to --alert-webhook."),
+        click.option("--alert-webhook-ca", type=click.Path(exists=True, dir_okay=False),
+                     help="CA bundle that signed the --alert-webhook server (default: system trust store)."),
         click.option("--queue-size", type=click.IntRange(min=1), default=1000, show_default=True,
                      help="Alerts waiting for the webhook before new ones are dropped (and counted)."),
         click.option("--webhook-retries", type=click.IntRange(min=0), default=3, show_default=True,
@@ -233,8 +235,10 @@ def sink_options(f: Any) -> Any:
     return f
 
 
-def _alerting(alert_format: str, alert_file: str | None, alert_webhook: str | None, slack: bool, queue_size: int,
-              webhook_retries: int, min_severity: str) -> Any:
+def _alerting(alert_format: str, alert_file: str | None, alert_webhook: str | None, slack: bool,
+              alert_webhook_ca: str | None, queue_size: int, webhook_retries: int, min_severity: str) -> Any:
+    import ssl
+
     from ..audit.sinks import Alerting, FileSink, StreamSink, WebhookSink
 
     if slack and not alert_webhook:
@@ -250,8 +254,11 @@ def _alerting(alert_format: str, alert_file: str | None, alert_webhook: str | No
     if alert_webhook:
         if not alert_webhook.startswith(("http://", "https://")):
             fail(f"--alert-webhook: {alert_webhook!r} is not an http(s) URL")
-        sinks.append(WebhookSink(alert_webhook, slack=slack, queue_size=queue_size, retries=webhook_retries,
-                                 on_first_drop=warn))
+        try:
+            sinks.append(WebhookSink(alert_webhook, slack=slack, queue_size=queue_size, retries=webhook_retries,
+                                     on_first_drop=warn, ca_file=alert_webhook_ca))
+        except (ssl.SSLError, OSError) as exc:
+            fail(f"{alert_webhook_ca}: cannot load CA bundle: {exc}")
     return Alerting(sinks, Severity.parse(min_severity))
 
 
