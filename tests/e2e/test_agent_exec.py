@@ -444,3 +444,22 @@ def test_learn_with_proc_connector(tmp_path: Path) -> None:
     doc = yaml.safe_load(out.read_text())
     host = next(r for r in doc["spec"]["rules"] if r["scope"] == {"host": True})
     assert str(sleeper) in host["executables"]
+
+
+def test_sighup_also_reloads_the_snapshot(mnt: Path, tmp_path: Path, cgroups: Cgroups) -> None:
+    """A pod that starts after the agent is named once the snapshot is re-read."""
+    esc = UID.replace("-", "_")
+    container_cg = cgroups.make(CG_V2, f"kubepods.slice/kubepods-pod{esc}.slice/cri-containerd-{CID}.scope")
+    snap = tmp_path / "pods.yaml"
+    snap.write_text("apiVersion: v1\nkind: List\nitems: []\n")
+    al = write_allowlist(tmp_path / "al.yaml", [{"name": "app", "scope": {"namespace": "shop", "pod": "web-0"},
+                                                 "executables": [str(mnt / "ok")]}])
+    with agent("exec", "enforce", "--allowlist", str(al), "--mount", str(mnt), "--alerts", "-",
+               "--snapshot", str(snap)) as a:
+        assert try_exec(mnt / "ok", container_cg) == -1  # the pod is unknown: no rule applies, default deny
+        snapshot_file(tmp_path)  # rewrites pods.yaml with the pod and its container
+        a.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while try_exec(mnt / "ok", container_cg) != 0:
+            assert time.monotonic() < deadline, "the snapshot was not reloaded"
+            time.sleep(0.1)

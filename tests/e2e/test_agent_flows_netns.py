@@ -4,8 +4,10 @@ never leave the machine), real TCP/UDP connections, alerts checked against a Net
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,7 +97,7 @@ def pods() -> Iterator[dict[str, tuple[str, str]]]:
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
 
 
-def snapshot(tmp_path: Path, pods: dict[str, tuple[str, str]]) -> Path:
+def snapshot(tmp_path: Path, pods: dict[str, tuple[str, str]], *, policy: bool = True) -> Path:
     docs: list[dict] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}]
     for name, (_ns, ip) in pods.items():
         docs.append({"apiVersion": "v1", "kind": "Pod",
@@ -107,6 +109,8 @@ def snapshot(tmp_path: Path, pods: dict[str, tuple[str, str]]) -> Path:
                  "spec": {"podSelector": {"matchLabels": {"app": "db"}}, "policyTypes": ["Ingress"],
                           "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}],
                                        "ports": [{"protocol": "TCP", "port": 5432}]}]}})
+    if not policy:
+        docs.pop()
     p = tmp_path / "snap.yaml"
     p.write_text(yaml.safe_dump_all(docs))
     return p
@@ -173,3 +177,25 @@ def test_flows_unknown_netns_is_one_line(tmp_path: Path, pods: dict[str, tuple[s
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip() == "kubeward: flows: kwtest-absent: no such network namespace (/run/netns/kwtest-absent)"
+
+
+def test_sighup_rejudges_open_connections(tmp_path: Path, pods: dict[str, tuple[str, str]]) -> None:
+    """A connection allowed under the first snapshot is reported once a policy denying it is loaded."""
+    snap = snapshot(tmp_path, pods, policy=False)
+    alerts = tmp_path / "alerts.jsonl"
+    (db_ns, db_ip), (other_ns, _ip) = pods["db"], pods["other"]
+    with server(db_ns, "tcp:5432"):
+        agent = subprocess.Popen([sys.executable, "-m", "kubeward.cli.main", "agent", "flows", "--snapshot",
+                                  str(snap), "--netns", other_ns, "--netns", db_ns, "--alerts", str(alerts),
+                                  "--interval", "0.1", "--duration", "5"], stderr=subprocess.PIPE)
+        assert agent.stderr is not None and b"ready" in agent.stderr.readline()
+        c = client(other_ns, "tcp", db_ip, 5432, hold=4)
+        time.sleep(1.0)
+        assert alerts.read_bytes() == b""  # no policy: allowed
+        snapshot(tmp_path, pods)  # now db accepts only web
+        agent.send_signal(signal.SIGHUP)
+        assert c.wait(15) == 0
+        assert agent.wait(20) == 0
+    [alert] = [orjson.loads(x) for x in alerts.read_bytes().splitlines()]
+    assert (alert["src"], alert["dst"], alert["port"], alert["policies"]) == (
+        "shop/other", "shop/db", 5432, ["shop/db-from-web"])

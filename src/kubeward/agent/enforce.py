@@ -62,6 +62,7 @@ class EnforceConfig:
     on_timeout: str = "allow"  # "allow" | "deny"
     filesystem: bool = False
     pods: PodIndex | None = None
+    reload_pods: Callable[[], PodIndex | None] | None = None  # re-read with the allowlist on SIGHUP
     self_pid: int = field(default_factory=os.getpid)
 
 
@@ -232,6 +233,15 @@ class Enforcer:
         except AllowlistError as exc:
             self.stats.reload_errors += 1
             self._on_error(f"{exc} (reload refused, keeping the previous allowlist)")
+        if self.config.reload_pods is not None:
+            try:
+                pods = self.config.reload_pods()
+            except Exception as exc:  # a snapshot problem must not stop enforcement
+                self._on_error(f"snapshot reload failed, keeping the previous pods: {exc}")
+            else:
+                if pods is not None:
+                    self.config.pods = pods
+                    self._scopes = {}
 
     def _watchdog(self) -> None:
         tick = max(0.005, min(self._timeout / 4, 0.05))

@@ -5,6 +5,7 @@ Why socket tables: they exist in every kernel and every namespace, with no connt
 connection shows from SYN_SENT (an attempt, even one a firewall drops) until TIME_WAIT ends (60 s after close), so
 polling sees short-lived TCP connections too. UDP shows only for connected sockets (connect(2)); a sender using
 plain sendto(2) is not visible here (proc(5): /proc/net/udp lists a remote address only when connected).
+SIGHUP re-reads the snapshot, and connections still open are judged again under the new policies.
 Table format: net/ipv4/tcp_ipv4.c get_tcp4_sock / net/ipv6/tcp_ipv6.c get_tcp6_sock; addresses are the kernel's
 32-bit words in host byte order, printed as hex.
 """
@@ -212,12 +213,18 @@ def run_flows(snapshot_paths: Sequence[str], netns: Sequence[str], alerts_target
     from ..cli.common import fail, load_snapshot, warn
     from ..engines.netpol import from_snapshot
 
-    snap = load_snapshot(snapshot_paths)
-    for e in snap.errors:
-        warn(str(e).removeprefix("kubeward: "))
-    if not snap.of_kind("Pod"):
-        fail(f"{', '.join(snapshot_paths)}: no Pod objects (pod IPs are needed to map flows)")
-    evaluator = FlowEvaluator(FlowChecker(from_snapshot(snap)))
+    def load() -> tuple[FlowEvaluator, int]:
+        snap = load_snapshot(snapshot_paths)
+        for e in snap.errors:
+            warn(str(e).removeprefix("kubeward: "))
+        if not snap.of_kind("Pod"):
+            raise ValueError(f"{', '.join(snapshot_paths)}: no Pod objects (pod IPs are needed to map flows)")
+        return FlowEvaluator(FlowChecker(from_snapshot(snap))), len(snap.of_kind("Pod"))
+
+    try:
+        evaluator, pod_count = load()
+    except ValueError as exc:
+        fail(str(exc))
     namespaces = {n: named_netns(n) for n in netns} if netns else all_netns()
     scanner = NetnsScanner(namespaces)
     sink = AlertSink(alerts_target)
@@ -225,13 +232,22 @@ def run_flows(snapshot_paths: Sequence[str], netns: Sequence[str], alerts_target
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    reload = threading.Event()
+    signal.signal(signal.SIGHUP, lambda *_: reload.set())
     seen: set[Conn] = set()
     warned: set[str] = set()
     flows = alerts = 0
     end = None if duration is None else time.monotonic() + duration
-    warn(f"flows: ready, watching {len(namespaces)} network namespace(s), {len(snap.of_kind('Pod'))} pods")
+    warn(f"flows: ready, watching {len(namespaces)} network namespace(s), {pod_count} pods")
     try:
         while not stop.is_set() and (end is None or time.monotonic() < end):
+            if reload.is_set():  # SIGHUP: new pods and policies; current connections are judged again
+                reload.clear()
+                try:
+                    evaluator, pod_count = load()
+                    seen.clear()
+                except ValueError as exc:
+                    warn(f"{exc} (reload refused, keeping the previous snapshot)")
             for conns in scanner.scan().values():
                 for conn in conns - seen:
                     seen.add(conn)

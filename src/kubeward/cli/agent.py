@@ -98,7 +98,7 @@ def learn_cmd(duration: float, output: str, mounts: tuple[str, ...], filesystem:
               help="Stop after SECONDS (default: until SIGTERM/SIGINT).")
 def enforce_cmd(allowlist: str, mounts: tuple[str, ...], filesystem: bool, mode: str, decision_timeout_ms: int,
                 on_timeout: str, alerts: str, snapshot: tuple[str, ...], duration: float | None) -> None:
-    """Answer FAN_OPEN_EXEC_PERM for the given mounts from the allowlist; SIGHUP reloads it."""
+    """Answer FAN_OPEN_EXEC_PERM for the given mounts from the allowlist; SIGHUP reloads it (and the snapshot)."""
     import orjson
 
     from ..agent.alerts import AlertSink
@@ -107,7 +107,8 @@ def enforce_cmd(allowlist: str, mounts: tuple[str, ...], filesystem: bool, mode:
 
     _check_mounts(mounts)
     pods = _pods(snapshot)
-    config = EnforceConfig(allowlist, mounts, mode, decision_timeout_ms, on_timeout, filesystem, pods)
+    config = EnforceConfig(allowlist, mounts, mode, decision_timeout_ms, on_timeout, filesystem, pods,
+                           reload_pods=(lambda: _pods(snapshot)) if snapshot else None)
     try:
         sink = AlertSink(alerts)
     except OSError as exc:
