@@ -140,6 +140,7 @@ def test_policy_check_findings(tmp_path: Path) -> None:
     found = {(f["control"]["id"], f["path"]) for f in orjson.loads(r.stdout)["findings"]}
     assert ("AUDIT-POL-001", "/rules/1") in found  # shadowed by the whole-core-group rule 0
     assert ("AUDIT-POL-002", "/rules/0/level") in found  # secrets at RequestResponse
+    assert ("AUDIT-POL-007", "/rules/0/level") in found  # configmaps too (low)
     assert not any(k == "AUDIT-POL-003" for k, _ in found)  # pods/exec logged by rule 0 (core group)
     assert ("AUDIT-POL-001", "/rules/2") in found
     lines = {f["path"]: f["location"]["line"] for f in orjson.loads(r.stdout)["findings"]}

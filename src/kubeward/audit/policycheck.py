@@ -35,6 +35,9 @@ EXEC_UNLOGGED = ControlMeta("AUDIT-POL-003", "Audit policy does not log containe
                             ("cis-3.2.2",),
                             remediation="Add a rule logging pods/exec, pods/attach and pods/portforward at Metadata "
                                         "or above, and do not omit both ResponseStarted and ResponseComplete.")
+CONFIGMAP_BODIES = ControlMeta("AUDIT-POL-007", "Audit policy logs configmap bodies", Severity.LOW, "audit",
+                               remediation="Log configmaps at Metadata unless their bodies are needed and known to "
+                                           "hold no credentials.")
 PORTFORWARD_UNLOGGED = ControlMeta("AUDIT-POL-006", "Audit policy does not log port-forwarding", Severity.MEDIUM,
                                    "audit", ("cis-3.2.2",), remediation=EXEC_UNLOGGED.remediation)
 SECRETS_UNLOGGED = ControlMeta("AUDIT-POL-004", "Audit policy does not log secret access", Severity.MEDIUM, "audit",
@@ -53,6 +56,7 @@ class Sensitive:
     subresource: str
     leaks_from: dict[str, str]  # verb -> the lowest level whose bodies carry the credential for that verb
     why: str
+    meta: ControlMeta | None = None  # default SECRET_BODIES
 
     @property
     def verbs(self) -> tuple[str, ...]:
@@ -66,6 +70,10 @@ SENSITIVE = (
                                   "list": _RR, "watch": _RR}, "secret data"),
     Sensitive("authentication.k8s.io", "tokenreviews", "", {"create": "Request"}, "bearer tokens under review"),
     Sensitive("", "serviceaccounts", "token", {"create": _RR}, "issued service account tokens"),
+    Sensitive("", "configmaps", "", {"create": "Request", "update": "Request", "patch": "Request", "get": _RR,
+                                     "list": _RR, "watch": _RR},
+              "configmap data, where credentials often end up (Falco's configmap-credentials rule exists for that)",
+              CONFIGMAP_BODIES),
 )
 
 PROBE_USERS = (
@@ -172,7 +180,7 @@ def check_policy(policy: Policy, res: Resource) -> list[Finding]:
             if not verbs:
                 continue
             if any(level_at_least(rule.level, s.leaks_from[v]) for v in verbs):
-                add(SECRET_BODIES, f"/rules/{rule.index}/level",
+                add(s.meta or SECRET_BODIES, f"/rules/{rule.index}/level",
                     f"rule {rule.index} logs {target} at {rule.level}: {s.why} would be written to the audit log")
             if _catches_all(rule, s):
                 break
