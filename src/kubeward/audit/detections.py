@@ -481,14 +481,17 @@ def builtin() -> list[Detection]:
     none, exec_attach = frozenset({""}), frozenset({"exec", "attach"})
     get_create = frozenset({"create", "get"})
     csr = frozenset({"certificatesigningrequests"})
-    pod_create = {"resources": pods, "verbs": CREATE, "subresources": none, "image_exempt": True}
+
+    def pod_create(id: str, title: str, sev: Severity, check: Check) -> Detection:
+        return Detection(id, title, sev, check, pods, CREATE, subresources=none, image_exempt=True)
+
     return [
-        Detection("privileged-pod", "Create Privileged Pod", H, _privileged, **pod_create),
-        Detection("sensitive-mount-pod", "Create Sensitive Mount Pod", H, _sensitive_mount, **pod_create),
-        Detection("hostnetwork-pod", "Create HostNetwork Pod", M, _host_ns("hostNetwork", "network"), **pod_create),
-        Detection("hostpid-pod", "Create HostPid Pod", H, _host_ns("hostPID", "PID namespace"), **pod_create),
-        Detection("hostipc-pod", "Create HostIPC Pod", M, _host_ns("hostIPC", "IPC namespace"), **pod_create),
-        Detection("pod-in-kube-namespace", "Pod Created in Kube Namespace", M, _kube_namespace_pod, **pod_create),
+        pod_create("privileged-pod", "Create Privileged Pod", H, _privileged),
+        pod_create("sensitive-mount-pod", "Create Sensitive Mount Pod", H, _sensitive_mount),
+        pod_create("hostnetwork-pod", "Create HostNetwork Pod", M, _host_ns("hostNetwork", "network")),
+        pod_create("hostpid-pod", "Create HostPid Pod", H, _host_ns("hostPID", "PID namespace")),
+        pod_create("hostipc-pod", "Create HostIPC Pod", M, _host_ns("hostIPC", "IPC namespace")),
+        pod_create("pod-in-kube-namespace", "Pod Created in Kube Namespace", M, _kube_namespace_pod),
         # exec/attach/portforward upgrade a POST (verb create) or a websocket GET (verb get) into a stream.
         Detection("exec-attach", "Attach/Exec Pod", M, _exec_attach, pods, get_create, STARTED_OR_COMPLETE,
                   once_per_request=True, subresources=exec_attach),
