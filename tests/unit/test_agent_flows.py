@@ -76,3 +76,24 @@ def test_evaluate_alerts_only_denied() -> None:
     assert ev.evaluate(Conn("192.0.2.1", "192.0.2.2", 80, "TCP")) == (None, None)  # no pod at either end
     record, alert = ev.evaluate(Conn("192.0.2.1", "10.250.0.2", 5432, "TCP"))
     assert record is not None and record["src"] == "192.0.2.1" and alert is not None
+
+
+CONNTRACK = (
+    "ipv4     2 tcp      6 117 TIME_WAIT src=10.250.0.3 dst=10.250.0.2 sport=40000 dport=5432 "
+    "src=10.250.0.2 dst=10.250.0.3 sport=5432 dport=40000 [ASSURED] mark=0 zone=0 use=2\n"
+    "ipv4     2 udp      17 28 src=10.250.0.1 dst=10.250.0.2 sport=5000 dport=53 [UNREPLIED] "
+    "src=10.250.0.2 dst=10.250.0.1 sport=53 dport=5000 mark=0 zone=0 use=2\n"
+    "ipv6     10 tcp      6 431999 ESTABLISHED src=fd00::1 dst=fd00::2 sport=1 dport=443 "
+    "src=fd00::2 dst=fd00::1 sport=443 dport=1 [ASSURED] mark=0 zone=0 use=2\n"
+    "ipv4     2 icmp     1 29 src=10.250.0.1 dst=10.250.0.2 type=8 code=0 id=1 src=10.250.0.2 dst=10.250.0.1\n"
+    "ipv4     2 tcp      6 10 CLOSE src=127.0.0.1 dst=127.0.0.1 sport=1 dport=2 src=127.0.0.1 dst=127.0.0.1\n"
+    "garbage\n"
+)
+
+
+def test_conntrack_original_direction() -> None:
+    from kubeward.agent.flows import parse_conntrack
+
+    assert parse_conntrack(CONNTRACK) == {
+        Conn("10.250.0.3", "10.250.0.2", 5432, "TCP"), Conn("10.250.0.1", "10.250.0.2", 53, "UDP"),
+        Conn("fd00::1", "fd00::2", 443, "TCP")}

@@ -1,10 +1,11 @@
 """Flow monitoring: connections read from each network namespace's socket tables, mapped to pods by IP and checked
 with the NetworkPolicy engine (engines/netpol/flows.py FlowChecker, the same code as `netpol check-flows`).
 
-Why socket tables: they exist in every kernel and every namespace, with no conntrack hooks or tools required; a
+Why socket tables first: they exist in every kernel and every namespace, with no conntrack hooks or tools required; a
 connection shows from SYN_SENT (an attempt, even one a firewall drops) until TIME_WAIT ends (60 s after close), so
 polling sees short-lived TCP connections too. UDP shows only for connected sockets (connect(2)); a sender using
 plain sendto(2) is not visible here (proc(5): /proc/net/udp lists a remote address only when connected).
+Where conntrack is active, /proc/net/nf_conntrack of the namespace is read as well (parse_conntrack).
 SIGHUP re-reads the snapshot, and connections still open are judged again under the new policies.
 Table format: net/ipv4/tcp_ipv4.c get_tcp4_sock / net/ipv6/tcp_ipv6.c get_tcp6_sock; addresses are the kernel's
 32-bit words in host byte order, printed as hex.
@@ -113,6 +114,36 @@ def _loopback(ip: str) -> bool:
     return ip.startswith("127.") or ip == "::1"
 
 
+_CT_PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "sctp": "SCTP"}
+
+
+def parse_conntrack(text: str) -> set[Conn]:
+    """Original-direction tuples of /proc/net/nf_conntrack (net/netfilter/nf_conntrack_standalone.c ct_seq_show):
+    `ipv4 2 tcp 6 117 TIME_WAIT src=A dst=B sport=P dport=Q [reply tuple] …`. Entries exist only once conntrack
+    hooks are active in the namespace (kube-proxy, a CNI or any stateful rule), and then they also show UDP sent with
+    sendto(2) and traffic that merely passes through the namespace."""
+    out: set[Conn] = set()
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 6:
+            continue
+        proto = _CT_PROTOCOLS.get(parts[2])
+        if proto is None:
+            continue
+        fields: dict[str, str] = {}
+        for item in parts[3:]:
+            key, sep, value = item.partition("=")
+            if sep and key not in fields:  # the first src/dst/dport belong to the original direction
+                fields[key] = value
+        try:
+            src, dst, dport = fields["src"], fields["dst"], int(fields["dport"])
+        except (KeyError, ValueError):
+            continue
+        if not (_loopback(src) or _loopback(dst)) and 0 < dport < 65536:
+            out.add(Conn(src, dst, dport, proto))
+    return out
+
+
 def read_tables(proc_net: str) -> list[SocketEntry]:
     out: list[SocketEntry] = []
     for name, proto, family in TABLES:
@@ -171,7 +202,11 @@ class NetnsScanner:
                         if _libc.setns(fd, CLONE_NEWNET) != 0:
                             errors.append(f"{label}: setns: {os.strerror(ctypes.get_errno())}")
                             continue
-                        result[label] = connections(read_tables("/proc/thread-self/net"))
+                        found = connections(read_tables("/proc/thread-self/net"))
+                        ct = read_small("/proc/thread-self/net/nf_conntrack", 1 << 24)
+                        if ct:
+                            found |= parse_conntrack(ct.decode("ascii", "replace"))
+                        result[label] = found
                     finally:
                         os.close(fd)
             finally:
