@@ -66,9 +66,24 @@ def test_bad_lines_are_named_and_reading_goes_on(tmp_path: Path) -> None:
 
 
 def test_unreadable_paths(tmp_path: Path) -> None:
-    events, rs = read([str(tmp_path / "missing.log"), str(tmp_path), SAMPLE])
+    events, rs = read([str(tmp_path / "missing.log"), SAMPLE])
     assert len(events) == 37
-    assert "No such file" in rs.errors[0].message and "directory" in rs.errors[1].message
+    assert len(rs.errors) == 1 and "No such file" in rs.errors[0].message
+
+
+def test_directory_reads_its_files_oldest_first(tmp_path: Path) -> None:
+    import os
+
+    d = tmp_path / "audit"
+    d.mkdir()
+    (d / "audit.log").write_bytes(orjson.dumps(ev(3)) + b"\n")
+    (d / "audit-2024-05-01T10-00-00.000.log.gz").write_bytes(gzip.compress(orjson.dumps(ev(1)) + b"\n"))
+    (d / "audit-2024-05-01T11-00-00.000.log").write_bytes(orjson.dumps(ev(2)) + b"\n")
+    for i, name in enumerate(["audit-2024-05-01T10-00-00.000.log.gz", "audit-2024-05-01T11-00-00.000.log",
+                              "audit.log"]):
+        os.utime(d / name, (1_700_000_000 + i, 1_700_000_000 + i))
+    events, rs = read([str(d)])
+    assert [e["auditID"] for e in events] == ["a1", "a2", "a3"] and rs.bad_lines == 0
 
 
 def test_truncated_gzip_is_an_error_not_a_traceback(tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -216,14 +216,25 @@ def _whole_document(head: bytes, f: IO[bytes], shown: str, stats: ReadStats, lim
     yield from events_from_obj(obj, shown, stats)
 
 
+def expand(paths: Iterable[str]) -> Iterator[str]:
+    """Files as given; a directory becomes its regular files, oldest first (rotated logs then the live one)."""
+    for path in paths:
+        if path != "-" and os.path.isdir(path):
+            entries = []
+            for e in os.scandir(path):
+                if e.is_file() and not e.name.startswith("."):
+                    entries.append((e.stat().st_mtime, e.name, e.path))
+            yield from (p for _, _, p in sorted(entries))
+        else:
+            yield path
+
+
 def iter_events(paths: Iterable[str], stats: ReadStats, *, stdin: IO[bytes] | None = None,
                 max_document: int = DEFAULT_MAX_DOCUMENT) -> Iterator[dict[str, Any]]:
-    """All events of all paths, in order; an unreadable path is one error and the others are still read."""
-    for path in paths:
+    """All events of all paths (directories: their files, oldest first), in order; an unreadable path is one
+    error and the others are still read."""
+    for path in expand(paths):
         shown = "-" if path == "-" else _shown(path)
-        if path != "-" and Path(path).is_dir():
-            stats.error(shown, "is a directory (give log files)")
-            continue
         try:
             f = open_log(path, stdin)
         except OSError as exc:
