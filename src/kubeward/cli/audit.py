@@ -155,8 +155,9 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
     stats = analyzer.stats
     if workers > 1:
         from ..audit.parallel import analyze_file_parallel
+        from ..audit.reader import expand
 
-        for p in paths:
+        for p in expand(paths):
             if _parallel_ok(p):
                 a, s = analyze_file_parallel(p, p, workers, config, det["rules_file"], rs)
                 alerts.extend(a)
