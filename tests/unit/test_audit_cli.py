@@ -71,6 +71,22 @@ def test_analyze_workers_equal_single_process(tmp_path: Path) -> None:
     assert sorted(map(key, one["alerts"])) == sorted(map(key, two["alerts"]))
 
 
+def test_workers_keep_burst_state_across_files_and_impersonation(tmp_path: Path) -> None:
+    # The real log impersonates bob and friends; their 403s must be counted for the impersonated identity, across
+    # two files, whether analyzed in one process or split over workers.
+    d = tmp_path / "logs"
+    d.mkdir()
+    for name in ("a.log", "b.log"):
+        (d / name).write_bytes(Path(SAMPLE).read_bytes())
+    args = ["audit", "analyze", "-o", "json", "--burst-threshold", "4", "--burst-window", "3600", str(d)]
+    one = orjson.loads(run(*args).stdout)
+    two = orjson.loads(run(*args, "--workers", "2").stdout)
+    assert one["stats"] == two["stats"] and one["stats"]["byRule"]["forbidden-burst"] >= 1
+    bursts = lambda doc: sorted(a["message"] for a in doc["alerts"] if a["rule"] == "forbidden-burst")  # noqa: E731
+    assert bursts(one) == bursts(two)
+    assert any("user bob" in m or "user system:serviceaccount:ns1:sa1" in m for m in bursts(one))
+
+
 @pytest.mark.parametrize(("args", "needle"), [
     (["audit", "analyze"], "nothing to analyze"),
     (["audit", "analyze", "/no/such.log"], "/no/such.log: No such file"),

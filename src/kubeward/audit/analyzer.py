@@ -292,6 +292,6 @@ class Analyzer:
 
 def _burst_view(ev: dict[str, Any]) -> dict[str, Any]:
     """The fields a burst alert needs, small enough to ship from a worker."""
-    keep = ("auditID", "stageTimestamp", "requestReceivedTimestamp", "timestamp", "user", "sourceIPs", "verb",
-            "objectRef", "responseStatus", "annotations")
+    keep = ("auditID", "stageTimestamp", "requestReceivedTimestamp", "timestamp", "user", "impersonatedUser",
+            "sourceIPs", "verb", "objectRef", "responseStatus", "annotations")
     return {k: ev[k] for k in keep if k in ev}

@@ -85,7 +85,9 @@ def analyze_chunk(args: tuple[str, str, int, int, AnalyzerConfig, str | None]) -
 
 
 def analyze_file_parallel(path: str, shown: str, workers: int, config: AnalyzerConfig, rules_path: str | None,
-                          read_stats: ReadStats) -> tuple[list[Alert], Stats]:
+                          read_stats: ReadStats, parent: Analyzer | None = None) -> tuple[list[Alert], Stats]:
+    """Alerts and statistics of the workers; the burst inputs are replayed through `parent` (whose stats count
+    those alerts), so a burst spanning several files or a serial part of the run is still seen."""
     ranges = chunk_ranges(path, workers * 4)
     jobs = [(path, shown, s, e, config, rules_path) for s, e in ranges]
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
@@ -93,14 +95,16 @@ def analyze_file_parallel(path: str, shown: str, workers: int, config: AnalyzerC
         results = pool.map(analyze_chunk, jobs, chunksize=1)
     alerts: list[Alert] = []
     total = Stats()
-    parent = Analyzer([], config)
+    own_parent = parent is None
+    replay = parent if parent is not None else Analyzer([], config)
     for r in results:
         alerts.extend(Alert.from_json(a) for a in r.alerts)
         total.merge(r.stats)
         read_stats.bad_lines += r.bad_lines
         read_stats.errors.extend(r.errors[: max(0, 20 - len(read_stats.errors))])
         for ev in r.burst_inputs:
-            alerts.extend(parent.feed_burst_only(ev))
+            alerts.extend(replay.feed_burst_only(ev))
     read_stats.events += total.events
-    total.merge(Stats(0, parent.stats.alerts, parent.stats.by_rule))
+    if own_parent:
+        total.merge(Stats(0, replay.stats.alerts, replay.stats.by_rule))
     return alerts, total

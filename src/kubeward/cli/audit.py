@@ -159,7 +159,7 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
 
         for p in expand(paths):
             if _parallel_ok(p):
-                a, s = analyze_file_parallel(p, p, workers, config, det["rules_file"], rs)
+                a, s = analyze_file_parallel(p, p, workers, config, det["rules_file"], rs, parent=analyzer)
                 alerts.extend(a)
                 stats.merge(s)
             else:
