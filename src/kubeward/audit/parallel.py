@@ -1,7 +1,8 @@
 """`audit analyze --workers N`: split a plain JSON-lines file into byte ranges on line boundaries and analyze them
 in separate processes. Stateless detections run in the workers; the inputs of the stateful burst detector (the few
-401/403 events) travel back and are replayed in log order by the parent, so the result equals a single-process run
-(except once-per-request dedup of an exec whose stages straddle two chunks)."""
+401/403 events) travel back and are replayed in log order by the parent, so bursts equal a single-process run.
+Per chunk only: once-per-request dedup (exec stages straddling a boundary), unexpected-source's once-per-identity
+memory and escalation-binding's memory of roles created earlier in the log."""
 
 from __future__ import annotations
 
