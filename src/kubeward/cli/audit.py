@@ -295,6 +295,8 @@ def watch(path: str, from_start: bool, poll_interval: float, **opts: Any) -> Non
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     follower = Follower(path, from_start=from_start, poll=poll_interval, stop=stop)
+    if not Path(path).exists():
+        warn(f"{path}: does not exist yet; waiting for it to appear")
     rs = ReadStats()
 
     def on_event(ev: dict[str, Any]) -> None:
