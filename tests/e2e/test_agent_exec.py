@@ -463,3 +463,13 @@ def test_sighup_also_reloads_the_snapshot(mnt: Path, tmp_path: Path, cgroups: Cg
         while try_exec(mnt / "ok", container_cg) != 0:
             assert time.monotonic() < deadline, "the snapshot was not reloaded"
             time.sleep(0.1)
+
+
+def test_without_cap_sys_admin_is_one_line(tmp_path: Path) -> None:
+    al = write_allowlist(tmp_path / "al.yaml", [{"scope": {"host": True}, "executables": ["/bin/true"]}])
+    r = subprocess.run(["setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin", sys.executable, "-m",
+                        "kubeward.cli.main", "agent", "exec", "enforce", "--allowlist", str(al), "--mount",
+                        str(tmp_path), "--duration", "1"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert r.stderr.strip() == ("kubeward: exec enforce: fanotify_init: Operation not permitted "
+                                "(needs root with CAP_SYS_ADMIN)")

@@ -39,3 +39,26 @@ def test_enforce_missing_files(tmp_path: Path) -> None:
 def test_enforce_requires_mount(tmp_path: Path) -> None:
     code, out = run("exec", "enforce", "--allowlist", "x")
     assert code == 2 and "--mount" in out
+
+
+def test_learn_checks_output_before_watching(tmp_path: Path) -> None:
+    code, out = run("exec", "learn", "--duration", "60", "--output", str(tmp_path / "missing" / "al.yaml"))
+    assert code == 2  # returned at once: the 60 s of learning never started
+    assert out.strip() == (f"kubeward: {tmp_path / 'missing' / 'al.yaml'}: directory {tmp_path / 'missing'} "
+                           "does not exist or is not writable")
+
+
+def test_alerts_target_unwritable(tmp_path: Path) -> None:
+    al = tmp_path / "al.yaml"
+    al.write_text("apiVersion: kubeward.io/v1\nkind: ExecAllowlist\nspec: {rules: []}\n")
+    code, out = run("exec", "enforce", "--allowlist", str(al), "--mount", str(tmp_path),
+                    "--alerts", str(tmp_path / "no" / "a.jsonl"))
+    assert code == 2 and out.strip() == f"kubeward: {tmp_path / 'no' / 'a.jsonl'}: No such file or directory"
+
+
+def test_flows_snapshot_without_pods(tmp_path: Path) -> None:
+    snap = tmp_path / "s.yaml"
+    snap.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n")
+    code, out = run("flows", "--snapshot", str(snap), "--duration", "1")
+    assert code == 2
+    assert out.strip() == f"kubeward: {snap}: no Pod objects (pod IPs are needed to map flows)"

@@ -56,6 +56,10 @@ def learn_cmd(duration: float, output: str, mounts: tuple[str, ...], filesystem:
     from ..agent.learn import learn
 
     _check_mounts(mounts)
+    if output != "-":  # find out now, not after the whole learning period
+        parent = os.path.dirname(os.path.abspath(output))
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+            fail(f"{output}: directory {parent} does not exist or is not writable")
     pods = _pods(snapshot)
     try:
         learned = learn(duration, mounts, pods, filesystem=filesystem,
