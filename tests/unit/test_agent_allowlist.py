@@ -184,3 +184,30 @@ def test_learned_roundtrip(tmp_path: Path) -> None:
     assert not al.decide("/bin/sh", HOST, NO_HASH).allowed
     assert yaml.safe_load(text)["spec"]["rules"][0]["executables"] == sorted(
         yaml.safe_load(text)["spec"]["rules"][0]["executables"])
+
+
+_EXES = ["/bin/a", "/bin/b", "/usr/bin/c", "/opt/x/d"]
+_PATTERNS = ["/bin/a", "/bin/*", "/usr/**", "/opt/?/d", "/nothing"]
+_SCOPES = [{"host": True}, {"namespace": "shop"}, {"pod": "web-*"}, {"container": "nginx"},
+           {"cgroup": "/kubepods"}, {"podUID": UID}, {"image": "other:*"}]
+
+
+@given(st.lists(st.tuples(st.sampled_from(_SCOPES), st.lists(st.sampled_from(_PATTERNS), min_size=1, max_size=3)),
+                max_size=6),
+       st.sampled_from(_EXES), st.sampled_from([HOST, POD, POD_UNKNOWN]), st.booleans(), st.randoms())
+def test_decision_is_the_documented_union(rules: list, exe: str, proc: ProcessScope, default_allow: bool,
+                                          rnd: object) -> None:
+    """allowed ⇔ (some applicable rule lists exe) or (no rule applies and defaultAction is allow); rule order and
+    the memo never change the answer."""
+    raw = [{"name": f"r{i}", "scope": scope, "executables": pats} for i, (scope, pats) in enumerate(rules)]
+    al = parse_allowlist(doc(raw, default="allow" if default_allow else None))
+    applicable = [r for r in al.rules if r.applies(proc)]
+    expected = any(e.path_matches(exe) for r in applicable for e in r.executables) or (
+        not applicable and default_allow)
+    first = al.decide(exe, proc, NO_HASH)
+    assert first.allowed == expected
+    assert al.decide(exe, proc, NO_HASH) == first  # memoised answer is the same
+    shuffled = list(raw)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    assert parse_allowlist(doc(shuffled, default="allow" if default_allow else None)).decide(
+        exe, proc, NO_HASH).allowed == expected

@@ -209,7 +209,7 @@ def parse_allowlist(doc: Any, where: str = "allowlist") -> Allowlist:
     if doc.get("apiVersion") != API_VERSION or doc.get("kind") != KIND:
         raise bad(f"apiVersion must be {API_VERSION} and kind {KIND}, got "
                   f"{doc.get('apiVersion')!r}/{doc.get('kind')!r}")
-    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    meta: dict[str, Any] = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
     spec = doc.get("spec")
     if not isinstance(spec, dict):
         raise bad("spec must be a mapping")
@@ -277,7 +277,7 @@ def dump_allowlist(groups: dict[tuple[tuple[str, Any], ...], set[str]], name: st
                       "executables": sorted(exes)})
     doc = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name},
            "spec": {"defaultAction": "deny", "rules": rules}}
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+    return str(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
 
 
 def _scope_label(scope: tuple[tuple[str, Any], ...]) -> str:

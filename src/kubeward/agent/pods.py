@@ -37,9 +37,7 @@ class PodIndex:
             uid = str(r.metadata.get("uid") or "").lower()
             if not uid:
                 continue
-            obj = r.obj
-            spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
-            status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+            spec, status = _dict(r.obj.get("spec")), _dict(r.obj.get("status"))
             images = {str(c.get("name")): str(c.get("image") or "") for f in _SPEC_FIELDS
                       for c in _dicts(spec.get(f))}
             containers: dict[str, tuple[str, str]] = {}
@@ -56,6 +54,10 @@ class PodIndex:
 
     def pod(self, uid: str | None) -> PodInfo | None:
         return self.by_uid.get(uid) if uid else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

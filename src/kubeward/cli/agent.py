@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .common import EXIT_USAGE, fail, load_snapshot, warn
+
+if TYPE_CHECKING:
+    from ..agent.pods import PodIndex
 
 
 @click.group("agent")
@@ -20,7 +24,7 @@ def exec_group() -> None:
     """Exec allowlisting: learn what runs, then enforce it (FAN_OPEN_EXEC_PERM)."""
 
 
-def _pods(snapshot: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _pods(snapshot: tuple[str, ...]) -> PodIndex | None:
     if not snapshot:
         return None
     from ..agent.pods import PodIndex
