@@ -160,12 +160,38 @@ def test_invalid(mutate: object, needle: str) -> None:
 
 
 def test_load_errors_are_one_line(tmp_path: Path) -> None:
-    with pytest.raises(AllowlistError, match="No such file"):
+    with pytest.raises(AllowlistError, match=r"missing\.yaml: no such file"):
         load_allowlist(str(tmp_path / "missing.yaml"))
     bad = tmp_path / "bad.yaml"
     bad.write_text("spec: [\n")
-    with pytest.raises(AllowlistError, match=r"bad.yaml: line \d+ not valid YAML"):
+    with pytest.raises(AllowlistError, match=r"bad.yaml: invalid YAML at line \d+"):
         load_allowlist(str(bad))
+    with pytest.raises(AllowlistError, match="is a directory"):
+        load_allowlist(str(tmp_path))
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(AllowlistError, match=r"empty\.yaml: no ExecAllowlist document"):
+        load_allowlist(str(empty))
+
+
+def test_load_refuses_alias_bombs(tmp_path: Path) -> None:
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, cur in zip("abcdef", "bcdefg", strict=True):
+        lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    with pytest.raises(AllowlistError, match="alias bomb"):
+        load_allowlist(str(bomb))
+
+
+def test_load_picks_the_allowlist_document(tmp_path: Path) -> None:
+    f = tmp_path / "multi.yaml"
+    f.write_text(yaml.safe_dump_all([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}},
+                                     doc([{"scope": {"host": True}, "executables": ["/bin/ls"]}])]))
+    assert load_allowlist(str(f)).rules[0].executables[0].path == "/bin/ls"
+    f.write_text(yaml.safe_dump_all([doc([]), doc([])]))
+    with pytest.raises(AllowlistError, match="2 ExecAllowlist documents, expected one"):
+        load_allowlist(str(f))
 
 
 def test_learned_roundtrip(tmp_path: Path) -> None:

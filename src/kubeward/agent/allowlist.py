@@ -11,6 +11,7 @@ Path globs: `*` and `?` stay within one path segment, `**` crosses segments, `[.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ API_VERSION = "kubeward.io/v1"
 KIND = "ExecAllowlist"
 SCOPE_KEYS = ("host", "cgroup", "podUID", "namespace", "pod", "container", "image")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MAX_FILE_BYTES = 16 << 20
 
 
 class AllowlistError(ValueError):
@@ -187,17 +189,23 @@ class Allowlist:
 
 
 def load_allowlist(path: str) -> Allowlist:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(16 << 20)
-        doc = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except OSError as exc:
-        raise AllowlistError(f"{path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise AllowlistError(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
-    return parse_allowlist(doc, path)
+    """Read through the shared manifest loader, which carries the hostile-input guards (size, depth, alias bombs)."""
+    from ..sources.files import load_paths
+
+    if os.path.isdir(path):
+        raise AllowlistError(f"{path}: is a directory, expected an ExecAllowlist file")
+    result = load_paths([path], max_file_bytes=MAX_FILE_BYTES)
+    if result.errors:
+        err = result.errors[0]
+        raise AllowlistError(f"{err.file}: {err.message}")
+    docs = [r for r in result.resources if r.kind == KIND]
+    if len(docs) > 1:
+        raise AllowlistError(f"{path}: {len(docs)} {KIND} documents, expected one")
+    if not docs:
+        if result.resources:
+            return parse_allowlist(result.resources[0].obj, path)  # names the wrong apiVersion/kind
+        raise AllowlistError(f"{path}: no {KIND} document")
+    return parse_allowlist(docs[0].obj, path)
 
 
 def parse_allowlist(doc: Any, where: str = "allowlist") -> Allowlist:

@@ -130,7 +130,10 @@ class Enforcer:
                     self._busy_since = now
                 try:
                     for ev in events:
-                        self._handle(ev)
+                        try:
+                            self._handle(ev)
+                        except Exception as exc:  # the event was answered in _handle's finally; keep serving
+                            self._on_error(f"exec enforce: pid {ev.pid}: {exc}")
                 finally:
                     self._busy_since = None
         finally:
