@@ -3,7 +3,7 @@
 - The agent's own process tree is never refused: a refusal (or a timeout answered with deny) first checks
   whether the process descends from the agent; allowed execs skip that walk.
 - No exec waits longer than the decision timeout: a watchdog thread answers overdue events with --on-timeout and,
-  while the decision thread is stuck, reads and answers newly queued events itself.
+  while the decision thread is stuck, reads newly queued events and decides them from their paths (no hashing).
 - SIGHUP only sets a flag; the loop swaps in the re-read allowlist between events. Events queued meanwhile stay in
   the kernel queue (FAN_UNLIMITED_QUEUE), so none is dropped; a broken file keeps the previous allowlist.
 - If the process dies, closing the fanotify fd makes the kernel allow every pending event.
@@ -249,32 +249,50 @@ class Enforcer:
     def _watchdog(self) -> None:
         tick = max(0.005, min(self._timeout / 4, 0.05))
         allow = self.config.on_timeout == "allow"
+        enforce = self.config.mode == "enforce"
         while not self._stop.wait(tick):
             now = time.monotonic()
-            late: list[tuple[int, str, Any]] = []  # (pid, exe, ((ppid, uid), cgroup)) answered by the watchdog
+            out: list[tuple[int, str, Any, ProcessScope, str, Verdict | None, str | None]] = []
             with self._lock:
+                # Events the decision thread holds past their deadline get the --on-timeout answer.
                 for fd, p in list(self._pending.items()):
                     if p.deadline <= now:
                         del self._pending[fd]
                         if not allow and self._wd_tree.contains(p.pid):
                             self.fan.respond(fd, True)
                             continue
-                        late.append((p.pid, fd_path(fd), (ppid_uid(p.pid), attribute_pid(p.pid))))
+                        proc = ProcessScope.resolve(attribute_pid(p.pid), self.config.pods)
+                        out.append((p.pid, fd_path(fd), ppid_uid(p.pid), proc, "allow" if allow else "deny",
+                                    None, "decision-timeout"))
                         self.fan.respond(fd, allow)
+                # While that thread is stuck, newer events are decided here from paths alone (no hashing):
+                # an allowlisted exec still runs, a refused one is still refused, only sha256 pins time out.
                 stuck = self._busy_since is not None and now - self._busy_since > self._timeout
                 for ev in self.fan.read() if stuck else []:
                     if ev.fd < 0:
                         continue
-                    mine = self._wd_tree.contains(ev.pid)
-                    if not mine:
-                        late.append((ev.pid, fd_path(ev.fd), (ppid_uid(ev.pid), attribute_pid(ev.pid))))
-                    self.fan.respond(ev.fd, True if mine else allow)
-                    os.close(ev.fd)
-            for pid, exe, (who, attr) in late:
-                self._timeout_alert(pid, exe, allow, who, attr)
-
-    def _timeout_alert(self, pid: int, exe: str, allow: bool, who: tuple[int | None, int | None],
-                       attr: Attribution | None) -> None:
-        self.stats.timeouts += 1
-        proc = ProcessScope.resolve(attr, self.config.pods)
-        self._alert(pid, exe, proc, "allow" if allow else "deny", None, reason="decision-timeout", who=who)
+                    try:
+                        exe = fd_path(ev.fd)
+                        proc = ProcessScope.resolve(attribute_pid(ev.pid), self.config.pods)
+                        verdict = self.allowlist.decide(exe, proc, lambda: None)
+                        if verdict.allowed or self._wd_tree.contains(ev.pid):
+                            self.fan.respond(ev.fd, True)
+                            continue
+                        who = ppid_uid(ev.pid)
+                        if verdict.reason == "sha256-mismatch":
+                            out.append((ev.pid, exe, who, proc, "allow" if allow else "deny", None,
+                                        "decision-timeout"))
+                            self.fan.respond(ev.fd, allow)
+                        else:
+                            out.append((ev.pid, exe, who, proc, "deny" if enforce else "alert", verdict, None))
+                            self.fan.respond(ev.fd, not enforce)
+                    finally:
+                        os.close(ev.fd)
+            for pid, exe, who, proc, decision, verdict, reason in out:
+                if reason == "decision-timeout":
+                    self.stats.timeouts += 1
+                elif enforce:
+                    self.stats.denied += 1
+                else:
+                    self.stats.alerted += 1
+                self._alert(pid, exe, proc, decision, verdict, reason=reason, who=who)
