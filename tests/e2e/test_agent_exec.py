@@ -477,3 +477,18 @@ def test_without_cap_sys_admin_is_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert r.stderr.strip() == ("kubeward: exec enforce: fanotify_init: Operation not permitted "
                                 "(needs root with CAP_SYS_ADMIN)")
+
+
+def test_learn_notify_mode(mnt: Path, tmp_path: Path, cgroups: Cgroups) -> None:
+    """Notification mode never holds an exec; a process that lives long enough is attributed to its pod."""
+    esc = UID.replace("-", "_")
+    container_cg = cgroups.make(CG_V2, f"kubepods.slice/kubepods-pod{esc}.slice/cri-containerd-{CID}.scope")
+    shutil.copy2("/bin/sleep", mnt / "sleep")
+    out = tmp_path / "learned.yaml"
+    with agent("exec", "learn", "--duration", "2.5", "--output", str(out), "--mount", str(mnt), "--notify") as a:
+        assert run_in(container_cg, [str(mnt / "sleep"), "0.5"]).returncode == 0
+        assert run_in(None, [str(mnt / "sleep"), "0.5"]).returncode == 0
+        assert a.wait(20) == 0
+    rules = {r["name"]: r for r in yaml.safe_load(out.read_text())["spec"]["rules"]}
+    assert rules["host"]["executables"] == [str(mnt / "sleep")]
+    assert rules[UID] == {"name": UID, "scope": {"podUID": UID}, "executables": [str(mnt / "sleep")]}

@@ -1,7 +1,8 @@
 """Learn mode: record what runs, grouped by scope, and write an ExecAllowlist that would allow exactly that.
 
 With mounts, a permission-class fanotify group that always answers FAN_ALLOW holds each exec until its path and
-cgroup are read, so even a process that exits at once is attributed exactly. Without mounts, the proc connector
+cgroup are read, so even a process that exits at once is attributed exactly; `notify` uses a notification-class
+group instead (FAN_OPEN_EXEC: no exec ever waits for the learner, short-lived processes may lose their scope). Without mounts, the proc connector
 reports every exec on the host, but a process that is already gone when its event is read cannot be attributed;
 those are counted as `missed`.
 """
@@ -37,19 +38,21 @@ class Learned:
 
 
 def learn(duration: float, mounts: Sequence[str], pods: PodIndex | None = None, *, filesystem: bool = False,
-          self_pid: int | None = None, ready: Callable[[], None] | None = None,
+          notify: bool = False, self_pid: int | None = None, ready: Callable[[], None] | None = None,
           stop: Callable[[], bool] | None = None) -> Learned:
+    """`notify=True` uses a notification-class group: execs never wait for the learner (safe on any mount), but a
+    process gone before its event is read keeps its path and loses its scope (counted as missed)."""
     me = TreeChecker(os.getpid() if self_pid is None else self_pid)
     out = Learned()
     end = time.monotonic() + duration
     if mounts:
-        fan = Fanotify(permission=True)
+        fan = Fanotify(permission=not notify)
         try:
             for m in mounts:
                 fan.mark(m, filesystem=filesystem)
             if ready:
                 ready()
-            _learn_fanotify(fan, out, pods, me, end, stop)
+            _learn_fanotify(fan, out, pods, me, end, stop, respond=not notify)
         finally:
             fan.close()
     else:
@@ -64,7 +67,7 @@ def learn(duration: float, mounts: Sequence[str], pods: PodIndex | None = None, 
 
 
 def _learn_fanotify(fan: Fanotify, out: Learned, pods: PodIndex | None, me: TreeChecker, end: float,
-                    stop: Callable[[], bool] | None) -> None:
+                    stop: Callable[[], bool] | None, *, respond: bool) -> None:
     poller = select.poll()
     poller.register(fan.fd, select.POLLIN)
     while time.monotonic() < end and not (stop and stop()):
@@ -76,9 +79,14 @@ def _learn_fanotify(fan: Fanotify, out: Learned, pods: PodIndex | None, me: Tree
             try:
                 if not me.contains(ev.pid):
                     out.events += 1
-                    out.add(fd_path(ev.fd), ProcessScope.resolve(attribute_pid(ev.pid), pods))
+                    attr = attribute_pid(ev.pid)
+                    if attr is None:
+                        out.missed += 1
+                    else:
+                        out.add(fd_path(ev.fd), ProcessScope.resolve(attr, pods))
             finally:
-                fan.respond(ev.fd, True)
+                if respond:
+                    fan.respond(ev.fd, True)
                 os.close(ev.fd)
 
 

@@ -50,23 +50,28 @@ def _check_mounts(mounts: tuple[str, ...]) -> None:
               help="Watch execs from the mount holding PATH (fanotify; exact even for short-lived processes). "
                    "Without it, every exec on the host is watched through the proc connector.")
 @click.option("--filesystem", is_flag=True, help="Mark the whole filesystem of each --mount (FAN_MARK_FILESYSTEM).")
+@click.option("--notify", is_flag=True,
+              help="With --mount: fanotify in notification mode (execs never wait for the learner; a process that "
+                   "exits at once may lose its scope).")
 @click.option("--snapshot", "snapshot", multiple=True, metavar="PATH",
               help="Manifests with Pod objects (uid, containerStatuses) to name pods and containers.")
 @click.option("--name", default="learned", show_default=True, help="metadata.name of the allowlist.")
-def learn_cmd(duration: float, output: str, mounts: tuple[str, ...], filesystem: bool,
+def learn_cmd(duration: float, output: str, mounts: tuple[str, ...], filesystem: bool, notify: bool,
               snapshot: tuple[str, ...], name: str) -> None:
     """Watch every exec for SECONDS and write the allowlist of what ran, grouped by scope."""
     from ..agent.allowlist import dump_allowlist
     from ..agent.learn import learn
 
     _check_mounts(mounts)
+    if notify and not mounts:
+        fail("exec learn: --notify needs --mount (without it the proc connector is used)")
     if output != "-":  # find out now, not after the whole learning period
         parent = os.path.dirname(os.path.abspath(output))
         if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
             fail(f"{output}: directory {parent} does not exist or is not writable")
     pods = _pods(snapshot)
     try:
-        learned = learn(duration, mounts, pods, filesystem=filesystem,
+        learned = learn(duration, mounts, pods, filesystem=filesystem, notify=notify,
                         ready=lambda: warn(f"exec learn: watching for {duration:g}s"))
     except OSError as exc:
         fail(f"exec learn: {exc.strerror or exc} (needs root: CAP_SYS_ADMIN for fanotify, CAP_NET_ADMIN "
@@ -83,7 +88,7 @@ def learn_cmd(duration: float, output: str, mounts: tuple[str, ...], filesystem:
             fail(f"{output}: {exc.strerror or exc}")
     exes = sum(len(v) for v in learned.groups.values())
     warn(f"exec learn: {learned.events} execs, {exes} executables in {len(learned.groups)} scopes"
-         + (f", {learned.missed} exited before they could be attributed" if learned.missed else ""))
+         + (f", {learned.missed} exited before they could be attributed (not recorded)" if learned.missed else ""))
 
 
 @exec_group.command("enforce")
