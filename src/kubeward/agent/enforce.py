@@ -2,8 +2,8 @@
 
 - The agent's own process tree is never refused: a refusal (or a timeout answered with deny) first checks
   whether the process descends from the agent; allowed execs skip that walk.
-- No exec waits longer than the decision timeout: a watchdog thread answers overdue events with --on-timeout and,
-  while the decision thread is stuck, reads newly queued events and decides them from their paths (no hashing).
+- No exec waits longer than the decision timeout: a watchdog thread decides overdue events and, while the decision
+  thread is stuck, newly queued ones from their paths alone; only execs that need a sha256 check get --on-timeout.
 - SIGHUP only sets a flag; the loop swaps in the re-read allowlist between events. Events queued meanwhile stay in
   the kernel queue (FAN_UNLIMITED_QUEUE), so none is dropped; a broken file keeps the previous allowlist.
 - If the process dies, closing the fanotify fd makes the kernel allow every pending event.
@@ -51,6 +51,19 @@ class Stats:
 class _Pending:
     deadline: float
     pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Late:
+    """An event the watchdog answered, to be reported once the lock is released."""
+
+    pid: int
+    exe: str
+    who: tuple[int | None, int | None]
+    proc: ProcessScope
+    decision: str
+    verdict: Verdict | None
+    reason: str | None
 
 
 @dataclass
@@ -248,51 +261,48 @@ class Enforcer:
 
     def _watchdog(self) -> None:
         tick = max(0.005, min(self._timeout / 4, 0.05))
-        allow = self.config.on_timeout == "allow"
-        enforce = self.config.mode == "enforce"
         while not self._stop.wait(tick):
             now = time.monotonic()
-            out: list[tuple[int, str, Any, ProcessScope, str, Verdict | None, str | None]] = []
+            out: list[_Late] = []
             with self._lock:
-                # Events the decision thread holds past their deadline get the --on-timeout answer.
+                # Events held by the decision thread past their deadline, then (while it is stuck) the newer events
+                # still queued in the kernel: both are decided here from their paths alone.
                 for fd, p in list(self._pending.items()):
                     if p.deadline <= now:
                         del self._pending[fd]
-                        if not allow and self._wd_tree.contains(p.pid):
-                            self.fan.respond(fd, True)
-                            continue
-                        proc = ProcessScope.resolve(attribute_pid(p.pid), self.config.pods)
-                        out.append((p.pid, fd_path(fd), ppid_uid(p.pid), proc, "allow" if allow else "deny",
-                                    None, "decision-timeout"))
-                        self.fan.respond(fd, allow)
-                # While that thread is stuck, newer events are decided here from paths alone (no hashing):
-                # an allowlisted exec still runs, a refused one is still refused, only sha256 pins time out.
+                        self._quick(p.pid, fd, out)
                 stuck = self._busy_since is not None and now - self._busy_since > self._timeout
                 for ev in self.fan.read() if stuck else []:
-                    if ev.fd < 0:
-                        continue
-                    try:
-                        exe = fd_path(ev.fd)
-                        proc = ProcessScope.resolve(attribute_pid(ev.pid), self.config.pods)
-                        verdict = self.allowlist.decide(exe, proc, lambda: None)
-                        if verdict.allowed or self._wd_tree.contains(ev.pid):
-                            self.fan.respond(ev.fd, True)
-                            continue
-                        who = ppid_uid(ev.pid)
-                        if verdict.reason == "sha256-mismatch":
-                            out.append((ev.pid, exe, who, proc, "allow" if allow else "deny", None,
-                                        "decision-timeout"))
-                            self.fan.respond(ev.fd, allow)
-                        else:
-                            out.append((ev.pid, exe, who, proc, "deny" if enforce else "alert", verdict, None))
-                            self.fan.respond(ev.fd, not enforce)
-                    finally:
-                        os.close(ev.fd)
-            for pid, exe, who, proc, decision, verdict, reason in out:
-                if reason == "decision-timeout":
+                    if ev.fd >= 0:
+                        try:
+                            self._quick(ev.pid, ev.fd, out)
+                        finally:
+                            os.close(ev.fd)
+            for late in out:
+                if late.reason == "decision-timeout":
                     self.stats.timeouts += 1
-                elif enforce:
+                elif self.config.mode == "enforce":
                     self.stats.denied += 1
                 else:
                     self.stats.alerted += 1
-                self._alert(pid, exe, proc, decision, verdict, reason=reason, who=who)
+                self._alert(late.pid, late.exe, late.proc, late.decision, late.verdict, reason=late.reason,
+                            who=late.who)
+
+    def _quick(self, pid: int, fd: int, out: list[_Late]) -> None:
+        """Answer one event without hashing (caller holds the lock): an allowlisted path runs, a refused one is
+        refused, and only an exec that needs a sha256 check gets the --on-timeout answer."""
+        on_timeout = self.config.on_timeout == "allow"
+        enforce = self.config.mode == "enforce"
+        exe = fd_path(fd)
+        proc = ProcessScope.resolve(attribute_pid(pid), self.config.pods)
+        verdict = self.allowlist.decide(exe, proc, lambda: None)
+        if verdict.allowed or self._wd_tree.contains(pid):
+            self.fan.respond(fd, True)
+            return
+        who = ppid_uid(pid)
+        if verdict.reason == "sha256-mismatch":
+            out.append(_Late(pid, exe, who, proc, "allow" if on_timeout else "deny", None, "decision-timeout"))
+            self.fan.respond(fd, on_timeout)
+        else:
+            out.append(_Late(pid, exe, who, proc, "deny" if enforce else "alert", verdict, None))
+            self.fan.respond(fd, not enforce)
