@@ -492,3 +492,35 @@ def test_learn_notify_mode(mnt: Path, tmp_path: Path, cgroups: Cgroups) -> None:
     rules = {r["name"]: r for r in yaml.safe_load(out.read_text())["spec"]["rules"]}
     assert rules["host"]["executables"] == [str(mnt / "sleep")]
     assert rules[UID] == {"name": UID, "scope": {"podUID": UID}, "executables": [str(mnt / "sleep")]}
+
+
+def test_kill_9_of_the_learner_releases_execs(mnt: Path, tmp_path: Path) -> None:
+    """Learning with a permission group holds execs briefly; killing it mid-load releases them all."""
+    a = Agent("exec", "learn", "--duration", "60", "--output", str(tmp_path / "l.yaml"), "--mount", str(mnt),
+              "--filesystem")
+    try:
+        results: list[int] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            while not stop.is_set():
+                results.append(try_exec(mnt / "ok"))
+
+        workers = [threading.Thread(target=load) for _ in range(3)]
+        for w in workers:
+            w.start()
+        time.sleep(0.3)
+        a.proc.send_signal(signal.SIGSTOP)  # the learner stops answering: execs queue up
+        time.sleep(0.3)
+        os.kill(a.proc.pid, signal.SIGKILL)
+        a.proc.wait(10)
+        time.sleep(0.2)
+        stop.set()
+        for w in workers:
+            w.join(20)
+            assert not w.is_alive()
+        assert len(results) > 3 and all(r == 0 for r in results)
+    finally:
+        if a.proc.poll() is None:
+            a.proc.kill()
+            a.proc.wait(5)
