@@ -162,3 +162,48 @@ def flows_cmd(snapshot: tuple[str, ...], netns: tuple[str, ...], alerts: str, fl
         run_flows(snapshot, netns, alerts, flows_out, interval, duration)
     except OSError as exc:
         fail(f"flows: {exc.strerror or exc}", EXIT_USAGE)
+
+
+@group.group("netpol")
+def netpol_group() -> None:
+    """NetworkPolicy enforcement with nftables inside pod network namespaces."""
+
+
+@netpol_group.command("enforce")
+@click.option("--snapshot", "snapshot", multiple=True, required=True, metavar="PATH",
+              help="Manifests with Pods (IPs, labels), Namespaces and the policies to enforce.")
+@click.option("--netns", "netns", multiple=True, required=True, metavar="NAME",
+              help="Network namespaces (ip netns names) holding pod IPs; each gets its own table.")
+@click.option("--reject", is_flag=True, help="Reject (ICMP admin-prohibited) instead of dropping: fast failures.")
+@click.option("--dry-run", is_flag=True, help="Print the nftables scripts instead of loading them.")
+@click.option("--remove", "remove_", is_flag=True, help="Delete the kubeward table from each namespace.")
+def netpol_enforce_cmd(snapshot: tuple[str, ...], netns: tuple[str, ...], reject: bool, dry_run: bool,
+                       remove_: bool) -> None:
+    """Compile the policies to `table inet kubeward` in each namespace (pod-to-pod TCP/UDP/SCTP), atomically."""
+    from ..agent.nftables import Compiler, NftError, apply, netns_addresses, remove
+    from ..engines.netpol import from_snapshot
+
+    try:
+        if remove_:
+            for ns in netns:
+                remove(ns)
+            warn(f"netpol enforce: removed from {len(netns)} namespace(s)")
+            return
+        snap = load_snapshot(snapshot)
+        for e in snap.errors:
+            warn(str(e).removeprefix("kubeward: "))
+        if not snap.of_kind("Pod"):
+            fail(f"{', '.join(snapshot)}: no Pod objects (pod IPs place the rules)")
+        compiler = Compiler(from_snapshot(snap))
+        for ns in netns:
+            plan = compiler.plan(ns, netns_addresses(ns), reject=reject)
+            if dry_run:
+                click.echo(f"# netns {ns}: {', '.join(plan.pods) or 'no pod of the snapshot'}")
+                click.echo(plan.script, nl=False)
+                continue
+            apply(plan)
+            warn(f"netpol enforce: {ns}: {', '.join(plan.pods) or 'no pod of the snapshot'}, {plan.rules} rules")
+    except NftError as exc:
+        fail(f"netpol enforce: {exc}")
+    except FileNotFoundError as exc:
+        fail(f"netpol enforce: {exc.filename}: not installed (needs iproute2 and nftables)")
