@@ -45,6 +45,7 @@ class ControlMeta:
     frameworks: tuple[str, ...] = ()
     remediation: str = ""
     description: str = ""
+    _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def in_framework(self, name: str) -> bool:
         """`nsa` matches `nsa`; `cis` matches every `cis-…` id; an exact id matches itself."""
@@ -53,13 +54,18 @@ class ControlMeta:
         return any(f == name or f.startswith(name + "-") for f in self.frameworks)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The same dict for every finding of this control (serialised many times, built once)."""
+        if self._json is not None:
+            return self._json
+        d = {
             "id": self.id,
             "title": self.title,
             "severity": self.severity.label,
             "category": self.category,
             "frameworks": list(self.frameworks),
         }
+        object.__setattr__(self, "_json", d)
+        return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +74,16 @@ class ObjectRef:
     kind: str
     namespace: str | None
     name: str
+    _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def to_json(self) -> dict[str, Any]:
+        if self._json is not None:
+            return self._json
         d: dict[str, Any] = {"apiVersion": self.api_version, "kind": self.kind}
         if self.namespace is not None:
             d["namespace"] = self.namespace
         d["name"] = self.name
+        object.__setattr__(self, "_json", d)
         return d
 
     def __str__(self) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from .findings import Location, ObjectRef
 
@@ -33,12 +33,13 @@ POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
 }
 POD_KINDS = frozenset(POD_SPEC_PATHS)
 CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
+T = TypeVar("T")
 
 
 class Resource:
     """An object dict with its origin. `key_lines` maps id(mapping) → {key: line} for file:line of any path."""
 
-    __slots__ = ("_pod", "cluster", "file", "key_lines", "line", "obj")
+    __slots__ = ("_lines", "_pod", "_ref", "cluster", "file", "key_lines", "line", "obj")
 
     def __init__(
         self,
@@ -55,6 +56,8 @@ class Resource:
         self.cluster = cluster
         self.key_lines = key_lines
         self._pod: Any = False
+        self._ref: ObjectRef | None = None
+        self._lines: dict[str, int] | None = None
 
     @property
     def api_version(self) -> str:
@@ -92,7 +95,10 @@ class Resource:
         return ann if isinstance(ann, dict) else {}
 
     def ref(self) -> ObjectRef:
-        return ObjectRef(self.api_version, self.kind, self.namespace, self.name)
+        """Computed once: every finding and every judged object of this resource shares it."""
+        if self._ref is None:
+            self._ref = ObjectRef(self.api_version, self.kind, self.namespace, self.name)
+        return self._ref
 
     def location(self, path: str = "") -> Location:
         if self.file is None:
@@ -100,25 +106,22 @@ class Resource:
         return Location(file=self.file, line=self.line_of(path) if path else self.line)
 
     def line_of(self, path: str) -> int | None:
-        """Line of the deepest key on `path` (a JSON pointer) that the file shows; the object line otherwise."""
-        line = self.line
-        if not self.key_lines or not path:
-            return line
-        node: Any = self.obj
-        for part in path.strip("/").split("/"):
-            if isinstance(node, dict):
-                lines = self.key_lines.get(id(node))
-                if lines is None or part not in node:
-                    break
-                line = lines.get(part, line)
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-                if isinstance(node, dict) and (lines := self.key_lines.get(id(node))):
-                    line = min(lines.values())
-            else:
-                break
-        return line
+        """Line of the deepest key on `path` (a JSON pointer) that the file shows; the object line otherwise.
+
+        The first call flattens the object's key lines into {pointer: line} (one walk per object that has
+        findings); every call after that is a dict lookup, trimming the pointer to its deepest present parent.
+        """
+        if not path or not self.key_lines:
+            return self.line
+        lines = self._lines
+        if lines is None:
+            lines = self._lines = _flatten_lines(self.obj, self.key_lines)
+        while path:
+            line = lines.get(path)
+            if line is not None:
+                return line
+            path = path[: path.rfind("/")]
+        return self.line
 
     def pod(self) -> PodView | None:
         """The pod (or pod template) inside this object, unwrapped once."""
@@ -130,16 +133,54 @@ class Resource:
         return f"<Resource {self.ref()} {self.location()}>"
 
 
+def _flatten_lines(obj: dict[str, Any], key_lines: dict[int, dict[str, int]]) -> dict[str, int]:
+    """{JSON pointer: line} for every key the file shows; a list item maps to the line of its first key."""
+    out: dict[str, int] = {}
+    stack: list[tuple[str, Any]] = [("", obj)]
+    while stack:
+        prefix, node = stack.pop()
+        if type(node) is dict:
+            lines = key_lines.get(id(node))
+            if lines is None:
+                continue
+            for key, value in node.items():
+                pointer = f"{prefix}/{key}"
+                line = lines.get(key)
+                if line is not None:
+                    out[pointer] = line
+                if type(value) is dict or type(value) is list:
+                    stack.append((pointer, value))
+        else:
+            for i, item in enumerate(node):
+                if type(item) is dict or type(item) is list:
+                    pointer = f"{prefix}/{i}"
+                    if type(item) is dict and (lines := key_lines.get(id(item))):
+                        out[pointer] = min(lines.values())
+                    stack.append((pointer, item))
+    return out
+
+
 class PodView:
     """A pod spec with its metadata and the JSON-pointer prefix of the template inside its owner."""
 
-    __slots__ = ("base", "meta", "resource", "spec")
+    __slots__ = ("_containers", "_memo", "base", "meta", "resource", "spec")
 
     def __init__(self, resource: Resource, spec: dict[str, Any], meta: dict[str, Any], base: str) -> None:
         self.resource = resource
         self.spec = spec
         self.meta = meta
         self.base = base  # e.g. "/spec/template"; "" for a Pod
+        self._containers: list[tuple[dict[str, Any], str, str]] | None = None
+        self._memo: dict[str, Any] | None = None
+
+    def derived(self, key: str, build: Callable[[PodView], T]) -> T:
+        """Per-pod data an engine derives once and many controls read (e.g. the PSS engine's pod input)."""
+        memo = self._memo
+        if memo is None:
+            memo = self._memo = {}
+        if key not in memo:
+            memo[key] = build(self)
+        return memo[key]
 
     @classmethod
     def of(cls, res: Resource) -> PodView | None:
@@ -170,15 +211,18 @@ class PodView:
         labels = self.meta.get("labels")
         return labels if isinstance(labels, dict) else {}
 
-    def containers(self) -> Iterator[tuple[dict[str, Any], str, str]]:
-        """(container, JSON pointer, field) for init, regular and ephemeral containers."""
-        for fld in CONTAINER_FIELDS:
-            items = self.spec.get(fld)
-            if not isinstance(items, list):
-                continue
-            for i, c in enumerate(items):
-                if isinstance(c, dict):
-                    yield c, f"{self.base}/spec/{fld}/{i}", fld
+    def containers(self) -> list[tuple[dict[str, Any], str, str]]:
+        """(container, JSON pointer, field) for init, regular and ephemeral containers; built once per pod."""
+        if self._containers is None:
+            found = []
+            for fld in CONTAINER_FIELDS:
+                items = self.spec.get(fld)
+                if isinstance(items, list):
+                    found.extend(
+                        (c, f"{self.base}/spec/{fld}/{i}", fld) for i, c in enumerate(items) if isinstance(c, dict)
+                    )
+            self._containers = found
+        return self._containers
 
     def volumes(self) -> Iterator[tuple[dict[str, Any], str]]:
         items = self.spec.get("volumes")

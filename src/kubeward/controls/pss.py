@@ -75,13 +75,17 @@ def _frameworks(check: Check) -> tuple[str, ...]:
     return ("pss-baseline", "pss-restricted")
 
 
+def _pod_input(pod: PodView) -> PodInput:
+    return PodInput(pod.meta, pod.spec)
+
+
 def _make(check: Check) -> Callable[[PodView], Iterator[Hit]]:
     versioned = check.at(MAX_MINOR)
     assert versioned is not None
     fn = versioned.check
 
     def run(pod: PodView) -> Iterator[Hit]:
-        hit = fn(PodInput(pod.meta, pod.spec))
+        hit = fn(pod.derived("pss", _pod_input))
         if hit is not None:
             yield _locate(check.id, pod, hit[1]), render(hit[0] or "unknown forbidden reason", hit[1])
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..findings import ControlMeta, ControlResult, Finding, Report, Severity, framework_family
+from ..findings import ControlMeta, ControlResult, Finding, ObjectRef, Report, Severity, framework_family
 from ..resource import POD_KINDS, Resource
 from ..snapshot import Snapshot
 
@@ -129,43 +129,40 @@ def run(snapshot: Snapshot, controls: list[Control], exceptions: Any = None, exc
     """Run the chosen controls over the snapshot; exceptions decide what is suppressed (counted, not dropped)."""
     skip_ns = frozenset(exclude_namespaces)
     report = Report(objects=len(snapshot), findings=[], errors=list(snapshot.errors), not_assessed=list(snapshot.not_assessed))
-
-    def wanted(r: Resource) -> bool:
-        return not skip_ns or r.namespace not in skip_ns
-
-    by_kind: dict[str, list[Resource]] = {}
-
-    def objects_of(kinds: frozenset[str]) -> list[Resource]:
-        out: list[Resource] = []
-        for k in sorted(kinds):
-            if k not in by_kind:
-                by_kind[k] = [r for r in snapshot.of_kind(k) if wanted(r)]
-            out.extend(by_kind[k])
-        return out
-
+    # Controls with the same kinds share one target list and one list of refs (most pod controls: POD_KINDS).
+    targets_for: dict[frozenset[str], tuple[list[Resource], list[ObjectRef]]] = {}
+    findings, suppressed = report.findings, report.suppressed
     for c in controls:
-        result = ControlResult(c.meta)
-        report.controls[c.meta.id] = result
-        targets = objects_of(c.kinds)
-        result.evaluated = len(targets)
-        report.evaluated_objects[c.meta.id] = [r.ref() for r in targets]
+        shared = targets_for.get(c.kinds)
+        if shared is None:
+            targets = [r for k in sorted(c.kinds) for r in snapshot.of_kind(k) if not skip_ns or r.namespace not in skip_ns]
+            shared = targets_for[c.kinds] = (targets, [r.ref() for r in targets])
+        targets, refs = shared
+        meta = c.meta
+        result = report.controls[meta.id] = ControlResult(meta, evaluated=len(targets))
+        report.evaluated_objects[meta.id] = refs
         failed: set[int] = set()
         for res, path, message in _hits(c, snapshot, targets):
-            if not wanted(res):
+            if skip_ns and res.namespace in skip_ns:
                 continue
-            finding = Finding(c.meta, res.ref(), res.location(path), path, message)
+            finding = Finding(meta, res.ref(), res.location(path), path, message)
             reason = exceptions.reason_for(finding, res) if exceptions is not None else None
             if reason is not None:
                 finding.suppressed_by = reason
-                report.suppressed.append(finding)
+                suppressed.append(finding)
             else:
-                report.findings.append(finding)
+                findings.append(finding)
                 failed.add(id(res))
         result.failed = len(failed)
     if exceptions is not None:
         report.expired_exceptions = list(exceptions.expired)
-    report.findings.sort(key=lambda f: (-f.severity, f.control.id, f.location.file or "", f.location.line or 0, f.path))
+    findings.sort(key=_finding_order)
     return report
+
+
+def _finding_order(f: Finding) -> tuple[int, str, str, int, str]:
+    loc = f.location
+    return (-f.control.severity, f.control.id, loc.file or "", loc.line or 0, f.path)
 
 
 def _hits(c: Control, snapshot: Snapshot, targets: list[Resource]) -> Iterator[tuple[Resource, str, str]]:

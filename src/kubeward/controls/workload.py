@@ -28,24 +28,8 @@ def _name(c: dict[str, Any]) -> str:
     return str(c.get("name", "?"))
 
 
-_CACHE_LIMIT = 65536
-_container_cache: dict[int, tuple[PodView, list[tuple[dict[str, Any], str, str]]]] = {}
-
-
 def _containers(pod: PodView) -> list[tuple[dict[str, Any], str, str]]:
-    """pod.containers() as a list, built once per PodView: ~50 controls walk the same containers.
-
-    Keyed by id() with the PodView kept in the entry, so a recycled id can never return another pod's list;
-    bounded so long-running processes (admission, watch) do not grow without limit.
-    """
-    entry = _container_cache.get(id(pod))
-    if entry is not None and entry[0] is pod:
-        return entry[1]
-    if len(_container_cache) >= _CACHE_LIMIT:
-        _container_cache.clear()
-    items = list(pod.containers())
-    _container_cache[id(pod)] = (pod, items)
-    return items
+    return pod.containers()
 
 
 def _psc(pod: PodView) -> dict[str, Any]:
@@ -104,7 +88,7 @@ RUNNABLE = ("initContainers", "containers")  # ephemeral containers may not set 
 
 @control(
     "KW-W001", "Privileged container", "critical", "workload",
-    frameworks=("nsa", "cis-5.2.2", "mitre-T1611", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.2", "mitre-T1611"),
     remediation="Remove securityContext.privileged or set it to false.",
 )
 def privileged(pod: PodView) -> Iterator[Hit]:
@@ -124,24 +108,24 @@ def _host_ns(field: str, what: str) -> Any:
 
 control(
     "KW-W002", "Host PID namespace shared", "high", "workload",
-    frameworks=("nsa", "cis-5.2.3", "mitre-T1611", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.3", "mitre-T1611"),
     remediation="Remove spec.hostPID or set it to false; use a debug container instead of host process access.",
 )(_host_ns("hostPID", "process ID"))
 control(
     "KW-W003", "Host IPC namespace shared", "high", "workload",
-    frameworks=("nsa", "cis-5.2.4", "mitre-T1611", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.4", "mitre-T1611"),
     remediation="Remove spec.hostIPC or set it to false.",
 )(_host_ns("hostIPC", "IPC"))
 control(
     "KW-W004", "Host network namespace shared", "high", "workload",
-    frameworks=("nsa", "cis-5.2.5", "mitre-T1557", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.5", "mitre-T1557"),
     remediation="Remove spec.hostNetwork or set it to false; expose the workload through a Service.",
 )(_host_ns("hostNetwork", "network"))
 
 
 @control(
     "KW-W005", "Container binds a host port", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.13", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.13"),
     remediation="Remove ports[].hostPort (or set it to 0) and expose the container through a Service.",
 )
 def host_port(pod: PodView) -> Iterator[Hit]:
@@ -187,7 +171,7 @@ def _host_paths(pod: PodView) -> Iterator[tuple[dict[str, Any], str, str]]:
 
 @control(
     "KW-W006", "hostPath volume", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.12", "mitre-T1611", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.12", "mitre-T1611"),
     remediation="Replace the hostPath volume with emptyDir, a ConfigMap/Secret, or a PersistentVolumeClaim.",
 )
 def host_path(pod: PodView) -> Iterator[Hit]:
@@ -266,7 +250,7 @@ def _added(cap_set: frozenset[str], what: str) -> Any:
 
 @control(
     "KW-W010", "Capability added beyond the runtime default set", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.9", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.9"),
     remediation="Add only capabilities from the default runtime set (ideally only NET_BIND_SERVICE).",
 )
 def extra_capabilities(pod: PodView) -> Iterator[Hit]:
@@ -279,37 +263,37 @@ def extra_capabilities(pod: PodView) -> Iterator[Hit]:
 
 control(
     "KW-W011", "CAP_SYS_ADMIN added", "critical", "workload",
-    frameworks=("nsa", "cis-5.2.9", "mitre-T1611", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.9", "mitre-T1611"),
     remediation="Remove SYS_ADMIN from capabilities.add; it is nearly equivalent to privileged.",
 )(_added(frozenset({"SYS_ADMIN"}), " (near-root on the node: mount, namespaces, BPF)"))
 control(
     "KW-W012", "CAP_NET_ADMIN added", "high", "workload",
-    frameworks=("nsa", "cis-5.2.9", "mitre-T1557", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.9", "mitre-T1557"),
     remediation="Remove NET_ADMIN from capabilities.add; leave network configuration to the CNI plugin.",
 )(_added(frozenset({"NET_ADMIN"}), " (can reconfigure interfaces, routes and iptables)"))
 control(
     "KW-W013", "CAP_NET_RAW added", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.8", "mitre-T1040", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.8", "mitre-T1040"),
     remediation="Remove NET_RAW from capabilities.add; it enables ARP/DNS spoofing inside the cluster network.",
 )(_added(frozenset({"NET_RAW"}), " (raw sockets: spoofing and sniffing)"))
 control(
     "KW-W014", "CAP_SYS_PTRACE added", "high", "workload",
-    frameworks=("nsa", "cis-5.2.9", "mitre-T1055", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.9", "mitre-T1055"),
     remediation="Remove SYS_PTRACE from capabilities.add.",
 )(_added(frozenset({"SYS_PTRACE"}), " (can trace and inject into other processes)"))
 control(
     "KW-W015", "CAP_SYS_MODULE added", "critical", "workload",
-    frameworks=("nsa", "cis-5.2.9", "mitre-T1611", "mitre-T1547.006", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.9", "mitre-T1611", "mitre-T1547.006"),
     remediation="Remove SYS_MODULE from capabilities.add; loading kernel modules is a node takeover.",
 )(_added(frozenset({"SYS_MODULE"}), " (can load kernel modules)"))
 control(
     "KW-W016", "All capabilities added", "critical", "workload",
-    frameworks=("nsa", "cis-5.2.9", "mitre-T1611", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.9", "mitre-T1611"),
     remediation="Never add ALL; add only the specific capability the process needs.",
 )(_added(frozenset({"ALL"}), ""))
 control(
     "KW-W017", "Other dangerous capability added", "high", "workload",
-    frameworks=("nsa", "cis-5.2.9", "mitre-T1611", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.9", "mitre-T1611"),
     remediation="Remove DAC_READ_SEARCH, SYS_RAWIO, BPF, PERFMON, SYS_BOOT, SYS_TIME, MAC_ADMIN, MAC_OVERRIDE, "
     "SYSLOG and similar from capabilities.add.",
 )(_added(frozenset({
@@ -325,7 +309,7 @@ def _drops(c: dict[str, Any], cap: str) -> bool:
 
 @control(
     "KW-W018", "Capabilities not dropped", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.10", "pss-restricted"),
+    frameworks=("nsa", "cis-5.2.10"),
     remediation="Set securityContext.capabilities.drop: [ALL] and add back only what is needed.",
 )
 def not_drop_all(pod: PodView) -> Iterator[Hit]:
@@ -360,7 +344,7 @@ def net_raw_kept(pod: PodView) -> Iterator[Hit]:
 
 @control(
     "KW-W020", "Container may run as root", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.7", "mitre-T1611", "pss-restricted"),
+    frameworks=("nsa", "cis-5.2.7", "mitre-T1611"),
     remediation="Set runAsNonRoot: true (pod or container securityContext) and a non-zero runAsUser.",
 )
 def may_run_as_root(pod: PodView) -> Iterator[Hit]:
@@ -389,7 +373,7 @@ def _is_zero(v: Any) -> bool:
 
 @control(
     "KW-W021", "Container runs as UID 0", "high", "workload",
-    frameworks=("nsa", "cis-5.2.7", "mitre-T1611", "pss-restricted"),
+    frameworks=("nsa", "cis-5.2.7", "mitre-T1611"),
     remediation="Set runAsUser to a non-zero UID (and runAsNonRoot: true).",
 )
 def run_as_uid0(pod: PodView) -> Iterator[Hit]:
@@ -435,7 +419,7 @@ def root_groups(pod: PodView) -> Iterator[Hit]:
 
 @control(
     "KW-W024", "Privilege escalation allowed", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.6", "mitre-T1548.001", "pss-restricted"),
+    frameworks=("nsa", "cis-5.2.6", "mitre-T1548.001"),
     remediation="Set securityContext.allowPrivilegeEscalation: false on every container.",
 )
 def privilege_escalation(pod: PodView) -> Iterator[Hit]:
@@ -475,7 +459,7 @@ APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 
 @control(
     "KW-W026", "Seccomp profile not set", "medium", "workload",
-    frameworks=("nsa", "cis-5.7.2", "mitre-T1611", "pss-restricted"),
+    frameworks=("nsa", "cis-5.7.2", "mitre-T1611"),
     remediation="Set securityContext.seccompProfile.type: RuntimeDefault (pod level) or a Localhost profile.",
 )
 def seccomp_missing(pod: PodView) -> Iterator[Hit]:
@@ -492,7 +476,7 @@ def seccomp_missing(pod: PodView) -> Iterator[Hit]:
 
 @control(
     "KW-W027", "Seccomp Unconfined", "high", "workload",
-    frameworks=("nsa", "cis-5.7.2", "mitre-T1611", "pss-baseline"),
+    frameworks=("nsa", "cis-5.7.2", "mitre-T1611"),
     remediation="Use seccompProfile.type RuntimeDefault or Localhost, never Unconfined.",
 )
 def seccomp_unconfined(pod: PodView) -> Iterator[Hit]:
@@ -513,7 +497,7 @@ def seccomp_unconfined(pod: PodView) -> Iterator[Hit]:
 
 @control(
     "KW-W028", "AppArmor Unconfined", "high", "workload",
-    frameworks=("nsa", "mitre-T1611", "pss-baseline"),
+    frameworks=("nsa", "mitre-T1611"),
     remediation="Use appArmorProfile.type RuntimeDefault or Localhost (or drop the 'unconfined' annotation).",
 )
 def apparmor_unconfined(pod: PodView) -> Iterator[Hit]:
@@ -540,7 +524,7 @@ SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm
 
 @control(
     "KW-W029", "Custom SELinux type, user or role", "medium", "workload",
-    frameworks=("nsa", "mitre-T1611", "pss-baseline"),
+    frameworks=("nsa", "mitre-T1611"),
     remediation="Remove seLinuxOptions.user/role and use only container_t, container_init_t or container_kvm_t types.",
 )
 def selinux_custom(pod: PodView) -> Iterator[Hit]:
@@ -562,7 +546,7 @@ def selinux_custom(pod: PodView) -> Iterator[Hit]:
 
 @control(
     "KW-W030", "Unmasked /proc mount", "high", "workload",
-    frameworks=("nsa", "mitre-T1611", "pss-baseline"),
+    frameworks=("nsa", "mitre-T1611"),
     remediation="Remove securityContext.procMount or set it to Default.",
 )
 def proc_unmasked(pod: PodView) -> Iterator[Hit]:
@@ -601,7 +585,7 @@ def normalize_sysctl(name: str) -> str:
 
 @control(
     "KW-W031", "Unsafe sysctl", "high", "workload",
-    frameworks=("nsa", "mitre-T1611", "pss-baseline"),
+    frameworks=("nsa", "mitre-T1611"),
     remediation="Set only the safe, namespaced sysctls listed by the Pod Security Standards.",
 )
 def unsafe_sysctls(pod: PodView) -> Iterator[Hit]:
@@ -616,7 +600,7 @@ def unsafe_sysctls(pod: PodView) -> Iterator[Hit]:
 
 @control(
     "KW-W032", "Windows HostProcess container", "critical", "workload",
-    frameworks=("nsa", "cis-5.2.11", "mitre-T1611", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.11", "mitre-T1611"),
     remediation="Remove windowsOptions.hostProcess (pod and containers).",
 )
 def windows_host_process(pod: PodView) -> Iterator[Hit]:
@@ -631,7 +615,7 @@ def windows_host_process(pod: PodView) -> Iterator[Hit]:
 
 @control(
     "KW-W033", "Probe or lifecycle hook targets another host", "medium", "workload",
-    frameworks=("mitre-T1090", "pss-baseline"),
+    frameworks=("mitre-T1090",),
     remediation="Remove the host field from httpGet/tcpSocket probes and lifecycle hooks; the kubelet should "
     "only contact the pod itself.",
 )
@@ -664,7 +648,7 @@ def share_process_namespace(pod: PodView) -> Iterator[Hit]:
 
 @control(
     "KW-W035", "gitRepo volume", "high", "workload",
-    frameworks=("nsa", "mitre-T1611", "pss-restricted"),
+    frameworks=("nsa", "mitre-T1611"),
     remediation="Replace the deprecated gitRepo volume with an init container that clones into an emptyDir.",
 )
 def git_repo_volume(pod: PodView) -> Iterator[Hit]:
@@ -686,7 +670,7 @@ RESTRICTED_VOLUME_TYPES = frozenset({
 
 @control(
     "KW-W055", "Node-attached or network volume in the pod spec", "low", "workload",
-    frameworks=("nsa", "pss-restricted"),
+    frameworks=("nsa",),
     remediation="Use a PersistentVolumeClaim (the volume itself is then managed by the cluster admin) or a "
     "projected/configMap/secret/emptyDir volume.",
 )
@@ -699,7 +683,7 @@ def restricted_volume(pod: PodView) -> Iterator[Hit]:
 
 @control(
     "KW-W056", "Capability added other than NET_BIND_SERVICE", "low", "workload",
-    frameworks=("nsa", "cis-5.2.9", "pss-restricted"),
+    frameworks=("nsa", "cis-5.2.9"),
     remediation="Add no capabilities except NET_BIND_SERVICE (drop ALL first).",
 )
 def restricted_capabilities(pod: PodView) -> Iterator[Hit]:
@@ -998,7 +982,7 @@ SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 
 @control(
     "KW-W052", "Namespace without Pod Security enforcement", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.1", "pss-baseline"),
+    frameworks=("nsa", "cis-5.2.1"),
     remediation="Label the namespace pod-security.kubernetes.io/enforce=restricted (or baseline).",
     shape="object", kinds=("Namespace",),
 )
