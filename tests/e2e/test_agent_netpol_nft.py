@@ -1,6 +1,7 @@
 """`agent netpol enforce` proved with real packets: the upstream NetworkPolicy e2e model (namespaces x,y,z × pods
 a,b,c) as nine network namespaces on a bridge (10.250.x.y, never leaving the machine), every TCP probe of the
-transcribed upstream cases (tests/data/netpol) run as a real connect() between the namespaces."""
+transcribed upstream cases (tests/data/netpol) run between the namespaces: a TCP connect(), or a UDP datagram
+answered by an echo server."""
 
 from __future__ import annotations
 
@@ -27,33 +28,42 @@ NAMESPACES, PODS = ("x", "y", "z"), ("a", "b", "c")
 KEYS = [f"{ns}/{p}" for ns in NAMESPACES for p in PODS]
 DATA = Path("tests/data/netpol")
 _IP_REF = re.compile(r"\{ip:([a-z]/[a-z])\}")
+PROTOCOLS = ("TCP", "UDP")  # SCTP needs the sctp module and a client; its cases stay with the engine tests
 _RULE = re.compile(r"^\s*(\S+)\s*->\s*(\S+)\s*:\s*(true|false)\s*$")
 
 PROBER = """
-import socket, sys
+import select, socket, sys, threading
 ports = [int(p) for p in sys.argv[1:]]
-servers = []
+tcp, udp = [], []
 for p in ports:
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", p)); s.listen(64); s.setblocking(False); servers.append(s)
-import threading
+    s.bind(("0.0.0.0", p)); s.listen(64); s.setblocking(False); tcp.append(s)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", p)); u.setblocking(False); udp.append(u)
 def serve():
-    import select
     while True:
-        r, _, _ = select.select(servers, [], [], 0.5)
+        r, _, _ = select.select(tcp + udp, [], [], 0.5)
         for s in r:
             try:
-                s.accept()[0].close()
+                if s.type == socket.SOCK_STREAM:
+                    s.accept()[0].close()
+                else:
+                    data, addr = s.recvfrom(64); s.sendto(data, addr)  # echo: the reply proves delivery
             except OSError:
                 pass
 threading.Thread(target=serve, daemon=True).start()
 print("up", flush=True)
 for line in sys.stdin:
-    ip, port = line.split()
+    ip, port, proto = line.split()
+    ok = "0"
     try:
-        c = socket.create_connection((ip, int(port)), timeout=1.0); c.close(); ok = "1"
+        if proto == "TCP":
+            c = socket.create_connection((ip, int(port)), timeout=1.0); c.close(); ok = "1"
+        else:
+            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(1.0)
+            c.connect((ip, int(port))); c.send(b"probe")
+            ok = "1" if c.recv(64) == b"probe" else "0"; c.close()
     except OSError:
-        ok = "0"
+        pass
     print(ok, flush=True)
 """
 
@@ -63,7 +73,7 @@ def _tcp_ports() -> list[int]:
     for f in ("upstream_e2e.yaml", "endport.yaml", "admin.yaml"):
         for case in yaml.safe_load((DATA / f).read_text()):
             for step in case["steps"]:
-                ports.update(p["port"] for p in step["probes"] if p["protocol"] == "TCP")
+                ports.update(p["port"] for p in step["probes"] if p["protocol"] in PROTOCOLS)
     return sorted(ports)
 
 
@@ -106,7 +116,7 @@ class Lab:
     def _sh(*argv: str) -> None:
         subprocess.run(argv, check=True, capture_output=True)
 
-    def probe_all(self, port: int) -> dict[tuple[str, str], bool]:
+    def probe_all(self, port: int, protocol: str = "TCP") -> dict[tuple[str, str], bool]:
         out: dict[tuple[str, str], bool] = {}
 
         def from_src(src: str) -> None:
@@ -114,7 +124,7 @@ class Lab:
             assert p.stdin is not None and p.stdout is not None
             for dst in KEYS:
                 if dst != src:
-                    p.stdin.write(f"{self.ips[dst]} {port}\n")
+                    p.stdin.write(f"{self.ips[dst]} {port} {protocol}\n")
                     p.stdin.flush()
                     out[(src, dst)] = p.stdout.readline().strip() == "1"
 
@@ -192,7 +202,7 @@ def _cases() -> list[Any]:
     out = []
     for f in ("upstream_e2e.yaml", "endport.yaml", "admin.yaml"):
         for case in yaml.safe_load((DATA / f).read_text()):
-            if any(p["protocol"] == "TCP" for s in case["steps"] for p in s["probes"]):
+            if any(p["protocol"] in PROTOCOLS for s in case["steps"] for p in s["probes"]):
                 out.append(pytest.param(case, id=f"{f.split('.')[0]}: {case['name']}"))
     return out
 
@@ -229,12 +239,12 @@ def test_upstream_case_with_real_packets(case: dict[str, Any], lab: Lab, tmp_pat
             r = _enforce(lab, snap, "--reject")
             assert r.returncode == 0, r.stderr
             for probe in step["probes"]:
-                if probe["protocol"] != "TCP":
+                if probe["protocol"] not in PROTOCOLS:
                     continue
                 want = _truth(probe["expect"])
-                got = lab.probe_all(probe["port"])
+                got = lab.probe_all(probe["port"], probe["protocol"])
                 wrong = [f"{a}->{b} want {want[(a, b)]} got {v}" for (a, b), v in got.items() if v != want[(a, b)]]
-                assert not wrong, f"step {n} TCP/{probe['port']}: " + "; ".join(wrong)
+                assert not wrong, f"step {n} {probe['protocol']}/{probe['port']}: " + "; ".join(wrong)
     finally:
         netns = [a for k in KEYS for a in ("--netns", lab.netns[k])]
         subprocess.run([sys.executable, "-m", "kubeward.cli.main", "agent", "netpol", "enforce", "--snapshot",
