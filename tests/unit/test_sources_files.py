@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kubeward.sources.files import MAX_DEPTH, load_paths
 
@@ -161,3 +163,43 @@ def test_anchors_within_limits_are_fine(tmp_path: Path) -> None:
     )
     [res] = load_paths([str(f)]).resources
     assert res.pod() is not None and res.pod().labels == {"app": "web"}
+
+
+def _big_list(n: int) -> dict:
+    items = [
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": f"sa{i}", "namespace": f"ns{i % 50}", "labels": {"app": "x", "i": str(i)}}}
+        for i in range(n)
+    ]
+    return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
+
+
+def test_large_json_list_is_fast_and_keeps_item_lines(tmp_path: Path) -> None:
+    """`kubectl get -A -o json` of a big cluster: read as JSON, never mistaken for an alias bomb."""
+    f = tmp_path / "dump.json"
+    f.write_text(json.dumps(_big_list(70_000), indent=4))
+    result = load_paths([str(f)], max_file_bytes=64 * 2**20)
+    assert result.errors == []
+    assert len(result.resources) == 70_000
+    lines = f.read_text().splitlines()
+    for res in result.resources[:: 6_999] + [result.resources[-1]]:
+        # json.dumps(indent=4): the item's first key, then kind, metadata and name on the following lines
+        assert lines[res.line - 1].strip() == '"apiVersion": "v1",'
+        assert lines[res.line + 2].strip() == f'"name": "{res.name}",'
+    assert result.resources[1].line - result.resources[0].line == 12
+
+
+def test_large_yaml_list_of_distinct_nodes_is_not_an_alias_bomb(tmp_path: Path) -> None:
+    f = tmp_path / "dump.yaml"
+    f.write_text("# &anchor and *star characters appear in comments\n" + yaml.safe_dump(_big_list(5_000)))
+    result = load_paths([str(f)], max_file_bytes=64 * 2**20)
+    assert result.errors == [] and len(result.resources) == 5_000
+
+
+def test_json_list_with_a_deeply_nested_item(tmp_path: Path) -> None:
+    f = tmp_path / "deep.json"
+    ok = '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ok"}}'
+    deep = '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "deep"}, "data": ' + "[" * 600 + "]" * 600 + "}"
+    f.write_text('{"kind": "List", "apiVersion": "v1", "items": [' + ok + ", " + deep + "]}")
+    result = load_paths([str(f)])
+    assert result.resources == [] and "nested more than" in result.errors[0].message

@@ -7,12 +7,13 @@ is caught. Every problem becomes one `InputError`; the other files are still rea
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import yaml
@@ -22,9 +23,9 @@ from ..resource import Resource
 
 EXTENSIONS = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
-# An object expanding to more nodes than this through aliases is treated as an alias bomb. Real manifests with
-# anchors expand by small factors; the classic "billion laughs" expands by 10^9.
-MAX_EXPANDED_NODES = 1_000_000
+# A document whose aliases add more nodes than this when expanded is treated as an alias bomb. Real manifests with
+# anchors add a few; the classic "billion laughs" adds 10^9. Size alone is bounded by --max-file-size.
+MAX_ALIAS_EXPANSION = 1_000_000
 # Deeper documents are refused: real objects (even CRD schemas) stay far below, and engines may walk recursively.
 MAX_DEPTH = 512
 _DEEP_INDENT = re.compile(rf"\n {{{MAX_DEPTH},}}\S")
@@ -38,6 +39,14 @@ class LoadResult:
     resources: list[Resource] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
     files_read: int = 0  # files that yielded at least one object
+
+
+class _Doc(NamedTuple):
+    index: int
+    obj: Any
+    line: int
+    key_lines: dict[int, dict[str, int]]
+    item_lines: dict[int, int] | None = None  # id(item) -> line, for JSON Lists (no per-key lines there)
 
 
 class _InputProblem(Exception):
@@ -141,21 +150,91 @@ def parse_bytes(data: bytes, shown: str, result: LoadResult) -> None:
     _add_documents(_yaml_docs(text, shown, result), shown, result)
 
 
-def _json_doc(text: str, shown: str) -> list[tuple[int, Any, int, dict[int, dict[str, int]]]] | None:
-    """Fast path: plain JSON via orjson. Lists fall back to YAML composition to learn item lines."""
+_JSON = json.JSONDecoder()
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _json_doc(text: str, shown: str) -> list[_Doc] | None:
+    """Fast path for JSON: orjson for one object; a walk over the top level for `*List` files so each item keeps
+    its own line (what `kubectl get -o json` prints). None means "not JSON after all": the YAML path decides."""
+    if '"items"' in text:
+        listed = _json_list(text)
+        if listed is not None:
+            return listed
     try:
         obj = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        if "recursion" in str(exc).lower():
-            raise _InputProblem("document nested too deeply") from None
+    except orjson.JSONDecodeError:
         return None  # maybe YAML that happens to start with '{' or '['; the YAML path reports errors
     if text.count("[") + text.count("{") > MAX_DEPTH and _object_depth(obj) > MAX_DEPTH:
         raise _InputProblem(f"document 1: nested more than {MAX_DEPTH} levels deep")
-    if isinstance(obj, dict) and isinstance(obj.get("items"), list) and str(obj.get("kind", "")).endswith("List"):
-        return None
     first = text.find('"', text.find("{")) if isinstance(obj, dict) else -1
     line = text.count("\n", 0, first) + 1 if first >= 0 else 1
-    return [(0, obj, line, {})]
+    return [_Doc(0, obj, line, {})]
+
+
+def _json_list(text: str) -> list[_Doc] | None:
+    """Decode a top-level JSON object key by key, and its `items` array item by item, recording item offsets."""
+    decode, ws = _JSON.raw_decode, _WS.match
+    try:
+        i = ws(text, 0).end()
+        if text[i] != "{":
+            return None
+        top: dict[str, Any] = {}
+        spans: list[tuple[int, int]] = []
+        i = ws(text, i + 1).end()
+        while text[i] != "}":
+            key, i = decode(text, i)
+            i = ws(text, i).end()
+            if text[i] != ":":
+                return None
+            i = ws(text, i + 1).end()
+            if key == "items" and text[i] == "[":
+                items: list[Any] = []
+                i = ws(text, i + 1).end()
+                while text[i] != "]":
+                    start = i
+                    item, i = decode(text, i)
+                    items.append(item)
+                    spans.append((start, i))
+                    i = ws(text, i).end()
+                    if text[i] == ",":
+                        i = ws(text, i + 1).end()
+                    elif text[i] != "]":
+                        return None
+                top[key] = items
+                i += 1
+            else:
+                top[key], i = decode(text, i)
+            i = ws(text, i).end()
+            if text[i] == ",":
+                i = ws(text, i + 1).end()
+            elif text[i] != "}":
+                return None
+        if text[ws(text, i + 1).end():]:
+            return None
+    except (ValueError, IndexError):
+        return None
+    except RecursionError:
+        raise _InputProblem(f"document 1: nested more than {MAX_DEPTH} levels deep") from None
+    if not (isinstance(top.get("kind"), str) and top["kind"].endswith("List") and "items" in top and spans):
+        return [_Doc(0, top, _first_key_line(text, 0), {})] if isinstance(top.get("kind"), str) else None
+    for (start, end), item in zip(spans, top["items"], strict=True):
+        if text.count("[", start, end) + text.count("{", start, end) > MAX_DEPTH and _object_depth(item) > MAX_DEPTH:
+            raise _InputProblem(f"document 1: an item is nested more than {MAX_DEPTH} levels deep")
+    # Items become documents of their own with the line of their first key; `_add_documents` unwraps the List.
+    lines: dict[int, int] = {}
+    line, pos = 1, 0
+    for (start, _), item in zip(spans, top["items"], strict=True):
+        first = text.find('"', start) if isinstance(item, dict) else start
+        line += text.count("\n", pos, first)
+        pos = first
+        lines[id(item)] = line
+    return [_Doc(0, top, _first_key_line(text, 0), {}, lines)]
+
+
+def _first_key_line(text: str, start: int) -> int:
+    first = text.find('"', text.find("{", start))
+    return text.count("\n", 0, first) + 1 if first >= 0 else 1
 
 
 class _PositionLoader(_Loader):  # type: ignore[misc,valid-type]
@@ -193,8 +272,11 @@ def _object_depth(obj: Any) -> int:
     return deepest
 
 
-def _graph_measure(node: yaml.Node) -> tuple[int, int]:
-    """(node count after alias expansion, depth) of a composed document, linear in its unique nodes."""
+_SIZE_CAP = 1 << 62  # keeps the sums small integers however deep the sharing goes
+
+
+def _graph_measure(node: yaml.Node) -> tuple[int, int, int]:
+    """(node count after alias expansion, unique nodes, depth) of a composed document, linear in unique nodes."""
     size: dict[int, int] = {}
     depth: dict[int, int] = {}
     stack: list[tuple[yaml.Node, bool]] = [(node, False)]
@@ -208,24 +290,24 @@ def _graph_measure(node: yaml.Node) -> tuple[int, int]:
             continue
         children = [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else list(n.value)
         if done:
-            size[key] = min(MAX_EXPANDED_NODES + 1, 1 + sum(size.get(id(c), 0) for c in children))
+            size[key] = min(_SIZE_CAP, 1 + sum(size.get(id(c), 0) for c in children))
             depth[key] = 1 + max((depth.get(id(c), 0) for c in children), default=0)
         else:
             stack.append((n, True))
             stack.extend((c, False) for c in children if id(c) not in size)
-    return size[id(node)], depth[id(node)]
+    return size[id(node)], len(size), depth[id(node)]
 
 
 def _graph_problem(node: yaml.Node) -> str | None:
-    size, depth = _graph_measure(node)
-    if size > MAX_EXPANDED_NODES:
-        return f"YAML aliases expand to over {MAX_EXPANDED_NODES:,} nodes (alias bomb?)"
+    size, unique, depth = _graph_measure(node)
+    if size - unique > MAX_ALIAS_EXPANSION:
+        return f"YAML aliases expand to over {MAX_ALIAS_EXPANSION:,} extra nodes (alias bomb?)"
     if depth > MAX_DEPTH:
         return f"nested more than {MAX_DEPTH} levels deep"
     return None
 
 
-def _yaml_docs(text: str, shown: str, result: LoadResult) -> Iterator[tuple[int, Any, int, dict[int, dict[str, int]]]]:
+def _yaml_docs(text: str, shown: str, result: LoadResult) -> Iterator[_Doc]:
     loader = _PositionLoader(text)
     # Measuring the composed graph costs a walk; do it only when the text could hold a bomb or deep nesting.
     measure = ("&" in text and "*" in text) or text.count("[") + text.count("{") > MAX_DEPTH or bool(
@@ -255,7 +337,7 @@ def _yaml_docs(text: str, shown: str, result: LoadResult) -> Iterator[tuple[int,
                 result.errors.append(InputError(shown, f"document {index + 1}: nested too deeply"))
                 index += 1
                 continue
-            yield index, obj, line, loader.key_lines
+            yield _Doc(index, obj, line, loader.key_lines)
             index += 1
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -268,8 +350,8 @@ def _yaml_docs(text: str, shown: str, result: LoadResult) -> Iterator[tuple[int,
         loader.dispose()
 
 
-def _add_documents(docs: Iterable[tuple[int, Any, int, dict[int, dict[str, int]]]], shown: str, result: LoadResult) -> None:
-    for index, obj, line, key_lines in docs:
+def _add_documents(docs: Iterable[_Doc], shown: str, result: LoadResult) -> None:
+    for index, obj, line, key_lines, item_lines in docs:
         if obj is None:
             continue  # empty document (e.g. a trailing '---')
         where = f"document {index + 1}"
@@ -280,7 +362,8 @@ def _add_documents(docs: Iterable[tuple[int, Any, int, dict[int, dict[str, int]]
         items = obj.get("items")
         if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
             for i, item in enumerate(items):
-                _add_object(item, shown, key_lines, result, f"{where} item {i + 1}", _first_line(item, key_lines, line))
+                item_line = item_lines.get(id(item), line) if item_lines else _first_line(item, key_lines, line)
+                _add_object(item, shown, key_lines, result, f"{where} item {i + 1}", item_line)
             continue
         _add_object(obj, shown, key_lines, result, where, _first_line(obj, key_lines, line))
 
