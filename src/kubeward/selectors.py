@@ -37,6 +37,8 @@ class Selector:
             if not isinstance(e, Mapping):
                 raise SelectorError("matchExpressions entries must be maps")
             key, op, values = str(e.get("key", "")), e.get("operator"), e.get("values") or []
+            if not isinstance(values, list):
+                raise SelectorError(f"values must be a list (key {key!r})")
             if not key:
                 raise SelectorError("matchExpressions entry without a key")
             vals = frozenset(str(v) for v in values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -17,19 +18,27 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 PROGRESS_MIN_FILES = 200
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(text: str) -> str:
+    """File names and messages come from user input: escape control characters so they cannot drive the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """One line, `kubeward: <file or object>: <reason>`, then exit (2 by default)."""
-    click.echo(f"kubeward: {message}", err=True)
+    click.echo(f"kubeward: {one_line(message)}", err=True)
     sys.exit(code)
 
 
 def warn(message: str) -> None:
-    click.echo(f"kubeward: {message}", err=True)
+    click.echo(f"kubeward: {one_line(message)}", err=True)
 
 
 def print_errors(errors: Iterable[InputError]) -> None:
     for e in errors:
-        click.echo(str(e), err=True)
+        click.echo(one_line(str(e)), err=True)
 
 
 def parse_size(text: str) -> int:

@@ -20,7 +20,6 @@ from .. import __version__
 from ..findings import ControlMeta, Finding, Report, Severity
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-INFORMATION_URI = "https://github.com/kubeward/kubeward"
 SRCROOT = "%SRCROOT%"  # GitHub resolves this base against the repository root
 
 # SARIF §3.27.10 result.level: error/warning/note/none. Critical and high break a build, medium warns.
@@ -171,7 +170,6 @@ def document(report: Report) -> dict[str, Any]:
                         "name": "kubeward",
                         "version": __version__,
                         "semanticVersion": __version__,
-                        "informationUri": INFORMATION_URI,
                         "rules": [_rule(metas[cid]) for cid in ids],
                     }
                 },
