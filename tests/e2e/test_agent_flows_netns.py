@@ -177,6 +177,11 @@ def test_flows_unknown_netns_is_one_line(tmp_path: Path, pods: dict[str, tuple[s
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip() == "kubeward: flows: kwtest-absent: no such network namespace (/run/netns/kwtest-absent)"
+    r = subprocess.run([sys.executable, "-m", "kubeward.cli.main", "agent", "flows", "--snapshot",
+                        str(tmp_path / "snap.yaml"), "--netns", "/proc/999999999/ns/net", "--duration", "1"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "kubeward: flows: /proc/999999999/ns/net: no such network namespace file"
 
 
 def test_sighup_rejudges_open_connections(tmp_path: Path, pods: dict[str, tuple[str, str]]) -> None:

@@ -270,3 +270,17 @@ def test_dry_run_and_remove(lab: Lab, tmp_path: Path) -> None:
                         str(snap), "--remove", *netns], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert lab.probe_all(80)[("y/a", "x/b")] is True
+
+
+def test_namespace_files_work_like_names(lab: Lab, tmp_path: Path) -> None:
+    """On a node, pod namespaces are files such as /proc/<pid>/ns/net; /run/netns/<name> is one too."""
+    snap = tmp_path / "s.yaml"
+    state = {"ns": {ns: {} for ns in NAMESPACES}, "pods": {k: {"pod": k.split("/")[1]} for k in KEYS},
+             "policies": {}}
+    snap.write_text(yaml.safe_dump_all(_snapshot({"ports": [80], "protocols": ["TCP"]}, state, lab.ips)))
+    r = subprocess.run([sys.executable, "-m", "kubeward.cli.main", "agent", "netpol", "enforce", "--snapshot",
+                        str(snap), "--netns", f"/run/netns/{lab.netns['y/b']}", "--dry-run"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert f"# netns /run/netns/{lab.netns['y/b']}: y/b" in r.stdout
+    assert f"ip daddr {lab.ips['y/b']} ip saddr {lab.ips['x/a']} meta l4proto tcp accept" in r.stdout

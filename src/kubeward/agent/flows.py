@@ -154,7 +154,12 @@ def read_tables(proc_net: str) -> list[SocketEntry]:
 
 
 def named_netns(name: str) -> str:
-    """`ip netns` keeps named namespaces as bind mounts under /run/netns (ip-netns(8))."""
+    """`ip netns` keeps named namespaces as bind mounts under /run/netns (ip-netns(8)); a path such as
+    /proc/<pid>/ns/net is taken as it is."""
+    if name.startswith("/"):
+        if not os.path.exists(name):
+            raise OSError(2, f"{name}: no such network namespace file")
+        return name
     if "/" in name or name in ("", ".", ".."):
         raise OSError(2, f"{name}: not a network namespace name")
     path = f"/run/netns/{name}"

@@ -108,11 +108,19 @@ class Compiler:
         return Plan(netns, pods, script, rules)
 
 
+def in_netns(netns: str) -> list[str]:
+    """Command prefix running inside a network namespace: an `ip netns` name, or a namespace file such as
+    /proc/<pid>/ns/net (a pod's sandbox process on a node)."""
+    if netns.startswith("/"):
+        return ["nsenter", f"--net={netns}", "--"]
+    return ["ip", "netns", "exec", netns]
+
+
 def netns_addresses(netns: str) -> list[str]:
-    """Addresses configured in a named network namespace (`ip -j addr`), loopback excluded."""
+    """Addresses configured in the namespace (`ip -j addr`), loopback excluded."""
     import orjson
 
-    r = subprocess.run(["ip", "-j", "-n", netns, "addr", "show"], capture_output=True, timeout=10)
+    r = subprocess.run([*in_netns(netns), "ip", "-j", "addr", "show"], capture_output=True, timeout=10)
     if r.returncode != 0:
         raise NftError(f"{netns}: {r.stderr.decode(errors='replace').strip() or 'ip addr failed'}")
     out: list[str] = []
@@ -125,7 +133,7 @@ def netns_addresses(netns: str) -> list[str]:
 
 
 def apply(plan: Plan) -> None:
-    r = subprocess.run(["ip", "netns", "exec", plan.netns, "nft", "-f", "-"], input=plan.script.encode(),
+    r = subprocess.run([*in_netns(plan.netns), "nft", "-f", "-"], input=plan.script.encode(),
                        capture_output=True, timeout=30)
     if r.returncode != 0:
         first = (r.stderr.decode(errors="replace").strip().splitlines() or ["nft failed"])[0]
@@ -134,7 +142,7 @@ def apply(plan: Plan) -> None:
 
 def remove(netns: str) -> None:
     script = f"table inet {TABLE}\ndelete table inet {TABLE}\n"
-    r = subprocess.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=script.encode(),
+    r = subprocess.run([*in_netns(netns), "nft", "-f", "-"], input=script.encode(),
                        capture_output=True, timeout=30)
     if r.returncode != 0:
         raise NftError(f"{netns}: nft: {r.stderr.decode(errors='replace').strip()}")

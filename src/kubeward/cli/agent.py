@@ -144,7 +144,8 @@ def enforce_cmd(allowlist: str, mounts: tuple[str, ...], filesystem: bool, mode:
 @click.option("--snapshot", "snapshot", multiple=True, required=True, metavar="PATH",
               help="Manifests with Pods (status.podIP/podIPs), Namespaces and NetworkPolicies.")
 @click.option("--netns", "netns", multiple=True, metavar="NAME",
-              help="Also read the socket tables of these network namespaces (ip netns names).")
+              help="Read only these network namespaces (ip netns names or files such as /proc/PID/ns/net); "
+                   "default: every namespace of the host's processes.")
 @click.option("--alerts", "alerts", default="-", show_default=True, metavar="FILE|-",
               help="One JSON line per flow the policies deny.")
 @click.option("--flows-out", "flows_out", default=None, metavar="FILE",
@@ -173,7 +174,8 @@ def netpol_group() -> None:
 @click.option("--snapshot", "snapshot", multiple=True, required=True, metavar="PATH",
               help="Manifests with Pods (IPs, labels), Namespaces and the policies to enforce.")
 @click.option("--netns", "netns", multiple=True, required=True, metavar="NAME",
-              help="Network namespaces (ip netns names) holding pod IPs; each gets its own table.")
+              help="Network namespaces holding pod IPs (ip netns names or files such as /proc/PID/ns/net); "
+                   "each gets its own table.")
 @click.option("--reject", is_flag=True, help="Reject (ICMP admin-prohibited) instead of dropping: fast failures.")
 @click.option("--dry-run", is_flag=True, help="Print the nftables scripts instead of loading them.")
 @click.option("--remove", "remove_", is_flag=True, help="Delete the kubeward table from each namespace.")
@@ -206,4 +208,4 @@ def netpol_enforce_cmd(snapshot: tuple[str, ...], netns: tuple[str, ...], reject
     except NftError as exc:
         fail(f"netpol enforce: {exc}")
     except FileNotFoundError as exc:
-        fail(f"netpol enforce: {exc.filename}: not installed (needs iproute2 and nftables)")
+        fail(f"netpol enforce: {exc.filename}: not installed (needs iproute2, nsenter and nftables)")
