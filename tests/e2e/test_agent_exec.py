@@ -524,3 +524,29 @@ def test_kill_9_of_the_learner_releases_execs(mnt: Path, tmp_path: Path) -> None
         if a.proc.poll() is None:
             a.proc.kill()
             a.proc.wait(5)
+
+
+def test_container_rootfs_overlay_is_covered_by_a_filesystem_mark(mnt: Path, tmp_path: Path) -> None:
+    """Container root filesystems are overlays over the runtime's snapshot filesystem: marking that filesystem
+    (--filesystem) covers execs made through the overlay, so pods started later are enforced without new marks."""
+    for d in ("lower", "upper", "work"):
+        (mnt / d).mkdir()
+    shutil.copy2("/bin/true", mnt / "lower" / "app")
+    shutil.copy2("/bin/true", mnt / "lower" / "tool")
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    al = write_allowlist(tmp_path / "al.yaml", [{"scope": {"host": True},
+                                                 "executables": ["/app", f"{merged}/app", f"{mnt}/lower/app"]}])
+    alerts = tmp_path / "alerts.jsonl"
+    with agent("exec", "enforce", "--allowlist", str(al), "--mount", str(mnt), "--filesystem",
+               "--alerts", str(alerts)):
+        # the overlay is mounted after the agent started, as a container's would be
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        f"lowerdir={mnt}/lower,upperdir={mnt}/upper,workdir={mnt}/work", str(merged)], check=True)
+        try:
+            assert try_exec(merged / "app") == 0
+            assert try_exec(merged / "tool") == -1
+        finally:
+            subprocess.run(["umount", str(merged)], check=False)
+    [alert] = read_alerts(alerts)
+    assert alert["exe"] in ("/tool", f"{merged}/tool"), alert["exe"]
