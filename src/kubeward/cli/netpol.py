@@ -20,6 +20,7 @@ from ..engines.netpol.model import PROTOCOLS, Pod
 from ..engines.netpol.ports import PortSpace, describe
 from ..findings import Severity
 from ..formats import FORMATS, render
+from ..sources.cluster import NETPOL_TYPES, live_options, live_request, load_cluster_cli
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -52,6 +53,14 @@ def _protocol_option(f: Any) -> Any:
 
 
 def _cluster(paths: tuple[str, ...], max_file_size: str, ipblock_matches_pods: bool) -> Cluster:
+    live = live_request()
+    if live is not None:
+        if paths:
+            fail("--cluster reads a live cluster: give no paths with it")
+        snap = load_cluster_cli(*live, NETPOL_TYPES)
+        if snap.not_assessed:
+            fail(f"cluster {snap.context}: cannot read every type reachability needs; answers would be guesses")
+        return from_snapshot(snap, ipblock_matches_pods=ipblock_matches_pods)
     if not paths:
         fail("nothing to analyse: give files, folders or '-' for stdin")
     snapshot = load_snapshot(paths, max_file_size)
@@ -79,6 +88,7 @@ def _sink(output_file: str | None) -> Iterator[IO[str]]:
 
 @group.command("reach")
 @input_options
+@live_options
 @click.option("--port", type=click.IntRange(1, 65535), help="One port: the allowed/denied matrix. "
               "Without it: the allowed ports and protocols per pair.")
 @_protocol_option
@@ -184,6 +194,7 @@ def _reach_table(out: IO[str], names: list[str], idx: list[int], allowed: Any, t
 @click.argument("src")
 @click.argument("dst")
 @input_options
+@live_options
 @click.option("--port", type=click.IntRange(1, 65535), required=True)
 @_protocol_option
 @_ipblock_option
@@ -278,6 +289,7 @@ def _flows(path: str, checker: FlowChecker) -> Iterator[Flow]:
 
 @group.command("generate")
 @input_options
+@live_options
 @click.option("--flows", "flows_file", required=True, metavar="FILE",
               help="Observed flows as JSON lines: {src, dst, port, protocol}; '-' for stdin.")
 @_ipblock_option
@@ -305,6 +317,7 @@ def generate(paths: tuple[str, ...], max_file_size: str, flows_file: str, ipbloc
 
 @group.command("check-flows")
 @input_options
+@live_options
 @click.option("--flows", "flows_file", required=True, metavar="FILE",
               help="Observed flows as JSON lines: {src, dst, port, protocol}; '-' for stdin (streamed).")
 @_ipblock_option

@@ -12,6 +12,7 @@ import orjson
 from ..engines.pss import Evaluator, Level, PolicyError, Result, parse_level, parse_version
 from ..engines.pss.config import AdmissionConfig, ConfigError, load_config
 from ..engines.pss.namespaces import MODES, NamespacePlan, WorkloadVerdict, plan_namespaces
+from ..sources.cluster import NAMESPACE_TYPES, WORKLOAD_TYPES, live_options, live_request, load_cluster_cli
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -44,6 +45,14 @@ def _dump(doc: dict[str, Any]) -> str:
 
 
 def _load(paths: tuple[str, ...], max_file_size: str) -> Any:
+    live = live_request()
+    if live is not None:
+        if paths:
+            fail("--cluster reads a live cluster: give no paths with it")
+        snap = load_cluster_cli(*live, (*NAMESPACE_TYPES, *WORKLOAD_TYPES))
+        if snap.not_assessed:
+            fail(f"cluster {snap.context}: cannot read every namespace and workload type; a plan would be a guess")
+        return snap
     if not paths:
         fail("nothing to check: give files, folders or '-' for stdin")
     snapshot = load_snapshot(paths, max_file_size)
@@ -109,6 +118,7 @@ def _check_table(judged: list[tuple[Any, Result]], level: Level, version: str) -
 
 @group.command("namespaces")
 @input_options
+@live_options
 @click.option("--namespace", "-n", "only", multiple=True, help="Only these namespaces (repeatable).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=str),
               help="PSA configuration (PodSecurityConfiguration or AdmissionConfiguration): defaults, exemptions.")

@@ -12,6 +12,7 @@ from ..controls.registry import Selection, SelectionError, all_controls, run
 from ..exceptions import ExceptionsError, load_exceptions
 from ..findings import Severity
 from ..formats import FORMATS, render
+from ..sources.cluster import cluster_options, load_cluster_cli
 from .common import (
     emit,
     exit_code,
@@ -53,15 +54,22 @@ def scan_options(f: Any) -> Any:
 @click.command()
 @input_options
 @click.option("--demo", is_flag=True, help="Scan the bundled demo cluster (examples/demo-cluster).")
+@cluster_options
 @scan_options
 @user_errors(SelectionError, ExceptionsError)
-def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, **opts: Any) -> None:
+def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, context: str | None,
+         kubeconfig: str | None, **opts: Any) -> None:
     """Scan manifests (files, folders, '-' for stdin) and report findings.
 
     \b
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or input errors
     (bad flags, or nothing at all could be scanned).
     """
+    if live:
+        if paths or demo:
+            fail("--cluster reads a live cluster: give no paths and no --demo with it")
+        _scan((), max_file_size, live=(kubeconfig, context), **opts)
+        return
     if demo:
         paths = (*paths, str(DEMO_DIR))
     if not paths:
@@ -90,6 +98,7 @@ def _scan(
     fail_on: str,
     fmt: str,
     output_file: str | None,
+    live: tuple[str | None, str | None] | None = None,
 ) -> None:
     selection = Selection(
         frameworks=_csv(frameworks) or ("all",),
@@ -99,9 +108,10 @@ def _scan(
     )
     chosen = selection.choose(all_controls())
     exceptions = load_exceptions(exceptions_file)
-    snapshot = load_snapshot(paths, max_file_size)
+    snapshot = load_cluster_cli(*live) if live is not None else load_snapshot(paths, max_file_size)
     print_errors(snapshot.errors)
     report = run(snapshot, chosen, exceptions, exclude_namespaces=_csv(exclude_namespaces))
+    report.coverage = getattr(snapshot, "coverage", None)
     for e in report.expired_exceptions:
         click.echo(f"kubeward: expired exception no longer applies: {e}", err=True)
     emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)

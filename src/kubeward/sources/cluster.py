@@ -1,0 +1,302 @@
+"""Live source: read a cluster through the official `kubernetes` client into a Snapshot.
+
+The client is used for what it does well (kubeconfig: contexts, client certificates, exec plugins, token refresh);
+lists are fetched as raw JSON and parsed with orjson, never deserialised into generated model classes, so objects
+are plain dicts exactly as the API serves them. A 403/404 on a resource type is recorded as *not assessed* with
+the reason (unknown, never passed), and the snapshot carries coverage = (types read, types wanted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from ..findings import NotAssessed
+from ..resource import Resource
+from ..snapshot import Snapshot
+
+PAGE_SIZE = 500
+TIMEOUT = (10.0, 120.0)  # (connect, read) seconds: a dead endpoint fails fast, a big page still arrives
+
+
+class ClusterError(Exception):
+    """The cluster cannot be reached or the kubeconfig cannot be used; one line for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceType:
+    """One list endpoint. `optional`: an API group that may simply not be installed (a CRD); a 404 there means no
+    such object can exist, so the type is neither wanted nor unknown. A 403 is always *not assessed*."""
+
+    group_version: str  # "v1" or "apps/v1"
+    plural: str
+    kind: str
+    optional: bool = False
+
+    @property
+    def path(self) -> str:
+        base = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
+        return f"{base}/{self.plural}"
+
+    @property
+    def name(self) -> str:
+        group = self.group_version.rpartition("/")[0]
+        return f"{self.plural}.{group}" if group else self.plural
+
+
+def _t(gv: str, plural: str, kind: str, optional: bool = False) -> ResourceType:
+    return ResourceType(gv, plural, kind, optional)
+
+
+WORKLOAD_TYPES = (
+    _t("v1", "pods", "Pod"),
+    _t("v1", "replicationcontrollers", "ReplicationController"),
+    _t("apps/v1", "deployments", "Deployment"),
+    _t("apps/v1", "replicasets", "ReplicaSet"),
+    _t("apps/v1", "statefulsets", "StatefulSet"),
+    _t("apps/v1", "daemonsets", "DaemonSet"),
+    _t("batch/v1", "jobs", "Job"),
+    _t("batch/v1", "cronjobs", "CronJob"),
+)
+RBAC_TYPES = (
+    _t("rbac.authorization.k8s.io/v1", "roles", "Role"),
+    _t("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole"),
+    _t("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
+    _t("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding"),
+)
+NAMESPACE_TYPES = (_t("v1", "namespaces", "Namespace"),)
+NETPOL_TYPES = (
+    *NAMESPACE_TYPES,
+    _t("v1", "pods", "Pod"),
+    _t("v1", "services", "Service"),
+    _t("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
+    _t("policy.networking.k8s.io/v1alpha1", "adminnetworkpolicies", "AdminNetworkPolicy", optional=True),
+    _t("policy.networking.k8s.io/v1alpha1", "baselineadminnetworkpolicies", "BaselineAdminNetworkPolicy",
+       optional=True),
+)
+# Everything the scan controls read (controls/*.py: kinds= and of_kind()).
+SCAN_TYPES = (
+    *NAMESPACE_TYPES,
+    *WORKLOAD_TYPES,
+    _t("v1", "services", "Service"),
+    _t("v1", "serviceaccounts", "ServiceAccount"),
+    _t("v1", "secrets", "Secret"),
+    _t("v1", "configmaps", "ConfigMap"),
+    _t("v1", "nodes", "Node"),
+    _t("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
+    _t("networking.k8s.io/v1", "ingresses", "Ingress"),
+    *RBAC_TYPES,
+    *NETPOL_TYPES[-2:],
+)
+
+
+class ClusterSnapshot(Snapshot):
+    """A Snapshot read from a cluster: also says which context and how much of what was wanted could be read."""
+
+    __slots__ = ("context", "coverage")
+
+    def __init__(self, resources: Iterable[Resource], *, context: str, coverage: tuple[int, int],
+                 not_assessed: Iterable[NotAssessed] = ()) -> None:
+        super().__init__(resources, not_assessed=not_assessed, source=f"cluster:{context}")
+        self.context = context
+        self.coverage = coverage
+
+
+class Client:
+    """A thin raw-JSON client over the official ApiClient (auth, TLS and exec plugins come from the kubeconfig)."""
+
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
+        try:
+            from kubernetes import config as kconfig
+        except ImportError:  # pragma: no cover - depends on the install
+            raise ClusterError("live mode needs the 'kubernetes' package: pip install 'kubeward[cluster]'") from None
+        where = kubeconfig or "kubeconfig"
+        try:
+            contexts, active = kconfig.list_kube_config_contexts(config_file=kubeconfig)
+            names = {c["name"] for c in contexts or ()}
+            if context is not None and context not in names:
+                raise ClusterError(f"{where}: no context named {context!r} (have: {', '.join(sorted(names))})")
+            self.context: str = context or (active or {}).get("name", "")
+            self.api = kconfig.new_client_from_config(config_file=kubeconfig, context=context)
+        except ClusterError:
+            raise
+        except Exception as exc:  # ConfigException, OSError, YAML errors: all "this kubeconfig cannot be used"
+            raise ClusterError(f"{where}: {_one_line(exc)}") from None
+        self.host: str = self.api.configuration.host
+
+    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
+                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        """One HTTP call; returns (status, raw body). Transport failures raise ClusterError."""
+        hdrs = {"Accept": "application/json", **(headers or {})}
+        if body is not None:
+            hdrs.setdefault("Content-Type", "application/json")
+            body = orjson.dumps(body)
+        try:
+            if hasattr(self.api, "param_serialize"):  # kubernetes >= 33 (openapi-generator 7 layout)
+                req = self.api.param_serialize(method, path, query_params=list((query or {}).items()),
+                                               header_params=hdrs, auth_settings=["BearerToken"])
+                method_, url, hdrs_, _, post = req
+                resp = self.api.call_api(method_, url, hdrs_, body, post, _request_timeout=TIMEOUT)
+                return resp.status, resp.read() or b""
+            resp = self.api.call_api(  # older layout: raw urllib3 response with _preload_content=False
+                path, method, query_params=list((query or {}).items()), header_params=hdrs, body=body,
+                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                _request_timeout=TIMEOUT)
+            return resp.status, resp.data or b""
+        except Exception as exc:
+            status = getattr(exc, "status", 0) or 0
+            if status:  # older layouts raise ApiException for non-2xx
+                raw = getattr(exc, "body", None) or b""
+                return int(status), raw if isinstance(raw, bytes) else str(raw).encode()
+            raise ClusterError(f"cluster {self.context or self.host}: {_one_line(exc)}") from None
+
+    def json(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        status, raw = self.request(method, path, **kw)
+        try:
+            return status, orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            return status, None
+
+    def list_raw(self, rtype: ResourceType) -> tuple[list[dict[str, Any]], int, str]:
+        """All items of one type, paginated (limit/continue); returns (items, status, reason); status 200 on success."""
+        items: list[dict[str, Any]] = []
+        cont = ""
+        api_version = rtype.group_version
+        while True:
+            query: dict[str, Any] = {"limit": PAGE_SIZE}
+            if cont:
+                query["continue"] = cont
+            status, doc = self.json("GET", rtype.path, query=query)
+            if status != 200 or not isinstance(doc, dict):
+                return [], status, _status_reason(status, doc)
+            for item in doc.get("items") or ():
+                if isinstance(item, dict):  # list items come without apiVersion/kind: fill them in
+                    item.setdefault("apiVersion", api_version)
+                    item.setdefault("kind", rtype.kind)
+                    items.append(item)
+            cont = (doc.get("metadata") or {}).get("continue") or ""
+            if not cont:
+                return items, 200, ""
+
+
+def _status_reason(status: int, doc: Any) -> str:
+    msg = doc.get("message") if isinstance(doc, dict) else None
+    return f"HTTP {status}: {msg}" if msg else f"HTTP {status}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1].strip() if text else type(exc).__name__
+
+
+def load_cluster(
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    types: Sequence[ResourceType] = SCAN_TYPES,
+    *,
+    client: Client | None = None,
+    on_type: Callable[[ResourceType], None] | None = None,
+) -> ClusterSnapshot:
+    """Read `types` from the cluster. 403/404 (and other refusals) → NotAssessed; coverage counts what was read."""
+    cl = client or Client(kubeconfig, context)
+    seen: set[str] = set()
+    resources: list[Resource] = []
+    unknown: list[NotAssessed] = []
+    wanted = read = 0
+    for rtype in types:
+        if rtype.path in seen:
+            continue
+        seen.add(rtype.path)
+        items, status, reason = cl.list_raw(rtype)
+        if on_type is not None:
+            on_type(rtype)
+        if status == 404 and rtype.optional:
+            continue  # API not installed: no object of this type can exist
+        wanted += 1
+        if status != 200:
+            unknown.append(NotAssessed(rtype.name, reason))
+            continue
+        read += 1
+        resources.extend(Resource(obj, cluster=cl.context) for obj in items)
+    return ClusterSnapshot(resources, context=cl.context, coverage=(read, wanted), not_assessed=unknown)
+
+
+def load_cluster_cli(kubeconfig: str | None, context: str | None,
+                     types: Sequence[ResourceType] = SCAN_TYPES) -> ClusterSnapshot:
+    """The CLI entry point: progress on stderr only on a TTY; errors become one line and exit 2."""
+    import sys
+
+    from ..cli.common import fail
+
+    try:
+        client = Client(kubeconfig, context)
+        unique = len({t.path for t in types})
+        if not sys.stderr.isatty():
+            snap = load_cluster(types=types, client=client)
+        else:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            with Progress(transient=True, console=Console(stderr=True)) as bar:
+                task = bar.add_task(f"reading {client.context or 'cluster'}", total=unique)
+                snap = load_cluster(types=types, client=client, on_type=lambda _t: bar.advance(task))
+    except ClusterError as exc:
+        fail(str(exc))
+    for n in snap.not_assessed:
+        print(f"kubeward: cluster {snap.context}: {n.what}: not assessed ({n.reason})", file=sys.stderr)
+    return snap
+
+
+def quote_path(*parts: str) -> str:
+    """Join URL path segments, each percent-encoded (names may hold ':' or '@')."""
+    return "/" + "/".join(quote(p, safe="") for p in parts)
+
+
+
+def cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`--cluster [--context C] [--kubeconfig F]`, shared by every command that can read a live cluster."""
+    import click
+
+    f = click.option("--kubeconfig", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Kubeconfig for --cluster (default: $KUBECONFIG or ~/.kube/config).")(f)
+    f = click.option("--context", metavar="NAME", help="Kubeconfig context for --cluster (default: current).")(f)
+    f = click.option("--cluster", "live", is_flag=True,
+                     help="Read the objects from a live cluster instead of files.")(f)
+    return f
+
+
+LIVE_META = "kubeward.live"
+
+
+def live_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Like cluster_options, but the values go to the click context (read with `live_request()`), so a command's
+    signature does not change when it learns to read a cluster."""
+    import click
+
+    def store(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+        def cb(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+            ctx.meta.setdefault(LIVE_META, {})[key] = value
+            return value
+
+        return cb
+
+    f = click.option("--kubeconfig", type=click.Path(dir_okay=False), metavar="FILE", expose_value=False,
+                     callback=store("kubeconfig"), help="Kubeconfig for --cluster.")(f)
+    f = click.option("--context", metavar="NAME", expose_value=False, callback=store("context"),
+                     help="Kubeconfig context for --cluster (default: current).")(f)
+    f = click.option("--cluster", "live_cluster", is_flag=True, expose_value=False, callback=store("cluster"),
+                     help="Read the objects from a live cluster instead of files.")(f)
+    return f
+
+
+def live_request() -> tuple[str | None, str | None] | None:
+    """(kubeconfig, context) when the current command got --cluster, else None."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    opts = ctx.meta.get(LIVE_META, {}) if ctx is not None else {}
+    return (opts.get("kubeconfig"), opts.get("context")) if opts.get("cluster") else None
