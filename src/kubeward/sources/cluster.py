@@ -114,7 +114,9 @@ class Client:
             from kubernetes import config as kconfig
         except ImportError:  # pragma: no cover - depends on the install
             raise ClusterError("live mode needs the 'kubernetes' package: pip install 'kubeward[cluster]'") from None
-        where = kubeconfig or "kubeconfig"
+        import os
+
+        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         try:
             contexts, active = kconfig.list_kube_config_contexts(config_file=kubeconfig)
             names = {c["name"] for c in contexts or ()}

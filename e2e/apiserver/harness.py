@@ -1,0 +1,336 @@
+"""Start and stop a real loopback cluster (etcd + kube-apiserver + kube-controller-manager) for kubeward's tests.
+
+One code path for `scripts/cluster-up`, `scripts/cluster-down` and the pytest session fixture. Everything the
+cluster needs comes from kubeward itself: `pki init` (kubeadm layout, separate etcd CA), `encryption generate`,
+`pki issue-user … --group system:masters` for the admin kubeconfig. Processes are tracked by pid files in the state
+directory so a second `up` first stops what a first one left, and `down` stops them even after a failed start.
+
+Usage: python3 harness.py up|down [--state DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+DEFAULT_STATE = Path(os.environ.get("KUBEWARD_CLUSTER_DIR", Path.home() / ".cache" / "kubeward" / "cluster"))
+READY_TIMEOUT = 120.0
+COMPONENTS = ("kube-controller-manager", "kube-apiserver", "etcd")  # stop order
+
+
+class HarnessError(Exception):
+    """A step failed; the message names it and where its log is."""
+
+
+@dataclass
+class Cluster:
+    state: Path
+    bin_dir: Path
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pki(self) -> Path:
+        return self.state / "pki"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state / "admin.kubeconfig"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports['apiserver']}"
+
+    @property
+    def etcd_endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.ports['etcd']}"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.state / "audit.log"
+
+    @property
+    def audit_policy(self) -> Path:
+        return self.state / "audit-policy.yaml"
+
+    @property
+    def encryption_config(self) -> Path:
+        return self.state / "encryption.yaml"
+
+    def log(self, component: str) -> Path:
+        return self.state / "logs" / f"{component}.log"
+
+    # ---- processes -------------------------------------------------------------------------------------------
+
+    def _pidfile(self, component: str) -> Path:
+        return self.state / "run" / f"{component}.pid"
+
+    def _start(self, component: str, argv: list[str]) -> None:
+        (self.state / "logs").mkdir(parents=True, exist_ok=True)
+        (self.state / "run").mkdir(parents=True, exist_ok=True)
+        with self.log(component).open("ab") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, cwd=self.state)
+        self._pidfile(component).write_text(f"{proc.pid}\n{argv[0]}\n")
+
+    def stop(self, component: str, timeout: float = 15.0) -> None:
+        """SIGTERM the recorded process group, SIGKILL after `timeout`; only pids this harness recorded."""
+        pidfile = self._pidfile(component)
+        try:
+            pid = int(pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if _alive(pid) and _is_ours(pid, pidfile):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                while _alive(pid):
+                    time.sleep(0.05)
+        pidfile.unlink(missing_ok=True)
+
+    def stop_all(self) -> None:
+        for component in COMPONENTS:
+            self.stop(component)
+
+    def running(self, component: str) -> bool:
+        try:
+            pid = int(self._pidfile(component).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return False
+        return _alive(pid)
+
+    # ---- components ------------------------------------------------------------------------------------------
+
+    def start_etcd(self) -> None:
+        p, e = self.ports, self.pki / "etcd"
+        self._start("etcd", [
+            str(self.bin_dir / "etcd"), "--name", "kubeward-e2e", "--data-dir", str(self.state / "etcd-data"),
+            "--listen-client-urls", self.etcd_endpoint, "--advertise-client-urls", self.etcd_endpoint,
+            "--listen-peer-urls", f"https://127.0.0.1:{p['etcd-peer']}",
+            "--initial-advertise-peer-urls", f"https://127.0.0.1:{p['etcd-peer']}",
+            "--initial-cluster", f"kubeward-e2e=https://127.0.0.1:{p['etcd-peer']}",
+            "--cert-file", str(e / "server.crt"), "--key-file", str(e / "server.key"),
+            "--client-cert-auth", "--trusted-ca-file", str(e / "ca.crt"),
+            "--peer-cert-file", str(e / "peer.crt"), "--peer-key-file", str(e / "peer.key"),
+            "--peer-client-cert-auth", "--peer-trusted-ca-file", str(e / "ca.crt"),
+            "--snapshot-count", "10000", "--log-level", "warn",
+        ])
+        self._wait("etcd", lambda: _get(f"{self.etcd_endpoint}/health", self.pki / "etcd" / "ca.crt",
+                                        self.pki / "etcd" / "healthcheck-client.crt",
+                                        self.pki / "etcd" / "healthcheck-client.key") == 200)
+
+    def start_apiserver(self, *, encryption: bool = True) -> None:
+        k = self.pki
+        argv = [
+            str(self.bin_dir / "kubeward-k8s"), "apiserver",
+            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+            "--secure-port", str(self.ports["apiserver"]),
+            "--etcd-servers", self.etcd_endpoint, "--etcd-cafile", str(k / "etcd" / "ca.crt"),
+            "--etcd-certfile", str(k / "apiserver-etcd-client.crt"),
+            "--etcd-keyfile", str(k / "apiserver-etcd-client.key"),
+            "--client-ca-file", str(k / "ca.crt"),
+            "--tls-cert-file", str(k / "apiserver.crt"), "--tls-private-key-file", str(k / "apiserver.key"),
+            "--kubelet-client-certificate", str(k / "apiserver-kubelet-client.crt"),
+            "--kubelet-client-key", str(k / "apiserver-kubelet-client.key"),
+            "--authorization-mode", "Node,RBAC", "--anonymous-auth=false",
+            "--service-account-key-file", str(k / "sa.pub"),
+            "--service-account-signing-key-file", str(k / "sa.key"),
+            "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+            "--service-cluster-ip-range", "10.96.0.0/12",
+            "--enable-admission-plugins", "NodeRestriction",
+            "--audit-policy-file", str(self.audit_policy), "--audit-log-path", str(self.audit_log),
+            "--audit-log-maxbackup", "1", "--audit-log-maxsize", "200",
+            "--endpoint-reconciler-type", "none", "--profiling=false", "--v", "1",
+        ]
+        if encryption:
+            argv += ["--encryption-provider-config", str(self.encryption_config)]
+        self._start("kube-apiserver", argv)
+        self._wait("kube-apiserver", lambda: _get(f"{self.server}/readyz", k / "ca.crt",
+                                                  k / "apiserver-kubelet-client.crt",
+                                                  k / "apiserver-kubelet-client.key") == 200)
+
+    def start_controller_manager(self) -> None:
+        # Only the controllers the tests need: clusterrole-aggregation (aggregated ClusterRoles as in a real
+        # cluster) and serviceaccount (the `default` ServiceAccount that pod admission looks up).
+        self._start("kube-controller-manager", [
+            str(self.bin_dir / "kubeward-k8s"), "controller-manager",
+            "--kubeconfig", str(self.kubeconfig), "--authentication-kubeconfig", str(self.kubeconfig),
+            "--authorization-kubeconfig", str(self.kubeconfig),
+            "--bind-address", "127.0.0.1", "--secure-port", str(self.ports["controller-manager"]),
+            "--controllers", "clusterrole-aggregation,serviceaccount",
+            "--leader-elect=false", "--v", "1",
+        ])
+        self._wait("kube-controller-manager", lambda: _get(
+            f"https://127.0.0.1:{self.ports['controller-manager']}/healthz", None, None, None) == 200)
+
+    def restart_apiserver(self, *, encryption: bool = True) -> None:
+        self.stop("kube-apiserver")
+        self.start_apiserver(encryption=encryption)
+
+    def _wait(self, component: str, ready: object) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if not self.running(component):
+                raise HarnessError(f"{component} exited during start; log: {self.log(component)}\n"
+                                   + _tail(self.log(component)))
+            try:
+                if ready():  # type: ignore[operator]
+                    return
+            except OSError:
+                pass
+            time.sleep(0.25)
+        raise HarnessError(f"{component} not ready after {READY_TIMEOUT:.0f}s; log: {self.log(component)}\n"
+                           + _tail(self.log(component)))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):  # a zombie child of ours counts as gone
+        if Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z"):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            return False
+    return True
+
+
+def _is_ours(pid: int, pidfile: Path) -> bool:
+    """The pid still runs the binary we recorded (guards against pid reuse)."""
+    try:
+        recorded = pidfile.read_text().split("\n")[1]
+        exe = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except (OSError, IndexError):
+        return False
+    return exe == recorded
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _get(url: str, ca: Path | None, cert: Path | None, key: Path | None) -> int:
+    ctx = ssl.create_default_context(cafile=str(ca)) if ca else ssl._create_unverified_context()  # noqa: S323
+    if cert and key:
+        ctx.load_cert_chain(str(cert), str(key))
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=3) as resp:  # noqa: S310 (loopback only)
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def _free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def build() -> Path:
+    """Run scripts/build-apiserver (a no-op when the cached binaries match the sources); returns the bin dir."""
+    out = subprocess.run([str(REPO / "scripts" / "build-apiserver")], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise HarnessError(f"build-apiserver failed (exit {out.returncode}):\n{out.stderr[-4000:]}")
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def kubeward(*args: str) -> None:
+    argv = [sys.executable, "-c", "from kubeward.cli.main import main; main()", *args]
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=REPO)
+    if out.returncode != 0:
+        raise HarnessError(f"kubeward {' '.join(args)}: exit {out.returncode}: {out.stderr.strip()}")
+
+
+def down(state: Path = DEFAULT_STATE, *, remove: bool = True) -> None:
+    """Stop whatever an earlier `up` in this state dir started, then remove the state."""
+    Cluster(state, Path()).stop_all()
+    if remove and state.exists():
+        shutil.rmtree(state)
+
+
+def up(state: Path = DEFAULT_STATE, *, bin_dir: Path | None = None, audit_policy: Path | None = None) -> Cluster:
+    """A fresh cluster in `state` (any earlier one there is stopped and wiped first)."""
+    down(state)
+    state.mkdir(parents=True)
+    state.chmod(0o700)
+    cluster = Cluster(state, bin_dir or build())
+    names = ("etcd", "etcd-peer", "apiserver", "controller-manager")
+    cluster.ports = dict(zip(names, _free_ports(len(names)), strict=True))
+    try:
+        kubeward("pki", "init", str(cluster.pki), "--node-name", "kubeward-e2e", "--key-type", "ecdsa",
+                 "--advertise-address", "127.0.0.1")
+        kubeward("encryption", "generate", "--provider", "aescbc", "--output", str(cluster.encryption_config))
+        shutil.copyfile(audit_policy or HERE / "audit-policy.yaml", cluster.audit_policy)
+        kubeward("pki", "issue-user", str(cluster.pki), "kubeward-admin", "--group", "system:masters",
+                 "--kubeconfig-out", str(cluster.kubeconfig), "--server", cluster.server,
+                 "--cluster-name", "kubeward-e2e")
+        cluster.start_etcd()
+        cluster.start_apiserver()
+        cluster.start_controller_manager()
+    except BaseException:
+        cluster.stop_all()
+        raise
+    (state / "ports").write_text("".join(f"{k}={v}\n" for k, v in cluster.ports.items()))
+    return cluster
+
+
+def attach(state: Path = DEFAULT_STATE) -> Cluster:
+    """The Cluster that `up` left running in `state`."""
+    ports = dict(line.split("=", 1) for line in (state / "ports").read_text().split())
+    return Cluster(state, Path((state / "run" / "kube-apiserver.pid").read_text().split("\n")[1]).parent,
+                   {k: int(v) for k, v in ports.items()})
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="harness.py", description=__doc__.splitlines()[0])
+    ap.add_argument("action", choices=("up", "down"))
+    ap.add_argument("--state", type=Path, default=DEFAULT_STATE, help=f"state directory (default {DEFAULT_STATE})")
+    ap.add_argument("--audit-policy", type=Path, help="audit policy file (default: e2e/apiserver/audit-policy.yaml)")
+    args = ap.parse_args(argv)
+    try:
+        if args.action == "down":
+            down(args.state)
+            print(f"cluster in {args.state} stopped and removed")
+            return 0
+        cluster = up(args.state, audit_policy=args.audit_policy)
+    except HarnessError as exc:
+        print(f"cluster-{args.action}: {exc}", file=sys.stderr)
+        return 1
+    print(f"logs: {cluster.state / 'logs'}")
+    print(f"KUBECONFIG={cluster.kubeconfig}")
+    print(f"PKI={cluster.pki}")
+    print(f"ETCD_ENDPOINT={cluster.etcd_endpoint}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
