@@ -134,9 +134,8 @@ class Client:
                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         """One HTTP call; returns (status, raw body). Transport failures raise ClusterError."""
         hdrs = {"Accept": "application/json", **(headers or {})}
-        if body is not None:
+        if body is not None:  # the client serialises JSON bodies itself
             hdrs.setdefault("Content-Type", "application/json")
-            body = orjson.dumps(body)
         try:
             if hasattr(self.api, "param_serialize"):  # kubernetes >= 33 (openapi-generator 7 layout)
                 req = self.api.param_serialize(method, path, query_params=list((query or {}).items()),
