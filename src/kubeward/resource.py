@@ -39,7 +39,7 @@ T = TypeVar("T")
 class Resource:
     """An object dict with its origin. `key_lines` maps id(mapping) → {key: line} for file:line of any path."""
 
-    __slots__ = ("_lines", "_pod", "_ref", "cluster", "file", "key_lines", "line", "obj")
+    __slots__ = ("_lines", "_locations", "_pod", "_ref", "cluster", "file", "key_lines", "line", "obj")
 
     def __init__(
         self,
@@ -58,6 +58,7 @@ class Resource:
         self._pod: Any = False
         self._ref: ObjectRef | None = None
         self._lines: dict[str, int] | None = None
+        self._locations: dict[int | None, Location] | None = None
 
     @property
     def api_version(self) -> str:
@@ -101,9 +102,15 @@ class Resource:
         return self._ref
 
     def location(self, path: str = "") -> Location:
-        if self.file is None:
-            return Location(cluster=self.cluster)
-        return Location(file=self.file, line=self.line_of(path) if path else self.line)
+        """Shared per line: an object's findings point at a handful of lines, so each Location is built once."""
+        line = (self.line_of(path) if path else self.line) if self.file is not None else None
+        cache = self._locations
+        if cache is None:
+            cache = self._locations = {}
+        loc = cache.get(line)
+        if loc is None:
+            loc = cache[line] = Location(file=self.file, line=line) if self.file is not None else Location(cluster=self.cluster)
+        return loc
 
     def line_of(self, path: str) -> int | None:
         """Line of the deepest key on `path` (a JSON pointer) that the file shows; the object line otherwise.

@@ -9,13 +9,15 @@ A control yields (path, message) pairs; the runner turns them into Findings with
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..findings import ControlMeta, ControlResult, Finding, ObjectRef, Report, Severity, framework_family
-from ..resource import POD_KINDS, Resource
+from ..resource import POD_KINDS, PodView, Resource
 from ..snapshot import Snapshot
 
 Hit = tuple[str, str]  # (JSON pointer, message)
@@ -127,37 +129,102 @@ class Selection:
 
 def run(snapshot: Snapshot, controls: list[Control], exceptions: Any = None, exclude_namespaces: Iterable[str] = ()) -> Report:
     """Run the chosen controls over the snapshot; exceptions decide what is suppressed (counted, not dropped)."""
+    with gc_paused():
+        return _run(snapshot, controls, exceptions, exclude_namespaces)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block.
+
+    A scan allocates a few container objects per finding and makes no reference cycles, yet each allocation burst
+    triggers collections that rescan the whole snapshot (a quarter of the run's CPU on 4,500 pods). Reference
+    counting still frees everything; the collector resumes, as it was, when the block ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_namespaces: Iterable[str]) -> Report:
+    """The run loop.
+
+    Findings come out ordered by severity (highest first), control id, file, line and path. Each control's hits
+    are sorted on their own (stable, so ties keep the order the control yielded them) and the blocks are then
+    laid out in control order: the same order as one sort of the whole list, at a fraction of the key work.
+    """
     skip_ns = frozenset(exclude_namespaces)
     report = Report(objects=len(snapshot), findings=[], errors=list(snapshot.errors), not_assessed=list(snapshot.not_assessed))
-    # Controls with the same kinds share one target list and one list of refs (most pod controls: POD_KINDS).
-    targets_for: dict[frozenset[str], tuple[list[Resource], list[ObjectRef]]] = {}
-    findings, suppressed = report.findings, report.suppressed
+    # Controls with the same kinds share one target list, one list of refs and one list of (resource, pod).
+    targets_for: dict[frozenset[str], _Targets] = {}
+    blocks: list[tuple[tuple[int, str], list[Finding]]] = []
+    suppressed = report.suppressed
+    # Paths and messages repeat across objects (a fleet of similar pods): one string each instead of one per
+    # finding keeps a 100k-finding report small.
+    same_path: dict[str, str] = {}
+    same_message: dict[str, str] = {}
+    path_of, message_of = same_path.setdefault, same_message.setdefault
     for c in controls:
         shared = targets_for.get(c.kinds)
         if shared is None:
-            targets = [r for k in sorted(c.kinds) for r in snapshot.of_kind(k) if not skip_ns or r.namespace not in skip_ns]
-            shared = targets_for[c.kinds] = (targets, [r.ref() for r in targets])
-        targets, refs = shared
+            shared = targets_for[c.kinds] = _Targets(snapshot, c.kinds, skip_ns)
         meta = c.meta
-        result = report.controls[meta.id] = ControlResult(meta, evaluated=len(targets))
-        report.evaluated_objects[meta.id] = refs
-        failed: set[int] = set()
-        for res, path, message in _hits(c, snapshot, targets):
-            if skip_ns and res.namespace in skip_ns:
-                continue
-            finding = Finding(meta, res.ref(), res.location(path), path, message)
-            reason = exceptions.reason_for(finding, res) if exceptions is not None else None
-            if reason is not None:
-                finding.suppressed_by = reason
-                suppressed.append(finding)
-            else:
-                findings.append(finding)
-                failed.add(id(res))
-        result.failed = len(failed)
+        result = report.controls[meta.id] = ControlResult(meta, evaluated=len(shared.resources))
+        report.evaluated_objects[meta.id] = shared.refs
+        hits = _hits(c, snapshot, shared)
+        if skip_ns:
+            hits = [h for h in hits if h[0].namespace not in skip_ns]
+        found: list[Finding] = []
+        if exceptions is None:
+            found = [
+                Finding(meta, res.ref(), res.location(path), path_of(path, path), message_of(message, message))
+                for res, path, message in hits
+            ]
+            result.failed = len({id(h[0]) for h in hits})
+        else:
+            failed: set[int] = set()
+            for res, path, message in hits:
+                finding = Finding(meta, res.ref(), res.location(path), path_of(path, path), message_of(message, message))
+                reason = exceptions.reason_for(finding, res)
+                if reason is not None:
+                    finding.suppressed_by = reason
+                    suppressed.append(finding)
+                else:
+                    found.append(finding)
+                    failed.add(id(res))
+            result.failed = len(failed)
+        if found:
+            found.sort(key=_place_in_control)
+            blocks.append(((-meta.severity, meta.id), found))
     if exceptions is not None:
         report.expired_exceptions = list(exceptions.expired)
-    findings.sort(key=_finding_order)
+    blocks.sort(key=lambda b: b[0])
+    findings = report.findings
+    for _, found in blocks:
+        findings.extend(found)
     return report
+
+
+class _Targets:
+    """What every control of one kind set judges: the resources, their refs and the pods inside them."""
+
+    __slots__ = ("pods", "refs", "resources")
+
+    def __init__(self, snapshot: Snapshot, kinds: frozenset[str], skip_ns: frozenset[str]) -> None:
+        self.resources = [
+            r for k in sorted(kinds) for r in snapshot.of_kind(k) if not skip_ns or r.namespace not in skip_ns
+        ]
+        self.refs: list[ObjectRef] = [r.ref() for r in self.resources]
+        self.pods: list[tuple[Resource, PodView]] | None = None
+
+    def with_pods(self) -> list[tuple[Resource, PodView]]:
+        if self.pods is None:
+            self.pods = [(r, pod) for r in self.resources if (pod := r.pod()) is not None]
+        return self.pods
 
 
 def _finding_order(f: Finding) -> tuple[int, str, str, int, str]:
@@ -165,18 +232,16 @@ def _finding_order(f: Finding) -> tuple[int, str, str, int, str]:
     return (-f.control.severity, f.control.id, loc.file or "", loc.line or 0, f.path)
 
 
-def _hits(c: Control, snapshot: Snapshot, targets: list[Resource]) -> Iterator[tuple[Resource, str, str]]:
+def _place_in_control(f: Finding) -> tuple[str, int, str]:
+    loc = f.location
+    return (loc.file or "", loc.line or 0, f.path)
+
+
+def _hits(c: Control, snapshot: Snapshot, targets: _Targets) -> list[tuple[Resource, str, str]]:
+    """Every (resource, path, message) the control yields; list comprehensions keep the per-object cost low."""
     if c.shape == "snapshot":
-        yield from c.func(snapshot)
-        return
+        return list(c.func(snapshot))
     func = c.func
     if c.shape == "pod":
-        for res in targets:
-            pod = res.pod()
-            if pod is not None:
-                for path, message in func(pod):
-                    yield res, path, message
-    else:
-        for res in targets:
-            for path, message in func(res):
-                yield res, path, message
+        return [(res, path, message) for res, pod in targets.with_pods() for path, message in func(pod)]
+    return [(res, path, message) for res in targets.resources for path, message in func(res)]

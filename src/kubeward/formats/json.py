@@ -7,12 +7,24 @@ from typing import Any
 import orjson
 
 from .. import __version__
-from ..findings import Report
+from ..controls.registry import gc_paused
+from ..findings import Finding, Report
 
 SCHEMA_VERSION = "1"
+_CHUNK = 2048  # findings dumped per orjson call: large enough to amortise the call, small enough to stay cheap
+_FINDINGS_SLOT = "\x00findings"
+_SUPPRESSED_SLOT = "\x00suppressed"
 
 
 def document(report: Report) -> dict[str, Any]:
+    doc = _outer(report)
+    doc["findings"] = [f.to_json() for f in report.findings]
+    doc["suppressed"] = [f.to_json() for f in report.suppressed]
+    return doc
+
+
+def _outer(report: Report) -> dict[str, Any]:
+    """The document in contract key order, with placeholders where the two finding lists go."""
     summary: dict[str, Any] = {
         "objects": report.objects,
         "findings": len(report.findings),
@@ -23,18 +35,53 @@ def document(report: Report) -> dict[str, Any]:
     }
     if report.coverage is not None:
         summary["coverage"] = {"typesRead": report.coverage[0], "typesWanted": report.coverage[1]}
-    doc: dict[str, Any] = {
+    return {
         "schemaVersion": SCHEMA_VERSION,
         "tool": {"name": "kubeward", "version": __version__},
         "summary": summary,
-        "findings": [f.to_json() for f in report.findings],
-        "suppressed": [f.to_json() for f in report.suppressed],
+        "findings": _FINDINGS_SLOT,
+        "suppressed": _SUPPRESSED_SLOT,
         "errors": [e.to_json() for e in report.errors],
         "notAssessed": [n.to_json() for n in report.not_assessed],
         "expiredExceptions": list(report.expired_exceptions),
     }
-    return doc
 
 
 def render(report: Report, **_: Any) -> str:
-    return orjson.dumps(document(report), option=orjson.OPT_INDENT_2).decode() + "\n"
+    """The same text as dumping `document(report)` with OPT_INDENT_2, built in bounded memory.
+
+    A scan can carry 100k+ findings (a 100 MB document): the finding lists are dumped a chunk at a time and
+    spliced into the outer document, so their dicts never exist all at once and no whole-document bytes copy is
+    held next to the text.
+    """
+    with gc_paused():
+        return _render(report)
+
+
+def _render(report: Report) -> str:
+    outer = orjson.dumps(_outer(report), option=orjson.OPT_INDENT_2)
+    # Split before splicing: the slots are the first occurrences (the errors, which echo user text, come after).
+    head, rest = outer.split(orjson.dumps(_FINDINGS_SLOT), 1)
+    middle, tail = rest.split(orjson.dumps(_SUPPRESSED_SLOT), 1)
+    pieces = [head.decode()]
+    pieces.extend(_list_text(report.findings))
+    pieces.append(middle.decode())
+    pieces.extend(_list_text(report.suppressed))
+    pieces.append(tail.decode())
+    pieces.append("\n")
+    return "".join(pieces)
+
+
+def _list_text(findings: list[Finding]) -> list[str]:
+    """A finding list as the value of a top-level key: items at 4 spaces, closing bracket at 2."""
+    if not findings:
+        return ["[]"]
+    out = ["[\n"]
+    for start in range(0, len(findings), _CHUNK):
+        dumped = orjson.dumps([f.to_json() for f in findings[start:start + _CHUNK]], option=orjson.OPT_INDENT_2)
+        # b"[\n  {...},\n  {...}\n]" -> the items one level deeper; JSON strings never hold a raw newline.
+        if start:
+            out.append(",\n")
+        out.append((b"  " + dumped[2:-2].replace(b"\n", b"\n  ")).decode())
+    out.append("\n  ]")
+    return out
