@@ -133,6 +133,12 @@ class Client:
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         """One HTTP call; returns (status, raw body). Transport failures raise ClusterError."""
+        status, raw, _ = self.call(method, path, query=query, body=body, headers=headers)
+        return status, raw
+
+    def call(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
+             headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+        """Like request(), also returning the response headers (e.g. Audit-Id)."""
         hdrs = {"Accept": "application/json", **(headers or {})}
         if body is not None:  # the client serialises JSON bodies itself
             hdrs.setdefault("Content-Type", "application/json")
@@ -142,17 +148,19 @@ class Client:
                                                header_params=hdrs, auth_settings=["BearerToken"])
                 method_, url, hdrs_, _, post = req
                 resp = self.api.call_api(method_, url, hdrs_, body, post, _request_timeout=TIMEOUT)
-                return resp.status, resp.read() or b""
-            resp = self.api.call_api(  # older layout: raw urllib3 response with _preload_content=False
-                path, method, query_params=list((query or {}).items()), header_params=hdrs, body=body,
-                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                _request_timeout=TIMEOUT)
-            return resp.status, resp.data or b""
+                raw = resp.read() or b""
+            else:
+                resp = self.api.call_api(  # older layout: raw urllib3 response with _preload_content=False
+                    path, method, query_params=list((query or {}).items()), header_params=hdrs, body=body,
+                    auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                    _request_timeout=TIMEOUT)
+                raw = resp.data or b""
+            return int(resp.status), raw, dict(resp.getheaders() or {})
         except Exception as exc:
             status = getattr(exc, "status", 0) or 0
             if status:  # older layouts raise ApiException for non-2xx
                 raw = getattr(exc, "body", None) or b""
-                return int(status), raw if isinstance(raw, bytes) else str(raw).encode()
+                return int(status), raw if isinstance(raw, bytes) else str(raw).encode(), {}
             raise ClusterError(f"cluster {self.context or self.host}: {_one_line(exc)}") from None
 
     def json(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
