@@ -157,6 +157,7 @@ class Cluster:
             "--enable-admission-plugins", "NodeRestriction",
             "--audit-policy-file", str(self.audit_policy), "--audit-log-path", str(self.audit_log),
             "--audit-log-maxbackup", "1", "--audit-log-maxsize", "200",
+            "--allow-privileged=true",  # as kubeadm sets it: privileged pods reach admission
             "--endpoint-reconciler-type", "none", "--profiling=false", "--v", "1",
         ]
         if encryption:
