@@ -8,6 +8,7 @@ the reason (unknown, never passed), and the snapshot carries coverage = (types r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -161,7 +162,7 @@ class Client:
             if status:  # older layouts raise ApiException for non-2xx
                 raw = getattr(exc, "body", None) or b""
                 return int(status), raw if isinstance(raw, bytes) else str(raw).encode(), {}
-            raise ClusterError(f"cluster {self.context or self.host}: {_one_line(exc)}") from None
+            raise ClusterError(f"cluster {self.context or self.host}: {self.host}: {_transport(exc)}") from None
 
     def json(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
         status, raw = self.request(method, path, **kw)
@@ -195,6 +196,18 @@ class Client:
 def _status_reason(status: int, doc: Any) -> str:
     msg = doc.get("message") if isinstance(doc, dict) else None
     return f"HTTP {status}: {msg}" if msg else f"HTTP {status}"
+
+
+def _transport(exc: BaseException) -> str:
+    """urllib3 nests the cause (MaxRetryError → NewConnectionError/SSLError); say the cause in a few words."""
+    reason = getattr(exc, "reason", None)
+    text = str(reason if isinstance(reason, BaseException) else exc)
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if errno:
+        return errno.group(1).strip()
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return "TLS: server certificate not trusted by the kubeconfig's CA"
+    return _one_line(reason if isinstance(reason, BaseException) else exc)
 
 
 def _one_line(exc: BaseException) -> str:
