@@ -41,6 +41,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def bin_dir() -> Path:
+    pytest.importorskip("kubernetes", reason="the live source needs the 'kubernetes' package (extra 'cluster')")
     try:
         return Path(harness.build())
     except harness.HarnessError as exc:
