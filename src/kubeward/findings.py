@@ -98,6 +98,21 @@ class Location:
     file: str | None = None
     line: int | None = None
     cluster: str | None = None
+    _json: tuple[str, dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+
+    def json_entry(self) -> tuple[str, dict[str, Any]] | None:
+        """("location", {...}) or ("source", {...}) for a finding's JSON; built once, shared by the findings at
+        this place (the runner hands out one Location per object and line)."""
+        if self._json is not None:
+            return self._json
+        if self.file is not None:
+            entry = ("location", {"file": self.file, "line": self.line} if self.line else {"file": self.file})
+        elif self.cluster is not None:
+            entry = ("source", {"cluster": self.cluster})
+        else:
+            return None
+        object.__setattr__(self, "_json", entry)
+        return entry
 
     def __str__(self) -> str:
         if self.file:
@@ -119,15 +134,18 @@ class Finding:
         return self.control.severity
 
     def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"control": self.control.to_json(), "object": self.object.to_json()}
-        loc = self.location
-        if loc.file is not None:
-            d["location"] = {"file": loc.file, "line": loc.line} if loc.line else {"file": loc.file}
-        elif loc.cluster is not None:
-            d["source"] = {"cluster": loc.cluster}
+        """The contract's finding record; the control, object and location parts are shared, prebuilt dicts."""
+        control, obj = self.control, self.object
+        d: dict[str, Any] = {
+            "control": control._json or control.to_json(),
+            "object": obj._json or obj.to_json(),
+        }
+        where = self.location._json or self.location.json_entry()
+        if where is not None:
+            d[where[0]] = where[1]
         d["path"] = self.path
         d["message"] = self.message
-        d["remediation"] = self.control.remediation
+        d["remediation"] = control.remediation
         if self.suppressed_by is not None:
             d["suppressed"] = {"reason": self.suppressed_by}
         return d

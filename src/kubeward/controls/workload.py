@@ -20,20 +20,26 @@ from .registry import Hit, control
 # ---------------------------------------------------------------------------------------------- helpers
 
 
+# Read-only stand-in for an absent or wrong-typed mapping: the checks only read, so one shared instance serves
+# the ~700k lookups of a large scan without allocating a dict each time.
+_EMPTY: dict[str, Any] = {}
+
+
 def _d(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return value if isinstance(value, dict) else _EMPTY
 
 
 def _name(c: dict[str, Any]) -> str:
     return str(c.get("name", "?"))
 
 
-def _containers(pod: PodView) -> list[tuple[dict[str, Any], str, str]]:
-    return pod.containers()
+# (container, JSON pointer, field) for init, regular and ephemeral containers, built once per pod by PodView.
+_containers = PodView.containers
 
 
 def _psc(pod: PodView) -> dict[str, Any]:
-    return _d(pod.spec.get("securityContext"))
+    sc = pod.spec.get("securityContext")
+    return sc if isinstance(sc, dict) else _EMPTY
 
 
 def _deepest(base: str, node: dict[str, Any], keys: tuple[str, ...]) -> str:
@@ -49,12 +55,12 @@ def _deepest(base: str, node: dict[str, Any], keys: tuple[str, ...]) -> str:
 
 def _effective(pod: PodView, c: dict[str, Any], cpath: str, key: str) -> tuple[Any, str]:
     """A securityContext field with container-over-pod precedence, with the pointer to where it was set."""
-    sc = _d(c.get("securityContext"))
-    if sc.get(key) is not None:
-        return sc[key], f"{cpath}/securityContext/{key}"
-    psc = _psc(pod)
-    if psc.get(key) is not None:
-        return psc[key], f"{pod.spec_path}/securityContext/{key}"
+    sc = c.get("securityContext")
+    if isinstance(sc, dict) and (value := sc.get(key)) is not None:
+        return value, f"{cpath}/securityContext/{key}"
+    psc = pod.spec.get("securityContext")
+    if isinstance(psc, dict) and (value := psc.get(key)) is not None:
+        return value, f"{pod.spec_path}/securityContext/{key}"
     return None, _deepest(cpath, c, ("securityContext", key))
 
 
@@ -66,12 +72,18 @@ def _user_namespaced(pod: PodView) -> bool:
 
 def _windows(pod: PodView) -> bool:
     # spec.os.name: windows exempts Linux-only fields (pod-security-admission check_allowPrivilegeEscalation.go 1.25+)
-    return _d(pod.spec.get("os")).get("name") == "windows"
+    os_ = pod.spec.get("os")
+    return isinstance(os_, dict) and os_.get("name") == "windows"
 
 
 def _caps(c: dict[str, Any], which: str) -> list[Any]:
-    caps = _d(_d(c.get("securityContext")).get("capabilities")).get(which)
-    return caps if isinstance(caps, list) else []
+    sc = c.get("securityContext")
+    caps = sc.get("capabilities") if isinstance(sc, dict) else None
+    found = caps.get(which) if isinstance(caps, dict) else None
+    return found if isinstance(found, list) else _NONE
+
+
+_NONE: list[Any] = []  # read-only, like _EMPTY
 
 
 def _norm_cap(cap: Any) -> str:

@@ -12,6 +12,8 @@ from ..findings import Finding, Report
 
 SCHEMA_VERSION = "1"
 _CHUNK = 2048  # findings dumped per orjson call: large enough to amortise the call, small enough to stay cheap
+_WRAP_HEAD = len(b'{\n  "": [\n')
+_WRAP_TAIL = len(b"\n  ]\n}")
 _FINDINGS_SLOT = "\x00findings"
 _SUPPRESSED_SLOT = "\x00suppressed"
 
@@ -78,10 +80,11 @@ def _list_text(findings: list[Finding]) -> list[str]:
         return ["[]"]
     out = ["[\n"]
     for start in range(0, len(findings), _CHUNK):
-        dumped = orjson.dumps([f.to_json() for f in findings[start:start + _CHUNK]], option=orjson.OPT_INDENT_2)
-        # b"[\n  {...},\n  {...}\n]" -> the items one level deeper; JSON strings never hold a raw newline.
+        # Dumped under a top-level key, orjson indents the items exactly as they sit in the document; only the
+        # wrapper's first line and last two lines are cut away.
+        dumped = orjson.dumps({"": [f.to_json() for f in findings[start:start + _CHUNK]]}, option=orjson.OPT_INDENT_2)
         if start:
             out.append(",\n")
-        out.append((b"  " + dumped[2:-2].replace(b"\n", b"\n  ")).decode())
+        out.append(dumped[_WRAP_HEAD:-_WRAP_TAIL].decode())
     out.append("\n  ]")
     return out
