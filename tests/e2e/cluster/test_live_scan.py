@@ -107,3 +107,38 @@ def test_cluster_flag_on_rbac_netpol_and_pss(live: Any, admin: Client) -> None:
     assert "Traceback" not in reach.stderr
     bad = kw("scan", "--cluster", "--kubeconfig", kc, "--context", "nope")
     assert bad.returncode == 2 and bad.stderr.startswith("kubeward: ") and "nope" in bad.stderr
+
+
+def test_exec_plugin_kubeconfig(live: Any, admin: Client, tmp_path: Path) -> None:
+    """A kubeconfig whose user is an exec credential plugin (here: a script printing a bound service-account token
+    in an ExecCredential) works for --cluster; the token never appears in the output."""
+    import yaml
+
+    create(admin, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "exec-reader",
+                                                                               "namespace": "default"}})
+    create(admin, {"apiVersion": RBAC_GV, "kind": "ClusterRoleBinding", "metadata": {"name": "exec-reader-view"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "exec-reader", "namespace": "default"}]})
+    status, doc = admin.json("POST", "/api/v1/namespaces/default/serviceaccounts/exec-reader/token",
+                             body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                   "spec": {"expirationSeconds": 3600}})
+    assert status == 201, doc
+    token = doc["status"]["token"]
+    cred = tmp_path / "cred.json"
+    cred.write_text(orjson.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                                  "status": {"token": token}}).decode())
+    kc = {"apiVersion": "v1", "kind": "Config", "current-context": "exec",
+          "clusters": [{"name": "c", "cluster": {"server": live.server,
+                                                 "certificate-authority": str(live.pki / "ca.crt")}}],
+          "users": [{"name": "u", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+                                                    "command": "cat", "args": [str(cred)],
+                                                    "interactiveMode": "Never"}}}],
+          "contexts": [{"name": "exec", "context": {"cluster": "c", "user": "u"}}]}
+    path = tmp_path / "exec.kubeconfig"
+    path.write_text(yaml.safe_dump(kc))
+    out = kw("scan", "--cluster", "--kubeconfig", str(path), "-o", "json")
+    doc = orjson.loads(out.stdout)
+    unknown = {n["what"] for n in doc["notAssessed"]}
+    assert doc["summary"]["coverage"]["typesRead"] >= 10, doc["summary"]
+    assert "secrets" in unknown and "pods" not in unknown  # view reads pods, never secrets
+    assert token not in out.stdout and token not in out.stderr
