@@ -50,6 +50,7 @@ def _requests() -> list[tuple[str, str, dict[str, Any] | None, Any]]:
             ("DELETE", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/audited-role", None, None),
             ("GET", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases", None, None),
             ("GET", f"{base}/configmaps", {"watch": "true", "timeoutSeconds": "1"}, None),
+            ("GET", f"{base}/secrets", {"watch": "true", "timeoutSeconds": "1"}, None),
             ("DELETE", f"{base}/configmaps/a", None, None),
         ]
     out += [("GET", p, None, None) for p in ("/api", "/apis/apps", "/healthz", "/version", "/metrics", "/openapi/v2",
@@ -102,8 +103,9 @@ def test_every_audit_event_has_the_predicted_level(live: Any, admin: Client, tmp
     wait_for("driven requests in the audit log",
              lambda: must_log <= {e["auditID"] for e in _events(live.audit_log)}, 15)
     events = _events(live.audit_log)
-    mismatches, levels = [], {}
+    mismatches, levels, stages = [], {}, set()
     for ev in events:
+        stages.add(ev["stage"])
         decision = policy.evaluate(attributes_from_event(ev))
         levels[ev["level"]] = levels.get(ev["level"], 0) + 1
         if ev["level"] != decision.level or ev["stage"] in decision.omit_stages:
@@ -115,6 +117,7 @@ def test_every_audit_event_has_the_predicted_level(live: Any, admin: Client, tmp
     wrongly_logged = [what for i, (what, level) in driven.items() if level == "None" and i in logged]
     assert not wrongly_logged, wrongly_logged
     assert {"Metadata", "Request", "RequestResponse"} <= set(levels), levels
+    assert stages == {"ResponseStarted", "ResponseComplete"}, stages  # watches start responses; RequestReceived omitted
     none = len(driven) - len(must_log)
     print(f"\naudit: {len(events)}/{len(events)} logged events have the predicted level and stage {levels}; "
           f"of {len(driven)} driven requests {len(must_log)} logged and {none} predicted None absent")
