@@ -177,7 +177,9 @@ def test_render_is_byte_identical_to_one_plain_dump(
     saved = json_format._CHUNK
     json_format._CHUNK = chunk  # small chunks exercise the seams between dumps
     try:
-        assert render(report) == reference_render(report)
+        expected = reference_render(report)
+        assert render(report) == expected
+        assert json_format.render_bytes(report) == expected.encode()
     finally:
         json_format._CHUNK = saved
 
@@ -222,3 +224,47 @@ def test_run_order_equals_one_global_sort(spec: list[tuple[ControlMeta, list[tup
     assert [_flat(f) for f in report.findings] == [_flat(f) for f in expected]
     for c in controls:
         assert report.controls[c.meta.id].failed == len({id(r) for r, _, _ in c.func(snap)})
+
+
+def test_inline_ignore_without_rules_still_silences(tmp_path: Path) -> None:
+    """With no exceptions file the runner skips the per-finding lookup, except for annotated objects."""
+    manifest = tmp_path / "pods.yaml"
+    manifest.write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: quiet, namespace: a}\n"
+        "spec:\n  template:\n    metadata:\n      annotations:\n        kubeward.io/ignore: KW-W001\n"
+        "        kubeward.io/ignore-reason: lab node\n"
+        "    spec:\n      containers:\n      - {name: c, image: x, securityContext: {privileged: true}}\n"
+        "---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: loud, namespace: a}\n"
+        "spec:\n  containers:\n  - {name: c, image: x, securityContext: {privileged: true}}\n",
+        encoding="utf-8",
+    )
+    snap = load_snapshot([str(manifest)])
+    report = run(snap, Selection(include=("KW-W001", "KW-W025")).choose(all_controls()),
+                 load_exceptions(None, cwd=tmp_path))
+    assert [(f.control.id, f.object.name) for f in report.suppressed] == [("KW-W001", "quiet")]
+    assert report.suppressed[0].suppressed_by == "annotation: lab node"
+    assert [(f.control.id, f.object.name) for f in report.findings] == [
+        ("KW-W001", "loud"), ("KW-W025", "quiet"), ("KW-W025", "loud"),  # file order within a control
+    ]
+    assert report.controls["KW-W001"].failed == 1
+
+
+def test_cli_json_bytes_equal_the_text_renderer(tmp_path: Path) -> None:
+    """`scan -o json` writes bytes directly; stdout and --output carry exactly what `render` gives."""
+    from click.testing import CliRunner
+
+    from kubeward.cli.main import cli
+
+    runner = CliRunner()
+    to_stdout = runner.invoke(cli, ["scan", str(DEMO), "-o", "json"])
+    out = tmp_path / "r.json"
+    to_file = runner.invoke(cli, ["scan", str(DEMO), "-o", "json", "--output", str(out)])
+    assert to_stdout.exit_code == to_file.exit_code == 1  # the demo has high findings
+    expected = render(run(load_snapshot([str(DEMO)]), Selection().choose(all_controls()), load_exceptions(None)))
+    assert to_stdout.stdout_bytes.decode() == expected
+    assert out.read_text(encoding="utf-8") == expected
+    bad = runner.invoke(cli, ["scan", str(DEMO), "-o", "json", "--output", str(tmp_path / "no" / "r.json")])
+    assert bad.exit_code == 2
+    assert "No such file or directory" in bad.output
+    assert "Traceback" not in bad.output

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..exceptions import IGNORE_ANNOTATION
 from ..findings import ControlMeta, ControlResult, Finding, ObjectRef, Report, Severity, framework_family
 from ..resource import POD_KINDS, PodView, Resource
 from ..snapshot import Snapshot
@@ -168,6 +169,7 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
     same_path: dict[str, str] = {}
     same_message: dict[str, str] = {}
     path_of, message_of = same_path.setdefault, same_message.setdefault
+    annotated: dict[int, bool] = {}
     for c in controls:
         shared = targets_for.get(c.kinds)
         if shared is None:
@@ -179,7 +181,13 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
         if skip_ns:
             hits = [h for h in hits if h[0].namespace not in skip_ns]
         found: list[Finding] = []
-        if exceptions is None:
+        if exceptions is not None and not getattr(exceptions, "rules", True) and not any(
+            _annotated(res, annotated) for res in {id(h[0]): h[0] for h in hits}.values()
+        ):
+            exceptions_here = None  # no rule and no ignore annotation: nothing can be silenced
+        else:
+            exceptions_here = exceptions
+        if exceptions_here is None:
             found = [
                 Finding(meta, res.ref(), res.location(path), path_of(path, path), message_of(message, message))
                 for res, path, message in hits
@@ -189,7 +197,7 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
             failed: set[int] = set()
             for res, path, message in hits:
                 finding = Finding(meta, res.ref(), res.location(path), path_of(path, path), message_of(message, message))
-                reason = exceptions.reason_for(finding, res)
+                reason = exceptions_here.reason_for(finding, res)
                 if reason is not None:
                     finding.suppressed_by = reason
                     suppressed.append(finding)
@@ -207,6 +215,18 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
     for _, found in blocks:
         findings.extend(found)
     return report
+
+
+def _annotated(res: Resource, seen: dict[int, bool]) -> bool:
+    """Whether the object or its pod template carries the inline ignore annotation (exceptions.py _inline_reason
+    reads exactly these two places)."""
+    known = seen.get(id(res))
+    if known is None:
+        pod = res.pod()
+        known = seen[id(res)] = IGNORE_ANNOTATION in res.annotations or (
+            pod is not None and bool(pod.base) and IGNORE_ANNOTATION in pod.annotations
+        )
+    return known
 
 
 class _Targets:
