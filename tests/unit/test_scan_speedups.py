@@ -174,6 +174,11 @@ def test_render_is_byte_identical_to_one_plain_dump(
 ) -> None:
     report = Report(objects=len(found), findings=found, suppressed=suppressed, errors=errors,
                     not_assessed=not_assessed)
+    naive = {s.label: 0 for s in sorted(Severity, reverse=True) if s != Severity.INFO}
+    for f in found:
+        if f.severity != Severity.INFO:
+            naive[f.severity.label] += 1
+    assert report.by_severity() == naive
     saved = json_format._CHUNK
     json_format._CHUNK = chunk  # small chunks exercise the seams between dumps
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -120,7 +122,24 @@ def _scan(
         _emit_bytes(render_json_bytes(report), output_file)
     else:
         emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
+    _skip_final_collection()
     sys.exit(exit_code(report, Severity.parse(fail_on), scanned=len(snapshot) > 0))
+
+
+_final_collection_skipped = False
+
+
+def _skip_final_collection() -> None:
+    """At interpreter exit, move every object out of the collector's reach (gc.freeze) before the final pass.
+
+    The scan is over and its output flushed; that pass would walk every object of the snapshot and report
+    (~0.35 s on 4,500 pods) to find no garbage. Registered with atexit, so an embedding process (tests) is not
+    affected until it ends itself.
+    """
+    global _final_collection_skipped
+    if not _final_collection_skipped:
+        atexit.register(gc.freeze)
+        _final_collection_skipped = True
 
 
 def _emit_bytes(data: bytes | bytearray, output_file: str | None) -> None:
