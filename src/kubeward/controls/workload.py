@@ -635,10 +635,15 @@ def probe_host(pod: PodView) -> Iterator[Hit]:
     # check_hostProbesAndHostLifecycle.go (1.34): probes and lifecycle handlers must not set host (kubelet SSRF).
     for c, path, _ in _containers(pod):
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-            yield from _handler_host(_d(c.get(probe)), f"{path}/{probe}", c, probe)
-        life = _d(c.get("lifecycle"))
-        for hook in ("postStart", "preStop"):
-            yield from _handler_host(_d(life.get(hook)), f"{path}/lifecycle/{hook}", c, hook)
+            handler = c.get(probe)
+            if isinstance(handler, dict):  # most containers set few or none: no generator for the absent ones
+                yield from _handler_host(handler, f"{path}/{probe}", c, probe)
+        life = c.get("lifecycle")
+        if isinstance(life, dict):
+            for hook in ("postStart", "preStop"):
+                handler = life.get(hook)
+                if isinstance(handler, dict):
+                    yield from _handler_host(handler, f"{path}/lifecycle/{hook}", c, hook)
 
 
 def _handler_host(h: dict[str, Any], base: str, c: dict[str, Any], what: str) -> Iterator[Hit]:
