@@ -63,9 +63,11 @@ def live(bin_dir: Path) -> Iterator[Any]:
         yield cluster
     finally:
         harness.down(state, remove=False)
-        for comp in harness.COMPONENTS:  # keep logs for failures, drop the bulky data
+        for comp in harness.COMPONENTS:
             assert not cluster.running(comp), f"{comp} still running after teardown"
-        shutil.rmtree(state / "etcd-data", ignore_errors=True)
+        for entry in state.iterdir():  # keep the logs for failures; drop data, keys and configs
+            if entry.name not in ("logs", "audit.log"):
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 @pytest.fixture(scope="session")
