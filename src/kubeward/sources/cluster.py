@@ -156,12 +156,13 @@ class Client:
                     auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
                     _request_timeout=TIMEOUT)
                 raw = resp.data or b""
-            return int(resp.status), raw, dict(resp.getheaders() or {})
+            return int(resp.status), raw, dict(resp.headers or {})
         except Exception as exc:
             status = getattr(exc, "status", 0) or 0
             if status:  # older layouts raise ApiException for non-2xx
                 raw = getattr(exc, "body", None) or b""
-                return int(status), raw if isinstance(raw, bytes) else str(raw).encode(), {}
+                return (int(status), raw if isinstance(raw, bytes) else str(raw).encode(),
+                        dict(getattr(exc, "headers", None) or {}))
             raise ClusterError(f"cluster {self.context or self.host}: {self.host}: {_transport(exc)}") from None
 
     def json(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
