@@ -221,7 +221,7 @@ class PodView:
     def containers(self) -> list[tuple[dict[str, Any], str, str]]:
         """(container, JSON pointer, field) for init, regular and ephemeral containers; built once per pod."""
         if self._containers is None:
-            found = []
+            found: list[tuple[dict[str, Any], str, str]] = []
             for fld in CONTAINER_FIELDS:
                 items = self.spec.get(fld)
                 if isinstance(items, list):

@@ -138,7 +138,7 @@ def test_gc_paused_restores_the_collector() -> None:
 
 # ----------------------------------------------------------------------------------- property tests
 
-text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=12)
 metas = st.builds(
     ControlMeta,
     id=st.sampled_from(["A-1", "B-2", "C-3"]),
