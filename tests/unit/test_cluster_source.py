@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubeward.cli.main import cli
 from kubeward.sources.cluster import (
@@ -122,3 +124,23 @@ def test_cli_unreachable_cluster_is_one_line(tmp_path: Path, args: list[str]) ->
 def test_cli_cluster_with_paths_is_a_usage_error(tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["scan", "--cluster", str(tmp_path)])
     assert r.exit_code == 2 and "give no paths" in r.output
+
+_PATHS = sorted({t.path for t in SCAN_TYPES})
+
+
+@settings(max_examples=150, deadline=None)
+@given(counts=st.lists(st.integers(0, 9), min_size=len(_PATHS), max_size=len(_PATHS)),
+       refused=st.dictionaries(st.sampled_from(_PATHS), st.sampled_from([401, 403, 404, 500])),
+       page=st.integers(1, 4))
+def test_every_item_of_every_readable_type_and_only_those(counts: list[int], refused: dict[str, int],
+                                                          page: int) -> None:
+    data = {p: [_pod(f"{i}") for i in range(n)] for p, n in zip(_PATHS, counts, strict=True)}
+    snap = load_cluster(types=SCAN_TYPES, client=FakeClient(data, refused, page))  # type: ignore[arg-type]
+    optional = {t.path for t in SCAN_TYPES if t.optional}
+    skipped = {p for p, code in refused.items() if code == 404 and p in optional}
+    readable = [p for p in _PATHS if p not in refused]
+    assert len(snap) == sum(len(data[p]) for p in readable)
+    assert snap.coverage == (len(readable), len(_PATHS) - len(skipped))
+    assert len(snap.not_assessed) == len(refused) - len(skipped)
+    kinds = {t.path: t.kind for t in SCAN_TYPES}
+    assert sorted(r.kind for r in snap.resources) == sorted(kinds[p] for p in readable for _ in data[p])
