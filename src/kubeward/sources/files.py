@@ -163,7 +163,9 @@ def _json_doc(text: str, shown: str) -> list[_Doc] | None:
             return listed
     try:
         obj = orjson.loads(text)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if "recursion" in str(exc).lower():  # newer orjson versions stop at 1024 levels themselves
+            raise _InputProblem(f"document 1: nested more than {MAX_DEPTH} levels deep") from None
         return None  # maybe YAML that happens to start with '{' or '['; the YAML path reports errors
     if text.count("[") + text.count("{") > MAX_DEPTH and _object_depth(obj) > MAX_DEPTH:
         raise _InputProblem(f"document 1: nested more than {MAX_DEPTH} levels deep")
@@ -343,6 +345,8 @@ def _yaml_docs(text: str, shown: str, result: LoadResult) -> Iterator[_Doc]:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else f"document {index + 1}"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "maximum nesting depth" in problem:  # libyaml >= 0.2.6 (PyYAML 6.0.4 wheels) stops deep input itself
+            raise _InputProblem(f"document {index + 1}: nested more than {MAX_DEPTH} levels deep") from None
         raise _InputProblem(f"invalid YAML at {where}: {problem}") from None
     except RecursionError:
         raise _InputProblem(f"document {index + 1}: nested too deeply") from None

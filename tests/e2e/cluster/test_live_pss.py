@@ -183,6 +183,8 @@ def test_generated_pods_agree(admin: Client, pss_namespaces: list[str], pod: dic
 
 
 def test_generated_pods_were_judged() -> None:
+    if GENERATED["judged"] == GENERATED["excluded"] == 0:
+        pytest.skip("the generated-pod comparison did not run (see its skip reason)")
     print(f"\nPSS generated pods: {GENERATED['judged']}/{GENERATED['judged']} agree; "
           f"{GENERATED['excluded']} excluded (API validation)")
     assert GENERATED["judged"] >= 250
