@@ -182,7 +182,7 @@ def test_large_json_list_is_fast_and_keeps_item_lines(tmp_path: Path) -> None:
     assert result.errors == []
     assert len(result.resources) == 70_000
     lines = f.read_text().splitlines()
-    for res in result.resources[:: 6_999] + [result.resources[-1]]:
+    for res in [*result.resources[::6_999], result.resources[-1]]:
         # json.dumps(indent=4): the item's first key, then kind, metadata and name on the following lines
         assert lines[res.line - 1].strip() == '"apiVersion": "v1",'
         assert lines[res.line + 2].strip() == f'"name": "{res.name}",'
