@@ -1,7 +1,7 @@
 """RBAC engine benchmark: a synthetic cluster of 5,000 roles, 50,000 bindings and 10,000 service accounts.
 
 Targets (issue 4): build the index < 3 s; can-i and who-can < 5 ms each; risks over the cluster < 10 s.
-Run: python bench/rbac_bench.py [--seed N]. Prints the figures; docs/benchmarks-rbac.md records them.
+Run: python bench/rbac_bench.py [--seed N]. Prints the figures; docs/benchmarks.md records them.
 """
 
 from __future__ import annotations
