@@ -15,6 +15,7 @@ from ..engines.rbac.matrix import BUILTIN, VERBS, access_matrix
 from ..engines.rbac.model import SA_PREFIX, UserInfo
 from ..findings import Severity
 from ..snapshot import Snapshot
+from ..sources.cluster import live_options, live_request
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -35,22 +36,9 @@ def _no_builtin(ctx: click.Context, _param: click.Parameter, value: bool) -> boo
     return value
 
 
-def _live(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
-    def store(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
-        ctx.meta[f"kubeward.rbac.{key}"] = value
-        return value
-
-    return store
-
-
 def source_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """`-f PATH` (repeatable; files, folders, '-') or `--cluster [--context C] [--kubeconfig F]`."""
-    f = click.option("--kubeconfig", type=click.Path(dir_okay=False), metavar="FILE", expose_value=False,
-                     callback=_live("kubeconfig"), help="Kubeconfig for --cluster.")(f)
-    f = click.option("--context", metavar="NAME", expose_value=False, callback=_live("context"),
-                     help="Kubeconfig context for --cluster (default: current).")(f)
-    f = click.option("--cluster", "live_cluster", is_flag=True, expose_value=False, callback=_live("cluster"),
-                     help="Read Roles and bindings from the live cluster instead of files.")(f)
+    f = live_options(f)
     f = click.option("--no-builtin-roles", is_flag=True, expose_value=False, callback=_no_builtin,
                      help="Do not supply bootstrap ClusterRoles (cluster-admin, admin, edit, view, …) "
                           "that the input binds without defining.")(f)
@@ -63,14 +51,13 @@ def source_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBACIndex]:
     """The single place RBAC commands get their objects from: files, or the live cluster with --cluster."""
-    meta = click.get_current_context().meta
-    if meta.get("kubeward.rbac.cluster"):
+    live = live_request()
+    if live is not None:
         if paths:
             fail("--cluster reads a live cluster: give no -f with it")
         from ..sources.cluster import RBAC_TYPES, load_cluster_cli
 
-        snapshot = load_cluster_cli(meta.get("kubeward.rbac.kubeconfig"), meta.get("kubeward.rbac.context"),
-                                    RBAC_TYPES)
+        snapshot = load_cluster_cli(*live, RBAC_TYPES)
         if snapshot.not_assessed:
             fail(f"cluster {snapshot.context}: cannot read every RBAC type; answers would be guesses")
         # A live cluster has every bootstrap role it binds; never add offline defaults to it.
