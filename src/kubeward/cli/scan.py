@@ -17,6 +17,9 @@ from ..formats import FORMATS, render
 from ..formats.json import render_bytes as render_json_bytes
 from ..sources.cluster import cluster_options, load_cluster_cli
 from .common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_USAGE,
     emit,
     exit_code,
     fail,
@@ -111,6 +114,9 @@ def _scan(
     )
     chosen = selection.choose(all_controls())
     exceptions = load_exceptions(exceptions_file)
+    if live is None and fmt == "json" and _scan_json_parallel(paths, max_file_size, chosen, exceptions, fail_on,
+                                                              output_file, _csv(exclude_namespaces)):
+        return
     with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
         snapshot = load_cluster_cli(*live) if live is not None else load_snapshot(paths, max_file_size)
     print_errors(snapshot.errors)
@@ -124,6 +130,31 @@ def _scan(
         emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
     _skip_final_collection()
     sys.exit(exit_code(report, Severity.parse(fail_on), scanned=len(snapshot) > 0))
+
+
+def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list[Any], exceptions: Any, fail_on: str,
+                        output_file: str | None, exclude_namespaces: tuple[str, ...]) -> bool:
+    """`-o json` of many files on two processes (see scan_parallel); False when the serial path should run."""
+    from ..scan_parallel import scan_json, workers_wanted
+    from ..sources.files import iter_files
+    from .common import parse_size
+
+    limit = parse_size(max_file_size)
+    files = list(iter_files(paths))
+    if workers_wanted(len(files)) < 2:
+        return False
+    done = scan_json(files, limit, chosen, exceptions, exclude_namespaces)
+    if done is None:
+        return False
+    print_errors(done.errors)
+    for e in done.expired:
+        click.echo(f"kubeward: expired exception no longer applies: {e}", err=True)
+    _emit_bytes(done.data, output_file)
+    _skip_final_collection()
+    if done.objects == 0:
+        sys.exit(EXIT_USAGE)
+    threshold = Severity.parse(fail_on)
+    sys.exit(EXIT_FINDINGS if any(s >= threshold for s in done.failing) else EXIT_OK)
 
 
 _final_collection_skipped = False
@@ -142,17 +173,21 @@ def _skip_final_collection() -> None:
         _final_collection_skipped = True
 
 
-def _emit_bytes(data: bytes | bytearray, output_file: str | None) -> None:
-    """Write an encoded report as is: a 100 MB JSON document is never held as text and re-encoded beside it."""
+def _emit_bytes(data: bytes | bytearray | list[bytes], output_file: str | None) -> None:
+    """Write an encoded report as is: a 100 MB JSON document is never held as text and re-encoded beside it (nor
+    joined, when it comes in pieces)."""
+    pieces = data if isinstance(data, list) else [data]
     if output_file:
         try:
             with open(output_file, "wb") as fh:
-                fh.write(data)
+                for piece in pieces:
+                    fh.write(piece)
         except OSError as exc:
             fail(f"{output_file}: {exc.strerror or exc}")
     else:
         stream = click.get_binary_stream("stdout")
-        stream.write(data)
+        for piece in pieces:
+            stream.write(piece)
         stream.flush()
 
 

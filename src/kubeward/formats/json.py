@@ -26,13 +26,18 @@ def document(report: Report) -> dict[str, Any]:
     return doc
 
 
-def _outer(report: Report) -> dict[str, Any]:
-    """The document in contract key order, with placeholders where the two finding lists go."""
+def _outer(report: Report, counts: tuple[int, dict[str, int], int] | None = None) -> dict[str, Any]:
+    """The document in contract key order, with placeholders where the two finding lists go.
+
+    `counts` (findings, bySeverity, suppressed) stands in for the report's own lists when they are not held as
+    Finding objects (the two-process scan hands over rendered findings).
+    """
+    n_findings, by_severity, n_suppressed = counts or (len(report.findings), report.by_severity(), len(report.suppressed))
     summary: dict[str, Any] = {
         "objects": report.objects,
-        "findings": len(report.findings),
-        "bySeverity": report.by_severity(),
-        "suppressed": len(report.suppressed),
+        "findings": n_findings,
+        "bySeverity": by_severity,
+        "suppressed": n_suppressed,
         "controls": len(report.controls),
         "scores": report.framework_scores(),
     }
@@ -75,16 +80,49 @@ def render_bytes(report: Report) -> bytearray:
 
 
 def _pieces(report: Report) -> Iterator[bytes]:
-    outer = orjson.dumps(_outer(report), option=orjson.OPT_INDENT_2)
-    # Split before splicing: the slots are the first occurrences (the errors, which echo user text, come after).
-    head, rest = outer.split(orjson.dumps(_FINDINGS_SLOT), 1)
-    middle, tail = rest.split(orjson.dumps(_SUPPRESSED_SLOT), 1)
+    head, middle, tail = _frame(_outer(report))
     yield head
     yield from _list_pieces(report.findings)
     yield middle
     yield from _list_pieces(report.suppressed)
     yield tail
     yield b"\n"
+
+
+def _frame(outer: dict[str, Any]) -> tuple[bytes, bytes, bytes]:
+    dumped = orjson.dumps(outer, option=orjson.OPT_INDENT_2)
+    # Split before splicing: the slots are the first occurrences (the errors, which echo user text, come after).
+    head, rest = dumped.split(orjson.dumps(_FINDINGS_SLOT), 1)
+    middle, tail = rest.split(orjson.dumps(_SUPPRESSED_SLOT), 1)
+    return head, middle, tail
+
+
+def item_bytes(findings: list[Finding]) -> bytes:
+    """Findings exactly as they sit inside a finding list of the document (items at 4 spaces, ",\n" between),
+    without the brackets; b"" for none. Blocks of these joined with ",\n" are a list's inside."""
+    return b",\n".join(
+        orjson.dumps({"": [f.to_json() for f in findings[start:start + _CHUNK]]}, option=orjson.OPT_INDENT_2)[
+            _WRAP_HEAD:-_WRAP_TAIL
+        ]
+        for start in range(0, len(findings), _CHUNK)
+    )
+
+
+def render_spliced(report: Report, counts: tuple[int, dict[str, int], int], findings: list[bytes],
+                   suppressed: list[bytes]) -> list[bytes]:
+    """The document of `report` (objects, controls, errors, ...) with finding lists given as rendered item blocks
+    (`item_bytes`, in document order), as pieces to write one after the other (never joined into one copy): the
+    same bytes as `render_bytes` of the report holding those findings."""
+    head, middle, tail = _frame(_outer(report, counts))
+    return [head, *_list_of_blocks(findings), middle, *_list_of_blocks(suppressed), tail, b"\n"]
+
+
+def _list_of_blocks(blocks: list[bytes]) -> list[bytes]:
+    pieces: list[bytes] = []
+    for block in blocks:
+        if block:
+            pieces += (b",\n" if pieces else b"[\n", block)
+    return [*pieces, b"\n  ]"] if pieces else [b"[]"]
 
 
 def _list_pieces(findings: list[Finding]) -> Iterator[bytes]:
