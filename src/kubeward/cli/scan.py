@@ -185,7 +185,7 @@ def _emit_bytes(data: bytes | bytearray | list[bytes], output_file: str | None) 
         except OSError as exc:
             fail(f"{output_file}: {exc.strerror or exc}")
     else:
-        stream = click.get_binary_stream("stdout")
+        stream = sys.stdout.buffer
         for piece in pieces:
             stream.write(piece)
         stream.flush()
