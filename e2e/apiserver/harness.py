@@ -160,12 +160,27 @@ class Cluster:
             "--allow-privileged=true",  # as kubeadm sets it: privileged pods reach admission
             "--endpoint-reconciler-type", "none", "--profiling=false", "--v", "1",
         ]
-        if encryption:
-            argv += ["--encryption-provider-config", str(self.encryption_config)]
+        argv += ["--encryption-provider-config",
+                 str(self.encryption_config if encryption else self._plaintext_writes_config())]
         self._start("kube-apiserver", argv)
         self._wait("kube-apiserver", lambda: _get(f"{self.server}/readyz", k / "ca.crt",
                                                   k / "apiserver-kubelet-client.crt",
                                                   k / "apiserver-kubelet-client.key") == 200)
+
+    def _plaintext_writes_config(self) -> Path:
+        """"Encryption off" for a cluster that already holds encrypted data: identity first writes plaintext, the
+        configured providers after it still read what earlier writes encrypted (an apiserver without any config
+        would refuse to start: `identity transformer tried to read encrypted data`)."""
+        import yaml
+
+        doc = yaml.safe_load(self.encryption_config.read_text())
+        for res in doc["resources"]:
+            res["providers"] = [{"identity": {}}, *(p for p in res["providers"] if "identity" not in p)]
+        path = self.state / "encryption-plaintext-writes.yaml"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            yaml.safe_dump(doc, fh)
+        return path
 
     def start_controller_manager(self) -> None:
         # Only the controllers the tests need: clusterrole-aggregation (aggregated ClusterRoles as in a real
