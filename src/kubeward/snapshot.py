@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from .findings import InputError, NotAssessed
 from .resource import POD_KINDS, Resource
 
+T = TypeVar("T")
 METADATA_NAME_LABEL = "kubernetes.io/metadata.name"  # set immutably on every namespace since v1.21
 
 
 class Snapshot:
-    __slots__ = ("_by_key", "_by_kind", "_by_ns", "errors", "not_assessed", "resources", "source")
+    __slots__ = ("_by_key", "_by_kind", "_by_ns", "_derived", "errors", "not_assessed", "resources", "source")
 
     def __init__(
         self,
@@ -39,6 +40,16 @@ class Snapshot:
         self._by_kind = dict(by_kind)
         self._by_ns = dict(by_ns)
         self._by_key = by_key
+        self._derived: dict[str, Any] = {}
+
+    def derived(self, key: str, build: Callable[[Snapshot], T]) -> T:
+        """Data an engine compiles once per snapshot and several controls read (the RBAC index, netpol lint).
+
+        Held by the snapshot itself, so it lives exactly as long as the objects it was built from.
+        """
+        if key not in self._derived:
+            self._derived[key] = build(self)
+        return self._derived[key]
 
     def __len__(self) -> int:
         return len(self.resources)

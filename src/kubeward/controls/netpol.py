@@ -6,22 +6,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..engines.netpol import lint
-from ..engines.netpol.cluster import Cluster, from_snapshot
+from ..engines.netpol.cluster import from_snapshot
 from ..resource import POD_KINDS, Resource
 from ..snapshot import Snapshot
 from .registry import control
 
 Found = Iterator[tuple[Resource, str, str]]
-_last: tuple[Snapshot, Cluster, dict[str, list[lint.Issue]]] | None = None
+
+
+def _lint(snapshot: Snapshot) -> dict[str, list[lint.Issue]]:
+    return lint.by_code(from_snapshot(snapshot))
 
 
 def _issues(snapshot: Snapshot, code: str) -> list[lint.Issue]:
     """Lint runs once per snapshot; every control reads its share."""
-    global _last
-    if _last is None or _last[0] is not snapshot:
-        cluster = from_snapshot(snapshot)
-        _last = (snapshot, cluster, lint.by_code(cluster))
-    return _last[2].get(code, [])
+    return snapshot.derived("netpol.lint", _lint).get(code, [])
 
 
 def _hits(snapshot: Snapshot, code: str) -> Found:

@@ -19,16 +19,10 @@ from ..resource import Resource
 from ..snapshot import Snapshot
 from .registry import control
 
-_cache: list[tuple[Snapshot, RBACIndex]] = []
-
 
 def _index(snapshot: Snapshot) -> RBACIndex:
     """One compiled index per snapshot, shared by the controls of one scan."""
-    if _cache and _cache[0][0] is snapshot:
-        return _cache[0][1]
-    idx = RBACIndex.from_snapshot(snapshot)
-    _cache[:] = [(snapshot, idx)]
-    return idx
+    return snapshot.derived("rbac.index", RBACIndex.from_snapshot)
 
 
 @control(
