@@ -60,6 +60,11 @@ class Exceptions:
     rules: list[ExceptionRule] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
 
+    def may_silence(self, res: Resource) -> bool:
+        """False when nothing could silence a finding on this object (no rule, no ignore annotation): the
+        runner then skips the per-finding lookup."""
+        return bool(self.rules) or any(IGNORE_ANNOTATION in ann for ann in _annotation_sources(res))
+
     def reason_for(self, finding: Finding, res: Resource) -> str | None:
         inline = _inline_reason(finding.control.id, res)
         if inline is not None:
@@ -70,13 +75,18 @@ class Exceptions:
         return None
 
 
-def _inline_reason(control_id: str, res: Resource) -> str | None:
-    """`kubeward.io/ignore: "ID1,ID2"` (or `*`) on the object or on its pod template."""
+def _annotation_sources(res: Resource) -> list[dict[str, Any]]:
+    """Where an inline ignore may sit: the object's annotations and, for workloads, its pod template's."""
     sources = [res.annotations]
     pod = res.pod()
     if pod is not None and pod.base:
         sources.append(pod.annotations)
-    for ann in sources:
+    return sources
+
+
+def _inline_reason(control_id: str, res: Resource) -> str | None:
+    """`kubeward.io/ignore: "ID1,ID2"` (or `*`) on the object or on its pod template."""
+    for ann in _annotation_sources(res):
         ids = ann.get(IGNORE_ANNOTATION)
         if not isinstance(ids, str):
             continue

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import IGNORE_ANNOTATION
 from ..findings import ControlMeta, ControlResult, Finding, ObjectRef, Report, Severity, framework_family
 from ..resource import POD_KINDS, PodView, Resource
 from ..snapshot import Snapshot
@@ -169,7 +168,6 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
     same_path: dict[str, str] = {}
     same_message: dict[str, str] = {}
     path_of, message_of = same_path.setdefault, same_message.setdefault
-    annotated: dict[int, bool] = {}
     for c in controls:
         shared = targets_for.get(c.kinds)
         if shared is None:
@@ -181,8 +179,8 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
         if skip_ns:
             hits = [h for h in hits if h[0].namespace not in skip_ns]
         found: list[Finding] = []
-        if exceptions is not None and not getattr(exceptions, "rules", True) and not any(
-            _annotated(res, annotated) for res in {id(h[0]): h[0] for h in hits}.values()
+        if exceptions is not None and not any(
+            exceptions.may_silence(res) for res in {id(h[0]): h[0] for h in hits}.values()
         ):
             exceptions_here = None  # no rule and no ignore annotation: nothing can be silenced
         else:
@@ -215,18 +213,6 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
     for _, found in blocks:
         findings.extend(found)
     return report
-
-
-def _annotated(res: Resource, seen: dict[int, bool]) -> bool:
-    """Whether the object or its pod template carries the inline ignore annotation (exceptions.py _inline_reason
-    reads exactly these two places)."""
-    known = seen.get(id(res))
-    if known is None:
-        pod = res.pod()
-        known = seen[id(res)] = IGNORE_ANNOTATION in res.annotations or (
-            pod is not None and bool(pod.base) and IGNORE_ANNOTATION in pod.annotations
-        )
-    return known
 
 
 class _Targets:
