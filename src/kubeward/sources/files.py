@@ -169,9 +169,7 @@ def _json_doc(text: str, shown: str) -> list[_Doc] | None:
         return None  # maybe YAML that happens to start with '{' or '['; the YAML path reports errors
     if text.count("[") + text.count("{") > MAX_DEPTH and _object_depth(obj) > MAX_DEPTH:
         raise _InputProblem(f"document 1: nested more than {MAX_DEPTH} levels deep")
-    first = text.find('"', text.find("{")) if isinstance(obj, dict) else -1
-    line = text.count("\n", 0, first) + 1 if first >= 0 else 1
-    return [_Doc(0, obj, line, {})]
+    return [_Doc(0, obj, _first_key_line(text, 0) if isinstance(obj, dict) else 1, {})]
 
 
 def _json_list(text: str) -> list[_Doc] | None:
@@ -235,6 +233,7 @@ def _json_list(text: str) -> list[_Doc] | None:
 
 
 def _first_key_line(text: str, start: int) -> int:
+    """1-based line of the first key of the JSON object that opens at or after `start`."""
     first = text.find('"', text.find("{", start))
     return text.count("\n", 0, first) + 1 if first >= 0 else 1
 
