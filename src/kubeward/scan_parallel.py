@@ -22,9 +22,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .controls.registry import Control, gc_paused, run
+from .controls.registry import Control, run
 from .findings import ControlResult, Finding, InputError, Report, Severity
 from .formats.json import item_bytes, render_spliced
+from .gcpause import gc_paused
 from .resource import Resource, _flatten_lines
 from .snapshot import Snapshot
 from .sources.files import LoadResult, load_paths

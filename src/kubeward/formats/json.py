@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 
 from .. import __version__
-from ..controls.registry import gc_paused
 from ..findings import Finding, Report
+from ..gcpause import gc_paused
 
 SCHEMA_VERSION = "1"
 _CHUNK = 2048  # findings dumped per orjson call: large enough to amortise the call, small enough to stay cheap

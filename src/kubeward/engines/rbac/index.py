@@ -9,12 +9,11 @@ Built once per snapshot; every query afterwards is a handful of dictionary looku
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ...gcpause import gc_paused as paused_gc
 from ...resource import Resource
 from ...snapshot import Snapshot
 from .aggregation import AggregatedRole, aggregate, parse_selectors
@@ -43,18 +42,6 @@ class Allowed:
     subjects: list[tuple[Subject, str]]  # (subject, binding namespace) — the namespace resolves SA subjects
     via: list[Grant]
     errors: list[str]
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic collector around bulk construction of acyclic objects (restored afterwards)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def role_label(key: RoleKey) -> str:
