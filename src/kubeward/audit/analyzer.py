@@ -16,6 +16,7 @@ from typing import Any
 
 from ..findings import Severity
 from .alerts import Alert, event_time
+from .audit2rbac import effective_user
 from .detections import Detection, builtin, pod_images, username
 
 DEDUP_CAPACITY = 65536
@@ -86,7 +87,7 @@ class BurstDetector:
         if t is None:
             return
         # The identity that was refused: the impersonated one when the caller impersonated.
-        user = (ev.get("impersonatedUser") or ev.get("user") or {}).get("username", "")
+        user = effective_user(ev)
         keys = [("user", user)] if user else []
         keys += [("ip", ip) for ip in (ev.get("sourceIPs") or ())[:1]]
         for key in keys:
