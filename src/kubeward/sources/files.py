@@ -20,6 +20,7 @@ import yaml
 
 from ..findings import InputError
 from ..resource import Resource
+from .yaml_build import BAD_SCALAR, CachedResolver, Unsupported, build_document
 
 EXTENSIONS = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -238,8 +239,12 @@ def _first_key_line(text: str, start: int) -> int:
     return text.count("\n", 0, first) + 1 if first >= 0 else 1
 
 
-class _PositionLoader(_Loader):  # type: ignore[misc,valid-type]
-    """CSafeLoader that also records, for every mapping, the 1-based line of each key (for file:line)."""
+class _PositionLoader(CachedResolver, _Loader):  # type: ignore[misc,valid-type]
+    """CSafeLoader that also records, for every mapping, the 1-based line of each key (for file:line).
+
+    Documents are built by `yaml_build.build_document`; `construct_yaml_map` serves the documents it leaves to
+    SafeConstructor (aliases, merge keys, explicit tags).
+    """
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -308,12 +313,43 @@ def _graph_problem(node: yaml.Node) -> str | None:
     return None
 
 
+def _construct(loader: _PositionLoader, node: yaml.Node, fast: bool) -> Any:
+    """One composed document as objects; a problem with it (not with the file) is an _InputProblem."""
+    if fast:
+        try:
+            return build_document(node, loader, loader.key_lines)
+        except Unsupported:
+            pass  # SafeConstructor builds it below
+        except yaml.constructor.ConstructorError as exc:
+            raise _InputProblem(_constructor_problem(exc)) from None
+    try:
+        return loader.construct_document(node)
+    except yaml.constructor.ConstructorError as exc:
+        problem = _constructor_problem(exc)
+    except RecursionError:
+        problem = "nested too deeply"
+    except BAD_SCALAR:
+        problem = f"a value does not fit its explicit tag (line {node.start_mark.line + 1} or below)"
+    # SafeConstructor keeps per-document state when it stops half-way; the next document starts afresh.
+    loader.constructed_objects.clear()
+    loader.recursive_objects.clear()
+    loader.state_generators.clear()
+    raise _InputProblem(problem)
+
+
+def _constructor_problem(exc: yaml.constructor.ConstructorError) -> str:
+    mark = exc.problem_mark
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    return f"{where}{exc.problem or 'cannot build the document'}"
+
+
 def _yaml_docs(text: str, shown: str, result: LoadResult) -> Iterator[_Doc]:
     loader = _PositionLoader(text)
     # Measuring the composed graph costs a walk; do it only when the text could hold a bomb or deep nesting.
     measure = ("&" in text and "*" in text) or text.count("[") + text.count("{") > MAX_DEPTH or bool(
         _DEEP_INDENT.search(text)
     )
+    fast = not measure  # aliases and deep nesting: SafeConstructor, after the measuring
     index = 0
     try:
         while loader.check_node():
@@ -331,11 +367,9 @@ def _yaml_docs(text: str, shown: str, result: LoadResult) -> Iterator[_Doc]:
                     continue
             line = node.start_mark.line + 1
             try:
-                obj = loader.construct_document(node)
-            except RecursionError:
-                loader.constructed_objects.clear()
-                loader.recursive_objects.clear()
-                result.errors.append(InputError(shown, f"document {index + 1}: nested too deeply"))
+                obj = _construct(loader, node, fast)
+            except _InputProblem as exc:
+                result.errors.append(InputError(shown, f"document {index + 1}: {exc}"))
                 index += 1
                 continue
             yield _Doc(index, obj, line, loader.key_lines)
