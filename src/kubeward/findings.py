@@ -47,6 +47,8 @@ class ControlMeta:
     remediation: str = ""
     description: str = ""
     _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+    # The bytes before and after a finding's own part in the JSON document (formats/json.py), built once.
+    _rendered: tuple[bytes, bytes] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def in_framework(self, name: str) -> bool:
         """`nsa` matches `nsa`; `cis` matches every `cis-…` id; an exact id matches itself."""
@@ -76,6 +78,8 @@ class ObjectRef:
     namespace: str | None
     name: str
     _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+    # The bytes this part takes inside a finding of the JSON document (formats/json.py), built once and shared.
+    _rendered: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def to_json(self) -> dict[str, Any]:
         if self._json is not None:
@@ -100,6 +104,8 @@ class Location:
     line: int | None = None
     cluster: str | None = None
     _json: tuple[str, dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+    # The bytes this part takes inside a finding of the JSON document (formats/json.py), built once and shared.
+    _rendered: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def json_entry(self) -> tuple[str, dict[str, Any]] | None:
         """("location", {...}) or ("source", {...}) for a finding's JSON; built once, shared by the findings at

@@ -58,7 +58,7 @@ class Resource:
         self._pod: Any = False
         self._ref: ObjectRef | None = None
         self._lines: dict[str, int] | None = None
-        self._locations: dict[int | None, Location] | None = None
+        self._locations: dict[int | str | None, Location] | None = None  # by line and by path
 
     @property
     def api_version(self) -> str:
@@ -102,14 +102,20 @@ class Resource:
         return self._ref
 
     def location(self, path: str = "") -> Location:
-        """Shared per line: an object's findings point at a handful of lines, so each Location is built once."""
-        line = (self.line_of(path) if path else self.line) if self.file is not None else None
+        """Shared per line: an object's findings point at a handful of lines, so each Location is built once; the
+        same path asked again (another control, another message) is one lookup."""
         cache = self._locations
         if cache is None:
             cache = self._locations = {}
-        loc = cache.get(line)
+        else:
+            loc = cache.get(path)
+            if loc is not None:
+                return loc
+        line = (self.line_of(path) if path else self.line) if self.file is not None else None
+        loc = cache.get(line)  # lines (int | None) and paths (str) share the dict
         if loc is None:
             loc = cache[line] = Location(file=self.file, line=line) if self.file is not None else Location(cluster=self.cluster)
+        cache[path] = loc
         return loc
 
     def line_of(self, path: str) -> int | None:

@@ -173,7 +173,7 @@ def _skip_final_collection() -> None:
         _final_collection_skipped = True
 
 
-def _emit_bytes(data: bytes | bytearray | list[bytes], output_file: str | None) -> None:
+def _emit_bytes(data: bytes | bytearray | list[bytes | memoryview], output_file: str | None) -> None:
     """Write an encoded report as is: a 100 MB JSON document is never held as text and re-encoded beside it (nor
     joined, when it comes in pieces)."""
     pieces = data if isinstance(data, list) else [data]
