@@ -35,23 +35,29 @@ print(n)
 """
 
 
-def measure(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
-    """Best wall time and best CPU time (user + system) over `repeat` runs, and the peak RSS (MB) of the child,
-    via wait4 rusage (which includes the processes the command forked and waited for). On a shared machine wall time
-    moves with the neighbours' load; CPU time much less."""
-    best, best_cpu, peak, out = float("inf"), float("inf"), 0.0, ""
+def measure_once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
+    """Wall time, CPU time (user + system) and peak RSS (MB) of one run, via wait4 rusage (which includes the
+    processes the command forked and waited for)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env=None if env is None else {**os.environ, **env})
+    stdout = proc.stdout.read() if proc.stdout else b""
+    _, _, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout.decode(errors="replace")
+
+
+def measure(cmds: list[tuple[list[str], dict[str, str] | None]], repeat: int) -> list[tuple[float, float, float, str]]:
+    """Best wall time, best CPU time and peak RSS of each command over `repeat` rounds. The commands take turns
+    within each round, so a shared machine's slow and fast spells fall on all of them alike and the ratios
+    compare like with like; on such a machine CPU time moves much less than wall time."""
+    best = [(float("inf"), float("inf"), 0.0, "")] * len(cmds)
     for _ in range(repeat):
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                env=None if env is None else {**os.environ, **env})
-        stdout = proc.stdout.read() if proc.stdout else b""
-        _, _, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-        best = min(best, elapsed)
-        best_cpu = min(best_cpu, usage.ru_utime + usage.ru_stime)
-        peak = max(peak, usage.ru_maxrss / 1024)
-        out = stdout.decode(errors="replace")
-    return best, best_cpu, peak, out
+        for i, (cmd, env) in enumerate(cmds):
+            t, cpu, rss, out = measure_once(cmd, env)
+            b = best[i]
+            best[i] = (min(b[0], t), min(b[1], cpu), max(b[2], rss), out)
+    return best
 
 
 def kubeward_binary() -> str:
@@ -86,16 +92,20 @@ def main() -> int:
         load = fh.read().split()[0]
 
     rows: list[tuple[str, float, float, float]] = []
-    floor_t, floor_cpu, floor_rss, floor_out = measure([sys.executable, "-c", FLOOR, corpus], args.repeat)
-    rows.append((f"parse floor (CSafeLoader, {floor_out.strip()} docs)", floor_t, floor_cpu, floor_rss))
     scan = [kubeward, "scan", corpus, "-o", "json", "--output", os.devnull]
-    serial = measure(scan, args.repeat, {"KUBEWARD_WORKERS": "1"})
+    floor, serial, default = measure([
+        ([sys.executable, "-c", FLOOR, corpus], None),
+        (scan, {"KUBEWARD_WORKERS": "1"}),
+        (scan, {"KUBEWARD_WORKERS": ""}),
+    ], args.repeat)
+    floor_t, floor_cpu, floor_rss, floor_out = floor
+    rows.append((f"parse floor (CSafeLoader, {floor_out.strip()} docs)", floor_t, floor_cpu, floor_rss))
     rows.append(("kubeward scan -o json, serial (WORKERS=1)", *serial[:3]))
-    kw_t, kw_cpu, kw_rss, _ = measure(scan, args.repeat, {"KUBEWARD_WORKERS": ""})
+    kw_t, kw_cpu, kw_rss, _ = default
     rows.append(("kubeward scan -o json (default)", kw_t, kw_cpu, kw_rss))
     if not args.skip_checkov:
         ck = checkov_binary(args.checkov)
-        ck_t, ck_cpu, ck_rss, _ = measure([ck, "-d", corpus, "--framework", "kubernetes", "-o", "json", "--quiet"], 1)
+        ck_t, ck_cpu, ck_rss, _ = measure_once([ck, "-d", corpus, "--framework", "kubernetes", "-o", "json", "--quiet"])
         rows.append(("checkov --framework kubernetes -o json", ck_t, ck_cpu, ck_rss))
 
     print(f"corpus: {corpus}  (cpu count {os.cpu_count()}, python {sys.version.split()[0]}, load average {load})")

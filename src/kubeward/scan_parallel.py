@@ -1,12 +1,16 @@
 """`kubeward scan -o json` on two processes, for large file scans.
 
-The files are split in two by their shown name: this process loads the first part, a forked child the rest. Each
-side runs the per-object controls (`pod` and `object` shapes) over its own objects and renders its findings as
-the JSON bytes they take in the document. Findings are ordered by severity, control id, file, line and path, and
-every file is wholly on one side with all of the parent's names sorting before the child's, so a control's
-findings are the parent's block followed by the child's block. Cross-object controls (`snapshot` shape) need every
-object: the child also hands over its objects (with their key lines), and the parent runs those controls over the
-whole set in the serial load order.
+The files, sorted by their shown name, are cut into contiguous chunks of about equal size. This process takes
+chunks from the front and a forked child takes them from the back, first to load them and then to run the
+per-object controls (`pod` and `object` shapes) over them, so the two finish together whatever the chunks cost
+(findings per byte differ a lot between manifests, and a shared machine slows one CPU more than the other).
+Each chunk's findings are rendered as the JSON bytes they take in the document. Findings are ordered by
+severity, control id, file, line and path, and every file sits wholly in one chunk, so a control's findings are
+its chunks' blocks laid out in chunk order: no merge.
+
+The cross-object controls (`snapshot` shape) need every object: once loading is done the child hands its
+objects over (with their key lines, flattened), and this process runs those controls over all of them, in the
+serial load order, while the child is already running its chunks; it can then also run chunks the child loaded.
 
 The result is byte for byte what the serial path writes (same summary, same order, same exit code); anything
 unexpected (a failed child, an unknown error source) makes the caller fall back to the serial path.
@@ -15,10 +19,13 @@ unexpected (a failed child, an unknown error source) makes the caller fall back 
 
 from __future__ import annotations
 
+import fcntl
 import marshal
 import mmap
 import os
 import pickle
+import select
+import struct
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,11 +37,20 @@ from .formats.json import item_bytes, render_spliced
 from .gcpause import gc_paused
 from .resource import Resource, _flatten_lines
 from .snapshot import Snapshot
-from .sources.files import LoadResult, load_paths
+from .sources.files import load_paths
 
 MIN_FILES = 500  # below this, forking costs more than it saves
-CHILD_SHARE = 0.58  # the parent also runs the cross-object controls and assembles the document
+CHUNKS = 32  # enough for the two sides to even out, few enough that per-chunk set-up stays negligible
+# Share of the chunks this process loads: it also runs the cross-object controls and assembles the document, and
+# it can take over chunks the child loaded (never the reverse), so the child loads more.
+PARENT_LOADS = 0.35
+_PER_FILE = 512  # weight of a file beyond its bytes, for cutting chunks
 _KEY_LINES_DONE = {0: {}}  # truthy stand-in: the object's pointer→line map is handed over already flattened
+
+Handed = tuple[Any, str | None, int | None, dict[str, int] | None, bool]  # (obj, file, line, lines, had key lines)
+# control id -> (evaluated, failed, findings, rendered findings, [(order key, rendered suppressed finding)]); the
+# child's rendered findings travel as (offset, length) in its block spool and come back as a memoryview.
+ChunkResult = dict[str, tuple[int, int, int, Any, list[tuple[tuple[int, int, int], bytes]]]]
 
 
 def workers_wanted(n_files: int) -> int:
@@ -58,13 +74,48 @@ class ParallelScan:
     failing: set[Severity] = field(default_factory=set)  # severities of controls with unsuppressed findings
 
 
-@dataclass(slots=True)
-class _Part:
-    objects: int = 0
-    errors: list[InputError] = field(default_factory=list)
-    # control id -> (evaluated, failed, findings, rendered findings, [(order key, rendered suppressed finding)]);
-    # the child's rendered findings travel as (offset, length) in its block spool, read back as a memoryview
-    controls: dict[str, tuple[int, int, int, Any, list[tuple[tuple[int, int, int], bytes]]]] = field(default_factory=dict)
+class _Claims:
+    """Which chunk each process takes next, in memory both share: loading and running each have a front (this
+    process) and a back (the child). A POSIX record lock makes every claim atomic; it belongs to the process
+    holding it, so a child that dies mid-claim cannot leave it taken."""
+
+    _FORMAT = "4i"  # load front, load back, run front, run back
+
+    def __init__(self, chunks: int) -> None:
+        self._mem = mmap.mmap(-1, struct.calcsize(self._FORMAT))  # anonymous and shared across fork
+        struct.pack_into(self._FORMAT, self._mem, 0, 0, chunks, 0, chunks)
+        self._lock = _spool_file()
+
+    def close(self) -> None:
+        self._lock.close()
+
+    def _claim(self, slot: int, from_back: bool, limit: int = 0) -> int | None:
+        fd = self._lock.fileno()
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        try:
+            front, back = struct.unpack_from("2i", self._mem, slot * 4)
+            if front >= back or (from_back and back - 1 < limit):
+                return None
+            if from_back:
+                back -= 1
+                struct.pack_into("i", self._mem, (slot + 1) * 4, back)
+                return back
+            struct.pack_into("i", self._mem, slot * 4, front + 1)
+            return front
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN)
+
+    def load(self, from_back: bool) -> int | None:
+        return self._claim(0, from_back)
+
+    def run(self, from_back: bool, limit: int = 0) -> int | None:
+        """The next chunk to run; the child passes `limit` (the first chunk it loaded): it holds no others."""
+        return self._claim(2, from_back, limit)
+
+    def boundary(self) -> int:
+        """Once this process stops claiming chunks to load: chunks below this one were loaded here, the rest by
+        the child."""
+        return int(struct.unpack_from("i", self._mem, 0)[0])
 
 
 def scan_json(
@@ -79,15 +130,14 @@ def scan_json(
     if any(path is None for _, path in files) or len(set(names)) != len(names) or len(files) < 2:
         return None
     skip_ns = tuple(exclude_namespaces)
-    parent_names = _parent_share(files)
+    chunks = _chunks(files)
     index = {shown: i for i, shown in enumerate(names)}
-    mine = [f for f in files if f[0] in parent_names]
-    theirs = [f for f in files if f[0] not in parent_names]
     per_object = [c for c in controls if c.shape != "snapshot"]
     cross = [c for c in controls if c.shape == "snapshot"]
 
     try:
-        spools = (_spool_file(), _spool_file(), _spool_file())  # objects, rendered findings, the rest of the part
+        claims = _Claims(len(chunks))
+        spools = (_spool_file(), _spool_file(), _spool_file())  # objects, rendered findings, the rest of the results
         read_fd, write_fd = os.pipe()  # one byte per step done; 0 bytes: the child failed
     except OSError:
         return None
@@ -97,14 +147,7 @@ def scan_json(
         try:
             os.close(read_fd)
             with gc_paused():
-                loaded = load_paths((), max_file_bytes=max_file_bytes, files=theirs)
-                if cross:
-                    _spool(spools[0], [_handed_over(r) for r in loaded.resources])
-                    os.write(write_fd, b"o")
-                part = _run_part(loaded, index, per_object, exceptions, skip_ns, blocks=spools[1])
-                spools[1].flush()
-                _spool(spools[2], part)
-                os.write(write_fd, b"f")
+                _child(chunks, claims, spools, write_fd, max_file_bytes, index, per_object, exceptions, skip_ns)
             status = 0
         finally:
             os._exit(status)
@@ -112,26 +155,109 @@ def scan_json(
     os.close(write_fd)
     try:
         with gc_paused():
-            loaded = load_paths((), max_file_bytes=max_file_bytes, files=mine)
-            own = _run_part(loaded, index, per_object, exceptions, skip_ns)
-            cross_report = None
-            if cross:
-                if os.read(read_fd, 1) != b"o":
-                    return None
-                theirs_loaded = _unspool(spools[0])
-                cross_report = _run_cross(files, cross, exceptions, skip_ns, loaded.resources, theirs_loaded)
-                if cross_report is None:
-                    return None
-            if os.read(read_fd, 1) != b"f":
-                return None
-            child: _Part = _unspool(spools[2])
-            _map_blocks(child, spools[1])
-            return _assemble(files, controls, exceptions, own, child, cross_report)
+            return _parent(files, chunks, claims, spools, read_fd, max_file_bytes, index, controls, per_object, cross,
+                           exceptions, skip_ns)
     finally:
         os.close(read_fd)
         for spool in spools:
             spool.close()
+        claims.close()
         os.waitpid(pid, 0)
+
+
+def _child(chunks: list[list[tuple[str, str | None]]], claims: _Claims, spools: tuple[Any, Any, Any], write_fd: int,
+           max_file_bytes: int, index: dict[str, int], per_object: list[Control], exceptions: Any,
+           skip_ns: tuple[str, ...]) -> None:
+    loaded: dict[int, list[Resource]] = {}
+    handed: dict[int, tuple[list[Handed], list[tuple[str, str]]]] = {}
+    while (i := claims.load(from_back=True)) is not None:
+        result = load_paths((), max_file_bytes=max_file_bytes, files=chunks[i])
+        loaded[i] = result.resources
+        handed[i] = ([_handed_over(r) for r in result.resources], [(e.file, e.message) for e in result.errors])
+    _spool(spools[0], handed)
+    os.write(write_fd, b"o")
+    limit = claims.boundary()
+    results: dict[int, ChunkResult] = {}
+    while (i := claims.run(from_back=True, limit=limit)) is not None:
+        results[i] = _run_chunk(loaded[i], index, per_object, exceptions, skip_ns, blocks=spools[1])
+    spools[1].flush()
+    _spool(spools[2], results)
+    os.write(write_fd, b"f")
+
+
+def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, str | None]]], claims: _Claims,
+            spools: tuple[Any, Any, Any], read_fd: int, max_file_bytes: int, index: dict[str, int],
+            controls: list[Control], per_object: list[Control], cross: list[Control], exceptions: Any,
+            skip_ns: tuple[str, ...]) -> ParallelScan | None:
+    resources: dict[int, list[Resource]] = {}
+    errors: list[InputError] = []
+    # This process loads only its share, then runs those chunks while the child loads the rest; the child can
+    # run only what it loaded, this process can run anything once the objects are handed over.
+    for _ in range(max(1, round(len(chunks) * PARENT_LOADS))):
+        i = claims.load(from_back=False)
+        if i is None:
+            break
+        result = load_paths((), max_file_bytes=max_file_bytes, files=chunks[i])
+        resources[i] = result.resources
+        errors += result.errors
+    boundary = claims.boundary()
+    received = False
+    cross_report: Report | None = None
+    results: dict[int, ChunkResult] = {}
+    while True:
+        # Take the child's objects as soon as they are there (or when a chunk it loaded comes up), so the
+        # cross-object controls run while the child is still busy with its chunks.
+        i = claims.run(from_back=False)
+        if not received and ((i is not None and i >= boundary) or i is None or _ready(read_fd)):
+            if os.read(read_fd, 1) != b"o":
+                return None
+            received = True
+            for j, (handed, failed) in _unspool(spools[0]).items():
+                resources[j] = [_received(h) for h in handed]
+                errors += [InputError(file, message) for file, message in failed]
+            if set(resources) != set(range(len(chunks))):
+                return None
+            if cross:
+                cross_report = _run_cross(files, cross, exceptions, skip_ns, resources)
+                if cross_report is None:
+                    return None
+        if i is None:
+            break
+        results[i] = _run_chunk(resources[i], index, per_object, exceptions, skip_ns)
+    if os.read(read_fd, 1) != b"f":
+        return None
+    theirs: dict[int, ChunkResult] = _unspool(spools[2])
+    _map_blocks(theirs, spools[1])
+    results.update(theirs)
+    if set(results) != set(range(len(chunks))):
+        return None
+    objects = sum(len(r) for r in resources.values())
+    return _assemble(files, controls, exceptions, [results[i] for i in range(len(chunks))], objects, errors,
+                     cross_report)
+
+
+def _ready(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+def _chunks(files: list[tuple[str, str | None]]) -> list[list[tuple[str, str | None]]]:
+    """The files sorted by shown name, cut into up to CHUNKS contiguous runs of about equal weight (bytes, plus
+    a little per file for opening it)."""
+    weight: dict[str, int] = {}
+    for shown, path in files:
+        try:
+            weight[shown] = _PER_FILE + (os.path.getsize(path) if path is not None else 0)
+        except OSError:
+            weight[shown] = _PER_FILE
+    ordered = sorted(files, key=lambda f: f[0])
+    n = min(CHUNKS, len(ordered))
+    total = sum(weight.values())
+    chunks: list[list[tuple[str, str | None]]] = [[] for _ in range(n)]
+    taken = 0
+    for f in ordered:
+        chunks[min(n - 1, taken * n // total)].append(f)
+        taken += weight[f[0]]
+    return [c for c in chunks if c]
 
 
 def _spool_file() -> Any:
@@ -143,13 +269,14 @@ def _spool_file() -> Any:
         return tempfile.TemporaryFile()
 
 
-def _map_blocks(part: _Part, spool: Any) -> None:
+def _map_blocks(results: dict[int, ChunkResult], spool: Any) -> None:
     """Turn the child's (offset, length) block references into views of the mapped spool: its findings reach the
     output without a copy in this process."""
     size = os.fstat(spool.fileno()).st_size
     view = memoryview(mmap.mmap(spool.fileno(), size, access=mmap.ACCESS_READ)) if size else memoryview(b"")
-    for cid, (evaluated, failed, count, (start, length), silenced) in part.controls.items():
-        part.controls[cid] = (evaluated, failed, count, view[start:start + length], silenced)
+    for controls in results.values():
+        for cid, (evaluated, failed, count, (start, length), silenced) in controls.items():
+            controls[cid] = (evaluated, failed, count, view[start:start + length], silenced)
 
 
 def _spool(spool: Any, value: Any) -> None:
@@ -166,43 +293,31 @@ def _spool(spool: Any, value: Any) -> None:
 def _unspool(spool: Any) -> Any:
     spool.seek(0)
     if spool.read(1) == b"m":
-        return marshal.load(spool)
+        return marshal.loads(spool.read())  # marshal.load on a file reads it piece by piece: several times slower
     return pickle.load(spool)  # streamed: the pickle itself is never held beside what it holds
 
 
-def _handed_over(r: Resource) -> tuple[Any, str | None, int | None, dict[str, int] | None, bool]:
-    """An object for the parent's cross-object controls: its key lines flattened here, where their ids are valid
-    (kept on the object too, so this process's own controls reuse them)."""
+def _handed_over(r: Resource) -> Handed:
+    """An object for the parent: its key lines flattened here, where their ids are valid (kept on the object too,
+    so this process's own controls reuse them)."""
     if r.key_lines and r._lines is None:
         r._lines = _flatten_lines(r.obj, r.key_lines)
     return (r.obj, r.file, r.line, r._lines, bool(r.key_lines))
 
 
-def _parent_share(files: list[tuple[str, str | None]]) -> frozenset[str]:
-    """The names that sort first, up to (1 - CHILD_SHARE) of the bytes to read (work follows size, not count)."""
-    sizes = {}
-    for shown, path in files:
-        try:
-            sizes[shown] = os.path.getsize(path) if path is not None else 0
-        except OSError:
-            sizes[shown] = 0
-    ordered = sorted(sizes)
-    budget = sum(sizes.values()) * (1 - CHILD_SHARE)
-    taken = 0
-    cut = 0
-    while cut < len(ordered) - 1 and taken + sizes[ordered[cut]] <= budget:
-        taken += sizes[ordered[cut]]
-        cut += 1
-    return frozenset(ordered[:max(cut, 1)])
+def _received(handed: Handed) -> Resource:
+    obj, file, line, lines, had_key_lines = handed
+    r = Resource(obj, file=file, line=line, key_lines=_KEY_LINES_DONE if had_key_lines else None)
+    r._lines = lines
+    return r
 
 
-def _run_part(loaded: LoadResult, index: dict[str, int], controls: list[Control], exceptions: Any,
-              skip_ns: tuple[str, ...], blocks: Any = None) -> _Part:
-    """One side's per-object controls, rendered. With `blocks` (the child) each control's findings are written
-    there as they are rendered and the part holds (offset, length) instead of the bytes."""
-    snapshot = Snapshot(loaded.resources, errors=loaded.errors)
+def _run_chunk(resources: list[Resource], index: dict[str, int], controls: list[Control], exceptions: Any,
+               skip_ns: tuple[str, ...], blocks: Any = None) -> ChunkResult:
+    """One chunk's per-object controls, rendered. With `blocks` (the child) each control's findings are written
+    there and the result holds (offset, length) instead of the bytes."""
+    snapshot = Snapshot(resources)
     report = run(snapshot, controls, exceptions, exclude_namespaces=skip_ns)
-    part = _Part(objects=len(snapshot), errors=loaded.errors)
     found: dict[str, list[Finding]] = {}
     for f in report.findings:
         found.setdefault(f.control.id, []).append(f)
@@ -216,6 +331,7 @@ def _run_part(loaded: LoadResult, index: dict[str, int], controls: list[Control]
             n = seen[r.file or ""] = seen.get(r.file or "", -1) + 1
             position[id(r.ref())] = (index[r.file or ""], n)
     kinds_of = {c.meta.id: sorted(c.kinds) for c in controls}
+    out: ChunkResult = {}
     for cid, result in report.controls.items():
         mine = found.get(cid, [])
         silenced = [
@@ -228,28 +344,18 @@ def _run_part(loaded: LoadResult, index: dict[str, int], controls: list[Control]
             offset = blocks.tell()
             blocks.write(rendered)
             rendered = (offset, len(rendered))
-        part.controls[cid] = (result.evaluated, result.failed, len(mine), rendered, silenced)
-    return part
+        out[cid] = (result.evaluated, result.failed, len(mine), rendered, silenced)
+    return out
 
 
-def _run_cross(
-    files: list[tuple[str, str | None]],
-    cross: list[Control],
-    exceptions: Any,
-    skip_ns: tuple[str, ...],
-    own_resources: list[Resource],
-    theirs: list[tuple[Any, str | None, int | None, dict[str, int] | None, bool]],
-) -> Report | None:
+def _run_cross(files: list[tuple[str, str | None]], cross: list[Control], exceptions: Any, skip_ns: tuple[str, ...],
+               resources: dict[int, list[Resource]]) -> Report | None:
     """The cross-object controls over every object, in the order the serial path loads them."""
     by_file: dict[str, list[Resource]] = {}
-    for r in own_resources:
-        by_file.setdefault(r.file or "", []).append(r)
-    for obj, file, line, lines, had_key_lines in theirs:
-        r = Resource(obj, file=file, line=line, key_lines=_KEY_LINES_DONE if had_key_lines else None)
-        r._lines = lines
-        by_file.setdefault(file or "", []).append(r)
-    names = {shown for shown, _ in files}
-    if not set(by_file) <= names:
+    for chunk in resources.values():
+        for r in chunk:
+            by_file.setdefault(r.file or "", []).append(r)
+    if not set(by_file) <= {shown for shown, _ in files}:
         return None
     whole = Snapshot([r for shown, _ in files for r in by_file.get(shown, ())])
     return run(whole, cross, exceptions, exclude_namespaces=skip_ns)
@@ -259,18 +365,18 @@ def _assemble(
     files: list[tuple[str, str | None]],
     controls: list[Control],
     exceptions: Any,
-    own: _Part,
-    child: _Part,
+    chunks: list[ChunkResult],
+    objects: int,
+    input_errors: list[InputError],
     cross_report: Report | None,
 ) -> ParallelScan | None:
     # Input errors in the serial order: file by file, as the files were listed.
     errors_of: dict[str, list[InputError]] = {}
-    for e in (*own.errors, *child.errors):
+    for e in input_errors:
         errors_of.setdefault(e.file, []).append(e)
     if not set(errors_of) <= {shown for shown, _ in files}:
         return None
     errors = [e for shown, _ in files for e in errors_of.get(shown, ())]
-    objects = own.objects + child.objects
     if cross_report is not None and cross_report.objects != objects:
         return None
     cross_found: dict[str, list[Finding]] = {}
@@ -300,12 +406,13 @@ def _assemble(
             suppressed.extend(item_bytes([f]) for f in cross_silenced.get(meta.id, ()))
             report.controls[meta.id] = ControlResult(meta, result.evaluated, result.failed)
         else:
-            a, b = own.controls[meta.id], child.controls[meta.id]
-            count, rendered = a[2] + b[2], [a[3], b[3]]
-            silenced = a[4] + b[4]
+            parts = [chunk[meta.id] for chunk in chunks]
+            count = sum(p[2] for p in parts)
+            rendered = [p[3] for p in parts]
+            silenced = [s for p in parts for s in p[4]]
             silenced.sort(key=lambda s: s[0])  # stable: one object's findings keep the order the control gave
             suppressed.extend(s[1] for s in silenced)
-            report.controls[meta.id] = ControlResult(meta, a[0] + b[0], a[1] + b[1])
+            report.controls[meta.id] = ControlResult(meta, sum(p[0] for p in parts), sum(p[1] for p in parts))
         if count:
             blocks.append(((-meta.severity, meta.id), rendered))
             n_findings += count
