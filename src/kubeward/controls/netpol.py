@@ -14,7 +14,14 @@ from .registry import control
 Found = Iterator[tuple[Resource, str, str]]
 
 
+POLICY_KINDS = ("NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy")
+
+
 def _lint(snapshot: Snapshot) -> dict[str, list[lint.Issue]]:
+    # Every issue lint can raise stems from a policy (a pod with none selecting it is isolated by nothing), so
+    # without policies there is nothing to find and no pod model to build.
+    if not snapshot.of_kind(*POLICY_KINDS):
+        return {}
     return lint.by_code(from_snapshot(snapshot))
 
 

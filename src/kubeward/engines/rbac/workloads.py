@@ -23,12 +23,16 @@ class PodRef:
 
 
 def pods_by_service_account(snapshot: Snapshot) -> dict[tuple[str, str], list[PodRef]]:
-    """(namespace, sa) → pods and pod templates running as it.
+    """(namespace, sa) → pods and pod templates running as it; built once per snapshot (read, never modify).
 
     core/v1 PodSpec: serviceAccountName, else the deprecated serviceAccount, else "default" (the
     ServiceAccount admission plugin fills it in). The token is mounted unless the pod, or failing that the
     ServiceAccount, sets automountServiceAccountToken: false (plugin/pkg/admission/serviceaccount).
     """
+    return snapshot.derived("rbac.pods_by_sa", _pods_by_service_account)
+
+
+def _pods_by_service_account(snapshot: Snapshot) -> dict[tuple[str, str], list[PodRef]]:
     sa_automount: dict[tuple[str, str], bool] = {}
     for sa in snapshot.of_kind("ServiceAccount"):
         v = sa.obj.get("automountServiceAccountToken")
