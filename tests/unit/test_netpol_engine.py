@@ -314,3 +314,17 @@ def test_flow_checker_matrix_path_agrees_with_pairwise() -> None:
         for b in keys:
             assert slow.allowed(a, b, 80) == fast.allowed(a, b, 80), (a, b)
     assert fast._matrices  # the matrix path was taken
+
+
+def test_scan_controls_cover_every_lint_code() -> None:
+    """controls/netpol.py names lint codes as text (it loads the engine lazily): they must be lint's codes."""
+    import re
+    from pathlib import Path
+
+    from kubeward.engines.netpol import lint
+
+    source = Path("src/kubeward/controls/netpol.py").read_text()
+    used = set(re.findall(r'_hits\(snapshot, "([^"]+)"\)', source))
+    codes = {lint.INVALID, lint.EXCEPT_OUTSIDE, lint.SELECTS_NONE, lint.PEER_NONE, lint.NAMED_UNRESOLVED,
+             lint.OPEN_INGRESS, lint.OPEN_EGRESS, lint.DNS_BLOCKED}
+    assert used == codes

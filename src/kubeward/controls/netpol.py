@@ -4,29 +4,32 @@ that remains despite isolation. The simple per-object network checks live in con
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from ..engines.netpol import lint
-from ..engines.netpol.cluster import from_snapshot
 from ..resource import POD_KINDS, Resource
 from ..snapshot import Snapshot
 from .registry import control
 
+if TYPE_CHECKING:
+    from ..engines.netpol.lint import Issue
+
 Found = Iterator[tuple[Resource, str, str]]
-
-
 POLICY_KINDS = ("NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy")
 
 
-def _lint(snapshot: Snapshot) -> dict[str, list[lint.Issue]]:
-    # Every issue lint can raise stems from a policy (a pod with none selecting it is isolated by nothing), so
-    # without policies there is nothing to find and no pod model to build.
+def _lint(snapshot: Snapshot) -> dict[str, list[Issue]]:
+    # Every issue lint raises stems from a policy (a pod with none selecting it is isolated by nothing), so
+    # without policies there is nothing to find, no pod model to build and no engine to load.
     if not snapshot.of_kind(*POLICY_KINDS):
         return {}
+    from ..engines.netpol import lint
+    from ..engines.netpol.cluster import from_snapshot
+
     return lint.by_code(from_snapshot(snapshot))
 
 
-def _issues(snapshot: Snapshot, code: str) -> list[lint.Issue]:
-    """Lint runs once per snapshot; every control reads its share."""
+def _issues(snapshot: Snapshot, code: str) -> list[Issue]:
+    """Lint runs once per snapshot; every control reads its share (`code` is a lint code, e.g. lint.SELECTS_NONE)."""
     return snapshot.derived("netpol.lint", _lint).get(code, [])
 
 
@@ -43,7 +46,7 @@ def _hits(snapshot: Snapshot, code: str) -> Found:
     shape="snapshot", kinds=("NetworkPolicy",),
 )
 def selects_no_pod(snapshot: Snapshot) -> Found:
-    yield from _hits(snapshot, lint.SELECTS_NONE)
+    yield from _hits(snapshot, "selects-none")
 
 
 @control(
@@ -53,7 +56,7 @@ def selects_no_pod(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=("NetworkPolicy",),
 )
 def peer_matches_nothing(snapshot: Snapshot) -> Found:
-    yield from _hits(snapshot, lint.PEER_NONE)
+    yield from _hits(snapshot, "peer-none")
 
 
 @control(
@@ -63,7 +66,7 @@ def peer_matches_nothing(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=("NetworkPolicy",),
 )
 def named_port_unresolved(snapshot: Snapshot) -> Found:
-    yield from _hits(snapshot, lint.NAMED_UNRESOLVED)
+    yield from _hits(snapshot, "named")
 
 
 @control(
@@ -73,7 +76,7 @@ def named_port_unresolved(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=("NetworkPolicy",),
 )
 def except_outside_cidr(snapshot: Snapshot) -> Found:
-    yield from _hits(snapshot, lint.EXCEPT_OUTSIDE)
+    yield from _hits(snapshot, "except")
 
 
 @control(
@@ -83,7 +86,7 @@ def except_outside_cidr(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=("NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"),
 )
 def invalid_policy(snapshot: Snapshot) -> Found:
-    yield from _hits(snapshot, lint.INVALID)
+    yield from _hits(snapshot, "invalid")
 
 
 @control(
@@ -93,7 +96,7 @@ def invalid_policy(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=POD_KINDS,
 )
 def isolated_but_open_ingress(snapshot: Snapshot) -> Found:
-    yield from _hits(snapshot, lint.OPEN_INGRESS)
+    yield from _hits(snapshot, "open-ingress")
 
 
 @control(
@@ -103,7 +106,7 @@ def isolated_but_open_ingress(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=POD_KINDS,
 )
 def isolated_but_open_egress(snapshot: Snapshot) -> Found:
-    yield from _hits(snapshot, lint.OPEN_EGRESS)
+    yield from _hits(snapshot, "open-egress")
 
 
 @control(
@@ -113,4 +116,4 @@ def isolated_but_open_egress(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=POD_KINDS,
 )
 def dns_blocked(snapshot: Snapshot) -> Found:
-    yield from _hits(snapshot, lint.DNS_BLOCKED)
+    yield from _hits(snapshot, "dns-blocked")

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from ..engines.rbac import RBACIndex
-from ..engines.rbac.paths import escalation_paths
-from ..engines.rbac.risks import CATEGORIES, RoleProbes, find_risks
-from ..engines.rbac.workloads import pods_by_service_account
 from ..findings import Severity
 from ..resource import Resource
 from ..snapshot import Snapshot
 from .registry import control
 
+# The engine is loaded when one of these controls first runs, not when the controls are listed: a two-process
+# scan forks after listing them, and only the process running the cross-object controls needs it.
+if TYPE_CHECKING:
+    from ..engines.rbac import RBACIndex
+
 
 def _index(snapshot: Snapshot) -> RBACIndex:
     """One compiled index per snapshot, shared by the controls of one scan."""
+    from ..engines.rbac import RBACIndex
+
     return snapshot.derived("rbac.index", RBACIndex.from_snapshot)
 
 
@@ -35,6 +39,8 @@ def _index(snapshot: Snapshot) -> RBACIndex:
     shape="snapshot",
 )
 def escalation_path(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    from ..engines.rbac.paths import escalation_paths
+
     idx = _index(snapshot)
     for path in escalation_paths(idx, snapshot):
         b = path.first_binding
@@ -53,6 +59,9 @@ def escalation_path(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
     shape="snapshot",
 )
 def pod_inherits_critical(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    from ..engines.rbac.risks import find_risks
+    from ..engines.rbac.workloads import pods_by_service_account
+
     idx = _index(snapshot)
     risks = find_risks(idx, pods_by_service_account(snapshot), include_defaults=False,
                        min_severity=Severity.CRITICAL)
@@ -87,9 +96,6 @@ def dangling_binding(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
             yield b.resource, "/roleRef/name", idx._missing_message(b)
 
 
-_CRITICAL = tuple(c for c in CATEGORIES if c.severity >= Severity.CRITICAL)
-
-
 @control(
     "KW-R104", "ClusterRole aggregates critical permissions into a bound role", "high", "rbac",
     frameworks=("nsa", "cis-5.1.3", "mitre-T1098"),
@@ -100,6 +106,9 @@ _CRITICAL = tuple(c for c in CATEGORIES if c.severity >= Severity.CRITICAL)
     shape="snapshot",
 )
 def aggregation_injects(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    from ..engines.rbac.risks import CATEGORIES, RoleProbes
+
+    critical = [c for c in CATEGORIES if c.severity >= Severity.CRITICAL]
     idx = _index(snapshot)
     rp = RoleProbes(idx)
     bound = {b.role_name for b in idx.bindings if b.role_kind == "ClusterRole"}
@@ -111,7 +120,7 @@ def aggregation_injects(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str
             if res is None or res.labels.get("kubernetes.io/bootstrapping") == "rbac-defaults":
                 continue
             granted = rp.of(("ClusterRole", "", src))
-            hit = [c.id for c in _CRITICAL if any(all(p in granted for p in alt) for alt in c.any_of)]
+            hit = [c.id for c in critical if any(all(p in granted for p in alt) for alt in c.any_of)]
             if hit:
                 yield res, "/metadata/labels", (f'rules aggregated into bound ClusterRole "{target}" grant: '
                                                 f"{', '.join(hit)}")
