@@ -43,7 +43,7 @@ MIN_FILES = 500  # below this, forking costs more than it saves
 CHUNKS = 32  # enough for the two sides to even out, few enough that per-chunk set-up stays negligible
 # Share of the chunks this process loads: it also runs the cross-object controls and assembles the document, and
 # it can take over chunks the child loaded (never the reverse), so the child loads more.
-PARENT_LOADS = 0.35
+PARENT_LOADS = 0.4
 _PER_FILE = 512  # weight of a file beyond its bytes, for cutting chunks
 _KEY_LINES_DONE = {0: {}}  # truthy stand-in: the object's pointer→line map is handed over already flattened
 

@@ -169,3 +169,21 @@ def test_version_and_help() -> None:
     assert code == 0 and "scan" in out
     code, out, _ = run("scan", "--help")
     assert code == 0 and "--fail-on" in out
+
+
+@pytest.mark.parametrize("console", [False, True])
+def test_collector_off_only_in_the_console_process(monkeypatch: pytest.MonkeyPatch, console: bool) -> None:
+    """The console script's scan switches the cyclic collector off for the rest of its short life; a scan run
+    inside another program (tests, an embedding application) leaves it as it was."""
+    import gc
+
+    from kubeward.cli import common
+
+    monkeypatch.setattr(common, "CONSOLE", console)
+    assert gc.isenabled()
+    try:
+        result = CliRunner().invoke(cli, ["scan", "--demo", "-o", "json"])
+        assert result.exit_code == 1, result.output
+        assert gc.isenabled() is not console
+    finally:
+        gc.enable()

@@ -20,6 +20,10 @@ PROGRESS_MIN_FILES = 200
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
+# True in the `kubeward` console process (set by cli.main.main), False when the commands run inside another
+# program (tests, an embedding application): only then may a one-shot command change process-wide settings.
+CONSOLE = False
+
 
 def one_line(text: str) -> str:
     """File names and messages come from user input: escape control characters so they cannot drive the terminal."""

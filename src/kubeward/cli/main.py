@@ -61,6 +61,9 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
+    from . import common
+
+    common.CONSOLE = True
     try:
         return cli.main(args=argv, prog_name="kubeward")
     except KeyboardInterrupt:

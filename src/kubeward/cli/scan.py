@@ -16,6 +16,7 @@ from ..findings import Severity
 from ..formats import FORMATS, render
 from ..formats.json import render_bytes as render_json_bytes
 from ..sources.cluster import cluster_options, load_cluster_cli
+from . import common
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -106,6 +107,11 @@ def _scan(
     output_file: str | None,
     live: tuple[str | None, str | None] | None = None,
 ) -> None:
+    if common.CONSOLE:
+        # A scan is one burst of allocation with no garbage cycles worth collecting, and the process ends with
+        # it. Each collection would walk everything loaded so far (about 0.2 s on 4,500 manifests, once per
+        # pause the loader, the run loop and the formats end): the collector stays off until exit.
+        gc.disable()
     selection = Selection(
         frameworks=_csv(frameworks) or ("all",),
         min_severity=Severity.parse(severity_threshold),
