@@ -53,15 +53,27 @@ def _deepest(base: str, node: dict[str, Any], keys: tuple[str, ...]) -> str:
     return path
 
 
-def _effective(pod: PodView, c: dict[str, Any], cpath: str, key: str) -> tuple[Any, str]:
-    """A securityContext field with container-over-pod precedence, with the pointer to where it was set."""
+def _effective(pod: PodView, c: dict[str, Any], key: str) -> Any:
+    """A securityContext field with container-over-pod precedence (None when neither sets it)."""
     sc = c.get("securityContext")
     if isinstance(sc, dict) and (value := sc.get(key)) is not None:
-        return value, f"{cpath}/securityContext/{key}"
+        return value
     psc = pod.spec.get("securityContext")
     if isinstance(psc, dict) and (value := psc.get(key)) is not None:
-        return value, f"{pod.spec_path}/securityContext/{key}"
-    return None, _deepest(cpath, c, ("securityContext", key))
+        return value
+    return None
+
+
+def _effective_at(pod: PodView, c: dict[str, Any], cpath: str, key: str) -> str:
+    """The pointer to where `_effective` found the field (or to its deepest present parent): built only for a
+    finding, as most containers yield none."""
+    sc = c.get("securityContext")
+    if isinstance(sc, dict) and sc.get(key) is not None:
+        return f"{cpath}/securityContext/{key}"
+    psc = pod.spec.get("securityContext")
+    if isinstance(psc, dict) and psc.get(key) is not None:
+        return f"{pod.spec_path}/securityContext/{key}"
+    return _deepest(cpath, c, ("securityContext", key))
 
 
 def _user_namespaced(pod: PodView) -> bool:
@@ -345,8 +357,9 @@ def net_raw_kept(pod: PodView) -> Iterator[Hit]:
     for c, path, _ in _containers(pod):
         if _d(c.get("securityContext")).get("privileged") is True:
             continue  # KW-W001 reports it
-        added = {_norm_cap(a) for a in _caps(c, "add")}
-        if not _drops(c, "NET_RAW") and "NET_RAW" not in added:
+        if _drops(c, "NET_RAW"):
+            continue
+        if not any(_norm_cap(a) == "NET_RAW" for a in _caps(c, "add")):
             yield (_deepest(path, c, ("securityContext", "capabilities", "drop")),
                    f'container "{_name(c)}" keeps the default NET_RAW capability')
 
@@ -366,10 +379,13 @@ def may_run_as_root(pod: PodView) -> Iterator[Hit]:
     if _user_namespaced(pod) or _windows(pod):
         return
     for c, path, _ in _containers(pod):
-        nonroot, where = _effective(pod, c, path, "runAsNonRoot")
-        user, _ = _effective(pod, c, path, "runAsUser")
-        if nonroot is True or (isinstance(user, int) and not isinstance(user, bool) and user > 0):
+        nonroot = _effective(pod, c, "runAsNonRoot")
+        if nonroot is True:
             continue
+        user = _effective(pod, c, "runAsUser")
+        if isinstance(user, int) and not isinstance(user, bool) and user > 0:
+            continue
+        where = _effective_at(pod, c, path, "runAsNonRoot")
         if nonroot is False:
             msg = f'container "{_name(c)}" sets runAsNonRoot: false'
         elif _is_zero(user):
@@ -393,9 +409,8 @@ def run_as_uid0(pod: PodView) -> Iterator[Hit]:
     if _user_namespaced(pod):
         return
     for c, path, _ in _containers(pod):
-        user, where = _effective(pod, c, path, "runAsUser")
-        if _is_zero(user):
-            yield where, f'container "{_name(c)}" runs as UID 0 (root)'
+        if _is_zero(_effective(pod, c, "runAsUser")):
+            yield _effective_at(pod, c, path, "runAsUser"), f'container "{_name(c)}" runs as UID 0 (root)'
 
 
 @control(
@@ -407,9 +422,8 @@ def run_as_gid0(pod: PodView) -> Iterator[Hit]:
     if _user_namespaced(pod):
         return
     for c, path, _ in _containers(pod):
-        group, where = _effective(pod, c, path, "runAsGroup")
-        if _is_zero(group):
-            yield where, f'container "{_name(c)}" runs with primary group GID 0 (root)'
+        if _is_zero(_effective(pod, c, "runAsGroup")):
+            yield _effective_at(pod, c, path, "runAsGroup"), f'container "{_name(c)}" runs with primary group GID 0 (root)'
 
 
 @control(
@@ -480,9 +494,9 @@ def seccomp_missing(pod: PodView) -> Iterator[Hit]:
     if _windows(pod):
         return
     for c, path, _ in _containers(pod):
-        prof, where = _effective(pod, c, path, "seccompProfile")
+        prof = _effective(pod, c, "seccompProfile")
         if not isinstance(prof, dict) or prof.get("type") in (None, ""):
-            yield (where,
+            yield (_effective_at(pod, c, path, "seccompProfile"),
                    f'container "{_name(c)}" runs without a seccomp profile (the runtime default is Unconfined)')
 
 
@@ -502,9 +516,9 @@ def seccomp_unconfined(pod: PodView) -> Iterator[Hit]:
         if str(ann.get(key, "")).lower() == "unconfined":
             yield f"{meta}/{key.replace('/', '~1')}", f'container "{_name(c)}" seccomp annotation is unconfined'
             continue
-        prof, where = _effective(pod, c, path, "seccompProfile")
+        prof = _effective(pod, c, "seccompProfile")
         if isinstance(prof, dict) and prof.get("type") == "Unconfined":
-            yield f"{where}/type", f'container "{_name(c)}" runs with seccomp Unconfined'
+            yield f"{_effective_at(pod, c, path, 'seccompProfile')}/type", f'container "{_name(c)}" runs with seccomp Unconfined'
 
 
 @control(
@@ -768,12 +782,22 @@ def parse_image(image: str) -> tuple[str, str | None, str | None]:
     return image, tag, digest
 
 
-def _images(pod: PodView) -> Iterator[tuple[dict[str, Any], str, str, str | None, str | None]]:
+Image = tuple[dict[str, Any], str, str, str | None, str | None]  # (container, pointer, image, tag, digest)
+
+
+def _images(pod: PodView) -> list[Image]:
+    """Every container's image reference, parsed once per pod for the image controls."""
+    return pod.derived("images", _parse_images)
+
+
+def _parse_images(pod: PodView) -> list[Image]:
+    found: list[Image] = []
     for c, path, _ in _containers(pod):
         image = c.get("image")
         if isinstance(image, str) and image:
             _, tag, digest = parse_image(image)
-            yield c, path, image, tag, digest
+            found.append((c, path, image, tag, digest))
+    return found
 
 
 @control(
