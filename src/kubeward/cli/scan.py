@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import gc
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from ..controls.registry import Selection, SelectionError, all_controls, gc_paus
 from ..exceptions import ExceptionsError, load_exceptions
 from ..findings import Severity
 from ..formats import FORMATS, render
-from ..formats.json import render_bytes as render_json_bytes
+from ..formats.json import pieces as json_pieces
 from ..sources.cluster import cluster_options, load_cluster_cli
 from . import common
 from .common import (
@@ -131,7 +132,8 @@ def _scan(
     for e in report.expired_exceptions:
         click.echo(f"kubeward: expired exception no longer applies: {e}", err=True)
     if fmt == "json":
-        _emit_bytes(render_json_bytes(report), output_file)
+        with gc_paused():
+            _emit_bytes(json_pieces(report), output_file)
     else:
         emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
     _skip_final_collection()
@@ -179,10 +181,9 @@ def _skip_final_collection() -> None:
         _final_collection_skipped = True
 
 
-def _emit_bytes(data: bytes | bytearray | list[bytes | memoryview], output_file: str | None) -> None:
-    """Write an encoded report as is: a 100 MB JSON document is never held as text and re-encoded beside it (nor
-    joined, when it comes in pieces)."""
-    pieces = data if isinstance(data, list) else [data]
+def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None) -> None:
+    """Write an encoded report piece by piece as it comes: a 100 MB JSON document is never held as text and
+    re-encoded, nor joined into one copy."""
     if output_file:
         try:
             with open(output_file, "wb") as fh:

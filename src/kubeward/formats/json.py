@@ -62,7 +62,7 @@ def render(report: Report, **_: Any) -> str:
     """
     with gc_paused():
         text = ""
-        for piece in _pieces(report):
+        for piece in pieces(report):
             text += piece.decode()
         return text
 
@@ -72,12 +72,14 @@ def render_bytes(report: Report) -> bytearray:
     costs about 100 MB once (the CLI writes these for `-o json`)."""
     with gc_paused():
         out = bytearray()
-        for piece in _pieces(report):
+        for piece in pieces(report):
             out += piece
         return out
 
 
-def _pieces(report: Report) -> Iterator[bytes]:
+def pieces(report: Report) -> Iterator[bytes]:
+    """The document as consecutive byte pieces, rendered as they are asked for: a writer that takes them one by
+    one never holds the whole document (the CLI writes `-o json` this way)."""
     head, middle, tail = _frame(_outer(report))
     yield head
     yield from _list_pieces(report.findings)
