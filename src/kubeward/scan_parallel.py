@@ -254,8 +254,10 @@ def _chunks(files: list[tuple[str, str | None]]) -> list[list[tuple[str, str | N
     total = sum(weight.values())
     chunks: list[list[tuple[str, str | None]]] = [[] for _ in range(n)]
     taken = 0
-    for f in ordered:
-        chunks[min(n - 1, taken * n // total)].append(f)
+    for pos, f in enumerate(ordered):
+        # By weight, but never ahead of the files (every chunk gets one) nor so far behind that the files left
+        # could not give each remaining chunk one.
+        chunks[max(min(n - 1, taken * n // total, pos), n - (len(ordered) - pos))].append(f)
         taken += weight[f[0]]
     return [c for c in chunks if c]
 

@@ -180,3 +180,54 @@ def test_pss_sample_byte_identical(monkeypatch: pytest.MonkeyPatch, used: list[b
     assert parallel == serial
     assert out_parallel.read_bytes() == out_serial.read_bytes()
     assert json.loads(out_serial.read_bytes())["summary"]["findings"] > 10_000
+
+
+def test_a_failing_child_falls_back_to_one_process(monkeypatch: pytest.MonkeyPatch, used: list[bool],
+                                                    mixed: Path) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("child died")
+
+    monkeypatch.setattr(scan_parallel, "_child", broken)  # the forked child runs this and exits 1
+    serial = _scan(monkeypatch, "1", str(mixed), "--demo", "-o", "json")
+    parallel = _scan(monkeypatch, "2", str(mixed), "--demo", "-o", "json")
+    assert used == [False]  # the two-process attempt gave up; the serial path wrote the document
+    assert parallel == serial
+
+
+def test_timestamps_and_other_non_marshal_values_are_handed_over(monkeypatch: pytest.MonkeyPatch, used: list[bool],
+                                                                 tmp_path: Path) -> None:
+    for i in range(6):  # unquoted timestamps load as datetime, which marshal cannot carry (pickle does)
+        (tmp_path / f"p{i}.yaml").write_text(
+            f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: p{i}\n  creationTimestamp: 2024-05-0{i + 1}T10:00:00Z\n"
+            "spec:\n  containers:\n  - name: c\n    image: nginx\n"
+        )
+    _same(monkeypatch, used, str(tmp_path))
+
+
+def test_chunks_keep_name_order_and_whole_files(tmp_path: Path) -> None:
+    files = []
+    for i in range(100):
+        f = tmp_path / f"f{i:03}.yaml"
+        f.write_text("x" * (i * 37 % 900))
+        files.append((str(f), str(f)))
+    chunks = scan_parallel._chunks(list(reversed(files)))
+    assert 1 < len(chunks) <= scan_parallel.CHUNKS
+    assert [f for chunk in chunks for f in chunk] == sorted(files)
+    assert all(chunks)
+    assert scan_parallel._chunks(files[:3]) == [[f] for f in files[:3]]
+
+
+def test_claims_from_both_ends_never_overlap() -> None:
+    claims = scan_parallel._Claims(7)
+    try:
+        assert [claims.load(from_back=False), claims.load(from_back=False)] == [0, 1]
+        assert [claims.load(from_back=True) for _ in range(6)] == [6, 5, 4, 3, 2, None]
+        assert claims.load(from_back=False) is None and claims.boundary() == 2
+        # the child runs only what it loaded (>= 2); the parent may run anything left
+        assert claims.run(from_back=True, limit=2) == 6
+        assert [claims.run(from_back=False) for _ in range(3)] == [0, 1, 2]
+        assert [claims.run(from_back=True, limit=2) for _ in range(3)] == [5, 4, 3]
+        assert claims.run(from_back=False) is None
+        assert claims.run(from_back=True, limit=2) is None
+    finally:
+        claims.close()
