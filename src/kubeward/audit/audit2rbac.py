@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-SA_PREFIX = "system:serviceaccount:"
+from ..identity import SA_PREFIX
+
 RBAC_API = "rbac.authorization.k8s.io/v1"
 RBAC_GROUP = "rbac.authorization.k8s.io"
 
@@ -180,22 +181,17 @@ def generate(observed: set[Observed], user: str, name: str | None = None) -> lis
 
 
 def rule_covers(rule: dict[str, Any], o: Observed) -> bool:
-    """Plain RBAC rule matching (rbac/v1 helpers: verbs, apiGroups, resources, resourceNames, nonResourceURLs)
-    for the self-check of generated output; the full authorizer lives in engines.rbac."""
-    verbs = rule.get("verbs") or []
-    if "*" not in verbs and o.verb not in verbs:
-        return False
-    if not o.resource_request:
-        return any(u == "*" or u == o.path or (u.endswith("*") and o.path.startswith(u[:-1]))
-                   for u in rule.get("nonResourceURLs") or [])
-    groups = rule.get("apiGroups") or []
-    if "*" not in groups and o.api_group not in groups:
-        return False
-    res = rule.get("resources") or []
-    if "*" not in res and o.combined not in res and not (o.subresource and f"*/{o.subresource}" in res):
-        return False
-    names = rule.get("resourceNames") or []
-    return not names or o.name in names
+    """Whether one generated rule allows the observed request, by the RBAC engine's own rule matching
+    (plugin/pkg/auth/authorizer/rbac/rbac.go RuleAllows), for the self-check of generated output."""
+    from ..engines.rbac.matching import rule_allows
+    from ..engines.rbac.model import Request, Rule
+
+    if o.resource_request:
+        request = Request(verb=o.verb, resource=o.resource, subresource=o.subresource, api_group=o.api_group,
+                          namespace=o.namespace, name=o.name)
+    else:
+        request = Request.non_resource(o.verb, o.path)
+    return rule_allows(request, Rule.parse(rule))
 
 
 def covered(docs: list[dict[str, Any]], o: Observed) -> bool:

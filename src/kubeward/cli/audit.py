@@ -11,6 +11,7 @@ import click
 import orjson
 
 from ..findings import Severity
+from ..identity import SA_PREFIX
 from .common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, emit, fail, severity_type, warn
 
 
@@ -382,7 +383,7 @@ def audit2rbac(paths: tuple[str, ...], user: str | None, serviceaccount: str | N
         ns, sep, name = serviceaccount.partition(":")
         if not (sep and ns and name) or ":" in name:
             fail(f"--serviceaccount: expected NS:NAME, got {serviceaccount!r}")
-        user = f"{a2r.SA_PREFIX}{ns}:{name}"
+        user = f"{SA_PREFIX}{ns}:{name}"
     assert user is not None
     if not paths:
         fail("nothing to read: give audit log files or '-' for stdin")

@@ -20,7 +20,7 @@ from ..engines.netpol.model import PROTOCOLS, Pod
 from ..engines.netpol.ports import PortSpace, describe
 from ..findings import Severity
 from ..formats import FORMATS, render
-from ..sources.cluster import NETPOL_TYPES, live_options, live_request, load_cluster_cli
+from ..sources.cluster import NETPOL_TYPES
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -33,6 +33,7 @@ from .common import (
     print_errors,
     severity_type,
 )
+from .live import live_options, live_request, load_cluster_cli
 
 
 @click.group("netpol")

@@ -12,7 +12,7 @@ import orjson
 from ..engines.pss import Evaluator, Level, PolicyError, Result, parse_level, parse_version
 from ..engines.pss.config import AdmissionConfig, ConfigError, load_config
 from ..engines.pss.namespaces import MODES, NamespacePlan, WorkloadVerdict, plan_namespaces
-from ..sources.cluster import NAMESPACE_TYPES, WORKLOAD_TYPES, live_options, live_request, load_cluster_cli
+from ..sources.cluster import NAMESPACE_TYPES, WORKLOAD_TYPES
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -23,6 +23,7 @@ from .common import (
     load_snapshot,
     output_options,
 )
+from .live import live_options, live_request, load_cluster_cli
 
 
 @click.group("pss")

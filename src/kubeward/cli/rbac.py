@@ -12,10 +12,9 @@ import orjson
 
 from ..engines.rbac import RBACIndex, Request, user_info
 from ..engines.rbac.matrix import BUILTIN, VERBS, access_matrix
-from ..engines.rbac.model import SA_PREFIX, UserInfo
 from ..findings import Severity
+from ..identity import SA_PREFIX, UserInfo
 from ..snapshot import Snapshot
-from ..sources.cluster import live_options, live_request
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -27,6 +26,7 @@ from .common import (
     severity_type,
     warn,
 )
+from .live import live_options, live_request
 
 CLUSTER_SCOPED = {(g, r) for g, r, namespaced in BUILTIN if not namespaced}
 
@@ -55,7 +55,8 @@ def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBA
     if live is not None:
         if paths:
             fail("--cluster reads a live cluster: give no -f with it")
-        from ..sources.cluster import RBAC_TYPES, load_cluster_cli
+        from ..sources.cluster import RBAC_TYPES
+        from .live import load_cluster_cli
 
         snapshot = load_cluster_cli(*live, RBAC_TYPES)
         if snapshot.not_assessed:

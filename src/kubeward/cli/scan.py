@@ -16,7 +16,6 @@ from ..exceptions import ExceptionsError, load_exceptions
 from ..findings import Severity
 from ..formats import FORMATS, render
 from ..formats.json import pieces as json_pieces
-from ..sources.cluster import cluster_options, load_cluster_cli
 from . import common
 from .common import (
     EXIT_FINDINGS,
@@ -32,6 +31,7 @@ from .common import (
     severity_type,
     user_errors,
 )
+from .live import cluster_options, load_cluster_cli
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..identity import UserInfo
+
 LEVELS = ("None", "Metadata", "Request", "RequestResponse")
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
 _DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -22,12 +24,6 @@ DEFAULT_LEVEL = "None"
 
 class PolicyError(ValueError):
     """The document is not a valid audit Policy (validation.go); the message names the field."""
-
-
-@dataclass(frozen=True, slots=True)
-class UserInfo:
-    name: str
-    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# Users, groups and the well-known names live in kubeward.identity (shared with the audit engines).
+from ...identity import (  # noqa: F401 (re-exported: the engine's modules and callers import them from here)
+    ALL_SERVICE_ACCOUNTS,
+    ANONYMOUS,
+    AUTHENTICATED,
+    MASTERS,
+    SA_PREFIX,
+    UNAUTHENTICATED,
+    UserInfo,
+    user_info,
+)
 from ...resource import Resource
-
-SA_PREFIX = "system:serviceaccount:"  # staging/src/k8s.io/apiserver/pkg/authentication/serviceaccount/util.go
-ALL_SERVICE_ACCOUNTS = "system:serviceaccounts"
-AUTHENTICATED = "system:authenticated"  # k8s.io/apiserver/pkg/authentication/user/user.go
-UNAUTHENTICATED = "system:unauthenticated"
-ANONYMOUS = "system:anonymous"
-MASTERS = "system:masters"  # user.SystemPrivilegedGroup
 
 
 def _strs(value: Any) -> tuple[str, ...]:
@@ -117,34 +121,6 @@ class Binding:
         if self.namespace:
             d["namespace"] = self.namespace
         return d
-
-
-@dataclass(frozen=True, slots=True)
-class UserInfo:
-    name: str
-    groups: tuple[str, ...] = ()
-
-
-def user_info(name: str, groups: tuple[str, ...] | list[str] = ()) -> UserInfo:
-    """The user as kube-apiserver sees `--as NAME --as-group G…` (impersonation), which is also what the
-    authenticators produce for real credentials.
-
-    staging/src/k8s.io/apiserver/pkg/endpoints/filters/impersonation.go: a `system:serviceaccount:NS:NAME`
-    user gets system:serviceaccounts and system:serviceaccounts:NS when no groups are given; a
-    non-anonymous user gets system:authenticated unless system:authenticated or system:unauthenticated is
-    already listed; system:anonymous gets system:unauthenticated.
-    """
-    out = list(dict.fromkeys(groups))
-    if name.startswith(SA_PREFIX) and not out:
-        ns, sep, sa = name[len(SA_PREFIX):].partition(":")
-        if sep and ns and sa:
-            out += [ALL_SERVICE_ACCOUNTS, f"{ALL_SERVICE_ACCOUNTS}:{ns}"]
-    if name == ANONYMOUS:
-        if UNAUTHENTICATED not in out:
-            out.append(UNAUTHENTICATED)
-    elif AUTHENTICATED not in out and UNAUTHENTICATED not in out:
-        out.append(AUTHENTICATED)
-    return UserInfo(name, tuple(out))
 
 
 @dataclass(frozen=True, slots=True)
