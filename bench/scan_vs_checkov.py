@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,26 +36,34 @@ print(n)
 """
 
 
-def measure_once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
+def measure_once(cmd: list[str], env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)
+                 ) -> tuple[float, float, float, str]:
     """Wall time, CPU time (user + system) and peak RSS (MB) of one run, via wait4 rusage (which includes the
-    processes the command forked and waited for)."""
+    processes the command forked and waited for). A run that ends with an exit status outside `ok` stops the
+    benchmark: a failed run is fast, and its time must never pass for a measurement."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            env=None if env is None else {**os.environ, **env})
-    stdout = proc.stdout.read() if proc.stdout else b""
-    _, _, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err,
+                                env=None if env is None else {**os.environ, **env})
+        stdout = proc.stdout.read() if proc.stdout else b""
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        if code not in ok:
+            err.seek(0)
+            sys.exit(f"{cmd[0]} exited with {code}: {err.read().decode(errors='replace')[-2000:]}")
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout.decode(errors="replace")
 
 
-def measure(cmds: list[tuple[list[str], dict[str, str] | None]], repeat: int) -> list[tuple[float, float, float, str]]:
+def measure(cmds: list[tuple[list[str], dict[str, str] | None, tuple[int, ...]]], repeat: int
+            ) -> list[tuple[float, float, float, str]]:
     """Best wall time, best CPU time and peak RSS of each command over `repeat` rounds. The commands take turns
     within each round, so a shared machine's slow and fast spells fall on all of them alike and the ratios
     compare like with like; on such a machine CPU time moves much less than wall time."""
     best = [(float("inf"), float("inf"), 0.0, "")] * len(cmds)
     for _ in range(repeat):
-        for i, (cmd, env) in enumerate(cmds):
-            t, cpu, rss, out = measure_once(cmd, env)
+        for i, (cmd, env, ok) in enumerate(cmds):
+            t, cpu, rss, out = measure_once(cmd, env, ok)
             b = best[i]
             best[i] = (min(b[0], t), min(b[1], cpu), max(b[2], rss), out)
     return best
@@ -93,10 +102,11 @@ def main() -> int:
 
     rows: list[tuple[str, float, float, float]] = []
     scan = [kubeward, "scan", corpus, "-o", "json", "--output", os.devnull]
+    found = (0, 1)  # kubeward exits 1 when findings at or above --fail-on remain
     floor, serial, default = measure([
-        ([sys.executable, "-c", FLOOR, corpus], None),
-        (scan, {"KUBEWARD_WORKERS": "1"}),
-        (scan, {"KUBEWARD_WORKERS": ""}),
+        ([sys.executable, "-c", FLOOR, corpus], None, (0,)),
+        (scan, {"KUBEWARD_WORKERS": "1"}, found),
+        (scan, {"KUBEWARD_WORKERS": ""}, found),
     ], args.repeat)
     floor_t, floor_cpu, floor_rss, floor_out = floor
     rows.append((f"parse floor (CSafeLoader, {floor_out.strip()} docs)", floor_t, floor_cpu, floor_rss))
@@ -105,7 +115,8 @@ def main() -> int:
     rows.append(("kubeward scan -o json (default)", kw_t, kw_cpu, kw_rss))
     if not args.skip_checkov:
         ck = checkov_binary(args.checkov)
-        ck_t, ck_cpu, ck_rss, _ = measure_once([ck, "-d", corpus, "--framework", "kubernetes", "-o", "json", "--quiet"])
+        ck_t, ck_cpu, ck_rss, _ = measure_once([ck, "-d", corpus, "--framework", "kubernetes", "-o", "json", "--quiet"],
+                                               ok=(0, 1))
         rows.append(("checkov --framework kubernetes -o json", ck_t, ck_cpu, ck_rss))
 
     print(f"corpus: {corpus}  (cpu count {os.cpu_count()}, python {sys.version.split()[0]}, load average {load})")

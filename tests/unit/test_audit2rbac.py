@@ -150,3 +150,28 @@ def test_generated_rbac_is_exact(observed: set[Observed], probe: Observed) -> No
                 and o.namespace in (probe.namespace, "")]
         assert same
         assert any(o.name in (probe.name, "") for o in same)
+
+
+def test_rule_self_check_uses_the_engine_matching() -> None:
+    """Generated rules are checked with the RBAC engine's RuleAllows: `*` verbs, `*/sub` resources and URL
+    prefixes (a trailing run of `*` is one wildcard, strings.TrimRight in evaluation_helpers.go)."""
+    from kubeward.audit.audit2rbac import Observed, rule_covers
+
+    logs = Observed(verb="get", resource="pods", subresource="log", namespace="ns", name="p")
+    assert rule_covers({"verbs": ["*"], "apiGroups": [""], "resources": ["*/log"]}, logs)
+    assert not rule_covers({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}, logs)
+    assert not rule_covers({"verbs": ["get"], "apiGroups": [""], "resources": ["pods/log"], "resourceNames": ["q"]},
+                           logs)
+    ready = Observed(verb="get", path="/healthz/ready")
+    assert rule_covers({"verbs": ["get"], "nonResourceURLs": ["/healthz**"]}, ready)
+    assert not rule_covers({"verbs": ["get"], "nonResourceURLs": ["/healthz"]}, ready)
+
+
+def test_one_user_type_across_the_engines() -> None:
+    from kubeward import identity
+    from kubeward.engines import auditpolicy
+    from kubeward.engines.rbac import model
+
+    assert auditpolicy.UserInfo is model.UserInfo is identity.UserInfo
+    assert model.user_info("system:serviceaccount:ns:app").groups == (
+        "system:serviceaccounts", "system:serviceaccounts:ns", "system:authenticated")
