@@ -321,3 +321,57 @@ def test_fifo_and_symlink_loop_do_not_hang(pki: Path) -> None:
     os.symlink("..", pki / "loop")
     res = run(cli, ["pki", "check", str(pki), "-o", "json"])
     assert res.exit_code == 2 and "pipe.crt: not a regular file" in res.output
+
+
+def test_rotate_users_renews_client_certs_and_kubeconfig_rewrites(pki: Path, tmp_path: Path) -> None:
+    assert run(cli, ["pki", "issue-user", str(pki), "alice", "--group", "dev"]).exit_code == 0
+    assert run(cli, ["pki", "issue-user", str(pki), "bob"]).exit_code == 0
+    old = load_cert(pki / "users/alice.crt")
+    old_key = (pki / "users/alice.key").read_bytes()
+    # without --users, user certificates are left alone
+    res = run(cli, ["pki", "rotate", str(pki), "--days", "30", "-o", "json"])
+    assert res.exit_code == 0 and not any(r["name"].startswith("users/") for r in orjson.loads(res.stdout)["renewed"])
+    assert load_cert(pki / "users/alice.crt").serial_number == old.serial_number
+    res = run(cli, ["pki", "rotate", str(pki), "--users", "--days", "30", "-o", "json"])
+    assert res.exit_code == 0, res.output
+    renewed = {r["name"]: r for r in orjson.loads(res.stdout)["renewed"]}
+    assert {"users/alice", "users/bob", "apiserver"} <= set(renewed)
+    assert renewed["users/alice"]["file"] == "users/alice.crt"
+    assert "kubeconfigs that embed the old certificate of alice, bob" in res.stderr
+    new = load_cert(pki / "users/alice.crt")
+    assert new.serial_number != old.serial_number and new.subject == old.subject and ekus(new) == {EKU.CLIENT_AUTH}
+    assert (pki / "users/alice.key").read_bytes() == old_key
+    new.verify_directly_issued_by(load_cert(pki / "ca.crt"))
+    # one user, with a new key; then a kubeconfig from the renewed files
+    apiserver = load_cert(pki / "apiserver.crt").serial_number
+    old_bob = load_cert(pki / "users/bob.crt")
+    res = run(cli, ["pki", "rotate", str(pki), "--cert", "users/bob", "--new-keys"])
+    assert res.exit_code == 0 and "users/bob" in res.stdout
+    assert load_cert(pki / "apiserver.crt").serial_number == apiserver  # only the named certificate
+    assert load_cert(pki / "users/bob.crt").public_key() != old_bob.public_key()
+    assert stat.S_IMODE((pki / "users/bob.key").stat().st_mode) == 0o600
+    out = tmp_path / "bob.kubeconfig"
+    res = run(cli, ["pki", "kubeconfig", str(pki), "bob", "--server", "https://10.0.0.1:6443", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600 and "PRIVATE KEY" not in res.output
+    res = run(cli, ["pki", "kubeconfig", str(pki), "bob", "--server", "https://x", "--out", str(out)])
+    assert res.exit_code == 2 and "already exists" in res.output
+
+
+def test_rotate_users_refuses_foreign_and_odd_names(pki: Path) -> None:
+    other_key = new_key("ecdsa")
+    other = new_ca("other-ca", other_key)
+    key = new_key("ecdsa")
+    (pki / "users").mkdir(exist_ok=True)
+    foreign = sign_leaf(LeafSpec("mallory", (), (EKU.CLIENT_AUTH,)), key, other, other_key, days=30)
+    write_cert(pki / "users/mallory.crt", foreign, force=True)
+    write_key(pki / "users/mallory.key", key, force=True)
+    before = (pki / "apiserver.crt").read_bytes()
+    res = run(cli, ["pki", "rotate", str(pki), "--users"])
+    assert res.exit_code == 2 and "users/mallory.crt: not signed by" in res.output
+    assert (pki / "apiserver.crt").read_bytes() == before  # checked before anything was written
+    for bad in ("users/../ca", "users/", "users/a/b"):
+        res = run(cli, ["pki", "rotate", str(pki), "--cert", bad])
+        assert res.exit_code == 2 and "not a user certificate name" in res.output, bad
+    res = run(cli, ["pki", "rotate", str(pki), "--cert", "users/nobody"])
+    assert res.exit_code == 2 and "users/nobody.crt: no such file" in res.output

@@ -21,6 +21,7 @@ from .common import (
     print_errors,
     severity_type,
     user_errors,
+    warn,
 )
 
 
@@ -97,6 +98,28 @@ def issue_user_cmd(directory: Path, name: str, groups: tuple[str, ...], days: in
         click.echo(f"kubeconfig: {kubeconfig_out} (mode 0600)")
 
 
+@group.command("kubeconfig")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("name")
+@click.option("--server", required=True, help="API server URL.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Kubeconfig file to write (mode 0600: it embeds the private key).")
+@click.option("--cluster-name", default="kubernetes", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@user_errors(PkiError, ValueError)
+def kubeconfig_cmd(directory: Path, name: str, server: str, out: Path, cluster_name: str, force: bool) -> None:
+    """Write a kubeconfig for the existing certificate DIR/users/NAME.{crt,key} (e.g. after `pki rotate --users`)."""
+    from ..pki.files import key_matches, load_cert, load_key
+    from ..pki.users import kubeconfig, user_files, write_kubeconfig
+
+    crt, key_path = user_files(directory, name)
+    cert, key, ca = load_cert(crt), load_key(key_path), load_cert(directory / "ca.crt")
+    if not key_matches(cert, key):
+        raise PkiError(f"{key_path}: does not match {crt}")
+    write_kubeconfig(out, kubeconfig(name, server, cluster_name, ca, cert, key), force=force)
+    click.echo(f"kubeconfig: {out} (mode 0600) for {crt} (expires {cert.not_valid_after_utc:%Y-%m-%d})")
+
+
 def _inventory_table(rows: list[dict[str, object]]) -> str:
     head = f"{'CERTIFICATE':<26} {'EXPIRES':<22} {'RESIDUAL TIME':<14} {'CERTIFICATE AUTHORITY':<22} KEY"
     lines = [head]
@@ -142,14 +165,20 @@ def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str) 
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--days", type=int, default=365, show_default=True, callback=_days)
 @click.option("--new-keys", is_flag=True, help="Generate new keys instead of reusing the current ones.")
-@click.option("--cert", "names", multiple=True, metavar="NAME", help="Renew only this certificate (kubeadm name).")
+@click.option("--cert", "names", multiple=True, metavar="NAME",
+              help="Renew only this certificate (kubeadm name, or users/NAME for a user certificate).")
+@click.option("--users", is_flag=True, help="Also renew every user certificate under DIR/users (pki issue-user).")
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @user_errors(PkiError, ValueError)
-def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...], fmt: str) -> None:
+def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...], users: bool, fmt: str) -> None:
     """Renew leaf certificates from their CAs (CAs are kept)."""
-    from ..pki.rotate import rotate
+    from ..pki.rotate import USERS, rotate
 
-    done = rotate(directory, days=days, new_keys=new_keys, names=list(names) or None)
+    done = rotate(directory, days=days, new_keys=new_keys, names=list(names) or None, users=users)
+    renewed_users = [r.name[len(USERS) + 1:] for r in done if r.name.startswith(f"{USERS}/")]
+    if renewed_users:
+        warn(f"kubeconfigs that embed the old certificate of {', '.join(renewed_users)} keep it: write them again "
+             f"with `kubeward pki kubeconfig {directory} NAME --server URL --out FILE`")
     if fmt == "json":
         click.echo(orjson.dumps({"renewed": [r.to_json() for r in done]}, option=orjson.OPT_INDENT_2).decode())
     else:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from .errors import PkiError
 from .files import PrivateKey, key_matches, load_cert, load_key, write_cert, write_key
@@ -57,31 +58,43 @@ def _key_type(key: PrivateKey) -> tuple[str, int]:
     return ("ecdsa", size) if kind.startswith("ECDSA") else ("rsa", size)
 
 
-def rotate(root: Path, *, days: int = 365, new_keys: bool = False, names: list[str] | None = None) -> list[Renewal]:
-    """Renew every leaf present (or the named ones); a missing CA key is an error, never a silent skip."""
+USERS = "users"  # where `pki issue-user` writes client certificates signed by the cluster CA
+
+
+def rotate(root: Path, *, days: int = 365, new_keys: bool = False, names: list[str] | None = None,
+           users: bool = False) -> list[Renewal]:
+    """Renew every kubeadm leaf present (or the named ones) and, with `users`, every client certificate under
+    users/ (`users/NAME` names one). Everything is checked before anything is written: a missing or mismatched CA
+    key, or a user certificate the cluster CA did not sign, is an error, never a silent skip."""
     wanted = names or [d.name for d in LEAVES]
+    user_names = [n for n in wanted if n.startswith(f"{USERS}/")]
+    wanted = [n for n in wanted if n not in user_names]
+    for n in user_names:
+        user = n[len(USERS) + 1:]
+        if not user or user in (".", "..") or any(ch in user for ch in "/\\\0"):
+            raise PkiError(f"{n}: not a user certificate name (users/NAME, as `pki issue-user` writes it)")
     unknown = [n for n in wanted if n not in BY_NAME or BY_NAME[n].ca is None]
     if unknown:
-        raise PkiError(f"{unknown[0]}: not a kubeadm leaf certificate (one of: {', '.join(d.name for d in LEAVES)})")
+        raise PkiError(f"{unknown[0]}: not a kubeadm leaf certificate (one of: {', '.join(d.name for d in LEAVES)}, "
+                       f"or {USERS}/NAME)")
     plan: list[tuple[str, Path, Path, x509.Certificate, PrivateKey, x509.Certificate, PrivateKey]] = []
     for name in wanted:
         d = BY_NAME[name]
-        crt, key_path = root / f"{d.base}.crt", root / f"{d.base}.key"
+        crt = root / f"{d.base}.crt"
         if not crt.exists():
             if names:
                 raise PkiError(f"{crt}: no such file")
             continue
-        ca_def = BY_NAME[d.ca or ""]
-        ca_crt, ca_key_path = root / f"{ca_def.base}.crt", root / f"{ca_def.base}.key"
-        ca_cert, ca_key = load_cert(ca_crt), load_key(ca_key_path)
-        if not key_matches(ca_cert, ca_key):
-            raise PkiError(f"{ca_key_path}: does not match {ca_crt}")
-        cert, key = load_cert(crt), load_key(key_path)
-        if not key_matches(cert, key):
-            raise PkiError(f"{key_path}: does not match {crt}")
-        plan.append((name, crt, key_path, cert, key, ca_cert, ca_key))
+        plan.append(_planned(name, root, crt, BY_NAME[d.ca or ""].base))
+    user_files = [root / f"{n}.crt" for n in user_names]
+    if users:
+        user_files += sorted(p for p in (root / USERS).glob("*.crt") if p not in user_files)
+    for crt in user_files:
+        if not crt.exists():
+            raise PkiError(f"{crt}: no such file")
+        plan.append(_planned(crt.relative_to(root).with_suffix("").as_posix(), root, crt, "ca", issued=True))
     if not plan:
-        raise PkiError(f"{root}: no kubeadm leaf certificates to renew")
+        raise PkiError(f"{root}: no certificates to renew")
     out: list[Renewal] = []
     for name, crt, key_path, cert, key, ca_cert, ca_key in plan:
         if new_keys:
@@ -94,3 +107,23 @@ def rotate(root: Path, *, days: int = 365, new_keys: bool = False, names: list[s
         out.append(Renewal(name, crt.relative_to(root).as_posix(), cert.not_valid_after_utc,
                            new.not_valid_after_utc, new_keys))
     return out
+
+
+def _planned(name: str, root: Path, crt: Path, ca_base: str, *, issued: bool = False
+             ) -> tuple[str, Path, Path, x509.Certificate, PrivateKey, x509.Certificate, PrivateKey]:
+    """One renewal, checked: the CA key matches its certificate, the leaf key matches the leaf, and (`issued`)
+    the leaf was signed by that CA, so a certificate from another CA is never silently re-issued by this one."""
+    ca_crt, ca_key_path = root / f"{ca_base}.crt", root / f"{ca_base}.key"
+    key_path = crt.with_suffix(".key")
+    ca_cert, ca_key = load_cert(ca_crt), load_key(ca_key_path)
+    if not key_matches(ca_cert, ca_key):
+        raise PkiError(f"{ca_key_path}: does not match {ca_crt}")
+    cert, key = load_cert(crt), load_key(key_path)
+    if not key_matches(cert, key):
+        raise PkiError(f"{key_path}: does not match {crt}")
+    if issued:
+        try:
+            cert.verify_directly_issued_by(ca_cert)
+        except (ValueError, TypeError, InvalidSignature):
+            raise PkiError(f"{crt}: not signed by {ca_crt}; only certificates of the cluster CA are renewed") from None
+    return (name, crt, key_path, cert, key, ca_cert, ca_key)

@@ -32,6 +32,12 @@ def _safe(name: str) -> str:
     return name
 
 
+def user_files(root: Path, user: str) -> tuple[Path, Path]:
+    """DIR/users/NAME.crt and .key: where `pki issue-user` writes a user's certificate and key."""
+    crt = root / "users" / f"{_safe(user)}.crt"
+    return crt, crt.with_suffix(".key")
+
+
 def issue_user(root: Path, user: str, groups: Sequence[str], *, days: int = 365, key_type: str | None = None,
                force: bool = False) -> tuple[Path, Path, x509.Certificate, PrivateKey, x509.Certificate]:
     """Sign DIR/users/NAME.{crt,key} with the cluster CA (ca.crt/ca.key)."""
@@ -42,8 +48,7 @@ def issue_user(root: Path, user: str, groups: Sequence[str], *, days: int = 365,
         key_type = "ecdsa" if isinstance(ca_key, ec.EllipticCurvePrivateKey) else "rsa"
     key = new_key(key_type)
     cert = sign_leaf(LeafSpec(user, tuple(groups), (CLIENT_AUTH,)), key, ca_cert, ca_key, days=days)
-    crt_path = root / "users" / f"{_safe(user)}.crt"
-    key_path = crt_path.with_suffix(".key")
+    crt_path, key_path = user_files(root, user)
     for p in (crt_path, key_path):
         if p.exists() and not force:
             raise PkiError(f"{p}: already exists (use --force to overwrite)")

@@ -98,3 +98,23 @@ def test_rejected_certificates_are_rejected_by_both(live: Any, tmp_path: Path) -
     status, doc = self_subject_review(kubeconfig(tmp_path / "fresh.kc", live.server, ca, crt, key))
     assert status == 201 and doc["status"]["userInfo"]["username"] == "fresh-user"
     print(f"\nx509: {len(cases)}/{len(cases)} rejected certificates rejected by the apiserver (401)")
+
+
+def test_rotated_user_certificate_authenticates_as_before(live: Any, tmp_path: Path) -> None:
+    """`pki rotate --cert users/NAME --new-keys` then `pki kubeconfig`: the real apiserver sees the same user and
+    groups. The old certificate keeps working until it expires: kube-apiserver checks no revocation."""
+    old_kc, new_kc = tmp_path / "old.kc", tmp_path / "new.kc"
+    out = kw("pki", "issue-user", str(live.pki), "rotating-user", "--group", "dev", "--group", "ops",
+             "--kubeconfig-out", str(old_kc), "--server", live.server)
+    assert out.returncode == 0, out.stderr
+    out = kw("pki", "rotate", str(live.pki), "--cert", "users/rotating-user", "--new-keys", "-o", "json")
+    assert out.returncode == 0, out.stderr
+    assert [r["name"] for r in orjson.loads(out.stdout)["renewed"]] == ["users/rotating-user"]
+    out = kw("pki", "kubeconfig", str(live.pki), "rotating-user", "--server", live.server, "--out", str(new_kc))
+    assert out.returncode == 0, out.stderr
+    for kc in (new_kc, old_kc):
+        status, doc = self_subject_review(kc)
+        assert status == 201, doc
+        info = doc["status"]["userInfo"]
+        assert info["username"] == "rotating-user"
+        assert info["groups"] == ["dev", "ops", "system:authenticated"]
