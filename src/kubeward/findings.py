@@ -47,7 +47,7 @@ class ControlMeta:
     remediation: str = ""
     description: str = ""
     _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
-    # The bytes before and after a finding's own part in the JSON document (formats/json.py), built once.
+    # A finding's JSON before its object and after its message (metadata; remediation), formats/json.py, built once.
     _rendered: tuple[bytes, bytes] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def in_framework(self, name: str) -> bool:

@@ -67,16 +67,6 @@ def render(report: Report, **_: Any) -> str:
         return text
 
 
-def render_bytes(report: Report) -> bytearray:
-    """`render` as UTF-8 bytes, for writers that take bytes: no str and no re-encoding, so a 100 MB document
-    costs about 100 MB once (the CLI writes these for `-o json`)."""
-    with gc_paused():
-        out = bytearray()
-        for piece in pieces(report):
-            out += piece
-        return out
-
-
 def pieces(report: Report) -> Iterator[bytes]:
     """The document as consecutive byte pieces, rendered as they are asked for: a writer that takes them one by
     one never holds the whole document (the CLI writes `-o json` this way)."""
@@ -103,8 +93,9 @@ def item_bytes(findings: list[Finding]) -> bytes:
     return b",\n".join(_items(findings))
 
 
-# A finding's keys sit 6 spaces deep in the document (top level → "findings" list → item).
+# A finding's keys sit 6 spaces deep in the document (top level → "findings" list → item), its braces 4.
 _KEY = b",\n      "
+_ITEM_END = b"\n    }"
 
 
 def _block(value: Any, depth: int) -> bytes:
@@ -133,16 +124,15 @@ def _items(findings: list[Finding]) -> list[bytes]:
         message = messages.get(f.message)
         if message is None:
             message = messages[f.message] = orjson.dumps(f.message)
-        end = around[1] if f.suppressed_by is None else (
-            around[1][:-6] + _KEY + b'"suppressed": ' + _block({"reason": f.suppressed_by}, 3) + b"\n    }"
-        )
         append(b"".join((
             around[0],
             obj._rendered or _object_part(obj),
             loc._rendered if loc._rendered is not None else _location_part(loc),
             path,
             message,
-            end,
+            around[1],
+            b"" if f.suppressed_by is None else _KEY + b'"suppressed": ' + _block({"reason": f.suppressed_by}, 3),
+            _ITEM_END,
         )))
     return out
 
@@ -150,7 +140,7 @@ def _items(findings: list[Finding]) -> list[bytes]:
 def _control_parts(control: ControlMeta) -> tuple[bytes, bytes]:
     parts = (
         b'    {\n      "control": ' + _block(control.to_json(), 3) + _KEY + b'"object": ',
-        _KEY + b'"remediation": ' + orjson.dumps(control.remediation) + b"\n    }",
+        _KEY + b'"remediation": ' + orjson.dumps(control.remediation),
     )
     object.__setattr__(control, "_rendered", parts)
     return parts
@@ -173,7 +163,7 @@ def render_spliced(report: Report, counts: tuple[int, dict[str, int], int], find
                    suppressed: list[bytes]) -> list[bytes | memoryview]:
     """The document of `report` (objects, controls, errors, ...) with finding lists given as rendered item blocks
     (`item_bytes`, in document order), as pieces to write one after the other (never joined into one copy): the
-    same bytes as `render_bytes` of the report holding those findings."""
+    same bytes as `pieces` of the report holding those findings."""
     head, middle, tail = _frame(_outer(report, counts))
     return [head, *_list_of_blocks(findings), middle, *_list_of_blocks(suppressed), tail, b"\n"]
 
@@ -195,5 +185,5 @@ def _list_pieces(findings: list[Finding]) -> Iterator[bytes]:
     for start in range(0, len(findings), _CHUNK):
         if start:
             yield b",\n"
-        yield b",\n".join(_items(findings[start:start + _CHUNK]))
+        yield item_bytes(findings[start:start + _CHUNK])
     yield b"\n  ]"
