@@ -109,13 +109,9 @@ def issue_user_cmd(directory: Path, name: str, groups: tuple[str, ...], days: in
 @user_errors(PkiError, ValueError)
 def kubeconfig_cmd(directory: Path, name: str, server: str, out: Path, cluster_name: str, force: bool) -> None:
     """Write a kubeconfig for the existing certificate DIR/users/NAME.{crt,key} (e.g. after `pki rotate --users`)."""
-    from ..pki.files import key_matches, load_cert, load_key
-    from ..pki.users import kubeconfig, user_files, write_kubeconfig
+    from ..pki.users import kubeconfig, load_user, write_kubeconfig
 
-    crt, key_path = user_files(directory, name)
-    cert, key, ca = load_cert(crt), load_key(key_path), load_cert(directory / "ca.crt")
-    if not key_matches(cert, key):
-        raise PkiError(f"{key_path}: does not match {crt}")
+    crt, cert, key, ca = load_user(directory, name)
     write_kubeconfig(out, kubeconfig(name, server, cluster_name, ca, cert, key), force=force)
     click.echo(f"kubeconfig: {out} (mode 0600) for {crt} (expires {cert.not_valid_after_utc:%Y-%m-%d})")
 
@@ -172,7 +168,8 @@ def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str) 
 @user_errors(PkiError, ValueError)
 def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...], users: bool, fmt: str) -> None:
     """Renew leaf certificates from their CAs (CAs are kept)."""
-    from ..pki.rotate import USERS, rotate
+    from ..pki.rotate import rotate
+    from ..pki.users import USERS
 
     done = rotate(directory, days=days, new_keys=new_keys, names=list(names) or None, users=users)
     renewed_users = [r.name[len(USERS) + 1:] for r in done if r.name.startswith(f"{USERS}/")]

@@ -18,6 +18,7 @@ from .files import PrivateKey, key_matches, load_cert, load_key, write_cert, wri
 from .inventory import key_description
 from .issue import AltNames, LeafSpec, new_key, sign_leaf
 from .layout import BY_NAME, LEAVES
+from .users import USERS, user_files
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +59,6 @@ def _key_type(key: PrivateKey) -> tuple[str, int]:
     return ("ecdsa", size) if kind.startswith("ECDSA") else ("rsa", size)
 
 
-USERS = "users"  # where `pki issue-user` writes client certificates signed by the cluster CA
-
 
 def rotate(root: Path, *, days: int = 365, new_keys: bool = False, names: list[str] | None = None,
            users: bool = False) -> list[Renewal]:
@@ -69,10 +68,12 @@ def rotate(root: Path, *, days: int = 365, new_keys: bool = False, names: list[s
     wanted = names or [d.name for d in LEAVES]
     user_names = [n for n in wanted if n.startswith(f"{USERS}/")]
     wanted = [n for n in wanted if n not in user_names]
+    user_crts = []
     for n in user_names:
-        user = n[len(USERS) + 1:]
-        if not user or user in (".", "..") or any(ch in user for ch in "/\\\0"):
-            raise PkiError(f"{n}: not a user certificate name (users/NAME, as `pki issue-user` writes it)")
+        try:
+            user_crts.append(user_files(root, n[len(USERS) + 1:])[0])
+        except PkiError:
+            raise PkiError(f"{n}: not a user certificate name (users/NAME, as `pki issue-user` writes it)") from None
     unknown = [n for n in wanted if n not in BY_NAME or BY_NAME[n].ca is None]
     if unknown:
         raise PkiError(f"{unknown[0]}: not a kubeadm leaf certificate (one of: {', '.join(d.name for d in LEAVES)}, "
@@ -86,13 +87,12 @@ def rotate(root: Path, *, days: int = 365, new_keys: bool = False, names: list[s
                 raise PkiError(f"{crt}: no such file")
             continue
         plan.append(_planned(name, root, crt, BY_NAME[d.ca or ""].base))
-    user_files = [root / f"{n}.crt" for n in user_names]
     if users:
-        user_files += sorted(p for p in (root / USERS).glob("*.crt") if p not in user_files)
-    for crt in user_files:
+        user_crts += sorted(p for p in (root / USERS).glob("*.crt") if p not in user_crts)
+    for crt in user_crts:
         if not crt.exists():
             raise PkiError(f"{crt}: no such file")
-        plan.append(_planned(crt.relative_to(root).with_suffix("").as_posix(), root, crt, "ca", issued=True))
+        plan.append(_planned(crt.relative_to(root).with_suffix("").as_posix(), root, crt, BY_NAME["ca"].base, issued=True))
     if not plan:
         raise PkiError(f"{root}: no certificates to renew")
     out: list[Renewal] = []

@@ -32,10 +32,23 @@ def _safe(name: str) -> str:
     return name
 
 
+USERS = "users"  # DIR/users: the client certificates `pki issue-user` writes, signed by the cluster CA
+
+
 def user_files(root: Path, user: str) -> tuple[Path, Path]:
     """DIR/users/NAME.crt and .key: where `pki issue-user` writes a user's certificate and key."""
-    crt = root / "users" / f"{_safe(user)}.crt"
+    crt = root / USERS / f"{_safe(user)}.crt"
     return crt, crt.with_suffix(".key")
+
+
+def load_user(root: Path, user: str) -> tuple[Path, x509.Certificate, PrivateKey, x509.Certificate]:
+    """An issued user's certificate file, certificate, key and the cluster CA certificate; a key that does not
+    match its certificate is an error."""
+    crt, key_path = user_files(root, user)
+    cert, key = load_cert(crt), load_key(key_path)
+    if not key_matches(cert, key):
+        raise PkiError(f"{key_path}: does not match {crt}")
+    return crt, cert, key, load_cert(root / "ca.crt")
 
 
 def issue_user(root: Path, user: str, groups: Sequence[str], *, days: int = 365, key_type: str | None = None,
