@@ -208,7 +208,7 @@ def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, st
         # Take the child's objects as soon as they are there (or when a chunk it loaded comes up), so the
         # cross-object controls run while the child is still busy with its chunks.
         i = claims.run(from_back=False)
-        if not received and ((i is not None and i >= boundary) or i is None or _ready(read_fd)):
+        if not received and (i is None or i >= boundary or _ready(read_fd)):
             if os.read(read_fd, 1) != b"o":
                 return None
             received = True

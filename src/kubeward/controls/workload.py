@@ -67,11 +67,9 @@ def _effective(pod: PodView, c: dict[str, Any], key: str) -> Any:
 def _effective_at(pod: PodView, c: dict[str, Any], cpath: str, key: str) -> str:
     """The pointer to where `_effective` found the field (or to its deepest present parent): built only for a
     finding, as most containers yield none."""
-    sc = c.get("securityContext")
-    if isinstance(sc, dict) and sc.get(key) is not None:
+    if _d(c.get("securityContext")).get(key) is not None:
         return f"{cpath}/securityContext/{key}"
-    psc = pod.spec.get("securityContext")
-    if isinstance(psc, dict) and psc.get(key) is not None:
+    if _effective(pod, c, key) is not None:  # not the container's: the pod's
         return f"{pod.spec_path}/securityContext/{key}"
     return _deepest(cpath, c, ("securityContext", key))
 

@@ -30,6 +30,9 @@ _SCALARS = {
     for tag in (f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "binary", "timestamp"))
 }
 _RESOLVED_CACHE_MAX = 1 << 16
+# What SafeConstructor's scalar methods raise on a value that does not fit an explicit tag (`!!int abc`,
+# `!!bool maybe`, `!!timestamp soon`); the value itself is never repeated in the message (it may be a secret).
+BAD_SCALAR = (ValueError, KeyError, AttributeError, TypeError, OverflowError)
 
 
 class Unsupported(Exception):
@@ -96,14 +99,12 @@ def _tagged(node: ScalarNode, constructor: SafeConstructor) -> Any:
         raise ConstructorError(None, None, f"the value does not fit its tag {node.tag.replace('tag:yaml.org,2002:', '!!')}", node.start_mark) from exc
 
 
-# What SafeConstructor's scalar methods raise on a value that does not fit an explicit tag (`!!int abc`,
-# `!!bool maybe`, `!!timestamp soon`); the value itself is never repeated in the message (it may be a secret).
-BAD_SCALAR = (ValueError, KeyError, AttributeError, TypeError, OverflowError)
-
 
 class CachedResolver:
-    """Mixin for a SafeLoader: the tag of a plain scalar depends only on its text (SafeLoader has no path
-    resolvers), and manifests repeat the same few thousand texts, so each is resolved once per process."""
+    """Mixin for a SafeLoader: the tag of a plain scalar depends only on its text (pyyaml lib/yaml/resolver.py
+    BaseResolver.resolve: the implicit resolvers are picked by the first character and matched in order; only
+    path resolvers, which SafeLoader has none of, look further), and manifests repeat the same few thousand
+    texts, so each is resolved once per process."""
 
     _resolved: ClassVar[dict[str, str]] = {}
 
