@@ -324,6 +324,8 @@ def test_fifo_and_symlink_loop_do_not_hang(pki: Path) -> None:
 
 
 def test_rotate_users_renews_client_certs_and_kubeconfig_rewrites(pki: Path, tmp_path: Path) -> None:
+    res = run(cli, ["pki", "rotate", str(pki), "--users"])  # none issued yet: said, not passed over in silence
+    assert res.exit_code == 0 and "--users: no user certificates under" in res.stderr
     assert run(cli, ["pki", "issue-user", str(pki), "alice", "--group", "dev"]).exit_code == 0
     assert run(cli, ["pki", "issue-user", str(pki), "bob"]).exit_code == 0
     old = load_cert(pki / "users/alice.crt")

@@ -173,6 +173,8 @@ def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...
 
     done = rotate(directory, days=days, new_keys=new_keys, names=list(names) or None, users=users)
     renewed_users = [r.name[len(USERS) + 1:] for r in done if r.name.startswith(f"{USERS}/")]
+    if users and not renewed_users:
+        warn(f"--users: no user certificates under {directory / USERS}")
     if renewed_users:
         warn(f"kubeconfigs that embed the old certificate of {', '.join(renewed_users)} keep it: write them again "
              f"with `kubeward pki kubeconfig {directory} NAME --server URL --out FILE`")
