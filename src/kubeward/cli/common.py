@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -13,12 +12,12 @@ import click
 
 from ..findings import InputError, Report, Severity
 from ..snapshot import Snapshot
+from ..textsafe import printable
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 PROGRESS_MIN_FILES = 200
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # True in the `kubeward` console process (set by cli.main.main), False when the commands run inside another
 # program (tests, an embedding application): only then may a one-shot command change process-wide settings.
@@ -26,8 +25,8 @@ CONSOLE = False
 
 
 def one_line(text: str) -> str:
-    """File names and messages come from user input: escape control characters so they cannot drive the terminal."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """File names and messages come from user input: control characters escaped, credentials redacted."""
+    return printable(text)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

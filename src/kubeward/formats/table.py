@@ -8,7 +8,6 @@ many were left out: rich lays out every cell, which is the slow part beyond a fe
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections import defaultdict
 from io import StringIO
@@ -20,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..findings import ControlMeta, Finding, Report, Severity
+from ..textsafe import escape_control
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -28,9 +28,6 @@ SEVERITY_STYLE = {
     Severity.LOW: "cyan",
     Severity.INFO: "dim",
 }
-# C0 controls (but tab and newline), DEL and C1 controls: ESC, CR or CSI copied from a manifest into a terminal
-# would let the manifest rewrite the screen, so they are shown escaped (\x1b) instead.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 DEFAULT_WIDTH = 120
 CAP_ABOVE = 5000  # total findings above which rows per control are capped
 CAPPED_ROWS = 50
@@ -38,7 +35,8 @@ LIST_CAP = 100  # suppressed findings and input errors listed at most
 
 
 def clean(text: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Cell text from a manifest: control characters escaped, tab and newline kept for the cell layout."""
+    return escape_control(text, keep_layout=True)
 
 
 def _t(text: object, style: str = "") -> Text:
