@@ -265,3 +265,22 @@ def test_every_fail_on_accepts_none(group: tuple[str, ...]) -> None:
     code, out, _ = run(*group, "--help")
     option = next(line for line in out.splitlines() if line.strip().startswith("--fail-on"))
     assert code == 0 and "none" in option
+
+
+def test_two_process_scan_reports_the_same_notes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(6):
+        text = PRIV.replace("name: web", f"name: web{i}")
+        if i % 2:
+            text = text.replace("  namespace: shop\n",
+                                "  namespace: shop\n  annotations:\n    kubeward.io/ignore: KW-W001,KW-NOPE\n")
+        (tmp_path / f"d{i}.yaml").write_text(text)
+    exc = tmp_path / "exc.cfg"
+    exc.write_text("exceptions:\n- controls: ['*']\n  names: [web0]\n  reason: x\n")
+    outs = []
+    for workers in ("1", "2"):
+        monkeypatch.setenv("KUBEWARD_WORKERS", workers)
+        code, out, _ = run("scan", str(tmp_path), "-o", "json", "--exceptions", str(exc))
+        outs.append((code, out))
+    assert outs[0] == outs[1]
+    doc = json.loads(outs[0][1])
+    assert len(doc["exceptionNotes"]) == 4 and sum("KW-NOPE" in n for n in doc["exceptionNotes"]) == 3
