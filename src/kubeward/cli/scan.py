@@ -56,7 +56,7 @@ def scan_options(f: Any) -> Any:
         click.option("--exceptions", "exceptions_file", type=click.Path(dir_okay=False),
                      help="Exceptions file (default: ./.kubeward.yaml when present)."),
         click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
-                     help="Exit 1 when a finding at or above this severity remains."),
+                     help="Exit 1 when a finding at or above this severity remains (none: report only, exit 0)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
