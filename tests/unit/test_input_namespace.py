@@ -173,3 +173,18 @@ def test_placement_property(objs: list[tuple[str, str | None]], wanted: str, enf
             assert r not in kept and any(x is r and f'"{ns}" does not match' in m for x, m in refused)
         else:
             assert r in kept and r.namespace == ns
+
+
+def test_request_namespace_places_but_refuses_nothing(install: Path) -> None:
+    install.write_text(INSTALL + ELSEWHERE)
+    code, out, err = run("rbac", "can-i", "get", "secrets", "--sa", "argocd/argocd-server", "-f", str(install),
+                         "-n", "argocd")
+    assert (code, out.strip()) == (0, "yes") and "does not match" not in err
+    # The default request namespace is not a -n: inputs stay in `default`.
+    code, out, _ = run("rbac", "can-i", "get", "secrets", "--sa", "default/argocd-server", "-f", str(install))
+    assert (code, out.strip()) == (0, "yes")
+
+
+def test_namespace_with_cluster_is_refused() -> None:
+    code, _, err = run("scan", "--cluster", "-n", "argocd")
+    assert code == 2 and "-n/--namespace places file inputs" in err
