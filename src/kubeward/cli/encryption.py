@@ -8,7 +8,18 @@ import click
 
 from ..findings import ControlMeta, ControlResult, Finding, ObjectRef, Report, Severity
 from ..formats import FORMATS, render
-from .common import EXIT_USAGE, emit, exit_code, fail, output_options, print_errors, severity_type
+from .common import (
+    EXIT_USAGE,
+    apply_exceptions,
+    emit,
+    exceptions_option,
+    exit_code,
+    fail,
+    fail_on_type,
+    output_options,
+    parse_fail_on,
+    print_errors,
+)
 
 INVALID = ControlMeta("KW-ENC-001", "EncryptionConfiguration is invalid (the apiserver refuses to start)",
                       Severity.HIGH, "encryption", ("cis-1.2.27",),
@@ -97,13 +108,16 @@ def check_file(path: str, resources: tuple[str, ...] = ("secrets",)) -> Report:
 @click.option("--resource", "resources", multiple=True, default=("secrets",), show_default=True,
               help="Resource that must be encrypted (repeatable), e.g. configmaps.")
 @output_options(FORMATS)
-@click.option("--fail-on", type=severity_type(), default="high", show_default=True)
-def check_cmd(file: str, resources: tuple[str, ...], fmt: str, output_file: str | None, fail_on: str) -> None:
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True)
+@exceptions_option
+def check_cmd(file: str, resources: tuple[str, ...], fmt: str, output_file: str | None, fail_on: str,
+              exceptions_file: str | None) -> None:
     """Validate FILE as the apiserver would and judge whether it really encrypts secrets."""
     report = check_file(file, resources)
     if report.errors and not report.objects:
         print_errors(report.errors)
         raise SystemExit(EXIT_USAGE)
+    apply_exceptions(report, exceptions_file)
     emit(render(report, fmt), output_file)
     print_errors(report.errors)
-    raise SystemExit(exit_code(report, Severity.parse(fail_on), scanned=report.objects > 0))
+    raise SystemExit(exit_code(report, parse_fail_on(fail_on), scanned=report.objects > 0))

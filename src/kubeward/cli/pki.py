@@ -15,11 +15,14 @@ from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    apply_exceptions,
     emit,
+    exceptions_option,
     exit_code,
+    fail_on_type,
     output_options,
+    parse_fail_on,
     print_errors,
-    severity_type,
     user_errors,
     warn,
 )
@@ -131,17 +134,17 @@ def _inventory_table(rows: list[dict[str, object]]) -> str:
 @group.command("check")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @output_options(FORMATS)
-@click.option("--fail-on", type=severity_type(), default="high", show_default=True)
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True)
+@exceptions_option
 @user_errors(PkiError)
-def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str) -> None:
+def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str, exceptions_file: str | None) -> None:
     """Check every certificate: expiry, chains, EKUs, CA separation, weak keys, key files."""
-    from ..findings import Severity
     from ..pki.checks import check, describe
     from ..pki.inventory import read_dir
 
     inv = read_dir(directory)
     now = dt.datetime.now(dt.UTC)
-    report = check(inv, now=now)
+    report = apply_exceptions(check(inv, now=now), exceptions_file)
     rows = [describe(c, inv, now) for c in inv.certs]
     if fmt == "json":
         doc = orjson.loads(render(report, "json"))
@@ -153,7 +156,7 @@ def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str) 
         text = render(report, fmt)
     emit(text, output_file)
     print_errors(report.errors)
-    code = exit_code(report, Severity.parse(fail_on), scanned=bool(inv.certs))
+    code = exit_code(report, parse_fail_on(fail_on), scanned=bool(inv.certs))
     raise SystemExit(EXIT_USAGE if report.errors and code == EXIT_OK else code)
 
 
