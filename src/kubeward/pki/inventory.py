@@ -50,6 +50,13 @@ class Inventory:
     certs: list[CertFile] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
     sa_key_mode: int | None = None
+    _cas: list[CertFile] | None = None
+
+    def cas(self) -> list[CertFile]:
+        """The CA certificates, computed once (checks ask for them once per certificate)."""
+        if self._cas is None:
+            self._cas = [c for c in self.certs if c.is_ca]
+        return self._cas
 
     def by_name(self, name: str) -> CertFile | None:
         return next((c for c in self.certs if c.name == name), None)

@@ -31,6 +31,9 @@ from .issue import (
 )
 
 MASTERS_GROUP = "system:masters"  # kubeadmconstants.MastersGroup
+# kubeadmconstants.ClusterAdminsGroupAndClusterRoleBinding: bound to cluster-admin by an ordinary
+# ClusterRoleBinding (kubeadm:cluster-admins), so, unlike system:masters, RBAC can take it away.
+CLUSTER_ADMINS_GROUP = "kubeadm:cluster-admins"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +45,12 @@ class CertDef:
     orgs: tuple[str, ...] = ()
     usages: tuple[object, ...] = ()
     sans: str = ""  # "" | "apiserver" | "etcd-server" | "etcd-peer"
+    # Every O set kubeadm has ever written for this slot (`orgs`, what `pki init` writes, is the current one).
+    accepted_orgs: tuple[tuple[str, ...], ...] = ((),)
 
 
+# cmd/kubeadm/app/phases/certs/certlist.go (current): apiserver-kubelet-client has O=kubeadm:cluster-admins and the
+# etcd client certificates no O; older kubeadm gave all three O=system:masters, so renewing such a slot keeps it.
 CAS: tuple[CertDef, ...] = (
     CertDef("ca", "ca", None, "kubernetes"),
     CertDef("front-proxy-ca", "front-proxy-ca", None, "front-proxy-ca"),
@@ -52,16 +59,16 @@ CAS: tuple[CertDef, ...] = (
 LEAVES: tuple[CertDef, ...] = (
     CertDef("apiserver", "apiserver", "ca", "kube-apiserver", usages=(SERVER_AUTH,), sans="apiserver"),
     CertDef("apiserver-kubelet-client", "apiserver-kubelet-client", "ca", "kube-apiserver-kubelet-client",
-            (MASTERS_GROUP,), (CLIENT_AUTH,)),
+            (CLUSTER_ADMINS_GROUP,), (CLIENT_AUTH,), accepted_orgs=((CLUSTER_ADMINS_GROUP,), (MASTERS_GROUP,))),
     CertDef("front-proxy-client", "front-proxy-client", "front-proxy-ca", "front-proxy-client",
             usages=(CLIENT_AUTH,)),
     # etcd 3.2+ needs clientAuth on the server cert too (certlist.go TODO referencing etcd#9785).
     CertDef("etcd-server", "etcd/server", "etcd-ca", "", usages=(SERVER_AUTH, CLIENT_AUTH), sans="etcd-server"),
     CertDef("etcd-peer", "etcd/peer", "etcd-ca", "", usages=(SERVER_AUTH, CLIENT_AUTH), sans="etcd-peer"),
     CertDef("etcd-healthcheck-client", "etcd/healthcheck-client", "etcd-ca", "kube-etcd-healthcheck-client",
-            (MASTERS_GROUP,), (CLIENT_AUTH,)),
+            (), (CLIENT_AUTH,), accepted_orgs=((), (MASTERS_GROUP,))),
     CertDef("apiserver-etcd-client", "apiserver-etcd-client", "etcd-ca", "kube-apiserver-etcd-client",
-            (MASTERS_GROUP,), (CLIENT_AUTH,)),
+            (), (CLIENT_AUTH,), accepted_orgs=((), (MASTERS_GROUP,))),
 )
 ALL: tuple[CertDef, ...] = CAS + LEAVES
 BY_NAME = {d.name: d for d in ALL}
