@@ -155,7 +155,7 @@ def test_directories_have_exact_modes_whatever_the_umask(tmp_path: Path) -> None
 
 def test_ensure_dir_refuses_a_file_in_the_way(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
-    with pytest.raises(SafeFileError, match="(?i)not a directory"):
+    with pytest.raises(SafeFileError, match=r"(?i)not a directory"):
         ensure_dir(tmp_path / "f" / "sub")
 
 

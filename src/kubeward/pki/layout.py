@@ -135,6 +135,7 @@ def _preflight(root: Path, force: bool) -> None:
 def init(root: Path, o: InitOptions) -> list[Path]:
     """Create the whole tree; refuses to touch any existing file unless `force` (checked before writing)."""
     _preflight(root, o.force)
+    specs = {d.name: leaf_spec(d, o) for d in LEAVES}  # bad addresses fail here, before any file is written
     written: list[Path] = []
     cas: dict[str, tuple[object, PrivateKey]] = {}
     for d in CAS:
@@ -148,7 +149,7 @@ def init(root: Path, o: InitOptions) -> list[Path]:
         assert d.ca is not None
         ca_cert, ca_key = cas[d.ca]
         key = new_key(o.key_type, o.rsa_bits)
-        cert = sign_leaf(leaf_spec(d, o), key, ca_cert, ca_key, days=o.days)  # type: ignore[arg-type]
+        cert = sign_leaf(specs[d.name], key, ca_cert, ca_key, days=o.days)  # type: ignore[arg-type]
         write_key(root / f"{d.base}.key", key, force=o.force)
         write_cert(root / f"{d.base}.crt", cert, force=o.force)
         written += [root / f"{d.base}.crt", root / f"{d.base}.key"]

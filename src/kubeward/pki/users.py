@@ -65,6 +65,7 @@ def issue_user(root: Path, user: str, groups: Sequence[str], *, days: int = 365,
 
     if MASTERS_GROUP in groups and not allow_masters:
         raise PkiError(f"{user}: refusing to issue a {MASTERS_GROUP} certificate without allow_masters")
+    crt_path, key_path = user_files(root, user)  # an unusable name fails before anything is signed
     ca_cert, ca_key = load_cert(root / "ca.crt"), load_key(root / "ca.key")
     if not key_matches(ca_cert, ca_key):
         raise PkiError(f"{root / 'ca.key'}: does not match {root / 'ca.crt'}")
@@ -72,7 +73,6 @@ def issue_user(root: Path, user: str, groups: Sequence[str], *, days: int = 365,
         key_type = "ecdsa" if isinstance(ca_key, ec.EllipticCurvePrivateKey) else "rsa"
     key = new_key(key_type)
     cert = sign_leaf(LeafSpec(user, tuple(groups), (CLIENT_AUTH,)), key, ca_cert, ca_key, days=days)
-    crt_path, key_path = user_files(root, user)
     for p in (crt_path, key_path):
         if os.path.lexists(p) and not force:
             raise PkiError(f"{p}: already exists (use --force to overwrite)")
