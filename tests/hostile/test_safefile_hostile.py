@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kubeward import safefile
 from kubeward.cli.main import cli
@@ -195,3 +197,31 @@ def test_report_output_short_write_fails(tmp_path: Path, monkeypatch: pytest.Mon
     res = run(cli, ["pki", "check", str(pki), "-o", "json", "--output", str(tmp_path / "r.json")])
     assert res.exit_code == 2 and "short write" in res.output
     assert not (tmp_path / "r.json").exists() and _leftovers(tmp_path) == []
+
+
+def test_output_dash_is_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pki = tmp_path / "pki"
+    init(pki, InitOptions(node_name="cp1", key_type="ecdsa"))
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["pki", "check", str(pki), "-o", "json", "--output", "-"])
+    assert res.exit_code == 0 and res.stdout.lstrip().startswith("{")
+    assert not (tmp_path / "-").exists()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=5000), chunk=st.integers(min_value=1, max_value=600), replace=st.booleans())
+def test_any_sequence_of_short_writes_gives_the_whole_file(tmp_path: Path, data: bytes, chunk: int,
+                                                           replace: bool) -> None:
+    """Property: however the kernel splits the writes, the file holds exactly the data, with exactly its mode."""
+    real_write = os.write
+    target = tmp_path / f"f-{chunk}-{len(data)}-{replace}"
+    if replace:
+        target.write_bytes(b"old content")
+    elif target.exists():
+        target.unlink()
+    try:
+        os.write = lambda fd, buf: real_write(fd, bytes(buf)[:chunk])  # type: ignore[assignment]
+        write_file(target, data, mode=0o640, replace=replace)
+    finally:
+        os.write = real_write  # type: ignore[assignment]
+    assert target.read_bytes() == data and _mode(target) == 0o640 and _leftovers(tmp_path) == []
