@@ -225,3 +225,51 @@ def test_any_sequence_of_short_writes_gives_the_whole_file(tmp_path: Path, data:
     finally:
         os.write = real_write  # type: ignore[assignment]
     assert target.read_bytes() == data and _mode(target) == 0o640 and _leftovers(tmp_path) == []
+
+
+@pytest.fixture()
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A real 512 KiB tmpfs (root only; skipped where mounting is not allowed)."""
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)],
+                                           capture_output=True, check=False).returncode != 0:
+        pytest.skip("needs root and tmpfs mounts")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def _fill(fs: Path) -> None:
+    fd = os.open(fs / "filler", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        while os.write(fd, b"\0" * 512) > 0:
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def test_a_really_full_disk_never_leaves_a_truncated_key(small_fs: Path) -> None:
+    pki = small_fs / "pki"
+    res = run(cli, ["pki", "init", str(pki), "--node-name", "cp1", "--key-type", "ecdsa"])
+    assert res.exit_code == 0, res.output
+    before = {p: p.read_bytes() for p in pki.rglob("*.key")}
+    _fill(small_fs)
+    res = run(cli, ["pki", "rotate", str(pki), "--new-keys"])
+    assert res.exit_code == 2 and "No space left on device" in res.output, res.output
+    for p in pki.rglob("*.key"):
+        load_key(p)  # every key is whole: the old one or a complete new one
+        assert p in before
+    assert not [p for p in pki.rglob("*.tmp")]
+    (small_fs / "filler").unlink()
+    fresh = small_fs / "fresh"
+    _fill(small_fs)
+    res = run(cli, ["pki", "init", str(fresh), "--key-type", "ecdsa"])
+    assert res.exit_code == 2 and "No space left on device" in res.output
+    for p in fresh.rglob("*.key") if fresh.exists() else ():
+        load_key(p)
