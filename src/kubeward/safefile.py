@@ -94,6 +94,26 @@ def write_file(path: Path | str, data: bytes, *, mode: int | None, replace: bool
         out.write(data)
 
 
+def write_files(files: list[tuple[Path, bytes, int]], *, replace: bool, dir_mode: int = 0o755) -> None:
+    """write_file for several files that belong together (a certificate and its key, a whole PKI): every file is
+    written and synced before any is renamed, so a full disk or a bad target leaves all of them as they were,
+    never a new key beside an old certificate."""
+    writers: list[AtomicWriter] = []
+    try:
+        for path, data, mode in files:
+            w = AtomicWriter(path, mode=mode, replace=replace, dir_mode=dir_mode)
+            w.__enter__()
+            writers.append(w)
+            w.write(data)
+            w.sync()
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+    for w in writers:
+        w.commit()
+
+
 class AtomicWriter:
     """`with AtomicWriter(path, …) as out: out.write(piece)…` — write_file for output produced piece by piece;
     the target appears, complete, only when the block ends without an exception."""
@@ -141,19 +161,32 @@ class AtomicWriter:
             raise SafeFileError(f"{self.path}: {exc.strerror or exc}") from None
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            self.abort()
+            return
+        self.sync()
+        self.commit()
+
+    def sync(self) -> None:
+        """Make the written bytes durable (fsync) and close the file: after this only the rename is left."""
         if self._fd < 0:
             return
-        if exc_type is not None:
-            self._abort()
-            return
-        tmp, self._tmp = self._tmp, None
         try:
-            if tmp is not None:
+            if self._tmp is not None:
                 os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
-            if tmp is None:
-                return
+        except OSError as exc:
+            self.abort()
+            raise SafeFileError(f"{self.path}: {exc.strerror or exc}") from None
+
+    def commit(self) -> None:
+        """Give the complete temporary file the target's name."""
+        self.sync()
+        tmp, self._tmp = self._tmp, None
+        if tmp is None:
+            return
+        try:
             if self.replace:
                 os.rename(tmp, self.path)
             else:
@@ -165,6 +198,10 @@ class AtomicWriter:
             self._cleanup(tmp)
             raise SafeFileError(f"{self.path}: {exc.strerror or exc}") from None
         _fsync_dir(self.path.parent)
+
+    def abort(self) -> None:
+        """Drop the temporary file; the target keeps its old content."""
+        self._abort()
 
     def _cleanup(self, tmp: Path | None) -> None:
         if self._fd >= 0:

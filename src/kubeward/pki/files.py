@@ -102,6 +102,14 @@ def write_file(path: Path, data: bytes, *, mode: int, force: bool, dir_mode: int
         raise PkiError(str(exc)) from None
 
 
+def write_files(files: list[tuple[Path, bytes, int]], *, force: bool) -> None:
+    """Several files that belong together (certificates and their keys): all or none (safefile.write_files)."""
+    try:
+        safefile.write_files(files, replace=force)
+    except safefile.SafeFileError as exc:
+        raise PkiError(str(exc)) from None
+
+
 def write_key(path: Path, key: PrivateKey, *, force: bool) -> None:
     write_file(path, key_pem(key), mode=0o600, force=force)
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .errors import PkiError
-from .files import PrivateKey, write_cert, write_file, write_key
+from .files import PrivateKey, cert_pem, key_pem, write_files
 from .issue import (
     CA_DAYS,
     CLIENT_AUTH,
@@ -136,27 +136,28 @@ def init(root: Path, o: InitOptions) -> list[Path]:
     """Create the whole tree; refuses to touch any existing file unless `force` (checked before writing)."""
     _preflight(root, o.force)
     specs = {d.name: leaf_spec(d, o) for d in LEAVES}  # bad addresses fail here, before any file is written
-    written: list[Path] = []
+    files: list[tuple[Path, bytes, int]] = []
     cas: dict[str, tuple[object, PrivateKey]] = {}
+
+    def add(base: str, cert: object, key: PrivateKey) -> None:
+        files.append((root / f"{base}.crt", cert_pem(cert), 0o644))  # type: ignore[arg-type]
+        files.append((root / f"{base}.key", key_pem(key), 0o600))
+
     for d in CAS:
         key = new_key(o.key_type, o.rsa_bits)
         cert = new_ca(d.cn, key, days=o.ca_days)
-        write_key(root / f"{d.base}.key", key, force=o.force)
-        write_cert(root / f"{d.base}.crt", cert, force=o.force)
-        written += [root / f"{d.base}.crt", root / f"{d.base}.key"]
+        add(d.base, cert, key)
         cas[d.name] = (cert, key)
     for d in LEAVES:
         assert d.ca is not None
         ca_cert, ca_key = cas[d.ca]
         key = new_key(o.key_type, o.rsa_bits)
         cert = sign_leaf(specs[d.name], key, ca_cert, ca_key, days=o.days)  # type: ignore[arg-type]
-        write_key(root / f"{d.base}.key", key, force=o.force)
-        write_cert(root / f"{d.base}.crt", cert, force=o.force)
-        written += [root / f"{d.base}.crt", root / f"{d.base}.key"]
+        add(d.base, cert, key)
     # The service-account signing pair is always RSA in kubeadm (CreateServiceAccountKeyAndPublicKeyFiles).
     sa = rsa.generate_private_key(public_exponent=65537, key_size=max(o.rsa_bits, 2048))
-    write_key(root / "sa.key", sa, force=o.force)
     pub = sa.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    write_file(root / "sa.pub", pub, mode=0o644, force=o.force)
-    written += [root / "sa.key", root / "sa.pub"]
+    files += [(root / "sa.key", key_pem(sa), 0o600), (root / "sa.pub", pub, 0o644)]
+    write_files(files, force=o.force)  # the whole tree or nothing (a full disk leaves no half PKI)
+    written = [p for p, _, _ in files]
     return written

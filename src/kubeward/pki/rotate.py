@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from .errors import PkiError
-from .files import PrivateKey, key_matches, load_cert, load_key, write_cert, write_key
+from .files import PrivateKey, cert_pem, key_matches, key_pem, load_cert, load_key, write_files
 from .inventory import key_description
 from .issue import AltNames, LeafSpec, new_key, sign_leaf
 from .layout import BY_NAME, LEAVES
@@ -106,17 +106,18 @@ def rotate(root: Path, *, days: int = 365, new_keys: bool = False, names: list[s
     if not plan:
         raise PkiError(f"{root}: no certificates to renew")
     out: list[Renewal] = []
+    files: list[tuple[Path, bytes, int]] = []
     for p in plan:
         key = p.key
         if new_keys:
             kind, size = _key_type(key)
             key = new_key(kind, max(size, 2048) if kind == "rsa" else 2048)
+            files.append((p.key_path, key_pem(key), 0o600))
         new = sign_leaf(spec_from(p.cert), key, p.ca_cert, p.ca_key, days=days)
-        if new_keys:
-            write_key(p.key_path, key, force=True)
-        write_cert(p.crt, new, force=True)
+        files.append((p.crt, cert_pem(new), 0o644))
         out.append(Renewal(p.name, p.crt.relative_to(root).as_posix(), p.cert.not_valid_after_utc,
                            new.not_valid_after_utc, new_keys))
+    write_files(files, force=True)  # all renewed or none: never a new key beside its old certificate
     return out
 
 

@@ -20,9 +20,8 @@ from .files import (
     key_pem,
     load_cert,
     load_key,
-    write_cert,
     write_file,
-    write_key,
+    write_files,
 )
 from .issue import CLIENT_AUTH, LeafSpec, new_key, sign_leaf
 
@@ -80,8 +79,7 @@ def issue_user(root: Path, user: str, groups: Sequence[str], *, days: int = 365,
         safefile.ensure_dir(crt_path.parent, USERS_DIR_MODE)
     except safefile.SafeFileError as exc:
         raise PkiError(str(exc)) from None
-    write_key(key_path, key, force=force)
-    write_cert(crt_path, cert, force=force)
+    write_files([(key_path, key_pem(key), 0o600), (crt_path, cert_pem(cert), 0o644)], force=force)
     return crt_path, key_path, cert, key, ca_cert
 
 
