@@ -126,3 +126,14 @@ def test_oversized_bundle_is_refused(tmp_path: Path) -> None:
     assert res.exit_code == 2 and f"more than the {MAX_BUNDLE_CERTS}" in res.output
     assert len(load_certs(pki / "ca.crt")) == 1 and load_cert(pki / "ca.crt")
     shutil.rmtree(pki)
+
+
+def test_a_folder_of_bundles_stops_at_the_certificate_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubeward.pki import inventory
+
+    pki = tmp_path / "pki"
+    init(pki, InitOptions(node_name="cp1", key_type="ecdsa"))
+    monkeypatch.setattr(inventory, "MAX_CERTS", 5)
+    inv = inventory.read_dir(pki)
+    assert len(inv.certs) == 5
+    assert [e.message for e in inv.errors] == ["not read: the folder holds more than 5 certificates"]

@@ -16,6 +16,7 @@ from .files import PrivateKey, key_matches, load_certs, load_key
 from .layout import ALL, CertDef
 
 MAX_FILES = 10_000
+MAX_CERTS = 20_000  # certificates kept over the whole folder: a folder of huge bundles must not exhaust memory
 
 
 @dataclass(slots=True)
@@ -101,6 +102,7 @@ def read_dir(root: Path) -> Inventory:
     inv = Inventory(root)
     roles = {d.base + ".crt": d for d in ALL}
     paths = sorted(root.rglob("*.crt"))[:MAX_FILES]
+    kept = 0
     for path in paths:
         rel = path.relative_to(root).as_posix()
         try:
@@ -108,6 +110,10 @@ def read_dir(root: Path) -> Inventory:
         except PkiError as exc:
             inv.errors.append(InputError(str(path), str(exc).split(": ", 1)[-1]))
             continue
+        kept += len(certs)
+        if kept > MAX_CERTS:
+            inv.errors.append(InputError(str(path), f"not read: the folder holds more than {MAX_CERTS} certificates"))
+            break
         cf = CertFile(path, rel, certs[0], certs[1:], roles.get(rel))
         key_path = path.with_suffix(".key")
         if key_path.exists():
