@@ -73,7 +73,10 @@ def test_planted_self_signed_masters_cert_is_not_re_signed(pki: Path) -> None:
     assert res.exit_code == 2, res.output
     assert "apiserver-kubelet-client.crt: not signed by" in res.output
     assert "CN is 'mallory', want 'kube-apiserver-kubelet-client'" in res.output
-    assert "nothing renewed" in res.output
+    assert "pki: 1 certificate refused (not what its slot holds); nothing renewed" in res.output
+    masters = [f for f in check(read_dir(pki)).findings if f.control.id == "KW-PKI-012"]
+    assert [f.object.name for f in masters] == ["apiserver-kubelet-client"]  # a planted one is never hidden
+    assert "older kubeadm profile" not in masters[0].message
     assert (pki / "apiserver-kubelet-client.crt").read_bytes() == before  # nothing signed, nothing written
     assert load_cert(pki / "apiserver.crt").not_valid_after_utc == load_cert(
         pki.parent / "pki" / "apiserver.crt").not_valid_after_utc

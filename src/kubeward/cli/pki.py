@@ -215,7 +215,7 @@ def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...
     except RotationRefused as exc:
         for line in exc.lines:
             warn(line)
-        fail(f"{directory}: {len(exc.lines)} refused (not what their slot holds); nothing renewed")
+        fail(f"{directory}: {exc}")
     renewed_users = [r.name[len(USERS) + 1:] for r in done if r.name.startswith(f"{USERS}/")]
     if users and not renewed_users:
         warn(f"--users: no user certificates under {directory / USERS}")

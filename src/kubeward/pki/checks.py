@@ -107,7 +107,9 @@ def _masters_hits(cf: CertFile, inv: Inventory, now: dt.datetime) -> Iterator[tu
     kube-apiserver checks no revocation list. kubeadm >= 1.29 keeps exactly one such credential, super-admin.conf
     (outside the PKI folder); admin.conf and, in current certlist.go, apiserver-kubelet-client use
     kubeadm:cluster-admins. Certificates only etcd's CA validates are skipped: etcd ignores O."""
-    if cf.is_ca or MASTERS_GROUP not in orgs_of(cf.cert) or not _client_capable(cf.cert):
+    # A CA certificate is no exception: Go's Verify accepts one as the client's leaf (even a root the client CA
+    # bundle holds is its own chain), and O is read from whatever leaf was presented.
+    if MASTERS_GROUP not in orgs_of(cf.cert) or not _client_capable(cf.cert):
         return
     cluster, etcd = inv.by_name("ca"), inv.by_name("etcd-ca")
     by_cluster = cluster is not None and _try_chain(cf, [cluster.cert], now) is None
@@ -115,7 +117,8 @@ def _masters_hits(cf: CertFile, inv: Inventory, now: dt.datetime) -> Iterator[tu
         return
     where = "signed by the cluster CA" if by_cluster else "if the apiserver trusts its issuer"
     legacy = " (an older kubeadm profile: current kubeadm gives this slot O=kubeadm:cluster-admins)" \
-        if cf.role is not None and cf.role.name == "apiserver-kubelet-client" else ""
+        if cf.role is not None and cf.role.name == "apiserver-kubelet-client" and not slot_problems(cf.role, cf.cert) \
+        else ""
     yield MASTERS, "/subject/O", f"O={MASTERS_GROUP}, {where}: cluster-admin that RBAC cannot revoke{legacy}"
 
 

@@ -102,7 +102,7 @@ def rotate(root: Path, *, days: int = 365, new_keys: bool = False, names: list[s
         refused += p.problems(user_problems(crt.stem, p.cert, allow_masters=allow_masters))
         plan.append(p)
     if refused:
-        raise RotationRefused(refused)
+        raise RotationRefused(refused, len({line.partition(": ")[0] for line in refused}))
     if not plan:
         raise PkiError(f"{root}: no certificates to renew")
     out: list[Renewal] = []
@@ -124,10 +124,10 @@ def rotate(root: Path, *, days: int = 365, new_keys: bool = False, names: list[s
 class RotationRefused(PkiError):
     """Certificates that are not what their slot holds: one line each, nothing was written."""
 
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__(f"{lines[0]} (refused, nothing renewed)" if len(lines) == 1
-                         else f"{len(lines)} certificates refused, nothing renewed")
-        self.lines = lines
+    def __init__(self, lines: list[str], certificates: int) -> None:
+        super().__init__(f"{certificates} certificate{'s' if certificates > 1 else ''} refused (not what "
+                         f"{'their slots hold' if certificates > 1 else 'its slot holds'}); nothing renewed")
+        self.lines, self.certificates = lines, certificates
 
 
 @dataclass(frozen=True, slots=True)
