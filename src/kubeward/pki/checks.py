@@ -243,9 +243,9 @@ def check(inv: Inventory, *, now: dt.datetime | None = None) -> Report:
     results[CA_SHARED.id].evaluated = 1 if inv.by_name("ca") and inv.by_name("etcd-ca") else 0
     results[CA_SHARED.id].failed = 1 if sep else 0
     if inv.by_name("ca") and not inv.by_name("etcd-ca") and any(c.rel.startswith("etcd/") for c in inv.certs):
-        cf = inv.by_name("ca")
-        assert cf is not None
-        add(cf, CA_SHARED, "/", "no etcd/ca.crt: etcd certificates have no separate CA")
+        cluster_ca = inv.by_name("ca")
+        assert cluster_ca is not None
+        add(cluster_ca, CA_SHARED, "/", "no etcd/ca.crt: etcd certificates have no separate CA")
     if inv.sa_key_mode is not None and inv.sa_key_mode & 0o077:
         sa = inv.root / "sa.key"
         findings.append(Finding(KEY_PERMS, ObjectRef("kubeward.io/v1", "Key", None, "sa"), _loc(sa), "/key/mode",

@@ -101,7 +101,8 @@ def alt_names(kind: str, o: InitOptions) -> AltNames | None:
     try:
         advertise = ipaddress.ip_address(o.advertise_address)
         # GetAPIServerVirtualIP: the first address of the service subnet.
-        service_ip = next(ipaddress.ip_network(o.service_cidr, strict=False).hosts())
+        service_ip: ipaddress.IPv4Address | ipaddress.IPv6Address = next(
+            ipaddress.ip_network(o.service_cidr, strict=False).hosts())  # type: ignore[assignment]
     except ValueError as exc:
         raise PkiError(f"invalid address: {exc}") from None
     alt = AltNames()
