@@ -198,13 +198,15 @@ def _skip_final_collection() -> None:
 def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None) -> None:
     """Write an encoded report piece by piece as it comes: a 100 MB JSON document is never held as text and
     re-encoded, nor joined into one copy."""
-    if output_file:
-        try:
-            with open(output_file, "wb") as fh:
+    if output_file and output_file != "-":
+        from ..safefile import AtomicWriter, SafeFileError
+
+        try:  # atomic, checked, never through a symlink (as emit)
+            with AtomicWriter(output_file, mode=None, replace=True, make_dirs=False) as fh:
                 for piece in pieces:
                     fh.write(piece)
-        except OSError as exc:
-            fail(f"{output_file}: {exc.strerror or exc}")
+        except SafeFileError as exc:
+            fail(str(exc))
     else:
         stream = sys.stdout.buffer
         for piece in pieces:
