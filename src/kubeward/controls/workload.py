@@ -1051,11 +1051,11 @@ control(
     "KW-W053", "Namespace without ResourceQuota", "low", "workload",
     frameworks=("nsa", "mitre-T1496"),
     remediation="Add a ResourceQuota to each application namespace to cap CPU, memory and object counts.",
-    shape="snapshot", kinds=("Namespace",),
+    shape="snapshot", kinds=("Namespace",), reads=("ResourceQuota",),
 )(_namespaces_missing("ResourceQuota"))
 control(
     "KW-W054", "Namespace without LimitRange", "low", "workload",
     frameworks=("nsa", "mitre-T1499"),
     remediation="Add a LimitRange with default container limits to each application namespace.",
-    shape="snapshot", kinds=("Namespace",),
+    shape="snapshot", kinds=("Namespace",), reads=("LimitRange",),
 )(_namespaces_missing("LimitRange"))
