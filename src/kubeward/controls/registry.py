@@ -39,6 +39,7 @@ CONTROL_MODULES = (
     "kubeward.controls.pss",
     "kubeward.controls.rbac_engine",
     "kubeward.controls.netpol",
+    "kubeward.controls.apis",
 )
 
 
