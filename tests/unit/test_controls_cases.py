@@ -474,7 +474,10 @@ PASS += [
                            binding([SA_WEB], ref="r", kind="RoleBinding")], id="bound-in-other-namespace"),
     Case("KW-R026", extra=[binding([SA_WEB], ref="edit", kind="RoleBinding")], id="namespaced-named-subject"),
     Case("KW-R026", extra=[binding([SA_WEB], ref="view")], id="view"),
+    Case("KW-S001", [("ConfigMap", "data.DB_PASSWORD", "${DB_PASSWORD}"),
+                     ("ConfigMap", "data.API_TOKEN", "{{ .Values.api.token }}")], id="placeholders"),
 ]
+FAIL += [Case("KW-S001", [("ConfigMap", "data.DB_PASSWORD", "changeme")], path="/data/DB_PASSWORD", id="weak-value")]
 
 
 ALLOW = {"allowed_registries": ("registry.example.com",)}
