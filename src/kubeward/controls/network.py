@@ -16,6 +16,7 @@ from typing import Any
 from ..resource import POD_KINDS, Resource
 from ..selectors import Selector, SelectorError, compile_selector
 from ..snapshot import Snapshot
+from ..textsafe import printable
 from .registry import Hit, control
 
 Found = Iterator[tuple[Resource, str, str]]
@@ -287,7 +288,7 @@ def nginx_snippet(res: Resource) -> Iterator[Hit]:
     # (annotations.md "Configuration snippet", kubernetes/ingress-nginx#7837).
     for name, _, where in _nginx_annotations(res):
         if name.endswith("-snippet"):
-            yield where, f"annotation {NGINX_PREFIX}{name} injects raw nginx configuration"
+            yield where, f"annotation {NGINX_PREFIX}{printable(name)} injects raw nginx configuration"
 
 
 # Annotations whose value the controller wrote into nginx.conf unsanitized (IngressNightmare, March 2025:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..resource import Resource
 from ..snapshot import Snapshot
+from ..textsafe import printable
 from .registry import Hit, control
 
 ROLE_KINDS = ("Role", "ClusterRole")
@@ -381,6 +382,7 @@ def admin_edit_binding(res: Resource) -> Iterator[Hit]:
         return
     for i, s in _subjects(res):
         if res.kind == "ClusterRoleBinding":
-            yield f"/subjects/{i}", f'{s.get("kind")} "{s.get("name")}" holds {name} in every namespace'
+            who = printable(f'{s.get("kind")} "{s.get("name")}"')
+            yield f"/subjects/{i}", f"{who} holds {name} in every namespace"
         elif _broad_group(s):
-            yield f"/subjects/{i}", f'every member of {s.get("name")} holds {name} in namespace {res.namespace}'
+            yield f"/subjects/{i}", f'every member of {printable(str(s.get("name")))} holds {name} in namespace {res.namespace}'

@@ -944,7 +944,7 @@ def cluster_component(pod: PodView) -> bool:
 def kube_system_workload(pod: PodView) -> Iterator[Hit]:
     if pod.resource.namespace == "kube-system" and not cluster_component(pod):
         where = "/metadata/namespace" if "namespace" in pod.resource.metadata else "/metadata"
-        yield where, f"{pod.resource.kind} {pod.resource.name} runs in kube-system, not as a cluster component"
+        yield where, f"{pod.resource.kind} {printable(pod.resource.name)} runs in kube-system, not as a cluster component"
 
 
 # ------------------------------------------------------------------------------------- service accounts
