@@ -107,3 +107,17 @@ def test_deprecation_table_is_consistent() -> None:
         assert e.removed_in is None or e.removed_in[1] <= NEWEST_MINOR
     # every kind of the table is a kind the API-version controls read
     assert {k for _, k in rows} <= all_controls()["KW-A001"].kinds
+
+
+def test_two_process_scan_sees_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(4):
+        (tmp_path / f"f{i}.yaml").write_text(MANIFEST.replace("name: f}", f"name: f{i}}}").replace("name: p,", f"name: p{i},"))
+    outs = []
+    for workers in ("1", "2"):
+        monkeypatch.setenv("KUBEWARD_WORKERS", workers)
+        out = CliRunner().invoke(cli, ["scan", str(tmp_path), "-o", "json", "--k8s-version", "1.31",
+                                       "--allowed-registries", "registry.example.com"])
+        outs.append(out.stdout)
+    assert outs[0] == outs[1]
+    ids = [f["control"]["id"] for f in json.loads(outs[1])["findings"]]
+    assert ids.count("KW-A002") == 4 and ids.count("KW-W061") == 4 and "KW-A001" not in ids
