@@ -221,3 +221,21 @@ def test_healthy_when_keeping_up(server: Running) -> None:
     c.request("GET", "/healthz")
     resp = c.getresponse()
     assert resp.status == 200 and orjson.loads(resp.read())["status"] == "ok"
+
+
+def test_buffered_bodies_are_bounded_over_all_connections() -> None:
+    """Bodies held at once are capped over all connections: one that does not fit in time gets 429 + Retry-After
+    (which the apiserver's webhook client retries) and its body is never read."""
+    for run in start(max_body=64 * 1024, max_buffered=100 * 1024, request_timeout=0.5):
+        srv = run.srv
+        assert srv.reserve(60000, 0.1)
+        t0 = time.monotonic()
+        assert not srv.reserve(50000, 0.2) and 0.15 < time.monotonic() - t0 < 1.0
+        threading.Timer(0.1, srv.release, args=(60000,)).start()
+        assert srv.reserve(50000, 2.0)  # room given back: the waiter gets it
+        c = run.conn()
+        c.request("POST", "/", body=b"x" * 60000)  # 50000 + 60000 do not fit
+        r = c.getresponse()
+        assert r.status == 429 and r.getheader("Retry-After") == "1" and srv.busy_rejections == 2
+        srv.release(50000)
+        assert run.post(batch(ev(1)))[0] == 200

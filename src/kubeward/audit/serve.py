@@ -3,12 +3,14 @@
 kube-apiserver with --audit-webhook-config-file POSTs batches as an `audit.k8s.io/v1` EventList JSON body to the
 server named in that kubeconfig (k8s.io/apiserver/plugin/pkg/audit/webhook). We answer 200 once the batch is
 analyzed; 400 for a body that is not an EventList (the apiserver logs it and does not resend), 413 for a body over
---max-body, 503 when the analysis cannot take the batch in time.
+--max-body, 429 with Retry-After when the server cannot take the batch in time (k8s.io/apiserver/pkg/util/webhook
+DefaultShouldRetry retries 429 and responses that suggest a client delay).
 
 Standard library (a thread per connection), with the limits a public endpoint needs:
-- at most `max_connections` connections at once (the rest are closed at accept, counted), and bodies of at most
-  `max_body` bytes, so memory is bounded by their product (raw) plus one parsed batch (batches are parsed and
-  analyzed one at a time);
+- at most `max_connections` connections at once (the rest are closed at accept, counted), bodies of at most
+  `max_body` bytes, and at most `max_buffered` bytes of bodies held at once over all connections (a request that
+  would exceed it waits, then gets 429 with Retry-After, which the apiserver's webhook client retries), plus one
+  parsed batch (batches are parsed and analyzed one at a time): memory stays bounded whatever the clients do;
 - deadlines, not per-read timeouts: a request's line and headers must arrive within `header_timeout` of its first
   byte (or of the connection, which covers the TLS handshake), its body within `request_timeout`, and a kept-alive
   connection may idle `idle_timeout` between requests; trickling a byte at a time does not extend them;
@@ -41,7 +43,8 @@ from .reader import ReadStats
 # The apiserver's webhook batches hold at most 400 events (--audit-webhook-batch-max-size; with truncation enabled at
 # most 10 MiB, --audit-webhook-truncate-max-batch-size), k8s.io/apiserver/pkg/server/options/audit.go.
 MAX_BODY = 4 * 1024 * 1024
-MAX_CONNECTIONS = 64
+MAX_CONNECTIONS = 512  # threads blocked on a socket are cheap; bodies are bounded by MAX_BUFFERED, not by this
+MAX_BUFFERED = 64 * 1024 * 1024
 MAX_REQUEST_LINE = 65536
 
 
@@ -51,13 +54,17 @@ class AuditWebhookServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], analyzer: Analyzer, on_alert: Callable[[Any], None], *,
-                 max_body: int = MAX_BODY, max_connections: int = MAX_CONNECTIONS, header_timeout: float = 10.0,
-                 request_timeout: float = 30.0, idle_timeout: float = 60.0, stall_after: float = 10.0,
+                 max_body: int = MAX_BODY, max_connections: int = MAX_CONNECTIONS,
+                 max_buffered: int = MAX_BUFFERED, header_timeout: float = 10.0,
+                 request_timeout: float = 10.0, idle_timeout: float = 60.0, stall_after: float = 10.0,
                  stalled: Callable[[float], list[str]] | None = None,
                  on_problem: Callable[[str], object] | None = None) -> None:
         super().__init__(address, _Handler)
         self.analyzer, self.on_alert = analyzer, on_alert
         self.max_body, self.max_connections = max_body, max_connections
+        self.max_buffered = max(max_buffered, max_body)
+        self._buffered = 0
+        self._budget = threading.Condition()
         self.header_timeout, self.request_timeout, self.idle_timeout = header_timeout, request_timeout, idle_timeout
         self.stall_after = stall_after
         self._sinks_stalled = stalled or (lambda _after: [])
@@ -66,7 +73,7 @@ class AuditWebhookServer(ThreadingHTTPServer):
         self.batches = 0
         self.connection_errors = 0  # handshake failures, resets, deadlines missed
         self.rejected_connections = 0  # over max_connections
-        self.busy_rejections = 0  # 503: the analysis did not take the batch within request_timeout
+        self.busy_rejections = 0  # 429: no room for the body, or the analysis did not take it, in time
         self._slots = threading.BoundedSemaphore(max_connections)
         self._open = 0
         self._lock = threading.Lock()  # the analyzer's state (bursts, dedup) is not thread-safe
@@ -105,12 +112,31 @@ class AuditWebhookServer(ThreadingHTTPServer):
         # TLS handshake failures, resets and deadlines of one client: counted, never a traceback.
         self.connection_errors += 1
 
+    # -- memory budget ---------------------------------------------------------------------------------------
+    def reserve(self, length: int, timeout: float) -> bool:
+        """Room for a body of `length` bytes among all connections, waiting at most `timeout` seconds."""
+        end = time.monotonic() + timeout
+        with self._budget:
+            while self._buffered + length > self.max_buffered:
+                left = end - time.monotonic()
+                if left <= 0:
+                    self.busy_rejections += 1
+                    return False
+                self._budget.wait(left)
+            self._buffered += length
+            return True
+
+    def release(self, length: int) -> None:
+        with self._budget:
+            self._buffered -= length
+            self._budget.notify_all()
+
     # -- analysis and health ---------------------------------------------------------------------------------
     def handle_body(self, body: bytes, where: str) -> tuple[int, dict[str, Any]]:
         """Parse and analyze one batch (one at a time, which also bounds parsed memory to one batch)."""
         if not self._lock.acquire(timeout=self.request_timeout):
             self.busy_rejections += 1
-            return 503, {"error": "analysis is not keeping up; retry later"}
+            return 429, {"error": "analysis is not keeping up; retry later"}
         try:
             self._busy_since = time.monotonic()
             try:
@@ -198,6 +224,9 @@ class _Handler(BaseHTTPRequestHandler):
         phrase = HTTPStatus(code).phrase
         head = (f"HTTP/1.1 {code} {phrase}\r\nServer: {self.server_version}\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(data)}\r\n")
+        if code in (429, 503):
+            head += "Retry-After: 1\r\n"
+
         if self.close_connection:
             head += "Connection: close\r\n"
         self._send(head.encode("ascii") + b"\r\n" + data)
@@ -262,11 +291,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(413, {"error": f"body larger than {srv.max_body} bytes (--max-body)"})
             return
         self.deadline = time.monotonic() + srv.request_timeout
-        body = self.rfile.read(length)
-        if len(body) < length:
-            self.close_connection = True
+        if not srv.reserve(length, srv.request_timeout):
+            self.close_connection = True  # the body is not read
+            self._reply(429, {"error": "too many bodies in flight; retry later"})
             return
-        self._reply(*srv.handle_body(body, f"webhook {self.client_address[0]}"))
+        try:
+            body = self.rfile.read(length)
+            if len(body) < length:
+                self.close_connection = True
+                return
+            self._reply(*srv.handle_body(body, f"webhook {self.client_address[0]}"))
+        finally:
+            srv.release(length)
 
 
 def tls_context(cert: str, key: str, client_ca: str | None = None) -> ssl.SSLContext:

@@ -325,12 +325,15 @@ def watch(path: str, from_start: bool, poll_interval: float, **opts: Any) -> Non
 @click.option("--max-body", default="4M", show_default=True, metavar="SIZE",
               help="Largest EventList accepted (413 beyond). The apiserver sends at most "
                    "--audit-webhook-batch-max-size events a batch; raise this for RequestResponse-level policies.")
-@click.option("--max-connections", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Concurrent connections; more are closed at once (memory stays under this times --max-body).")
+@click.option("--max-connections", type=click.IntRange(min=1), default=512, show_default=True,
+              help="Concurrent connections; more are closed at accept (and counted).")
+@click.option("--max-buffered", default="64M", show_default=True, metavar="SIZE",
+              help="Request bodies held in memory at once, all connections together; beyond it a batch waits, "
+                   "then gets 429 with Retry-After (the apiserver retries).")
 @click.option("--header-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               metavar="SECONDS", help="A request line and its headers (and the TLS handshake) must arrive in time.")
-@click.option("--request-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-              metavar="SECONDS", help="Deadline for a body to arrive and for the analysis to take it.")
+@click.option("--request-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              metavar="SECONDS", help="Deadline for a body to arrive and for the analysis to take it (else 429).")
 @click.option("--idle-timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               metavar="SECONDS", help="A kept-alive connection is closed after this long without a request.")
 @click.option("--stall-after", type=click.FloatRange(min=0.1), default=10.0, show_default=True, metavar="SECONDS",
@@ -340,7 +343,7 @@ def watch(path: str, from_start: bool, poll_interval: float, **opts: Any) -> Non
 @detection_options
 @sink_options
 def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | None, insecure_no_client_auth: bool,
-          max_body: str, max_connections: int, header_timeout: float, request_timeout: float, idle_timeout: float,
+          max_body: str, max_connections: int, max_buffered: str, header_timeout: float, request_timeout: float, idle_timeout: float,
           stall_after: float, shutdown_timeout: float, **opts: Any) -> None:
     """Audit webhook backend: receive the EventList batches kube-apiserver POSTs (--audit-webhook-config-file)
     over HTTPS (client certificates required) and emit alerts. GET /healthz answers 200, or 503 while stuck.
@@ -361,8 +364,9 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
              "--insecure-no-client-auth accepts anyone who reaches the port")
     try:
         body_limit = parse_size(max_body)
+        buffered_limit = parse_size(max_buffered)
     except (ValueError, click.BadParameter) as exc:
-        fail(f"--max-body: {exc}")
+        fail(f"--max-body/--max-buffered: {exc}")
     det = {k: opts.pop(k) for k in DETECTION_KEYS}
     analyzer, _ = _analyzer(**det)
     try:
@@ -375,7 +379,8 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
     alerting = _alerting(**opts, on_problem=log.put)
     try:
         srv = make_server(host, port, ctx, analyzer, alerting.emit, max_body=body_limit,
-                          max_connections=max_connections, header_timeout=header_timeout,
+                          max_connections=max_connections, max_buffered=buffered_limit,
+                          header_timeout=header_timeout,
                           request_timeout=request_timeout, idle_timeout=idle_timeout, stall_after=stall_after,
                           stalled=alerting.stalled, on_problem=log.put)
     except OSError as exc:
@@ -405,7 +410,7 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
         log.put(line)
     extra = "".join(f", {n} {what}" for n, what in (
         (rs.bad_lines, "unusable events"), (srv.rejected_connections, "connections over --max-connections"),
-        (srv.busy_rejections, "batches refused while the analysis was busy")) if n)
+        (srv.busy_rejections, "batches answered 429 (busy)")) if n)
     log.put(f"{analyzer.stats.events} events, {analyzer.stats.alerts} alerts" + extra)
     log.close(2.0)
 
