@@ -89,3 +89,12 @@ def test_fd_writer_finishes_partial_writes() -> None:
     os.close(r)
     os.close(w)
     assert b"".join(chunks) == data
+
+
+def test_enforce_starts_in_alert_mode() -> None:
+    from kubeward.agent.enforce import EnforceConfig
+    from kubeward.cli.agent import enforce_cmd
+
+    mode = next(p for p in enforce_cmd.params if p.name == "mode")
+    assert mode.default == "alert"
+    assert EnforceConfig("al.yaml", ["/"]).mode == "alert"

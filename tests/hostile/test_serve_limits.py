@@ -239,3 +239,30 @@ def test_buffered_bodies_are_bounded_over_all_connections() -> None:
         assert r.status == 429 and r.getheader("Retry-After") == "1" and srv.busy_rejections == 2
         srv.release(50000)
         assert run.post(batch(ev(1)))[0] == 200
+
+
+def test_stuck_analysis_shows_in_healthz_and_busy_batches_get_429() -> None:
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def stuck(_a: Any) -> None:  # an alert hook that never returns: the analysis of this batch is stuck
+        entered.set()
+        gate.wait(10)
+
+    for run in start(on_alert=stuck, stall_after=0.3, request_timeout=0.5):
+        t = threading.Thread(target=run.post, args=(batch(ev(1)),))
+        t.start()
+        assert entered.wait(5)
+        time.sleep(0.4)
+        c = run.conn()
+        c.request("GET", "/healthz")
+        resp = c.getresponse()
+        health = orjson.loads(resp.read())
+        assert resp.status == 503 and any("analysis stuck" in p for p in health["problems"])
+        code, _ = run.post(batch(ev(2)))
+        assert code == 429  # waited request_timeout for the analysis, then told to retry
+        gate.set()
+        t.join(5)
+        c.request("GET", "/healthz")
+        resp = c.getresponse()
+        assert resp.status == 200 and orjson.loads(resp.read())["status"] == "ok"
