@@ -18,9 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from .textsafe import printable
+
 T = TypeVar("T")
 
 BATCH_ITEMS = 256  # items joined into one write: fewer syscalls when the writer catches up on a backlog
+LOG_LINE = 2000  # a log line quoting hostile input is cut here
 
 
 def fd_writer(fd: int) -> Callable[[bytes], None]:
@@ -152,3 +155,10 @@ class BoundedWriter(Generic[T]):
         if not (c.dropped or c.failed):
             return None
         return f"{c.dropped} dropped (output not keeping up or shutdown), {c.failed} could not be written"
+
+
+def stderr_log(queue_size: int = 256) -> BoundedWriter[str]:
+    """`kubeward: <message>` lines on stderr for long-running commands, control characters escaped, each cut at
+    LOG_LINE characters, through a bounded queue: a stderr nobody reads cannot stall the caller."""
+    return BoundedWriter("log", fd_writer(2), lambda m: f"kubeward: {printable(m)[:LOG_LINE]}\n".encode(),
+                         queue_size=queue_size)

@@ -266,3 +266,23 @@ def test_stuck_analysis_shows_in_healthz_and_busy_batches_get_429() -> None:
         c.request("GET", "/healthz")
         resp = c.getresponse()
         assert resp.status == 200 and orjson.loads(resp.read())["status"] == "ok"
+
+
+def test_many_trickling_connections_are_all_closed_and_others_still_served(server: Running) -> None:
+    """Slowloris with several connections at once (under the cap): each is closed at the header deadline while a
+    kept-alive client goes on being served."""
+    c = server.conn()
+    assert server.post(batch(ev(0)), c)[0] == 200
+    socks = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(6)]
+    took: list[float] = []
+    ts = [threading.Thread(target=lambda s=s: took.append(_closed_within(s, 5.0, b"GET / HTTP/1.1\r\nX: " + b"a" * 999)))
+          for s in socks]
+    for t in ts:
+        t.start()
+    for i in range(10):
+        assert server.post(batch(ev(i + 1)), c)[0] == 200
+    for t in ts:
+        t.join(10)
+    for s in socks:
+        s.close()
+    assert len(took) == 6 and max(took) < 1.5, took

@@ -76,6 +76,7 @@ class AuditWebhookServer(ThreadingHTTPServer):
         self.busy_rejections = 0  # 429: no room for the body, or the analysis did not take it, in time
         self._slots = threading.BoundedSemaphore(max_connections)
         self._open = 0
+        self._open_lock = threading.Lock()
         self._lock = threading.Lock()  # the analyzer's state (bursts, dedup) is not thread-safe
         self._busy_since: float | None = None
 
@@ -85,7 +86,8 @@ class AuditWebhookServer(ThreadingHTTPServer):
             self.rejected_connections += 1
             self.shutdown_request(request)
             return
-        self._open += 1
+        with self._open_lock:
+            self._open += 1
         with contextlib.suppress(OSError):
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
@@ -101,7 +103,8 @@ class AuditWebhookServer(ThreadingHTTPServer):
             self._release()
 
     def _release(self) -> None:
-        self._open -= 1
+        with self._open_lock:
+            self._open -= 1
         self._slots.release()
 
     @property
@@ -154,7 +157,8 @@ class AuditWebhookServer(ThreadingHTTPServer):
             self.batches += 1
             bad = self.read_stats.bad_lines - before
             if bad and before == 0 and self.read_stats.errors and self._on_problem is not None:
-                self._on_problem(f"{self.read_stats.errors[0]} (further bad events are counted; summary at exit)")
+                first = str(self.read_stats.errors[0]).removeprefix("kubeward: ")
+                self._on_problem(f"{first} (further bad events are counted; summary at exit)")
             return 200, ({"events": n, "errors": bad} if bad else {"events": n})
         finally:
             self._busy_since = None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import EXIT_USAGE, fail, load_snapshot, one_line, warn
+from .common import EXIT_USAGE, fail, load_snapshot, warn
 
 if TYPE_CHECKING:
     from ..agent.pods import PodIndex
@@ -125,15 +125,14 @@ def enforce_cmd(allowlist: str, mounts: tuple[str, ...], filesystem: bool, mode:
     from ..agent.alerts import AlertSink
     from ..agent.allowlist import AllowlistError
     from ..agent.enforce import EnforceConfig, Enforcer
-    from ..outqueue import BoundedWriter, fd_writer
+    from ..outqueue import stderr_log
 
     _check_mounts(mounts)
     pods = _pods(snapshot)
     config = EnforceConfig(allowlist, mounts, mode, decision_timeout_ms, on_timeout, filesystem, pods,
                            reload_pods=(lambda: _pods(snapshot)) if snapshot else None)
     # While enforcing, log lines go through a bounded queue too: a stderr nobody reads cannot hold an exec either.
-    log: BoundedWriter[str] = BoundedWriter("log", fd_writer(2), lambda m: f"kubeward: {one_line(m)}\n".encode(),
-                                            queue_size=256)
+    log = stderr_log()
     try:
         sink = AlertSink(alerts, queue_size=alert_queue, on_problem=log.put)
     except OSError as exc:

@@ -356,8 +356,8 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
     import threading
 
     from ..audit.serve import make_server, tls_context
-    from ..outqueue import BoundedWriter, fd_writer
-    from .common import one_line, parse_size
+    from ..outqueue import stderr_log
+    from .common import parse_size
 
     if not client_ca and not insecure_no_client_auth:
         fail("audit serve: --client-ca is required (the CA of the apiserver's webhook client certificate); "
@@ -374,8 +374,7 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
     except (ssl.SSLError, OSError) as exc:
         fail(f"{tls_cert}: cannot load the TLS certificate/key: {exc}")
     # While serving, log lines go through a bounded queue: a stderr nobody reads cannot stall the server.
-    log: BoundedWriter[str] = BoundedWriter("log", fd_writer(2), lambda m: f"kubeward: {one_line(m)}\n".encode(),
-                                            queue_size=256)
+    log = stderr_log()
     alerting = _alerting(**opts, on_problem=log.put)
     try:
         srv = make_server(host, port, ctx, analyzer, alerting.emit, max_body=body_limit,
