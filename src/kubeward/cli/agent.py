@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,14 +25,14 @@ def exec_group() -> None:
     """Exec allowlisting: learn what runs, then enforce it (FAN_OPEN_EXEC_PERM)."""
 
 
-def _pods(snapshot: tuple[str, ...]) -> PodIndex | None:
+def _pods(snapshot: tuple[str, ...], say: Callable[[str], object] = warn) -> PodIndex | None:
     if not snapshot:
         return None
     from ..agent.pods import PodIndex
 
     snap = load_snapshot(snapshot)
     for e in snap.errors:
-        warn(str(e).removeprefix("kubeward: "))
+        say(str(e).removeprefix("kubeward: "))
     return PodIndex.from_snapshot(snap)
 
 
@@ -129,10 +130,10 @@ def enforce_cmd(allowlist: str, mounts: tuple[str, ...], filesystem: bool, mode:
 
     _check_mounts(mounts)
     pods = _pods(snapshot)
-    config = EnforceConfig(allowlist, mounts, mode, decision_timeout_ms, on_timeout, filesystem, pods,
-                           reload_pods=(lambda: _pods(snapshot)) if snapshot else None)
     # While enforcing, log lines go through a bounded queue too: a stderr nobody reads cannot hold an exec either.
     log = stderr_log()
+    config = EnforceConfig(allowlist, mounts, mode, decision_timeout_ms, on_timeout, filesystem, pods,
+                           reload_pods=(lambda: _pods(snapshot, log.put)) if snapshot else None)
     try:
         sink = AlertSink(alerts, queue_size=alert_queue, on_problem=log.put)
     except OSError as exc:
