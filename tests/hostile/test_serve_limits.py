@@ -286,3 +286,15 @@ def test_many_trickling_connections_are_all_closed_and_others_still_served(serve
     for s in socks:
         s.close()
     assert len(took) == 6 and max(took) < 1.5, took
+
+
+@pytest.mark.parametrize("head,code", [
+    (b"Content-Length: 5\r\nContent-Length: 99999\r\n", 400),  # smuggling-style duplicates
+    (b"Content-Length: +5\r\n", 411), (b"Content-Length: -1\r\n", 411), (b"Content-Length: 0x10\r\n", 411),
+    (b"Content-Length: \xd9\xa5\r\n", 411),  # a non-ASCII digit int() would accept
+])
+def test_content_length_is_digits_only(server: Running, head: bytes, code: int) -> None:
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n{}")
+    assert s.recv(4096).startswith(b"HTTP/1.1 %d " % code)
+    s.close()

@@ -284,12 +284,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._reply(411, {"error": "Content-Length required (no chunked bodies)"})
             return
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
+        # RFC 9110 8.6: Content-Length is 1*DIGIT; differing duplicates are an error (as Go's net/http rejects
+        # them), never resolved by picking one.
+        values = {v.strip() for v in self.headers.get_all("Content-Length") or []}
+        if len(values) != 1 or not next(iter(values)).isascii() or not next(iter(values)).isdigit():
             self.close_connection = True
-            self._reply(411, {"error": "Content-Length required"})
+            if len(values) > 1:
+                self._reply(400, {"error": "conflicting Content-Length headers"})
+            else:
+                self._reply(411, {"error": "Content-Length required"})
             return
+        length = int(next(iter(values)))
         if length < 0 or length > srv.max_body:
             self.close_connection = True  # the body is never read
             self._reply(413, {"error": f"body larger than {srv.max_body} bytes (--max-body)"})
