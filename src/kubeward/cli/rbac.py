@@ -360,12 +360,12 @@ def risks(include_defaults: bool, min_severity: str, fail_on: str, fmt: str, out
         emit(orjson.dumps({"risks": [r.to_json() for r in found]}, option=orjson.OPT_INDENT_2).decode() + "\n",
              output_file)
     else:
-        rows = [("SEVERITY", "SUBJECT", "SCOPE", "RISK", "VIA", "PODS")]
+        rows: list[tuple[list[str], ...]] = [(["SEVERITY"], ["SUBJECT"], ["SCOPE"], ["RISK"], ["VIA"], ["PODS"])]
         for r in found:
-            pods = ", ".join(str(p) for p in r.pods[:3]) + (f" (+{len(r.pods) - 3})" if len(r.pods) > 3 else "")
-            rows.append((r.severity.label, r.subject_text, r.namespace or "cluster", r.category.id,
-                         "; ".join(p.describe() for p in r.paths), pods))
-        emit(_table(rows) if found else "no risky permissions found\n", output_file)
+            pods = [str(p) for p in r.pods[:3]] + ([f"(+{len(r.pods) - 3})"] if len(r.pods) > 3 else [])
+            rows.append(([r.severity.label], [r.subject_text], [r.namespace or "cluster"], [r.category.id],
+                         [p.describe() for p in r.paths], pods))
+        emit(wrapped_table(rows, terminal_width()) if found else "no risky permissions found\n", output_file)
     worst = Severity.parse(fail_on)
     sys.exit(EXIT_FINDINGS if any(r.severity >= worst for r in found) else EXIT_OK)
 
@@ -437,6 +437,62 @@ def _paths_from(index: RBACIndex, snapshot: Snapshot, text: str, include_default
 def _rule_json(index: RBACIndex, grant: Any, req: Request) -> dict[str, list[str]]:
     found = index.rule_for(grant, req)
     return found[1].to_json() if found else {}
+
+
+def terminal_width() -> int:
+    """The terminal's columns ($COLUMNS, else the tty, else 80), kept within 80..200."""
+    import shutil
+
+    return max(80, min(200, shutil.get_terminal_size((80, 24)).columns))
+
+
+def wrapped_table(rows: list[tuple[list[str], ...]], width: int, gap: int = 2) -> str:
+    """A table whose lines fit `width`: each cell is a list of items, each item wrapped at spaces only (a name
+    is never broken; one longer than its column overflows it). The widest columns give up space first, never
+    below their longest word."""
+    import textwrap
+
+    n = len(rows[0])
+    if sum(max((len(w) for r in rows for item in r[i] for w in item.split()), default=0)
+           for i in range(n)) + gap * (n - 1) > width:
+        return _records(rows, width)
+    words = [max((len(w) for r in rows for item in r[i] for w in item.split()), default=0) for i in range(n)]
+    natural = [max((len(item) for r in rows for item in r[i]), default=0) for i in range(n)]
+    widths = list(natural)
+    room = width - gap * (n - 1)
+    while sum(widths) > room:
+        i = max(range(n), key=lambda j: (widths[j] - words[j], widths[j]))
+        if widths[i] <= words[i]:
+            break  # every column is down to its longest word: overflow rather than break a name
+        widths[i] = max(words[i], widths[i] - max(1, (sum(widths) - room) // 2))
+    out = []
+    for r in rows:
+        cells = [[line for item in cell for line in (textwrap.wrap(item, w, break_long_words=False,
+                                                                   break_on_hyphens=False) or [""])]
+                 for cell, w in zip(r, widths, strict=True)]
+        for k in range(max(len(c) for c in cells)):
+            parts = [(c[k] if k < len(c) else "").ljust(w) for c, w in zip(cells, widths, strict=True)]
+            out.append((" " * gap).join(parts).rstrip() + "\n")
+    return "".join(out)
+
+
+def _records(rows: list[tuple[list[str], ...]], width: int) -> str:
+    """The narrow form of `wrapped_table`: one block per row, the first column's item and the rest as labelled
+    lines (`SUBJECT: …`), each wrapped at spaces with a hanging indent."""
+    import textwrap
+
+    head = [c[0] for c in rows[0]]
+    label = max(len(h) for h in head[1:]) + 2
+    out = []
+    for r in rows[1:]:
+        out.append(" ".join(r[0]) + "\n")
+        for h, cell in zip(head[1:], r[1:], strict=True):
+            for j, item in enumerate(cell):
+                lead = f"  {(h.lower() + ':') if j == 0 else '':<{label}}"
+                lines = textwrap.wrap(item, max(20, width - len(lead)), break_long_words=False,
+                                      break_on_hyphens=False) or [""]
+                out += [(lead if k == 0 else " " * len(lead)) + line + "\n" for k, line in enumerate(lines)]
+    return "".join(out)
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
