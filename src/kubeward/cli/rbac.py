@@ -81,6 +81,7 @@ def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBA
             fail(f"cluster {snapshot.context}: cannot read every RBAC type; answers would be guesses")
         # A live cluster has every bootstrap role it binds; never add offline defaults to it.
         index = RBACIndex.from_snapshot(snapshot, builtin_roles=False)
+        _live_discovery(*live)
         for p in index.problems:
             warn(p)
         return snapshot, index
@@ -102,9 +103,28 @@ def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBA
     return snapshot, index
 
 
+def _live_discovery(kubeconfig: str | None, context: str | None) -> None:
+    """With --cluster, resource names resolve through the cluster's own discovery (CRDs and aggregated APIs
+    included), as kubectl against it would; if discovery cannot be read, the shipped data is used and said."""
+    from ..apidata import fetch_discovery
+    from ..sources.cluster import Client, ClusterError
+
+    try:
+        doc = fetch_discovery(Client(kubeconfig, context))
+    except (ClusterError, RuntimeError, KeyError, TypeError) as exc:
+        warn(f"cluster discovery not readable ({exc}); resource names resolve through the shipped discovery")
+        return
+    click.get_current_context().meta["kubeward.rbac.mapper"] = RESTMapper.from_discovery(doc)
+
+
 def rbac_mapper(snapshot: Snapshot) -> RESTMapper:
-    """The API discovery of --k8s-version plus the input's CustomResourceDefinitions (kubeward.discovery)."""
-    return mapper_for(snapshot, click.get_current_context().meta.get("kubeward.rbac.k8s_version"))
+    """The API discovery of --k8s-version plus the input's CustomResourceDefinitions (kubeward.discovery), or the
+    live cluster's discovery with --cluster."""
+    meta = click.get_current_context().meta
+    live = meta.get("kubeward.rbac.mapper")
+    if isinstance(live, RESTMapper):
+        return live
+    return mapper_for(snapshot, meta.get("kubeward.rbac.k8s_version"))
 
 
 def subject_options(f: Callable[..., Any]) -> Callable[..., Any]:
