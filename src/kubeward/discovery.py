@@ -276,17 +276,10 @@ class RESTMapper:
                 warning = (f"the server doesn't have a resource type '{res}'" if not group else
                            f"the server doesn't have a resource type '{res}' in group '{group}'")
             return Resolved("", arg, known=False, warning=warning)
+        # cani.go isNamespaced looks the name up in discovery; a `<Kind>List` guess is not listed there, so it is
+        # asked in the namespace like any resource kubectl cannot place.
         entry = self._by_gvr.get(gvr)
-        namespaced = entry.namespaced if entry is not None else _list_scope(self, gvr)
-        return Resolved(gvr[0], gvr[2], gvr[1], namespaced)
-
-
-def _list_scope(mapper: RESTMapper, gvr: GVR) -> bool:
-    """Scope of a `<Kind>List` guess: the resource it was guessed from (the `List` kind is cluster-scoped)."""
-    for r in mapper.resources:
-        if (r.group, r.version) == gvr[:2] and guess_kind_to_resource(r.kind + "List")[0] == gvr[2]:
-            return r.namespaced
-    return False
+        return Resolved(gvr[0], gvr[2], gvr[1], entry.namespaced if entry is not None else True)
 
 
 def _version_list(grp: _Group, version: str) -> list[APIResource]:
