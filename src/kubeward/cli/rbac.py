@@ -180,7 +180,10 @@ def note_unbound(index: RBACIndex, user: UserInfo, explicit_groups: tuple[str, .
     """Say plainly when no binding names the user nor any group it was given (the answer comes from the
     groups every user has, or nothing)."""
     named = named_subjects(index)
-    ref = parse_subject(user.name)
+    try:
+        ref = parse_subject(user.name)
+    except SubjectError:  # a user name that only looks like a service account's: a plain user
+        ref = SubjectRef("User", user.name)
     kind_ns = ("ServiceAccount", ref.namespace, ref.name) if ref.kind == "ServiceAccount" else ("User", "", user.name)
     if kind_ns in named or any(("Group", "", g) in named for g in explicit_groups):
         return
