@@ -91,7 +91,7 @@ def test_reconcile_merges_labels_and_aggregation() -> None:
     got = reconcile(have, want)
     assert got["metadata"]["labels"] == {"a": "mine", "b": "1"}  # existing values win
     assert got["aggregationRule"]["clusterRoleSelectors"] == [{"matchLabels": {"x": "y"}}, {"matchLabels": {"z": "w"}}]
-    assert got["rules"] == [READ_PODS]
+    assert got["rules"] == [READ_PODS]  # one verb, group and resource: its own breakdown
 
 
 def test_aggregated_bootstrap_roles_include_input_aggregates() -> None:
@@ -111,3 +111,26 @@ def test_versions() -> None:
     assert normalise_version("v1.37") == normalise_version("1.37.2") == normalise_version(None) == "1.37"
     with pytest.raises(UnsupportedVersion, match=r"supported: 1\.37"):
         normalise_version("1.36")
+
+
+def test_missing_rules_are_what_covers_leaves_uncovered() -> None:
+    from kubeward.engines.rbac.bootstrap import breakdown, uncovered
+
+    basic = [{"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews",
+                                                                   "selfsubjectrulesreviews"], "verbs": ["create"]}]
+    assert breakdown(basic[0]) == [
+        {"verbs": ["create"], "apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews"]},
+        {"verbs": ["create"], "apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectrulesreviews"]}]
+    assert uncovered([{"apiGroups": ["authorization.k8s.io"], "resources": ["*"], "verbs": ["*"]}], basic) == []
+    assert len(uncovered([{"apiGroups": ["*"], "resources": ["selfsubjectaccessreviews"], "verbs": ["create"]}],
+                         basic)) == 1
+    urls = [{"nonResourceURLs": ["/healthz", "/version"], "verbs": ["get"]}]
+    assert uncovered([{"nonResourceURLs": ["/*"], "verbs": ["get"]}], urls) == []
+    assert uncovered([{"nonResourceURLs": ["/healthz"], "verbs": ["*"]}], urls) == [
+        {"verbs": ["get"], "nonResourceURLs": ["/version"]}]
+    named = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": ["a", "b"]}]
+    assert uncovered([{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": ["a"]}],
+                     named) == [{"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"],
+                                 "resourceNames": ["b"]}]
+    sub = [{"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["update"]}]
+    assert uncovered([{"apiGroups": ["apps"], "resources": ["*/scale"], "verbs": ["update"]}], sub) == []

@@ -16,8 +16,8 @@ object against the stored one of the same kind, namespace and name:
   a binding gets the bootstrap roleRef (the apiserver recreates it when the roleRef differs) and gains the missing
   bootstrap subjects. Nothing the input grants is removed.
 The input is taken as what is stored, so the result is the steady state of a cluster running these manifests.
-Rules are added when no equal rule exists rather than when the existing rules do not Covers() them: the set of
-allowed requests is the same either way, only the order in --explain can differ.
+Missing rules are computed as validation.Covers computes them: the bootstrap rules broken down to one verb, group,
+resource and name each, kept when no existing rule covers them, and appended in that broken-down form.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def reconcile(existing: dict[str, Any], expected: dict[str, Any]) -> dict[str, A
     out["metadata"] = meta
     if expected.get("kind") in ("ClusterRole", "Role"):
         rules = _list(existing, "rules")
-        out["rules"] = rules + [r for r in _list(expected, "rules") if r not in rules]
+        out["rules"] = rules + uncovered(rules, _list(expected, "rules"))  # result.MissingRules appended
         want = expected.get("aggregationRule")
         if isinstance(want, dict):
             have = existing.get("aggregationRule")
@@ -95,6 +95,52 @@ def reconcile(existing: dict[str, Any], expected: dict[str, Any]) -> dict[str, A
         subjects = _list(existing, "subjects")
         out["subjects"] = subjects + [s for s in _list(expected, "subjects") if s not in subjects]
     return out
+
+
+def _strs(rule: Any, field: str) -> list[str]:
+    v = rule.get(field) if isinstance(rule, dict) else None
+    return [str(x) for x in v] if isinstance(v, list) else []
+
+
+def breakdown(rule: Any) -> list[dict[str, list[str]]]:
+    """BreakdownRule (component-helpers/auth/rbac/validation/policy_comparator.go): one verb, one group, one
+    resource and at most one name per rule; non-resource URLs combine with verbs only."""
+    out: list[dict[str, list[str]]] = []
+    verbs, names = _strs(rule, "verbs"), _strs(rule, "resourceNames")
+    for g in _strs(rule, "apiGroups"):
+        for r in _strs(rule, "resources"):
+            for v in verbs:
+                base = {"verbs": [v], "apiGroups": [g], "resources": [r]}
+                out += [{**base, "resourceNames": [n]} for n in names] if names else [base]
+    for u in _strs(rule, "nonResourceURLs"):
+        out += [{"verbs": [v], "nonResourceURLs": [u]} for v in verbs]
+    return out
+
+
+def _covers(owner: Any, sub: dict[str, list[str]]) -> bool:
+    """ruleCovers: the owner rule allows everything the broken-down rule does."""
+    verbs, groups, res = _strs(owner, "verbs"), _strs(owner, "apiGroups"), _strs(owner, "resources")
+    names, urls = _strs(owner, "resourceNames"), _strs(owner, "nonResourceURLs")
+    if not ("*" in verbs or all(v in verbs for v in sub.get("verbs", []))):
+        return False
+    if not ("*" in groups or all(g in groups for g in sub.get("apiGroups", []))):
+        return False
+    for path in sub.get("resources", []):  # resourceCoversAll
+        if "*" in res or path in res:
+            continue
+        if "/" not in path or "*/" + path.split("/", 1)[1] not in res:
+            return False
+    for path in sub.get("nonResourceURLs", []):  # nonResourceURLsCoversAll
+        if not any(o == path or (o.endswith("*") and path.startswith(o.rstrip("*"))) for o in urls):
+            return False
+    want = sub.get("resourceNames", [])
+    return not names if not want else (not names or all(n in names for n in want))
+
+
+def uncovered(owner_rules: list[Any], servant_rules: list[Any]) -> list[dict[str, list[str]]]:
+    """validation.Covers: the broken-down servant rules no owner rule covers (what reconciliation appends)."""
+    return [sub for rule in servant_rules for sub in breakdown(rule)
+            if not any(_covers(o, sub) for o in owner_rules)]
 
 
 def merged(inputs: dict[str, list[Resource]], policy: Iterable[dict[str, Any]] | None) -> dict[str, list[Entry]]:
