@@ -7,11 +7,17 @@ is required."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import yaml
 from livekube import subject_access_review, wait_for
 from test_live_rbac import RESOURCES, VERBS, _apply_world, _attrs, _expected_aggregation, make_world
 
+from kubeward.cli.rbac import build_request
+from kubeward.discovery import RESTMapper
 from kubeward.engines.rbac import RBACIndex, Request, UserInfo
 from kubeward.resource import Resource
 from kubeward.snapshot import Snapshot
@@ -19,6 +25,7 @@ from kubeward.sources.cluster import RBAC_TYPES, Client, load_cluster
 
 SEEDS = (11, 23, 2025)
 QUESTIONS_PER_WORLD = 400
+CLI_QUESTIONS_PER_WORLD = 12
 NON_RESOURCE_PATHS = ["/version", "/version/", "/healthz", "/healthz/etcd", "/api", "/api/v1", "/apis",
                       "/apis/apps/v1", "/metrics", "/logs", "/logs/kube.log", "/livez", "/livez/ping", "/readyz",
                       "/openapi/v2", "/openapi/v3/apis/apps/v1", "/custom/thing", "/"]
@@ -58,8 +65,33 @@ def _without_bootstrap(snapshot: Any) -> Snapshot:
     return Snapshot(Resource(r.obj) for r in keep)
 
 
-def test_bootstrap_policy_answers_as_the_cluster(live: Any, admin: Client) -> None:
-    total = agreed = allowed = non_resource = 0
+def _spelling(rng: random.Random, mapper: RESTMapper, req: Request) -> tuple[str, list[str]]:
+    """A way a kubectl user would type the request's resource, and the flags it needs."""
+    if not req.resource_request:
+        return req.path, []
+    entry = mapper.lookup(req.api_group, req.resource)
+    sub = f"/{req.subresource}" if req.subresource else ""
+    if entry is None:  # not a discovered type (users, groups, example.com): the literal form
+        return req.resource + sub, ["--api-group", req.api_group]
+    forms = [entry.name, entry.singular, entry.kind, *entry.short_names]
+    if entry.group:
+        forms += [f"{entry.name}.{entry.group}", f"{entry.name}.{entry.version}.{entry.group}"]
+    return rng.choice([f for f in forms if f]) + sub, []
+
+
+def _cli(world_file: Path, user: str, groups: list[str], target: str, flags: list[str], req: Request) -> str:
+    args = ["rbac", "can-i", req.verb, target, *([req.name] if req.name else []), "--as", user, *flags,
+            *(a for g in groups for a in ("--as-group", g)), "-f", str(world_file)]
+    args += ["-n", req.namespace] if req.namespace else (["-A"] if req.resource_request else [])
+    out = subprocess.run([sys.executable, "-c", "from kubeward.cli.main import main; main()", *args],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode in (0, 1), out.stderr
+    return out.stdout.strip()
+
+
+def test_bootstrap_policy_answers_as_the_cluster(live: Any, admin: Client, tmp_path: Path) -> None:
+    total = agreed = allowed = non_resource = cli_total = 0
+    mapper = RESTMapper.builtin()
     by_bootstrap = 0
     for seed in SEEDS:
         world, vocab = make_world(seed)
@@ -86,9 +118,23 @@ def test_bootstrap_policy_answers_as_the_cluster(live: Any, admin: Client) -> No
                 mismatches.append(f"user={user!r} groups={groups} {req}: apiserver allowed={real}, "
                                   f"kubeward allowed={ours.allowed} ({ours.reason})")
         assert not mismatches, "\n".join(mismatches[:10]) + f"\n({len(mismatches)} mismatches in world {seed})"
+        # The CLI over the same objects as files, resource names typed as kubectl users type them.
+        world_file = tmp_path / f"world-{seed}.yaml"
+        world_file.write_text(yaml.safe_dump_all([r.obj for r in offline.resources]))
+        for _ in range(CLI_QUESTIONS_PER_WORLD):
+            user, groups, req = _question(rng, vocab)
+            if "system:authenticated" not in groups and "system:unauthenticated" not in groups:
+                groups.append("system:authenticated")  # --as adds it, as impersonation does
+            target, flags = _spelling(rng, mapper, req)
+            asked = build_request(mapper, req.verb, target, req.name or None, req.namespace or "default",
+                                  not req.namespace, flags[1] if flags else None)
+            real = subject_access_review(admin, user, groups, _attrs(asked), asked.resource_request)
+            got = _cli(world_file, user, groups, target, flags, req)
+            assert got == ("yes" if real else "no"), f"rbac can-i {asked.verb} {target} as {user} {groups}: {got}"
+            cli_total += 1
     print(f"\nbootstrap differential: {agreed}/{total} answers agree with SubjectAccessReview over {len(SEEDS)} "
           f"seeds ({non_resource} non-resource, {allowed} allowed, {by_bootstrap} allowed by a bootstrap binding "
-          "the input lacked)")
+          f"the input lacked); {cli_total}/{cli_total} CLI answers with kubectl spellings agree")
     assert agreed == total and total == len(SEEDS) * QUESTIONS_PER_WORLD
     assert by_bootstrap >= total // 20, "the questions must exercise the bootstrap policy"
     assert allowed >= total // 10 and total - allowed >= total // 10
