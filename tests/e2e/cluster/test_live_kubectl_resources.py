@@ -150,7 +150,22 @@ def test_resource_arguments_resolve_as_kubectl(live: Any, admin: Client, kubectl
             mismatches.append(f"{arg!r}: kubectl sent group={want[0]!r} resource={want[1]!r} warning={want[2]!r} "
                               f"cluster-scoped={want[3]}; kubeward group={got[0]!r} resource={got[1]!r} "
                               f"warning={got[2]!r} cluster-scoped={got[3]}")
-    print(f"\nkubectl resource arguments: {agreed}/{len(args)} resolve as kubectl v1.37 resolves them "
-          f"({warned} unknown, warned as kubectl warns)")
-    assert not mismatches, "\n".join(mismatches[:20]) + f"\n({len(mismatches)} of {len(args)})"
+    # kubeward's RESOURCE/SUB is kubectl's RESOURCE --subresource SUB
+    subs = [("po", "log"), ("pods", "exec"), ("deploy", "scale"), ("sts", "scale"), ("sa", "token"),
+            ("Node", "proxy"), ("svc", "status"), ("csr", "approval"), ("gdg", "status"), ("jobs.batch", "status")]
+    for arg, sub in subs:
+        r = subprocess.run([str(kubectl), "--kubeconfig", str(live.kubeconfig), "auth", "can-i", "get", arg,
+                            "--subresource", sub, "-n", "dev", "-v=8"], capture_output=True, text=True, env=env,
+                           check=False, timeout=60)
+        theirs = _sar(r.stderr)
+        ours = build_request(mapper, "get", f"{arg}/{sub}", None, "dev", False, None)
+        got, want = (ours.api_group, ours.resource, ours.subresource), (theirs["group"], theirs["resource"],
+                                                                        theirs["subresource"])
+        if got == want:
+            agreed += 1
+        else:
+            mismatches.append(f"{arg}/{sub}: kubectl {want}, kubeward {got}")
+    assert not mismatches, "\n".join(mismatches)
+    print(f"\nkubectl resource arguments: {agreed}/{len(args) + len(subs)} resolve as kubectl v1.37 resolves them "
+          f"({warned} unknown, warned as kubectl warns; {len(subs)} with --subresource)")
     assert warned >= 10 and len(args) > 200
