@@ -11,7 +11,7 @@ import click
 import orjson
 
 from ..findings import Severity
-from ..identity import SA_PREFIX
+from ..identity import SubjectError, parse_subject
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -455,12 +455,17 @@ def audit2rbac(paths: tuple[str, ...], user: str | None, serviceaccount: str | N
 
     if bool(user) == bool(serviceaccount):
         fail("give exactly one of --user U or --serviceaccount NS:NAME")
-    if serviceaccount:
-        ns, sep, name = serviceaccount.partition(":")
-        if not (sep and ns and name) or ":" in name:
-            fail(f"--serviceaccount: expected NS:NAME, got {serviceaccount!r}")
-        user = f"{SA_PREFIX}{ns}:{name}"
-    assert user is not None
+    try:  # the one subject parser (identity.parse_subject); NS:NAME stays the --serviceaccount form
+        ref = parse_subject(serviceaccount or user or "")
+        if serviceaccount and not ref.kind and serviceaccount.count(":") == 1:
+            ref = parse_subject("ServiceAccount:" + serviceaccount)
+    except SubjectError as exc:
+        fail(f"--{'serviceaccount' if serviceaccount else 'user'}: {exc}")
+    if serviceaccount and ref.kind != "ServiceAccount":
+        fail(f"--serviceaccount: expected NS:NAME, got {serviceaccount!r}")
+    if ref.kind == "Group":
+        fail(f"--user {user}: a group makes no requests; name a user")
+    user = ref.username or ref.name
     if not paths:
         fail("nothing to read: give audit log files or '-' for stdin")
     rs = ReadStats()
