@@ -7,7 +7,7 @@ import gc
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -31,11 +31,15 @@ from .common import (
     output_options,
     parse_fail_on,
     print_errors,
+    render_options,
     severity_type,
     user_errors,
     warn,
 )
 from .live import cluster_options, load_cluster_cli
+
+if TYPE_CHECKING:
+    from ..sources.render import RenderOptions
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 
@@ -66,12 +70,13 @@ def scan_options(f: Any) -> Any:
 @click.command()
 @input_options
 @input_namespace_option
+@render_options
 @click.option("--demo", is_flag=True, help="Scan the bundled demo cluster (examples/demo-cluster).")
 @cluster_options
 @scan_options
 @user_errors(SelectionError, ExceptionsError)
 def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, context: str | None,
-         kubeconfig: str | None, input_namespace: str | None, **opts: Any) -> None:
+         kubeconfig: str | None, input_namespace: str | None, render_opts: RenderOptions, **opts: Any) -> None:
     """Scan manifests (files, folders, '-' for stdin) and report findings.
 
     \b
@@ -89,7 +94,7 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
         paths = (*paths, str(DEMO_DIR))
     if not paths:
         fail("nothing to scan: give files, folders or '-' (or --demo)")
-    _scan(paths, max_file_size, namespace=input_namespace, **opts)
+    _scan(paths, max_file_size, namespace=input_namespace, render_opts=render_opts, **opts)
 
 
 @click.command()
@@ -115,6 +120,7 @@ def _scan(
     output_file: str | None,
     live: tuple[str | None, str | None] | None = None,
     namespace: str | None = None,
+    render_opts: RenderOptions | None = None,
 ) -> None:
     if common.CONSOLE:
         # A scan is one burst of allocation with no garbage cycles worth collecting, and the process ends with
@@ -134,7 +140,8 @@ def _scan(
                                                               output_file, _csv(exclude_namespaces)):
         return
     with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
-        snapshot = load_cluster_cli(*live) if live is not None else load_snapshot(paths, max_file_size, namespace=namespace)
+        snapshot = (load_cluster_cli(*live) if live is not None
+                    else load_snapshot(paths, max_file_size, namespace=namespace, render_opts=render_opts))
     print_errors(snapshot.errors)
     report = run(snapshot, chosen, exceptions, exclude_namespaces=_csv(exclude_namespaces))
     report.coverage = getattr(snapshot, "coverage", None)
@@ -152,12 +159,12 @@ def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list
                         output_file: str | None, exclude_namespaces: tuple[str, ...]) -> bool:
     """`-o json` of many files on two processes (see scan_parallel); False when the serial path should run."""
     from ..scan_parallel import scan_json, workers_wanted
-    from ..sources.files import iter_files
+    from ..sources.render import plan_inputs
     from .common import parse_size
 
     limit = parse_size(max_file_size)
-    files = list(iter_files(paths))
-    if workers_wanted(len(files)) < 2:
+    files, renders = plan_inputs(paths)
+    if renders or workers_wanted(len(files)) < 2:  # charts and kustomizations render on the serial path
         return False
     done = scan_json(files, limit, chosen, exceptions, exclude_namespaces)
     if done is None:
