@@ -82,14 +82,14 @@ def rendered(name: str = "mychart") -> str:
 
 
 def fake_tool(bindir: Path, name: str, script: str, prints: str | None = None) -> Path:
-    """A shell script standing in for `name`; with `prints`, it records its arguments in bindir/NAME.args and prints
-    that text using shell builtins only (the tests' PATH holds nothing else)."""
+    """A shell script standing in for `name`: `script`, then with `prints`, it records its arguments in
+    bindir/NAME.args and prints that text using shell builtins only (the tests' PATH holds nothing else)."""
     bindir.mkdir(parents=True, exist_ok=True)
     tool = bindir / name
     if prints is not None:
         (bindir / f"{name}.out").write_text(prints)
-        script = (f'echo "$@" > "{bindir / name}.args"\n'
-                  f'while IFS= read -r line; do printf "%s\\n" "$line"; done < "{bindir / name}.out"\n' + script)
+        script += (f'echo "$@" > "{bindir / name}.args"\n'
+                   f'while IFS= read -r line; do printf "%s\\n" "$line"; done < "{bindir / name}.out"\n')
     tool.write_text("#!/bin/sh\n" + script)
     tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
     return tool
@@ -280,6 +280,21 @@ def test_kubectl_kustomize_when_kustomize_is_absent(in_tmp: Path, monkeypatch: p
     assert (in_tmp / "bin" / "kubectl.args").read_text().startswith("kustomize ")
     [f] = json.loads(out)["findings"]
     assert f["location"] == {"file": "k/kustomization.yaml"}  # no origin annotation in this output: the file
+
+
+def test_a_kustomize_that_refuses_the_wrapper_builds_the_folder_itself(in_tmp: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    (in_tmp / "k").mkdir()
+    (in_tmp / "k" / "kustomization.yaml").write_text("resources: [p.yaml]\n")
+    fake_tool(in_tmp / "bin", "kustomize",
+              'case "$2" in *kubeward-kustomize-*) echo "Error: json: unknown field \\"buildMetadata\\"" >&2; exit 1;; esac\n',
+              prints=PLAIN)
+    monkeypatch.setenv("PATH", str(in_tmp / "bin"))
+    code, out, err = run("scan", "k", "-o", "json", "--include-controls", "KW-W004")
+    assert (code, err) == (1, "")
+    assert (in_tmp / "bin" / "kustomize.args").read_text().split() == ["build", "k"]
+    [f] = json.loads(out)["findings"]
+    assert f["location"] == {"file": "k/kustomization.yaml"}
 
 
 def test_render_failure_is_helms_first_error_line(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:

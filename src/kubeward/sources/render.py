@@ -285,7 +285,11 @@ def _render_kustomization(r: Renderable, result: LoadResult, max_bytes: int, opt
                           path_env: str | None) -> None:
     kustomize = shutil.which("kustomize", path=path_env)
     kubectl = None if kustomize else shutil.which("kubectl", path=path_env)
-    if kustomize is None and kubectl is None:
+    if kustomize is not None:
+        build, what = [kustomize, "build"], "kustomize build"
+    elif kubectl is not None:
+        build, what = [kubectl, "kustomize"], "kubectl kustomize"
+    else:
         raise _InputProblem(missing_kustomize(r.shown))
     with tempfile.TemporaryDirectory(prefix="kubeward-kustomize-") as tmp:
         wrapper = os.path.realpath(tmp)
@@ -293,22 +297,15 @@ def _render_kustomization(r: Renderable, result: LoadResult, max_bytes: int, opt
         target = os.path.relpath(os.path.realpath(r.path), wrapper)
         with open(os.path.join(wrapper, "kustomization.yaml"), "w", encoding="utf-8") as fh:
             fh.write(_WRAPPER.format(target=_yaml_scalar(target)))
-        if kustomize is not None:
-            argv, what = [kustomize, "build", wrapper], "kustomize build"
-        else:
-            assert kubectl is not None
-            argv, what = [kubectl, "kustomize", wrapper], "kubectl kustomize"
-        try:
-            ran = _run(argv, what, opts.timeout, max_bytes, path_env)
-        except _InputProblem as exc:
-            raise _InputProblem(_WRAPPER_ERROR.sub("", str(exc), count=1)) from None
-    add_kustomize_output(ran.stdout, r.path, result, build_root=wrapper)
-
-
-# How kustomize (api/internal/target/kusttarget.go accumulateResources) words an error inside the wrapper's one
-# resource; removed, what remains is what `kustomize build FOLDER` itself says.
-_WRAPPER_ERROR = re.compile(r"(?<=failed: )accumulating resources: accumulation err='accumulating resources from "
-                            r"'[^']*': '[^']*' must resolve to a file': recursed accumulation of path '[^']*': ")
+        ran = _start([*build, wrapper], what, opts.timeout, max_bytes, path_env)
+    root: str | None = wrapper
+    if ran.returncode != 0 and not (ran.timed_out or ran.too_big):
+        # The folder itself: a kustomize older than buildMetadata (v4.5) builds it without origins, and a broken
+        # folder fails in kustomize's own words for it rather than through the wrapper's layer.
+        ran = _start([*build, r.path], what, opts.timeout, max_bytes, path_env)
+        root = None
+    _check(ran, what, opts.timeout, max_bytes)
+    add_kustomize_output(ran.stdout, r.path, result, build_root=root)
 
 
 def _yaml_scalar(text: str) -> str:
@@ -379,13 +376,22 @@ def _parse(data: bytes, shown: str, result: LoadResult) -> None:
 
 
 def _run(argv: list[str], what: str, timeout: float, max_bytes: int, path_env: str | None) -> Ran:
+    ran = _start(argv, what, timeout, max_bytes, path_env)
+    _check(ran, what, timeout, max_bytes)
+    return ran
+
+
+def _start(argv: list[str], what: str, timeout: float, max_bytes: int, path_env: str | None) -> Ran:
     env = None
     if path_env is not None:
         env = dict(os.environ, PATH=path_env)
     try:
-        ran = run_bounded(argv, timeout=timeout, max_bytes=max_bytes, env=env)
+        return run_bounded(argv, timeout=timeout, max_bytes=max_bytes, env=env)
     except OSError as exc:
         raise _InputProblem(f"{what} could not be started: {exc.strerror or exc}") from None
+
+
+def _check(ran: Ran, what: str, timeout: float, max_bytes: int) -> None:
     if ran.timed_out:
         raise _InputProblem(f"{what} did not finish within {timeout:g} s and was stopped")
     if ran.too_big:
@@ -393,7 +399,6 @@ def _run(argv: list[str], what: str, timeout: float, max_bytes: int, path_env: s
                             f"(raise it with --max-file-size)")
     if ran.returncode != 0:
         raise _InputProblem(f"{what} failed: {first_error_line(ran.stderr) or f'exit code {ran.returncode}'}")
-    return ran
 
 
 def first_error_line(stderr: bytes) -> str:
