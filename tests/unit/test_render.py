@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubeward.cli.main import cli
 from kubeward.sources.files import LoadResult
@@ -371,3 +373,35 @@ def test_first_error_line() -> None:
                b"    nil pointer evaluating interface {}.b\n\nUse --debug flag to render out invalid YAML\n")
     assert first_error_line(helm_v4) == ('bad/templates/cm.yaml:4:18: executing "bad/templates/cm.yaml" at '
                                          '<.Values.a.b>: nil pointer evaluating interface {}.b')
+
+
+# ------------------------------------------------------------------------------------------ property: honest lines
+
+_KEY = st.text(alphabet="abcdefgh", min_size=1, max_size=6)
+_PREFIX_LINE = st.sampled_from(["{{- if .Values.on }}", "# a comment", "{{/* note */}}", "", "{{- with .Values.x }}"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(extra=st.dictionaries(_KEY, st.integers(0, 99), max_size=5), prefix=st.lists(_PREFIX_LINE, max_size=4),
+       copies=st.integers(1, 2))
+def test_a_line_is_given_only_when_it_is_the_templates_line(tmp_path_factory: pytest.TempPathFactory,
+                                                             extra: dict[str, int], prefix: list[str],
+                                                             copies: int) -> None:
+    root = tmp_path_factory.mktemp("prop")
+    (root / "templates").mkdir()
+    data = "".join(f"  {k}: {v}\n" for k, v in extra.items())
+    body = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  fixed: 1\n{data}".rstrip("\n")
+    template = "".join(f"{p}\n" for p in prefix) + "\n---\n".join([body] * copies) + "\n"
+    (root / "templates" / "t.yaml").write_text(template)
+    out = f"---\n# Source: c/templates/t.yaml\n{body}\n"
+    result = LoadResult()
+    add_helm_output(out.encode(), str(root), result, 1 << 20)
+    [r] = result.resources
+    lines = template.splitlines()
+    if copies == 1:
+        # every key's line is the line where that key is written in the template file
+        assert r.line == lines.index("apiVersion: v1") + 1
+        for k in ("fixed", *extra):
+            assert lines[r.location(f"/data/{k}").line - 1].startswith(f"  {k}: ")  # type: ignore[operator]
+    else:
+        assert (r.line, r.location("/data/fixed").line) == (None, None)  # two places: neither is claimed
