@@ -134,3 +134,12 @@ def test_kustomize_failure_is_one_line(on_path: Path, tmp_path: Path) -> None:
     assert line == f"kubeward: {k}: kustomize build failed: {plain.stderr.splitlines()[0].removeprefix('Error: ')}"
     assert "missing.yaml" in line
     assert code == 2  # nothing could be scanned
+
+
+def test_the_tools_are_the_pinned_versions(on_path: Path) -> None:
+    pins = dict(line.split("=", 1) for line in (REPO / "scripts" / "build-tools").read_text().splitlines()
+                if line.endswith('"') and "_module=" in line)
+    helm = subprocess.run([str(on_path / "helm"), "version", "--short"], check=True, capture_output=True, text=True)
+    kustomize = subprocess.run([str(on_path / "kustomize"), "version"], check=True, capture_output=True, text=True)
+    assert helm.stdout.startswith(pins["helm_module"].strip('"').split("@")[1])
+    assert kustomize.stdout.strip() == pins["kustomize_module"].strip('"').split("@")[1]

@@ -346,6 +346,11 @@ def test_helm_flags_without_a_chart_are_a_usage_error(in_tmp: Path) -> None:
     assert "no folder with a Chart.yaml" in err
 
 
+def test_helm_flags_with_cluster_are_a_usage_error() -> None:
+    code, _, err = run("scan", "--cluster", "--set", "a=b")
+    assert (code, err.strip()) == (2, "kubeward: --values, --set and --release-name render Helm charts: not with --cluster")
+
+
 def test_a_render_that_hangs_is_stopped(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     chart(in_tmp)
     fake_tool(in_tmp / "bin", "helm", "exec sleep 30\n")

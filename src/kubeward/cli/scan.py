@@ -79,6 +79,8 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
          kubeconfig: str | None, input_namespace: str | None, render_opts: RenderOptions, **opts: Any) -> None:
     """Scan manifests (files, folders, '-' for stdin) and report findings.
 
+    A folder with a Chart.yaml is rendered with `helm template`, one with a kustomization with `kustomize build`.
+
     \b
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or input errors
     (bad flags, or nothing at all could be scanned).
@@ -88,6 +90,8 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
             fail("--cluster reads a live cluster: give no paths and no --demo with it")
         if input_namespace:
             fail("-n/--namespace places file inputs; with --cluster use --exclude-namespaces")
+        if render_opts.values or render_opts.set_values or render_opts.release_name:
+            fail("--values, --set and --release-name render Helm charts: not with --cluster")
         _scan((), max_file_size, live=(kubeconfig, context), **opts)
         return
     if demo:
