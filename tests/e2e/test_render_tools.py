@@ -143,3 +143,21 @@ def test_the_tools_are_the_pinned_versions(on_path: Path) -> None:
     kustomize = subprocess.run([str(on_path / "kustomize"), "version"], check=True, capture_output=True, text=True)
     assert helm.stdout.startswith(pins["helm_module"].strip('"').split("@")[1])
     assert kustomize.stdout.strip() == pins["kustomize_module"].strip('"').split("@")[1]
+
+
+def test_aliased_and_packaged_subcharts(on_path: Path, tmp_path: Path) -> None:
+    chart = tmp_path / "webchart"
+    shutil.copytree(REPO / CHART, chart)
+    meta = chart / "Chart.yaml"
+    meta.write_text(meta.read_text().replace("condition: cache.enabled", "alias: store"))
+    _, doc, err = scan(str(chart), "--include-controls", "KW-W004")
+    assert err == ""
+    # helm names it web/charts/store/…: the alias leads to the folder of the chart called cache
+    assert [f["location"] for f in doc["findings"]] == [{"file": f"{chart}/charts/cache/templates/statefulset.yaml"}]
+    subprocess.run([str(on_path / "helm"), "package", str(chart / "charts" / "cache"), "-d", str(chart / "charts")],
+                   check=True, capture_output=True)
+    shutil.rmtree(chart / "charts" / "cache")
+    _, doc, err = scan(str(chart), "--include-controls", "KW-W004")
+    assert err == ""
+    assert [f["location"] for f in doc["findings"]] == [{"file": f"{chart}/charts/cache-0.1.0.tgz"}]
+

@@ -139,10 +139,12 @@ def test_source_file_uses_chart_names_aliases_and_archives(tmp_path: Path) -> No
     (top / "charts" / "db-dir" / "Chart.yaml").write_text("apiVersion: v2\nname: db\nversion: 1.0.0\n")
     (top / "charts" / "plain").mkdir()
     (top / "charts" / "plain" / "Chart.yaml").write_text("apiVersion: v2\nname: plain\nversion: 1.0.0\n")
-    (top / "charts" / "redis-17.0.0.tgz").write_bytes(b"\x1f\x8b")
+    for archive in ("redis-17.0.0.tgz", "cache-1.0.0.tgz", "cache-extra-2.0.0.tgz"):
+        (top / "charts" / archive).write_bytes(b"\x1f\x8b")
     (top / "Chart.yaml").write_text(
         "apiVersion: v2\nname: top\nversion: 1.0.0\ndependencies:\n"
-        "- {name: db, version: 1.0.0, alias: primary}\n- {name: redis, version: 17.0.0}\n")
+        "- {name: db, version: 1.0.0, alias: primary}\n- {name: redis, version: 17.0.0}\n"
+        "- {name: cache, version: 1.0.0, alias: store}\n")
     d = str(top)
     # the top chart's name (not its folder) starts the path
     assert source_file(d, "top/templates/x.yaml") == (os.path.join(d, "templates", "x.yaml"), True)
@@ -153,6 +155,8 @@ def test_source_file_uses_chart_names_aliases_and_archives(tmp_path: Path) -> No
     assert source_file(d, "top/charts/plain/crds/c.yaml") == (os.path.join(d, "charts", "plain", "crds", "c.yaml"), True)
     # a packaged subchart: only its archive can be named
     assert source_file(d, "top/charts/redis/templates/x.yaml") == (os.path.join(d, "charts", "redis-17.0.0.tgz"), False)
+    # an aliased packaged subchart: the archive of the chart the alias names, at the dependency's version
+    assert source_file(d, "top/charts/store/templates/x.yaml") == (os.path.join(d, "charts", "cache-1.0.0.tgz"), False)
     assert source_file(d, "top/charts/gone/templates/x.yaml") == (os.path.join(d, "charts"), False)
 
 

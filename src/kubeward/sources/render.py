@@ -160,9 +160,10 @@ def source_file(chart_dir: str, source: str) -> tuple[str, bool]:
     here = chart_dir
     i = 1  # parts[0] is the top chart's name: the folder that was rendered
     while i + 2 < len(parts) and parts[i] == "charts":
-        sub = _subchart(here, parts[i + 1])
+        name, version = _dependency(here, parts[i + 1])
+        sub = _subchart(here, name)
         if sub is None:
-            return _packaged(here, parts[i + 1]), False
+            return _packaged(here, name, version), False
         here, i = sub, i + 2
     return os.path.join(here, *parts[i:]), True
 
@@ -172,13 +173,20 @@ def _chart_meta(directory: str) -> dict[str, Any]:
     return docs[0] if docs and isinstance(docs[0], dict) else {}
 
 
+def _dependency(directory: str, shown_as: str) -> tuple[str, str | None]:
+    """(chart name, version) of the dependency helm shows as `shown_as`: its alias, else its own name."""
+    deps = [d for d in _chart_meta(directory).get("dependencies") or ()
+            if isinstance(d, dict) and isinstance(d.get("name"), str)]
+    for dep in [d for d in deps if d.get("alias") == shown_as] or [d for d in deps if d["name"] == shown_as
+                                                                    and not d.get("alias")]:
+        version = dep.get("version")
+        return dep["name"], version if isinstance(version, str) else None
+    return shown_as, None
+
+
 def _subchart(directory: str, name: str) -> str | None:
-    """The unpacked folder under charts/ of the dependency helm calls `name` (an alias names its chart)."""
+    """The unpacked folder under charts/ whose Chart.yaml names `name` (else a folder called so)."""
     charts = os.path.join(directory, "charts")
-    wanted = name
-    for dep in _chart_meta(directory).get("dependencies") or ():
-        if isinstance(dep, dict) and dep.get("alias") == name and isinstance(dep.get("name"), str):
-            wanted = dep["name"]
     try:
         entries = sorted(os.listdir(charts))
     except OSError:
@@ -187,15 +195,19 @@ def _subchart(directory: str, name: str) -> str | None:
     for entry in entries:
         sub = os.path.join(charts, entry)
         if os.path.isfile(os.path.join(sub, CHART_FILE)):
-            if _chart_meta(sub).get("name") == wanted:
+            if _chart_meta(sub).get("name") == name:
                 return sub
-            if entry == wanted:
+            if entry == name:
                 fallback = sub
     return fallback
 
 
-def _packaged(directory: str, name: str) -> str:
+def _packaged(directory: str, name: str, version: str | None) -> str:
+    """`charts/NAME-VERSION.tgz` (what `helm package` and `helm dependency build` write), or the only
+    `NAME-*.tgz`; else the charts/ folder."""
     charts = os.path.join(directory, "charts")
+    if version and os.path.isfile(exact := os.path.join(charts, f"{name}-{version}.tgz")):
+        return exact
     try:
         archives = [e for e in sorted(os.listdir(charts)) if e.startswith(f"{name}-") and e.endswith(".tgz")]
     except OSError:
