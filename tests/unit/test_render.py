@@ -188,6 +188,15 @@ def test_a_document_found_twice_in_its_template_gets_no_line(in_tmp: Path) -> No
     assert [(r.file, r.line) for r in result.resources] == [("mychart/templates/twice.yaml", None)] * 2
 
 
+def test_a_forged_source_line_never_names_a_file_outside_the_chart(in_tmp: Path) -> None:
+    chart(in_tmp)
+    (in_tmp / "elsewhere.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")
+    out = "---\n# Source: mychart/../../elsewhere.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"
+    result = LoadResult()
+    add_helm_output(out.encode(), "mychart", result, 1 << 20)
+    assert [(r.file, r.line) for r in result.resources] == [("mychart", None)]
+
+
 def test_invalid_rendered_yaml_names_the_template_and_says_rendered(in_tmp: Path) -> None:
     chart(in_tmp)
     out = "---\n# Source: mychart/templates/pod.yaml\nkind: [unclosed\n"

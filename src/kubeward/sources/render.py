@@ -230,9 +230,9 @@ def add_helm_output(data: bytes, chart_dir: str, result: LoadResult, max_bytes: 
     templates: dict[str, str | None] = {}
     counted: set[str] = set()
     for source, block in split_helm_output(text):
-        if source:
-            path, exact = source_file(chart_dir, source)
-        else:
+        path, exact = source_file(chart_dir, source) if source else (chart_dir, False)
+        if not _inside(path, chart_dir):
+            # a template can print a `# Source:` line of its own; it never names a file outside the chart
             path, exact = chart_dir, False
         shown = display_path(path)
         body = block.strip()
@@ -256,6 +256,11 @@ def add_helm_output(data: bytes, chart_dir: str, result: LoadResult, max_bytes: 
         if len(result.resources) > before_res and shown not in counted:
             counted.add(shown)
             result.files_read += 1
+
+
+def _inside(path: str, directory: str) -> bool:
+    top = os.path.normpath(os.path.abspath(directory))
+    return os.path.commonpath([top, os.path.normpath(os.path.abspath(path))]) == top
 
 
 def _template_text(path: str, max_bytes: int) -> str | None:
