@@ -188,6 +188,16 @@ def test_a_document_found_twice_in_its_template_gets_no_line(in_tmp: Path) -> No
     assert [(r.file, r.line) for r in result.resources] == [("mychart/templates/twice.yaml", None)] * 2
 
 
+def test_an_indented_document_keeps_its_indentation(in_tmp: Path) -> None:
+    c = chart(in_tmp)
+    doc = "  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: indented\n"
+    (c / "templates" / "cm.yaml").write_text(doc)
+    result = LoadResult()
+    add_helm_output(f"---\n# Source: mychart/templates/cm.yaml\n{doc}\n".encode(), "mychart", result, 1 << 20)
+    assert result.errors == []
+    assert [(r.name, r.file, r.line) for r in result.resources] == [("indented", "mychart/templates/cm.yaml", 1)]
+
+
 def test_a_forged_source_line_never_names_a_file_outside_the_chart(in_tmp: Path) -> None:
     chart(in_tmp)
     (in_tmp / "elsewhere.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")

@@ -235,7 +235,7 @@ def add_helm_output(data: bytes, chart_dir: str, result: LoadResult, max_bytes: 
             # a template can print a `# Source:` line of its own; it never names a file outside the chart
             path, exact = chart_dir, False
         shown = display_path(path)
-        body = block.strip()
+        body = block.lstrip("\n").rstrip()  # newlines only: a document's first line may be indented
         if not body:
             continue
         offset = None
