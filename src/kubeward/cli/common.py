@@ -7,7 +7,6 @@ import functools
 import re
 import sys
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -240,11 +239,13 @@ def _stderr_console() -> Any:
 
 
 def emit(text: str, output_file: str | None) -> None:
-    if output_file:
-        try:
-            Path(output_file).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            fail(f"{output_file}: {exc.strerror or exc}")
+    if output_file and output_file != "-":
+        from ..safefile import SafeFileError, write_file
+
+        try:  # atomic, checked, never through a symlink; an existing report keeps its mode
+            write_file(output_file, text.encode("utf-8"), mode=None, replace=True, make_dirs=False)
+        except SafeFileError as exc:
+            fail(str(exc))
     else:
         click.echo(text, nl=not text.endswith("\n"))
 
