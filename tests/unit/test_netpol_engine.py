@@ -165,9 +165,11 @@ def test_workload_representatives_when_only_templates_exist() -> None:
     c = cluster(ns("a"), dep, rs)
     assert [p.key for p in c.pods] == ["a/web"]
     assert c.pods[0].workload == "Deployment/web" and c.pods[0].resolve("http", "TCP") == 80
-    # with a real pod carrying the template labels, no representative is added
-    c2 = cluster(ns("a"), dep, pod("a", "web-xyz", {"app": "web", "pod-template-hash": "1"}))
-    assert [p.key for p in c2.pods] == ["a/web-xyz"]
+    # a Pod owned by the Deployment's ReplicaSet stands for it: no representative is added
+    owned = pod("a", "web-1-xyz", {"app": "web", "pod-template-hash": "1"})
+    owned["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": "web-1", "controller": True}]
+    c2 = cluster(ns("a"), dep, rs, owned)
+    assert [p.key for p in c2.pods] == ["a/web-1-xyz"]
 
 
 # ---- all-ports summaries -----------------------------------------------------------------------------------

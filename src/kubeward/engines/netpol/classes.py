@@ -3,7 +3,8 @@
 Two pods are equivalent when they have the same namespace (hence namespace labels), the same labels, the same
 named container ports, the same host-network flag and, when ipBlocks match pods, fall in the same set of ipBlocks.
 Every selector, port and ipBlock then treats them alike, so the pod matrix is the class matrix indexed by class
-(plus the diagonal: "a pod cannot block access to itself").
+(plus the diagonal: "a pod cannot block access to itself"; a representative of several replicas takes its class
+cell, as two replicas are two pods).
 
 Sets of classes are Python ints used as bitsets, so union and intersection over thousands of classes are single
 operations. A policy contributes (destinations, sources) pairs: ingress allows per destination class are the OR
@@ -247,22 +248,24 @@ class ClassMatrix:
 
     def allowed(self, i: int, j: int) -> bool:
         """Pod i → pod j (indices into Cluster.pods)."""
-        if i == j:
-            return True
+        if i == j and self.index.cluster.pods[i].single:
+            return True  # loopback; a representative of several replicas is decided by its class cell
         pc = self.index.pod_class
         return bool(self.rows[pc[i]] >> pc[j] & 1)
 
     def allowed_pairs(self) -> int:
-        """Number of allowed ordered pod pairs, self pairs included, without expanding the pod matrix."""
+        """Number of allowed ordered pairs of `Cluster.pods` entries, self pairs included, without expanding the
+        matrix (a workload representative counts as one entry)."""
         by_size: dict[int, int] = {}
         for c in self.index.classes:
             by_size[len(c.members)] = by_size.get(len(c.members), 0) | (1 << c.index)
+        pods = self.index.cluster.pods
         total = 0
         for s, row in enumerate(self.rows):
-            size = len(self.index.classes[s].members)
-            total += size * sum(w * (row & m).bit_count() for w, m in by_size.items())
+            cls = self.index.classes[s]
+            total += len(cls.members) * sum(w * (row & m).bit_count() for w, m in by_size.items())
             if not row >> s & 1:
-                total += size  # self pairs are always allowed
+                total += sum(1 for i in cls.members if pods[i].single)  # loopback is always allowed
         return total
 
 

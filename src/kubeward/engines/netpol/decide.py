@@ -5,7 +5,8 @@ Semantics (kubernetes.io/docs/concepts/services-networking/network-policies):
 - a connection needs egress allowed at the source AND ingress allowed at the destination;
 - a pod is isolated for a direction iff some policy selects it and lists that direction in policyTypes;
   a non-isolated direction allows everything; an isolated one allows the union of the applicable rules;
-- "a pod cannot block access to itself"; traffic from/to the pod's own node is always allowed;
+- "a pod cannot block access to itself"; traffic from/to the pod's own node is always allowed; only a single pod
+  is itself: a workload representative standing for several replicas goes through the policies (model.py);
 - AdminNetworkPolicy tiers come first and BaselineAdminNetworkPolicy last (see admin.py).
 """
 
@@ -127,7 +128,9 @@ def evaluate_direction(cluster: Cluster, subject: Pod, direction: str, other: Po
 def decide(cluster: Cluster, src: Endpoint, dst: Endpoint, port: int, protocol: str = "TCP",
            *, explain: bool = True) -> Decision:
     """Is src → dst:port/protocol allowed, and why. IPs that belong to a pod should be resolved beforehand."""
-    if isinstance(src, Pod) and src is dst:
+    if isinstance(src, Pod) and src is dst and src.single:
+        # Loopback. A representative of several pods (replicas) with itself is replica-to-replica traffic between
+        # two different pods, which policy decides like any other pair.
         r = DirectionResult(EGRESS, True, False, [Reason("self", "", "", "allow")])
         return Decision(src, dst, port, protocol, True, r, DirectionResult(INGRESS, True, False, list(r.reasons)))
     egress = ingress = None

@@ -72,8 +72,8 @@ def generate(checker: FlowChecker, flows: Iterable[Flow]) -> list[dict[str, Any]
     samples: dict[Workload, Pod] = {}
     for f in flows:
         src, dst = checker.endpoint(f.src), checker.endpoint(f.dst)
-        if src is dst:
-            continue  # a pod can always reach itself
+        if src is dst and isinstance(src, Pod) and src.single:
+            continue  # loopback is always allowed (a representative of several replicas needs its rule)
         if isinstance(dst, Pod):
             w = workload_of(dst)
             samples.setdefault(w, dst)

@@ -44,7 +44,8 @@ def _policy_issues(cluster: Cluster, pol: Policy) -> Iterator[Issue]:
     if not cluster.pods:
         return
     own = _pods_in(cluster, pol.namespace)
-    if own and pol.pod_sel is not None and not any(pol.selects(p) for p in own):
+    scaled_down = [p for p in cluster.idle if p.namespace == pol.namespace]  # its pods return when scaled up
+    if own and pol.pod_sel is not None and not any(pol.selects(p) for p in (*own, *scaled_down)):
         yield Issue(SELECTS_NONE, res, "/spec/podSelector",
                     f"NetworkPolicy {pol.key} selects no pod (podSelector {pol.pod_sel.text})")
     for direction, key in ((INGRESS, "from"), (EGRESS, "to")):
