@@ -218,9 +218,9 @@ def _reach_table(out: IO[str], names: list[str], idx: list[int], allowed: Any, t
     lw = max(len(x) for x in [*labels, title])
     cut: list[int] = []
     if width is not None:
-        room = width - 2 - (min(n, 4) * (cw + 1) - 1)  # keep at least a few columns per block
+        room = width - 2 - (min(n, 16) * (cw + 1) - 1)  # room for 16 columns per block, if labels allow
         if lw > room:
-            lw = max(room, 12)
+            lw = max(room, 24)
             cut = [k for k, x in enumerate(labels) if len(x) > lw]
             labels = [_shorten(x, lw) for x in labels]
             title = _shorten(title, lw)
