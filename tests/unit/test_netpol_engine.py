@@ -328,5 +328,5 @@ def test_scan_controls_cover_every_lint_code() -> None:
     source = Path("src/kubeward/controls/netpol.py").read_text()
     used = set(re.findall(r'_hits\(snapshot, "([^"]+)"\)', source))
     codes = {lint.INVALID, lint.EXCEPT_OUTSIDE, lint.SELECTS_NONE, lint.PEER_NONE, lint.NAMED_UNRESOLVED,
-             lint.OPEN_INGRESS, lint.OPEN_EGRESS, lint.DNS_BLOCKED}
+             lint.OPEN_INGRESS, lint.OPEN_EGRESS, lint.DNS_BLOCKED, lint.DUPLICATE}
     assert used == codes

@@ -90,6 +90,18 @@ def invalid_policy(snapshot: Snapshot) -> Found:
 
 
 @control(
+    "KW-N106", "Object defined twice in the network inputs, or admin rule name reused", "medium", "network",
+    frameworks=("nsa",),
+    remediation="Keep one definition per kind, namespace and name (only the last one applied survives), and give "
+    "every AdminNetworkPolicy rule its own name.",
+    shape="snapshot", kinds=("NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "Namespace",
+                             *sorted(POD_KINDS)),
+)
+def duplicate_objects(snapshot: Snapshot) -> Found:
+    yield from _hits(snapshot, "duplicate")
+
+
+@control(
     "KW-N110", "Isolated pod still reachable from every pod on every port", "medium", "network",
     frameworks=("nsa", "cis-5.3.2", "mitre-T1046"),
     remediation="Replace the allow-all ingress rule with from/ports naming the expected clients.",

@@ -47,8 +47,8 @@ class ClassIndex:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         pods = cluster.pods
-        blocks = self._blocks(cluster)
-        ipsig = self._ip_signatures(pods, blocks) if cluster.ipblock_matches_pods else [()] * len(pods)
+        blocks, np_ids, admin_ids = self._blocks(cluster)
+        ipsig = self._ip_signatures(pods, blocks) if blocks else [()] * len(pods)
         by_key: dict[tuple[object, ...], int] = {}
         self.classes: list[PodClass] = []
         self.pod_class: list[int] = []
@@ -79,26 +79,42 @@ class ClassIndex:
         for i in range(len(pods)):
             for b in ipsig[i]:
                 self._block_mask[b] = self._block_mask.get(b, 0) | (1 << self.pod_class[i])
-        self._block_id = {(b.cidr, b.excepts): i for i, b in enumerate(blocks)}
+        self._np_block_id = np_ids  # NetworkPolicy ipBlocks: only when they match pod IPs (implementation-defined)
+        self._admin_block_id = admin_ids  # ANP/BANP networks always match pod IPs (the API says so)
         self._ns_cache: dict[str, int] = {}
         self._pod_cache: dict[tuple[str, int], int] = {}
         self._policy_subject: dict[int, int] = {}
 
     # -- construction helpers ------------------------------------------------------------------------------
     @staticmethod
-    def _blocks(cluster: Cluster) -> list[IPBlock]:
-        seen: dict[tuple[str, tuple[str, ...]], IPBlock] = {}
-        for pol in cluster.policies:
-            for rule in (*pol.ingress, *pol.egress):
-                for peer in rule.peers or ():
-                    if peer.ip_block is not None:
-                        seen.setdefault((peer.ip_block.cidr, peer.ip_block.excepts), peer.ip_block)
+    def _blocks(cluster: Cluster) -> tuple[list[IPBlock], dict[tuple[str, tuple[str, ...]], int],
+                                           dict[tuple[str, tuple[str, ...]], int]]:
+        """The blocks whose pod IPs tell classes apart, with their ids for NetworkPolicy ipBlocks (only when
+        `ipblock_matches_pods`) and for admin `networks` (always)."""
+        blocks: list[IPBlock] = []
+        ids: dict[tuple[str, tuple[str, ...]], int] = {}
+        np_ids: dict[tuple[str, tuple[str, ...]], int] = {}
+        admin_ids: dict[tuple[str, tuple[str, ...]], int] = {}
+
+        def add(b: IPBlock, into: dict[tuple[str, tuple[str, ...]], int]) -> None:
+            key = (b.cidr, b.excepts)
+            if key not in ids:
+                ids[key] = len(blocks)
+                blocks.append(b)
+            into[key] = ids[key]
+
+        if cluster.ipblock_matches_pods:
+            for pol in cluster.policies:
+                for rule in (*pol.ingress, *pol.egress):
+                    for peer in rule.peers or ():
+                        if peer.ip_block is not None:
+                            add(peer.ip_block, np_ids)
         for ap in cluster.admin:
-            for rule in (*ap.ingress, *ap.egress):
-                for apeer in rule.peers:
+            for arule in (*ap.ingress, *ap.egress):
+                for apeer in arule.peers:
                     for b in apeer.networks:
-                        seen.setdefault((b.cidr, b.excepts), b)
-        return list(seen.values())
+                        add(b, admin_ids)
+        return blocks, np_ids, admin_ids
 
     @staticmethod
     def _ip_signatures(pods: list[Pod], blocks: list[IPBlock]) -> list[tuple[int, ...]]:
@@ -177,7 +193,7 @@ class ClassIndex:
         if not peer.valid:
             return 0
         if peer.ip_block is not None:
-            b = self._block_id.get((peer.ip_block.cidr, peer.ip_block.excepts))
+            b = self._np_block_id.get((peer.ip_block.cidr, peer.ip_block.excepts))
             return self._block_mask.get(b, 0) if b is not None else 0
         within = self.namespaces_matching(peer.ns_sel) if peer.ns_sel is not None else self.ns_mask.get(policy_ns, 0)
         return self.pods_matching(peer.pod_sel, within)
@@ -223,7 +239,7 @@ class ClassIndex:
                 continue
             if p.networks:
                 for b in p.networks:
-                    bid = self._block_id.get((b.cidr, b.excepts))
+                    bid = self._admin_block_id.get((b.cidr, b.excepts))
                     if bid is not None:
                         m |= self._block_mask.get(bid, 0)
             elif p.ns_sel is not None:

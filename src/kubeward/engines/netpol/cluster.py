@@ -337,6 +337,14 @@ def from_snapshot(snapshot: Snapshot, *, ipblock_matches_pods: bool = True) -> C
     for extra in banps[1:] if len(banps) > 1 else ():
         # baselineadminnetworkpolicy_types.go: a singleton, named "default"; only one can exist.
         extra.problems.append(("/metadata/name", "only one BaselineAdminNetworkPolicy can exist (named \"default\")"))
+    compiled_all: list[Policy | AdminPolicy] = [*policies, *admin]
+    for compiled in compiled_all:
+        if compiled.problems and compiled.resource is not None:
+            path, msg = compiled.problems[0]
+            more = f" and {len(compiled.problems) - 1} more" if len(compiled.problems) > 1 else ""
+            notes.append(Note(where(compiled.resource), f"the apiserver would reject it ({path}: {msg}{more}); its "
+                              "invalid parts match nothing here (`kubeward netpol lint` lists them)", False,
+                              compiled.resource))
     return Cluster(pods, policies, admin, ipblock_matches_pods, ns_labels, notes=notes, idle=idle)
 
 

@@ -93,7 +93,7 @@ def evaluate_direction(cluster: Cluster, subject: Pod, direction: str, other: Po
         if passed or not ap.selects(subject):
             continue
         for rule in ap.rules(direction):
-            if rule.port_matches(port, protocol, dst_pod) and any(p.matches(other, ip, m) for p in rule.peers):
+            if rule.port_matches(port, protocol, dst_pod) and any(p.matches(other, ip) for p in rule.peers):
                 reason = Reason("admin", ap.key, f"{lower}[{rule.index}] ({rule.name})", rule.action.lower())
                 if rule.action in (ALLOW, DENY):
                     return DirectionResult(direction, rule.action == ALLOW, True, [reason])
@@ -104,11 +104,11 @@ def evaluate_direction(cluster: Cluster, subject: Pod, direction: str, other: Po
     if isolating:
         reasons: list[Reason] = []
         for pol in isolating:
-            for rule in pol.rules(direction):
-                if not rule.port_matches(port, protocol, dst_pod):
+            for nrule in pol.rules(direction):
+                if not nrule.port_matches(port, protocol, dst_pod):
                     continue
-                if rule.peers is None or any(peer_matches(p, pol.namespace, other, ip, m) for p in rule.peers):
-                    reasons.append(Reason("netpol", pol.key, f"{lower}[{rule.index}]", "allow"))
+                if nrule.peers is None or any(peer_matches(p, pol.namespace, other, ip, m) for p in nrule.peers):
+                    reasons.append(Reason("netpol", pol.key, f"{lower}[{nrule.index}]", "allow"))
                     if not explain:
                         return DirectionResult(direction, True, True, reasons)
         if reasons:
@@ -119,7 +119,7 @@ def evaluate_direction(cluster: Cluster, subject: Pod, direction: str, other: Po
         if not bp.selects(subject):
             continue
         for rule in bp.rules(direction):
-            if rule.port_matches(port, protocol, dst_pod) and any(p.matches(other, ip, m) for p in rule.peers):
+            if rule.port_matches(port, protocol, dst_pod) and any(p.matches(other, ip) for p in rule.peers):
                 reason = Reason("baseline", bp.key, f"{lower}[{rule.index}] ({rule.name})", rule.action.lower())
                 return DirectionResult(direction, rule.action == ALLOW, True, [reason])
     return DirectionResult(direction, True, False, [Reason("admin", "", "", "pass")] if passed else [])

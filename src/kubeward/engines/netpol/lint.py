@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ...resource import Resource
+from .cluster import DUPLICATE as CLUSTER_DUPLICATE
 from .cluster import Cluster
 from .decide import evaluate_direction
 from .model import Pod
@@ -18,6 +19,7 @@ from .policy import EGRESS, INGRESS, Policy, peer_matches
 INVALID, EXCEPT_OUTSIDE, SELECTS_NONE, PEER_NONE = "invalid", "except", "selects-none", "peer-none"
 NAMED_UNRESOLVED = "named"
 OPEN_INGRESS, OPEN_EGRESS, DNS_BLOCKED = "open-ingress", "open-egress", "dns-blocked"
+DUPLICATE = CLUSTER_DUPLICATE  # an object defined twice in the inputs, or an admin rule name used twice
 
 DNS_POD = Pod(namespace="kube-system", name="kube-dns", labels={"k8s-app": "kube-dns"},
               ns_labels={"kubernetes.io/metadata.name": "kube-system"},
@@ -124,11 +126,16 @@ def pod_issues(cluster: Cluster) -> Iterator[Issue]:
 
 
 def issues(cluster: Cluster) -> Iterator[Issue]:
+    for note in cluster.notes:
+        if note.code == DUPLICATE:
+            yield Issue(DUPLICATE, note.resource, "/metadata/name", f"{note.where}: {note.message}")
     for pol in cluster.policies:
         yield from _policy_issues(cluster, pol)
     for ap in cluster.admin:
         for path, msg in ap.problems:
-            yield Issue(INVALID, ap.resource, path, f"{ap.key}: {msg}")
+            yield Issue(INVALID, ap.resource, path, f"{ap.key}: {msg} (the apiserver rejects this)")
+        for path, msg in ap.warnings:
+            yield Issue(DUPLICATE, ap.resource, path, f"{ap.key}: {msg}")
     yield from pod_issues(cluster)
 
 

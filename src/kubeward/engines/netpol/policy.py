@@ -171,7 +171,7 @@ def _port(raw: Any, path: str, problems: list[tuple[str, str]]) -> PortMatch:
     if isinstance(port, bool) or (port is not None and not isinstance(port, int | str)):
         problems.append((f"{path}/port", "port must be a number or a name"))
         return PortMatch(protocol, valid=False)
-    if isinstance(port, str) and port.isdigit():
+    if isinstance(port, str) and port.isascii() and port.isdigit():
         # A quoted number is a port *name* to the API, and an invalid one (IsValidPortName needs a letter).
         problems.append((f"{path}/port", f"port {port!r} is a string: write it unquoted"))
         port = int(port)
@@ -230,8 +230,8 @@ def _rules(raw: Any, peer_key: str, path: str, problems: list[tuple[str, str]]) 
 
 
 def compile_policy(res: Resource) -> Policy:
-    obj = res.obj
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    raw_spec = res.obj.get("spec")
+    spec: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
     problems: list[tuple[str, str]] = []
     # types.go PodSelector: required, but an absent one serialises as {} (empty selector = every pod).
     pod_sel, _ = _selector(spec.get("podSelector") or {}, "/spec/podSelector", problems)
