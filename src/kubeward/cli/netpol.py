@@ -378,6 +378,11 @@ def generate(paths: tuple[str, ...], max_file_size: str, flows_file: str, ipbloc
     if not flows:
         fail(f"{flows_file}: no usable flow records")
     policies = generate_policies(checker, flows)
+    for pol in policies:
+        if not pol["spec"]["podSelector"]:
+            meta = pol["metadata"]
+            warn(f"NetworkPolicy {meta['namespace']}/{meta['name']}: its pods carry no labels of their own, so it "
+                 f"selects every pod of namespace {meta['namespace']}; label the workload to narrow it")
     if fmt == "json":
         text = orjson.dumps({"apiVersion": "v1", "kind": "List", "items": policies},
                             option=orjson.OPT_INDENT_2).decode() + "\n"
