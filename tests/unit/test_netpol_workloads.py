@@ -227,3 +227,19 @@ def test_policy_for_a_workload_scaled_to_zero_is_not_called_useless() -> None:
            "spec": {"podSelector": {"matchLabels": {"app": "off"}}}}
     c = build(namespace("a"), workload("Deployment", "off", {"replicas": 0}), workload("Deployment", "on"), pol)
     assert lint.SELECTS_NONE not in lint.by_code(c)
+
+
+def test_generate_name_pods_are_distinct_pods() -> None:
+    pods = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "job-", "namespace": "a"},
+             "spec": {"containers": [{"name": "c"}]}} for _ in range(2)]
+    c = build(namespace("a"), *pods)
+    assert [p.key for p in c.pods] == ["a/job-", "a/job-(2)"]
+    assert not [n for n in c.notes if n.error]
+
+
+def test_lint_exits_2_when_an_input_could_not_be_read(tmp_path: Path) -> None:
+    good = write(tmp_path, namespace("a"), DENY_ALL)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: NetworkPolicy\nmetadata: {name: [\n")
+    code, _, err = run("lint", good, str(bad))
+    assert code == 2 and "lint: 1 input error(s) above" in err

@@ -228,14 +228,18 @@ def _last_of(resources: list[Resource], notes: list[Note], kind_label: str) -> l
     """One object per (kind, namespace, name), the last one, as `kubectl apply` of the inputs in order would
     leave it; every earlier copy is an error (the inputs do not say which one is meant)."""
     by_key: dict[tuple[str, str | None, str], Resource] = {}
+    unnamed: list[Resource] = []
     for res in resources:
+        if not res.metadata.get("name") and res.metadata.get("generateName"):
+            unnamed.append(res)  # the apiserver gives each its own name: never duplicates of each other
+            continue
         key = (res.kind, res.namespace, res.name)
         prev = by_key.get(key)
         if prev is not None:
             notes.append(Note(where(prev), f"{kind_label} defined again at {where(res)}: only the last one is used",
                               True, prev, DUPLICATE))
         by_key[key] = res
-    return list(by_key.values())
+    return [*by_key.values(), *unnamed]
 
 
 def namespace_labels(snapshot: Snapshot, notes: list[Note]) -> dict[str, dict[str, str]]:
@@ -282,8 +286,11 @@ def pods_of(snapshot: Snapshot, ns_labels: dict[str, dict[str, str]],
         ns = res.namespace or "default"
         status = res.obj.get("status")
         host = status.get("hostIP") if isinstance(status, dict) else None
+        name, n = res.name, 2
+        while f"{ns}/{name}" in seen:  # generateName only: the apiserver would append a random suffix
+            name, n = f"{res.name}({n})", n + 1
         pod = Pod(
-            namespace=ns, name=res.name, labels=_str_map(res.labels), ns_labels=labels_for(ns), ips=_ips(status),
+            namespace=ns, name=name, labels=_str_map(res.labels), ns_labels=labels_for(ns), ips=_ips(status),
             named_ports=named_ports_of(view.spec), host_ip=parse_ip(str(host)) if host else None,
             host_network=view.spec.get("hostNetwork") is True, resource=res,
         )
