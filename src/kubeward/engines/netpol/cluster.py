@@ -349,9 +349,8 @@ def from_snapshot(snapshot: Snapshot, *, ipblock_matches_pods: bool = True) -> C
         if compiled.problems and compiled.resource is not None:
             path, msg = compiled.problems[0]
             more = f" and {len(compiled.problems) - 1} more" if len(compiled.problems) > 1 else ""
-            notes.append(Note(where(compiled.resource), f"the apiserver would reject it ({path}: {msg}{more}); its "
-                              "invalid parts match nothing here (`kubeward netpol lint` lists them)", False,
-                              compiled.resource))
+            notes.append(Note(where(compiled.resource), f"the apiserver would reject it ({path}: {msg}{more}); "
+                              "invalid parts match nothing (see netpol lint)", False, compiled.resource))
     return Cluster(pods, policies, admin, ipblock_matches_pods, ns_labels, notes=notes, idle=idle)
 
 
