@@ -62,19 +62,19 @@ class ClassIndex:
             self.pod_class.append(c)
         self.size = len(self.classes)
         self.all = (1 << self.size) - 1
-        self.ns_names = sorted({c.rep.namespace for c in self.classes})
+        self.ns_names = sorted({k.rep.namespace for k in self.classes})
         self._ns_pos = {n: i for i, n in enumerate(self.ns_names)}
         self.ns_classes: dict[str, list[int]] = {}
-        for c in self.classes:
-            self.ns_classes.setdefault(c.rep.namespace, []).append(c.index)
+        for pc in self.classes:
+            self.ns_classes.setdefault(pc.rep.namespace, []).append(pc.index)
         self.ns_mask = {n: sum(1 << i for i in cs) for n, cs in self.ns_classes.items()}
         self.named: dict[tuple[str, str, int], int] = {}
         self.host_net = 0
-        for c in self.classes:
-            for np_ in c.rep.named_ports:
-                self.named[np_] = self.named.get(np_, 0) | (1 << c.index)
-            if c.rep.host_network:
-                self.host_net |= 1 << c.index
+        for pc in self.classes:
+            for np_ in pc.rep.named_ports:
+                self.named[np_] = self.named.get(np_, 0) | (1 << pc.index)
+            if pc.rep.host_network:
+                self.host_net |= 1 << pc.index
         self._block_mask: dict[int, int] = {}
         for i in range(len(pods)):
             for b in ipsig[i]:
