@@ -243,3 +243,25 @@ def test_lint_exits_2_when_an_input_could_not_be_read(tmp_path: Path) -> None:
     bad.write_text("kind: NetworkPolicy\nmetadata: {name: [\n")
     code, _, err = run("lint", good, str(bad))
     assert code == 2 and "lint: 1 input error(s) above" in err
+
+
+def test_reach_reads_the_kubectl_dump_as_its_pods() -> None:
+    code, out, err = run("reach", DUMP, "--port", "8080", "-o", "json")
+    assert code == 0, err
+    assert orjson.loads(out)["pods"] == ["shop/api-6b9f7d5c4-x8z2r", "shop/cache-0", "shop/web-7d4b9c8f5-2xq9k",
+                                         "shop/web-7d4b9c8f5-m4p7d", "shop/web-debug"]
+    assert "namespace shop: no Namespace object" in err  # said, not silently assumed
+
+
+def test_scan_with_a_wrongly_typed_admin_policy_field_reports_it_and_goes_on(tmp_path: Path) -> None:
+    anp = {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy",
+           "metadata": {"name": "x"},
+           "spec": {"priority": 1, "subject": {"namespaces": {}},
+                    "egress": [{"name": "e", "action": "Deny", "to": 5}]}}
+    f = write(tmp_path, namespace("a"), workload("Deployment", "w"), anp, DENY_ALL)
+    r = CliRunner().invoke(cli, ["scan", f, "-o", "json"])
+    assert "Traceback" not in r.stderr
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+    found = {(x["control"]["id"], x["object"]["name"]) for x in orjson.loads(r.stdout)["findings"]}
+    assert ("KW-N105", "x") in found
+    assert any(cid.startswith("KW-W") for cid, _ in found)  # the rest of the scan went on

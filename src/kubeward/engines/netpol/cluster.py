@@ -213,15 +213,20 @@ def pod_count(res: Resource, snapshot: Snapshot) -> int | None:
 
 
 def _autoscaled(res: Resource, snapshot: Snapshot) -> bool:
+    return (res.namespace, res.kind, res.name) in snapshot.derived("netpol.autoscaled", _autoscaled_targets)
+
+
+def _autoscaled_targets(snapshot: Snapshot) -> set[tuple[str | None, str, str]]:
+    """(namespace, kind, name) of the workloads a HorizontalPodAutoscaler may scale above one pod."""
+    out: set[tuple[str | None, str, str]] = set()
     for hpa in snapshot.of_kind("HorizontalPodAutoscaler"):
         spec = hpa.obj.get("spec")
-        if not isinstance(spec, dict) or hpa.namespace != res.namespace:
-            continue
-        ref = spec.get("scaleTargetRef")
-        if isinstance(ref, dict) and ref.get("kind") == res.kind and ref.get("name") == res.name:
+        ref = spec.get("scaleTargetRef") if isinstance(spec, dict) else None
+        if isinstance(spec, dict) and isinstance(ref, dict):
             top = spec.get("maxReplicas")
-            return not (isinstance(top, int) and top <= 1)
-    return False
+            if not (isinstance(top, int) and not isinstance(top, bool) and top <= 1):
+                out.add((hpa.namespace, str(ref.get("kind", "")), str(ref.get("name", ""))))
+    return out
 
 
 def _last_of(resources: list[Resource], notes: list[Note], kind_label: str) -> list[Resource]:
