@@ -47,8 +47,9 @@ def group() -> None:
 def _ipblock_option(f: Any) -> Any:
     return click.option(
         "--ipblock-matches-pods", type=click.BOOL, default=True, show_default=True, metavar="true|false",
-        help="Whether ipBlock peers match pod IPs (status.podIPs), as upstream e2e expects; false for CNIs that "
-             "apply ipBlock to cluster-external traffic only.")(f)
+        help="Whether NetworkPolicy ipBlock peers match pod IPs (status.podIPs), as upstream e2e expects; false "
+             "for CNIs that apply ipBlock to cluster-external traffic only. AdminNetworkPolicy networks always "
+             "match pod IPs (the API defines it).")(f)
 
 
 def _protocol_option(f: Any) -> Any:
@@ -122,10 +123,14 @@ def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol
     """Pod-to-pod reachability over every ordered pair of pods.
 
     \b
-    Pods come from Pod objects, or one representative per workload when only templates exist.
-    Table: '.' allowed, 'X' denied (rows = from, columns = to). JSON:
-      {"port": 80, "protocol": "TCP", "pods": [...], "pairs": [{"from", "to", "allowed"}]}
-    or, without --port, {"pods": [...], "pairs": [{"from", "to", "allowed", "ports"}]}.
+    Pods come from Pod objects; a workload whose Pod objects are not in the
+    inputs (ownerReferences decide) is one row standing for its replicas,
+    and its own cell is replica-to-replica traffic, decided by the policies.
+    Table: '.' allowed, 'X' denied (rows = from, columns = to), fitted to
+    the terminal width. JSON, with --port:
+      {"port", "protocol", "pods": [...], "pairs": [{"from", "to", "allowed"}]}
+    without --port, each pair also has "ports" ("All", "None", "TCP 80"...).
+    Exit 2 (after the output) when some input could not be read or used.
     """
     cluster, incomplete = _cluster(paths, max_file_size, ipblock_matches_pods)
     chosen = [i for i, p in enumerate(cluster.pods) if not namespaces or p.namespace in namespaces]
