@@ -49,7 +49,8 @@ def mutate(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     return obj
 
 
-@pytest.mark.parametrize(("path", "value", "expect"), [
+# (path to replace, value or KeyError to delete, expected problem): each is an object the CRD rejects.
+ANP_CASES: list[tuple[str, Any, str]] = [
     ("spec/priority", 1001, "/spec/priority: priority 1001 outside 0..1000"),
     ("spec/priority", -1, "priority -1 outside 0..1000"),
     ("spec/priority", "5", "must be an integer from 0 to 1000"),
@@ -71,6 +72,12 @@ def mutate(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
      "peer sets namespaces and pods: exactly one"),
     ("spec/ingress/0/from/0", {"networks": ["10.0.0.0/8"]}, "peer with no supported field"),  # egress only
     ("spec/ingress/0/from/0/namespaces", [], "must be a label selector"),
+    ("spec/subject/namespaces", {"matchLabels": {"app": 1}}, "matchLabels must be a map of strings"),
+    ("spec/subject/namespaces", {"matchExpressions": [{"key": "a"}]}, "needs key and operator, both strings"),
+    ("spec/subject/namespaces", {"matchExpressions": [{"key": "a", "operator": "In", "values": [1]}]},
+     "values must be a list of strings"),
+    ("spec/ingress/0/name", 5, "name must be a string"),
+    ("spec/priority", 3.5, "must be an integer from 0 to 1000"),
     ("spec/egress/0/to/0/networks", [f"10.0.{i}.0/24" for i in range(26)], "26 networks: from 1 to 25 CIDRs"),
     ("spec/egress/0/to/0/networks", [], "0 networks: from 1 to 25"),
     ("spec/egress/0/to/0/networks", ["10.0.0.0/33"], "Invalid CIDR format provided"),
@@ -79,24 +86,61 @@ def mutate(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     ("spec/egress/0/ports", [], "ports must have at least one entry"),
     ("spec/egress/0/ports", [{"portNumber": {"port": 80}}] * 101, "101 ports: at most 100"),
     ("spec/egress/0/ports/0", {"portNumber": {"port": 0}}, "port must be a number from 1 to 65535"),
-    ("spec/egress/0/ports/0", {"portNumber": {"protocol": "ICMP", "port": 1}}, "must be TCP, UDP or SCTP"),
-    ("spec/egress/0/ports/0", {"portRange": {"start": 90, "end": 80}}, "start 90 must be less than end 80"),
-    ("spec/egress/0/ports/0", {"portRange": {"start": 80, "end": 80}}, "start 80 must be less than end 80"),
     ("spec/egress/0/ports/0", {"portRange": {"start": 80, "end": 70000}}, "start and end must be ports"),
     ("spec/egress/0/ports/0", {"portNumber": {"port": 80}, "namedPort": "http"}, "exactly one of portNumber"),
     ("spec/egress/0/ports/0", {"namedPort": "http"}, "networks/nodes peer cannot be set with namedPorts"),
     ("spec", 5, "/spec: spec must be a map"),
-])
+]
+# Accepted by the apiserver (the CRD does not enforce them) but matching no traffic: reported apart.
+INEFFECTIVE_CASES: list[tuple[str, Any, str]] = [
+    ("spec/egress/0/ports/0", {"portNumber": {"protocol": "ICMP", "port": 1}}, "protocol 'ICMP' is not TCP, UDP"),
+    ("spec/egress/0/ports/0", {"portRange": {"start": 90, "end": 80}}, "start 90 is not less than end 80"),
+    ("spec/egress/0/ports/0", {"portRange": {"start": 80, "end": 80}}, "start 80 is not less than end 80"),
+    # label selector semantics are not in the CRD schema: stored, and the selector matches nothing
+    ("spec/egress/0/to/0", {"namespaces": {"matchExpressions": [{"key": "a", "operator": "Near"}]}},
+     "unknown operator 'Near'"),
+    ("spec/egress/0/to/0", {"namespaces": {"matchExpressions": [{"key": "a", "operator": "In"}]}},
+     "operator In needs values"),
+]
+# Accepted as written: a CRD integer may be written 3.0 (an integral JSON number).
+ACCEPTED_CASES: list[tuple[str, Any, str]] = [
+    ("spec/priority", 3.0, ""),
+    ("spec/egress/0/ports/0/portNumber/port", 80.0, ""),
+    ("spec/subject/namespaces", {"matchLabels": {"app": "a"}, "unknownField": 1}, ""),
+]
+BANP_CASES: list[tuple[str, Any, str]] = [
+    ("metadata/name", "other", "must be named \"default\""),
+    ("spec/ingress/0/action", "Pass", "unknown action 'Pass' (Allow, Deny)"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "expect"), ANP_CASES)
 def test_rejected_admin_policies_are_problems(path: str, value: Any, expect: str) -> None:
     assert problems(copy.deepcopy(ANP)) == []
     got = problems(mutate(ANP, path, value))
     assert any(expect in g for g in got), got
 
 
-@pytest.mark.parametrize(("path", "value", "expect"), [
-    ("metadata/name", "other", "must be named \"default\""),
-    ("spec/ingress/0/action", "Pass", "unknown action 'Pass' (Allow, Deny)"),
-])
+@pytest.mark.parametrize(("path", "value", "expect"), INEFFECTIVE_CASES)
+def test_accepted_but_ineffective_ports_are_reported_apart(path: str, value: Any, expect: str) -> None:
+    obj = mutate(ANP, path, value)
+    c = from_snapshot(Snapshot([Resource(obj)]))
+    assert c.admin[0].problems == []
+    assert any(expect in m for _, m in c.admin[0].ineffective)
+    msgs = [i.message for i in lint.by_code(c)[lint.INVALID]]
+    assert any("the apiserver accepts it; it matches nothing" in m for m in msgs)
+    rule = c.admin[0].egress[0]
+    assert not any(p.valid for p in rule.peers) or not any(m.valid for m in rule.ports or ())  # matches nothing
+
+
+@pytest.mark.parametrize(("path", "value", "expect"), ACCEPTED_CASES)
+def test_integral_numbers_and_unknown_fields_are_accepted(path: str, value: Any, expect: str) -> None:
+    c = from_snapshot(Snapshot([Resource(mutate(ANP, path, value))]))
+    assert c.admin[0].problems == [] and c.admin[0].ineffective == []
+    assert c.admin[0].priority in (3, 10) and isinstance(c.admin[0].priority, int)
+
+
+@pytest.mark.parametrize(("path", "value", "expect"), BANP_CASES)
 def test_rejected_baseline_policies_are_problems(path: str, value: Any, expect: str) -> None:
     assert problems(copy.deepcopy(BANP)) == []
     assert any(expect in g for g in problems(mutate(BANP, path, value)))

@@ -80,7 +80,7 @@ def except_outside_cidr(snapshot: Snapshot) -> Found:
 
 
 @control(
-    "KW-N105", "Network policy the apiserver would reject", "medium", "network",
+    "KW-N105", "Network policy the apiserver would reject, or a part that can never match", "medium", "network",
     frameworks=("nsa",),
     remediation="Fix the field named in the message; kubeward evaluates the invalid part as matching nothing.",
     shape="snapshot", kinds=("NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"),

@@ -170,6 +170,8 @@ def issues(cluster: Cluster) -> Iterator[Issue]:
     for ap in cluster.admin:
         for path, msg in ap.problems:
             yield Issue(INVALID, ap.resource, path, f"{ap.key}: {msg} (the apiserver rejects this)")
+        for path, msg in ap.ineffective:
+            yield Issue(INVALID, ap.resource, path, f"{ap.key}: {msg} (the apiserver accepts it; it matches nothing)")
         for path, msg in ap.warnings:
             yield Issue(DUPLICATE, ap.resource, path, f"{ap.key}: {msg}")
     yield from pod_issues(cluster)
