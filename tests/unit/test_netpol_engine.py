@@ -331,3 +331,33 @@ def test_scan_controls_cover_every_lint_code() -> None:
     codes = {lint.INVALID, lint.EXCEPT_OUTSIDE, lint.SELECTS_NONE, lint.PEER_NONE, lint.NAMED_UNRESOLVED,
              lint.OPEN_INGRESS, lint.OPEN_EGRESS, lint.DNS_BLOCKED, lint.DUPLICATE}
     assert used == codes
+
+
+# ---- decoding as the apiserver decodes (checked against a real apiserver in tests/e2e/cluster) -------------
+
+@pytest.mark.parametrize(("spec", "expect"), [
+    ({"podSelector": {"matchLabels": {"app": "10.0.0.0/8"}}}, "invalid label value '10.0.0.0/8'"),
+    ({"podSelector": {"matchLabels": {"a b": "x"}}}, "invalid label key 'a b'"),
+    ({"podSelector": {"matchExpressions": [{"key": "a", "operator": "In", "values": ["x" * 64]}]}},
+     "invalid label value"),
+    ({"podSelector": {"matchLabels": {"a": 1}}}, "cannot be decoded: a string is expected"),
+    ({"podSelector": {}, "policyTypes": ["Ingress", "Egress", "Ingress"]}, "more than two policyTypes"),
+    ({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.1/24"}}]}]},
+     "must not have bits set beyond the prefix length"),
+    ({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.1"}}]}]}, "a prefix length is required"),
+    ({"podSelector": {}, "ingress": [{"ports": [{"port": 80.0}]}]}, "cannot be decoded: an int or string"),
+    ({"podSelector": {}, "ingress": 5}, "cannot be decoded: a list is expected"),
+])
+def test_policies_the_apiserver_refuses_are_problems(spec: dict[str, Any], expect: str) -> None:
+    c = cluster(ns("a"), np("a", "p", spec))
+    assert any(expect in m for _, m in c.policies[0].problems), c.policies[0].problems
+
+
+def test_nulls_are_zero_values_as_the_apiserver_decodes_them() -> None:
+    base = (ns("a"), pod("a", "s", {"app": "s"}), pod("a", "c", {}))
+    assert ok(cluster(*base, np("a", "p", {"podSelector": {}, "ingress": [None]})), "a/c", "a/s", 80)  # = [{}]
+    c = cluster(*base, np("a", "p", {"podSelector": {}, "ingress": [{"ports": [None]}]}))  # = every TCP port
+    assert ok(c, "a/c", "a/s", 8080) and not ok(c, "a/c", "a/s", 53, "UDP")
+    assert cluster(*base, np("a", "p", {"podSelector": {"matchLabels": {"app": None}}})).policies[0].problems == []
+    assert cluster(ns("a"), np("a", "p", {"podSelector": {"matchLabels": {"example.com/a-b": "x_y.z"}}})
+                   ).policies[0].problems == []
