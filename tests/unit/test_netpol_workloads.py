@@ -237,14 +237,6 @@ def test_generate_name_pods_are_distinct_pods() -> None:
     assert not [n for n in c.notes if n.error]
 
 
-def test_lint_exits_2_when_an_input_could_not_be_read(tmp_path: Path) -> None:
-    good = write(tmp_path, namespace("a"), DENY_ALL)
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("kind: NetworkPolicy\nmetadata: {name: [\n")
-    code, _, err = run("lint", good, str(bad))
-    assert code == 2 and "lint: 1 input error(s) above" in err
-
-
 def test_reach_reads_the_kubectl_dump_as_its_pods() -> None:
     code, out, err = run("reach", DUMP, "--port", "8080", "-o", "json")
     assert code == 0, err

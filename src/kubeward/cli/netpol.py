@@ -337,7 +337,7 @@ def lint_cmd(paths: tuple[str, ...], max_file_size: str, fail_on: str, fmt: str,
     chosen = [c for cid, c in controls.items() if cid.startswith("KW-N1") or cid in LINT_EXTRA]
     report = run(snapshot, chosen)
     emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
-    _finish(exit_code(report, Severity.parse(fail_on), scanned=len(snapshot) > 0), len(snapshot.errors), "lint")
+    sys.exit(exit_code(report, Severity.parse(fail_on), scanned=len(snapshot) > 0))
 
 
 # ---- flows -------------------------------------------------------------------------------------------------
