@@ -218,8 +218,8 @@ def _two_processes(paths: Sequence[str], options: ScanOptions, chosen: Plan) -> 
     files, renders = plan_inputs(paths)
     helm_flags = options.render is not None and bool(
         options.render.values or options.render.set_values or options.render.release_name)
-    if renders or helm_flags:  # charts and kustomizations render on the serial path (which refuses stray flags)
-        return None
+    if renders or helm_flags or len(files) < 2:  # charts and kustomizations render on the serial path (which
+        return None  # refuses stray flags); one file is never split (and the runner is not even imported)
     from . import scan_parallel
 
     if scan_parallel.workers_wanted(len(files), options.workers) < 2:

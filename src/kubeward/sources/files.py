@@ -20,6 +20,7 @@ import yaml
 
 from ..findings import InputError
 from ..resource import Resource
+from .crd_schema import blank_crd_schemas
 from .yaml_build import BAD_SCALAR, CachedResolver, Unsupported, build_document
 
 EXTENSIONS = (".yaml", ".yml", ".json")
@@ -156,7 +157,7 @@ def parse_bytes(data: bytes, shown: str, result: LoadResult) -> None:
         if docs is not None:
             _add_documents(docs, shown, result)
             return
-    _add_documents(_yaml_docs(text, shown, result), shown, result)
+    _add_documents(_yaml_docs(blank_crd_schemas(text), shown, result), shown, result)
 
 
 _JSON = json.JSONDecoder()
