@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -95,7 +98,6 @@ EXPECTED_ERRORS = {
     "deep.json": f"nested more than {MAX_DEPTH} levels deep",
     "truncated.json": "invalid YAML",
     "badmeta.yaml": "metadata is not a mapping",
-    "unsafe-tag.yaml": "could not determine a constructor",
 }
 
 
@@ -203,3 +205,35 @@ def test_json_list_with_a_deeply_nested_item(tmp_path: Path) -> None:
     f.write_text('{"kind": "List", "apiVersion": "v1", "items": [' + ok + ", " + deep + "]}")
     result = load_paths([str(f)])
     assert result.resources == [] and "nested more than" in result.errors[0].message
+
+
+def test_fifo_socket_and_device_are_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.yaml")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock.yaml"))
+    (tmp_path / "ok.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n")
+    started = time.monotonic()
+    try:
+        result = load_paths([str(tmp_path), str(tmp_path / "fifo.yaml"), "/dev/zero"])
+    finally:
+        sock.close()
+    assert time.monotonic() - started < 5
+    assert [r.name for r in result.resources] == ["ok"]
+    assert [(Path(e.file).name, e.message) for e in result.errors] == [
+        ("fifo.yaml", "not a regular file (a FIFO with no writer)"),
+        ("sock.yaml", "not a regular file (a socket)"),
+        ("fifo.yaml", "not a regular file (a FIFO with no writer)"),
+        ("zero", "not a regular file (a character device)"),
+    ]
+
+
+def test_a_pipe_with_a_writer_is_read(tmp_path: Path) -> None:
+    """`kubeward scan <(helm template .)`: the shell hands a pipe whose writer is there."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"apiVersion: v1\nkind: Namespace\nmetadata: {name: piped}\n")
+    os.close(write_end)
+    try:
+        result = load_paths([f"/proc/self/fd/{read_end}"])
+    finally:
+        os.close(read_end)
+    assert [r.name for r in result.resources] == ["piped"] and result.errors == []

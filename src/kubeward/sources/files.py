@@ -1,15 +1,19 @@
 """Read Kubernetes objects from files, folders and stdin, keeping each object's origin (file, line).
 
-Hostile input is bounded before it can hurt: files over a size limit are refused unread, binary and non-UTF-8
-files are named as such, alias expansion is measured on the composed graph (billion laughs), and deep nesting
-is caught. Every problem becomes one `InputError`; the other files are still read.
+Values are what Kubernetes reads from the same text (see yaml_build). Hostile input is bounded before it can
+hurt: files over a size limit and anything that is not a regular file (a FIFO, a socket, a device; a pipe only
+when it has a writer) are refused unread, binary and non-UTF-8 files are named as such, recursive aliases and
+alias expansion are measured on the composed graph (billion laughs), and deep nesting is caught. Every problem
+becomes one `InputError`; the other documents and files are still read.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +24,7 @@ import yaml
 
 from ..findings import InputError
 from ..resource import Resource
-from .yaml_build import BAD_SCALAR, CachedResolver, Unsupported, build_document
+from .yaml_build import GoResolver, YAMLProblem, build_document
 
 EXTENSIONS = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -32,7 +36,15 @@ MAX_DEPTH = 512
 _DEEP_INDENT = re.compile(rf"\n {{{MAX_DEPTH},}}\S")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv"})
 
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+try:
+    from yaml.cyaml import CParser as _Parser
+except ImportError:  # PyYAML without libyaml: the same grammar in Python
+    class _Parser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer):  # type: ignore[no-redef]
+        def __init__(self, stream: str) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+            yaml.composer.Composer.__init__(self)
 
 
 @dataclass(slots=True)
@@ -113,12 +125,10 @@ def load_paths(
 
 
 def _read_bounded(path: str, limit: int) -> bytes:
+    """The file's bytes, refusing before reading anything that is not a regular file: opening a FIFO blocks
+    until a writer comes, a device never ends (O_NONBLOCK makes the open itself return at once)."""
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size > limit:
-                raise _InputProblem(_too_big(size, limit))
-            return fh.read(min(limit, size + 65536) + 1)  # exact-size buffer; read(limit) would allocate limit
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise _InputProblem("no such file or directory") from None
     except IsADirectoryError:
@@ -126,7 +136,50 @@ def _read_bounded(path: str, limit: int) -> bytes:
     except PermissionError:
         raise _InputProblem("permission denied") from None
     except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a unix socket
+            raise _InputProblem("not a regular file (a socket)") from None
         raise _InputProblem(exc.strerror or str(exc)) from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if stat.S_ISFIFO(st.st_mode):
+            return _read_pipe(fd, limit)
+        if not stat.S_ISREG(st.st_mode):
+            raise _InputProblem("is a directory" if stat.S_ISDIR(st.st_mode) else f"not a regular file ({_file_type(st.st_mode)})")
+        if st.st_size > limit:
+            raise _InputProblem(_too_big(st.st_size, limit))
+        try:
+            return fh.read(min(limit, st.st_size + 65536) + 1)  # exact-size buffer; read(limit) would allocate limit
+        except OSError as exc:
+            raise _InputProblem(exc.strerror or str(exc)) from None
+
+
+def _read_pipe(fd: int, limit: int) -> bytes:
+    """A pipe is read only when something writes to it (`scan <(helm template .)`): with no writer (a FIFO
+    nobody opened for writing) a non-blocking read ends at once, and the FIFO is refused instead of waited on."""
+    try:
+        first = os.read(fd, 65536)
+    except BlockingIOError:
+        first = None  # a writer is there, nothing written yet
+    if first == b"":
+        raise _InputProblem("not a regular file (a FIFO with no writer)")
+    os.set_blocking(fd, True)
+    chunks = [first] if first else []
+    size = len(first or b"")
+    while size <= limit:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 def _too_big(size: int, limit: int) -> str:
@@ -148,7 +201,10 @@ def parse_bytes(data: bytes, shown: str, result: LoadResult) -> None:
         if docs is not None:
             _add_documents(docs, shown, result)
             return
-    _add_documents(_yaml_docs(text, shown, result), shown, result)
+    def refuse(index: int, problem: str) -> None:
+        result.errors.append(InputError(shown, f"document {index + 1}: {problem}"))
+
+    _add_documents(_yaml_docs(text, refuse), shown, result)
 
 
 _JSON = json.JSONDecoder()
@@ -239,27 +295,8 @@ def _first_key_line(text: str, start: int) -> int:
     return text.count("\n", 0, first) + 1 if first >= 0 else 1
 
 
-class _PositionLoader(CachedResolver, _Loader):  # type: ignore[misc,valid-type]
-    """CSafeLoader that also records, for every mapping, the 1-based line of each key (for file:line).
-
-    Documents are built by `yaml_build.build_document`; `construct_yaml_map` serves the documents it leaves to
-    SafeConstructor (aliases, merge keys, explicit tags).
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.key_lines: dict[int, dict[str, int]] = {}
-
-    def construct_yaml_map(self, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
-        data: dict[Any, Any] = {}
-        yield data
-        data.update(self.construct_mapping(node))
-        self.key_lines[id(data)] = {
-            k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)
-        }
-
-
-_PositionLoader.add_constructor("tag:yaml.org,2002:map", _PositionLoader.construct_yaml_map)
+class _NodeLoader(_Parser, GoResolver):  # type: ignore[misc,valid-type]
+    """libyaml's parser and composer (C when available) with the Go resolver: nodes, never Python objects."""
 
 
 def _object_depth(obj: Any) -> int:
@@ -281,31 +318,43 @@ def _object_depth(obj: Any) -> int:
 _SIZE_CAP = 1 << 62  # keeps the sums small integers however deep the sharing goes
 
 
-def _graph_measure(node: yaml.Node) -> tuple[int, int, int]:
-    """(node count after alias expansion, unique nodes, depth) of a composed document, linear in unique nodes."""
+def _graph_measure(node: yaml.Node) -> tuple[int, int, int, yaml.Node | None]:
+    """(node count after alias expansion, unique nodes, depth, a node that contains itself) of a composed
+    document, linear in unique nodes. A node reached again while its own children are being walked is an alias
+    inside its own anchor: expanding it would never end (go-yaml v2 decode.go: "anchor value contains itself")."""
     size: dict[int, int] = {}
     depth: dict[int, int] = {}
+    open_nodes: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(node, False)]
     while stack:
         n, done = stack.pop()
         key = id(n)
-        if key in size:
-            continue
         if isinstance(n, yaml.ScalarNode):
             size[key], depth[key] = 1, 1
             continue
         children = [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else list(n.value)
         if done:
+            open_nodes.discard(key)
             size[key] = min(_SIZE_CAP, 1 + sum(size.get(id(c), 0) for c in children))
             depth[key] = 1 + max((depth.get(id(c), 0) for c in children), default=0)
-        else:
-            stack.append((n, True))
-            stack.extend((c, False) for c in children if id(c) not in size)
-    return size[id(node)], len(size), depth[id(node)]
+            continue
+        if key in size:
+            continue
+        open_nodes.add(key)
+        stack.append((n, True))
+        for c in children:
+            if id(c) in open_nodes:
+                return 0, 0, 0, c
+            if id(c) not in size:
+                stack.append((c, False))
+    return size[id(node)], len(size), depth[id(node)], None
 
 
 def _graph_problem(node: yaml.Node) -> str | None:
-    size, unique, depth = _graph_measure(node)
+    size, unique, depth, recursive = _graph_measure(node)
+    if recursive is not None:
+        return (f"line {recursive.start_mark.line + 1}: an alias refers to the node anchored here from inside "
+                "it (a recursive document Kubernetes refuses)")
     if size - unique > MAX_ALIAS_EXPANSION:
         return f"YAML aliases expand to over {MAX_ALIAS_EXPANSION:,} extra nodes (alias bomb?)"
     if depth > MAX_DEPTH:
@@ -313,43 +362,26 @@ def _graph_problem(node: yaml.Node) -> str | None:
     return None
 
 
-def _construct(loader: _PositionLoader, node: yaml.Node, fast: bool) -> Any:
-    """One composed document as objects; a problem with it (not with the file) is an _InputProblem."""
-    if fast:
-        try:
-            return build_document(node, loader, loader.key_lines)
-        except Unsupported:
-            pass  # SafeConstructor builds it below
-        except yaml.constructor.ConstructorError as exc:
-            raise _InputProblem(_constructor_problem(exc)) from None
+def yaml_values(text: str) -> list[tuple[Any, str | None]]:
+    """Each document of `text` as Kubernetes reads it: (its JSON value, None), or (None, why it is refused)."""
+    out: list[tuple[Any, str | None]] = []
     try:
-        return loader.construct_document(node)
-    except yaml.constructor.ConstructorError as exc:
-        problem = _constructor_problem(exc)
-    except RecursionError:
-        problem = "nested too deeply"
-    except BAD_SCALAR:
-        problem = f"a value does not fit its explicit tag (line {node.start_mark.line + 1} or below)"
-    # SafeConstructor keeps per-document state when it stops half-way; the next document starts afresh.
-    loader.constructed_objects.clear()
-    loader.recursive_objects.clear()
-    loader.state_generators.clear()
-    raise _InputProblem(problem)
+        for doc in _yaml_docs(text, lambda _index, problem: out.append((None, problem))):
+            out.append((doc.obj, None))
+    except _InputProblem as exc:
+        out.append((None, str(exc)))
+    return out
 
 
-def _constructor_problem(exc: yaml.constructor.ConstructorError) -> str:
-    mark = exc.problem_mark
-    where = f"line {mark.line + 1}: " if mark is not None else ""
-    return f"{where}{exc.problem or 'cannot build the document'}"
-
-
-def _yaml_docs(text: str, shown: str, result: LoadResult) -> Iterator[_Doc]:
-    loader = _PositionLoader(text)
-    # Measuring the composed graph costs a walk; do it only when the text could hold a bomb or deep nesting.
+def _yaml_docs(text: str, refuse: Callable[[int, str], None]) -> Iterator[_Doc]:
+    """The documents of one YAML text; a document Kubernetes would refuse goes to `refuse(index, problem)`
+    and the next one is read; a syntax error ends the text (the parser cannot resynchronise)."""
+    loader = _NodeLoader(text)
+    key_lines: dict[int, dict[str, int]] = {}
+    # Measuring the composed graph costs a walk; do it only when the text could hold aliases or deep nesting.
     measure = ("&" in text and "*" in text) or text.count("[") + text.count("{") > MAX_DEPTH or bool(
         _DEEP_INDENT.search(text)
     )
-    fast = not measure  # aliases and deep nesting: SafeConstructor, after the measuring
     index = 0
     try:
         while loader.check_node():
@@ -359,20 +391,18 @@ def _yaml_docs(text: str, shown: str, result: LoadResult) -> Iterator[_Doc]:
                 raise _InputProblem(f"document {index + 1}: nested too deeply") from None
             if node is None:
                 break
-            if measure:
-                problem = _graph_problem(node)
-                if problem:
-                    result.errors.append(InputError(shown, f"document {index + 1}: {problem}"))
-                    index += 1
-                    continue
-            line = node.start_mark.line + 1
-            try:
-                obj = _construct(loader, node, fast)
-            except _InputProblem as exc:
-                result.errors.append(InputError(shown, f"document {index + 1}: {exc}"))
-                index += 1
-                continue
-            yield _Doc(index, obj, line, loader.key_lines)
+            problem = _graph_problem(node) if measure else None
+            if problem is None:
+                try:
+                    obj = build_document(node, key_lines, measure)
+                except YAMLProblem as exc:
+                    problem = str(exc)
+                except RecursionError:
+                    problem = "nested too deeply"
+                else:
+                    yield _Doc(index, obj, node.start_mark.line + 1, key_lines)
+            if problem is not None:
+                refuse(index, problem)
             index += 1
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
