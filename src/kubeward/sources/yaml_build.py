@@ -32,6 +32,7 @@ import codecs
 import math
 import re
 import struct
+from decimal import Decimal
 from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -99,6 +100,23 @@ def _go_int(text: str) -> int | None:
     return -n if neg else n
 
 
+def _underscores_ok(text: str) -> bool:
+    """strconv underscoreOK (atoi.go) for a decimal float: each `_` between two digits."""
+    saw = "^"
+    for c in text.lstrip("+-"):
+        if "0" <= c <= "9":
+            saw = "0"
+        elif c == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        elif saw == "_":
+            return False
+        else:
+            saw = "!"
+    return saw != "_"
+
+
 def go_resolve(tag: str, text: str) -> GoScalar:
     """go-yaml v2 `resolve(tag, in)` for a scalar: its Go-typed value; YAMLProblem when it does not fit its tag."""
     if tag not in _RESOLVABLE:
@@ -125,8 +143,8 @@ def _resolve_text(text: str) -> GoScalar:
     if word is not None:
         return word
     if hint == ".":
-        if _DOT_FLOAT.match(text):
-            f = float(text)
+        if _DOT_FLOAT.match(text.replace("_", "")) and _underscores_ok(text):
+            f = float(text.replace("_", ""))
             if not math.isinf(f):  # strconv.ParseFloat: out of range is an error, the text stays a string
                 return "f", f
     elif hint in "DS":
@@ -179,8 +197,10 @@ def json_value(kind: str, value: Any) -> Any:
     if kind == "f":
         if math.isnan(value) or math.isinf(value):
             raise YAMLProblem(f"{'.nan' if math.isnan(value) else '.inf'} is not a JSON number")
-        if value.is_integer() and abs(value) < 1e21:  # encoding/json: shortest 'f' digits below 1e21
-            return int(value)
+        if value.is_integer() and abs(value) < 1e21:
+            # encoding/json writes the shortest digits that read back (as repr does) in 'f' form below 1e21:
+            # 2**64 as a float is written 18446744073709552000, the integer Kubernetes then reads.
+            return int(Decimal(repr(value)))
     return value
 
 
