@@ -72,6 +72,7 @@ class ParallelScan:
     expired: list[str]
     objects: int
     failing: set[Severity] = field(default_factory=set)  # severities of controls with unsuppressed findings
+    skipped: list[InputError] = field(default_factory=list)  # documents that are no Kubernetes object
 
 
 class _Claims:
@@ -169,11 +170,12 @@ def _child(chunks: list[list[tuple[str, str | None]]], claims: _Claims, spools: 
            max_file_bytes: int, index: dict[str, int], per_object: list[Control], exceptions: Any,
            skip_ns: tuple[str, ...]) -> None:
     loaded: dict[int, list[Resource]] = {}
-    handed: dict[int, tuple[list[Handed], list[tuple[str, str]]]] = {}
+    handed: dict[int, tuple[list[Handed], list[tuple[str, str]], list[tuple[str, str]]]] = {}
     while (i := claims.load(from_back=True)) is not None:
-        result = load_paths((), max_file_bytes=max_file_bytes, files=chunks[i])
+        result = load_paths((), max_file_bytes=max_file_bytes, files=chunks[i], objects_only=True)
         loaded[i] = result.resources
-        handed[i] = ([_handed_over(r) for r in result.resources], [(e.file, e.message) for e in result.errors])
+        handed[i] = ([_handed_over(r) for r in result.resources], [(e.file, e.message) for e in result.errors],
+                     [(e.file, e.message) for e in result.skipped])
     _spool(spools[0], handed)
     os.write(write_fd, b"o")
     limit = claims.boundary()
@@ -191,15 +193,17 @@ def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, st
             skip_ns: tuple[str, ...]) -> ParallelScan | None:
     resources: dict[int, list[Resource]] = {}
     errors: list[InputError] = []
+    skipped: list[InputError] = []
     # This process loads only its share, then runs those chunks while the child loads the rest; the child can
     # run only what it loaded, this process can run anything once the objects are handed over.
     for _ in range(max(1, round(len(chunks) * PARENT_LOADS))):
         i = claims.load(from_back=False)
         if i is None:
             break
-        result = load_paths((), max_file_bytes=max_file_bytes, files=chunks[i])
+        result = load_paths((), max_file_bytes=max_file_bytes, files=chunks[i], objects_only=True)
         resources[i] = result.resources
         errors += result.errors
+        skipped += result.skipped
     boundary = claims.boundary()
     received = False
     cross_report: Report | None = None
@@ -212,9 +216,10 @@ def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, st
             if os.read(read_fd, 1) != b"o":
                 return None
             received = True
-            for j, (handed, failed) in _unspool(spools[0]).items():
+            for j, (handed, failed, passed_over) in _unspool(spools[0]).items():
                 resources[j] = [_received(h) for h in handed]
                 errors += [InputError(file, message) for file, message in failed]
+                skipped += [InputError(file, message) for file, message in passed_over]
             if set(resources) != set(range(len(chunks))):
                 return None
             if cross:
@@ -233,7 +238,7 @@ def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, st
         return None
     objects = sum(len(r) for r in resources.values())
     return _assemble(files, controls, exceptions, [results[i] for i in range(len(chunks))], objects, errors,
-                     cross_report)
+                     cross_report, skipped)
 
 
 def _ready(fd: int) -> bool:
@@ -371,14 +376,12 @@ def _assemble(
     objects: int,
     input_errors: list[InputError],
     cross_report: Report | None,
+    input_skipped: list[InputError],
 ) -> ParallelScan | None:
-    # Input errors in the serial order: file by file, as the files were listed.
-    errors_of: dict[str, list[InputError]] = {}
-    for e in input_errors:
-        errors_of.setdefault(e.file, []).append(e)
-    if not set(errors_of) <= {shown for shown, _ in files}:
+    errors = _in_file_order(files, input_errors)
+    skipped = _in_file_order(files, input_skipped)
+    if errors is None or skipped is None:
         return None
-    errors = [e for shown, _ in files for e in errors_of.get(shown, ())]
     if cross_report is not None and cross_report.objects != objects:
         return None
     cross_found: dict[str, list[Finding]] = {}
@@ -389,7 +392,7 @@ def _assemble(
         for f in cross_report.suppressed:
             cross_silenced.setdefault(f.control.id, []).append(f)
 
-    report = Report(objects=objects, findings=[], errors=errors)
+    report = Report(objects=objects, findings=[], errors=errors, skipped=skipped)
     if exceptions is not None:
         report.expired_exceptions = list(exceptions.expired)
     blocks: list[tuple[tuple[int, str], list[Any]]] = []
@@ -424,4 +427,15 @@ def _assemble(
     blocks.sort(key=lambda b: b[0])
     data = render_spliced(report, (n_findings, by_severity, len(suppressed)),
                           [block for _, rendered in blocks for block in rendered], suppressed)
-    return ParallelScan(data, errors, report.expired_exceptions, objects, failing)
+    return ParallelScan(data, errors, report.expired_exceptions, objects, failing, skipped)
+
+
+def _in_file_order(files: list[tuple[str, str | None]], found: list[InputError]) -> list[InputError] | None:
+    """Errors or skipped documents in the serial order: file by file, as the files were listed (None: a file
+    that was not listed, which the serial path must handle)."""
+    of: dict[str, list[InputError]] = {}
+    for e in found:
+        of.setdefault(e.file, []).append(e)
+    if not set(of) <= {shown for shown, _ in files}:
+        return None
+    return [e for shown, _ in files for e in of.get(shown, ())]

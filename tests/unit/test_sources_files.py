@@ -93,8 +93,7 @@ EXPECTED_ERRORS = {
     "bomb.yaml": "alias bomb",
     "latin1.yaml": "not valid UTF-8",
     "malformed.yaml": "invalid YAML at line 3",
-    "list.json": "is a list, not a Kubernetes object",
-    "nokind.yaml": "missing apiVersion and kind",
+    "noversion.yaml": "missing apiVersion",
     "deep.json": f"nested more than {MAX_DEPTH} levels deep",
     "truncated.json": "invalid YAML",
     "badmeta.yaml": "metadata is not a mapping",
@@ -111,19 +110,57 @@ def test_bad_input_is_one_clear_error(name: str) -> None:
     assert "\n" not in result.errors[0].message
 
 
+EXPECTED_SKIPS = {"list.json": "a list, not a Kubernetes object",
+                  "nokind.yaml": "no apiVersion and kind, not a Kubernetes object"}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SKIPS))
+def test_yaml_that_is_no_kubernetes_object_is_skipped_not_an_error(name: str) -> None:
+    result = load_paths([str(BAD / name)])
+    assert result.resources == [] and result.errors == []
+    assert [(s.file, s.message) for s in result.skipped] == [(str(BAD / name), f"document 1: {EXPECTED_SKIPS[name]}")]
+
+
 def test_bad_documents_do_not_stop_good_ones() -> None:
     result = load_paths([str(BAD / "mixed.yaml")])
     assert [r.name for r in result.resources] == ["ok", "inlist"]
-    assert [e.message for e in result.errors] == [
-        "document 2: is a list, not a Kubernetes object",
-        "document 3 item 2: is a int, not a Kubernetes object",
-    ]
+    assert [e.message for e in result.errors] == ["document 3 item 2: a number, not a Kubernetes object"]
+    assert [e.message for e in result.skipped] == ["document 2: a list, not a Kubernetes object"]
 
 
 def test_whole_corpus_reads_the_rest() -> None:
     result = load_paths([str(BAD)])
     assert {r.name for r in result.resources} == {"ok", "inlist"}
-    assert len(result.errors) == len(EXPECTED_ERRORS) + 2
+    assert len(result.errors) == len(EXPECTED_ERRORS) + 1
+    assert len(result.skipped) == len(EXPECTED_SKIPS) + 1
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_typed_lists_as_the_api_serves_them(tmp_path: Path, suffix: str) -> None:
+    """kubectl get pods -o yaml/json: items carry no kind or apiVersion; they are the list's kind minus List."""
+    doc = {"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {"resourceVersion": "7"},
+           "items": [{"metadata": {"name": "a", "namespace": "x"}},
+                     {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "b"}},
+                     {"kind": "Deployment", "metadata": {"name": "c"}}, "text"]}
+    f = tmp_path / f"list{suffix}"
+    f.write_text(json.dumps(doc, indent=1) if suffix == ".json" else yaml.safe_dump(doc))
+    result = load_paths([str(f)])
+    assert [(r.kind, r.obj["apiVersion"], r.name) for r in result.resources] == [
+        ("Deployment", "apps/v1", "a"), ("Deployment", "apps/v1", "b")]
+    assert [e.message for e in result.errors] == ["document 1 item 3: missing apiVersion",
+                                                  "document 1 item 4: a string, not a Kubernetes object"]
+
+
+def test_namespace_list_items_are_namespaces() -> None:
+    text = "apiVersion: v1\nkind: NamespaceList\nitems:\n- metadata: {name: prod}\n- metadata: {name: dev}\n"
+    result = load_paths(["-"], stdin=io.BytesIO(text.encode()))
+    assert [(r.kind, r.name, r.line) for r in result.resources] == [("Namespace", "prod", 4), ("Namespace", "dev", 5)]
+
+
+def test_items_that_is_not_a_list_is_an_error() -> None:
+    result = load_paths(["-"], stdin=io.BytesIO(b"apiVersion: v1\nkind: PodList\nitems: {a: 1}\n"))
+    assert result.resources == []
+    assert [e.message for e in result.errors] == ["document 1: items is a mapping, not a list of objects"]
 
 
 def test_huge_file_refused_unread(tmp_path: Path) -> None:

@@ -83,14 +83,15 @@ def load_snapshot(paths: Iterable[str], max_file_size: str = "16M") -> Snapshot:
     limit = parse_size(max_file_size)
     files = list(iter_files(paths))
     if not sys.stderr.isatty() or len(files) < PROGRESS_MIN_FILES:
-        result = load_paths((), max_file_bytes=limit, files=files)
+        result = load_paths((), max_file_bytes=limit, files=files, objects_only=True)
     else:
         from rich.progress import Progress
 
         with Progress(transient=True, console=_stderr_console()) as bar:
             task = bar.add_task("reading manifests", total=len(files))
-            result = load_paths((), max_file_bytes=limit, files=files, on_file=lambda: bar.advance(task))
-    return Snapshot(result.resources, errors=result.errors)
+            result = load_paths((), max_file_bytes=limit, files=files, on_file=lambda: bar.advance(task),
+                                objects_only=True)
+    return Snapshot(result.resources, errors=result.errors, skipped=result.skipped)
 
 
 def _stderr_console() -> Any:

@@ -26,6 +26,7 @@ from .common import (
     fail,
     input_options,
     load_snapshot,
+    one_line,
     output_options,
     print_errors,
     severity_type,
@@ -53,6 +54,10 @@ def scan_options(f: Any) -> Any:
                      help="Exceptions file (default: ./.kubeward.yaml when present)."),
         click.option("--fail-on", type=severity_type(), default="high", show_default=True,
                      help="Exit 1 when a finding at or above this severity remains."),
+        click.option("--allow-input-errors", is_flag=True,
+                     help="Report unreadable manifests but let the exit code reflect only the findings."),
+        click.option("-v", "--verbose", is_flag=True,
+                     help="Name the skipped files (YAML that is no Kubernetes object: Helm values, CI files...)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -71,7 +76,8 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
 
     \b
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or input errors
-    (bad flags, or nothing at all could be scanned).
+    (bad flags, a manifest that cannot be read unless --allow-input-errors, or nothing at all scanned).
+    YAML that is no Kubernetes object (Helm values, CI workflows, kustomize configs) is counted as skipped.
     """
     if live:
         if paths or demo:
@@ -106,6 +112,8 @@ def _scan(
     fail_on: str,
     fmt: str,
     output_file: str | None,
+    allow_input_errors: bool = False,
+    verbose: bool = False,
     live: tuple[str | None, str | None] | None = None,
 ) -> None:
     if common.CONSOLE:
@@ -122,13 +130,18 @@ def _scan(
     chosen = selection.choose(all_controls())
     exceptions = load_exceptions(exceptions_file)
     if live is None and fmt == "json" and _scan_json_parallel(paths, max_file_size, chosen, exceptions, fail_on,
-                                                              output_file, _csv(exclude_namespaces)):
+                                                              output_file, _csv(exclude_namespaces),
+                                                              allow_input_errors, verbose):
         return
     with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
         snapshot = load_cluster_cli(*live) if live is not None else load_snapshot(paths, max_file_size)
     print_errors(snapshot.errors)
+    skipped = list(getattr(snapshot, "skipped", ()))
+    if verbose:
+        _print_skipped(skipped)
     report = run(snapshot, chosen, exceptions, exclude_namespaces=_csv(exclude_namespaces))
     report.coverage = getattr(snapshot, "coverage", None)
+    report.skipped = skipped
     for e in report.expired_exceptions:
         click.echo(f"kubeward: expired exception no longer applies: {e}", err=True)
     if fmt == "json":
@@ -137,11 +150,28 @@ def _scan(
     else:
         emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
     _skip_final_collection()
-    sys.exit(exit_code(report, Severity.parse(fail_on), scanned=len(snapshot) > 0))
+    code = exit_code(report, Severity.parse(fail_on), scanned=len(snapshot) > 0)
+    sys.exit(_gate(code, len(snapshot.errors), allow_input_errors))
+
+
+def _gate(code: int, n_errors: int, allow_input_errors: bool) -> int:
+    """A manifest that could not be read fails the gate even when the rest scanned clean: whoever can add one
+    unreadable file next to a bad one must not turn the exit code green (--allow-input-errors opts out)."""
+    if n_errors and not allow_input_errors and code != EXIT_USAGE:
+        click.echo(f"kubeward: {n_errors} input error{'s' if n_errors != 1 else ''}: exit {EXIT_USAGE} "
+                   "(--allow-input-errors lets only the findings decide)", err=True)
+        return EXIT_USAGE
+    return code
+
+
+def _print_skipped(skipped: Iterable[Any]) -> None:
+    for e in skipped:
+        click.echo(f"kubeward: {one_line(e.file)}: skipped, {one_line(e.message)}", err=True)
 
 
 def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list[Any], exceptions: Any, fail_on: str,
-                        output_file: str | None, exclude_namespaces: tuple[str, ...]) -> bool:
+                        output_file: str | None, exclude_namespaces: tuple[str, ...], allow_input_errors: bool,
+                        verbose: bool) -> bool:
     """`-o json` of many files on two processes (see scan_parallel); False when the serial path should run."""
     from ..scan_parallel import scan_json, workers_wanted
     from ..sources.files import iter_files
@@ -155,6 +185,8 @@ def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list
     if done is None:
         return False
     print_errors(done.errors)
+    if verbose:
+        _print_skipped(done.skipped)
     for e in done.expired:
         click.echo(f"kubeward: expired exception no longer applies: {e}", err=True)
     _emit_bytes(done.data, output_file)
@@ -162,7 +194,8 @@ def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list
     if done.objects == 0:
         sys.exit(EXIT_USAGE)
     threshold = Severity.parse(fail_on)
-    sys.exit(EXIT_FINDINGS if any(s >= threshold for s in done.failing) else EXIT_OK)
+    code = EXIT_FINDINGS if any(s >= threshold for s in done.failing) else EXIT_OK
+    sys.exit(_gate(code, len(done.errors), allow_input_errors))
 
 
 _final_collection_skipped = False

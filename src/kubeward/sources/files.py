@@ -51,7 +51,9 @@ except ImportError:  # PyYAML without libyaml: the same grammar in Python
 class LoadResult:
     resources: list[Resource] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
-    files_read: int = 0  # files that yielded at least one object
+    skipped: list[InputError] = field(default_factory=list)  # documents that are no Kubernetes object at all
+    files_read: int = 0
+    objects_only: bool = False  # files that yielded at least one object
 
 
 class _Doc(NamedTuple):
@@ -100,9 +102,14 @@ def load_paths(
     stdin: Any = None,
     files: list[tuple[str, str | None]] | None = None,
     on_file: Callable[[], None] | None = None,
+    objects_only: bool = False,
 ) -> LoadResult:
-    """Load every object; `files` may be a pre-expanded iter_files() list and `on_file` ticks a progress bar."""
-    result = LoadResult()
+    """Load every object; `files` may be a pre-expanded iter_files() list and `on_file` ticks a progress bar.
+
+    `objects_only` (the scan and the other cluster readers) also counts configuration files (kubelet, kubeadm,
+    kustomize, audit policy… see `config_file_kind`) as skipped instead of returning them.
+    """
+    result = LoadResult(objects_only=objects_only)
     for shown, path in files if files is not None else iter_files(paths):
         if on_file is not None:
             on_file()
@@ -273,7 +280,7 @@ def _json_list(text: str) -> list[_Doc] | None:
         return None
     except RecursionError:
         raise _InputProblem(f"document 1: nested more than {MAX_DEPTH} levels deep") from None
-    if not (isinstance(top.get("kind"), str) and top["kind"].endswith("List") and "items" in top and spans):
+    if not (isinstance(top.get("items"), list) and spans):
         return [_Doc(0, top, _first_key_line(text, 0), {})] if isinstance(top.get("kind"), str) else None
     for (start, end), item in zip(spans, top["items"], strict=True):
         if text.count("[", start, end) + text.count("{", start, end) > MAX_DEPTH and _object_depth(item) > MAX_DEPTH:
@@ -423,16 +430,65 @@ def _add_documents(docs: Iterable[_Doc], shown: str, result: LoadResult) -> None
             continue  # empty document (e.g. a trailing '---')
         where = f"document {index + 1}"
         if not isinstance(obj, dict):
-            result.errors.append(InputError(shown, f"{where}: is a {type(obj).__name__}, not a Kubernetes object"))
+            result.skipped.append(InputError(shown, f"{where}: a {_json_type(obj)}, not a Kubernetes object"))
             continue
-        kind = obj.get("kind")
-        items = obj.get("items")
-        if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
-            for i, item in enumerate(items):
-                item_line = item_lines.get(id(item), line) if item_lines else _first_line(item, key_lines, line)
-                _add_object(item, shown, key_lines, result, f"{where} item {i + 1}", item_line)
+        if obj.get("items") is not None:
+            _add_list(obj, shown, key_lines, item_lines, result, where, line)
+            continue
+        if _not_an_object(obj):
+            result.skipped.append(InputError(shown, f"{where}: no apiVersion and kind, not a Kubernetes object"))
             continue
         _add_object(obj, shown, key_lines, result, where, _first_line(obj, key_lines, line))
+
+
+def _not_an_object(obj: dict[str, Any]) -> bool:
+    """Neither apiVersion nor kind: Helm values, CI workflows, compose files, a kustomization without its
+    optional header (kustomize also takes `kind: Kustomization` alone). Only one of the two missing is a broken
+    manifest, an input error."""
+    kind = obj.get("kind")
+    return not obj.get("apiVersion") and (not kind or kind in _KUSTOMIZE_KINDS)
+
+
+_KUSTOMIZE_KINDS = frozenset({"Kustomization", "Component"})
+# API groups of configuration files that components read from disk and no apiserver serves: component configs
+# (kubelet, kube-proxy, scheduler, controller managers, apiserver admission/encryption/authn/authz configs, Pod
+# Security admission), kustomize, kubeadm, audit policies, exec credentials, and local-cluster tools' configs.
+_CONFIG_GROUPS = frozenset({"kubeadm.k8s.io", "audit.k8s.io", "client.authentication.k8s.io", "kind.x-k8s.io",
+                            "k3d.io", "skaffold", "ctlptl.dev"})
+_CONFIG_SUFFIXES = (".config.k8s.io", ".admission.k8s.io")
+
+
+def config_file_kind(api_version: str, kind: str) -> bool:
+    """A configuration file's kind, not an API object: what `scan` counts as skipped rather than as an object
+    (v1 `Config` is a kubeconfig, client-go tools/clientcmd/api/v1)."""
+    group = api_version.rpartition("/")[0]
+    return (group in _CONFIG_GROUPS or group.endswith(_CONFIG_SUFFIXES)
+            or (api_version == "v1" and kind == "Config"))
+
+
+def _add_list(obj: dict[str, Any], shown: str, key_lines: dict[int, dict[str, int]], item_lines: dict[int, int] | None,
+              result: LoadResult, where: str, line: int) -> None:
+    """A List as kubectl reads it (apimachinery unstructured.go decodeToList: any object with `items` is a list):
+    an item without kind and apiVersion, as the API serves typed lists (PodList, NamespaceList...), gets the
+    list's kind minus `List` and the list's apiVersion."""
+    items = obj["items"]
+    if not isinstance(items, list):
+        result.errors.append(InputError(shown, f"{where}: items is a {_json_type(items)}, not a list of objects"))
+        return
+    list_kind, list_version = obj.get("kind"), obj.get("apiVersion")
+    item_kind = list_kind.removesuffix("List") if isinstance(list_kind, str) else ""
+    for i, item in enumerate(items):
+        item_line = item_lines.get(id(item), line) if item_lines else _first_line(item, key_lines, line)
+        if isinstance(item, dict) and not item.get("kind") and not item.get("apiVersion") and item_kind:
+            item["kind"], item["apiVersion"] = item_kind, list_version
+        _add_object(item, shown, key_lines, result, f"{where} item {i + 1}", item_line)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "list", dict: "mapping"}.get(
+        type(value), type(value).__name__)
 
 
 def _first_line(obj: Any, key_lines: dict[int, dict[str, int]], default: int) -> int:
@@ -442,11 +498,14 @@ def _first_line(obj: Any, key_lines: dict[int, dict[str, int]], default: int) ->
 
 def _add_object(obj: Any, shown: str, key_lines: dict[int, dict[str, int]], result: LoadResult, where: str, line: int) -> None:
     if not isinstance(obj, dict):
-        result.errors.append(InputError(shown, f"{where}: is a {type(obj).__name__}, not a Kubernetes object"))
+        result.errors.append(InputError(shown, f"{where}: a {_json_type(obj)}, not a Kubernetes object"))
         return
     missing = [k for k in ("apiVersion", "kind") if not isinstance(obj.get(k), str) or not obj.get(k)]
     if missing:
         result.errors.append(InputError(shown, f"{where}: missing {' and '.join(missing)}"))
+        return
+    if result.objects_only and config_file_kind(obj["apiVersion"], obj["kind"]):
+        result.skipped.append(InputError(shown, f"{where}: a {obj['kind']} configuration file, not a Kubernetes object"))
         return
     meta = obj.get("metadata")
     if meta is not None and not isinstance(meta, dict):
