@@ -11,8 +11,6 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .findings import Finding
 from .resource import Resource
 
@@ -114,13 +112,12 @@ def load_exceptions(path: str | None, *, today: dt.date | None = None, cwd: Path
         if not default.is_file():
             return Exceptions()
         path = str(default)
-    try:
-        with open(path, "rb") as fh:
-            data = yaml.load(fh.read(1 << 20), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except OSError as exc:
-        raise ExceptionsError(f"{path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ExceptionsError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    from .sources.files import YAMLFileError, load_yaml_document
+
+    try:  # the manifest loader's guards: refused over 1 MiB, never cut
+        data = load_yaml_document(path, max_file_bytes=1 << 20)
+    except YAMLFileError as exc:
+        raise ExceptionsError(str(exc)) from None
     if data is None:
         return Exceptions()
     entries = data.get("exceptions") if isinstance(data, dict) else None

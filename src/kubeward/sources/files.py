@@ -193,16 +193,43 @@ def _too_big(size: int, limit: int) -> str:
     return f"file is {size / 2**20:.1f} MiB, over the {limit / 2**20:.0f} MiB limit (raise it with --max-file-size)"
 
 
-def parse_bytes(data: bytes, shown: str, result: LoadResult) -> None:
-    """Decode one file's bytes into objects; per-document problems are recorded and the rest still load."""
+class YAMLFileError(Exception):
+    """A configuration file that cannot be read; the message is one line, `<file>: <reason>`."""
+
+
+def load_yaml_document(path: str, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Any:
+    """The one document of a configuration file (exceptions, audit rules, admission configuration), read with
+    the manifest loader's guards (size limit before reading, no FIFO or device, binary, UTF-8, recursive
+    aliases, alias bombs, depth) and as Kubernetes reads YAML; None when the file holds no document."""
+    try:
+        data = _read_bounded(path, max_file_bytes)
+        if len(data) > max_file_bytes:
+            raise _InputProblem(_too_big(len(data), max_file_bytes))
+        docs = yaml_values(_text(data))
+    except _InputProblem as exc:
+        raise YAMLFileError(f"{path}: {exc}") from None
+    for i, (_, problem) in enumerate(docs):
+        if problem is not None:
+            where = f"document {i + 1}: " if len(docs) > 1 else ""
+            raise YAMLFileError(f"{path}: {where}{problem}")
+    if len(docs) > 1:
+        raise YAMLFileError(f"{path}: {len(docs)} YAML documents, expected one")
+    return docs[0][0] if docs else None
+
+
+def _text(data: bytes) -> str:
     if b"\x00" in data[:8192]:
         raise _InputProblem("binary file, not YAML or JSON")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _InputProblem(f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def parse_bytes(data: bytes, shown: str, result: LoadResult) -> None:
+    """Decode one file's bytes into objects; per-document problems are recorded and the rest still load."""
+    text = _text(data)
     if shown.endswith(".json") or text.lstrip()[:1] in ("{", "["):
         docs = _json_doc(text, shown)
         if docs is not None:
