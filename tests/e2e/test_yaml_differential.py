@@ -5,7 +5,7 @@ versions Kubernetes v1.37 uses) gives, or both refuse it.
 The corpus is seeded and combines the scalars where YAML readers disagree (YAML 1.1 booleans, `=`, `~`, octal,
 hex, binary and sexagesimal numbers, floats, infinities, timestamps, huge ints, tags, multi-line strings) in
 block and flow mappings and sequences, with anchors, aliases, merge keys, recursive aliases, repeated and
-non-string keys. Where two keys of one mapping become the same JSON key the Go map keeps one at random
+non-string keys, anchors defined twice. Where two keys of one mapping become the same JSON key the Go map keeps one at random
 (`collision`): there is no single answer, and the loader must refuse the document.
 """
 
@@ -73,6 +73,9 @@ class _Doc:
         self.count = 0
 
     def anchor(self) -> str:
+        done = [a for a in self.anchors if a not in self.open]
+        if done and self.rng.random() < 0.1:
+            return self.rng.choice(done)  # defined again: the later definition wins for the aliases after it
         self.count += 1
         return f"a{self.count}"
 

@@ -133,6 +133,13 @@ def test_recursive_documents_are_refused_with_their_line(text: str) -> None:
     assert error.message.startswith("document 1: line ") and "recursive" in error.message
 
 
+def test_an_anchor_defined_again_wins_for_the_aliases_after_it() -> None:
+    """go-yaml overwrites the anchor (libyaml's composer would refuse the whole rest of the file)."""
+    text = "z: 0\n---\na: &x {k: 1}\nb: *x\nc: &x [2]\nd: *x\n---\ne: 1\n"
+    assert yaml_values(text) == [({"z": 0}, None), ({"a": {"k": 1}, "b": {"k": 1}, "c": [2], "d": [2]}, None),
+                                 ({"e": 1}, None)]
+
+
 def test_anchors_are_shared_not_copied_and_keep_lines() -> None:
     text = "apiVersion: v1\nkind: ConfigMap\nmetadata: &m\n  name: cm\nother: *m\n"
     [res] = load_paths(["-"], stdin=io.BytesIO(text.encode())).resources

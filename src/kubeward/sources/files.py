@@ -36,15 +36,20 @@ MAX_DEPTH = 512
 _DEEP_INDENT = re.compile(rf"\n {{{MAX_DEPTH},}}\S")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv"})
 
+class _PyParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer):  # type: ignore[misc]
+    """libyaml's grammar in Python (PyYAML without libyaml, and the composer below)."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+
+
 try:
     from yaml.cyaml import CParser as _Parser
-except ImportError:  # PyYAML without libyaml: the same grammar in Python
-    class _Parser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer):  # type: ignore[no-redef]
-        def __init__(self, stream: str) -> None:
-            yaml.reader.Reader.__init__(self, stream)
-            yaml.scanner.Scanner.__init__(self)
-            yaml.parser.Parser.__init__(self)
-            yaml.composer.Composer.__init__(self)
+except ImportError:
+    _Parser = _PyParser
 
 
 @dataclass(slots=True)
@@ -333,6 +338,18 @@ class _NodeLoader(_Parser, GoResolver):  # type: ignore[misc,valid-type]
     """libyaml's parser and composer (C when available) with the Go resolver: nodes, never Python objects."""
 
 
+class _ReanchoringLoader(_PyParser, GoResolver):  # type: ignore[misc]
+    """For the rare text that defines an anchor twice: libyaml's composer refuses it, go-yaml lets the later
+    definition win (decode.go parser.anchor overwrites), and so does this composer."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if not self.check_event(yaml.AliasEvent):
+            anchor = self.peek_event().anchor
+            if anchor is not None:
+                self.anchors.pop(anchor, None)
+        return super().compose_node(parent, index)
+
+
 def _object_depth(obj: Any) -> int:
     """Nesting depth of a plain object, iteratively (no recursion on hostile input)."""
     deepest = 0
@@ -407,10 +424,12 @@ def yaml_values(text: str) -> list[tuple[Any, str | None]]:
     return out
 
 
-def _yaml_docs(text: str, refuse: Callable[[int, str], None]) -> Iterator[_Doc]:
+def _yaml_docs(text: str, refuse: Callable[[int, str], None], loader_class: type = _NodeLoader,
+               skip: int = 0) -> Iterator[_Doc]:
     """The documents of one YAML text; a document Kubernetes would refuse goes to `refuse(index, problem)`
-    and the next one is read; a syntax error ends the text (the parser cannot resynchronise)."""
-    loader = _NodeLoader(text)
+    and the next one is read; a syntax error ends the text (the parser cannot resynchronise). The first `skip`
+    documents are composed and passed over (a restart after a redefined anchor)."""
+    loader = loader_class(text)
     key_lines: dict[int, dict[str, int]] = {}
     # Measuring the composed graph costs a walk; do it only when the text could hold aliases or deep nesting.
     measure = ("&" in text and "*" in text) or text.count("[") + text.count("{") > MAX_DEPTH or bool(
@@ -425,6 +444,9 @@ def _yaml_docs(text: str, refuse: Callable[[int, str], None]) -> Iterator[_Doc]:
                 raise _InputProblem(f"document {index + 1}: nested too deeply") from None
             if node is None:
                 break
+            if index < skip:
+                index += 1
+                continue
             problem = _graph_problem(node) if measure else None
             if problem is None:
                 try:
@@ -438,17 +460,29 @@ def _yaml_docs(text: str, refuse: Callable[[int, str], None]) -> Iterator[_Doc]:
             if problem is not None:
                 refuse(index, problem)
             index += 1
+    except yaml.composer.ComposerError as exc:
+        if "duplicate anchor" not in (exc.context or "") or loader_class is _ReanchoringLoader:
+            raise _InputProblem(f"invalid YAML at {_where(exc, index)}: {exc.problem}") from None
+        restart = True
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else f"document {index + 1}"
+        where = _where(exc, index)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if "maximum nesting depth" in problem:  # libyaml >= 0.2.6 (PyYAML 6.0.4 wheels) stops deep input itself
             raise _InputProblem(f"document {index + 1}: nested more than {MAX_DEPTH} levels deep") from None
         raise _InputProblem(f"invalid YAML at {where}: {problem}") from None
     except RecursionError:
         raise _InputProblem(f"document {index + 1}: nested too deeply") from None
+    else:
+        restart = False
     finally:
         loader.dispose()
+    if restart:
+        yield from _yaml_docs(text, refuse, _ReanchoringLoader, skip=index)
+
+
+def _where(exc: yaml.YAMLError, index: int) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f"line {mark.line + 1}" if mark is not None else f"document {index + 1}"
 
 
 def _add_documents(docs: Iterable[_Doc], shown: str, result: LoadResult) -> None:
