@@ -121,6 +121,31 @@ def test_yaml_that_is_no_kubernetes_object_is_skipped_not_an_error(name: str) ->
     assert [(s.file, s.message) for s in result.skipped] == [(str(BAD / name), f"document 1: {EXPECTED_SKIPS[name]}")]
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "why"),
+    [("Chart.yaml", "apiVersion: v2\nname: web\nversion: 1.0.0\n", "a Helm chart's Chart.yaml"),
+     ("kustomization.yaml", "kind: Kustomization\nresources: [a.yaml]\n", "a Kustomization (kustomize)"),
+     ("kustomization.yml", "apiVersion: kustomize.config.k8s.io/v1beta1\nresources: [a.yaml]\n",
+      "a kustomize.config.k8s.io/v1beta1 configuration file"),
+     ("kubelet.yaml", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n",
+      "a KubeletConfiguration configuration file"),
+     ("config", "apiVersion: v1\nkind: Config\nclusters: []\n", "a Config configuration file"),
+     ("compose.yaml", "services: {web: {image: nginx}}\n", "no apiVersion and kind")],
+)
+def test_config_files_are_skipped_where_objects_are_read(tmp_path: Path, name: str, text: str, why: str) -> None:
+    f = tmp_path / name
+    f.write_text(text)
+    result = load_paths([str(f)], objects_only=True)
+    assert result.resources == [] and result.errors == []
+    assert [s.message for s in result.skipped] == [f"document 1: {why}, not a Kubernetes object"]
+
+
+def test_config_kinds_stay_objects_for_the_commands_that_read_them(tmp_path: Path) -> None:
+    f = tmp_path / "kubelet.yaml"
+    f.write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n")
+    assert [r.kind for r in load_paths([str(f)]).resources] == ["KubeletConfiguration"]
+
+
 def test_bad_documents_do_not_stop_good_ones() -> None:
     result = load_paths([str(BAD / "mixed.yaml")])
     assert [r.name for r in result.resources] == ["ok", "inlist"]

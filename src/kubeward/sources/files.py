@@ -496,18 +496,28 @@ def _add_documents(docs: Iterable[_Doc], shown: str, result: LoadResult) -> None
         if obj.get("items") is not None:
             _add_list(obj, shown, key_lines, item_lines, result, where, line)
             continue
-        if _not_an_object(obj):
-            result.skipped.append(InputError(shown, f"{where}: no apiVersion and kind, not a Kubernetes object"))
+        reason = _not_an_object(obj, shown, result.objects_only)
+        if reason is not None:
+            result.skipped.append(InputError(shown, f"{where}: {reason}, not a Kubernetes object"))
             continue
         _add_object(obj, shown, key_lines, result, where, _first_line(obj, key_lines, line))
 
 
-def _not_an_object(obj: dict[str, Any]) -> bool:
-    """Neither apiVersion nor kind: Helm values, CI workflows, compose files, a kustomization without its
-    optional header (kustomize also takes `kind: Kustomization` alone). Only one of the two missing is a broken
-    manifest, an input error."""
-    kind = obj.get("kind")
-    return not obj.get("apiVersion") and (not kind or kind in _KUSTOMIZE_KINDS)
+def _not_an_object(obj: dict[str, Any], shown: str, objects_only: bool) -> str | None:
+    """Why a mapping is no Kubernetes object, or None. Neither apiVersion nor kind: Helm values, CI workflows,
+    compose files, a kustomization without its optional header (kustomize also takes `kind: Kustomization` or
+    the apiVersion alone); a Helm chart's Chart.yaml (apiVersion v1/v2, no kind; helm pkg/chartutil
+    ChartfileName). Otherwise one of the two missing is a broken manifest, an input error."""
+    version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not version and not kind:
+        return "no apiVersion and kind"
+    if not version and kind in _KUSTOMIZE_KINDS:
+        return f"a {kind} (kustomize)"
+    if not kind and os.path.basename(shown) == "Chart.yaml":
+        return "a Helm chart's Chart.yaml"
+    if objects_only and isinstance(version, str) and config_file_kind(version, kind if isinstance(kind, str) else ""):
+        return f"a {kind or version} configuration file"
+    return None
 
 
 _KUSTOMIZE_KINDS = frozenset({"Kustomization", "Component"})
@@ -564,9 +574,6 @@ def _add_object(obj: Any, shown: str, key_lines: dict[int, dict[str, int]], resu
     missing = [k for k in ("apiVersion", "kind") if not isinstance(obj.get(k), str) or not obj.get(k)]
     if missing:
         result.errors.append(InputError(shown, f"{where}: missing {' and '.join(missing)}"))
-        return
-    if result.objects_only and config_file_kind(obj["apiVersion"], obj["kind"]):
-        result.skipped.append(InputError(shown, f"{where}: a {obj['kind']} configuration file, not a Kubernetes object"))
         return
     meta = obj.get("metadata")
     if meta is not None and not isinstance(meta, dict):
