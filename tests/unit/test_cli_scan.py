@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
@@ -131,7 +132,10 @@ def test_yaml_that_is_no_kubernetes_object_is_counted_as_skipped(manifests: Path
     elif fmt == "table":
         assert "3 not Kubernetes objects" in out
     elif fmt == "sarif":
-        assert json.loads(out)["runs"][0]["properties"]["skipped"] == 3
+        doc = json.loads(out)
+        assert doc["runs"][0]["properties"]["skipped"] == 3
+        jsonschema.validate(doc, json.loads(Path("tests/data/formats/sarif-schema-2.1.0.json").read_text()))
+        assert [n["level"] for n in doc["runs"][0]["invocations"][0]["toolExecutionNotifications"]] == ["note"] * 3
     elif fmt == "junit":
         assert out.count("skipped: document 1") == 3
     else:
