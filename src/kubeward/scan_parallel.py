@@ -72,6 +72,7 @@ class ParallelScan:
     expired: list[str]
     objects: int
     failing: set[Severity] = field(default_factory=set)  # severities of controls with unsuppressed findings
+    notes: list[str] = field(default_factory=list)  # the report's exception notes
     skipped: list[InputError] = field(default_factory=list)  # documents that are no Kubernetes object
 
 
@@ -237,8 +238,11 @@ def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, st
     if set(results) != set(range(len(chunks))):
         return None
     objects = sum(len(r) for r in resources.values())
+    notes: list[str] = []
+    if exceptions is not None:  # over every object in load order, as the serial run loop does
+        notes = [*exceptions.notes, *exceptions.inline_notes(r for i in range(len(chunks)) for r in resources[i])]
     return _assemble(files, controls, exceptions, [results[i] for i in range(len(chunks))], objects, errors,
-                     cross_report, skipped)
+                     cross_report, notes, skipped)
 
 
 def _ready(fd: int) -> bool:
@@ -376,6 +380,7 @@ def _assemble(
     objects: int,
     input_errors: list[InputError],
     cross_report: Report | None,
+    notes: list[str],
     input_skipped: list[InputError],
 ) -> ParallelScan | None:
     errors = _in_file_order(files, input_errors)
@@ -392,7 +397,7 @@ def _assemble(
         for f in cross_report.suppressed:
             cross_silenced.setdefault(f.control.id, []).append(f)
 
-    report = Report(objects=objects, findings=[], errors=errors, skipped=skipped)
+    report = Report(objects=objects, findings=[], errors=errors, exception_notes=notes, skipped=skipped)
     if exceptions is not None:
         report.expired_exceptions = list(exceptions.expired)
     blocks: list[tuple[tuple[int, str], list[Any]]] = []
@@ -427,7 +432,7 @@ def _assemble(
     blocks.sort(key=lambda b: b[0])
     data = render_spliced(report, (n_findings, by_severity, len(suppressed)),
                           [block for _, rendered in blocks for block in rendered], suppressed)
-    return ParallelScan(data, errors, report.expired_exceptions, objects, failing, skipped)
+    return ParallelScan(data, errors, report.expired_exceptions, objects, failing, notes, skipped)
 
 
 def _in_file_order(files: list[tuple[str, str | None]], found: list[InputError]) -> list[InputError] | None:

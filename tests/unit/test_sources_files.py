@@ -305,21 +305,21 @@ def test_config_files_go_through_the_same_guards(tmp_path: Path) -> None:
     """Exceptions, audit rules and admission configs: the loader's limits, never a silent cut or a hang."""
     from kubeward.audit.rules import RulesError, load_rules
     from kubeward.exceptions import ExceptionsError, load_exceptions
-    from kubeward.sources.files import YAMLFileError, load_yaml_document
+    from kubeward.sources.files import ConfigFileError, load_config_document
 
     big = tmp_path / "exc.yaml"
     big.write_text("exceptions:\n" + "- {controls: [KW-W001], reason: r}\n" * 40000)
-    with pytest.raises(ExceptionsError, match="over the 1 MiB limit"):
+    with pytest.raises(ExceptionsError, match="over the 1024 KiB limit"):
         load_exceptions(str(big))
     loop = tmp_path / "rules.yaml"
     loop.write_text("rules: &r [*r]\n")
     with pytest.raises(RulesError, match="recursive"):
         load_rules(str(loop))
     os.mkfifo(tmp_path / "fifo.yaml")
-    with pytest.raises(YAMLFileError, match="FIFO"):
-        load_yaml_document(str(tmp_path / "fifo.yaml"))
+    with pytest.raises(ConfigFileError, match="FIFO"):
+        load_config_document(str(tmp_path / "fifo.yaml"))
     (tmp_path / "two.yaml").write_text("a: 1\n---\nb: 2\n")
-    with pytest.raises(YAMLFileError, match="2 YAML documents"):
-        load_yaml_document(str(tmp_path / "two.yaml"))
+    with pytest.raises(ConfigFileError, match="2 YAML documents"):
+        load_config_document(str(tmp_path / "two.yaml"))
     (tmp_path / "ok.yaml").write_text("a: =\nb: 0o17\n")
-    assert load_yaml_document(str(tmp_path / "ok.yaml")) == {"a": "=", "b": 15}
+    assert load_config_document(str(tmp_path / "ok.yaml")) == {"a": "=", "b": 15}

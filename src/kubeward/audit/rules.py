@@ -212,11 +212,11 @@ def _plain(spec: Any) -> bool:
 
 def load_rules(path: str) -> list[Detection]:
     """Compile a rules file; any problem is one RulesError naming the file and the rule."""
-    from ..sources.files import YAMLFileError, load_yaml_document
+    from ..sources.files import ConfigFileError, load_config_document
 
     try:  # the manifest loader's guards (size, FIFO, alias bombs, recursion), YAML as Kubernetes reads it
-        doc = load_yaml_document(path)
-    except YAMLFileError as exc:
+        doc = load_config_document(path)
+    except ConfigFileError as exc:
         raise RulesError(str(exc)) from None
     rules = doc.get("rules") if isinstance(doc, dict) else doc
     if not isinstance(rules, list):

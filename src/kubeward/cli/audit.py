@@ -12,7 +12,19 @@ import orjson
 
 from ..findings import Severity
 from ..identity import SA_PREFIX
-from .common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, emit, fail, severity_type, warn
+from .common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_USAGE,
+    apply_exceptions,
+    emit,
+    exceptions_option,
+    fail,
+    fail_on_type,
+    parse_fail_on,
+    severity_type,
+    warn,
+)
 
 
 def _csv(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -46,9 +58,10 @@ def policy_generate(profile: str, output_file: str | None) -> None:
 @click.argument("path", type=click.Path(allow_dash=True))
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write the report to FILE.")
-@click.option("--fail-on", type=severity_type(), default="high", show_default=True,
-              help="Exit 1 when a finding at or above this severity remains.")
-def policy_check(path: str, fmt: str, output_file: str | None, fail_on: str) -> None:
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
+              help="Exit 1 when a finding at or above this severity remains (none: never).")
+@exceptions_option
+def policy_check(path: str, fmt: str, output_file: str | None, fail_on: str, exceptions_file: str | None) -> None:
     """Lint an audit Policy: invalid fields, unreachable rules, secret bodies logged, exec not logged.
 
     \b
@@ -62,8 +75,9 @@ def policy_check(path: str, fmt: str, output_file: str | None, fail_on: str) -> 
         click.echo(str(e), err=True)
     if report.objects == 0:
         sys.exit(EXIT_USAGE)
+    apply_exceptions(report, exceptions_file)
     emit(render(report, fmt), output_file)
-    threshold = Severity.parse(fail_on)
+    threshold = parse_fail_on(fail_on)
     sys.exit(EXIT_FINDINGS if any(f.severity >= threshold for f in report.findings) else EXIT_OK)
 
 
@@ -130,7 +144,7 @@ def _analyzer(rules_file: str | None, disable: tuple[str, ...], burst_threshold:
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write the report to FILE.")
-@click.option("--fail-on", type=severity_type(), default="high", show_default=True,
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when an alert at or above this severity was raised.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes for plain (uncompressed) log files.")
@@ -192,7 +206,7 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
         lines.append(f"{stats.events} events, {stats.alerts} alerts ({by})")
         text = "\n".join(lines) + "\n"
     emit(text, output_file)
-    threshold = Severity.parse(fail_on)
+    threshold = parse_fail_on(fail_on)
     sys.exit(EXIT_FINDINGS if any(a.severity >= threshold for a in alerts) else EXIT_OK)
 
 

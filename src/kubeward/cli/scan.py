@@ -24,13 +24,17 @@ from .common import (
     emit,
     exit_code,
     fail,
+    fail_on_type,
+    input_namespace_option,
     input_options,
     load_snapshot,
     one_line,
     output_options,
+    parse_fail_on,
     print_errors,
     severity_type,
     user_errors,
+    warn,
 )
 from .live import cluster_options, load_cluster_cli
 
@@ -52,8 +56,8 @@ def scan_options(f: Any) -> Any:
         click.option("--exclude-namespaces", multiple=True, help="Ignore objects in these namespaces."),
         click.option("--exceptions", "exceptions_file", type=click.Path(dir_okay=False),
                      help="Exceptions file (default: ./.kubeward.yaml when present)."),
-        click.option("--fail-on", type=severity_type(), default="high", show_default=True,
-                     help="Exit 1 when a finding at or above this severity remains."),
+        click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
+                     help="Exit 1 when a finding at or above this severity remains (none: report only, exit 0)."),
         click.option("--allow-input-errors", is_flag=True,
                      help="Report unreadable manifests but let the exit code reflect only the findings."),
         click.option("-v", "--verbose", is_flag=True,
@@ -66,12 +70,13 @@ def scan_options(f: Any) -> Any:
 
 @click.command()
 @input_options
+@input_namespace_option
 @click.option("--demo", is_flag=True, help="Scan the bundled demo cluster (examples/demo-cluster).")
 @cluster_options
 @scan_options
 @user_errors(SelectionError, ExceptionsError)
 def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, context: str | None,
-         kubeconfig: str | None, **opts: Any) -> None:
+         kubeconfig: str | None, input_namespace: str | None, **opts: Any) -> None:
     """Scan manifests (files, folders, '-' for stdin) and report findings.
 
     \b
@@ -82,13 +87,15 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
     if live:
         if paths or demo:
             fail("--cluster reads a live cluster: give no paths and no --demo with it")
+        if input_namespace:
+            fail("-n/--namespace places file inputs; with --cluster use --exclude-namespaces")
         _scan((), max_file_size, live=(kubeconfig, context), **opts)
         return
     if demo:
         paths = (*paths, str(DEMO_DIR))
     if not paths:
         fail("nothing to scan: give files, folders or '-' (or --demo)")
-    _scan(paths, max_file_size, **opts)
+    _scan(paths, max_file_size, namespace=input_namespace, **opts)
 
 
 @click.command()
@@ -115,6 +122,7 @@ def _scan(
     allow_input_errors: bool = False,
     verbose: bool = False,
     live: tuple[str | None, str | None] | None = None,
+    namespace: str | None = None,
 ) -> None:
     if common.CONSOLE:
         # A scan is one burst of allocation with no garbage cycles worth collecting, and the process ends with
@@ -129,12 +137,13 @@ def _scan(
     )
     chosen = selection.choose(all_controls())
     exceptions = load_exceptions(exceptions_file)
-    if live is None and fmt == "json" and _scan_json_parallel(paths, max_file_size, chosen, exceptions, fail_on,
-                                                              output_file, _csv(exclude_namespaces),
-                                                              allow_input_errors, verbose):
+    # The two-process path reads files itself; `-n` (one install.yaml, typically) takes the serial path.
+    if live is None and not namespace and fmt == "json" and _scan_json_parallel(
+            paths, max_file_size, chosen, exceptions, fail_on, output_file, _csv(exclude_namespaces),
+            allow_input_errors, verbose):
         return
     with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
-        snapshot = load_cluster_cli(*live) if live is not None else load_snapshot(paths, max_file_size)
+        snapshot = load_cluster_cli(*live) if live is not None else load_snapshot(paths, max_file_size, namespace=namespace)
     print_errors(snapshot.errors)
     skipped = list(getattr(snapshot, "skipped", ()))
     if verbose:
@@ -142,15 +151,14 @@ def _scan(
     report = run(snapshot, chosen, exceptions, exclude_namespaces=_csv(exclude_namespaces))
     report.coverage = getattr(snapshot, "coverage", None)
     report.skipped = skipped
-    for e in report.expired_exceptions:
-        click.echo(f"kubeward: expired exception no longer applies: {e}", err=True)
+    _exception_lines(report.expired_exceptions, report.exception_notes)
     if fmt == "json":
         with gc_paused():
             _emit_bytes(json_pieces(report), output_file)
     else:
         emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
     _skip_final_collection()
-    code = exit_code(report, Severity.parse(fail_on), scanned=len(snapshot) > 0)
+    code = exit_code(report, parse_fail_on(fail_on), scanned=len(snapshot) > 0)
     sys.exit(_gate(code, len(snapshot.errors), allow_input_errors))
 
 
@@ -187,15 +195,21 @@ def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list
     print_errors(done.errors)
     if verbose:
         _print_skipped(done.skipped)
-    for e in done.expired:
-        click.echo(f"kubeward: expired exception no longer applies: {e}", err=True)
+    _exception_lines(done.expired, done.notes)
     _emit_bytes(done.data, output_file)
     _skip_final_collection()
     if done.objects == 0:
         sys.exit(EXIT_USAGE)
-    threshold = Severity.parse(fail_on)
+    threshold = parse_fail_on(fail_on)
     code = EXIT_FINDINGS if any(s >= threshold for s in done.failing) else EXIT_OK
     sys.exit(_gate(code, len(done.errors), allow_input_errors))
+
+
+def _exception_lines(expired: list[str], notes: list[str]) -> None:
+    for e in expired:
+        warn(f"expired exception no longer applies: {e}")
+    for n in notes:
+        warn(f"exception note: {n}")
 
 
 _final_collection_skipped = False
@@ -217,13 +231,15 @@ def _skip_final_collection() -> None:
 def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None) -> None:
     """Write an encoded report piece by piece as it comes: a 100 MB JSON document is never held as text and
     re-encoded, nor joined into one copy."""
-    if output_file:
-        try:
-            with open(output_file, "wb") as fh:
+    if output_file and output_file != "-":
+        from ..safefile import AtomicWriter, SafeFileError
+
+        try:  # atomic, checked, never through a symlink (as emit)
+            with AtomicWriter(output_file, mode=None, replace=True, make_dirs=False) as fh:
                 for piece in pieces:
                     fh.write(piece)
-        except OSError as exc:
-            fail(f"{output_file}: {exc.strerror or exc}")
+        except SafeFileError as exc:
+            fail(str(exc))
     else:
         stream = sys.stdout.buffer
         for piece in pieces:
@@ -236,8 +252,21 @@ def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None) -
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
 @user_errors(SelectionError)
 def controls_cmd(frameworks: tuple[str, ...], fmt: str) -> None:
-    """List the controls kubeward runs, with severity and framework mappings."""
+    """List the controls kubeward runs, with severity and framework mappings.
+
+    \b
+    Scan controls first, then the checks of node check, pki check, encryption check, etcd probe and audit
+    policy check: every id an exceptions file or kubeward.io/ignore may name.
+    """
     from ..controls.catalog import render_catalog
 
-    chosen = Selection(frameworks=_csv(frameworks) or ("all",)).choose(all_controls())
-    click.echo(render_catalog([c.meta for c in chosen], fmt), nl=False)
+    click.echo(render_catalog(catalog_metas(_csv(frameworks) or ("all",)), fmt), nl=False)
+
+
+def catalog_metas(frameworks: tuple[str, ...] = ("all",)) -> list[Any]:
+    """What `kubeward controls` lists (and docs/controls.md holds): scan controls, then the standalone checks."""
+    from ..controls.standalone import standalone_controls
+
+    chosen = Selection(frameworks=frameworks).choose(all_controls())
+    others = [m for m in standalone_controls() if any(m.in_framework(f) for f in frameworks)]
+    return [c.meta for c in chosen] + others

@@ -192,6 +192,7 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
             blocks.append(((-meta.severity, meta.id), found))
     if exceptions is not None:
         report.expired_exceptions = list(exceptions.expired)
+        report.exception_notes = [*exceptions.notes, *exceptions.inline_notes(snapshot.resources)]
     blocks.sort(key=lambda b: b[0])
     findings = report.findings
     for _, found in blocks:

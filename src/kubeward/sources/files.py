@@ -198,31 +198,8 @@ def _too_big(size: int, limit: int) -> str:
     return f"file is {size / 2**20:.1f} MiB, over the {limit / 2**20:.0f} MiB limit (raise it with --max-file-size)"
 
 
-class YAMLFileError(Exception):
-    """A configuration file that cannot be read; the message is one line, `<file>: <reason>`."""
-
-
-def load_yaml_document(path: str, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Any:
-    """The one document of a configuration file (exceptions, audit rules, admission configuration), read with
-    the manifest loader's guards (size limit before reading, no FIFO or device, binary, UTF-8, recursive
-    aliases, alias bombs, depth) and as Kubernetes reads YAML; None when the file holds no document."""
-    try:
-        data = _read_bounded(path, max_file_bytes)
-        if len(data) > max_file_bytes:
-            raise _InputProblem(_too_big(len(data), max_file_bytes))
-        docs = yaml_values(_text(data))
-    except _InputProblem as exc:
-        raise YAMLFileError(f"{path}: {exc}") from None
-    for i, (_, problem) in enumerate(docs):
-        if problem is not None:
-            where = f"document {i + 1}: " if len(docs) > 1 else ""
-            raise YAMLFileError(f"{path}: {where}{problem}")
-    if len(docs) > 1:
-        raise YAMLFileError(f"{path}: {len(docs)} YAML documents, expected one")
-    return docs[0][0] if docs else None
-
-
 def _text(data: bytes) -> str:
+    """A file's bytes as text: binary and non-UTF-8 input named as such, a byte-order mark dropped."""
     if b"\x00" in data[:8192]:
         raise _InputProblem("binary file, not YAML or JSON")
     try:
@@ -580,3 +557,50 @@ def _add_object(obj: Any, shown: str, key_lines: dict[int, dict[str, int]], resu
         result.errors.append(InputError(shown, f"{where}: metadata is not a mapping"))
         return
     result.resources.append(Resource(obj, file=shown, line=line, key_lines=key_lines))
+
+
+CONFIG_MAX_BYTES = 1 << 20  # kubeward's own configuration files (exceptions, rules): far below this
+
+
+def load_config(path: str, *, max_file_bytes: int = CONFIG_MAX_BYTES) -> tuple[list[Any], list[InputError]]:
+    """The documents of a configuration file that is not a Kubernetes object (an exceptions file, custom rules).
+
+    The same bounded read and YAML guards as manifests (alias bombs, deep nesting); a file over the limit is
+    refused whole, never cut short (a truncated rule file could mean a wider rule). Errors name the file.
+    """
+    shown = display_path(path)
+    result = LoadResult()
+    too_big = f"file is over the {max_file_bytes >> 10} KiB limit for configuration files"
+    try:
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            size = 0  # the read below names the problem
+        if size > max_file_bytes:
+            raise _InputProblem(too_big)
+        data = _read_bounded(path, max_file_bytes)
+        if len(data) > max_file_bytes:
+            raise _InputProblem(too_big)
+        def refuse(index: int, problem: str) -> None:
+            result.errors.append(InputError(shown, f"document {index + 1}: {problem}"))
+
+        docs = [d.obj for d in _yaml_docs(_text(data), refuse)]
+    except _InputProblem as exc:
+        return [], [*result.errors, InputError(shown, str(exc))]
+    return docs, result.errors
+
+
+class ConfigFileError(Exception):
+    """A configuration file that cannot be used; the message is one line, `<file>: <reason>`."""
+
+
+def load_config_document(path: str, *, max_file_bytes: int = CONFIG_MAX_BYTES) -> Any:
+    """The one document of a configuration file (custom audit rules, a Pod Security admission configuration)
+    through `load_config`'s guards; None when the file holds none."""
+    docs, errors = load_config(path, max_file_bytes=max_file_bytes)
+    if errors:
+        raise ConfigFileError(f"{errors[0].file}: {errors[0].message}")
+    docs = [d for d in docs if d is not None]
+    if len(docs) > 1:
+        raise ConfigFileError(f"{display_path(path)}: {len(docs)} YAML documents; a configuration file holds one")
+    return docs[0] if docs else None

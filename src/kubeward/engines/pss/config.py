@@ -75,11 +75,11 @@ def parse_config(doc: Any, base: Path | None = None, _depth: int = 0) -> Admissi
 
 
 def load_config(path: Path, _depth: int = 0) -> AdmissionConfig:
-    from ...sources.files import YAMLFileError, load_yaml_document
+    from ...sources.files import ConfigFileError, load_config_document
 
     try:
-        doc = load_yaml_document(str(path))  # the manifest loader's guards, YAML as the apiserver reads it
-    except YAMLFileError as exc:
+        doc = load_config_document(str(path))  # the manifest loader's guards, YAML as the apiserver reads it
+    except ConfigFileError as exc:
         raise ConfigError(str(exc)) from None
     try:
         return parse_config(doc, path.parent, _depth)
