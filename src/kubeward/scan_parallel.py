@@ -31,8 +31,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .controls.registry import Control, run
-from .findings import ControlResult, Finding, InputError, Report, Severity
+from .controls.registry import Control, run, unassessed_kinds
+from .findings import ControlResult, Finding, InputError, NotAssessed, Report, Severity
 from .formats.json import item_bytes, render_spliced
 from .gcpause import gc_paused
 from .resource import Resource, _flatten_lines
@@ -241,8 +241,9 @@ def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, st
     notes: list[str] = []
     if exceptions is not None:  # over every object in load order, as the serial run loop does
         notes = [*exceptions.notes, *exceptions.inline_notes(r for i in range(len(chunks)) for r in resources[i])]
+    unassessed = unassessed_kinds((r for i in range(len(chunks)) for r in resources[i]), frozenset(skip_ns))
     return _assemble(files, controls, exceptions, [results[i] for i in range(len(chunks))], objects, errors,
-                     cross_report, notes, skipped)
+                     cross_report, notes, skipped, unassessed)
 
 
 def _ready(fd: int) -> bool:
@@ -382,6 +383,7 @@ def _assemble(
     cross_report: Report | None,
     notes: list[str],
     input_skipped: list[InputError],
+    unassessed: Iterable[NotAssessed] = (),
 ) -> ParallelScan | None:
     errors = _in_file_order(files, input_errors)
     skipped = _in_file_order(files, input_skipped)
@@ -397,7 +399,8 @@ def _assemble(
         for f in cross_report.suppressed:
             cross_silenced.setdefault(f.control.id, []).append(f)
 
-    report = Report(objects=objects, findings=[], errors=errors, exception_notes=notes, skipped=skipped)
+    report = Report(objects=objects, findings=[], errors=errors, exception_notes=notes,
+                    not_assessed=list(unassessed), skipped=skipped)
     if exceptions is not None:
         report.expired_exceptions = list(exceptions.expired)
     blocks: list[tuple[tuple[int, str], list[Any]]] = []

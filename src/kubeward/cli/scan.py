@@ -12,6 +12,14 @@ from typing import Any
 import click
 
 from ..controls.registry import Selection, SelectionError, all_controls, gc_paused, run
+from ..controls.settings import (
+    NEWEST_MINOR,
+    ScanSettings,
+    SettingsError,
+    parse_allowed_registries,
+    parse_k8s_version,
+    using,
+)
 from ..exceptions import ExceptionsError, load_exceptions
 from ..findings import Severity
 from ..formats import FORMATS, render
@@ -58,6 +66,11 @@ def scan_options(f: Any) -> Any:
                      help="Exceptions file (default: ./.kubeward.yaml when present)."),
         click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
                      help="Exit 1 when a finding at or above this severity remains (none: report only, exit 0)."),
+        click.option("--k8s-version", default=f"1.{NEWEST_MINOR}", show_default=True,
+                     help="Target Kubernetes version for the removed/deprecated API checks (KW-A001, KW-A002)."),
+        click.option("--allowed-registries", multiple=True,
+                     help="Registries images may come from (comma-separate or repeat; e.g. registry.example.com, "
+                     "docker.io/library); turns on KW-W061."),
         click.option("--allow-input-errors", is_flag=True,
                      help="Report unreadable manifests but let the exit code reflect only the findings."),
         click.option("-v", "--verbose", is_flag=True,
@@ -74,7 +87,7 @@ def scan_options(f: Any) -> Any:
 @click.option("--demo", is_flag=True, help="Scan the bundled demo cluster (examples/demo-cluster).")
 @cluster_options
 @scan_options
-@user_errors(SelectionError, ExceptionsError)
+@user_errors(SelectionError, ExceptionsError, SettingsError)
 def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, context: str | None,
          kubeconfig: str | None, input_namespace: str | None, **opts: Any) -> None:
     """Scan manifests (files, folders, '-' for stdin) and report findings.
@@ -100,7 +113,7 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
 
 @click.command()
 @scan_options
-@user_errors(SelectionError, ExceptionsError)
+@user_errors(SelectionError, ExceptionsError, SettingsError)
 def demo(**opts: Any) -> None:
     """Scan the bundled, deliberately insecure demo cluster (same as `scan --demo`)."""
     _scan((str(DEMO_DIR),), "16M", **opts)
@@ -121,8 +134,37 @@ def _scan(
     output_file: str | None,
     allow_input_errors: bool = False,
     verbose: bool = False,
+    k8s_version: str = f"1.{NEWEST_MINOR}",
+    allowed_registries: tuple[str, ...] = (),
     live: tuple[str | None, str | None] | None = None,
     namespace: str | None = None,
+) -> None:
+    settings = ScanSettings(parse_k8s_version(k8s_version), parse_allowed_registries(_csv(allowed_registries)))
+    with using(settings):
+        _scan_with(paths, max_file_size, frameworks=frameworks, severity_threshold=severity_threshold,
+                   include_controls=include_controls, exclude_controls=exclude_controls,
+                   exclude_namespaces=exclude_namespaces, exceptions_file=exceptions_file, fail_on=fail_on, fmt=fmt,
+                   output_file=output_file, live=live, namespace=namespace,
+                   allow_input_errors=allow_input_errors, verbose=verbose)
+
+
+def _scan_with(
+    paths: tuple[str, ...],
+    max_file_size: str,
+    *,
+    frameworks: tuple[str, ...],
+    severity_threshold: str,
+    include_controls: tuple[str, ...],
+    exclude_controls: tuple[str, ...],
+    exclude_namespaces: tuple[str, ...],
+    exceptions_file: str | None,
+    fail_on: str,
+    fmt: str,
+    output_file: str | None,
+    live: tuple[str | None, str | None] | None,
+    namespace: str | None,
+    allow_input_errors: bool,
+    verbose: bool,
 ) -> None:
     if common.CONSOLE:
         # A scan is one burst of allocation with no garbage cycles worth collecting, and the process ends with
@@ -138,12 +180,13 @@ def _scan(
     chosen = selection.choose(all_controls())
     exceptions = load_exceptions(exceptions_file)
     # The two-process path reads files itself; `-n` (one install.yaml, typically) takes the serial path.
-    if live is None and not namespace and fmt == "json" and _scan_json_parallel(
-            paths, max_file_size, chosen, exceptions, fail_on, output_file, _csv(exclude_namespaces),
-            allow_input_errors, verbose):
+    if (live is None and not namespace and fmt == "json"
+            and _scan_json_parallel(paths, max_file_size, chosen, exceptions, fail_on, output_file,
+                                    _csv(exclude_namespaces), allow_input_errors, verbose)):
         return
     with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
-        snapshot = load_cluster_cli(*live) if live is not None else load_snapshot(paths, max_file_size, namespace=namespace)
+        snapshot = (load_cluster_cli(*live) if live is not None
+                    else load_snapshot(paths, max_file_size, namespace=namespace))
     print_errors(snapshot.errors)
     skipped = list(getattr(snapshot, "skipped", ()))
     if verbose:
