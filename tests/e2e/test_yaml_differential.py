@@ -49,6 +49,7 @@ SCALARS = [
     "!foo 12", "!foo yes", "!!merge <<", "!!set x",
     "|\n  text\n  more", ">-\n  folded\n  line", "|+\n  keep\n", "'multi\n  line'", "plain\n  continued",
     "[a, 1, yes, ~]", "{k: 1, j: [2, 0x3]}", "[]", "{}", "[1:20, =]",
+    "1" * 5000, "1" * 300, "0" * 300 + "7", "0x" + "f" * 300, "-" + "9" * 30,
 ]
 # Scalars Kubernetes refuses in a value (or that do not fit their tag): a few per corpus, or few documents pass.
 RISKY = [s for s in SCALARS if "inf" in s.lower() or "nan" in s.lower() or (s.startswith("!!")

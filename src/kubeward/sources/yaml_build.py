@@ -96,7 +96,10 @@ def _go_int(text: str) -> int | None:
         base, body = 8, body[1:]
     if not body or not _DIGITS[base].issuperset(body):
         return None
-    n = int(body, base)
+    digits = body.lstrip("0") or "0"
+    if len(digits) > 64:  # beyond uint64 in any base: out of range, as a syntax error it takes the float path
+        return None  # (and int() of thousands of digits is refused by CPython, or slow)
+    n = int(digits, base)
     return -n if neg else n
 
 
