@@ -45,6 +45,9 @@ _TIMESTAMP, _BINARY, _MERGE = _PREFIX + "timestamp", _PREFIX + "binary", _PREFIX
 PLAIN = "tag:kubeward.dev,2026:resolved"
 _RESOLVABLE = frozenset({"", STR, _BOOL, _INT, _FLOAT, _NULL, _TIMESTAMP})  # resolve.go resolvableTag
 _CACHE_MAX = 1 << 16
+# Manifests repeat short texts (names, images, booleans); a long one is resolved each time, so the process-wide
+# cache stays small whatever the inputs hold.
+_CACHED_TEXT_MAX = 256
 
 # Go-typed scalar kinds: s string, i int (int64), u uint64 (beyond int64), f float64, b bool, n null.
 GoScalar = tuple[str, Any]
@@ -258,7 +261,7 @@ def _plain(text: str) -> GoScalar:
     got = _plain_cache.get(text)
     if got is None:
         got = _resolve_text(text)
-        if len(_plain_cache) < _CACHE_MAX:
+        if len(_plain_cache) < _CACHE_MAX and len(text) <= _CACHED_TEXT_MAX:
             _plain_cache[text] = got
     return got
 
