@@ -70,10 +70,11 @@ class _Window:
 
 def analyze_chunk(args: tuple[str, str, int, int, AnalyzerConfig, str | None]) -> ChunkResult:
     path, shown, start, end, config, rules_path = args
-    from .detections import builtin
-    from .rules import load_rules
+    from .detections import Settings, builtin
+    from .rules import load_rules_file
 
-    dets = builtin() + (load_rules(rules_path) if rules_path else [])
+    custom, settings = load_rules_file(rules_path) if rules_path else ([], Settings())
+    dets = builtin(settings) + custom
     an = Analyzer(dets, config, stateful=False)
     an.burst_inputs = []
     rs = ReadStats()

@@ -101,11 +101,11 @@ def _analyzer(rules_file: str | None, disable: tuple[str, ...], burst_threshold:
     import re
 
     from ..audit.analyzer import Analyzer, AnalyzerConfig
-    from ..audit.detections import builtin
-    from ..audit.rules import RulesError, load_rules
+    from ..audit.detections import Settings, builtin
+    from ..audit.rules import RulesError, load_rules_file
 
     try:
-        custom = load_rules(rules_file) if rules_file else []
+        custom, settings = load_rules_file(rules_file) if rules_file else ([], Settings())
     except RulesError as exc:
         fail(str(exc))
     cidrs = _csv(allowed_cidr)
@@ -122,8 +122,8 @@ def _analyzer(rules_file: str | None, disable: tuple[str, ...], burst_threshold:
         except re.error as exc:
             fail(f"--allowed-user-agent: bad regex {a!r}: {exc}")
     config = AnalyzerConfig(burst_threshold, burst_window, cidrs, tuple(allowed_user_agent), _csv(disable),
-                            _csv(trusted_image))
-    return Analyzer(builtin() + custom, config), config
+                            _csv(trusted_image), identities=settings.identities)
+    return Analyzer(builtin(settings) + custom, config), config
 
 
 @group.command("analyze")
@@ -187,10 +187,16 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
             doc["stats"]["badLines"] = rs.bad_lines
         text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
     else:
-        lines = [a.line() for a in alerts]
+        from ..audit.alerts import fold
+
+        # Identical alerts within the burst window are one line with a count; JSON keeps one per event.
+        lines = [a.line() + (f" ×{n}" if n > 1 else "") for a, n in fold(alerts, config.burst_window)]
         by = ", ".join(f"{k} {v}" for k, v in sorted(stats.by_rule.items())) or "none"
         lines.append(f"{stats.events} events, {stats.alerts} alerts ({by})")
         text = "\n".join(lines) + "\n"
+    if stats.state_dropped:
+        warn(f"{stats.state_dropped} identities or source IPs forgotten by the bounded burst/source memory "
+             "(oldest first); bursts spread over more keys may be missed")
     emit(text, output_file)
     threshold = Severity.parse(fail_on)
     sys.exit(EXIT_FINDINGS if any(a.severity >= threshold for a in alerts) else EXIT_OK)
