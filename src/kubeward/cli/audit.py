@@ -48,7 +48,9 @@ def policy_generate(profile: str, output_file: str | None) -> None:
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write the report to FILE.")
 @click.option("--fail-on", type=severity_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains.")
-def policy_check(path: str, fmt: str, output_file: str | None, fail_on: str) -> None:
+@click.option("--for-detections", is_flag=True,
+              help="Also report each `audit analyze` detection the policy blinds (the request it loses and why).")
+def policy_check(path: str, fmt: str, output_file: str | None, fail_on: str, for_detections: bool) -> None:
     """Lint an audit Policy: invalid fields, unreachable rules, secret bodies logged, exec not logged.
 
     \b
@@ -57,7 +59,7 @@ def policy_check(path: str, fmt: str, output_file: str | None, fail_on: str) -> 
     from ..audit.policycheck import check_file
     from ..formats import render
 
-    report = check_file(path)
+    report = check_file(path, for_detections)
     for e in report.errors:
         click.echo(str(e), err=True)
     if report.objects == 0:
