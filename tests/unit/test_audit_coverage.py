@@ -65,3 +65,20 @@ def test_cli_for_detections(tmp_path: Path) -> None:
     assert {x["message"].split()[1] for x in found} == MINIMAL_BLIND
     r = CliRunner().invoke(cli, ["audit", "policy", "check", "-o", "json", str(f)])
     assert orjson.loads(r.stdout)["findings"] == []  # only on request
+
+
+def test_docs_table_states_each_detection_and_the_level_it_needs() -> None:
+    import re
+
+    doc = (Path(__file__).parents[2] / "docs/audit.md").read_text()
+    table = doc.split("### Built-in detections", 1)[1].split("\n\n", 2)[1]
+    rows: dict[str, str] = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        for rid in re.findall(r"`([a-z-]+)`", cells[0]):
+            rows[rid] = cells[-1]
+    assert set(rows) == set(NEEDS)
+    rank = {"Metadata": 1, "Request": 2}
+    for rid, needs in NEEDS.items():
+        top = max((n.level for n in needs), key=rank.__getitem__)
+        assert rows[rid].split()[0] == top, rid
