@@ -228,7 +228,7 @@ class Analyzer:
         try:  # free unless raised; one function for the hot path (no per-event method calls when nothing applies)
             stage = ev.get("stage")
             ref = ev.get("objectRef")
-            if stage is None or not ref or ev.get("sourceIPs").__class__ is str:
+            if stage is None or not ref:
                 stage, ref = _normalise(ev)
             if ref:
                 key = (stage, ref.get("resource"), ref.get("subresource"), ev.get("verb"))
@@ -238,8 +238,9 @@ class Analyzer:
             if dets is None:
                 dets = self._candidates(*key)
             if dets:
+                flags = (self._identities.exempt(ev), refused(ev))  # once per event, for every rule
                 for d in dets:
-                    self._apply(d, ev, out)
+                    self._apply(d, ev, out, flags)
             if self._gate_key is not None and self._gate_key in ev:
                 self._gated(self._keyed[self._gate_key], ev, stage, out)
             elif self._more_keys:
@@ -288,13 +289,14 @@ class Analyzer:
         return (self.burst.dropped if self.burst is not None else 0) + (
             self.source.dropped if self.source is not None else 0)
 
-    def _apply(self, d: Detection, ev: dict[str, Any], out: list[Alert]) -> None:
+    def _apply(self, d: Detection, ev: dict[str, Any], out: list[Alert],
+               flags: tuple[bool, bool] | None = None) -> None:
         """One detection; a malformed body fails only this detection, the others still judge the event. The
         control plane's identities are exempt (one allow-list); a refused request is an attempt: its own wording
         (detections.said), one severity lower, or not this rule's business (Detection.attempts)."""
-        if d.exempt_control_plane and self._identities.exempt(ev):
+        exempt, was_refused = flags if flags is not None else (self._identities.exempt(ev), refused(ev))
+        if exempt and d.exempt_control_plane:
             return
-        was_refused = refused(ev)
         if (d.attempts == "never" and was_refused) or (d.attempts == "only" and not was_refused):
             return
         try:
@@ -350,8 +352,9 @@ class Analyzer:
 
 def _normalise(ev: dict[str, Any]) -> tuple[Any, Any]:
     """Read an event as the apiserver meant it: without `stage` (exported and forwarded logs keep only the final
-    record) it is a complete event; a flattened sourceIPs string becomes the list; a dropped objectRef is rebuilt
-    from requestURI (requestinfo.py). The event is updated in place so every rule sees the same."""
+    record) it is a complete event; a flattened sourceIPs string becomes the list (exporters that flatten it also
+    drop stage or objectRef; elsewhere alerts.source_ips splits it where it is read); a dropped objectRef is
+    rebuilt from requestURI (requestinfo.py). The event is updated in place so every rule sees the same."""
     stage = ev.get("stage")
     if stage is None:
         stage = ev["stage"] = "ResponseComplete"

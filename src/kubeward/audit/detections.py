@@ -163,9 +163,7 @@ def target(ev: dict[str, Any]) -> str:
 
 def _pod_rule(ids: tuple[str, ...], what: str) -> Check:
     def check(ev: dict[str, Any]) -> tuple[str, str] | None:
-        if not no_subresource(ev):
-            return None
-        found = podfacts.hits(ev, ids)
+        found = podfacts.hits(ev, ids)  # dispatched on pods without subresource only
         if not found:
             return None
         return said(ev, f"pod {target(ev)}", "created", f"{what}: " + "; ".join(m for _, m in found)), found[0][0]

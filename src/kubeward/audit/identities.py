@@ -58,15 +58,15 @@ class Identities:
     groups: frozenset[str] = frozenset(DEFAULT_GROUPS)
 
     def member(self, user: Any) -> bool:
-        if not isinstance(user, dict):
+        if user.__class__ is not dict:
             return False
         name = user.get("username")
-        if not isinstance(name, str) or not name:
+        if name.__class__ is not str or not name:
             return False
         if name in self.users or name.startswith(self.prefixes):
             return True
         groups = user.get("groups")
-        return bool(self.groups) and isinstance(groups, list) and any(g in self.groups for g in groups)
+        return bool(self.groups) and groups.__class__ is list and not self.groups.isdisjoint(groups)
 
     def exempt(self, ev: dict[str, Any]) -> bool:
         """The caller is the control plane and, when it impersonated, so is the identity it acted as (anyone who

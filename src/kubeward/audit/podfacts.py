@@ -27,9 +27,11 @@ _funcs: dict[str, Callable[[PodView], Iterable[tuple[str, str]]]] = {}
 
 def _control(cid: str) -> Callable[[PodView], Iterable[tuple[str, str]]]:
     if not _funcs:
-        from ..controls.registry import all_controls
+        # Only the workload module: these controls live there, and loading every control module (RBAC, netpol
+        # engines) would cost every `audit analyze` start-up for nothing.
+        from ..controls import registry, workload  # noqa: F401 - importing registers the workload controls
 
-        _funcs.update({k: c.func for k, c in all_controls().items() if c.shape == "pod"})
+        _funcs.update({k: c.func for k, c in registry._REGISTRY.items() if c.shape == "pod"})
     return _funcs[cid]
 
 
@@ -48,9 +50,56 @@ def pod_view(ev: dict[str, Any]) -> PodView | None:
     return PodView.of(Resource(obj))
 
 
-def hits(ev: dict[str, Any], ids: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(field under the event, control message) for each finding the named controls make on the body."""
+_last: list[Any] = [None, None]  # the event last unwrapped and its view: six pod rules judge each pod create
+
+
+def _containers(spec: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        items = spec.get(key)
+        if isinstance(items, list):
+            yield from (c for c in items if isinstance(c, dict))
+
+
+def _sc_has(spec: dict[str, Any], key: str) -> bool:
+    for c in _containers(spec):
+        sc = c.get("securityContext")
+        if isinstance(sc, dict) and key in sc:
+            return True
+    return False
+
+
+# Cheap gates on the raw pod spec, never narrower than the controls they guard (each reads only that field), so
+# most pod bodies cost a few key lookups instead of building a PodView and calling thirteen controls.
+GATES: dict[tuple[str, ...], Callable[[dict[str, Any]], bool]] = {
+    PRIVILEGED: lambda spec: _sc_has(spec, "privileged"),
+    HOST_PID: lambda spec: "hostPID" in spec,
+    HOST_IPC: lambda spec: "hostIPC" in spec,
+    HOST_NETWORK: lambda spec: "hostNetwork" in spec,
+    SENSITIVE_MOUNT: lambda spec: "volumes" in spec,
+    DANGEROUS_CAPABILITIES: lambda spec: _sc_has(spec, "capabilities"),
+}
+
+# The event last judged and its results per control group: six pod rules judge each pod create.
+_last: list[Any] = [None, None]
+
+
+def _judge(ev: dict[str, Any]) -> dict[tuple[str, ...], list[tuple[str, str]]]:
+    obj = ev.get("requestObject")
+    spec = obj.get("spec") if isinstance(obj, dict) else None
+    if not isinstance(spec, dict) or (isinstance(obj, dict) and obj.get("kind") not in (None, "Pod")):
+        spec = None  # not a plain pod body: build the view and run every group
+    groups = [ids for ids, gate in GATES.items() if spec is None or gate(spec)]
+    if not groups:
+        return {}
     view = pod_view(ev)
     if view is None:
-        return []
-    return [(f"/requestObject{ptr}", msg) for cid in ids for ptr, msg in _control(cid)(view)]
+        return {}
+    return {ids: [(f"/requestObject{ptr}", msg) for cid in ids for ptr, msg in _control(cid)(view)] for ids in groups}
+
+
+def hits(ev: dict[str, Any], ids: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(field under the event, control message) for each finding the named controls make on the body."""
+    if _last[0] is not ev:
+        _last[0], _last[1] = ev, _judge(ev)
+    found: list[tuple[str, str]] = _last[1].get(ids, [])
+    return found
