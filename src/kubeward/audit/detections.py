@@ -439,8 +439,11 @@ def _kubelet_api(identities: Identities) -> Check:
         status = resp.get("status") if isinstance(resp, dict) else None
         allowed = status.get("allowed") if isinstance(status, dict) else None
         outcome = "" if allowed is None else (" (allowed)" if allowed else " (denied)")
-        return (f"kubelet API on node {attrs.get('name') or '?'} called by {spec.get('user')}: {attrs.get('verb')} "
-                f"nodes/{attrs.get('subresource')}{outcome}", "/requestObject/spec/resourceAttributes")
+        text = (f"kubelet API on node {attrs.get('name') or '?'} called by {spec.get('user')}: {attrs.get('verb')} "
+                f"nodes/{attrs.get('subresource')}{outcome}")
+        if refused(ev):  # the kubelet could not even ask: its review was refused
+            text = f"refused attempt ({refusal(ev)}): {text}"
+        return text, "/requestObject/spec/resourceAttributes"
 
     return check
 
