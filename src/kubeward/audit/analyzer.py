@@ -17,7 +17,7 @@ from typing import Any
 from ..findings import Severity
 from .alerts import Alert, connection_ip, event_time, source_ips
 from .audit2rbac import effective_user
-from .detections import Detection, Settings, builtin, pod_images, refused, username
+from .detections import BATCH_GATES, Detection, Settings, builtin, pod_images, refused, username
 from .identities import DEFAULT as DEFAULT_IDENTITIES
 from .identities import Identities
 from .requestinfo import object_ref
@@ -210,14 +210,26 @@ class Analyzer:
         self.source = src if src.active and SourceDetector.RULE not in on else None
         self.burst_inputs = None  # workers set a list: bursts are deferred to the parent
 
-    def _candidates(self, stage: Any, resource: Any, sub: Any, verb: Any) -> tuple[Detection, ...]:
+    def _candidates(self, stage: Any, resource: Any, sub: Any, verb: Any) -> tuple[Any, ...]:
         key = (stage, resource, sub, verb)
         found = self._memo.get(key)
         if found is None:
-            found = tuple(d for d in self._plain if stage in d.stages
-                          and (d.resources is None or resource in d.resources)
-                          and (d.subresources is None or (sub or "") in d.subresources)
-                          and (d.verbs is None or verb in d.verbs))
+            matching = [d for d in self._plain if stage in d.stages
+                        and (d.resources is None or resource in d.resources)
+                        and (d.subresources is None or (sub or "") in d.subresources)
+                        and (d.verbs is None or verb in d.verbs)]
+            # The rules of a batch become one entry: their shared precondition is tested once per event.
+            entries: list[Any] = []
+            batches: dict[str, list[Detection]] = {}
+            for d in matching:
+                if d.batch is None or d.batch not in BATCH_GATES:
+                    entries.append(d)
+                else:
+                    if d.batch not in batches:
+                        batches[d.batch] = []
+                        entries.append(_Batch(BATCH_GATES[d.batch], batches[d.batch]))
+                    batches[d.batch].append(d)
+            found = tuple(entries)
             if len(self._memo) < MEMO_CAPACITY:
                 self._memo[key] = found
         return found
@@ -240,7 +252,12 @@ class Analyzer:
             if dets:
                 flags = (self._identities.exempt(ev), refused(ev))  # once per event, for every rule
                 for d in dets:
-                    self._apply(d, ev, out, flags)
+                    if d.__class__ is _Batch:
+                        if d.gate(ev):
+                            for m in d.members:
+                                self._apply(m, ev, out, flags)
+                    else:
+                        self._apply(d, ev, out, flags)
             if self._gate_key is not None and self._gate_key in ev:
                 self._gated(self._keyed[self._gate_key], ev, stage, out)
             elif self._more_keys:
@@ -348,6 +365,15 @@ class Analyzer:
         if len(self._dedup) > DEDUP_CAPACITY:
             self._dedup.popitem(last=False)
         return True
+
+
+class _Batch:
+    """Rules sharing a precondition, dispatched as one entry (Detection.batch)."""
+
+    __slots__ = ("gate", "members")
+
+    def __init__(self, gate: Any, members: list[Detection]) -> None:
+        self.gate, self.members = gate, members
 
 
 def _normalise(ev: dict[str, Any]) -> tuple[Any, Any]:

@@ -50,6 +50,9 @@ class Detection:
     # (custom rules: their author chose it); "only" = the rule is about refusals; "never" = refusals are another
     # rule's business.
     attempts: str = "lower"
+    # Rules of one batch share a precondition the analyzer tests once per event before running any of them
+    # (BATCH_GATES); they must share their dispatch keys (resources, verbs, stages, subresources).
+    batch: str | None = None
 
 
 # --- field helpers (Falco macros) ------------------------------------------------------------------------------
@@ -653,6 +656,10 @@ class EscalationBinding:
                     f"{kind} {name} ({why}) to {subjects or 'no subjects'}"), "/requestObject/roleRef"
 
 
+# A batch's precondition: False means no rule of the batch can fire on the event.
+BATCH_GATES: dict[str, Callable[[dict[str, Any]], bool]] = {"podfacts": podfacts.any_hits}
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """What the rules file (`--rules`) sets for the built-in rules besides its own rules: the control-plane
@@ -679,7 +686,7 @@ def builtin(settings: Settings | None = None) -> list[Detection]:
     def pod_create(id: str, title: str, sev: Severity, ids: tuple[str, ...], what: str) -> Detection:
         # Every pod, controllers' included (Falco): a privileged DaemonSet shows in the pods it makes.
         return Detection(id, title, sev, _pod_rule(ids, what), pods, CREATE, subresources=none, image_exempt=True,
-                         exempt_control_plane=False)
+                         exempt_control_plane=False, batch="podfacts")
 
     found = [
         pod_create("privileged-pod", "Create Privileged Pod", H, podfacts.PRIVILEGED, "with a privileged container"),

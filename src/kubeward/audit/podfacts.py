@@ -53,42 +53,38 @@ def pod_view(ev: dict[str, Any]) -> PodView | None:
 _last: list[Any] = [None, None]  # the event last unwrapped and its view: six pod rules judge each pod create
 
 
-def _containers(spec: dict[str, Any]) -> Iterable[dict[str, Any]]:
-    for key in ("initContainers", "containers", "ephemeralContainers"):
-        items = spec.get(key)
-        if isinstance(items, list):
-            yield from (c for c in items if isinstance(c, dict))
-
-
-def _sc_has(spec: dict[str, Any], key: str) -> bool:
-    for c in _containers(spec):
-        sc = c.get("securityContext")
-        if isinstance(sc, dict) and key in sc:
-            return True
-    return False
-
-
-# Cheap gates on the raw pod spec, never narrower than the controls they guard (each reads only that field), so
-# most pod bodies cost a few key lookups instead of building a PodView and calling thirteen controls.
-GATES: dict[tuple[str, ...], Callable[[dict[str, Any]], bool]] = {
-    PRIVILEGED: lambda spec: _sc_has(spec, "privileged"),
-    HOST_PID: lambda spec: "hostPID" in spec,
-    HOST_IPC: lambda spec: "hostIPC" in spec,
-    HOST_NETWORK: lambda spec: "hostNetwork" in spec,
-    SENSITIVE_MOUNT: lambda spec: "volumes" in spec,
-    DANGEROUS_CAPABILITIES: lambda spec: _sc_has(spec, "capabilities"),
-}
+# Cheap gates on the raw pod spec, never narrower than the controls they guard (each control reads only that
+# field), so most pod bodies cost a few key lookups instead of building a PodView and calling thirteen controls.
+_SPEC_GATES = ((HOST_PID, "hostPID"), (HOST_IPC, "hostIPC"), (HOST_NETWORK, "hostNetwork"),
+               (SENSITIVE_MOUNT, "volumes"))
+_SC_GATES = ((PRIVILEGED, "privileged"), (DANGEROUS_CAPABILITIES, "capabilities"))
+ALL_GROUPS = tuple(g for g, _ in _SPEC_GATES + _SC_GATES)
 
 # The event last judged and its results per control group: six pod rules judge each pod create.
 _last: list[Any] = [None, None]
 
 
+def _groups(obj: Any) -> tuple[tuple[str, ...], ...]:
+    """The control groups that could find something in this body (all of them when it is not a plain pod)."""
+    spec = obj.get("spec") if obj.__class__ is dict else None
+    if spec.__class__ is not dict or obj.get("kind") not in (None, "Pod"):
+        return ALL_GROUPS
+    found = [g for g, key in _SPEC_GATES if key in spec]
+    keys: set[str] = set()
+    for field in ("initContainers", "containers", "ephemeralContainers"):
+        items = spec.get(field)
+        if items.__class__ is list:
+            for c in items:
+                sc = c.get("securityContext") if c.__class__ is dict else None
+                if sc.__class__ is dict:
+                    keys.update(sc)
+    if keys:
+        found += [g for g, key in _SC_GATES if key in keys]
+    return tuple(found)
+
+
 def _judge(ev: dict[str, Any]) -> dict[tuple[str, ...], list[tuple[str, str]]]:
-    obj = ev.get("requestObject")
-    spec = obj.get("spec") if isinstance(obj, dict) else None
-    if not isinstance(spec, dict) or (isinstance(obj, dict) and obj.get("kind") not in (None, "Pod")):
-        spec = None  # not a plain pod body: build the view and run every group
-    groups = [ids for ids, gate in GATES.items() if spec is None or gate(spec)]
+    groups = _groups(ev.get("requestObject"))
     if not groups:
         return {}
     view = pod_view(ev)
@@ -103,3 +99,10 @@ def hits(ev: dict[str, Any], ids: tuple[str, ...]) -> list[tuple[str, str]]:
         _last[0], _last[1] = ev, _judge(ev)
     found: list[tuple[str, str]] = _last[1].get(ids, [])
     return found
+
+
+def any_hits(ev: dict[str, Any]) -> bool:
+    """Whether any pod control finds anything on the body (judged once; hits() then reads the result)."""
+    if _last[0] is not ev:
+        _last[0], _last[1] = ev, _judge(ev)
+    return any(_last[1].values())
