@@ -2,7 +2,8 @@
 in separate processes. Stateless detections run in the workers; the inputs of the stateful burst detector (the few
 401/403 events) travel back and are replayed in log order by the parent, so bursts equal a single-process run.
 Per chunk only: once-per-request dedup (exec stages straddling a boundary), unexpected-source's once-per-identity
-memory and escalation-binding's memory of roles created earlier in the log."""
+memory, escalation-binding's memory of roles created earlier in the log and the memory of workloads planted in
+kube-system (pod-in-kube-namespace)."""
 
 from __future__ import annotations
 
