@@ -17,10 +17,13 @@ KIND_BY_RESOURCE = {
     "podtemplates": "PodTemplate",
 }
 
-PRIVILEGED = ("KW-W001",)
-HOST_PID, HOST_IPC, HOST_NETWORK = ("KW-W002",), ("KW-W003",), ("KW-W004",)
-SENSITIVE_MOUNT = ("KW-W007", "KW-W008")  # runtime sockets, then node system directories
-DANGEROUS_CAPABILITIES = ("KW-W011", "KW-W012", "KW-W013", "KW-W014", "KW-W015", "KW-W016", "KW-W017")
+Group = tuple[str, ...]
+PRIVILEGED: Group = ("KW-W001",)
+HOST_PID: Group = ("KW-W002",)
+HOST_IPC: Group = ("KW-W003",)
+HOST_NETWORK: Group = ("KW-W004",)
+SENSITIVE_MOUNT: Group = ("KW-W007", "KW-W008")  # runtime sockets, then node system directories
+DANGEROUS_CAPABILITIES: Group = ("KW-W011", "KW-W012", "KW-W013", "KW-W014", "KW-W015", "KW-W016", "KW-W017")
 
 _funcs: dict[str, Callable[[PodView], Iterable[tuple[str, str]]]] = {}
 
@@ -50,14 +53,11 @@ def pod_view(ev: dict[str, Any]) -> PodView | None:
     return PodView.of(Resource(obj))
 
 
-_last: list[Any] = [None, None]  # the event last unwrapped and its view: six pod rules judge each pod create
-
-
 # Cheap gates on the raw pod spec, never narrower than the controls they guard (each control reads only that
 # field), so most pod bodies cost a few key lookups instead of building a PodView and calling thirteen controls.
-_SPEC_GATES = ((HOST_PID, "hostPID"), (HOST_IPC, "hostIPC"), (HOST_NETWORK, "hostNetwork"),
-               (SENSITIVE_MOUNT, "volumes"))
-_SC_GATES = ((PRIVILEGED, "privileged"), (DANGEROUS_CAPABILITIES, "capabilities"))
+_SPEC_GATES: tuple[tuple[Group, str], ...] = ((HOST_PID, "hostPID"), (HOST_IPC, "hostIPC"),
+                                               (HOST_NETWORK, "hostNetwork"), (SENSITIVE_MOUNT, "volumes"))
+_SC_GATES: tuple[tuple[Group, str], ...] = ((PRIVILEGED, "privileged"), (DANGEROUS_CAPABILITIES, "capabilities"))
 ALL_GROUPS = tuple(g for g, _ in _SPEC_GATES + _SC_GATES)
 
 # The event last judged and its results per control group: six pod rules judge each pod create.
