@@ -60,8 +60,9 @@ _SPEC_GATES: tuple[tuple[Group, str], ...] = ((HOST_PID, "hostPID"), (HOST_IPC, 
 _SC_GATES: tuple[tuple[Group, str], ...] = ((PRIVILEGED, "privileged"), (DANGEROUS_CAPABILITIES, "capabilities"))
 ALL_GROUPS = tuple(g for g, _ in _SPEC_GATES + _SC_GATES)
 
-# The event last judged and its results per control group: six pod rules judge each pod create.
-_last: list[Any] = [None, None]
+# The event last judged and its results per control group, one tuple replaced whole (so a reader in another
+# thread never pairs one event with another's results): six pod rules judge each pod create.
+_last: list[tuple[Any, dict[Group, list[tuple[str, str]]]]] = [(None, {})]
 
 
 def _groups(obj: Any) -> tuple[tuple[str, ...], ...]:
@@ -95,14 +96,17 @@ def _judge(ev: dict[str, Any]) -> dict[tuple[str, ...], list[tuple[str, str]]]:
 
 def hits(ev: dict[str, Any], ids: tuple[str, ...]) -> list[tuple[str, str]]:
     """(field under the event, control message) for each finding the named controls make on the body."""
-    if _last[0] is not ev:
-        _last[0], _last[1] = ev, _judge(ev)
-    found: list[tuple[str, str]] = _last[1].get(ids, [])
-    return found
+    return _results(ev).get(ids, [])
+
+
+def _results(ev: dict[str, Any]) -> dict[Group, list[tuple[str, str]]]:
+    seen, results = _last[0]
+    if seen is not ev:
+        results = _judge(ev)
+        _last[0] = (ev, results)
+    return results
 
 
 def any_hits(ev: dict[str, Any]) -> bool:
     """Whether any pod control finds anything on the body (judged once; hits() then reads the result)."""
-    if _last[0] is not ev:
-        _last[0], _last[1] = ev, _judge(ev)
-    return any(_last[1].values())
+    return any(_results(ev).values())
