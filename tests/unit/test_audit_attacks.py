@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kubeward.audit.analyzer import Analyzer, AnalyzerConfig
 from kubeward.audit.detections import Settings, builtin
@@ -94,3 +96,30 @@ def test_disallowed_users_and_namespaces() -> None:
     ev["user"] = {"username": "admin"}
     ev["objectRef"]["namespace"] = "prod-pci"
     assert {a.rule for a in an.feed(ev)} >= {"disallowed-user", "disallowed-namespace", "dangerous-capabilities"}
+
+
+_vals = st.sampled_from([None, True, False, 0, 1, "true", [], {}])
+_sc = st.fixed_dictionaries({}, optional={
+    "privileged": _vals, "capabilities": st.fixed_dictionaries({}, optional={
+        "add": st.one_of(_vals, st.lists(st.sampled_from(["SYS_ADMIN", "NET_RAW", "CHOWN", "bpf", "CAP_BPF"]))),
+        "drop": st.just(["ALL"])})})
+_container = st.fixed_dictionaries({"name": st.just("c")}, optional={"securityContext": st.one_of(_sc, _vals)})
+_spec = st.fixed_dictionaries({}, optional={
+    "hostPID": _vals, "hostIPC": _vals, "hostNetwork": _vals,
+    "volumes": st.lists(st.one_of(st.just({"name": "e", "emptyDir": {}}),
+                                  st.builds(lambda p: {"name": "h", "hostPath": {"path": p}},
+                                            st.sampled_from(["/etc/", "//proc", "/data", "/var/run/docker.sock"])))),
+    "containers": st.lists(_container, max_size=2), "initContainers": st.lists(_container, max_size=1)})
+
+
+@given(_spec)
+def test_pod_gates_are_never_narrower_than_the_controls(spec: dict[str, Any]) -> None:
+    from kubeward.audit import podfacts
+
+    ev = {"objectRef": {"resource": "pods"}, "requestObject": {"kind": "Pod", "spec": spec}}
+    gated = podfacts._judge(ev)
+    view = podfacts.pod_view(ev)
+    assert view is not None
+    full = {g: [(f"/requestObject{p}", m) for cid in g for p, m in podfacts._control(cid)(view)]
+            for g in podfacts.ALL_GROUPS}
+    assert {g: h for g, h in full.items() if h} == {g: h for g, h in gated.items() if h}

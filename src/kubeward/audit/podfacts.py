@@ -53,34 +53,45 @@ def pod_view(ev: dict[str, Any]) -> PodView | None:
     return PodView.of(Resource(obj))
 
 
-# Cheap gates on the raw pod spec, never narrower than the controls they guard (each control reads only that
-# field), so most pod bodies cost a few key lookups instead of building a PodView and calling thirteen controls.
+# Cheap gates on the raw pod spec, never narrower than the controls they guard: each control fires only on a
+# true host-namespace field, a hostPath volume, `privileged: true` or a non-empty `capabilities.add`, so a body
+# without any of these skips the PodView and the thirteen control calls (most pod creates; `privileged: false`
+# and `capabilities: {drop: [ALL]}` included).
 _SPEC_GATES: tuple[tuple[Group, str], ...] = ((HOST_PID, "hostPID"), (HOST_IPC, "hostIPC"),
-                                               (HOST_NETWORK, "hostNetwork"), (SENSITIVE_MOUNT, "volumes"))
-_SC_GATES: tuple[tuple[Group, str], ...] = ((PRIVILEGED, "privileged"), (DANGEROUS_CAPABILITIES, "capabilities"))
-ALL_GROUPS = tuple(g for g, _ in _SPEC_GATES + _SC_GATES)
+                                               (HOST_NETWORK, "hostNetwork"))
+ALL_GROUPS: tuple[Group, ...] = (HOST_PID, HOST_IPC, HOST_NETWORK, SENSITIVE_MOUNT, PRIVILEGED,
+                                 DANGEROUS_CAPABILITIES)
+_OFF = (None, False)
+
 
 # The event last judged and its results per control group, one tuple replaced whole (so a reader in another
 # thread never pairs one event with another's results): six pod rules judge each pod create.
 _last: list[tuple[Any, dict[Group, list[tuple[str, str]]]]] = [(None, {})]
 
 
-def _groups(obj: Any) -> tuple[tuple[str, ...], ...]:
+def _groups(obj: Any) -> tuple[Group, ...]:
     """The control groups that could find something in this body (all of them when it is not a plain pod)."""
     spec = obj.get("spec") if obj.__class__ is dict else None
     if spec.__class__ is not dict or obj.get("kind") not in (None, "Pod"):
         return ALL_GROUPS
-    found = [g for g, key in _SPEC_GATES if key in spec]
-    keys: set[str] = set()
+    found = [g for g, key in _SPEC_GATES if spec.get(key) not in _OFF]
+    vols = spec.get("volumes")
+    if vols.__class__ is list and any(v.__class__ is dict and "hostPath" in v for v in vols):
+        found.append(SENSITIVE_MOUNT)
+    privileged = caps = False
     for field in ("initContainers", "containers", "ephemeralContainers"):
         items = spec.get(field)
         if items.__class__ is list:
             for c in items:
                 sc = c.get("securityContext") if c.__class__ is dict else None
                 if sc.__class__ is dict:
-                    keys.update(sc)
-    if keys:
-        found += [g for g, key in _SC_GATES if key in keys]
+                    privileged = privileged or sc.get("privileged") not in _OFF
+                    cap = sc.get("capabilities")
+                    caps = caps or (cap.__class__ is dict and bool(cap.get("add")))
+    if privileged:
+        found.append(PRIVILEGED)
+    if caps:
+        found.append(DANGEROUS_CAPABILITIES)
     return tuple(found)
 
 
