@@ -1,7 +1,7 @@
 """Cost of the workload/network/RBAC/secrets control set against the parse floor.
 
-Scans the 4,537 Pod Security fixtures under ../shared/conformance/pod-security/ and the bundled demo cluster:
-prints the time to parse them with PyYAML's CSafeLoader alone, to load them with kubeward (positions kept), and
+Scans the 4,537 Pod Security fixtures (../shared/conformance/pod-security/, else the tests' copy) and the bundled
+demo cluster: prints the time to parse them with PyYAML's CSafeLoader alone, to load them with kubeward (positions kept), and
 to run the KW-W/N/R/S controls over the loaded snapshot, best of N runs.
 
     python bench/controls_workload.py [--runs 5] [DIR]
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from corpus import pss_corpus
 from kubeward.controls.registry import all_controls, run
 from kubeward.snapshot import Snapshot
 from kubeward.sources.files import load_paths
@@ -51,10 +52,10 @@ def raw(snap: Snapshot, controls: list) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("dir", nargs="?", default="../shared/conformance/pod-security")
+    ap.add_argument("dir", nargs="?", help="default: ../shared/conformance/pod-security, else the tests' copy")
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    files = sorted(p for p in Path(args.dir).rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+    files = sorted(p for p in Path(args.dir or pss_corpus()).rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     def parse_only() -> int:

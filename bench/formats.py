@@ -1,7 +1,7 @@
 """Render time and size of every output format, on synthetic reports and on a real scan.
 
 Run from the repository root: `python bench/formats.py [--sizes 1000,10000,50000] [--no-scan]`.
-The real scan reads the 4,537 Pod Security fixtures under ../shared/conformance/pod-security/ with every control.
+The real scan reads the 4,537 Pod Security fixtures (bench/corpus.py) with every control.
 Prints one line per (report, format): findings, seconds (best of --repeat), output size.
 """
 
@@ -10,17 +10,14 @@ from __future__ import annotations
 import argparse
 import platform
 import resource
-import sys
 import time
-from pathlib import Path
 
+from corpus import pss_corpus
 from kubeward.controls.registry import Selection, all_controls, run
 from kubeward.findings import ControlMeta, ControlResult, Finding, Location, ObjectRef, Report, Severity
 from kubeward.formats import FORMATS, render
 from kubeward.snapshot import Snapshot
 from kubeward.sources.files import load_paths
-
-CONFORMANCE = Path("../shared/conformance/pod-security")
 
 
 def synthetic(n: int) -> Report:
@@ -41,7 +38,7 @@ def synthetic(n: int) -> Report:
 
 
 def real_scan() -> Report:
-    loaded = load_paths([str(CONFORMANCE)])
+    loaded = load_paths([str(pss_corpus())])
     snap = Snapshot(loaded.resources, errors=loaded.errors)
     return run(snap, Selection().choose(all_controls()))
 
@@ -69,13 +66,10 @@ def main() -> None:
     for n in (int(s) for s in args.sizes.split(",")):
         bench(f"synthetic {n}", synthetic(n), args.repeat)
     if not args.no_scan:
-        if not CONFORMANCE.is_dir():
-            print(f"skipping real scan: {CONFORMANCE} not found", file=sys.stderr)
-        else:
-            t0 = time.perf_counter()
-            report = real_scan()
-            print(f"scan of {CONFORMANCE}: {report.objects} objects in {time.perf_counter() - t0:.2f}s")
-            bench("pod-security fixtures", report, args.repeat)
+        t0 = time.perf_counter()
+        report = real_scan()
+        print(f"scan of {pss_corpus()}: {report.objects} objects in {time.perf_counter() - t0:.2f}s")
+        bench("pod-security fixtures", report, args.repeat)
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

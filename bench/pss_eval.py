@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 import platform
 import time
-from pathlib import Path
 
 import yaml
 
+from corpus import pss_corpus
 from kubeward.engines.pss import Evaluator, parse_level, parse_version
-
-ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance" / "pod-security"
 
 
 def main() -> None:
@@ -23,7 +21,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="evaluation rounds (best is reported)")
     args = ap.parse_args()
 
-    files = sorted(ROOT.glob("*/v1.*/*/*.yaml"))
+    files = sorted(pss_corpus().glob("*/v1.*/*/*.yaml"))
     texts = [(f, f.read_text(encoding="utf-8")) for f in files]
     t0 = time.perf_counter()
     pods = [(f.parts[-4], f.parts[-3], yaml.load(text, Loader=yaml.CSafeLoader)) for f, text in texts]

@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from corpus import pss_corpus
+
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = ROOT.parent / "shared" / "conformance" / "pod-security"
 VENV = Path.home() / ".cache" / "kubeward-bench" / "checkov-venv"
 
 FLOOR = """
@@ -90,12 +91,12 @@ def checkov_binary(given: str | None) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("corpus", nargs="?", default=str(DEFAULT_CORPUS))
+    ap.add_argument("corpus", nargs="?", help="default: ../shared/conformance/pod-security, else the tests' copy")
     ap.add_argument("--repeat", type=int, default=3, help="runs per tool; the best wall time is kept")
     ap.add_argument("--checkov", help="path to a checkov binary")
     ap.add_argument("--skip-checkov", action="store_true")
     args = ap.parse_args()
-    corpus = args.corpus
+    corpus = args.corpus or str(pss_corpus())
     kubeward = kubeward_binary()
     with open("/proc/loadavg", encoding="ascii") as fh:
         load = fh.read().split()[0]

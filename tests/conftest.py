@@ -13,5 +13,5 @@ SHARED = ROOT.parent / "shared"
 
 @pytest.fixture(autouse=True, scope="session")
 def _cwd_is_repo_root() -> None:
-    """Tests reference ../shared/... relative to the repository root, as CI does."""
+    """Tests name repository files relative to its root (upstream fixtures: tests/vendored.py)."""
     os.chdir(ROOT)

@@ -2,8 +2,8 @@
 
 One code path for `scripts/cluster-up`, `scripts/cluster-down` and the pytest session fixture. Everything the
 cluster needs comes from kubeward itself: `pki init` (kubeadm layout, separate etcd CA), `encryption generate`,
-`pki issue-user … --group system:masters` for the admin kubeconfig. Processes are tracked by pid files in the state
-directory so a second `up` first stops what a first one left, and `down` stops them even after a failed start.
+`pki issue-user … --group system:masters --allow-masters` for the admin kubeconfig. Processes are tracked by pid
+files in the state directory so a second `up` first stops what a first one left, and `down` stops them even after a failed start.
 
 Usage: python3 harness.py up|down [--state DIR]
 """
@@ -307,7 +307,7 @@ def up(state: Path = DEFAULT_STATE, *, bin_dir: Path | None = None, audit_policy
         kubeward("encryption", "generate", "--provider", "aescbc", "--output", str(cluster.encryption_config))
         shutil.copyfile(audit_policy or HERE / "audit-policy.yaml", cluster.audit_policy)
         kubeward("pki", "issue-user", str(cluster.pki), "kubeward-admin", "--group", "system:masters",
-                 "--kubeconfig-out", str(cluster.kubeconfig), "--server", cluster.server,
+                 "--allow-masters", "--kubeconfig-out", str(cluster.kubeconfig), "--server", cluster.server,
                  "--cluster-name", "kubeward-e2e")
         cluster.start_etcd()
         cluster.start_apiserver()

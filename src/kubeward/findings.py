@@ -203,6 +203,8 @@ class Report:
     not_assessed: list[NotAssessed] = field(default_factory=list)
     controls: dict[str, ControlResult] = field(default_factory=dict)
     expired_exceptions: list[str] = field(default_factory=list)
+    # Exceptions the reader must know about: entries that silence every control, inline ignores naming unknown ids.
+    exception_notes: list[str] = field(default_factory=list)
     evaluated_objects: dict[str, list[ObjectRef]] = field(default_factory=dict)
     coverage: tuple[int, int] | None = None  # (types read, types wanted) for live scans
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from .findings import Location, ObjectRef
@@ -144,6 +144,57 @@ class Resource:
 
     def __repr__(self) -> str:
         return f"<Resource {self.ref()} {self.location()}>"
+
+
+def cluster_scoped_kinds(resources: Iterable[Resource]) -> frozenset[str]:
+    """The built-in cluster-scoped kinds plus the kinds CustomResourceDefinitions in the input declare
+    `scope: Cluster` (apiextensions.k8s.io/v1 CustomResourceDefinitionSpec.scope)."""
+    declared = set()
+    for r in resources:
+        if r.kind == "CustomResourceDefinition" and isinstance(spec := r.obj.get("spec"), dict) \
+                and spec.get("scope") == "Cluster" and isinstance(names := spec.get("names"), dict) \
+                and isinstance(kind := names.get("kind"), str):
+            declared.add(kind)
+    return CLUSTER_SCOPED_KINDS | declared
+
+
+def namespace_mismatch(found: str, wanted: str) -> str:
+    """kubectl's words, cli-runtime pkg/resource/visitor.go RequireNamespace."""
+    return (f'the namespace from the provided object "{found}" does not match the namespace "{wanted}". '
+            f"You must pass '--namespace={found}' to perform this operation.")
+
+
+def set_input_namespace(resources: list[Resource], namespace: str, *, enforce: bool
+                        ) -> tuple[list[Resource], list[tuple[Resource, str]]]:
+    """`-n NS` for file inputs, as kubectl applies files (cli-runtime pkg/resource/visitor.go): a namespaced
+    object without a namespace gets NS (SetNamespace); with `enforce` (kubectl enforces an explicit -n, builder.go
+    RequireNamespace) an object written with another namespace is refused with kubectl's message and left out,
+    the others go on. Cluster-scoped kinds are untouched. Returns the kept objects and (object, message) for each
+    refused one.
+
+    Only the object's own metadata changes: a RoleBinding's ServiceAccount subject without a namespace stays so,
+    and the RBAC model reads it in the binding's namespace, as the authorizer does (rbac/validation/rule.go
+    appliesToUser).
+    """
+    cluster_scoped = cluster_scoped_kinds(resources)
+    kept: list[Resource] = []
+    refused: list[tuple[Resource, str]] = []
+    for r in resources:
+        if r.kind in cluster_scoped:
+            kept.append(r)
+            continue
+        meta = r.obj.get("metadata")
+        if meta is None:
+            meta = r.obj["metadata"] = {}
+        ns = meta.get("namespace")
+        if not ns:
+            meta["namespace"] = namespace
+            r._ref = None
+        elif enforce and str(ns) != namespace:
+            refused.append((r, f"{r.kind} {r.name or '(no name)'}: {namespace_mismatch(str(ns), namespace)}"))
+            continue
+        kept.append(r)
+    return kept, refused
 
 
 def _flatten_lines(obj: dict[str, Any], key_lines: dict[int, dict[str, int]]) -> dict[str, int]:

@@ -31,8 +31,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .controls.registry import Control, run
-from .findings import ControlResult, Finding, InputError, Report, Severity
+from .controls.registry import Control, run, unassessed_kinds
+from .findings import ControlResult, Finding, InputError, NotAssessed, Report, Severity
 from .formats.json import item_bytes, render_spliced
 from .gcpause import gc_paused
 from .resource import Resource, _flatten_lines
@@ -72,6 +72,7 @@ class ParallelScan:
     expired: list[str]
     objects: int
     failing: set[Severity] = field(default_factory=set)  # severities of controls with unsuppressed findings
+    notes: list[str] = field(default_factory=list)  # the report's exception notes
 
 
 class _Claims:
@@ -232,8 +233,12 @@ def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, st
     if set(results) != set(range(len(chunks))):
         return None
     objects = sum(len(r) for r in resources.values())
+    notes: list[str] = []
+    if exceptions is not None:  # over every object in load order, as the serial run loop does
+        notes = [*exceptions.notes, *exceptions.inline_notes(r for i in range(len(chunks)) for r in resources[i])]
+    unassessed = unassessed_kinds((r for i in range(len(chunks)) for r in resources[i]), frozenset(skip_ns))
     return _assemble(files, controls, exceptions, [results[i] for i in range(len(chunks))], objects, errors,
-                     cross_report)
+                     cross_report, notes, unassessed)
 
 
 def _ready(fd: int) -> bool:
@@ -371,6 +376,8 @@ def _assemble(
     objects: int,
     input_errors: list[InputError],
     cross_report: Report | None,
+    notes: list[str],
+    unassessed: Iterable[NotAssessed] = (),
 ) -> ParallelScan | None:
     # Input errors in the serial order: file by file, as the files were listed.
     errors_of: dict[str, list[InputError]] = {}
@@ -389,7 +396,8 @@ def _assemble(
         for f in cross_report.suppressed:
             cross_silenced.setdefault(f.control.id, []).append(f)
 
-    report = Report(objects=objects, findings=[], errors=errors)
+    report = Report(objects=objects, findings=[], errors=errors, exception_notes=notes,
+                    not_assessed=list(unassessed))
     if exceptions is not None:
         report.expired_exceptions = list(exceptions.expired)
     blocks: list[tuple[tuple[int, str], list[Any]]] = []
@@ -424,4 +432,4 @@ def _assemble(
     blocks.sort(key=lambda b: b[0])
     data = render_spliced(report, (n_findings, by_severity, len(suppressed)),
                           [block for _, rendered in blocks for block in rendered], suppressed)
-    return ParallelScan(data, errors, report.expired_exceptions, objects, failing)
+    return ParallelScan(data, errors, report.expired_exceptions, objects, failing, notes)

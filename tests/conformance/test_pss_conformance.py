@@ -1,6 +1,6 @@
 """Every upstream pod-security-admission fixture, judged at exactly its level and version (must be 100%).
 
-Fixtures: ../shared/conformance/pod-security/<level>/v1.N/{pass,fail}/<checkid><i>.yaml (generated upstream by
+Fixtures: tests/data/upstream/pod-security.tar.xz, <level>/v1.N/{pass,fail}/<checkid><i>.yaml (generated upstream by
 staging/src/k8s.io/pod-security-admission/test/fixtures_test.go). A pass pod must be allowed; a fail pod denied with
 the check named in its file name among the violations, or the restricted check that overrides it there.
 """
@@ -16,8 +16,9 @@ import yaml
 
 from kubeward.engines.pss import CHECKS, Evaluator, parse_level, parse_version
 from kubeward.engines.pss.registry import overriding
+from vendored import pss_fixtures
 
-ROOT = Path("../shared/conformance/pod-security")
+ROOT = pss_fixtures()
 EXPECTED_FIXTURES = 4537
 _IDS = {c.id.lower(): c.id for c in CHECKS}
 

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from kubeward.audit.audit2rbac import Observed, collect, covered, generate
 from kubeward.audit.reader import ReadStats, iter_events
 from kubeward.cli.main import cli
+from vendored import AUDIT_SAMPLE
 
-SAMPLE = "../shared/samples/audit/audit2rbac-demo.log"
+SAMPLE = str(AUDIT_SAMPLE)
 SEQ = Path(__file__).parent.parent / "data/audit/audit2rbac-alice.jsonl"
 
 

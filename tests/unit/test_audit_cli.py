@@ -12,8 +12,9 @@ import yaml
 from click.testing import CliRunner
 
 from kubeward.cli.main import cli
+from vendored import AUDIT_SAMPLE
 
-SAMPLE = "../shared/samples/audit/audit2rbac-demo.log"
+SAMPLE = str(AUDIT_SAMPLE)
 CASES = yaml.safe_load((Path(__file__).parent.parent / "data/audit/detection_cases.yaml").read_text())
 
 

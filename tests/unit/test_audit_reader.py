@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubeward.audit.reader import ReadStats, iter_events
+from vendored import AUDIT_SAMPLE
 
-SAMPLE = "../shared/samples/audit/audit2rbac-demo.log"
+SAMPLE = str(AUDIT_SAMPLE)
 
 
 def ev(i: int, api: str = "audit.k8s.io/v1") -> dict[str, object]:

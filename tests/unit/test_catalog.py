@@ -11,7 +11,9 @@ from kubeward.controls.registry import all_controls
 
 
 def test_docs_controls_md_is_current() -> None:
-    expected = render_catalog([c.meta for c in all_controls().values()], "markdown")
+    from kubeward.cli.scan import catalog_metas
+
+    expected = render_catalog(catalog_metas(), "markdown")
     current = Path("docs/controls.md").read_text()
     assert current == expected, "docs/controls.md is stale: run `kubeward controls -o markdown > docs/controls.md`"
 
@@ -31,3 +33,15 @@ def test_installed_as_kubectl_plugin() -> None:
     assert exe, "kubectl-ward is not on PATH (pip install .)"
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout
     assert out.startswith("kubeward, version")
+
+
+def test_vendored_upstream_fixtures_are_complete() -> None:
+    """The suite needs nothing beside the clone: the PSS fixtures and the audit sample travel with their notices."""
+    from vendored import AUDIT_SAMPLE, DATA, PSS_FIXTURE_COUNT, pss_fixtures
+
+    root = pss_fixtures()
+    assert len(list(root.glob("*/v1.*/*/*.yaml"))) == PSS_FIXTURE_COUNT
+    assert "Apache License 2.0" in (root / "NOTICE").read_text()
+    assert (DATA / "pod-security.NOTICE").read_text() == (root / "NOTICE").read_text()
+    assert AUDIT_SAMPLE.stat().st_size > 10_000 and "audit2rbac" in (AUDIT_SAMPLE.parent / "NOTICE").read_text()
+    assert "Apache License" in (DATA / "LICENSE-Apache-2.0").read_text()

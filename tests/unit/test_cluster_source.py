@@ -37,16 +37,26 @@ class FakeClient:
     def list_raw(self, rtype: ResourceType) -> tuple[list[dict[str, Any]], int, str]:
         return Client.list_raw(self, rtype)  # type: ignore[arg-type]
 
-    def json(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+    def call(self, method: str, path: str, **kw: Any) -> tuple[int, bytes, dict[str, str]]:
+        """What the apiserver answers: a `<Kind>List` of the asked group/version, as application/json."""
+        import orjson
+
         self.calls.append((path, dict(kw.get("query") or {})))
+        json_type = {"Content-Type": "application/json"}
         if path in self.refused:
             code = self.refused[path]
-            return code, {"kind": "Status", "message": f"{path} says {code}"}
+            return code, orjson.dumps({"kind": "Status", "message": f"{path} says {code}"}), json_type
+        rtype = KNOWN[path]
         items = self.data.get(path, [])
         start = int((kw.get("query") or {}).get("continue") or 0)
         chunk = items[start:start + self.page]
         cont = str(start + self.page) if start + self.page < len(items) else ""
-        return 200, {"items": [dict(i) for i in chunk], "metadata": {"continue": cont}}
+        doc = {"kind": f"{rtype.kind}List", "apiVersion": rtype.group_version, "metadata": {"continue": cont},
+               "items": [dict(i) for i in chunk]}
+        return 200, orjson.dumps(doc), json_type
+
+
+KNOWN = {t.path: t for t in (*SCAN_TYPES, *RBAC_TYPES, *NETPOL_TYPES)}
 
 
 def _pod(name: str) -> dict[str, Any]:

@@ -184,8 +184,9 @@ def test_cli_check_bad_input(tmp_path: Path, content: str) -> None:
     (tmp_path / "e.yaml").write_text(content)
     res = run(cli, ["encryption", "check", str(tmp_path / "e.yaml")])
     assert res.exit_code in (1, 2) and "Traceback" not in res.output
-    if content.startswith("kind"):
-        assert "want kind EncryptionConfiguration" in res.output
+    if content.startswith("kind"):  # another kind is a usage error in one line (issue 15)
+        assert res.exit_code == 2 and res.output.count("\n") == 1
+        assert "not an EncryptionConfiguration (kind 'Pod'" in res.output
 
 
 def test_cli_check_missing_file(tmp_path: Path) -> None:

@@ -77,7 +77,11 @@ def test_kubeadm_profiles(pki: Path) -> None:
     assert {"cp1", "localhost", "127.0.0.1", "::1", "etcd.example", "10.0.0.5"} == sans(server)
     client = load_cert(pki / "apiserver-etcd-client.crt")
     assert client.issuer == etcd_ca.subject and ekus(client) == {EKU.CLIENT_AUTH}
-    assert [a.value for a in client.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == ["system:masters"]
+    # current certlist.go: no O on the etcd clients, kubeadm:cluster-admins on the kubelet client
+    assert client.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME) == []
+    kubelet = load_cert(pki / "apiserver-kubelet-client.crt")
+    assert [a.value for a in kubelet.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == [
+        "kubeadm:cluster-admins"]
     ku = server.extensions.get_extension_for_class(x509.KeyUsage).value
     assert ku.digital_signature and ku.key_encipherment and not ku.key_cert_sign
     assert ca.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign

@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from kubeward import scan_parallel
 from kubeward.cli.main import cli
 from kubeward.cli.scan import DEMO_DIR
+from vendored import pss_fixtures
 
-PSS = Path("../shared/conformance/pod-security")
+PSS = pss_fixtures()
 
 ANNOTATED = """\
 apiVersion: apps/v1
@@ -169,7 +170,6 @@ def test_auto_mode_needs_many_files(monkeypatch: pytest.MonkeyPatch) -> None:
     assert scan_parallel.workers_wanted(10_000) == 1
 
 
-@pytest.mark.skipif(not PSS.is_dir(), reason="needs ../shared/conformance/pod-security")
 def test_pss_sample_byte_identical(monkeypatch: pytest.MonkeyPatch, used: list[bool], tmp_path: Path) -> None:
     files = sorted(str(p) for p in PSS.rglob("*.yaml"))[::6]
     assert len(files) >= 600

@@ -29,9 +29,10 @@ from kubeward.formats.json import document, render
 from kubeward.resource import POD_KINDS, PodView, Resource
 from kubeward.snapshot import Snapshot
 from kubeward.sources.files import load_paths
+from vendored import pss_fixtures
 
 DEMO = Path("src/kubeward/demo")
-PSS = Path("../shared/conformance/pod-security")
+PSS = pss_fixtures()
 
 
 def reference_render(report: Report) -> str:
@@ -69,7 +70,6 @@ def test_demo_run_matches_the_plain_loop() -> None:
     assert [_flat(f) for f in report.findings] == reference_run(load_snapshot([str(DEMO)]), chosen)
 
 
-@pytest.mark.skipif(not PSS.is_dir(), reason="shared conformance corpus not present")
 def test_pss_fixture_sample_run_and_json_match_the_plain_path() -> None:
     files = sorted(PSS.rglob("*.yaml"))[::40]  # ~115 fixtures across every check, kept fast
     snap = load_snapshot([str(f) for f in files])

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from kubeward.sources import files
 from kubeward.sources.files import load_paths
 from kubeward.sources.yaml_build import Unsupported, build_document
+from vendored import PSS_FIXTURE_COUNT, pss_fixtures
 
 # Plain scalars that resolve to every YAML 1.1 core tag, and near misses that stay strings.
 TRICKY = [
@@ -112,8 +113,8 @@ def test_same_objects_and_lines_as_safe_constructor(corpus: str, monkeypatch: py
 
 
 def test_pss_corpus_matches_safe_load() -> None:
-    paths = sorted(Path("../shared/conformance/pod-security").rglob("*.yaml"))
-    assert len(paths) > 4000
+    paths = sorted(pss_fixtures().rglob("*.yaml"))
+    assert len(paths) == PSS_FIXTURE_COUNT
     for p in paths[::7]:
         text = p.read_text()
         assert repr(_fast(text)) == repr(yaml.load(text, Loader=yaml.CSafeLoader)), p

@@ -8,7 +8,7 @@ import click
 import orjson
 
 from ..pki.errors import PkiError
-from .common import EXIT_FINDINGS, EXIT_OK, user_errors
+from .common import EXIT_FINDINGS, EXIT_OK, one_line, user_errors
 
 
 @click.group(name="authn")
@@ -31,8 +31,8 @@ def whoami_cmd(cert: Path, ca: Path, fmt: str) -> None:
     if fmt == "json":
         click.echo(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2).decode())
     elif result.authenticated:
-        click.echo(f"user:   {result.user}")
-        click.echo(f"groups: {', '.join(result.effective_groups)}")
+        click.echo(f"user:   {one_line(result.user or '')}")
+        click.echo(f"groups: {one_line(', '.join(result.effective_groups))}")
     else:
-        click.echo(f"rejected: {result.reason}")
+        click.echo(f"rejected: {one_line(result.reason)}")
     raise SystemExit(EXIT_OK if result.authenticated else EXIT_FINDINGS)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -76,8 +76,73 @@ def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def load_snapshot(paths: Iterable[str], max_file_size: str = "16M") -> Snapshot:
-    """Read files into a Snapshot; a progress bar on stderr only when it is a terminal and the scan is long."""
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def namespace_name(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A namespace name is an RFC 1123 label (apimachinery validation.ValidateNamespaceName)."""
+    for v in value if isinstance(value, tuple) else (value,):
+        if v and not _DNS_LABEL.fullmatch(v):
+            raise click.BadParameter(f"{v!r} is not a namespace name (RFC 1123 label: a-z, 0-9, '-', at most 63)")
+    return value
+
+
+INPUT_NAMESPACE = "kubeward.input_namespace"  # ctx.meta key of a `-n` not passed as a parameter
+
+
+def input_namespace_option(f: Callable[..., Any] | None = None, *, expose: bool = True) -> Any:
+    """`-n/--namespace NS` with kubectl's meaning for file inputs (see load_snapshot). With expose=False the
+    value is kept in the click context (INPUT_NAMESPACE) for a shared loader to read."""
+
+    def keep(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        value = namespace_name(ctx, param, value)
+        if not expose and value:
+            ctx.meta[INPUT_NAMESPACE] = value
+        return value
+
+    def decorate(g: Callable[..., Any]) -> Callable[..., Any]:
+        return click.option("-n", "--namespace", "input_namespace", metavar="NS", default=None, callback=keep,
+                            expose_value=expose,
+                            help="As `kubectl apply -n NS`: objects without a namespace are in NS; an object in "
+                                 "another namespace is an error (default: objects without one are in `default`)."
+                            )(g)
+
+    return decorate(f) if f is not None else decorate
+
+
+def input_namespace(other: str | None = None) -> tuple[str | None, bool]:
+    """(namespace, enforce) for load_snapshot from the running command's options.
+
+    A kubectl `-n` (input_namespace_option) places and enforces. A command whose `-n` already meant something
+    else keeps that meaning (`other`: a filter such as `pss check -n`, or the request namespace of `rbac can-i`);
+    given once on the command line it also places namespace-less inputs there, as `kubectl apply -n NS` would
+    have, but refuses nothing (the input may span namespaces).
+    """
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None, True
+    ns = ctx.meta.get(INPUT_NAMESPACE) or ctx.params.get("input_namespace")
+    if ns:
+        return str(ns), True
+    if other is None or other not in ctx.params or ctx.get_parameter_source(other) not in (
+            click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT):
+        return None, True
+    value = ctx.params[other]
+    if isinstance(value, tuple):
+        value = value[0] if len(value) == 1 else None
+    return (str(value), False) if value else (None, True)
+
+
+def load_snapshot(paths: Iterable[str], max_file_size: str = "16M", *, namespace: str | None = None,
+                  enforce_namespace: bool = True) -> Snapshot:
+    """Read files into a Snapshot; a progress bar on stderr only when it is a terminal and the scan is long.
+
+    `namespace` is kubectl's `-n` for files (cli-runtime resource builder): namespaced objects without one get
+    it; with `enforce_namespace` an object written in another namespace is one input error and left out, as
+    `kubectl apply -n` refuses it. Without `namespace`, objects without one are in `default` (Resource.namespace).
+    Commands whose `-n` filters or names a request namespace pass enforce_namespace=False.
+    """
+    from ..resource import set_input_namespace
     from ..sources.files import iter_files, load_paths
 
     limit = parse_size(max_file_size)
@@ -90,7 +155,33 @@ def load_snapshot(paths: Iterable[str], max_file_size: str = "16M") -> Snapshot:
         with Progress(transient=True, console=_stderr_console()) as bar:
             task = bar.add_task("reading manifests", total=len(files))
             result = load_paths((), max_file_bytes=limit, files=files, on_file=lambda: bar.advance(task))
-    return Snapshot(result.resources, errors=result.errors)
+    resources, errors = result.resources, list(result.errors)
+    if namespace:
+        resources, refused = set_input_namespace(resources, namespace, enforce=enforce_namespace)
+        errors += [InputError(r.file or "<input>", f"line {r.line}: {msg}" if r.line else msg) for r, msg in refused]
+    return Snapshot(resources, errors=errors)
+
+
+def exceptions_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`--exceptions FILE`: the same file and ids as `scan` (default ./.kubeward.yaml when present)."""
+    return click.option("--exceptions", "exceptions_file", type=click.Path(dir_okay=False),
+                        help="Exceptions file (default: ./.kubeward.yaml when present).")(f)
+
+
+def apply_exceptions(report: Report, exceptions_file: str | None) -> Report:
+    """Suppress what the exceptions file says in a report a check built itself; a bad file is exit 2."""
+    from ..exceptions import ExceptionsError, load_exceptions
+
+    try:
+        exceptions = load_exceptions(exceptions_file)
+    except ExceptionsError as exc:
+        fail(str(exc))
+    exceptions.apply(report)
+    for e in report.expired_exceptions:
+        warn(f"expired exception no longer applies: {e}")
+    for n in report.exception_notes:
+        warn(f"exception note: {n}")
+    return report
 
 
 def _stderr_console() -> Any:
@@ -100,16 +191,31 @@ def _stderr_console() -> Any:
 
 
 def emit(text: str, output_file: str | None) -> None:
-    if output_file:
-        try:
-            Path(output_file).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            fail(f"{output_file}: {exc.strerror or exc}")
+    if output_file and output_file != "-":
+        from ..safefile import SafeFileError, write_file
+
+        try:  # atomic, checked, never through a symlink; an existing report keeps its mode
+            write_file(output_file, text.encode("utf-8"), mode=None, replace=True, make_dirs=False)
+        except SafeFileError as exc:
+            fail(str(exc))
     else:
         click.echo(text, nl=not text.endswith("\n"))
 
 
-def exit_code(report: Report, fail_on: Severity, *, scanned: bool) -> int:
+NEVER_FAIL = Severity.CRITICAL + 1  # `--fail-on none`: above every severity, so nothing fails the run
+
+
+def fail_on_type() -> click.Choice:
+    """`--fail-on`: a severity, or `none` for report-only jobs (exit 0 whatever is found; usage and input errors
+    still exit 2)."""
+    return click.Choice([*severity_type().choices, "none"], case_sensitive=False)
+
+
+def parse_fail_on(text: str) -> int:
+    return NEVER_FAIL if text.strip().lower() == "none" else Severity.parse(text)
+
+
+def exit_code(report: Report, fail_on: int, *, scanned: bool) -> int:
     if not scanned:
         return EXIT_USAGE
     return EXIT_FINDINGS if any(f.severity >= fail_on for f in report.findings) else EXIT_OK

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..findings import ControlMeta, ControlResult, Finding, ObjectRef, Report, Severity
 from ..formats import FORMATS, render
-from .common import EXIT_USAGE, emit, exit_code, fail, output_options, print_errors, severity_type
+from .common import (
+    EXIT_USAGE,
+    apply_exceptions,
+    emit,
+    exceptions_option,
+    exit_code,
+    fail,
+    fail_on_type,
+    output_options,
+    parse_fail_on,
+    print_errors,
+)
 
 INVALID = ControlMeta("KW-ENC-001", "EncryptionConfiguration is invalid (the apiserver refuses to start)",
                       Severity.HIGH, "encryption", ("cis-1.2.27",),
@@ -66,10 +78,15 @@ def generate_cmd(provider: str, resources: str, key_name: str, output_file: Path
 
 def check_file(path: str, resources: tuple[str, ...] = ("secrets",)) -> Report:
     """Findings for one EncryptionConfiguration file (also used by `node check`)."""
-    from ..engines.encryption import KIND, parse, weaknesses
     from ..sources.files import load_paths
 
-    loaded = load_paths([path])
+    return check_loaded(path, load_paths([path]), resources)
+
+
+def check_loaded(path: str, loaded: Any, resources: tuple[str, ...] = ("secrets",)) -> Report:
+    """check_file on a file already read (`encryption check` reads it once: FILE may be stdin)."""
+    from ..engines.encryption import KIND, parse, weaknesses
+
     report = Report(objects=0, findings=[], errors=list(loaded.errors),
                     controls={m.id: ControlResult(m) for m in CONTROLS})
     docs = [r for r in loaded.resources if r.kind == KIND] or loaded.resources[:1]
@@ -97,13 +114,24 @@ def check_file(path: str, resources: tuple[str, ...] = ("secrets",)) -> Report:
 @click.option("--resource", "resources", multiple=True, default=("secrets",), show_default=True,
               help="Resource that must be encrypted (repeatable), e.g. configmaps.")
 @output_options(FORMATS)
-@click.option("--fail-on", type=severity_type(), default="high", show_default=True)
-def check_cmd(file: str, resources: tuple[str, ...], fmt: str, output_file: str | None, fail_on: str) -> None:
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True)
+@exceptions_option
+def check_cmd(file: str, resources: tuple[str, ...], fmt: str, output_file: str | None, fail_on: str,
+              exceptions_file: str | None) -> None:
     """Validate FILE as the apiserver would and judge whether it really encrypts secrets."""
-    report = check_file(file, resources)
+    from ..engines.encryption import KIND
+    from ..sources.files import load_paths
+
+    loaded = load_paths([file])
+    if loaded.resources and not any(r.kind == KIND for r in loaded.resources):
+        # Another kind of object is a wrong argument, not a broken EncryptionConfiguration (issue 15).
+        first = loaded.resources[0]
+        fail(f"{file}: not an {KIND} (kind {first.kind!r}, apiVersion {first.api_version!r})")
+    report = check_loaded(file, loaded, resources)
     if report.errors and not report.objects:
         print_errors(report.errors)
         raise SystemExit(EXIT_USAGE)
+    apply_exceptions(report, exceptions_file)
     emit(render(report, fmt), output_file)
     print_errors(report.errors)
-    raise SystemExit(exit_code(report, Severity.parse(fail_on), scanned=report.objects > 0))
+    raise SystemExit(exit_code(report, parse_fail_on(fail_on), scanned=report.objects > 0))

@@ -8,7 +8,18 @@ import orjson
 from ..findings import ControlMeta, ControlResult, Finding, Location, ObjectRef, Report, Severity
 from ..formats import FORMATS, render
 from ..sources.etcd import EtcdError, ProbeResult
-from .common import EXIT_FINDINGS, EXIT_OK, emit, exit_code, output_options, severity_type, user_errors
+from .common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    apply_exceptions,
+    emit,
+    exceptions_option,
+    exit_code,
+    fail_on_type,
+    output_options,
+    parse_fail_on,
+    user_errors,
+)
 
 
 def _m(id: str, title: str, sev: Severity, fw: tuple[str, ...], fix: str) -> ControlMeta:
@@ -66,11 +77,12 @@ def probe_report(r: ProbeResult) -> Report:
 @click.option("--cluster-key", type=click.Path(dir_okay=False))
 @click.option("--timeout", type=click.FloatRange(0.1, 60), default=5.0, show_default=True, help="Seconds per step.")
 @output_options(FORMATS)
-@click.option("--fail-on", type=severity_type(), default="high", show_default=True)
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True)
+@exceptions_option
 @user_errors(EtcdError)
 def probe_cmd(endpoint: str, cacert: str, cert: str | None, key: str | None, cluster_ca: str | None,
               cluster_cert: str | None, cluster_key: str | None, timeout: float, fmt: str, output_file: str | None,
-              fail_on: str) -> None:
+              fail_on: str, exceptions_file: str | None) -> None:
     """Connect for real: TLS on, client certs required, cluster-CA certs refused, TLS version."""
     from ..sources.etcd import probe
 
@@ -78,7 +90,7 @@ def probe_cmd(endpoint: str, cacert: str, cert: str | None, key: str | None, clu
         raise click.UsageError("--cluster-cert and --cluster-key go together")
     result = probe(endpoint, cacert=cacert, cert=cert, key=key, cluster_ca=cluster_ca, cluster_cert=cluster_cert,
                    cluster_key=cluster_key, timeout=timeout)
-    report = probe_report(result)
+    report = apply_exceptions(probe_report(result), exceptions_file)
     if fmt == "json":
         doc = orjson.loads(render(report, "json"))
         doc["probe"] = result.to_json()
@@ -89,7 +101,7 @@ def probe_cmd(endpoint: str, cacert: str, cert: str | None, key: str | None, clu
     else:
         text = render(report, fmt)
     emit(text, output_file)
-    raise SystemExit(exit_code(report, Severity.parse(fail_on), scanned=True))
+    raise SystemExit(exit_code(report, parse_fail_on(fail_on), scanned=True))
 
 
 def split_key(key: bytes, prefix: bytes) -> tuple[str, str | None, str]:

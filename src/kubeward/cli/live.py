@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import fail
+from .common import fail, one_line
 
 if TYPE_CHECKING:
     from ..sources.cluster import ClusterSnapshot, ResourceType
@@ -77,5 +77,6 @@ def load_cluster_cli(kubeconfig: str | None, context: str | None,
     except ClusterError as exc:
         fail(str(exc))
     for n in snap.not_assessed:
-        print(f"kubeward: cluster {snap.context}: {n.what}: not assessed ({n.reason})", file=sys.stderr)
+        print(f"kubeward: {one_line(f'cluster {snap.context}: {n.what}: not assessed ({n.reason})')}",
+              file=sys.stderr)
     return snap

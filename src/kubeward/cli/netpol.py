@@ -18,20 +18,23 @@ from ..engines.netpol.flows import Flow, FlowChecker, FlowError, read_flows
 from ..engines.netpol.generate import generate as generate_policies
 from ..engines.netpol.model import PROTOCOLS, Pod
 from ..engines.netpol.ports import PortSpace, describe
-from ..findings import Severity
 from ..formats import FORMATS, render
 from ..sources.cluster import NETPOL_TYPES
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
+    INPUT_NAMESPACE,
     emit,
     exit_code,
     fail,
+    fail_on_type,
+    input_namespace,
+    input_namespace_option,
     input_options,
     load_snapshot,
     output_options,
+    parse_fail_on,
     print_errors,
-    severity_type,
 )
 from .live import live_options, live_request, load_cluster_cli
 
@@ -58,13 +61,16 @@ def _cluster(paths: tuple[str, ...], max_file_size: str, ipblock_matches_pods: b
     if live is not None:
         if paths:
             fail("--cluster reads a live cluster: give no paths with it")
+        if click.get_current_context().meta.get(INPUT_NAMESPACE):
+            fail("-n/--namespace places file inputs; it does not apply to --cluster")
         snap = load_cluster_cli(*live, NETPOL_TYPES)
         if snap.not_assessed:
             fail(f"cluster {snap.context}: cannot read every type reachability needs; answers would be guesses")
         return from_snapshot(snap, ipblock_matches_pods=ipblock_matches_pods)
     if not paths:
         fail("nothing to analyse: give files, folders or '-' for stdin")
-    snapshot = load_snapshot(paths, max_file_size)
+    ns, enforce = input_namespace("namespaces")  # reach's -n filters; given once it also places inputs
+    snapshot = load_snapshot(paths, max_file_size, namespace=ns, enforce_namespace=enforce)
     print_errors(snapshot.errors)
     if len(snapshot) == 0:
         fail("nothing to analyse: no Kubernetes objects could be read")
@@ -200,6 +206,7 @@ def _reach_table(out: IO[str], names: list[str], idx: list[int], allowed: Any, t
 @_protocol_option
 @_ipblock_option
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@input_namespace_option(expose=False)
 def explain(src: str, dst: str, paths: tuple[str, ...], max_file_size: str, port: int, protocol: str,
             ipblock_matches_pods: bool, fmt: str) -> None:
     """Is SRC → DST:PORT allowed, and which policies and rules decided each direction.
@@ -246,9 +253,10 @@ LINT_EXTRA = ("KW-N007", "KW-N008", "KW-N009", "KW-N010")
 
 @group.command("lint")
 @input_options
-@click.option("--fail-on", type=severity_type(), default="high", show_default=True,
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains.")
 @output_options(FORMATS)
+@input_namespace_option(expose=False)
 def lint_cmd(paths: tuple[str, ...], max_file_size: str, fail_on: str, fmt: str, output_file: str | None) -> None:
     """Policies selecting no pods, peers matching nothing, named ports that never resolve, except outside cidr,
     invalid fields, pods without isolation or isolated-but-open, egress isolation that blocks DNS."""
@@ -256,13 +264,14 @@ def lint_cmd(paths: tuple[str, ...], max_file_size: str, fail_on: str, fmt: str,
 
     if not paths:
         fail("nothing to lint: give files, folders or '-' for stdin")
-    snapshot = load_snapshot(paths, max_file_size)
+    ns, enforce = input_namespace()
+    snapshot = load_snapshot(paths, max_file_size, namespace=ns, enforce_namespace=enforce)
     print_errors(snapshot.errors)
     controls = all_controls()
     chosen = [c for cid, c in controls.items() if cid.startswith("KW-N1") or cid in LINT_EXTRA]
     report = run(snapshot, chosen)
     emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
-    sys.exit(exit_code(report, Severity.parse(fail_on), scanned=len(snapshot) > 0))
+    sys.exit(exit_code(report, parse_fail_on(fail_on), scanned=len(snapshot) > 0))
 
 
 # ---- flows -------------------------------------------------------------------------------------------------
@@ -296,6 +305,7 @@ def _flows(path: str, checker: FlowChecker) -> Iterator[Flow]:
 @_ipblock_option
 @click.option("-o", "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False, writable=True), help="Write to FILE.")
+@input_namespace_option(expose=False)
 def generate(paths: tuple[str, ...], max_file_size: str, flows_file: str, ipblock_matches_pods: bool, fmt: str,
              output_file: str | None) -> None:
     """Least-privilege NetworkPolicies (one per workload, selected by labels) allowing exactly the observed flows.
@@ -323,6 +333,7 @@ def generate(paths: tuple[str, ...], max_file_size: str, flows_file: str, ipbloc
               help="Observed flows as JSON lines: {src, dst, port, protocol}; '-' for stdin (streamed).")
 @_ipblock_option
 @click.option("--output", "output_file", type=click.Path(dir_okay=False, writable=True), help="Write to FILE.")
+@input_namespace_option(expose=False)
 def check_flows(paths: tuple[str, ...], max_file_size: str, flows_file: str, ipblock_matches_pods: bool,
                 output_file: str | None) -> None:
     """One alert record (JSON line) per observed flow the policies would deny.

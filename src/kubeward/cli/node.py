@@ -6,9 +6,19 @@ from pathlib import Path
 
 import click
 
-from ..findings import Severity
 from ..formats import FORMATS, render
-from .common import EXIT_OK, EXIT_USAGE, emit, exit_code, output_options, print_errors, severity_type
+from .common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    apply_exceptions,
+    emit,
+    exceptions_option,
+    exit_code,
+    fail_on_type,
+    output_options,
+    parse_fail_on,
+    print_errors,
+)
 
 
 @click.group(name="node")
@@ -24,9 +34,10 @@ def group() -> None:
 @click.option("--kubelet-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="KubeletConfiguration (default: ROOT/var/lib/kubelet/config.yaml).")
 @output_options(FORMATS)
-@click.option("--fail-on", type=severity_type(), default="high", show_default=True)
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True)
+@exceptions_option
 def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, fmt: str, output_file: str | None,
-              fail_on: str) -> None:
+              fail_on: str, exceptions_file: str | None) -> None:
     """CIS Kubernetes Benchmark control-plane, etcd and node checks, plus what flags alone cannot show."""
     from ..controls.node import run
     from ..sources.node import load_node
@@ -37,8 +48,8 @@ def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, f
         where = manifests or root / "etc/kubernetes/manifests"
         click.echo(f"kubeward: {where}: no control-plane manifests or kubelet configuration found", err=True)
         raise SystemExit(EXIT_USAGE)
-    report = run(cfg)
+    report = apply_exceptions(run(cfg), exceptions_file)
     emit(render(report, fmt), output_file)
     print_errors(report.errors)
-    code = exit_code(report, Severity.parse(fail_on), scanned=True)
+    code = exit_code(report, parse_fail_on(fail_on), scanned=True)
     raise SystemExit(EXIT_USAGE if report.errors and code == EXIT_OK else code)

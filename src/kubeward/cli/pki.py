@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 from pathlib import Path
 
@@ -15,11 +16,16 @@ from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    apply_exceptions,
     emit,
+    exceptions_option,
     exit_code,
+    fail,
+    fail_on_type,
+    one_line,
     output_options,
+    parse_fail_on,
     print_errors,
-    severity_type,
     user_errors,
     warn,
 )
@@ -69,41 +75,62 @@ def init_cmd(directory: Path, cluster_name: str, node_name: str | None, advertis
         click.echo(f"  {p.relative_to(directory).as_posix()}")
 
 
+MASTERS_REFUSED = ("--group system:masters: such a certificate is cluster-admin that RBAC cannot revoke (it "
+                   "authenticates until it expires); bind a group to a ClusterRole instead, or pass --allow-masters")
+
+
+def _is_stdout(path: Path | None) -> bool:
+    return path is not None and str(path) == "-"
+
+
 @group.command("issue-user")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.argument("name")
 @click.option("--group", "groups", multiple=True, metavar="G", help="Group (certificate O); repeatable.")
+@click.option("--allow-masters", is_flag=True,
+              help="Allow --group system:masters (cluster-admin that RBAC cannot revoke).")
 @click.option("--days", type=int, default=365, show_default=True, callback=_days)
 @click.option("--key-type", type=click.Choice(["rsa", "ecdsa"]), default=None, help="Default: as the CA key.")
-@click.option("--kubeconfig-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--kubeconfig-out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+              help="Also write a kubeconfig (mode 0600) to FILE, or to stdout with '-'.")
 @click.option("--server", default=None, help="API server URL for the kubeconfig.")
 @click.option("--cluster-name", default="kubernetes", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @user_errors(PkiError, ValueError)
-def issue_user_cmd(directory: Path, name: str, groups: tuple[str, ...], days: int, key_type: str | None,
-                   kubeconfig_out: Path | None, server: str | None, cluster_name: str, force: bool) -> None:
+def issue_user_cmd(directory: Path, name: str, groups: tuple[str, ...], allow_masters: bool, days: int,
+                   key_type: str | None, kubeconfig_out: Path | None, server: str | None, cluster_name: str,
+                   force: bool) -> None:
     """Issue a client certificate for user NAME (CN=NAME, O=groups, clientAuth) signed by the cluster CA."""
+    from ..pki.layout import MASTERS_GROUP
     from ..pki.users import issue_user, kubeconfig, write_kubeconfig
 
+    if MASTERS_GROUP in groups and not allow_masters:
+        raise click.UsageError(MASTERS_REFUSED)
     if kubeconfig_out is not None and not server:
         raise click.UsageError("--kubeconfig-out needs --server URL")
-    if kubeconfig_out is not None and kubeconfig_out.exists() and not force:
+    to_stdout = _is_stdout(kubeconfig_out)
+    if kubeconfig_out is not None and not to_stdout and os.path.lexists(kubeconfig_out) and not force:
         raise PkiError(f"{kubeconfig_out}: already exists (use --force to overwrite)")
-    crt, key_path, cert, key, ca = issue_user(directory, name, groups, days=days, key_type=key_type, force=force)
-    click.echo(f"user {name} groups [{', '.join(groups)}]: {crt} and {key_path} (expires "
-               f"{cert.not_valid_after_utc:%Y-%m-%d})")
+    crt, key_path, cert, key, ca = issue_user(directory, name, groups, days=days, key_type=key_type, force=force,
+                                              allow_masters=allow_masters)
+    click.echo(f"user {one_line(name)} groups [{one_line(', '.join(groups))}]: {one_line(str(crt))} and "
+               f"{one_line(str(key_path))} (expires {cert.not_valid_after_utc:%Y-%m-%d})", err=to_stdout)
     if kubeconfig_out is not None:
         assert server is not None
-        write_kubeconfig(kubeconfig_out, kubeconfig(name, server, cluster_name, ca, cert, key), force=force)
-        click.echo(f"kubeconfig: {kubeconfig_out} (mode 0600)")
+        text = kubeconfig(name, server, cluster_name, ca, cert, key)
+        if to_stdout:
+            click.echo(text, nl=False)
+        else:
+            write_kubeconfig(kubeconfig_out, text, force=force)
+            click.echo(f"kubeconfig: {one_line(str(kubeconfig_out))} (mode 0600)")
 
 
 @group.command("kubeconfig")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.argument("name")
 @click.option("--server", required=True, help="API server URL.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Kubeconfig file to write (mode 0600: it embeds the private key).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), required=True,
+              help="Kubeconfig file to write (mode 0600: it embeds the private key), or '-' for stdout.")
 @click.option("--cluster-name", default="kubernetes", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @user_errors(PkiError, ValueError)
@@ -112,8 +139,15 @@ def kubeconfig_cmd(directory: Path, name: str, server: str, out: Path, cluster_n
     from ..pki.users import kubeconfig, load_user, write_kubeconfig
 
     crt, cert, key, ca = load_user(directory, name)
-    write_kubeconfig(out, kubeconfig(name, server, cluster_name, ca, cert, key), force=force)
-    click.echo(f"kubeconfig: {out} (mode 0600) for {crt} (expires {cert.not_valid_after_utc:%Y-%m-%d})")
+    text = kubeconfig(name, server, cluster_name, ca, cert, key)
+    if _is_stdout(out):
+        click.echo(text, nl=False)
+        click.echo(f"kubeconfig for {one_line(str(crt))} (expires {cert.not_valid_after_utc:%Y-%m-%d}) written "
+                   "to stdout", err=True)
+        return
+    write_kubeconfig(out, text, force=force)
+    click.echo(f"kubeconfig: {one_line(str(out))} (mode 0600) for {one_line(str(crt))} "
+               f"(expires {cert.not_valid_after_utc:%Y-%m-%d})")
 
 
 def _inventory_table(rows: list[dict[str, object]]) -> str:
@@ -123,7 +157,8 @@ def _inventory_table(rows: list[dict[str, object]]) -> str:
         key = r["key"]
         assert isinstance(key, dict)
         exp = dt.datetime.strptime(str(r["notAfter"]), "%Y-%m-%dT%H:%M:%SZ").strftime("%b %d, %Y %H:%M UTC")
-        lines.append(f"{r['name']!s:<26} {exp:<22} {r['residual']!s:<14} {r['signedBy'] or '?'!s:<22} "
+        lines.append(f"{one_line(str(r['name'])):<26} {exp:<22} {r['residual']!s:<14} "
+                     f"{one_line(str(r['signedBy'] or '?')):<22} "
                      f"{key['type']}-{key['bits']}")
     return "\n".join(lines) + "\n"
 
@@ -131,17 +166,17 @@ def _inventory_table(rows: list[dict[str, object]]) -> str:
 @group.command("check")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @output_options(FORMATS)
-@click.option("--fail-on", type=severity_type(), default="high", show_default=True)
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True)
+@exceptions_option
 @user_errors(PkiError)
-def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str) -> None:
+def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str, exceptions_file: str | None) -> None:
     """Check every certificate: expiry, chains, EKUs, CA separation, weak keys, key files."""
-    from ..findings import Severity
     from ..pki.checks import check, describe
     from ..pki.inventory import read_dir
 
     inv = read_dir(directory)
     now = dt.datetime.now(dt.UTC)
-    report = check(inv, now=now)
+    report = apply_exceptions(check(inv, now=now), exceptions_file)
     rows = [describe(c, inv, now) for c in inv.certs]
     if fmt == "json":
         doc = orjson.loads(render(report, "json"))
@@ -153,7 +188,7 @@ def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str) 
         text = render(report, fmt)
     emit(text, output_file)
     print_errors(report.errors)
-    code = exit_code(report, Severity.parse(fail_on), scanned=bool(inv.certs))
+    code = exit_code(report, parse_fail_on(fail_on), scanned=bool(inv.certs))
     raise SystemExit(EXIT_USAGE if report.errors and code == EXIT_OK else code)
 
 
@@ -164,14 +199,26 @@ def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str) 
 @click.option("--cert", "names", multiple=True, metavar="NAME",
               help="Renew only this certificate (kubeadm name, or users/NAME for a user certificate).")
 @click.option("--users", is_flag=True, help="Also renew every user certificate under DIR/users (pki issue-user).")
+@click.option("--allow-masters", is_flag=True, help="Also renew user certificates in system:masters.")
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @user_errors(PkiError, ValueError)
-def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...], users: bool, fmt: str) -> None:
-    """Renew leaf certificates from their CAs (CAs are kept)."""
-    from ..pki.rotate import rotate
+def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...], users: bool, allow_masters: bool,
+               fmt: str) -> None:
+    """Renew leaf certificates from their CAs (CAs are kept).
+
+    Only a certificate its slot's CA issued, with the subject, groups, SANs and extended key usages kubeadm puts
+    in that slot (or `pki issue-user` in DIR/users), is renewed; anything else is refused, one line each, and
+    nothing is written (exit 2)."""
+    from ..pki.rotate import RotationRefused, rotate
     from ..pki.users import USERS
 
-    done = rotate(directory, days=days, new_keys=new_keys, names=list(names) or None, users=users)
+    try:
+        done = rotate(directory, days=days, new_keys=new_keys, names=list(names) or None, users=users,
+                      allow_masters=allow_masters)
+    except RotationRefused as exc:
+        for line in exc.lines:
+            warn(line)
+        fail(f"{directory}: {exc}")
     renewed_users = [r.name[len(USERS) + 1:] for r in done if r.name.startswith(f"{USERS}/")]
     if users and not renewed_users:
         warn(f"--users: no user certificates under {directory / USERS}")
@@ -182,6 +229,6 @@ def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...
         click.echo(orjson.dumps({"renewed": [r.to_json() for r in done]}, option=orjson.OPT_INDENT_2).decode())
     else:
         for r in done:
-            click.echo(f"renewed {r.name:<26} {r.old_not_after:%Y-%m-%d} -> {r.new_not_after:%Y-%m-%d}  "
+            click.echo(f"renewed {one_line(r.name):<26} {r.old_not_after:%Y-%m-%d} -> {r.new_not_after:%Y-%m-%d}  "
                        f"{'new key' if r.new_key else 'same key'}")
     raise SystemExit(EXIT_OK if done else EXIT_FINDINGS)

@@ -19,6 +19,7 @@ from .common import (
     EXIT_USAGE,
     emit,
     fail,
+    input_namespace,
     input_options,
     load_snapshot,
     output_options,
@@ -56,7 +57,8 @@ def _load(paths: tuple[str, ...], max_file_size: str) -> Any:
         return snap
     if not paths:
         fail("nothing to check: give files, folders or '-' for stdin")
-    snapshot = load_snapshot(paths, max_file_size)
+    ns, enforce = input_namespace("only")  # -n filters here; given once it also places namespace-less inputs
+    snapshot = load_snapshot(paths, max_file_size, namespace=ns, enforce_namespace=enforce)
     for e in snapshot.errors:
         click.echo(str(e), err=True)
     return snapshot

@@ -19,9 +19,14 @@ from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    INPUT_NAMESPACE,
     emit,
     fail,
+    fail_on_type,
+    input_namespace,
+    input_namespace_option,
     load_snapshot,
+    parse_fail_on,
     print_errors,
     severity_type,
     warn,
@@ -55,6 +60,8 @@ def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBA
     if live is not None:
         if paths:
             fail("--cluster reads a live cluster: give no -f with it")
+        if click.get_current_context().meta.get(INPUT_NAMESPACE):
+            fail("-n/--namespace places file inputs; it does not apply to --cluster")
         from ..sources.cluster import RBAC_TYPES
         from .live import load_cluster_cli
 
@@ -68,7 +75,10 @@ def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBA
         return snapshot, index
     if not paths:
         fail("no input: give -f PATH (file, folder or '-')")
-    snapshot = load_snapshot(paths, max_file_size)
+    # `-n` of risks/paths is kubectl's for the inputs; the request `-n` of can-i, who-can and matrix, when given,
+    # also places namespace-less inputs there (as `kubectl apply -n NS` would have) but refuses nothing.
+    ns, enforce = input_namespace("namespace")
+    snapshot = load_snapshot(paths, max_file_size, namespace=ns, enforce_namespace=enforce)
     print_errors(snapshot.errors)
     if len(snapshot) == 0:
         if snapshot.errors:  # already said, one line per input
@@ -253,11 +263,12 @@ def matrix(as_user: str | None, as_groups: tuple[str, ...], sa: str | None, name
 @click.option("--include-defaults", is_flag=True,
               help="Also judge the bootstrap policy (kubernetes.io/bootstrapping=rbac-defaults) and system:masters.")
 @click.option("--min-severity", type=severity_type(), default="low", show_default=True)
-@click.option("--fail-on", type=severity_type(), default="high", show_default=True,
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a risk at or above this severity exists.")
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @source_options
+@input_namespace_option(expose=False)
 def risks(include_defaults: bool, min_severity: str, fail_on: str, fmt: str, output_file: str | None,
           paths: tuple[str, ...], max_file_size: str) -> None:
     """Risky permissions per subject (rbac-police and KubiScan categories), the binding path, and the pods
@@ -282,7 +293,7 @@ def risks(include_defaults: bool, min_severity: str, fail_on: str, fmt: str, out
             rows.append((r.severity.label, r.subject_text, r.namespace or "cluster", r.category.id,
                          "; ".join(p.describe() for p in r.paths), pods))
         emit(_table(rows) if found else "no risky permissions found\n", output_file)
-    worst = Severity.parse(fail_on)
+    worst = parse_fail_on(fail_on)
     sys.exit(EXIT_FINDINGS if any(r.severity >= worst for r in found) else EXIT_OK)
 
 
@@ -294,6 +305,7 @@ def risks(include_defaults: bool, min_severity: str, fail_on: str, fmt: str, out
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @source_options
+@input_namespace_option(expose=False)
 def paths_cmd(start: str | None, include_defaults: bool, fmt: str, output_file: str | None, paths: tuple[str, ...],
               max_file_size: str) -> None:
     """Privilege-escalation paths to cluster-admin, one per line; exit 1 when any exists.

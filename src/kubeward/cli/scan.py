@@ -12,6 +12,14 @@ from typing import Any
 import click
 
 from ..controls.registry import Selection, SelectionError, all_controls, gc_paused, run
+from ..controls.settings import (
+    NEWEST_MINOR,
+    ScanSettings,
+    SettingsError,
+    parse_allowed_registries,
+    parse_k8s_version,
+    using,
+)
 from ..exceptions import ExceptionsError, load_exceptions
 from ..findings import Severity
 from ..formats import FORMATS, render
@@ -24,12 +32,16 @@ from .common import (
     emit,
     exit_code,
     fail,
+    fail_on_type,
+    input_namespace_option,
     input_options,
     load_snapshot,
     output_options,
+    parse_fail_on,
     print_errors,
     severity_type,
     user_errors,
+    warn,
 )
 from .live import cluster_options, load_cluster_cli
 
@@ -51,8 +63,13 @@ def scan_options(f: Any) -> Any:
         click.option("--exclude-namespaces", multiple=True, help="Ignore objects in these namespaces."),
         click.option("--exceptions", "exceptions_file", type=click.Path(dir_okay=False),
                      help="Exceptions file (default: ./.kubeward.yaml when present)."),
-        click.option("--fail-on", type=severity_type(), default="high", show_default=True,
-                     help="Exit 1 when a finding at or above this severity remains."),
+        click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
+                     help="Exit 1 when a finding at or above this severity remains (none: report only, exit 0)."),
+        click.option("--k8s-version", default=f"1.{NEWEST_MINOR}", show_default=True,
+                     help="Target Kubernetes version for the removed/deprecated API checks (KW-A001, KW-A002)."),
+        click.option("--allowed-registries", multiple=True,
+                     help="Registries images may come from (comma-separate or repeat; e.g. registry.example.com, "
+                     "docker.io/library); turns on KW-W061."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -61,12 +78,13 @@ def scan_options(f: Any) -> Any:
 
 @click.command()
 @input_options
+@input_namespace_option
 @click.option("--demo", is_flag=True, help="Scan the bundled demo cluster (examples/demo-cluster).")
 @cluster_options
 @scan_options
-@user_errors(SelectionError, ExceptionsError)
+@user_errors(SelectionError, ExceptionsError, SettingsError)
 def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, context: str | None,
-         kubeconfig: str | None, **opts: Any) -> None:
+         kubeconfig: str | None, input_namespace: str | None, **opts: Any) -> None:
     """Scan manifests (files, folders, '-' for stdin) and report findings.
 
     \b
@@ -76,18 +94,20 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
     if live:
         if paths or demo:
             fail("--cluster reads a live cluster: give no paths and no --demo with it")
+        if input_namespace:
+            fail("-n/--namespace places file inputs; with --cluster use --exclude-namespaces")
         _scan((), max_file_size, live=(kubeconfig, context), **opts)
         return
     if demo:
         paths = (*paths, str(DEMO_DIR))
     if not paths:
         fail("nothing to scan: give files, folders or '-' (or --demo)")
-    _scan(paths, max_file_size, **opts)
+    _scan(paths, max_file_size, namespace=input_namespace, **opts)
 
 
 @click.command()
 @scan_options
-@user_errors(SelectionError, ExceptionsError)
+@user_errors(SelectionError, ExceptionsError, SettingsError)
 def demo(**opts: Any) -> None:
     """Scan the bundled, deliberately insecure demo cluster (same as `scan --demo`)."""
     _scan((str(DEMO_DIR),), "16M", **opts)
@@ -106,7 +126,34 @@ def _scan(
     fail_on: str,
     fmt: str,
     output_file: str | None,
+    k8s_version: str = f"1.{NEWEST_MINOR}",
+    allowed_registries: tuple[str, ...] = (),
     live: tuple[str | None, str | None] | None = None,
+    namespace: str | None = None,
+) -> None:
+    settings = ScanSettings(parse_k8s_version(k8s_version), parse_allowed_registries(_csv(allowed_registries)))
+    with using(settings):
+        _scan_with(paths, max_file_size, frameworks=frameworks, severity_threshold=severity_threshold,
+                   include_controls=include_controls, exclude_controls=exclude_controls,
+                   exclude_namespaces=exclude_namespaces, exceptions_file=exceptions_file, fail_on=fail_on, fmt=fmt,
+                   output_file=output_file, live=live, namespace=namespace)
+
+
+def _scan_with(
+    paths: tuple[str, ...],
+    max_file_size: str,
+    *,
+    frameworks: tuple[str, ...],
+    severity_threshold: str,
+    include_controls: tuple[str, ...],
+    exclude_controls: tuple[str, ...],
+    exclude_namespaces: tuple[str, ...],
+    exceptions_file: str | None,
+    fail_on: str,
+    fmt: str,
+    output_file: str | None,
+    live: tuple[str | None, str | None] | None,
+    namespace: str | None,
 ) -> None:
     if common.CONSOLE:
         # A scan is one burst of allocation with no garbage cycles worth collecting, and the process ends with
@@ -121,23 +168,25 @@ def _scan(
     )
     chosen = selection.choose(all_controls())
     exceptions = load_exceptions(exceptions_file)
-    if live is None and fmt == "json" and _scan_json_parallel(paths, max_file_size, chosen, exceptions, fail_on,
-                                                              output_file, _csv(exclude_namespaces)):
+    # The two-process path reads files itself; `-n` (one install.yaml, typically) takes the serial path.
+    if (live is None and not namespace and fmt == "json"
+            and _scan_json_parallel(paths, max_file_size, chosen, exceptions, fail_on, output_file,
+                                    _csv(exclude_namespaces))):
         return
     with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
-        snapshot = load_cluster_cli(*live) if live is not None else load_snapshot(paths, max_file_size)
+        snapshot = (load_cluster_cli(*live) if live is not None
+                    else load_snapshot(paths, max_file_size, namespace=namespace))
     print_errors(snapshot.errors)
     report = run(snapshot, chosen, exceptions, exclude_namespaces=_csv(exclude_namespaces))
     report.coverage = getattr(snapshot, "coverage", None)
-    for e in report.expired_exceptions:
-        click.echo(f"kubeward: expired exception no longer applies: {e}", err=True)
+    _exception_lines(report.expired_exceptions, report.exception_notes)
     if fmt == "json":
         with gc_paused():
             _emit_bytes(json_pieces(report), output_file)
     else:
         emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
     _skip_final_collection()
-    sys.exit(exit_code(report, Severity.parse(fail_on), scanned=len(snapshot) > 0))
+    sys.exit(exit_code(report, parse_fail_on(fail_on), scanned=len(snapshot) > 0))
 
 
 def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list[Any], exceptions: Any, fail_on: str,
@@ -155,14 +204,20 @@ def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list
     if done is None:
         return False
     print_errors(done.errors)
-    for e in done.expired:
-        click.echo(f"kubeward: expired exception no longer applies: {e}", err=True)
+    _exception_lines(done.expired, done.notes)
     _emit_bytes(done.data, output_file)
     _skip_final_collection()
     if done.objects == 0:
         sys.exit(EXIT_USAGE)
-    threshold = Severity.parse(fail_on)
+    threshold = parse_fail_on(fail_on)
     sys.exit(EXIT_FINDINGS if any(s >= threshold for s in done.failing) else EXIT_OK)
+
+
+def _exception_lines(expired: list[str], notes: list[str]) -> None:
+    for e in expired:
+        warn(f"expired exception no longer applies: {e}")
+    for n in notes:
+        warn(f"exception note: {n}")
 
 
 _final_collection_skipped = False
@@ -184,13 +239,15 @@ def _skip_final_collection() -> None:
 def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None) -> None:
     """Write an encoded report piece by piece as it comes: a 100 MB JSON document is never held as text and
     re-encoded, nor joined into one copy."""
-    if output_file:
-        try:
-            with open(output_file, "wb") as fh:
+    if output_file and output_file != "-":
+        from ..safefile import AtomicWriter, SafeFileError
+
+        try:  # atomic, checked, never through a symlink (as emit)
+            with AtomicWriter(output_file, mode=None, replace=True, make_dirs=False) as fh:
                 for piece in pieces:
                     fh.write(piece)
-        except OSError as exc:
-            fail(f"{output_file}: {exc.strerror or exc}")
+        except SafeFileError as exc:
+            fail(str(exc))
     else:
         stream = sys.stdout.buffer
         for piece in pieces:
@@ -203,8 +260,21 @@ def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None) -
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
 @user_errors(SelectionError)
 def controls_cmd(frameworks: tuple[str, ...], fmt: str) -> None:
-    """List the controls kubeward runs, with severity and framework mappings."""
+    """List the controls kubeward runs, with severity and framework mappings.
+
+    \b
+    Scan controls first, then the checks of node check, pki check, encryption check, etcd probe and audit
+    policy check: every id an exceptions file or kubeward.io/ignore may name.
+    """
     from ..controls.catalog import render_catalog
 
-    chosen = Selection(frameworks=_csv(frameworks) or ("all",)).choose(all_controls())
-    click.echo(render_catalog([c.meta for c in chosen], fmt), nl=False)
+    click.echo(render_catalog(catalog_metas(_csv(frameworks) or ("all",)), fmt), nl=False)
+
+
+def catalog_metas(frameworks: tuple[str, ...] = ("all",)) -> list[Any]:
+    """What `kubeward controls` lists (and docs/controls.md holds): scan controls, then the standalone checks."""
+    from ..controls.standalone import standalone_controls
+
+    chosen = Selection(frameworks=frameworks).choose(all_controls())
+    others = [m for m in standalone_controls() if any(m.in_framework(f) for f in frameworks)]
+    return [c.meta for c in chosen] + others

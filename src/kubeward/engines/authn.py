@@ -15,16 +15,19 @@ Upstream: staging/src/k8s.io/apiserver/pkg/authentication/request/x509/x509.go
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 AUTHENTICATED_GROUP = "system:authenticated"
-MAX_CHAIN = 10  # Go bounds chain building similarly (maxChainSignatureChecks); deep chains are refused
+MAX_CHAIN = 10  # longest path searched (leaf + 9 parents); Go's own bound is the signature-check budget below
+MAX_SIGNATURE_CHECKS = 100  # crypto/x509/verify.go maxChainSignatureChecks
+TIME_BUDGET = 2.0  # seconds one verification may take, whatever the pool
 
 
 class VerifyError(Exception):
@@ -106,27 +109,74 @@ def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     return True
 
 
+def _name_der(name: x509.Name) -> bytes:
+    return name.public_bytes()
+
+
+def _san_der(cert: x509.Certificate) -> bytes | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.public_bytes()
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _spki(cert: x509.Certificate) -> bytes:
+    return cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def _already_in_chain(candidate: x509.Certificate, chain: Sequence[x509.Certificate]) -> bool:
+    """alreadyInChain: the same subject, public key and SAN as a member counts as that member, so re-signed
+    copies of one CA cannot lengthen a path."""
+    key = (_name_der(candidate.subject), _spki(candidate), _san_der(candidate))
+    return any((_name_der(c.subject), _spki(c), _san_der(c)) == key for c in chain)
+
+
 def verify_chains(leaf: x509.Certificate, roots: Sequence[x509.Certificate],
                   intermediates: Sequence[x509.Certificate] = (), *,
                   usage: x509.ObjectIdentifier | None = ExtendedKeyUsageOID.CLIENT_AUTH,
-                  now: dt.datetime | None = None) -> list[tuple[x509.Certificate, ...]]:
-    """All chains leaf→root that Go's Certificate.Verify would accept, or VerifyError with its reason."""
+                  now: dt.datetime | None = None, time_budget: float = TIME_BUDGET) -> list[tuple[x509.Certificate, ...]]:
+    """All chains leaf→root that Go's Certificate.Verify would accept, or VerifyError with its reason.
+
+    buildChains' bounds (crypto/x509/verify.go): parents are only the pool's certificates whose subject is the
+    child's issuer (CertPool.findPotentialParents), a candidate already in the chain is skipped (alreadyInChain),
+    and one verification makes at most maxChainSignatureChecks (100) signature checks. A bundle of look-alike
+    cross-signed intermediates therefore ends in Go's "signature check attempts limit reached" instead of an
+    exponential search; the depth (MAX_CHAIN) and wall-clock time are bounded too."""
     now = now or dt.datetime.now(dt.UTC)
     _check_time(leaf, now)
     root_ders = {r.public_bytes(Encoding.DER) for r in roots}
+    by_subject: dict[bytes, list[tuple[bool, x509.Certificate]]] = {}
+    for is_root, pool in ((True, roots), (False, intermediates)):
+        for c in pool:
+            by_subject.setdefault(_name_der(c.subject), []).append((is_root, c))
     found: list[tuple[x509.Certificate, ...]] = []
     time_error: list[VerifyError] = []
+    sig_checks = 0
+    deadline = time.monotonic() + time_budget
+    limit: list[VerifyError] = []
 
     def extend(chain: tuple[x509.Certificate, ...]) -> None:
-        if len(chain) > MAX_CHAIN:
-            return
+        nonlocal sig_checks
         child = chain[-1]
-        if child.public_bytes(Encoding.DER) in root_ders:
+        if len(chain) > 1 and child.public_bytes(Encoding.DER) in root_ders:
             found.append(chain)
             return
-        for parent in (*roots, *intermediates):
-            if any(parent == c for c in chain) or not _is_ca(parent):
+        if len(chain) > MAX_CHAIN:
+            return
+        for is_root, parent in by_subject.get(_name_der(child.issuer), ()):
+            if limit:
+                return
+            if _already_in_chain(parent, chain) or not _is_ca(parent):
                 continue
+            sig_checks += 1
+            if sig_checks > MAX_SIGNATURE_CHECKS:
+                limit.append(VerifyError("x509: signature check attempts limit reached while verifying "
+                                         "certificate chain"))
+                return
+            if time.monotonic() > deadline:
+                limit.append(VerifyError(f"x509: chain building stopped after {time_budget:g}s "
+                                         f"({sig_checks} signature checks)"))
+                return
             if not _signed_by(child, parent):
                 continue
             try:
@@ -134,10 +184,18 @@ def verify_chains(leaf: x509.Certificate, roots: Sequence[x509.Certificate],
             except VerifyError as exc:
                 time_error.append(exc)
                 continue
-            extend((*chain, parent))
+            if is_root:
+                found.append((*chain, parent))
+            else:
+                extend((*chain, parent))
 
-    extend((leaf,))
+    if leaf.public_bytes(Encoding.DER) in root_ders:
+        found.append((leaf,))  # Verify: a leaf that is itself a root is its own chain
+    else:
+        extend((leaf,))
     if not found:
+        if limit:
+            raise limit[0]
         if time_error:
             raise time_error[0]
         raise VerifyError("x509: certificate signed by unknown authority")

@@ -36,6 +36,7 @@ def _outer(report: Report, counts: tuple[int, dict[str, int], int] | None = None
         "findings": n_findings,
         "bySeverity": by_severity,
         "suppressed": n_suppressed,
+        "exceptionNotes": len(report.exception_notes),
         "controls": len(report.controls),
         "scores": report.framework_scores(),
     }
@@ -50,6 +51,7 @@ def _outer(report: Report, counts: tuple[int, dict[str, int], int] | None = None
         "errors": [e.to_json() for e in report.errors],
         "notAssessed": [n.to_json() for n in report.not_assessed],
         "expiredExceptions": list(report.expired_exceptions),
+        "exceptionNotes": list(report.exception_notes),
     }
 
 

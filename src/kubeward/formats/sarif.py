@@ -149,10 +149,10 @@ def document(report: Report) -> dict[str, Any]:
         "executionSuccessful": report.objects > 0 or not report.errors,
         "toolExecutionNotifications": notifications,
     }
-    if report.expired_exceptions:
+    if report.expired_exceptions or report.exception_notes:
         invocation["toolConfigurationNotifications"] = [
             _notification(f"expired exception no longer applies: {e}", "warning") for e in report.expired_exceptions
-        ]
+        ] + [_notification(f"exception note: {n}", "warning") for n in report.exception_notes]
     run_props: dict[str, Any] = {
         "objects": report.objects,
         "bySeverity": report.by_severity(),

@@ -123,6 +123,8 @@ def _summary(report: Report) -> Table:
         grid.add_row(Text("NOT ASSESSED", style="bold magenta"), _t(f"{n.what}: {n.reason}"))
     for x in report.expired_exceptions:
         grid.add_row(Text("Expired exception", style="yellow"), _t(x))
+    for x in report.exception_notes:
+        grid.add_row(Text("Exception note", style="yellow"), _t(x))
     return grid
 
 

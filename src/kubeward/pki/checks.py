@@ -19,6 +19,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from ..engines.authn import VerifyError, verify_chains
 from ..findings import ControlMeta, ControlResult, Finding, Location, ObjectRef, Report, Severity
 from .inventory import CertFile, Inventory, key_description
+from .layout import MASTERS_GROUP
+from .slots import orgs_of, slot_problems
 
 EXPIRY_WARN = dt.timedelta(days=30)
 
@@ -48,7 +50,15 @@ KEY_MISMATCH = _meta("KW-PKI-009", "Private key does not match its certificate",
                      "Re-issue the certificate for this key, or restore the matching key.")
 KEY_MISSING = _meta("KW-PKI-010", "Certificate without a private key", Severity.MEDIUM,
                     "Provide <name>.key next to <name>.crt (CA keys may be kept offline on purpose).")
-CONTROLS = (EXPIRED, EXPIRING, CHAIN, EKU, CA_SHARED, WEAK_KEY, KEY_PERMS, KEY_OWNER, KEY_MISMATCH, KEY_MISSING)
+SLOT = _meta("KW-PKI-011", "Certificate is not what its kubeadm slot holds", Severity.HIGH,
+             "Find out who put it there; re-issue the slot's certificate from its CA with kubeadm's profile "
+             "(`pki rotate` refuses to re-sign it).")
+MASTERS = _meta("KW-PKI-012", "Client certificate in system:masters", Severity.CRITICAL,
+                "Revoke by rotating the CA, or let it expire; issue certificates for groups bound by RBAC "
+                "(e.g. kubeadm:cluster-admins) instead.", ("nsa",))
+CONTROLS = (EXPIRED, EXPIRING, CHAIN, EKU, CA_SHARED, WEAK_KEY, KEY_PERMS, KEY_OWNER, KEY_MISMATCH, KEY_MISSING,
+            SLOT, MASTERS)
+MAX_ISSUER_CANDIDATES = 16  # CAs tried to name a certificate's signer (same subject as its issuer first)
 
 SERVING = {"apiserver", "etcd-server", "etcd-peer"}
 CLIENT_ONLY = {"apiserver-kubelet-client", "front-proxy-client", "etcd-healthcheck-client", "apiserver-etcd-client"}
@@ -61,10 +71,6 @@ def _ekus(cert: x509.Certificate) -> list[x509.ObjectIdentifier] | None:
         return None
 
 
-def _cas(inv: Inventory) -> list[CertFile]:
-    return [c for c in inv.certs if c.is_ca]
-
-
 def _try_chain(cf: CertFile, roots: list[x509.Certificate], now: dt.datetime) -> str | None:
     try:
         verify_chains(cf.cert, roots, cf.extra, usage=None, now=now)
@@ -74,10 +80,46 @@ def _try_chain(cf: CertFile, roots: list[x509.Certificate], now: dt.datetime) ->
 
 
 def _issuer_of(cf: CertFile, inv: Inventory, now: dt.datetime) -> CertFile | None:
-    for ca in _cas(inv):
-        if ca is not cf and _try_chain(cf, [ca.cert], now) is None:
+    """The folder's CA that validates `cf`: only CAs whose subject is its issuer, a bounded number of them, so a
+    folder of thousands of look-alike CAs costs a bounded number of signature checks per certificate."""
+    named = [ca for ca in inv.cas() if ca is not cf and ca.cert.subject == cf.cert.issuer]
+    for ca in named[:MAX_ISSUER_CANDIDATES]:
+        if _try_chain(cf, [ca.cert], now) is None:
             return ca
     return None
+
+
+def _slot_hits(cf: CertFile) -> Iterator[tuple[ControlMeta, str, str]]:
+    if cf.role is None or cf.role.ca is None:
+        return
+    for why in slot_problems(cf.role, cf.cert):
+        yield SLOT, "/subject", f"{cf.rel} {why}"
+
+
+def _client_capable(cert: x509.Certificate) -> bool:
+    ekus = _ekus(cert)
+    return ekus is None or ExtendedKeyUsageOID.CLIENT_AUTH in ekus or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in ekus
+
+
+def _masters_hits(cf: CertFile, inv: Inventory, now: dt.datetime) -> Iterator[tuple[ControlMeta, str, str]]:
+    """A client certificate with O=system:masters is cluster-admin before RBAC is consulted (the privileged-group
+    authorizer, apiserver/pkg/authorization/authorizerfactory/builtin.go): no binding can be removed to stop it, and
+    kube-apiserver checks no revocation list. kubeadm >= 1.29 keeps exactly one such credential, super-admin.conf
+    (outside the PKI folder); admin.conf and, in current certlist.go, apiserver-kubelet-client use
+    kubeadm:cluster-admins. Certificates only etcd's CA validates are skipped: etcd ignores O."""
+    # A CA certificate is no exception: Go's Verify accepts one as the client's leaf (even a root the client CA
+    # bundle holds is its own chain), and O is read from whatever leaf was presented.
+    if MASTERS_GROUP not in orgs_of(cf.cert) or not _client_capable(cf.cert):
+        return
+    cluster, etcd = inv.by_name("ca"), inv.by_name("etcd-ca")
+    by_cluster = cluster is not None and _try_chain(cf, [cluster.cert], now) is None
+    if not by_cluster and etcd is not None and _try_chain(cf, [etcd.cert], now) is None:
+        return
+    where = "signed by the cluster CA" if by_cluster else "if the apiserver trusts its issuer"
+    legacy = " (an older kubeadm profile: current kubeadm gives this slot O=kubeadm:cluster-admins)" \
+        if cf.role is not None and cf.role.name == "apiserver-kubelet-client" and not slot_problems(cf.role, cf.cert) \
+        else ""
+    yield MASTERS, "/subject/O", f"O={MASTERS_GROUP}, {where}: cluster-admin that RBAC cannot revoke{legacy}"
 
 
 def _time_hits(cf: CertFile, now: dt.datetime) -> Iterator[tuple[ControlMeta, str, str]]:
@@ -186,7 +228,8 @@ def check(inv: Inventory, *, now: dt.datetime | None = None) -> Report:
         findings.append(Finding(meta, _ref(cf), _loc(loc_path), path, message))
 
     for cf in inv.certs:
-        hits = [*_time_hits(cf, now), *_chain_hits(cf, inv, now), *_eku_hits(cf), *_weak_hits(cf), *_key_hits(cf)]
+        hits = [*_time_hits(cf, now), *_chain_hits(cf, inv, now), *_eku_hits(cf), *_weak_hits(cf), *_key_hits(cf),
+                *_slot_hits(cf), *_masters_hits(cf, inv, now)]
         for meta, path, message in hits:
             add(cf, meta, path, message)
         failed = {m.id for m, _, _ in hits}
@@ -200,9 +243,9 @@ def check(inv: Inventory, *, now: dt.datetime | None = None) -> Report:
     results[CA_SHARED.id].evaluated = 1 if inv.by_name("ca") and inv.by_name("etcd-ca") else 0
     results[CA_SHARED.id].failed = 1 if sep else 0
     if inv.by_name("ca") and not inv.by_name("etcd-ca") and any(c.rel.startswith("etcd/") for c in inv.certs):
-        cf = inv.by_name("ca")
-        assert cf is not None
-        add(cf, CA_SHARED, "/", "no etcd/ca.crt: etcd certificates have no separate CA")
+        cluster_ca = inv.by_name("ca")
+        assert cluster_ca is not None
+        add(cluster_ca, CA_SHARED, "/", "no etcd/ca.crt: etcd certificates have no separate CA")
     if inv.sa_key_mode is not None and inv.sa_key_mode & 0o077:
         sa = inv.root / "sa.key"
         findings.append(Finding(KEY_PERMS, ObjectRef("kubeward.io/v1", "Key", None, "sa"), _loc(sa), "/key/mode",

@@ -1,12 +1,12 @@
 """Reading and writing PEM certificates and keys, with clear errors and private files (0600).
 
-Keys are created with os.open(..., 0o600) so they are never readable by others, even briefly; existing
-files are never replaced unless the caller says so (`--force`).
+Keys are created with mode 0600 from the first byte so they are never readable by others, even briefly; every
+write is atomic and refuses symlinks (kubeward.safefile); existing files are never replaced unless the caller says
+so (`--force`).
 """
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
@@ -14,10 +14,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from .. import safefile
 from .errors import PkiError
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 MAX_PEM_BYTES = 1 << 20  # a PKI file larger than 1 MiB is not a certificate
+MAX_BUNDLE_CERTS = 1000  # a CA bundle holds a few hundred at most (the Mozilla store is ~150)
 
 
 def _read(path: Path) -> bytes:
@@ -39,8 +41,11 @@ def _read(path: Path) -> bytes:
 def load_certs(path: Path) -> list[x509.Certificate]:
     """Every certificate in a PEM file (a leaf possibly followed by intermediates)."""
     data = _read(path)
-    if b"-----BEGIN CERTIFICATE-----" not in data:
+    count = data.count(b"-----BEGIN CERTIFICATE-----")
+    if not count:
         raise PkiError(f"{path}: no PEM certificate found")
+    if count > MAX_BUNDLE_CERTS:
+        raise PkiError(f"{path}: {count} certificates, more than the {MAX_BUNDLE_CERTS} a bundle may hold")
     try:
         return x509.load_pem_x509_certificates(data)
     except ValueError as exc:
@@ -69,7 +74,7 @@ def load_key(path: Path) -> PrivateKey:
 def public_bytes(key: object) -> bytes:
     """SubjectPublicKeyInfo DER of a public or private key, to compare a cert with its key."""
     pub = key.public_key() if hasattr(key, "public_key") else key
-    return pub.public_bytes(serialization.Encoding.DER,  # type: ignore[attr-defined]
+    return pub.public_bytes(serialization.Encoding.DER,  # type: ignore[attr-defined,union-attr]
                             serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
@@ -88,21 +93,21 @@ def key_pem(key: PrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption())
 
 
-def write_file(path: Path, data: bytes, *, mode: int, force: bool) -> None:
-    """Write with `mode` from creation on; refuse to replace an existing file unless `force`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+def write_file(path: Path, data: bytes, *, mode: int, force: bool, dir_mode: int = 0o755) -> None:
+    """Write with `mode` from creation on, atomically and never through a symlink (kubeward.safefile); refuse to
+    replace an existing file unless `force`. Directories are created 0755 as kubeadm's certutil.WriteCert does."""
     try:
-        fd = os.open(path, flags, mode)
-    except FileExistsError:
-        raise PkiError(f"{path}: already exists (use --force to overwrite)") from None
-    except OSError as exc:
-        raise PkiError(f"{path}: {exc.strerror or exc}") from None
+        safefile.write_file(path, data, mode=mode, replace=force, dir_mode=dir_mode)
+    except safefile.SafeFileError as exc:
+        raise PkiError(str(exc)) from None
+
+
+def write_files(files: list[tuple[Path, bytes, int]], *, force: bool) -> None:
+    """Several files that belong together (certificates and their keys): all or none (safefile.write_files)."""
     try:
-        os.fchmod(fd, mode)  # an existing file keeps its old mode on O_TRUNC; make it ours
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+        safefile.write_files(files, replace=force)
+    except safefile.SafeFileError as exc:
+        raise PkiError(str(exc)) from None
 
 
 def write_key(path: Path, key: PrivateKey, *, force: bool) -> None:

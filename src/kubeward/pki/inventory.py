@@ -16,6 +16,7 @@ from .files import PrivateKey, key_matches, load_certs, load_key
 from .layout import ALL, CertDef
 
 MAX_FILES = 10_000
+MAX_CERTS = 20_000  # certificates kept over the whole folder: a folder of huge bundles must not exhaust memory
 
 
 @dataclass(slots=True)
@@ -50,6 +51,13 @@ class Inventory:
     certs: list[CertFile] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
     sa_key_mode: int | None = None
+    _cas: list[CertFile] | None = None
+
+    def cas(self) -> list[CertFile]:
+        """The CA certificates, computed once (checks ask for them once per certificate)."""
+        if self._cas is None:
+            self._cas = [c for c in self.certs if c.is_ca]
+        return self._cas
 
     def by_name(self, name: str) -> CertFile | None:
         return next((c for c in self.certs if c.name == name), None)
@@ -94,6 +102,7 @@ def read_dir(root: Path) -> Inventory:
     inv = Inventory(root)
     roles = {d.base + ".crt": d for d in ALL}
     paths = sorted(root.rglob("*.crt"))[:MAX_FILES]
+    kept = 0
     for path in paths:
         rel = path.relative_to(root).as_posix()
         try:
@@ -101,6 +110,10 @@ def read_dir(root: Path) -> Inventory:
         except PkiError as exc:
             inv.errors.append(InputError(str(path), str(exc).split(": ", 1)[-1]))
             continue
+        kept += len(certs)
+        if kept > MAX_CERTS:
+            inv.errors.append(InputError(str(path), f"not read: the folder holds more than {MAX_CERTS} certificates"))
+            break
         cf = CertFile(path, rel, certs[0], certs[1:], roles.get(rel))
         key_path = path.with_suffix(".key")
         if key_path.exists():

@@ -92,7 +92,7 @@ def _serial() -> int:
     return secrets.randbelow((1 << 63) - 2) + 1
 
 
-def _sig_hash(key: PrivateKey) -> hashes.HashAlgorithm:
+def _sig_hash(key: PrivateKey) -> hashes.SHA256:
     return hashes.SHA256()
 
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .errors import PkiError
-from .files import PrivateKey, write_cert, write_file, write_key
+from .files import PrivateKey, cert_pem, key_pem, write_files
 from .issue import (
     CA_DAYS,
     CLIENT_AUTH,
@@ -31,6 +31,9 @@ from .issue import (
 )
 
 MASTERS_GROUP = "system:masters"  # kubeadmconstants.MastersGroup
+# kubeadmconstants.ClusterAdminsGroupAndClusterRoleBinding: bound to cluster-admin by an ordinary
+# ClusterRoleBinding (kubeadm:cluster-admins), so, unlike system:masters, RBAC can take it away.
+CLUSTER_ADMINS_GROUP = "kubeadm:cluster-admins"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +45,12 @@ class CertDef:
     orgs: tuple[str, ...] = ()
     usages: tuple[object, ...] = ()
     sans: str = ""  # "" | "apiserver" | "etcd-server" | "etcd-peer"
+    # Every O set kubeadm has ever written for this slot (`orgs`, what `pki init` writes, is the current one).
+    accepted_orgs: tuple[tuple[str, ...], ...] = ((),)
 
 
+# cmd/kubeadm/app/phases/certs/certlist.go (current): apiserver-kubelet-client has O=kubeadm:cluster-admins and the
+# etcd client certificates no O; older kubeadm gave all three O=system:masters, so renewing such a slot keeps it.
 CAS: tuple[CertDef, ...] = (
     CertDef("ca", "ca", None, "kubernetes"),
     CertDef("front-proxy-ca", "front-proxy-ca", None, "front-proxy-ca"),
@@ -52,16 +59,16 @@ CAS: tuple[CertDef, ...] = (
 LEAVES: tuple[CertDef, ...] = (
     CertDef("apiserver", "apiserver", "ca", "kube-apiserver", usages=(SERVER_AUTH,), sans="apiserver"),
     CertDef("apiserver-kubelet-client", "apiserver-kubelet-client", "ca", "kube-apiserver-kubelet-client",
-            (MASTERS_GROUP,), (CLIENT_AUTH,)),
+            (CLUSTER_ADMINS_GROUP,), (CLIENT_AUTH,), accepted_orgs=((CLUSTER_ADMINS_GROUP,), (MASTERS_GROUP,))),
     CertDef("front-proxy-client", "front-proxy-client", "front-proxy-ca", "front-proxy-client",
             usages=(CLIENT_AUTH,)),
     # etcd 3.2+ needs clientAuth on the server cert too (certlist.go TODO referencing etcd#9785).
     CertDef("etcd-server", "etcd/server", "etcd-ca", "", usages=(SERVER_AUTH, CLIENT_AUTH), sans="etcd-server"),
     CertDef("etcd-peer", "etcd/peer", "etcd-ca", "", usages=(SERVER_AUTH, CLIENT_AUTH), sans="etcd-peer"),
     CertDef("etcd-healthcheck-client", "etcd/healthcheck-client", "etcd-ca", "kube-etcd-healthcheck-client",
-            (MASTERS_GROUP,), (CLIENT_AUTH,)),
+            (), (CLIENT_AUTH,), accepted_orgs=((), (MASTERS_GROUP,))),
     CertDef("apiserver-etcd-client", "apiserver-etcd-client", "etcd-ca", "kube-apiserver-etcd-client",
-            (MASTERS_GROUP,), (CLIENT_AUTH,)),
+            (), (CLIENT_AUTH,), accepted_orgs=((), (MASTERS_GROUP,))),
 )
 ALL: tuple[CertDef, ...] = CAS + LEAVES
 BY_NAME = {d.name: d for d in ALL}
@@ -94,7 +101,8 @@ def alt_names(kind: str, o: InitOptions) -> AltNames | None:
     try:
         advertise = ipaddress.ip_address(o.advertise_address)
         # GetAPIServerVirtualIP: the first address of the service subnet.
-        service_ip = next(ipaddress.ip_network(o.service_cidr, strict=False).hosts())
+        service_ip: ipaddress.IPv4Address | ipaddress.IPv6Address = next(
+            ipaddress.ip_network(o.service_cidr, strict=False).hosts())  # type: ignore[assignment]
     except ValueError as exc:
         raise PkiError(f"invalid address: {exc}") from None
     alt = AltNames()
@@ -128,27 +136,29 @@ def _preflight(root: Path, force: bool) -> None:
 def init(root: Path, o: InitOptions) -> list[Path]:
     """Create the whole tree; refuses to touch any existing file unless `force` (checked before writing)."""
     _preflight(root, o.force)
-    written: list[Path] = []
+    specs = {d.name: leaf_spec(d, o) for d in LEAVES}  # bad addresses fail here, before any file is written
+    files: list[tuple[Path, bytes, int]] = []
     cas: dict[str, tuple[object, PrivateKey]] = {}
+
+    def add(base: str, cert: object, key: PrivateKey) -> None:
+        files.append((root / f"{base}.crt", cert_pem(cert), 0o644))  # type: ignore[arg-type]
+        files.append((root / f"{base}.key", key_pem(key), 0o600))
+
     for d in CAS:
         key = new_key(o.key_type, o.rsa_bits)
         cert = new_ca(d.cn, key, days=o.ca_days)
-        write_key(root / f"{d.base}.key", key, force=o.force)
-        write_cert(root / f"{d.base}.crt", cert, force=o.force)
-        written += [root / f"{d.base}.crt", root / f"{d.base}.key"]
+        add(d.base, cert, key)
         cas[d.name] = (cert, key)
     for d in LEAVES:
         assert d.ca is not None
         ca_cert, ca_key = cas[d.ca]
         key = new_key(o.key_type, o.rsa_bits)
-        cert = sign_leaf(leaf_spec(d, o), key, ca_cert, ca_key, days=o.days)  # type: ignore[arg-type]
-        write_key(root / f"{d.base}.key", key, force=o.force)
-        write_cert(root / f"{d.base}.crt", cert, force=o.force)
-        written += [root / f"{d.base}.crt", root / f"{d.base}.key"]
+        cert = sign_leaf(specs[d.name], key, ca_cert, ca_key, days=o.days)  # type: ignore[arg-type]
+        add(d.base, cert, key)
     # The service-account signing pair is always RSA in kubeadm (CreateServiceAccountKeyAndPublicKeyFiles).
     sa = rsa.generate_private_key(public_exponent=65537, key_size=max(o.rsa_bits, 2048))
-    write_key(root / "sa.key", sa, force=o.force)
     pub = sa.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    write_file(root / "sa.pub", pub, mode=0o644, force=o.force)
-    written += [root / "sa.key", root / "sa.pub"]
+    files += [(root / "sa.key", key_pem(sa), 0o600), (root / "sa.pub", pub, 0o644)]
+    write_files(files, force=o.force)  # the whole tree or nothing (a full disk leaves no half PKI)
+    written = [p for p, _, _ in files]
     return written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from .. import safefile
 from .errors import PkiError
 from .files import (
     PrivateKey,
@@ -18,9 +20,8 @@ from .files import (
     key_pem,
     load_cert,
     load_key,
-    write_cert,
     write_file,
-    write_key,
+    write_files,
 )
 from .issue import CLIENT_AUTH, LeafSpec, new_key, sign_leaf
 
@@ -33,6 +34,7 @@ def _safe(name: str) -> str:
 
 
 USERS = "users"  # DIR/users: the client certificates `pki issue-user` writes, signed by the cluster CA
+USERS_DIR_MODE = 0o700
 
 
 def user_files(root: Path, user: str) -> tuple[Path, Path]:
@@ -52,8 +54,17 @@ def load_user(root: Path, user: str) -> tuple[Path, x509.Certificate, PrivateKey
 
 
 def issue_user(root: Path, user: str, groups: Sequence[str], *, days: int = 365, key_type: str | None = None,
-               force: bool = False) -> tuple[Path, Path, x509.Certificate, PrivateKey, x509.Certificate]:
-    """Sign DIR/users/NAME.{crt,key} with the cluster CA (ca.crt/ca.key)."""
+               force: bool = False, allow_masters: bool = False
+               ) -> tuple[Path, Path, x509.Certificate, PrivateKey, x509.Certificate]:
+    """Sign DIR/users/NAME.{crt,key} with the cluster CA (ca.crt/ca.key). A system:masters certificate is
+    cluster-admin that no RBAC change can take away (the privileged-group authorizer allows it before RBAC is asked:
+    apiserver/pkg/authorization/authorizerfactory/builtin.go, wired first in pkg/kubeapiserver/authorizer/config.go),
+    so it is only issued with `allow_masters`."""
+    from .layout import MASTERS_GROUP
+
+    if MASTERS_GROUP in groups and not allow_masters:
+        raise PkiError(f"{user}: refusing to issue a {MASTERS_GROUP} certificate without allow_masters")
+    crt_path, key_path = user_files(root, user)  # an unusable name fails before anything is signed
     ca_cert, ca_key = load_cert(root / "ca.crt"), load_key(root / "ca.key")
     if not key_matches(ca_cert, ca_key):
         raise PkiError(f"{root / 'ca.key'}: does not match {root / 'ca.crt'}")
@@ -61,12 +72,14 @@ def issue_user(root: Path, user: str, groups: Sequence[str], *, days: int = 365,
         key_type = "ecdsa" if isinstance(ca_key, ec.EllipticCurvePrivateKey) else "rsa"
     key = new_key(key_type)
     cert = sign_leaf(LeafSpec(user, tuple(groups), (CLIENT_AUTH,)), key, ca_cert, ca_key, days=days)
-    crt_path, key_path = user_files(root, user)
     for p in (crt_path, key_path):
-        if p.exists() and not force:
+        if os.path.lexists(p) and not force:
             raise PkiError(f"{p}: already exists (use --force to overwrite)")
-    write_key(key_path, key, force=force)
-    write_cert(crt_path, cert, force=force)
+    try:  # users' private keys: the folder is the owner's alone, whatever the umask
+        safefile.ensure_dir(crt_path.parent, USERS_DIR_MODE)
+    except safefile.SafeFileError as exc:
+        raise PkiError(str(exc)) from None
+    write_files([(key_path, key_pem(key), 0o600), (crt_path, cert_pem(cert), 0o644)], force=force)
     return crt_path, key_path, cert, key, ca_cert
 
 

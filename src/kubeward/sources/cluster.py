@@ -19,6 +19,7 @@ import orjson
 from ..findings import NotAssessed
 from ..resource import Resource
 from ..snapshot import Snapshot
+from ..textsafe import printable
 
 PAGE_SIZE = 500
 TIMEOUT = (10.0, 120.0)  # (connect, read) seconds: a dead endpoint fails fast, a big page still arrives
@@ -181,9 +182,12 @@ class Client:
             query: dict[str, Any] = {"limit": PAGE_SIZE}
             if cont:
                 query["continue"] = cont
-            status, doc = self.json("GET", rtype.path, query=query)
-            if status != 200 or not isinstance(doc, dict):
-                return [], status, _status_reason(status, doc)
+            status, raw, headers = self.call("GET", rtype.path, query=query)
+            if status != 200:
+                return [], status, _status_reason(status, _loads(raw))
+            doc, problem = api_list(rtype, raw, headers)
+            if doc is None:
+                return [], NOT_API, problem
             for item in doc.get("items") or ():
                 if isinstance(item, dict):  # list items come without apiVersion/kind: fill them in
                     item.setdefault("apiVersion", api_version)
@@ -194,9 +198,46 @@ class Client:
                 return items, 200, ""
 
 
+NOT_API = -1  # list_raw status: the endpoint answered 200 with something that is not the API's list
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name), "")
+
+
+def api_list(rtype: ResourceType, raw: bytes, headers: dict[str, str]) -> tuple[dict[str, Any] | None, str]:
+    """The decoded list if this 200 answer is what the apiserver serves for a list of `rtype`, else why not.
+
+    A proxy's login page, a captive portal or a wrong URL also answer 200: counting that as "read, nothing found"
+    would report full coverage of a cluster never seen. The apiserver answers a list GET with
+    Content-Type application/json (we ask only for it) and a `<Kind>List` of the group/version asked for
+    (apimachinery meta/v1 List types; `items` is always present, null for a nil slice)."""
+    ctype = _header(headers, "content-type").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        return None, f"not the API's JSON: content type {printable(ctype or 'missing')}"
+    doc = _loads(raw)
+    if not isinstance(doc, dict):
+        return None, "not the API's JSON: the body is not a JSON object"
+    kind, api_version = doc.get("kind"), doc.get("apiVersion")
+    want = f"{rtype.kind}List"
+    if kind != want or api_version != rtype.group_version:
+        return None, (f"not a {want} of {rtype.group_version}: got kind {printable(repr(kind))} "
+                      f"apiVersion {printable(repr(api_version))}")
+    if not isinstance(doc.get("items"), list | None) or not isinstance(doc.get("metadata"), dict | None):
+        return None, f"not a {want}: items or metadata of the wrong type"
+    return doc, ""
+
+
 def _status_reason(status: int, doc: Any) -> str:
     msg = doc.get("message") if isinstance(doc, dict) else None
-    return f"HTTP {status}: {msg}" if msg else f"HTTP {status}"
+    return f"HTTP {status}: {printable(str(msg))}" if msg else f"HTTP {status}"
 
 
 def _transport(exc: BaseException) -> str:

@@ -133,16 +133,20 @@ def _too_big(size: int, limit: int) -> str:
     return f"file is {size / 2**20:.1f} MiB, over the {limit / 2**20:.0f} MiB limit (raise it with --max-file-size)"
 
 
-def parse_bytes(data: bytes, shown: str, result: LoadResult) -> None:
-    """Decode one file's bytes into objects; per-document problems are recorded and the rest still load."""
+def _text(data: bytes) -> str:
+    """A file's bytes as text: binary and non-UTF-8 input named as such, a byte-order mark dropped."""
     if b"\x00" in data[:8192]:
         raise _InputProblem("binary file, not YAML or JSON")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _InputProblem(f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def parse_bytes(data: bytes, shown: str, result: LoadResult) -> None:
+    """Decode one file's bytes into objects; per-document problems are recorded and the rest still load."""
+    text = _text(data)
     if shown.endswith(".json") or text.lstrip()[:1] in ("{", "["):
         docs = _json_doc(text, shown)
         if docs is not None:
@@ -423,3 +427,31 @@ def _add_object(obj: Any, shown: str, key_lines: dict[int, dict[str, int]], resu
         result.errors.append(InputError(shown, f"{where}: metadata is not a mapping"))
         return
     result.resources.append(Resource(obj, file=shown, line=line, key_lines=key_lines))
+
+
+CONFIG_MAX_BYTES = 1 << 20  # kubeward's own configuration files (exceptions, rules): far below this
+
+
+def load_config(path: str, *, max_file_bytes: int = CONFIG_MAX_BYTES) -> tuple[list[Any], list[InputError]]:
+    """The documents of a configuration file that is not a Kubernetes object (an exceptions file, custom rules).
+
+    The same bounded read and YAML guards as manifests (alias bombs, deep nesting); a file over the limit is
+    refused whole, never cut short (a truncated rule file could mean a wider rule). Errors name the file.
+    """
+    shown = display_path(path)
+    result = LoadResult()
+    too_big = f"file is over the {max_file_bytes >> 10} KiB limit for configuration files"
+    try:
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            size = 0  # the read below names the problem
+        if size > max_file_bytes:
+            raise _InputProblem(too_big)
+        data = _read_bounded(path, max_file_bytes)
+        if len(data) > max_file_bytes:
+            raise _InputProblem(too_big)
+        docs = [d.obj for d in _yaml_docs(_text(data), shown, result)]
+    except _InputProblem as exc:
+        return [], [*result.errors, InputError(shown, str(exc))]
+    return docs, result.errors

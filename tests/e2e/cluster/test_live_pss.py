@@ -1,5 +1,5 @@
 """PSS differential proof: namespaces labelled pod-security.kubernetes.io/enforce=<level> and enforce-version=<v>;
-server-side dry-run create of every upstream fixture in ../shared/conformance/pod-security and of
+server-side dry-run create of every upstream fixture (tests/data/upstream/pod-security.tar.xz) and of
 hypothesis-generated pods; the real pod-security admission's allowed/denied must equal kubeward's PSS engine.
 
 Excluded, with the count printed: pods the apiserver rejects before pod-security admission runs (API validation,
@@ -23,8 +23,9 @@ from livekube import dry_run_pod, namespace, wait_default_sa
 
 from kubeward.engines.pss import Evaluator, parse_level, parse_version
 from kubeward.sources.cluster import Client
+from vendored import pss_fixtures
 
-ROOT = Path("../shared/conformance/pod-security")
+ROOT = pss_fixtures()
 LEVELS = ("baseline", "restricted")
 MINORS = range(38)
 PSA_DENIAL = "violates PodSecurity"

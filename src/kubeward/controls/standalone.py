@@ -1,0 +1,34 @@
+"""Checks that judge something other than snapshot objects: node files, PKI folders, EncryptionConfiguration,
+etcd endpoints and audit policies.
+
+They keep their own lists next to the code that runs them; this module only gathers their metadata so that
+every control id is known in one place: the exceptions file and `kubeward.io/ignore` are validated against it,
+and `kubeward controls` lists them. Imported lazily: the PKI checks pull in `cryptography`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from ..findings import ControlMeta
+
+
+def standalone_controls() -> list[ControlMeta]:
+    """Every non-snapshot check, sorted by id."""
+    from ..audit import policycheck
+    from ..cli.encryption import CONTROLS as ENCRYPTION
+    from ..cli.etcd import CONTROLS as ETCD
+    from ..controls.node import REGISTRY as NODE
+    from ..pki.checks import CONTROLS as PKI
+
+    audit = [v for v in vars(policycheck).values() if isinstance(v, ControlMeta)]
+    metas = {m.id: m for m in (*[c.meta for c in NODE], *PKI, *ENCRYPTION, *ETCD, *audit)}
+    return [metas[k] for k in sorted(metas)]
+
+
+@functools.cache
+def known_control_ids() -> frozenset[str]:
+    """The ids of every check kubeward has: the scan registry and the standalone checks."""
+    from .registry import all_controls
+
+    return frozenset(all_controls()) | {m.id for m in standalone_controls()}
