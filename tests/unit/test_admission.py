@@ -204,3 +204,25 @@ def test_decisions_equal_scan_on_the_demo() -> None:
         assert dec.allowed is (res.ref() not in failing), res.ref()
         agree += 1
     assert agree == len(snap.resources) > 20
+
+
+def test_docs_list_exactly_the_cross_object_controls() -> None:
+    import re
+
+    text = (REPO / "docs" / "admission.md").read_text()
+    listed = set(re.findall(r"^\| (KW-[A-Z]+\d+) \|", text, re.M))
+    assert listed == {c.meta.id for c in cross_object_controls()}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3),
+                    max_leaves=12),
+       st.sampled_from(["userInfo", "object", "oldObject", "namespace", "operation", "subResource"]))
+def test_any_request_field_of_any_shape_never_crashes(value: Any, key: str) -> None:
+    cfg = AdmissionConfig(exempt_usernames=frozenset({"ci"}), exempt_groups=frozenset({"g"}),
+                          exempt_namespaces=frozenset({"kube-system"}))
+    r = req(PRIV, op="UPDATE", oldObject=PRIV)
+    r[key] = value
+    out = Decider(cfg).review({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": r})
+    assert isinstance(out["response"]["allowed"], bool)

@@ -147,9 +147,12 @@ class Decider:
         self.namespaces = namespaces if namespaces is not None else StaticNamespaces(self.config.namespaces)
         self._lock = threading.Lock()
 
-    def judge(self, obj: dict[str, Any]) -> list[Finding]:
-        """What `scan` reports for this object alone (exceptions applied), highest severity first."""
-        snap = Snapshot([Resource(obj)], source="admission")
+    def judge(self, obj: dict[str, Any], origin: Resource | None = None) -> list[Finding]:
+        """What `scan` reports for this object alone (exceptions applied), highest severity first. `origin`: the
+        file and lines the object was read from (`admission test`), so findings point into the file."""
+        res = Resource(obj) if origin is None else Resource(obj, file=origin.file, line=origin.line,
+                                                            key_lines=origin.key_lines)
+        snap = Snapshot([res], source="admission")
         with self._lock:
             return run(snap, self.controls, self.exceptions).findings
 
@@ -159,16 +162,18 @@ class Decider:
         decision = self.decide(request)
         return {"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": decision.response(request["uid"])}
 
-    def decide(self, request: dict[str, Any]) -> Decision:
+    def decide(self, request: dict[str, Any], origin: Resource | None = None) -> Decision:
         cfg = self.config
         op = request.get("operation")
         if op not in ("CREATE", "UPDATE") or (request.get("subResource") or "") not in JUDGED_SUBRESOURCES:
             return Decision(True, "not-judged")
-        user = request.get("userInfo") if isinstance(request.get("userInfo"), dict) else {}
-        if user.get("username") in cfg.exempt_usernames:
+        user_info = request.get("userInfo")
+        user: dict[str, Any] = user_info if isinstance(user_info, dict) else {}
+        username = user.get("username")
+        if isinstance(username, str) and username in cfg.exempt_usernames:
             return Decision(True, "exempt-user")
-        groups = user.get("groups") if isinstance(user.get("groups"), list) else []
-        if cfg.exempt_groups.intersection(g for g in groups if isinstance(g, str)):
+        groups = user.get("groups")
+        if isinstance(groups, list) and cfg.exempt_groups.intersection(g for g in groups if isinstance(g, str)):
             return Decision(True, "exempt-group")
         obj = request.get("object")
         if not isinstance(obj, dict):
@@ -186,7 +191,7 @@ class Decider:
         if res.kind == "Namespace" and policy.errors:  # as PSA's ValidateNamespace refuses bad level labels
             return Decision(False, "denied", policy, message="kubeward: invalid namespace label(s): "
                             + printable("; ".join(policy.errors)), code=400)
-        findings = self.judge(obj)
+        findings = self.judge(obj, origin)
         enforce, warn, audit = policy.enforce, policy.warn, policy.audit
         denied = [f for f in findings if enforce is not None and f.control.severity >= enforce]
         audited = [f for f in findings if audit is not None and f.control.severity >= audit]
