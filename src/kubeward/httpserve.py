@@ -88,7 +88,7 @@ class ReloadingTLS:
                     self.reloads += 1
                 except (ssl.SSLError, OSError) as exc:
                     if self.on_problem is not None:
-                        self.on_problem(f"kubeward: {self._args[0]}: certificate reload failed, keeping the "
+                        self.on_problem(f"{self._args[0]}: certificate reload failed, keeping the "
                                          f"previous one: {exc}")
             return self._ctx
 
