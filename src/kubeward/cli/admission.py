@@ -18,6 +18,7 @@ from .common import (
     fail,
     input_options,
     load_snapshot,
+    namespace_name,
     print_errors,
     warn,
 )
@@ -171,6 +172,67 @@ def _render_findings(snapshot: Any, rows: list[tuple[Any, Any, Any]], fmt: str) 
     findings = [f for _, _, d in rows for f in (*d.denied, *d.warned)]
     report = Report(objects=len(rows), findings=findings, errors=list(snapshot.errors))
     return render(report, fmt)
+
+
+@group.command("manifests")
+@click.option("--namespace", "namespace", default="kubeward", show_default=True, callback=namespace_name,
+              help="Namespace of the webhook (exempt from it, with kube-system).")
+@click.option("--fail-policy", type=click.Choice(["Fail", "Ignore"]), default="Fail", show_default=True,
+              help="What the apiserver does when the webhook cannot answer.")
+@click.option("--timeout", type=click.IntRange(1, 30), default=10, show_default=True, metavar="SECONDS",
+              help="timeoutSeconds of the webhook (the API allows 1 to 30).")
+@click.option("--image", default=None, help="Container image (default: ghcr.io/kubeward/kubeward:<version>).")
+@click.option("--tls-dir", type=click.Path(file_okay=False), default=None,
+              help="Generate a CA and the serving certificate here (kubeward's PKI) and put the CA in caBundle.")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CA that signed the serving certificate you provide (PEM).")
+@click.option("--cert-manager", is_flag=True, help="A cert-manager Issuer and Certificate; the CA injected by it.")
+@click.option("--force", is_flag=True, help="Overwrite files in --tls-dir.")
+def manifests_cmd(namespace: str, fail_policy: str, timeout: int, image: str | None, tls_dir: str | None,
+                  ca_bundle: str | None, cert_manager: bool, force: bool) -> None:
+    """The in-cluster webhook as YAML: Deployment (2 replicas, PSS restricted), least RBAC, PDB, Service,
+    NetworkPolicy, quota, and the ValidatingWebhookConfiguration. It passes `kubeward scan`.
+
+    \b
+    No Secret is printed. With --tls-dir, load the generated pair with
+      kubectl -n NS create secret tls kubeward-admission-tls --cert DIR/tls.crt --key DIR/tls.key
+    """
+    from pathlib import Path
+
+    import yaml
+
+    from ..admission.manifests import NAME, manifests, serving_certificate
+    from ..pki.errors import PkiError
+    from ..pki.files import write_files
+
+    if sum(x is not None and x is not False for x in (tls_dir, ca_bundle, cert_manager or None)) != 1:
+        fail("admission manifests: give one of --tls-dir, --ca-bundle or --cert-manager (the webhook's certificate)")
+    bundle: bytes | None = None
+    if tls_dir is not None:
+        ca, crt, key = serving_certificate(namespace)
+        d = Path(tls_dir)
+        try:
+            write_files([(d / "ca.crt", ca, 0o644), (d / "tls.crt", crt, 0o644), (d / "tls.key", key, 0o600)],
+                        force=force)
+        except PkiError as exc:
+            fail(str(exc))
+        bundle = ca
+        warn(f"wrote {d / 'ca.crt'}, {d / 'tls.crt'}, {d / 'tls.key'}; load them with: kubectl -n {namespace} "
+             f"create secret tls {NAME}-tls --cert {d / 'tls.crt'} --key {d / 'tls.key'}")
+    elif ca_bundle is not None:
+        from ..pki.files import load_certs
+
+        try:
+            certs = load_certs(Path(ca_bundle))
+        except PkiError as exc:
+            fail(f"{ca_bundle}: {exc}")
+        if not certs:
+            fail(f"{ca_bundle}: no PEM certificate")
+        bundle = Path(ca_bundle).read_bytes()
+    kw = {"image": image} if image else {}
+    objs = manifests(namespace, fail_policy=fail_policy, timeout=timeout, ca_bundle=bundle,
+                     cert_manager=cert_manager, **kw)
+    click.echo(yaml.safe_dump_all(objs, sort_keys=False), nl=False)
 
 
 @group.command("serve")

@@ -154,3 +154,29 @@ def test_webhook_on_the_real_apiserver(live: Any, admin: Any, bin_dir: Path, tmp
     text = b"".join(err).decode()
     assert "Traceback" not in text, text
     assert re.search(r"admission serve: \d+ reviews \(.*denied \d+", text), text
+
+
+def test_manifests_are_accepted_by_the_real_apiserver(admin: Any) -> None:
+    """Every object `admission manifests` prints passes the apiserver's validation (server-side dry-run create)."""
+    from kubeward.admission.manifests import manifests
+
+    ns = f"kubeward-{uuid.uuid4().hex[:6]}"
+    objs = manifests(ns, image="ghcr.io/kubeward/kubeward@sha256:" + "0" * 64, ca_bundle=b"-----BEGIN CERTIFICATE-----")
+    namespace(admin, ns)  # the namespaced objects' dry-run needs the namespace to exist
+    accepted = 0
+    for obj in objs:
+        if obj["kind"] == "Namespace":
+            continue
+        group_version = obj["apiVersion"]
+        plural = {"ServiceAccount": "serviceaccounts", "ClusterRole": "clusterroles",
+                  "ClusterRoleBinding": "clusterrolebindings", "ConfigMap": "configmaps", "Deployment": "deployments",
+                  "PodDisruptionBudget": "poddisruptionbudgets", "Service": "services",
+                  "NetworkPolicy": "networkpolicies", "ResourceQuota": "resourcequotas", "LimitRange": "limitranges",
+                  "ValidatingWebhookConfiguration": "validatingwebhookconfigurations"}[obj["kind"]]
+        base = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+        namespaced = "namespace" in obj["metadata"]
+        path = f"{base}/namespaces/{ns}/{plural}" if namespaced else f"{base}/{plural}"
+        status, doc = admin.json("POST", path, body=obj, query={"dryRun": "All"})
+        assert status == 201, (obj["kind"], doc)
+        accepted += 1
+    assert accepted == len(objs) - 1
