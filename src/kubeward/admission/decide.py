@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 from ..controls.registry import Control, Selection, all_controls, run
@@ -105,7 +106,12 @@ def _cut(text: str, n: int) -> str:
 
 def finding_line(f: Finding) -> str:
     """One finding as the client reads it: id, severity, what and where (input text made printable)."""
-    return printable(f"{f.control.id} ({f.control.severity.label}) {f.control.title}: {f.message} [{f.path or '/'}]")
+    return _line(f.control.id, f.control.severity.label, f.control.title, f.message, f.path)
+
+
+@lru_cache(maxsize=8192)  # the same few hundred lines recur across reviews of similar objects
+def _line(cid: str, severity: str, title: str, message: str, path: str) -> str:
+    return printable(f"{cid} ({severity}) {title}: {message} [{path or '/'}]")
 
 
 def warning_lines(findings: list[Finding], policy: Policy | None) -> list[str]:
@@ -146,15 +152,28 @@ class Decider:
         self.exceptions = exceptions
         self.namespaces = namespaces if namespaces is not None else StaticNamespaces(self.config.namespaces)
         self._lock = threading.Lock()
+        self._for_kind: dict[str, list[Control]] = {}
+
+    def controls_for(self, kind: str) -> list[Control]:
+        """The chosen controls that judge this kind (the run loop would give the others no target)."""
+        found = self._for_kind.get(kind)
+        if found is None:
+            found = [c for c in self.controls if kind in c.kinds]
+            if len(self._for_kind) < 1024:  # kinds come from requests: keep the memo bounded
+                self._for_kind[kind] = found
+        return found
 
     def judge(self, obj: dict[str, Any], origin: Resource | None = None) -> list[Finding]:
         """What `scan` reports for this object alone (exceptions applied), highest severity first. `origin`: the
         file and lines the object was read from (`admission test`), so findings point into the file."""
         res = Resource(obj) if origin is None else Resource(obj, file=origin.file, line=origin.line,
                                                             key_lines=origin.key_lines)
+        controls = self.controls_for(res.kind)
+        if not controls:
+            return []
         snap = Snapshot([res], source="admission")
         with self._lock:
-            return run(snap, self.controls, self.exceptions).findings
+            return run(snap, controls, self.exceptions).findings
 
     def review(self, review: Any) -> dict[str, Any]:
         """An AdmissionReview in, an AdmissionReview out (ReviewError when the body is not one)."""
