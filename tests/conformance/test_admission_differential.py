@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kubeward.admission.config import AdmissionConfig
 from kubeward.admission.decide import Decider
 from kubeward.cli.common import load_snapshot
 from kubeward.controls.registry import run
@@ -18,7 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _agreement(paths: list[str]) -> tuple[int, int, list[str]]:
     snap = load_snapshot(paths)
-    decider = Decider(exceptions=load_exceptions(None, cwd=Path("/nonexistent")))
+    # inline kubeward.io/ignore annotations count, as in scan (the webhook's default leaves them out)
+    decider = Decider(AdmissionConfig(inline_ignores=True), load_exceptions(None, cwd=Path("/nonexistent")))
     report = run(snap, decider.controls, decider.exceptions)
     failing = {(f.location.file, f.object) for f in report.findings if f.control.severity >= Severity.HIGH}
     wrong: list[str] = []

@@ -136,11 +136,13 @@ def test_namespace_object_with_invalid_label_is_refused() -> None:
     assert resp["allowed"] is False and "kubeward.io/audit" in resp["status"]["message"]
 
 
-def test_inline_ignore_annotation_silences_as_in_scan() -> None:
+def test_inline_ignore_annotation_is_the_authors_own_and_does_not_bypass_by_default() -> None:
     obj = copy.deepcopy(PRIV)
     obj["metadata"]["annotations"] = {"kubeward.io/ignore": "KW-W001,KW-PSS-privileged",
                                       "kubeward.io/ignore-reason": "debug pod"}
-    assert Decider(exceptions=load_exceptions(None, cwd=Path("/nonexistent"))).decide(req(obj)).allowed is True
+    exc = load_exceptions(None, cwd=Path("/nonexistent"))
+    assert Decider(exceptions=exc).decide(req(obj)).allowed is False
+    assert Decider(AdmissionConfig(inline_ignores=True), exc).decide(req(obj)).allowed is True  # as in scan
 
 
 def test_exceptions_file_and_namespace_from_request(tmp_path: Path) -> None:
@@ -160,7 +162,7 @@ def test_config_is_strict(tmp_path: Path) -> None:
     f = tmp_path / "a.yaml"
     for text, word in (("defaults: {enforce: hgh}\n", "defaults.enforce"), ("defualts: {}\n", "defualts"),
                        ("exemptions: {users: [a]}\n", "users"), ("allowUnworsenedUpdates: yes-ish\n", "allowUnworsened"),
-                       ("namespaces: {a: [1]}\n", "namespaces")):
+                       ("namespaces: {a: [1]}\n", "namespaces"), ("inlineIgnores: 1\n", "inlineIgnores")):
         f.write_text(text)
         with pytest.raises(ConfigError, match=word):
             load_admission_config(str(f))
@@ -195,7 +197,7 @@ def test_decisions_equal_scan_on_the_demo() -> None:
     from kubeward.cli.common import load_snapshot
 
     snap = load_snapshot([str(REPO / "src/kubeward/demo")])
-    d = Decider(exceptions=load_exceptions(None, cwd=Path("/nonexistent")))
+    d = Decider(AdmissionConfig(inline_ignores=True), load_exceptions(None, cwd=Path("/nonexistent")))
     report = run(snap, d.controls, d.exceptions)
     failing = {f.object for f in report.findings if f.control.severity >= Severity.HIGH}
     agree = 0

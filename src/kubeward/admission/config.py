@@ -18,7 +18,8 @@ from ..findings import Severity
 MODES = ("enforce", "warn", "audit")
 LABEL_PREFIX = "kubeward.io/"
 NONE = "none"
-TOP_KEYS = ("defaults", "exemptions", "allowUnworsenedUpdates", "exceptions", "controls", "namespaces")
+TOP_KEYS = ("defaults", "exemptions", "allowUnworsenedUpdates", "inlineIgnores", "exceptions", "controls",
+            "namespaces")
 EXEMPTION_KEYS = ("namespaces", "usernames", "groups")
 CONTROL_KEYS = ("include", "exclude")
 
@@ -59,6 +60,9 @@ class AdmissionConfig:
     exempt_usernames: frozenset[str] = frozenset()
     exempt_groups: frozenset[str] = frozenset()
     allow_unworsened_updates: bool = True  # PSA lets updates that change no pod-security field through
+    # `kubeward.io/ignore` on the object itself: whoever creates the object could silence the webhook with it, so
+    # only the exceptions file (which the cluster's owners control) applies unless this is turned on.
+    inline_ignores: bool = False
     exceptions: str | None = None  # an exceptions file, as `scan --exceptions`
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
@@ -134,6 +138,9 @@ def load_admission_config(path: str | None) -> AdmissionConfig:
     upd = data.get("allowUnworsenedUpdates", True)
     if not isinstance(upd, bool):
         raise ConfigError(f"{path}: allowUnworsenedUpdates must be true or false")
+    inline = data.get("inlineIgnores", False)
+    if not isinstance(inline, bool):
+        raise ConfigError(f"{path}: inlineIgnores must be true or false")
     exc_file = data.get("exceptions")
     if exc_file is not None and (not isinstance(exc_file, str) or not exc_file):
         raise ConfigError(f"{path}: exceptions must be the path of an exceptions file")
@@ -148,6 +155,7 @@ def load_admission_config(path: str | None) -> AdmissionConfig:
         exempt_usernames=_names(ex.get("usernames"), f"{path}: exemptions.usernames"),
         exempt_groups=_names(ex.get("groups"), f"{path}: exemptions.groups"),
         allow_unworsened_updates=upd,
+        inline_ignores=inline,
         exceptions=str(Path(path).parent / exc_file) if exc_file else None,  # relative to the config file
         include=tuple(sorted(_names(ctl.get("include"), f"{path}: controls.include"))),
         exclude=tuple(sorted(_names(ctl.get("exclude"), f"{path}: controls.exclude"))),

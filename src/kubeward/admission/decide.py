@@ -142,6 +142,25 @@ def _label(s: Severity | None) -> str:
     return s.label if s is not None else "none"
 
 
+class FileExceptions:
+    """The exceptions file's rules without the objects' own `kubeward.io/ignore` annotations (the run loop's
+    exceptions interface): at admission the object's author must not be able to exempt it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.expired = inner.expired
+        self.notes = inner.notes
+
+    def may_silence(self, res: Resource) -> bool:
+        return bool(self.inner.rules)
+
+    def reason_for(self, finding: Finding, res: Resource | None = None) -> str | None:
+        return self.inner.reason_for(finding)  # without the resource: rules only
+
+    def inline_notes(self, resources: Any) -> list[str]:
+        return []
+
+
 class Decider:
     """Judges requests; safe to call from many threads (the run loop is serialised: it is CPU-bound anyway)."""
 
@@ -149,7 +168,8 @@ class Decider:
                  namespaces: NamespaceLabels | None = None) -> None:
         self.config = config or AdmissionConfig()
         self.controls = admission_controls(self.config.include, self.config.exclude)
-        self.exceptions = exceptions
+        self.exceptions = (FileExceptions(exceptions) if exceptions is not None and not self.config.inline_ignores
+                           else exceptions)
         self.namespaces = namespaces if namespaces is not None else StaticNamespaces(self.config.namespaces)
         self._lock = threading.Lock()
         self._for_kind: dict[str, list[Control]] = {}
