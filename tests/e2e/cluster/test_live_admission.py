@@ -98,7 +98,16 @@ def test_webhook_on_the_real_apiserver(live: Any, admin: Any, bin_dir: Path, tmp
                                                "caBundle": base64.b64encode(ca.read_bytes()).decode()},
                               "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
                                          "resources": ["pods"], "scope": "Namespaced"}],
-                              "namespaceSelector": {"matchLabels": label}}]}
+                              "namespaceSelector": {"matchLabels": label}},
+                             # cluster-scoped: namespaceSelector does not apply, so only this test's labelled objects
+                             {"name": "rbac.kubeward.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                              "timeoutSeconds": 10, "failurePolicy": policy,
+                              "clientConfig": {"url": f"{url}/validate",
+                                               "caBundle": base64.b64encode(ca.read_bytes()).decode()},
+                              "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "apiVersions": ["v1"],
+                                         "operations": ["CREATE", "UPDATE"], "resources": ["clusterrolebindings"],
+                                         "scope": "Cluster"}],
+                              "objectSelector": {"matchLabels": label}}]}
 
     status, doc = admin.json("POST", HOOKS, body=hook("Fail"))
     assert status == 201, doc
@@ -132,6 +141,15 @@ def test_webhook_on_the_real_apiserver(live: Any, admin: Any, bin_dir: Path, tmp
 
         status, doc, _ = post_pod(admin, pod("priv", exempt, privileged=True))
         assert status == 201, doc
+
+        crb = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": f"admins-{rid}", "labels": label},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+               "subjects": [{"kind": "User", "name": "bob", "apiGroup": "rbac.authorization.k8s.io"}]}
+        status, doc = admin.json("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", body=crb,
+                                 query={"dryRun": "All"})
+        assert status == 403 and 'webhook "rbac.kubeward.io" denied' in doc["message"], doc
+        assert "KW-R017" in doc["message"], doc["message"]
 
         # The webhook stopped: Fail refuses, Ignore admits.
         proc.send_signal(signal.SIGTERM)
