@@ -31,12 +31,13 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def _meta(name: str, namespace: str | None = None, **extra: Any) -> dict[str, Any]:
+def _meta(name: str, namespace: str | None = None, annotations: dict[str, str] | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if namespace is not None:
         meta["namespace"] = namespace
     meta["labels"] = dict(APP)
-    meta.update(extra)
+    if annotations:
+        meta["annotations"] = annotations
     return meta
 
 
@@ -146,10 +147,10 @@ def _webhook_config(namespace: str, fail_policy: str, timeout: int, ca_bundle: b
     client: dict[str, Any] = {"service": {"name": NAME, "namespace": namespace, "path": "/validate", "port": 443}}
     if ca_bundle is not None:
         client["caBundle"] = base64.b64encode(ca_bundle).decode()
-    extra = {"annotations": {"cert-manager.io/inject-ca-from": f"{namespace}/{NAME}"}} if cert_manager else {}
+    inject = {"cert-manager.io/inject-ca-from": f"{namespace}/{NAME}"} if cert_manager else None
     return {
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-        "metadata": _meta(NAME, **extra),
+        "metadata": _meta(NAME, annotations=inject),
         "webhooks": [{
             "name": "validate.admission.kubeward.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
             "failurePolicy": fail_policy, "timeoutSeconds": timeout, "matchPolicy": "Equivalent",
