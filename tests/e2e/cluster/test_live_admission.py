@@ -142,6 +142,22 @@ def test_webhook_on_the_real_apiserver(live: Any, admin: Any, bin_dir: Path, tmp
         status, doc, _ = post_pod(admin, pod("priv", exempt, privileged=True))
         assert status == 201, doc
 
+        # The namespace watch: relabelling the warn namespace to enforce reaches the webhook without a restart...
+        merge = {"Content-Type": "application/merge-patch+json"}
+        status, doc = admin.json("PATCH", f"/api/v1/namespaces/{warned}", headers=merge,
+                                 body={"metadata": {"labels": {"kubeward.io/enforce": "high"}}})
+        assert status == 200, doc
+        wait_for("the relabelled namespace to be enforced", lambda: post_pod(
+            admin, pod(f"p-{uuid.uuid4().hex[:4]}", warned, privileged=True), dry_run=True)[0] == 403, timeout=30)
+        # ...and an UPDATE that does not worsen the privileged pod admitted before is let through, as PSA does
+        status, doc = admin.json("PATCH", f"/api/v1/namespaces/{warned}/pods/priv", headers=merge,
+                                 body={"metadata": {"labels": {"touched": "yes"}}})
+        assert status == 200, doc
+        with urllib.request.urlopen(f"{url}/metrics", context=ctx, timeout=10) as r:
+            metrics = r.read().decode()
+        assert re.search(r'^kubeward_admission_reviews_total\{decision="unworsened-update"\} [1-9]', metrics, re.M)
+        assert re.search(r'^kubeward_admission_findings_total\{control="KW-W001",mode="deny"\} [1-9]', metrics, re.M)
+
         crb = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                "metadata": {"name": f"admins-{rid}", "labels": label},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
