@@ -228,3 +228,26 @@ def test_any_request_field_of_any_shape_never_crashes(value: Any, key: str) -> N
     r[key] = value
     out = Decider(cfg).review({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": r})
     assert isinstance(out["response"]["allowed"], bool)
+
+
+THRESHOLDS = [None, *Severity]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(THRESHOLDS), st.sampled_from(THRESHOLDS), st.sampled_from(THRESHOLDS),
+       st.sampled_from([PRIV, pod(), pod(runAsNonRoot=True, runAsUser=1000)]))
+def test_modes_partition_the_findings_and_enforce_is_monotonic(enforce: Any, warn: Any, lower: Any,
+                                                                obj: dict[str, Any]) -> None:
+    d = Decider(AdmissionConfig(defaults=Policy(enforce, warn, Severity.INFO)))
+    findings = d.judge(obj)
+    dec = d.decide(req(obj))
+    assert dec.allowed is (not dec.denied)
+    assert enforce is not None or not dec.denied  # enforce off denies nothing
+    assert sorted(f.control.id for f in dec.denied) == sorted(
+        f.control.id for f in findings if enforce is not None and f.control.severity >= enforce)
+    assert sorted(f.control.id for f in dec.warned) == sorted(
+        f.control.id for f in findings if warn is not None and f.control.severity >= warn
+        and not (enforce is not None and f.control.severity >= enforce))
+    if lower is not None and enforce is not None and lower <= enforce and not dec.allowed:
+        stricter = Decider(AdmissionConfig(defaults=Policy(lower, warn, Severity.INFO)))
+        assert stricter.decide(req(obj)).allowed is False

@@ -162,3 +162,34 @@ def test_namespace_cache_events() -> None:
     cache.apply("ADDED", "y", {})
     cache.apply("DELETED", "y", {})
     assert cache.synced and cache.labels("x") == {"kubeward.io/enforce": "none"} and cache.labels("y") is None
+
+
+def test_a_defect_in_a_decision_is_a_500_and_the_server_goes_on(server: Running) -> None:
+    problems: list[str] = []
+    server.srv.on_problem = problems.append
+    real = server.srv.decider.decide
+
+    def broken(request: dict[str, Any], origin: Any = None) -> Any:
+        if request["uid"] == "boom":
+            raise KeyError("x")
+        return real(request, origin)
+
+    server.srv.decider.decide = broken  # type: ignore[method-assign]
+    c = server.conn()
+    code, out = server.call("POST", "/validate", review(PRIV, "boom"), c)
+    assert code == 500 and orjson.loads(out)["error"] and "KeyError" in problems[0]
+    code, out = server.call("POST", "/validate", review(PRIV, "fine"), c)  # same connection, still served
+    assert code == 200 and orjson.loads(out)["response"]["uid"] == "fine"
+
+
+def test_a_trickling_client_does_not_hold_up_reviews(server: Running) -> None:
+    import socket
+
+    slow = socket.create_connection(("127.0.0.1", server.port))
+    slow.sendall(b"\x16\x03\x01")  # the start of a TLS hello, then nothing
+    t = time.monotonic()
+    code, _ = server.call("POST", "/validate", review(PRIV))
+    assert code == 200 and time.monotonic() - t < 2.0
+    slow.settimeout(5)
+    assert slow.recv(1024) == b""  # closed at the header deadline (1 s here)
+    slow.close()

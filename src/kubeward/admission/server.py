@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from ..httpserve import BoundedHandler, BoundedHTTPServer
+from ..textsafe import printable
 from .decide import Decider, ReviewError, parse_review
 from .metrics import AdmissionMetrics
 from .namespaces import NamespaceCache
@@ -34,12 +35,14 @@ class AdmissionServer(BoundedHTTPServer):
     def __init__(self, address: tuple[str, int], decider: Decider, *, cache: NamespaceCache | None = None,
                  tls: Callable[[], ssl.SSLContext] | None = None, max_body: int = MAX_BODY,
                  max_connections: int = MAX_CONNECTIONS, max_buffered: int = MAX_BUFFERED,
-                 header_timeout: float = 10.0, request_timeout: float = 10.0, idle_timeout: float = 60.0) -> None:
+                 header_timeout: float = 10.0, request_timeout: float = 10.0, idle_timeout: float = 60.0,
+                 on_problem: Callable[[str], object] | None = None) -> None:
         super().__init__(address, _Handler, tls=tls, max_body=max_body, max_connections=max_connections,
                          max_buffered=max_buffered, header_timeout=header_timeout, request_timeout=request_timeout,
                          idle_timeout=idle_timeout)
         self.decider, self.cache = decider, cache
         self.metrics = AdmissionMetrics()
+        self.on_problem = on_problem
 
     def handle_body(self, body: bytes, where: str, path: str) -> tuple[int, Any]:
         if path.split("?", 1)[0] not in PATHS:
@@ -56,7 +59,14 @@ class AdmissionServer(BoundedHTTPServer):
         except ReviewError as exc:
             self.metrics.error("not-admissionreview")
             return 400, {"error": str(exc)}
-        decision = self.decider.decide(request)
+        try:
+            decision = self.decider.decide(request)
+        except Exception as exc:  # a defect, never the client's fault: answer it (failurePolicy applies) and go on
+            self.metrics.error("internal-error")
+            if self.on_problem is not None:
+                self.on_problem(f"review {printable(str(request.get('uid')))[:64]}: internal error: "
+                                f"{type(exc).__name__}: {printable(str(exc))[:300]}")
+            return 500, {"error": "internal error deciding the review"}
         answer = {"apiVersion": doc["apiVersion"], "kind": "AdmissionReview",
                   "response": decision.response(request["uid"])}
         self.metrics.observe(decision, time.perf_counter() - start)

@@ -299,7 +299,8 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, config_file: str | 
         watcher = NamespaceWatcher(cache, api, on_problem=log.put).start()
     try:
         srv = AdmissionServer((host, port), decider, cache=cache if watcher is not None else None, tls=tls,
-                              max_body=body_limit, max_connections=max_connections, request_timeout=request_timeout)
+                              max_body=body_limit, max_connections=max_connections, request_timeout=request_timeout,
+                              on_problem=log.put)
     except OSError as exc:
         fail(f"{host}:{port}: {exc.strerror or exc}")
     warn(f"serving admission webhook on https://{host}:{srv.server_address[1]}/validate "
