@@ -378,7 +378,8 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
     import ssl
     import threading
 
-    from ..audit.serve import make_server, tls_context
+    from ..audit.serve import make_server
+    from ..httpserve import ReloadingTLS
     from ..outqueue import stderr_log
     from .common import parse_size
 
@@ -393,18 +394,19 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
     det = {k: opts.pop(k) for k in DETECTION_KEYS}
     analyzer, _ = _analyzer(**det)
     try:
-        ctx = tls_context(tls_cert, tls_key, client_ca)
+        tls = ReloadingTLS(tls_cert, tls_key, client_ca)  # renewed certificates are picked up without a restart
     except (ssl.SSLError, OSError) as exc:
         fail(f"{tls_cert}: cannot load the TLS certificate/key: {exc}")
     # While serving, log lines go through a bounded queue: a stderr nobody reads cannot stall the server.
     log = stderr_log()
+    tls.on_problem = log.put
     alerting = _alerting(**opts, on_problem=log.put)
     try:
-        srv = make_server(host, port, ctx, analyzer, alerting.emit, max_body=body_limit,
+        srv = make_server(host, port, None, analyzer, alerting.emit, max_body=body_limit,
                           max_connections=max_connections, max_buffered=buffered_limit,
                           header_timeout=header_timeout,
                           request_timeout=request_timeout, idle_timeout=idle_timeout, stall_after=stall_after,
-                          stalled=alerting.stalled, on_problem=log.put)
+                          stalled=alerting.stalled, on_problem=log.put, tls=tls)
     except OSError as exc:
         fail(f"{host}:{port}: {exc.strerror or exc}")
     warn(f"serving audit webhook on https://{host}:{srv.server_address[1]}")
