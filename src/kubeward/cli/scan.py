@@ -24,6 +24,7 @@ from ..exceptions import ExceptionsError, load_exceptions
 from ..findings import Severity
 from ..formats import FORMATS, render
 from ..formats.json import pieces as json_pieces
+from ..formats.table import FIRST
 from . import common
 from .common import (
     EXIT_FINDINGS,
@@ -46,6 +47,14 @@ from .common import (
 from .live import cluster_options, load_cluster_cli
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
+# What `kubeward demo` suggests next; a test runs each one on the demo.
+DEMO_NEXT = (
+    ("kubeward demo --details", "every finding, with its fix"),
+    ("kubeward scan --demo -o html --output report.html", "a self-contained HTML report"),
+    ('kubeward rbac risks -f "$(kubeward demo --path)"', "who holds dangerous permissions, and how"),
+    ('kubeward netpol reach "$(kubeward demo --path)"', "which pods can reach which"),
+    ('kubeward pss check --level restricted "$(kubeward demo --path)"', "Pod Security Standards per pod"),
+)
 
 
 def _csv(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -70,6 +79,9 @@ def scan_options(f: Any) -> Any:
         click.option("--allowed-registries", multiple=True,
                      help="Registries images may come from (comma-separate or repeat; e.g. registry.example.com, "
                      "docker.io/library); turns on KW-W061."),
+        click.option("--details", is_flag=True,
+                     help="Table: every finding of every control, fixes and the suppressed list (default: the first "
+                     f"{FIRST} findings of each control)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -106,11 +118,22 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
 
 
 @click.command()
+@click.option("--path", "show_path", is_flag=True, help="Print the folder the demo manifests are in, and exit.")
 @scan_options
 @user_errors(SelectionError, ExceptionsError, SettingsError)
-def demo(**opts: Any) -> None:
-    """Scan the bundled, deliberately insecure demo cluster (same as `scan --demo`)."""
-    _scan((str(DEMO_DIR),), "16M", **opts)
+def demo(show_path: bool, **opts: Any) -> None:
+    """Scan the bundled, deliberately insecure demo cluster (as `scan --demo`, in a shorter view: the critical
+    controls with a finding each, the high ones by name, the rest counted; `--details` for everything).
+
+    \b
+    kubeward demo
+    kubeward demo --details
+    kubeward demo -o json
+    """
+    if show_path:
+        click.echo(str(DEMO_DIR))
+        return
+    _scan((str(DEMO_DIR),), "16M", tour=True, **opts)
 
 
 def _scan(
@@ -130,13 +153,15 @@ def _scan(
     allowed_registries: tuple[str, ...] = (),
     live: tuple[str | None, str | None] | None = None,
     namespace: str | None = None,
+    details: bool = False,
+    tour: bool = False,
 ) -> None:
     settings = ScanSettings(parse_k8s_version(k8s_version), parse_allowed_registries(_csv(allowed_registries)))
     with using(settings):
         _scan_with(paths, max_file_size, frameworks=frameworks, severity_threshold=severity_threshold,
                    include_controls=include_controls, exclude_controls=exclude_controls,
                    exclude_namespaces=exclude_namespaces, exceptions_file=exceptions_file, fail_on=fail_on, fmt=fmt,
-                   output_file=output_file, live=live, namespace=namespace)
+                   output_file=output_file, live=live, namespace=namespace, details=details, tour=tour)
 
 
 def _scan_with(
@@ -154,6 +179,8 @@ def _scan_with(
     output_file: str | None,
     live: tuple[str | None, str | None] | None,
     namespace: str | None,
+    details: bool,
+    tour: bool,
 ) -> None:
     if common.CONSOLE:
         # A scan is one burst of allocation with no garbage cycles worth collecting, and the process ends with
@@ -183,10 +210,33 @@ def _scan_with(
     if fmt == "json":
         with gc_paused():
             _emit_bytes(json_pieces(report), output_file)
+    elif fmt == "table":
+        emit(render(report, fmt, color=sys.stdout.isatty() and not output_file, **_table_view(details, tour)),
+             output_file)
+        if tour and not (output_file and output_file != "-"):
+            click.echo(_next_commands())
     else:
-        emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
+        emit(render(report, fmt), output_file)
     _skip_final_collection()
     sys.exit(exit_code(report, parse_fail_on(fail_on), scanned=len(snapshot) > 0))
+
+
+def _table_view(details: bool, tour: bool) -> dict[str, Any]:
+    """The table's options: everything with --details; the demo names its own folder as the base of its paths
+    (a pip install puts it far from any working directory) and shows the most severe controls first."""
+    view: dict[str, Any] = {"base": str(DEMO_DIR)} if tour else {}
+    if details:
+        return view
+    view.update(first=FIRST, hint="--details")
+    if tour:
+        view.update(first=1, findings_from=Severity.CRITICAL, list_from=Severity.HIGH, hint="kubeward demo --details")
+    return view
+
+
+def _next_commands() -> str:
+    width = max(len(cmd) for cmd, _ in DEMO_NEXT)
+    lines = ["Next, try:"] + [f"  {cmd.ljust(width)}  # {what}" for cmd, what in DEMO_NEXT]
+    return "\n".join(lines) + "\n"
 
 
 def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list[Any], exceptions: Any, fail_on: str,
