@@ -6,6 +6,7 @@ import functools
 import re
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -68,12 +69,30 @@ def output_options(formats: Iterable[str]) -> Callable[[Callable[..., Any]], Cal
     return decorate
 
 
+DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"  # the bundled demo cluster (`kubeward demo --path`)
+
+
 def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Positional paths (files, folders, '-') plus the size guard."""
-    f = click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
-                     help="Refuse input files larger than this (guards memory).")(f)
-    f = click.argument("paths", nargs=-1, type=click.Path(allow_dash=True, path_type=str))(f)
-    return f
+    """Inputs the same way in every group: positional paths (files, folders, '-'), kubectl's `-f/--filename` for
+    the same (repeatable), `--demo` for the bundled demo cluster, and the size guard. The command receives them
+    all as one `paths` tuple (positional first, then -f, then the demo folder)."""
+
+    @functools.wraps(f)
+    def merged(*args: Any, paths: tuple[str, ...] = (), filenames: tuple[str, ...] = (), demo: bool = False,
+               **kwargs: Any) -> Any:
+        return f(*args, paths=(*paths, *filenames, *((str(DEMO_DIR),) if demo else ())), **kwargs)
+
+    g: Callable[..., Any] = merged
+    g = click.option("--demo", "demo", is_flag=True,
+                     help="Read the bundled demo cluster (its folder: kubeward demo --path).")(g)
+    g = click.option("-f", "--filename", "filenames", multiple=True, metavar="PATH",
+                     type=click.Path(allow_dash=True, path_type=str),
+                     help="A file, folder or '-': the same as a positional PATH, as kubectl spells it "
+                          "(repeatable).")(g)
+    g = click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
+                     help="Refuse input files larger than this (guards memory).")(g)
+    g = click.argument("paths", nargs=-1, type=click.Path(allow_dash=True, path_type=str))(g)
+    return g
 
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")

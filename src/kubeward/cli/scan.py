@@ -6,7 +6,6 @@ import atexit
 import gc
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -27,6 +26,7 @@ from ..formats.json import pieces as json_pieces
 from ..formats.table import FIRST
 from . import common
 from .common import (
+    DEMO_DIR,
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
@@ -46,14 +46,13 @@ from .common import (
 )
 from .live import cluster_options, load_cluster_cli
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 # What `kubeward demo` suggests next; a test runs each one on the demo.
 DEMO_NEXT = (
     ("kubeward demo --details", "every finding, with its fix"),
     ("kubeward scan --demo -o html --output report.html", "a self-contained HTML report"),
     ('kubeward rbac risks -f "$(kubeward demo --path)"', "who holds dangerous permissions, and how"),
-    ('kubeward netpol reach "$(kubeward demo --path)"', "which pods can reach which"),
-    ('kubeward pss check --level restricted "$(kubeward demo --path)"', "Pod Security Standards per pod"),
+    ("kubeward netpol reach --demo", "which pods can reach which"),
+    ("kubeward pss check --level restricted --demo", "what Pod Security admission would reject"),
 )
 
 
@@ -91,11 +90,10 @@ def scan_options(f: Any) -> Any:
 @click.command()
 @input_options
 @input_namespace_option
-@click.option("--demo", is_flag=True, help="Scan the bundled demo cluster (examples/demo-cluster).")
 @cluster_options
 @scan_options
 @user_errors(SelectionError, ExceptionsError, SettingsError)
-def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, context: str | None,
+def scan(paths: tuple[str, ...], max_file_size: str, live: bool, context: str | None,
          kubeconfig: str | None, input_namespace: str | None, **opts: Any) -> None:
     """Scan manifests (files, folders, '-' for stdin) and report findings.
 
@@ -104,14 +102,12 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
     (bad flags, or nothing at all could be scanned).
     """
     if live:
-        if paths or demo:
+        if paths:
             fail("--cluster reads a live cluster: give no paths and no --demo with it")
         if input_namespace:
             fail("-n/--namespace places file inputs; with --cluster use --exclude-namespaces")
         _scan((), max_file_size, live=(kubeconfig, context), **opts)
         return
-    if demo:
-        paths = (*paths, str(DEMO_DIR))
     if not paths:
         fail("nothing to scan: give files, folders or '-' (or --demo)")
     _scan(paths, max_file_size, namespace=input_namespace, **opts)
@@ -307,7 +303,7 @@ def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None) -
 
 @click.command("controls")
 @click.option("--framework", "frameworks", multiple=True, default=("all",), help="Filter by framework.")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json", "yaml", "markdown"]), default="table")
 @user_errors(SelectionError)
 def controls_cmd(frameworks: tuple[str, ...], fmt: str) -> None:
     """List the controls kubeward runs, with severity and framework mappings.

@@ -7,7 +7,8 @@ from typing import Any
 
 from ..findings import Report
 
-FORMATS = ("table", "json", "sarif", "junit", "html")
+FORMATS = ("table", "json", "yaml", "sarif", "junit", "html")
+DOCUMENTS = ("json", "yaml")  # the formats of a command's own document (see `document`)
 
 
 def render(report: Report, fmt: str, **opts: Any) -> str:
@@ -15,3 +16,17 @@ def render(report: Report, fmt: str, **opts: Any) -> str:
         raise ValueError(f"unknown output format {fmt!r} (one of: {', '.join(FORMATS)})")
     module = importlib.import_module(f"{__name__}.{fmt}")
     return module.render(report, **opts)
+
+
+def document(doc: Any, fmt: str) -> str:
+    """A command's own JSON-shaped document (`pss check`, `rbac risks`, ...) as `-o json` or `-o yaml` text: the
+    one place both are written, so every command that has `-o json` has the same document in YAML."""
+    if fmt == "yaml":
+        from .yaml import dump
+
+        return dump(doc)
+    if fmt != "json":
+        raise ValueError(f"{fmt!r} is not a document format (one of: {', '.join(DOCUMENTS)})")
+    import orjson
+
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
