@@ -43,6 +43,16 @@ def test_yaml_is_the_json_document(argv: tuple[str, ...]) -> None:
     assert not as_yaml.lstrip().startswith(("{", "[")), "block style"
 
 
+def test_report_of_a_standalone_check_in_yaml(tmp_path: Path) -> None:
+    conf = tmp_path / "enc.yaml"
+    conf.write_text("apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n"
+                    "- resources: [secrets]\n  providers:\n  - identity: {}\n")
+    code_j, as_json = run("encryption", "check", str(conf), "-o", "json")
+    code_y, as_yaml = run("encryption", "check", str(conf), "-o", "yaml")
+    assert code_j == code_y and json.loads(as_json)["summary"]["findings"] >= 1
+    assert yaml.safe_load(as_yaml) == json.loads(as_json)
+
+
 def test_yaml_through_the_formats_seam() -> None:
     assert "yaml" in FORMATS and DOCUMENTS == ("json", "yaml")
     doc = {"z": 1, "a": [{"b": "x" * 200}], "é": "ü"}

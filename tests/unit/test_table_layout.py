@@ -207,3 +207,19 @@ def test_each_suggested_command_works(command: str, tmp_path: Path, monkeypatch:
     assert "Usage:" not in result.output and "Error" not in result.output
     if "--output" in argv:
         assert (tmp_path / argv[argv.index("--output") + 1]).stat().st_size > 0
+
+
+def test_scan_demo_with_own_files_shows_both_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: mine, namespace: ns}\n"
+        "spec: {containers: [{name: c, image: nginx, securityContext: {privileged: true}}]}\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner(env={"COLUMNS": "160"}).invoke(cli, ["scan", "--demo", str(tmp_path / "pod.yaml")])
+    assert result.exit_code == 1, result.output
+    out = result.output
+    assert re.search(r"Pod/ns/mine\s+pod\.yaml:\d+", out)
+    assert re.search(r"\sops-tools\.yaml:\d+", out)
+    assert out.count(str(DEMO_DIR)) == 1  # the "Files in" line only
+    paths = table.Paths(str(DEMO_DIR))
+    assert paths.show(str(DEMO_DIR / "payments.yaml")) == "payments.yaml"
+    assert paths.show(str(tmp_path / "pod.yaml")) == "pod.yaml"

@@ -110,7 +110,7 @@ def scan(paths: tuple[str, ...], max_file_size: str, live: bool, context: str | 
         return
     if not paths:
         fail("nothing to scan: give files, folders or '-' (or --demo)")
-    _scan(paths, max_file_size, namespace=input_namespace, **opts)
+    _scan(paths, max_file_size, namespace=input_namespace, demo_files=str(DEMO_DIR) in paths, **opts)
 
 
 @click.command()
@@ -129,7 +129,7 @@ def demo(show_path: bool, **opts: Any) -> None:
     if show_path:
         click.echo(str(DEMO_DIR))
         return
-    _scan((str(DEMO_DIR),), "16M", tour=True, **opts)
+    _scan((str(DEMO_DIR),), "16M", demo_files=True, tour=True, **opts)
 
 
 def _scan(
@@ -150,6 +150,7 @@ def _scan(
     live: tuple[str | None, str | None] | None = None,
     namespace: str | None = None,
     details: bool = False,
+    demo_files: bool = False,
     tour: bool = False,
 ) -> None:
     settings = ScanSettings(parse_k8s_version(k8s_version), parse_allowed_registries(_csv(allowed_registries)))
@@ -157,7 +158,8 @@ def _scan(
         _scan_with(paths, max_file_size, frameworks=frameworks, severity_threshold=severity_threshold,
                    include_controls=include_controls, exclude_controls=exclude_controls,
                    exclude_namespaces=exclude_namespaces, exceptions_file=exceptions_file, fail_on=fail_on, fmt=fmt,
-                   output_file=output_file, live=live, namespace=namespace, details=details, tour=tour)
+                   output_file=output_file, live=live, namespace=namespace, details=details,
+                   demo_files=demo_files, tour=tour)
 
 
 def _scan_with(
@@ -176,6 +178,7 @@ def _scan_with(
     live: tuple[str | None, str | None] | None,
     namespace: str | None,
     details: bool,
+    demo_files: bool,
     tour: bool,
 ) -> None:
     if common.CONSOLE:
@@ -207,8 +210,8 @@ def _scan_with(
         with gc_paused():
             _emit_bytes(json_pieces(report), output_file)
     elif fmt == "table":
-        emit(render(report, fmt, color=sys.stdout.isatty() and not output_file, **_table_view(details, tour)),
-             output_file)
+        view = _table_view(details, demo_files, tour)
+        emit(render(report, fmt, color=sys.stdout.isatty() and not output_file, **view), output_file)
         if tour and not (output_file and output_file != "-"):
             click.echo(_next_commands())
     else:
@@ -217,10 +220,10 @@ def _scan_with(
     sys.exit(exit_code(report, parse_fail_on(fail_on), scanned=len(snapshot) > 0))
 
 
-def _table_view(details: bool, tour: bool) -> dict[str, Any]:
-    """The table's options: everything with --details; the demo names its own folder as the base of its paths
-    (a pip install puts it far from any working directory) and shows the most severe controls first."""
-    view: dict[str, Any] = {"base": str(DEMO_DIR)} if tour else {}
+def _table_view(details: bool, demo_files: bool, tour: bool) -> dict[str, Any]:
+    """The table's options: everything with --details; the demo's files are shown relative to its folder (a pip
+    install puts it far from any working directory); the demo itself shows the most severe controls first."""
+    view: dict[str, Any] = {"base": str(DEMO_DIR)} if demo_files else {}
     if details:
         return view
     view.update(first=FIRST, hint="--details")

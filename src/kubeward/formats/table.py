@@ -82,11 +82,17 @@ def _console(color: bool, width: int) -> Console:
 
 
 class Paths:
-    """How a file name is shown: relative to `base` when under it, otherwise as given (ruff's rule)."""
+    """How a file name is shown: relative to `base` (a folder the caller names, the demo's) when under it, else
+    relative to the working directory when under that, otherwise as given (ruff's rule)."""
 
     def __init__(self, base: str | None = None) -> None:
-        self.base = os.path.abspath(base or os.getcwd())
+        self.cwd = os.path.abspath(os.getcwd())
+        self.base = os.path.abspath(base) if base else None
         self._seen: dict[str, str] = {}
+
+    @staticmethod
+    def _under(full: str, folder: str) -> bool:
+        return full == folder or full.startswith(folder.rstrip(os.sep) + os.sep)
 
     def show(self, file: str) -> str:
         shown = self._seen.get(file)
@@ -94,8 +100,10 @@ class Paths:
             shown = file
             if file != "-" and not file.startswith("<"):
                 full = os.path.abspath(file)
-                if full == self.base or full.startswith(self.base.rstrip(os.sep) + os.sep):
-                    shown = os.path.relpath(full, self.base)
+                for folder in (self.base, self.cwd):
+                    if folder is not None and self._under(full, folder):
+                        shown = os.path.relpath(full, folder)
+                        break
             self._seen[file] = shown = clean(shown)
         return shown
 
@@ -280,7 +288,8 @@ def render(report: Report, *, color: bool = False, width: int | None = None, max
            base: str | None = None, hint: str = "", **_: Any) -> str:
     """`first`: findings shown per control (None: all, with the suppressed list); `findings_from`: controls
     below this severity get their line only; `list_from`: controls below it are counted in one line; `base`: the
-    folder paths are shown relative to (default: the working directory); `hint`: the option that shows all."""
+    folder whose files are shown relative to it (the others: relative to the working directory when under it, else
+    as given); `hint`: the option that shows all."""
     width = _width(width)
     console = _console(color, width)
     paths = Paths(base)
@@ -289,7 +298,7 @@ def render(report: Report, *, color: bool = False, width: int | None = None, max
     controls = _controls(report)
 
     console.print(Text("Summary", style="bold underline"))
-    console.print(_summary(report, len(controls), width, paths.base if base else None))
+    console.print(_summary(report, len(controls), width, paths.base))
     console.print()
     if report.errors:
         console.print(Text(f"Input errors ({len(report.errors)})", style="bold underline red"))
