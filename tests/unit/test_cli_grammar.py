@@ -53,6 +53,23 @@ def test_report_of_a_standalone_check_in_yaml(tmp_path: Path) -> None:
     assert yaml.safe_load(as_yaml) == json.loads(as_json)
 
 
+def test_audit_commands_in_yaml(tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    log.write_text(json.dumps({
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete", "auditID": "1",
+        "verb": "create", "requestURI": "/api/v1/namespaces/dev/pods/web/exec", "user": {"username": "jane"},
+        "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "dev", "name": "web"},
+        "sourceIPs": ["10.0.0.1"], "responseStatus": {"code": 101},
+        "stageTimestamp": "2024-05-01T10:00:00Z"}) + "\n")
+    policy = tmp_path / "policy.yaml"
+    assert run("audit", "policy", "generate", "--profile", "minimal", "--output", str(policy))[0] == 0
+    for argv in (("audit", "analyze", str(log)), ("audit", "policy", "check", str(policy))):
+        code_j, as_json = run(*argv, "-o", "json")
+        code_y, as_yaml = run(*argv, "-o", "yaml")
+        assert code_j == code_y, as_yaml
+        assert yaml.safe_load(as_yaml) == json.loads(as_json)
+
+
 def test_yaml_through_the_formats_seam() -> None:
     assert "yaml" in FORMATS and DOCUMENTS == ("json", "yaml")
     doc = {"z": 1, "a": [{"b": "x" * 200}], "é": "ü"}
