@@ -161,12 +161,37 @@ control(
     frameworks=("nsa", "cis-5.1.13", "mitre-T1528"),
     remediation="Remove create on serviceaccounts/token.", **_ROLE,
 )(_grant_check(CORE, {"serviceaccounts/token"}, {"create"}, "creating tokens for service accounts"))
+def _csr_approval(res: Resource) -> Iterator[Hit]:
+    """Approving a CSR takes both halves the certificates API checks (docs "Certificates and Certificate Signing
+    Requests", Authorization; pkg/registry/certificates/certificates/strategy.go and the signer admission plugin
+    plugin/pkg/admission/certificates/approval): update (or patch) on certificatesigningrequests/approval AND
+    approve on signers (any signer name: resourceNames narrow which). One half alone approves nothing."""
+    from ..engines.rbac.matching import rule_allows
+    from ..engines.rbac.model import Request, Rule
+
+    group = "certificates.k8s.io"
+    approval = [Request(v, "certificatesigningrequests", "approval", group) for v in ("update", "patch")]
+    first = second = None
+    for i, raw in _rules(res):
+        rule = Rule.parse(raw)
+        name = next(iter(rule.names), "")  # a names-limited rule still approves the signers it names
+        if first is None and any(rule_allows(Request(r.verb, r.resource, r.subresource, group, "", name), rule)
+                                 for r in approval):
+            first = i
+        if second is None and rule_allows(Request("approve", "signers", "", group, "", name), rule):
+            second = i
+    if first is not None and second is not None:
+        both = f"rule {first}" if first == second else f"rules {first} and {second}"
+        yield (f"/rules/{first}", f"{both} allow approving certificate signing requests (update on "
+                                  "certificatesigningrequests/approval and approve on signers: minting client certs)")
+
+
 control(
     "KW-R014", "Role can approve certificate signing requests", "high", "rbac",
     frameworks=("cis-5.1.11", "mitre-T1649"),
-    remediation="Remove update on certificatesigningrequests/approval (and approve on signers).", **_ROLE,
-)(_grant_check({"certificates.k8s.io", "*"}, {"certificatesigningrequests/approval", "signers"},
-               {"update", "patch", "approve"}, "approving certificate signing requests (minting client certs)"))
+    remediation="Remove update on certificatesigningrequests/approval or approve on signers; approving needs both.",
+    description="Judged on the whole role: both halves of the approval API, in one rule or two.", **_ROLE,
+)(_csr_approval)
 control(
     "KW-R015", "Role can change admission webhooks", "medium", "rbac",
     frameworks=("cis-5.1.12", "mitre-T1562.001"),
