@@ -19,6 +19,12 @@ FLOW = '{"src": "shop-frontend/storefront", "dst": "payments/ledger", "port": 80
 
 
 def run(*args: str) -> tuple[int, str]:
+    """Exit code and stdout (warnings on stderr stay out of the documents compared)."""
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout
+
+
+def run_all(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, list(args))
     return result.exit_code, result.output
 
@@ -31,6 +37,10 @@ DOC_COMMANDS = [
     ("pss", "check", "--demo", "--level", "restricted"),
     ("pss", "namespaces", "--demo"),
     ("netpol", "lint", "--demo"),
+    ("rbac", "who-can", "get", "secrets", "-n", "payments", "--demo"),
+    ("rbac", "matrix", "--sa", "payments/ledger", "-n", "payments", "--demo"),
+    ("rbac", "risks", "--demo"),
+    ("rbac", "paths", "--demo"),
 ]
 
 
@@ -106,6 +116,9 @@ def test_report_commands_offer_yaml() -> None:
     ("netpol", "lint"),
     ("netpol", "explain", "shop-frontend/storefront", "payments/ledger", "--port", "8080"),
     ("scan",),
+    ("rbac", "matrix", "--sa", "payments/ledger", "-n", "payments"),
+    ("rbac", "risks"),
+    ("rbac", "paths"),
 ])
 def test_demo_is_the_demo_folder_and_f_is_a_positional_path(argv: tuple[str, ...]) -> None:
     by_demo = run(*argv, "--demo", "-o", "json")
@@ -114,6 +127,18 @@ def test_demo_is_the_demo_folder_and_f_is_a_positional_path(argv: tuple[str, ...
     by_long = run(*argv, "--filename", str(DEMO_DIR), "-o", "json")
     assert by_demo[0] in (0, 1), by_demo[1]
     assert by_demo == by_path == by_f == by_long
+
+
+@pytest.mark.parametrize("argv", [
+    ("rbac", "can-i", "get", "secrets", "-n", "payments", "--as", "jane"),
+    ("rbac", "who-can", "get", "secrets", "-n", "payments", "-o", "json"),
+])
+def test_rbac_request_commands_take_demo_and_f(argv: tuple[str, ...]) -> None:
+    """can-i and who-can keep kubectl's positional VERB RESOURCE [NAME]: inputs by -f or --demo only."""
+    by_demo, by_f = run(*argv, "--demo"), run(*argv, "-f", str(DEMO_DIR))
+    assert by_demo == by_f and by_demo[0] in (0, 1), by_demo
+    code, out = run_all(*argv[:4], "secrets-extra", str(DEMO_DIR), *argv[4:])
+    assert code == 2 and "unexpected extra argument" in out
 
 
 def test_netpol_generate_and_check_flows_take_demo(tmp_path: Path) -> None:
@@ -136,5 +161,5 @@ def test_f_and_positional_paths_add_up(tmp_path: Path) -> None:
 
 
 def test_demo_with_cluster_is_refused() -> None:
-    code, out = run("scan", "--demo", "--cluster")
+    code, out = run_all("scan", "--demo", "--cluster")
     assert code == 2 and "no --demo" in out

@@ -50,7 +50,7 @@ from .live import cluster_options, load_cluster_cli
 DEMO_NEXT = (
     ("kubeward demo --details", "every finding, with its fix"),
     ("kubeward scan --demo -o html --output report.html", "a self-contained HTML report"),
-    ('kubeward rbac risks -f "$(kubeward demo --path)"', "who holds dangerous permissions, and how"),
+    ("kubeward rbac risks --demo", "who holds dangerous permissions, and how"),
     ("kubeward netpol reach --demo", "which pods can reach which"),
     ("kubeward pss check --level restricted --demo", "what Pod Security admission would reject"),
 )
