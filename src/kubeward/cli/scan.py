@@ -21,9 +21,8 @@ from ..controls.settings import (
 )
 from ..exceptions import ExceptionsError, load_exceptions
 from ..findings import Severity
-from ..formats import FORMATS, render
+from ..formats import FIRST, FORMATS, render
 from ..formats.json import pieces as json_pieces
-from ..formats.table import FIRST
 from . import common
 from .common import (
     DEMO_DIR,

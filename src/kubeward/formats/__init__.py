@@ -9,6 +9,7 @@ from ..findings import Report
 
 FORMATS = ("table", "json", "yaml", "sarif", "junit", "html")
 DOCUMENTS = ("json", "yaml")  # the formats of a command's own document (see `document`)
+FIRST = 3  # findings per control in the table's default view of a scan (`--details` for all)
 
 
 def render(report: Report, fmt: str, **opts: Any) -> str:

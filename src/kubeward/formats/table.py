@@ -31,6 +31,7 @@ from rich.text import Text
 
 from ..findings import ControlMeta, Finding, Location, Report, Severity
 from ..textsafe import escape_control
+from . import FIRST as FIRST  # the default view's findings per control, re-exported
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -43,7 +44,6 @@ DEFAULT_WIDTH = 120
 CAP_ABOVE = 5000  # total findings above which rows per control are capped
 CAPPED_ROWS = 50
 LIST_CAP = 100  # suppressed findings and input errors listed at most
-FIRST = 3  # findings per control in scan's default view
 INDENT = 4  # findings under their control line
 MIN_MESSAGE = 24  # narrowest message column worth aligning findings in columns for
 ID_COLUMN = 18  # ids are aligned up to this width
