@@ -224,3 +224,16 @@ def test_scan_demo_with_own_files_shows_both_relative(tmp_path: Path, monkeypatc
     paths = table.Paths(str(DEMO_DIR))
     assert paths.show(str(DEMO_DIR / "payments.yaml")) == "payments.yaml"
     assert paths.show(str(tmp_path / "pod.yaml")) == "pod.yaml"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_summary_values_are_never_cut(width: int) -> None:
+    from kubeward.findings import NotAssessed
+
+    base = "/usr/local/lib/python3.11/site-packages/" + "v" * 90 + "/kubeward/demo"
+    long_file = "environments/production/" + "p" * 120 + ".yaml"
+    report = Report(objects=1, findings=[], not_assessed=[NotAssessed(long_file, "403 Forbidden from the API")],
+                    expired_exceptions=[f"{long_file}: exceptions[0] (controls=KW-W001 expired 2024-01-01): old"])
+    out = table.render(report, width=width, base=base)
+    _assert_whole(out, [base, f"{long_file}:", "403", "Forbidden", "KW-W001"])
+    assert re.search(r"^Files in\s+/usr/local", out, re.M)

@@ -26,7 +26,6 @@ from io import StringIO
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from ..findings import ControlMeta, Finding, Location, Report, Severity
@@ -239,29 +238,49 @@ def _collapsed(controls: list[_Control], width: int, hint: str) -> list[Text]:
             _flow(units, width, Text("+ "), 2, gap=1)]
 
 
-def _summary(report: Report, controls: int, width: int, paths_from: str | None) -> Table:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column()
+class _Grid:
+    """Key/value rows laid out like the rest: keys in one column, each value flowed after them in units that are
+    never cut (a str or Text value is split at spaces; a list gives its units, placed two spaces apart)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Text, list[Text], int]] = []
+
+    def add_row(self, key: str | Text, value: str | Text | list[Text]) -> None:
+        key = key if isinstance(key, Text) else Text(key)
+        key.stylize("bold")
+        if isinstance(value, list):
+            self.rows.append((key, value, 2))
+        else:
+            text = value if isinstance(value, Text) else Text(value)
+            self.rows.append((key, list(text.split(" ", allow_blank=False)) or [Text("")], 1))
+
+    def lines(self, width: int) -> list[Text]:
+        col = max(k.cell_len for k, _, _ in self.rows) + 2
+        out: list[Text] = []
+        for key, units, gap in self.rows:
+            start = Text.assemble(key, " " * (col - key.cell_len))
+            out.extend(_flow(units, width, start, col, gap=gap))
+        return out
+
+
+def _summary(report: Report, controls: int, paths_from: str | None) -> _Grid:
+    grid = _Grid()
     grid.add_row("Objects scanned", str(report.objects))
     if paths_from:
-        grid.add_row("Files in", _t(paths_from))
+        grid.add_row("Files in", [_t(paths_from)])
     if report.coverage is not None:
         grid.add_row("Types read", f"{report.coverage[0]} of {report.coverage[1]}")
     counts = report.by_severity()
-    sev_text = Text()
-    for sev in sorted(Severity, reverse=True):
-        if sev == Severity.INFO:
-            continue
-        if sev_text:
-            sev_text.append("  ")
-        sev_text.append(f"{sev.label} {counts[sev.label]}", style=SEVERITY_STYLE[sev] if counts[sev.label] else "")
+    pairs = [(sev, counts[sev.label]) for sev in sorted(Severity, reverse=True) if sev != Severity.INFO]
     info = sum(1 for f in report.findings if f.severity == Severity.INFO)
     if info:
-        sev_text.append(f"  info {info}", style="dim")
-    found = Text.assemble(f"{len(report.findings)}  (", sev_text, ")")
+        pairs.append((Severity.INFO, info))
+    tally = [Text(f"{sev.label} {n}", style=(SEVERITY_STYLE[sev] if sev != Severity.INFO else "dim") if n else "")
+             for sev, n in pairs]
+    tally[0], tally[-1] = Text.assemble("(", tally[0]), Text.assemble(tally[-1], ")")
+    found = [Text(str(len(report.findings))), *tally]
     if controls:
-        found.append(f"  from {controls} control(s)")
+        found.append(Text(f"from {controls} control(s)"))
     grid.add_row("Findings", found)
     grid.add_row("Suppressed", str(len(report.suppressed)))
     grid.add_row("Input errors", Text(str(len(report.errors)), style="bold red" if report.errors else ""))
@@ -272,10 +291,9 @@ def _summary(report: Report, controls: int, width: int, paths_from: str | None) 
     for x in report.exception_notes:
         grid.add_row(Text("Exception note", style="yellow"), _t(x))
     scores = report.framework_scores()
-    if scores:
-        # "name score" pairs never split; the value column starts after the widest key and two spaces.
-        units = [Text(f"{fw} {score:.1f}%", style=_score_style(score)) for fw, score in scores.items()]
-        grid.add_row("Compliance", Text("\n").join(_flow(units, max(width - 19, 20), Text(""), 0)))
+    if scores:  # "name score" pairs are never split
+        grid.add_row("Compliance", [Text(f"{fw} {score:.1f}%", style=_score_style(score))
+                                    for fw, score in scores.items()])
     return grid
 
 
@@ -298,7 +316,8 @@ def render(report: Report, *, color: bool = False, width: int | None = None, max
     controls = _controls(report)
 
     console.print(Text("Summary", style="bold underline"))
-    console.print(_summary(report, len(controls), width, paths.base))
+    for line in _summary(report, len(controls), paths.base).lines(width):
+        console.print(line, overflow="ignore", crop=False, no_wrap=True)
     console.print()
     if report.errors:
         console.print(Text(f"Input errors ({len(report.errors)})", style="bold underline red"))
