@@ -271,7 +271,8 @@ def _summary(report: Report, controls: int, paths_from: str | None) -> _Grid:
     if report.coverage is not None:
         grid.add_row("Types read", f"{report.coverage[0]} of {report.coverage[1]}")
     counts = report.by_severity()
-    pairs = [(sev, counts[sev.label]) for sev in sorted(Severity, reverse=True) if sev != Severity.INFO]
+    pairs: list[tuple[Severity, int]] = [(sev, counts[sev.label]) for sev in sorted(Severity, reverse=True)
+                                         if sev != Severity.INFO]
     info = sum(1 for f in report.findings if f.severity == Severity.INFO)
     if info:
         pairs.append((Severity.INFO, info))
