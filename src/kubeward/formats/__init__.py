@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
 
 from ..findings import Report
 
@@ -31,3 +34,17 @@ def document(doc: Any, fmt: str) -> str:
     import orjson
 
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+@contextmanager
+def streamed(sink: IO[str], fmt: str) -> Iterator[IO[str]]:
+    """Where a command writes a JSON document in pieces (`netpol reach`: up to 10^8 pairs): `sink` itself, or for
+    `-o yaml` a buffer whose JSON becomes the same document in YAML at the end (held whole, as YAML needs)."""
+    if fmt != "yaml":
+        yield sink
+        return
+    buf = io.StringIO()
+    yield buf
+    import orjson
+
+    sink.write(document(orjson.loads(buf.getvalue()), "yaml"))
