@@ -166,3 +166,16 @@ def test_f_and_positional_paths_add_up(tmp_path: Path) -> None:
 def test_demo_with_cluster_is_refused() -> None:
     code, out = run_all("scan", "--demo", "--cluster")
     assert code == 2 and "no --demo" in out
+
+
+def test_pss_tables_show_paths_relative_to_the_working_directory(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "k8s" / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: ns}\n"
+        "spec: {containers: [{name: c, image: nginx, securityContext: {privileged: true}}]}\n")
+    monkeypatch.chdir(tmp_path)
+    code, out = run("pss", "check", "--level", "baseline", str(tmp_path / "k8s"))
+    assert code == 1 and "Pod/ns/p  k8s/pod.yaml:1" in out and str(tmp_path) not in out
+    code, out = run("pss", "namespaces", str(tmp_path / "k8s"))
+    assert "rejected at baseline:latest: Pod/ns/p k8s/pod.yaml:1:" in out and str(tmp_path) not in out

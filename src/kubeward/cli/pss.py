@@ -12,6 +12,7 @@ from ..engines.pss import Evaluator, Level, PolicyError, Result, parse_level, pa
 from ..engines.pss.config import AdmissionConfig, ConfigError, load_config
 from ..engines.pss.namespaces import MODES, NamespacePlan, WorkloadVerdict, plan_namespaces
 from ..formats import DOCUMENTS, document
+from ..formats.paths import Paths
 from ..sources.cluster import NAMESPACE_TYPES, WORKLOAD_TYPES
 from .common import (
     EXIT_FINDINGS,
@@ -106,8 +107,9 @@ def check(paths: tuple[str, ...], max_file_size: str, level: str, version: str, 
 
 def _check_table(judged: list[tuple[Any, Result]], level: Level, version: str) -> str:
     lines = []
+    paths = Paths()  # relative to the working directory when under it, as the scan table shows them
     for res, result in judged:
-        where = f"  {res.location()}" if res.file or res.cluster else ""
+        where = f"  {paths.where(res.location())}" if res.file or res.cluster else ""
         lines.append(f"{'ALLOWED' if result.allowed else 'DENIED '}  {res.ref()}{where}")
         lines += [f"    {v.check}: {v.message}" for v in result.violations]
     denied = sum(1 for _, r in judged if not r.allowed)
@@ -192,6 +194,7 @@ def _plan_json(p: NamespacePlan) -> dict[str, Any]:
 
 def _plans_table(plans: list[NamespacePlan]) -> str:
     lines: list[str] = []
+    paths = Paths()
     for p in plans:
         pol = p.policy
         head = f"{p.name}: enforce={pol.enforce} audit={pol.audit} warn={pol.warn}"
@@ -214,6 +217,6 @@ def _plans_table(plans: list[NamespacePlan]) -> str:
                                 ("next", f"rejected at {p.next_level}")):
                 result = w.results.get(mode)
                 if result is not None and not result.allowed:
-                    where = f" {w.resource.location()}" if w.resource.file else ""
+                    where = f" {paths.where(w.resource.location())}" if w.resource.file else ""
                     lines.append(f"    {label}: {w.resource.ref()}{where}: {result.message}")
     return "\n".join(lines) + "\n"

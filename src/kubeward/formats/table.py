@@ -17,7 +17,6 @@ By default (`first=None`) every finding is listed; `scan` asks for its first few
 
 from __future__ import annotations
 
-import os
 import shutil
 import textwrap
 from collections import defaultdict
@@ -28,9 +27,10 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from ..findings import ControlMeta, Finding, Location, Report, Severity
+from ..findings import ControlMeta, Finding, Report, Severity
 from ..textsafe import escape_control
 from . import FIRST as FIRST  # the default view's findings per control, re-exported
+from .paths import Paths
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -78,38 +78,6 @@ def _console(color: bool, width: int) -> Console:
         legacy_windows=False,
         soft_wrap=False,
     )
-
-
-class Paths:
-    """How a file name is shown: relative to `base` (a folder the caller names, the demo's) when under it, else
-    relative to the working directory when under that, otherwise as given (ruff's rule)."""
-
-    def __init__(self, base: str | None = None) -> None:
-        self.cwd = os.path.abspath(os.getcwd())
-        self.base = os.path.abspath(base) if base else None
-        self._seen: dict[str, str] = {}
-
-    @staticmethod
-    def _under(full: str, folder: str) -> bool:
-        return full == folder or full.startswith(folder.rstrip(os.sep) + os.sep)
-
-    def show(self, file: str) -> str:
-        shown = self._seen.get(file)
-        if shown is None:
-            shown = file
-            if file != "-" and not file.startswith("<"):
-                full = os.path.abspath(file)
-                for folder in (self.base, self.cwd):
-                    if folder is not None and self._under(full, folder):
-                        shown = os.path.relpath(full, folder)
-                        break
-            self._seen[file] = shown = clean(shown)
-        return shown
-
-    def where(self, loc: Location) -> str:
-        if loc.file:
-            return f"{self.show(loc.file)}:{loc.line}" if loc.line else self.show(loc.file)
-        return clean(loc)
 
 
 def _wrap(text: str, width: int) -> list[str]:
