@@ -253,6 +253,8 @@ def _summary(report: Report, controls: int, paths_from: str | None) -> _Grid:
     grid.add_row("Findings", found)
     grid.add_row("Suppressed", str(len(report.suppressed)))
     grid.add_row("Input errors", Text(str(len(report.errors)), style="bold red" if report.errors else ""))
+    if report.skipped:
+        grid.add_row("Skipped", f"{len(report.skipped)} not Kubernetes objects (-v names them)")
     for n in report.not_assessed:
         grid.add_row(Text("NOT ASSESSED", style="bold magenta"), _t(f"{n.what}: {n.reason}"))
     for x in report.expired_exceptions:
