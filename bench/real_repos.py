@@ -283,6 +283,9 @@ def main() -> int:
     ap.add_argument("--no-checkov", action="store_true", help="skip Checkov (minutes per corpus)")
     ap.add_argument("--only", help="comma-separated corpora: operator, monitoring, pss, one-file")
     ap.add_argument("--keep", help="write the generated corpora here instead of a temporary folder")
+    ap.add_argument("--baseline", metavar="SRC",
+                    help="also run the kubeward whose package is under SRC (e.g. another checkout's src/), for a "
+                    "before/after row")
     args = ap.parse_args()
     if not Path(args.kube_score).exists():
         sys.exit(f"no kube-score at {args.kube_score}: GOBIN={TOOLS} go install "
@@ -306,6 +309,8 @@ def main() -> int:
         "operator": make_operator, "monitoring": make_monitoring, "pss": lambda _: pss_corpus(),
         "one-file": make_one_file}
     wanted = args.only.split(",") if args.only else list(makers)
+    no_exceptions = root / "no-exceptions.yaml"  # an empty exceptions file: no ./.kubeward.yaml applies
+    no_exceptions.write_text("")
     print(f"kubeward {kubeward} (cpu count {os.cpu_count()}, python {sys.version.split()[0]}, "
           f"load average {load})")
     failed: list[str] = []
@@ -314,10 +319,13 @@ def main() -> int:
             corpus = makers[name](root)
             n_lines, n_files = lines_and_files(corpus)
             cmds: dict[str, list[str]] = {
-                "kubeward scan -o json": [kubeward, "scan", str(corpus), "-o", "json", "--exceptions", os.devnull,
+                "kubeward scan -o json": [kubeward, "scan", str(corpus), "-o", "json", "--exceptions", str(no_exceptions),
                                           "--output", os.devnull],
                 "kube-score score -o json": [args.kube_score, "score", "-o", "json", *yaml_files(corpus)],
             }
+            if args.baseline:
+                cmds["kubeward scan -o json (baseline)"] = ["env", f"PYTHONPATH={args.baseline}",
+                                                            *cmds["kubeward scan -o json"]]
             if name == "one-file":
                 cmds["kubeward --version"] = [kubeward, "--version"]
                 cmds["python3 -c pass (interpreter)"] = [sys.executable, "-c", "pass"]

@@ -99,7 +99,7 @@ def load(paths: Iterable[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, 
             not any(r.kind == "helm" for r in renders):
         raise InputsError("--values, --set and --release-name are for Helm charts, and no folder with a Chart.yaml "
                           "is among the inputs")
-    result = load_paths((), max_file_bytes=max_file_bytes, files=files, on_file=on_file)
+    result = load_paths((), max_file_bytes=max_file_bytes, files=files, on_file=on_file, objects_only=True)
     if renders:
         options = render_opts or RenderOptions()
         if namespace and not options.namespace:
@@ -109,7 +109,7 @@ def load(paths: Iterable[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, 
     if namespace:
         resources, refused = set_input_namespace(resources, namespace, enforce=enforce_namespace)
         errors += [InputError(r.file or "<input>", f"line {r.line}: {msg}" if r.line else msg) for r, msg in refused]
-    return Snapshot(resources, errors=errors)
+    return Snapshot(resources, errors=errors, skipped=result.skipped)
 
 
 def scan(source: Sequence[str] | Snapshot, options: ScanOptions | None = None) -> Report:
@@ -131,14 +131,16 @@ def judge(snapshot: Snapshot, chosen: Plan, options: ScanOptions) -> Report:
 
     report = run(snapshot, chosen.controls, chosen.exceptions, exclude_namespaces=options.exclude_namespaces)
     report.coverage = getattr(snapshot, "coverage", None)
+    report.skipped = list(snapshot.skipped)
     return report
 
 
-def render(report: Report, fmt: str = "json", *, color: bool = False) -> str:
-    """The report in one of the formats (`kubeward.formats.FORMATS`)."""
+def render(report: Report, fmt: str = "json", **view: Any) -> str:
+    """The report in one of the formats (`kubeward.formats.FORMATS`); `view` holds a format's own options (the
+    table's `color`, `first`, `base`, ...)."""
     from .formats import render as render_format
 
-    return render_format(report, fmt, color=color)
+    return render_format(report, fmt, **view)
 
 
 def parse_fail_on(text: str) -> int:
@@ -146,12 +148,19 @@ def parse_fail_on(text: str) -> int:
     return NEVER_FAIL if text.strip().lower() == "none" else Severity.parse(text)
 
 
-def exit_code(report: Report | ScanResult, fail_on: int | str = Severity.HIGH, *, scanned: bool | None = None) -> int:
-    """2 when nothing at all was read (`scanned`; default: no object); 1 when a finding at or above `fail_on`
-    remains; else 0. The one exit-code rule of every judging command (cli/common.py delegates here)."""
+def exit_code(report: Report | ScanResult, fail_on: int | str = Severity.HIGH, *, scanned: bool | None = None,
+              allow_input_errors: bool = False) -> int:
+    """2 when nothing at all was read (`scanned`; default: no object) or, unless `allow_input_errors`, when an
+    input could not be read; 1 when a finding at or above `fail_on` remains; else 0. The one exit-code rule of
+    every judging command (cli/common.py delegates here, with input errors allowed: the scan's gate).
+
+    The gate: whoever can add one unreadable file next to a bad one must not turn the exit code green.
+    """
     threshold = parse_fail_on(fail_on) if isinstance(fail_on, str) else fail_on
     result = report if isinstance(report, ScanResult) else ScanResult.of(report)
     if not (result.objects > 0 if scanned is None else scanned):
+        return EXIT_USAGE
+    if result.errors and not allow_input_errors:
         return EXIT_USAGE
     return EXIT_FINDINGS if any(s >= threshold for s in result.failing) else EXIT_OK
 
@@ -166,6 +175,7 @@ class ScanResult:
     expired: list[str]
     notes: list[str]
     failing: frozenset[Severity]  # severities of the controls with findings left after the exceptions
+    skipped: list[InputError] = field(default_factory=list)  # input documents that are no Kubernetes object
     report: Report | None = None
     rendered_json: list[bytes | memoryview] | None = None
     input_errors_shown: bool = field(default=False, repr=False)  # the CLI printed them before the run
@@ -173,7 +183,7 @@ class ScanResult:
     @classmethod
     def of(cls, report: Report) -> ScanResult:
         return cls(report.objects, report.errors, report.expired_exceptions, report.exception_notes,
-                   frozenset(f.control.severity for f in report.findings), report=report)
+                   frozenset(f.control.severity for f in report.findings), report.skipped, report=report)
 
     def json_pieces(self) -> Iterator[bytes | memoryview]:
         """The `-o json` document in pieces to write one after the other (never joined into one copy)."""

@@ -6,7 +6,6 @@ import atexit
 import gc
 import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -15,17 +14,19 @@ from ..controls.registry import Selection, SelectionError, all_controls
 from ..controls.settings import NEWEST_MINOR, SettingsError
 from ..exceptions import ExceptionsError
 from ..findings import Severity
-from ..formats import FORMATS
+from ..formats import FIRST, FORMATS
 from ..gcpause import gc_paused
 from ..scan import InputsError, ScanOptions, exit_code, parse_fail_on, render, scan_for_output
 from . import common
 from .common import (
+    DEMO_DIR,
     emit,
     fail,
     fail_on_type,
     input_namespace_option,
     input_options,
     load_snapshot,
+    one_line,
     output_options,
     parse_size,
     print_errors,
@@ -40,7 +41,14 @@ if TYPE_CHECKING:
     from ..snapshot import Snapshot
     from ..sources.render import RenderOptions
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
+# What `kubeward demo` suggests next; a test runs each one on the demo.
+DEMO_NEXT = (
+    ("kubeward demo --details", "every finding, with its fix"),
+    ("kubeward scan --demo -o html --output report.html", "a self-contained HTML report"),
+    ("kubeward rbac risks --demo", "who holds dangerous permissions, and how"),
+    ("kubeward netpol reach --demo", "which pods can reach which"),
+    ("kubeward pss check --level restricted --demo", "what Pod Security admission would reject"),
+)
 
 
 def _csv(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -65,6 +73,13 @@ def scan_options(f: Any) -> Any:
         click.option("--allowed-registries", multiple=True,
                      help="Registries images may come from (comma-separate or repeat; e.g. registry.example.com, "
                      "docker.io/library); turns on KW-W061."),
+        click.option("--allow-input-errors", is_flag=True,
+                     help="Report unreadable manifests but let the exit code reflect only the findings."),
+        click.option("-v", "--verbose", is_flag=True,
+                     help="Name the skipped files (YAML that is no Kubernetes object: Helm values, CI files...)."),
+        click.option("--details", is_flag=True,
+                     help="Table: every finding of every control, fixes and the suppressed list (default: the first "
+                     f"{FIRST} findings of each control)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -75,11 +90,10 @@ def scan_options(f: Any) -> Any:
 @input_options
 @input_namespace_option
 @render_options
-@click.option("--demo", is_flag=True, help="Scan the bundled demo cluster (examples/demo-cluster).")
 @cluster_options
 @scan_options
 @user_errors(SelectionError, ExceptionsError, SettingsError, InputsError)
-def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, context: str | None,
+def scan(paths: tuple[str, ...], max_file_size: str, live: bool, context: str | None,
          kubeconfig: str | None, input_namespace: str | None, render_opts: RenderOptions, **opts: Any) -> None:
     """Scan manifests (files, folders, '-' for stdin) and report findings.
 
@@ -87,10 +101,11 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
 
     \b
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or input errors
-    (bad flags, or nothing at all could be scanned).
+    (bad flags, a manifest that cannot be read unless --allow-input-errors, or nothing at all scanned).
+    YAML that is no Kubernetes object (Helm values, CI workflows, kustomize configs) is counted as skipped.
     """
     if live:
-        if paths or demo:
+        if paths:
             fail("--cluster reads a live cluster: give no paths and no --demo with it")
         if input_namespace:
             fail("-n/--namespace places file inputs; with --cluster use --exclude-namespaces")
@@ -98,19 +113,29 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
             fail("--values, --set and --release-name render Helm charts: not with --cluster")
         _scan((), max_file_size, live=(kubeconfig, context), **opts)
         return
-    if demo:
-        paths = (*paths, str(DEMO_DIR))
     if not paths:
         fail("nothing to scan: give files, folders or '-' (or --demo)")
-    _scan(paths, max_file_size, namespace=input_namespace, render_opts=render_opts, **opts)
+    _scan(paths, max_file_size, namespace=input_namespace, render_opts=render_opts,
+          demo_files=str(DEMO_DIR) in paths, **opts)
 
 
 @click.command()
+@click.option("--path", "show_path", is_flag=True, help="Print the folder the demo manifests are in, and exit.")
 @scan_options
 @user_errors(SelectionError, ExceptionsError, SettingsError)
-def demo(**opts: Any) -> None:
-    """Scan the bundled, deliberately insecure demo cluster (same as `scan --demo`)."""
-    _scan((str(DEMO_DIR),), "16M", **opts)
+def demo(show_path: bool, **opts: Any) -> None:
+    """Scan the bundled, deliberately insecure demo cluster (as `scan --demo`, in a shorter view: the critical
+    controls with a finding each, the high ones by name, the rest counted; `--details` for everything).
+
+    \b
+    kubeward demo
+    kubeward demo --details
+    kubeward demo -o json
+    """
+    if show_path:
+        click.echo(str(DEMO_DIR))
+        return
+    _scan((str(DEMO_DIR),), "16M", demo_files=True, tour=True, **opts)
 
 
 def _scan(
@@ -126,11 +151,16 @@ def _scan(
     fail_on: str,
     fmt: str,
     output_file: str | None,
+    allow_input_errors: bool = False,
+    verbose: bool = False,
     k8s_version: str = f"1.{NEWEST_MINOR}",
     allowed_registries: tuple[str, ...] = (),
     live: tuple[str | None, str | None] | None = None,
     namespace: str | None = None,
     render_opts: RenderOptions | None = None,
+    details: bool = False,
+    demo_files: bool = False,
+    tour: bool = False,
 ) -> None:
     """The flags as ScanOptions, the pipeline (kubeward/scan.py), then printing and the exit code."""
     if common.CONSOLE:
@@ -158,19 +188,54 @@ def _scan(
                 return load_cluster_cli(*live)
             return load_snapshot(paths, max_file_size, namespace=options.namespace, render_opts=options.render)
 
-    result = scan_for_output(paths, options, fmt, load_files=load_files,
-                             loaded=lambda snapshot: print_errors(snapshot.errors))
+    def loaded(snapshot: Snapshot) -> None:
+        print_errors(snapshot.errors)
+        if verbose:
+            _print_skipped(snapshot.skipped)
+
+    result = scan_for_output(paths, options, fmt, load_files=load_files, loaded=loaded)
     if not result.input_errors_shown:  # the two-process runner: its errors come with its result
         print_errors(result.errors)
+        if verbose:
+            _print_skipped(result.skipped)
     _exception_lines(result.expired, result.notes)
     if fmt == "json":
         with gc_paused():
             _emit_bytes(result.json_pieces(), output_file)
     else:
         assert result.report is not None
-        emit(render(result.report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
+        if fmt == "table":
+            view = _table_view(details, demo_files, tour)
+            emit(render(result.report, fmt, color=sys.stdout.isatty() and not output_file, **view), output_file)
+            if tour and not (output_file and output_file != "-"):
+                click.echo(_next_commands())
+        else:
+            emit(render(result.report, fmt), output_file)
     _skip_final_collection()
-    sys.exit(exit_code(result, parse_fail_on(fail_on)))
+    sys.exit(exit_code(result, parse_fail_on(fail_on), allow_input_errors=allow_input_errors))
+
+
+def _print_skipped(skipped: Iterable[Any]) -> None:
+    for e in skipped:
+        click.echo(f"kubeward: {one_line(e.file)}: skipped, {one_line(e.message)}", err=True)
+
+
+def _table_view(details: bool, demo_files: bool, tour: bool) -> dict[str, Any]:
+    """The table's options: everything with --details; the demo's files are shown relative to its folder (a pip
+    install puts it far from any working directory); the demo itself shows the most severe controls first."""
+    view: dict[str, Any] = {"base": str(DEMO_DIR)} if demo_files else {}
+    if details:
+        return view
+    view.update(first=FIRST, hint="--details")
+    if tour:
+        view.update(first=1, findings_from=Severity.CRITICAL, list_from=Severity.HIGH, hint="kubeward demo --details")
+    return view
+
+
+def _next_commands() -> str:
+    width = max(len(cmd) for cmd, _ in DEMO_NEXT)
+    lines = ["Next, try:"] + [f"  {cmd.ljust(width)}  # {what}" for cmd, what in DEMO_NEXT]
+    return "\n".join(lines) + "\n"
 
 
 def _exception_lines(expired: list[str], notes: list[str]) -> None:
@@ -217,7 +282,7 @@ def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None) -
 
 @click.command("controls")
 @click.option("--framework", "frameworks", multiple=True, default=("all",), help="Filter by framework.")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json", "yaml", "markdown"]), default="table")
 @user_errors(SelectionError)
 def controls_cmd(frameworks: tuple[str, ...], fmt: str) -> None:
     """List the controls kubeward runs, with severity and framework mappings.
