@@ -155,9 +155,38 @@ def _seccomp_restricted() -> Rule:  # restricted.seccomp_profile_restricted_1_25
                 f"\"RuntimeDefault\" or \"Localhost\"'")
 
 
+def _host_ports() -> Rule:  # baseline.host_ports_1_0
+    ok = "(!has(c.ports) || c.ports.all(p, !has(p.hostPort) || p.hostPort == 0))"
+    return Rule("hostPorts", _every(ok), f"'containers ' + {_names(ok)} + ' must not use hostPort'")
+
+
+def _proc_mount(check: str, exempt_userns: bool) -> Rule:  # baseline.proc_mount_1_35, restricted 1_35
+    ok = f"(!({_sc('procMount')}) || c.securityContext.procMount == 'Default')"
+    expr = f"{_USERNS} || ({_every(ok)})" if exempt_userns else _every(ok)
+    return Rule(check, expr, f"'containers ' + {_names(ok)} + ' must not set securityContext.procMount other than "
+                             f"\"Default\"'")
+
+
+def _run_as_user() -> Rule:  # restricted.run_as_user_1_35
+    pod_zero = f"(has({_POD_SC}) && has({_POD_SC}.runAsUser) && {_POD_SC}.runAsUser == 0)"
+    ok = f"!({_sc('runAsUser')} && c.securityContext.runAsUser == 0)"
+    return Rule("runAsUser", f"{_USERNS} || (!{pod_zero} && {_every(ok)})",
+                f"'pod or containers ' + {_names(ok)} + ' must not set runAsUser=0'")
+
+
+def _windows_host_process() -> Rule:  # baseline.windows_host_process_1_0
+    pod_bad = (f"(has({_POD_SC}) && has({_POD_SC}.windowsOptions) && has({_POD_SC}.windowsOptions.hostProcess) && "
+               f"{_POD_SC}.windowsOptions.hostProcess == true)")
+    ok = f"!({_sc('windowsOptions.hostProcess')} && c.securityContext.windowsOptions.hostProcess == true)"
+    return Rule("windowsHostProcess", f"!{pod_bad} && {_every(ok)}",
+                f"'pod or containers ' + {_names(ok)} + ' must not set securityContext.windowsOptions.hostProcess=true'")
+
+
 RULES: dict[str, Rule] = {f"KW-PSS-{r.check}": r for r in (
     _privileged(), _host_namespaces(), _host_path(), _capabilities_baseline(), _capabilities_restricted(),
-    _allow_privilege_escalation(), _run_as_non_root(), _seccomp_restricted())}
+    _allow_privilege_escalation(), _run_as_non_root(), _seccomp_restricted(), _host_ports(),
+    _proc_mount("procMount", True), _proc_mount("procMount_restricted", False), _run_as_user(),
+    _windows_host_process())}
 
 
 @dataclass(slots=True)
