@@ -12,10 +12,12 @@ import copy
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 import yaml
 from livekube import namespace, wait_default_sa
 
@@ -99,17 +101,44 @@ def corpus() -> list[dict[str, Any]]:
 
 
 def _apply(admin: Any, obj: dict[str, Any]) -> None:
-    plural = "validatingadmissionpolicies" if obj["kind"] == "ValidatingAdmissionPolicy" else \
-        "validatingadmissionpolicybindings"
-    status, doc = admin.json("POST", f"/apis/admissionregistration.k8s.io/v1/{plural}", body=obj)
+    status, doc = admin.json("POST", f"/apis/admissionregistration.k8s.io/v1/{_plural(obj)}", body=obj)
     assert status in (201, 409), (status, doc)
 
 
-def test_vap_export_matches_the_webhook(live: Any, admin: Any) -> None:
+def _plural(obj: dict[str, Any]) -> str:
+    return ("validatingadmissionpolicies" if obj["kind"] == "ValidatingAdmissionPolicy"
+            else "validatingadmissionpolicybindings")
+
+
+@pytest.fixture
+def exported(admin: Any) -> Iterator[Any]:
+    """The default export applied; removed afterwards (the cluster is shared by the session's other tests) and
+    waited out, so no later test meets these policies."""
     out = export()
+    try:
+        for obj in out.objects:
+            _apply(admin, obj)
+        yield out
+    finally:
+        for obj in out.objects:
+            admin.call("DELETE", f"/apis/admissionregistration.k8s.io/v1/{_plural(obj)}/{obj['metadata']['name']}")
+        ns = f"vap-gone-{uuid.uuid4().hex[:6]}"
+        namespace(admin, ns, {})
+        wait_default_sa(admin, [ns])
+        deadline = time.monotonic() + 60
+        while admin.call("POST", _path("Pod", ns), body=_probe(ns), query={"dryRun": "All"})[0] != 201:
+            assert time.monotonic() < deadline, "the exported policies still act after their deletion"
+            time.sleep(0.5)
+
+
+def _probe(ns: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe", "namespace": ns},
+            "spec": {"containers": [{"name": "c", "image": "busybox", "securityContext": {"privileged": True}}]}}
+
+
+def test_vap_export_matches_the_webhook(admin: Any, exported: Any) -> None:
+    out = exported
     assert {c.meta.id for c in out.exported} == set(RULES)
-    for obj in out.objects:
-        _apply(admin, obj)
     names = [o["metadata"]["name"] for o in out.objects if o["kind"] == "ValidatingAdmissionPolicy"]
     deadline = time.monotonic() + 60
     pending = set(names)
@@ -128,10 +157,8 @@ def test_vap_export_matches_the_webhook(live: Any, admin: Any) -> None:
     wait_default_sa(admin, [ns])
     decider = Decider(AdmissionConfig(include=tuple(RULES)))
     # The policies take effect once the apiserver's policy source has synced: probe with a privileged pod.
-    probe = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe", "namespace": ns},
-             "spec": {"containers": [{"name": "c", "image": "busybox", "securityContext": {"privileged": True}}]}}
     deadline = time.monotonic() + 60
-    while admin.call("POST", _path("Pod", ns), body=probe, query={"dryRun": "All"})[0] != 403:
+    while admin.call("POST", _path("Pod", ns), body=_probe(ns), query={"dryRun": "All"})[0] != 403:
         assert time.monotonic() < deadline, "the exported policies never took effect"
         time.sleep(0.5)
 
