@@ -6,6 +6,7 @@ answered by an echo server."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
@@ -181,6 +182,12 @@ def _truth(expect: list[str]) -> dict[tuple[str, str], bool]:
     return table
 
 
+def _as_list(objs: list[dict[str, Any]]) -> str:
+    """JSON, not PyYAML's dump: PyYAML leaves `y` unquoted, and Kubernetes (YAML 1.1 via sigs.k8s.io/yaml) reads
+    that as the boolean true, so a namespace named y would be refused as kubectl refuses it."""
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": objs})
+
+
 def _snapshot(case: dict[str, Any], state: dict[str, Any], ips: dict[str, str]) -> list[dict[str, Any]]:
     objs: list[dict[str, Any]] = []
     for ns in NAMESPACES:
@@ -235,7 +242,7 @@ def test_upstream_case_with_real_packets(case: dict[str, Any], lab: Lab, tmp_pat
                     "apiVersion": group, "kind": kind, "metadata": meta,
                     "spec": _subst(copy.deepcopy(entry["spec"]), lab.ips)}
             snap = tmp_path / f"step{n}.yaml"
-            snap.write_text(yaml.safe_dump_all(_snapshot(case, state, lab.ips)))
+            snap.write_text(_as_list(_snapshot(case, state, lab.ips)))
             r = _enforce(lab, snap, "--reject")
             assert r.returncode == 0, r.stderr
             for probe in step["probes"]:
@@ -259,7 +266,7 @@ def test_dry_run_and_remove(lab: Lab, tmp_path: Path) -> None:
                  "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                  "metadata": {"name": "deny", "namespace": "x"},
                  "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}}}
-    snap.write_text(yaml.safe_dump_all(_snapshot(case, state, lab.ips)))
+    snap.write_text(_as_list(_snapshot(case, state, lab.ips)))
     r = _enforce(lab, snap, "--dry-run")
     assert r.returncode == 0 and "table inet kubeward" in r.stdout and f"# netns {lab.netns['x/a']}: x/a" in r.stdout
     assert lab.probe_all(80)[("y/a", "x/a")] is True  # dry run loaded nothing
@@ -277,7 +284,7 @@ def test_namespace_files_work_like_names(lab: Lab, tmp_path: Path) -> None:
     snap = tmp_path / "s.yaml"
     state = {"ns": {ns: {} for ns in NAMESPACES}, "pods": {k: {"pod": k.split("/")[1]} for k in KEYS},
              "policies": {}}
-    snap.write_text(yaml.safe_dump_all(_snapshot({"ports": [80], "protocols": ["TCP"]}, state, lab.ips)))
+    snap.write_text(_as_list(_snapshot({"ports": [80], "protocols": ["TCP"]}, state, lab.ips)))
     r = subprocess.run([sys.executable, "-m", "kubeward.cli.main", "agent", "netpol", "enforce", "--snapshot",
                         str(snap), "--netns", f"/run/netns/{lab.netns['y/b']}", "--dry-run"],
                        capture_output=True, text=True, timeout=60)

@@ -323,3 +323,22 @@ def test_config_files_go_through_the_same_guards(tmp_path: Path) -> None:
         load_config_document(str(tmp_path / "two.yaml"))
     (tmp_path / "ok.yaml").write_text("a: =\nb: 0o17\n")
     assert load_config_document(str(tmp_path / "ok.yaml")) == {"a": "=", "b": 15}
+
+
+def test_metadata_values_kubernetes_refuses_are_errors(tmp_path) -> None:
+    """`namespace: y` and `labels: {enabled: true}` are booleans in YAML 1.1 as sigs.k8s.io/yaml reads them; the
+    apiserver refuses them (ObjectMeta fields are strings), so the object is an input error, not judged as "True"."""
+    from kubeward.sources.files import load_paths
+
+    f = tmp_path / "m.yaml"
+    f.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: y}\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: b, labels: {enabled: true}}\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: \"y\", labels: {v: \"1\", e: null}}\n"
+    )
+    result = load_paths([str(f)], max_file_bytes=1 << 20)
+    assert [r.name for r in result.resources] == ["c"]
+    assert result.resources[0].namespace == "y"
+    msgs = [e.message for e in result.errors]
+    assert any("metadata.namespace is a boolean" in m for m in msgs), msgs
+    assert any("metadata.labels.enabled is a boolean" in m for m in msgs), msgs

@@ -549,6 +549,32 @@ def _first_line(obj: Any, key_lines: dict[int, dict[str, int]], default: int) ->
     return min(lines.values()) if lines else default
 
 
+_META_STRINGS = ("name", "generateName", "namespace")
+_META_MAPS = ("labels", "annotations")
+
+
+def _metadata_problem(meta: dict[str, Any]) -> str | None:
+    """What the apiserver's decoder refuses in ObjectMeta (k8s.io/apimachinery/pkg/apis/meta/v1/types.go: name,
+    generateName and namespace are strings, labels and annotations map[string]string; JSON null is the empty
+    value). `namespace: y` or `labels: {enabled: true}` read as booleans, as kubectl reads them: judging such an
+    object under the name "True" would be judging something the cluster never holds."""
+    for key in _META_STRINGS:
+        value = meta.get(key)
+        if value is not None and not isinstance(value, str):
+            return (f"metadata.{key} is a {_json_type(value)}, not a string (Kubernetes refuses it; quote the value)")
+    for key in _META_MAPS:
+        values = meta.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            return f"metadata.{key} is a {_json_type(values)}, not a mapping of strings"
+        for k, v in values.items():
+            if v is not None and not isinstance(v, str):
+                return (f"metadata.{key}.{k} is a {_json_type(v)}, not a string (Kubernetes refuses it; "
+                        "quote the value)")
+    return None
+
+
 def _add_object(obj: Any, shown: str, key_lines: dict[int, dict[str, int]], result: LoadResult, where: str, line: int) -> None:
     if not isinstance(obj, dict):
         result.errors.append(InputError(shown, f"{where}: a {_json_type(obj)}, not a Kubernetes object"))
@@ -560,6 +586,10 @@ def _add_object(obj: Any, shown: str, key_lines: dict[int, dict[str, int]], resu
     meta = obj.get("metadata")
     if meta is not None and not isinstance(meta, dict):
         result.errors.append(InputError(shown, f"{where}: metadata is not a mapping"))
+        return
+    problem = _metadata_problem(meta) if meta else None
+    if problem:
+        result.errors.append(InputError(shown, f"{where}: {problem}"))
         return
     result.resources.append(Resource(obj, file=shown, line=line, key_lines=key_lines))
 
