@@ -43,8 +43,6 @@ from .health import (
     namespace_no_psa,
 )
 from .host import (
-    RUNTIME_SOCKETS,
-    SENSITIVE_HOST_PATHS,
     host_path,
     host_path_writable,
     host_ports,
@@ -87,8 +85,6 @@ __all__ = [
     "PSA_ENFORCE",
     "RESTRICTED_VOLUME_TYPES",
     "RUNNABLE",
-    "RUNTIME_SOCKETS",
-    "SENSITIVE_HOST_PATHS",
     "SENSITIVE_NAME",
     "SYSTEM_NAMESPACES",
     "SYSTEM_PRIORITY_CLASSES",
