@@ -129,10 +129,10 @@ def locate(check_id: str, pod: PodView, detail: str, container_path: str | None 
     that container), so the finding carries a useful file:line."""
     spec = pod.spec_path
     if container_path is not None:
-        field = _CONTAINER_FIELD.get(check_id, "")
+        cfield = _CONTAINER_FIELD.get(check_id, "")
         if check_id == "hostProbesAndHostLifecycle":
             return _handler_host(pod, container_path)
-        return _deeper(pod, f"{container_path}/{field}", check_id) if field else container_path
+        return _deeper(pod, f"{container_path}/{cfield}", check_id) if cfield else container_path
     if check_id == "hostNamespaces":
         return next((f"{spec}/{f}" for f in ("hostNetwork", "hostPID", "hostIPC") if pod.spec.get(f) is True), spec)
     if check_id == "sysctls":
