@@ -18,7 +18,7 @@ from ..engines.pss.registry import overriding
 from ..resource import PodView
 from .registry import Hit, alias, control
 
-# PSS check -> the workload control(s) reporting its fact (controls/workload.py); together they fail exactly when
+# PSS check -> the workload control(s) reporting its fact (controls/workload/); together they fail exactly when
 # the check does (tests/unit/test_pod_facts.py).
 MERGED: dict[str, tuple[str, ...]] = {
     "privileged": ("KW-W001",),
