@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kubeward.cli.main import cli
@@ -168,9 +168,28 @@ def pods(draw: Any) -> Resource:
     return _pod(spec, annotations)
 
 
+def _one(sc: dict[str, Any], **spec: Any) -> Resource:
+    return _pod({"containers": [{"name": "c0", "image": "i", "securityContext": sc}], "initContainers": [], **spec})
+
+
 @settings(max_examples=250, deadline=None)
 @given(res=pods())
+# the places where the two codings used to differ, always tried
+@example(res=_one({"capabilities": {"drop": ["all"]}}))
+@example(res=_one({"capabilities": {"drop": ["ALL"], "add": ["CAP_CHOWN"]}}))
+@example(res=_one({}, securityContext={"runAsUser": 1000}))
+@example(res=_one({"runAsUser": 1000}, securityContext={"runAsUser": 0}))
+@example(res=_one({"seccompProfile": {"type": "RuntimeDefault"}}, securityContext={"seccompProfile": {"type": "Unconfined"}}))
+@example(res=_one({}, securityContext={"sysctls": [{"name": "net/ipv4/tcp_syncookies", "value": "1"}]}))
+@example(res=_pod({"containers": [{"name": "c0", "image": "i", "ports": [{"containerPort": 1, "hostPort": "8080"}]}],
+                   "initContainers": []}))
 def test_fact_controls_fire_exactly_when_the_pss_check_fails(res: Resource) -> None:
-    p = PodInput.of(res.obj)
-    for check_id, ids in MERGED.items():
-        assert _fired(res, ids) == fails(check_id, p), (check_id, res.obj)
+    # the whole pod, and the pod cut down to each one of its containers (so no container hides behind another)
+    spec = res.obj["spec"]
+    every = [("initContainers", c) for c in spec["initContainers"]] + [("containers", c) for c in spec["containers"]]
+    cuts = [res] + [_pod({**spec, "initContainers": [], "containers": [], field: [c]},
+                         res.obj["metadata"].get("annotations")) for field, c in every]
+    for pod in cuts:
+        p = PodInput.of(pod.obj)
+        for check_id, ids in MERGED.items():
+            assert _fired(pod, ids) == fails(check_id, p), (check_id, pod.obj)
