@@ -151,8 +151,26 @@ def _annotation_sources(res: Resource) -> list[dict[str, Any]]:
     return sources
 
 
+def _aliases() -> dict[str, tuple[str, ...]]:
+    """Retired control ids and the ids they stand for (controls/registry.py `alias`)."""
+    from .controls.registry import aliases
+
+    return aliases()
+
+
+def _successors(patterns: Iterable[str]) -> tuple[str, ...]:
+    """The ids that retired ids among (or matched by) the patterns stand for: an exception written for KW-PSS-privileged
+    keeps silencing the privileged finding, now KW-W001's."""
+    out: dict[str, None] = {}
+    for old, ids in _aliases().items():
+        if any(p != EVERY_CONTROL and fnmatchcase(old, p) for p in patterns):
+            out.update(dict.fromkeys(ids))
+    return tuple(out)
+
+
 def _inline_ids(text: str) -> set[str]:
-    return {i.strip() for i in text.split(",") if i.strip()}
+    ids = {i.strip() for i in text.split(",") if i.strip()}
+    return ids | set(_successors(ids)) if ids & _aliases().keys() else ids
 
 
 def _inline_reason(control_id: str, res: Resource) -> str | None:
@@ -198,7 +216,8 @@ def _controls(entry: dict[str, Any], where: str, known: Callable[[], frozenset[s
     if "controls" not in entry:
         raise ExceptionsError(f"{where}: controls is required (ids, or [\"*\"] to silence every control)")
     patterns = _str_list(entry, "controls", where)
-    ids = known()
+    retired = _aliases()
+    ids = known() | retired.keys()
     for p in patterns:
         if p == EVERY_CONTROL or p in ids:
             continue
@@ -211,7 +230,7 @@ def _controls(entry: dict[str, Any], where: str, known: Callable[[], frozenset[s
                                       "if that is meant")
             continue
         raise ExceptionsError(f"{where}: unknown control id {_with_hint(p, ids)} (see `kubeward controls`)")
-    return patterns
+    return patterns + tuple(i for i in _successors(patterns) if i not in patterns)
 
 
 def _expires(entry: dict[str, Any], where: str) -> dt.date | None:

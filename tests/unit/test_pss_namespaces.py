@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from kubeward.controls.registry import Selection, all_controls, run
+from kubeward.controls.pss import MERGED
+from kubeward.controls.registry import Selection, aliases, all_controls, run
 from kubeward.engines.pss import CHECKS, LATEST, Level, Version
 from kubeward.engines.pss.namespaces import (
     DEFAULT_POLICY,
@@ -91,16 +92,21 @@ def test_plan_respects_exempt_namespaces_and_filter() -> None:
 
 
 def test_scan_controls_one_per_check_with_frameworks() -> None:
-    controls = {cid: c for cid, c in all_controls().items() if cid.startswith("KW-PSS-")}
-    assert set(controls) == {f"KW-PSS-{c.id}" for c in CHECKS}
-    assert controls["KW-PSS-hostPathVolumes"].meta.frameworks == ("pss-baseline",)
-    assert controls["KW-PSS-privileged"].meta.frameworks == ("pss-baseline", "pss-restricted")
+    """A check whose fact a workload control reports is that control (its KW-PSS id an alias); the rest are
+    KW-PSS-<check> controls. Every PSS check is in the registry one way or the other, with its levels."""
+    controls = all_controls()
+    pss = {cid for cid in controls if cid.startswith("KW-PSS-")}
+    assert pss == {f"KW-PSS-{c.id}" for c in CHECKS if c.id not in MERGED}
+    assert set(aliases()) == {f"KW-PSS-{c}" for c in MERGED}
+    assert controls["KW-W006"].meta.frameworks[-1:] == ("pss-baseline",)  # hostPathVolumes: overridden at restricted
+    assert controls["KW-W001"].meta.frameworks[-2:] == ("pss-baseline", "pss-restricted")
     assert controls["KW-PSS-restrictedVolumes"].meta.frameworks == ("pss-restricted",)
-    chosen = Selection(include=("KW-PSS-hostNamespaces", "KW-PSS-runAsNonRoot")).choose(all_controls())
+    chosen = Selection(include=("KW-PSS-hostNamespaces", "KW-PSS-runAsNonRoot")).choose(controls)
+    assert [c.meta.id for c in chosen] == ["KW-W002", "KW-W003", "KW-W004", "KW-W020"]
     report = run(_snapshot(), chosen)
     got = sorted((f.control.id, f.object.name, f.path, f.message) for f in report.findings)
-    assert ("KW-PSS-hostNamespaces", "host", "/spec/hostPID", "host namespaces (hostPID=true)") in got
-    assert ("KW-PSS-runAsNonRoot", "ds", "/spec/template/spec/containers/0/securityContext/runAsNonRoot",
+    assert ("KW-W002", "host", "/spec/hostPID", "pod shares the host's process ID namespace (hostPID: true)") in got
+    assert ("KW-W020", "ds", "/spec/template/spec/containers/0/securityContext/runAsNonRoot",
             'runAsNonRoot != true (pod or container "c" must set securityContext.runAsNonRoot=true)') in got
 
 
@@ -113,8 +119,8 @@ def test_scan_findings_point_at_the_offending_field() -> None:
     ids = ("KW-PSS-privileged", "KW-PSS-hostPathVolumes", "KW-PSS-runAsUser", "KW-PSS-appArmorProfile")
     report = run(snap, Selection(include=ids).choose(all_controls()))
     assert {f.control.id: f.path for f in report.findings} == {
-        "KW-PSS-privileged": "/spec/containers/1/securityContext/privileged",
-        "KW-PSS-hostPathVolumes": "/spec/volumes/1",
-        "KW-PSS-runAsUser": "/spec/securityContext/runAsUser",
-        "KW-PSS-appArmorProfile": "/metadata/annotations",
+        "KW-W001": "/spec/containers/1/securityContext/privileged",
+        "KW-W006": "/spec/volumes/1/hostPath",
+        "KW-W021": "/spec/securityContext/runAsUser",
+        "KW-W028": "/metadata/annotations",
     }

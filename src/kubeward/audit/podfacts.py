@@ -1,4 +1,4 @@
-"""Pod facts in audit rules judged by the scan's own controls (controls/workload.py), so one pod is judged the
+"""Pod facts in audit rules judged by the scan's own controls (controls/workload/), so one pod is judged the
 same way by `scan`, admission and `audit analyze`: the request body of a pod (or workload) create is wrapped as a
 Resource and handed to the registered control functions; their JSON pointers become the alert's triggering field.
 """

@@ -1,6 +1,9 @@
-"""Pod Security Standards controls for `kubeward scan`: one per upstream PSA check, at the latest policy version.
+"""Pod Security Standards controls for `kubeward scan`: every upstream PSA check at the latest policy version.
 
 The judgement is the PSS engine's (kubeward.engines.pss), so scan findings and `kubeward pss check` always agree.
+A check whose fact a workload control already reports (privileged, host namespaces, ...) is that control: MERGED
+maps it to the KW-W id(s) that carry its PSS frameworks, and its old KW-PSS id stays an alias of them (accepted by
+--include/--exclude-controls, exceptions and `kubeward.io/ignore`). The other checks are KW-PSS-<check> controls.
 Frameworks: a baseline check is in pss-baseline, and in pss-restricted too unless a restricted check overrides it
 (upstream OverrideCheckIDs); a restricted check is in pss-restricted only.
 """
@@ -9,11 +12,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from ..engines.pss import CHECKS, MAX_MINOR, Check, Level, PodInput
+from ..engines.pss import CHECKS, CHECKS_BY_ID, MAX_MINOR, Check, Level, PodInput
 from ..engines.pss.messages import render
 from ..engines.pss.registry import overriding
 from ..resource import PodView
-from .registry import Hit, control
+from .registry import Hit, alias, control
+
+# PSS check -> the workload control(s) reporting its fact (controls/workload/); together they fail exactly when
+# the check does (tests/unit/test_pod_facts.py).
+MERGED: dict[str, tuple[str, ...]] = {
+    "privileged": ("KW-W001",),
+    "hostNamespaces": ("KW-W002", "KW-W003", "KW-W004"),
+    "hostPorts": ("KW-W005",),
+    "hostPathVolumes": ("KW-W006",),
+    "capabilities_baseline": ("KW-W010",),
+    "capabilities_restricted": ("KW-W018", "KW-W056"),
+    "runAsNonRoot": ("KW-W020",),
+    "runAsUser": ("KW-W021",),
+    "allowPrivilegeEscalation": ("KW-W024",),
+    "seccompProfile_restricted": ("KW-W026",),
+    "seccompProfile_baseline": ("KW-W027",),
+    "appArmorProfile": ("KW-W028",),
+    "seLinuxOptions": ("KW-W029",),
+    "procMount": ("KW-W030",),
+    "sysctls": ("KW-W031",),
+    "windowsHostProcess": ("KW-W032",),
+    "hostProbesAndHostLifecycle": ("KW-W033",),
+}
 
 SEVERITY = {
     "privileged": "critical",
@@ -67,6 +92,11 @@ _CONTAINER_FIELD = {
 }
 
 
+def pss_frameworks(check_id: str) -> tuple[str, ...]:
+    """The PSS levels a check belongs to at the latest version, for the control that reports its fact."""
+    return _frameworks(CHECKS_BY_ID[check_id])
+
+
 def _frameworks(check: Check) -> tuple[str, ...]:
     if check.level is Level.RESTRICTED:
         return ("pss-restricted",)
@@ -87,16 +117,22 @@ def _make(check: Check) -> Callable[[PodView], Iterator[Hit]]:
     def run(pod: PodView) -> Iterator[Hit]:
         hit = fn(pod.derived("pss", _pod_input))
         if hit is not None:
-            yield _locate(check.id, pod, hit[1]), render(hit[0] or "unknown forbidden reason", hit[1])
+            yield locate(check.id, pod, hit[1]), render(hit[0] or "unknown forbidden reason", hit[1])
 
     run.__name__ = f"pss_{check.id}"
     run.__doc__ = f"PSS {check.level.value} check {check.id} (policy/check_{check.id}.go)."
     return run
 
 
-def _locate(check_id: str, pod: PodView, detail: str) -> str:
-    """A JSON pointer to the first offending field the detail names, so the finding carries a useful file:line."""
+def locate(check_id: str, pod: PodView, detail: str, container_path: str | None = None) -> str:
+    """A JSON pointer to the first offending field the detail names (or, given `container_path`, to the field in
+    that container), so the finding carries a useful file:line."""
     spec = pod.spec_path
+    if container_path is not None:
+        cfield = _CONTAINER_FIELD.get(check_id, "")
+        if check_id == "hostProbesAndHostLifecycle":
+            return _handler_host(pod, container_path)
+        return _deeper(pod, f"{container_path}/{cfield}", check_id) if cfield else container_path
     if check_id == "hostNamespaces":
         return next((f"{spec}/{f}" for f in ("hostNetwork", "hostPID", "hostIPC") if pod.spec.get(f) is True), spec)
     if check_id == "sysctls":
@@ -112,14 +148,61 @@ def _locate(check_id: str, pod: PodView, detail: str) -> str:
     if field is None:
         return spec
     if detail.startswith("pod ") and not detail.startswith("pod or "):
-        return f"{spec}/{field}" if field.startswith("securityContext/") else spec
+        return _deeper(pod, f"{spec}/{field}", check_id) if field.startswith("securityContext/") else spec
     for container, path, _ in pod.containers():
         if f'"{container.get("name", "")}"' in detail:
             return f"{path}/{field}" if field else path
     return f"{spec}/securityContext" if detail.startswith("pod or ") else spec
 
 
+# The key inside the field that holds the offending value, when present (seccompProfile.type ...).
+_SUBKEYS = {
+    "seccompProfile_baseline": ("type",), "seccompProfile_restricted": ("type",), "appArmorProfile": ("type",),
+    "seLinuxOptions": ("type", "user", "role"),
+}
+
+
+def _deeper(pod: PodView, path: str, check_id: str) -> str:
+    keys = _SUBKEYS.get(check_id)
+    if not keys:
+        return path
+    node: object = pod.resource.obj
+    for part in path.split("/")[1:]:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return path
+    if isinstance(node, dict):
+        for k in keys:
+            if node.get(k):
+                return f"{path}/{k}"
+    return path
+
+
+_HANDLERS = (("livenessProbe",), ("readinessProbe",), ("startupProbe",), ("lifecycle", "postStart"),
+             ("lifecycle", "preStop"))
+
+
+def _handler_host(pod: PodView, container_path: str) -> str:
+    """The first probe or lifecycle handler of the container that sets a host (check_hostProbesAndHostLifecycle.go)."""
+    container = next((c for c, p, _ in pod.containers() if p == container_path), None)
+    for keys in _HANDLERS if container is not None else ():
+        node: object = container
+        for k in keys:
+            node = node.get(k) if isinstance(node, dict) else None
+        for action in ("httpGet", "tcpSocket"):
+            handler = node.get(action) if isinstance(node, dict) else None
+            if isinstance(handler, dict) and handler.get("host"):
+                return f"{container_path}/{'/'.join(keys)}/{action}/host"
+    return container_path
+
+
 for _check in CHECKS:
+    if _check.id in MERGED:
+        alias(f"KW-PSS-{_check.id}", *MERGED[_check.id])
+        continue
     control(
         f"KW-PSS-{_check.id}",
         f"PSS {_check.level.value}: {_check.title}",

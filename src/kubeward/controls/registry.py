@@ -54,7 +54,33 @@ class Control:
 
 
 _REGISTRY: dict[str, Control] = {}
+# Retired ids -> the controls that now report their problem (two controls judging one fact became one); users'
+# selections, exception files and ignore annotations naming an old id keep working.
+_ALIASES: dict[str, tuple[str, ...]] = {}
 _loaded = False
+
+
+def alias(old: str, *ids: str) -> None:
+    """Register `old` as another name for `ids` (a merged control)."""
+    if old in _REGISTRY or old in _ALIASES:
+        raise ValueError(f"duplicate control id {old}")
+    _ALIASES[old] = ids
+
+
+def aliases() -> dict[str, tuple[str, ...]]:
+    """Every retired id and the ids it stands for."""
+    all_controls()
+    return dict(sorted(_ALIASES.items()))
+
+
+def resolve(ids: Iterable[str]) -> tuple[str, ...]:
+    """The ids with every alias replaced by the ids it stands for (order kept, no repeats)."""
+    table = aliases()
+    out: dict[str, None] = {}
+    for i in ids:
+        for j in table.get(i, (i,)):
+            out[j] = None
+    return tuple(out)
 
 
 def control(
@@ -154,7 +180,8 @@ class Selection:
     exclude_namespaces: frozenset[str] = field(default_factory=frozenset)
 
     def choose(self, controls: dict[str, Control]) -> list[Control]:
-        unknown = [c for c in (*self.include, *self.exclude) if c not in controls]
+        include, exclude = resolve(self.include), resolve(self.exclude)  # retired ids name their successors
+        unknown = [c for c in (*include, *exclude) if c not in controls]
         if unknown:
             raise SelectionError(f"unknown control id(s): {', '.join(unknown)} (see `kubeward controls`)")
         known_fw = {framework_family(f) for c in controls.values() for f in c.meta.frameworks}
@@ -164,11 +191,11 @@ class Selection:
             raise SelectionError(f"unknown framework(s): {', '.join(bad_fw)}")
         chosen = []
         for cid, c in controls.items():
-            if self.include and cid not in self.include:
+            if include and cid not in include:
                 continue
-            if cid in self.exclude or c.meta.severity < self.min_severity:
+            if cid in exclude or c.meta.severity < self.min_severity:
                 continue
-            if not self.include and not any(c.meta.in_framework(f) for f in self.frameworks):
+            if not include and not any(c.meta.in_framework(f) for f in self.frameworks):
                 continue
             chosen.append(c)
         return chosen

@@ -28,7 +28,8 @@ def standalone_controls() -> list[ControlMeta]:
 
 @functools.cache
 def known_control_ids() -> frozenset[str]:
-    """The ids of every check kubeward has: the scan registry and the standalone checks."""
+    """The ids of every check kubeward has: the scan registry and the standalone checks (retired ids, which name
+    their successors, are in `registry.aliases()`)."""
     from .registry import all_controls
 
     return frozenset(all_controls()) | {m.id for m in standalone_controls()}

@@ -13,9 +13,17 @@ Outcome = tuple[str, str] | None
 CONTAINER = ("container", "containers")
 
 
+HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
+
+
+def host_namespace(spec: Obj, field: str) -> bool:
+    """One host namespace shared: the field is exactly true (check_hostNamespaces.go)."""
+    return spec.get(field) is True
+
+
 def host_namespaces_1_0(p: PodInput) -> Outcome:
     """check_hostNamespaces.go: hostNetwork, hostPID, hostIPC must be unset or false."""
-    bad = [f"{f}=true" for f in ("hostNetwork", "hostPID", "hostIPC") if p.spec.get(f) is True]
+    bad = [f"{f}=true" for f in HOST_NAMESPACES if host_namespace(p.spec, f)]
     return ("host namespaces", ", ".join(bad)) if bad else None
 
 
@@ -32,6 +40,11 @@ CAPABILITIES_ALLOWED_1_0 = frozenset({
     "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "SETFCAP",
     "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
 })
+
+
+def capabilities(c: Obj, key: str) -> list[str]:
+    """capabilities.add or .drop of a container as Go strings (upstream compares them literally)."""
+    return _caps(c, key)
 
 
 def _caps(c: Obj, key: str) -> list[str]:
@@ -56,15 +69,27 @@ def capabilities_baseline_1_0(p: PodInput) -> Outcome:
     return None
 
 
+def host_path(volume: Obj) -> Obj | None:
+    """The hostPath source of a volume, when it has one (check_hostPathVolumes.go: a non-nil HostPath)."""
+    return obj(volume.get("hostPath"))
+
+
 def host_path_volumes_1_0(p: PodInput) -> Outcome:
     """check_hostPathVolumes.go: no hostPath volumes."""
-    bad = [text(v.get("name")) for v in _volumes(p) if obj(v.get("hostPath")) is not None]
+    bad = [text(v.get("name")) for v in _volumes(p) if host_path(v) is not None]
     return ("hostPath volumes", setters(("volume", "volumes"), bad)) if bad else None
 
 
 def _volumes(p: PodInput) -> list[Obj]:
     vols = p.spec.get("volumes")
     return [v for v in vols if isinstance(v, dict)] if isinstance(vols, list) else []
+
+
+def host_port(port: object) -> int | None:
+    """The host port a ports[] entry binds, or None: only a non-zero integer counts (check_hostPorts.go reads the
+    int32 field; a string or boolean is no port, as core/v1 ContainerPort.HostPort cannot decode from one)."""
+    hp = port.get("hostPort") if isinstance(port, dict) else None
+    return hp if isinstance(hp, int) and not isinstance(hp, bool) and hp != 0 else None
 
 
 def host_ports_1_0(p: PodInput) -> Outcome:
@@ -75,8 +100,7 @@ def host_ports_1_0(p: PodInput) -> Outcome:
         found = False
         ports_list = c.get("ports")
         for port in ports_list if isinstance(ports_list, list) else ():
-            hp = port.get("hostPort") if isinstance(port, dict) else None
-            if isinstance(hp, int) and not isinstance(hp, bool) and hp != 0:
+            if (hp := host_port(port)) is not None:
                 found = True
                 ports.add(str(hp))
         if found:
@@ -260,6 +284,18 @@ SYSCTLS_1_29 = SYSCTLS_1_27 | {
 }
 SYSCTLS_1_32 = SYSCTLS_1_29 | {"net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"}
 SYSCTLS_1_37 = SYSCTLS_1_32 | {"net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat"}
+
+
+SYSCTLS_LATEST = SYSCTLS_1_37
+
+
+def sysctl_names(p: PodInput) -> list[tuple[int, str]]:
+    """(index, name) of spec.securityContext.sysctls[*] as written: upstream compares the literal name
+    (check_sysctls.go `allowed.Has(sysctl.Name)`), so the `/` form of a safe sysctl is not in the safe set."""
+    entries = p.pod_sc.get("sysctls") if p.pod_sc is not None else None
+    if not isinstance(entries, list):
+        return []
+    return [(i, text(e.get("name"))) for i, e in enumerate(entries) if isinstance(e, dict)]
 
 
 def _sysctls(p: PodInput, allowed: frozenset[str]) -> Outcome:

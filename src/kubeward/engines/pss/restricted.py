@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .baseline import CONTAINER, Outcome, _caps, proc_mount_1_0, valid_seccomp
 from .messages import join_quote, setters
-from .pod import PodInput, name, sc, sub, text
+from .pod import Obj, PodInput, name, sc, sub, text
 
 # check_restrictedVolumes.go: the inline volume sources restricted allows (image since the v1.33 binary,
 # patched into the 1.0 function, so it applies at every policy version).
@@ -154,18 +154,25 @@ def seccomp_profile_restricted_1_25(p: PodInput) -> Outcome:
     return None if p.windows else seccomp_profile_restricted_1_19(p)
 
 
+def drops_all(c: Obj) -> bool:
+    """capabilities.drop holds the literal "ALL" (check_capabilities_restricted.go)."""
+    return sub(sc(c), "capabilities") is not None and "ALL" in _caps(c, "drop")
+
+
+def restricted_adds(c: Obj) -> list[tuple[int, str]]:
+    """(index, name) of each capabilities.add entry other than NET_BIND_SERVICE (check_capabilities_restricted.go)."""
+    return [(i, v) for i, v in enumerate(_caps(c, "add")) if v != "NET_BIND_SERVICE"]
+
+
 def capabilities_restricted_1_22(p: PodInput) -> Outcome:
     """check_capabilities_restricted.go: drop must include ALL; add may only hold NET_BIND_SERVICE."""
     missing_drop: list[str] = []
     adding: list[str] = []
     caps: set[str] = set()
     for c in p.containers:
-        if sub(sc(c), "capabilities") is None:
+        if not drops_all(c):
             missing_drop.append(name(c))
-            continue
-        if "ALL" not in _caps(c, "drop"):
-            missing_drop.append(name(c))
-        extra = [v for v in _caps(c, "add") if v != "NET_BIND_SERVICE"]
+        extra = [v for _, v in restricted_adds(c)]
         if extra:
             adding.append(name(c))
             caps.update(extra)

@@ -1,0 +1,136 @@
+"""Service account tokens and credentials in the environment."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from ...resource import POD_KINDS, PodView, Resource
+from ...snapshot import Snapshot
+from ..registry import Hit, control
+from .common import (
+    _containers,
+    _d,
+    _name,
+)
+
+# ------------------------------------------------------------------------------------- service accounts
+
+
+def _sa_name(pod: PodView) -> str:
+    # serviceAccount is the deprecated alias; serviceAccountName wins (core/v1 types.go), "default" when unset.
+    return str(pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount") or "default")
+
+
+@control(
+    "KW-W044", "Service account token automounted", "medium", "workload",
+    frameworks=("nsa", "cis-5.1.6", "mitre-T1528", "mitre-T1552.007"),
+    remediation="Set automountServiceAccountToken: false on the pod (or its ServiceAccount) unless it calls the API.",
+    shape="snapshot", kinds=POD_KINDS,
+)
+def sa_token_automount(snap: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    # The pod field wins over the ServiceAccount's; both unset means mounted
+    # (plugin/pkg/admission/serviceaccount/admission.go shouldAutomount).
+    for res in snap.workloads():
+        pod = res.pod()
+        if pod is None:
+            continue
+        value = pod.spec.get("automountServiceAccountToken")
+        if value is False:
+            continue
+        if value is True:
+            yield res, f"{pod.spec_path}/automountServiceAccountToken", "pod explicitly mounts its service account token"
+            continue
+        sa_name = _sa_name(pod)
+        sa = snap.get("ServiceAccount", res.namespace, sa_name)
+        if sa is not None and sa.obj.get("automountServiceAccountToken") is False:
+            continue
+        yield res, pod.spec_path, f'pod mounts the token of service account "{sa_name}" (automount not disabled)'
+
+
+@control(
+    "KW-W045", "Default service account used", "low", "workload",
+    frameworks=("nsa", "cis-5.1.5", "mitre-T1078.001"),
+    remediation="Create a dedicated ServiceAccount per workload and set serviceAccountName.",
+)
+def default_service_account(pod: PodView) -> Iterator[Hit]:
+    if _sa_name(pod) == "default":
+        where = f"{pod.spec_path}/serviceAccountName" if "serviceAccountName" in pod.spec else pod.spec_path
+        yield where, 'pod runs as the namespace\'s "default" service account'
+
+
+# ----------------------------------------------------------------------------------------- environment
+
+
+@control(
+    "KW-W046", "Secret exposed as environment variable", "medium", "workload",
+    frameworks=("nsa", "cis-5.4.1", "mitre-T1552.001"),
+    remediation="Mount secrets as files (secret volume) instead of env/envFrom; env leaks into logs and crash dumps.",
+)
+def secret_env(pod: PodView) -> Iterator[Hit]:
+    for c, path, _ in _containers(pod):
+        env = c.get("env")
+        if isinstance(env, list):
+            for i, e in enumerate(env):
+                ref = _d(_d(_d(e).get("valueFrom")).get("secretKeyRef"))
+                if ref:
+                    yield (f"{path}/env/{i}/valueFrom/secretKeyRef",
+                           f'container "{_name(c)}" reads secret "{ref.get("name")}" into env {_d(e).get("name")}')
+        env_from = c.get("envFrom")
+        if isinstance(env_from, list):
+            for i, e in enumerate(env_from):
+                ref = _d(_d(e).get("secretRef"))
+                if ref:
+                    yield (f"{path}/envFrom/{i}/secretRef",
+                           f'container "{_name(c)}" loads every key of secret "{ref.get("name")}" into env')
+
+
+SENSITIVE_NAME = re.compile(
+    r"(pass(word|wd)?|pwd|secret|token|api[_-]?key|apikey|private[_-]?key|access[_-]?key|credential|auth[_-]?key"
+    r"|client[_-]?secret|conn(ection)?[_-]?str(ing)?)",
+    re.IGNORECASE,
+)
+# names that mention a secret but hold a reference, not a value
+_NOT_A_VALUE = re.compile(r"(_FILE|_PATH|_DIR|_NAME|_URL_PATH|_ENABLED|_LENGTH|_TTL|_EXPIR\w*|_REF)$", re.IGNORECASE)
+
+
+def sensitive_name(name: str) -> bool:
+    return bool(SENSITIVE_NAME.search(name)) and not _NOT_A_VALUE.search(name)
+
+
+# Values that stand for a credential someone fills in later, not a credential: a template expression anywhere
+# (Helm/Go/Jinja `{{ ... }}`, envsubst/shell `${VAR}`), or the whole value a fill-in marker (`<ADD YOUR KEY>`,
+# `INSERT_API_KEY_HERE`, `REPLACE_ME`). Weak real values such as `changeme` or `password` are credentials.
+_FILL_IN = re.compile(r"<[^<>\n]+>|(?:INSERT|REPLACE|ADD|ENTER|PUT|YOUR)(?:_[A-Z0-9]+)+|REPLACE_?ME")
+_SHELL_VAR = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*[:}=?+-]")
+
+
+def placeholder(value: str) -> bool:
+    """Whether an env or config value is a template placeholder rather than a literal (linear time: values
+    come from untrusted manifests)."""
+    opened = value.find("{{")
+    if opened != -1 and value.find("}}", opened + 2) != -1:
+        return True
+    if "${" in value and _SHELL_VAR.search(value) and "}" in value[value.index("${"):]:
+        return True
+    return _FILL_IN.fullmatch(value.strip()) is not None
+
+
+@control(
+    "KW-W047", "Credential in plain environment variable", "high", "workload",
+    frameworks=("nsa", "mitre-T1552.001"),
+    remediation="Move the value into a Secret mounted as a file; never write credentials into manifests.",
+)
+def env_literal_secret(pod: PodView) -> Iterator[Hit]:
+    for c, path, _ in _containers(pod):
+        env = c.get("env")
+        if not isinstance(env, list):
+            continue
+        for i, e in enumerate(env):
+            e = _d(e)
+            name, value = str(e.get("name", "")), e.get("value")
+            # $(VAR) is expanded by the kubelet from the container's other variables (core/v1 EnvVar.value)
+            if (isinstance(value, str) and value.strip() and "$(" not in value and sensitive_name(name)
+                    and not placeholder(value)):
+                # never echo the value itself
+                yield f"{path}/env/{i}/value", f'container "{_name(c)}" env {name} holds a literal credential-like value'

@@ -1,0 +1,135 @@
+"""Health probes, ephemeral containers and namespace hygiene."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ...resource import POD_KINDS, PodView, Resource
+from ...snapshot import Snapshot
+from ..registry import Hit, control
+from .common import (
+    _containers,
+    _name,
+)
+
+# -------------------------------------------------------------------------------------------- health
+
+_LONG_RUNNING = POD_KINDS - {"Job", "CronJob", "PodTemplate"}
+
+
+def _bare_service_pod(pod: PodView) -> bool:
+    """A Pod judged like a workload: no controller owns it (its owner is judged instead, as the ReplicaSet or
+    Deployment) and it restarts forever (restartPolicy defaults to Always; Never/OnFailure pods run to
+    completion like a Job's). core/v1 types.go PodSpec.restartPolicy, meta/v1 OwnerReference.controller."""
+    res = pod.resource
+    if res.kind != "Pod":
+        return True
+    owners = res.metadata.get("ownerReferences")
+    if isinstance(owners, list) and any(isinstance(o, dict) and o.get("controller") is True for o in owners):
+        return False
+    return pod.spec.get("restartPolicy") in (None, "", "Always")
+
+
+def _probe_check(probe: str) -> Any:
+    def check(pod: PodView) -> Iterator[Hit]:
+        if not _bare_service_pod(pod):
+            return
+        for c, path, fld in _containers(pod):
+            if fld == "containers" and not isinstance(c.get(probe), dict):
+                yield path, f'container "{_name(c)}" has no {probe}'
+    return check
+
+
+control(
+    "KW-W048", "No liveness probe", "low", "workload",
+    frameworks=("nsa",),
+    remediation="Add a livenessProbe so a hung process is restarted.",
+    kinds=_LONG_RUNNING,
+)(_probe_check("livenessProbe"))
+control(
+    "KW-W049", "No readiness probe", "low", "workload",
+    frameworks=("nsa",),
+    remediation="Add a readinessProbe so traffic only reaches ready pods.",
+    kinds=_LONG_RUNNING,
+)(_probe_check("readinessProbe"))
+
+
+@control(
+    "KW-W050", "Ephemeral debug container present", "low", "workload",
+    frameworks=("mitre-T1609",),
+    remediation="Remove ephemeral containers once debugging is done; restrict pods/ephemeralcontainers in RBAC.",
+)
+def ephemeral_present(pod: PodView) -> Iterator[Hit]:
+    for c, path, fld in _containers(pod):
+        if fld == "ephemeralContainers":
+            yield path, f'ephemeral container "{_name(c)}" was attached to the pod'
+
+
+# ------------------------------------------------------------------------------------------ namespaces
+
+NAMESPACED_KINDS = frozenset({
+    *POD_KINDS, "Service", "ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding", "Ingress",
+    "NetworkPolicy", "PersistentVolumeClaim", "Endpoints", "HorizontalPodAutoscaler", "PodDisruptionBudget",
+})
+
+
+@control(
+    "KW-W051", "Object in the default namespace", "low", "workload",
+    frameworks=("cis-5.7.4",),
+    remediation="Create a namespace per application and set metadata.namespace; keep `default` empty.",
+    shape="object", kinds=NAMESPACED_KINDS,
+)
+def default_namespace(res: Resource) -> Iterator[Hit]:
+    if res.namespace != "default" or (res.kind == "Service" and res.name == "kubernetes"):
+        return  # the apiserver's own kubernetes Service always lives there
+    if res.metadata.get("namespace"):
+        yield "/metadata/namespace", f"{res.kind} is in the default namespace"
+    else:
+        yield "/metadata", f"{res.kind} has no namespace and lands in default (or the current context's)"
+
+
+PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+
+
+@control(
+    "KW-W052", "Namespace without Pod Security enforcement", "medium", "workload",
+    frameworks=("nsa", "cis-5.2.1"),
+    remediation="Label the namespace pod-security.kubernetes.io/enforce=restricted (or baseline).",
+    shape="object", kinds=("Namespace",),
+)
+def namespace_no_psa(res: Resource) -> Iterator[Hit]:
+    # Pod Security Admission reads the enforce label; absent means the cluster default (privileged unless the
+    # admission configuration says otherwise).
+    if res.name in SYSTEM_NAMESPACES:
+        return
+    level = res.labels.get(PSA_ENFORCE)
+    if level is None:
+        yield ("/metadata/labels" if res.labels else "/metadata"), f"namespace {res.name} has no {PSA_ENFORCE} label"
+    elif level == "privileged":
+        yield f"/metadata/labels/{PSA_ENFORCE.replace('/', '~1')}", f"namespace {res.name} enforces the privileged level"
+
+
+def _namespaces_missing(kind: str) -> Any:
+    def check(snap: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+        for ns in snap.of_kind("Namespace"):
+            if ns.name in SYSTEM_NAMESPACES or any(r.kind == kind for r in snap.in_namespace(ns.name)):
+                continue
+            if any(r.pod() is not None for r in snap.in_namespace(ns.name)):
+                yield ns, "/metadata", f"namespace {ns.name} runs workloads but has no {kind}"
+    return check
+
+
+control(
+    "KW-W053", "Namespace without ResourceQuota", "low", "workload",
+    frameworks=("nsa", "mitre-T1496"),
+    remediation="Add a ResourceQuota to each application namespace to cap CPU, memory and object counts.",
+    shape="snapshot", kinds=("Namespace",), reads=("ResourceQuota",),
+)(_namespaces_missing("ResourceQuota"))
+control(
+    "KW-W054", "Namespace without LimitRange", "low", "workload",
+    frameworks=("nsa", "mitre-T1499"),
+    remediation="Add a LimitRange with default container limits to each application namespace.",
+    shape="snapshot", kinds=("Namespace",), reads=("LimitRange",),
+)(_namespaces_missing("LimitRange"))

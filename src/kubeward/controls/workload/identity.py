@@ -1,0 +1,126 @@
+"""Users and groups: root, low IDs, privilege escalation, writable root filesystems."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ...resource import PodView
+from ..pss import pss_frameworks
+from ..registry import Hit, control
+from .common import (
+    _containers,
+    _d,
+    _deepest,
+    _effective,
+    _effective_at,
+    _name,
+    _psc,
+    _pss_control,
+    _user_namespaced,
+    _windows,
+)
+
+# ------------------------------------------------------------------------------------------ identities
+
+
+control(
+    "KW-W020", "Container may run as root", "medium", "workload",
+    frameworks=("nsa", "cis-5.2.7", "mitre-T1611", *pss_frameworks("runAsNonRoot")),
+    remediation="Set runAsNonRoot: true (pod securityContext, or every container's).",
+)(_pss_control("runAsNonRoot"))
+
+
+def _is_zero(v: Any) -> bool:
+    return v == 0 and not isinstance(v, bool)
+
+
+control(
+    "KW-W021", "Container runs as UID 0", "high", "workload",
+    frameworks=("nsa", "cis-5.2.7", "mitre-T1611", *pss_frameworks("runAsUser")),
+    remediation="Set runAsUser to a non-zero UID (and runAsNonRoot: true).",
+)(_pss_control("runAsUser"))
+
+
+@control(
+    "KW-W022", "Container runs with GID 0", "medium", "workload",
+    frameworks=("nsa", "mitre-T1611"),
+    remediation="Set runAsGroup to a non-zero GID.",
+)
+def run_as_gid0(pod: PodView) -> Iterator[Hit]:
+    if _user_namespaced(pod):
+        return
+    for c, path, _ in _containers(pod):
+        if _is_zero(_effective(pod, c, "runAsGroup")):
+            yield _effective_at(pod, c, path, "runAsGroup"), f'container "{_name(c)}" runs with primary group GID 0 (root)'
+
+
+# Below this a container UID or GID is likely to exist on the node (system and login accounts): after an escape
+# the process holds that host account's files. Checkov CKV_K8S_40 (RootContainersHighUID: runAsUser >= 10000
+# passes), kube-score container-security-context-user-group-id and Trivy KSV020/KSV021 use the same bound.
+HIGH_ID = 10000
+
+
+def _low_id(key: str, what: str) -> Any:
+    def check(pod: PodView) -> Iterator[Hit]:
+        # Only an explicit value is judged: unset leaves it to the image (KW-W020 covers a possible root), and 0
+        # is reported by KW-W021/KW-W022. A user namespace maps IDs away from the host's; Windows ignores them.
+        if _user_namespaced(pod) or _windows(pod):
+            return
+        for c, path, _ in _containers(pod):
+            value = _effective(pod, c, key)
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value < HIGH_ID:
+                yield (_effective_at(pod, c, path, key),
+                       f'container "{_name(c)}" runs with {what} {value}, below {HIGH_ID} (may match a host account)')
+    return check
+
+
+control(
+    "KW-W057", "Container UID below 10000", "low", "workload",
+    frameworks=("nsa", "mitre-T1611"),
+    remediation="Set runAsUser to 10000 or more (pod or container securityContext; the container's wins).",
+)(_low_id("runAsUser", "UID"))
+control(
+    "KW-W058", "Container GID below 10000", "low", "workload",
+    frameworks=("nsa", "mitre-T1611"),
+    remediation="Set runAsGroup to 10000 or more (pod or container securityContext; the container's wins).",
+)(_low_id("runAsGroup", "GID"))
+
+
+@control(
+    "KW-W023", "Pod adds the root group (fsGroup or supplementalGroups 0)", "low", "workload",
+    frameworks=("nsa",),
+    remediation="Use a non-zero fsGroup and remove 0 from supplementalGroups.",
+)
+def root_groups(pod: PodView) -> Iterator[Hit]:
+    psc = _psc(pod)
+    base = f"{pod.spec_path}/securityContext"
+    if _is_zero(psc.get("fsGroup")):
+        yield f"{base}/fsGroup", "pod sets fsGroup: 0 (volumes become owned by the root group)"
+    groups = psc.get("supplementalGroups")
+    if isinstance(groups, list):
+        for i, g in enumerate(groups):
+            if _is_zero(g):
+                yield f"{base}/supplementalGroups/{i}", "pod adds supplemental group 0 (root) to every container"
+
+
+control(
+    "KW-W024", "Privilege escalation allowed", "medium", "workload",
+    frameworks=("nsa", "cis-5.2.6", "mitre-T1548.001", *pss_frameworks("allowPrivilegeEscalation")),
+    remediation="Set securityContext.allowPrivilegeEscalation: false on every container.",
+)(_pss_control("allowPrivilegeEscalation"))
+
+
+@control(
+    "KW-W025", "Root filesystem is writable", "low", "workload",
+    frameworks=("nsa", "mitre-T1525"),
+    remediation="Set securityContext.readOnlyRootFilesystem: true and mount emptyDir volumes where writes are needed.",
+)
+def writable_root_fs(pod: PodView) -> Iterator[Hit]:
+    if _windows(pod):
+        return  # readOnlyRootFilesystem cannot be set on Windows (validation.go validateWindows)
+    for c, path, _ in _containers(pod):
+        sc = _d(c.get("securityContext"))
+        if sc.get("readOnlyRootFilesystem") is not True:
+            yield (_deepest(path, c, ("securityContext", "readOnlyRootFilesystem")),
+                   f'container "{_name(c)}" has a writable root filesystem')
