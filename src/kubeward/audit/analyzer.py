@@ -25,6 +25,8 @@ from .requestinfo import object_ref
 DEDUP_CAPACITY = 65536
 SOURCE_SEEN_CAPACITY = 65536
 BURST_KEYS_CAPACITY = 65536  # users and source IPs tracked by the burst detector; the least recent are dropped
+VERDICT_MEMO_CAPACITY = 65_536  # source addresses and user agents whose verdict is remembered
+_IP_ALLOWED, _IP_OUTSIDE, _IP_UNPARSABLE = "allowed", "outside", "unparsable"
 MEMO_CAPACITY = 100_000  # distinct (stage, resource, subresource, verb) keys remembered; beyond that per event
 
 
@@ -141,29 +143,59 @@ class SourceDetector:
         self.nets = [ipaddress.ip_network(c, strict=False) for c in cidrs]
         self.agents = [re.compile(a) for a in agents]
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._ips: dict[str, str] = {}
+        self._uas: dict[str, bool] = {}
         self.dropped = 0
 
     @property
     def active(self) -> bool:
         return bool(self.nets or self.agents)
 
-    def check(self, ev: dict[str, Any]) -> Alert | None:
-        reasons = []
-        ips = source_ips(ev)
-        ip = ips[-1] if ips else ""
-        if self.nets and ip:
+    def _ip_verdict(self, ip: str) -> str:
+        """Allowed, outside or unparsable, memoised per address string (a log repeats a few addresses millions of
+        times; the memo is bounded, so a log of ever-new addresses only loses the memo's speed)."""
+        found = self._ips.get(ip)
+        if found is None:
             try:
                 addr = ipaddress.ip_address(ip)
-                if not any(addr.version == n.version and addr in n for n in self.nets):
-                    claimed = f" (forwarded for {', '.join(ips[:-1])})" if len(ips) > 1 else ""
-                    reasons.append(f"source IP {ip} outside the allowed networks{claimed}")
+                found = _IP_ALLOWED if any(addr.version == n.version and addr in n for n in self.nets) \
+                    else _IP_OUTSIDE
             except ValueError:
-                reasons.append(f"unparsable source IP {ip!r}")
+                found = _IP_UNPARSABLE
+            if len(self._ips) < VERDICT_MEMO_CAPACITY:
+                self._ips[ip] = found
+        return found
+
+    def _agent_unexpected(self, ua: str) -> bool:
+        """No allowed pattern matches the user agent; memoised per string like _ip_verdict."""
+        found = self._uas.get(ua)
+        if found is None:
+            found = not any(a.search(ua) for a in self.agents)
+            if len(self._uas) < VERDICT_MEMO_CAPACITY:
+                self._uas[ua] = found
+        return found
+
+    def check(self, ev: dict[str, Any]) -> Alert | None:
+        raw = ev.get("sourceIPs")
+        if raw.__class__ is list and raw and raw[-1].__class__ is str:
+            ips, ip = raw, raw[-1]  # the common shape: no copy (source_ips keeps the same last entry)
+        else:
+            ips = source_ips(ev)
+            ip = ips[-1] if ips else ""
         ua = ev.get("userAgent") or ""
-        if self.agents and not any(a.search(ua) for a in self.agents):
-            reasons.append(f"unexpected user agent {ua!r}")
-        if not reasons:
+        ip_verdict = self._ip_verdict(ip) if self.nets and ip else _IP_ALLOWED
+        ua_bad = bool(self.agents) and self._agent_unexpected(ua)
+        if ip_verdict is _IP_ALLOWED and not ua_bad:
             return None
+        reasons = []
+        if ip_verdict is _IP_OUTSIDE:
+            ips = source_ips(ev)
+            claimed = f" (forwarded for {', '.join(ips[:-1])})" if len(ips) > 1 else ""
+            reasons.append(f"source IP {ip} outside the allowed networks{claimed}")
+        elif ip_verdict is _IP_UNPARSABLE:
+            reasons.append(f"unparsable source IP {ip!r}")
+        if ua_bad:
+            reasons.append(f"unexpected user agent {ua!r}")
         key = (username(ev), ip, ua)
         if key in self._seen:
             return None
