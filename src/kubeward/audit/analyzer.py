@@ -145,6 +145,7 @@ class SourceDetector:
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._ips: dict[str, str] = {}
         self._uas: dict[str, bool] = {}
+        self._quiet: set[tuple[str, str]] = set()  # (address, agent) pairs both allowed
         self.dropped = 0
 
     @property
@@ -183,9 +184,14 @@ class SourceDetector:
             ips = source_ips(ev)
             ip = ips[-1] if ips else ""
         ua = ev.get("userAgent") or ""
+        pair = (ip, ua) if ua.__class__ is str else None
+        if pair is not None and pair in self._quiet:  # the common case: one set lookup
+            return None
         ip_verdict = self._ip_verdict(ip) if self.nets and ip else _IP_ALLOWED
         ua_bad = bool(self.agents) and self._agent_unexpected(ua)
         if ip_verdict is _IP_ALLOWED and not ua_bad:
+            if pair is not None and len(self._quiet) < VERDICT_MEMO_CAPACITY:
+                self._quiet.add(pair)
             return None
         reasons = []
         if ip_verdict is _IP_OUTSIDE:
@@ -290,19 +296,29 @@ class Analyzer:
                                 self._apply(m, ev, out, flags)
                     else:
                         self._apply(d, ev, out, flags)
-            if self._gate_key is not None and self._gate_key in ev:
-                self._gated(self._keyed[self._gate_key], ev, stage, out)
+            gate_key = self._gate_key
+            if gate_key is not None:
+                if gate_key in ev:
+                    self._gated(self._keyed[gate_key], ev, stage, out)
             elif self._more_keys:
                 for k, kd in self._keyed_items:
                     if k in ev:
                         self._gated(kd, ev, stage, out)
-            if self._by_user:
+            by_user = self._by_user
+            if by_user:
                 u = ev.get("user")
-                ud = self._by_user.get(u.get("username")) if u else None
+                ud = by_user.get(u.get("username")) if u else None
                 if ud:
                     self._gated(ud, ev, stage, out)
             if stage == "ResponseComplete" and self._complete_hooks:
-                self._on_complete(ev, out)
+                src = self.source
+                if src is not None or out:
+                    self._on_complete(ev, out)
+                else:  # _on_complete without a source rule and no alert: only 401/403 feed the bursts
+                    rs = ev.get("responseStatus")
+                    c = rs.get("code") if rs else None
+                    if c == 403 or c == 401:
+                        self._on_complete(ev, out)
         except (AttributeError, TypeError, KeyError, ValueError, IndexError):
             # A field of an unexpected type (a hand-edited or corrupt log): counted, never a traceback.
             self.stats.malformed += 1
