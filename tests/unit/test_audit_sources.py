@@ -124,3 +124,25 @@ def test_rules_file_sets_control_plane_and_disallowed_lists(tmp_path: Path) -> N
     bad.write_text("controlPlane: {user: [x]}\n")
     r = CliRunner().invoke(cli, ["audit", "analyze", "--rules", str(bad), str(log)])
     assert r.exit_code == 2 and "unknown key(s) user" in r.stderr
+
+
+def test_source_verdicts_are_memoised_within_a_bound_and_judged_alike() -> None:
+    # The per-address / per-agent memo must give the verdict a fresh parse gives, whatever the list shape, and
+    # never grow past its bound on a log of ever-new addresses.
+    import kubeward.audit.analyzer as mod
+
+    an = Analyzer([], AnalyzerConfig(burst_threshold=0, allowed_cidrs=("10.0.0.0/8",),
+                                     allowed_user_agents=("^kubectl/",)))
+    shapes: list[Any] = [["10.0.0.1"], ["10.0.0.1"], ["192.0.2.1", "10.0.0.1"], [5, "10.0.0.1"],
+                         "192.0.2.9, 203.0.113.4", ["10.0.0.1", 7], ["not-an-ip"], ["not-an-ip"]]
+    got = [[a.message for a in an.feed(ev(i, ips, user=f"u{i}"))] for i, ips in enumerate(shapes)]
+    ua = "; unexpected user agent 'curl/8.5'"
+    assert got == [["unexpected user agent 'curl/8.5'"]] * 4 + [
+        [f"source IP 203.0.113.4 outside the allowed networks (forwarded for 192.0.2.9){ua}"],
+        ["unexpected user agent 'curl/8.5'"], [f"unparsable source IP 'not-an-ip'{ua}"],
+        [f"unparsable source IP 'not-an-ip'{ua}"]]
+    src = an.source
+    assert src is not None
+    for i in range(mod.VERDICT_MEMO_CAPACITY + 10):
+        src._ip_verdict(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
+    assert len(src._ips) == mod.VERDICT_MEMO_CAPACITY

@@ -25,6 +25,8 @@ from .requestinfo import object_ref
 DEDUP_CAPACITY = 65536
 SOURCE_SEEN_CAPACITY = 65536
 BURST_KEYS_CAPACITY = 65536  # users and source IPs tracked by the burst detector; the least recent are dropped
+VERDICT_MEMO_CAPACITY = 65_536  # source addresses and user agents whose verdict is remembered
+_IP_ALLOWED, _IP_OUTSIDE, _IP_UNPARSABLE = "allowed", "outside", "unparsable"
 MEMO_CAPACITY = 100_000  # distinct (stage, resource, subresource, verb) keys remembered; beyond that per event
 
 
@@ -141,29 +143,65 @@ class SourceDetector:
         self.nets = [ipaddress.ip_network(c, strict=False) for c in cidrs]
         self.agents = [re.compile(a) for a in agents]
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._ips: dict[str, str] = {}
+        self._uas: dict[str, bool] = {}
+        self._quiet: set[tuple[str, str]] = set()  # (address, agent) pairs both allowed
         self.dropped = 0
 
     @property
     def active(self) -> bool:
         return bool(self.nets or self.agents)
 
-    def check(self, ev: dict[str, Any]) -> Alert | None:
-        reasons = []
-        ips = source_ips(ev)
-        ip = ips[-1] if ips else ""
-        if self.nets and ip:
+    def _ip_verdict(self, ip: str) -> str:
+        """Allowed, outside or unparsable, memoised per address string (a log repeats a few addresses millions of
+        times; the memo is bounded, so a log of ever-new addresses only loses the memo's speed)."""
+        found = self._ips.get(ip)
+        if found is None:
             try:
                 addr = ipaddress.ip_address(ip)
-                if not any(addr.version == n.version and addr in n for n in self.nets):
-                    claimed = f" (forwarded for {', '.join(ips[:-1])})" if len(ips) > 1 else ""
-                    reasons.append(f"source IP {ip} outside the allowed networks{claimed}")
+                found = _IP_ALLOWED if any(addr.version == n.version and addr in n for n in self.nets) \
+                    else _IP_OUTSIDE
             except ValueError:
-                reasons.append(f"unparsable source IP {ip!r}")
+                found = _IP_UNPARSABLE
+            if len(self._ips) < VERDICT_MEMO_CAPACITY:
+                self._ips[ip] = found
+        return found
+
+    def _agent_unexpected(self, ua: str) -> bool:
+        """No allowed pattern matches the user agent; memoised per string like _ip_verdict."""
+        found = self._uas.get(ua)
+        if found is None:
+            found = not any(a.search(ua) for a in self.agents)
+            if len(self._uas) < VERDICT_MEMO_CAPACITY:
+                self._uas[ua] = found
+        return found
+
+    def check(self, ev: dict[str, Any]) -> Alert | None:
+        raw = ev.get("sourceIPs")
+        if raw.__class__ is list and raw and raw[-1].__class__ is str:
+            ips, ip = raw, raw[-1]  # the common shape: no copy (source_ips keeps the same last entry)
+        else:
+            ips = source_ips(ev)
+            ip = ips[-1] if ips else ""
         ua = ev.get("userAgent") or ""
-        if self.agents and not any(a.search(ua) for a in self.agents):
-            reasons.append(f"unexpected user agent {ua!r}")
-        if not reasons:
+        pair = (ip, ua) if ua.__class__ is str else None
+        if pair is not None and pair in self._quiet:  # the common case: one set lookup
             return None
+        ip_verdict = self._ip_verdict(ip) if self.nets and ip else _IP_ALLOWED
+        ua_bad = bool(self.agents) and self._agent_unexpected(ua)
+        if ip_verdict is _IP_ALLOWED and not ua_bad:
+            if pair is not None and len(self._quiet) < VERDICT_MEMO_CAPACITY:
+                self._quiet.add(pair)
+            return None
+        reasons = []
+        if ip_verdict is _IP_OUTSIDE:
+            ips = source_ips(ev)
+            claimed = f" (forwarded for {', '.join(ips[:-1])})" if len(ips) > 1 else ""
+            reasons.append(f"source IP {ip} outside the allowed networks{claimed}")
+        elif ip_verdict is _IP_UNPARSABLE:
+            reasons.append(f"unparsable source IP {ip!r}")
+        if ua_bad:
+            reasons.append(f"unexpected user agent {ua!r}")
         key = (username(ev), ip, ua)
         if key in self._seen:
             return None
@@ -258,19 +296,29 @@ class Analyzer:
                                 self._apply(m, ev, out, flags)
                     else:
                         self._apply(d, ev, out, flags)
-            if self._gate_key is not None and self._gate_key in ev:
-                self._gated(self._keyed[self._gate_key], ev, stage, out)
+            gate_key = self._gate_key
+            if gate_key is not None:
+                if gate_key in ev:
+                    self._gated(self._keyed[gate_key], ev, stage, out)
             elif self._more_keys:
                 for k, kd in self._keyed_items:
                     if k in ev:
                         self._gated(kd, ev, stage, out)
-            if self._by_user:
+            by_user = self._by_user
+            if by_user:
                 u = ev.get("user")
-                ud = self._by_user.get(u.get("username")) if u else None
+                ud = by_user.get(u.get("username")) if u else None
                 if ud:
                     self._gated(ud, ev, stage, out)
             if stage == "ResponseComplete" and self._complete_hooks:
-                self._on_complete(ev, out)
+                src = self.source
+                if src is not None or out:
+                    self._on_complete(ev, out)
+                else:  # _on_complete without a source rule and no alert: only 401/403 feed the bursts
+                    rs = ev.get("responseStatus")
+                    c = rs.get("code") if rs else None
+                    if c == 403 or c == 401:
+                        self._on_complete(ev, out)
         except (AttributeError, TypeError, KeyError, ValueError, IndexError):
             # A field of an unexpected type (a hand-edited or corrupt log): counted, never a traceback.
             self.stats.malformed += 1
