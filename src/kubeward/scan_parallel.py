@@ -45,7 +45,7 @@ CHUNKS = 32  # enough for the two sides to even out, few enough that per-chunk s
 # it can take over chunks the child loaded (never the reverse), so the child loads more.
 PARENT_LOADS = 0.4
 _PER_FILE = 512  # weight of a file beyond its bytes, for cutting chunks
-_KEY_LINES_DONE = {0: {}}  # truthy stand-in: the object's pointer→line map is handed over already flattened
+_KEY_LINES_DONE: dict[int, dict[str, int]] = {0: {}}  # truthy stand-in: the object's pointer→line map is handed over already flattened
 
 Handed = tuple[Any, str | None, int | None, dict[str, int] | None, bool]  # (obj, file, line, lines, had key lines)
 # control id -> (evaluated, failed, findings, rendered findings, [(order key, rendered suppressed finding)]); the
