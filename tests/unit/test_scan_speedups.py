@@ -285,3 +285,20 @@ def test_control_shape_is_a_closed_set():
     shapes = {c.shape for c in all_controls().values()}
     assert shapes == {Shape.POD, Shape.OBJECT, Shape.SNAPSHOT} == {"pod", "object", "snapshot"}
     assert all(isinstance(c.shape, Shape) for c in all_controls().values())
+
+
+def test_json_render_cache_lives_in_the_format_not_on_the_domain_objects():
+    """The bytes a control, object or location takes in the JSON document are cached by formats/json.Parts for
+    one document; the domain objects carry no render state, and rendering the same findings with one shared
+    Parts, in several calls, gives the bytes of rendering each alone."""
+    meta = ControlMeta("KW-T1", "t", Severity.HIGH, "test", ("nsa",), "fix")
+    obj = ObjectRef("v1", "Pod", "ns", "p")
+    loc = Location("a.yaml", 3)
+    assert not {"_rendered"} & {*ControlMeta.__slots__, *ObjectRef.__slots__, *Location.__slots__}
+    findings = [Finding(meta, obj, loc, f"/spec/{i}", f"m{i}") for i in range(3)]
+    alone = [json_format.item_bytes([f]) for f in findings]
+    parts = json_format.Parts()
+    shared = [json_format.item_bytes([f], parts) for f in findings]
+    assert shared == alone
+    assert len(parts.objects) == len(parts.locations) == len(parts.controls) == 1
+    assert json_format.item_bytes(findings) == b",\n".join(alone)
