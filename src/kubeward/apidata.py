@@ -157,8 +157,8 @@ def _load(name: str) -> Any:
 
 
 def discovery(version: str | None = None) -> dict[str, Any]:
-    return _load(f"discovery-v{normalise_version(version)}.json")  # type: ignore[no-any-return]
+    return _load(f"discovery-v{normalise_version(version)}.json")
 
 
 def bootstrap_policy(version: str | None = None) -> list[dict[str, Any]]:
-    return _load(f"bootstrap-policy-v{normalise_version(version)}.json")["objects"]  # type: ignore[no-any-return]
+    return _load(f"bootstrap-policy-v{normalise_version(version)}.json")["objects"]

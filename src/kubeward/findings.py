@@ -48,8 +48,6 @@ class ControlMeta:
     remediation: str = ""
     description: str = ""
     _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
-    # A finding's JSON before its object and after its message (metadata; remediation), formats/json.py, built once.
-    _rendered: tuple[bytes, bytes] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def in_framework(self, name: str) -> bool:
         """`nsa` matches `nsa`; `cis` matches every `cis-…` id; an exact id matches itself."""
@@ -79,8 +77,6 @@ class ObjectRef:
     namespace: str | None
     name: str
     _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
-    # The bytes this part takes inside a finding of the JSON document (formats/json.py), built once and shared.
-    _rendered: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def to_json(self) -> dict[str, Any]:
         if self._json is not None:
@@ -105,8 +101,6 @@ class Location:
     line: int | None = None
     cluster: str | None = None
     _json: tuple[str, dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
-    # The bytes this part takes inside a finding of the JSON document (formats/json.py), built once and shared.
-    _rendered: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def json_entry(self) -> tuple[str, dict[str, Any]] | None:
         """("location", {...}) or ("source", {...}) for a finding's JSON; built once, shared by the findings at

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from .controls.registry import Control, run, unassessed_kinds
 from .findings import ControlResult, Finding, InputError, NotAssessed, Report, Severity, count_by_severity
-from .formats.json import item_bytes, render_spliced
+from .formats.json import Parts, item_bytes, render_spliced
 from .gcpause import gc_paused
 from .resource import Resource
 from .snapshot import Snapshot
@@ -331,14 +331,15 @@ def _run_chunk(resources: list[Resource], index: dict[str, int], controls: list[
             position[id(r.ref())] = (index[r.file or ""], n)
     kinds_of = {c.meta.id: sorted(c.kinds) for c in controls}
     out: ChunkResult = {}
+    parts = Parts()  # an object's and a location's bytes, shared by its findings of every control
     for cid, result in report.controls.items():
         mine = found.get(cid, [])
         silenced = [
             ((kinds_of[cid].index(f.object.kind) if f.object.kind in kinds_of[cid] else -1, *position[id(f.object)]),
-             item_bytes([f]))
+             item_bytes([f], parts))
             for f in suppressed.get(cid, ())
         ]
-        rendered: Any = item_bytes(mine)
+        rendered: Any = item_bytes(mine, parts)
         if blocks is not None:
             offset = blocks.tell()
             blocks.write(rendered)
@@ -395,6 +396,7 @@ def _assemble(
     blocks: list[tuple[tuple[int, str], list[Any]]] = []
     suppressed: list[bytes] = []
     tallies: list[tuple[Severity, int]] = []  # (severity, findings) of each control with findings
+    shared = Parts()
     for c in controls:
         meta = c.meta
         if c.shape == "snapshot":
@@ -402,8 +404,8 @@ def _assemble(
                 return None
             result = cross_report.controls[meta.id]
             mine = cross_found.get(meta.id, [])
-            count, rendered = len(mine), [item_bytes(mine)]
-            suppressed.extend(item_bytes([f]) for f in cross_silenced.get(meta.id, ()))
+            count, rendered = len(mine), [item_bytes(mine, shared)]
+            suppressed.extend(item_bytes([f], shared) for f in cross_silenced.get(meta.id, ()))
             report.controls[meta.id] = ControlResult(meta, result.evaluated, result.failed)
         else:
             parts = [chunk[meta.id] for chunk in chunks]

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubeward.cli.common import load_snapshot
-from kubeward.controls.registry import Control, Selection, _finding_order, all_controls, gc_paused, run
+from kubeward.controls.registry import Control, Selection, Shape, _finding_order, all_controls, gc_paused, run
 from kubeward.exceptions import load_exceptions
 from kubeward.findings import (
     ControlMeta,
@@ -216,7 +216,7 @@ def test_run_order_equals_one_global_sort(spec: list[tuple[ControlMeta, list[tup
         def func(s: Snapshot) -> Iterator[tuple[Resource, str, str]]:
             for i, path, message in hits:
                 yield pods[i], path, message
-        return Control(meta, "snapshot", func, POD_KINDS)
+        return Control(meta, Shape.SNAPSHOT, func, POD_KINDS)
 
     controls = [make(meta, hits) for meta, hits in spec]
     report = run(snap, controls)
@@ -273,3 +273,32 @@ def test_cli_json_bytes_equal_the_text_renderer(tmp_path: Path) -> None:
     assert bad.exit_code == 2
     assert "No such file or directory" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_control_shape_is_a_closed_set():
+    """A misspelt shape is refused at registration (it would otherwise run as the wrong grain), and the enum
+    compares equal to the strings the control modules pass."""
+    from kubeward.controls.registry import control
+
+    with pytest.raises(ValueError, match="unknown control shape 'snapshots'"):
+        control("KW-T999", "t", "low", "test", shape="snapshots")
+    shapes = {c.shape for c in all_controls().values()}
+    assert shapes == {Shape.POD, Shape.OBJECT, Shape.SNAPSHOT} == {"pod", "object", "snapshot"}
+    assert all(isinstance(c.shape, Shape) for c in all_controls().values())
+
+
+def test_json_render_cache_lives_in_the_format_not_on_the_domain_objects():
+    """The bytes a control, object or location takes in the JSON document are cached by formats/json.Parts for
+    one document; the domain objects carry no render state, and rendering the same findings with one shared
+    Parts, in several calls, gives the bytes of rendering each alone."""
+    meta = ControlMeta("KW-T1", "t", Severity.HIGH, "test", ("nsa",), "fix")
+    obj = ObjectRef("v1", "Pod", "ns", "p")
+    loc = Location("a.yaml", 3)
+    assert not {"_rendered"} & {*ControlMeta.__slots__, *ObjectRef.__slots__, *Location.__slots__}
+    findings = [Finding(meta, obj, loc, f"/spec/{i}", f"m{i}") for i in range(3)]
+    alone = [json_format.item_bytes([f]) for f in findings]
+    parts = json_format.Parts()
+    shared = [json_format.item_bytes([f], parts) for f in findings]
+    assert shared == alone
+    assert len(parts.objects) == len(parts.locations) == len(parts.controls) == 1
+    assert json_format.item_bytes(findings) == b",\n".join(alone)

@@ -65,9 +65,9 @@ def api_client(kubeconfig: str | None) -> Any:
 
     if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
         cfg = kclient.Configuration()
-        kconfig.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        kconfig.load_incluster_config(client_configuration=cfg)
         return kclient.ApiClient(cfg)
-    return kconfig.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    return kconfig.new_client_from_config(config_file=kubeconfig)
 
 
 class NamespaceWatcher:

@@ -373,7 +373,7 @@ class Analyzer:
             return
         trigger = ""
         if msg.__class__ is tuple:
-            msg, trigger = msg  # type: ignore[misc]
+            msg, trigger = msg
         if not d.once_per_request or self._first(d.id, ev.get("auditID", "")):
             if d.image_exempt and self._trusted and self._all_trusted(ev):
                 return

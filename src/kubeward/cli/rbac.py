@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -77,6 +77,7 @@ def source_options(f: Callable[..., Any] | None = None, *, positional: bool = Tr
 def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBACIndex]:
     """The single place RBAC commands get their objects from: files, or the live cluster with --cluster."""
     live = live_request()
+    snapshot: Snapshot  # a ClusterSnapshot for --cluster
     if live is not None:
         if paths:
             fail("--cluster reads a live cluster: give no paths, -f or --demo with it")
@@ -529,6 +530,6 @@ def _records(rows: list[tuple[list[str], ...]], width: int) -> str:
     return "".join(out)
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in rows)

@@ -75,8 +75,8 @@ def pod_inherits_critical(snapshot: Snapshot) -> Iterator[tuple[Resource, str, s
         res = snapshot.get(kind, ns, name)
         if res is None:
             continue
-        pod = res.pod()
-        base = pod.spec_path if pod is not None else "/spec"
+        view = res.pod()
+        base = view.spec_path if view is not None else "/spec"
         yield res, f"{base}/serviceAccountName", "its service account token holds " + "; ".join(sorted(set(why)))
 
 

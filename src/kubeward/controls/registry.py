@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from ..findings import (
@@ -43,10 +44,18 @@ CONTROL_MODULES = (
 )
 
 
+class Shape(StrEnum):
+    """The grain a control is written at (module docstring); a str, so `shape="pod"` and comparisons still read."""
+
+    POD = "pod"
+    OBJECT = "object"
+    SNAPSHOT = "snapshot"
+
+
 @dataclass(slots=True)
 class Control:
     meta: ControlMeta
-    shape: str  # "pod" | "object" | "snapshot"
+    shape: Shape
     func: Callable[..., Iterable[Any]]
     kinds: frozenset[str]
     reads: frozenset[str] = frozenset()  # further kinds a cross-object check consults (not counted as evaluated)
@@ -92,7 +101,7 @@ def control(
     frameworks: Iterable[str] = (),
     remediation: str = "",
     description: str = "",
-    shape: str = "pod",
+    shape: Shape | str = Shape.POD,
     kinds: Iterable[str] | None = None,
     reads: Iterable[str] = (),
     assesses: bool = True,
@@ -100,8 +109,10 @@ def control(
     """Register a check. `kinds` defaults to every pod-carrying kind for pod controls; `reads` names the other
     kinds a cross-object check consults (a ResourceQuota's presence, a Node's addresses), so objects of those
     kinds count as assessed."""
-    if shape not in ("pod", "object", "snapshot"):
-        raise ValueError(f"unknown control shape {shape!r}")
+    try:
+        grain = Shape(shape)
+    except ValueError:
+        raise ValueError(f"unknown control shape {shape!r}") from None
     meta = ControlMeta(
         id=id,
         title=title,
@@ -111,12 +122,12 @@ def control(
         remediation=remediation,
         description=description,
     )
-    kind_set = frozenset(kinds) if kinds is not None else (POD_KINDS if shape == "pod" else frozenset())
+    kind_set = frozenset(kinds) if kinds is not None else (POD_KINDS if grain is Shape.POD else frozenset())
 
     def register(func: Callable[..., Iterable[Any]]) -> Callable[..., Iterable[Any]]:
         if id in _REGISTRY:
             raise ValueError(f"duplicate control id {id}")
-        _REGISTRY[id] = Control(meta, shape, func, kind_set, frozenset(reads), assesses)
+        _REGISTRY[id] = Control(meta, grain, func, kind_set, frozenset(reads), assesses)
         return func
 
     return register
@@ -235,7 +246,7 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
         meta = c.meta
         result = report.controls[meta.id] = ControlResult(meta, evaluated=len(shared.resources))
         report.evaluated_objects[meta.id] = shared.refs
-        hits = per_object.pop(meta.id) if c.shape != "snapshot" else list(c.func(snapshot))
+        hits = per_object.pop(meta.id) if c.shape != Shape.SNAPSHOT else list(c.func(snapshot))
         if skip_ns:
             hits = [h for h in hits if h[0].namespace not in skip_ns]
         found: list[Finding] = []
@@ -319,19 +330,19 @@ def _per_object_hits(controls: list[Control], targets_for: dict[frozenset[str], 
     hits: dict[str, list[tuple[Resource, str, str]]] = {}
     groups: dict[frozenset[str], list[Control]] = {}
     for c in controls:
-        if c.shape != "snapshot":
+        if c.shape != Shape.SNAPSHOT:
             groups.setdefault(c.kinds, []).append(c)
             hits[c.meta.id] = []
     for kinds, group in groups.items():
         targets = targets_for[kinds]
-        pods = targets.with_pods() if any(c.shape == "pod" for c in group) else []
+        pods = targets.with_pods() if any(c.shape == Shape.POD for c in group) else []
         resources = targets.resources
         for start in range(0, max(len(pods), len(resources)), BLOCK):
             pod_block = pods[start:start + BLOCK]
             res_block = resources[start:start + BLOCK]
             for c in group:
                 func = c.func
-                if c.shape == "pod":
+                if c.shape == Shape.POD:
                     hits[c.meta.id] += [(res, path, message) for res, pod in pod_block for path, message in func(pod)]
                 else:
                     hits[c.meta.id] += [(res, path, message) for res in res_block for path, message in func(res)]

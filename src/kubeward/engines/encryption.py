@@ -244,11 +244,11 @@ def parse(obj: Any) -> EncryptionConfig:
         if not isinstance(conf, dict):
             cfg.errors.append(Problem(base, "must be a mapping with resources and providers"))
             continue
-        rs = conf.get("resources") if isinstance(conf.get("resources"), list) else []
+        rs = raw if isinstance(raw := conf.get("resources"), list) else []
         if not rs:
             cfg.errors.append(Problem(f"{base}/resources", f"at least one {base[1:]}/resources is required"))
         cfg.errors.extend(_validate_resources(rs, f"{base}/resources"))
-        ps = conf.get("providers") if isinstance(conf.get("providers"), list) else []
+        ps = raw if isinstance(raw := conf.get("providers"), list) else []
         if not ps:
             cfg.errors.append(Problem(f"{base}/providers", f"at least one {base[1:]}/providers is required"))
         providers = [p for j, item in enumerate(ps)

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from .. import __version__
-from ..findings import ControlMeta, Finding, Location, ObjectRef, Report
+from ..findings import ControlMeta, Finding, Location, Report
 from ..gcpause import gc_paused
 
 SCHEMA_VERSION = "1"
@@ -91,10 +91,41 @@ def _frame(outer: dict[str, Any]) -> tuple[bytes, bytes, bytes]:
     return head, middle, tail
 
 
-def item_bytes(findings: list[Finding]) -> bytes:
+class Parts:
+    """The rendered bytes of the parts findings share (a control's, an object's, a location's), built once per
+    part and reused by every finding that has it. The cache belongs to this format, not to the domain objects;
+    it is keyed by identity (the runner hands out one ObjectRef and one Location per object and line, and hashing
+    a dataclass per finding would cost more than rendering it) and holds every part's owner, so an id can never
+    be reused while the cache lives. One per document: `pieces` makes its own; a caller that renders one
+    document in several `item_bytes` calls passes one along."""
+
+    __slots__ = ("controls", "locations", "objects", "owners")
+
+    def __init__(self) -> None:
+        self.controls: dict[int, tuple[bytes, bytes]] = {}
+        self.objects: dict[int, bytes] = {}
+        self.locations: dict[int, bytes] = {}
+        self.owners: list[object] = []
+
+    def control(self, control: ControlMeta) -> tuple[bytes, bytes]:
+        parts = self.controls[id(control)] = (
+            b'    {\n      "control": ' + _block(control.to_json(), 3) + _KEY + b'"object": ',
+            _KEY + b'"remediation": ' + orjson.dumps(control.remediation),
+        )
+        self.owners.append(control)
+        return parts
+
+
+
+def _location_part(loc: Location) -> bytes:
+    entry = loc.json_entry()
+    return b"" if entry is None else orjson.dumps(entry[0]) + b": " + _block(entry[1], 3) + _KEY
+
+
+def item_bytes(findings: list[Finding], parts: Parts | None = None) -> bytes:
     """Findings exactly as they sit inside a finding list of the document (items at 4 spaces, ",\n" between),
     without the brackets; b"" for none. Blocks of these joined with ",\n" are a list's inside."""
-    return b",\n".join(_items(findings))
+    return b",\n".join(_items(findings, Parts() if parts is None else parts))
 
 
 # A finding's keys sit 6 spaces deep in the document (top level → "findings" list → item), its braces 4.
@@ -109,19 +140,32 @@ def _block(value: Any, depth: int) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n" + b"  " * depth)
 
 
-def _items(findings: list[Finding]) -> list[bytes]:
-    """Each finding's bytes in the document, spliced from parts rendered once: the control's (metadata before,
-    remediation after), the object's and the location's are shared by every finding that has them, and the
-    paths and messages repeat across a fleet of similar objects. `Finding.to_json` dumped with OPT_INDENT_2 and
-    cut out of the list gives the same bytes (tests/unit/test_scan_speedups.py checks it), at about three times
-    the cost on a 100k-finding scan."""
+def _items(findings: list[Finding], parts: Parts) -> list[bytes]:
+    """Each finding's bytes in the document, spliced from parts rendered once (`Parts`): the control's (metadata
+    before, remediation after), the object's and the location's are shared by every finding that has them, and
+    the paths and messages repeat across a fleet of similar objects. `Finding.to_json` dumped with OPT_INDENT_2
+    and cut out of the list gives the same bytes (tests/unit/test_scan_speedups.py checks it), at about three
+    times the cost on a 100k-finding scan."""
+    controls, objects, locations, keep = parts.controls, parts.objects, parts.locations, parts.owners.append
     paths: dict[str, bytes] = {}
     messages: dict[str, bytes] = {}
     out: list[bytes] = []
     append = out.append
+    last_control: ControlMeta | None = None
+    around = (b"", b"")
     for f in findings:
         control, obj, loc = f.control, f.object, f.location
-        around = control._rendered or _control_parts(control)
+        if control is not last_control:  # findings come grouped by control
+            around = controls.get(id(control)) or parts.control(control)
+            last_control = control
+        obj_part = objects.get(key := id(obj))
+        if obj_part is None:
+            obj_part = objects[key] = _block(obj.to_json(), 3) + _KEY
+            keep(obj)
+        loc_part = locations.get(key := id(loc))
+        if loc_part is None:
+            loc_part = locations[key] = _location_part(loc)
+            keep(loc)
         path = paths.get(f.path)
         if path is None:
             path = paths[f.path] = b'"path": ' + orjson.dumps(f.path) + _KEY + b'"message": '
@@ -130,8 +174,8 @@ def _items(findings: list[Finding]) -> list[bytes]:
             message = messages[f.message] = orjson.dumps(f.message)
         append(b"".join((
             around[0],
-            obj._rendered or _object_part(obj),
-            loc._rendered if loc._rendered is not None else _location_part(loc),
+            obj_part,
+            loc_part,
             path,
             message,
             around[1],
@@ -139,28 +183,6 @@ def _items(findings: list[Finding]) -> list[bytes]:
             _ITEM_END,
         )))
     return out
-
-
-def _control_parts(control: ControlMeta) -> tuple[bytes, bytes]:
-    parts = (
-        b'    {\n      "control": ' + _block(control.to_json(), 3) + _KEY + b'"object": ',
-        _KEY + b'"remediation": ' + orjson.dumps(control.remediation),
-    )
-    object.__setattr__(control, "_rendered", parts)
-    return parts
-
-
-def _object_part(obj: ObjectRef) -> bytes:
-    part = _block(obj.to_json(), 3) + _KEY
-    object.__setattr__(obj, "_rendered", part)
-    return part
-
-
-def _location_part(loc: Location) -> bytes:
-    entry = loc.json_entry()
-    part = b"" if entry is None else orjson.dumps(entry[0]) + b": " + _block(entry[1], 3) + _KEY
-    object.__setattr__(loc, "_rendered", part)
-    return part
 
 
 def render_spliced(report: Report, counts: tuple[int, dict[str, int], int], findings: list[bytes | memoryview],
@@ -186,8 +208,9 @@ def _list_pieces(findings: list[Finding]) -> Iterator[bytes]:
         yield b"[]"
         return
     yield b"[\n"
+    parts = Parts()
     for start in range(0, len(findings), _CHUNK):
         if start:
             yield b",\n"
-        yield item_bytes(findings[start:start + _CHUNK])
+        yield item_bytes(findings[start:start + _CHUNK], parts)
     yield b"\n  ]"

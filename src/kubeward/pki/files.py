@@ -74,7 +74,7 @@ def load_key(path: Path) -> PrivateKey:
 def public_bytes(key: object) -> bytes:
     """SubjectPublicKeyInfo DER of a public or private key, to compare a cert with its key."""
     pub = key.public_key() if hasattr(key, "public_key") else key
-    return pub.public_bytes(serialization.Encoding.DER,  # type: ignore[attr-defined,union-attr]
+    return pub.public_bytes(serialization.Encoding.DER,  # type: ignore[union-attr]
                             serialization.PublicFormat.SubjectPublicKeyInfo)
 
 

@@ -120,12 +120,12 @@ class Client:
 
         where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         try:
-            contexts, active = kconfig.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+            contexts, active = kconfig.list_kube_config_contexts(config_file=kubeconfig)
             names = {c["name"] for c in contexts or ()}
             if context is not None and context not in names:
                 raise ClusterError(f"{where}: no context named {context!r} (have: {', '.join(sorted(names))})")
             self.context: str = context or (active or {}).get("name", "")
-            self.api = kconfig.new_client_from_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
+            self.api = kconfig.new_client_from_config(config_file=kubeconfig, context=context)
         except ClusterError:
             raise
         except Exception as exc:  # ConfigException, OSError, YAML errors: all "this kubeconfig cannot be used"

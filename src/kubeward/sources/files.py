@@ -17,7 +17,7 @@ import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 import yaml
@@ -37,7 +37,7 @@ MAX_DEPTH = 512
 _DEEP_INDENT = re.compile(rf"\n {{{MAX_DEPTH},}}\S")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv"})
 
-class _PyParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer):  # type: ignore[misc]
+class _PyParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer):
     """libyaml's grammar in Python (PyYAML without libyaml, and the composer below)."""
 
     def __init__(self, stream: str) -> None:
@@ -47,10 +47,13 @@ class _PyParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, ya
         yaml.composer.Composer.__init__(self)
 
 
-try:
-    from yaml.cyaml import CParser as _Parser
-except ImportError:
-    _Parser = _PyParser
+if TYPE_CHECKING:
+    from yaml._yaml import CParser as _Parser
+else:
+    try:
+        from yaml._yaml import CParser as _Parser
+    except ImportError:  # PyYAML built without libyaml: the same grammar, in Python
+        _Parser = _PyParser
 
 
 @dataclass(slots=True)
@@ -63,7 +66,7 @@ class LoadResult:
 
 
 class _Doc(NamedTuple):
-    index: int
+    number: int  # 0-based position in the stream (`index` would shadow tuple.index)
     obj: Any
     line: int
     key_lines: dict[int, dict[str, int]]
@@ -232,6 +235,13 @@ _JSON = json.JSONDecoder()
 _WS = re.compile(r"[ \t\n\r]*")
 
 
+def _skip_ws(text: str, i: int) -> int:
+    """The offset of the first non-whitespace character at or after `i` (JSON's four whitespace characters)."""
+    m = _WS.match(text, i)
+    assert m is not None  # `*` matches the empty string anywhere
+    return m.end()
+
+
 def _json_doc(text: str, shown: str) -> list[_Doc] | None:
     """Fast path for JSON: orjson for one object; a walk over the top level for `*List` files so each item keeps
     its own line (what `kubectl get -o json` prints). None means "not JSON after all": the YAML path decides."""
@@ -252,43 +262,43 @@ def _json_doc(text: str, shown: str) -> list[_Doc] | None:
 
 def _json_list(text: str) -> list[_Doc] | None:
     """Decode a top-level JSON object key by key, and its `items` array item by item, recording item offsets."""
-    decode, ws = _JSON.raw_decode, _WS.match
+    decode = _JSON.raw_decode
     try:
-        i = ws(text, 0).end()
+        i = _skip_ws(text, 0)
         if text[i] != "{":
             return None
         top: dict[str, Any] = {}
         spans: list[tuple[int, int]] = []
-        i = ws(text, i + 1).end()
+        i = _skip_ws(text, i + 1)
         while text[i] != "}":
             key, i = decode(text, i)
-            i = ws(text, i).end()
+            i = _skip_ws(text, i)
             if text[i] != ":":
                 return None
-            i = ws(text, i + 1).end()
+            i = _skip_ws(text, i + 1)
             if key == "items" and text[i] == "[":
                 items: list[Any] = []
-                i = ws(text, i + 1).end()
+                i = _skip_ws(text, i + 1)
                 while text[i] != "]":
                     start = i
                     item, i = decode(text, i)
                     items.append(item)
                     spans.append((start, i))
-                    i = ws(text, i).end()
+                    i = _skip_ws(text, i)
                     if text[i] == ",":
-                        i = ws(text, i + 1).end()
+                        i = _skip_ws(text, i + 1)
                     elif text[i] != "]":
                         return None
                 top[key] = items
                 i += 1
             else:
                 top[key], i = decode(text, i)
-            i = ws(text, i).end()
+            i = _skip_ws(text, i)
             if text[i] == ",":
-                i = ws(text, i + 1).end()
+                i = _skip_ws(text, i + 1)
             elif text[i] != "}":
                 return None
-        if text[ws(text, i + 1).end():]:
+        if text[_skip_ws(text, i + 1):]:
             return None
     except (ValueError, IndexError):
         return None
@@ -316,11 +326,11 @@ def _first_key_line(text: str, start: int) -> int:
     return text.count("\n", 0, first) + 1 if first >= 0 else 1
 
 
-class _NodeLoader(_Parser, GoResolver):  # type: ignore[misc,valid-type]
+class _NodeLoader(_Parser, GoResolver):
     """libyaml's parser and composer (C when available) with the Go resolver: nodes, never Python objects."""
 
 
-class _ReanchoringLoader(_PyParser, GoResolver):  # type: ignore[misc]
+class _ReanchoringLoader(_PyParser, GoResolver):
     """For the rare text that defines an anchor twice: libyaml's composer refuses it, go-yaml lets the later
     definition win (decode.go parser.anchor overwrites), and so does this composer."""
 

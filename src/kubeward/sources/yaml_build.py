@@ -213,7 +213,7 @@ def json_value(kind: str, value: Any) -> Any:
 def json_key(kind: str, value: Any) -> str:
     """convertToJSONableObject: a Go map key as a JSON object key."""
     if kind == "s":
-        return value  # type: ignore[no-any-return]
+        return value
     if kind == "i":
         return str(value)
     if kind == "b":
@@ -364,7 +364,7 @@ class _Builder:
                     self._merge(value_node, data, lines)
                     continue
                 else:
-                    go_key = _scalar(key_node)  # type: ignore[arg-type]
+                    go_key = _scalar(key_node)
                     try:
                         key = json_key(*go_key)
                     except YAMLProblem as exc:

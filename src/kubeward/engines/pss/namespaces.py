@@ -43,7 +43,7 @@ class Policy:
     warn: LevelVersion = PRIVILEGED_LATEST
 
     def mode(self, name: str) -> LevelVersion:
-        return getattr(self, name)  # type: ignore[no-any-return]
+        return getattr(self, name)
 
 
 DEFAULT_POLICY = Policy()

@@ -261,15 +261,15 @@ def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None,
         starts = [n for n in starts if n == start]
     listed = set(starts)
     out = []
-    for s in starts:
-        first, (label, _) = nxt[s]
+    for begin in starts:
+        first, (label, _) = nxt[begin]
         if collapse_members and label == "member of" and first in listed and start is None:
             continue  # the group's own path stands for all of its members
         steps = []
-        cur = s
+        cur = begin
         while cur != TARGET:
             cur, (label, binding) = nxt[cur]
             steps.append(Step(cur, label, binding))
-        out.append(EscalationPath(s, tuple(steps)))
+        out.append(EscalationPath(begin, tuple(steps)))
     out.sort(key=lambda p: (len(p.steps), p.start))
     return out

@@ -57,6 +57,7 @@ class Category:
 
 
 def _cat(id: str, sev: str, title: str, source: str, *alternatives: list[Probe], combine: bool = False) -> Category:
+    alts: tuple[tuple[Probe, ...], ...]
     if combine:  # all probes together form one alternative
         alts = (tuple(p for a in alternatives for p in a),)
     else:
