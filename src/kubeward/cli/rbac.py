@@ -219,7 +219,7 @@ def build_request(mapper: RESTMapper, verb: str, target: str, name: str | None, 
             fail(f"{target}: a non-resource URL takes no name")
         if subresource:
             fail("--subresource can not be used with a non-resource URL")
-        return Request.non_resource(verb, target)
+        return Request.question(verb, path=target)
     res, slash, sub = target.partition("/")
     if slash and subresource:
         fail(f"{target}: give the subresource once (RESOURCE/SUB or --subresource)")
@@ -237,7 +237,7 @@ def build_request(mapper: RESTMapper, verb: str, target: str, name: str | None, 
         if sub and resolved.known and resource != "*" and not mapper.has_subresource(group, resource, sub):
             click.echo(f"Warning: the server doesn't have a subresource '{sub}' of '{resolved.label}'", err=True)
     ns = "" if cluster or not namespaced else namespace
-    return Request(verb, resource, sub, group, ns, name or "")
+    return Request.question(verb, resource, sub, group, ns, name or "")
 
 
 @click.group("rbac")
