@@ -47,7 +47,7 @@ def _k8s_version(ctx: click.Context, _param: click.Parameter, value: str | None)
     try:
         ctx.meta["kubeward.rbac.k8s_version"] = normalise_version(value)
     except UnsupportedVersion as exc:
-        fail(f"--k8s-version: {exc}")
+        fail(str(exc))
     return value
 
 
@@ -63,7 +63,7 @@ def source_options(f: Callable[..., Any]) -> Callable[..., Any]:
                           "kube-apiserver creates (system:discovery, cluster-admin, admin/edit/view, …).")(f)
     f = click.option("--k8s-version", metavar="VERSION", expose_value=False, callback=_k8s_version,
                      is_eager=True,
-                     help=f"Kubernetes version of the API discovery and bootstrap policy "
+                     help=f"Kubernetes version of the API discovery and bootstrap policy, as for scan "
                           f"(have: {', '.join(supported_versions())}; default: the newest).")(f)
     f = click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
                      help="Refuse input files larger than this.")(f)

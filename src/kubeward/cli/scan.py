@@ -66,7 +66,8 @@ def scan_options(f: Any) -> Any:
         click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
                      help="Exit 1 when a finding at or above this severity remains (none: report only, exit 0)."),
         click.option("--k8s-version", default=f"1.{NEWEST_MINOR}", show_default=True,
-                     help="Target Kubernetes version for the removed/deprecated API checks (KW-A001, KW-A002)."),
+                     help="Target Kubernetes version: removed/deprecated APIs (KW-A001, KW-A002) and the bootstrap "
+                     "RBAC policy of the RBAC controls (as rbac --k8s-version)."),
         click.option("--allowed-registries", multiple=True,
                      help="Registries images may come from (comma-separate or repeat; e.g. registry.example.com, "
                      "docker.io/library); turns on KW-W061."),
@@ -132,6 +133,8 @@ def _scan(
     namespace: str | None = None,
 ) -> None:
     settings = ScanSettings(parse_k8s_version(k8s_version), parse_allowed_registries(_csv(allowed_registries)))
+    for note in settings.notes():
+        common.warn(note)
     with using(settings):
         _scan_with(paths, max_file_size, frameworks=frameworks, severity_threshold=severity_threshold,
                    include_controls=include_controls, exclude_controls=exclude_controls,
