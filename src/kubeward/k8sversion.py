@@ -51,6 +51,15 @@ def parse(text: str) -> Minor:
     return v
 
 
+def parse_release(text: str) -> tuple[int, int, int | None]:
+    """The same spellings as `parse`, keeping the patch (None when not given) and with no newest-version bound:
+    a question about a release (`vulns --version`) needs its patch, not data about its API."""
+    m = _VERSION.fullmatch(text.strip())
+    if m is None:
+        raise VersionError(f"--version {text!r}: expected MAJOR.MINOR[.PATCH] such as {NEWEST}.0")
+    return (1, int(m.group(1)), int(m.group(3)) if m.group(3) is not None else None)
+
+
 def supported(data: DataSet) -> tuple[Minor, ...]:
     """The minors a data set covers, oldest first."""
     if data == "api-removals":

@@ -1,0 +1,131 @@
+"""`kubeward vulns [PATHS | --cluster] [--version V]`: known Kubernetes CVEs affecting the versions found."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+import click
+
+from ..findings import NotAssessed
+from ..formats import FORMATS, render
+from ..k8sversion import VersionError
+from ..snapshot import Snapshot
+from .common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    apply_exceptions,
+    emit,
+    exceptions_option,
+    exit_code,
+    fail,
+    fail_on_type,
+    load_snapshot,
+    output_options,
+    parse_fail_on,
+    print_errors,
+    user_errors,
+    warn,
+)
+from .live import cluster_options, load_cluster_cli
+
+
+@click.command("vulns")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("-f", "--filename", "more_paths", multiple=True, metavar="PATH",
+              help="Manifests or dumps (files, folders, '-'); the same as PATHS.")
+@click.option("--version", "--k8s-version", "release", metavar="VERSION",
+              help="A Kubernetes release to judge (1.30.2; 1.30 is read as 1.30.0), for all of its components.")
+@cluster_options
+@click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
+              help="Refuse input files larger than this.")
+@output_options(FORMATS)
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
+              help="Exit 1 when a finding at or above this severity remains (none: report only).")
+@exceptions_option
+@click.option("--today", metavar="YYYY-MM-DD", hidden=True, help="The date the data's age is measured at.")
+@user_errors(VersionError)
+def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | None, live: bool,
+          context: str | None, kubeconfig: str | None, max_file_size: str, fmt: str, output_file: str | None,
+          fail_on: str, exceptions_file: str | None, today: str | None) -> None:
+    """Known Kubernetes CVEs (the Kubernetes CVE feed in OSV format, shipped dated) affecting the versions of the
+    control plane, kubelets and add-ons: from --version, from static-pod and add-on images in manifests, from
+    Nodes' status.nodeInfo in dumps, or from a cluster's /version, Nodes and pods with --cluster.
+
+    Every report names the data and its date (KW-V000); data older than 90 days is a finding (KW-V001)."""
+    from ..vulns.components import Found, from_release, from_resources, release_version
+    from ..vulns.feed import shipped
+    from ..vulns.report import DATA_DATE, DATA_STALE, build
+
+    files = paths + more_paths
+    if live and files:
+        fail("give PATHS or --cluster, not both")
+    if not (live or files or release):
+        fail("nothing to judge: give PATHS, --cluster or --version VERSION")
+    found: list[Found] = []
+    not_assessed: list[NotAssessed] = []
+    errors = []
+    if release:
+        v, note = release_version(release)
+        found += from_release(release, v, "--version", note)
+    if files or live:
+        snap: Snapshot
+        if live:
+            cluster = load_cluster_cli(kubeconfig, context, types=_live_types())
+            found += _apiserver_version(kubeconfig, context, cluster.context)
+            not_assessed += cluster.not_assessed
+            snap = cluster
+        else:
+            snap = load_snapshot(files, max_file_size)
+            print_errors(snap.errors)
+            errors = list(snap.errors)
+        for item in from_resources(snap.resources):
+            (found if isinstance(item, Found) else not_assessed).append(item)  # type: ignore[arg-type]
+    for n in not_assessed:
+        warn(f"{n.what}: not assessed ({n.reason})")
+    try:
+        when = dt.date.fromisoformat(today) if today else dt.date.today()
+    except ValueError:
+        fail(f"--today {today!r}: expected YYYY-MM-DD")
+    feed = shipped()
+    warn(f"vulnerability data: {feed.describe()}")
+    # The feed's CVE ids and KW-V00x are control ids too: an accepted risk is `controls: [CVE-2024-5321]`.
+    ids = frozenset({r.id for r in feed.records} | {DATA_DATE.id, DATA_STALE.id})
+    report = apply_exceptions(build(feed, found, not_assessed, errors, when), exceptions_file, ids)
+    emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
+    if not found:
+        warn("no Kubernetes component versions found in the input")
+        raise SystemExit(EXIT_USAGE)
+    code = exit_code(report, parse_fail_on(fail_on), scanned=True)
+    raise SystemExit(EXIT_USAGE if errors and code == EXIT_OK else code)
+
+
+def _live_types() -> tuple:  # type: ignore[type-arg]
+    from ..sources.cluster import ResourceType
+
+    return (ResourceType("v1", "nodes", "Node"), ResourceType("v1", "pods", "Pod"),
+            ResourceType("apps/v1", "daemonsets", "DaemonSet"), ResourceType("apps/v1", "deployments", "Deployment"))
+
+
+def _apiserver_version(kubeconfig: str | None, context: str | None, name: str) -> list:  # type: ignore[type-arg]
+    """GET /version: the apiserver's gitVersion (k8s.io/apimachinery/pkg/version Info)."""
+    from ..findings import Location
+    from ..sources.cluster import Client, ClusterError
+    from ..vulns.components import from_release, read_version
+    from ..vulns.semver import SemverError
+
+    try:
+        status, info = Client(kubeconfig, context).json("GET", "/version")
+    except ClusterError as exc:
+        fail(str(exc))
+    text = info.get("gitVersion") if status == 200 and isinstance(info, dict) else None
+    if not isinstance(text, str):
+        warn(f"cluster {name}: /version: HTTP {status}, no gitVersion: the apiserver's version is not assessed")
+        return []
+    try:
+        v, note = read_version(text)
+    except SemverError:
+        warn(f"cluster {name}: /version gitVersion {text!r} is not a version: not assessed")
+        return []
+    return from_release(text, v, "/version gitVersion", note, components=("kube-apiserver",),
+                        name=name or "cluster", location=Location(cluster=name or "cluster"))
