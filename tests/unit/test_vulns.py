@@ -216,3 +216,33 @@ def test_cli_nothing_found_and_bad_input(tmp_path: Path) -> None:
     good.write_text("apiVersion: v1\nkind: Node\nmetadata: {name: n}\nstatus: {nodeInfo: {kubeletVersion: v1.37.2}}\n")
     mixed = invoke(str(bad), str(good), "--today", "2024-12-01")
     assert mixed.exit_code == 2 and "bad.yaml" in mixed.stderr  # a clean answer with unread input is not clean
+
+
+def test_data_option(tmp_path: Path) -> None:
+    """--data: a folder of OSV records (dated by the newest) or a feed document; a bad one is one line, exit 2."""
+    rec = {"id": "CVE-2099-0001", "modified": "2099-01-02T00:00:00Z", "summary": "test record",
+           "affected": [{"package": {"ecosystem": "kubernetes", "name": "k8s.io/kubelet"},
+                         "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+                         "ranges": [{"type": "SEMVER", "events": [{"introduced": "1.37.0"}, {"fixed": "1.37.3"}]}]}]}
+    folder = tmp_path / "feed"
+    folder.mkdir()
+    (folder / "CVE-2099-0001.json").write_text(json.dumps(rec))
+    out = invoke("--version", "1.37.2", "--data", str(folder), "-o", "json", "--today", "2099-01-10")
+    ids = {x["control"]["id"]: x for x in json.loads(out.stdout)["findings"]}
+    assert out.exit_code == 1 and set(ids) == {"KW-V000", "CVE-2099-0001"}
+    assert ids["CVE-2099-0001"]["control"]["severity"] == "critical" and "fixed in 1.37.3" in ids[
+        "CVE-2099-0001"]["message"]
+    assert "dated 2099-01-02" in ids["KW-V000"]["message"]
+    if SOURCE.is_dir():
+        same = invoke("--version", "1.24.0", "--data", str(SOURCE), "-o", "json", "--today", "2024-12-01")
+        shipped_ids = invoke("--version", "1.24.0", "-o", "json", "--today", "2024-12-01")
+        def cves(r: Any) -> set[str]:
+            return {x["control"]["id"] for x in json.loads(r.stdout)["findings"] if x["control"]["id"].startswith("CVE")}
+        assert cves(same) == cves(shipped_ids) == expected("1.24.0")
+    (folder / "bad.json").write_text(json.dumps({**rec, "id": "X", "affected": [
+        {"package": {"name": "k8s.io/kubelet"}, "ranges": [{"type": "SEMVER", "events": [{"fixed": "1.x"}]}]}]}))
+    bad = invoke("--version", "1.37.2", "--data", str(folder))
+    assert bad.exit_code == 2 and bad.stderr.startswith("kubeward: ") and "bad.json" in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0
+    for doc in ("nope", str(tmp_path / "missing")):
+        assert invoke("--version", "1.37.2", "--data", doc).exit_code == 2

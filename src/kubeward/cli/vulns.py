@@ -11,6 +11,7 @@ from ..findings import NotAssessed
 from ..formats import FORMATS, render
 from ..k8sversion import VersionError
 from ..snapshot import Snapshot
+from ..vulns.osv import OSVError
 from .common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -43,18 +44,21 @@ from .live import cluster_options, load_cluster_cli
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains (none: report only).")
 @exceptions_option
+@click.option("--data", "data_path", metavar="PATH",
+              help="Vulnerability data instead of the shipped snapshot: a folder of OSV records (a checkout of "
+                   "kubernetes-sigs/cve-feed-osv) or a feed document like the shipped one (.json or .json.gz).")
 @click.option("--today", metavar="YYYY-MM-DD", hidden=True, help="The date the data's age is measured at.")
-@user_errors(VersionError)
+@user_errors(VersionError, OSVError)
 def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | None, live: bool,
           context: str | None, kubeconfig: str | None, max_file_size: str, fmt: str, output_file: str | None,
-          fail_on: str, exceptions_file: str | None, today: str | None) -> None:
+          fail_on: str, exceptions_file: str | None, data_path: str | None, today: str | None) -> None:
     """Known Kubernetes CVEs (the Kubernetes CVE feed in OSV format, shipped dated) affecting the versions of the
     control plane, kubelets and add-ons: from --version, from static-pod and add-on images in manifests, from
     Nodes' status.nodeInfo in dumps, or from a cluster's /version, Nodes and pods with --cluster.
 
     Every report names the data and its date (KW-V000); data older than 90 days is a finding (KW-V001)."""
     from ..vulns.components import Found, from_release, from_resources, release_version
-    from ..vulns.feed import shipped
+    from ..vulns.feed import load_path, shipped
     from ..vulns.report import DATA_DATE, DATA_STALE, build
 
     files = paths + more_paths
@@ -62,6 +66,7 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
         fail("give PATHS or --cluster, not both")
     if not (live or files or release):
         fail("nothing to judge: give PATHS, --cluster or --version VERSION")
+    feed = load_path(data_path) if data_path else shipped()
     found: list[Found] = []
     not_assessed: list[NotAssessed] = []
     errors = []
@@ -87,7 +92,6 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
         when = dt.date.fromisoformat(today) if today else dt.date.today()
     except ValueError:
         fail(f"--today {today!r}: expected YYYY-MM-DD")
-    feed = shipped()
     warn(f"vulnerability data: {feed.describe()}")
     # The feed's CVE ids and KW-V00x are control ids too: an accepted risk is `controls: [CVE-2024-5321]`.
     ids = frozenset({r.id for r in feed.records} | {DATA_DATE.id, DATA_STALE.id})
