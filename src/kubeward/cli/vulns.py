@@ -7,10 +7,11 @@ import sys
 
 import click
 
-from ..findings import NotAssessed
+from ..findings import InputError, NotAssessed, Report
 from ..formats import FORMATS, render
 from ..k8sversion import VersionError
 from ..snapshot import Snapshot
+from ..vulns.components import Found
 from ..vulns.osv import OSVError
 from .common import (
     EXIT_OK,
@@ -57,19 +58,43 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
     Nodes' status.nodeInfo in dumps, or from a cluster's /version, Nodes and pods with --cluster.
 
     Every report names the data and its date (KW-V000); data older than 90 days is a finding (KW-V001)."""
-    from ..vulns.components import Found, from_release, from_resources, release_version
     from ..vulns.feed import load_path, shipped
     from ..vulns.report import DATA_DATE, DATA_STALE, build
 
-    files = paths + more_paths
+    feed = load_path(data_path) if data_path else shipped()
+    found, not_assessed, errors = gather(paths + more_paths, release, live, context, kubeconfig, max_file_size)
+    try:
+        when = dt.date.fromisoformat(today) if today else dt.date.today()
+    except ValueError:
+        fail(f"--today {today!r}: expected YYYY-MM-DD")
+    warn(f"vulnerability data: {feed.describe()}")
+    # The feed's CVE ids and KW-V00x are control ids too: an accepted risk is `controls: [CVE-2024-5321]`.
+    ids = frozenset({r.id for r in feed.records} | {DATA_DATE.id, DATA_STALE.id})
+    report = apply_exceptions(build(feed, found, not_assessed, errors, when), exceptions_file, ids)
+    _finish(report, bool(found), bool(errors), fmt, output_file, fail_on)
+
+
+def _finish(report: Report, found: bool, errors: bool, fmt: str, output_file: str | None, fail_on: str) -> None:
+    emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
+    if not found:
+        warn("no Kubernetes component versions found in the input")
+        raise SystemExit(EXIT_USAGE)
+    code = exit_code(report, parse_fail_on(fail_on), scanned=True)
+    raise SystemExit(EXIT_USAGE if errors and code == EXIT_OK else code)
+
+
+def gather(files: tuple[str, ...], release: str | None, live: bool, context: str | None, kubeconfig: str | None,
+           max_file_size: str) -> tuple[list[Found], list[NotAssessed], list[InputError]]:
+    """The component versions of --version, PATHS or --cluster (said on stderr when one cannot be read)."""
+    from ..vulns.components import from_release, from_resources, release_version
+
     if live and files:
         fail("give PATHS or --cluster, not both")
     if not (live or files or release):
         fail("nothing to judge: give PATHS, --cluster or --version VERSION")
-    feed = load_path(data_path) if data_path else shipped()
     found: list[Found] = []
     not_assessed: list[NotAssessed] = []
-    errors = []
+    errors: list[InputError] = []
     if release:
         v, note = release_version(release)
         found += from_release(release, v, "--version", note)
@@ -88,20 +113,7 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
             (found if isinstance(item, Found) else not_assessed).append(item)  # type: ignore[arg-type]
     for n in not_assessed:
         warn(f"{n.what}: not assessed ({n.reason})")
-    try:
-        when = dt.date.fromisoformat(today) if today else dt.date.today()
-    except ValueError:
-        fail(f"--today {today!r}: expected YYYY-MM-DD")
-    warn(f"vulnerability data: {feed.describe()}")
-    # The feed's CVE ids and KW-V00x are control ids too: an accepted risk is `controls: [CVE-2024-5321]`.
-    ids = frozenset({r.id for r in feed.records} | {DATA_DATE.id, DATA_STALE.id})
-    report = apply_exceptions(build(feed, found, not_assessed, errors, when), exceptions_file, ids)
-    emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
-    if not found:
-        warn("no Kubernetes component versions found in the input")
-        raise SystemExit(EXIT_USAGE)
-    code = exit_code(report, parse_fail_on(fail_on), scanned=True)
-    raise SystemExit(EXIT_USAGE if errors and code == EXIT_OK else code)
+    return found, not_assessed, errors
 
 
 def _live_types() -> tuple:  # type: ignore[type-arg]
@@ -133,3 +145,32 @@ def _apiserver_version(kubeconfig: str | None, context: str | None, name: str) -
         return []
     return from_release(text, v, "/version gitVersion", note, components=("kube-apiserver",),
                         name=name or "cluster", location=Location(cluster=name or "cluster"))
+
+
+@click.command("versions")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("-f", "--filename", "more_paths", multiple=True, metavar="PATH",
+              help="Manifests or dumps (files, folders, '-'); the same as PATHS.")
+@click.option("--version", "--k8s-version", "release", metavar="VERSION",
+              help="A Kubernetes release for all of its components (1.30.2; 1.30 is read as 1.30.0).")
+@cluster_options
+@click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
+              help="Refuse input files larger than this.")
+@output_options(FORMATS)
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
+              help="Exit 1 when a finding at or above this severity remains (none: report only).")
+@exceptions_option
+@user_errors(VersionError)
+def versions(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | None, live: bool,
+             context: str | None, kubeconfig: str | None, max_file_size: str, fmt: str, output_file: str | None,
+             fail_on: str, exceptions_file: str | None) -> None:
+    """The versions of kube-apiserver (/version, static pods), the kubelets (Nodes' status.nodeInfo), kube-proxy,
+    the controllers and add-ons found, one info finding each (KW-V100), and the version skew policy's rules
+    between them as findings (KW-V010..V012)."""
+    from ..vulns.skew import SKEW_CONTROLS
+    from ..vulns.versions import build_versions
+
+    found, not_assessed, errors = gather(paths + more_paths, release, live, context, kubeconfig, max_file_size)
+    ids = frozenset(m.id for m in SKEW_CONTROLS) | {"KW-V100"}
+    report = apply_exceptions(build_versions(found, not_assessed, errors), exceptions_file, ids)
+    _finish(report, bool(found), bool(errors), fmt, output_file, fail_on)

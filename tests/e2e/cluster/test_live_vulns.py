@@ -63,3 +63,19 @@ def test_vulns_cluster_reads_the_harness_version(live: Any, admin: Client, tmp_p
     assert ("CVE-2026-0003", "Node", "vulns-node") in hits
     assert ("CVE-2026-0004", "Pod", "ingress") in hits
     assert "dated 2026-01-01" in out.stderr
+
+
+def test_versions_cluster_judges_skew_against_the_harness(live: Any, admin: Client) -> None:
+    status, info = admin.json("GET", "/version")
+    minor = int(info["minor"].rstrip("+"))
+    for name, v in (("skew-ok", f"v1.{minor - 3}.0"), ("skew-old", f"v1.{minor - 4}.2"), ("skew-new", f"v1.{minor + 1}.0")):
+        status, doc = admin.json("POST", "/api/v1/nodes", body={
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+            "status": {"nodeInfo": {"kubeletVersion": v}}})
+        assert status in (201, 409), doc
+    out = kw("versions", "--cluster", "--kubeconfig", str(live.kubeconfig), "-o", "json", "--fail-on", "medium")
+    assert out.returncode == 1, out.stderr
+    got = {(f["control"]["id"], f["object"]["name"]) for f in json.loads(out.stdout)["findings"]}
+    assert ("KW-V012", "skew-old") in got and ("KW-V011", "skew-new") in got
+    assert not any(name == "skew-ok" and cid != "KW-V100" for cid, name in got)
+    assert any(cid == "KW-V100" and info["gitVersion"] for cid, _ in got)
