@@ -119,8 +119,9 @@ def gather(files: tuple[str, ...], release: str | None, live: bool, context: str
 def _live_types() -> tuple:  # type: ignore[type-arg]
     from ..sources.cluster import ResourceType
 
-    return (ResourceType("v1", "nodes", "Node"), ResourceType("v1", "pods", "Pod"),
-            ResourceType("apps/v1", "daemonsets", "DaemonSet"), ResourceType("apps/v1", "deployments", "Deployment"))
+    # Pods, not their controllers' templates: a pod is what runs (an old ReplicaSet's pods keep the old image
+    # during a rollout), and static pods show as mirror pods.
+    return (ResourceType("v1", "nodes", "Node"), ResourceType("v1", "pods", "Pod"))
 
 
 def _apiserver_version(kubeconfig: str | None, context: str | None, name: str) -> list:  # type: ignore[type-arg]
