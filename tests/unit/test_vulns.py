@@ -246,3 +246,12 @@ def test_data_option(tmp_path: Path) -> None:
     assert bad.stderr.strip().count("\n") == 0
     for doc in ("nope", str(tmp_path / "missing")):
         assert invoke("--version", "1.37.2", "--data", doc).exit_code == 2
+
+
+def test_vulns_controls_are_known_everywhere() -> None:
+    """KW-V ids are in `kubeward controls` and every exceptions file; CVE ids only in the vulns command's."""
+    from kubeward.controls.standalone import known_control_ids
+
+    ids = known_control_ids()
+    assert {"KW-V000", "KW-V001", "KW-V010", "KW-V011", "KW-V012", "KW-V100"} <= ids
+    assert not any(i.startswith("CVE-") for i in ids)

@@ -59,7 +59,7 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
 
     Every report names the data and its date (KW-V000); data older than 90 days is a finding (KW-V001)."""
     from ..vulns.feed import load_path, shipped
-    from ..vulns.report import DATA_DATE, DATA_STALE, build
+    from ..vulns.report import build
 
     feed = load_path(data_path) if data_path else shipped()
     found, not_assessed, errors = gather(paths + more_paths, release, live, context, kubeconfig, max_file_size)
@@ -68,8 +68,8 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
     except ValueError:
         fail(f"--today {today!r}: expected YYYY-MM-DD")
     warn(f"vulnerability data: {feed.describe()}")
-    # The feed's CVE ids and KW-V00x are control ids too: an accepted risk is `controls: [CVE-2024-5321]`.
-    ids = frozenset({r.id for r in feed.records} | {DATA_DATE.id, DATA_STALE.id})
+    # The feed's CVE ids are control ids too: an accepted risk is `controls: [CVE-2024-5321]`.
+    ids = frozenset(r.id for r in feed.records)
     report = apply_exceptions(build(feed, found, not_assessed, errors, when), exceptions_file, ids)
     _finish(report, bool(found), bool(errors), fmt, output_file, fail_on)
 
@@ -168,10 +168,8 @@ def versions(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str |
     """The versions of kube-apiserver (/version, static pods), the kubelets (Nodes' status.nodeInfo), kube-proxy,
     the controllers and add-ons found, one info finding each (KW-V100), and the version skew policy's rules
     between them as findings (KW-V010..V012)."""
-    from ..vulns.skew import SKEW_CONTROLS
     from ..vulns.versions import build_versions
 
     found, not_assessed, errors = gather(paths + more_paths, release, live, context, kubeconfig, max_file_size)
-    ids = frozenset(m.id for m in SKEW_CONTROLS) | {"KW-V100"}
-    report = apply_exceptions(build_versions(found, not_assessed, errors), exceptions_file, ids)
+    report = apply_exceptions(build_versions(found, not_assessed, errors), exceptions_file)
     _finish(report, bool(found), bool(errors), fmt, output_file, fail_on)
