@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
+from pathlib import Path
 
 import click
 
-from ..findings import InputError, NotAssessed, Report
+from ..findings import ControlResult, InputError, NotAssessed, Report
 from ..formats import FORMATS, render
 from ..k8sversion import VersionError
+from ..resource import Resource
 from ..snapshot import Snapshot
 from ..vulns.components import Found
+from ..vulns.images import ImageReport
 from ..vulns.osv import OSVError
 from .common import (
     EXIT_OK,
@@ -23,6 +27,7 @@ from .common import (
     fail,
     fail_on_type,
     load_snapshot,
+    one_line,
     output_options,
     parse_fail_on,
     print_errors,
@@ -30,6 +35,8 @@ from .common import (
     warn,
 )
 from .live import cluster_options, load_cluster_cli
+
+MAX_REPORT_BYTES = 256 << 20
 
 
 @click.command("vulns")
@@ -45,6 +52,9 @@ from .live import cluster_options, load_cluster_cli
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains (none: report only).")
 @exceptions_option
+@click.option("--images", multiple=True, metavar="REPORT",
+              help="Image vulnerability reports (Trivy or Grype JSON) to map to the workloads in PATHS or --cluster "
+                   "(by digest, else by normalised reference; init and ephemeral containers too).")
 @click.option("--data", "data_path", metavar="PATH",
               help="Vulnerability data instead of the shipped snapshot: a folder of OSV records (a checkout of "
                    "kubernetes-sigs/cve-feed-osv) or a feed document like the shipped one (.json or .json.gz).")
@@ -52,7 +62,8 @@ from .live import cluster_options, load_cluster_cli
 @user_errors(VersionError, OSVError)
 def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | None, live: bool,
           context: str | None, kubeconfig: str | None, max_file_size: str, fmt: str, output_file: str | None,
-          fail_on: str, exceptions_file: str | None, data_path: str | None, today: str | None) -> None:
+          fail_on: str, exceptions_file: str | None, images: tuple[str, ...], data_path: str | None,
+          today: str | None) -> None:
     """Known Kubernetes CVEs (the Kubernetes CVE feed in OSV format, shipped dated) affecting the versions of the
     control plane, kubelets and add-ons: from --version, from static-pod and add-on images in manifests, from
     Nodes' status.nodeInfo in dumps, or from a cluster's /version, Nodes and pods with --cluster.
@@ -62,16 +73,48 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
     from ..vulns.report import build
 
     feed = load_path(data_path) if data_path else shipped()
-    found, not_assessed, errors = gather(paths + more_paths, release, live, context, kubeconfig, max_file_size)
+    found, not_assessed, errors, resources = gather(paths + more_paths, release, live, context, kubeconfig,
+                                                    max_file_size)
+    reports = _image_reports(images, errors)
     try:
         when = dt.date.fromisoformat(today) if today else dt.date.today()
     except ValueError:
         fail(f"--today {today!r}: expected YYYY-MM-DD")
     warn(f"vulnerability data: {feed.describe()}")
     # The feed's CVE ids are control ids too: an accepted risk is `controls: [CVE-2024-5321]`.
-    ids = frozenset(r.id for r in feed.records)
-    report = apply_exceptions(build(feed, found, not_assessed, errors, when), exceptions_file, ids)
-    _finish(report, bool(found), bool(errors), fmt, output_file, fail_on)
+    report = build(feed, found, not_assessed, errors, when)
+    if reports:
+        from ..vulns.images import image_findings
+
+        hits = list(image_findings(resources, reports))
+        report.findings += hits
+        for f in hits:
+            res = report.controls.setdefault(f.control.id, ControlResult(f.control))
+            res.evaluated, res.failed = res.evaluated + 1, res.failed + 1
+        unmatched = [r.name for r in reports if not any(f.message.endswith(f"from {r.source}") for f in hits)]
+        for name in unmatched:
+            warn(f"--images: no workload in the input runs {name}")
+    ids = frozenset(r.id for r in feed.records) | {v.id for r in reports for v in r.vulns}
+    report = apply_exceptions(report, exceptions_file, ids)
+    _finish(report, bool(found) or bool(reports), bool(errors), fmt, output_file, fail_on)
+
+
+def _image_reports(paths: tuple[str, ...], errors: list[InputError]) -> list[ImageReport]:
+    """Each --images file parsed (Trivy or Grype JSON); a bad one is an input error and the rest goes on."""
+    from ..vulns.images import ReportError, parse_report
+
+    out = []
+    for path in paths:
+        try:
+            p = Path(path)
+            if p.stat().st_size > MAX_REPORT_BYTES:
+                raise ReportError(f"larger than {MAX_REPORT_BYTES >> 20} MiB")
+            out.append(parse_report(json.loads(p.read_bytes()), path))
+        except (OSError, ValueError) as exc:  # ReportError and JSON errors are ValueErrors
+            err = InputError(path, one_line(str(exc)))
+            print_errors([err])
+            errors.append(err)
+    return out
 
 
 def _finish(report: Report, found: bool, errors: bool, fmt: str, output_file: str | None, fail_on: str) -> None:
@@ -84,7 +127,7 @@ def _finish(report: Report, found: bool, errors: bool, fmt: str, output_file: st
 
 
 def gather(files: tuple[str, ...], release: str | None, live: bool, context: str | None, kubeconfig: str | None,
-           max_file_size: str) -> tuple[list[Found], list[NotAssessed], list[InputError]]:
+           max_file_size: str) -> tuple[list[Found], list[NotAssessed], list[InputError], list[Resource]]:
     """The component versions of --version, PATHS or --cluster (said on stderr when one cannot be read)."""
     from ..vulns.components import from_release, from_resources, release_version
 
@@ -95,6 +138,7 @@ def gather(files: tuple[str, ...], release: str | None, live: bool, context: str
     found: list[Found] = []
     not_assessed: list[NotAssessed] = []
     errors: list[InputError] = []
+    resources: list[Resource] = []
     if release:
         v, note = release_version(release)
         found += from_release(release, v, "--version", note)
@@ -109,11 +153,12 @@ def gather(files: tuple[str, ...], release: str | None, live: bool, context: str
             snap = load_snapshot(files, max_file_size)
             print_errors(snap.errors)
             errors = list(snap.errors)
-        for item in from_resources(snap.resources):
+        resources = list(snap.resources)
+        for item in from_resources(resources):
             (found if isinstance(item, Found) else not_assessed).append(item)  # type: ignore[arg-type]
     for n in not_assessed:
         warn(f"{n.what}: not assessed ({n.reason})")
-    return found, not_assessed, errors
+    return found, not_assessed, errors, resources
 
 
 def _live_types() -> tuple:  # type: ignore[type-arg]
@@ -170,6 +215,6 @@ def versions(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str |
     between them as findings (KW-V010..V012)."""
     from ..vulns.versions import build_versions
 
-    found, not_assessed, errors = gather(paths + more_paths, release, live, context, kubeconfig, max_file_size)
+    found, not_assessed, errors, _ = gather(paths + more_paths, release, live, context, kubeconfig, max_file_size)
     report = apply_exceptions(build_versions(found, not_assessed, errors), exceptions_file)
     _finish(report, bool(found), bool(errors), fmt, output_file, fail_on)
