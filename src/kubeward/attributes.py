@@ -114,25 +114,13 @@ def _user(ev: Mapping[str, Any], identity: Identity) -> UserInfo | Literal[False
     return UserInfo(name, tuple(groups))
 
 
-# requestinfo.go: namespaceSubresources (`/namespaces/NS/status|finalize` stay the namespace's subresources).
-_NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
-
-
 def url_name(path: str, resource: str, subresource: str) -> str | None:
-    """The name requestinfo.go NewRequestInfo reads from a resource URL, the part after the resource
-    (`/api/V/[namespaces/NS/]RES[/NAME[/SUB]]`, `/apis/G/V/...`); None when the path is not a URL of this
-    resource and subresource (a hand-written event)."""
-    parts = path.strip("/").split("/")
-    if parts[0] == "api":
-        parts = parts[2:]
-    elif parts[0] == "apis":
-        parts = parts[3:]
-    else:
+    """The name requestinfo.go NewRequestInfo reads from a resource URL, the part after the resource; None when
+    the path is not a URL of this resource and subresource (a hand-written event). The URL is parsed once, by
+    audit/requestinfo.py object_ref (the same requestinfo.go reading that recovers a dropped objectRef)."""
+    from .audit.requestinfo import object_ref
+
+    ref = object_ref(path)
+    if ref is None or ref.get("resource") != resource or ref.get("subresource", "") != subresource:
         return None
-    if parts and parts[0] in ("watch", "proxy"):  # requestinfo.go specialVerbs
-        parts = parts[1:]
-    if parts and parts[0] == "namespaces" and len(parts) > 2 and parts[2] not in _NAMESPACE_SUBRESOURCES:
-        parts = parts[2:]
-    if not parts or parts[0] != resource or (parts[2:3] or [""])[0] != subresource:
-        return None
-    return parts[1] if len(parts) >= 2 else ""
+    return ref.get("name", "")

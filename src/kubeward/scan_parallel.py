@@ -1,4 +1,4 @@
-"""`kubeward scan -o json` on two processes, for large file scans.
+"""The two-process runner of the scan pipeline (kubeward/scan.py): `-o json` of many files.
 
 The files, sorted by their shown name, are cut into contiguous chunks of about equal size. This process takes
 chunks from the front and a forked child takes them from the back, first to load them and then to run the
@@ -12,8 +12,9 @@ The cross-object controls (`snapshot` shape) need every object: once loading is 
 objects over (with their key lines, flattened), and this process runs those controls over all of them, in the
 serial load order, while the child is already running its chunks; it can then also run chunks the child loaded.
 
-The result is byte for byte what the serial path writes (same summary, same order, same exit code); anything
-unexpected (a failed child, an unknown error source) makes the caller fall back to the serial path.
+The result is a ScanResult holding byte for byte the document the serial runner writes (same summary, same
+order, same exit code); anything unexpected (a failed child, an unknown error source) makes the pipeline fall
+back to the serial runner.
 `KUBEWARD_WORKERS=1` forces the serial path; `KUBEWARD_WORKERS=2` uses two processes even for small inputs.
 """
 
@@ -28,16 +29,18 @@ import select
 import struct
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .controls.registry import Control, run, unassessed_kinds
-from .findings import ControlResult, Finding, InputError, NotAssessed, Report, Severity
+from .findings import ControlResult, Finding, InputError, NotAssessed, Report, Severity, count_by_severity
 from .formats.json import item_bytes, render_spliced
 from .gcpause import gc_paused
-from .resource import Resource, _flatten_lines
+from .resource import Resource
 from .snapshot import Snapshot
 from .sources.files import load_paths
+
+if TYPE_CHECKING:
+    from .scan import ScanResult
 
 MIN_FILES = 500  # below this, forking costs more than it saves
 CHUNKS = 32  # enough for the two sides to even out, few enough that per-chunk set-up stays negligible
@@ -45,17 +48,16 @@ CHUNKS = 32  # enough for the two sides to even out, few enough that per-chunk s
 # it can take over chunks the child loaded (never the reverse), so the child loads more.
 PARENT_LOADS = 0.4
 _PER_FILE = 512  # weight of a file beyond its bytes, for cutting chunks
-_KEY_LINES_DONE = {0: {}}  # truthy stand-in: the object's pointer→line map is handed over already flattened
-
-Handed = tuple[Any, str | None, int | None, dict[str, int] | None, bool]  # (obj, file, line, lines, had key lines)
+Handed = tuple[Any, str | None, int | None, dict[str, int] | None]  # (obj, file, line, pointer lines)
 # control id -> (evaluated, failed, findings, rendered findings, [(order key, rendered suppressed finding)]); the
 # child's rendered findings travel as (offset, length) in its block spool and come back as a memoryview.
 ChunkResult = dict[str, tuple[int, int, int, Any, list[tuple[tuple[int, int, int], bytes]]]]
 
 
-def workers_wanted(n_files: int) -> int:
-    """1 (serial) or 2, from KUBEWARD_WORKERS (unset: 2 on a multi-CPU machine for ≥ MIN_FILES files)."""
-    setting = os.environ.get("KUBEWARD_WORKERS", "").strip()
+def workers_wanted(n_files: int, workers: int | None = None) -> int:
+    """1 (serial) or 2: `workers` when given (ScanOptions.workers), else KUBEWARD_WORKERS, else 2 on a
+    multi-CPU machine for ≥ MIN_FILES files."""
+    setting = str(workers) if workers is not None else os.environ.get("KUBEWARD_WORKERS", "").strip()
     if setting:
         try:
             wanted = int(setting)
@@ -63,16 +65,6 @@ def workers_wanted(n_files: int) -> int:
             wanted = 1
         return 2 if wanted >= 2 and n_files >= 2 else 1
     return 2 if (os.cpu_count() or 1) >= 2 and n_files >= MIN_FILES else 1
-
-
-@dataclass(slots=True)
-class ParallelScan:
-    data: list[bytes | memoryview]  # the document, in pieces to write in order (the child's: views of its spool)
-    errors: list[InputError]
-    expired: list[str]
-    objects: int
-    failing: set[Severity] = field(default_factory=set)  # severities of controls with unsuppressed findings
-    notes: list[str] = field(default_factory=list)  # the report's exception notes
 
 
 class _Claims:
@@ -125,7 +117,7 @@ def scan_json(
     controls: list[Control],
     exceptions: Any,
     exclude_namespaces: Iterable[str],
-) -> ParallelScan | None:
+) -> ScanResult | None:
     """The two-process scan, or None when it does not apply (stdin, repeated names, a failed child)."""
     names = [shown for shown, _ in files]
     if any(path is None for _, path in files) or len(set(names)) != len(names) or len(files) < 2:
@@ -170,11 +162,12 @@ def _child(chunks: list[list[tuple[str, str | None]]], claims: _Claims, spools: 
            max_file_bytes: int, index: dict[str, int], per_object: list[Control], exceptions: Any,
            skip_ns: tuple[str, ...]) -> None:
     loaded: dict[int, list[Resource]] = {}
-    handed: dict[int, tuple[list[Handed], list[tuple[str, str]]]] = {}
+    handed: dict[int, tuple[list[Handed], list[tuple[str, str]], list[tuple[str, str]]]] = {}
     while (i := claims.load(from_back=True)) is not None:
-        result = load_paths((), max_file_bytes=max_file_bytes, files=chunks[i])
+        result = load_paths((), max_file_bytes=max_file_bytes, files=chunks[i], objects_only=True)
         loaded[i] = result.resources
-        handed[i] = ([_handed_over(r) for r in result.resources], [(e.file, e.message) for e in result.errors])
+        handed[i] = ([_handed_over(r) for r in result.resources], [(e.file, e.message) for e in result.errors],
+                     [(e.file, e.message) for e in result.skipped])
     _spool(spools[0], handed)
     os.write(write_fd, b"o")
     limit = claims.boundary()
@@ -189,18 +182,20 @@ def _child(chunks: list[list[tuple[str, str | None]]], claims: _Claims, spools: 
 def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, str | None]]], claims: _Claims,
             spools: tuple[Any, Any, Any], read_fd: int, max_file_bytes: int, index: dict[str, int],
             controls: list[Control], per_object: list[Control], cross: list[Control], exceptions: Any,
-            skip_ns: tuple[str, ...]) -> ParallelScan | None:
+            skip_ns: tuple[str, ...]) -> ScanResult | None:
     resources: dict[int, list[Resource]] = {}
     errors: list[InputError] = []
+    skipped: list[InputError] = []
     # This process loads only its share, then runs those chunks while the child loads the rest; the child can
     # run only what it loaded, this process can run anything once the objects are handed over.
     for _ in range(max(1, round(len(chunks) * PARENT_LOADS))):
         i = claims.load(from_back=False)
         if i is None:
             break
-        result = load_paths((), max_file_bytes=max_file_bytes, files=chunks[i])
+        result = load_paths((), max_file_bytes=max_file_bytes, files=chunks[i], objects_only=True)
         resources[i] = result.resources
         errors += result.errors
+        skipped += result.skipped
     boundary = claims.boundary()
     received = False
     cross_report: Report | None = None
@@ -213,9 +208,10 @@ def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, st
             if os.read(read_fd, 1) != b"o":
                 return None
             received = True
-            for j, (handed, failed) in _unspool(spools[0]).items():
+            for j, (handed, failed, passed_over) in _unspool(spools[0]).items():
                 resources[j] = [_received(h) for h in handed]
                 errors += [InputError(file, message) for file, message in failed]
+                skipped += [InputError(file, message) for file, message in passed_over]
             if set(resources) != set(range(len(chunks))):
                 return None
             if cross:
@@ -238,7 +234,7 @@ def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, st
         notes = [*exceptions.notes, *exceptions.inline_notes(r for i in range(len(chunks)) for r in resources[i])]
     unassessed = unassessed_kinds((r for i in range(len(chunks)) for r in resources[i]), frozenset(skip_ns))
     return _assemble(files, controls, exceptions, [results[i] for i in range(len(chunks))], objects, errors,
-                     cross_report, notes, unassessed)
+                     cross_report, notes, skipped, unassessed)
 
 
 def _ready(fd: int) -> bool:
@@ -307,16 +303,12 @@ def _unspool(spool: Any) -> Any:
 def _handed_over(r: Resource) -> Handed:
     """An object for the parent: its key lines flattened here, where their ids are valid (kept on the object too,
     so this process's own controls reuse them)."""
-    if r.key_lines and r._lines is None:
-        r._lines = _flatten_lines(r.obj, r.key_lines)
-    return (r.obj, r.file, r.line, r._lines, bool(r.key_lines))
+    return (r.obj, r.file, r.line, r.pointer_lines())
 
 
 def _received(handed: Handed) -> Resource:
-    obj, file, line, lines, had_key_lines = handed
-    r = Resource(obj, file=file, line=line, key_lines=_KEY_LINES_DONE if had_key_lines else None)
-    r._lines = lines
-    return r
+    obj, file, line, lines = handed
+    return Resource.with_pointer_lines(obj, file=file, line=line, lines=lines)
 
 
 def _run_chunk(resources: list[Resource], index: dict[str, int], controls: list[Control], exceptions: Any,
@@ -377,15 +369,15 @@ def _assemble(
     input_errors: list[InputError],
     cross_report: Report | None,
     notes: list[str],
+    input_skipped: list[InputError],
     unassessed: Iterable[NotAssessed] = (),
-) -> ParallelScan | None:
-    # Input errors in the serial order: file by file, as the files were listed.
-    errors_of: dict[str, list[InputError]] = {}
-    for e in input_errors:
-        errors_of.setdefault(e.file, []).append(e)
-    if not set(errors_of) <= {shown for shown, _ in files}:
+) -> ScanResult | None:
+    from .scan import ScanResult
+
+    errors = _in_file_order(files, input_errors)
+    skipped = _in_file_order(files, input_skipped)
+    if errors is None or skipped is None:
         return None
-    errors = [e for shown, _ in files for e in errors_of.get(shown, ())]
     if cross_report is not None and cross_report.objects != objects:
         return None
     cross_found: dict[str, list[Finding]] = {}
@@ -397,14 +389,12 @@ def _assemble(
             cross_silenced.setdefault(f.control.id, []).append(f)
 
     report = Report(objects=objects, findings=[], errors=errors, exception_notes=notes,
-                    not_assessed=list(unassessed))
+                    not_assessed=list(unassessed), skipped=skipped)
     if exceptions is not None:
         report.expired_exceptions = list(exceptions.expired)
     blocks: list[tuple[tuple[int, str], list[Any]]] = []
     suppressed: list[bytes] = []
-    by_severity = {s.label: 0 for s in sorted(Severity, reverse=True) if s != Severity.INFO}
-    n_findings = 0
-    failing: set[Severity] = set()
+    tallies: list[tuple[Severity, int]] = []  # (severity, findings) of each control with findings
     for c in controls:
         meta = c.meta
         if c.shape == "snapshot":
@@ -425,11 +415,20 @@ def _assemble(
             report.controls[meta.id] = ControlResult(meta, sum(p[0] for p in parts), sum(p[1] for p in parts))
         if count:
             blocks.append(((-meta.severity, meta.id), rendered))
-            n_findings += count
-            failing.add(meta.severity)
-            if meta.severity != Severity.INFO:
-                by_severity[meta.severity.label] += count
+            tallies.append((meta.severity, count))
     blocks.sort(key=lambda b: b[0])
-    data = render_spliced(report, (n_findings, by_severity, len(suppressed)),
+    data = render_spliced(report, (sum(n for _, n in tallies), count_by_severity(tallies), len(suppressed)),
                           [block for _, rendered in blocks for block in rendered], suppressed)
-    return ParallelScan(data, errors, report.expired_exceptions, objects, failing, notes)
+    return ScanResult(objects, errors, report.expired_exceptions, notes, frozenset(s for s, _ in tallies),
+                      skipped=skipped, rendered_json=data)
+
+
+def _in_file_order(files: list[tuple[str, str | None]], found: list[InputError]) -> list[InputError] | None:
+    """Errors or skipped documents in the serial order: file by file, as the files were listed (None: a file
+    that was not listed, which the serial path must handle)."""
+    of: dict[str, list[InputError]] = {}
+    for e in found:
+        of.setdefault(e.file, []).append(e)
+    if not set(of) <= {shown for shown, _ in files}:
+        return None
+    return [e for shown, _ in files for e in of.get(shown, ())]

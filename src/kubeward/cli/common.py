@@ -6,15 +6,21 @@ import functools
 import re
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from ..findings import InputError, Report, Severity
+from ..scan import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, NEVER_FAIL, InputsError, parse_fail_on
+from ..scan import exit_code as _exit_code
 from ..snapshot import Snapshot
 from ..textsafe import printable
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+if TYPE_CHECKING:
+    from ..sources.render import RenderOptions
+
+__all__ = ["EXIT_FINDINGS", "EXIT_OK", "EXIT_USAGE", "NEVER_FAIL", "parse_fail_on"]
 PROGRESS_MIN_FILES = 200
 
 
@@ -68,12 +74,69 @@ def output_options(formats: Iterable[str]) -> Callable[[Callable[..., Any]], Cal
     return decorate
 
 
-def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Positional paths (files, folders, '-') plus the size guard."""
-    f = click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
-                     help="Refuse input files larger than this (guards memory).")(f)
-    f = click.argument("paths", nargs=-1, type=click.Path(allow_dash=True, path_type=str))(f)
-    return f
+DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"  # the bundled demo cluster (`kubeward demo --path`)
+
+
+def input_options(f: Callable[..., Any] | None = None, *, positional: bool = True) -> Any:
+    """Inputs the same way in every group: positional paths (files, folders, '-'), kubectl's `-f/--filename` for
+    the same (repeatable), `--demo` for the bundled demo cluster, and the size guard. The command receives them
+    all as one `paths` tuple (positional first, then -f, then the demo folder). `positional=False` for commands
+    whose positional arguments are something else (`rbac can-i VERB RESOURCE [NAME]`, as kubectl's): -f only."""
+
+    def decorate(h: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(h)
+        def merged(*args: Any, paths: tuple[str, ...] = (), filenames: tuple[str, ...] = (), demo: bool = False,
+                   **kwargs: Any) -> Any:
+            return h(*args, paths=(*paths, *filenames, *((str(DEMO_DIR),) if demo else ())), **kwargs)
+
+        g: Callable[..., Any] = merged
+        g = click.option("--demo", "demo", is_flag=True,
+                         help="Read the bundled demo cluster (its folder: kubeward demo --path).")(g)
+        g = click.option("-f", "--filename", "filenames", multiple=True, metavar="PATH",
+                         type=click.Path(allow_dash=True, path_type=str),
+                         help=("A file, folder or '-': the same as a positional PATH, as kubectl spells it "
+                               "(repeatable)." if positional else
+                               "Manifests: a file, folder or '-' for stdin (repeatable).")
+                         )(g)
+        g = click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
+                         help="Refuse input files larger than this (guards memory).")(g)
+        if positional:
+            g = click.argument("paths", nargs=-1, type=click.Path(allow_dash=True, path_type=str))(g)
+        return g
+
+    return decorate(f) if f is not None else decorate
+
+
+def render_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """helm's own flags for the Helm charts among the inputs (sources/render.py); the value is one
+    `render_opts` keyword (a RenderOptions)."""
+
+    opts = [
+        # -f is kubectl's --filename in every group (input_options); helm's values file keeps its long name.
+        click.option("--values", "helm_values", multiple=True, metavar="FILE",
+                     help="Helm charts: a values file, as `helm template --values` (repeatable; later files win)."),
+        click.option("--set", "helm_set", multiple=True, metavar="K=V",
+                     help="Helm charts: a value, as `helm template --set` (repeatable)."),
+        click.option("--release-name", metavar="NAME", default=None,
+                     help="Helm charts: the release name (default: helm's `release-name`)."),
+        click.option("--render-timeout", type=click.FloatRange(min=0, min_open=True), default=120.0,
+                     show_default=True, metavar="SECONDS",
+                     help="Stop a helm or kustomize render that takes longer than this."),
+    ]
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, helm_values: tuple[str, ...], helm_set: tuple[str, ...], release_name: str | None,
+                render_timeout: float, **kwargs: Any) -> Any:
+        from ..sources.render import RenderOptions
+
+        render = RenderOptions(values=helm_values, set_values=helm_set, release_name=release_name,
+                               timeout=render_timeout)
+        return f(*args, render_opts=render, **kwargs)
+
+    g: Callable[..., Any] = wrapper
+    for opt in reversed(opts):
+        g = opt(g)
+    return g
 
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -134,32 +197,35 @@ def input_namespace(other: str | None = None) -> tuple[str | None, bool]:
 
 
 def load_snapshot(paths: Iterable[str], max_file_size: str = "16M", *, namespace: str | None = None,
-                  enforce_namespace: bool = True) -> Snapshot:
+                  enforce_namespace: bool = True, render_opts: RenderOptions | None = None) -> Snapshot:
     """Read files into a Snapshot; a progress bar on stderr only when it is a terminal and the scan is long.
 
     `namespace` is kubectl's `-n` for files (cli-runtime resource builder): namespaced objects without one get
     it; with `enforce_namespace` an object written in another namespace is one input error and left out, as
     `kubectl apply -n` refuses it. Without `namespace`, objects without one are in `default` (Resource.namespace).
     Commands whose `-n` filters or names a request namespace pass enforce_namespace=False.
+
+    Helm charts and kustomizations among the folders are rendered (sources/render.py) with scan's helm flags
+    (`render_opts`) and `namespace` as helm's --namespace; their objects then take the same -n rules as files.
     """
-    from ..resource import set_input_namespace
-    from ..sources.files import iter_files, load_paths
+    from ..scan import load
+    from ..sources.render import plan_inputs
 
     limit = parse_size(max_file_size)
-    files = list(iter_files(paths))
-    if not sys.stderr.isatty() or len(files) < PROGRESS_MIN_FILES:
-        result = load_paths((), max_file_bytes=limit, files=files)
-    else:
+    paths = list(paths)
+    n_files = len(plan_inputs(paths)[0]) if sys.stderr.isatty() else 0
+    try:
+        if n_files < PROGRESS_MIN_FILES:
+            return load(paths, max_file_bytes=limit, namespace=namespace, enforce_namespace=enforce_namespace,
+                        render_opts=render_opts)
         from rich.progress import Progress
 
         with Progress(transient=True, console=_stderr_console()) as bar:
-            task = bar.add_task("reading manifests", total=len(files))
-            result = load_paths((), max_file_bytes=limit, files=files, on_file=lambda: bar.advance(task))
-    resources, errors = result.resources, list(result.errors)
-    if namespace:
-        resources, refused = set_input_namespace(resources, namespace, enforce=enforce_namespace)
-        errors += [InputError(r.file or "<input>", f"line {r.line}: {msg}" if r.line else msg) for r, msg in refused]
-    return Snapshot(resources, errors=errors)
+            task = bar.add_task("reading manifests", total=n_files)
+            return load(paths, max_file_bytes=limit, namespace=namespace, enforce_namespace=enforce_namespace,
+                        render_opts=render_opts, on_file=lambda: bar.advance(task))
+    except InputsError as exc:
+        fail(str(exc))
 
 
 def exceptions_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -204,23 +270,15 @@ def emit(text: str, output_file: str | None) -> None:
         click.echo(text, nl=not text.endswith("\n"))
 
 
-NEVER_FAIL = Severity.CRITICAL + 1  # `--fail-on none`: above every severity, so nothing fails the run
-
-
 def fail_on_type() -> click.Choice:
     """`--fail-on`: a severity, or `none` for report-only jobs (exit 0 whatever is found; usage and input errors
     still exit 2)."""
     return click.Choice([*severity_type().choices, "none"], case_sensitive=False)
 
 
-def parse_fail_on(text: str) -> int:
-    return NEVER_FAIL if text.strip().lower() == "none" else Severity.parse(text)
-
-
 def exit_code(report: Report, fail_on: int, *, scanned: bool) -> int:
-    if not scanned:
-        return EXIT_USAGE
-    return EXIT_FINDINGS if any(f.severity >= fail_on for f in report.findings) else EXIT_OK
+    """kubeward.scan.exit_code, with what counts as "something was read" said by the command."""
+    return _exit_code(report, fail_on, scanned=scanned, allow_input_errors=True)
 
 
 def severity_type() -> click.Choice:

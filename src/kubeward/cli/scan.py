@@ -5,47 +5,50 @@ from __future__ import annotations
 import atexit
 import gc
 import sys
-from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..controls.registry import Selection, SelectionError, all_controls, gc_paused, run
-from ..controls.settings import (
-    NEWEST_MINOR,
-    ScanSettings,
-    SettingsError,
-    parse_allowed_registries,
-    parse_k8s_version,
-    using,
-)
-from ..exceptions import ExceptionsError, load_exceptions
+from ..controls.registry import Selection, SelectionError, all_controls
+from ..controls.settings import NEWEST_MINOR, ScanSettings, SettingsError, parse_k8s_version
+from ..exceptions import ExceptionsError
 from ..findings import Severity
-from ..formats import FORMATS, render
-from ..formats.json import pieces as json_pieces
+from ..formats import FIRST, FORMATS
+from ..gcpause import gc_paused
+from ..scan import InputsError, ScanOptions, exit_code, parse_fail_on, render, scan_for_output
 from . import common
 from .common import (
-    EXIT_FINDINGS,
-    EXIT_OK,
-    EXIT_USAGE,
+    DEMO_DIR,
     emit,
-    exit_code,
     fail,
     fail_on_type,
     input_namespace_option,
     input_options,
     load_snapshot,
+    one_line,
     output_options,
-    parse_fail_on,
+    parse_size,
     print_errors,
+    render_options,
     severity_type,
     user_errors,
     warn,
 )
 from .live import cluster_options, load_cluster_cli
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
+if TYPE_CHECKING:
+    from ..snapshot import Snapshot
+    from ..sources.render import RenderOptions
+
+# What `kubeward demo` suggests next; a test runs each one on the demo.
+DEMO_NEXT = (
+    ("kubeward demo --details", "every finding, with its fix"),
+    ("kubeward scan --demo -o html --output report.html", "a self-contained HTML report"),
+    ("kubeward rbac risks --demo", "who holds dangerous permissions, and how"),
+    ("kubeward netpol reach --demo", "which pods can reach which"),
+    ("kubeward pss check --level restricted --demo", "what Pod Security admission would reject"),
+)
 
 
 def _csv(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -71,6 +74,13 @@ def scan_options(f: Any) -> Any:
         click.option("--allowed-registries", multiple=True,
                      help="Registries images may come from (comma-separate or repeat; e.g. registry.example.com, "
                      "docker.io/library); turns on KW-W061."),
+        click.option("--allow-input-errors", is_flag=True,
+                     help="Report unreadable manifests but let the exit code reflect only the findings."),
+        click.option("-v", "--verbose", is_flag=True,
+                     help="Name the skipped files (YAML that is no Kubernetes object: Helm values, CI files...)."),
+        click.option("--details", is_flag=True,
+                     help="Table: every finding of every control, fixes and the suppressed list (default: the first "
+                     f"{FIRST} findings of each control)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -80,38 +90,53 @@ def scan_options(f: Any) -> Any:
 @click.command()
 @input_options
 @input_namespace_option
-@click.option("--demo", is_flag=True, help="Scan the bundled demo cluster (examples/demo-cluster).")
+@render_options
 @cluster_options
 @scan_options
-@user_errors(SelectionError, ExceptionsError, SettingsError)
-def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, context: str | None,
-         kubeconfig: str | None, input_namespace: str | None, **opts: Any) -> None:
+@user_errors(SelectionError, ExceptionsError, SettingsError, InputsError)
+def scan(paths: tuple[str, ...], max_file_size: str, live: bool, context: str | None,
+         kubeconfig: str | None, input_namespace: str | None, render_opts: RenderOptions, **opts: Any) -> None:
     """Scan manifests (files, folders, '-' for stdin) and report findings.
+
+    A folder with a Chart.yaml is rendered with `helm template`, one with a kustomization with `kustomize build`.
 
     \b
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or input errors
-    (bad flags, or nothing at all could be scanned).
+    (bad flags, a manifest that cannot be read unless --allow-input-errors, or nothing at all scanned).
+    YAML that is no Kubernetes object (Helm values, CI workflows, kustomize configs) is counted as skipped.
     """
     if live:
-        if paths or demo:
+        if paths:
             fail("--cluster reads a live cluster: give no paths and no --demo with it")
         if input_namespace:
             fail("-n/--namespace places file inputs; with --cluster use --exclude-namespaces")
+        if render_opts.values or render_opts.set_values or render_opts.release_name:
+            fail("--values, --set and --release-name render Helm charts: not with --cluster")
         _scan((), max_file_size, live=(kubeconfig, context), **opts)
         return
-    if demo:
-        paths = (*paths, str(DEMO_DIR))
     if not paths:
         fail("nothing to scan: give files, folders or '-' (or --demo)")
-    _scan(paths, max_file_size, namespace=input_namespace, **opts)
+    _scan(paths, max_file_size, namespace=input_namespace, render_opts=render_opts,
+          demo_files=str(DEMO_DIR) in paths, **opts)
 
 
 @click.command()
+@click.option("--path", "show_path", is_flag=True, help="Print the folder the demo manifests are in, and exit.")
 @scan_options
 @user_errors(SelectionError, ExceptionsError, SettingsError)
-def demo(**opts: Any) -> None:
-    """Scan the bundled, deliberately insecure demo cluster (same as `scan --demo`)."""
-    _scan((str(DEMO_DIR),), "16M", **opts)
+def demo(show_path: bool, **opts: Any) -> None:
+    """Scan the bundled, deliberately insecure demo cluster (as `scan --demo`, in a shorter view: the critical
+    controls with a finding each, the high ones by name, the rest counted; `--details` for everything).
+
+    \b
+    kubeward demo
+    kubeward demo --details
+    kubeward demo -o json
+    """
+    if show_path:
+        click.echo(str(DEMO_DIR))
+        return
+    _scan((str(DEMO_DIR),), "16M", demo_files=True, tour=True, **opts)
 
 
 def _scan(
@@ -127,93 +152,94 @@ def _scan(
     fail_on: str,
     fmt: str,
     output_file: str | None,
+    allow_input_errors: bool = False,
+    verbose: bool = False,
     k8s_version: str = f"1.{NEWEST_MINOR}",
     allowed_registries: tuple[str, ...] = (),
     live: tuple[str | None, str | None] | None = None,
     namespace: str | None = None,
+    render_opts: RenderOptions | None = None,
+    details: bool = False,
+    demo_files: bool = False,
+    tour: bool = False,
 ) -> None:
-    settings = ScanSettings(parse_k8s_version(k8s_version), parse_allowed_registries(_csv(allowed_registries)))
-    for note in settings.notes():
-        common.warn(note)
-    with using(settings):
-        _scan_with(paths, max_file_size, frameworks=frameworks, severity_threshold=severity_threshold,
-                   include_controls=include_controls, exclude_controls=exclude_controls,
-                   exclude_namespaces=exclude_namespaces, exceptions_file=exceptions_file, fail_on=fail_on, fmt=fmt,
-                   output_file=output_file, live=live, namespace=namespace)
-
-
-def _scan_with(
-    paths: tuple[str, ...],
-    max_file_size: str,
-    *,
-    frameworks: tuple[str, ...],
-    severity_threshold: str,
-    include_controls: tuple[str, ...],
-    exclude_controls: tuple[str, ...],
-    exclude_namespaces: tuple[str, ...],
-    exceptions_file: str | None,
-    fail_on: str,
-    fmt: str,
-    output_file: str | None,
-    live: tuple[str | None, str | None] | None,
-    namespace: str | None,
-) -> None:
+    """The flags as ScanOptions, the pipeline (kubeward/scan.py), then printing and the exit code."""
     if common.CONSOLE:
         # A scan is one burst of allocation with no garbage cycles worth collecting, and the process ends with
         # it. Each collection would walk everything loaded so far (about 0.2 s on 4,500 manifests, once per
         # pause the loader, the run loop and the formats end): the collector stays off until exit.
         gc.disable()
-    selection = Selection(
+    options = ScanOptions(
         frameworks=_csv(frameworks) or ("all",),
         min_severity=Severity.parse(severity_threshold),
-        include=_csv(include_controls),
-        exclude=_csv(exclude_controls),
+        include_controls=_csv(include_controls),
+        exclude_controls=_csv(exclude_controls),
+        exclude_namespaces=_csv(exclude_namespaces),
+        exceptions_file=exceptions_file,
+        k8s_version=k8s_version,
+        allowed_registries=_csv(allowed_registries),
+        max_file_bytes=parse_size(max_file_size),
+        namespace=namespace,
+        render=render_opts,
     )
-    chosen = selection.choose(all_controls())
-    exceptions = load_exceptions(exceptions_file)
-    # The two-process path reads files itself; `-n` (one install.yaml, typically) takes the serial path.
-    if (live is None and not namespace and fmt == "json"
-            and _scan_json_parallel(paths, max_file_size, chosen, exceptions, fail_on, output_file,
-                                    _csv(exclude_namespaces))):
-        return
-    with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
-        snapshot = (load_cluster_cli(*live) if live is not None
-                    else load_snapshot(paths, max_file_size, namespace=namespace))
-    print_errors(snapshot.errors)
-    report = run(snapshot, chosen, exceptions, exclude_namespaces=_csv(exclude_namespaces))
-    report.coverage = getattr(snapshot, "coverage", None)
-    _exception_lines(report.expired_exceptions, report.exception_notes)
+    # The RBAC controls judge with the bootstrap policy of --k8s-version when kubeward ships it; else it says so.
+    for note in ScanSettings(parse_k8s_version(k8s_version)).notes():
+        warn(note)
+
+    def load_files(paths: Sequence[str], options: ScanOptions) -> Snapshot:
+        with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
+            if live is not None:
+                return load_cluster_cli(*live)
+            return load_snapshot(paths, max_file_size, namespace=options.namespace, render_opts=options.render)
+
+    def loaded(snapshot: Snapshot) -> None:
+        print_errors(snapshot.errors)
+        if verbose:
+            _print_skipped(snapshot.skipped)
+
+    result = scan_for_output(paths, options, fmt, load_files=load_files, loaded=loaded)
+    if not result.input_errors_shown:  # the two-process runner: its errors come with its result
+        print_errors(result.errors)
+        if verbose:
+            _print_skipped(result.skipped)
+    _exception_lines(result.expired, result.notes)
     if fmt == "json":
         with gc_paused():
-            _emit_bytes(json_pieces(report), output_file)
+            _emit_bytes(result.json_pieces(), output_file)
     else:
-        emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
+        assert result.report is not None
+        if fmt == "table":
+            view = _table_view(details, demo_files, tour)
+            emit(render(result.report, fmt, color=sys.stdout.isatty() and not output_file, **view), output_file)
+            if tour and not (output_file and output_file != "-"):
+                click.echo(_next_commands())
+        else:
+            emit(render(result.report, fmt), output_file)
     _skip_final_collection()
-    sys.exit(exit_code(report, parse_fail_on(fail_on), scanned=len(snapshot) > 0))
+    sys.exit(exit_code(result, parse_fail_on(fail_on), allow_input_errors=allow_input_errors))
 
 
-def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list[Any], exceptions: Any, fail_on: str,
-                        output_file: str | None, exclude_namespaces: tuple[str, ...]) -> bool:
-    """`-o json` of many files on two processes (see scan_parallel); False when the serial path should run."""
-    from ..scan_parallel import scan_json, workers_wanted
-    from ..sources.files import iter_files
-    from .common import parse_size
+def _print_skipped(skipped: Iterable[Any]) -> None:
+    for e in skipped:
+        click.echo(f"kubeward: {one_line(e.file)}: skipped, {one_line(e.message)}", err=True)
 
-    limit = parse_size(max_file_size)
-    files = list(iter_files(paths))
-    if workers_wanted(len(files)) < 2:
-        return False
-    done = scan_json(files, limit, chosen, exceptions, exclude_namespaces)
-    if done is None:
-        return False
-    print_errors(done.errors)
-    _exception_lines(done.expired, done.notes)
-    _emit_bytes(done.data, output_file)
-    _skip_final_collection()
-    if done.objects == 0:
-        sys.exit(EXIT_USAGE)
-    threshold = parse_fail_on(fail_on)
-    sys.exit(EXIT_FINDINGS if any(s >= threshold for s in done.failing) else EXIT_OK)
+
+def _table_view(details: bool, demo_files: bool, tour: bool) -> dict[str, Any]:
+    """The table's options: everything with --details; the demo's files are shown relative to its folder (a pip
+    install puts it far from any working directory); the demo itself shows the most severe controls first."""
+    view: dict[str, Any] = {"base": str(DEMO_DIR)} if demo_files else {}
+    if details:
+        return view
+    view.update(first=FIRST, hint="--details")
+    if tour:
+        view.update(first=1, findings_from=Severity.CRITICAL, list_from=Severity.HIGH, hint="kubeward demo --details")
+    return view
+
+
+def _next_commands() -> str:
+    width = max(len(cmd) for cmd, _ in DEMO_NEXT)
+    lines = ["Next, try:"] + [f"  {cmd.ljust(width)}  # {what}" for cmd, what in DEMO_NEXT]
+    return "\n".join(lines) + "\n"
 
 
 def _exception_lines(expired: list[str], notes: list[str]) -> None:
@@ -260,7 +286,7 @@ def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None) -
 
 @click.command("controls")
 @click.option("--framework", "frameworks", multiple=True, default=("all",), help="Filter by framework.")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json", "yaml", "markdown"]), default="table")
 @user_errors(SelectionError)
 def controls_cmd(frameworks: tuple[str, ...], fmt: str) -> None:
     """List the controls kubeward runs, with severity and framework mappings.
