@@ -61,10 +61,10 @@ def test_cli(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver-a, namespace: kube-system}\n"
                  "spec: {containers: [{name: a, image: 'registry.k8s.io/kube-apiserver:v1.30.2'}]}\n---\n"
-                 "apiVersion: v1\nkind: Node\nmetadata: {name: n}\nstatus: {nodeInfo: {kubeletVersion: v1.26.1}}\n")
+                 "apiVersion: v1\nkind: Node\nmetadata: {name: node-1}\nstatus: {nodeInfo: {kubeletVersion: v1.26.1}}\n")
     out = CliRunner().invoke(cli, ["versions", str(f), "-o", "json", "--fail-on", "medium"])
     assert out.exit_code == 1
     ids = [(x["control"]["id"], x["object"]["name"]) for x in json.loads(out.stdout)["findings"]]
-    assert ids[0] == ("KW-V012", "n") and ("KW-V100", "kube-apiserver-a") in ids
+    assert ids[0] == ("KW-V012", "node-1") and ("KW-V100", "kube-apiserver-a") in ids
     assert CliRunner().invoke(cli, ["versions", "--version", "1.30"]).exit_code == 0
     assert CliRunner().invoke(cli, ["versions"]).exit_code == 2

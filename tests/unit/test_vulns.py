@@ -213,7 +213,7 @@ def test_cli_nothing_found_and_bad_input(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: [\n")
     good = tmp_path / "good.yaml"
-    good.write_text("apiVersion: v1\nkind: Node\nmetadata: {name: n}\nstatus: {nodeInfo: {kubeletVersion: v1.37.2}}\n")
+    good.write_text("apiVersion: v1\nkind: Node\nmetadata: {name: node-1}\nstatus: {nodeInfo: {kubeletVersion: v1.37.2}}\n")
     mixed = invoke(str(bad), str(good), "--today", "2024-12-01")
     assert mixed.exit_code == 2 and "bad.yaml" in mixed.stderr  # a clean answer with unread input is not clean
 
