@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+from .k8sversion import VersionError, newest, parse, require
+
 BOOTSTRAP_SELECTOR = "kubernetes.io/bootstrapping=rbac-defaults"  # bootstrappolicy labels every object it owns
 RBAC_PATH = "/apis/rbac.authorization.k8s.io/v1"
 RBAC_LISTS = (("ClusterRole", "clusterroles"), ("ClusterRoleBinding", "clusterrolebindings"),
@@ -134,21 +136,15 @@ def supported_versions() -> tuple[str, ...]:
     return tuple(sorted(found, key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit())))
 
 
-class UnsupportedVersion(ValueError):
-    """--k8s-version names a version kubeward has no generated data for."""
+# A version without data for it (kubeward.k8sversion: one parser and data-set list for every --k8s-version).
+UnsupportedVersion = VersionError
 
 
 def normalise_version(version: str | None) -> str:
     """`v1.37`, `1.37`, `1.37.2` → `1.37`; None → the newest shipped version; unknown → UnsupportedVersion."""
-    have = supported_versions()
     if not version:
-        return have[-1] if have else DEFAULT_VERSION
-    v = version.strip().lstrip("v")
-    minor = ".".join(v.split(".")[:2])
-    if minor not in have:
-        raise UnsupportedVersion(f"no API data for Kubernetes {version} (supported: {', '.join(have) or 'none'}); "
-                                 "data is generated from a real kube-apiserver of that version")
-    return minor
+        return str(newest("api-data")) if supported_versions() else DEFAULT_VERSION
+    return str(require("api-data", parse(version), version))
 
 
 @cache

@@ -123,13 +123,13 @@ def test_generated_policy_semantics() -> None:
 
     p = parse_policy(policy_document("recommended"))
     u = UserInfo("jane", ("system:authenticated",))
-    lvl = lambda *a, **k: p.evaluate(Attributes(u, *a, **k)).level  # noqa: E731
-    assert lvl("create", True, "a", "", "secrets") == "Metadata"
-    assert lvl("create", True, "a", "", "pods", "exec") == "RequestResponse"
-    assert lvl("create", True, "", "rbac.authorization.k8s.io", "clusterrolebindings") == "RequestResponse"
-    assert lvl("create", True, "a", "", "pods") == "Request"
-    assert lvl("get", False, path="/healthz") == "None"
-    assert lvl("list", True, "a", "", "pods") == "Metadata"
+    lvl = lambda *a, **k: p.evaluate(Attributes(*a, **k, user=u)).level  # noqa: E731
+    assert lvl("create", "secrets", namespace="a") == "Metadata"
+    assert lvl("create", "pods", "exec", namespace="a") == "RequestResponse"
+    assert lvl("create", "clusterrolebindings", api_group="rbac.authorization.k8s.io") == "RequestResponse"
+    assert lvl("create", "pods", namespace="a") == "Request"
+    assert lvl("get", resource_request=False, path="/healthz") == "None"
+    assert lvl("list", "pods", namespace="a") == "Metadata"
 
 
 POLICY_BAD = """\

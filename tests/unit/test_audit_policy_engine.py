@@ -26,8 +26,8 @@ DATA = yaml.safe_load((Path(__file__).parent.parent / "data/audit/checker_cases.
 def _attrs(key: str) -> Attributes:
     a = DATA["attrs"][key]
     user = UserInfo(a["user"]["name"], tuple(a["user"]["groups"])) if a["user"] else None
-    return Attributes(user, a["verb"], a["resourceRequest"], a.get("namespace", ""), a.get("apiGroup", ""),
-                      a.get("resource", ""), a.get("subresource", ""), a.get("name", ""), a["path"])
+    return Attributes(a["verb"], a.get("resource", ""), a.get("subresource", ""), a.get("apiGroup", ""),
+                      a.get("namespace", ""), a.get("name", ""), a["path"], a["resourceRequest"], user)
 
 
 def _policy(names: list[str], stages: list[str] | None, **extra: Any) -> Any:
@@ -65,7 +65,7 @@ def test_omit_managed_fields(case: dict[str, Any]) -> None:
         rule["omitManagedFields"] = case["rule"]
     p = parse_policy({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitManagedFields": case["policy"],
                       "rules": [rule]})
-    assert p.evaluate(Attributes(None, "get", False)).omit_managed_fields is case["want"]
+    assert p.evaluate(Attributes("get", resource_request=False)).omit_managed_fields is case["want"]
 
 
 def test_res_slash_star_matches_bare_resource_as_upstream() -> None:

@@ -69,5 +69,5 @@ def test_catches_all_is_sound(raw: dict[str, Any], s: Any, ns: str, name: str, u
     rule = parse_rule(raw, 0)
     if _catches_all(rule, s):
         for verb in s.verbs:
-            a = Attributes(UserInfo(user, ("g3",)), verb, True, ns, s.group, s.resource, s.subresource, name)
+            a = Attributes(verb, s.resource, s.subresource, s.group, ns, name, user=UserInfo(user, ("g3",)))
             assert rule_matches(rule, a)

@@ -109,7 +109,7 @@ def test_aggregated_bootstrap_roles_include_input_aggregates() -> None:
 def test_versions() -> None:
     assert supported_versions() == ("1.37",)
     assert normalise_version("v1.37") == normalise_version("1.37.2") == normalise_version(None) == "1.37"
-    with pytest.raises(UnsupportedVersion, match=r"supported: 1\.37"):
+    with pytest.raises(UnsupportedVersion, match=r"have: 1\.37"):
         normalise_version("1.36")
 
 

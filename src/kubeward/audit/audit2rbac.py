@@ -12,34 +12,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
+from ..attributes import Attributes
 from ..identity import SA_PREFIX
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
 RBAC_GROUP = "rbac.authorization.k8s.io"
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Observed:
-    """One request as the authorizer saw it (authorizer.AttributesRecord)."""
-
-    verb: str
-    api_group: str = ""
-    resource: str = ""
-    subresource: str = ""
-    namespace: str = ""
-    name: str = ""
-    path: str = ""  # non-resource requests only
-
-    @property
-    def resource_request(self) -> bool:
-        return not self.path
-
-    @property
-    def combined(self) -> str:
-        return f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+# One request as the authorizer saw it: the shared authorizer.Attributes (kubeward.attributes), without the user
+# (collect filters by user) and, for resource requests, without the URL path, so equal requests count once.
+Observed = Attributes
 
 
 def effective_user(ev: dict[str, Any]) -> str:
@@ -58,22 +43,12 @@ def allowed(ev: dict[str, Any], include_denied: bool) -> bool:
 
 
 def observe(ev: dict[str, Any]) -> Observed | None:
-    """The request's attributes, or None when its fields are not the types the API writes."""
-    ref = ev.get("objectRef")
-    verb = ev.get("verb", "")
-    if not isinstance(verb, str) or not isinstance(ref, dict | None):
+    """The request's attributes (a create carries no name unless its URL names one, as the authorizer saw it),
+    or None when its fields are not the types the API writes."""
+    attrs = Attributes.from_audit_event(ev, "none")
+    if attrs is None:
         return None
-    if ref and not all(isinstance(ref.get(k) or "", str) for k in ("apiGroup", "resource", "subresource",
-                                                                        "namespace", "name")):
-        return None
-    if not ref:
-        uri = ev.get("requestURI") or "/"
-        return Observed(verb, path=uri.split("?", 1)[0]) if isinstance(uri, str) else None
-    sub = ref.get("subresource") or ""
-    name = ref.get("name") or ""
-    if verb == "create" and not sub:
-        name = ""  # a create's URL names no object, so the authorizer sees no name (RBAC cannot restrict it)
-    return Observed(verb, ref.get("apiGroup") or "", ref.get("resource") or "", sub, ref.get("namespace") or "", name)
+    return replace(attrs, path="") if attrs.resource_request else attrs
 
 
 # Granted to every authenticated user by the bootstrap ClusterRoles system:discovery and system:public-info-viewer
@@ -184,14 +159,9 @@ def rule_covers(rule: dict[str, Any], o: Observed) -> bool:
     """Whether one generated rule allows the observed request, by the RBAC engine's own rule matching
     (plugin/pkg/auth/authorizer/rbac/rbac.go RuleAllows), for the self-check of generated output."""
     from ..engines.rbac.matching import rule_allows
-    from ..engines.rbac.model import Request, Rule
+    from ..engines.rbac.model import Rule
 
-    if o.resource_request:
-        request = Request(verb=o.verb, resource=o.resource, subresource=o.subresource, api_group=o.api_group,
-                          namespace=o.namespace, name=o.name)
-    else:
-        request = Request.non_resource(o.verb, o.path)
-    return rule_allows(request, Rule.parse(rule))
+    return rule_allows(o, Rule.parse(rule))
 
 
 def covered(docs: list[dict[str, Any]], o: Observed) -> bool:

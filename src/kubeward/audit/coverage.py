@@ -33,7 +33,7 @@ class Need:
 
 def _r(user: UserInfo, verb: str, resource: str, ns: str = "web", group: str = "", sub: str = "",
        name: str = "") -> Attributes:
-    return Attributes(user, verb, True, ns, group, resource, sub, name)
+    return Attributes(verb, resource, sub, group, ns, name, user=user)
 
 
 RBAC = "rbac.authorization.k8s.io"
@@ -60,7 +60,7 @@ NEEDS: dict[str, tuple[Need, ...]] = {
     "secret-read": (Need(_r(POD_SA, "get", "secrets", name="db"), "Metadata"),
                     Need(_r(POD_SA, "list", "secrets"), "Metadata")),
     "secret-access-denied": (Need(_r(POD_SA, "list", "secrets", "kube-system"), "Metadata"),),
-    "anonymous-allowed": (Need(Attributes(ANONYMOUS, "get", False, path="/api/v1/namespaces"), "Metadata"),
+    "anonymous-allowed": (Need(Attributes.non_resource("get", "/api/v1/namespaces", ANONYMOUS), "Metadata"),
                           Need(_r(ANONYMOUS, "get", "pods"), "Metadata")),
     "cluster-admin-binding": (Need(_r(PERSON, "create", "clusterrolebindings", "", RBAC), "Request"),),
     "wildcard-role": (Need(_r(PERSON, "create", "clusterroles", "", RBAC), "Request"),),

@@ -98,7 +98,7 @@ def _candidates(rule: PolicyRule, s: Sensitive) -> Iterator[Attributes]:
         for v in verbs:
             for ns in namespaces:
                 for name in names:
-                    yield Attributes(u, v, True, ns, s.group, s.resource, s.subresource, name)
+                    yield Attributes(v, s.resource, s.subresource, s.group, ns, name, user=u)
 
 
 def _catches_all(rule: PolicyRule, s: Sensitive) -> bool:
@@ -109,7 +109,7 @@ def _catches_all(rule: PolicyRule, s: Sensitive) -> bool:
         return False
     if not rule.resources:
         return True
-    probe = Attributes(None, s.verbs[0], True, "", s.group, s.resource, s.subresource, "")
+    probe = Attributes(s.verbs[0], s.resource, s.subresource, s.group)
     return any(not gr.resource_names and rule_matches(PolicyRule(rule.level, resources=(gr,)), probe)
                for gr in rule.resources)
 
@@ -192,7 +192,7 @@ def check_policy(policy: Policy, res: Resource) -> list[Finding]:
     logged = set(STAGES) - set(policy.omit_stages)
     for sub, meta in (("exec", EXEC_UNLOGGED), ("attach", EXEC_UNLOGGED), ("portforward", PORTFORWARD_UNLOGGED)):
         for u in PROBE_USERS:
-            d = policy.evaluate(Attributes(u, "create", True, "default", "", "pods", sub, "web-0"))
+            d = policy.evaluate(Attributes("create", "pods", sub, "", "default", "web-0", user=u))
             stages_left = {"ResponseStarted", "ResponseComplete"} - d.omit_stages
             if d.level == "None" or not stages_left:
                 why = (f"rule {d.rule} sets level None" if d.rule is not None and d.level == "None"
@@ -203,7 +203,7 @@ def check_policy(policy: Policy, res: Resource) -> list[Finding]:
                 break
 
     for u in PROBE_USERS:
-        d = policy.evaluate(Attributes(u, "get", True, "default", "", "secrets", "", "db-password"))
+        d = policy.evaluate(Attributes("get", "secrets", "", "", "default", "db-password", user=u))
         if d.level == "None" or "ResponseComplete" in d.omit_stages:
             path = f"/rules/{d.rule}" if d.rule is not None else "/rules"
             add(SECRETS_UNLOGGED, path, f"reading a secret as {u.name} is not logged"

@@ -234,12 +234,14 @@ def exceptions_option(f: Callable[..., Any]) -> Callable[..., Any]:
                         help="Exceptions file (default: ./.kubeward.yaml when present).")(f)
 
 
-def apply_exceptions(report: Report, exceptions_file: str | None) -> Report:
-    """Suppress what the exceptions file says in a report a check built itself; a bad file is exit 2."""
-    from ..exceptions import ExceptionsError, load_exceptions
+def apply_exceptions(report: Report, exceptions_file: str | None,
+                     extra_ids: frozenset[str] = frozenset()) -> Report:
+    """Suppress what the exceptions file says in a report a check built itself; a bad file is exit 2.
+    `extra_ids`: control ids of this command's own beyond the registry's (the CVE ids of `vulns`)."""
+    from ..exceptions import ExceptionsError, _all_known_ids, load_exceptions
 
     try:
-        exceptions = load_exceptions(exceptions_file)
+        exceptions = load_exceptions(exceptions_file, known_ids=lambda: _all_known_ids() | extra_ids)
     except ExceptionsError as exc:
         fail(str(exc))
     exceptions.apply(report)

@@ -48,7 +48,7 @@ def _k8s_version(ctx: click.Context, _param: click.Parameter, value: str | None)
     try:
         ctx.meta["kubeward.rbac.k8s_version"] = normalise_version(value)
     except UnsupportedVersion as exc:
-        fail(f"--k8s-version: {exc}")
+        fail(str(exc))
     return value
 
 
@@ -66,7 +66,7 @@ def source_options(f: Callable[..., Any] | None = None, *, positional: bool = Tr
                               "kube-apiserver creates (system:discovery, cluster-admin, admin/edit/view, …).")(g)
         g = click.option("--k8s-version", metavar="VERSION", expose_value=False, callback=_k8s_version,
                          is_eager=True,
-                         help=f"Kubernetes version of the API discovery and bootstrap policy "
+                         help=f"Kubernetes version of the API discovery and bootstrap policy, as for scan "
                               f"(have: {', '.join(supported_versions())}; default: the newest).")(g)
         g = input_options(g, positional=positional)
         return g
@@ -222,7 +222,7 @@ def build_request(mapper: RESTMapper, verb: str, target: str, name: str | None, 
             fail(f"{target}: a non-resource URL takes no name")
         if subresource:
             fail("--subresource can not be used with a non-resource URL")
-        return Request.non_resource(verb, target)
+        return Request.question(verb, path=target)
     res, slash, sub = target.partition("/")
     if slash and subresource:
         fail(f"{target}: give the subresource once (RESOURCE/SUB or --subresource)")
@@ -240,7 +240,7 @@ def build_request(mapper: RESTMapper, verb: str, target: str, name: str | None, 
         if sub and resolved.known and resource != "*" and not mapper.has_subresource(group, resource, sub):
             click.echo(f"Warning: the server doesn't have a subresource '{sub}' of '{resolved.label}'", err=True)
     ns = "" if cluster or not namespaced else namespace
-    return Request(verb, resource, sub, group, ns, name or "")
+    return Request.question(verb, resource, sub, group, ns, name or "")
 
 
 @click.group("rbac")

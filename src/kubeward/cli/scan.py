@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..controls.registry import Selection, SelectionError, all_controls
-from ..controls.settings import NEWEST_MINOR, SettingsError
+from ..controls.settings import NEWEST_MINOR, ScanSettings, SettingsError, parse_k8s_version
 from ..exceptions import ExceptionsError
 from ..findings import Severity
 from ..formats import FIRST, FORMATS
@@ -69,7 +69,8 @@ def scan_options(f: Any) -> Any:
         click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
                      help="Exit 1 when a finding at or above this severity remains (none: report only, exit 0)."),
         click.option("--k8s-version", default=f"1.{NEWEST_MINOR}", show_default=True,
-                     help="Target Kubernetes version for the removed/deprecated API checks (KW-A001, KW-A002)."),
+                     help="Target Kubernetes version: removed/deprecated APIs (KW-A001, KW-A002) and the bootstrap "
+                     "RBAC policy of the RBAC controls (as rbac --k8s-version)."),
         click.option("--allowed-registries", multiple=True,
                      help="Registries images may come from (comma-separate or repeat; e.g. registry.example.com, "
                      "docker.io/library); turns on KW-W061."),
@@ -181,6 +182,9 @@ def _scan(
         namespace=namespace,
         render=render_opts,
     )
+    # The RBAC controls judge with the bootstrap policy of --k8s-version when kubeward ships it; else it says so.
+    for note in ScanSettings(parse_k8s_version(k8s_version)).notes():
+        warn(note)
 
     def load_files(paths: Sequence[str], options: ScanOptions) -> Snapshot:
         with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection

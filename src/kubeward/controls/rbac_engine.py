@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 def _index(snapshot: Snapshot) -> RBACIndex:
     """One compiled index per snapshot, shared by the controls of one scan."""
     from ..engines.rbac import RBACIndex
+    from .settings import current
 
-    return snapshot.derived("rbac.index", RBACIndex.from_snapshot)
+    version = current().rbac_data_version  # scan --k8s-version: the bootstrap policy merged is that version's
+    return snapshot.derived(f"rbac.index@{version}", lambda s: RBACIndex.from_snapshot(s, k8s_version=version))
 
 
 @control(

@@ -6,15 +6,13 @@ The CLI sets them once per scan (`using`); a forked worker of the two-process sc
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .. import k8sversion
+from ..k8sversion import NEWEST_MINOR
 from .imageref import valid_host, valid_path
-
-NEWEST_MINOR = 37  # the newest Kubernetes minor kubeward's data (API removals, PSS checks) covers
-_VERSION = re.compile(r"v?1\.(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))?")
 
 
 class SettingsError(ValueError):
@@ -22,20 +20,35 @@ class SettingsError(ValueError):
 
 
 def parse_k8s_version(text: str) -> tuple[int, int]:
-    """`1.30`, `v1.30` or `1.30.2` -> (1, 30); anything newer than the data knows is refused, not guessed."""
-    m = _VERSION.fullmatch(text.strip())
-    if m is None:
-        raise SettingsError(f"--k8s-version {text!r}: expected MAJOR.MINOR such as 1.{NEWEST_MINOR}")
-    minor = int(m.group(1))
-    if minor > NEWEST_MINOR:
-        raise SettingsError(f"--k8s-version {text}: kubeward knows Kubernetes up to 1.{NEWEST_MINOR}")
-    return (1, minor)
+    """`1.30`, `v1.30` or `1.30.2` -> (1, 30), by the one --k8s-version parser (kubeward.k8sversion)."""
+    try:
+        v = k8sversion.parse(text)
+    except k8sversion.VersionError as exc:
+        raise SettingsError(str(exc)) from None
+    return (v.major, v.minor)
 
 
 @dataclass(frozen=True, slots=True)
 class ScanSettings:
     k8s_version: tuple[int, int] = (1, NEWEST_MINOR)
     allowed_registries: tuple[str, ...] = ()  # empty: every registry is allowed (the check is off)
+
+    @property
+    def rbac_data_version(self) -> str:
+        """The API discovery and bootstrap policy the RBAC controls judge with (KW-R1xx: bootstrap ClusterRoles
+        count as present, and the bootstrap merge of the RBAC index): the scan's version when kubeward ships
+        data for it, else the newest shipped, which `notes` then says."""
+        v = k8sversion.Minor(*self.k8s_version)
+        return str(v if k8sversion.covers("api-data", v) else k8sversion.newest("api-data"))
+
+    def notes(self) -> list[str]:
+        """What the user should know about the settings before the findings (one line each, on stderr)."""
+        v = k8sversion.Minor(*self.k8s_version)
+        if k8sversion.covers("api-data", v):
+            return []
+        have = ", ".join(str(x) for x in k8sversion.supported("api-data"))
+        return [f"--k8s-version {v}: the RBAC controls use the bootstrap policy of Kubernetes "
+                f"{self.rbac_data_version} (kubeward ships API discovery and bootstrap policy data for {have})"]
 
 
 _current = ScanSettings()

@@ -1,5 +1,5 @@
 """Checks that judge something other than snapshot objects: node files, PKI folders, EncryptionConfiguration,
-etcd endpoints and audit policies.
+etcd endpoints, audit policies and component versions (vulns, versions).
 
 They keep their own lists next to the code that runs them; this module only gathers their metadata so that
 every control id is known in one place: the exceptions file and `kubeward.io/ignore` are validated against it,
@@ -20,9 +20,13 @@ def standalone_controls() -> list[ControlMeta]:
     from ..cli.etcd import CONTROLS as ETCD
     from ..controls.node import REGISTRY as NODE
     from ..pki.checks import CONTROLS as PKI
+    from ..vulns.report import DATA_DATE, DATA_STALE
+    from ..vulns.skew import SKEW_CONTROLS
+    from ..vulns.versions import VERSION_FOUND
 
     audit = [v for v in vars(policycheck).values() if isinstance(v, ControlMeta)]
-    metas = {m.id: m for m in (*[c.meta for c in NODE], *PKI, *ENCRYPTION, *ETCD, *audit)}
+    vulns = (DATA_DATE, DATA_STALE, *SKEW_CONTROLS, VERSION_FOUND)  # the CVE ids of `vulns` are its data's, not here
+    metas = {m.id: m for m in (*[c.meta for c in NODE], *PKI, *ENCRYPTION, *ETCD, *audit, *vulns)}
     return [metas[k] for k in sorted(metas)]
 
 

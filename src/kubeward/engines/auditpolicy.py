@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..identity import UserInfo
+from ..attributes import Attributes
+from ..identity import UserInfo  # noqa: F401 (re-exported for callers of this module)
 
 LEVELS = ("None", "Metadata", "Request", "RequestResponse")
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
@@ -24,21 +25,6 @@ DEFAULT_LEVEL = "None"
 
 class PolicyError(ValueError):
     """The document is not a valid audit Policy (validation.go); the message names the field."""
-
-
-@dataclass(frozen=True, slots=True)
-class Attributes:
-    """The authorizer attributes a policy rule sees (authorizer.AttributesRecord)."""
-
-    user: UserInfo | None
-    verb: str
-    resource_request: bool = True
-    namespace: str = ""
-    api_group: str = ""
-    resource: str = ""
-    subresource: str = ""
-    name: str = ""
-    path: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +120,7 @@ def _matches_resource(r: PolicyRule, a: Attributes) -> bool:
         return False
     if not r.resources:
         return True
-    combined = f"{a.resource}/{a.subresource}" if a.subresource else a.resource
+    combined = a.combined
     for gr in r.resources:
         if gr.group != a.api_group:
             continue
@@ -251,17 +237,13 @@ def parse_rule(raw: Any, i: int) -> PolicyRule:
 
 
 def attributes_from_event(ev: Mapping[str, Any]) -> Attributes:
-    """What the apiserver's audit filter evaluated for this event: the authenticated user (the audit filter
-    runs before impersonation), the verb, and objectRef for resource requests or requestURI's path otherwise."""
-    u = ev.get("user") or {}
-    user = UserInfo(u.get("username", ""), tuple(u.get("groups") or ())) if u else None
-    ref = ev.get("objectRef")
-    verb = ev.get("verb", "")
-    if ref:
-        return Attributes(user, verb, True, ref.get("namespace", "") or "", ref.get("apiGroup", "") or "",
-                          ref.get("resource", "") or "", ref.get("subresource", "") or "", ref.get("name", "") or "",
-                          (ev.get("requestURI") or "").split("?", 1)[0])
-    return Attributes(user, verb, False, path=(ev.get("requestURI") or "").split("?", 1)[0])
+    """What the apiserver's audit filter evaluated for this event: the authenticated user (the audit filter runs
+    before impersonation) and the request-info attributes (kubeward.attributes, where a create carries no name).
+    Raises ValueError when the event's fields are not the types the API writes."""
+    attrs = Attributes.from_audit_event(ev, "authenticated")
+    if attrs is None:
+        raise ValueError("audit event fields are not of the types audit.k8s.io/v1 writes")
+    return attrs
 
 
 def level_at_least(level: str, minimum: str) -> bool:

@@ -47,8 +47,7 @@ def non_resource_url_matches(rule: Rule, path: str) -> bool:
 def rule_allows(req: Request, rule: Rule) -> bool:
     """plugin/pkg/auth/authorizer/rbac/rbac.go RuleAllows."""
     if req.resource_request:
-        combined = f"{req.resource}/{req.subresource}" if req.subresource else req.resource
         return (verb_matches(rule, req.verb) and api_group_matches(rule, req.api_group)
-                and resource_matches(rule, combined, req.subresource)
+                and resource_matches(rule, req.combined, req.subresource)
                 and resource_name_matches(rule, req.name))
     return verb_matches(rule, req.verb) and non_resource_url_matches(rule, req.path)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...attributes import Attributes
+
 # Users, groups and the well-known names live in kubeward.identity (shared with the audit engines).
 from ...identity import (  # noqa: F401 (re-exported: the engine's modules and callers import them from here)
     ALL_SERVICE_ACCOUNTS,
@@ -123,31 +125,8 @@ class Binding:
         return d
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """authorizer.Attributes: a resource request (namespace "" for cluster scope) or a non-resource path."""
-
-    verb: str
-    resource: str = ""
-    subresource: str = ""
-    api_group: str = ""
-    namespace: str = ""
-    name: str = ""
-    path: str = ""
-    resource_request: bool = True
-
-    @classmethod
-    def non_resource(cls, verb: str, path: str) -> Request:
-        return cls(verb=verb, path=path, resource_request=False)
-
-    def __str__(self) -> str:
-        if not self.resource_request:
-            return f"{self.verb} {self.path}"
-        res = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
-        grp = f".{self.api_group}" if self.api_group else ""
-        name = f" {self.name}" if self.name else ""
-        ns = f" in namespace {self.namespace}" if self.namespace else " (cluster scope)"
-        return f"{self.verb} {res}{grp}{name}{ns}"
+# authorizer.Attributes, shared with audit2rbac and the audit-policy evaluator (kubeward.attributes).
+Request = Attributes
 
 
 @dataclass(slots=True)

@@ -1,0 +1,220 @@
+"""`kubeward vulns [PATHS | --cluster] [--version V]`: known Kubernetes CVEs affecting the versions found."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..findings import ControlResult, InputError, NotAssessed, Report
+from ..formats import FORMATS, render
+from ..k8sversion import VersionError
+from ..resource import Resource
+from ..snapshot import Snapshot
+from ..vulns.components import Found
+from ..vulns.images import ImageReport
+from ..vulns.osv import OSVError
+from .common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    apply_exceptions,
+    emit,
+    exceptions_option,
+    exit_code,
+    fail,
+    fail_on_type,
+    load_snapshot,
+    one_line,
+    output_options,
+    parse_fail_on,
+    print_errors,
+    user_errors,
+    warn,
+)
+from .live import cluster_options, load_cluster_cli
+
+MAX_REPORT_BYTES = 256 << 20
+
+
+@click.command("vulns")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("-f", "--filename", "more_paths", multiple=True, metavar="PATH",
+              help="Manifests or dumps (files, folders, '-'); the same as PATHS.")
+@click.option("--version", "--k8s-version", "release", metavar="VERSION",
+              help="A Kubernetes release to judge (1.30.2; 1.30 is read as 1.30.0), for all of its components.")
+@cluster_options
+@click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
+              help="Refuse input files larger than this.")
+@output_options(FORMATS)
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
+              help="Exit 1 when a finding at or above this severity remains (none: report only).")
+@exceptions_option
+@click.option("--images", multiple=True, metavar="REPORT",
+              help="Image vulnerability reports (Trivy or Grype JSON) to map to the workloads in PATHS or --cluster "
+                   "(by digest, else by normalised reference; init and ephemeral containers too).")
+@click.option("--data", "data_path", metavar="PATH",
+              help="Vulnerability data instead of the shipped snapshot: a folder of OSV records (a checkout of "
+                   "kubernetes-sigs/cve-feed-osv) or a feed document like the shipped one (.json or .json.gz).")
+@click.option("--today", metavar="YYYY-MM-DD", hidden=True, help="The date the data's age is measured at.")
+@user_errors(VersionError, OSVError)
+def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | None, live: bool,
+          context: str | None, kubeconfig: str | None, max_file_size: str, fmt: str, output_file: str | None,
+          fail_on: str, exceptions_file: str | None, images: tuple[str, ...], data_path: str | None,
+          today: str | None) -> None:
+    """Known Kubernetes CVEs (the Kubernetes CVE feed in OSV format, shipped dated) affecting the versions of the
+    control plane, kubelets and add-ons: from --version, from static-pod and add-on images in manifests, from
+    Nodes' status.nodeInfo in dumps, or from a cluster's /version, Nodes and pods with --cluster.
+
+    Every report names the data and its date (KW-V000); data older than 90 days is a finding (KW-V001)."""
+    from ..vulns.feed import load_path, shipped
+    from ..vulns.report import build
+
+    feed = load_path(data_path) if data_path else shipped()
+    found, not_assessed, errors, resources = gather(paths + more_paths, release, live, context, kubeconfig,
+                                                    max_file_size)
+    reports = _image_reports(images, errors)
+    try:
+        when = dt.date.fromisoformat(today) if today else dt.date.today()
+    except ValueError:
+        fail(f"--today {today!r}: expected YYYY-MM-DD")
+    warn(f"vulnerability data: {feed.describe()}")
+    # The feed's CVE ids are control ids too: an accepted risk is `controls: [CVE-2024-5321]`.
+    report = build(feed, found, not_assessed, errors, when)
+    if reports:
+        from ..vulns.images import image_findings
+
+        hits = list(image_findings(resources, reports))
+        report.findings += hits
+        for f in hits:
+            res = report.controls.setdefault(f.control.id, ControlResult(f.control))
+            res.evaluated, res.failed = res.evaluated + 1, res.failed + 1
+        unmatched = [r.name for r in reports if not any(f.message.endswith(f"from {r.source}") for f in hits)]
+        for name in unmatched:
+            warn(f"--images: no workload in the input runs {name}")
+    ids = frozenset(r.id for r in feed.records) | {v.id for r in reports for v in r.vulns}
+    report = apply_exceptions(report, exceptions_file, ids)
+    _finish(report, bool(found) or bool(reports), bool(errors), fmt, output_file, fail_on)
+
+
+def _image_reports(paths: tuple[str, ...], errors: list[InputError]) -> list[ImageReport]:
+    """Each --images file parsed (Trivy or Grype JSON); a bad one is an input error and the rest goes on."""
+    from ..vulns.images import ReportError, parse_report
+
+    out = []
+    for path in paths:
+        try:
+            p = Path(path)
+            if p.stat().st_size > MAX_REPORT_BYTES:
+                raise ReportError(f"larger than {MAX_REPORT_BYTES >> 20} MiB")
+            out.append(parse_report(json.loads(p.read_bytes()), path))
+        except (OSError, ValueError) as exc:  # ReportError and JSON errors are ValueErrors
+            err = InputError(path, one_line(str(exc)))
+            print_errors([err])
+            errors.append(err)
+    return out
+
+
+def _finish(report: Report, found: bool, errors: bool, fmt: str, output_file: str | None, fail_on: str) -> None:
+    emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
+    if not found:
+        warn("no Kubernetes component versions found in the input")
+        raise SystemExit(EXIT_USAGE)
+    code = exit_code(report, parse_fail_on(fail_on), scanned=True)
+    raise SystemExit(EXIT_USAGE if errors and code == EXIT_OK else code)
+
+
+def gather(files: tuple[str, ...], release: str | None, live: bool, context: str | None, kubeconfig: str | None,
+           max_file_size: str) -> tuple[list[Found], list[NotAssessed], list[InputError], list[Resource]]:
+    """The component versions of --version, PATHS or --cluster (said on stderr when one cannot be read)."""
+    from ..vulns.components import from_release, from_resources, release_version
+
+    if live and files:
+        fail("give PATHS or --cluster, not both")
+    if not (live or files or release):
+        fail("nothing to judge: give PATHS, --cluster or --version VERSION")
+    found: list[Found] = []
+    not_assessed: list[NotAssessed] = []
+    errors: list[InputError] = []
+    resources: list[Resource] = []
+    if release:
+        v, note = release_version(release)
+        found += from_release(release, v, "--version", note)
+    if files or live:
+        snap: Snapshot
+        if live:
+            cluster = load_cluster_cli(kubeconfig, context, types=_live_types())
+            found += _apiserver_version(kubeconfig, context, cluster.context)
+            not_assessed += cluster.not_assessed
+            snap = cluster
+        else:
+            snap = load_snapshot(files, max_file_size)
+            print_errors(snap.errors)
+            errors = list(snap.errors)
+        resources = list(snap.resources)
+        for item in from_resources(resources):
+            (found if isinstance(item, Found) else not_assessed).append(item)  # type: ignore[arg-type]
+    for n in not_assessed:
+        warn(f"{n.what}: not assessed ({n.reason})")
+    return found, not_assessed, errors, resources
+
+
+def _live_types() -> tuple:  # type: ignore[type-arg]
+    from ..sources.cluster import ResourceType
+
+    # Pods, not their controllers' templates: a pod is what runs (an old ReplicaSet's pods keep the old image
+    # during a rollout), and static pods show as mirror pods.
+    return (ResourceType("v1", "nodes", "Node"), ResourceType("v1", "pods", "Pod"))
+
+
+def _apiserver_version(kubeconfig: str | None, context: str | None, name: str) -> list:  # type: ignore[type-arg]
+    """GET /version: the apiserver's gitVersion (k8s.io/apimachinery/pkg/version Info)."""
+    from ..findings import Location
+    from ..sources.cluster import Client, ClusterError
+    from ..vulns.components import from_release, read_version
+    from ..vulns.semver import SemverError
+
+    try:
+        status, info = Client(kubeconfig, context).json("GET", "/version")
+    except ClusterError as exc:
+        fail(str(exc))
+    text = info.get("gitVersion") if status == 200 and isinstance(info, dict) else None
+    if not isinstance(text, str):
+        warn(f"cluster {name}: /version: HTTP {status}, no gitVersion: the apiserver's version is not assessed")
+        return []
+    try:
+        v, note = read_version(text)
+    except SemverError:
+        warn(f"cluster {name}: /version gitVersion {text!r} is not a version: not assessed")
+        return []
+    return from_release(text, v, "/version gitVersion", note, components=("kube-apiserver",),
+                        name=name or "cluster", location=Location(cluster=name or "cluster"))
+
+
+@click.command("versions")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("-f", "--filename", "more_paths", multiple=True, metavar="PATH",
+              help="Manifests or dumps (files, folders, '-'); the same as PATHS.")
+@click.option("--version", "--k8s-version", "release", metavar="VERSION",
+              help="A Kubernetes release for all of its components (1.30.2; 1.30 is read as 1.30.0).")
+@cluster_options
+@click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
+              help="Refuse input files larger than this.")
+@output_options(FORMATS)
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
+              help="Exit 1 when a finding at or above this severity remains (none: report only).")
+@exceptions_option
+@user_errors(VersionError)
+def versions(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | None, live: bool,
+             context: str | None, kubeconfig: str | None, max_file_size: str, fmt: str, output_file: str | None,
+             fail_on: str, exceptions_file: str | None) -> None:
+    """The versions of kube-apiserver (/version, static pods), the kubelets (Nodes' status.nodeInfo), kube-proxy,
+    the controllers and add-ons found, one info finding each (KW-V100), and the version skew policy's rules
+    between them as findings (KW-V010..V012)."""
+    from ..vulns.versions import build_versions
+
+    found, not_assessed, errors, _ = gather(paths + more_paths, release, live, context, kubeconfig, max_file_size)
+    report = apply_exceptions(build_versions(found, not_assessed, errors), exceptions_file)
+    _finish(report, bool(found), bool(errors), fmt, output_file, fail_on)

@@ -1,0 +1,98 @@
+"""Findings for the component versions found: one per (CVE, object), plus the data's own date (always) and its
+age (a finding when older than STALE_DAYS), through the normal Report so every format, exception and exit code
+works as for a scan."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..findings import (
+    ControlMeta,
+    ControlResult,
+    Finding,
+    InputError,
+    Location,
+    NotAssessed,
+    ObjectRef,
+    Report,
+    Severity,
+)
+from .components import Found
+from .cvss import CVSSError, base_score, severity
+from .feed import STALE_DAYS, Feed
+from .osv import Affected, Record
+
+DATA_DATE = ControlMeta(
+    "KW-V000", "Vulnerability data used", Severity.INFO, "vulns",
+    remediation="Nothing to do: says which snapshot of the Kubernetes CVE feed judged the versions.",
+    description="Every vulns report names its data and the data's date.")
+DATA_STALE = ControlMeta(
+    "KW-V001", "Vulnerability data is older than 90 days", Severity.MEDIUM, "vulns",
+    remediation="Use a kubeward release with newer vulnerability data; CVEs published after the snapshot's "
+                "date are not in this report.",
+    description="An old snapshot misses the newest CVEs, so a clean report from it is not a clean bill.")
+DATA_REF = ObjectRef("kubeward.io/v1", "VulnerabilityData", None, "k8s-cve-feed-osv")
+
+
+@dataclass(slots=True)
+class _Hit:
+    record: Record
+    found: Found
+    entries: list[Affected] = field(default_factory=list)
+
+
+def cve_control(record: Record, entry: Affected) -> ControlMeta:
+    try:
+        score = base_score(entry.cvss_v3) if entry.cvss_v3 else None
+    except CVSSError:
+        score = None
+    sev = severity(score) if score is not None else Severity.MEDIUM  # unscored: neither hidden nor inflated
+    scored = f"CVSS v3 {score} ({entry.cvss_v3})" if score is not None else "no CVSS v3 score in the record"
+    refs = "; ".join(record.references[:3])
+    return ControlMeta(record.id, record.summary or record.id, sev, "vulns", (),
+                       remediation="Upgrade the component to a fixed release.",
+                       description=f"{scored}. {refs}".strip())
+
+
+def build(feed: Feed, found: Iterable[Found], not_assessed: Iterable[NotAssessed] = (),
+          errors: Iterable[InputError] = (), today: dt.date | None = None) -> Report:
+    today = today or dt.date.today()
+    found = list(found)
+    hits: dict[tuple[str, ObjectRef, str, str], _Hit] = {}
+    for f in found:
+        for record in feed.records:
+            for entry in record.affected:
+                if entry.package in f.packages and entry.includes(f.version):
+                    key = (record.id, f.object, f.path, f.component)
+                    hits.setdefault(key, _Hit(record, f)).entries.append(entry)
+    findings: list[Finding] = []
+    controls: dict[str, ControlResult] = {}
+    age = feed.age_days(today)
+    data_loc = Location()
+    findings.append(Finding(DATA_DATE, DATA_REF, data_loc, "/date",
+                            f"{feed.describe()}; {age} days old on {today.isoformat()}"))
+    controls[DATA_DATE.id] = ControlResult(DATA_DATE, 1, 1)
+    stale = age > STALE_DAYS
+    if stale:
+        findings.append(Finding(DATA_STALE, DATA_REF, data_loc, "/date",
+                                f"the snapshot is dated {feed.date.isoformat()}, {age} days before "
+                                f"{today.isoformat()} (more than {STALE_DAYS}): newer CVEs are not in this report"))
+    controls[DATA_STALE.id] = ControlResult(DATA_STALE, 1, int(stale))
+    for (_rid, _obj, _path, component), hit in sorted(hits.items(), key=lambda kv: (kv[0][0], str(kv[0][1]),
+                                                                                     kv[0][2], kv[0][3])):
+        entry = hit.entries[0]
+        meta = cve_control(hit.record, entry)
+        fixes = sorted({v for e in hit.entries for v in e.fixed_versions(hit.found.version)}, key=lambda v: v.key)
+        fix = (f"fixed in {fixes[0]}" + (f" (also {', '.join(str(v) for v in fixes[1:])})" if fixes[1:] else "")
+               if fixes else "no fixed release in the record")
+        packages = ", ".join(sorted({e.package for e in hit.entries}))
+        note = f"; {hit.found.note}" if hit.found.note else ""
+        msg = (f"{component} {hit.found.text} ({hit.found.how}) is affected ({packages}): {fix}{note}")
+        findings.append(Finding(meta, hit.found.object, hit.found.location, hit.found.path, msg))
+        res = controls.setdefault(meta.id, ControlResult(meta))
+        res.evaluated += 1
+        res.failed += 1
+    return Report(objects=len({(f.object, f.path, f.component) for f in found}), findings=findings,
+                  errors=list(errors), not_assessed=list(not_assessed), controls=controls)

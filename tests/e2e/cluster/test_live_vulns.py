@@ -1,0 +1,81 @@
+"""`vulns --cluster` against the real apiserver: /version, a Node's kubeletVersion and an add-on pod's image are
+read and judged against a feed fixture that names the harness's own version affected."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from livekube import create, namespace, wait_default_sa
+
+from kubeward.sources.cluster import Client
+
+
+def kw(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from kubeward.cli.main import main; main()", *args],
+                          capture_output=True, text=True, check=False)
+
+
+def record(rid: str, package: str, introduced: str, fixed: str) -> dict[str, Any]:
+    return {"id": rid, "modified": "2026-01-01T00:00:00Z", "summary": f"fixture {rid}",
+            "affected": [{"package": {"ecosystem": "kubernetes", "name": package},
+                          "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H"}],
+                          "ranges": [{"type": "SEMVER", "events": [{"introduced": introduced}, {"fixed": fixed}]}]}]}
+
+
+def test_vulns_cluster_reads_the_harness_version(live: Any, admin: Client, tmp_path: Path) -> None:
+    status, info = admin.json("GET", "/version")
+    assert status == 200
+    git = info["gitVersion"]
+    major, minor, patch = (int(x) for x in git.lstrip("v").split("-")[0].split("."))
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    recs = [record("CVE-2026-0001", "k8s.io/apiserver", f"{major}.{minor}.0", f"{major}.{minor}.{patch + 1}"),
+            record("CVE-2026-0002", "k8s.io/apiserver", f"{major}.{minor}.0", f"{major}.{minor}.{patch}"),  # fixed
+            record("CVE-2026-0003", "k8s.io/kubelet", "1.36.0", "1.36.2"),
+            record("CVE-2026-0004", "k8s.io/ingress-nginx", "0", "1.11.2")]
+    for r in recs:
+        (feed / f"{r['id']}.json").write_text(json.dumps(r))
+
+    status, doc = admin.json("POST", "/api/v1/nodes", body={
+        "apiVersion": "v1", "kind": "Node", "metadata": {"name": "vulns-node"},
+        "status": {"nodeInfo": {"kubeletVersion": "v1.36.1", "kubeProxyVersion": "v1.36.1"}}})
+    assert status in (201, 409), doc
+    namespace(admin, "vulns-live")
+    wait_default_sa(admin, ["vulns-live"])
+    create(admin, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ingress", "namespace": "vulns-live"},
+                   "spec": {"containers": [{"name": "controller",
+                                            "image": "registry.k8s.io/ingress-nginx/controller:v1.9.0"}]}})
+
+    out = kw("vulns", "--cluster", "--kubeconfig", str(live.kubeconfig), "--data", str(feed), "-o", "json",
+             "--today", "2026-01-05")
+    assert out.returncode == 1, out.stderr
+    hits = {(f["control"]["id"], f["object"]["kind"], f["object"]["name"]): f for f in json.loads(out.stdout)["findings"]}
+    ids = {k[0] for k in hits}
+    assert {"CVE-2026-0001", "CVE-2026-0003", "CVE-2026-0004", "KW-V000"} <= ids
+    assert "CVE-2026-0002" not in ids  # fixed in exactly the harness's version
+    api = next(f for k, f in hits.items() if k[0] == "CVE-2026-0001")
+    assert api["object"]["kind"] == "KubernetesRelease" and git in api["message"] and "/version" in api["message"]
+    assert api["source"]["cluster"]
+    assert ("CVE-2026-0003", "Node", "vulns-node") in hits
+    assert ("CVE-2026-0004", "Pod", "ingress") in hits
+    assert "dated 2026-01-01" in out.stderr
+
+
+def test_versions_cluster_judges_skew_against_the_harness(live: Any, admin: Client) -> None:
+    status, info = admin.json("GET", "/version")
+    minor = int(info["minor"].rstrip("+"))
+    for name, v in (("skew-ok", f"v1.{minor - 3}.0"), ("skew-old", f"v1.{minor - 4}.2"), ("skew-new", f"v1.{minor + 1}.0")):
+        status, doc = admin.json("POST", "/api/v1/nodes", body={
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+            "status": {"nodeInfo": {"kubeletVersion": v}}})
+        assert status in (201, 409), doc
+    out = kw("versions", "--cluster", "--kubeconfig", str(live.kubeconfig), "-o", "json", "--fail-on", "medium")
+    assert out.returncode == 1, out.stderr
+    got = {(f["control"]["id"], f["object"]["name"]) for f in json.loads(out.stdout)["findings"]}
+    assert ("KW-V012", "skew-old") in got and ("KW-V011", "skew-new") in got
+    assert not any(name == "skew-ok" and cid != "KW-V100" for cid, name in got)
+    assert any(cid == "KW-V100" and info["gitVersion"] for cid, _ in got)
