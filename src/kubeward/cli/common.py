@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -22,6 +23,39 @@ PROGRESS_MIN_FILES = 200
 # True in the `kubeward` console process (set by cli.main.main), False when the commands run inside another
 # program (tests, an embedding application): only then may a one-shot command change process-wide settings.
 CONSOLE = False
+
+
+NO_COLOR_META = "kubeward.no_color"  # ctx.meta key set by --no-color (shared by every context of one run)
+
+
+def no_color_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`--no-color`: the root group and every command carry it (cli.main adds it), so it works in any place."""
+    return click.option("--no-color", is_flag=True, expose_value=False, is_eager=True, callback=_set_no_color,
+                        help="No colour in the output (also when NO_COLOR is set).")(f)
+
+
+def _set_no_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta[NO_COLOR_META] = True
+
+
+def color_wanted(output_file: str | None = None, *, stderr: bool = False) -> bool:
+    """Whether a command colours what it prints: only on a terminal, never into a file, never with --no-color or
+    a non-empty NO_COLOR (https://no-color.org). Every command asks here, so the groups agree."""
+    if output_file and output_file != "-":
+        return False
+    if os.environ.get("NO_COLOR", ""):
+        return False
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get(NO_COLOR_META):
+        return False
+    stream = sys.stderr if stderr else sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def style(text: str, **styles: Any) -> str:
+    """click.style when colour is wanted on stdout, the plain text otherwise."""
+    return click.style(text, **styles) if color_wanted() else text
 
 
 def one_line(text: str) -> str:
@@ -177,6 +211,7 @@ def apply_exceptions(report: Report, exceptions_file: str | None) -> Report:
     except ExceptionsError as exc:
         fail(str(exc))
     exceptions.apply(report)
+    note_report(report)
     for e in report.expired_exceptions:
         warn(f"expired exception no longer applies: {e}")
     for n in report.exception_notes:
@@ -187,10 +222,47 @@ def apply_exceptions(report: Report, exceptions_file: str | None) -> Report:
 def _stderr_console() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, no_color=not color_wanted(stderr=True))
 
 
-def emit(text: str, output_file: str | None) -> None:
+REPORT_META = "kubeward.report"  # ctx.meta key: the Report this command built (noted by apply_exceptions)
+
+
+def note_report(report: Report) -> Report:
+    """Remember the command's report, so that `--output FILE` can say what it wrote."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[REPORT_META] = report
+    return report
+
+
+def findings_summary(total: int, by_severity: dict[str, int], suppressed: int = 0, errors: int = 0) -> str:
+    """`449 findings: 12 critical, 80 high, …` plus suppressed findings and input errors when there are any."""
+    parts = [f"{n} {label}" for label, n in by_severity.items() if n]
+    info = total - sum(by_severity.values())
+    if info > 0:
+        parts.append(f"{info} info")
+    text = f"{total} finding{'' if total == 1 else 's'}" + (": " + ", ".join(parts) if parts else "")
+    if suppressed:
+        text += f"; {suppressed} suppressed"
+    if errors:
+        text += f"; {errors} input error{'' if errors == 1 else 's'}"
+    return text
+
+
+def report_summary(report: Report) -> str:
+    return findings_summary(len(report.findings), report.by_severity(), len(report.suppressed), len(report.errors))
+
+
+def wrote(output_file: str, summary: str) -> None:
+    """The one line a command prints on stderr after writing its output to a file."""
+    warn(f"wrote {output_file} ({summary})")
+
+
+def emit(text: str, output_file: str | None, summary: str | Report | None = None) -> None:
+    """Print the output, or write it to FILE (`-` is stdout) and say on stderr what was written where.
+
+    `summary` says what the file holds; without it, the report the command noted (note_report) or the size."""
     if output_file and output_file != "-":
         from ..safefile import SafeFileError, write_file
 
@@ -198,6 +270,15 @@ def emit(text: str, output_file: str | None) -> None:
             write_file(output_file, text.encode("utf-8"), mode=None, replace=True, make_dirs=False)
         except SafeFileError as exc:
             fail(str(exc))
+        if summary is None:
+            ctx = click.get_current_context(silent=True)
+            summary = ctx.meta.get(REPORT_META) if ctx is not None else None
+        if isinstance(summary, Report):
+            summary = report_summary(summary)
+        if summary is None:
+            lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+            summary = f"{lines} line{'' if lines == 1 else 's'}"
+        wrote(output_file, summary)
     else:
         click.echo(text, nl=not text.endswith("\n"))
 

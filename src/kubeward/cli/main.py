@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .. import __version__
+from .common import no_color_option
 
 # name -> (module, attribute, one-line help). A group whose module is absent is simply not offered.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -36,6 +37,16 @@ def _available(name: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def _with_no_color(cmd: click.Command) -> click.Command:
+    """Give a command (and every command of a group) the shared `--no-color` option, once."""
+    if not any(p.name == "no_color" for p in cmd.params):
+        no_color_option(cmd)
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            _with_no_color(sub)
+    return cmd
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [n for n in COMMANDS if _available(n)]
@@ -45,7 +56,7 @@ class LazyGroup(click.Group):
         if entry is None or not _available(name):
             return None
         module = importlib.import_module(entry[0])
-        return getattr(module, entry[1])
+        return _with_no_color(getattr(module, entry[1]))
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(n, COMMANDS[n][2]) for n in self.list_commands(ctx)]
@@ -56,6 +67,7 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, "--version", prog_name="kubeward")
+@no_color_option
 def cli() -> None:
     """kubeward: Kubernetes security you can see, prove and enforce."""
 
