@@ -73,6 +73,7 @@ class ParallelScan:
     objects: int
     failing: set[Severity] = field(default_factory=set)  # severities of controls with unsuppressed findings
     notes: list[str] = field(default_factory=list)  # the report's exception notes
+    counts: tuple[int, dict[str, int], int] = (0, {}, 0)  # findings, per severity (no info), suppressed
 
 
 class _Claims:
@@ -429,4 +430,5 @@ def _assemble(
     blocks.sort(key=lambda b: b[0])
     data = render_spliced(report, (n_findings, by_severity, len(suppressed)),
                           [block for _, rendered in blocks for block in rendered], suppressed)
-    return ParallelScan(data, errors, report.expired_exceptions, objects, failing, notes)
+    return ParallelScan(data, errors, report.expired_exceptions, objects, failing, notes,
+                        (n_findings, by_severity, len(suppressed)))

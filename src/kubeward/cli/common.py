@@ -254,15 +254,44 @@ def report_summary(report: Report) -> str:
     return findings_summary(len(report.findings), report.by_severity(), len(report.suppressed), len(report.errors))
 
 
-def wrote(output_file: str, summary: str) -> None:
-    """The one line a command prints on stderr after writing its output to a file."""
+def wrote(output_file: str, summary: str | None = None) -> None:
+    """The one line a command prints on stderr after writing its output to a file (without a summary: its size)."""
+    if summary is None:
+        try:
+            size = os.path.getsize(output_file)
+        except OSError:
+            size = 0
+        summary = f"{size} bytes"
     warn(f"wrote {output_file} ({summary})")
+
+
+def describe_output(text: str) -> str:
+    """What a document holds when the command did not say: the lists of a JSON object (`12 subjects`), the
+    objects of a YAML stream, or its lines."""
+    head = text.lstrip()[:1]
+    if head == "{":
+        import orjson
+
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict):
+            lists = [f"{len(v)} {k}" for k, v in doc.items() if isinstance(v, list)]
+            if lists:
+                return ", ".join(lists)
+    docs = sum(1 for line in text.splitlines() if line.startswith("apiVersion:"))  # YAML objects at top level
+    if docs:
+        return f"{docs} object{'' if docs == 1 else 's'}"
+    lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    return f"{lines} line{'' if lines == 1 else 's'}"
 
 
 def emit(text: str, output_file: str | None, summary: str | Report | None = None) -> None:
     """Print the output, or write it to FILE (`-` is stdout) and say on stderr what was written where.
 
-    `summary` says what the file holds; without it, the report the command noted (note_report) or the size."""
+    `summary` says what the file holds; without it, the report the command noted (note_report) or what the
+    text holds (describe_output)."""
     if output_file and output_file != "-":
         from ..safefile import SafeFileError, write_file
 
@@ -275,10 +304,7 @@ def emit(text: str, output_file: str | None, summary: str | Report | None = None
             summary = ctx.meta.get(REPORT_META) if ctx is not None else None
         if isinstance(summary, Report):
             summary = report_summary(summary)
-        if summary is None:
-            lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
-            summary = f"{lines} line{'' if lines == 1 else 's'}"
-        wrote(output_file, summary)
+        wrote(output_file, summary if summary is not None else describe_output(text))
     else:
         click.echo(text, nl=not text.endswith("\n"))
 

@@ -73,7 +73,9 @@ def generate_cmd(provider: str, resources: str, key_name: str, output_file: Path
         fail(f"{output_file}: {exc.strerror or exc}")
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
-    click.echo(f"wrote {output_file} (mode 0600)", err=True)
+    from .common import wrote
+
+    wrote(str(output_file), f"EncryptionConfiguration with a new {provider} key, mode 0600")
 
 
 def check_file(path: str, resources: tuple[str, ...] = ("secrets",)) -> Report:

@@ -28,6 +28,7 @@ from .common import (
     print_errors,
     user_errors,
     warn,
+    wrote,
 )
 
 
@@ -146,8 +147,7 @@ def kubeconfig_cmd(directory: Path, name: str, server: str, out: Path, cluster_n
                    "to stdout", err=True)
         return
     write_kubeconfig(out, text, force=force)
-    click.echo(f"kubeconfig: {one_line(str(out))} (mode 0600) for {one_line(str(crt))} "
-               f"(expires {cert.not_valid_after_utc:%Y-%m-%d})")
+    wrote(str(out), f"kubeconfig for {one_line(str(crt))}, expires {cert.not_valid_after_utc:%Y-%m-%d}, mode 0600")
 
 
 def _inventory_table(rows: list[dict[str, object]]) -> str:

@@ -21,19 +21,23 @@ from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    color_wanted,
     emit,
     exit_code,
     fail,
     fail_on_type,
+    findings_summary,
     input_namespace_option,
     input_options,
     load_snapshot,
     output_options,
     parse_fail_on,
     print_errors,
+    report_summary,
     severity_type,
     user_errors,
     warn,
+    wrote,
 )
 from .live import cluster_options, load_cluster_cli
 
@@ -141,9 +145,9 @@ def _scan(
     _exception_lines(report.expired_exceptions, report.exception_notes)
     if fmt == "json":
         with gc_paused():
-            _emit_bytes(json_pieces(report), output_file)
+            _emit_bytes(json_pieces(report), output_file, report_summary(report))
     else:
-        emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
+        emit(render(report, fmt, color=color_wanted(output_file)), output_file, report)
     _skip_final_collection()
     sys.exit(exit_code(report, parse_fail_on(fail_on), scanned=len(snapshot) > 0))
 
@@ -164,7 +168,8 @@ def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list
         return False
     print_errors(done.errors)
     _exception_lines(done.expired, done.notes)
-    _emit_bytes(done.data, output_file)
+    total, by_severity, suppressed = done.counts
+    _emit_bytes(done.data, output_file, findings_summary(total, by_severity, suppressed, len(done.errors)))
     _skip_final_collection()
     if done.objects == 0:
         sys.exit(EXIT_USAGE)
@@ -195,7 +200,7 @@ def _skip_final_collection() -> None:
         _final_collection_skipped = True
 
 
-def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None) -> None:
+def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None, summary: str) -> None:
     """Write an encoded report piece by piece as it comes: a 100 MB JSON document is never held as text and
     re-encoded, nor joined into one copy."""
     if output_file and output_file != "-":
@@ -207,6 +212,7 @@ def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None) -
                     fh.write(piece)
         except SafeFileError as exc:
             fail(str(exc))
+        wrote(output_file, summary)
     else:
         stream = sys.stdout.buffer
         for piece in pieces:
