@@ -186,3 +186,12 @@ def test_no_color_is_accepted_by_every_command() -> None:
 
     walk(root, "")
     assert missing == []
+
+
+def test_pki_check_table_colours_like_scan(tmp_path: Path) -> None:
+    from kubeward.pki.layout import InitOptions, init
+
+    init(tmp_path / "pki", InitOptions(node_name="cp1", key_type="ecdsa"))
+    args = ["pki", "check", str(tmp_path / "pki")]
+    assert "\x1b[" in _on_a_terminal(args, {})
+    assert "\x1b[" not in _on_a_terminal(args, {"NO_COLOR": "yes"})

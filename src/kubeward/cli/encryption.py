@@ -12,6 +12,7 @@ from ..formats import FORMATS, render
 from .common import (
     EXIT_USAGE,
     apply_exceptions,
+    color_wanted,
     emit,
     exceptions_option,
     exit_code,
@@ -134,6 +135,6 @@ def check_cmd(file: str, resources: tuple[str, ...], fmt: str, output_file: str 
         print_errors(report.errors)
         raise SystemExit(EXIT_USAGE)
     apply_exceptions(report, exceptions_file)
-    emit(render(report, fmt), output_file)
+    emit(render(report, fmt, color=color_wanted(output_file)), output_file)
     print_errors(report.errors)
     raise SystemExit(exit_code(report, parse_fail_on(fail_on), scanned=report.objects > 0))

@@ -17,6 +17,7 @@ from .common import (
     EXIT_OK,
     EXIT_USAGE,
     apply_exceptions,
+    color_wanted,
     emit,
     exceptions_option,
     exit_code,
@@ -183,9 +184,9 @@ def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str, 
         doc["certificates"] = rows
         text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
     elif fmt == "table":
-        text = _inventory_table(rows) + "\n" + render(report, "table")
+        text = _inventory_table(rows) + "\n" + render(report, "table", color=color_wanted(output_file))
     else:
-        text = render(report, fmt)
+        text = render(report, fmt, color=color_wanted(output_file))
     emit(text, output_file)
     print_errors(report.errors)
     code = exit_code(report, parse_fail_on(fail_on), scanned=bool(inv.certs))
