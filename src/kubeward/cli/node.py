@@ -35,11 +35,7 @@ STATE_STYLE = {PASS: {"fg": "green"}, FAIL: {"fg": "red", "bold": True}, WARN: {
 DETAILS_SHOWN = 5  # reasons listed under one check; the rest are counted (-o json has them all)
 
 
-@click.group(name="node", epilog="""\b
-Examples:
-  kubeward node check                      # this node, from /
-  kubeward node check --root /mnt/node1    # a node's filesystem mounted elsewhere
-  kubeward node check --show-passed -o table""")
+@click.group(name="node")
 def group() -> None:
     """Control-plane and worker node checks (CIS)."""
 
@@ -100,14 +96,7 @@ def _counts(counts: Counter[str]) -> list[str]:
 States: PASS judged and fine; FAIL findings (exit 1 at or above --fail-on);
 WARN not assessed (component or file not found, not readable): never a pass;
 MANUAL not decidable from node files (how to check by hand is shown);
-SKIP every finding excepted (--exceptions).
-
-\b
-Examples:
-  kubeward node check
-  kubeward node check --root /mnt/node1 --show-passed
-  kubeward node check -o sarif --output node.sarif
-  kubeward node check --manifests ./manifests --kubelet-config ./kubelet.yaml""")
+SKIP every finding excepted (--exceptions).""")
 @click.option("--root", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("/"),
               show_default=True, help="Node filesystem root (host paths in manifests resolve below it).")
 @click.option("--manifests", type=click.Path(file_okay=False, path_type=Path), default=None,

@@ -70,7 +70,7 @@ def scan_options(f: Any) -> Any:
 @click.command()
 @input_options
 @input_namespace_option
-@click.option("--demo", is_flag=True, help="Scan the bundled demo cluster (examples/demo-cluster).")
+@click.option("--demo", is_flag=True, help="Scan the bundled demo cluster (`kubeward demo --path` shows where).")
 @cluster_options
 @scan_options
 @user_errors(SelectionError, ExceptionsError)
@@ -97,10 +97,14 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
 
 
 @click.command()
+@click.option("--path", "show_path", is_flag=True, help="Print the folder holding the demo manifests and exit.")
 @scan_options
 @user_errors(SelectionError, ExceptionsError)
-def demo(**opts: Any) -> None:
+def demo(show_path: bool, **opts: Any) -> None:
     """Scan the bundled, deliberately insecure demo cluster (same as `scan --demo`)."""
+    if show_path:
+        click.echo(str(DEMO_DIR))
+        return
     _scan((str(DEMO_DIR),), "16M", **opts)
 
 
