@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -175,3 +176,46 @@ def test_the_guides_are_package_data_and_a_build_ships_them(tmp_path: Path) -> N
     assert build.returncode == 0, build.stderr[-2000:]
     shipped = tmp_path / "lib/kubeward/guides"
     assert not shipped.is_symlink() and (shipped / "audit.md").read_text() == (REPO / "docs/audit.md").read_text()
+
+
+def _documented_command_lines() -> list[tuple[str, list[str]]]:
+    """`kubeward …` lines of the code blocks in docs/ and the README (comments, pipes, redirections cut)."""
+    found = []
+    for page in [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]:
+        inside = False
+        for n, line in enumerate(page.read_text().replace("\\\n", " ").splitlines(), 1):
+            if line.startswith("```"):
+                inside = not inside
+                continue
+            text = line.strip().removeprefix("$ ").removeprefix("# ")
+            if not inside or not re.match(r"kubeward (-|[a-z0-9]+\b)", text) or ": " in text:
+                continue  # outside code, or a line of output ("kubeward peak RSS: 168 MB")
+            text = text.split(" #", 1)[0].split("|", 1)[0].split(">", 1)[0].split(";", 1)[0]
+            try:
+                words = shlex.split(text)
+            except ValueError:
+                continue
+            found.append((f"{page.name}:{n}", [w for w in words[1:] if w not in ("…", "...")]))
+    return found
+
+
+def test_documented_commands_and_options_exist() -> None:
+    ctx = click.Context(cli)
+    lines = _documented_command_lines()
+    assert len(lines) > 100
+    wrong = []
+    for where, words in lines:
+        cmd: click.Command = cli
+        rest = list(words)
+        while isinstance(cmd, click.Group) and rest and not rest[0].startswith("-"):
+            sub = cmd.get_command(ctx, rest[0])
+            if sub is None:
+                wrong.append(f"{where}: no command {rest[0]!r}")
+                break
+            cmd, rest = sub, rest[1:]
+        known = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+        for w in rest:
+            flag = w.lstrip("[").split("=", 1)[0].rstrip("]")
+            if flag.startswith("-") and flag != "-" and flag not in known:
+                wrong.append(f"{where}: {cmd.name} has no option {flag}")
+    assert wrong == []
