@@ -50,9 +50,9 @@ def docs(topic: str | None) -> None:
         for name, page in pages.items():
             click.echo(f"{name:<{width}}  {title(page)}")
         return
-    page = pages.get(topic.lower().removesuffix(".md"))
-    if page is None:
+    chosen = pages.get(topic.lower().removesuffix(".md"))
+    if chosen is None:
         near = difflib.get_close_matches(topic, list(pages), n=3)
         hint = f" (did you mean {', '.join(near)}?)" if near else ""
         fail(f"no guide named {topic!r}{hint}; `kubeward docs` lists them", EXIT_USAGE)
-    click.echo(page.read_text(encoding="utf-8"), nl=False)
+    click.echo(chosen.read_text(encoding="utf-8"), nl=False)
