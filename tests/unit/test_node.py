@@ -409,3 +409,11 @@ def test_cli_table_to_file_says_what_it_wrote(tree: Path, tmp_path: Path) -> Non
     assert r.exit_code == 0 and r.stdout == ""
     assert r.stderr.strip() == f"kubeward: wrote {out} (93 checks: 83 PASS, 0 FAIL, 0 WARN, 10 MANUAL)"
     assert "== Summary total ==" in out.read_text()
+
+
+def test_checks_behind_a_failed_flag_are_not_passes(tree: Path) -> None:
+    edit_flags(tree, "kube-apiserver", drop("--encryption-provider-config"))
+    edit_flags(tree, "kube-apiserver", drop("--audit-log-path"))
+    got = states(tree)
+    assert got["1.2.27"] == "FAIL" and got["1.2.28"] == "WARN"
+    assert got["1.2.16"] == "FAIL" and got["KW-NODE-001"] == "WARN"

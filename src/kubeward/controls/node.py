@@ -379,8 +379,8 @@ def api_encryption_real(cfg: NodeConfig) -> Iterator[Hit]:
 
     c = _apiserver(cfg)
     path = c.flags.get("encryption-provider-config")
-    if not path:
-        return
+    if not path:  # nothing to judge (1.2.27 fails); not a pass either
+        raise NotRead("no --encryption-provider-config to judge (1.2.27 reports it)")
     host = cfg.host(path)
     if not host.is_file():
         yield flag_hit(c, "encryption-provider-config", f"{path} does not exist on the node")
@@ -428,7 +428,7 @@ def api_sa_extend_expiration(cfg: NodeConfig) -> Iterator[Hit]:
 def api_audit_policy(cfg: NodeConfig) -> Iterator[Hit]:
     c = _apiserver(cfg)
     if not c.flags.has("audit-log-path") and not c.flags.has("audit-webhook-config-file"):
-        return  # no audit backend: 1.2.16 reports it
+        raise NotRead("no audit backend (--audit-log-path, --audit-webhook-config-file) to judge (1.2.16 reports it)")
     path = c.flags.get("audit-policy-file")
     if not path:
         yield flag_hit(c, "audit-log-path", "an audit backend is set but --audit-policy-file is not: nothing is "
