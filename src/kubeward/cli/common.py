@@ -220,6 +220,7 @@ def apply_exceptions(report: Report, exceptions_file: str | None) -> Report:
 
 
 def _stderr_console() -> Any:
+    """The rich console of progress bars on stderr, coloured by the same rule as everything else."""
     from rich.console import Console
 
     return Console(stderr=True, no_color=not color_wanted(stderr=True))
