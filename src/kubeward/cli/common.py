@@ -186,7 +186,7 @@ def load_snapshot(paths: Iterable[str], max_file_size: str = "16M", *, namespace
     else:
         from rich.progress import Progress
 
-        with Progress(transient=True, console=_stderr_console()) as bar:
+        with Progress(transient=True, console=stderr_console()) as bar:
             task = bar.add_task("reading manifests", total=len(files))
             result = load_paths((), max_file_bytes=limit, files=files, on_file=lambda: bar.advance(task))
     resources, errors = result.resources, list(result.errors)
@@ -219,7 +219,7 @@ def apply_exceptions(report: Report, exceptions_file: str | None) -> Report:
     return report
 
 
-def _stderr_console() -> Any:
+def stderr_console() -> Any:
     """The rich console of progress bars on stderr, coloured by the same rule as everything else."""
     from rich.console import Console
 

@@ -70,9 +70,9 @@ def load_cluster_cli(kubeconfig: str | None, context: str | None,
         else:
             from rich.progress import Progress
 
-            from .common import _stderr_console
+            from .common import stderr_console
 
-            with Progress(transient=True, console=_stderr_console()) as bar:
+            with Progress(transient=True, console=stderr_console()) as bar:
                 task = bar.add_task(f"reading {client.context or 'cluster'}", total=unique)
                 snap = load_cluster(types=wanted, client=client, on_type=lambda _t: bar.advance(task))
     except ClusterError as exc:
