@@ -417,3 +417,15 @@ def test_checks_behind_a_failed_flag_are_not_passes(tree: Path) -> None:
     got = states(tree)
     assert got["1.2.27"] == "FAIL" and got["1.2.28"] == "WARN"
     assert got["1.2.16"] == "FAIL" and got["KW-NODE-001"] == "WARN"
+
+
+def test_worker_node_collapses_the_absent_control_plane(tree: Path) -> None:
+    shutil.rmtree(tree / "etc/kubernetes/manifests")
+    r = CliRunner().invoke(cli, ["node", "check", "--root", str(tree)], env={"COLUMNS": "200"})
+    out = r.stdout
+    assert r.exit_code == 0
+    assert "[WARN] 1.2.4 … 1.2.19 (16 checks) not assessed: no control-plane static-pod manifests in " in out
+    assert "[WARN] 1.2.1 Ensure that the --anonymous-auth argument is set to false" in out  # runs of 2 stay
+    total = out[out.index("== Summary total =="):].splitlines()
+    assert total[3] == f"{sum(1 for s in states(tree).values() if s == 'WARN')} checks WARN"  # each one counted
+    assert "[PASS]" not in out and "4.2.1" not in out  # the kubelet passes

@@ -33,6 +33,19 @@ from .common import (
 STATE_STYLE = {PASS: {"fg": "green"}, FAIL: {"fg": "red", "bold": True}, WARN: {"fg": "yellow"},
                MANUAL_STATE: {"fg": "cyan"}, SKIP: {"dim": True}}
 DETAILS_SHOWN = 5  # reasons listed under one check; the rest are counted (-o json has them all)
+COLLAPSE_AT = 3  # consecutive WARN checks with the same reason shown as one line
+
+
+def _runs(checks: list[BenchmarkCheck]) -> list[list[BenchmarkCheck]]:
+    """Consecutive WARN checks with the same reason grouped; every other check alone."""
+    runs: list[list[BenchmarkCheck]] = []
+    for c in checks:
+        last = runs[-1] if runs else None
+        if last and c.state == WARN and last[-1].state == WARN and last[-1].details == c.details:
+            last.append(c)
+        else:
+            runs.append([c])
+    return [r for run in runs for r in ([run] if len(run) >= COLLAPSE_AT else [[c] for c in run])]
 
 
 @click.group(name="node")
@@ -62,9 +75,15 @@ def render_benchmark(checks: list[BenchmarkCheck], *, show_passed: bool, color: 
         for section in dict.fromkeys(c.section for c in mine):
             if section != target:
                 lines.append(f"[INFO] {section} {SECTIONS[section]}")
-            for c in (c for c in mine if c.section == section):
-                if c.state == PASS and not show_passed:
+            shown_here = [c for c in mine if c.section == section and (c.state != PASS or show_passed)]
+            for run in _runs(shown_here):
+                if len(run) >= COLLAPSE_AT:  # one component absent: its checks share one reason
+                    numbers = f"{run[0].number} … {run[-1].number}"
+                    text = _wrap(f"({len(run)} checks) {printable(run[0].details[0])}", width, len(numbers) + 8)
+                    lines.append(f"{tag(WARN)} {numbers} {text[0]}")
+                    lines += [" " * (len(numbers) + 8) + t for t in text[1:]]
                     continue
+                c = run[0]
                 head = f"{tag(c.state)} {c.number} "
                 pad = len(f"[{c.state}] {c.number} ")
                 title = _wrap(printable(c.title), width, pad)

@@ -800,6 +800,9 @@ def kubelet_seccomp(cfg: NodeConfig) -> Iterator[Hit]:
         yield _khit(cfg, "/seccompDefault", f"{where}={v}: containers without a profile run Unconfined")
 
 
+CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
+
+
 # ---- runner -----------------------------------------------------------------------------------------------------
 
 def run(cfg: NodeConfig) -> Report:
@@ -818,8 +821,7 @@ def run(cfg: NodeConfig) -> Report:
         res.evaluated += 1
         res.failed += 1 if hits else 0
         report.findings += [Finding(ctl.meta, ref, loc, path, msg) for ref, loc, path, msg in hits]
-    missing = [c for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
-               if c not in cfg.components]
+    missing = [c for c in CONTROL_PLANE if c not in cfg.components]
     for c in missing:
         report.not_assessed.append(NotAssessed(c, f"no static-pod manifest in {display_path(str(cfg.manifests_dir))}"))
     if cfg.kubelet is None:
@@ -902,6 +904,9 @@ def benchmark(report: Report) -> list[BenchmarkCheck]:
     found or not readable): never PASS. PASS: judged, nothing found. MANUAL: not decidable from node files.
     """
     unread = {n.what: n.reason for n in report.not_assessed}
+    if all(c in unread for c in CONTROL_PLANE):  # a worker node: one reason for every control-plane check
+        for c in CONTROL_PLANE:
+            unread[c] = unread[c].replace("no static-pod manifest", "no control-plane static-pod manifests")
     failing: dict[str, list[Finding]] = {}
     for f in report.findings:
         failing.setdefault(f.control.id, []).append(f)
@@ -923,8 +928,14 @@ def benchmark(report: Report) -> list[BenchmarkCheck]:
         elif res is not None and res.evaluated:
             out.append(BenchmarkCheck(shown, meta.title, PASS, section))
         else:
-            reason = unread.get(meta.id) or (f"{ctl.needs}: {unread[ctl.needs]}" if ctl.needs in unread
-                                             else "not evaluated")
+            if meta.id in unread:
+                reason = unread[meta.id]
+            elif ctl.needs in CONTROL_PLANE and ctl.needs in unread and all(c in unread for c in CONTROL_PLANE):
+                reason = unread[ctl.needs]
+            elif ctl.needs in unread:
+                reason = f"{ctl.needs}: {unread[ctl.needs]}"
+            else:
+                reason = "not evaluated"
             out.append(BenchmarkCheck(shown, meta.title, WARN, section, (f"not assessed: {reason}",)))
     for number, (title, how) in MANUAL.items():
         out.append(BenchmarkCheck(number, title, MANUAL_STATE, _section(number), (f"check by hand: {how}",)))
