@@ -31,8 +31,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .controls.registry import Control, run
-from .findings import ControlResult, Finding, InputError, Report, Severity
+from .controls.registry import Control, run, unassessed_kinds
+from .findings import ControlResult, Finding, InputError, NotAssessed, Report, Severity
 from .formats.json import item_bytes, render_spliced
 from .gcpause import gc_paused
 from .resource import Resource, _flatten_lines
@@ -237,8 +237,9 @@ def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, st
     notes: list[str] = []
     if exceptions is not None:  # over every object in load order, as the serial run loop does
         notes = [*exceptions.notes, *exceptions.inline_notes(r for i in range(len(chunks)) for r in resources[i])]
+    unassessed = unassessed_kinds((r for i in range(len(chunks)) for r in resources[i]), frozenset(skip_ns))
     return _assemble(files, controls, exceptions, [results[i] for i in range(len(chunks))], objects, errors,
-                     cross_report, notes)
+                     cross_report, notes, unassessed)
 
 
 def _ready(fd: int) -> bool:
@@ -377,6 +378,7 @@ def _assemble(
     input_errors: list[InputError],
     cross_report: Report | None,
     notes: list[str],
+    unassessed: Iterable[NotAssessed] = (),
 ) -> ParallelScan | None:
     # Input errors in the serial order: file by file, as the files were listed.
     errors_of: dict[str, list[InputError]] = {}
@@ -395,7 +397,8 @@ def _assemble(
         for f in cross_report.suppressed:
             cross_silenced.setdefault(f.control.id, []).append(f)
 
-    report = Report(objects=objects, findings=[], errors=errors, exception_notes=notes)
+    report = Report(objects=objects, findings=[], errors=errors, exception_notes=notes,
+                    not_assessed=list(unassessed))
     if exceptions is not None:
         report.expired_exceptions = list(exceptions.expired)
     blocks: list[tuple[tuple[int, str], list[Any]]] = []

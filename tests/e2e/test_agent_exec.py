@@ -162,6 +162,7 @@ def stats(a: Agent) -> dict:
     return orjson.loads(line.split("stopped ", 1)[1])
 
 
+ENFORCE = ("exec", "enforce", "--mode", "enforce")  # alert mode is the default
 UID = str(uuid.uuid4())
 CID = uuid.uuid4().hex + uuid.uuid4().hex
 
@@ -181,7 +182,7 @@ def test_enforce_allows_listed_and_denies_the_rest(mnt: Path, tmp_path: Path) ->
     al = write_allowlist(tmp_path / "al.yaml", [{"name": "host-ok", "scope": {"host": True},
                                                  "executables": [str(mnt / "ok"), str(mnt / "e*o")]}])
     alerts = tmp_path / "alerts.jsonl"
-    with agent("exec", "enforce", "--allowlist", str(al), "--mount", str(mnt), "--alerts", str(alerts)) as a:
+    with agent(*ENFORCE, "--allowlist", str(al), "--mount", str(mnt), "--alerts", str(alerts)) as a:
         assert try_exec(mnt / "ok") == 0
         assert run_in(None, [str(mnt / "echo"), "hi"]).stdout == b"hi\n"  # glob rule
         assert try_exec(mnt / "other") == -1
@@ -209,7 +210,7 @@ def test_alert_mode_allows_but_reports(mnt: Path, tmp_path: Path) -> None:
 
 def test_filesystem_mark(mnt: Path, tmp_path: Path) -> None:
     al = write_allowlist(tmp_path / "al.yaml", [{"scope": {"host": True}, "executables": [str(mnt / "ok")]}])
-    with agent("exec", "enforce", "--allowlist", str(al), "--mount", str(mnt), "--filesystem", "--alerts", "-"):
+    with agent(*ENFORCE, "--allowlist", str(al), "--mount", str(mnt), "--filesystem", "--alerts", "-"):
         assert try_exec(mnt / "ok") == 0
         assert try_exec(mnt / "other") == -1
 
@@ -233,7 +234,7 @@ def test_pod_scopes_from_real_cgroups(mnt: Path, tmp_path: Path, cgroups: Cgroup
         {"name": "host", "scope": {"host": True}, "executables": [str(mnt / "other")]},
     ])
     alerts = tmp_path / "alerts.jsonl"
-    with agent("exec", "enforce", "--allowlist", str(al), "--mount", str(mnt), "--alerts", str(alerts),
+    with agent(*ENFORCE, "--allowlist", str(al), "--mount", str(mnt), "--alerts", str(alerts),
                "--snapshot", str(snapshot_file(tmp_path))):
         assert try_exec(mnt / "ok", container_cg) == 0
         assert try_exec(mnt / "echo", container_cg) == 0
@@ -256,7 +257,7 @@ def test_own_process_tree_is_never_denied(mnt: Path, tmp_path: Path) -> None:
 
     al = write_allowlist(tmp_path / "al.yaml", [{"scope": {"cgroup": "/nowhere"}, "executables": ["/none"]}])
     sink = AlertSink(str(tmp_path / "alerts.jsonl"))
-    enf = Enforcer(EnforceConfig(str(al), [str(mnt)], decision_timeout_ms=5000), sink)
+    enf = Enforcer(EnforceConfig(str(al), [str(mnt)], mode="enforce", decision_timeout_ms=5000), sink)
     t = threading.Thread(target=enf.run, daemon=True)
     t.start()
     try:
@@ -269,7 +270,7 @@ def test_own_process_tree_is_never_denied(mnt: Path, tmp_path: Path) -> None:
         sink.close()
     assert enf.stats.self_tree == 3 and enf.stats.denied == 0
     # and a process outside our tree is denied by the same list: a fresh agent, its parent is not this test
-    with agent("exec", "enforce", "--allowlist", str(al), "--mount", str(mnt), "--alerts", "-"):
+    with agent(*ENFORCE, "--allowlist", str(al), "--mount", str(mnt), "--alerts", "-"):
         assert try_exec(mnt / "ok") == -1
 
 
@@ -280,7 +281,7 @@ def test_sha256_pins(mnt: Path, tmp_path: Path) -> None:
     al = write_allowlist(tmp_path / "al.yaml", [{"name": "pinned", "scope": {"host": True}, "executables": [
         {"path": str(mnt / "ok"), "sha256": digest}, {"path": str(mnt / "echo"), "sha256": digest}]}])
     alerts = tmp_path / "alerts.jsonl"
-    with agent("exec", "enforce", "--allowlist", str(al), "--mount", str(mnt), "--alerts", str(alerts)):
+    with agent(*ENFORCE, "--allowlist", str(al), "--mount", str(mnt), "--alerts", str(alerts)):
         assert try_exec(mnt / "ok") == 0
         assert try_exec(mnt / "echo") == -1  # the path matches, the content does not
     [alert] = read_alerts(alerts)
@@ -297,7 +298,7 @@ def test_sighup_reload_without_dropping_events(mnt: Path, tmp_path: Path) -> Non
         while not stop.is_set():
             results.append(try_exec(mnt / "other"))
 
-    with agent("exec", "enforce", "--allowlist", str(al), "--mount", str(mnt), "--alerts", str(alerts)) as a:
+    with agent(*ENFORCE, "--allowlist", str(al), "--mount", str(mnt), "--alerts", str(alerts)) as a:
         t = threading.Thread(target=hammer)
         t.start()
         time.sleep(0.5)
@@ -341,7 +342,7 @@ def test_decision_timeout(mnt: Path, tmp_path: Path, on_timeout: str, expected: 
     al = write_allowlist(tmp_path / "al.yaml", [{"scope": {"host": True}, "executables": [
         {"path": str(big), "sha256": "0" * 64}, str(mnt / "ok")]}])
     alerts = tmp_path / "alerts.jsonl"
-    with agent("exec", "enforce", "--allowlist", str(al), "--mount", str(mnt), "--alerts", str(alerts),
+    with agent(*ENFORCE, "--allowlist", str(al), "--mount", str(mnt), "--alerts", str(alerts),
                "--decision-timeout-ms", "40", "--on-timeout", on_timeout) as a:
         box: dict[str, float] = {}
 
@@ -377,7 +378,7 @@ def test_kill_9_releases_pending_execs(mnt: Path, tmp_path: Path) -> None:
     big = _big_binary(mnt, 768)
     al = write_allowlist(tmp_path / "al.yaml", [{"scope": {"host": True}, "executables": [
         {"path": str(big), "sha256": "0" * 64}, str(mnt / "ok")]}])
-    a = Agent("exec", "enforce", "--allowlist", str(al), "--mount", str(mnt), "--alerts", "-",
+    a = Agent(*ENFORCE, "--allowlist", str(al), "--mount", str(mnt), "--alerts", "-",
               "--decision-timeout-ms", "60000")
     try:
         results: list[int] = []
@@ -429,7 +430,7 @@ def test_learn_on_mount_then_enforce(mnt: Path, tmp_path: Path, cgroups: Cgroups
     pod_rule = rules["shop/web-0/app"]
     assert pod_rule["scope"] == {"namespace": "shop", "pod": "web-0", "container": "app"}
     assert pod_rule["executables"] == [str(mnt / "echo")]
-    with agent("exec", "enforce", "--allowlist", str(out), "--mount", str(mnt), "--alerts", "-",
+    with agent(*ENFORCE, "--allowlist", str(out), "--mount", str(mnt), "--alerts", "-",
                "--snapshot", str(snapshot_file(tmp_path))):
         assert try_exec(mnt / "ok") == 0
         assert try_exec(mnt / "echo", container_cg) == 0
@@ -458,7 +459,7 @@ def test_sighup_also_reloads_the_snapshot(mnt: Path, tmp_path: Path, cgroups: Cg
     snap.write_text("apiVersion: v1\nkind: List\nitems: []\n")
     al = write_allowlist(tmp_path / "al.yaml", [{"name": "app", "scope": {"namespace": "shop", "pod": "web-0"},
                                                  "executables": [str(mnt / "ok")]}])
-    with agent("exec", "enforce", "--allowlist", str(al), "--mount", str(mnt), "--alerts", "-",
+    with agent(*ENFORCE, "--allowlist", str(al), "--mount", str(mnt), "--alerts", "-",
                "--snapshot", str(snap)) as a:
         assert try_exec(mnt / "ok", container_cg) == -1  # the pod is unknown: no rule applies, default deny
         snapshot_file(tmp_path)  # rewrites pods.yaml with the pod and its container
@@ -472,7 +473,7 @@ def test_sighup_also_reloads_the_snapshot(mnt: Path, tmp_path: Path, cgroups: Cg
 def test_without_cap_sys_admin_is_one_line(tmp_path: Path) -> None:
     al = write_allowlist(tmp_path / "al.yaml", [{"scope": {"host": True}, "executables": ["/bin/true"]}])
     r = subprocess.run(["setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin", sys.executable, "-m",
-                        "kubeward.cli.main", "agent", "exec", "enforce", "--allowlist", str(al), "--mount",
+                        "kubeward.cli.main", "agent", "exec", "enforce", "--mode", "enforce", "--allowlist", str(al), "--mount",
                         str(tmp_path), "--duration", "1"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert r.stderr.strip() == ("kubeward: exec enforce: fanotify_init: Operation not permitted "
@@ -538,7 +539,7 @@ def test_container_rootfs_overlay_is_covered_by_a_filesystem_mark(mnt: Path, tmp
     al = write_allowlist(tmp_path / "al.yaml", [{"scope": {"host": True},
                                                  "executables": ["/app", f"{merged}/app", f"{mnt}/lower/app"]}])
     alerts = tmp_path / "alerts.jsonl"
-    with agent("exec", "enforce", "--allowlist", str(al), "--mount", str(mnt), "--filesystem",
+    with agent(*ENFORCE, "--allowlist", str(al), "--mount", str(mnt), "--filesystem",
                "--alerts", str(alerts)):
         # the overlay is mounted after the agent started, as a container's would be
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
@@ -550,3 +551,52 @@ def test_container_rootfs_overlay_is_covered_by_a_filesystem_mark(mnt: Path, tmp
             subprocess.run(["umount", str(merged)], check=False)
     [alert] = read_alerts(alerts)
     assert alert["exe"] in ("/tool", f"{merged}/tool"), alert["exe"]
+
+
+# --- a stuck or gone alert reader -------------------------------------------------------------------------------
+def test_unread_alert_pipe_never_holds_an_exec(mnt: Path, tmp_path: Path) -> None:
+    """Alerts go to a pipe nobody reads (the Agent helper never reads stdout): once it is full, execs must still be
+    decided at once, the losses counted, and SIGTERM must still stop the agent."""
+    al = write_allowlist(tmp_path / "al.yaml", [{"scope": {"host": True}, "executables": [str(mnt / "ok")]}])
+    n = 1200  # ~300 bytes an alert: the 64 KiB pipe and the 64-slot queue are full after a few hundred
+    with agent(*ENFORCE, "--allowlist", str(al), "--mount", str(mnt), "--alerts", "-", "--alert-queue", "64",
+               "--decision-timeout-ms", "500") as a:
+        worst = 0.0
+        refused = 0
+        for _ in range(n):
+            t0 = time.monotonic()
+            refused += try_exec(mnt / "other") == -1
+            worst = max(worst, time.monotonic() - t0)
+        assert try_exec(mnt / "ok") == 0
+        t0 = time.monotonic()
+        assert a.stop() == 0
+        stop_took = time.monotonic() - t0
+    assert refused == n  # every exec decided by the allowlist, none by a timeout
+    assert worst < 0.5, worst  # hung for ever before, as soon as the pipe was full
+    assert stop_took < 8, stop_took
+    s = stats(a)
+    assert s["denied"] == n and s["timeouts"] == 0
+    assert s["alerts_dropped"] > 0 and s["alerts_dropped"] <= n
+    assert any("dropping (counted)" in line for line in a.err)
+    assert any(f"{s['alerts_dropped']} alerts dropped" in line for line in a.err)
+
+
+def test_broken_alert_pipe_keeps_the_watchdog(mnt: Path, tmp_path: Path) -> None:
+    """EPIPE on the alert output used to kill the watchdog thread: later decisions then waited for the hash."""
+    big = _big_binary(mnt, 256)
+    al = write_allowlist(tmp_path / "al.yaml", [{"scope": {"host": True}, "executables": [
+        {"path": str(big), "sha256": "0" * 64}, str(mnt / "ok")]}])
+    with agent(*ENFORCE, "--allowlist", str(al), "--mount", str(mnt), "--alerts", "-",
+               "--decision-timeout-ms", "40", "--on-timeout", "allow") as a:
+        assert a.proc.stdout is not None
+        a.proc.stdout.close()  # the reader is gone: every alert write now fails with EPIPE
+        for i in range(3):  # each timeout alert is written by the watchdog and fails
+            os.utime(big, ns=(i * 10**9, i * 10**9))  # a new mtime: the cached digest does not apply
+            t0 = time.monotonic()
+            assert try_exec(big) == 0
+            assert time.monotonic() - t0 < 0.2  # answered at the 40 ms deadline, every time
+            time.sleep(0.6)  # let the hash finish
+        assert a.stop() == 0
+    s = stats(a)
+    assert s["timeouts"] == 3 and s["alerts_failed"] >= 1
+    assert any("cannot write" in line for line in a.err)

@@ -63,7 +63,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, ssl.SSLContext, subprocess.Pop
     alerts_file = tmp_path / "alerts.jsonl"
     proc = subprocess.Popen(
         [sys.executable, "-m", "kubeward.cli.main", "audit", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--tls-cert", str(cert), "--tls-key", str(key), "--alert-format", "json", "--alert-file", str(alerts_file)],
+         "--tls-cert", str(cert), "--tls-key", str(key), "--insecure-no-client-auth", "--alert-format", "json",
+         "--alert-file", str(alerts_file)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.stderr is not None
     line = proc.stderr.readline()
@@ -128,7 +129,9 @@ def test_serve_bad_certificate_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pem"
     bad.write_text("not a certificate")
     r = subprocess.run([sys.executable, "-m", "kubeward.cli.main", "audit", "serve", "--port", "0",
-                        "--tls-cert", str(bad), "--tls-key", str(bad)], capture_output=True, text=True, timeout=30)
+                        "--tls-cert", str(bad), "--tls-key", str(bad), "--insecure-no-client-auth"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and r.stderr.startswith(f"kubeward: {bad}: cannot load"), r.stderr
     assert r.returncode == 2 and r.stderr.startswith("kubeward: ") and len(r.stderr.strip().splitlines()) == 1
 
 
@@ -136,7 +139,8 @@ def test_serve_refuses_oversized_bodies(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "kubeward.cli.main", "audit", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--tls-cert", str(cert), "--tls-key", str(key), "--max-body", "1K", "--alert-format", "none"],
+         "--tls-cert", str(cert), "--tls-key", str(key), "--insecure-no-client-auth", "--max-body", "1K",
+         "--alert-format", "none"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None

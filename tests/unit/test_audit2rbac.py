@@ -176,3 +176,21 @@ def test_one_user_type_across_the_engines() -> None:
     assert auditpolicy.UserInfo is model.UserInfo is identity.UserInfo
     assert model.user_info("system:serviceaccount:ns:app").groups == (
         "system:serviceaccounts", "system:serviceaccounts:ns", "system:authenticated")
+
+
+@pytest.mark.parametrize("args", [["--serviceaccount", "ns1:sa1"], ["--serviceaccount", "ns1/sa1"],
+                                  ["--serviceaccount", "ServiceAccount:ns1:sa1"],
+                                  ["--user", "system:serviceaccount:ns1:sa1"], ["--user", "ServiceAccount:ns1:sa1"],
+                                  ["--user", "ns1/sa1"]])
+def test_subjects_read_by_the_one_parser(args: list[str]) -> None:
+    r = CliRunner().invoke(cli, ["audit2rbac", SAMPLE, *args, "--include-denied"])
+    assert r.exit_code == 0, r.stderr
+    binding = next(d for d in yaml.safe_load_all(r.stdout) if d["kind"] == "ClusterRoleBinding")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "sa1", "namespace": "ns1"}]
+
+
+def test_user_kind_prefix_and_group_refused() -> None:
+    r = CliRunner().invoke(cli, ["audit2rbac", SAMPLE, "--user", "User:bob"])
+    assert r.exit_code == 0 and "bob" in r.stdout
+    r = CliRunner().invoke(cli, ["audit2rbac", SAMPLE, "--user", "Group:devs"])
+    assert r.exit_code == 2 and "a group makes no requests" in r.stderr

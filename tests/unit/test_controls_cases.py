@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from kubeward.controls.registry import all_controls, run
+from kubeward.controls.settings import ScanSettings, using
 from kubeward.findings import Finding
 from kubeward.snapshot import Snapshot
 from kubeward.sources.files import load_paths
@@ -63,6 +64,7 @@ class Case:
     path: str | None = None  # expected path of the first finding (fail cases)
     drop: tuple[str, ...] = ()  # kinds removed from the baseline
     id: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)  # ScanSettings fields (target version, registries)
 
 
 def build(case: Case) -> list[dict[str, Any]]:
@@ -234,7 +236,8 @@ FAIL: list[Case] = [
     Case("KW-R011", extra=[role(rule(["rbac.authorization.k8s.io"], ["rolebindings"], ["create"]))], path="/rules/0"),
     Case("KW-R012", extra=[role(rule([""], ["nodes/proxy"], ["get"]), kind="ClusterRole")], path="/rules/0"),
     Case("KW-R013", extra=[role(rule([""], ["serviceaccounts/token"], ["create"]))], path="/rules/0"),
-    Case("KW-R014", extra=[role(rule(["certificates.k8s.io"], ["certificatesigningrequests/approval"], ["update"]), kind="ClusterRole")],
+    Case("KW-R014", extra=[role(rule(["certificates.k8s.io"], ["certificatesigningrequests/approval"], ["update"]),
+                                rule(["certificates.k8s.io"], ["signers"], ["approve"]), kind="ClusterRole")],
          path="/rules/0"),
     Case("KW-R015", extra=[role(rule(["admissionregistration.k8s.io"], ["mutatingwebhookconfigurations"], ["delete"]),
                                 kind="ClusterRole")], path="/rules/0"),
@@ -339,13 +342,199 @@ PASS: list[Case] = [
 ]
 
 
+NGINX = "nginx.ingress.kubernetes.io/"
+
+
+def ing_ann(**annotations: str) -> tuple[str, str, dict[str, str]]:
+    """An edit that sets the Ingress's ingress-nginx annotations (keys without the prefix, '_' for '-')."""
+    return ("Ingress", "metadata.annotations", {NGINX + k.replace("_", "-"): v for k, v in annotations.items()})
+
+
+def ann_path(name: str) -> str:
+    return "/metadata/annotations/" + (NGINX + name).replace("/", "~1")
+
+
+FAIL += [
+    # ingress-nginx
+    Case("KW-N011", [ing_ann(configuration_snippet="more_set_headers 'X: y';")], path=ann_path("configuration-snippet")),
+    Case("KW-N011", [ing_ann(server_snippet="location /x { return 403; }")], id="server"),
+    Case("KW-N011", [ing_ann(auth_snippet="proxy_set_header X 1;")], id="auth"),
+    Case("KW-N011", [ing_ann(stream_snippet="server { listen 9000; }")], id="stream"),
+    Case("KW-N012", [ing_ann(auth_url="http://auth.example.com/#;}}}\nload_module /tmp/x.so;")], path=ann_path("auth-url")),
+    Case("KW-N012", [ing_ann(auth_tls_match_cn="CN=abc #(\n){}\n }}\nssl_engine x;#")], id="match-cn"),
+    Case("KW-N012", [ing_ann(mirror_target="https://example.com/$request_uri;\n}\nx")], id="mirror-target"),
+    Case("KW-N012", [ing_ann(mirror_host='"; include /etc/passwd; "')], id="mirror-host"),
+    Case("KW-N013", [ing_ann(ssl_redirect="false")], path=ann_path("ssl-redirect")),
+    Case("KW-N013", [ing_ann(ssl_redirect="0")], id="parse-bool"),
+    Case("KW-N013", [ing_ann(enable_global_auth="False")], path=ann_path("enable-global-auth"), id="global-auth"),
+    Case("KW-N013", [ing_ann(auth_secret="basic-auth", auth_realm="x")], path=ann_path("auth-secret"), id="no-auth-type"),
+    Case("KW-N013", [ing_ann(auth_tls_secret="app/ca", auth_tls_verify_client="optional_no_ca")],
+         path=ann_path("auth-tls-verify-client"), id="tls-client-optional"),
+]
+
+PASS += [
+    Case("KW-N011", [ing_ann(ssl_redirect="true", proxy_body_size="8m")]),
+    Case("KW-N011", [("Ingress", "metadata.annotations", {"example.com/server-snippet": "x"})], id="other-prefix"),
+    Case("KW-N012", [ing_ann(auth_url="https://auth.example.com/oauth2/auth?rd=$scheme://$host$request_uri",
+                             auth_tls_match_cn="CN=(client-a|client-b)", mirror_target="https://mirror.example.com$request_uri")]),
+    Case("KW-N012", [ing_ann(rewrite_target="/$2;")], id="not-listed"),
+    Case("KW-N013", [ing_ann(ssl_redirect="true", force_ssl_redirect="false", enable_global_auth="true")]),
+    Case("KW-N013", [ing_ann(ssl_redirect="false"), ("Ingress", "spec.tls", DEL)], id="no-tls-is-KW-N005"),
+    Case("KW-N013", [ing_ann(auth_type="basic", auth_secret="basic-auth")], id="auth-type-set"),
+    Case("KW-N013", [ing_ann(auth_type="basic")], id="auth-type-without-secret-fails-closed"),
+    Case("KW-N013", [ing_ann(auth_tls_secret="app/ca", auth_tls_verify_client="on")], id="tls-client-on"),
+]
+
+
+KS = "kube-system"
+
+
+def ks_pod(name: str = "tool", labels: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+    p = pod(name, KS, **spec)
+    if labels:
+        p["metadata"]["labels"] = labels
+    return p
+
+
+def in_ns(doc: dict[str, Any], ns: str) -> dict[str, Any]:
+    doc["metadata"]["namespace"] = ns
+    return doc
+
+
+FAIL += [
+    # UID / GID below 10000, container over pod
+    Case("KW-W057", [("PSC.runAsUser", 1000)], path=f"{TPL}/securityContext/runAsUser"),
+    Case("KW-W057", [("ISC.runAsUser", 9999)], path=f"{TPL}/initContainers/0/securityContext/runAsUser", id="container"),
+    Case("KW-W057", [("PSC.runAsUser", 20000), ("SC.runAsUser", 33)], path=f"{C0}/securityContext/runAsUser",
+         id="container-overrides-pod"),
+    Case("KW-W058", [("PSC.runAsGroup", 1000)], path=f"{TPL}/securityContext/runAsGroup"),
+    Case("KW-W058", [("SC.runAsGroup", 100)], path=f"{C0}/securityContext/runAsGroup", id="container"),
+    # ephemeral-storage
+    Case("KW-W059", [("C.resources.requests.ephemeral-storage", DEL), ("C.resources.limits.ephemeral-storage", DEL)],
+         path=f"{C0}/resources/requests"),
+    Case("KW-W060", [("I.resources.limits.ephemeral-storage", DEL)], path=f"{TPL}/initContainers/0/resources/limits"),
+    # bare Pods get the probe checks
+    Case("KW-W048", extra=[pod("svc")], path="/spec/containers/0", id="bare-pod"),
+    Case("KW-W049", extra=[pod("svc", restartPolicy="Always")], path="/spec/containers/0", id="bare-pod"),
+    # credentials that are not placeholders
+    Case("KW-W047", [("C.env.2", {"name": "DB_PASSWORD", "value": "changeme"})], path=f"{C0}/env/2/value", id="weak-value"),
+    Case("KW-W047", [("C.env.2", {"name": "API_TOKEN", "value": "<ADD YOUR TOKEN> abc123"})], id="not-whole-marker"),
+    # kube-system user workloads
+    Case("KW-W062", extra=[ks_pod()], path="/metadata/namespace"),
+    Case("KW-W062", extra=[ks_pod("debug", labels={"app": "debug"})], id="ordinary-labels"),
+    # RBAC
+    Case("KW-R022", extra=[role(rule([""], ["services/status"], ["patch"]))], path="/rules/0"),
+    Case("KW-R022", extra=[role(rule([""], ["nodes/status"], ["update"]), kind="ClusterRole")], id="nodes"),
+    Case("KW-R022", extra=[role(rule([""], ["*/status"], ["update"]), kind="ClusterRole")], id="star-subresource"),
+    Case("KW-R023", extra=[role(rule([""], ["services"], ["create"]))], path="/rules/0"),
+    Case("KW-R023", extra=[role(rule(["discovery.k8s.io"], ["endpointslices"], ["patch"]))], id="endpointslices"),
+    Case("KW-R023", extra=[role({**rule([""], ["endpoints"], ["update"]), "resourceNames": ["web"]})], id="named"),
+    Case("KW-R024", extra=[role(rule(["networking.k8s.io"], ["networkpolicies"], ["delete"]))], path="/rules/0"),
+    Case("KW-R025", extra=[in_ns(role(rule([""], ["configmaps"], ["update"])), KS),
+                           in_ns(binding([SA_WEB], ref="r", kind="RoleBinding", ref_kind="Role"), KS)],
+         path="/rules/0"),
+    Case("KW-R025", extra=[role({**rule([""], ["configmaps"], ["patch"]), "resourceNames": ["aws-auth"]},
+                                kind="ClusterRole"),
+                           binding([SA_WEB], ref="r")], id="aws-auth-by-name"),
+    Case("KW-R025", extra=[role(rule(["*"], ["*"], ["*"]), kind="ClusterRole"),
+                           in_ns(binding([SA_WEB], ref="r", kind="RoleBinding"), KS)], id="clusterrole-via-rolebinding"),
+    Case("KW-R026", extra=[binding([SA_WEB], ref="edit")], path="/subjects/0"),
+    Case("KW-R026", extra=[binding([{"kind": "Group", "name": "system:serviceaccounts:app"}], ref="admin",
+                                   kind="RoleBinding")], id="broad-group"),
+]
+
+PASS += [
+    Case("KW-W057", [("PSC.runAsUser", 10000)], id="bound-is-inclusive"),
+    Case("KW-W057", [("PSC.runAsUser", 1000), ("SC.runAsUser", 10001), ("ISC.runAsUser", 10001)],
+         id="container-overrides-pod"),
+    Case("KW-W057", [("PSC.runAsUser", 1000), ("P.hostUsers", False)], id="user-namespace"),
+    Case("KW-W057", [("PSC.runAsUser", 0), ("PSC.runAsNonRoot", DEL)], id="uid0-is-KW-W021"),
+    Case("KW-W058", [("PSC.runAsGroup", DEL)], id="unset"),
+    Case("KW-W059", [("C.resources.requests.ephemeral-storage", DEL)], id="limit-defaults-request"),
+    Case("KW-W048", extra=[pod("once", restartPolicy="Never")], id="run-to-completion-pod"),
+    Case("KW-W048", extra=[{**pod("rs-x"), "metadata": {"name": "rs-x", "namespace": "app", "ownerReferences": [
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "1", "controller": True}]}}],
+         id="owned-pod"),
+    Case("KW-W047", [("C.env.2", {"name": "API_KEY", "value": "<ADD YOUR API KEY>"}),
+                     ("C.env.3", {"name": "DB_PASSWORD", "value": "${DB_PASSWORD}"}),
+                     ("C.env.4", {"name": "AUTH_TOKEN", "value": "{{ .Values.auth.token }}"}),
+                     ("C.env.5", {"name": "CLIENT_SECRET", "value": "INSERT_CLIENT_SECRET_HERE"})], id="placeholders"),
+    Case("KW-W062", extra=[ks_pod("coredns", labels={"k8s-app": "kube-dns"}),
+                           ks_pod("etcd-node1", labels={"tier": "control-plane", "component": "etcd"}),
+                           ks_pod("csi", priorityClassName="system-node-critical"),
+                           ks_pod("addon", labels={"addonmanager.kubernetes.io/mode": "Reconcile"})],
+         id="cluster-components"),
+    Case("KW-R022", extra=[role(rule([""], ["services"], ["update"]))], id="not-status"),
+    Case("KW-R022", extra=[role(rule([""], ["nodes/status"], ["get", "list"]), kind="ClusterRole")], id="read-only"),
+    Case("KW-R023", extra=[role(rule([""], ["services", "endpoints"], ["get", "list", "watch", "delete"]))]),
+    Case("KW-R023", extra=[role(rule(["apps"], ["services"], ["create"]))], id="other-group"),
+    Case("KW-R024", extra=[role(rule(["extensions"], ["networkpolicies"], ["create"]))], id="other-group"),
+    Case("KW-R025", extra=[role(rule([""], ["configmaps"], ["update"]))], id="role-elsewhere"),
+    Case("KW-R025", extra=[in_ns(role(rule([""], ["configmaps"], ["update"])), KS)], id="unbound"),
+    Case("KW-R025", extra=[role(rule([""], ["configmaps"], ["update"]), kind="ClusterRole"),
+                           binding([SA_WEB], ref="r", kind="RoleBinding")], id="bound-in-other-namespace"),
+    Case("KW-R026", extra=[binding([SA_WEB], ref="edit", kind="RoleBinding")], id="namespaced-named-subject"),
+    Case("KW-R026", extra=[binding([SA_WEB], ref="view")], id="view"),
+    Case("KW-S001", [("ConfigMap", "data.DB_PASSWORD", "${DB_PASSWORD}"),
+                     ("ConfigMap", "data.API_TOKEN", "{{ .Values.api.token }}")], id="placeholders"),
+]
+FAIL += [Case("KW-S001", [("ConfigMap", "data.DB_PASSWORD", "changeme")], path="/data/DB_PASSWORD", id="weak-value")]
+
+
+ALLOW = {"allowed_registries": ("registry.example.com",)}
+
+
+def version(minor: int) -> dict[str, Any]:
+    return {"k8s_version": (1, minor)}
+
+
+FAIL += [
+    # registries (off by default; image references resolved as the runtime does)
+    Case("KW-W061", [("C.image", "nginx:1.25" + DIGEST)], path=f"{C0}/image", settings=ALLOW),
+    Case("KW-W061", [("I.image", "registry.example.com.evil.io/web:1")], path=f"{TPL}/initContainers/0/image",
+         settings=ALLOW, id="suffix-is-another-host"),
+    Case("KW-W061", [("C.image", "docker.io/library/nginx:1")], settings={"allowed_registries": ("docker.io/bitnami",)},
+         id="path-prefix"),
+    Case("KW-W061", [("C.image", "registry.example.com:5000/web:1")], settings=ALLOW, id="port-is-another-registry"),
+    Case("KW-W061", [("C.image", "Registry.example.com/Web:1")], settings=ALLOW, id="invalid-reference"),
+    # API versions against the target version
+    Case("KW-A001", extra=[obj("PodSecurityPolicy", "psp", None, "policy/v1beta1", spec={})], path="/apiVersion"),
+    Case("KW-A001", [("Ingress", "apiVersion", "extensions/v1beta1")], path="/apiVersion", id="ingress",
+         settings=version(22)),
+    Case("KW-A001", extra=[obj("FlowSchema", "f", None, "flowcontrol.apiserver.k8s.io/v1beta3", spec={})],
+         id="removed-in-1.32", settings=version(32)),
+    Case("KW-A002", extra=[obj("FlowSchema", "f", None, "flowcontrol.apiserver.k8s.io/v1beta3", spec={})],
+         path="/apiVersion", settings=version(31)),
+    Case("KW-A002", extra=[obj("Endpoints", "web", subsets=[])], id="endpoints-deprecated-1.33"),
+]
+
+PASS += [
+    Case("KW-W061", [("C.image", "nginx:1.25")], id="off-by-default"),
+    Case("KW-W061", [("C.image", "registry.example.com/team/web:2" + DIGEST)], settings=ALLOW),
+    Case("KW-W061", [("C.image", "REGISTRY.example.com/web:1"), ("I.image", "registry.example.com/m:1")],
+         settings=ALLOW, id="host-case-insensitive"),
+    Case("KW-W061", [("C.image", "nginx:1.25"), ("I.image", "index.docker.io/library/busybox:1")],
+         settings={"allowed_registries": ("docker.io/library",)}, id="docker-hub-normalized"),
+    Case("KW-W061", [("C.image", "localhost:5000/web:1"), ("I.image", "localhost:5000/m:1")],
+         settings={"allowed_registries": ("localhost:5000",)}, id="host-with-port"),
+    Case("KW-A001", extra=[obj("FlowSchema", "f", None, "flowcontrol.apiserver.k8s.io/v1beta3", spec={})],
+         settings=version(31), id="still-served"),
+    Case("KW-A001", extra=[obj("Endpoints", "web", subsets=[])], id="deprecated-only"),
+    Case("KW-A002", extra=[obj("FlowSchema", "f", None, "flowcontrol.apiserver.k8s.io/v1beta3", spec={})],
+         settings=version(28), id="not-yet-deprecated"),
+    Case("KW-A002", extra=[obj("PodSecurityPolicy", "psp", None, "policy/v1beta1", spec={})], id="removed-is-KW-A001"),
+    Case("KW-A002", extra=[obj("FlowSchema", "f", None, "flowcontrol.apiserver.k8s.io/v1", spec={})], id="current"),
+]
+
+
 def _id(c: Case) -> str:
     return f"{c.control}-{c.id}" if c.id else c.control
 
 
 @pytest.mark.parametrize("case", FAIL, ids=_id)
 def test_control_fails(case: Case, tmp_path: Path) -> None:
-    findings = scan(build(case), case.control, tmp_path)
+    with using(ScanSettings(**case.settings)):
+        findings = scan(build(case), case.control, tmp_path)
     assert findings, f"{case.control} did not fire"
     if case.path is not None:
         assert case.path in [f.path for f in findings], [f.path for f in findings]
@@ -354,12 +543,13 @@ def test_control_fails(case: Case, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("case", PASS, ids=_id)
 def test_control_passes(case: Case, tmp_path: Path) -> None:
-    findings = scan(build(case), case.control, tmp_path)
+    with using(ScanSettings(**case.settings)):
+        findings = scan(build(case), case.control, tmp_path)
     assert findings == [], [(f.path, f.message) for f in findings]
 
 
 def test_every_control_has_fail_and_pass_cases() -> None:
-    modules = {f"kubeward.controls.{m}" for m in ("workload", "network", "rbac", "secrets")}
+    modules = {f"kubeward.controls.{m}" for m in ("workload", "network", "rbac", "secrets", "apis")}
     ours = {cid for cid, c in all_controls().items() if c.func.__module__ in modules}
     failing = {c.control for c in FAIL}
     assert ours - failing == set(), "controls without a failing example"

@@ -192,3 +192,24 @@ def test_cli_check_bad_input(tmp_path: Path, content: str) -> None:
 def test_cli_check_missing_file(tmp_path: Path) -> None:
     res = run(cli, ["encryption", "check", str(tmp_path / "nope.yaml")])
     assert res.exit_code == 2 and "no such file" in res.output
+
+
+@pytest.mark.parametrize(("given", "written"), [
+    ("configmap", ["configmaps"]), ("cm,deploy", ["configmaps", "deployments.apps"]),
+    ("Secret,secrets.v1.", None), ("*.,*.apps", ["*.", "*.apps"]), ("widgets.example.com", ["widgets.example.com"]),
+    ("ing", ["ingresses.networking.k8s.io"]),
+])
+def test_generate_resolves_resource_names_as_kubectl(given: str, written: list[str] | None) -> None:
+    res = run(cli, ["encryption", "generate", "--resources", given])
+    if written is None:  # secrets twice once resolved: the apiserver's duplicate rule applies to the real names
+        assert res.exit_code == 2 and "the same resource cannot be specified multiple times" in res.stderr
+        return
+    assert res.exit_code == 0, res.stderr
+    assert yaml.safe_load(res.stdout)["resources"][0]["resources"] == written
+
+
+@pytest.mark.parametrize("given", ["configmapz", "secrets,configmapz", "pods/exec", "foo.apps"])
+def test_generate_refuses_unknown_resources(given: str) -> None:
+    res = run(cli, ["encryption", "generate", "--resources", given])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert "the server doesn't have a resource type" in res.stderr

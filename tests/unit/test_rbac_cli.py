@@ -30,7 +30,14 @@ def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
     (["create", "pods", "-n", "kube-system", "--as", "system:serviceaccount:dev:ci"], "yes", 0),
     (["create", "pods", "-A", "--as", "system:serviceaccount:dev:ci"], "no", 1),
     (["get", "/healthz", "--as", "ops-admin"], "yes", 0),
-    (["get", "/healthz", "--as", "system:anonymous"], "no", 1),
+    # system:public-info-viewer is bound to system:unauthenticated in every cluster (bootstrap policy)
+    (["get", "/healthz", "--as", "system:anonymous"], "yes", 0),
+    (["get", "/healthz", "--as", "system:anonymous", "--no-bootstrap-policy"], "no", 1),
+    (["get", "/healthz", "--as", "system:anonymous", "--no-builtin-roles"], "no", 1),  # the old name
+    (["get", "/version", "--as", "nobody-bound"], "yes", 0),
+    (["get", "/api", "--as", "nobody-bound"], "yes", 0),
+    (["get", "/metrics", "--as", "nobody-bound"], "no", 1),
+    (["get", "deployments", "-n", "dev", "--as", "nobody-bound", "--k8s-version", "v1.37"], "no", 1),
     (["delete", "nodes", "--as", "x", "--as-group", "system:masters"], "yes", 0),
     (["impersonate", "users", "ops-admin", "--as", "helpdesk"], "yes", 0),
     (["impersonate", "users", "root", "--as", "helpdesk"], "no", 1),
@@ -137,7 +144,7 @@ EDIT_BINDING = ("apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nme
 def test_builtin_bootstrap_roles_fill_in_undefined_cluster_roles() -> None:
     rc, out, _ = run("can-i", "get", "secrets", "-n", "dev", "--as", "dana", "--explain", "-f", "-", stdin=EDIT_BINDING)
     assert rc == 0 and out.startswith("yes\n")
-    assert 'role: ClusterRole "edit" (built-in bootstrap role, not in the input)' in out
+    assert 'role: ClusterRole "edit" (bootstrap policy, not in the input)' in out
     rc, out, _ = run("can-i", "impersonate", "serviceaccounts", "-n", "dev", "--as", "dana", "-f", "-",
                      stdin=EDIT_BINDING)
     assert (rc, out) == (0, "yes\n")

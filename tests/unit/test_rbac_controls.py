@@ -36,3 +36,58 @@ def test_engine_controls() -> None:
 
 def test_web_pod_without_token_is_not_flagged() -> None:
     assert not any("web" in o for o, *_ in findings()["KW-R102"])
+
+
+def _scan(*objs: dict[str, object], ids: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    from kubeward.resource import Resource
+    from kubeward.snapshot import Snapshot
+
+    report = run(Snapshot(Resource(o) for o in objs), Selection(include=ids).choose(all_controls()))  # type: ignore[arg-type]
+    return [(f.control.id, str(f.object), f.message) for f in report.findings]
+
+
+CSR_G = "certificates.k8s.io"
+APPROVAL = {"apiGroups": [CSR_G], "resources": ["certificatesigningrequests/approval"], "verbs": ["update"]}
+SIGNERS = {"apiGroups": [CSR_G], "resources": ["signers"], "verbs": ["approve"],
+           "resourceNames": ["kubernetes.io/kube-apiserver-client"]}
+
+
+def _cr(*rules: dict[str, object]) -> dict[str, object]:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "csr"},
+            "rules": list(rules)}
+
+
+def test_csr_approval_needs_both_halves() -> None:
+    assert _scan(_cr(APPROVAL), ids=("KW-R014",)) == []
+    assert _scan(_cr(SIGNERS), ids=("KW-R014",)) == []
+    (hit,) = _scan(_cr(APPROVAL, SIGNERS), ids=("KW-R014",))
+    assert hit[:2] == ("KW-R014", "ClusterRole/csr") and "rules 0 and 1" in hit[2]
+    one = {"apiGroups": [CSR_G], "resources": ["certificatesigningrequests/approval", "signers"],
+           "verbs": ["update", "approve"]}
+    assert "rule 0 allow" in _scan(_cr(one), ids=("KW-R014",))[0][2]
+    wild = {"apiGroups": ["*"], "resources": ["*/approval", "signers"], "verbs": ["patch", "approve"]}
+    assert len(_scan(_cr(wild), ids=("KW-R014",))) == 1  # */approval and patch count, as the authorizer says
+    wrong_group = {"apiGroups": [""], "resources": ["certificatesigningrequests/approval", "signers"], "verbs": ["*"]}
+    assert _scan(_cr(wrong_group), ids=("KW-R014",)) == []
+
+
+def _binding(kind: str, name: str, role_kind: str, role: str, ns: str | None = None) -> dict[str, object]:
+    meta: dict[str, object] = {"name": name, **({"namespace": ns} if ns else {})}
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": "metrics", "namespace": "monitoring"}]}
+
+
+def test_missing_role_is_never_one_every_cluster_has() -> None:
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "x", "namespace": "a"},
+            "rules": []}
+    got = _scan(role,
+                _binding("ClusterRoleBinding", "delegator", "ClusterRole", "system:auth-delegator"),
+                _binding("RoleBinding", "auth-reader", "Role", "extension-apiserver-authentication-reader",
+                         "kube-system"),
+                _binding("ClusterRoleBinding", "viewer", "ClusterRole", "view"),
+                _binding("ClusterRoleBinding", "scheduler", "ClusterRole", "system:kube-scheduler"),
+                _binding("RoleBinding", "elsewhere", "Role", "extension-apiserver-authentication-reader", "monitoring"),
+                _binding("ClusterRoleBinding", "typo", "ClusterRole", "system:auth-delegater"),
+                ids=("KW-R103",))
+    assert sorted(o for _, o, _ in got) == ["ClusterRoleBinding/typo", "RoleBinding/monitoring/elsewhere"]

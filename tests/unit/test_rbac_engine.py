@@ -108,7 +108,7 @@ def test_risks_list_pods_of_service_account_groups() -> None:
     s = snap(cr("runner", rule("create", "", "pods")),
              bind("g", "runner", "Group:system:serviceaccounts:ci", ns="ci"), pod)
     risks = find_risks(RBACIndex.from_snapshot(s), pods_by_service_account(s))
-    (r,) = [r for r in risks if r.category.id == "pods-create"]
+    (r,) = [r for r in risks if r.category.id == "pods-create" and r.subject_text.startswith("Group system:")]
     assert [str(p) for p in r.pods] == ["Pod/ci/p"]
 
 

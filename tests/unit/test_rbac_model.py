@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubeward.cli.rbac import build_request
+from kubeward.discovery import RESTMapper
 from kubeward.engines.rbac import Request, user_info
 
 
@@ -33,4 +34,4 @@ def test_user_info_groups(name: str, groups: tuple[str, ...], want: tuple[str, .
     (("get", "/healthz", None, "dev", False, None), Request.non_resource("get", "/healthz")),
 ])
 def test_build_request(args: tuple[object, ...], want: Request) -> None:
-    assert build_request(*args) == want  # type: ignore[arg-type]
+    assert build_request(RESTMapper.builtin(), *args) == want  # type: ignore[arg-type]

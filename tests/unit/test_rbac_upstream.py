@@ -56,7 +56,7 @@ def objects(case: dict[str, Any], rule_of: Any = csv_rule) -> list[dict[str, Any
 
 
 def index_of(objs: list[dict[str, Any]]) -> RBACIndex:
-    return RBACIndex.from_snapshot(Snapshot(Resource(o) for o in objs))
+    return RBACIndex.from_snapshot(Snapshot(Resource(o) for o in objs), builtin_roles=False)  # upstream tables: their roles only
 
 
 def attrs(spec: Any) -> tuple[UserInfo, Request]:

@@ -6,11 +6,14 @@
   thread is stuck, newly queued ones from their paths alone; only execs that need a sha256 check get --on-timeout.
 - SIGHUP only sets a flag; the loop swaps in the re-read allowlist between events. Events queued meanwhile stay in
   the kernel queue (FAN_UNLIMITED_QUEUE), so none is dropped; a broken file keeps the previous allowlist.
+- Decisions never wait on alert delivery: alerts go to a bounded queue (AlertSink) whose drops are counted, and the
+  watchdog survives any error of its own, so a reader that stops reading or a broken pipe cannot hold an exec.
 - If the process dies, closing the fanotify fd makes the kernel allow every pending event.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import select
@@ -70,7 +73,7 @@ class _Late:
 class EnforceConfig:
     allowlist_path: str
     mounts: Sequence[str]
-    mode: str = "enforce"  # "enforce" | "alert"
+    mode: str = "alert"  # "alert" (allow, but report) unless "enforce" is asked for: the safe default
     decision_timeout_ms: int = 1000
     on_timeout: str = "allow"  # "allow" | "deny"
     filesystem: bool = False
@@ -81,7 +84,7 @@ class EnforceConfig:
 
 class Enforcer:
     def __init__(self, config: EnforceConfig, alerts: AlertSink, *,
-                 on_error: Callable[[str], None] | None = None) -> None:
+                 on_error: Callable[[str], object] | None = None) -> None:
         self.config = config
         self.alerts = alerts
         self.stats = Stats()
@@ -117,7 +120,7 @@ class Enforcer:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
 
-    def run(self, duration: float | None = None, ready: Callable[[], None] | None = None) -> Stats:
+    def run(self, duration: float | None = None, ready: Callable[[], object] | None = None) -> Stats:
         end = None if duration is None else time.monotonic() + duration
         watchdog = threading.Thread(target=self._watchdog, name="kubeward-watchdog", daemon=True)
         watchdog.start()
@@ -262,31 +265,46 @@ class Enforcer:
     def _watchdog(self) -> None:
         tick = max(0.005, min(self._timeout / 4, 0.05))
         while not self._stop.wait(tick):
-            now = time.monotonic()
-            out: list[_Late] = []
-            with self._lock:
-                # Events held by the decision thread past their deadline, then (while it is stuck) the newer events
-                # still queued in the kernel: both are decided here from their paths alone.
-                for fd, p in list(self._pending.items()):
-                    if p.deadline <= now:
-                        del self._pending[fd]
-                        self._quick(p.pid, fd, out)
-                stuck = self._busy_since is not None and now - self._busy_since > self._timeout
-                for ev in self.fan.read() if stuck else []:
-                    if ev.fd >= 0:
-                        try:
-                            self._quick(ev.pid, ev.fd, out)
-                        finally:
-                            os.close(ev.fd)
-            for late in out:
-                if late.reason == "decision-timeout":
-                    self.stats.timeouts += 1
-                elif self.config.mode == "enforce":
-                    self.stats.denied += 1
-                else:
-                    self.stats.alerted += 1
-                self._alert(late.pid, late.exe, late.proc, late.decision, late.verdict, reason=late.reason,
-                            who=late.who)
+            try:
+                self._watch_once()
+            except Exception as exc:  # the watchdog outlives any error: it is what bounds every exec's wait
+                self._on_error(f"exec enforce: watchdog: {exc}")
+
+    def _watch_once(self) -> None:
+        now = time.monotonic()
+        out: list[_Late] = []
+        with self._lock:
+            # Events held by the decision thread past their deadline, then (while it is stuck) the newer events
+            # still queued in the kernel: both are decided here from their paths alone.
+            for fd, p in list(self._pending.items()):
+                if p.deadline <= now:
+                    del self._pending[fd]
+                    self._quick_safe(p.pid, fd, out)
+            stuck = self._busy_since is not None and now - self._busy_since > self._timeout
+            for ev in self.fan.read() if stuck else []:
+                if ev.fd >= 0:
+                    try:
+                        self._quick_safe(ev.pid, ev.fd, out)
+                    finally:
+                        os.close(ev.fd)
+        for late in out:
+            if late.reason == "decision-timeout":
+                self.stats.timeouts += 1
+            elif self.config.mode == "enforce":
+                self.stats.denied += 1
+            else:
+                self.stats.alerted += 1
+            self._alert(late.pid, late.exe, late.proc, late.decision, late.verdict, reason=late.reason,
+                        who=late.who)
+
+    def _quick_safe(self, pid: int, fd: int, out: list[_Late]) -> None:
+        """_quick, and if it fails the --on-timeout answer: an event the watchdog took is always answered."""
+        try:
+            self._quick(pid, fd, out)
+        except Exception as exc:
+            self._on_error(f"exec enforce: pid {pid}: {exc}")
+            with contextlib.suppress(OSError):
+                self.fan.respond(fd, self.config.on_timeout == "allow")
 
     def _quick(self, pid: int, fd: int, out: list[_Late]) -> None:
         """Answer one event without hashing (caller holds the lock): an allowlisted path runs, a refused one is

@@ -267,7 +267,7 @@ def run_flows(snapshot_paths: Sequence[str], netns: Sequence[str], alerts_target
         fail(str(exc))
     namespaces = {n: named_netns(n) for n in netns} if netns else all_netns()
     scanner = NetnsScanner(namespaces)
-    sink = AlertSink(alerts_target)
+    sink = AlertSink(alerts_target, on_problem=warn)  # a reader that stops reading costs counted alerts only
     flows_fh = open(flows_out, "ab") if flows_out else None  # noqa: SIM115 - closed below
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -310,4 +310,8 @@ def run_flows(snapshot_paths: Sequence[str], netns: Sequence[str], alerts_target
         sink.close()
         if flows_fh is not None:
             flows_fh.close()
-    print(f"kubeward: flows: stopped, {flows} pod flows, {alerts} denied", file=sys.stderr)
+    lost = sink.counters()
+    print(f"kubeward: flows: stopped, {flows} pod flows, {alerts} denied"
+          + "".join(f", {n} alerts {what}" for what, n in (("dropped", lost["alerts_dropped"]),
+                                                            ("not written", lost["alerts_failed"])) if n),
+          file=sys.stderr)

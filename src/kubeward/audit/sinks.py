@@ -1,13 +1,15 @@
 """Where live alerts go: stdout (table line or JSON line), a JSON-lines file, an HTTP webhook (generic JSON or a
-Slack-compatible payload). The webhook never blocks detection: alerts wait in a bounded queue, delivery retries
-with exponential backoff, and every alert dropped (queue full) or undeliverable is counted and reported."""
+Slack-compatible payload). No sink ever blocks detection: alerts wait in a bounded queue for the sink's own thread
+(webhook delivery retries with exponential backoff), every alert dropped (queue full, shutdown) or undeliverable is
+counted and reported, and `stalled_for` tells health checks how long a sink has been stuck."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import queue
 import ssl
-import sys
 import threading
 import time
 import urllib.error
@@ -19,64 +21,84 @@ from typing import IO, Any, Protocol
 import orjson
 
 from ..findings import Severity
+from ..outqueue import BoundedWriter, fd_writer
 from .alerts import Alert
 
 
 class Sink(Protocol):
     name: str
 
+    @property
+    def dropped(self) -> int: ...
+
     def emit(self, alert: Alert) -> None: ...
 
-    def close(self) -> None: ...
+    def stalled_for(self, now: float | None = None) -> float: ...
+
+    def close(self, timeout: float = ...) -> None: ...
 
     def problems(self) -> str | None: ...
 
 
-class StreamSink:
-    """Table lines or JSON lines on a text stream (stdout by default)."""
+class _QueuedSink:
+    """A sink whose writes happen on its own thread (kubeward.outqueue): emit never blocks the analysis, and what
+    does not fit in the queue is dropped and counted."""
 
-    def __init__(self, fmt: str = "table", stream: IO[str] | None = None) -> None:
+    name: str
+    _out: BoundedWriter[Alert]
+
+    def emit(self, alert: Alert) -> None:
+        self._out.put(alert)
+
+    def stalled_for(self, now: float | None = None) -> float:
+        return self._out.stalled_for(now)
+
+    @property
+    def dropped(self) -> int:
+        return self._out.counters.dropped
+
+    @property
+    def failed(self) -> int:
+        return self._out.counters.failed
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._out.close(timeout)
+
+    def problems(self) -> str | None:
+        p = self._out.problems()
+        return f"alerts: {p}" if p else None
+
+
+class StreamSink(_QueuedSink):
+    """Table lines or JSON lines on stdout (written to descriptor 1), or on a given text stream (tests)."""
+
+    def __init__(self, fmt: str = "table", stream: IO[str] | None = None, *, queue_size: int = 10000,
+                 on_problem: Callable[[str], object] | None = None) -> None:
         self.name, self.fmt = "stdout", fmt
-        self.stream = stream or sys.stdout
-        self._lock = threading.Lock()
+        if stream is None:
+            write = fd_writer(1)
+        else:
+            def write(data: bytes) -> None:
+                stream.write(data.decode())
+                stream.flush()
+        self._out = BoundedWriter("stdout", write, self._encode, queue_size=queue_size, on_first_drop=on_problem,
+                                  on_first_error=on_problem)
 
-    def emit(self, alert: Alert) -> None:
+    def _encode(self, alert: Alert) -> bytes:
         text = orjson.dumps(alert.to_json()).decode() if self.fmt == "json" else alert.line()
-        with self._lock:
-            self.stream.write(text + "\n")
-            self.stream.flush()
-
-    def close(self) -> None:
-        with self._lock:
-            self.stream.flush()
-
-    def problems(self) -> str | None:
-        return None
+        return (text + "\n").encode()
 
 
-class FileSink:
-    """Appends one JSON alert per line and flushes, so `tail -f` and log shippers see alerts at once."""
+class FileSink(_QueuedSink):
+    """Appends one JSON alert per line as soon as it can, so `tail -f` and log shippers see alerts at once."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, queue_size: int = 10000,
+                 on_problem: Callable[[str], object] | None = None) -> None:
         self.name = path
-        self._f = open(path, "ab")  # noqa: SIM115 - held for the sink's lifetime, closed by close()
-        self._lock = threading.Lock()
-        self.failed = 0
-
-    def emit(self, alert: Alert) -> None:
-        with self._lock:
-            try:
-                self._f.write(orjson.dumps(alert.to_json()) + b"\n")
-                self._f.flush()
-            except OSError:
-                self.failed += 1
-
-    def close(self) -> None:
-        with self._lock:
-            self._f.close()
-
-    def problems(self) -> str | None:
-        return f"{self.failed} alerts could not be written" if self.failed else None
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._out = BoundedWriter(path, fd_writer(fd), lambda a: orjson.dumps(a.to_json()) + b"\n",
+                                  queue_size=queue_size, on_first_drop=on_problem, on_first_error=on_problem,
+                                  on_close=functools.partial(os.close, fd))
 
 
 def slack_payload(alert: Alert) -> dict[str, Any]:
@@ -114,6 +136,7 @@ class WebhookSink:
         self._q: queue.Queue[Alert | None] = queue.Queue(maxsize=queue_size)
         self._on_first_drop = on_first_drop
         self._inflight = False
+        self._last_take = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="kubeward-webhook-sink", daemon=True)
         self._thread.start()
 
@@ -128,6 +151,7 @@ class WebhookSink:
     def _run(self) -> None:
         while True:
             alert = self._q.get()
+            self._last_take = time.monotonic()
             if alert is None:
                 return
             self._inflight = True
@@ -152,6 +176,17 @@ class WebhookSink:
                 continue
         self.counters.failed += 1
 
+    @property
+    def dropped(self) -> int:
+        return self.counters.dropped
+
+    def stalled_for(self, now: float | None = None) -> float:
+        """Seconds the queue has been full without delivery taking an alert (retries are expected, a full queue
+        that does not move is not)."""
+        if not self._q.full():
+            return 0.0
+        return max(0.0, (time.monotonic() if now is None else now) - self._last_take)
+
     def close(self, timeout: float = 10.0) -> None:
         """Deliver what is queued (bounded by timeout); whatever is left is counted as dropped."""
         with contextlib.suppress(queue.Full):
@@ -175,11 +210,12 @@ class WebhookSink:
 
 
 class Alerting:
-    """Fan an alert out to every sink at or above the minimum severity; report drops on close."""
+    """Fan an alert out to every sink at or above the minimum severity; report stalls, and drops on close."""
 
-    def __init__(self, sinks: list[Any], min_severity: Severity = Severity.INFO) -> None:
+    def __init__(self, sinks: list[Sink], min_severity: Severity = Severity.INFO) -> None:
         self.sinks, self.min_severity = sinks, min_severity
         self.emitted = 0
+        self.failed = 0  # alerts a sink raised on (never expected: sinks count their own losses)
         self._lock = threading.Lock()
 
     def emit(self, alert: Alert) -> None:
@@ -188,14 +224,33 @@ class Alerting:
         with self._lock:
             self.emitted += 1
         for s in self.sinks:
-            s.emit(alert)
+            try:
+                s.emit(alert)
+            except Exception:
+                self.failed += 1
 
-    def close(self) -> list[str]:
-        """Close every sink; returns one line per sink that lost alerts (never silent)."""
+    def stalled(self, after: float) -> list[str]:
+        """One line per sink stuck for `after` seconds or more."""
+        now = time.monotonic()
         out = []
         for s in self.sinks:
-            s.close()
+            stuck = s.stalled_for(now)
+            if stuck >= after:
+                out.append(f"{s.name}: alert output stuck for {stuck:.0f}s")
+        return out
+
+    def dropped(self) -> int:
+        return sum(s.dropped for s in self.sinks)
+
+    def close(self, timeout: float = 10.0) -> list[str]:
+        """Close every sink within `timeout` seconds in all; returns one line per sink that lost alerts."""
+        end = time.monotonic() + timeout
+        out = []
+        for s in self.sinks:
+            s.close(max(0.1, end - time.monotonic()))
             p = s.problems()
             if p:
                 out.append(f"{s.name}: {p}")
+        if self.failed:
+            out.append(f"{self.failed} alerts could not be handed to a sink")
         return out

@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from .reader import ReadStats, events_from_obj
+from .feed import batch_events
+from .reader import ReadStats
 
 MAX_LINE = 64 * 1024 * 1024  # a line longer than this is dropped (counted), not buffered forever
 
@@ -88,7 +89,8 @@ class Follower:
 
 def follow_events(follower: Follower, stats: ReadStats,
                   on_event: Callable[[dict[str, Any]], None]) -> None:
-    """Parse each complete line as an Event (or EventList) and hand events over; bad lines are counted."""
+    """Parse each complete line as an Event (or EventList) and hand events over; a bad line or event is one counted
+    error (the first few named) and following goes on."""
     shown = follower.path
     for line in follower.lines():
         if not line.strip():
@@ -98,5 +100,9 @@ def follow_events(follower: Follower, stats: ReadStats,
         except orjson.JSONDecodeError:
             stats.error(shown, "not a JSON audit event")
             continue
-        for ev in events_from_obj(obj, shown, stats):
-            on_event(ev)
+        for ev in batch_events(obj, shown, stats):
+            try:
+                on_event(ev)
+            except Exception as exc:  # the analyzer or a sink failing on one event must not stop the watch
+                stats.error(shown, f"event {str(ev.get('auditID'))[:64]!r} could not be analyzed: "
+                                   f"{type(exc).__name__}")

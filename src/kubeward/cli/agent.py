@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,14 +25,14 @@ def exec_group() -> None:
     """Exec allowlisting: learn what runs, then enforce it (FAN_OPEN_EXEC_PERM)."""
 
 
-def _pods(snapshot: tuple[str, ...]) -> PodIndex | None:
+def _pods(snapshot: tuple[str, ...], say: Callable[[str], object] = warn) -> PodIndex | None:
     if not snapshot:
         return None
     from ..agent.pods import PodIndex
 
     snap = load_snapshot(snapshot)
     for e in snap.errors:
-        warn(str(e).removeprefix("kubeward: "))
+        say(str(e).removeprefix("kubeward: "))
     return PodIndex.from_snapshot(snap)
 
 
@@ -103,47 +104,63 @@ def learn_cmd(duration: float, output: str, mounts: tuple[str, ...], filesystem:
 @click.option("--mount", "mounts", multiple=True, required=True, metavar="PATH",
               help="Enforce on the mount holding PATH (repeatable).")
 @click.option("--filesystem", is_flag=True, help="Mark the whole filesystem of each --mount (FAN_MARK_FILESYSTEM).")
-@click.option("--mode", type=click.Choice(["enforce", "alert"]), default="enforce", show_default=True,
-              help="enforce: EPERM for execs not allowed; alert: allow them but report them.")
+@click.option("--mode", type=click.Choice(["enforce", "alert"]), default="alert", show_default=True,
+              help="alert: allow execs the allowlist does not cover but report them (the default, as Falco, "
+                   "Tetragon and KubeArmor start); enforce: refuse them with EPERM.")
 @click.option("--decision-timeout-ms", type=click.IntRange(min=1, max=60000), default=1000, show_default=True,
               help="No exec waits longer than this for a decision.")
 @click.option("--on-timeout", type=click.Choice(["allow", "deny"]), default="allow", show_default=True,
               help="The answer given when a decision times out.")
 @click.option("--alerts", "alerts", default="-", show_default=True, metavar="FILE|-",
               help="Append one JSON line per denial/alert here.")
+@click.option("--alert-queue", type=click.IntRange(min=1), default=4096, show_default=True, metavar="N",
+              help="Alerts waiting for the --alerts output; beyond that they are dropped and counted, so a reader "
+                   "that stops reading never holds up an exec.")
 @click.option("--snapshot", "snapshot", multiple=True, metavar="PATH",
               help="Manifests with Pod objects to resolve pod/container/image scopes.")
 @click.option("--duration", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
               help="Stop after SECONDS (default: until SIGTERM/SIGINT).")
 def enforce_cmd(allowlist: str, mounts: tuple[str, ...], filesystem: bool, mode: str, decision_timeout_ms: int,
-                on_timeout: str, alerts: str, snapshot: tuple[str, ...], duration: float | None) -> None:
-    """Answer FAN_OPEN_EXEC_PERM for the given mounts from the allowlist; SIGHUP reloads it (and the snapshot)."""
+                on_timeout: str, alerts: str, alert_queue: int, snapshot: tuple[str, ...],
+                duration: float | None) -> None:
+    """Answer FAN_OPEN_EXEC_PERM for the given mounts from the allowlist; SIGHUP reloads it (and the snapshot).
+
+    Starts in alert mode: execs the allowlist does not cover run and are reported; `--mode enforce` refuses them.
+    """
     import orjson
 
     from ..agent.alerts import AlertSink
     from ..agent.allowlist import AllowlistError
     from ..agent.enforce import EnforceConfig, Enforcer
+    from ..outqueue import stderr_log
 
     _check_mounts(mounts)
     pods = _pods(snapshot)
+    # While enforcing, log lines go through a bounded queue too: a stderr nobody reads cannot hold an exec either.
+    log = stderr_log()
     config = EnforceConfig(allowlist, mounts, mode, decision_timeout_ms, on_timeout, filesystem, pods,
-                           reload_pods=(lambda: _pods(snapshot)) if snapshot else None)
+                           reload_pods=(lambda: _pods(snapshot, log.put)) if snapshot else None)
     try:
-        sink = AlertSink(alerts)
+        sink = AlertSink(alerts, queue_size=alert_queue, on_problem=log.put)
     except OSError as exc:
         fail(f"{alerts}: {exc.strerror or exc}")
     try:
-        enforcer = Enforcer(config, sink, on_error=warn)
+        enforcer = Enforcer(config, sink, on_error=log.put)
     except AllowlistError as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"exec enforce: {exc.strerror or exc} (needs root with CAP_SYS_ADMIN)")
     enforcer.install_signals()
     what = "filesystem" if filesystem else "mount"
-    stats = enforcer.run(duration, ready=lambda: warn(
+    stats = enforcer.run(duration, ready=lambda: log.put(
         f"exec enforce: ready, {mode} mode on {len(mounts)} {what}(s), pid {os.getpid()}"))
     sink.close()
-    warn("exec enforce: stopped " + orjson.dumps(stats.to_json()).decode())
+    counters = sink.counters()
+    log.put("exec enforce: stopped " + orjson.dumps({**stats.to_json(), **counters}).decode())
+    if counters["alerts_dropped"] or counters["alerts_failed"]:
+        log.put(f"exec enforce: {counters['alerts_dropped']} alerts dropped (output not keeping up or gone at "
+                f"exit), {counters['alerts_failed']} could not be written")
+    log.close()
 
 
 @group.command("flows")

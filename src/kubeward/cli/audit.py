@@ -11,7 +11,7 @@ import click
 import orjson
 
 from ..findings import Severity
-from ..identity import SA_PREFIX
+from ..identity import SubjectError, parse_subject
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -239,8 +239,9 @@ def sink_options(f: Any) -> Any:
         click.option("--slack", is_flag=True, help="Send a Slack-compatible payload to --alert-webhook."),
         click.option("--alert-webhook-ca", type=click.Path(exists=True, dir_okay=False),
                      help="CA bundle that signed the --alert-webhook server (default: system trust store)."),
-        click.option("--queue-size", type=click.IntRange(min=1), default=1000, show_default=True,
-                     help="Alerts waiting for the webhook before new ones are dropped (and counted)."),
+        click.option("--queue-size", type=click.IntRange(min=1), default=10000, show_default=True,
+                     help="Alerts waiting for each sink (stdout, file, webhook) before new ones are dropped and "
+                          "counted: a stuck output never stops the analysis."),
         click.option("--webhook-retries", type=click.IntRange(min=0), default=3, show_default=True,
                      help="Retries per alert, with exponential backoff from 0.5 s."),
         click.option("--min-severity", type=severity_type(), default="info", show_default=True,
@@ -252,7 +253,8 @@ def sink_options(f: Any) -> Any:
 
 
 def _alerting(alert_format: str, alert_file: str | None, alert_webhook: str | None, slack: bool,
-              alert_webhook_ca: str | None, queue_size: int, webhook_retries: int, min_severity: str) -> Any:
+              alert_webhook_ca: str | None, queue_size: int, webhook_retries: int, min_severity: str,
+              on_problem: Any = None) -> Any:
     import ssl
 
     from ..audit.sinks import Alerting, FileSink, StreamSink, WebhookSink
@@ -261,10 +263,10 @@ def _alerting(alert_format: str, alert_file: str | None, alert_webhook: str | No
         fail("--slack needs --alert-webhook URL")
     sinks: list[Any] = []
     if alert_format != "none":
-        sinks.append(StreamSink(alert_format))
+        sinks.append(StreamSink(alert_format, queue_size=queue_size, on_problem=on_problem))
     if alert_file:
         try:
-            sinks.append(FileSink(alert_file))
+            sinks.append(FileSink(alert_file, queue_size=queue_size, on_problem=on_problem))
         except OSError as exc:
             fail(f"{alert_file}: {exc.strerror or exc}")
     if alert_webhook:
@@ -272,7 +274,7 @@ def _alerting(alert_format: str, alert_file: str | None, alert_webhook: str | No
             fail(f"--alert-webhook: {alert_webhook!r} is not an http(s) URL")
         try:
             sinks.append(WebhookSink(alert_webhook, slack=slack, queue_size=queue_size, retries=webhook_retries,
-                                     on_first_drop=warn, ca_file=alert_webhook_ca))
+                                     on_first_drop=on_problem or warn, ca_file=alert_webhook_ca))
         except (ssl.SSLError, OSError) as exc:
             fail(f"{alert_webhook_ca}: cannot load CA bundle: {exc}")
     return Alerting(sinks, Severity.parse(min_severity))
@@ -306,7 +308,7 @@ def watch(path: str, from_start: bool, poll_interval: float, **opts: Any) -> Non
 
     det = {k: opts.pop(k) for k in DETECTION_KEYS}
     analyzer, _ = _analyzer(**det)
-    alerting = _alerting(**opts)
+    alerting = _alerting(**opts, on_problem=warn)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     follower = Follower(path, from_start=from_start, poll=poll_interval, stop=stop)
@@ -324,46 +326,106 @@ def watch(path: str, from_start: bool, poll_interval: float, **opts: Any) -> Non
 
 
 @group.command("serve")
-@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback unless you say otherwise, e.g. 0.0.0.0 behind --client-ca).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True)
 @click.option("--tls-cert", required=True, type=click.Path(exists=True, dir_okay=False), help="Server certificate (PEM).")
 @click.option("--tls-key", required=True, type=click.Path(exists=True, dir_okay=False), help="Server key (PEM).")
 @click.option("--client-ca", type=click.Path(exists=True, dir_okay=False),
-              help="Require client certificates signed by this CA (the apiserver's webhook kubeconfig client cert).")
-@click.option("--max-body", default="64M", show_default=True, metavar="SIZE", help="Largest EventList accepted.")
+              help="Require client certificates signed by this CA (the apiserver's webhook kubeconfig client cert). "
+                   "Required unless --insecure-no-client-auth.")
+@click.option("--insecure-no-client-auth", is_flag=True,
+              help="Accept clients without a certificate: anyone who reaches the port can feed events.")
+@click.option("--max-body", default="4M", show_default=True, metavar="SIZE",
+              help="Largest EventList accepted (413 beyond). The apiserver sends at most "
+                   "--audit-webhook-batch-max-size events a batch; raise this for RequestResponse-level policies.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=512, show_default=True,
+              help="Concurrent connections; more are closed at accept (and counted).")
+@click.option("--max-buffered", default="64M", show_default=True, metavar="SIZE",
+              help="Request bodies held in memory at once, all connections together; beyond it a batch waits, "
+                   "then gets 429 with Retry-After (the apiserver retries).")
+@click.option("--header-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              metavar="SECONDS", help="A request line and its headers (and the TLS handshake) must arrive in time.")
+@click.option("--request-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              metavar="SECONDS", help="Deadline for a body to arrive and for the analysis to take it (else 429).")
+@click.option("--idle-timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              metavar="SECONDS", help="A kept-alive connection is closed after this long without a request.")
+@click.option("--stall-after", type=click.FloatRange(min=0.1), default=10.0, show_default=True, metavar="SECONDS",
+              help="/healthz answers 503 once a sink or the analysis has been stuck this long.")
+@click.option("--shutdown-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              metavar="SECONDS", help="On SIGTERM, queued alerts are written for at most this long.")
 @detection_options
 @sink_options
-def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | None, max_body: str,
-          **opts: Any) -> None:
+def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | None, insecure_no_client_auth: bool,
+          max_body: str, max_connections: int, max_buffered: str, header_timeout: float, request_timeout: float, idle_timeout: float,
+          stall_after: float, shutdown_timeout: float, **opts: Any) -> None:
     """Audit webhook backend: receive the EventList batches kube-apiserver POSTs (--audit-webhook-config-file)
-    over HTTPS and emit alerts. GET /healthz answers while it runs."""
+    over HTTPS (client certificates required) and emit alerts. GET /healthz answers 200, or 503 while stuck.
+
+    Stops on SIGTERM within --shutdown-timeout and reports counts, including alerts any sink had to drop.
+    """
+    import os
     import signal
     import ssl
     import threading
 
     from ..audit.serve import make_server, tls_context
+    from ..outqueue import stderr_log
     from .common import parse_size
 
+    if not client_ca and not insecure_no_client_auth:
+        fail("audit serve: --client-ca is required (the CA of the apiserver's webhook client certificate); "
+             "--insecure-no-client-auth accepts anyone who reaches the port")
+    try:
+        body_limit = parse_size(max_body)
+        buffered_limit = parse_size(max_buffered)
+    except (ValueError, click.BadParameter) as exc:
+        fail(f"--max-body/--max-buffered: {exc}")
     det = {k: opts.pop(k) for k in DETECTION_KEYS}
     analyzer, _ = _analyzer(**det)
     try:
         ctx = tls_context(tls_cert, tls_key, client_ca)
     except (ssl.SSLError, OSError) as exc:
         fail(f"{tls_cert}: cannot load the TLS certificate/key: {exc}")
-    alerting = _alerting(**opts)
+    # While serving, log lines go through a bounded queue: a stderr nobody reads cannot stall the server.
+    log = stderr_log()
+    alerting = _alerting(**opts, on_problem=log.put)
     try:
-        srv = make_server(host, port, ctx, analyzer, alerting.emit, max_body=parse_size(max_body))
+        srv = make_server(host, port, ctx, analyzer, alerting.emit, max_body=body_limit,
+                          max_connections=max_connections, max_buffered=buffered_limit,
+                          header_timeout=header_timeout,
+                          request_timeout=request_timeout, idle_timeout=idle_timeout, stall_after=stall_after,
+                          stalled=alerting.stalled, on_problem=log.put)
     except OSError as exc:
         fail(f"{host}:{port}: {exc.strerror or exc}")
     warn(f"serving audit webhook on https://{host}:{srv.server_address[1]}")
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown, daemon=True).start())
+    if not client_ca:
+        warn("audit serve: --insecure-no-client-auth: any client that reaches the port can feed events")
+
+    def stop(*_: Any) -> None:
+        threading.Thread(target=srv.shutdown, daemon=True).start()
+        # Last resort: whatever else hangs, the process is gone shortly after the drain deadline.
+        hard = threading.Timer(shutdown_timeout + 5.0, lambda: os._exit(1))
+        hard.daemon = True
+        hard.start()
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         srv.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
     finally:
         srv.server_close()
-    _finish(alerting, srv.read_stats, analyzer.stats)
+    rs = srv.read_stats
+    for e in rs.errors:
+        log.put(str(e).removeprefix("kubeward: "))
+    for line in alerting.close(shutdown_timeout):
+        log.put(line)
+    extra = "".join(f", {n} {what}" for n, what in (
+        (rs.bad_lines, "unusable events"), (srv.rejected_connections, "connections over --max-connections"),
+        (srv.busy_rejections, "batches answered 429 (busy)")) if n)
+    log.put(f"{analyzer.stats.events} events, {analyzer.stats.alerts} alerts" + extra)
+    log.close(2.0)
 
 
 # --- audit2rbac --------------------------------------------------------------------------------------------------
@@ -393,12 +455,17 @@ def audit2rbac(paths: tuple[str, ...], user: str | None, serviceaccount: str | N
 
     if bool(user) == bool(serviceaccount):
         fail("give exactly one of --user U or --serviceaccount NS:NAME")
-    if serviceaccount:
-        ns, sep, name = serviceaccount.partition(":")
-        if not (sep and ns and name) or ":" in name:
-            fail(f"--serviceaccount: expected NS:NAME, got {serviceaccount!r}")
-        user = f"{SA_PREFIX}{ns}:{name}"
-    assert user is not None
+    try:  # the one subject parser (identity.parse_subject); NS:NAME stays the --serviceaccount form
+        ref = parse_subject(serviceaccount or user or "")
+        if serviceaccount and not ref.kind and serviceaccount.count(":") == 1:
+            ref = parse_subject("ServiceAccount:" + serviceaccount)
+    except SubjectError as exc:
+        fail(f"--{'serviceaccount' if serviceaccount else 'user'}: {exc}")
+    if serviceaccount and ref.kind != "ServiceAccount":
+        fail(f"--serviceaccount: expected NS:NAME, got {serviceaccount!r}")
+    if ref.kind == "Group":
+        fail(f"--user {user}: a group makes no requests; name a user")
+    user = ref.username or ref.name
     if not paths:
         fail("nothing to read: give audit log files or '-' for stdin")
     rs = ReadStats()

@@ -42,7 +42,7 @@ def group() -> None:
 @group.command("generate")
 @click.option("--provider", type=click.Choice(["aesgcm", "aescbc", "secretbox"]), default="aesgcm",
               show_default=True)
-@click.option("--resources", default="secrets", show_default=True, help="Comma-separated, e.g. secrets,configmaps.")
+@click.option("--resources", default="secrets", show_default=True, help="Comma-separated, any spelling kubectl resolves (secrets,cm,deploy) or PLURAL.GROUP / *.GROUP.")
 @click.option("--key-name", default="key1", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to FILE (mode 0600, never overwritten) instead of stdout.")
@@ -50,9 +50,14 @@ def generate_cmd(provider: str, resources: str, key_name: str, output_file: Path
     """Print a new EncryptionConfiguration with a fresh 32-byte key (identity last, to read old data)."""
     import os
 
-    from ..engines.encryption import generate, parse
+    from ..engines.encryption import generate, parse, resolve_resource
 
-    names = tuple(r.strip() for r in resources.split(",") if r.strip())
+    names: tuple[str, ...] = ()
+    for r in (r.strip() for r in resources.split(",") if r.strip()):
+        try:
+            names += (resolve_resource(r),)
+        except ValueError as exc:
+            fail(f"--resources: {exc}")
     if not names:
         fail("--resources: at least one resource is required")
     if not key_name or ":" in key_name:

@@ -10,10 +10,11 @@ from typing import Any
 import click
 import orjson
 
+from ..discovery import RESTMapper, mapper_for
 from ..engines.rbac import RBACIndex, Request, user_info
-from ..engines.rbac.matrix import BUILTIN, VERBS, access_matrix
+from ..engines.rbac.matrix import VERBS, access_matrix, matrix_resources
 from ..findings import Severity
-from ..identity import SA_PREFIX, UserInfo
+from ..identity import SubjectError, SubjectRef, UserInfo, parse_subject, settle_kind
 from ..snapshot import Snapshot
 from .common import (
     EXIT_FINDINGS,
@@ -33,20 +34,37 @@ from .common import (
 )
 from .live import live_options, live_request
 
-CLUSTER_SCOPED = {(g, r) for g, r, namespaced in BUILTIN if not namespaced}
+
+def _no_bootstrap(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta["kubeward.rbac.bootstrap"] = False
+    return value
 
 
-def _no_builtin(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-    ctx.meta["kubeward.rbac.builtin_roles"] = not value
+def _k8s_version(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    from ..apidata import UnsupportedVersion, normalise_version
+
+    try:
+        ctx.meta["kubeward.rbac.k8s_version"] = normalise_version(value)
+    except UnsupportedVersion as exc:
+        fail(f"--k8s-version: {exc}")
     return value
 
 
 def source_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """`-f PATH` (repeatable; files, folders, '-') or `--cluster [--context C] [--kubeconfig F]`."""
+    from ..apidata import supported_versions
+
     f = live_options(f)
-    f = click.option("--no-builtin-roles", is_flag=True, expose_value=False, callback=_no_builtin,
-                     help="Do not supply bootstrap ClusterRoles (cluster-admin, admin, edit, view, …) "
-                          "that the input binds without defining.")(f)
+    f = click.option("--no-builtin-roles", is_flag=True, expose_value=False, callback=_no_bootstrap,
+                     hidden=True, help="Old name of --no-bootstrap-policy.")(f)
+    f = click.option("--no-bootstrap-policy", is_flag=True, expose_value=False, callback=_no_bootstrap,
+                     help="Judge the input alone, without the bootstrap ClusterRoles and bindings every "
+                          "kube-apiserver creates (system:discovery, cluster-admin, admin/edit/view, …).")(f)
+    f = click.option("--k8s-version", metavar="VERSION", expose_value=False, callback=_k8s_version,
+                     is_eager=True,
+                     help=f"Kubernetes version of the API discovery and bootstrap policy "
+                          f"(have: {', '.join(supported_versions())}; default: the newest).")(f)
     f = click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
                      help="Refuse input files larger than this.")(f)
     f = click.option("-f", "--filename", "paths", multiple=True, metavar="PATH",
@@ -70,6 +88,7 @@ def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBA
             fail(f"cluster {snapshot.context}: cannot read every RBAC type; answers would be guesses")
         # A live cluster has every bootstrap role it binds; never add offline defaults to it.
         index = RBACIndex.from_snapshot(snapshot, builtin_roles=False)
+        _live_discovery(*live)
         for p in index.problems:
             warn(p)
         return snapshot, index
@@ -84,8 +103,9 @@ def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBA
         if snapshot.errors:  # already said, one line per input
             sys.exit(EXIT_USAGE)
         fail(f"{', '.join(paths)}: no Kubernetes objects found")
-    builtin = click.get_current_context().meta.get("kubeward.rbac.builtin_roles", True)
-    index = RBACIndex.from_snapshot(snapshot, builtin_roles=builtin)
+    meta = click.get_current_context().meta
+    index = RBACIndex.from_snapshot(snapshot, builtin_roles=meta.get("kubeward.rbac.bootstrap", True),
+                                    k8s_version=meta.get("kubeward.rbac.k8s_version"))
     gc.collect()
     gc.freeze()  # the snapshot and index live until exit: spare them from every later collection
     for p in index.problems:
@@ -93,25 +113,92 @@ def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBA
     return snapshot, index
 
 
+def _live_discovery(kubeconfig: str | None, context: str | None) -> None:
+    """With --cluster, resource names resolve through the cluster's own discovery (CRDs and aggregated APIs
+    included), as kubectl against it would; if discovery cannot be read, the shipped data is used and said."""
+    from ..apidata import fetch_discovery
+    from ..sources.cluster import Client, ClusterError
+
+    try:
+        doc = fetch_discovery(Client(kubeconfig, context))
+    except (ClusterError, RuntimeError, KeyError, TypeError) as exc:
+        warn(f"cluster discovery not readable ({exc}); resource names resolve through the shipped discovery")
+        return
+    click.get_current_context().meta["kubeward.rbac.mapper"] = RESTMapper.from_discovery(doc)
+
+
+def rbac_mapper(snapshot: Snapshot) -> RESTMapper:
+    """The API discovery of --k8s-version plus the input's CustomResourceDefinitions (kubeward.discovery), or the
+    live cluster's discovery with --cluster."""
+    meta = click.get_current_context().meta
+    live = meta.get("kubeward.rbac.mapper")
+    if isinstance(live, RESTMapper):
+        return live
+    return mapper_for(snapshot, meta.get("kubeward.rbac.k8s_version"))
+
+
 def subject_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--sa", "sa", metavar="NS/NAME", help="Act as this service account.")(f)
     f = click.option("--as-group", "as_groups", multiple=True, metavar="GROUP",
                      help="Groups of the user (repeatable).")(f)
-    f = click.option("--as", "as_user", metavar="USER", help="The user to ask about.")(f)
+    f = click.option("--as", "as_user", metavar="SUBJECT",
+                     help="The user to ask about: NAME, User:NAME, ServiceAccount:NS:NAME, NS/NAME or "
+                          "system:serviceaccount:NS:NAME.")(f)
     return f
 
 
+def _subject(option: str, text: str) -> SubjectRef:
+    try:
+        return parse_subject(text)
+    except SubjectError as exc:
+        fail(f"{option}: {exc}")
+
+
 def resolve_user(as_user: str | None, as_groups: tuple[str, ...], sa: str | None) -> UserInfo:
+    """--as / --sa through the one subject parser (identity.parse_subject); a bare --as name is a user, as
+    kubectl's --as is."""
+    if sa and as_user:
+        fail("--as and --sa are mutually exclusive")
     if sa:
-        ns, sep, name = sa.partition("/")
-        if not sep or not ns or not name:
-            fail(f"--sa {sa}: expected NAMESPACE/NAME")
-        if as_user:
-            fail("--as and --sa are mutually exclusive")
-        as_user = f"{SA_PREFIX}{ns}:{name}"
+        ref = _subject("--sa", sa)
+        if not ref.kind and sa.count(":") == 1:  # NS:NAME, as audit2rbac --serviceaccount takes it
+            ref = _subject("--sa", "ServiceAccount:" + sa)
+        if ref.kind != "ServiceAccount":
+            fail(f"--sa {sa}: expected NAMESPACE/NAME (or ServiceAccount:NAMESPACE:NAME)")
+        return user_info(ref.username, as_groups)
     if not as_user:
         fail("give --as USER (or --sa NS/NAME): offline there is no current user")
-    return user_info(as_user, as_groups)
+    ref = _subject("--as", as_user)
+    if ref.kind == "Group":
+        fail(f"--as {as_user}: --as names a user; give a group with --as-group {ref.name} (and any --as name)")
+    return user_info(ref.username or ref.name, as_groups)
+
+
+def named_subjects(index: RBACIndex) -> set[tuple[str, str, str]]:
+    """(kind, namespace, name) of every subject some binding names; service accounts with their namespace."""
+    out: set[tuple[str, str, str]] = set()
+    for b in index.bindings:
+        for s in b.subjects:
+            if s.kind == "ServiceAccount":
+                out.add(("ServiceAccount", s.namespace or b.namespace, s.name))
+            elif s.kind in ("User", "Group"):
+                out.add((s.kind, "", s.name))
+    return out
+
+
+def note_unbound(index: RBACIndex, user: UserInfo, explicit_groups: tuple[str, ...]) -> None:
+    """Say plainly when no binding names the user nor any group it was given (the answer comes from the
+    groups every user has, or nothing)."""
+    named = named_subjects(index)
+    try:
+        ref = parse_subject(user.name)
+    except SubjectError:  # a user name that only looks like a service account's: a plain user
+        ref = SubjectRef("User", user.name)
+    kind_ns = ("ServiceAccount", ref.namespace, ref.name) if ref.kind == "ServiceAccount" else ("User", "", user.name)
+    if kind_ns in named or any(("Group", "", g) in named for g in explicit_groups):
+        return
+    warn(f"no RoleBinding or ClusterRoleBinding names {SubjectRef(kind_ns[0], kind_ns[2], kind_ns[1])}"
+         + (f" or its groups {', '.join(explicit_groups)}" if explicit_groups else ""))
 
 
 def namespace_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -121,21 +208,36 @@ def namespace_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def build_request(verb: str, target: str, name: str | None, namespace: str, cluster: bool,
-                  api_group: str | None) -> Request:
-    """kubectl auth can-i argument forms: VERB /url, or VERB RESOURCE[.GROUP][/SUBRESOURCE] [NAME]."""
+def build_request(mapper: RESTMapper, verb: str, target: str, name: str | None, namespace: str, cluster: bool,
+                  api_group: str | None, subresource: str | None = None) -> Request:
+    """kubectl auth can-i argument forms: VERB /url, or VERB RESOURCE[/SUBRESOURCE] [NAME] where RESOURCE is
+    resolved through discovery as kubectl resolves it (kubeward.discovery: plural, singular, short name, Kind,
+    resource.group, resource.version.group, CRDs of the input). An unknown type gets kubectl's warning and is
+    asked as written. `--api-group G` takes RESOURCE literally in group G (no resolution)."""
     if target.startswith("/"):
         if name:
             fail(f"{target}: a non-resource URL takes no name")
+        if subresource:
+            fail("--subresource can not be used with a non-resource URL")
         return Request.non_resource(verb, target)
-    res, _, sub = target.partition("/")
-    group = api_group
-    if group is None:
-        res, _, group = res.partition(".")  # resource names carry no dots: the rest is the group
+    res, slash, sub = target.partition("/")
+    if slash and subresource:
+        fail(f"{target}: give the subresource once (RESOURCE/SUB or --subresource)")
+    sub = sub or subresource or ""
     if not res:
         fail(f"{target}: no resource")
-    ns = "" if cluster or (group, res) in CLUSTER_SCOPED else namespace
-    return Request(verb, res, sub, group or "", ns, name or "")
+    if api_group is not None:
+        entry = mapper.lookup(api_group, res)
+        group, resource, namespaced = api_group, res, entry.namespaced if entry is not None else True
+    else:
+        resolved = mapper.resolve(res)
+        if resolved.warning:
+            click.echo(f"Warning: {resolved.warning}", err=True)  # kubectl's WarningPrinter line
+        group, resource, namespaced = resolved.group, resolved.resource, resolved.namespaced
+        if sub and resolved.known and resource != "*" and not mapper.has_subresource(group, resource, sub):
+            click.echo(f"Warning: the server doesn't have a subresource '{sub}' of '{resolved.label}'", err=True)
+    ns = "" if cluster or not namespaced else namespace
+    return Request(verb, resource, sub, group, ns, name or "")
 
 
 @click.group("rbac")
@@ -148,12 +250,13 @@ def group() -> None:
 @click.argument("target", metavar="RESOURCE[/SUB]|/URL")
 @click.argument("name", required=False)
 @namespace_options
-@click.option("--api-group", default=None, help="API group of the resource (core is \"\").")
+@click.option("--api-group", default=None, help="API group of the resource, taken literally (core is \"\").")
+@click.option("--subresource", default=None, metavar="SUB", help="Subresource, as kubectl's flag (e.g. log).")
 @subject_options
 @click.option("--explain", is_flag=True, help="Show the binding, role and rule that decide it.")
 @source_options
 def can_i(verb: str, target: str, name: str | None, namespace: str, cluster: bool, api_group: str | None,
-          as_user: str | None, as_groups: tuple[str, ...], sa: str | None, explain: bool,
+          subresource: str | None, as_user: str | None, as_groups: tuple[str, ...], sa: str | None, explain: bool,
           paths: tuple[str, ...], max_file_size: str) -> None:
     """Print yes or no, exit 0 or 1, as `kubectl auth can-i` does.
 
@@ -162,8 +265,9 @@ def can_i(verb: str, target: str, name: str | None, namespace: str, cluster: boo
     kubeward rbac can-i get /healthz --as system:anonymous -f rbac.yaml
     """
     user = resolve_user(as_user, as_groups, sa)
-    req = build_request(verb, target, name, namespace, cluster, api_group)
-    _, index = load_rbac(paths, max_file_size)
+    snapshot, index = load_rbac(paths, max_file_size)
+    req = build_request(rbac_mapper(snapshot), verb, target, name, namespace, cluster, api_group, subresource)
+    note_unbound(index, user, as_groups)
     decision = index.authorize(user, req)
     click.echo("yes" if decision.allowed else "no")
     if explain:
@@ -172,7 +276,7 @@ def can_i(verb: str, target: str, name: str | None, namespace: str, cluster: boo
         if decision.allowed and decision.binding is not None:
             click.echo(f"binding: {decision.binding.describe()}")
             builtin = decision.binding.role_kind == "ClusterRole" and decision.binding.role_name in index.builtin
-            click.echo(f"role: {decision.role}" + (" (built-in bootstrap role, not in the input)" if builtin else ""))
+            click.echo(f"role: {decision.role}" + (" (bootstrap policy, not in the input)" if builtin else ""))
             click.echo(f"rule: {decision.rule}")
         elif decision.allowed:
             click.echo(decision.reason)
@@ -188,19 +292,21 @@ def can_i(verb: str, target: str, name: str | None, namespace: str, cluster: boo
 @click.argument("target", metavar="RESOURCE[/SUB]|/URL")
 @click.argument("name", required=False)
 @namespace_options
-@click.option("--api-group", default=None, help="API group of the resource (core is \"\").")
+@click.option("--api-group", default=None, help="API group of the resource, taken literally (core is \"\").")
+@click.option("--subresource", default=None, metavar="SUB", help="Subresource, as kubectl's flag (e.g. log).")
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @source_options
 def who_can(verb: str, target: str, name: str | None, namespace: str, cluster: bool, api_group: str | None,
-            fmt: str, output_file: str | None, paths: tuple[str, ...], max_file_size: str) -> None:
+            subresource: str | None, fmt: str, output_file: str | None, paths: tuple[str, ...],
+            max_file_size: str) -> None:
     """List the subjects allowed to do it, as the apiserver's subject locator does (system:masters first).
 
     \b
     kubeward rbac who-can get secrets -n prod -f cluster/ -o json
     """
-    req = build_request(verb, target, name, namespace, cluster, api_group)
-    _, index = load_rbac(paths, max_file_size)
+    snapshot, index = load_rbac(paths, max_file_size)
+    req = build_request(rbac_mapper(snapshot), verb, target, name, namespace, cluster, api_group, subresource)
     allowed = index.allowed_subjects(req)
     for e in allowed.errors:
         warn(e)
@@ -245,8 +351,9 @@ def matrix(as_user: str | None, as_groups: tuple[str, ...], sa: str | None, name
     """
     user = resolve_user(as_user, as_groups, sa)
     verb_list = tuple(v.strip() for v in verbs.split(",") if v.strip())
-    _, index = load_rbac(paths, max_file_size)
-    rows = access_matrix(index, user, namespace, verb_list)
+    snapshot, index = load_rbac(paths, max_file_size)
+    note_unbound(index, user, as_groups)
+    rows = access_matrix(index, user, namespace, verb_list, matrix_resources(rbac_mapper(snapshot)))
     if fmt == "json":
         data = {"user": user.name, "groups": list(user.groups), "namespace": namespace,
                 "resources": [{"apiGroup": r.group, "resource": r.resource, "namespaced": r.namespaced,
@@ -287,19 +394,20 @@ def risks(include_defaults: bool, min_severity: str, fail_on: str, fmt: str, out
         emit(orjson.dumps({"risks": [r.to_json() for r in found]}, option=orjson.OPT_INDENT_2).decode() + "\n",
              output_file)
     else:
-        rows = [("SEVERITY", "SUBJECT", "SCOPE", "RISK", "VIA", "PODS")]
+        rows: list[tuple[list[str], ...]] = [(["SEVERITY"], ["SUBJECT"], ["SCOPE"], ["RISK"], ["VIA"], ["PODS"])]
         for r in found:
-            pods = ", ".join(str(p) for p in r.pods[:3]) + (f" (+{len(r.pods) - 3})" if len(r.pods) > 3 else "")
-            rows.append((r.severity.label, r.subject_text, r.namespace or "cluster", r.category.id,
-                         "; ".join(p.describe() for p in r.paths), pods))
-        emit(_table(rows) if found else "no risky permissions found\n", output_file)
+            pods = [str(p) for p in r.pods[:3]] + ([f"(+{len(r.pods) - 3})"] if len(r.pods) > 3 else [])
+            rows.append(([r.severity.label], [r.subject_text], [r.namespace or "cluster"], [r.category.id],
+                         [p.describe() for p in r.paths], pods))
+        emit(wrapped_table(rows, terminal_width()) if found else "no risky permissions found\n", output_file)
     worst = parse_fail_on(fail_on)
     sys.exit(EXIT_FINDINGS if any(r.severity >= worst for r in found) else EXIT_OK)
 
 
 @group.command("paths")
 @click.option("--from", "start", metavar="SUBJECT",
-              help='Only paths from this subject, e.g. "ServiceAccount dev/ci" or "User jane".')
+              help="Only paths from this subject: User:NAME, Group:NAME, ServiceAccount:NS:NAME, NS/NAME, "
+                   "system:serviceaccount:NS:NAME, or a bare name that bindings name once.")
 @click.option("--include-defaults", is_flag=True,
               help="Also list paths whose first step comes from the bootstrap policy (controllers' own grants).")
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -316,20 +424,110 @@ def paths_cmd(start: str | None, include_defaults: bool, fmt: str, output_file: 
     from ..engines.rbac.paths import escalation_paths
 
     snapshot, index = load_rbac(paths, max_file_size)
-    found = escalation_paths(index, snapshot, start)
-    if not include_defaults:  # kube-system controllers create pods everywhere by design (bootstrappolicy)
-        found = [p for p in found if p.first_binding is None or not p.first_binding.bootstrap]
+    start_ref = ""
+    if start is None:
+        found = escalation_paths(index, snapshot, None, include_defaults=include_defaults)
+    else:
+        start_ref, found = _paths_from(index, snapshot, start, include_defaults)
     if fmt == "json":
         emit(orjson.dumps({"paths": [p.to_json() for p in found]}, option=orjson.OPT_INDENT_2).decode() + "\n",
              output_file)
     else:
-        emit("".join(f"{p}\n" for p in found) or "no escalation paths found\n", output_file)
+        none = f"no escalation paths found from {start_ref}\n" if start_ref else "no escalation paths found\n"
+        emit("".join(f"{p}\n" for p in found) or none, output_file)
     sys.exit(EXIT_FINDINGS if found else EXIT_OK)
+
+
+def _paths_from(index: RBACIndex, snapshot: Snapshot, text: str, include_defaults: bool) -> tuple[str, list[Any]]:
+    """Paths from one typed subject. A name no binding names is said plainly: a bare or Group one is an error
+    (exit 2: nothing is known of it); a User or ServiceAccount still inherits its groups' paths."""
+    from ..engines.rbac.paths import EscalationPath, Step, escalation_paths
+    from ..identity import ALL_SERVICE_ACCOUNTS, AUTHENTICATED
+
+    named = named_subjects(index)
+    try:
+        ref = settle_kind(parse_subject(text), named)
+    except SubjectError as exc:
+        fail(f"--from: {exc}")
+    if not ref.kind:
+        fail(f"--from {text}: no RoleBinding or ClusterRoleBinding names a User, Group or ServiceAccount "
+             f"called {text!r}")
+    if (ref.kind, ref.namespace, ref.name) in named:
+        return str(ref), escalation_paths(index, snapshot, str(ref), include_defaults=include_defaults)
+    if ref.kind == "Group":
+        fail(f"--from {text}: no RoleBinding or ClusterRoleBinding names {ref}")
+    warn(f"no RoleBinding or ClusterRoleBinding names {ref}; only the groups it is in can lead anywhere")
+    groups = [AUTHENTICATED]  # authenticated_group_adder.go; service accounts: serviceaccount/util.go
+    if ref.kind == "ServiceAccount":
+        groups = [f"{ALL_SERVICE_ACCOUNTS}:{ref.namespace}", ALL_SERVICE_ACCOUNTS, AUTHENTICATED]
+    best: list[Any] = []
+    for g in groups:
+        for p in escalation_paths(index, snapshot, f"Group {g}", include_defaults=include_defaults):
+            path = EscalationPath(str(ref), (Step(f"Group {g}", "member of"), *p.steps))
+            if not best or len(path.steps) < len(best[0].steps):
+                best = [path]
+    return str(ref), best
 
 
 def _rule_json(index: RBACIndex, grant: Any, req: Request) -> dict[str, list[str]]:
     found = index.rule_for(grant, req)
     return found[1].to_json() if found else {}
+
+
+def terminal_width() -> int:
+    """The terminal's columns ($COLUMNS, else the tty, else 80), kept within 80..200."""
+    import shutil
+
+    return max(80, min(200, shutil.get_terminal_size((80, 24)).columns))
+
+
+def wrapped_table(rows: list[tuple[list[str], ...]], width: int, gap: int = 2) -> str:
+    """A table whose lines fit `width`: each cell is a list of items, each item wrapped at spaces only (a name
+    is never broken; one longer than its column overflows it). The widest columns give up space first, never
+    below their longest word."""
+    import textwrap
+
+    n = len(rows[0])
+    if sum(max((len(w) for r in rows for item in r[i] for w in item.split()), default=0)
+           for i in range(n)) + gap * (n - 1) > width:
+        return _records(rows, width)
+    words = [max((len(w) for r in rows for item in r[i] for w in item.split()), default=0) for i in range(n)]
+    natural = [max((len(item) for r in rows for item in r[i]), default=0) for i in range(n)]
+    widths = list(natural)
+    room = width - gap * (n - 1)
+    while sum(widths) > room:
+        i = max(range(n), key=lambda j: (widths[j] - words[j], widths[j]))
+        if widths[i] <= words[i]:
+            break  # every column is down to its longest word: overflow rather than break a name
+        widths[i] = max(words[i], widths[i] - max(1, (sum(widths) - room) // 2))
+    out = []
+    for r in rows:
+        cells = [[line for item in cell for line in (textwrap.wrap(item, w, break_long_words=False,
+                                                                   break_on_hyphens=False) or [""])]
+                 for cell, w in zip(r, widths, strict=True)]
+        for k in range(max(len(c) for c in cells)):
+            parts = [(c[k] if k < len(c) else "").ljust(w) for c, w in zip(cells, widths, strict=True)]
+            out.append((" " * gap).join(parts).rstrip() + "\n")
+    return "".join(out)
+
+
+def _records(rows: list[tuple[list[str], ...]], width: int) -> str:
+    """The narrow form of `wrapped_table`: one block per row, the first column's item and the rest as labelled
+    lines (`SUBJECT: …`), each wrapped at spaces with a hanging indent."""
+    import textwrap
+
+    head = [c[0] for c in rows[0]]
+    label = max(len(h) for h in head[1:]) + 2
+    out = []
+    for r in rows[1:]:
+        out.append(" ".join(r[0]) + "\n")
+        for h, cell in zip(head[1:], r[1:], strict=True):
+            for j, item in enumerate(cell):
+                lead = f"  {(h.lower() + ':') if j == 0 else '':<{label}}"
+                lines = textwrap.wrap(item, max(20, width - len(lead)), break_long_words=False,
+                                      break_on_hyphens=False) or [""]
+                out += [(lead if k == 0 else " " * len(lead)) + line + "\n" for k, line in enumerate(lines)]
+    return "".join(out)
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:

@@ -12,6 +12,14 @@ from typing import Any
 import click
 
 from ..controls.registry import Selection, SelectionError, all_controls, gc_paused, run
+from ..controls.settings import (
+    NEWEST_MINOR,
+    ScanSettings,
+    SettingsError,
+    parse_allowed_registries,
+    parse_k8s_version,
+    using,
+)
 from ..exceptions import ExceptionsError, load_exceptions
 from ..findings import Severity
 from ..formats import FORMATS, render
@@ -61,6 +69,11 @@ def scan_options(f: Any) -> Any:
                      help="Exceptions file (default: ./.kubeward.yaml when present)."),
         click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
                      help="Exit 1 when a finding at or above this severity remains (none: report only, exit 0)."),
+        click.option("--k8s-version", default=f"1.{NEWEST_MINOR}", show_default=True,
+                     help="Target Kubernetes version for the removed/deprecated API checks (KW-A001, KW-A002)."),
+        click.option("--allowed-registries", multiple=True,
+                     help="Registries images may come from (comma-separate or repeat; e.g. registry.example.com, "
+                     "docker.io/library); turns on KW-W061."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -73,7 +86,7 @@ def scan_options(f: Any) -> Any:
 @click.option("--demo", is_flag=True, help="Scan the bundled demo cluster (`kubeward demo --path` shows where).")
 @cluster_options
 @scan_options
-@user_errors(SelectionError, ExceptionsError)
+@user_errors(SelectionError, ExceptionsError, SettingsError)
 def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, context: str | None,
          kubeconfig: str | None, input_namespace: str | None, **opts: Any) -> None:
     """Scan manifests (files, folders, '-' for stdin) and report findings.
@@ -99,7 +112,7 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
 @click.command()
 @click.option("--path", "show_path", is_flag=True, help="Print the folder holding the demo manifests and exit.")
 @scan_options
-@user_errors(SelectionError, ExceptionsError)
+@user_errors(SelectionError, ExceptionsError, SettingsError)
 def demo(show_path: bool, **opts: Any) -> None:
     """Scan the bundled, deliberately insecure demo cluster (same as `scan --demo`)."""
     if show_path:
@@ -121,8 +134,34 @@ def _scan(
     fail_on: str,
     fmt: str,
     output_file: str | None,
+    k8s_version: str = f"1.{NEWEST_MINOR}",
+    allowed_registries: tuple[str, ...] = (),
     live: tuple[str | None, str | None] | None = None,
     namespace: str | None = None,
+) -> None:
+    settings = ScanSettings(parse_k8s_version(k8s_version), parse_allowed_registries(_csv(allowed_registries)))
+    with using(settings):
+        _scan_with(paths, max_file_size, frameworks=frameworks, severity_threshold=severity_threshold,
+                   include_controls=include_controls, exclude_controls=exclude_controls,
+                   exclude_namespaces=exclude_namespaces, exceptions_file=exceptions_file, fail_on=fail_on, fmt=fmt,
+                   output_file=output_file, live=live, namespace=namespace)
+
+
+def _scan_with(
+    paths: tuple[str, ...],
+    max_file_size: str,
+    *,
+    frameworks: tuple[str, ...],
+    severity_threshold: str,
+    include_controls: tuple[str, ...],
+    exclude_controls: tuple[str, ...],
+    exclude_namespaces: tuple[str, ...],
+    exceptions_file: str | None,
+    fail_on: str,
+    fmt: str,
+    output_file: str | None,
+    live: tuple[str | None, str | None] | None,
+    namespace: str | None,
 ) -> None:
     if common.CONSOLE:
         # A scan is one burst of allocation with no garbage cycles worth collecting, and the process ends with
@@ -138,11 +177,13 @@ def _scan(
     chosen = selection.choose(all_controls())
     exceptions = load_exceptions(exceptions_file)
     # The two-process path reads files itself; `-n` (one install.yaml, typically) takes the serial path.
-    if live is None and not namespace and fmt == "json" and _scan_json_parallel(paths, max_file_size, chosen, exceptions, fail_on,
-                                                              output_file, _csv(exclude_namespaces)):
+    if (live is None and not namespace and fmt == "json"
+            and _scan_json_parallel(paths, max_file_size, chosen, exceptions, fail_on, output_file,
+                                    _csv(exclude_namespaces))):
         return
     with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
-        snapshot = load_cluster_cli(*live) if live is not None else load_snapshot(paths, max_file_size, namespace=namespace)
+        snapshot = (load_cluster_cli(*live) if live is not None
+                    else load_snapshot(paths, max_file_size, namespace=namespace))
     print_errors(snapshot.errors)
     report = run(snapshot, chosen, exceptions, exclude_namespaces=_csv(exclude_namespaces))
     report.coverage = getattr(snapshot, "coverage", None)

@@ -84,6 +84,7 @@ def except_outside_cidr(snapshot: Snapshot) -> Found:
     frameworks=("nsa",),
     remediation="Fix the field named in the message; kubeward evaluates the invalid part as matching nothing.",
     shape="snapshot", kinds=("NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"),
+    reads=("Node",),  # the engine resolves ANP `nodes` peers from Node addresses
 )
 def invalid_policy(snapshot: Snapshot) -> Found:
     yield from _hits(snapshot, "invalid")

@@ -16,6 +16,7 @@ from typing import Any
 from ..resource import POD_KINDS, Resource
 from ..selectors import Selector, SelectorError, compile_selector
 from ..snapshot import Snapshot
+from ..textsafe import printable
 from .registry import Hit, control
 
 Found = Iterator[tuple[Resource, str, str]]
@@ -257,3 +258,93 @@ def policy_allows_all(res: Resource) -> Iterator[Hit]:
         rule = _d(rule)
         if not _l(rule.get("from")) and not _l(rule.get("ports")):
             yield f"/spec/ingress/{i}", "ingress rule allows every source on every port"
+
+
+# ------------------------------------------------------------------------------------ ingress-nginx annotations
+
+# ingress-nginx reads annotations under this prefix (docs/user-guide/nginx-configuration/annotations.md; the
+# controller's --annotations-prefix can change it, and kubeward judges the default).
+NGINX_PREFIX = "nginx.ingress.kubernetes.io/"
+
+
+def _nginx_annotations(res: Resource) -> Iterator[tuple[str, str, str]]:
+    """(name without the prefix, value, JSON pointer) for every ingress-nginx annotation of the object."""
+    for key, value in res.annotations.items():
+        key = str(key)
+        if key.startswith(NGINX_PREFIX):
+            yield key[len(NGINX_PREFIX):], str(value), f"/metadata/annotations/{key.replace('~', '~0').replace('/', '~1')}"
+
+
+@control(
+    "KW-N011", "ingress-nginx snippet annotation", "high", "network",
+    frameworks=("nsa", "mitre-T1190", "mitre-T1528"),
+    remediation="Remove the *-snippet annotation and use the dedicated annotation or ConfigMap setting; keep "
+    "allow-snippet-annotations false in the controller ConfigMap (CVE-2021-25742, CVE-2023-5043).",
+    shape="object", kinds=("Ingress",),
+)
+def nginx_snippet(res: Resource) -> Iterator[Hit]:
+    # configuration-, server-, auth-, stream- and modsecurity-snippet insert raw nginx configuration: whoever can
+    # write the Ingress runs code in the controller and reads its token, which sees every Secret by default
+    # (annotations.md "Configuration snippet", kubernetes/ingress-nginx#7837).
+    for name, _, where in _nginx_annotations(res):
+        if name.endswith("-snippet"):
+            yield where, f"annotation {NGINX_PREFIX}{printable(name)} injects raw nginx configuration"
+
+
+# Annotations whose value the controller wrote into nginx.conf unsanitized (IngressNightmare, March 2025:
+# CVE-2025-24514 auth-url, CVE-2025-1097 auth-tls-match-cn, CVE-2025-1098 mirror-target and mirror-host,
+# kubernetes/kubernetes#131006-#131008; CVE-2023-5044 permanent-redirect, ingress-nginx#10572).
+NGINX_INJECTABLE = frozenset({"auth-url", "auth-signin", "auth-tls-match-cn", "mirror-target", "mirror-host",
+                              "permanent-redirect", "temporal-redirect"})
+# What ends an nginx directive or string, opens or closes a block, or starts a comment: none has a place in a URL,
+# a host or a CN pattern, and each is what the published exploits use to escape the value.
+_NGINX_BREAKOUT = frozenset(";{}\"'`\n\r#")
+
+
+@control(
+    "KW-N012", "ingress-nginx annotation value can inject configuration", "high", "network",
+    frameworks=("nsa", "mitre-T1190"),
+    remediation="Remove the quote, semicolon, brace, '#' or line break from the annotation value and upgrade "
+    "ingress-nginx to v1.11.5 / v1.12.1 or later (IngressNightmare, CVE-2025-24514, CVE-2025-1097, CVE-2025-1098).",
+    shape="object", kinds=("Ingress",),
+)
+def nginx_injection(res: Resource) -> Iterator[Hit]:
+    for name, value, where in _nginx_annotations(res):
+        if name in NGINX_INJECTABLE and not _NGINX_BREAKOUT.isdisjoint(value):
+            yield where, f"annotation {NGINX_PREFIX}{name} holds characters that break out of the nginx directive"
+
+
+def _flag(value: str) -> bool | None:
+    # parser.GetBoolAnnotation: strconv.ParseBool (1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    return None
+
+
+@control(
+    "KW-N013", "ingress-nginx annotation turns off HTTPS redirect or authentication", "medium", "network",
+    frameworks=("nsa", "mitre-T1040", "mitre-T1557"),
+    remediation="Drop ssl-redirect: \"false\" and enable-global-auth: \"false\", set auth-type with auth-secret, "
+    "and use auth-tls-verify-client: on with auth-tls-secret.",
+    shape="object", kinds=("Ingress",),
+)
+def nginx_weakened(res: Resource) -> Iterator[Hit]:
+    ann = {name: (value, where) for name, value, where in _nginx_annotations(res)}
+    # ssl-redirect defaults to true for an Ingress with TLS: "false" serves the same hosts over plain HTTP
+    # (annotations.md "Server-side HTTPS enforcement through redirect").
+    if "ssl-redirect" in ann and _flag(ann["ssl-redirect"][0]) is False and _l(_d(res.obj.get("spec")).get("tls")):
+        yield ann["ssl-redirect"][1], "ssl-redirect \"false\": the TLS hosts are also served over plain HTTP"
+    # enable-global-auth "false" exempts the Ingress from the controller's global-auth-url external auth.
+    if "enable-global-auth" in ann and _flag(ann["enable-global-auth"][0]) is False:
+        yield ann["enable-global-auth"][1], "enable-global-auth \"false\": the global external authentication is skipped"
+    # annotations/auth/main.go Parse: without auth-type the auth annotations are ignored (no basic auth at all),
+    # while an auth-type without a readable secret denies the location (fails closed, not reported).
+    if "auth-secret" in ann and "auth-type" not in ann:
+        yield ann["auth-secret"][1], "auth-secret without auth-type: basic/digest authentication is not applied"
+    # auth-tls-verify-client: off requests no client certificate; optional lets requests without one through;
+    # optional_no_ca also accepts certificates from any CA (annotations.md "Client Certificate Authentication").
+    verify = ann.get("auth-tls-verify-client")
+    if verify is not None and "auth-tls-secret" in ann and verify[0] in ("off", "optional", "optional_no_ca"):
+        yield verify[1], f"auth-tls-verify-client {verify[0]}: client certificates are not enforced"

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..resource import Resource
+from ..snapshot import Snapshot
+from ..textsafe import printable
 from .registry import Hit, control
 
 ROLE_KINDS = ("Role", "ClusterRole")
@@ -63,7 +65,7 @@ def _wildcard(field: str) -> Any:
     return check
 
 
-_ROLE = {"shape": "object", "kinds": ROLE_KINDS}
+_ROLE: dict[str, Any] = {"shape": "object", "kinds": ROLE_KINDS}
 
 control(
     "KW-R001", "Wildcard verbs in RBAC rule", "high", "rbac",
@@ -159,12 +161,37 @@ control(
     frameworks=("nsa", "cis-5.1.13", "mitre-T1528"),
     remediation="Remove create on serviceaccounts/token.", **_ROLE,
 )(_grant_check(CORE, {"serviceaccounts/token"}, {"create"}, "creating tokens for service accounts"))
+def _csr_approval(res: Resource) -> Iterator[Hit]:
+    """Approving a CSR takes both halves the certificates API checks (docs "Certificates and Certificate Signing
+    Requests", Authorization; pkg/registry/certificates/certificates/strategy.go and the signer admission plugin
+    plugin/pkg/admission/certificates/approval): update (or patch) on certificatesigningrequests/approval AND
+    approve on signers (any signer name: resourceNames narrow which). One half alone approves nothing."""
+    from ..engines.rbac.matching import rule_allows
+    from ..engines.rbac.model import Request, Rule
+
+    group = "certificates.k8s.io"
+    approval = [Request(v, "certificatesigningrequests", "approval", group) for v in ("update", "patch")]
+    first = second = None
+    for i, raw in _rules(res):
+        rule = Rule.parse(raw)
+        name = next(iter(rule.names), "")  # a names-limited rule still approves the signers it names
+        if first is None and any(rule_allows(Request(r.verb, r.resource, r.subresource, group, "", name), rule)
+                                 for r in approval):
+            first = i
+        if second is None and rule_allows(Request("approve", "signers", "", group, "", name), rule):
+            second = i
+    if first is not None and second is not None:
+        both = f"rule {first}" if first == second else f"rules {first} and {second}"
+        yield (f"/rules/{first}", f"{both} allow approving certificate signing requests (update on "
+                                  "certificatesigningrequests/approval and approve on signers: minting client certs)")
+
+
 control(
     "KW-R014", "Role can approve certificate signing requests", "high", "rbac",
     frameworks=("cis-5.1.11", "mitre-T1649"),
-    remediation="Remove update on certificatesigningrequests/approval (and approve on signers).", **_ROLE,
-)(_grant_check({"certificates.k8s.io", "*"}, {"certificatesigningrequests/approval", "signers"},
-               {"update", "patch", "approve"}, "approving certificate signing requests (minting client certs)"))
+    remediation="Remove update on certificatesigningrequests/approval or approve on signers; approving needs both.",
+    description="Judged on the whole role: both halves of the approval API, in one rule or two.", **_ROLE,
+)(_csr_approval)
 control(
     "KW-R015", "Role can change admission webhooks", "medium", "rbac",
     frameworks=("cis-5.1.12", "mitre-T1562.001"),
@@ -182,7 +209,7 @@ control(
 
 # -------------------------------------------------------------------------------------------- bindings
 
-_BIND = {"shape": "object", "kinds": BINDING_KINDS}
+_BIND: dict[str, Any] = {"shape": "object", "kinds": BINDING_KINDS}
 
 
 def _subjects(res: Resource) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -271,3 +298,116 @@ def default_sa_automount(res: Resource) -> Iterator[Hit]:
     if res.name == "default" and res.obj.get("automountServiceAccountToken") is not False:
         where = "/automountServiceAccountToken" if "automountServiceAccountToken" in res.obj else "/metadata"
         yield where, f"default service account in {res.namespace} mounts its token into every pod that uses it"
+
+
+# ------------------------------------------------------------------------------ traffic and identity hijack
+# These ask the RBAC engine's exact matcher (engines/rbac/matching.py rule_allows, rbac.go RuleAllows) whether a
+# rule allows a request. A rule with resourceNames still allows the request for those names, so the request is
+# asked for one of them: writing even one Service or the one aws-auth ConfigMap is the finding.
+
+Want = tuple[str, str, str, tuple[str, ...]]  # (apiGroup, resource, subresource, verbs)
+
+
+def rule_grants(rule: dict[str, Any], wants: tuple[Want, ...], name: str | None = None) -> bool:
+    """Whether the rule allows any of the requests in `wants` (for `name`, or for some object it names)."""
+    from ..engines.rbac.matching import rule_allows
+    from ..engines.rbac.model import Request, Rule
+
+    parsed = Rule.parse(rule)
+    target = name if name is not None else next(iter(sorted(parsed.names)), "")
+    return any(rule_allows(Request(verb, resource, sub, group, name=target), parsed)
+               for group, resource, sub, verbs in wants for verb in verbs)
+
+
+WRITE = ("create", "update", "patch")
+
+
+def _wants_check(wants: tuple[Want, ...], what: str) -> Any:
+    def check(res: Resource) -> Iterator[Hit]:
+        for i, rule in _rules(res):
+            if rule_grants(rule, wants):
+                yield f"/rules/{i}", f"rule {i} allows {what}"
+    return check
+
+
+control(
+    "KW-R022", "Role can write Service or Node status", "high", "rbac",
+    frameworks=("nsa", "mitre-T1557"),
+    remediation="Remove update/patch on services/status and nodes/status; only the cloud controller and kubelets "
+    "set load-balancer IPs and node addresses (CVE-2020-8554).", **_ROLE,
+)(_wants_check((("", "services", "status", ("update", "patch")), ("", "nodes", "status", ("update", "patch"))),
+               "writing services/status or nodes/status (claim load-balancer IPs or node addresses)"))
+control(
+    "KW-R023", "Role can write Services, Endpoints or EndpointSlices", "medium", "rbac",
+    frameworks=("nsa", "mitre-T1557"),
+    remediation="Limit create/update/patch on services, endpoints and endpointslices to deploy pipelines; a Service "
+    "with externalIPs intercepts cluster traffic to those IPs (CVE-2020-8554), and endpoints redirect a Service.",
+    **_ROLE,
+)(_wants_check((("", "services", "", WRITE), ("", "endpoints", "", WRITE),
+                ("discovery.k8s.io", "endpointslices", "", WRITE)),
+               "creating or changing Services, Endpoints or EndpointSlices (traffic interception)"))
+control(
+    "KW-R024", "Role can write NetworkPolicies", "medium", "rbac",
+    frameworks=("nsa", "mitre-T1562.007"),
+    remediation="Limit create/update/patch/delete on networkpolicies to cluster or platform administrators; "
+    "whoever writes them can lift the namespace's isolation.", **_ROLE,
+)(_wants_check((("networking.k8s.io", "networkpolicies", "", (*WRITE, "delete")),),
+               "creating, changing or deleting NetworkPolicies (lifting isolation)"))
+
+
+KUBE_SYSTEM = "kube-system"
+_CONFIGMAP_WRITE: tuple[Want, ...] = (("", "configmaps", "", WRITE),)
+
+
+@control(
+    "KW-R025", "Subject can write ConfigMaps in kube-system", "high", "rbac",
+    frameworks=("nsa", "mitre-T1098"),
+    remediation="Remove write access to ConfigMaps in kube-system; on EKS the aws-auth ConfigMap there maps IAM "
+    "identities to Kubernetes groups, so writing it grants system:masters.",
+    shape="snapshot", kinds=ROLE_KINDS, reads=BINDING_KINDS,
+)
+def kube_system_configmaps(snap: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    # A Role in kube-system applies there through a RoleBinding in kube-system; a ClusterRole through a
+    # ClusterRoleBinding or a RoleBinding in kube-system (rbac.go: a RoleBinding grants a ClusterRole's rules in
+    # the binding's namespace). Unbound roles grant nothing.
+    bound: set[tuple[str, str]] = set()
+    for b in snap.of_kind(*BINDING_KINDS):
+        kind, name = _role_ref(b)
+        cluster_wide = b.kind == "ClusterRoleBinding" and kind == "ClusterRole"
+        if cluster_wide or (b.kind == "RoleBinding" and b.namespace == KUBE_SYSTEM and kind in ROLE_KINDS):
+            bound.add((kind, name))
+    for res in snap.of_kind(*ROLE_KINDS):
+        if (res.kind, res.name) not in bound or (res.kind == "Role" and res.namespace != KUBE_SYSTEM):
+            continue
+        for i, rule in _rules(res):
+            if rule_grants(rule, _CONFIGMAP_WRITE):
+                yield (res, f"/rules/{i}",
+                       f"rule {i} allows writing ConfigMaps in kube-system (EKS aws-auth grants cluster groups)")
+
+
+_BROAD_GROUPS = frozenset({"system:authenticated", "system:unauthenticated", "system:serviceaccounts"})
+
+
+def _broad_group(subject: dict[str, Any]) -> bool:
+    # system:serviceaccounts:<ns> holds every service account of one namespace (serviceaccount/util.go)
+    name = str(subject.get("name", ""))
+    return subject.get("kind") == "Group" and (name in _BROAD_GROUPS or name.startswith("system:serviceaccounts:"))
+
+
+@control(
+    "KW-R026", "admin or edit bound cluster-wide or to a broad group", "high", "rbac",
+    frameworks=("nsa", "mitre-T1078"),
+    remediation="Bind admin or edit with a RoleBinding in the one namespace a named subject needs; a "
+    "ClusterRoleBinding grants them in every namespace (Secrets included), a broad group to everyone in it.",
+    **_BIND,
+)
+def admin_edit_binding(res: Resource) -> Iterator[Hit]:
+    kind, name = _role_ref(res)
+    if kind != "ClusterRole" or name not in ("admin", "edit") or res.labels.get(BOOTSTRAP_LABEL) == "rbac-defaults":
+        return
+    for i, s in _subjects(res):
+        if res.kind == "ClusterRoleBinding":
+            who = printable(f'{s.get("kind")} "{s.get("name")}"')
+            yield f"/subjects/{i}", f"{who} holds {name} in every namespace"
+        elif _broad_group(s):
+            yield f"/subjects/{i}", f'every member of {printable(str(s.get("name")))} holds {name} in namespace {res.namespace}'

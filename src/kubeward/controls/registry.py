@@ -14,7 +14,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..findings import ControlMeta, ControlResult, Finding, ObjectRef, Report, Severity, framework_family
+from ..findings import (
+    ControlMeta,
+    ControlResult,
+    Finding,
+    NotAssessed,
+    ObjectRef,
+    Report,
+    Severity,
+    framework_family,
+)
 from ..gcpause import gc_paused
 from ..resource import POD_KINDS, PodView, Resource
 from ..snapshot import Snapshot
@@ -30,6 +39,7 @@ CONTROL_MODULES = (
     "kubeward.controls.pss",
     "kubeward.controls.rbac_engine",
     "kubeward.controls.netpol",
+    "kubeward.controls.apis",
 )
 
 
@@ -39,6 +49,8 @@ class Control:
     shape: str  # "pod" | "object" | "snapshot"
     func: Callable[..., Iterable[Any]]
     kinds: frozenset[str]
+    reads: frozenset[str] = frozenset()  # further kinds a cross-object check consults (not counted as evaluated)
+    assesses: bool = True  # False: looks at every object's apiVersion only, which is no judgement of its kind
 
 
 _REGISTRY: dict[str, Control] = {}
@@ -56,8 +68,12 @@ def control(
     description: str = "",
     shape: str = "pod",
     kinds: Iterable[str] | None = None,
+    reads: Iterable[str] = (),
+    assesses: bool = True,
 ) -> Callable[[Callable[..., Iterable[Any]]], Callable[..., Iterable[Any]]]:
-    """Register a check. `kinds` defaults to every pod-carrying kind for pod controls."""
+    """Register a check. `kinds` defaults to every pod-carrying kind for pod controls; `reads` names the other
+    kinds a cross-object check consults (a ResourceQuota's presence, a Node's addresses), so objects of those
+    kinds count as assessed."""
     if shape not in ("pod", "object", "snapshot"):
         raise ValueError(f"unknown control shape {shape!r}")
     meta = ControlMeta(
@@ -74,7 +90,7 @@ def control(
     def register(func: Callable[..., Iterable[Any]]) -> Callable[..., Iterable[Any]]:
         if id in _REGISTRY:
             raise ValueError(f"duplicate control id {id}")
-        _REGISTRY[id] = Control(meta, shape, func, kind_set)
+        _REGISTRY[id] = Control(meta, shape, func, kind_set, frozenset(reads), assesses)
         return func
 
     return register
@@ -91,6 +107,38 @@ def all_controls() -> dict[str, Control]:
                     raise
         _loaded = True
     return dict(sorted(_REGISTRY.items()))
+
+
+def assessed_kinds() -> frozenset[str]:
+    """Every kind some registered control judges or consults: the catalog's reach, not the current selection
+    (a scan narrowed to one framework skips Services by choice; a CRD's objects are skipped by every scan)."""
+    global _assessed
+    if _assessed is None:
+        _assessed = frozenset().union(*(c.kinds | c.reads for c in all_controls().values() if c.assesses))
+    return _assessed
+
+
+_assessed: frozenset[str] | None = None
+
+
+def unassessed_kinds(resources: Iterable[Resource], skip_ns: frozenset[str] = frozenset()) -> list[NotAssessed]:
+    """One NotAssessed per API group and kind that no control judges, with its object count (never silent).
+
+    Objects in excluded namespaces were left out by the user and are not counted.
+    """
+    known = assessed_kinds()
+    counts: dict[tuple[str, str], int] = {}
+    for r in resources:
+        kind = r.kind
+        if kind in known or (skip_ns and r.namespace in skip_ns):
+            continue
+        group = r.api_version.rpartition("/")[0]
+        counts[group, kind] = counts.get((group, kind), 0) + 1
+    out = []
+    for (group, kind), n in sorted(counts.items(), key=lambda item: (item[0][1], item[0][0])):
+        what = f"{kind}.{group}" if group else kind
+        out.append(NotAssessed(what, f"{n} object{'s' if n != 1 else ''} of a kind no control judges"))
+    return out
 
 
 class SelectionError(ValueError):
@@ -140,7 +188,8 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
     laid out in control order: the same order as one sort of the whole list, at a fraction of the key work.
     """
     skip_ns = frozenset(exclude_namespaces)
-    report = Report(objects=len(snapshot), findings=[], errors=list(snapshot.errors), not_assessed=list(snapshot.not_assessed))
+    report = Report(objects=len(snapshot), findings=[], errors=list(snapshot.errors),
+                    not_assessed=[*snapshot.not_assessed, *unassessed_kinds(snapshot.resources, skip_ns)])
     # Controls with the same kinds share one target list, one list of refs and one list of (resource, pod).
     targets_for: dict[frozenset[str], _Targets] = {}
     blocks: list[tuple[tuple[int, str], list[Finding]]] = []

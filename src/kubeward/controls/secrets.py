@@ -13,7 +13,7 @@ import orjson
 
 from ..resource import Resource
 from .registry import Hit, control
-from .workload import sensitive_name
+from .workload import placeholder, sensitive_name
 
 
 def _d(value: Any) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def _esc(key: str) -> str:
 def configmap_credential_key(res: Resource) -> Iterator[Hit]:
     for section in ("data", "binaryData"):
         for key, value in _d(res.obj.get(section)).items():
-            if isinstance(value, str) and value.strip() and sensitive_name(str(key)):
+            if isinstance(value, str) and value.strip() and sensitive_name(str(key)) and not placeholder(value):
                 yield f"/{section}/{_esc(str(key))}", f'ConfigMap key "{key}" looks like a credential'
 
 

@@ -15,7 +15,10 @@ from typing import Any
 
 from ..resource import POD_KINDS, PodView, Resource
 from ..snapshot import Snapshot
+from ..textsafe import printable
+from .imageref import parse_image, split_registry
 from .registry import Hit, control
+from .settings import current as current_settings
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -424,6 +427,38 @@ def run_as_gid0(pod: PodView) -> Iterator[Hit]:
             yield _effective_at(pod, c, path, "runAsGroup"), f'container "{_name(c)}" runs with primary group GID 0 (root)'
 
 
+# Below this a container UID or GID is likely to exist on the node (system and login accounts): after an escape
+# the process holds that host account's files. Checkov CKV_K8S_40 (RootContainersHighUID: runAsUser >= 10000
+# passes), kube-score container-security-context-user-group-id and Trivy KSV020/KSV021 use the same bound.
+HIGH_ID = 10000
+
+
+def _low_id(key: str, what: str) -> Any:
+    def check(pod: PodView) -> Iterator[Hit]:
+        # Only an explicit value is judged: unset leaves it to the image (KW-W020 covers a possible root), and 0
+        # is reported by KW-W021/KW-W022. A user namespace maps IDs away from the host's; Windows ignores them.
+        if _user_namespaced(pod) or _windows(pod):
+            return
+        for c, path, _ in _containers(pod):
+            value = _effective(pod, c, key)
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value < HIGH_ID:
+                yield (_effective_at(pod, c, path, key),
+                       f'container "{_name(c)}" runs with {what} {value}, below {HIGH_ID} (may match a host account)')
+    return check
+
+
+control(
+    "KW-W057", "Container UID below 10000", "low", "workload",
+    frameworks=("nsa", "mitre-T1611"),
+    remediation="Set runAsUser to 10000 or more (pod or container securityContext; the container's wins).",
+)(_low_id("runAsUser", "UID"))
+control(
+    "KW-W058", "Container GID below 10000", "low", "workload",
+    frameworks=("nsa", "mitre-T1611"),
+    remediation="Set runAsGroup to 10000 or more (pod or container securityContext; the container's wins).",
+)(_low_id("runAsGroup", "GID"))
+
+
 @control(
     "KW-W023", "Pod adds the root group (fsGroup or supplementalGroups 0)", "low", "workload",
     frameworks=("nsa",),
@@ -763,21 +798,21 @@ control(
     remediation="Set resources.requests.cpu so the scheduler can place the pod fairly.",
 )(_resource_check("requests", "cpu"))
 
+control(
+    "KW-W059", "No ephemeral-storage request", "low", "workload",
+    frameworks=("nsa",),
+    remediation="Set resources.requests.ephemeral-storage so the scheduler counts the container's scratch space "
+    "and logs.",
+)(_resource_check("requests", "ephemeral-storage"))
+control(
+    "KW-W060", "No ephemeral-storage limit", "low", "workload",
+    frameworks=("nsa", "mitre-T1499"),
+    remediation="Set resources.limits.ephemeral-storage (or a LimitRange default) so one container cannot fill the "
+    "node's disk; the kubelet evicts a pod that exceeds it.",
+)(_resource_check("limits", "ephemeral-storage"))
+
 
 # -------------------------------------------------------------------------------------------------- images
-
-
-def parse_image(image: str) -> tuple[str, str | None, str | None]:
-    """(repository, tag, digest) per the distribution reference grammar: a ':' after the last '/' is a tag."""
-    digest = None
-    if "@" in image:
-        image, digest = image.split("@", 1)
-    tag = None
-    slash = image.rfind("/")
-    colon = image.rfind(":")
-    if colon > slash:
-        image, tag = image[:colon], image[colon + 1:]
-    return image, tag, digest
 
 
 Image = tuple[dict[str, Any], str, str, str | None, str | None]  # (container, pointer, image, tag, digest)
@@ -850,6 +885,66 @@ def pull_policy(pod: PodView) -> Iterator[Hit]:
             where = f"{path}/imagePullPolicy"
         if policy != "Always":
             yield where, f'container "{_name(c)}" image {image} is mutable and pulled with {policy}'
+
+
+def registry_allowed(domain: str, path: str, allowed: tuple[str, ...]) -> bool:
+    """Whether (registry, path) falls under one allowed entry: a registry host, or a host and path prefix
+    (`docker.io/library`), both normalized like image references; hosts compare case-insensitively (DNS)."""
+    for entry in allowed:
+        host, _, prefix = entry.partition("/")
+        if host.lower() == domain.lower() and (not prefix or path == prefix or path.startswith(prefix + "/")):
+            return True
+    return False
+
+
+@control(
+    "KW-W061", "Image from a registry outside the allowed list", "high", "workload",
+    frameworks=("nsa", "mitre-T1525", "mitre-T1195.002"),
+    remediation="Pull the image from an allowed registry (mirror it there); the list is --allowed-registries.",
+)
+def image_registry_not_allowed(pod: PodView) -> Iterator[Hit]:
+    allowed = current_settings().allowed_registries
+    if not allowed:
+        return  # off unless a list is given
+    for c, path, image, _tag, _digest in _images(pod):
+        repo = parse_image(image)[0]
+        where = split_registry(repo)
+        if where is None:
+            yield f"{path}/image", f'container "{_name(c)}" image {printable(image)} is not a valid image reference'
+        elif not registry_allowed(*where, allowed):
+            yield (f"{path}/image",
+                   f'container "{_name(c)}" image {printable(image)} comes from {where[0]}/{where[1]}, not an allowed registry')
+
+
+# How cluster components mark themselves, in the pod template or on the object: the control-plane static pods
+# (kubeadm manifests: tier: control-plane, component: kube-apiserver...), the add-ons of kubernetes/cluster/addons
+# and kubeadm (k8s-app: kube-dns, kube-proxy...; addonmanager.kubernetes.io/mode), and pods the scheduler must
+# never evict (priorityClassName system-cluster-critical / system-node-critical). Anything else in kube-system
+# is a user workload.
+_SYSTEM_LABELS = ("k8s-app", "addonmanager.kubernetes.io/mode")
+SYSTEM_PRIORITY_CLASSES = frozenset({"system-cluster-critical", "system-node-critical"})
+
+
+def cluster_component(pod: PodView) -> bool:
+    """Whether a pod in kube-system belongs to the control plane or an add-on (documented in controls-guide)."""
+    labels = {**pod.resource.labels, **pod.labels}
+    return (
+        labels.get("tier") == "control-plane"
+        or any(key in labels for key in _SYSTEM_LABELS)
+        or pod.spec.get("priorityClassName") in SYSTEM_PRIORITY_CLASSES
+    )
+
+
+@control(
+    "KW-W062", "User workload in kube-system", "medium", "workload",
+    frameworks=("nsa", "cis-5.7.1", "mitre-T1078.001"),
+    remediation="Run the workload in its own namespace; kube-system holds the control plane's service accounts "
+    "and Secrets, which anyone who may create pods there can use.",
+)
+def kube_system_workload(pod: PodView) -> Iterator[Hit]:
+    if pod.resource.namespace == "kube-system" and not cluster_component(pod):
+        where = "/metadata/namespace" if "namespace" in pod.resource.metadata else "/metadata"
+        yield where, f"{pod.resource.kind} {printable(pod.resource.name)} runs in kube-system, not as a cluster component"
 
 
 # ------------------------------------------------------------------------------------- service accounts
@@ -936,6 +1031,24 @@ def sensitive_name(name: str) -> bool:
     return bool(SENSITIVE_NAME.search(name)) and not _NOT_A_VALUE.search(name)
 
 
+# Values that stand for a credential someone fills in later, not a credential: a template expression anywhere
+# (Helm/Go/Jinja `{{ ... }}`, envsubst/shell `${VAR}`), or the whole value a fill-in marker (`<ADD YOUR KEY>`,
+# `INSERT_API_KEY_HERE`, `REPLACE_ME`). Weak real values such as `changeme` or `password` are credentials.
+_FILL_IN = re.compile(r"<[^<>\n]+>|(?:INSERT|REPLACE|ADD|ENTER|PUT|YOUR)(?:_[A-Z0-9]+)+|REPLACE_?ME")
+_SHELL_VAR = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*[:}=?+-]")
+
+
+def placeholder(value: str) -> bool:
+    """Whether an env or config value is a template placeholder rather than a literal (linear time: values
+    come from untrusted manifests)."""
+    opened = value.find("{{")
+    if opened != -1 and value.find("}}", opened + 2) != -1:
+        return True
+    if "${" in value and _SHELL_VAR.search(value) and "}" in value[value.index("${"):]:
+        return True
+    return _FILL_IN.fullmatch(value.strip()) is not None
+
+
 @control(
     "KW-W047", "Credential in plain environment variable", "high", "workload",
     frameworks=("nsa", "mitre-T1552.001"),
@@ -949,18 +1062,35 @@ def env_literal_secret(pod: PodView) -> Iterator[Hit]:
         for i, e in enumerate(env):
             e = _d(e)
             name, value = str(e.get("name", "")), e.get("value")
-            if isinstance(value, str) and value.strip() and "$(" not in value and sensitive_name(name):
+            # $(VAR) is expanded by the kubelet from the container's other variables (core/v1 EnvVar.value)
+            if (isinstance(value, str) and value.strip() and "$(" not in value and sensitive_name(name)
+                    and not placeholder(value)):
                 # never echo the value itself
                 yield f"{path}/env/{i}/value", f'container "{_name(c)}" env {name} holds a literal credential-like value'
 
 
 # -------------------------------------------------------------------------------------------- health
 
-_LONG_RUNNING = POD_KINDS - {"Job", "CronJob", "Pod", "PodTemplate"}
+_LONG_RUNNING = POD_KINDS - {"Job", "CronJob", "PodTemplate"}
+
+
+def _bare_service_pod(pod: PodView) -> bool:
+    """A Pod judged like a workload: no controller owns it (its owner is judged instead, as the ReplicaSet or
+    Deployment) and it restarts forever (restartPolicy defaults to Always; Never/OnFailure pods run to
+    completion like a Job's). core/v1 types.go PodSpec.restartPolicy, meta/v1 OwnerReference.controller."""
+    res = pod.resource
+    if res.kind != "Pod":
+        return True
+    owners = res.metadata.get("ownerReferences")
+    if isinstance(owners, list) and any(isinstance(o, dict) and o.get("controller") is True for o in owners):
+        return False
+    return pod.spec.get("restartPolicy") in (None, "", "Always")
 
 
 def _probe_check(probe: str) -> Any:
     def check(pod: PodView) -> Iterator[Hit]:
+        if not _bare_service_pod(pod):
+            return
         for c, path, fld in _containers(pod):
             if fld == "containers" and not isinstance(c.get(probe), dict):
                 yield path, f'container "{_name(c)}" has no {probe}'
@@ -1051,11 +1181,11 @@ control(
     "KW-W053", "Namespace without ResourceQuota", "low", "workload",
     frameworks=("nsa", "mitre-T1496"),
     remediation="Add a ResourceQuota to each application namespace to cap CPU, memory and object counts.",
-    shape="snapshot", kinds=("Namespace",),
+    shape="snapshot", kinds=("Namespace",), reads=("ResourceQuota",),
 )(_namespaces_missing("ResourceQuota"))
 control(
     "KW-W054", "Namespace without LimitRange", "low", "workload",
     frameworks=("nsa", "mitre-T1499"),
     remediation="Add a LimitRange with default container limits to each application namespace.",
-    shape="snapshot", kinds=("Namespace",),
+    shape="snapshot", kinds=("Namespace",), reads=("LimitRange",),
 )(_namespaces_missing("LimitRange"))

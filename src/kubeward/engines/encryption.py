@@ -298,6 +298,27 @@ def classify_value(value: bytes) -> ValueClass:
     return ValueClass(False, None, None, "unknown")
 
 
+def resolve_resource(text: str, version: str | None = None) -> str:
+    """A `--resources` entry as the EncryptionConfiguration names it (`configmaps`, `deployments.apps`), from any
+    spelling kubectl resolves (`cm`, `configmap`, `deploy`; kubeward.discovery). Wildcards (`*.`, `*.*`,
+    `*.GROUP`) stay; `plural.group` in a group the built-in API lacks is a custom resource and stays as written.
+    Anything else unknown raises ValueError: a misspelt name would silently encrypt nothing."""
+    from ..discovery import RESTMapper
+
+    t = text.strip()
+    if t.startswith("*."):
+        return t
+    mapper = RESTMapper.builtin(version)
+    got = mapper.resolve(t)
+    if got.known and got.resource != "*":
+        return got.label
+    _, _, group = t.lower().partition(".")
+    if "/" not in t and group and "." in group and all(g.name != group for g in mapper.groups):
+        return t
+    raise ValueError(f"the server doesn't have a resource type {t!r}"
+                     + ("" if got.known else " (a custom resource is written PLURAL.GROUP)"))
+
+
 def generate(provider: str = "aesgcm", resources: tuple[str, ...] = ("secrets",), key_name: str = "key1") -> str:
     """A fresh config: the chosen provider first (writes), identity last (reads data written before)."""
     if provider not in KEYED:

@@ -1,83 +1,181 @@
-"""The user-facing ClusterRoles every kube-apiserver creates at start-up (bootstrap policy), used when the input
-binds to one of them without defining it, as manifests usually do: `roleRef: {kind: ClusterRole, name: edit}`.
+"""The bootstrap RBAC policy every kube-apiserver creates and keeps at start-up, merged with the input as the
+apiserver's reconciliation merges it.
 
-Transcribed from plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go `ClusterRoles()` (cluster-admin,
-system:discovery, system:basic-user, system:public-info-viewer, and admin ← edit ← view aggregated from
-system:aggregate-to-{admin,edit,view}). Minor read-only rules differ between Kubernetes versions; the
-security-relevant ones (secrets, pods and exec, impersonate serviceaccounts, roles and rolebindings) are stable.
-A ClusterRole of the same name in the input always wins.
+The objects themselves (ClusterRoles, ClusterRoleBindings, and the Roles/RoleBindings of kube-system and
+kube-public, all labelled kubernetes.io/bootstrapping=rbac-defaults) come from a real kube-apiserver of each
+supported version (kubeward/data/bootstrap-policy-v*.json, scripts/gen-api-data), not from a transcription.
+
+Merge (pkg/registry/rbac/rest/storage_rbac.go ensureRBACPolicy, with RemoveExtraPermissions and
+RemoveExtraSubjects false; pkg/registry/rbac/reconciliation/reconcile_role.go computeReconciledRole and
+reconcile_rolebindings.go computeReconciledRoleBinding). On every start the apiserver reconciles each bootstrap
+object against the stored one of the same kind, namespace and name:
+- absent: the bootstrap object is created;
+- annotated rbac.authorization.kubernetes.io/autoupdate: "false": left exactly as it is (protected);
+- otherwise a union: labels and annotations gain the missing bootstrap keys (existing values win); a role gains
+  the bootstrap rules it does not already have and, for aggregated ClusterRoles, the missing clusterRoleSelectors;
+  a binding gets the bootstrap roleRef (the apiserver recreates it when the roleRef differs) and gains the missing
+  bootstrap subjects. Nothing the input grants is removed.
+The input is taken as what is stored, so the result is the steady state of a cluster running these manifests.
+Missing rules are computed as validation.Covers computes them: the bootstrap rules broken down to one verb, group,
+resource and name each, kept when no existing rule covers them, and appended in that broken-down form.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-READ = ["get", "list", "watch"]
-WRITE = ["create", "delete", "deletecollection", "patch", "update"]
-READ_WRITE = READ + WRITE
-AGG = "rbac.authorization.k8s.io/aggregate-to-"
-BOOTSTRAP_LABELS = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+from ...resource import Resource
+
+AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"  # rbac.AutoUpdateAnnotationKey
+BOOTSTRAP_LABEL = ("kubernetes.io/bootstrapping", "rbac-defaults")
+RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+Key = tuple[str, str, str]  # (kind, namespace or "", name)
 
 
-def _r(verbs: list[str], groups: str, resources: str) -> dict[str, Any]:
-    return {"verbs": verbs, "apiGroups": groups.split(","), "resources": resources.split(",")}
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One RBAC object as the cluster holds it: its content, the input object it came from (None when the
+    bootstrap policy supplied it) and whether it is the apiserver's own (supplied, or labelled as such)."""
+
+    obj: dict[str, Any]
+    resource: Resource | None
+    bootstrap: bool
 
 
-def _urls(*urls: str) -> dict[str, Any]:
-    return {"verbs": ["get"], "nonResourceURLs": list(urls)}
+def key_of(kind: str, obj: dict[str, Any]) -> Key:
+    meta = _d(obj.get("metadata"))
+    ns = "" if kind.startswith("Cluster") else str(meta.get("namespace") or "default")
+    return (kind, ns, str(meta.get("name") or ""))
 
 
-def _role(name: str, rules: list[dict[str, Any]], labels: dict[str, str] | None = None,
-          aggregates: str | None = None) -> dict[str, Any]:
-    obj: dict[str, Any] = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                           "metadata": {"name": name, "labels": {**BOOTSTRAP_LABELS, **(labels or {})}},
-                           "rules": rules}
-    if aggregates:
-        obj["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": {AGG + aggregates: "true"}}]}
-    return obj
+def policy_objects(version: str | None = None) -> list[dict[str, Any]]:
+    from ...apidata import bootstrap_policy
+
+    return bootstrap_policy(version)
 
 
-BUILTIN_CLUSTER_ROLES: tuple[dict[str, Any], ...] = (
-    _role("cluster-admin", [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
-                            {"verbs": ["*"], "nonResourceURLs": ["*"]}]),
-    _role("system:discovery", [_urls("/livez", "/readyz", "/healthz", "/version", "/version/", "/openapi",
-                                     "/openapi/*", "/api", "/api/*", "/apis", "/apis/*")]),
-    _role("system:basic-user", [_r(["create"], "authorization.k8s.io",
-                                   "selfsubjectaccessreviews,selfsubjectrulesreviews")]),
-    _role("system:public-info-viewer", [_urls("/livez", "/readyz", "/healthz", "/version", "/version/")]),
-    _role("admin", [], aggregates="admin"),
-    _role("edit", [], labels={AGG + "admin": "true"}, aggregates="edit"),
-    _role("view", [], labels={AGG + "edit": "true"}, aggregates="view"),
-    _role("system:aggregate-to-admin", [
-        _r(["create"], "authorization.k8s.io", "localsubjectaccessreviews"),
-        _r(READ_WRITE, "rbac.authorization.k8s.io", "roles,rolebindings"),
-    ], labels={AGG + "admin": "true"}),
-    _role("system:aggregate-to-edit", [
-        _r(READ, "", "pods/attach,pods/proxy,pods/exec,pods/portforward,secrets,services/proxy"),
-        _r(["impersonate"], "", "serviceaccounts"),
-        _r(WRITE, "", "pods,pods/attach,pods/proxy,pods/exec,pods/portforward"),
-        _r(WRITE, "", "replicationcontrollers,replicationcontrollers/scale,serviceaccounts,services,services/proxy,"
-                      "persistentvolumeclaims,configmaps,secrets"),
-        _r(WRITE, "apps", "statefulsets,statefulsets/scale,daemonsets,deployments,deployments/scale,"
-                          "deployments/rollback,replicasets,replicasets/scale"),
-        _r(WRITE, "autoscaling", "horizontalpodautoscalers"),
-        _r(WRITE, "batch", "jobs,cronjobs"),
-        _r(WRITE, "policy", "poddisruptionbudgets"),
-        _r(WRITE, "networking.k8s.io", "networkpolicies,ingresses"),
-    ], labels={AGG + "edit": "true"}),
-    _role("system:aggregate-to-view", [
-        _r(READ, "", "pods,replicationcontrollers,replicationcontrollers/scale,serviceaccounts,services,"
-                     "services/status,endpoints,persistentvolumeclaims,persistentvolumeclaims/status,configmaps"),
-        _r(READ, "", "limitranges,resourcequotas,bindings,events,pods/status,resourcequotas/status,"
-                     "namespaces/status,replicationcontrollers/status,pods/log"),
-        _r(READ, "", "namespaces"),
-        _r(READ, "apps", "controllerrevisions,statefulsets,statefulsets/status,statefulsets/scale,daemonsets,"
-                         "daemonsets/status,deployments,deployments/status,deployments/scale,replicasets,"
-                         "replicasets/status,replicasets/scale"),
-        _r(READ, "autoscaling", "horizontalpodautoscalers,horizontalpodautoscalers/status"),
-        _r(READ, "batch", "jobs,cronjobs,cronjobs/status,jobs/status"),
-        _r(READ, "policy", "poddisruptionbudgets,poddisruptionbudgets/status"),
-        _r(READ, "networking.k8s.io", "networkpolicies,ingresses,ingresses/status"),
-        _r(READ, "discovery.k8s.io", "endpointslices"),
-    ], labels={AGG + "view": "true"}),
-)
+def _labels(obj: dict[str, Any], field: str) -> dict[str, str]:
+    meta = _d(obj.get("metadata"))
+    v = meta.get(field)
+    return dict(v) if isinstance(v, dict) else {}
+
+
+def _list(obj: dict[str, Any], field: str) -> list[Any]:
+    v = obj.get(field)
+    return list(v) if isinstance(v, list) else []
+
+
+def reconcile(existing: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
+    """The stored object after the apiserver's reconciliation with the bootstrap one (see the module docstring)."""
+    if _labels(existing, "annotations").get(AUTOUPDATE) == "false":
+        return existing
+    out = dict(existing)
+    meta = dict(_d(existing.get("metadata")))
+    for field in ("labels", "annotations"):
+        merged = {**_labels(expected, field), **_labels(existing, field)}  # merge(): later maps win
+        if merged:
+            meta[field] = merged
+    out["metadata"] = meta
+    if expected.get("kind") in ("ClusterRole", "Role"):
+        rules = _list(existing, "rules")
+        out["rules"] = rules + uncovered(rules, _list(expected, "rules"))  # result.MissingRules appended
+        want = expected.get("aggregationRule")
+        if isinstance(want, dict):
+            have = existing.get("aggregationRule")
+            if not isinstance(have, dict):
+                out["aggregationRule"] = want
+            else:  # aggregationRuleUnion
+                sels = _list(have, "clusterRoleSelectors")
+                out["aggregationRule"] = {**have, "clusterRoleSelectors": sels + [
+                    s for s in _list(want, "clusterRoleSelectors") if s not in sels]}
+    else:
+        out["roleRef"] = expected.get("roleRef")
+        subjects = _list(existing, "subjects")
+        out["subjects"] = subjects + [s for s in _list(expected, "subjects") if s not in subjects]
+    return out
+
+
+def _strs(rule: Any, field: str) -> list[str]:
+    v = rule.get(field) if isinstance(rule, dict) else None
+    return [str(x) for x in v] if isinstance(v, list) else []
+
+
+def breakdown(rule: Any) -> list[dict[str, list[str]]]:
+    """BreakdownRule (component-helpers/auth/rbac/validation/policy_comparator.go): one verb, one group, one
+    resource and at most one name per rule; non-resource URLs combine with verbs only."""
+    out: list[dict[str, list[str]]] = []
+    verbs, names = _strs(rule, "verbs"), _strs(rule, "resourceNames")
+    for g in _strs(rule, "apiGroups"):
+        for r in _strs(rule, "resources"):
+            for v in verbs:
+                base = {"verbs": [v], "apiGroups": [g], "resources": [r]}
+                out += [{**base, "resourceNames": [n]} for n in names] if names else [base]
+    for u in _strs(rule, "nonResourceURLs"):
+        out += [{"verbs": [v], "nonResourceURLs": [u]} for v in verbs]
+    return out
+
+
+def _covers(owner: Any, sub: dict[str, list[str]]) -> bool:
+    """ruleCovers: the owner rule allows everything the broken-down rule does."""
+    verbs, groups, res = _strs(owner, "verbs"), _strs(owner, "apiGroups"), _strs(owner, "resources")
+    names, urls = _strs(owner, "resourceNames"), _strs(owner, "nonResourceURLs")
+    if not ("*" in verbs or all(v in verbs for v in sub.get("verbs", []))):
+        return False
+    if not ("*" in groups or all(g in groups for g in sub.get("apiGroups", []))):
+        return False
+    for path in sub.get("resources", []):  # resourceCoversAll
+        if "*" in res or path in res:
+            continue
+        if "/" not in path or "*/" + path.split("/", 1)[1] not in res:
+            return False
+    for path in sub.get("nonResourceURLs", []):  # nonResourceURLsCoversAll
+        if not any(o == path or (o.endswith("*") and path.startswith(o.rstrip("*"))) for o in urls):
+            return False
+    want = sub.get("resourceNames", [])
+    return not names if not want else (not names or all(n in names for n in want))
+
+
+def uncovered(owner_rules: list[Any], servant_rules: list[Any]) -> list[dict[str, list[str]]]:
+    """validation.Covers: the broken-down servant rules no owner rule covers (what reconciliation appends)."""
+    return [sub for rule in servant_rules for sub in breakdown(rule)
+            if not any(_covers(o, sub) for o in owner_rules)]
+
+
+def merged(inputs: dict[str, list[Resource]], policy: Iterable[dict[str, Any]] | None) -> dict[str, list[Entry]]:
+    """Per RBAC kind, the objects a cluster holds: the input objects (reconciled where the bootstrap policy has
+    one of the same name) and the bootstrap objects the input lacks. `policy` None: the input alone."""
+    out: dict[str, list[Entry]] = {k: [] for k in RBAC_KINDS}
+    wanted: dict[Key, dict[str, Any]] = {}
+    for obj in policy or ():
+        wanted.setdefault(key_of(obj["kind"], obj), obj)
+    seen: set[Key] = set()
+    for kind in RBAC_KINDS:
+        for r in inputs.get(kind, ()):
+            k = key_of(kind, r.obj)
+            exp = wanted.get(k) if k not in seen else None
+            seen.add(k)
+            if exp is None:
+                out[kind].append(Entry(r.obj, r, _is_bootstrap(r.obj)))
+            else:
+                # judged as the input's own object: a bootstrap name in the input is no reason to skip it
+                out[kind].append(Entry(reconcile(r.obj, exp), r, _is_bootstrap(r.obj)))
+    for k, obj in wanted.items():
+        if k not in seen:
+            out[k[0]].append(Entry(obj, None, True))
+    return out
+
+
+def _is_bootstrap(obj: dict[str, Any]) -> bool:
+    return _labels(obj, "labels").get(BOOTSTRAP_LABEL[0]) == BOOTSTRAP_LABEL[1]
+
+
+def names(version: str | None = None) -> Iterator[Key]:
+    """The (kind, namespace, name) of every bootstrap object of a version."""
+    for obj in policy_objects(version):
+        yield key_of(obj["kind"], obj)
+
+
+def _d(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

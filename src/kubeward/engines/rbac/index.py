@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ...gcpause import gc_paused as paused_gc
 from ...resource import Resource
@@ -21,7 +22,6 @@ from .matching import non_resource_url_matches, rule_allows, verb_matches
 from .model import MASTERS, Binding, Decision, Request, Rule, Subject, UserInfo
 
 RoleKey = tuple[str, str, str]  # (kind, namespace or "", name)
-BOOTSTRAP_LABEL = ("kubernetes.io/bootstrapping", "rbac-defaults")  # bootstrappolicy labels its objects so
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,52 +104,52 @@ class RBACIndex:
     # ---- building ---------------------------------------------------------------------------------------------
 
     @classmethod
-    def from_snapshot(cls, snapshot: Snapshot, builtin_roles: bool = True) -> RBACIndex:
-        """Compile the snapshot's RBAC objects; with `builtin_roles`, bootstrap ClusterRoles the input does not
-        define (cluster-admin, admin, edit, view, …) are added as every apiserver has them.
+    def from_snapshot(cls, snapshot: Snapshot, builtin_roles: bool = True, k8s_version: str | None = None) -> RBACIndex:
+        """Compile the snapshot's RBAC objects; with `builtin_roles`, merged with the bootstrap policy of
+        `k8s_version` (default: the newest shipped) as the apiserver's reconciliation merges it (bootstrap.py).
 
         The cyclic collector is paused meanwhile: building allocates hundreds of thousands of acyclic objects,
         and its generation scans would otherwise dominate."""
         with paused_gc():
-            return cls._build(snapshot, builtin_roles)
+            return cls._build(snapshot, builtin_roles, k8s_version)
 
     @classmethod
-    def _build(cls, snapshot: Snapshot, builtin_roles: bool) -> RBACIndex:
+    def _build(cls, snapshot: Snapshot, builtin_roles: bool, k8s_version: str | None = None) -> RBACIndex:
+        from .bootstrap import RBAC_KINDS, merged, policy_objects
+
         problems: list[str] = []
         agg: dict[str, AggregatedRole] = {}
         objects: dict[RoleKey, Resource] = {}
-        cluster_roles = list(snapshot.of_kind("ClusterRole"))
+        entries = merged({k: snapshot.of_kind(k) for k in RBAC_KINDS},
+                         policy_objects(k8s_version) if builtin_roles else None)
         builtin: set[str] = set()
-        if builtin_roles:
-            from .bootstrap import BUILTIN_CLUSTER_ROLES
-
-            defined = {r.name for r in cluster_roles}
-            extra = [Resource(o) for o in BUILTIN_CLUSTER_ROLES if o["metadata"]["name"] not in defined]
-            builtin = {r.name for r in extra}
-            cluster_roles += extra
-        for r in cluster_roles:
-            if r.name in agg:
-                problems.append(f'ClusterRole "{r.name}" defined twice; the first definition is used')
+        for e in entries["ClusterRole"]:
+            name = _name(e.obj)
+            if name in agg:
+                problems.append(f'ClusterRole "{name}" defined twice; the first definition is used')
                 continue
-            sels, err = parse_selectors(r.name, r.obj.get("aggregationRule"))
+            sels, err = parse_selectors(name, e.obj.get("aggregationRule"))
             if err:
                 problems.append(err)
-            agg[r.name] = AggregatedRole(r.name, r.labels, _rules(r), sels)
-            if r.name not in builtin:
-                objects[("ClusterRole", "", r.name)] = r
+            agg[name] = AggregatedRole(name, _obj_labels(e.obj), _rules(e.obj), sels)
+            if e.resource is None:
+                builtin.add(name)
+            else:
+                objects[("ClusterRole", "", name)] = e.resource
         problems += aggregate(agg)
         roles: dict[RoleKey, tuple[Rule, ...]] = {("ClusterRole", "", n): a.rules for n, a in agg.items()}
-        for r in snapshot.of_kind("Role"):
-            key = ("Role", r.namespace or "default", r.name)
+        for e in entries["Role"]:
+            key = ("Role", _namespace(e.obj), _name(e.obj))
             if key in roles:
                 problems.append(f'Role "{key[1]}/{key[2]}" defined twice; the first definition is used')
                 continue
-            roles[key] = _rules(r)
-            objects[key] = r
+            roles[key] = _rules(e.obj)
+            if e.resource is not None:
+                objects[key] = e.resource
         bindings: list[Binding] = []
         for kind in ("ClusterRoleBinding", "RoleBinding"):
-            for r in snapshot.of_kind(kind):
-                bindings.append(_binding(r, len(bindings), kind))
+            for e in entries[kind]:
+                bindings.append(_binding(e.obj, e.resource, len(bindings), kind, e.bootstrap))
         built = cls(roles, bindings, objects, problems)
         built.aggregated_from = {n: a.sources for n, a in agg.items() if a.selectors is not None}
         built.builtin = frozenset(builtin)
@@ -281,20 +281,35 @@ class RBACIndex:
         grants = self._grants
         return Allowed(subjects, [grants[i] for i in ids], errors)
 
-def _rules(r: Resource) -> tuple[Rule, ...]:
-    rules = r.obj.get("rules")
+def _name(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata")
+    return str(meta.get("name") or "") if isinstance(meta, dict) else ""
+
+
+def _namespace(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata")
+    return str(meta.get("namespace") or "default") if isinstance(meta, dict) else "default"
+
+
+def _obj_labels(obj: dict[str, Any]) -> dict[str, str]:
+    meta = obj.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
+
+def _rules(obj: dict[str, Any]) -> tuple[Rule, ...]:
+    rules = obj.get("rules")
     return tuple(Rule.parse(x) for x in rules) if isinstance(rules, list) else ()
 
 
-def _binding(r: Resource, index: int, kind: str) -> Binding:
-    ref = r.obj.get("roleRef")
+def _binding(obj: dict[str, Any], resource: Resource | None, index: int, kind: str, bootstrap: bool) -> Binding:
+    ref = obj.get("roleRef")
     ref = ref if isinstance(ref, dict) else {}
-    subs = r.obj.get("subjects")
+    subs = obj.get("subjects")
     subjects = []
     for s in subs if isinstance(subs, list) else ():
         if isinstance(s, dict):
             subjects.append(Subject(str(s.get("kind") or ""), str(s.get("name") or ""), str(s.get("namespace") or "")))
-    ns = "" if kind == "ClusterRoleBinding" else (r.namespace or "default")
-    labels = r.labels
-    return Binding(index, kind, ns, r.name, str(ref.get("kind") or ""), str(ref.get("name") or ""), tuple(subjects),
-                   r, labels.get(BOOTSTRAP_LABEL[0]) == BOOTSTRAP_LABEL[1])
+    ns = "" if kind == "ClusterRoleBinding" else _namespace(obj)
+    return Binding(index, kind, ns, _name(obj), str(ref.get("kind") or ""), str(ref.get("name") or ""),
+                   tuple(subjects), resource, bootstrap)

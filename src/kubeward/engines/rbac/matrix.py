@@ -1,37 +1,27 @@
 """An access matrix for one subject, resources × verbs (as rakkess shows it), answered by the authorizer.
 
-Offline there is no discovery API, so the resource list is the common built-in resources plus every
-resource the snapshot's rules name explicitly (wildcards and subresources excluded).
+Rows are the resources of the API discovery (kubeward.discovery: the built-in API of the target version plus the
+input's CustomResourceDefinitions), plus every resource the snapshot's rules name explicitly (wildcards and
+subresources excluded), as rakkess lists what discovery serves.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .index import RBACIndex
 from .model import Request, UserInfo
 
+if TYPE_CHECKING:
+    from ...discovery import RESTMapper
+
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")  # rakkess defaults
-# (apiGroup, resource, namespaced) — kubectl api-resources of a stock cluster, the commonly audited subset.
-BUILTIN: tuple[tuple[str, str, bool], ...] = (
-    ("", "bindings", True), ("", "configmaps", True), ("", "endpoints", True), ("", "events", True),
-    ("", "limitranges", True), ("", "namespaces", False), ("", "nodes", False),
-    ("", "persistentvolumeclaims", True), ("", "persistentvolumes", False), ("", "pods", True),
-    ("", "podtemplates", True), ("", "replicationcontrollers", True), ("", "resourcequotas", True),
-    ("", "secrets", True), ("", "serviceaccounts", True), ("", "services", True),
-    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations", False),
-    ("admissionregistration.k8s.io", "validatingwebhookconfigurations", False),
-    ("apiextensions.k8s.io", "customresourcedefinitions", False),
-    ("apps", "controllerrevisions", True), ("apps", "daemonsets", True), ("apps", "deployments", True),
-    ("apps", "replicasets", True), ("apps", "statefulsets", True),
-    ("autoscaling", "horizontalpodautoscalers", True), ("batch", "cronjobs", True), ("batch", "jobs", True),
-    ("certificates.k8s.io", "certificatesigningrequests", False), ("coordination.k8s.io", "leases", True),
-    ("discovery.k8s.io", "endpointslices", True), ("networking.k8s.io", "ingresses", True),
-    ("networking.k8s.io", "networkpolicies", True), ("policy", "poddisruptionbudgets", True),
-    ("rbac.authorization.k8s.io", "clusterrolebindings", False), ("rbac.authorization.k8s.io", "clusterroles", False),
-    ("rbac.authorization.k8s.io", "rolebindings", True), ("rbac.authorization.k8s.io", "roles", True),
-    ("storage.k8s.io", "storageclasses", False),
-)
+
+
+def matrix_resources(mapper: RESTMapper) -> list[tuple[str, str, bool]]:
+    """(apiGroup, resource, namespaced) of every top-level resource discovery serves."""
+    return [(r.group, r.name, r.namespaced) for r in mapper.top_level()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +36,14 @@ class Row:
         return f"{self.resource}.{self.group}" if self.group else self.resource
 
 
-def access_matrix(index: RBACIndex, user: UserInfo, namespace: str = "",
-                  verbs: tuple[str, ...] = VERBS) -> list[Row]:
+def access_matrix(index: RBACIndex, user: UserInfo, namespace: str = "", verbs: tuple[str, ...] = VERBS,
+                  resources: list[tuple[str, str, bool]] | None = None) -> list[Row]:
     """With a namespace: namespaced resources in it; without: every resource at cluster scope."""
-    known = {(g, r): ns for g, r, ns in BUILTIN}
+    if resources is None:
+        from ...discovery import RESTMapper
+
+        resources = matrix_resources(RESTMapper.builtin())
+    known = {(g, r): ns for g, r, ns in resources}
     for rules in index.roles.values():
         for rule in rules:
             for r in rule.resources:

@@ -94,10 +94,16 @@ class _Graph:
 
 
 def escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = None,
-                     collapse_members: bool = True) -> list[EscalationPath]:
-    """See `_escalation_paths`; runs with the cyclic collector paused (many small acyclic objects)."""
+                     collapse_members: bool = True, include_defaults: bool = False) -> list[EscalationPath]:
+    """See `_escalation_paths`; runs with the cyclic collector paused (many small acyclic objects).
+
+    Without `include_defaults`, paths whose first grant is the bootstrap policy's own (controllers in
+    kube-system hold escalate, pod creation and token rights by design) are left out."""
     with paused_gc():
-        return _escalation_paths(index, snapshot, start, collapse_members)
+        found = _escalation_paths(index, snapshot, start, collapse_members)
+    if not include_defaults:
+        found = [p for p in found if p.first_binding is None or not p.first_binding.bootstrap]
+    return found
 
 
 def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None,
@@ -137,7 +143,8 @@ def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None,
             elif k[1].startswith(SA_PREFIX):
                 ns, _, name = k[1][len(SA_PREFIX):].partition(":")
                 node = sa_node(ns, name)
-                sas[ns].add(name)
+                if b.resource is not None:  # a bootstrap binding's subject is no sign the account exists
+                    sas[ns].add(name)
             else:
                 node = f"User {s.name}"
                 users.add(s.name)
