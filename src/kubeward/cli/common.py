@@ -53,11 +53,6 @@ def color_wanted(output_file: str | None = None, *, stderr: bool = False) -> boo
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-def style(text: str, **styles: Any) -> str:
-    """click.style when colour is wanted on stdout, the plain text otherwise."""
-    return click.style(text, **styles) if color_wanted() else text
-
-
 def one_line(text: str) -> str:
     """File names and messages come from user input: control characters escaped, credentials redacted."""
     return printable(text)
