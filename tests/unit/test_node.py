@@ -429,3 +429,15 @@ def test_worker_node_collapses_the_absent_control_plane(tree: Path) -> None:
     total = out[out.index("== Summary total =="):].splitlines()
     assert total[3] == f"{sum(1 for s in states(tree).values() if s == 'WARN')} checks WARN"  # each one counted
     assert "[PASS]" not in out and "4.2.1" not in out  # the kubelet passes
+
+
+def test_benchmark_colours_states_only_when_asked(tree: Path) -> None:
+    from kubeward.cli.node import render_benchmark
+    from kubeward.controls.node import benchmark
+
+    edit_flags(tree, "kube-apiserver", drop("--anonymous-auth"))
+    checks = benchmark(run(load_node(tree)))
+    coloured = render_benchmark(checks, show_passed=True, color=True, width=120)
+    plain = render_benchmark(checks, show_passed=True, color=False, width=120)
+    assert "\x1b[31m\x1b[1m[FAIL]" in coloured and "\x1b[32m[PASS]" in coloured and "\x1b[" not in plain
+    assert len(coloured.splitlines()) == len(plain.splitlines())  # colour codes never change the wrapping
