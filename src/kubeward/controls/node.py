@@ -822,8 +822,10 @@ def run(cfg: NodeConfig) -> Report:
         res.failed += 1 if hits else 0
         report.findings += [Finding(ctl.meta, ref, loc, path, msg) for ref, loc, path, msg in hits]
     missing = [c for c in CONTROL_PLANE if c not in cfg.components]
-    for c in missing:
-        report.not_assessed.append(NotAssessed(c, f"no static-pod manifest in {display_path(str(cfg.manifests_dir))}"))
+    where = display_path(str(cfg.manifests_dir))
+    for c in missing:  # none at all: a worker node, one reason for every control-plane check
+        why = "no control-plane static-pod manifests" if len(missing) == len(CONTROL_PLANE) else "no static-pod manifest"
+        report.not_assessed.append(NotAssessed(c, f"{why} in {where}"))
     if cfg.kubelet is None:
         report.not_assessed.append(NotAssessed("kubelet", "no KubeletConfiguration file"))
     report.findings.sort(key=lambda f: (-f.severity, f.control.id))
@@ -904,9 +906,7 @@ def benchmark(report: Report) -> list[BenchmarkCheck]:
     found or not readable): never PASS. PASS: judged, nothing found. MANUAL: not decidable from node files.
     """
     unread = {n.what: n.reason for n in report.not_assessed}
-    if all(c in unread for c in CONTROL_PLANE):  # a worker node: one reason for every control-plane check
-        for c in CONTROL_PLANE:
-            unread[c] = unread[c].replace("no static-pod manifest", "no control-plane static-pod manifests")
+    worker = all(c in unread for c in CONTROL_PLANE)  # no control plane at all: the reason needs no component
     failing: dict[str, list[Finding]] = {}
     for f in report.findings:
         failing.setdefault(f.control.id, []).append(f)
@@ -930,10 +930,8 @@ def benchmark(report: Report) -> list[BenchmarkCheck]:
         else:
             if meta.id in unread:
                 reason = unread[meta.id]
-            elif ctl.needs in CONTROL_PLANE and ctl.needs in unread and all(c in unread for c in CONTROL_PLANE):
-                reason = unread[ctl.needs]
             elif ctl.needs in unread:
-                reason = f"{ctl.needs}: {unread[ctl.needs]}"
+                reason = unread[ctl.needs] if worker and ctl.needs in CONTROL_PLANE else f"{ctl.needs}: {unread[ctl.needs]}"
             else:
                 reason = "not evaluated"
             out.append(BenchmarkCheck(shown, meta.title, WARN, section, (f"not assessed: {reason}",)))
