@@ -99,7 +99,7 @@ def test_other_commands_say_what_they_wrote(tmp_path: Path) -> None:
 
 
 def test_describe_output_and_summary() -> None:
-    assert describe_output('{"subjects": [1, 2], "via": {}}') == "2 subjects"
+    assert describe_output('{"subjects": [1, 2], "via": [3]}') == "2 subjects"
     assert describe_output("apiVersion: v1\nkind: A\n---\napiVersion: v1\nkind: B\n") == "2 objects"
     assert describe_output("a\nb") == "2 lines"
     assert findings_summary(5, {"critical": 1, "high": 0, "medium": 2, "low": 0}, 3, 1) == \

@@ -262,7 +262,7 @@ def wrote(output_file: str, summary: str | None = None) -> None:
 
 
 def describe_output(text: str) -> str:
-    """What a document holds when the command did not say: the lists of a JSON object (`12 subjects`), the
+    """What a document holds when the command did not say: the first list of a JSON object (`12 subjects`), the
     objects of a YAML stream, or its lines."""
     head = text.lstrip()[:1]
     if head == "{":
@@ -272,10 +272,10 @@ def describe_output(text: str) -> str:
             doc = orjson.loads(text)
         except orjson.JSONDecodeError:
             doc = None
-        if isinstance(doc, dict):
+        if isinstance(doc, dict):  # the document's first list is what it holds (subjects, risks, namespaces)
             lists = [f"{len(v)} {k}" for k, v in doc.items() if isinstance(v, list)]
             if lists:
-                return ", ".join(lists)
+                return lists[0]
     docs = sum(1 for line in text.splitlines() if line.startswith("apiVersion:"))  # YAML objects at top level
     if docs:
         return f"{docs} object{'' if docs == 1 else 's'}"
