@@ -195,3 +195,11 @@ def test_pki_check_table_colours_like_scan(tmp_path: Path) -> None:
     args = ["pki", "check", str(tmp_path / "pki")]
     assert "\x1b[" in _on_a_terminal(args, {})
     assert "\x1b[" not in _on_a_terminal(args, {"NO_COLOR": "yes"})
+
+
+def test_streamed_outputs_are_described_from_the_file(tmp_path: Path) -> None:
+    (tmp_path / "pods.yaml").write_text(PRIV + "---\n" + PRIV.replace("name: web", "name: api"))
+    target = tmp_path / "reach.json"
+    code, out, err = invoke("netpol", "reach", str(tmp_path / "pods.yaml"), "-o", "json", "--output", str(target))
+    pods = len(orjson.loads(target.read_bytes())["pods"])
+    assert code == 0 and out == "" and err.strip() == f"kubeward: wrote {target} ({pods} pods)"

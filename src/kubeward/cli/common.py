@@ -7,6 +7,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -250,14 +251,19 @@ def report_summary(report: Report) -> str:
     return findings_summary(len(report.findings), report.by_severity(), len(report.suppressed), len(report.errors))
 
 
+DESCRIBE_MAX = 8 << 20  # a file written without a summary is read back to describe it up to this size
+
+
 def wrote(output_file: str, summary: str | None = None) -> None:
-    """The one line a command prints on stderr after writing its output to a file (without a summary: its size)."""
+    """The one line a command prints on stderr after writing its output to a file. Without a summary, what the
+    file holds (describe_output), or its size when it is large."""
     if summary is None:
         try:
             size = os.path.getsize(output_file)
+            summary = (describe_output(Path(output_file).read_text(encoding="utf-8", errors="replace"))
+                       if size <= DESCRIBE_MAX else f"{size} bytes")
         except OSError:
-            size = 0
-        summary = f"{size} bytes"
+            summary = "unreadable after writing"
     warn(f"wrote {output_file} ({summary})")
 
 
