@@ -111,7 +111,7 @@ DEFAULT_ON_ADMISSION = frozenset({
 
 def effective_admission(c: Component) -> set[str]:
     """(default-on ∪ --enable-admission-plugins) − --disable-admission-plugins (options/admission.go)."""
-    return (DEFAULT_ON_ADMISSION | set(c.flags.list("enable-admission-plugins"))) - set(
+    return (set(DEFAULT_ON_ADMISSION) | set(c.flags.list("enable-admission-plugins"))) - set(
         c.flags.list("disable-admission-plugins"))
 
 
