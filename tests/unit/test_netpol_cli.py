@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -62,8 +64,10 @@ def test_explain_exit_codes_and_reasons() -> None:
     assert doc["allowed"] is False and doc["ingress"]["isolated"] is True
     assert {r["policy"] for r in doc["ingress"]["reasons"]} == {"db/default-deny", "db/pg-from-api"}
     code, _, err = run("explain", "shop/ghost", "db/pg-0", SHOP, "--port", "1")
-    assert code == 2 and err.strip().startswith("kubeward: unknown pod 'shop/ghost'")
-    assert len(err.strip().splitlines()) == 1
+    lines = err.strip().splitlines()
+    assert code == 2 and lines[-1].startswith("kubeward: unknown pod 'shop/ghost'")
+    # before it, one line per policy the apiserver would reject (the fixture has some on purpose)
+    assert all("the apiserver would reject it" in line for line in lines[:-1])
 
 
 def test_lint_reports_engine_findings() -> None:
@@ -109,6 +113,13 @@ def test_generate_round_trip(tmp_path: Path) -> None:
                                              if d["kind"] != "NetworkPolicy"]))
     code, out, _ = run("check-flows", "--flows", str(flows), str(pods_only), str(generated))
     assert code == 0 and out == ""
+    # DNS keeps working under the egress isolation they add, and kubeward's own lint finds nothing in them
+    for d in docs:
+        assert {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                "ports": [{"protocol": "TCP", "port": 53}, {"protocol": "UDP", "port": 53}]} in d["spec"]["egress"]
+    code, out, _ = run("lint", str(pods_only), str(generated), "-o", "json")
+    assert not [f for f in orjson.loads(out)["findings"] if f["control"]["id"].startswith("KW-N1")]
     extra = tmp_path / "extra.jsonl"
     extra.write_text('{"src":"shop/web-1","dst":"db/pg-0","port":5432}\n')
     code, out, _ = run("check-flows", "--flows", str(extra), str(pods_only), str(generated))
@@ -149,3 +160,70 @@ def test_scan_runs_the_engine_controls() -> None:
     assert r.exit_code == 0  # medium findings stay under the default --fail-on high
     found = {(f["control"]["id"], f["object"]["name"]) for f in orjson.loads(r.stdout)["findings"]}
     assert found == {("KW-N103", "api-ingress"), ("KW-N112", "pg-0")}
+
+
+def _table_cells(out: str, names: list[str]) -> dict[tuple[str, str], str]:
+    """Read the reach table back by header positions: every cell must sit under its header's last character."""
+    lines = out.splitlines()
+    legend = lines.index(". allowed   X denied   (rows: from, columns: to)")
+    blocks: list[list[str]] = [[]]
+    for line in lines[:legend]:
+        if line:
+            blocks[-1].append(line)
+        else:
+            blocks.append([])
+    short = all(len(n) <= 12 for n in names)
+    cells: dict[tuple[str, str], str] = {}
+    for block in blocks:
+        head, rows = block[0], block[1:]
+        assert len(rows) == len(names)
+        ends = [m.end() - 1 for m in re.finditer(r"\S+", head)][1:]  # skip the title
+        heads = head.split()[1:]
+        for r, row in enumerate(rows):
+            assert len(row) == len(head), (row, head)  # right-aligned cells end where the header ends
+            for h, end in zip(heads, ends, strict=True):
+                assert row[end] in ".X", (row, end)
+                assert end + 1 == len(row) or row[end + 1] == " "
+                cells[(names[r], h if short else names[int(h)])] = row[end]
+    return cells
+
+
+@pytest.mark.parametrize("width", [80, 81, 97, 100, 120, 133, 160, 199, 200])
+def test_reach_table_aligns_with_headers_at_every_width(tmp_path: Path, width: int) -> None:
+    objs: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
+                                  for n in ("a", "observability-long-namespace")]
+    names = []
+    for i in range(23):
+        namespace = "a" if i % 3 else "observability-long-namespace"
+        name = f"p{i}" + ("-prometheus-node-exporter-x7k2q" * (i % 4))
+        names.append(f"{namespace}/{name}")
+        objs.append({"apiVersion": "v1", "kind": "Pod",
+                     "metadata": {"name": name, "namespace": namespace, "labels": {"app": f"x{i % 5}"}},
+                     "spec": {"containers": [{"name": "c"}]}})
+    objs.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                 "metadata": {"name": "p", "namespace": "a"},
+                 "spec": {"podSelector": {"matchLabels": {"app": "x1"}},
+                          "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "x2"}}}]}]}})
+    f = tmp_path / "many.yaml"
+    f.write_text(yaml.safe_dump_all(objs))
+    r = CliRunner().invoke(cli, ["netpol", "reach", str(f), "--port", "80"], env={"COLUMNS": str(width)})
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    legend = lines.index(". allowed   X denied   (rows: from, columns: to)")
+    assert max(len(line) for line in lines[:legend + 1]) <= width
+    for line in lines[legend + 1:]:  # the full names of shortened labels: only a longer name may pass the width
+        k, _, full = line.partition(": ")
+        assert full == sorted(names)[int(k)] and (len(line) <= width or len(full) > width - len(k) - 2)
+    got = _table_cells(r.stdout, sorted(names))
+    doc = orjson.loads(run("reach", str(f), "--port", "80", "-o", "json")[1])
+    want = {(p["from"], p["to"]): "." if p["allowed"] else "X" for p in doc["pairs"]}
+    assert got == want
+    assert "X" in want.values()
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_reach_table_short_names_keep_name_headers(width: int) -> None:
+    r = CliRunner().invoke(cli, ["netpol", "reach", SHOP, "--port", "5432"], env={"COLUMNS": str(width)})
+    names = ["db/pg-0", "shop/api-1", "shop/web-1"]
+    got = _table_cells(r.stdout, names)
+    assert got[("shop/web-1", "db/pg-0")] == "X" and got[("shop/api-1", "db/pg-0")] == "."

@@ -165,9 +165,11 @@ def test_workload_representatives_when_only_templates_exist() -> None:
     c = cluster(ns("a"), dep, rs)
     assert [p.key for p in c.pods] == ["a/web"]
     assert c.pods[0].workload == "Deployment/web" and c.pods[0].resolve("http", "TCP") == 80
-    # with a real pod carrying the template labels, no representative is added
-    c2 = cluster(ns("a"), dep, pod("a", "web-xyz", {"app": "web", "pod-template-hash": "1"}))
-    assert [p.key for p in c2.pods] == ["a/web-xyz"]
+    # a Pod owned by the Deployment's ReplicaSet stands for it: no representative is added
+    owned = pod("a", "web-1-xyz", {"app": "web", "pod-template-hash": "1"})
+    owned["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": "web-1", "controller": True}]
+    c2 = cluster(ns("a"), dep, rs, owned)
+    assert [p.key for p in c2.pods] == ["a/web-1-xyz"]
 
 
 # ---- all-ports summaries -----------------------------------------------------------------------------------
@@ -299,7 +301,8 @@ def test_admin_port_shapes_are_validated() -> None:
                {"name": "r", "action": "Deny", "from": [{"namespaces": {}}],
                 "ports": [{"portNumber": {"protocol": "TCP"}}, {"portRange": {"start": 90, "end": 80}}]}]}}
     c = cluster(ns("a"), pod("a", "s", {}), pod("a", "c", {}), anp)
-    assert len(c.admin[0].problems) == 2
+    assert len(c.admin[0].problems) == 1  # a missing port is rejected by the CRD
+    assert len(c.admin[0].ineffective) == 1  # start >= end is stored by the apiserver, and matches no port
     assert ok(c, "a/c", "a/s", 80)  # invalid ports match nothing, so the Deny does not apply
 
 
@@ -326,5 +329,35 @@ def test_scan_controls_cover_every_lint_code() -> None:
     source = Path("src/kubeward/controls/netpol.py").read_text()
     used = set(re.findall(r'_hits\(snapshot, "([^"]+)"\)', source))
     codes = {lint.INVALID, lint.EXCEPT_OUTSIDE, lint.SELECTS_NONE, lint.PEER_NONE, lint.NAMED_UNRESOLVED,
-             lint.OPEN_INGRESS, lint.OPEN_EGRESS, lint.DNS_BLOCKED}
+             lint.OPEN_INGRESS, lint.OPEN_EGRESS, lint.DNS_BLOCKED, lint.DUPLICATE}
     assert used == codes
+
+
+# ---- decoding as the apiserver decodes (checked against a real apiserver in tests/e2e/cluster) -------------
+
+@pytest.mark.parametrize(("spec", "expect"), [
+    ({"podSelector": {"matchLabels": {"app": "10.0.0.0/8"}}}, "invalid label value '10.0.0.0/8'"),
+    ({"podSelector": {"matchLabels": {"a b": "x"}}}, "invalid label key 'a b'"),
+    ({"podSelector": {"matchExpressions": [{"key": "a", "operator": "In", "values": ["x" * 64]}]}},
+     "invalid label value"),
+    ({"podSelector": {"matchLabels": {"a": 1}}}, "cannot be decoded: a string is expected"),
+    ({"podSelector": {}, "policyTypes": ["Ingress", "Egress", "Ingress"]}, "more than two policyTypes"),
+    ({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.1/24"}}]}]},
+     "must not have bits set beyond the prefix length"),
+    ({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.1"}}]}]}, "a prefix length is required"),
+    ({"podSelector": {}, "ingress": [{"ports": [{"port": 80.0}]}]}, "cannot be decoded: an int or string"),
+    ({"podSelector": {}, "ingress": 5}, "cannot be decoded: a list is expected"),
+])
+def test_policies_the_apiserver_refuses_are_problems(spec: dict[str, Any], expect: str) -> None:
+    c = cluster(ns("a"), np("a", "p", spec))
+    assert any(expect in m for _, m in c.policies[0].problems), c.policies[0].problems
+
+
+def test_nulls_are_zero_values_as_the_apiserver_decodes_them() -> None:
+    base = (ns("a"), pod("a", "s", {"app": "s"}), pod("a", "c", {}))
+    assert ok(cluster(*base, np("a", "p", {"podSelector": {}, "ingress": [None]})), "a/c", "a/s", 80)  # = [{}]
+    c = cluster(*base, np("a", "p", {"podSelector": {}, "ingress": [{"ports": [None]}]}))  # = every TCP port
+    assert ok(c, "a/c", "a/s", 8080) and not ok(c, "a/c", "a/s", 53, "UDP")
+    assert cluster(*base, np("a", "p", {"podSelector": {"matchLabels": {"app": None}}})).policies[0].problems == []
+    assert cluster(ns("a"), np("a", "p", {"podSelector": {"matchLabels": {"example.com/a-b": "x_y.z"}}})
+                   ).policies[0].problems == []

@@ -133,6 +133,19 @@ def cluster_objs(draw: Any, with_admin: bool = False) -> list[dict[str, Any]]:
                      "metadata": {"name": f"pod{i}", "namespace": draw(st.sampled_from(NS)), "labels": draw(labels_st)},
                      "spec": {"containers": [{"name": "c", "ports": ports}]},
                      "status": {"podIP": f"10.0.0.{i}"}})
+    # Workloads stand for their pods: a Deployment of several replicas (or a DaemonSet, one pod per node) is
+    # several pods, so its own cell is replica-to-replica traffic; replicas 0 runs no pod.
+    for i in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["Deployment", "Deployment", "StatefulSet", "DaemonSet"]))
+        spec: dict[str, Any] = {}
+        if kind != "DaemonSet" and draw(st.booleans()):
+            spec["replicas"] = draw(st.sampled_from([0, 1, 2, 5]))
+        ports = [{"name": name, "protocol": proto, "containerPort": num}
+                 for name, proto, num in draw(st.lists(st.sampled_from(NAMED), max_size=1))]
+        spec["template"] = {"metadata": {"labels": draw(labels_st)},
+                            "spec": {"containers": [{"name": "c", "ports": ports}]}}
+        objs.append({"apiVersion": "apps/v1", "kind": kind,
+                     "metadata": {"name": f"wl{i}", "namespace": draw(st.sampled_from(NS))}, "spec": spec})
     for i in range(draw(st.integers(1, 4))):
         objs.append(draw(policy_st(i)))
     if with_admin:
@@ -170,6 +183,10 @@ def test_classes_equal_pairwise(objs: list[dict[str, Any]], probe: tuple[int, st
     cluster = _cluster(objs, by_ip)
     port, proto = probe
     assert _classwise(cluster, port, proto) == _pairwise(cluster, port, proto)
+    # only a single pod is exempt from policy towards itself; a representative of several replicas is not
+    for p in cluster.pods:
+        if p.single:
+            assert decide(cluster, p, p, port, proto).allowed
 
 
 @FAST

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from ..findings import InputError, Report, Severity
 from ..snapshot import Snapshot
 from ..textsafe import printable
+
+if TYPE_CHECKING:
+    from ..sources.render import RenderOptions
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 PROGRESS_MIN_FILES = 200
@@ -106,6 +110,37 @@ def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def render_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """helm's own flags for the Helm charts among the inputs (sources/render.py); the value is one
+    `render_opts` keyword (a RenderOptions)."""
+
+    opts = [
+        click.option("-f", "--values", "helm_values", multiple=True, metavar="FILE",
+                     help="Helm charts: a values file, as `helm template -f` (repeatable; later files win)."),
+        click.option("--set", "helm_set", multiple=True, metavar="K=V",
+                     help="Helm charts: a value, as `helm template --set` (repeatable)."),
+        click.option("--release-name", metavar="NAME", default=None,
+                     help="Helm charts: the release name (default: helm's `release-name`)."),
+        click.option("--render-timeout", type=click.FloatRange(min=0, min_open=True), default=120.0,
+                     show_default=True, metavar="SECONDS",
+                     help="Stop a helm or kustomize render that takes longer than this."),
+    ]
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, helm_values: tuple[str, ...], helm_set: tuple[str, ...], release_name: str | None,
+                render_timeout: float, **kwargs: Any) -> Any:
+        from ..sources.render import RenderOptions
+
+        render = RenderOptions(values=helm_values, set_values=helm_set, release_name=release_name,
+                               timeout=render_timeout)
+        return f(*args, render_opts=render, **kwargs)
+
+    g: Callable[..., Any] = wrapper
+    for opt in reversed(opts):
+        g = opt(g)
+    return g
+
+
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
@@ -164,19 +199,23 @@ def input_namespace(other: str | None = None) -> tuple[str | None, bool]:
 
 
 def load_snapshot(paths: Iterable[str], max_file_size: str = "16M", *, namespace: str | None = None,
-                  enforce_namespace: bool = True) -> Snapshot:
+                  enforce_namespace: bool = True, render_opts: RenderOptions | None = None) -> Snapshot:
     """Read files into a Snapshot; a progress bar on stderr only when it is a terminal and the scan is long.
 
     `namespace` is kubectl's `-n` for files (cli-runtime resource builder): namespaced objects without one get
     it; with `enforce_namespace` an object written in another namespace is one input error and left out, as
     `kubectl apply -n` refuses it. Without `namespace`, objects without one are in `default` (Resource.namespace).
     Commands whose `-n` filters or names a request namespace pass enforce_namespace=False.
+
+    Helm charts and kustomizations among the folders are rendered (sources/render.py) with scan's helm flags
+    (`render_opts`) and `namespace` as helm's --namespace; their objects then take the same -n rules as files.
     """
     from ..resource import set_input_namespace
-    from ..sources.files import iter_files, load_paths
+    from ..sources.files import load_paths
+    from ..sources.render import RenderOptions, plan_inputs, render_inputs
 
     limit = parse_size(max_file_size)
-    files = list(iter_files(paths))
+    files, renders = plan_inputs(paths)
     if not sys.stderr.isatty() or len(files) < PROGRESS_MIN_FILES:
         result = load_paths((), max_file_bytes=limit, files=files)
     else:
@@ -185,6 +224,15 @@ def load_snapshot(paths: Iterable[str], max_file_size: str = "16M", *, namespace
         with Progress(transient=True, console=stderr_console()) as bar:
             task = bar.add_task("reading manifests", total=len(files))
             result = load_paths((), max_file_bytes=limit, files=files, on_file=lambda: bar.advance(task))
+    if render_opts is not None and (render_opts.values or render_opts.set_values or render_opts.release_name) and \
+            not any(r.kind == "helm" for r in renders):
+        fail("--values, --set and --release-name are for Helm charts, and no folder with a Chart.yaml is among "
+             "the inputs")
+    if renders:
+        options = render_opts or RenderOptions()
+        if namespace and not options.namespace:
+            options = dataclasses.replace(options, namespace=namespace)
+        render_inputs(renders, result, max_bytes=limit, options=options)
     resources, errors = result.resources, list(result.errors)
     if namespace:
         resources, refused = set_input_namespace(resources, namespace, enforce=enforce_namespace)

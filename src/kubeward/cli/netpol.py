@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import click
 import orjson
@@ -20,6 +21,7 @@ from ..engines.netpol.model import PROTOCOLS, Pod
 from ..engines.netpol.ports import PortSpace, describe
 from ..formats import FORMATS, render
 from ..sources.cluster import NETPOL_TYPES
+from ..textsafe import escape_control
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -35,6 +37,7 @@ from .common import (
     output_options,
     parse_fail_on,
     print_errors,
+    warn,
 )
 from .live import live_options, live_request, load_cluster_cli
 
@@ -47,8 +50,9 @@ def group() -> None:
 def _ipblock_option(f: Any) -> Any:
     return click.option(
         "--ipblock-matches-pods", type=click.BOOL, default=True, show_default=True, metavar="true|false",
-        help="Whether ipBlock peers match pod IPs (status.podIPs), as upstream e2e expects; false for CNIs that "
-             "apply ipBlock to cluster-external traffic only.")(f)
+        help="Whether NetworkPolicy ipBlock peers match pod IPs (status.podIPs), as upstream e2e expects; false "
+             "for CNIs that apply ipBlock to cluster-external traffic only. AdminNetworkPolicy networks always "
+             "match pod IPs (the API defines it).")(f)
 
 
 def _protocol_option(f: Any) -> Any:
@@ -56,7 +60,9 @@ def _protocol_option(f: Any) -> Any:
                         show_default=True, callback=lambda _c, _p, v: v.upper() if v else v)(f)
 
 
-def _cluster(paths: tuple[str, ...], max_file_size: str, ipblock_matches_pods: bool) -> Cluster:
+def _cluster(paths: tuple[str, ...], max_file_size: str, ipblock_matches_pods: bool) -> tuple[Cluster, int]:
+    """The model and the number of inputs it could not take in whole (input errors, objects left out): when
+    that is not 0, answers may be wrong, so the command says so and exits 2 after its output."""
     live = live_request()
     if live is not None:
         if paths:
@@ -66,7 +72,8 @@ def _cluster(paths: tuple[str, ...], max_file_size: str, ipblock_matches_pods: b
         snap = load_cluster_cli(*live, NETPOL_TYPES)
         if snap.not_assessed:
             fail(f"cluster {snap.context}: cannot read every type reachability needs; answers would be guesses")
-        return from_snapshot(snap, ipblock_matches_pods=ipblock_matches_pods)
+        cluster = from_snapshot(snap, ipblock_matches_pods=ipblock_matches_pods)
+        return cluster, _say_notes(cluster)
     if not paths:
         fail("nothing to analyse: give files, folders or '-' for stdin")
     ns, enforce = input_namespace("namespaces")  # reach's -n filters; given once it also places inputs
@@ -74,7 +81,22 @@ def _cluster(paths: tuple[str, ...], max_file_size: str, ipblock_matches_pods: b
     print_errors(snapshot.errors)
     if len(snapshot) == 0:
         fail("nothing to analyse: no Kubernetes objects could be read")
-    return from_snapshot(snapshot, ipblock_matches_pods=ipblock_matches_pods)
+    cluster = from_snapshot(snapshot, ipblock_matches_pods=ipblock_matches_pods)
+    return cluster, len(snapshot.errors) + _say_notes(cluster)
+
+
+def _say_notes(cluster: Cluster) -> int:
+    """One stderr line per note (objects left out, assumptions); returns how many are errors."""
+    for note in cluster.notes:
+        warn(str(note))
+    return sum(1 for n in cluster.notes if n.error)
+
+
+def _finish(code: int, incomplete: int, what: str) -> NoReturn:
+    """Exit with `code`, or 2 when some input could not be used: a partial model must not pass as a full one."""
+    if incomplete:
+        fail(f"{what}: {incomplete} input error(s) above: the answer leaves out what could not be read")
+    sys.exit(code)
 
 
 @contextmanager
@@ -110,12 +132,16 @@ def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol
     """Pod-to-pod reachability over every ordered pair of pods.
 
     \b
-    Pods come from Pod objects, or one representative per workload when only templates exist.
-    Table: '.' allowed, 'X' denied (rows = from, columns = to). JSON:
-      {"port": 80, "protocol": "TCP", "pods": [...], "pairs": [{"from", "to", "allowed"}]}
-    or, without --port, {"pods": [...], "pairs": [{"from", "to", "allowed", "ports"}]}.
+    Pods come from Pod objects; a workload whose Pod objects are not in the
+    inputs (ownerReferences decide) is one row standing for its replicas,
+    and its own cell is replica-to-replica traffic, decided by the policies.
+    Table: '.' allowed, 'X' denied (rows = from, columns = to), fitted to
+    the terminal width. JSON, with --port:
+      {"port", "protocol", "pods": [...], "pairs": [{"from", "to", "allowed"}]}
+    without --port, each pair also has "ports" ("All", "None", "TCP 80"...).
+    Exit 2 (after the output) when some input could not be read or used.
     """
-    cluster = _cluster(paths, max_file_size, ipblock_matches_pods)
+    cluster, incomplete = _cluster(paths, max_file_size, ipblock_matches_pods)
     chosen = [i for i, p in enumerate(cluster.pods) if not namespaces or p.namespace in namespaces]
     if not chosen:
         fail("no pods or workloads in the inputs" + (f" in namespace {', '.join(namespaces)}" if namespaces else ""))
@@ -127,15 +153,18 @@ def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol
             if fmt == "json":
                 _reach_json(out, names, chosen, matrix, {"port": port, "protocol": protocol})
             else:
-                _reach_table(out, names, chosen, matrix.allowed, f"{protocol}/{port}")
+                width = None if output_file else shutil.get_terminal_size((80, 24)).columns
+                _reach_table(out, names, chosen, matrix.allowed, f"{protocol}/{port}", width)
+                _replica_legend(out, [cluster.pods[i] for i in chosen])
         else:
             space = PortSpace.build(index)
             pc = index.pod_class
             cache: dict[tuple[int, int], str] = {}
+            pods = cluster.pods
 
             def conns(i: int, j: int) -> str:
-                if i == j:
-                    return "All"
+                if i == j and pods[i].single:
+                    return "All"  # loopback
                 key = (pc[i], pc[j])
                 text = cache.get(key)
                 if text is None:
@@ -147,11 +176,14 @@ def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol
             if fmt == "json":
                 _reach_ports_json(out, names, chosen, conns)
             else:
-                width = max(len(n) for n in names)
-                for a, i in zip(names, chosen, strict=True):
-                    for b, j in zip(names, chosen, strict=True):
-                        if i != j:
+                shown = [escape_control(n) for n in names]
+                width = max(len(n) for n in shown)
+                for a, i in zip(shown, chosen, strict=True):
+                    for b, j in zip(shown, chosen, strict=True):
+                        if i != j or not pods[i].single:
                             out.write(f"{a:<{width}} => {b:<{width}} : {conns(i, j)}\n")
+                _replica_legend(out, [pods[i] for i in chosen])
+    _finish(EXIT_OK, incomplete, "reach")
 
 
 def _reach_json(out: IO[str], names: list[str], idx: list[int], matrix: ClassMatrix, head: dict[str, Any]) -> None:
@@ -165,7 +197,8 @@ def _reach_json(out: IO[str], names: list[str], idx: list[int], matrix: ClassMat
     for k, (a, i) in enumerate(zip(enc, idx, strict=True)):
         row = matrix.rows[pc[i]]
         tails = [y if row >> c & 1 else n for y, n, c in zip(yes, no, dst_class, strict=True)]
-        tails[k] = yes[k]  # a pod can always reach itself
+        if matrix.index.cluster.pods[i].single:
+            tails[k] = yes[k]  # loopback; a representative of several replicas keeps its class cell
         sep = ',{"from":' + a + ","
         out.write(("," if k else "") + '{"from":' + a + "," + sep.join(tails))
     out.write("]}\n")
@@ -184,18 +217,56 @@ def _reach_ports_json(out: IO[str], names: list[str], idx: list[int], conns: Any
     out.write("]}\n")
 
 
-def _reach_table(out: IO[str], names: list[str], idx: list[int], allowed: Any, title: str) -> None:
-    """A Cyclonus-style truth table; column headers are numbered when names would not fit."""
-    width = max(len(n) for n in [*names, title])
-    short = max(len(n) for n in names) <= 12
-    heads = names if short else [str(k) for k in range(len(names))]
+def _reach_table(out: IO[str], names: list[str], idx: list[int], allowed: Any, title: str,
+                 width: int | None) -> None:
+    """A Cyclonus-style truth table whose cells sit under their headers: names as column headers when all are
+    short, otherwise numbered columns and rows labelled `k name`. With a `width`, the columns are split into
+    blocks that fit it (each block repeats the row labels) and labels too long for one column are shortened in the
+    middle (their full names are listed after the table), so no line wraps."""
+    names = [escape_control(n) for n in names]
+    n = len(names)
+    short = max(len(x) for x in names) <= 12
+    heads = names if short else [str(k) for k in range(n)]
     cw = max(len(h) for h in heads)
-    out.write(f"{title:<{width}}  " + " ".join(f"{h:>{cw}}" for h in heads) + "\n")
-    for k, (a, i) in enumerate(zip(names, idx, strict=True)):
-        label = a if short else f"{a} [{k}]"
-        cells = " ".join(f"{'.' if allowed(i, j) else 'X':>{cw}}" for j in idx)
-        out.write(f"{label:<{width + (0 if short else len(str(k)) + 3)}}  {cells}\n")
+    labels = names if short else [f"{k:>{len(str(n - 1))}} {a}" for k, a in enumerate(names)]
+    lw = max(len(x) for x in [*labels, title])
+    cut: list[int] = []
+    if width is not None:
+        room = width - 2 - (min(n, 16) * (cw + 1) - 1)  # room for 16 columns per block, if labels allow
+        if lw > room:
+            lw = max(room, 24)
+            cut = [k for k, x in enumerate(labels) if len(x) > lw]
+            labels = [_shorten(x, lw) for x in labels]
+            title = _shorten(title, lw)
+    per = n if width is None else max(1, (width - lw - 2 + 1) // (cw + 1))
+    for start in range(0, n, per):
+        block = range(start, min(n, start + per))
+        if start:
+            out.write("\n")
+        out.write(f"{title:<{lw}}  " + " ".join(f"{heads[c]:>{cw}}" for c in block) + "\n")
+        for k, i in enumerate(idx):
+            cells = " ".join(f"{'.' if allowed(i, idx[c]) else 'X':>{cw}}" for c in block)
+            out.write(f"{labels[k]:<{lw}}  {cells}\n")
     out.write(". allowed   X denied   (rows: from, columns: to)\n")
+    for k in cut:
+        out.write(f"{k}: {names[k]}\n")
+
+
+def _shorten(text: str, size: int) -> str:
+    """`head…tail` in `size` characters (the ends of pod names are what tell replicas apart)."""
+    if len(text) <= size:
+        return text
+    head = (size - 1 + 1) // 2
+    tail = size - 1 - head
+    return text[:head] + "\u2026" + (text[-tail:] if tail else "")
+
+
+def _replica_legend(out: IO[str], pods: list[Pod]) -> None:
+    """Say which rows stand for several pods: their own cell is traffic between two replicas, not loopback."""
+    multi = [p for p in pods if not p.single]
+    if multi:
+        out.write("replica-to-replica (own cell of a workload of several pods): " + ", ".join(
+            f"{escape_control(p.key)} ({p.count if p.count is not None else 'n'} pods)" for p in multi) + "\n")
 
 
 # ---- explain -----------------------------------------------------------------------------------------------
@@ -216,7 +287,7 @@ def explain(src: str, dst: str, paths: tuple[str, ...], max_file_size: str, port
 
     SRC and DST are ns/pod (or ns/workload for manifests) or IP addresses. Exit 0 allowed, 1 denied.
     """
-    cluster = _cluster(paths, max_file_size, ipblock_matches_pods)
+    cluster, incomplete = _cluster(paths, max_file_size, ipblock_matches_pods)
     checker = FlowChecker(cluster)
     try:
         a, b = checker.endpoint(src), checker.endpoint(dst)
@@ -244,8 +315,12 @@ def explain(src: str, dst: str, paths: tuple[str, ...], max_file_size: str, port
                 else:
                     click.echo(f"    {r.action} ({r.tier})")
         if isinstance(b, Pod) and isinstance(a, Pod) and a is b:
-            click.echo("  (a pod can always reach itself)")
-    sys.exit(EXIT_OK if d.allowed else EXIT_FINDINGS)
+            if a.single:
+                click.echo("  (a pod can always reach itself)")
+            else:
+                many = f"{a.count} pods" if a.count is not None else "several pods"
+                click.echo(f"  ({a.workload} runs {many}: this is traffic between two of its replicas)")
+    _finish(EXIT_OK if d.allowed else EXIT_FINDINGS, incomplete, "explain")
 
 
 # ---- lint --------------------------------------------------------------------------------------------------
@@ -317,18 +392,24 @@ def generate(paths: tuple[str, ...], max_file_size: str, flows_file: str, ipbloc
 
     The inputs give the pods (labels, IPs) the flows name; each workload seen gets Ingress and Egress isolation.
     """
-    cluster = _cluster(paths, max_file_size, ipblock_matches_pods)
+    cluster, incomplete = _cluster(paths, max_file_size, ipblock_matches_pods)
     checker = FlowChecker(cluster)
     flows = list(_flows(flows_file, checker))
     if not flows:
         fail(f"{flows_file}: no usable flow records")
     policies = generate_policies(checker, flows)
+    for pol in policies:
+        if not pol["spec"]["podSelector"]:
+            meta = pol["metadata"]
+            warn(f"NetworkPolicy {meta['namespace']}/{meta['name']}: its pods carry no labels of their own, so it "
+                 f"selects every pod of namespace {meta['namespace']}; label the workload to narrow it")
     if fmt == "json":
         text = orjson.dumps({"apiVersion": "v1", "kind": "List", "items": policies},
                             option=orjson.OPT_INDENT_2).decode() + "\n"
     else:
         text = yaml.safe_dump_all(policies, sort_keys=False, explicit_start=True)
     emit(text, output_file)
+    _finish(EXIT_OK, incomplete, "generate")
 
 
 @group.command("check-flows")
@@ -348,7 +429,7 @@ def check_flows(paths: tuple[str, ...], max_file_size: str, flows_file: str, ipb
      "denied": ["egress"|"ingress"], "policies": [deciding policies]}
     Exit 0 no alert, 1 alerts, 2 when no flow could be checked.
     """
-    cluster = _cluster(paths, max_file_size, ipblock_matches_pods)
+    cluster, incomplete = _cluster(paths, max_file_size, ipblock_matches_pods)
     checker = FlowChecker(cluster)
     checked = alerts = 0
     with _sink(output_file) as out:
@@ -361,5 +442,5 @@ def check_flows(paths: tuple[str, ...], max_file_size: str, flows_file: str, ipb
                 out.flush()
     if not checked:
         fail(f"{flows_file}: no usable flow records")
-    sys.exit(EXIT_FINDINGS if alerts else EXIT_OK)
+    _finish(EXIT_FINDINGS if alerts else EXIT_OK, incomplete, "check-flows")
 

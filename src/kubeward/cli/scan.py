@@ -7,7 +7,7 @@ import gc
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -41,6 +41,7 @@ from .common import (
     output_options,
     parse_fail_on,
     print_errors,
+    render_options,
     report_summary,
     severity_type,
     user_errors,
@@ -48,6 +49,9 @@ from .common import (
     wrote,
 )
 from .live import cluster_options, load_cluster_cli
+
+if TYPE_CHECKING:
+    from ..sources.render import RenderOptions
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 
@@ -83,13 +87,16 @@ def scan_options(f: Any) -> Any:
 @click.command()
 @input_options
 @input_namespace_option
+@render_options
 @click.option("--demo", is_flag=True, help="Scan the bundled demo cluster (`kubeward demo --path` shows where).")
 @cluster_options
 @scan_options
 @user_errors(SelectionError, ExceptionsError, SettingsError)
 def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, context: str | None,
-         kubeconfig: str | None, input_namespace: str | None, **opts: Any) -> None:
+         kubeconfig: str | None, input_namespace: str | None, render_opts: RenderOptions, **opts: Any) -> None:
     """Scan manifests (files, folders, '-' for stdin) and report findings.
+
+    A folder with a Chart.yaml is rendered with `helm template`, one with a kustomization with `kustomize build`.
 
     \b
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or input errors
@@ -100,13 +107,15 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
             fail("--cluster reads a live cluster: give no paths and no --demo with it")
         if input_namespace:
             fail("-n/--namespace places file inputs; with --cluster use --exclude-namespaces")
+        if render_opts.values or render_opts.set_values or render_opts.release_name:
+            fail("--values, --set and --release-name render Helm charts: not with --cluster")
         _scan((), max_file_size, live=(kubeconfig, context), **opts)
         return
     if demo:
         paths = (*paths, str(DEMO_DIR))
     if not paths:
         fail("nothing to scan: give files, folders or '-' (or --demo)")
-    _scan(paths, max_file_size, namespace=input_namespace, **opts)
+    _scan(paths, max_file_size, namespace=input_namespace, render_opts=render_opts, **opts)
 
 
 @click.command()
@@ -138,13 +147,14 @@ def _scan(
     allowed_registries: tuple[str, ...] = (),
     live: tuple[str | None, str | None] | None = None,
     namespace: str | None = None,
+    render_opts: RenderOptions | None = None,
 ) -> None:
     settings = ScanSettings(parse_k8s_version(k8s_version), parse_allowed_registries(_csv(allowed_registries)))
     with using(settings):
         _scan_with(paths, max_file_size, frameworks=frameworks, severity_threshold=severity_threshold,
                    include_controls=include_controls, exclude_controls=exclude_controls,
                    exclude_namespaces=exclude_namespaces, exceptions_file=exceptions_file, fail_on=fail_on, fmt=fmt,
-                   output_file=output_file, live=live, namespace=namespace)
+                   output_file=output_file, live=live, namespace=namespace, render_opts=render_opts)
 
 
 def _scan_with(
@@ -162,6 +172,7 @@ def _scan_with(
     output_file: str | None,
     live: tuple[str | None, str | None] | None,
     namespace: str | None,
+    render_opts: RenderOptions | None,
 ) -> None:
     if common.CONSOLE:
         # A scan is one burst of allocation with no garbage cycles worth collecting, and the process ends with
@@ -183,7 +194,7 @@ def _scan_with(
         return
     with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
         snapshot = (load_cluster_cli(*live) if live is not None
-                    else load_snapshot(paths, max_file_size, namespace=namespace))
+                    else load_snapshot(paths, max_file_size, namespace=namespace, render_opts=render_opts))
     print_errors(snapshot.errors)
     report = run(snapshot, chosen, exceptions, exclude_namespaces=_csv(exclude_namespaces))
     report.coverage = getattr(snapshot, "coverage", None)
@@ -201,12 +212,12 @@ def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list
                         output_file: str | None, exclude_namespaces: tuple[str, ...]) -> bool:
     """`-o json` of many files on two processes (see scan_parallel); False when the serial path should run."""
     from ..scan_parallel import scan_json, workers_wanted
-    from ..sources.files import iter_files
+    from ..sources.render import plan_inputs
     from .common import parse_size
 
     limit = parse_size(max_file_size)
-    files = list(iter_files(paths))
-    if workers_wanted(len(files)) < 2:
+    files, renders = plan_inputs(paths)
+    if renders or workers_wanted(len(files)) < 2:  # charts and kustomizations render on the serial path
         return False
     done = scan_json(files, limit, chosen, exceptions, exclude_namespaces)
     if done is None:

@@ -80,7 +80,7 @@ def except_outside_cidr(snapshot: Snapshot) -> Found:
 
 
 @control(
-    "KW-N105", "Network policy the apiserver would reject", "medium", "network",
+    "KW-N105", "Network policy the apiserver would reject, or a part that can never match", "medium", "network",
     frameworks=("nsa",),
     remediation="Fix the field named in the message; kubeward evaluates the invalid part as matching nothing.",
     shape="snapshot", kinds=("NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"),
@@ -88,6 +88,18 @@ def except_outside_cidr(snapshot: Snapshot) -> Found:
 )
 def invalid_policy(snapshot: Snapshot) -> Found:
     yield from _hits(snapshot, "invalid")
+
+
+@control(
+    "KW-N106", "Object defined twice in the network inputs, or admin rule name reused", "medium", "network",
+    frameworks=("nsa",),
+    remediation="Keep one definition per kind, namespace and name (only the last one applied survives), and give "
+    "every AdminNetworkPolicy rule its own name.",
+    shape="snapshot", kinds=("NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "Namespace",
+                             *sorted(POD_KINDS)),
+)
+def duplicate_objects(snapshot: Snapshot) -> Found:
+    yield from _hits(snapshot, "duplicate")
 
 
 @control(

@@ -65,13 +65,17 @@ def display_path(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def iter_files(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
-    """Expand positional arguments: files as given, folders recursively (sorted), '-' as stdin."""
+def iter_files(paths: Iterable[str], *, take_dir: Callable[[str], bool] | None = None) -> Iterator[tuple[str, str | None]]:
+    """Expand positional arguments: files as given, folders recursively (sorted), '-' as stdin. A folder that
+    `take_dir` claims (a Helm chart, a kustomization: sources/render.py) is not walked."""
     for arg in paths:
         if arg == "-":
             yield "-", None
         elif os.path.isdir(arg):
             for root, dirs, files in os.walk(arg):
+                if take_dir is not None and take_dir(root):
+                    dirs[:] = []
+                    continue
                 dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
                 for name in sorted(files):
                     if name.endswith(EXTENSIONS):

@@ -3,7 +3,8 @@
 Two pods are equivalent when they have the same namespace (hence namespace labels), the same labels, the same
 named container ports, the same host-network flag and, when ipBlocks match pods, fall in the same set of ipBlocks.
 Every selector, port and ipBlock then treats them alike, so the pod matrix is the class matrix indexed by class
-(plus the diagonal: "a pod cannot block access to itself").
+(plus the diagonal: "a pod cannot block access to itself"; a representative of several replicas takes its class
+cell, as two replicas are two pods).
 
 Sets of classes are Python ints used as bitsets, so union and intersection over thousands of classes are single
 operations. A policy contributes (destinations, sources) pairs: ingress allows per destination class are the OR
@@ -46,8 +47,8 @@ class ClassIndex:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         pods = cluster.pods
-        blocks = self._blocks(cluster)
-        ipsig = self._ip_signatures(pods, blocks) if cluster.ipblock_matches_pods else [()] * len(pods)
+        blocks, np_ids, admin_ids = self._blocks(cluster)
+        ipsig = self._ip_signatures(pods, blocks) if blocks else [()] * len(pods)
         by_key: dict[tuple[object, ...], int] = {}
         self.classes: list[PodClass] = []
         self.pod_class: list[int] = []
@@ -61,43 +62,59 @@ class ClassIndex:
             self.pod_class.append(c)
         self.size = len(self.classes)
         self.all = (1 << self.size) - 1
-        self.ns_names = sorted({c.rep.namespace for c in self.classes})
+        self.ns_names = sorted({k.rep.namespace for k in self.classes})
         self._ns_pos = {n: i for i, n in enumerate(self.ns_names)}
         self.ns_classes: dict[str, list[int]] = {}
-        for c in self.classes:
-            self.ns_classes.setdefault(c.rep.namespace, []).append(c.index)
+        for pc in self.classes:
+            self.ns_classes.setdefault(pc.rep.namespace, []).append(pc.index)
         self.ns_mask = {n: sum(1 << i for i in cs) for n, cs in self.ns_classes.items()}
         self.named: dict[tuple[str, str, int], int] = {}
         self.host_net = 0
-        for c in self.classes:
-            for np_ in c.rep.named_ports:
-                self.named[np_] = self.named.get(np_, 0) | (1 << c.index)
-            if c.rep.host_network:
-                self.host_net |= 1 << c.index
+        for pc in self.classes:
+            for np_ in pc.rep.named_ports:
+                self.named[np_] = self.named.get(np_, 0) | (1 << pc.index)
+            if pc.rep.host_network:
+                self.host_net |= 1 << pc.index
         self._block_mask: dict[int, int] = {}
         for i in range(len(pods)):
             for b in ipsig[i]:
                 self._block_mask[b] = self._block_mask.get(b, 0) | (1 << self.pod_class[i])
-        self._block_id = {(b.cidr, b.excepts): i for i, b in enumerate(blocks)}
+        self._np_block_id = np_ids  # NetworkPolicy ipBlocks: only when they match pod IPs (implementation-defined)
+        self._admin_block_id = admin_ids  # ANP/BANP networks always match pod IPs (the API says so)
         self._ns_cache: dict[str, int] = {}
         self._pod_cache: dict[tuple[str, int], int] = {}
         self._policy_subject: dict[int, int] = {}
 
     # -- construction helpers ------------------------------------------------------------------------------
     @staticmethod
-    def _blocks(cluster: Cluster) -> list[IPBlock]:
-        seen: dict[tuple[str, tuple[str, ...]], IPBlock] = {}
-        for pol in cluster.policies:
-            for rule in (*pol.ingress, *pol.egress):
-                for peer in rule.peers or ():
-                    if peer.ip_block is not None:
-                        seen.setdefault((peer.ip_block.cidr, peer.ip_block.excepts), peer.ip_block)
+    def _blocks(cluster: Cluster) -> tuple[list[IPBlock], dict[tuple[str, tuple[str, ...]], int],
+                                           dict[tuple[str, tuple[str, ...]], int]]:
+        """The blocks whose pod IPs tell classes apart, with their ids for NetworkPolicy ipBlocks (only when
+        `ipblock_matches_pods`) and for admin `networks` (always)."""
+        blocks: list[IPBlock] = []
+        ids: dict[tuple[str, tuple[str, ...]], int] = {}
+        np_ids: dict[tuple[str, tuple[str, ...]], int] = {}
+        admin_ids: dict[tuple[str, tuple[str, ...]], int] = {}
+
+        def add(b: IPBlock, into: dict[tuple[str, tuple[str, ...]], int]) -> None:
+            key = (b.cidr, b.excepts)
+            if key not in ids:
+                ids[key] = len(blocks)
+                blocks.append(b)
+            into[key] = ids[key]
+
+        if cluster.ipblock_matches_pods:
+            for pol in cluster.policies:
+                for rule in (*pol.ingress, *pol.egress):
+                    for peer in rule.peers or ():
+                        if peer.ip_block is not None:
+                            add(peer.ip_block, np_ids)
         for ap in cluster.admin:
-            for rule in (*ap.ingress, *ap.egress):
-                for apeer in rule.peers:
+            for arule in (*ap.ingress, *ap.egress):
+                for apeer in arule.peers:
                     for b in apeer.networks:
-                        seen.setdefault((b.cidr, b.excepts), b)
-        return list(seen.values())
+                        add(b, admin_ids)
+        return blocks, np_ids, admin_ids
 
     @staticmethod
     def _ip_signatures(pods: list[Pod], blocks: list[IPBlock]) -> list[tuple[int, ...]]:
@@ -176,7 +193,7 @@ class ClassIndex:
         if not peer.valid:
             return 0
         if peer.ip_block is not None:
-            b = self._block_id.get((peer.ip_block.cidr, peer.ip_block.excepts))
+            b = self._np_block_id.get((peer.ip_block.cidr, peer.ip_block.excepts))
             return self._block_mask.get(b, 0) if b is not None else 0
         within = self.namespaces_matching(peer.ns_sel) if peer.ns_sel is not None else self.ns_mask.get(policy_ns, 0)
         return self.pods_matching(peer.pod_sel, within)
@@ -222,7 +239,7 @@ class ClassIndex:
                 continue
             if p.networks:
                 for b in p.networks:
-                    bid = self._block_id.get((b.cidr, b.excepts))
+                    bid = self._admin_block_id.get((b.cidr, b.excepts))
                     if bid is not None:
                         m |= self._block_mask.get(bid, 0)
             elif p.ns_sel is not None:
@@ -247,22 +264,24 @@ class ClassMatrix:
 
     def allowed(self, i: int, j: int) -> bool:
         """Pod i → pod j (indices into Cluster.pods)."""
-        if i == j:
-            return True
+        if i == j and self.index.cluster.pods[i].single:
+            return True  # loopback; a representative of several replicas is decided by its class cell
         pc = self.index.pod_class
         return bool(self.rows[pc[i]] >> pc[j] & 1)
 
     def allowed_pairs(self) -> int:
-        """Number of allowed ordered pod pairs, self pairs included, without expanding the pod matrix."""
+        """Number of allowed ordered pairs of `Cluster.pods` entries, self pairs included, without expanding the
+        matrix (a workload representative counts as one entry)."""
         by_size: dict[int, int] = {}
         for c in self.index.classes:
             by_size[len(c.members)] = by_size.get(len(c.members), 0) | (1 << c.index)
+        pods = self.index.cluster.pods
         total = 0
         for s, row in enumerate(self.rows):
-            size = len(self.index.classes[s].members)
-            total += size * sum(w * (row & m).bit_count() for w, m in by_size.items())
+            cls = self.index.classes[s]
+            total += len(cls.members) * sum(w * (row & m).bit_count() for w, m in by_size.items())
             if not row >> s & 1:
-                total += size  # self pairs are always allowed
+                total += sum(1 for i in cls.members if pods[i].single)  # loopback is always allowed
         return total
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ...resource import Resource
-from ...snapshot import Snapshot
+from ...snapshot import METADATA_NAME_LABEL, Snapshot
 from .admin import AdminPolicy, compile_admin, node_addresses
 from .ipblock import IP, parse_ip
 from .model import Pod, named_ports_of
@@ -17,6 +17,24 @@ _OWNED_BY = {"ReplicaSet": "Deployment", "Job": "CronJob"}
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob")
 
 
+DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """What the model had to decide about the inputs. `error`: an object could not be used as the API would use
+    it, so answers may miss it (commands exit 2); otherwise an assumption worth saying (one stderr line each)."""
+
+    where: str
+    message: str
+    error: bool
+    resource: Resource | None = None
+    code: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
 @dataclass(slots=True)
 class Cluster:
     pods: list[Pod]
@@ -24,6 +42,8 @@ class Cluster:
     admin: list[AdminPolicy] = field(default_factory=list)  # ANPs by priority, then the BANP (last tier)
     ipblock_matches_pods: bool = True
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
+    idle: list[Pod] = field(default_factory=list)  # workloads that run no pod (replicas 0): not in `pods`
     _by_key: dict[str, Pod] = field(init=False, repr=False)
     _by_ip: dict[IP, Pod] = field(init=False, repr=False)
     _by_ns: dict[str, list[Policy]] = field(init=False, repr=False)
@@ -71,11 +91,19 @@ def _str_map(labels: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
 
+def _bad_labels(labels: object) -> bool:
+    """Labels the apiserver would refuse to decode (not a map of strings)."""
+    if labels is None:
+        return False
+    return not isinstance(labels, dict) or any(not isinstance(v, str) for v in labels.values())
+
+
 def _ips(status: object) -> tuple[IP, ...]:
     if not isinstance(status, dict):
         return ()
     texts: list[str] = []
-    for item in status.get("podIPs") or []:
+    pod_ips = status.get("podIPs")
+    for item in pod_ips if isinstance(pod_ips, list) else ():
         if isinstance(item, dict) and item.get("ip"):
             texts.append(str(item["ip"]))
     if status.get("podIP"):
@@ -88,72 +116,247 @@ def _ips(status: object) -> tuple[IP, ...]:
     return tuple(seen)
 
 
-def _owned_by(res: Resource, kind: str) -> bool:
+def where(res: Resource) -> str:
+    """`file:line Kind ns/name`, how a one-line message names an input object."""
+    at = f"{res.file}:{res.line} " if res.file and res.line else (f"{res.file} " if res.file else "")
+    name = f"{res.namespace}/{res.name}" if res.namespace else res.name
+    return f"{at}{res.kind} {name}"
+
+
+def controller_refs(res: Resource) -> list[tuple[str, str]]:
+    """(kind, name) of the object's controller: the ownerReference marked `controller: true`; references that
+    do not say (hand-written manifests) count too. apimachinery ObjectMeta.OwnerReferences: "There cannot be
+    more than one managing controller"."""
     refs = res.metadata.get("ownerReferences")
-    return isinstance(refs, list) and any(isinstance(r, dict) and r.get("kind") == kind for r in refs)
+    if not isinstance(refs, list):
+        return []
+    items = [r for r in refs if isinstance(r, dict)]
+    chosen = [r for r in items if r.get("controller") is True] or [r for r in items if "controller" not in r]
+    return [(str(r.get("kind", "")), str(r.get("name", ""))) for r in chosen]
 
 
-def pods_of(snapshot: Snapshot, ns_labels: dict[str, dict[str, str]]) -> list[Pod]:
-    """Pods as written; plus one representative per workload whose pods are not in the snapshot (manifests)."""
+def _owned_workloads(snapshot: Snapshot, pods: list[Resource]) -> set[tuple[str, str, str]]:
+    """(kind, namespace, name) of every workload a Pod object belongs to, by ownerReferences up the chain:
+    Pod → ReplicaSet → Deployment, Pod → Job → CronJob, Pod → StatefulSet / DaemonSet / ReplicationController.
+    Labels never decide it: an unrelated pod carrying a template's labels stands for nothing but itself."""
+    out: set[tuple[str, str, str]] = set()
+
+    def up(kind: str, ns: str, name: str, depth: int) -> None:
+        key = (kind, ns, name)
+        if key in out or depth > 8:
+            return
+        out.add(key)
+        owner = snapshot.get(kind, ns, name)
+        if owner is not None:
+            for k, n in controller_refs(owner):
+                up(k, ns, n, depth + 1)
+
+    for res in pods:
+        ns = res.namespace or "default"
+        for kind, name in controller_refs(res):
+            up(kind, ns, name, 0)
+            h = res.labels.get("pod-template-hash")
+            if kind == "ReplicaSet" and snapshot.get(kind, ns, name) is None and isinstance(h, str) \
+                    and name.endswith(f"-{h}") and len(name) > len(h) + 1:
+                # The ReplicaSet is not in the inputs (`kubectl get deploy,po`): the deployment controller names
+                # it `<deployment>-<pod-template-hash>` (pkg/controller/deployment/sync.go getNewReplicaSet).
+                up("Deployment", ns, name[: -len(h) - 1], 1)
+    return out
+
+
+def _count(value: object, default: int) -> int | None:
+    if value is None:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None  # the API would reject it; unknown, so never taken as a single pod
+
+
+def pod_count(res: Resource, snapshot: Snapshot) -> int | None:
+    """How many pods a workload runs at once; None when it may be several and the number is not known.
+
+    - Deployment, StatefulSet, ReplicaSet, ReplicationController: `spec.replicas`, 1 when unset (apps/v1 and
+      core/v1 defaults.go SetDefaults_Deployment/…: "if obj.Spec.Replicas == nil … = 1"); a
+      HorizontalPodAutoscaler targeting it with maxReplicas > 1 makes it unknown (HPA leaves a workload at 0
+      alone: "scaling is disabled" when replicas is 0);
+    - DaemonSet: one pod per eligible node, unknown;
+    - Job: `parallelism` (1 when unset, batch/v1 defaults.go SetDefaults_Job), at most `completions`; 0 when
+      `suspend` is true;
+    - CronJob: its job template, except that concurrencyPolicy Allow (the default) lets runs overlap: unknown.
+    """
+    spec = res.obj.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    kind = res.kind
+    if kind == "DaemonSet":
+        return None
+    if kind in ("Job", "CronJob"):
+        job = spec
+        if kind == "CronJob":
+            if spec.get("suspend") is True:
+                return 0
+            tmpl = spec.get("jobTemplate")
+            inner = tmpl.get("spec") if isinstance(tmpl, dict) else None
+            job = inner if isinstance(inner, dict) else {}
+        if job.get("suspend") is True:
+            return 0
+        n = _count(job.get("parallelism"), 1)
+        if job.get("completions") is not None:  # no more pods than completions are wanted
+            done = _count(job.get("completions"), 1)
+            n = None if n is None or done is None else min(n, done)
+        if kind == "CronJob" and spec.get("concurrencyPolicy", "Allow") not in ("Forbid", "Replace") and n != 0:
+            return None
+        return n
+    n = _count(spec.get("replicas"), 1)
+    if n and _autoscaled(res, snapshot):
+        return None
+    return n
+
+
+def _autoscaled(res: Resource, snapshot: Snapshot) -> bool:
+    return (res.namespace, res.kind, res.name) in snapshot.derived("netpol.autoscaled", _autoscaled_targets)
+
+
+def _autoscaled_targets(snapshot: Snapshot) -> set[tuple[str | None, str, str]]:
+    """(namespace, kind, name) of the workloads a HorizontalPodAutoscaler may scale above one pod."""
+    out: set[tuple[str | None, str, str]] = set()
+    for hpa in snapshot.of_kind("HorizontalPodAutoscaler"):
+        spec = hpa.obj.get("spec")
+        ref = spec.get("scaleTargetRef") if isinstance(spec, dict) else None
+        if isinstance(spec, dict) and isinstance(ref, dict):
+            top = spec.get("maxReplicas")
+            if not (isinstance(top, int) and not isinstance(top, bool) and top <= 1):
+                out.add((hpa.namespace, str(ref.get("kind", "")), str(ref.get("name", ""))))
+    return out
+
+
+def _last_of(resources: list[Resource], notes: list[Note], kind_label: str) -> list[Resource]:
+    """One object per (kind, namespace, name), the last one, as `kubectl apply` of the inputs in order would
+    leave it; every earlier copy is an error (the inputs do not say which one is meant)."""
+    by_key: dict[tuple[str, str | None, str], Resource] = {}
+    unnamed: list[Resource] = []
+    for res in resources:
+        if not res.metadata.get("name") and res.metadata.get("generateName"):
+            unnamed.append(res)  # the apiserver gives each its own name: never duplicates of each other
+            continue
+        key = (res.kind, res.namespace, res.name)
+        prev = by_key.get(key)
+        if prev is not None:
+            notes.append(Note(where(prev), f"{kind_label} defined again at {where(res)}: only the last one is used",
+                              True, prev, DUPLICATE))
+        by_key[key] = res
+    return [*by_key.values(), *unnamed]
+
+
+def namespace_labels(snapshot: Snapshot, notes: list[Note]) -> dict[str, dict[str, str]]:
+    """Labels per namespace. `kubernetes.io/metadata.name` is always the name (core/v1 defaults.go
+    SetDefaults_Namespace sets it on every namespace, overriding what was written); a namespace used by an
+    object but not defined in the inputs is taken as the API would create it: that label only."""
+    out: dict[str, dict[str, str]] = {}
+    for res in _last_of(snapshot.of_kind("Namespace"), notes, "Namespace"):
+        labels = res.metadata.get("labels")
+        if _bad_labels(labels):
+            notes.append(Note(where(res), "labels must be a map of strings (the apiserver rejects this)", True, res))
+        out[res.name] = {**_str_map(labels), METADATA_NAME_LABEL: res.name}
+    missing = [ns for ns in snapshot.namespaces() if ns not in out]
+    for ns in missing:
+        out[ns] = {METADATA_NAME_LABEL: ns}
+    if missing:
+        notes.append(Note("namespace " + ", ".join(missing),
+                          f"no Namespace object in the inputs: taken to carry only its {METADATA_NAME_LABEL} label",
+                          False))
+    return out
+
+
+def pods_of(snapshot: Snapshot, ns_labels: dict[str, dict[str, str]],
+            notes: list[Note] | None = None) -> tuple[list[Pod], list[Pod]]:
+    """(pods, idle): Pod objects as written, plus one representative per workload with no Pod object of its own
+    in the inputs (manifests), standing for `pod_count` pods; `idle` holds the workloads that run no pod."""
+    notes = notes if notes is not None else []
     out: list[Pod] = []
+    idle: list[Pod] = []
     seen: set[str] = set()
-    by_ns: dict[str, list[Pod]] = {}
 
     def labels_for(ns: str) -> dict[str, str]:
         if ns not in ns_labels:
-            ns_labels[ns] = _str_map(snapshot.namespace_labels(ns))
+            ns_labels[ns] = {METADATA_NAME_LABEL: ns}
         return ns_labels[ns]
 
-    for res in snapshot.of_kind("Pod"):
+    pod_objs = _last_of(snapshot.of_kind("Pod"), notes, "Pod")
+    for res in pod_objs:
         view = res.pod()
-        if view is None:
+        if view is None:  # pragma: no cover - a Pod is its own pod spec
             continue
+        if _bad_labels(res.metadata.get("labels")):
+            notes.append(Note(where(res), "labels must be a map of strings (the apiserver rejects this)", True, res))
         ns = res.namespace or "default"
         status = res.obj.get("status")
+        host = status.get("hostIP") if isinstance(status, dict) else None
+        name, n = res.name, 2
+        while f"{ns}/{name}" in seen:  # generateName only: the apiserver would append a random suffix
+            name, n = f"{res.name}({n})", n + 1
         pod = Pod(
-            namespace=ns, name=res.name, labels=_str_map(res.labels), ns_labels=labels_for(ns), ips=_ips(status),
-            named_ports=named_ports_of(view.spec),
-            host_ip=parse_ip(str(status.get("hostIP"))) if isinstance(status, dict) and status.get("hostIP") else None,
+            namespace=ns, name=name, labels=_str_map(res.labels), ns_labels=labels_for(ns), ips=_ips(status),
+            named_ports=named_ports_of(view.spec), host_ip=parse_ip(str(host)) if host else None,
             host_network=view.spec.get("hostNetwork") is True, resource=res,
         )
-        if pod.key in seen:
-            continue
         seen.add(pod.key)
         out.append(pod)
-        by_ns.setdefault(ns, []).append(pod)
-    for res in snapshot.of_kind(*WORKLOAD_KINDS):
-        owner = _OWNED_BY.get(res.kind)
-        if owner and _owned_by(res, owner):
-            continue
+    owned = _owned_workloads(snapshot, pod_objs)
+    workloads = _last_of(snapshot.of_kind(*WORKLOAD_KINDS), notes, "workload")
+    present = {(r.kind, r.namespace, r.name) for r in workloads}
+    for res in workloads:
+        ns = res.namespace or "default"
+        if (res.kind, ns, res.name) in owned:
+            continue  # its Pod objects are in the inputs
+        if any(k == _OWNED_BY.get(res.kind) and (k, ns, n) in present for k, n in controller_refs(res)):
+            continue  # a Deployment stands for its ReplicaSets, a CronJob for its Jobs
         view = res.pod()
         if view is None:
+            notes.append(Note(where(res), "no pod template: its pods are left out", True, res))
             continue
-        ns = res.namespace or "default"
-        labels = _str_map(view.labels)
-        # A workload is already represented when a real pod in its namespace carries its template labels.
-        if any(all(p.labels.get(k) == v for k, v in labels.items()) for p in by_ns.get(ns, ())) and labels:
-            continue
+        if _bad_labels(view.meta.get("labels")):
+            notes.append(Note(where(res), "template labels must be a map of strings (the apiserver rejects this)",
+                              True, res))
         name = res.name
         key = f"{ns}/{name}"
         if key in seen:
             name = f"{res.kind.lower()}-{name}"
             key = f"{ns}/{name}"
+        count = pod_count(res, snapshot)
+        rep = Pod(namespace=ns, name=name, labels=_str_map(view.labels), ns_labels=labels_for(ns),
+                  named_ports=named_ports_of(view.spec), host_network=view.spec.get("hostNetwork") is True,
+                  workload=f"{res.kind}/{res.name}", resource=res, count=count)
+        if count == 0:
+            idle.append(rep)
+            notes.append(Note(where(res), "runs no pod (replicas 0, or suspended): not in the pod set", False, res))
+            continue
         seen.add(key)
-        out.append(Pod(namespace=ns, name=name, labels=labels, ns_labels=labels_for(ns),
-                       named_ports=named_ports_of(view.spec), host_network=view.spec.get("hostNetwork") is True,
-                       workload=f"{res.kind}/{res.name}", resource=res))
+        out.append(rep)
     out.sort(key=lambda p: (p.namespace, p.name))
-    return out
+    return out, idle
 
 
 def from_snapshot(snapshot: Snapshot, *, ipblock_matches_pods: bool = True) -> Cluster:
     """The single place where pods and policies come from; live-cluster sources produce a Snapshot too."""
-    ns_labels = {ns: _str_map(snapshot.namespace_labels(ns)) for ns in snapshot.namespaces()}
-    pods = pods_of(snapshot, ns_labels)
-    policies = [compile_policy(r) for r in snapshot.of_kind("NetworkPolicy")]
+    notes: list[Note] = []
+    ns_labels = namespace_labels(snapshot, notes)
+    pods, idle = pods_of(snapshot, ns_labels, notes)
+    policies = [compile_policy(r) for r in _last_of(snapshot.of_kind("NetworkPolicy"), notes, "NetworkPolicy")]
     nodes = node_addresses(snapshot.of_kind("Node"))
-    admin = [compile_admin(r, nodes) for r in snapshot.of_kind("AdminNetworkPolicy", "BaselineAdminNetworkPolicy")]
-    return Cluster(pods, policies, admin, ipblock_matches_pods, ns_labels)
+    admin_objs = _last_of(snapshot.of_kind("AdminNetworkPolicy", "BaselineAdminNetworkPolicy"), notes, "policy")
+    admin = [compile_admin(r, nodes) for r in admin_objs]
+    banps = [a for a in admin if a.kind == "BaselineAdminNetworkPolicy"]
+    for extra in banps[1:] if len(banps) > 1 else ():
+        # baselineadminnetworkpolicy_types.go: a singleton, named "default"; only one can exist.
+        extra.problems.append(("/metadata/name", "only one BaselineAdminNetworkPolicy can exist (named \"default\")"))
+    compiled_all: list[Policy | AdminPolicy] = [*policies, *admin]
+    for compiled in compiled_all:
+        if compiled.problems and compiled.resource is not None:
+            path, msg = compiled.problems[0]
+            more = f" and {len(compiled.problems) - 1} more" if len(compiled.problems) > 1 else ""
+            notes.append(Note(where(compiled.resource), f"the apiserver would reject it ({path}: {msg}{more}); "
+                              "invalid parts match nothing (see netpol lint)", False, compiled.resource))
+    return Cluster(pods, policies, admin, ipblock_matches_pods, ns_labels, notes=notes, idle=idle)
 
 
 def build(pods: Iterable[Pod], policies: Iterable[Policy], admin: Iterable[AdminPolicy] = (), *,

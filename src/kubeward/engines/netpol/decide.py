@@ -5,7 +5,8 @@ Semantics (kubernetes.io/docs/concepts/services-networking/network-policies):
 - a connection needs egress allowed at the source AND ingress allowed at the destination;
 - a pod is isolated for a direction iff some policy selects it and lists that direction in policyTypes;
   a non-isolated direction allows everything; an isolated one allows the union of the applicable rules;
-- "a pod cannot block access to itself"; traffic from/to the pod's own node is always allowed;
+- "a pod cannot block access to itself"; traffic from/to the pod's own node is always allowed; only a single pod
+  is itself: a workload representative standing for several replicas goes through the policies (model.py);
 - AdminNetworkPolicy tiers come first and BaselineAdminNetworkPolicy last (see admin.py).
 """
 
@@ -92,7 +93,7 @@ def evaluate_direction(cluster: Cluster, subject: Pod, direction: str, other: Po
         if passed or not ap.selects(subject):
             continue
         for rule in ap.rules(direction):
-            if rule.port_matches(port, protocol, dst_pod) and any(p.matches(other, ip, m) for p in rule.peers):
+            if rule.port_matches(port, protocol, dst_pod) and any(p.matches(other, ip) for p in rule.peers):
                 reason = Reason("admin", ap.key, f"{lower}[{rule.index}] ({rule.name})", rule.action.lower())
                 if rule.action in (ALLOW, DENY):
                     return DirectionResult(direction, rule.action == ALLOW, True, [reason])
@@ -103,11 +104,11 @@ def evaluate_direction(cluster: Cluster, subject: Pod, direction: str, other: Po
     if isolating:
         reasons: list[Reason] = []
         for pol in isolating:
-            for rule in pol.rules(direction):
-                if not rule.port_matches(port, protocol, dst_pod):
+            for nrule in pol.rules(direction):
+                if not nrule.port_matches(port, protocol, dst_pod):
                     continue
-                if rule.peers is None or any(peer_matches(p, pol.namespace, other, ip, m) for p in rule.peers):
-                    reasons.append(Reason("netpol", pol.key, f"{lower}[{rule.index}]", "allow"))
+                if nrule.peers is None or any(peer_matches(p, pol.namespace, other, ip, m) for p in nrule.peers):
+                    reasons.append(Reason("netpol", pol.key, f"{lower}[{nrule.index}]", "allow"))
                     if not explain:
                         return DirectionResult(direction, True, True, reasons)
         if reasons:
@@ -118,7 +119,7 @@ def evaluate_direction(cluster: Cluster, subject: Pod, direction: str, other: Po
         if not bp.selects(subject):
             continue
         for rule in bp.rules(direction):
-            if rule.port_matches(port, protocol, dst_pod) and any(p.matches(other, ip, m) for p in rule.peers):
+            if rule.port_matches(port, protocol, dst_pod) and any(p.matches(other, ip) for p in rule.peers):
                 reason = Reason("baseline", bp.key, f"{lower}[{rule.index}] ({rule.name})", rule.action.lower())
                 return DirectionResult(direction, rule.action == ALLOW, True, [reason])
     return DirectionResult(direction, True, False, [Reason("admin", "", "", "pass")] if passed else [])
@@ -127,7 +128,9 @@ def evaluate_direction(cluster: Cluster, subject: Pod, direction: str, other: Po
 def decide(cluster: Cluster, src: Endpoint, dst: Endpoint, port: int, protocol: str = "TCP",
            *, explain: bool = True) -> Decision:
     """Is src → dst:port/protocol allowed, and why. IPs that belong to a pod should be resolved beforehand."""
-    if isinstance(src, Pod) and src is dst:
+    if isinstance(src, Pod) and src is dst and src.single:
+        # Loopback. A representative of several pods (replicas) with itself is replica-to-replica traffic between
+        # two different pods, which policy decides like any other pair.
         r = DirectionResult(EGRESS, True, False, [Reason("self", "", "", "allow")])
         return Decision(src, dst, port, protocol, True, r, DirectionResult(INGRESS, True, False, list(r.reasons)))
     egress = ingress = None

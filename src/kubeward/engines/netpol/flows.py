@@ -102,6 +102,9 @@ class FlowChecker:
         else:
             found = self.cluster.pod(text)
             if found is None:
+                for w in self.cluster.idle:
+                    if w.key == text:
+                        raise FlowError(f"{text!r} is {w.workload}, which runs no pod (replicas 0)")
                 raise FlowError(f"unknown pod {text!r} (expected ns/pod from the inputs, or an IP)")
         self._ends[text] = found
         return found

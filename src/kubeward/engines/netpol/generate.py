@@ -4,11 +4,14 @@ isolating both directions and allowing exactly the observed peers on the observe
 Workloads are identified by the pod's labels minus the per-pod ones controllers add (pod-template-hash and
 friends), so all replicas share one policy. Peers in the same namespace are selected by podSelector alone; other
 namespaces add a namespaceSelector on the immutable `kubernetes.io/metadata.name` label; external ends become
-`ipBlock` /32 (or /128) entries.
+`ipBlock` /32 (or /128) entries. Egress always allows the cluster DNS (kube-system k8s-app=kube-dns, UDP and TCP
+53), and the DNS pods' own policy, when they appear in the flows, answers every pod on those ports, so the isolation
+the policies add does not break name resolution.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +26,13 @@ PER_POD_LABELS = frozenset({
     "batch.kubernetes.io/controller-uid", "batch.kubernetes.io/job-name", "batch.kubernetes.io/job-completion-index",
 })
 NS_LABEL = "kubernetes.io/metadata.name"
+# Egress isolation must keep name resolution working: every generated policy lets its pods reach the cluster DNS,
+# the kube-system pods labelled k8s-app=kube-dns (the label kube-dns and CoreDNS deployments carry, and the one
+# the kubernetes.io NetworkPolicy docs and lint's KW-N112 use), on UDP and TCP 53 (DNS falls back to TCP for large
+# answers, RFC 7766).
+DNS_PEER: dict[str, Any] = {"namespaceSelector": {"matchLabels": {NS_LABEL: "kube-system"}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+DNS_PORTS = (("UDP", 53), ("TCP", 53))
 
 Workload = tuple[str, tuple[tuple[str, str], ...]]  # (namespace, selector labels)
 
@@ -72,8 +82,8 @@ def generate(checker: FlowChecker, flows: Iterable[Flow]) -> list[dict[str, Any]
     samples: dict[Workload, Pod] = {}
     for f in flows:
         src, dst = checker.endpoint(f.src), checker.endpoint(f.dst)
-        if src is dst:
-            continue  # a pod can always reach itself
+        if src is dst and isinstance(src, Pod) and src.single:
+            continue  # loopback is always allowed (a representative of several replicas needs its rule)
         if isinstance(dst, Pod):
             w = workload_of(dst)
             samples.setdefault(w, dst)
@@ -84,6 +94,18 @@ def generate(checker: FlowChecker, flows: Iterable[Flow]) -> list[dict[str, Any]
             samples.setdefault(w, src)
             egress.setdefault(w, _Rules()).add(_peer(dst, src.namespace), f.protocol, f.port)
             ingress.setdefault(w, _Rules())
+    for rules in egress.values():
+        for proto, port in DNS_PORTS:
+            rules.add(copy.deepcopy(DNS_PEER), proto, port)  # no shared objects: YAML would alias them
+    dns = [p.labels for p in checker.cluster.pods if p.namespace == "kube-system"
+           and p.labels.get("k8s-app") == "kube-dns"] or [{"k8s-app": "kube-dns"}]
+    for w, rules in ingress.items():
+        ns, labels = w
+        if ns == "kube-system" and any(all(d.get(k) == v for k, v in labels) for d in dns):
+            # This policy selects the DNS pods (their own, or a broader one): they must still answer every pod
+            # of every namespace once isolated.
+            for proto, port in DNS_PORTS:
+                rules.add({"namespaceSelector": {}}, proto, port)
     out = []
     used: set[tuple[str, str]] = set()
     for w in sorted(samples):

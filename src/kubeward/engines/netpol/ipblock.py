@@ -28,6 +28,14 @@ def _range(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Range:
     return net.version, int(net.network_address), int(net.broadcast_address)
 
 
+def _host_bits(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class IPBlock:
     """cidr minus excepts. `problems` lists what the apiserver would reject (matching continues leniently)."""
@@ -47,10 +55,16 @@ class IPBlock:
         excepts = tuple(str(e) for e in raw_except) if isinstance(raw_except, list) else ()
         problems: list[str] = []
         try:
-            # Host bits are tolerated (the upstream e2e builds "<podIP>/4"); the network is what matters.
+            # Matching uses the network even with host bits set (older apiservers stored "<podIP>/4"); current
+            # ones reject them (validation.go ValidateIPBlock, strict CIDR validation: "must not have bits set
+            # beyond the prefix length"), and a CIDR needs its prefix length.
             net = ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             return cls(cidr, excepts, None, (), (f"invalid cidr {cidr!r}",))
+        if "/" not in cidr:
+            problems.append(f"invalid cidr {cidr!r}: a prefix length is required")
+        elif _host_bits(cidr):
+            problems.append(f"cidr {cidr} must not have bits set beyond the prefix length")
         holes: list[Range] = []
         for e in excepts:
             try:
@@ -58,6 +72,10 @@ class IPBlock:
             except ValueError:
                 problems.append(f"invalid except {e!r}")
                 continue
+            if "/" not in e:
+                problems.append(f"invalid except {e!r}: a prefix length is required")
+            elif _host_bits(e):
+                problems.append(f"except {e} must not have bits set beyond the prefix length")
             if hole.version != net.version or not hole.subnet_of(net) or hole == net:  # type: ignore[arg-type]
                 problems.append(f"except {e} is not within CIDR range {cidr}")
             holes.append(_range(hole))

@@ -1,15 +1,19 @@
 """Policy mistakes and exposure the engine can prove, as (code, resource, JSON pointer, message) issues.
 
 Codes map to scan controls in kubeward/controls/netpol.py (KW-N1xx). Checks that depend on "no pod matches"
-run only when the inputs contain pods or workloads in that scope, so a policies-only folder is not flagged.
+run only when the inputs contain pods or workloads in that scope, so a policies-only folder is not flagged, and a
+peer naming a namespace the inputs do not hold (by `kubernetes.io/metadata.name`) is not "matching nothing".
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ...resource import Resource
+from ...snapshot import METADATA_NAME_LABEL
+from .cluster import DUPLICATE as CLUSTER_DUPLICATE
 from .cluster import Cluster
 from .decide import evaluate_direction
 from .model import Pod
@@ -18,6 +22,7 @@ from .policy import EGRESS, INGRESS, Policy, peer_matches
 INVALID, EXCEPT_OUTSIDE, SELECTS_NONE, PEER_NONE = "invalid", "except", "selects-none", "peer-none"
 NAMED_UNRESOLVED = "named"
 OPEN_INGRESS, OPEN_EGRESS, DNS_BLOCKED = "open-ingress", "open-egress", "dns-blocked"
+DUPLICATE = CLUSTER_DUPLICATE  # an object defined twice in the inputs, or an admin rule name used twice
 
 DNS_POD = Pod(namespace="kube-system", name="kube-dns", labels={"k8s-app": "kube-dns"},
               ns_labels={"kubernetes.io/metadata.name": "kube-system"},
@@ -44,7 +49,8 @@ def _policy_issues(cluster: Cluster, pol: Policy) -> Iterator[Issue]:
     if not cluster.pods:
         return
     own = _pods_in(cluster, pol.namespace)
-    if own and pol.pod_sel is not None and not any(pol.selects(p) for p in own):
+    scaled_down = [p for p in cluster.idle if p.namespace == pol.namespace]  # its pods return when scaled up
+    if own and pol.pod_sel is not None and not any(pol.selects(p) for p in (*own, *scaled_down)):
         yield Issue(SELECTS_NONE, res, "/spec/podSelector",
                     f"NetworkPolicy {pol.key} selects no pod (podSelector {pol.pod_sel.text})")
     for direction, key in ((INGRESS, "from"), (EGRESS, "to")):
@@ -53,15 +59,23 @@ def _policy_issues(cluster: Cluster, pol: Policy) -> Iterator[Issue]:
             for j, peer in enumerate(rule.peers or ()):
                 if peer.is_ip or not peer.valid:
                     continue
-                if peer.ns_sel is not None and not peer.ns_sel.empty:
-                    ns_known = any(peer.ns_sel.matches(lbl) for lbl in cluster.namespaces.values())
-                    if not ns_known:
-                        yield Issue(PEER_NONE, res, f"{base}/{key}/{j}",
+                at = f"{base}/{key}/{j}"
+                if peer.ns_sel is None:
+                    scope = {pol.namespace}
+                else:
+                    scope = {n for n, lbl in cluster.namespaces.items() if peer.ns_sel.matches(lbl)}
+                    if not scope and not peer.ns_sel.empty:
+                        if _names_namespaces(res, f"{at}/namespaceSelector"):
+                            continue  # it names namespaces the inputs do not hold (kube-system for DNS, say)
+                        yield Issue(PEER_NONE, res, at,
                                     f"NetworkPolicy {pol.key}: peer {peer.text} matches no namespace")
                         continue
+                if not any(p.namespace in scope for p in (*cluster.pods, *cluster.idle)):
+                    continue  # no pod of those namespaces in the inputs: "no pod matches" would be a guess
                 if not any(peer_matches(peer, pol.namespace, p, None, False) for p in cluster.pods):
-                    yield Issue(PEER_NONE, res, f"{base}/{key}/{j}",
-                                f"NetworkPolicy {pol.key}: peer {peer.text} matches no pod")
+                    if not _dns_pods(cluster) and peer_matches(peer, pol.namespace, DNS_POD, None, False):
+                        continue  # the cluster DNS, which every cluster runs: the rule KW-N112 asks for
+                    yield Issue(PEER_NONE, res, at, f"NetworkPolicy {pol.key}: peer {peer.text} matches no pod")
             for j, pm in enumerate(rule.ports or ()):
                 if not isinstance(pm.port, str):
                     continue
@@ -74,6 +88,27 @@ def _policy_issues(cluster: Cluster, pol: Policy) -> Iterator[Issue]:
                     yield Issue(NAMED_UNRESOLVED, res, f"{base}/ports/{j}",
                                 f"NetworkPolicy {pol.key}: named port {pm.port!r}/{pm.protocol} is declared by no "
                                 f"{'selected' if direction == INGRESS else 'destination'} pod, so it allows nothing")
+
+
+def _names_namespaces(res: Resource | None, pointer: str) -> bool:
+    """Whether the selector at `pointer` picks namespaces by name (`kubernetes.io/metadata.name`, which the API
+    sets on every namespace): then matching none of the inputs' namespaces means they are not in the inputs."""
+    node: Any = res.obj if res is not None else None
+    for step in pointer.strip("/").split("/"):
+        if isinstance(node, dict):
+            node = node.get(step)
+        elif isinstance(node, list) and step.isdigit() and int(step) < len(node):
+            node = node[int(step)]
+        else:
+            return False
+    if not isinstance(node, dict):
+        return False
+    labels = node.get("matchLabels")
+    if isinstance(labels, dict) and METADATA_NAME_LABEL in labels:
+        return True
+    exprs = node.get("matchExpressions")
+    return isinstance(exprs, list) and any(
+        isinstance(e, dict) and e.get("key") == METADATA_NAME_LABEL and e.get("operator") == "In" for e in exprs)
 
 
 def _admin_governs(cluster: Cluster, pod: Pod) -> bool:
@@ -93,10 +128,14 @@ def _allows_everyone(pol: Policy, direction: str) -> bool:
     return False
 
 
+def _dns_pods(cluster: Cluster) -> list[Pod]:
+    return [p for p in cluster.pods if p.namespace == "kube-system" and p.labels.get("k8s-app") == "kube-dns"]
+
+
 def pod_issues(cluster: Cluster) -> Iterator[Issue]:
     """Isolated pods whose policies still allow everything, and egress isolation that blocks DNS. Pods with no
     isolation at all are the simple-form controls' business (KW-N008/KW-N009)."""
-    dns = [p for p in cluster.pods if p.namespace == "kube-system" and p.labels.get("k8s-app") == "kube-dns"]
+    dns = _dns_pods(cluster)
     dns_target = dns[0] if dns else DNS_POD
     for pod in cluster.pods:
         if pod.host_network or _admin_governs(cluster, pod):
@@ -123,11 +162,18 @@ def pod_issues(cluster: Cluster) -> Iterator[Issue]:
 
 
 def issues(cluster: Cluster) -> Iterator[Issue]:
+    for note in cluster.notes:
+        if note.code == DUPLICATE:
+            yield Issue(DUPLICATE, note.resource, "/metadata/name", f"{note.where}: {note.message}")
     for pol in cluster.policies:
         yield from _policy_issues(cluster, pol)
     for ap in cluster.admin:
         for path, msg in ap.problems:
-            yield Issue(INVALID, ap.resource, path, f"{ap.key}: {msg}")
+            yield Issue(INVALID, ap.resource, path, f"{ap.key}: {msg} (the apiserver rejects this)")
+        for path, msg in ap.ineffective:
+            yield Issue(INVALID, ap.resource, path, f"{ap.key}: {msg} (the apiserver accepts it; it matches nothing)")
+        for path, msg in ap.warnings:
+            yield Issue(DUPLICATE, ap.resource, path, f"{ap.key}: {msg}")
     yield from pod_issues(cluster)
 
 

@@ -1,4 +1,9 @@
-"""The things traffic flows between: pods (or one representative per workload) and plain IPs."""
+"""The things traffic flows between: pods (or one representative per workload) and plain IPs.
+
+A representative stands for every pod of its workload (`count` of them). Only a pod talking to itself is exempt
+from policy ("a pod cannot block access to itself"); two replicas of one workload are two pods, so the cell of a
+representative with itself is replica-to-replica traffic, decided by the policies like any other pair.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,12 @@ class Pod:
     host_network: bool = False
     workload: str | None = None  # "Kind/name" when this stands for a workload's pods
     resource: Any = field(default=None, repr=False)
+    count: int | None = 1  # pods this stands for: 1 for a Pod object, replicas for a workload; None = several
+
+    @property
+    def single(self) -> bool:
+        """Exactly one pod, so its traffic to itself is loopback (always allowed), not replica-to-replica."""
+        return self.count == 1
 
     @property
     def key(self) -> str:

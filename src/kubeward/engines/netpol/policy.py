@@ -120,7 +120,43 @@ def default_policy_types(spec: Mapping[str, Any]) -> frozenset[str]:
     return frozenset({INGRESS, EGRESS} if isinstance(egress, list) and egress else {INGRESS})
 
 
+# apimachinery pkg/util/validation/validation.go: IsQualifiedName (label keys: an optional DNS-1123 subdomain
+# prefix of at most 253 characters and '/', then a name of at most 63) and IsValidLabelValue (at most 63, may be
+# empty); metav1validation.ValidateLabelSelector applies them to matchLabels and matchExpressions.
+_LABEL_NAME = re.compile(r"^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_VALUE = re.compile(r"^(?=.{0,63}$)(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def _qualified_name(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    return bool(_LABEL_NAME.match(name)) and (not key.count("/") or (key.count("/") == 1
+                                                                       and bool(_DNS_SUBDOMAIN.match(prefix))))
+
+
+def _label_syntax(spec: Any, path: str, problems: list[tuple[str, str]]) -> None:
+    if not isinstance(spec, dict):
+        return
+    labels = spec.get("matchLabels")
+    for k, v in labels.items() if isinstance(labels, dict) else ():
+        if isinstance(k, str) and not _qualified_name(k):
+            problems.append((f"{path}/matchLabels", f"invalid label key {k!r}"))
+        if isinstance(v, str) and not _LABEL_VALUE.match(v):
+            problems.append((f"{path}/matchLabels", f"invalid label value {v!r} (key {k!r})"))
+    exprs = spec.get("matchExpressions")
+    for i, e in enumerate(exprs if isinstance(exprs, list) else ()):
+        if not isinstance(e, dict):
+            continue
+        if isinstance(e.get("key"), str) and e["key"] and not _qualified_name(e["key"]):
+            problems.append((f"{path}/matchExpressions/{i}/key", f"invalid label key {e['key']!r}"))
+        values = e.get("values")
+        for v in values if isinstance(values, list) else ():
+            if isinstance(v, str) and not _LABEL_VALUE.match(v):
+                problems.append((f"{path}/matchExpressions/{i}/values", f"invalid label value {v!r}"))
+
+
 def _selector(spec: Any, path: str, problems: list[tuple[str, str]]) -> tuple[Selector | None, bool]:
+    _label_syntax(spec, path, problems)
     try:
         return compile_selector(spec), True
     except SelectorError as exc:
@@ -171,7 +207,7 @@ def _port(raw: Any, path: str, problems: list[tuple[str, str]]) -> PortMatch:
     if isinstance(port, bool) or (port is not None and not isinstance(port, int | str)):
         problems.append((f"{path}/port", "port must be a number or a name"))
         return PortMatch(protocol, valid=False)
-    if isinstance(port, str) and port.isdigit():
+    if isinstance(port, str) and port.isascii() and port.isdigit():
         # A quoted number is a port *name* to the API, and an invalid one (IsValidPortName needs a letter).
         problems.append((f"{path}/port", f"port {port!r} is a string: write it unquoted"))
         port = int(port)
@@ -229,15 +265,72 @@ def _rules(raw: Any, peer_key: str, path: str, problems: list[tuple[str, str]]) 
     return tuple(out)
 
 
+# How the apiserver decodes a NetworkPolicySpec (Go structs of k8s.io/api networking/v1 types.go, through
+# sigs.k8s.io/json): every field has one JSON type, and a value of another type makes the whole object
+# undecodable ("cannot be handled as a NetworkPolicy"); unknown fields are dropped; `null` is the zero value, so
+# `ingress: [null]` is `ingress: [{}]` (allow all) and a null label value is "".
+_STR, _INT32, _INT_OR_STR = "string", "int32", "int or string"
+_SELECTOR: dict[str, Any] = {"matchLabels": ("map", _STR),
+                             "matchExpressions": ("list", {"key": _STR, "operator": _STR, "values": ("list", _STR)})}
+_PEER: dict[str, Any] = {"podSelector": _SELECTOR, "namespaceSelector": _SELECTOR,
+                         "ipBlock": {"cidr": _STR, "except": ("list", _STR)}}
+_PTR_STR = "string "  # a *string field (Protocol): null is nil, then defaulted
+_PORT: dict[str, Any] = {"protocol": _PTR_STR, "port": _INT_OR_STR, "endPort": _INT32}
+_SPEC: dict[str, Any] = {"podSelector": _SELECTOR, "policyTypes": ("list", _STR),
+                         "ingress": ("list", {"from": ("list", _PEER), "ports": ("list", _PORT)}),
+                         "egress": ("list", {"to": ("list", _PEER), "ports": ("list", _PORT)})}
+
+
+def _is_int32(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and -(2**31) <= v < 2**31
+
+
+def decode(value: Any, schema: Any, path: str, problems: list[tuple[str, str]], in_list: bool = False) -> Any:
+    """`value` as the apiserver decodes it against `schema` (nulls become zero values); a wrong JSON type is a
+    problem and the value is kept as written (compilation then treats it as matching nothing)."""
+    if value is None:
+        if schema == _STR:
+            return ""  # a string field (or list item, or map value): its zero value
+        return {} if in_list and isinstance(schema, dict) else None  # a struct in a list: zero; else absent
+    if isinstance(schema, dict):
+        if not isinstance(value, dict):
+            problems.append((path, "cannot be decoded: an object is expected"))
+            return value
+        return {k: decode(v, schema[k], f"{path}/{k}", problems) for k, v in value.items() if k in schema}
+    if isinstance(schema, tuple):
+        kind, elem = schema
+        if kind == "list":
+            if not isinstance(value, list):
+                problems.append((path, "cannot be decoded: a list is expected"))
+                return value
+            return [decode(v, elem, f"{path}/{i}", problems, True) for i, v in enumerate(value)]
+        if not isinstance(value, dict):
+            problems.append((path, "cannot be decoded: a map of strings is expected"))
+            return value
+        return {k: decode(v, elem, f"{path}/{k}", problems, True) for k, v in value.items()}
+    ok = (isinstance(value, str) if schema in (_STR, _PTR_STR) else _is_int32(value) if schema == _INT32
+          else isinstance(value, str) or _is_int32(value))
+    if not ok:
+        article = "an" if schema in (_INT32, _INT_OR_STR) else "a"
+        problems.append((path, f"cannot be decoded: {article} {schema.strip()} is expected"))
+    return value
+
+
 def compile_policy(res: Resource) -> Policy:
-    obj = res.obj
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    raw_spec = res.obj.get("spec")
     problems: list[tuple[str, str]] = []
+    if raw_spec is not None and not isinstance(raw_spec, dict):
+        problems.append(("/spec", "cannot be decoded: an object is expected"))
+    spec: dict[str, Any] = decode(raw_spec, _SPEC, "/spec", problems) if isinstance(raw_spec, dict) else {}
     # types.go PodSelector: required, but an absent one serialises as {} (empty selector = every pod).
     pod_sel, _ = _selector(spec.get("podSelector") or {}, "/spec/podSelector", problems)
     types = default_policy_types(spec)
     for t in types - {INGRESS, EGRESS}:
         problems.append(("/spec/policyTypes", f"unknown policy type {t!r}"))
+    written = spec.get("policyTypes")
+    if isinstance(written, list) and len(written) > 2:
+        # validation.go ValidateNetworkPolicySpec: "may not specify more than two policyTypes".
+        problems.append(("/spec/policyTypes", "may not specify more than two policyTypes"))
     return Policy(
         namespace=res.namespace or "default",
         name=res.name,
