@@ -207,6 +207,7 @@ class Report:
     exception_notes: list[str] = field(default_factory=list)
     evaluated_objects: dict[str, list[ObjectRef]] = field(default_factory=dict)
     coverage: tuple[int, int] | None = None  # (types read, types wanted) for live scans
+    skipped: list[InputError] = field(default_factory=list)  # input documents that are no Kubernetes object
 
     def by_severity(self) -> dict[str, int]:
         counts = {s.label: 0 for s in sorted(Severity, reverse=True) if s != Severity.INFO}

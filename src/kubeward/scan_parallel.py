@@ -73,6 +73,7 @@ class ParallelScan:
     objects: int
     failing: set[Severity] = field(default_factory=set)  # severities of controls with unsuppressed findings
     notes: list[str] = field(default_factory=list)  # the report's exception notes
+    skipped: list[InputError] = field(default_factory=list)  # documents that are no Kubernetes object
     counts: tuple[int, dict[str, int], int] = (0, {}, 0)  # findings, per severity (no info), suppressed
 
 
@@ -171,11 +172,12 @@ def _child(chunks: list[list[tuple[str, str | None]]], claims: _Claims, spools: 
            max_file_bytes: int, index: dict[str, int], per_object: list[Control], exceptions: Any,
            skip_ns: tuple[str, ...]) -> None:
     loaded: dict[int, list[Resource]] = {}
-    handed: dict[int, tuple[list[Handed], list[tuple[str, str]]]] = {}
+    handed: dict[int, tuple[list[Handed], list[tuple[str, str]], list[tuple[str, str]]]] = {}
     while (i := claims.load(from_back=True)) is not None:
-        result = load_paths((), max_file_bytes=max_file_bytes, files=chunks[i])
+        result = load_paths((), max_file_bytes=max_file_bytes, files=chunks[i], objects_only=True)
         loaded[i] = result.resources
-        handed[i] = ([_handed_over(r) for r in result.resources], [(e.file, e.message) for e in result.errors])
+        handed[i] = ([_handed_over(r) for r in result.resources], [(e.file, e.message) for e in result.errors],
+                     [(e.file, e.message) for e in result.skipped])
     _spool(spools[0], handed)
     os.write(write_fd, b"o")
     limit = claims.boundary()
@@ -193,15 +195,17 @@ def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, st
             skip_ns: tuple[str, ...]) -> ParallelScan | None:
     resources: dict[int, list[Resource]] = {}
     errors: list[InputError] = []
+    skipped: list[InputError] = []
     # This process loads only its share, then runs those chunks while the child loads the rest; the child can
     # run only what it loaded, this process can run anything once the objects are handed over.
     for _ in range(max(1, round(len(chunks) * PARENT_LOADS))):
         i = claims.load(from_back=False)
         if i is None:
             break
-        result = load_paths((), max_file_bytes=max_file_bytes, files=chunks[i])
+        result = load_paths((), max_file_bytes=max_file_bytes, files=chunks[i], objects_only=True)
         resources[i] = result.resources
         errors += result.errors
+        skipped += result.skipped
     boundary = claims.boundary()
     received = False
     cross_report: Report | None = None
@@ -214,9 +218,10 @@ def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, st
             if os.read(read_fd, 1) != b"o":
                 return None
             received = True
-            for j, (handed, failed) in _unspool(spools[0]).items():
+            for j, (handed, failed, passed_over) in _unspool(spools[0]).items():
                 resources[j] = [_received(h) for h in handed]
                 errors += [InputError(file, message) for file, message in failed]
+                skipped += [InputError(file, message) for file, message in passed_over]
             if set(resources) != set(range(len(chunks))):
                 return None
             if cross:
@@ -239,7 +244,7 @@ def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, st
         notes = [*exceptions.notes, *exceptions.inline_notes(r for i in range(len(chunks)) for r in resources[i])]
     unassessed = unassessed_kinds((r for i in range(len(chunks)) for r in resources[i]), frozenset(skip_ns))
     return _assemble(files, controls, exceptions, [results[i] for i in range(len(chunks))], objects, errors,
-                     cross_report, notes, unassessed)
+                     cross_report, notes, skipped, unassessed)
 
 
 def _ready(fd: int) -> bool:
@@ -378,15 +383,13 @@ def _assemble(
     input_errors: list[InputError],
     cross_report: Report | None,
     notes: list[str],
+    input_skipped: list[InputError],
     unassessed: Iterable[NotAssessed] = (),
 ) -> ParallelScan | None:
-    # Input errors in the serial order: file by file, as the files were listed.
-    errors_of: dict[str, list[InputError]] = {}
-    for e in input_errors:
-        errors_of.setdefault(e.file, []).append(e)
-    if not set(errors_of) <= {shown for shown, _ in files}:
+    errors = _in_file_order(files, input_errors)
+    skipped = _in_file_order(files, input_skipped)
+    if errors is None or skipped is None:
         return None
-    errors = [e for shown, _ in files for e in errors_of.get(shown, ())]
     if cross_report is not None and cross_report.objects != objects:
         return None
     cross_found: dict[str, list[Finding]] = {}
@@ -398,7 +401,7 @@ def _assemble(
             cross_silenced.setdefault(f.control.id, []).append(f)
 
     report = Report(objects=objects, findings=[], errors=errors, exception_notes=notes,
-                    not_assessed=list(unassessed))
+                    not_assessed=list(unassessed), skipped=skipped)
     if exceptions is not None:
         report.expired_exceptions = list(exceptions.expired)
     blocks: list[tuple[tuple[int, str], list[Any]]] = []
@@ -433,5 +436,16 @@ def _assemble(
     blocks.sort(key=lambda b: b[0])
     data = render_spliced(report, (n_findings, by_severity, len(suppressed)),
                           [block for _, rendered in blocks for block in rendered], suppressed)
-    return ParallelScan(data, errors, report.expired_exceptions, objects, failing, notes,
+    return ParallelScan(data, errors, report.expired_exceptions, objects, failing, notes, skipped,
                         (n_findings, by_severity, len(suppressed)))
+
+
+def _in_file_order(files: list[tuple[str, str | None]], found: list[InputError]) -> list[InputError] | None:
+    """Errors or skipped documents in the serial order: file by file, as the files were listed (None: a file
+    that was not listed, which the serial path must handle)."""
+    of: dict[str, list[InputError]] = {}
+    for e in found:
+        of.setdefault(e.file, []).append(e)
+    if not set(of) <= {shown for shown, _ in files}:
+        return None
+    return [e for shown, _ in files for e in of.get(shown, ())]

@@ -14,7 +14,8 @@ METADATA_NAME_LABEL = "kubernetes.io/metadata.name"  # set immutably on every na
 
 
 class Snapshot:
-    __slots__ = ("_by_key", "_by_kind", "_by_ns", "_derived", "errors", "not_assessed", "resources", "source")
+    __slots__ = ("_by_key", "_by_kind", "_by_ns", "_derived", "errors", "not_assessed", "resources", "skipped",
+                 "source")
 
     def __init__(
         self,
@@ -23,9 +24,11 @@ class Snapshot:
         errors: Iterable[InputError] = (),
         not_assessed: Iterable[NotAssessed] = (),
         source: str = "files",
+        skipped: Iterable[InputError] = (),
     ) -> None:
         self.resources: tuple[Resource, ...] = tuple(resources)
         self.errors: tuple[InputError, ...] = tuple(errors)
+        self.skipped: tuple[InputError, ...] = tuple(skipped)  # input documents that are no Kubernetes object
         self.not_assessed: tuple[NotAssessed, ...] = tuple(not_assessed)
         self.source = source
         by_kind: dict[str, list[Resource]] = defaultdict(list)

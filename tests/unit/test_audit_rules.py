@@ -85,7 +85,7 @@ def test_rule_is_indexed_by_verb_and_resource(tmp_path: Path) -> None:
     ("rules: [{id: a, match: {sourceIPs: {cidr: [nope]}}}]", "nope"),
     ("rules: [{id: a}, {id: a}]", "duplicate rule id"),
     ("rules: [{id: a, stages: [Later]}]", "stages"),
-    ("rules: {", "not valid YAML"),
+    ("rules: {", "invalid YAML"),
     ("42", "rules"),
 ])
 def test_bad_rules_files(tmp_path: Path, text: str, needle: str) -> None:

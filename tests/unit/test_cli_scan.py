@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
@@ -96,12 +97,51 @@ def test_nothing_scannable_exits_2(tmp_path: Path) -> None:
     assert code == 2 and "nothing to scan" in err
 
 
-def test_errors_do_not_stop_the_scan(manifests: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_unreadable_manifest_fails_the_gate_but_not_the_scan(manifests: Path, workers: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16: one unreadable file next to a bad one must not turn the gate green."""
+    monkeypatch.setenv("KUBEWARD_WORKERS", workers)
     (manifests / "broken.json").write_text("[1, 2")
+    (manifests / "clean.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n")
     code, out, err = run("scan", str(manifests), "-o", "json", "--include-controls", "KW-W001")
     doc = json.loads(out)
-    assert code == 1 and doc["summary"]["findings"] == 1
-    assert len(doc["errors"]) == 1 and "broken.json" in err
+    assert code == 2 and doc["summary"]["findings"] == 1
+    assert len(doc["errors"]) == 1 and err.count("kubeward: ") == 1 and "broken.json" in err
+    code, out, _ = run("scan", str(manifests), "-o", "json", "--include-controls", "KW-W001",
+                       "--allow-input-errors")
+    assert code == 1 and len(json.loads(out)["errors"]) == 1
+    code, _, _ = run("scan", str(manifests / "clean.yaml"), str(manifests / "broken.json"), "--allow-input-errors")
+    assert code == 0
+    code, _, _ = run("scan", str(manifests / "clean.yaml"), str(manifests / "broken.json"))
+    assert code == 2
+
+
+@pytest.mark.parametrize("fmt", ["json", "table", "sarif", "junit", "html"])
+def test_yaml_that_is_no_kubernetes_object_is_counted_as_skipped(manifests: Path, fmt: str) -> None:
+    (manifests / "values.yaml").write_text("replicaCount: 2\nimage: {repository: nginx}\n")
+    (manifests / ".github" / "workflows").mkdir(parents=True)
+    (manifests / ".github" / "workflows" / "ci.yml").write_text("on: push\njobs: {test: {runs-on: ubuntu-latest}}\n")
+    (manifests / "kubelet.yaml").write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n")
+    code, out, err = run("scan", str(manifests), "-o", fmt, "--include-controls", "KW-W001")
+    assert code == 1 and "values.yaml" not in err  # no input error, named only with -v
+    if fmt == "json":
+        doc = json.loads(out)
+        assert doc["summary"]["skipped"] == 3 and doc["errors"] == []
+        assert sorted(Path(s["file"]).name for s in doc["skipped"]) == ["ci.yml", "kubelet.yaml", "values.yaml"]
+    elif fmt == "table":
+        assert "3 not Kubernetes objects" in out
+    elif fmt == "sarif":
+        doc = json.loads(out)
+        assert doc["runs"][0]["properties"]["skipped"] == 3
+        jsonschema.validate(doc, json.loads(Path("tests/data/formats/sarif-schema-2.1.0.json").read_text()))
+        assert [n["level"] for n in doc["runs"][0]["invocations"][0]["toolExecutionNotifications"]] == ["note"] * 3
+    elif fmt == "junit":
+        assert out.count("skipped: document 1") == 3
+    else:
+        assert 'id="kw-skipped">3<' in out
+    code, _, err = run("scan", str(manifests), "-v", "-o", fmt, "--include-controls", "KW-W001")
+    assert code == 1 and err.count("skipped, document 1") == 3 and "values.yaml: skipped" in err
 
 
 def test_exceptions_file_suppresses_and_counts(manifests: Path) -> None:

@@ -16,11 +16,18 @@ MANIFESTS = "tests/data/formats/manifests"
 SCHEMA = json.loads(Path("tests/data/formats/sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
 
 
-def scan(tmp_path: Path, fmt: str) -> tuple[int, str]:
+def scan(tmp_path: Path, fmt: str, *extra: str) -> tuple[int, str]:
     out = tmp_path / f"report.{fmt}"
-    result = CliRunner().invoke(cli, ["scan", MANIFESTS, "-o", fmt, "--output", str(out)])
+    # The corpus holds one unreadable file on purpose (broken.yaml): the findings decide the exit code here.
+    result = CliRunner().invoke(cli, ["scan", MANIFESTS, "-o", fmt, "--output", str(out), "--allow-input-errors",
+                                      *extra])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result.exit_code, out.read_text(encoding="utf-8")
+
+
+def test_the_unreadable_file_alone_fails_the_gate(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["scan", MANIFESTS, "-o", "sarif", "--output", str(tmp_path / "r.sarif")])
+    assert result.exit_code == 2 and "broken.yaml" in result.stderr
 
 
 @pytest.mark.parametrize("fmt", ["table", "sarif", "junit", "html"])

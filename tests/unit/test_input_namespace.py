@@ -107,7 +107,7 @@ def test_scan_places_and_refuses_like_kubectl(install: Path) -> None:
     code, out, err = run("scan", str(install), "-n", "argocd", "-o", "json")
     doc = json.loads(out)
     namespaces = {f["object"].get("namespace") for f in doc["findings"]}
-    assert namespaces == {"argocd"} and code == 1
+    assert namespaces == {"argocd"} and code == 2  # the refused object is an input error: it fails the gate
     assert [e["message"] for e in doc["errors"]] == [f"line 45: ConfigMap other-cm: {MISMATCH}"]
     assert err.count(MISMATCH) == 1
     assert doc["summary"]["objects"] == 5  # the refused object is left out, the others are judged

@@ -331,7 +331,7 @@ def test_render_failure_is_helms_first_error_line(in_tmp: Path, monkeypatch: pyt
               'echo "Use --debug flag to render out invalid YAML" >&2\nexit 1\n')
     monkeypatch.setenv("PATH", str(in_tmp / "bin"))
     code, out, err = run("scan", "mychart", "plain.yaml", "-o", "json", "--include-controls", "KW-W004")
-    assert code == 1
+    assert code == 2  # a chart that cannot be rendered is an unreadable input: it fails the gate
     assert err.splitlines() == [
         "kubeward: mychart: helm template failed: template: mychart/templates/pod.yaml:4:20: executing ... nil pointer"]
     assert len(json.loads(out)["findings"]) == 1

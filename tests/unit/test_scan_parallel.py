@@ -128,7 +128,10 @@ def test_demo_broken_files_exceptions_and_annotations(monkeypatch: pytest.Monkey
                                                        mixed: Path, exceptions_file: Path) -> None:
     code, out = _same(monkeypatch, used, str(DEMO_DIR), str(mixed), "--exceptions", str(exceptions_file))
     doc = json.loads(out)
-    assert code == 1
+    assert code == 2  # unreadable manifests fail the gate
+    used.clear()
+    assert _same(monkeypatch, used, str(DEMO_DIR), str(mixed), "--exceptions", str(exceptions_file),
+                 "--allow-input-errors")[0] == 1
     assert doc["summary"]["suppressed"] > 0 and doc["expiredExceptions"] and len(doc["errors"]) >= 4
     assert any("annotation" in f["suppressed"]["reason"] for f in doc["suppressed"])
     assert {f["control"]["id"] for f in doc["findings"]} & {"KW-W001"}
@@ -137,7 +140,7 @@ def test_demo_broken_files_exceptions_and_annotations(monkeypatch: pytest.Monkey
 def test_excluded_namespaces_threshold_and_fail_on(monkeypatch: pytest.MonkeyPatch, used: list[bool],
                                                    mixed: Path) -> None:
     code, _ = _same(monkeypatch, used, str(mixed), "--demo", "--exclude-namespaces", "shop,ops",
-                    "--severity-threshold", "medium", "--fail-on", "critical")
+                    "--severity-threshold", "medium", "--fail-on", "critical", "--allow-input-errors")
     assert code in (0, 1)
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -90,12 +93,10 @@ EXPECTED_ERRORS = {
     "bomb.yaml": "alias bomb",
     "latin1.yaml": "not valid UTF-8",
     "malformed.yaml": "invalid YAML at line 3",
-    "list.json": "is a list, not a Kubernetes object",
-    "nokind.yaml": "missing apiVersion and kind",
+    "noversion.yaml": "missing apiVersion",
     "deep.json": f"nested more than {MAX_DEPTH} levels deep",
     "truncated.json": "invalid YAML",
     "badmeta.yaml": "metadata is not a mapping",
-    "unsafe-tag.yaml": "could not determine a constructor",
 }
 
 
@@ -109,19 +110,82 @@ def test_bad_input_is_one_clear_error(name: str) -> None:
     assert "\n" not in result.errors[0].message
 
 
+EXPECTED_SKIPS = {"list.json": "a list, not a Kubernetes object",
+                  "nokind.yaml": "no apiVersion and kind, not a Kubernetes object"}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SKIPS))
+def test_yaml_that_is_no_kubernetes_object_is_skipped_not_an_error(name: str) -> None:
+    result = load_paths([str(BAD / name)])
+    assert result.resources == [] and result.errors == []
+    assert [(s.file, s.message) for s in result.skipped] == [(str(BAD / name), f"document 1: {EXPECTED_SKIPS[name]}")]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "why"),
+    [("Chart.yaml", "apiVersion: v2\nname: web\nversion: 1.0.0\n", "a Helm chart's Chart.yaml"),
+     ("kustomization.yaml", "kind: Kustomization\nresources: [a.yaml]\n", "a Kustomization (kustomize)"),
+     ("kustomization.yml", "apiVersion: kustomize.config.k8s.io/v1beta1\nresources: [a.yaml]\n",
+      "a kustomize.config.k8s.io/v1beta1 configuration file"),
+     ("kubelet.yaml", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n",
+      "a KubeletConfiguration configuration file"),
+     ("config", "apiVersion: v1\nkind: Config\nclusters: []\n", "a Config configuration file"),
+     ("compose.yaml", "services: {web: {image: nginx}}\n", "no apiVersion and kind")],
+)
+def test_config_files_are_skipped_where_objects_are_read(tmp_path: Path, name: str, text: str, why: str) -> None:
+    f = tmp_path / name
+    f.write_text(text)
+    result = load_paths([str(f)], objects_only=True)
+    assert result.resources == [] and result.errors == []
+    assert [s.message for s in result.skipped] == [f"document 1: {why}, not a Kubernetes object"]
+
+
+def test_config_kinds_stay_objects_for_the_commands_that_read_them(tmp_path: Path) -> None:
+    f = tmp_path / "kubelet.yaml"
+    f.write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n")
+    assert [r.kind for r in load_paths([str(f)]).resources] == ["KubeletConfiguration"]
+
+
 def test_bad_documents_do_not_stop_good_ones() -> None:
     result = load_paths([str(BAD / "mixed.yaml")])
     assert [r.name for r in result.resources] == ["ok", "inlist"]
-    assert [e.message for e in result.errors] == [
-        "document 2: is a list, not a Kubernetes object",
-        "document 3 item 2: is a int, not a Kubernetes object",
-    ]
+    assert [e.message for e in result.errors] == ["document 3 item 2: a number, not a Kubernetes object"]
+    assert [e.message for e in result.skipped] == ["document 2: a list, not a Kubernetes object"]
 
 
 def test_whole_corpus_reads_the_rest() -> None:
     result = load_paths([str(BAD)])
     assert {r.name for r in result.resources} == {"ok", "inlist"}
-    assert len(result.errors) == len(EXPECTED_ERRORS) + 2
+    assert len(result.errors) == len(EXPECTED_ERRORS) + 1
+    assert len(result.skipped) == len(EXPECTED_SKIPS) + 1
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_typed_lists_as_the_api_serves_them(tmp_path: Path, suffix: str) -> None:
+    """kubectl get pods -o yaml/json: items carry no kind or apiVersion; they are the list's kind minus List."""
+    doc = {"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {"resourceVersion": "7"},
+           "items": [{"metadata": {"name": "a", "namespace": "x"}},
+                     {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "b"}},
+                     {"kind": "Deployment", "metadata": {"name": "c"}}, "text"]}
+    f = tmp_path / f"list{suffix}"
+    f.write_text(json.dumps(doc, indent=1) if suffix == ".json" else yaml.safe_dump(doc))
+    result = load_paths([str(f)])
+    assert [(r.kind, r.obj["apiVersion"], r.name) for r in result.resources] == [
+        ("Deployment", "apps/v1", "a"), ("Deployment", "apps/v1", "b")]
+    assert [e.message for e in result.errors] == ["document 1 item 3: missing apiVersion",
+                                                  "document 1 item 4: a string, not a Kubernetes object"]
+
+
+def test_namespace_list_items_are_namespaces() -> None:
+    text = "apiVersion: v1\nkind: NamespaceList\nitems:\n- metadata: {name: prod}\n- metadata: {name: dev}\n"
+    result = load_paths(["-"], stdin=io.BytesIO(text.encode()))
+    assert [(r.kind, r.name, r.line) for r in result.resources] == [("Namespace", "prod", 4), ("Namespace", "dev", 5)]
+
+
+def test_items_that_is_not_a_list_is_an_error() -> None:
+    result = load_paths(["-"], stdin=io.BytesIO(b"apiVersion: v1\nkind: PodList\nitems: {a: 1}\n"))
+    assert result.resources == []
+    assert [e.message for e in result.errors] == ["document 1: items is a mapping, not a list of objects"]
 
 
 def test_huge_file_refused_unread(tmp_path: Path) -> None:
@@ -203,3 +267,59 @@ def test_json_list_with_a_deeply_nested_item(tmp_path: Path) -> None:
     f.write_text('{"kind": "List", "apiVersion": "v1", "items": [' + ok + ", " + deep + "]}")
     result = load_paths([str(f)])
     assert result.resources == [] and "nested more than" in result.errors[0].message
+
+
+def test_fifo_socket_and_device_are_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.yaml")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock.yaml"))
+    (tmp_path / "ok.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n")
+    started = time.monotonic()
+    try:
+        result = load_paths([str(tmp_path), str(tmp_path / "fifo.yaml"), "/dev/zero"])
+    finally:
+        sock.close()
+    assert time.monotonic() - started < 5
+    assert [r.name for r in result.resources] == ["ok"]
+    assert [(Path(e.file).name, e.message) for e in result.errors] == [
+        ("fifo.yaml", "not a regular file (a FIFO with no writer)"),
+        ("sock.yaml", "not a regular file (a socket)"),
+        ("fifo.yaml", "not a regular file (a FIFO with no writer)"),
+        ("zero", "not a regular file (a character device)"),
+    ]
+
+
+def test_a_pipe_with_a_writer_is_read(tmp_path: Path) -> None:
+    """`kubeward scan <(helm template .)`: the shell hands a pipe whose writer is there."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"apiVersion: v1\nkind: Namespace\nmetadata: {name: piped}\n")
+    os.close(write_end)
+    try:
+        result = load_paths([f"/proc/self/fd/{read_end}"])
+    finally:
+        os.close(read_end)
+    assert [r.name for r in result.resources] == ["piped"] and result.errors == []
+
+
+def test_config_files_go_through_the_same_guards(tmp_path: Path) -> None:
+    """Exceptions, audit rules and admission configs: the loader's limits, never a silent cut or a hang."""
+    from kubeward.audit.rules import RulesError, load_rules
+    from kubeward.exceptions import ExceptionsError, load_exceptions
+    from kubeward.sources.files import ConfigFileError, load_config_document
+
+    big = tmp_path / "exc.yaml"
+    big.write_text("exceptions:\n" + "- {controls: [KW-W001], reason: r}\n" * 40000)
+    with pytest.raises(ExceptionsError, match="over the 1024 KiB limit"):
+        load_exceptions(str(big))
+    loop = tmp_path / "rules.yaml"
+    loop.write_text("rules: &r [*r]\n")
+    with pytest.raises(RulesError, match="recursive"):
+        load_rules(str(loop))
+    os.mkfifo(tmp_path / "fifo.yaml")
+    with pytest.raises(ConfigFileError, match="FIFO"):
+        load_config_document(str(tmp_path / "fifo.yaml"))
+    (tmp_path / "two.yaml").write_text("a: 1\n---\nb: 2\n")
+    with pytest.raises(ConfigFileError, match="2 YAML documents"):
+        load_config_document(str(tmp_path / "two.yaml"))
+    (tmp_path / "ok.yaml").write_text("a: =\nb: 0o17\n")
+    assert load_config_document(str(tmp_path / "ok.yaml")) == {"a": "=", "b": 15}

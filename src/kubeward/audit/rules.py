@@ -24,10 +24,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from ..engines.auditpolicy import STAGES
 from ..findings import Severity
@@ -215,12 +212,12 @@ def _plain(spec: Any) -> bool:
 
 def load_rules(path: str) -> list[Detection]:
     """Compile a rules file; any problem is one RulesError naming the file and the rule."""
-    try:
-        doc = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except OSError as exc:
-        raise RulesError(f"{path}: {exc.strerror or exc}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise RulesError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    from ..sources.files import ConfigFileError, load_config_document
+
+    try:  # the manifest loader's guards (size, FIFO, alias bombs, recursion), YAML as Kubernetes reads it
+        doc = load_config_document(path)
+    except ConfigFileError as exc:
+        raise RulesError(str(exc)) from None
     rules = doc.get("rules") if isinstance(doc, dict) else doc
     if not isinstance(rules, list):
         raise RulesError(f"{path}: expected a mapping with a `rules` list")

@@ -217,13 +217,14 @@ def load_snapshot(paths: Iterable[str], max_file_size: str = "16M", *, namespace
     limit = parse_size(max_file_size)
     files, renders = plan_inputs(paths)
     if not sys.stderr.isatty() or len(files) < PROGRESS_MIN_FILES:
-        result = load_paths((), max_file_bytes=limit, files=files)
+        result = load_paths((), max_file_bytes=limit, files=files, objects_only=True)
     else:
         from rich.progress import Progress
 
         with Progress(transient=True, console=stderr_console()) as bar:
             task = bar.add_task("reading manifests", total=len(files))
-            result = load_paths((), max_file_bytes=limit, files=files, on_file=lambda: bar.advance(task))
+            result = load_paths((), max_file_bytes=limit, files=files, on_file=lambda: bar.advance(task),
+                                objects_only=True)
     if render_opts is not None and (render_opts.values or render_opts.set_values or render_opts.release_name) and \
             not any(r.kind == "helm" for r in renders):
         fail("--values, --set and --release-name are for Helm charts, and no folder with a Chart.yaml is among "
@@ -237,7 +238,7 @@ def load_snapshot(paths: Iterable[str], max_file_size: str = "16M", *, namespace
     if namespace:
         resources, refused = set_input_namespace(resources, namespace, enforce=enforce_namespace)
         errors += [InputError(r.file or "<input>", f"line {r.line}: {msg}" if r.line else msg) for r, msg in refused]
-    return Snapshot(resources, errors=errors)
+    return Snapshot(resources, errors=errors, skipped=result.skipped)
 
 
 def exceptions_option(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -38,6 +38,7 @@ from .common import (
     input_namespace_option,
     input_options,
     load_snapshot,
+    one_line,
     output_options,
     parse_fail_on,
     print_errors,
@@ -78,6 +79,10 @@ def scan_options(f: Any) -> Any:
         click.option("--allowed-registries", multiple=True,
                      help="Registries images may come from (comma-separate or repeat; e.g. registry.example.com, "
                      "docker.io/library); turns on KW-W061."),
+        click.option("--allow-input-errors", is_flag=True,
+                     help="Report unreadable manifests but let the exit code reflect only the findings."),
+        click.option("-v", "--verbose", is_flag=True,
+                     help="Name the skipped files (YAML that is no Kubernetes object: Helm values, CI files...)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -100,7 +105,8 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
 
     \b
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or input errors
-    (bad flags, or nothing at all could be scanned).
+    (bad flags, a manifest that cannot be read unless --allow-input-errors, or nothing at all scanned).
+    YAML that is no Kubernetes object (Helm values, CI workflows, kustomize configs) is counted as skipped.
     """
     if live:
         if paths or demo:
@@ -143,6 +149,8 @@ def _scan(
     fail_on: str,
     fmt: str,
     output_file: str | None,
+    allow_input_errors: bool = False,
+    verbose: bool = False,
     k8s_version: str = f"1.{NEWEST_MINOR}",
     allowed_registries: tuple[str, ...] = (),
     live: tuple[str | None, str | None] | None = None,
@@ -154,7 +162,8 @@ def _scan(
         _scan_with(paths, max_file_size, frameworks=frameworks, severity_threshold=severity_threshold,
                    include_controls=include_controls, exclude_controls=exclude_controls,
                    exclude_namespaces=exclude_namespaces, exceptions_file=exceptions_file, fail_on=fail_on, fmt=fmt,
-                   output_file=output_file, live=live, namespace=namespace, render_opts=render_opts)
+                   output_file=output_file, live=live, namespace=namespace, render_opts=render_opts,
+                   allow_input_errors=allow_input_errors, verbose=verbose)
 
 
 def _scan_with(
@@ -173,6 +182,8 @@ def _scan_with(
     live: tuple[str | None, str | None] | None,
     namespace: str | None,
     render_opts: RenderOptions | None,
+    allow_input_errors: bool,
+    verbose: bool,
 ) -> None:
     if common.CONSOLE:
         # A scan is one burst of allocation with no garbage cycles worth collecting, and the process ends with
@@ -190,14 +201,18 @@ def _scan_with(
     # The two-process path reads files itself; `-n` (one install.yaml, typically) takes the serial path.
     if (live is None and not namespace and fmt == "json"
             and _scan_json_parallel(paths, max_file_size, chosen, exceptions, fail_on, output_file,
-                                    _csv(exclude_namespaces))):
+                                    _csv(exclude_namespaces), allow_input_errors, verbose)):
         return
     with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
         snapshot = (load_cluster_cli(*live) if live is not None
                     else load_snapshot(paths, max_file_size, namespace=namespace, render_opts=render_opts))
     print_errors(snapshot.errors)
+    skipped = list(getattr(snapshot, "skipped", ()))
+    if verbose:
+        _print_skipped(skipped)
     report = run(snapshot, chosen, exceptions, exclude_namespaces=_csv(exclude_namespaces))
     report.coverage = getattr(snapshot, "coverage", None)
+    report.skipped = skipped
     _exception_lines(report.expired_exceptions, report.exception_notes)
     if fmt == "json":
         with gc_paused():
@@ -205,11 +220,24 @@ def _scan_with(
     else:
         emit(render(report, fmt, color=color_wanted(output_file)), output_file, report)
     _skip_final_collection()
-    sys.exit(exit_code(report, parse_fail_on(fail_on), scanned=len(snapshot) > 0))
+    code = exit_code(report, parse_fail_on(fail_on), scanned=len(snapshot) > 0)
+    sys.exit(_gate(code, len(snapshot.errors), allow_input_errors))
+
+
+def _gate(code: int, n_errors: int, allow_input_errors: bool) -> int:
+    """A manifest that could not be read fails the gate even when the rest scanned clean: whoever can add one
+    unreadable file next to a bad one must not turn the exit code green (--allow-input-errors opts out)."""
+    return EXIT_USAGE if n_errors and not allow_input_errors else code
+
+
+def _print_skipped(skipped: Iterable[Any]) -> None:
+    for e in skipped:
+        click.echo(f"kubeward: {one_line(e.file)}: skipped, {one_line(e.message)}", err=True)
 
 
 def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list[Any], exceptions: Any, fail_on: str,
-                        output_file: str | None, exclude_namespaces: tuple[str, ...]) -> bool:
+                        output_file: str | None, exclude_namespaces: tuple[str, ...], allow_input_errors: bool,
+                        verbose: bool) -> bool:
     """`-o json` of many files on two processes (see scan_parallel); False when the serial path should run."""
     from ..scan_parallel import scan_json, workers_wanted
     from ..sources.render import plan_inputs
@@ -223,6 +251,8 @@ def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list
     if done is None:
         return False
     print_errors(done.errors)
+    if verbose:
+        _print_skipped(done.skipped)
     _exception_lines(done.expired, done.notes)
     total, by_severity, suppressed = done.counts
     _emit_bytes(done.data, output_file, findings_summary(total, by_severity, suppressed, len(done.errors)))
@@ -230,7 +260,8 @@ def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list
     if done.objects == 0:
         sys.exit(EXIT_USAGE)
     threshold = parse_fail_on(fail_on)
-    sys.exit(EXIT_FINDINGS if any(s >= threshold for s in done.failing) else EXIT_OK)
+    code = EXIT_FINDINGS if any(s >= threshold for s in done.failing) else EXIT_OK
+    sys.exit(_gate(code, len(done.errors), allow_input_errors))
 
 
 def _exception_lines(expired: list[str], notes: list[str]) -> None:

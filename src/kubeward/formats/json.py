@@ -37,6 +37,7 @@ def _outer(report: Report, counts: tuple[int, dict[str, int], int] | None = None
         "bySeverity": by_severity,
         "suppressed": n_suppressed,
         "exceptionNotes": len(report.exception_notes),
+        "skipped": len(report.skipped),  # input documents that are no Kubernetes object (Helm values, CI files…)
         "controls": len(report.controls),
         "scores": report.framework_scores(),
     }
@@ -52,6 +53,7 @@ def _outer(report: Report, counts: tuple[int, dict[str, int], int] | None = None
         "notAssessed": [n.to_json() for n in report.not_assessed],
         "expiredExceptions": list(report.expired_exceptions),
         "exceptionNotes": list(report.exception_notes),
+        "skipped": [e.to_json() for e in report.skipped],
     }
 
 

@@ -105,6 +105,12 @@ def document(report: Report) -> ET.Element:
             case = _el(suite, "testcase", name=e.file, classname="kubeward.input", file=e.file, time="0")
             _el(case, "error", str(e), message=e.message, type="InputError")
         _close(suite)
+    if report.skipped:
+        suite = _suite(root, "not Kubernetes objects")
+        for e in report.skipped:
+            case = _el(suite, "testcase", name=e.file, classname="kubeward.input", file=e.file, time="0")
+            _el(case, "skipped", message=f"skipped: {e.message}")
+        _close(suite)
     if report.not_assessed:
         suite = _suite(root, "not assessed")
         for n in report.not_assessed:

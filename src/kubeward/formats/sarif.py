@@ -144,6 +144,7 @@ def document(report: Report) -> dict[str, Any]:
 
     notifications = [_notification(e.message, "error", e.file) for e in report.errors]
     notifications += [_notification(f"not assessed: {n.what}: {n.reason}", "warning") for n in report.not_assessed]
+    notifications += [_notification(f"skipped: {e.message}", "note", e.file) for e in report.skipped]
     invocation: dict[str, Any] = {
         # The scan succeeded when it judged something; errors on single files are notifications, not failure.
         "executionSuccessful": report.objects > 0 or not report.errors,
@@ -155,6 +156,7 @@ def document(report: Report) -> dict[str, Any]:
         ] + [_notification(f"exception note: {n}", "warning") for n in report.exception_notes]
     run_props: dict[str, Any] = {
         "objects": report.objects,
+        "skipped": len(report.skipped),
         "bySeverity": report.by_severity(),
         "frameworkScores": report.framework_scores(),
     }

@@ -119,6 +119,8 @@ def _summary(report: Report) -> Table:
     grid.add_row("Findings", Text.assemble(f"{len(report.findings)}  (", sev_text, ")"))
     grid.add_row("Suppressed", str(len(report.suppressed)))
     grid.add_row("Input errors", Text(str(len(report.errors)), style="bold red" if report.errors else ""))
+    if report.skipped:
+        grid.add_row("Skipped", f"{len(report.skipped)} not Kubernetes objects (-v names them)")
     for n in report.not_assessed:
         grid.add_row(Text("NOT ASSESSED", style="bold magenta"), _t(f"{n.what}: {n.reason}"))
     for x in report.expired_exceptions:

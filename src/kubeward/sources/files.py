@@ -1,15 +1,19 @@
 """Read Kubernetes objects from files, folders and stdin, keeping each object's origin (file, line).
 
-Hostile input is bounded before it can hurt: files over a size limit are refused unread, binary and non-UTF-8
-files are named as such, alias expansion is measured on the composed graph (billion laughs), and deep nesting
-is caught. Every problem becomes one `InputError`; the other files are still read.
+Values are what Kubernetes reads from the same text (see yaml_build). Hostile input is bounded before it can
+hurt: files over a size limit and anything that is not a regular file (a FIFO, a socket, a device; a pipe only
+when it has a writer) are refused unread, binary and non-UTF-8 files are named as such, recursive aliases and
+alias expansion are measured on the composed graph (billion laughs), and deep nesting is caught. Every problem
+becomes one `InputError`; the other documents and files are still read.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +24,7 @@ import yaml
 
 from ..findings import InputError
 from ..resource import Resource
-from .yaml_build import BAD_SCALAR, CachedResolver, Unsupported, build_document
+from .yaml_build import GoResolver, YAMLProblem, build_document
 
 EXTENSIONS = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -32,14 +36,29 @@ MAX_DEPTH = 512
 _DEEP_INDENT = re.compile(rf"\n {{{MAX_DEPTH},}}\S")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv"})
 
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _PyParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer):  # type: ignore[misc]
+    """libyaml's grammar in Python (PyYAML without libyaml, and the composer below)."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+
+
+try:
+    from yaml.cyaml import CParser as _Parser
+except ImportError:
+    _Parser = _PyParser
 
 
 @dataclass(slots=True)
 class LoadResult:
     resources: list[Resource] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
-    files_read: int = 0  # files that yielded at least one object
+    skipped: list[InputError] = field(default_factory=list)  # documents that are no Kubernetes object at all
+    files_read: int = 0
+    objects_only: bool = False  # files that yielded at least one object
 
 
 class _Doc(NamedTuple):
@@ -92,9 +111,14 @@ def load_paths(
     stdin: Any = None,
     files: list[tuple[str, str | None]] | None = None,
     on_file: Callable[[], None] | None = None,
+    objects_only: bool = False,
 ) -> LoadResult:
-    """Load every object; `files` may be a pre-expanded iter_files() list and `on_file` ticks a progress bar."""
-    result = LoadResult()
+    """Load every object; `files` may be a pre-expanded iter_files() list and `on_file` ticks a progress bar.
+
+    `objects_only` (the scan and the other cluster readers) also counts configuration files (kubelet, kubeadm,
+    kustomize, audit policy… see `config_file_kind`) as skipped instead of returning them.
+    """
+    result = LoadResult(objects_only=objects_only)
     for shown, path in files if files is not None else iter_files(paths):
         if on_file is not None:
             on_file()
@@ -117,12 +141,10 @@ def load_paths(
 
 
 def _read_bounded(path: str, limit: int) -> bytes:
+    """The file's bytes, refusing before reading anything that is not a regular file: opening a FIFO blocks
+    until a writer comes, a device never ends (O_NONBLOCK makes the open itself return at once)."""
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size > limit:
-                raise _InputProblem(_too_big(size, limit))
-            return fh.read(min(limit, size + 65536) + 1)  # exact-size buffer; read(limit) would allocate limit
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise _InputProblem("no such file or directory") from None
     except IsADirectoryError:
@@ -130,7 +152,50 @@ def _read_bounded(path: str, limit: int) -> bytes:
     except PermissionError:
         raise _InputProblem("permission denied") from None
     except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a unix socket
+            raise _InputProblem("not a regular file (a socket)") from None
         raise _InputProblem(exc.strerror or str(exc)) from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if stat.S_ISFIFO(st.st_mode):
+            return _read_pipe(fd, limit)
+        if not stat.S_ISREG(st.st_mode):
+            raise _InputProblem("is a directory" if stat.S_ISDIR(st.st_mode) else f"not a regular file ({_file_type(st.st_mode)})")
+        if st.st_size > limit:
+            raise _InputProblem(_too_big(st.st_size, limit))
+        try:
+            return fh.read(min(limit, st.st_size + 65536) + 1)  # exact-size buffer; read(limit) would allocate limit
+        except OSError as exc:
+            raise _InputProblem(exc.strerror or str(exc)) from None
+
+
+def _read_pipe(fd: int, limit: int) -> bytes:
+    """A pipe is read only when something writes to it (`scan <(helm template .)`): with no writer (a FIFO
+    nobody opened for writing) a non-blocking read ends at once, and the FIFO is refused instead of waited on."""
+    try:
+        first = os.read(fd, 65536)
+    except BlockingIOError:
+        first = None  # a writer is there, nothing written yet
+    if first == b"":
+        raise _InputProblem("not a regular file (a FIFO with no writer)")
+    os.set_blocking(fd, True)
+    chunks = [first] if first else []
+    size = len(first or b"")
+    while size <= limit:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 def _too_big(size: int, limit: int) -> str:
@@ -156,7 +221,10 @@ def parse_bytes(data: bytes, shown: str, result: LoadResult) -> None:
         if docs is not None:
             _add_documents(docs, shown, result)
             return
-    _add_documents(_yaml_docs(text, shown, result), shown, result)
+    def refuse(index: int, problem: str) -> None:
+        result.errors.append(InputError(shown, f"document {index + 1}: {problem}"))
+
+    _add_documents(_yaml_docs(text, refuse), shown, result)
 
 
 _JSON = json.JSONDecoder()
@@ -225,7 +293,7 @@ def _json_list(text: str) -> list[_Doc] | None:
         return None
     except RecursionError:
         raise _InputProblem(f"document 1: nested more than {MAX_DEPTH} levels deep") from None
-    if not (isinstance(top.get("kind"), str) and top["kind"].endswith("List") and "items" in top and spans):
+    if not (isinstance(top.get("items"), list) and spans):
         return [_Doc(0, top, _first_key_line(text, 0), {})] if isinstance(top.get("kind"), str) else None
     for (start, end), item in zip(spans, top["items"], strict=True):
         if text.count("[", start, end) + text.count("{", start, end) > MAX_DEPTH and _object_depth(item) > MAX_DEPTH:
@@ -247,27 +315,20 @@ def _first_key_line(text: str, start: int) -> int:
     return text.count("\n", 0, first) + 1 if first >= 0 else 1
 
 
-class _PositionLoader(CachedResolver, _Loader):  # type: ignore[misc,valid-type]
-    """CSafeLoader that also records, for every mapping, the 1-based line of each key (for file:line).
-
-    Documents are built by `yaml_build.build_document`; `construct_yaml_map` serves the documents it leaves to
-    SafeConstructor (aliases, merge keys, explicit tags).
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.key_lines: dict[int, dict[str, int]] = {}
-
-    def construct_yaml_map(self, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
-        data: dict[Any, Any] = {}
-        yield data
-        data.update(self.construct_mapping(node))
-        self.key_lines[id(data)] = {
-            k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)
-        }
+class _NodeLoader(_Parser, GoResolver):  # type: ignore[misc,valid-type]
+    """libyaml's parser and composer (C when available) with the Go resolver: nodes, never Python objects."""
 
 
-_PositionLoader.add_constructor("tag:yaml.org,2002:map", _PositionLoader.construct_yaml_map)
+class _ReanchoringLoader(_PyParser, GoResolver):  # type: ignore[misc]
+    """For the rare text that defines an anchor twice: libyaml's composer refuses it, go-yaml lets the later
+    definition win (decode.go parser.anchor overwrites), and so does this composer."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if not self.check_event(yaml.AliasEvent):
+            anchor = self.peek_event().anchor
+            if anchor is not None:
+                self.anchors.pop(anchor, None)
+        return super().compose_node(parent, index)
 
 
 def _object_depth(obj: Any) -> int:
@@ -289,31 +350,43 @@ def _object_depth(obj: Any) -> int:
 _SIZE_CAP = 1 << 62  # keeps the sums small integers however deep the sharing goes
 
 
-def _graph_measure(node: yaml.Node) -> tuple[int, int, int]:
-    """(node count after alias expansion, unique nodes, depth) of a composed document, linear in unique nodes."""
+def _graph_measure(node: yaml.Node) -> tuple[int, int, int, yaml.Node | None]:
+    """(node count after alias expansion, unique nodes, depth, a node that contains itself) of a composed
+    document, linear in unique nodes. A node reached again while its own children are being walked is an alias
+    inside its own anchor: expanding it would never end (go-yaml v2 decode.go: "anchor value contains itself")."""
     size: dict[int, int] = {}
     depth: dict[int, int] = {}
+    open_nodes: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(node, False)]
     while stack:
         n, done = stack.pop()
         key = id(n)
-        if key in size:
-            continue
         if isinstance(n, yaml.ScalarNode):
             size[key], depth[key] = 1, 1
             continue
         children = [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else list(n.value)
         if done:
+            open_nodes.discard(key)
             size[key] = min(_SIZE_CAP, 1 + sum(size.get(id(c), 0) for c in children))
             depth[key] = 1 + max((depth.get(id(c), 0) for c in children), default=0)
-        else:
-            stack.append((n, True))
-            stack.extend((c, False) for c in children if id(c) not in size)
-    return size[id(node)], len(size), depth[id(node)]
+            continue
+        if key in size:
+            continue
+        open_nodes.add(key)
+        stack.append((n, True))
+        for c in children:
+            if id(c) in open_nodes:
+                return 0, 0, 0, c
+            if id(c) not in size:
+                stack.append((c, False))
+    return size[id(node)], len(size), depth[id(node)], None
 
 
 def _graph_problem(node: yaml.Node) -> str | None:
-    size, unique, depth = _graph_measure(node)
+    size, unique, depth, recursive = _graph_measure(node)
+    if recursive is not None:
+        return (f"line {recursive.start_mark.line + 1}: an alias refers to the node anchored here from inside "
+                "it (a recursive document Kubernetes refuses)")
     if size - unique > MAX_ALIAS_EXPANSION:
         return f"YAML aliases expand to over {MAX_ALIAS_EXPANSION:,} extra nodes (alias bomb?)"
     if depth > MAX_DEPTH:
@@ -321,43 +394,28 @@ def _graph_problem(node: yaml.Node) -> str | None:
     return None
 
 
-def _construct(loader: _PositionLoader, node: yaml.Node, fast: bool) -> Any:
-    """One composed document as objects; a problem with it (not with the file) is an _InputProblem."""
-    if fast:
-        try:
-            return build_document(node, loader, loader.key_lines)
-        except Unsupported:
-            pass  # SafeConstructor builds it below
-        except yaml.constructor.ConstructorError as exc:
-            raise _InputProblem(_constructor_problem(exc)) from None
+def yaml_values(text: str) -> list[tuple[Any, str | None]]:
+    """Each document of `text` as Kubernetes reads it: (its JSON value, None), or (None, why it is refused)."""
+    out: list[tuple[Any, str | None]] = []
     try:
-        return loader.construct_document(node)
-    except yaml.constructor.ConstructorError as exc:
-        problem = _constructor_problem(exc)
-    except RecursionError:
-        problem = "nested too deeply"
-    except BAD_SCALAR:
-        problem = f"a value does not fit its explicit tag (line {node.start_mark.line + 1} or below)"
-    # SafeConstructor keeps per-document state when it stops half-way; the next document starts afresh.
-    loader.constructed_objects.clear()
-    loader.recursive_objects.clear()
-    loader.state_generators.clear()
-    raise _InputProblem(problem)
+        for doc in _yaml_docs(text, lambda _index, problem: out.append((None, problem))):
+            out.append((doc.obj, None))
+    except _InputProblem as exc:
+        out.append((None, str(exc)))
+    return out
 
 
-def _constructor_problem(exc: yaml.constructor.ConstructorError) -> str:
-    mark = exc.problem_mark
-    where = f"line {mark.line + 1}: " if mark is not None else ""
-    return f"{where}{exc.problem or 'cannot build the document'}"
-
-
-def _yaml_docs(text: str, shown: str, result: LoadResult) -> Iterator[_Doc]:
-    loader = _PositionLoader(text)
-    # Measuring the composed graph costs a walk; do it only when the text could hold a bomb or deep nesting.
+def _yaml_docs(text: str, refuse: Callable[[int, str], None], loader_class: type = _NodeLoader,
+               skip: int = 0) -> Iterator[_Doc]:
+    """The documents of one YAML text; a document Kubernetes would refuse goes to `refuse(index, problem)`
+    and the next one is read; a syntax error ends the text (the parser cannot resynchronise). The first `skip`
+    documents are composed and passed over (a restart after a redefined anchor)."""
+    loader = loader_class(text)
+    key_lines: dict[int, dict[str, int]] = {}
+    # Measuring the composed graph costs a walk; do it only when the text could hold aliases or deep nesting.
     measure = ("&" in text and "*" in text) or text.count("[") + text.count("{") > MAX_DEPTH or bool(
         _DEEP_INDENT.search(text)
     )
-    fast = not measure  # aliases and deep nesting: SafeConstructor, after the measuring
     index = 0
     try:
         while loader.check_node():
@@ -367,32 +425,45 @@ def _yaml_docs(text: str, shown: str, result: LoadResult) -> Iterator[_Doc]:
                 raise _InputProblem(f"document {index + 1}: nested too deeply") from None
             if node is None:
                 break
-            if measure:
-                problem = _graph_problem(node)
-                if problem:
-                    result.errors.append(InputError(shown, f"document {index + 1}: {problem}"))
-                    index += 1
-                    continue
-            line = node.start_mark.line + 1
-            try:
-                obj = _construct(loader, node, fast)
-            except _InputProblem as exc:
-                result.errors.append(InputError(shown, f"document {index + 1}: {exc}"))
+            if index < skip:
                 index += 1
                 continue
-            yield _Doc(index, obj, line, loader.key_lines)
+            problem = _graph_problem(node) if measure else None
+            if problem is None:
+                try:
+                    obj = build_document(node, key_lines, measure)
+                except YAMLProblem as exc:
+                    problem = str(exc)
+                except RecursionError:
+                    problem = "nested too deeply"
+                else:
+                    yield _Doc(index, obj, node.start_mark.line + 1, key_lines)
+            if problem is not None:
+                refuse(index, problem)
             index += 1
+    except yaml.composer.ComposerError as exc:
+        if "duplicate anchor" not in (exc.context or "") or loader_class is _ReanchoringLoader:
+            raise _InputProblem(f"invalid YAML at {_where(exc, index)}: {exc.problem}") from None
+        restart = True
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else f"document {index + 1}"
+        where = _where(exc, index)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if "maximum nesting depth" in problem:  # libyaml >= 0.2.6 (PyYAML 6.0.4 wheels) stops deep input itself
             raise _InputProblem(f"document {index + 1}: nested more than {MAX_DEPTH} levels deep") from None
         raise _InputProblem(f"invalid YAML at {where}: {problem}") from None
     except RecursionError:
         raise _InputProblem(f"document {index + 1}: nested too deeply") from None
+    else:
+        restart = False
     finally:
         loader.dispose()
+    if restart:
+        yield from _yaml_docs(text, refuse, _ReanchoringLoader, skip=index)
+
+
+def _where(exc: yaml.YAMLError, index: int) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f"line {mark.line + 1}" if mark is not None else f"document {index + 1}"
 
 
 def _add_documents(docs: Iterable[_Doc], shown: str, result: LoadResult) -> None:
@@ -401,16 +472,75 @@ def _add_documents(docs: Iterable[_Doc], shown: str, result: LoadResult) -> None
             continue  # empty document (e.g. a trailing '---')
         where = f"document {index + 1}"
         if not isinstance(obj, dict):
-            result.errors.append(InputError(shown, f"{where}: is a {type(obj).__name__}, not a Kubernetes object"))
+            result.skipped.append(InputError(shown, f"{where}: a {_json_type(obj)}, not a Kubernetes object"))
             continue
-        kind = obj.get("kind")
-        items = obj.get("items")
-        if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
-            for i, item in enumerate(items):
-                item_line = item_lines.get(id(item), line) if item_lines else _first_line(item, key_lines, line)
-                _add_object(item, shown, key_lines, result, f"{where} item {i + 1}", item_line)
+        if obj.get("items") is not None:
+            _add_list(obj, shown, key_lines, item_lines, result, where, line)
+            continue
+        reason = _not_an_object(obj, shown, result.objects_only)
+        if reason is not None:
+            result.skipped.append(InputError(shown, f"{where}: {reason}, not a Kubernetes object"))
             continue
         _add_object(obj, shown, key_lines, result, where, _first_line(obj, key_lines, line))
+
+
+def _not_an_object(obj: dict[str, Any], shown: str, objects_only: bool) -> str | None:
+    """Why a mapping is no Kubernetes object, or None. Neither apiVersion nor kind: Helm values, CI workflows,
+    compose files, a kustomization without its optional header (kustomize also takes `kind: Kustomization` or
+    the apiVersion alone); a Helm chart's Chart.yaml (apiVersion v1/v2, no kind; helm pkg/chartutil
+    ChartfileName). Otherwise one of the two missing is a broken manifest, an input error."""
+    version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not version and not kind:
+        return "no apiVersion and kind"
+    if not version and kind in _KUSTOMIZE_KINDS:
+        return f"a {kind} (kustomize)"
+    if not kind and os.path.basename(shown) == "Chart.yaml":
+        return "a Helm chart's Chart.yaml"
+    if objects_only and isinstance(version, str) and config_file_kind(version, kind if isinstance(kind, str) else ""):
+        return f"a {kind or version} configuration file"
+    return None
+
+
+_KUSTOMIZE_KINDS = frozenset({"Kustomization", "Component"})
+# API groups of configuration files that components read from disk and no apiserver serves: component configs
+# (kubelet, kube-proxy, scheduler, controller managers, apiserver admission/encryption/authn/authz configs, Pod
+# Security admission), kustomize, kubeadm, audit policies, exec credentials, and local-cluster tools' configs.
+_CONFIG_GROUPS = frozenset({"kubeadm.k8s.io", "audit.k8s.io", "client.authentication.k8s.io", "kind.x-k8s.io",
+                            "k3d.io", "skaffold", "ctlptl.dev"})
+_CONFIG_SUFFIXES = (".config.k8s.io", ".admission.k8s.io")
+
+
+def config_file_kind(api_version: str, kind: str) -> bool:
+    """A configuration file's kind, not an API object: what `scan` counts as skipped rather than as an object
+    (v1 `Config` is a kubeconfig, client-go tools/clientcmd/api/v1)."""
+    group = api_version.rpartition("/")[0]
+    return (group in _CONFIG_GROUPS or group.endswith(_CONFIG_SUFFIXES)
+            or (api_version == "v1" and kind == "Config"))
+
+
+def _add_list(obj: dict[str, Any], shown: str, key_lines: dict[int, dict[str, int]], item_lines: dict[int, int] | None,
+              result: LoadResult, where: str, line: int) -> None:
+    """A List as kubectl reads it (apimachinery unstructured.go decodeToList: any object with `items` is a list):
+    an item without kind and apiVersion, as the API serves typed lists (PodList, NamespaceList...), gets the
+    list's kind minus `List` and the list's apiVersion."""
+    items = obj["items"]
+    if not isinstance(items, list):
+        result.errors.append(InputError(shown, f"{where}: items is a {_json_type(items)}, not a list of objects"))
+        return
+    list_kind, list_version = obj.get("kind"), obj.get("apiVersion")
+    item_kind = list_kind.removesuffix("List") if isinstance(list_kind, str) else ""
+    for i, item in enumerate(items):
+        item_line = item_lines.get(id(item), line) if item_lines else _first_line(item, key_lines, line)
+        if isinstance(item, dict) and not item.get("kind") and not item.get("apiVersion") and item_kind:
+            item["kind"], item["apiVersion"] = item_kind, list_version
+        _add_object(item, shown, key_lines, result, f"{where} item {i + 1}", item_line)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "list", dict: "mapping"}.get(
+        type(value), type(value).__name__)
 
 
 def _first_line(obj: Any, key_lines: dict[int, dict[str, int]], default: int) -> int:
@@ -420,7 +550,7 @@ def _first_line(obj: Any, key_lines: dict[int, dict[str, int]], default: int) ->
 
 def _add_object(obj: Any, shown: str, key_lines: dict[int, dict[str, int]], result: LoadResult, where: str, line: int) -> None:
     if not isinstance(obj, dict):
-        result.errors.append(InputError(shown, f"{where}: is a {type(obj).__name__}, not a Kubernetes object"))
+        result.errors.append(InputError(shown, f"{where}: a {_json_type(obj)}, not a Kubernetes object"))
         return
     missing = [k for k in ("apiVersion", "kind") if not isinstance(obj.get(k), str) or not obj.get(k)]
     if missing:
@@ -455,7 +585,26 @@ def load_config(path: str, *, max_file_bytes: int = CONFIG_MAX_BYTES) -> tuple[l
         data = _read_bounded(path, max_file_bytes)
         if len(data) > max_file_bytes:
             raise _InputProblem(too_big)
-        docs = [d.obj for d in _yaml_docs(_text(data), shown, result)]
+        def refuse(index: int, problem: str) -> None:
+            result.errors.append(InputError(shown, f"document {index + 1}: {problem}"))
+
+        docs = [d.obj for d in _yaml_docs(_text(data), refuse)]
     except _InputProblem as exc:
         return [], [*result.errors, InputError(shown, str(exc))]
     return docs, result.errors
+
+
+class ConfigFileError(Exception):
+    """A configuration file that cannot be used; the message is one line, `<file>: <reason>`."""
+
+
+def load_config_document(path: str, *, max_file_bytes: int = CONFIG_MAX_BYTES) -> Any:
+    """The one document of a configuration file (custom audit rules, a Pod Security admission configuration)
+    through `load_config`'s guards; None when the file holds none."""
+    docs, errors = load_config(path, max_file_bytes=max_file_bytes)
+    if errors:
+        raise ConfigFileError(f"{errors[0].file}: {errors[0].message}")
+    docs = [d for d in docs if d is not None]
+    if len(docs) > 1:
+        raise ConfigFileError(f"{display_path(path)}: {len(docs)} YAML documents; a configuration file holds one")
+    return docs[0] if docs else None

@@ -335,7 +335,7 @@ def add_kustomize_output(data: bytes, kustomization_dir: str, result: LoadResult
     removed so it judges nothing), without lines: kustomize re-serializes every object, its lines are its own.
     `build_root` is the folder kustomize built (origin paths are relative to it): the kustomization by default."""
     shown_dir = display_path(kustomization_dir)
-    staged = LoadResult()
+    staged = LoadResult(objects_only=result.objects_only)
     _parse(data, shown_dir, staged)
     counted: set[str] = set()
     for res in staged.resources:
@@ -347,6 +347,7 @@ def add_kustomize_output(data: bytes, kustomization_dir: str, result: LoadResult
             result.files_read += 1
     result.resources += staged.resources
     result.errors += [InputError(e.file, f"as rendered by kustomize: {e.message}") for e in staged.errors]
+    result.skipped += staged.skipped
 
 
 def origin_file(obj: dict[str, Any], build_root: str, kustomization_dir: str) -> str:

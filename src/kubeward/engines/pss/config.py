@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .namespaces import DEFAULT_POLICY, MODES, LevelVersion, Policy
 from .versions import PolicyError, parse_level, parse_version
 
@@ -77,16 +75,12 @@ def parse_config(doc: Any, base: Path | None = None, _depth: int = 0) -> Admissi
 
 
 def load_config(path: Path, _depth: int = 0) -> AdmissionConfig:
+    from ...sources.files import ConfigFileError, load_config_document
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
-    try:
-        doc = yaml.load(text, Loader=yaml.CSafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: invalid YAML{where}") from None
+        doc = load_config_document(str(path))  # the manifest loader's guards, YAML as the apiserver reads it
+    except ConfigFileError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         return parse_config(doc, path.parent, _depth)
     except ConfigError as exc:
