@@ -105,6 +105,7 @@ def test_describe_output_and_summary() -> None:
     assert findings_summary(5, {"critical": 1, "high": 0, "medium": 2, "low": 0}, 3, 1) == \
         "5 findings: 1 critical, 2 medium, 2 info; 3 suppressed; 1 input error"
     assert findings_summary(0, {"critical": 0}) == "0 findings"
+    assert findings_summary(1, {"high": 1}, skipped=2) == "1 finding: 1 high; 2 skipped"
 
 
 # ---- colour -----------------------------------------------------------------------------------------------------

@@ -282,8 +282,10 @@ def note_report(report: Report) -> Report:
     return report
 
 
-def findings_summary(total: int, by_severity: dict[str, int], suppressed: int = 0, errors: int = 0) -> str:
-    """`449 findings: 12 critical, 80 high, …` plus suppressed findings and input errors when there are any."""
+def findings_summary(total: int, by_severity: dict[str, int], suppressed: int = 0, errors: int = 0,
+                     skipped: int = 0) -> str:
+    """`449 findings: 12 critical, 80 high, …` plus suppressed findings, input errors and skipped documents (no
+    Kubernetes object) when there are any."""
     parts = [f"{n} {label}" for label, n in by_severity.items() if n]
     info = total - sum(by_severity.values())
     if info > 0:
@@ -293,11 +295,14 @@ def findings_summary(total: int, by_severity: dict[str, int], suppressed: int = 
         text += f"; {suppressed} suppressed"
     if errors:
         text += f"; {errors} input error{'' if errors == 1 else 's'}"
+    if skipped:
+        text += f"; {skipped} skipped"
     return text
 
 
 def report_summary(report: Report) -> str:
-    return findings_summary(len(report.findings), report.by_severity(), len(report.suppressed), len(report.errors))
+    return findings_summary(len(report.findings), report.by_severity(), len(report.suppressed), len(report.errors),
+                            len(report.skipped))
 
 
 DESCRIBE_MAX = 8 << 20  # a file written without a summary is read back to describe it up to this size

@@ -255,7 +255,8 @@ def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list
         _print_skipped(done.skipped)
     _exception_lines(done.expired, done.notes)
     total, by_severity, suppressed = done.counts
-    _emit_bytes(done.data, output_file, findings_summary(total, by_severity, suppressed, len(done.errors)))
+    summary = findings_summary(total, by_severity, suppressed, len(done.errors), len(done.skipped))
+    _emit_bytes(done.data, output_file, summary)
     _skip_final_collection()
     if done.objects == 0:
         sys.exit(EXIT_USAGE)
