@@ -44,7 +44,8 @@ def test_analyze_json_contract_and_exit_code(tmp_path: Path) -> None:
     doc = orjson.loads(r.stdout)
     assert set(doc) >= {"alerts", "stats"}
     a = doc["alerts"][0]
-    assert list(a) == ["rule", "severity", "auditID", "time", "user", "sourceIPs", "verb", "objectRef", "message"]
+    assert list(a)[:13] == ["rule", "severity", "auditID", "time", "user", "groups", "sourceIPs", "userAgent", "verb",
+                            "objectRef", "requestURI", "outcome", "message"]
     assert doc["stats"]["events"] == len(CASES)
     assert doc["stats"]["alerts"] == len(doc["alerts"]) == sum(len(c["expect"]) for c in CASES)
     assert doc["stats"]["byRule"]["cluster-admin-binding"] == 1
@@ -59,7 +60,8 @@ def test_analyze_stdin_and_table() -> None:
     data = Path(SAMPLE).read_bytes()
     r = run("audit", "analyze", "-", input=data)
     assert r.exit_code == 0
-    assert r.stdout.strip().splitlines()[-1].startswith("37 events, 37 alerts (impersonation 37)")
+    assert r.stdout.strip().splitlines()[-1].startswith(
+        "37 events, 38 alerts (impersonation 37, secret-access-denied 1)")
 
 
 def test_analyze_workers_equal_single_process(tmp_path: Path) -> None:

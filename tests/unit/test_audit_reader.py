@@ -129,3 +129,59 @@ def test_line_blocks_match_a_plain_split(lines: list[bytes], final_newline: bool
     if want and want[-1] == b"":
         want.pop()
     assert got == [w if len(w) <= limit else None for w in want]  # type: ignore[arg-type]
+
+
+def _jsonl(*objs: object) -> bytes:
+    return b"".join(orjson.dumps(o) + b"\n" for o in objs)
+
+
+def test_corrupt_first_line_loses_only_that_line(tmp_path: Path) -> None:
+    deep = b"{\"a\":" + b"[" * 2000 + b"]" * 2000 + b"}"
+    for bad, why in ((orjson.dumps(ev(0))[:-1], "("), (b'{"kind": "Event", "x": "\xff\xfe"}', "UTF-8"),
+                     (deep, "not an audit Event")):
+        p = tmp_path / "audit.log"
+        p.write_bytes(bad + b"\n" + _jsonl(ev(1), ev(2), ev(3)))
+        events, rs = read([str(p)])
+        assert [e["auditID"] for e in events] == ["a1", "a2", "a3"], why
+        assert rs.bad_lines == 1 and rs.errors[0].file.endswith("audit.log:1") and why in rs.errors[0].message
+
+
+def test_two_corrupt_lines_then_events(tmp_path: Path) -> None:
+    p = tmp_path / "audit.log"
+    p.write_bytes(b'{"kind": "Ev\n{"kind": \n' + _jsonl(ev(1)))
+    events, rs = read([str(p)])
+    assert [e["auditID"] for e in events] == ["a1"] and rs.bad_lines == 2
+
+
+def test_broken_pretty_document_is_still_read_line_by_line(tmp_path: Path) -> None:
+    p = tmp_path / "list.json"
+    p.write_bytes(b'{\n  "kind": "EventList",\n' + _jsonl(ev(1)) + b"  ]\n")
+    events, rs = read([str(p)])
+    assert [e["auditID"] for e in events] == ["a1"] and rs.bad_lines == 3
+
+
+def test_utf8_bom(tmp_path: Path) -> None:
+    p = tmp_path / "bom.log"
+    p.write_bytes(b"\xef\xbb\xbf" + _jsonl(ev(1)) + b"\xef\xbb\xbf" + _jsonl(ev(2)))
+    events, rs = read([str(p)])
+    assert [e["auditID"] for e in events] == ["a1", "a2"] and rs.bad_lines == 0
+
+
+def test_events_without_api_version_and_v1alpha1(tmp_path: Path) -> None:
+    p = tmp_path / "old.log"
+    bare = {k: v for k, v in ev(1).items() if k != "apiVersion"}
+    p.write_bytes(_jsonl(bare, ev(2, "audit.k8s.io/v1alpha1"), {"auditID": "a3", "verb": "get"}))
+    events, rs = read([str(p)])
+    assert [e["auditID"] for e in events] == ["a1", "a2", "a3"] and rs.bad_lines == 0
+
+
+def test_not_an_audit_log_is_one_line(tmp_path: Path) -> None:
+    p = tmp_path / "x.yaml"
+    p.write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n" * 10)
+    q = tmp_path / "pods.json"
+    q.write_bytes(_jsonl({"kind": "Pod", "apiVersion": "v1"}, {"kind": "Pod", "apiVersion": "v1"}))
+    events, rs = read([str(p), str(q), SAMPLE])
+    assert len(events) == 37
+    assert [(e.file, e.message.split(" (")[0]) for e in rs.errors] == [
+        (str(p), "not an audit log"), (str(q), "not an audit log")]
+    assert rs.bad_lines == 2

@@ -15,12 +15,16 @@ from datetime import datetime
 from typing import Any
 
 from ..findings import Severity
-from .alerts import Alert, event_time
+from .alerts import Alert, connection_ip, event_time, source_ips
 from .audit2rbac import effective_user
-from .detections import Detection, builtin, pod_images, username
+from .detections import BATCH_GATES, Detection, Settings, builtin, pod_images, refused, username
+from .identities import DEFAULT as DEFAULT_IDENTITIES
+from .identities import Identities
+from .requestinfo import object_ref
 
 DEDUP_CAPACITY = 65536
 SOURCE_SEEN_CAPACITY = 65536
+BURST_KEYS_CAPACITY = 65536  # users and source IPs tracked by the burst detector; the least recent are dropped
 MEMO_CAPACITY = 100_000  # distinct (stage, resource, subresource, verb) keys remembered; beyond that per event
 
 
@@ -34,6 +38,8 @@ class AnalyzerConfig:
     allowed_user_agents: tuple[str, ...] = ()  # regexes; when set: alert on any other user agent
     disabled: tuple[str, ...] = ()  # detection ids to skip
     trusted_images: tuple[str, ...] = ()  # image repositories whose pods the pod detections leave alone
+    identities: Identities = DEFAULT_IDENTITIES  # the control plane's identities, exempt from the rules
+    burst_capacity: int = BURST_KEYS_CAPACITY
 
 
 @dataclass(slots=True)
@@ -42,6 +48,7 @@ class Stats:
     alerts: int = 0
     by_rule: dict[str, int] = field(default_factory=dict)
     malformed: int = 0  # events (or detections on them) skipped because a field had an unexpected type
+    state_dropped: int = 0  # identities or sources forgotten by a bounded stateful detector (counted, not silent)
 
     def add(self, alert: Alert) -> None:
         self.alerts += 1
@@ -51,6 +58,7 @@ class Stats:
         self.events += other.events
         self.alerts += other.alerts
         self.malformed += other.malformed
+        self.state_dropped += other.state_dropped
         for k, v in other.by_rule.items():
             self.by_rule[k] = self.by_rule.get(k, 0) + v
 
@@ -59,6 +67,8 @@ class Stats:
                              "byRule": dict(sorted(self.by_rule.items()))}
         if self.malformed:
             d["malformed"] = self.malformed
+        if self.state_dropped:
+            d["stateDropped"] = self.state_dropped
         return d
 
 
@@ -70,15 +80,20 @@ def parse_time(ts: str) -> float | None:
 
 
 class BurstDetector:
-    """Sliding-window count of forbidden (403) and unauthenticated (401) requests per user and
-    per source IP; alerts once when a key reaches the threshold, again only after its window has drained."""
+    """Sliding-window count of refused requests (401, 403, and refused attempts some rule alerted on) per user and
+    per connection address; alerts once when a key reaches the threshold, again only after its window has
+    drained. The address is the LAST sourceIPs entry (alerts.connection_ip): the X-Forwarded-For entries before
+    it are chosen by the client, so counting them would let one client spread its attempts over invented
+    addresses. State is bounded: at most `capacity` keys (least recently seen dropped, and counted) and
+    `threshold` timestamps per key."""
 
     RULE = "forbidden-burst"
 
-    def __init__(self, threshold: int, window: float) -> None:
-        self.threshold, self.window = threshold, window
-        self._times: dict[tuple[str, str], deque[float]] = {}
+    def __init__(self, threshold: int, window: float, capacity: int = BURST_KEYS_CAPACITY) -> None:
+        self.threshold, self.window, self.capacity = threshold, window, max(1, capacity)
+        self._times: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
         self._firing: set[tuple[str, str]] = set()
+        self.dropped = 0
 
     def feed(self, ev: dict[str, Any]) -> Iterator[Alert]:
         if self.threshold <= 0:
@@ -89,9 +104,19 @@ class BurstDetector:
         # The identity that was refused: the impersonated one when the caller impersonated.
         user = effective_user(ev)
         keys = [("user", user)] if user else []
-        keys += [("ip", ip) for ip in (ev.get("sourceIPs") or ())[:1]]
+        ip = connection_ip(ev)
+        if ip:
+            keys.append(("ip", ip))
         for key in keys:
-            q = self._times.setdefault(key, deque())
+            q = self._times.get(key)
+            if q is None:
+                q = self._times[key] = deque(maxlen=self.threshold)
+                if len(self._times) > self.capacity:
+                    old, _ = self._times.popitem(last=False)
+                    self._firing.discard(old)
+                    self.dropped += 1
+            else:
+                self._times.move_to_end(key)
             q.append(t)
             while q and q[0] <= t - self.window:
                 q.popleft()
@@ -101,13 +126,14 @@ class BurstDetector:
                 self._firing.add(key)
                 what = f"user {key[1]}" if key[0] == "user" else f"source IP {key[1]}"
                 yield Alert.of(self.RULE, Severity.HIGH, ev,
-                               f"{len(q)} forbidden or unauthenticated requests from {what} within "
-                               f"{self.window:g}s (brute force or permission probing)")
+                               f"{len(q)} refused requests (forbidden, unauthenticated or refused attempts) from "
+                               f"{what} within {self.window:g}s (brute force or permission probing)")
 
 
 class SourceDetector:
-    """Requests from source IPs outside the allowed CIDRs or with unexpected user agents, once per
-    (user, source IP, user agent)."""
+    """Requests from connection addresses outside the allowed CIDRs or with unexpected user agents, once per
+    (user, address, user agent). The address judged is the connection's (the last sourceIPs entry); claimed
+    X-Forwarded-For entries are named in the message but never make a request look allowed."""
 
     RULE = "unexpected-source"
 
@@ -115,6 +141,7 @@ class SourceDetector:
         self.nets = [ipaddress.ip_network(c, strict=False) for c in cidrs]
         self.agents = [re.compile(a) for a in agents]
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self.dropped = 0
 
     @property
     def active(self) -> bool:
@@ -122,13 +149,14 @@ class SourceDetector:
 
     def check(self, ev: dict[str, Any]) -> Alert | None:
         reasons = []
-        ips = ev.get("sourceIPs") or ()
-        ip = ips[0] if ips else ""
+        ips = source_ips(ev)
+        ip = ips[-1] if ips else ""
         if self.nets and ip:
             try:
                 addr = ipaddress.ip_address(ip)
                 if not any(addr.version == n.version and addr in n for n in self.nets):
-                    reasons.append(f"source IP {ip} outside the allowed networks")
+                    claimed = f" (forwarded for {', '.join(ips[:-1])})" if len(ips) > 1 else ""
+                    reasons.append(f"source IP {ip} outside the allowed networks{claimed}")
             except ValueError:
                 reasons.append(f"unparsable source IP {ip!r}")
         ua = ev.get("userAgent") or ""
@@ -142,6 +170,7 @@ class SourceDetector:
         self._seen[key] = None
         if len(self._seen) > SOURCE_SEEN_CAPACITY:
             self._seen.popitem(last=False)
+            self.dropped += 1
         return Alert.of(self.RULE, Severity.MEDIUM, ev, "; ".join(reasons))
 
 
@@ -151,7 +180,8 @@ class Analyzer:
     def __init__(self, detections: list[Detection] | None = None, config: AnalyzerConfig | None = None,
                  *, stateful: bool = True) -> None:
         self.config = config or AnalyzerConfig()
-        dets = [d for d in (builtin() if detections is None else detections) if d.id not in self.config.disabled]
+        dets = [d for d in (builtin(Settings(self.config.identities)) if detections is None else detections)
+                if d.id not in self.config.disabled]
         self.detections = dets
         # Detections gated by a top-level field or a user name are looked up by it; the rest by (stage, resource,
         # verb), memoised, so an event costs a few dict lookups unless some detection could apply.
@@ -172,20 +202,34 @@ class Analyzer:
         self._dedup: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.stats = Stats()
         on = self.config.disabled
-        self.burst = BurstDetector(self.config.burst_threshold, self.config.burst_window) \
+        self._identities = self.config.identities
+        self.burst = BurstDetector(self.config.burst_threshold, self.config.burst_window,
+                                   self.config.burst_capacity) \
             if stateful and BurstDetector.RULE not in on else None
         src = SourceDetector(self.config.allowed_cidrs, self.config.allowed_user_agents)
         self.source = src if src.active and SourceDetector.RULE not in on else None
         self.burst_inputs = None  # workers set a list: bursts are deferred to the parent
 
-    def _candidates(self, stage: Any, resource: Any, sub: Any, verb: Any) -> tuple[Detection, ...]:
+    def _candidates(self, stage: Any, resource: Any, sub: Any, verb: Any) -> tuple[Any, ...]:
         key = (stage, resource, sub, verb)
         found = self._memo.get(key)
         if found is None:
-            found = tuple(d for d in self._plain if stage in d.stages
-                          and (d.resources is None or resource in d.resources)
-                          and (d.subresources is None or (sub or "") in d.subresources)
-                          and (d.verbs is None or verb in d.verbs))
+            matching = [d for d in self._plain if stage in d.stages
+                        and (d.resources is None or resource in d.resources)
+                        and (d.subresources is None or (sub or "") in d.subresources)
+                        and (d.verbs is None or verb in d.verbs)]
+            # The rules of a batch become one entry: their shared precondition is tested once per event.
+            entries: list[Any] = []
+            batches: dict[str, list[Detection]] = {}
+            for d in matching:
+                if d.batch is None or d.batch not in BATCH_GATES:
+                    entries.append(d)
+                else:
+                    if d.batch not in batches:
+                        batches[d.batch] = []
+                        entries.append(_Batch(BATCH_GATES[d.batch], batches[d.batch]))
+                    batches[d.batch].append(d)
+            found = tuple(entries)
             if len(self._memo) < MEMO_CAPACITY:
                 self._memo[key] = found
         return found
@@ -196,6 +240,8 @@ class Analyzer:
         try:  # free unless raised; one function for the hot path (no per-event method calls when nothing applies)
             stage = ev.get("stage")
             ref = ev.get("objectRef")
+            if stage is None or not ref:
+                stage, ref = _normalise(ev)
             if ref:
                 key = (stage, ref.get("resource"), ref.get("subresource"), ev.get("verb"))
             else:
@@ -204,8 +250,14 @@ class Analyzer:
             if dets is None:
                 dets = self._candidates(*key)
             if dets:
+                flags = (self._identities.exempt(ev), refused(ev))  # once per event, for every rule
                 for d in dets:
-                    self._apply(d, ev, out)
+                    if d.__class__ is _Batch:
+                        if d.gate(ev):
+                            for m in d.members:
+                                self._apply(m, ev, out, flags)
+                    else:
+                        self._apply(d, ev, out, flags)
             if self._gate_key is not None and self._gate_key in ev:
                 self._gated(self._keyed[self._gate_key], ev, stage, out)
             elif self._more_keys:
@@ -237,27 +289,50 @@ class Analyzer:
         self._complete_hooks = self.source is not None or self.burst is not None or value is not None
 
     def _on_complete(self, ev: dict[str, Any], out: list[Alert]) -> None:
+        attempted = bool(out) and refused(ev)  # a refused attempt some rule alerted on counts toward bursts
         if self.source is not None and (a := self.source.check(ev)) is not None:
             out.append(a)
+            self.stats.state_dropped = self._dropped()
         rs = ev.get("responseStatus")
         c = rs.get("code") if rs else None
-        if c == 403 or c == 401:
+        if c == 403 or c == 401 or attempted:
             if self._burst_inputs is not None:
                 self._burst_inputs.append(_burst_view(ev))
             elif self.burst is not None:
                 out.extend(self.burst.feed(ev))
+                self.stats.state_dropped = self._dropped()
 
-    def _apply(self, d: Detection, ev: dict[str, Any], out: list[Alert]) -> None:
-        """One detection; a malformed body fails only this detection, the others still judge the event."""
+    def _dropped(self) -> int:
+        return (self.burst.dropped if self.burst is not None else 0) + (
+            self.source.dropped if self.source is not None else 0)
+
+    def _apply(self, d: Detection, ev: dict[str, Any], out: list[Alert],
+               flags: tuple[bool, bool] | None = None) -> None:
+        """One detection; a malformed body fails only this detection, the others still judge the event. The
+        control plane's identities are exempt (one allow-list); a refused request is an attempt: its own wording
+        (detections.said), one severity lower, or not this rule's business (Detection.attempts)."""
+        exempt, was_refused = flags if flags is not None else (self._identities.exempt(ev), refused(ev))
+        if exempt and d.exempt_control_plane:
+            return
+        if (d.attempts == "never" and was_refused) or (d.attempts == "only" and not was_refused):
+            return
         try:
             msg = d.check(ev)
         except (AttributeError, TypeError, KeyError, ValueError, IndexError):
             self.stats.malformed += 1
             return
-        if msg is not None and (not d.once_per_request or self._first(d.id, ev.get("auditID", ""))):
+        if msg is None:
+            return
+        trigger = ""
+        if msg.__class__ is tuple:
+            msg, trigger = msg  # type: ignore[misc]
+        if not d.once_per_request or self._first(d.id, ev.get("auditID", "")):
             if d.image_exempt and self._trusted and self._all_trusted(ev):
                 return
-            out.append(Alert.of(d.id, d.severity, ev, msg))
+            sev = d.severity
+            if was_refused and d.attempts == "lower" and sev > Severity.LOW:
+                sev = Severity(sev - 1)
+            out.append(Alert.of(d.id, sev, ev, str(msg), trigger))
 
     def _all_trusted(self, ev: dict[str, Any]) -> bool:
         """Falco `not ka.req.pod.containers.image.repository in (list)`: exempt only when every image is listed."""
@@ -277,6 +352,7 @@ class Analyzer:
     def feed_burst_only(self, ev: dict[str, Any]) -> list[Alert]:
         """For the parent of workers: the deferred burst inputs, in log order."""
         out = list(self.burst.feed(ev)) if self.burst is not None else []
+        self.stats.state_dropped = self._dropped()
         for a in out:
             self.stats.add(a)
         return out
@@ -291,8 +367,35 @@ class Analyzer:
         return True
 
 
+class _Batch:
+    """Rules sharing a precondition, dispatched as one entry (Detection.batch)."""
+
+    __slots__ = ("gate", "members")
+
+    def __init__(self, gate: Any, members: list[Detection]) -> None:
+        self.gate, self.members = gate, members
+
+
+def _normalise(ev: dict[str, Any]) -> tuple[Any, Any]:
+    """Read an event as the apiserver meant it: without `stage` (exported and forwarded logs keep only the final
+    record) it is a complete event; a flattened sourceIPs string becomes the list (exporters that flatten it also
+    drop stage or objectRef; elsewhere alerts.source_ips splits it where it is read); a dropped objectRef is
+    rebuilt from requestURI (requestinfo.py). The event is updated in place so every rule sees the same."""
+    stage = ev.get("stage")
+    if stage is None:
+        stage = ev["stage"] = "ResponseComplete"
+    if ev.get("sourceIPs").__class__ is str:
+        ev["sourceIPs"] = source_ips(ev)
+    ref = ev.get("objectRef")
+    if not ref:
+        derived = object_ref(ev.get("requestURI"))
+        if derived is not None:
+            ev["objectRef"] = ref = derived
+    return stage, ref
+
+
 def _burst_view(ev: dict[str, Any]) -> dict[str, Any]:
     """The fields a burst alert needs, small enough to ship from a worker."""
     keep = ("auditID", "stageTimestamp", "requestReceivedTimestamp", "timestamp", "user", "impersonatedUser",
-            "sourceIPs", "verb", "objectRef", "responseStatus", "annotations")
+            "sourceIPs", "verb", "objectRef", "responseStatus", "annotations", "userAgent", "requestURI")
     return {k: ev[k] for k in keep if k in ev}

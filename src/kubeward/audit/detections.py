@@ -10,14 +10,17 @@ Messages never include a secret's or configmap's values, only names and keys.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from ..findings import Severity
+from . import podfacts
+from .identities import POD_CREATING_CONTROLLERS, Identities
 
-Check = Callable[[dict[str, Any]], "str | None"]
+# A check returns None (no alert), a message, or (message, the JSON pointer of the field that triggered it).
+Check = Callable[[dict[str, Any]], "str | tuple[str, str] | None"]
 
 # Falco macro kevt: only ResponseComplete; kevt_started: ResponseStarted.
 COMPLETE = frozenset({"ResponseComplete"})
@@ -41,12 +44,48 @@ class Detection:
     users: frozenset[str] | None = None  # only events by these user names (user.username)
     image_exempt: bool = False  # silenced when every container image is a trusted repository (Falco image lists)
     subresources: frozenset[str] | None = None  # objectRef.subresource ("" = none); None = any
+    # The control plane's own identities (identities.py, one allow-list for all rules) are left alone.
+    exempt_control_plane: bool = True
+    # Refused requests (refused() below): "lower" = an attempt alert one severity lower; "keep" = same severity
+    # (custom rules: their author chose it); "only" = the rule is about refusals; "never" = refusals are another
+    # rule's business.
+    attempts: str = "lower"
+    # Rules of one batch share a precondition the analyzer tests once per event before running any of them
+    # (BATCH_GATES); they must share their dispatch keys (resources, verbs, stages, subresources).
+    batch: str | None = None
 
 
 # --- field helpers (Falco macros) ------------------------------------------------------------------------------
 
 def code(ev: dict[str, Any]) -> int:
     return (ev.get("responseStatus") or {}).get("code") or 0
+
+
+def refused(ev: dict[str, Any]) -> bool:
+    """The apiserver refused the request: authentication, authorization, admission (a webhook, a policy, quota)
+    or validation failed. Every such response is a Status with code >= 400 (apimachinery/pkg/api/errors), and the
+    audit filter records it as responseStatus (apiserver/pkg/endpoints/filters/audit.go)."""
+    rs = ev.get("responseStatus")
+    if not isinstance(rs, dict):
+        return False
+    c = rs.get("code")
+    return (isinstance(c, int) and c >= 400) or rs.get("status") == "Failure"
+
+
+def refusal(ev: dict[str, Any]) -> str:
+    """`code 403 Forbidden`, from responseStatus (code and reason; never the message, which may echo input)."""
+    rs = ev.get("responseStatus") or {}
+    reason = rs.get("reason") if isinstance(rs.get("reason"), str) else ""
+    return f"code {rs.get('code', '?')}" + (f" {reason}" if reason else "")
+
+
+def said(ev: dict[str, Any], subject: str, past: str, rest: str = "") -> str:
+    """`pod web/p created with …` when it happened; `refused attempt (code 403 Forbidden): pod web/p with …` when
+    the apiserver refused it: an attempt is never worded as done."""
+    tail = f" {rest}" if rest else ""
+    if refused(ev):
+        return f"refused attempt ({refusal(ev)}): {ev.get('verb', '?')} {subject}{tail}"
+    return f"{subject} {past}{tail}"
 
 
 def successful(ev: dict[str, Any]) -> bool:
@@ -57,6 +96,13 @@ def successful(ev: dict[str, Any]) -> bool:
 
 def username(ev: dict[str, Any]) -> str:
     return (ev.get("user") or {}).get("username", "")
+
+
+def actor(ev: dict[str, Any]) -> str:
+    """Who did it, for messages: the caller, and the identity it acted as when it impersonated."""
+    imp = ev.get("impersonatedUser")
+    name = imp.get("username") if isinstance(imp, dict) else None
+    return f"{username(ev)} as {name}" if name else username(ev)
 
 
 def system_user(ev: dict[str, Any]) -> bool:
@@ -101,60 +147,82 @@ def pod_images(ev: dict[str, Any]) -> list[str]:
     return [image_repository(str(c.get("image", ""))) for c in all_containers(pod_spec(ev))]
 
 
+def _meta(obj: Any) -> dict[str, Any]:
+    m = obj.get("metadata") if isinstance(obj, dict) else None
+    return m if isinstance(m, dict) else {}
+
+
 def target(ev: dict[str, Any]) -> str:
+    """ns/name of the object; a create with generateName (every controller-made pod) is named `prefix*` until the
+    response (RequestResponse) gives the name."""
     r = ref(ev)
-    name = r.get("name") or req(ev).get("metadata", {}).get("name") or (
-        (ev.get("responseObject") or {}).get("metadata", {}).get("name", "") if isinstance(
-            ev.get("responseObject"), dict) else "")
+    name = r.get("name") or _meta(req(ev)).get("name") or _meta(ev.get("responseObject")).get("name") or (
+        f"{_meta(req(ev)).get('generateName')}*" if _meta(req(ev)).get("generateName") else "")
     ns = r.get("namespace")
     return f"{ns}/{name}" if ns else str(name)
 
 
-# --- pods -------------------------------------------------------------------------------------------------------
+# --- pods: the scan's controls judge the body (podfacts.py) -----------------------------------------------------
 
-def _privileged(ev: dict[str, Any]) -> str | None:
-    if not no_subresource(ev):
-        return None
-    names = [c.get("name", "?") for c in all_containers(pod_spec(ev))
-             if (c.get("securityContext") or {}).get("privileged") is True]
-    return f"pod {target(ev)} created with privileged container(s) {', '.join(names)}" if names else None
-
-
-# Falco macro sensitive_vol_mount (exact paths, as `intersects` compares whole values).
-SENSITIVE_HOST_PATHS = frozenset({
-    "/proc", "/var/run/docker.sock", "/", "/etc", "/root", "/var/run/crio/crio.sock",
-    "/run/containerd/containerd.sock", "/home/admin", "/var/lib/kubelet", "/var/lib/kubelet/pki",
-    "/etc/kubernetes", "/etc/kubernetes/manifests",
-})
-
-
-def _sensitive_mount(ev: dict[str, Any]) -> str | None:
-    if not no_subresource(ev):
-        return None
-    hits = []
-    for v in pod_spec(ev).get("volumes") or ():
-        path = ((v or {}).get("hostPath") or {}).get("path") if isinstance(v, dict) else None
-        if isinstance(path, str) and path in SENSITIVE_HOST_PATHS:
-            hits.append(path)
-    return f"pod {target(ev)} mounts sensitive host path(s) {', '.join(hits)}" if hits else None
-
-
-def _host_ns(field_name: str, what: str) -> Check:
-    def check(ev: dict[str, Any]) -> str | None:
-        if no_subresource(ev) and pod_spec(ev).get(field_name) is True:
-            return f"pod {target(ev)} created using the host {what} ({field_name}: true)"
-        return None
+def _pod_rule(ids: tuple[str, ...], what: str) -> Check:
+    def check(ev: dict[str, Any]) -> tuple[str, str] | None:
+        found = podfacts.hits(ev, ids)  # dispatched on pods without subresource only
+        if not found:
+            return None
+        return said(ev, f"pod {target(ev)}", "created", f"{what}: " + "; ".join(m for _, m in found)), found[0][0]
 
     return check
 
 
-def _kube_namespace_pod(ev: dict[str, Any]) -> str | None:
-    if no_subresource(ev) and ref(ev).get("namespace") in KUBE_NAMESPACES and not system_user(ev) and successful(ev):
-        return f"pod {target(ev)} created in {ref(ev)['namespace']} by a non-system user"
-    return None
-
-
 KUBE_NAMESPACES = frozenset({"kube-system", "kube-public"})
+# Workloads whose pods run with the namespace's service accounts and secrets (apps/v1, batch/v1).
+WORKLOAD_RESOURCES = frozenset({"deployments", "daemonsets", "statefulsets", "jobs", "cronjobs", "replicasets",
+                                "replicationcontrollers"})
+OWNER_MEMORY_CAPACITY = 10000
+
+
+class KubeNamespaceWorkloads:
+    """Workloads and pods planted in kube-system/kube-public. A non-control-plane identity creating one is judged
+    at once; the pods the controllers then create from it (Deployment -> ReplicaSet -> Pod, CronJob -> Job -> Pod,
+    DaemonSet/StatefulSet/Job -> Pod, followed through each body's controller ownerReference) are judged too, naming
+    who planted the workload. Stateful (bounded), so each Analyzer gets its own instance."""
+
+    def __init__(self, identities: Identities) -> None:
+        self.identities = identities
+        self.planted: dict[tuple[str, str, str], str] = {}
+
+    def pod(self, ev: dict[str, Any]) -> str | None:
+        return self._judge(ev) if ref(ev).get("resource") == "pods" else None
+
+    def workload(self, ev: dict[str, Any]) -> str | None:
+        return self._judge(ev) if ref(ev).get("resource") != "pods" else None
+
+    def _judge(self, ev: dict[str, Any]) -> str | None:
+        r = ref(ev)
+        ns = r.get("namespace")
+        if ns not in KUBE_NAMESPACES or r.get("subresource"):
+            return None
+        res = r.get("resource")
+        kind = podfacts.KIND_BY_RESOURCE.get(str(res), str(res))
+        name = r.get("name") or _meta(req(ev)).get("name") or ""
+        if not self.identities.exempt(ev):
+            if not refused(ev) and name and len(self.planted) < OWNER_MEMORY_CAPACITY:
+                self.planted[(kind, ns, name)] = f"{kind} {ns}/{name} created by {actor(ev)}"
+            return said(ev, f"{kind.lower() if res == 'pods' else kind} {target(ev)}", f"created in {ns}",
+                        f"by {actor(ev)}, not a control-plane identity")
+        if username(ev) not in POD_CREATING_CONTROLLERS and not username(ev).startswith("system:kube-controller"):
+            return None
+        for owner in _meta(req(ev)).get("ownerReferences") or ():
+            if not isinstance(owner, dict) or owner.get("controller") is not True:
+                continue
+            origin = self.planted.get((str(owner.get("kind")), ns, str(owner.get("name"))))
+            if origin is None:
+                continue
+            if name and not refused(ev) and len(self.planted) < OWNER_MEMORY_CAPACITY:
+                self.planted[(kind, ns, name)] = origin
+            if res == "pods":
+                return said(ev, f"pod {target(ev)}", f"created by {actor(ev)}", f"from {origin}")
+        return None
 
 
 def _exec_attach(ev: dict[str, Any]) -> str | None:
@@ -163,14 +231,14 @@ def _exec_attach(ev: dict[str, Any]) -> str | None:
         return None
     cmd = _query_values(ev.get("requestURI", ""), "command")
     extra = f" command={' '.join(cmd)}" if cmd else ""
-    outcome = "" if successful(ev) or ev.get("stage") == "ResponseStarted" else f" (denied, code {code(ev)})"
-    return f"{sub} into pod {target(ev)}{extra}{outcome}"
+    return said(ev, f"pod {target(ev)}", f"{sub} into", extra.strip()) if refused(ev) else \
+        f"{sub} into pod {target(ev)}{extra}"
 
 
 def _portforward(ev: dict[str, Any]) -> str | None:
     if ref(ev).get("subresource") != "portforward":
         return None
-    return f"port-forward to pod {target(ev)}" + ("" if successful(ev) else f" (denied, code {code(ev)})")
+    return said(ev, f"pod {target(ev)}", "port-forwarded") if refused(ev) else f"port-forward to pod {target(ev)}"
 
 
 def _ephemeral(ev: dict[str, Any]) -> str | None:
@@ -178,7 +246,7 @@ def _ephemeral(ev: dict[str, Any]) -> str | None:
         return None
     eph = [c.get("name", "?") + "=" + str(c.get("image", "?")) for c in req(ev).get("spec", {}).get(
         "ephemeralContainers") or () if isinstance(c, dict)] if isinstance(req(ev).get("spec"), dict) else []
-    return f"ephemeral container added to pod {target(ev)}" + (f" ({', '.join(eph)})" if eph else "")
+    return said(ev, f"pod {target(ev)}", "given an ephemeral container", f"({', '.join(eph)})" if eph else "")
 
 
 def _query_values(uri: str, key: str) -> list[str]:
@@ -189,10 +257,10 @@ def _query_values(uri: str, key: str) -> list[str]:
 
 # --- services, configmaps, ingresses, secrets ----------------------------------------------------------------------
 
-def _nodeport(ev: dict[str, Any]) -> str | None:
+def _nodeport(ev: dict[str, Any]) -> str | tuple[str, str] | None:
     spec = req(ev).get("spec")
     if no_subresource(ev) and isinstance(spec, dict) and spec.get("type") == "NodePort":
-        return f"NodePort service {target(ev)} created"
+        return said(ev, f"NodePort service {target(ev)}", "created"), "/requestObject/spec/type"
     return None
 
 
@@ -201,7 +269,7 @@ CREDENTIAL_MARKERS = ("aws_access_key_id", "aws-access-key-id", "aws_s3_access_k
                       "password", "passphrase")
 
 
-def _configmap_credentials(ev: dict[str, Any]) -> str | None:
+def _configmap_credentials(ev: dict[str, Any]) -> str | tuple[str, str] | None:
     obj = req(ev)
     if not obj or not no_subresource(ev):
         return None
@@ -211,20 +279,32 @@ def _configmap_credentials(ev: dict[str, Any]) -> str | None:
         return None
     keys = sorted(k for k in (obj.get("data") or {}) if any(m in k for m in found))
     where = f" in keys {', '.join(keys)}" if keys else ""
-    return f"configmap {target(ev)} {ev.get('verb')}d with credential-like content ({', '.join(found)}){where}"
+    return said(ev, f"configmap {target(ev)}", f"{ev.get('verb')}d", f"with credential-like content "
+                f"({', '.join(found)}){where}"), "/requestObject/data"
 
 
-def _ingress_no_tls(ev: dict[str, Any]) -> str | None:
+def _ingress_no_tls(ev: dict[str, Any]) -> str | tuple[str, str] | None:
     spec = req(ev).get("spec")
     if no_subresource(ev) and isinstance(spec, dict) and not spec.get("tls"):
-        return f"ingress {target(ev)} created without TLS"
+        return said(ev, f"ingress {target(ev)}", "created", "without TLS"), "/requestObject/spec/tls"
     return None
 
 
+def _secrets_what(ev: dict[str, Any]) -> str:
+    return f"secret {target(ev)}" if ref(ev).get("name") else \
+        f"secrets in {ref(ev).get('namespace') or 'all namespaces'}"
+
+
 def _secret_read(ev: dict[str, Any]) -> str | None:
-    if no_subresource(ev) and not system_user(ev) and successful(ev):
-        what = f"secret {target(ev)}" if ref(ev).get("name") else f"secrets in {ref(ev).get('namespace') or 'all namespaces'}"
-        return f"{what} read ({ev.get('verb')}) by non-system user"
+    if no_subresource(ev) and successful(ev):
+        return f"{_secrets_what(ev)} read ({ev.get('verb')}) by {actor(ev)}"
+    return None
+
+
+def _secret_denied(ev: dict[str, Any]) -> str | None:
+    # Falco "K8s Secret Get Unsuccessfully Tried": probing for readable secrets is reconnaissance.
+    if no_subresource(ev) and code(ev) in (401, 403):
+        return f"{_secrets_what(ev)}: {ev.get('verb')} refused ({refusal(ev)}) for {actor(ev)}"
     return None
 
 
@@ -253,44 +333,147 @@ def _impersonation(ev: dict[str, Any]) -> str | None:
         return None
     return (f"{username(ev)} acted as {imp.get('username', '?')}"
             + (f" (groups {', '.join(imp.get('groups') or ())})" if imp.get("groups") else "")
-            + ("" if successful(ev) else f", code {code(ev)}"))
-
-
-def control_plane(ev: dict[str, Any]) -> bool:
-    """Nodes and control-plane components mint tokens and CSRs routinely."""
-    u = ev.get("user") or {}
-    name = u.get("username", "")
-    return (name.startswith(("system:node:", "system:kube-", "system:bootstrap:"))
-            or "system:nodes" in (u.get("groups") or ()) or "system:bootstrappers" in (u.get("groups") or ()))
+            + ("" if not refused(ev) else f", refused ({refusal(ev)})"))
 
 
 def _sa_token(ev: dict[str, Any]) -> str | None:
-    if ref(ev).get("subresource") == "token" and not control_plane(ev) and successful(ev):
-        return f"token requested for serviceaccount {target(ev)}"
-    return None
+    if ref(ev).get("subresource") != "token":
+        return None
+    return said(ev, f"serviceaccount {target(ev)}", "given a token", f"by {actor(ev)}")
+
+
+def _sa_token_other(ev: dict[str, Any]) -> str | None:
+    """A service account minting a token for another service account: a stolen token widening itself (rbac-police
+    token_request). The caller's own account is system:serviceaccount:<ns>:<name> (serviceaccount/util.go)."""
+    name = username(ev)
+    if ref(ev).get("subresource") != "token" or not name.startswith("system:serviceaccount:"):
+        return None
+    own = name.removeprefix("system:serviceaccount:")
+    target_sa = f"{ref(ev).get('namespace', '')}:{ref(ev).get('name', '')}"
+    if own == target_sa:
+        return None
+    return said(ev, f"serviceaccount {target(ev)}", "given a token", f"by another service account, {name}")
 
 
 def _sa_kube_namespace(ev: dict[str, Any]) -> str | None:
-    if no_subresource(ev) and ref(ev).get("namespace") in KUBE_NAMESPACES and not system_user(ev) and successful(ev):
-        return f"serviceaccount {target(ev)} created in {ref(ev)['namespace']} by a non-system user"
+    if no_subresource(ev) and ref(ev).get("namespace") in KUBE_NAMESPACES:
+        return said(ev, f"serviceaccount {target(ev)}", f"created in {ref(ev)['namespace']}", f"by {actor(ev)}")
     return None
 
 
 def _csr_created(ev: dict[str, Any]) -> str | None:
-    if ref(ev).get("subresource") or control_plane(ev) or not successful(ev):
+    if ref(ev).get("subresource"):
         return None
     spec = req(ev).get("spec")
     signer = spec.get("signerName", "") if isinstance(spec, dict) else ""
-    return f"certificate signing request {target(ev)} created" + (f" for signer {signer}" if signer else "")
+    return said(ev, f"certificate signing request {target(ev)}", "created", f"for signer {signer}" if signer else "")
 
 
 def _csr_approved(ev: dict[str, Any]) -> str | None:
-    # Approval goes through the certificatesigningrequests/approval subresource (update).
-    if ref(ev).get("subresource") != "approval" or not successful(ev):
+    # Approval goes through the certificatesigningrequests/approval subresource (update); the controller
+    # manager's csrapproving controller (auto-approving kubelet client certificates) is on the allow-list.
+    if ref(ev).get("subresource") != "approval":
         return None
-    if username(ev) == "system:kube-controller-manager":
-        return None  # the csrapproving controller auto-approves kubelet client certificates
-    return f"certificate signing request {target(ev)} approved by {username(ev)}"
+    return said(ev, f"certificate signing request {target(ev)}", f"approved by {actor(ev)}")
+
+
+# --- admission, events, nodes, persistence, lists from the rules file -----------------------------------------
+
+ADMISSION_RESOURCES = frozenset({
+    "mutatingwebhookconfigurations", "validatingwebhookconfigurations", "validatingadmissionpolicies",
+    "validatingadmissionpolicybindings", "mutatingadmissionpolicies", "mutatingadmissionpolicybindings"})
+DELETE = frozenset({"delete", "deletecollection"})
+
+
+def _admission_changed(ev: dict[str, Any]) -> str | None:
+    # Admission configuration decides what the apiserver lets through: a new webhook sees (and can mutate) every
+    # matching object, a deleted policy stops enforcing. admissionregistration.k8s.io (v1, v1beta1).
+    if ref(ev).get("apiGroup") not in (None, "admissionregistration.k8s.io"):
+        return None
+    past = {"create": "created", "delete": "deleted", "deletecollection": "deleted"}.get(str(ev.get("verb")),
+                                                                                         "changed")
+    what = target(ev) or "(all)"
+    return said(ev, f"{ref(ev).get('resource')} {what}", f"{past} by {actor(ev)}")
+
+
+def _events_deleted(ev: dict[str, Any]) -> str | None:
+    # Events expire by TTL (--event-ttl) in etcd; deleting them through the API is covering tracks.
+    if ref(ev).get("apiGroup") not in (None, "", "events.k8s.io"):
+        return None
+    what = f"event {target(ev)}" if ref(ev).get("name") else f"events in {ref(ev).get('namespace') or 'all namespaces'}"
+    return said(ev, what, f"deleted by {actor(ev)}")
+
+
+def _persistence(ev: dict[str, Any]) -> str | None:
+    # A DaemonSet runs on every node (and each new one), a CronJob comes back on schedule: MITRE ATT&CK for
+    # containers T1053.007 (container orchestration job) and the DaemonSet persistence technique.
+    kind = {"daemonsets": "DaemonSet", "cronjobs": "CronJob"}[str(ref(ev).get("resource"))]
+    return said(ev, f"{kind} {target(ev)}", f"created by {actor(ev)}")
+
+
+KUBELET_SUBRESOURCES = frozenset({"proxy", "log", "checkpoint", "pods"})
+
+
+def _node_proxy(ev: dict[str, Any]) -> str | None:
+    # nodes/proxy reaches the kubelet API through the apiserver (run, exec, logs, pods of every container on the
+    # node), bypassing pods/exec authorization and its audit record (rbac-police nodes_proxy).
+    uri = str(ev.get("requestURI", ""))
+    path = uri.split("/proxy", 1)[1].split("?", 1)[0] if "/proxy" in uri else ""
+    return said(ev, f"node {target(ev)}", "proxied to", f"(kubelet path {path or '/'})")
+
+
+def _kubelet_api(identities: Identities) -> Check:
+    """The kubelet authorizes its own API (--authorization-mode=Webhook) with a SubjectAccessReview for resource
+    nodes and subresource proxy/log/stats/metrics/spec/checkpoint/configz (kubelet/server/auth.go
+    GetRequestAttributes): each one is a direct call to a kubelet's port 10250, by spec.user. Monitoring paths
+    (stats, metrics, spec, healthz, configz) are left out: scrapers call them every few seconds."""
+
+    def check(ev: dict[str, Any]) -> tuple[str, str] | None:
+        spec = req(ev).get("spec")
+        if not isinstance(spec, dict):
+            return None
+        attrs = spec.get("resourceAttributes")
+        if not isinstance(attrs, dict) or attrs.get("resource") != "nodes" or \
+                attrs.get("subresource") not in KUBELET_SUBRESOURCES:
+            return None
+        if identities.member({"username": spec.get("user"), "groups": spec.get("groups")}):
+            return None
+        resp = ev.get("responseObject")
+        status = resp.get("status") if isinstance(resp, dict) else None
+        allowed = status.get("allowed") if isinstance(status, dict) else None
+        outcome = "" if allowed is None else (" (allowed)" if allowed else " (denied)")
+        text = (f"kubelet API on node {attrs.get('name') or '?'} called by {spec.get('user')}: {attrs.get('verb')} "
+                f"nodes/{attrs.get('subresource')}{outcome}")
+        if refused(ev):  # the kubelet could not even ask: its review was refused
+            text = f"refused attempt ({refusal(ev)}): {text}"
+        return text, "/requestObject/spec/resourceAttributes"
+
+    return check
+
+
+def _disallowed_user(users: frozenset[str]) -> Check:
+    def check(ev: dict[str, Any]) -> str | None:
+        for who, u in (("", ev.get("user")), ("impersonated ", ev.get("impersonatedUser"))):
+            name = u.get("username") if isinstance(u, dict) else None
+            if isinstance(name, str) and name in users:
+                return f"request by disallowed {who}user {name}: {ev.get('verb')} {ev.get('requestURI', '')}"
+        return None
+
+    return check
+
+
+def _disallowed_namespace(namespaces: frozenset[str]) -> Check:
+    # Falco "Create Disallowed Namespace", turned round: the listed namespaces must not be created or written to.
+    def check(ev: dict[str, Any]) -> str | None:
+        r = ref(ev)
+        ns = r.get("namespace") or (r.get("name") or _meta(req(ev)).get("name") if r.get("resource") == "namespaces"
+                                    else None)
+        if ns not in namespaces:
+            return None
+        return said(ev, f"{r.get('resource')} {target(ev) or ns}", f"{ev.get('verb')}d in disallowed namespace {ns}",
+                    f"by {actor(ev)}")
+
+    return check
 
 
 # --- RBAC --------------------------------------------------------------------------------------------------------
@@ -300,26 +483,27 @@ def role_rules(ev: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in rules if isinstance(r, dict)] if isinstance(rules, list) else []
 
 
-def _cluster_admin_binding(ev: dict[str, Any]) -> str | None:
+def _cluster_admin_binding(ev: dict[str, Any]) -> str | tuple[str, str] | None:
     rr = req(ev).get("roleRef")
     if no_subresource(ev) and isinstance(rr, dict) and rr.get("kind") == "ClusterRole" and rr.get("name") == "cluster-admin":
         subjects = ", ".join(f"{s.get('kind')}:{s.get('name')}" for s in req(ev).get("subjects") or ()
                              if isinstance(s, dict))
-        return f"{ref(ev).get('resource')} {target(ev)} grants cluster-admin to {subjects or 'no subjects'}"
+        return said(ev, f"{ref(ev).get('resource')} {target(ev)}", "grants", f"cluster-admin to "
+                    f"{subjects or 'no subjects'}"), "/requestObject/roleRef"
     return None
 
 
 def _wildcard_role(ev: dict[str, Any]) -> str | None:
     for r in role_rules(ev):
         if "*" in (r.get("verbs") or ()) or "*" in (r.get("resources") or ()):
-            return f"{_role_kind(ev)} {target(ev)} {ev.get('verb')}d with wildcard rules"
+            return said(ev, f"{_role_kind(ev)} {target(ev)}", f"{ev.get('verb')}d", "with wildcard rules")
     return None
 
 
 def _exec_role(ev: dict[str, Any]) -> str | None:
     for r in role_rules(ev):
         if "pods/exec" in (r.get("resources") or ()) and set(r.get("verbs") or ()) & {"create", "get", "*"}:
-            return f"{_role_kind(ev)} {target(ev)} {ev.get('verb')}d allowing pods/exec"
+            return said(ev, f"{_role_kind(ev)} {target(ev)}", f"{ev.get('verb')}d", "allowing pods/exec")
     return None
 
 
@@ -327,7 +511,8 @@ def _write_role(ev: dict[str, Any]) -> str | None:
     for r in role_rules(ev):
         verbs = set(r.get("verbs") or ())
         if verbs & WRITE_VERBS:
-            return f"{_role_kind(ev)} {target(ev)} created with write verbs {', '.join(sorted(verbs & WRITE_VERBS))}"
+            return said(ev, f"{_role_kind(ev)} {target(ev)}", "created",
+                        f"with write verbs {', '.join(sorted(verbs & WRITE_VERBS))}")
     return None
 
 
@@ -338,7 +523,7 @@ SYSTEM_ROLE_EXCEPTIONS = frozenset({"system:coredns", "system:managed-certificat
 def _system_role_modified(ev: dict[str, Any]) -> str | None:
     name = ref(ev).get("name") or req(ev).get("metadata", {}).get("name", "")
     if isinstance(name, str) and name.startswith("system:") and name not in SYSTEM_ROLE_EXCEPTIONS:
-        return f"system {_role_kind(ev)} {target(ev)} {ev.get('verb')}"
+        return said(ev, f"system {_role_kind(ev)} {target(ev)}", f"{ev.get('verb')}d by {actor(ev)}")
     return None
 
 
@@ -424,11 +609,9 @@ def literal_powers(rules: list[dict[str, Any]]) -> list[str]:
 
 
 def _rbac_escalation(ev: dict[str, Any]) -> str | None:
-    if not successful(ev):
-        return None
     powers = escalation_powers(role_rules(ev))
     if powers:
-        return f"{_role_kind(ev)} {target(ev)} {ev.get('verb')}d granting {'; '.join(powers)}"
+        return said(ev, f"{_role_kind(ev)} {target(ev)}", f"{ev.get('verb')}d", f"granting {'; '.join(powers)}")
     return None
 
 
@@ -445,7 +628,7 @@ class EscalationBinding:
     def __init__(self) -> None:
         self.known: dict[tuple[str, str, str], str] = {}
 
-    def __call__(self, ev: dict[str, Any]) -> str | None:
+    def __call__(self, ev: dict[str, Any]) -> str | tuple[str, str] | None:
         r = ref(ev)
         res = r.get("resource")
         if res in ("roles", "clusterroles"):
@@ -460,7 +643,7 @@ class EscalationBinding:
                     self.known.pop(key, None)
             return None
         rr = req(ev).get("roleRef")
-        if not isinstance(rr, dict) or rr.get("name") == "cluster-admin" or not successful(ev):
+        if not isinstance(rr, dict) or rr.get("name") == "cluster-admin":
             return None
         kind, name = rr.get("kind", ""), rr.get("name", "")
         ns = r.get("namespace", "") if kind == "Role" else ""
@@ -469,29 +652,55 @@ class EscalationBinding:
             return None
         subjects = ", ".join(f"{s.get('kind')}:{s.get('name')}" for s in req(ev).get("subjects") or ()
                              if isinstance(s, dict))
-        return f"{ref(ev).get('resource')} {target(ev)} binds {kind} {name} ({why}) to {subjects or 'no subjects'}"
+        return said(ev, f"{ref(ev).get('resource')} {target(ev)}", "binds",
+                    f"{kind} {name} ({why}) to {subjects or 'no subjects'}"), "/requestObject/roleRef"
 
 
-def builtin() -> list[Detection]:
+# A batch's precondition: False means no rule of the batch can fire on the event.
+BATCH_GATES: dict[str, Callable[[dict[str, Any]], bool]] = {"podfacts": podfacts.any_hits}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the rules file (`--rules`) sets for the built-in rules besides its own rules: the control-plane
+    allow-list and the disallowed users and namespaces."""
+
+    identities: Identities = field(default_factory=Identities)
+    disallowed_users: frozenset[str] = frozenset()
+    disallowed_namespaces: frozenset[str] = frozenset()
+
+
+def builtin(settings: Settings | None = None) -> list[Detection]:
     """Every built-in detection; ids are stable (users silence and select by them). Resource, subresource, verb
     and stage are declared so the analyzer dispatches on them; the check only looks at the rest."""
+    cfg = settings or Settings()
     H, M, L, C = Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.CRITICAL
     pods, roles = frozenset({"pods"}), frozenset({"clusterroles", "roles"})
     bindings = frozenset({"clusterrolebindings", "rolebindings"})
     none, exec_attach = frozenset({""}), frozenset({"exec", "attach"})
     get_create = frozenset({"create", "get"})
     csr = frozenset({"certificatesigningrequests"})
+    writes = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+    planted = KubeNamespaceWorkloads(cfg.identities)  # one memory for the workload and the pod rule
 
-    def pod_create(id: str, title: str, sev: Severity, check: Check) -> Detection:
-        return Detection(id, title, sev, check, pods, CREATE, subresources=none, image_exempt=True)
+    def pod_create(id: str, title: str, sev: Severity, ids: tuple[str, ...], what: str) -> Detection:
+        # Every pod, controllers' included (Falco): a privileged DaemonSet shows in the pods it makes.
+        return Detection(id, title, sev, _pod_rule(ids, what), pods, CREATE, subresources=none, image_exempt=True,
+                         exempt_control_plane=False, batch="podfacts")
 
-    return [
-        pod_create("privileged-pod", "Create Privileged Pod", H, _privileged),
-        pod_create("sensitive-mount-pod", "Create Sensitive Mount Pod", H, _sensitive_mount),
-        pod_create("hostnetwork-pod", "Create HostNetwork Pod", M, _host_ns("hostNetwork", "network")),
-        pod_create("hostpid-pod", "Create HostPid Pod", H, _host_ns("hostPID", "PID namespace")),
-        pod_create("hostipc-pod", "Create HostIPC Pod", M, _host_ns("hostIPC", "IPC namespace")),
-        pod_create("pod-in-kube-namespace", "Pod Created in Kube Namespace", M, _kube_namespace_pod),
+    found = [
+        pod_create("privileged-pod", "Create Privileged Pod", H, podfacts.PRIVILEGED, "with a privileged container"),
+        pod_create("sensitive-mount-pod", "Create Sensitive Mount Pod", H, podfacts.SENSITIVE_MOUNT,
+                   "mounting a sensitive host path"),
+        pod_create("hostnetwork-pod", "Create HostNetwork Pod", M, podfacts.HOST_NETWORK, "using the host network"),
+        pod_create("hostpid-pod", "Create HostPid Pod", H, podfacts.HOST_PID, "using the host PID namespace"),
+        pod_create("hostipc-pod", "Create HostIPC Pod", M, podfacts.HOST_IPC, "using the host IPC namespace"),
+        pod_create("dangerous-capabilities", "Pod Created With Dangerous Capabilities", H,
+                   podfacts.DANGEROUS_CAPABILITIES, "adding dangerous capabilities"),
+        Detection("pod-in-kube-namespace", "Pod Created in Kube Namespace", M, planted.pod, pods, CREATE,
+                  subresources=none, image_exempt=True, exempt_control_plane=False),
+        Detection("workload-in-kube-namespace", "Workload Created in Kube Namespace", H, planted.workload,
+                  WORKLOAD_RESOURCES, CREATE, subresources=none, exempt_control_plane=False),
         # exec/attach/portforward upgrade a POST (verb create) or a websocket GET (verb get) into a stream.
         Detection("exec-attach", "Attach/Exec Pod", M, _exec_attach, pods, get_create, STARTED_OR_COMPLETE,
                   once_per_request=True, subresources=exec_attach),
@@ -505,10 +714,12 @@ def builtin() -> list[Detection]:
                   _configmap_credentials, frozenset({"configmaps"}), MODIFY, subresources=none),
         Detection("ingress-without-tls", "Ingress Object without TLS Certificate Created", L, _ingress_no_tls,
                   frozenset({"ingresses"}), CREATE, subresources=none),
-        Detection("secret-read", "Secret read by a non-system user", M, _secret_read, frozenset({"secrets"}),
-                  frozenset({"get", "list", "watch"}), subresources=none),
+        Detection("secret-read", "Secret read", M, _secret_read, frozenset({"secrets"}),
+                  frozenset({"get", "list", "watch"}), subresources=none, attempts="never"),
+        Detection("secret-access-denied", "Secret access refused (reconnaissance)", M, _secret_denied,
+                  frozenset({"secrets"}), frozenset({"get", "list", "watch"}), subresources=none, attempts="only"),
         Detection("anonymous-allowed", "Anonymous Request Allowed", H, _anonymous_allowed,
-                  users=frozenset({"system:anonymous"})),
+                  users=frozenset({"system:anonymous"}), attempts="never"),
         Detection("cluster-admin-binding", "Attach to cluster-admin Role", C, _cluster_admin_binding, bindings,
                   MODIFY, subresources=none),
         Detection("wildcard-role", "ClusterRole With Wildcard Created", H, _wildcard_role, roles, MODIFY),
@@ -524,9 +735,28 @@ def builtin() -> list[Detection]:
                   frozenset({"serviceaccounts"}), CREATE, subresources=none),
         Detection("serviceaccount-token", "ServiceAccount token created", M, _sa_token,
                   frozenset({"serviceaccounts"}), CREATE, subresources=frozenset({"token"})),
+        Detection("serviceaccount-token-other", "ServiceAccount token created for another ServiceAccount", H,
+                  _sa_token_other, frozenset({"serviceaccounts"}), CREATE, subresources=frozenset({"token"})),
         Detection("csr-created", "CertificateSigningRequest created", M, _csr_created, csr, CREATE,
                   subresources=none),
         Detection("csr-approved", "CertificateSigningRequest approved", H, _csr_approved, csr,
                   frozenset({"update", "patch"}), subresources=frozenset({"approval"})),
         Detection("impersonation", "Impersonation", M, _impersonation, needs_key="impersonatedUser"),
+        Detection("admission-config-changed", "Admission webhook or policy configuration changed", H,
+                  _admission_changed, ADMISSION_RESOURCES, writes, subresources=none),
+        Detection("events-deleted", "Events deleted", M, _events_deleted, frozenset({"events"}), DELETE,
+                  subresources=none),
+        Detection("persistence-workload", "DaemonSet or CronJob created", L, _persistence,
+                  frozenset({"daemonsets", "cronjobs"}), CREATE, subresources=none),
+        Detection("node-proxy", "Node proxy (kubelet API through the apiserver)", H, _node_proxy,
+                  frozenset({"nodes"}), subresources=frozenset({"proxy"})),
+        Detection("kubelet-api-access", "Kubelet API called directly", H, _kubelet_api(cfg.identities),
+                  frozenset({"subjectaccessreviews"}), CREATE, exempt_control_plane=False),
     ]
+    if cfg.disallowed_users:
+        found.append(Detection("disallowed-user", "Disallowed K8s User", H, _disallowed_user(cfg.disallowed_users),
+                               exempt_control_plane=False))
+    if cfg.disallowed_namespaces:
+        found.append(Detection("disallowed-namespace", "Write in a disallowed namespace", H,
+                               _disallowed_namespace(cfg.disallowed_namespaces), verbs=writes))
+    return found

@@ -2,7 +2,8 @@
 in separate processes. Stateless detections run in the workers; the inputs of the stateful burst detector (the few
 401/403 events) travel back and are replayed in log order by the parent, so bursts equal a single-process run.
 Per chunk only: once-per-request dedup (exec stages straddling a boundary), unexpected-source's once-per-identity
-memory and escalation-binding's memory of roles created earlier in the log."""
+memory, escalation-binding's memory of roles created earlier in the log and the memory of workloads planted in
+kube-system (pod-in-kube-namespace)."""
 
 from __future__ import annotations
 
@@ -70,10 +71,11 @@ class _Window:
 
 def analyze_chunk(args: tuple[str, str, int, int, AnalyzerConfig, str | None]) -> ChunkResult:
     path, shown, start, end, config, rules_path = args
-    from .detections import builtin
-    from .rules import load_rules
+    from .detections import Settings, builtin
+    from .rules import load_rules_file
 
-    dets = builtin() + (load_rules(rules_path) if rules_path else [])
+    custom, settings = load_rules_file(rules_path) if rules_path else ([], Settings())
+    dets = builtin(settings) + custom
     an = Analyzer(dets, config, stateful=False)
     an.burst_inputs = []
     rs = ReadStats()

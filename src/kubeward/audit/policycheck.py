@@ -36,13 +36,16 @@ EXEC_UNLOGGED = ControlMeta("AUDIT-POL-003", "Audit policy does not log containe
                             remediation="Add a rule logging pods/exec, pods/attach and pods/portforward at Metadata "
                                         "or above, and do not omit both ResponseStarted and ResponseComplete.")
 CONFIGMAP_BODIES = ControlMeta("AUDIT-POL-007", "Audit policy logs configmap bodies", Severity.LOW, "audit",
-                               remediation="Log configmaps at Metadata unless their bodies are needed and known to "
-                                           "hold no credentials.")
+                               remediation="Log configmap reads at Metadata (writes at Request let "
+                                           "configmap-credentials see credentials put in configmaps).")
 PORTFORWARD_UNLOGGED = ControlMeta("AUDIT-POL-006", "Audit policy does not log port-forwarding", Severity.MEDIUM,
                                    "audit", ("cis-3.2.2",), remediation=EXEC_UNLOGGED.remediation)
 SECRETS_UNLOGGED = ControlMeta("AUDIT-POL-004", "Audit policy does not log secret access", Severity.MEDIUM, "audit",
                                ("cis-3.2.2",),
                                remediation="Log secrets at Metadata for all users.")
+BLINDS_DETECTION = ControlMeta("AUDIT-POL-008", "Audit policy blinds a kubeward detection", Severity.MEDIUM,
+                               "audit", remediation="Log the request at the level the detection needs (see the "
+                               "detection table in docs/audit.md), or accept that the detection cannot fire.")
 DOUBLE_LOGGED = ControlMeta("AUDIT-POL-005", "Audit policy logs every request twice", Severity.INFO, "audit",
                             remediation="Add `omitStages: [RequestReceived]` at the policy level.")
 
@@ -70,10 +73,11 @@ SENSITIVE = (
                                   "list": _RR, "watch": _RR}, "secret data"),
     Sensitive("authentication.k8s.io", "tokenreviews", "", {"create": "Request"}, "bearer tokens under review"),
     Sensitive("", "serviceaccounts", "token", {"create": _RR}, "issued service account tokens"),
-    Sensitive("", "configmaps", "", {"create": "Request", "update": "Request", "patch": "Request", "get": _RR,
-                                     "list": _RR, "watch": _RR},
-              "configmap data, where credentials often end up (Falco's configmap-credentials rule exists for that)",
-              CONFIGMAP_BODIES),
+    # Configmap writes at Request are what the configmap-credentials detection needs (a credential put in a
+    # configmap is then logged once, at the write to fix); response bodies of reads would log every configmap of
+    # the cluster again at each get, list and watch.
+    Sensitive("", "configmaps", "", {"get": _RR, "list": _RR, "watch": _RR},
+              "the data of every configmap read, where credentials often end up", CONFIGMAP_BODIES),
 )
 
 PROBE_USERS = (
@@ -212,8 +216,21 @@ def check_policy(policy: Policy, res: Resource) -> list[Finding]:
     return findings
 
 
-def check_file(path: str) -> Report:
-    """Load and lint one policy file; problems reading or validating it become report errors (objects = 0)."""
+def detection_findings(policy: Policy, res: Resource) -> list[Finding]:
+    """One finding per built-in detection the policy blinds (audit/coverage.py), at the rule that does it."""
+    from .coverage import blinded
+
+    out = []
+    for b in blinded(policy):
+        path = f"/rules/{b.rule}" if b.rule is not None else "/rules"
+        out.append(Finding(BLINDS_DETECTION, res.ref(), res.location(path), path,
+                           f"detection {b.detection} is blind to {b.request}: {b.why}"))
+    return out
+
+
+def check_file(path: str, for_detections: bool = False) -> Report:
+    """Load and lint one policy file; problems reading or validating it become report errors (objects = 0).
+    With for_detections, also which built-in detections of `audit analyze` the policy blinds."""
     from ..sources.files import load_paths
 
     loaded = load_paths([path])
@@ -230,4 +247,6 @@ def check_file(path: str) -> Report:
             continue
         report.objects += 1
         report.findings.extend(check_policy(policy, res))
+        if for_detections:
+            report.findings.extend(detection_findings(policy, res))
     return report

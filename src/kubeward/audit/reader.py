@@ -19,7 +19,8 @@ import orjson
 
 from ..findings import InputError
 
-API_VERSIONS = frozenset({"audit.k8s.io/v1", "audit.k8s.io/v1beta1"})
+# v1alpha1 is what 1.7-1.8 apiservers wrote (older captures); its fields are a subset the detections read alike.
+API_VERSIONS = frozenset({"audit.k8s.io/v1", "audit.k8s.io/v1beta1", "audit.k8s.io/v1alpha1"})
 MAX_ERRORS_SHOWN = 20
 DEFAULT_MAX_DOCUMENT = 256 * 1024 * 1024
 
@@ -147,26 +148,66 @@ def line_blocks(f: Any, limit: int, size: int = BLOCK) -> Iterator[list[bytes | 
         yield [b"".join(pending)]
 
 
+BOM = b"\xef\xbb\xbf"
+PEEK_LINES = 8  # lines looked at after an unparsable first line to tell JSON lines from one pretty-printed document
+
+
+def _decode_error(raw: bytes) -> str | None:
+    """Why a line is not JSON (orjson's reason: truncated, invalid UTF-8, nested too deep), None when it is."""
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return exc.msg
+    return None
+
+
+def _is_json_line(raw: bytes) -> bool:
+    """A whole JSON object on one line: what the log backend writes, never what a pretty-printer does."""
+    raw = raw.strip()
+    return raw[:1] == b"{" and raw[-1:] == b"}" and _decode_error(raw) is None
+
+
 def iter_stream(f: Any, shown: str, stats: ReadStats, max_document: int = DEFAULT_MAX_DOCUMENT,
                 first_line: int = 1, allow_document: bool = True) -> Iterator[dict[str, Any]]:
     """Events from an open binary stream (or an iterable of lines), one JSON value per line; a pretty-printed
-    document is read whole. Lines longer than max_document are skipped and counted."""
-    loads = orjson.loads
+    document is read whole. Lines longer than max_document are skipped and counted.
+
+    The format is decided robustly: a first line that does not parse is a pretty-printed document only when none
+    of the next few lines is a JSON object either; otherwise (a corrupt first line of JSON lines: truncated,
+    invalid UTF-8, too deep) that line is named and the rest is read. A document that does not parse as a whole is
+    read line by line too, so no file is ever dropped whole."""
     lineno = first_line - 1
     if hasattr(f, "read"):
-        # The first line alone, so that a pretty-printed JSON document can still be read whole from the stream.
         head = f.readline(max_document)
         if not head:
             return
-        if allow_document and head.lstrip()[:1] in (b"{", b"[") and head.endswith(b"\n"):
-            try:
-                loads(head)
-            except orjson.JSONDecodeError:
-                yield from _whole_document(head, f, shown, stats, max_document)
+        if head.startswith(BOM):  # a UTF-8 byte order mark (editors, Windows exports) is not part of the JSON
+            head = head[len(BOM):]
+        if allow_document and head.lstrip()[:1] in (b"{", b"[") and head.endswith(b"\n") and _decode_error(head):
+            peeked = [head]
+            while len(peeked) <= PEEK_LINES and (nxt := f.readline(max_document)):
+                peeked.append(nxt)
+                if nxt.strip():
+                    break
+            if not any(_is_json_line(p) for p in peeked[1:]):
+                yield from _whole_document(b"".join(peeked), f, shown, stats, max_document, lineno)
                 return
-        blocks: Iterator[Any] = _prepend(head, f, max_document)
+            blocks: Iterator[Any] = _chain([peeked], _prepend(b"", f, max_document))
+        else:
+            blocks = _prepend(head, f, max_document)
     else:
         blocks = iter([f])
+    yield from _lines_to_events(blocks, shown, stats, max_document, lineno)
+
+
+def _chain(first: list[list[Any]], rest: Iterator[list[Any]]) -> Iterator[list[Any]]:
+    yield from first
+    yield from rest
+
+
+def _lines_to_events(blocks: Iterable[Any], shown: str, stats: ReadStats, max_document: int,
+                     lineno: int) -> Iterator[dict[str, Any]]:
+    loads = orjson.loads
     for block in blocks:
         for raw in block:
             lineno += 1
@@ -175,9 +216,14 @@ def iter_stream(f: Any, shown: str, stats: ReadStats, max_document: int = DEFAUL
                 continue
             try:
                 obj = loads(raw)
-            except orjson.JSONDecodeError:
+            except orjson.JSONDecodeError as exc:
+                if raw.startswith(BOM):  # files concatenated with their byte order marks
+                    raw = raw[len(BOM):]
+                    if _decode_error(raw) is None:
+                        yield from events_from_obj(loads(raw), f"{shown}:{lineno}", stats)
+                        continue
                 if raw.strip():
-                    stats.error(f"{shown}:{lineno}", "not a JSON audit event")
+                    stats.error(f"{shown}:{lineno}", f"not a JSON audit event ({exc.msg})")
                 continue
             if obj.__class__ is dict and obj.get("kind") == "Event" and obj.get("apiVersion") in API_VERSIONS:
                 stats.events += 1  # fast path: the common case checks nothing else
@@ -187,8 +233,11 @@ def iter_stream(f: Any, shown: str, stats: ReadStats, max_document: int = DEFAUL
 
 
 def _prepend(head: bytes, f: Any, limit: int) -> Iterator[list[Any]]:
-    """The first line (already read) followed by the rest in blocks; an over-long first line is finished here."""
-    if len(head) >= limit and not head.endswith(b"\n"):
+    """The first line (already read; b"" if none is pending) followed by the rest in blocks; an over-long first
+    line is finished here."""
+    if not head:
+        pass
+    elif len(head) >= limit and not head.endswith(b"\n"):
         while (more := f.readline(limit)) and not more.endswith(b"\n"):
             pass
         yield [None]
@@ -201,19 +250,26 @@ def _prepend(head: bytes, f: Any, limit: int) -> Iterator[list[Any]]:
     yield from line_blocks(f, limit)
 
 
-def _whole_document(head: bytes, f: IO[bytes], shown: str, stats: ReadStats, limit: int) -> Iterator[dict[str, Any]]:
+def _whole_document(head: bytes, f: IO[bytes], shown: str, stats: ReadStats, limit: int,
+                    lineno: int) -> Iterator[dict[str, Any]]:
     buf = bytearray(head)
-    while chunk := f.read(1 << 20):
+    while len(buf) <= limit and (chunk := f.read(1 << 20)):
         buf += chunk
-        if len(buf) > limit:
-            stats.error(shown, f"JSON document larger than {limit} bytes (use JSON lines for big logs)")
+    if len(buf) <= limit:
+        try:
+            obj = orjson.loads(bytes(buf))
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            yield from events_from_obj(obj, shown, stats)
             return
-    try:
-        obj = orjson.loads(bytes(buf))
-    except orjson.JSONDecodeError as exc:
-        stats.error(shown, f"not JSON lines and not a JSON document ({exc.msg} at char {exc.pos})")
-        return
-    yield from events_from_obj(obj, shown, stats)
+    # Not one document (or too big to be read as one): read it as JSON lines, each bad line named.
+    data = bytes(buf)
+    cut = data.rfind(b"\n") + 1
+    lines: list[Any] = data[:cut].split(b"\n")[:-1]
+    rest = data[cut:]
+    tail: Iterator[list[Any]] = _prepend(rest + f.readline(limit), f, limit) if rest else line_blocks(f, limit)
+    yield from _lines_to_events(_chain([lines], tail), shown, stats, limit, lineno)
 
 
 def expand(paths: Iterable[str]) -> Iterator[str]:
@@ -240,10 +296,20 @@ def iter_events(paths: Iterable[str], stats: ReadStats, *, stdin: IO[bytes] | No
         except OSError as exc:
             stats.error(shown, exc.strerror or str(exc))
             continue
+        events, bad, shown_errors = stats.events, stats.bad_lines, len(stats.errors)
         try:
             yield from iter_stream(f, shown, stats, max_document)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             stats.error(shown, f"read failed: {exc}")
+        else:
+            if stats.events == events and stats.bad_lines > bad:
+                # Nothing in it is an audit event: one line for the file, not one per line.
+                first = stats.errors[shown_errors] if len(stats.errors) > shown_errors else None
+                del stats.errors[shown_errors:]
+                stats.bad_lines = bad
+                where = first.file.removeprefix(shown).lstrip(":") if first else ""
+                hint = f" ({'line ' + where + ': ' if where else ''}{first.message})" if first else ""
+                stats.error(shown, f"not an audit log{hint}")
         finally:
             if path != "-":
                 f.close()

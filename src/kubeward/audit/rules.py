@@ -13,6 +13,10 @@ rules:
     annotations[authorization.k8s.io/decision]: allow
     sourceIPs: {notCidr: [10.0.0.0/8]}
 ```
+Besides `rules`, the file sets what the built-in rules share: `controlPlane` (the identities every rule leaves
+alone: `users`, `userPrefixes`, `groups`; see identities.py for the defaults), `disallowedUsers` and
+`disallowedNamespaces` (the lists of the built-in `disallowed-user` and `disallowed-namespace` rules).
+
 A field path is dotted; `[key]` quotes a key holding dots; a list field matches when any element does (the `not…`
 operators when none does). `verb` and `objectRef.resource` given as plain values also index the rule, so events of
 other verbs/resources never reach it. `stages` defaults to [ResponseComplete].
@@ -28,7 +32,8 @@ from typing import Any
 
 from ..engines.auditpolicy import STAGES
 from ..findings import Severity
-from .detections import COMPLETE, Detection
+from .detections import COMPLETE, Detection, Settings, refusal, refused
+from .identities import Identities
 
 _TOKEN = re.compile(r"\[([^\]]+)\]|([^.\[\]]+)")
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -200,10 +205,12 @@ def compile_rule(raw: Any, where: str) -> Detection:
         for parts, m in matchers:
             if not m(values(ev, parts)):
                 return None
-        return _render(template, ev)
+        text = _render(template, ev)
+        return f"refused attempt ({refusal(ev)}): {text}" if refused(ev) else text
 
     return Detection(rid, str(raw.get("title") or rid), sev, check, resources, verbs, frozenset(stages),
-                     once_per_request=len(stages) > 1, subresources=subresources)
+                     once_per_request=len(stages) > 1, subresources=subresources, exempt_control_plane=False,
+                     attempts="keep")
 
 
 def _plain(spec: Any) -> bool:
@@ -211,14 +218,27 @@ def _plain(spec: Any) -> bool:
 
 
 def load_rules(path: str) -> list[Detection]:
-    """Compile a rules file; any problem is one RulesError naming the file and the rule."""
+    """Compile a rules file's own rules; any problem is one RulesError naming the file and the rule."""
+    return load_rules_file(path)[0]
+
+
+KNOWN_KEYS = frozenset({"rules", "controlPlane", "disallowedUsers", "disallowedNamespaces"})
+
+
+def load_rules_file(path: str) -> tuple[list[Detection], Settings]:
+    """The custom rules and the settings of the built-in ones (control-plane allow-list, disallowed lists)."""
     from ..sources.files import ConfigFileError, load_config_document
 
     try:  # the manifest loader's guards (size, FIFO, alias bombs, recursion), YAML as Kubernetes reads it
         doc = load_config_document(path)
     except ConfigFileError as exc:
         raise RulesError(str(exc)) from None
-    rules = doc.get("rules") if isinstance(doc, dict) else doc
+    if isinstance(doc, dict):
+        unknown = set(doc) - KNOWN_KEYS
+        if unknown:
+            raise RulesError(f"{path}: unknown key(s) {', '.join(sorted(map(str, unknown)))} "
+                             f"(expected {', '.join(sorted(KNOWN_KEYS))})")
+    rules = (doc.get("rules") or []) if isinstance(doc, dict) else doc
     if not isinstance(rules, list):
         raise RulesError(f"{path}: expected a mapping with a `rules` list")
     out = [compile_rule(r, f"{path}: rules[{i}]") for i, r in enumerate(rules)]
@@ -226,4 +246,18 @@ def load_rules(path: str) -> list[Detection]:
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise RulesError(f"{path}: duplicate rule id(s) {', '.join(dup)}")
-    return out
+    settings = Settings()
+    if isinstance(doc, dict):
+        try:
+            identities = Identities.parse(doc["controlPlane"], path) if "controlPlane" in doc else Identities()
+        except ValueError as exc:
+            raise RulesError(str(exc)) from None
+        settings = Settings(identities, _names(doc, "disallowedUsers", path), _names(doc, "disallowedNamespaces", path))
+    return out, settings
+
+
+def _names(doc: dict[str, Any], key: str, path: str) -> frozenset[str]:
+    v = doc.get(key) or []
+    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+        raise RulesError(f"{path}: {key} must be a list of names")
+    return frozenset(v)

@@ -60,8 +60,11 @@ def policy_generate(profile: str, output_file: str | None) -> None:
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write the report to FILE.")
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains (none: never).")
+@click.option("--for-detections", is_flag=True,
+              help="Also report each `audit analyze` detection the policy blinds (the request it loses and why).")
 @exceptions_option
-def policy_check(path: str, fmt: str, output_file: str | None, fail_on: str, exceptions_file: str | None) -> None:
+def policy_check(path: str, fmt: str, output_file: str | None, fail_on: str, for_detections: bool,
+                 exceptions_file: str | None) -> None:
     """Lint an audit Policy: invalid fields, unreachable rules, secret bodies logged, exec not logged.
 
     \b
@@ -70,7 +73,7 @@ def policy_check(path: str, fmt: str, output_file: str | None, fail_on: str, exc
     from ..audit.policycheck import check_file
     from ..formats import render
 
-    report = check_file(path)
+    report = check_file(path, for_detections)
     for e in report.errors:
         click.echo(str(e), err=True)
     if report.objects == 0:
@@ -115,11 +118,11 @@ def _analyzer(rules_file: str | None, disable: tuple[str, ...], burst_threshold:
     import re
 
     from ..audit.analyzer import Analyzer, AnalyzerConfig
-    from ..audit.detections import builtin
-    from ..audit.rules import RulesError, load_rules
+    from ..audit.detections import Settings, builtin
+    from ..audit.rules import RulesError, load_rules_file
 
     try:
-        custom = load_rules(rules_file) if rules_file else []
+        custom, settings = load_rules_file(rules_file) if rules_file else ([], Settings())
     except RulesError as exc:
         fail(str(exc))
     cidrs = _csv(allowed_cidr)
@@ -136,8 +139,8 @@ def _analyzer(rules_file: str | None, disable: tuple[str, ...], burst_threshold:
         except re.error as exc:
             fail(f"--allowed-user-agent: bad regex {a!r}: {exc}")
     config = AnalyzerConfig(burst_threshold, burst_window, cidrs, tuple(allowed_user_agent), _csv(disable),
-                            _csv(trusted_image))
-    return Analyzer(builtin() + custom, config), config
+                            _csv(trusted_image), identities=settings.identities)
+    return Analyzer(builtin(settings) + custom, config), config
 
 
 @group.command("analyze")
@@ -201,10 +204,16 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
             doc["stats"]["badLines"] = rs.bad_lines
         text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
     else:
-        lines = [a.line() for a in alerts]
+        from ..audit.alerts import fold
+
+        # Identical alerts within the burst window are one line with a count; JSON keeps one per event.
+        lines = [a.line() + (f" ×{n}" if n > 1 else "") for a, n in fold(alerts, config.burst_window)]
         by = ", ".join(f"{k} {v}" for k, v in sorted(stats.by_rule.items())) or "none"
         lines.append(f"{stats.events} events, {stats.alerts} alerts ({by})")
         text = "\n".join(lines) + "\n"
+    if stats.state_dropped:
+        warn(f"{stats.state_dropped} identities or source IPs forgotten by the bounded burst/source memory "
+             "(oldest first); bursts spread over more keys may be missed")
     emit(text, output_file)
     threshold = parse_fail_on(fail_on)
     sys.exit(EXIT_FINDINGS if any(a.severity >= threshold for a in alerts) else EXIT_OK)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from .. import hostpaths
 from ..resource import POD_KINDS, PodView, Resource
 from ..snapshot import Snapshot
 from ..textsafe import printable
@@ -165,33 +166,14 @@ def host_port(pod: PodView) -> Iterator[Hit]:
                 yield f"{path}/ports/{i}/hostPort", f'container "{_name(c)}" binds host port {hp}'
 
 
-# hostPath: the sensitive prefixes are what an attacker needs to take the node (NSA-CISA guide, "Pod security";
-# runtime sockets give full control of every container on the node).
-RUNTIME_SOCKETS = frozenset({
-    "/var/run/docker.sock", "/run/docker.sock", "/var/run/containerd/containerd.sock",
-    "/run/containerd/containerd.sock", "/var/run/crio/crio.sock", "/run/crio/crio.sock",
-    "/var/run/cri-dockerd.sock", "/run/cri-dockerd.sock", "/var/run/dockershim.sock", "/run/k3s/containerd/containerd.sock",
-    "/var/run/containerd", "/run/containerd", "/var/run/crio", "/run/crio", "/var/run", "/run", "/var/run/docker",
-})
-SENSITIVE_HOST_PATHS = (
-    "/", "/etc", "/proc", "/sys", "/root", "/home", "/boot", "/dev", "/lib/modules", "/usr", "/bin", "/sbin",
-    "/var/lib/kubelet", "/var/lib/docker", "/var/lib/containerd", "/var/lib/etcd", "/etc/kubernetes", "/var/log",
-    "/var/lib/rancher", "/opt/cni", "/etc/cni",
-)
-_SOCKET_SUFFIXES = ("docker.sock", "containerd.sock", "crio.sock", "cri-dockerd.sock", "dockershim.sock")
-_SENSITIVE_EXACT = frozenset({"/", "/var", "/var/lib"})
-
-
-def _clean(path: str) -> str:
-    parts = [p for p in path.split("/") if p and p != "."]
-    return "/" + "/".join(parts)
+# hostPath: one predicate for the scan and the audit rules (kubeward.hostpaths).
 
 
 def _host_paths(pod: PodView) -> Iterator[tuple[dict[str, Any], str, str]]:
     for v, vpath in pod.volumes():
         hp = v.get("hostPath")
         if isinstance(hp, dict):
-            yield v, vpath, _clean(str(hp.get("path", "")))
+            yield v, vpath, hostpaths.clean(str(hp.get("path", "")))
 
 
 @control(
@@ -211,14 +193,8 @@ def host_path(pod: PodView) -> Iterator[Hit]:
 )
 def runtime_socket(pod: PodView) -> Iterator[Hit]:
     for v, vpath, p in _host_paths(pod):
-        if p in RUNTIME_SOCKETS or p.endswith(_SOCKET_SUFFIXES):
+        if hostpaths.is_runtime_socket(p):
             yield f"{vpath}/hostPath/path", f'volume "{v.get("name")}" mounts the container runtime socket {p}'
-
-
-def _sensitive(p: str) -> bool:
-    if p in _SENSITIVE_EXACT:
-        return True
-    return any(p == s or p.startswith(s + "/") for s in SENSITIVE_HOST_PATHS if s != "/")
 
 
 @control(
@@ -229,9 +205,9 @@ def _sensitive(p: str) -> bool:
 )
 def sensitive_host_path(pod: PodView) -> Iterator[Hit]:
     for v, vpath, p in _host_paths(pod):
-        if p in RUNTIME_SOCKETS:
+        if p in hostpaths.RUNTIME_SOCKETS:
             continue  # KW-W007 reports it
-        if _sensitive(p):
+        if hostpaths.is_sensitive(p):
             yield f"{vpath}/hostPath/path", f'volume "{v.get("name")}" mounts sensitive host path {p}'
 
 
