@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -243,3 +244,32 @@ def test_serve_mtls_and_tls_alert_webhook(tmp_path: Path) -> None:
         rcv.shutdown()
     assert proc.returncode == 0 and "Traceback" not in err
     assert len(received) == 1 and received[0]["text"].startswith("[high] privileged-pod")
+
+
+def test_serve_picks_up_a_renewed_certificate(server: Any, tmp_path: Path) -> None:
+    """cert-manager or a kubelet secret volume swaps the files: new connections get the new certificate."""
+    url, _ctx, proc, _ = server
+    host, port = "127.0.0.1", int(url.rsplit(":", 1)[1])
+
+    def serial() -> int:
+        with socket.create_connection((host, port), timeout=10) as raw:
+            plain = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            plain.check_hostname, plain.verify_mode = False, ssl.CERT_NONE
+            with plain.wrap_socket(raw) as s:
+                der = s.getpeercert(binary_form=True)
+        assert der is not None
+        return x509.load_der_x509_certificate(der).serial_number
+
+    first = serial()
+    new = tmp_path / "renewed"
+    new.mkdir()
+    cert, key = self_signed(new)
+    old_cert = Path(proc.args[proc.args.index("--tls-cert") + 1])
+    old_key = Path(proc.args[proc.args.index("--tls-key") + 1])
+    os.replace(key, old_key)
+    os.replace(cert, old_cert)
+    deadline = time.monotonic() + 10
+    while serial() == first and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert serial() != first
+    assert proc.poll() is None

@@ -67,7 +67,7 @@ def test_chart_with_default_values(on_path: Path) -> None:
 
 
 def test_values_files_sets_release_and_namespace(on_path: Path) -> None:
-    _, doc, err = scan(CHART, "-f", f"{DATA}/values/debug.yaml", "-f", f"{DATA}/values/no-cache.yaml",
+    _, doc, err = scan(CHART, "--values", f"{DATA}/values/debug.yaml", "--values", f"{DATA}/values/no-cache.yaml",
                           "--set", "privileged=true", "--release-name", "shop", "-n", "prod",
                           "--include-controls", "KW-W001,KW-W002,KW-W004")
     assert err == ""

@@ -341,7 +341,7 @@ def test_helm_gets_the_scan_flags_and_findings_point_to_templates(in_tmp: Path, 
     chart(in_tmp, folder="charts-here", name="mychart")
     fake_tool(in_tmp / "bin", "helm", "", prints=rendered())
     monkeypatch.setenv("PATH", str(in_tmp / "bin"))
-    code, out, err = run("scan", "charts-here", "-f", "v1.yaml", "--values", "v2.yaml", "--set", "debug=true",
+    code, out, err = run("scan", "charts-here", "--values", "v1.yaml", "--values", "v2.yaml", "--set", "debug=true",
                          "--release-name", "rel", "-n", "shop", "-o", "json",
                          "--include-controls", "KW-W001,KW-W002")
     assert (code, err) == (1, "")
@@ -364,7 +364,7 @@ def test_helm_gets_the_scan_flags_and_findings_point_to_templates(in_tmp: Path, 
 
 def test_helm_flags_without_a_chart_are_a_usage_error(in_tmp: Path) -> None:
     (in_tmp / "plain.yaml").write_text(PLAIN)
-    code, _, err = run("scan", "plain.yaml", "-f", "values.yaml")
+    code, _, err = run("scan", "plain.yaml", "--values", "values.yaml")
     assert code == 2
     assert "no folder with a Chart.yaml" in err
 

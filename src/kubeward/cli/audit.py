@@ -11,6 +11,7 @@ import click
 import orjson
 
 from ..findings import Severity
+from ..formats import DOCUMENTS, document
 from ..identity import SubjectError, parse_subject
 from .common import (
     EXIT_FINDINGS,
@@ -56,7 +57,7 @@ def policy_generate(profile: str, output_file: str | None) -> None:
 
 @policy_group.command("check")
 @click.argument("path", type=click.Path(allow_dash=True))
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write the report to FILE.")
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains (none: never).")
@@ -145,7 +146,7 @@ def _analyzer(rules_file: str | None, disable: tuple[str, ...], burst_threshold:
 
 @group.command("analyze")
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write the report to FILE.")
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when an alert at or above this severity was raised.")
@@ -197,12 +198,12 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
         fail("no audit events read", EXIT_USAGE)
     if stats.malformed:
         warn(f"{stats.malformed} events had fields of unexpected types; the detections concerned skipped them")
-    if fmt == "json":
+    if fmt in DOCUMENTS:
         doc = {"alerts": [a.to_json() for a in alerts], "stats": stats.to_json(),
                "errors": [e.to_json() for e in rs.errors]}
         if rs.bad_lines:
             doc["stats"]["badLines"] = rs.bad_lines
-        text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+        text = document(doc, fmt)
     else:
         from ..audit.alerts import fold
 
@@ -378,7 +379,8 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
     import ssl
     import threading
 
-    from ..audit.serve import make_server, tls_context
+    from ..audit.serve import make_server
+    from ..httpserve import ReloadingTLS
     from ..outqueue import stderr_log
     from .common import parse_size
 
@@ -393,18 +395,19 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
     det = {k: opts.pop(k) for k in DETECTION_KEYS}
     analyzer, _ = _analyzer(**det)
     try:
-        ctx = tls_context(tls_cert, tls_key, client_ca)
+        tls = ReloadingTLS(tls_cert, tls_key, client_ca)  # renewed certificates are picked up without a restart
     except (ssl.SSLError, OSError) as exc:
         fail(f"{tls_cert}: cannot load the TLS certificate/key: {exc}")
     # While serving, log lines go through a bounded queue: a stderr nobody reads cannot stall the server.
     log = stderr_log()
+    tls.on_problem = log.put
     alerting = _alerting(**opts, on_problem=log.put)
     try:
-        srv = make_server(host, port, ctx, analyzer, alerting.emit, max_body=body_limit,
+        srv = make_server(host, port, None, analyzer, alerting.emit, max_body=body_limit,
                           max_connections=max_connections, max_buffered=buffered_limit,
                           header_timeout=header_timeout,
                           request_timeout=request_timeout, idle_timeout=idle_timeout, stall_after=stall_after,
-                          stalled=alerting.stalled, on_problem=log.put)
+                          stalled=alerting.stalled, on_problem=log.put, tls=tls)
     except OSError as exc:
         fail(f"{host}:{port}: {exc.strerror or exc}")
     warn(f"serving audit webhook on https://{host}:{srv.server_address[1]}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import orjson
 
+from ..formats import DOCUMENTS, document
 from ..pki.errors import PkiError
 from .common import EXIT_FINDINGS, EXIT_OK, one_line, user_errors
 
@@ -20,7 +20,7 @@ def group() -> None:
 @click.argument("cert", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--ca", "ca", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The apiserver's --client-ca-file.")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
 @user_errors(PkiError)
 def whoami_cmd(cert: Path, ca: Path, fmt: str) -> None:
     """User and groups for CERT (leaf first, intermediates may follow), or why it is rejected (exit 1)."""
@@ -28,8 +28,8 @@ def whoami_cmd(cert: Path, ca: Path, fmt: str) -> None:
     from ..pki.files import load_certs
 
     result = authenticate(load_certs(cert), load_certs(ca))
-    if fmt == "json":
-        click.echo(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2).decode())
+    if fmt in DOCUMENTS:
+        click.echo(document(result.to_json(), fmt), nl=False)
     elif result.authenticated:
         click.echo(f"user:   {one_line(result.user or '')}")
         click.echo(f"groups: {one_line(', '.join(result.effective_groups))}")

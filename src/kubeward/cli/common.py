@@ -102,12 +102,37 @@ def output_options(formats: Iterable[str]) -> Callable[[Callable[..., Any]], Cal
     return decorate
 
 
-def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Positional paths (files, folders, '-') plus the size guard."""
-    f = click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
-                     help="Refuse input files larger than this (guards memory).")(f)
-    f = click.argument("paths", nargs=-1, type=click.Path(allow_dash=True, path_type=str))(f)
-    return f
+DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"  # the bundled demo cluster (`kubeward demo --path`)
+
+
+def input_options(f: Callable[..., Any] | None = None, *, positional: bool = True) -> Any:
+    """Inputs the same way in every group: positional paths (files, folders, '-'), kubectl's `-f/--filename` for
+    the same (repeatable), `--demo` for the bundled demo cluster, and the size guard. The command receives them
+    all as one `paths` tuple (positional first, then -f, then the demo folder). `positional=False` for commands
+    whose positional arguments are something else (`rbac can-i VERB RESOURCE [NAME]`, as kubectl's): -f only."""
+
+    def decorate(h: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(h)
+        def merged(*args: Any, paths: tuple[str, ...] = (), filenames: tuple[str, ...] = (), demo: bool = False,
+                   **kwargs: Any) -> Any:
+            return h(*args, paths=(*paths, *filenames, *((str(DEMO_DIR),) if demo else ())), **kwargs)
+
+        g: Callable[..., Any] = merged
+        g = click.option("--demo", "demo", is_flag=True,
+                         help="Read the bundled demo cluster (its folder: kubeward demo --path).")(g)
+        g = click.option("-f", "--filename", "filenames", multiple=True, metavar="PATH",
+                         type=click.Path(allow_dash=True, path_type=str),
+                         help=("A file, folder or '-': the same as a positional PATH, as kubectl spells it "
+                               "(repeatable)." if positional else
+                               "Manifests: a file, folder or '-' for stdin (repeatable).")
+                         )(g)
+        g = click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
+                         help="Refuse input files larger than this (guards memory).")(g)
+        if positional:
+            g = click.argument("paths", nargs=-1, type=click.Path(allow_dash=True, path_type=str))(g)
+        return g
+
+    return decorate(f) if f is not None else decorate
 
 
 def render_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -115,8 +140,9 @@ def render_options(f: Callable[..., Any]) -> Callable[..., Any]:
     `render_opts` keyword (a RenderOptions)."""
 
     opts = [
-        click.option("-f", "--values", "helm_values", multiple=True, metavar="FILE",
-                     help="Helm charts: a values file, as `helm template -f` (repeatable; later files win)."),
+        # -f is kubectl's --filename in every group (input_options); helm's values file keeps its long name.
+        click.option("--values", "helm_values", multiple=True, metavar="FILE",
+                     help="Helm charts: a values file, as `helm template --values` (repeatable; later files win)."),
         click.option("--set", "helm_set", multiple=True, metavar="K=V",
                      help="Helm charts: a value, as `helm template --set` (repeatable)."),
         click.option("--release-name", metavar="NAME", default=None,

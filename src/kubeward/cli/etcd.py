@@ -6,7 +6,7 @@ import click
 import orjson
 
 from ..findings import ControlMeta, ControlResult, Finding, Location, ObjectRef, Report, Severity
-from ..formats import FORMATS, render
+from ..formats import DOCUMENTS, FORMATS, document, render
 from ..sources.etcd import EtcdError, ProbeResult
 from .common import (
     EXIT_FINDINGS,
@@ -92,10 +92,10 @@ def probe_cmd(endpoint: str, cacert: str, cert: str | None, key: str | None, clu
     result = probe(endpoint, cacert=cacert, cert=cert, key=key, cluster_ca=cluster_ca, cluster_cert=cluster_cert,
                    cluster_key=cluster_key, timeout=timeout)
     report = apply_exceptions(probe_report(result), exceptions_file)
-    if fmt == "json":
+    if fmt in DOCUMENTS:
         doc = orjson.loads(render(report, "json"))
         doc["probe"] = result.to_json()
-        text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+        text = document(doc, fmt)
     elif fmt == "table":
         facts = result.to_json()
         text = "\n".join(f"{k:<22} {v}" for k, v in facts.items()) + "\n\n" + render(report, "table", color=color_wanted(output_file))
@@ -122,7 +122,7 @@ def split_key(key: bytes, prefix: bytes) -> tuple[str, str | None, str]:
 @click.option("--key", required=True, type=click.Path(dir_okay=False))
 @click.option("--prefix", default="/registry", show_default=True, help="The apiserver's --etcd-prefix.")
 @click.option("--timeout", type=click.FloatRange(0.1, 60), default=10.0, show_default=True)
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
 @user_errors(EtcdError)
 def secrets_at_rest_cmd(endpoint: str, cacert: str, cert: str, key: str, prefix: str, timeout: float,
                         fmt: str) -> None:
@@ -138,8 +138,8 @@ def secrets_at_rest_cmd(endpoint: str, cacert: str, cert: str, key: str, prefix:
         shown, ns, name = split_key(k, base)
         rows.append({"key": shown, "namespace": ns, "name": name, "encrypted": c.encrypted, "provider": c.provider})
     plaintext = sum(1 for r in rows if not r["encrypted"])
-    if fmt == "json":
-        click.echo(orjson.dumps({"secrets": rows}, option=orjson.OPT_INDENT_2).decode())
+    if fmt in DOCUMENTS:
+        click.echo(document({"secrets": rows}, fmt), nl=False)
     else:
         for r in rows:
             state = f"encrypted ({r['provider']})" if r["encrypted"] else "PLAINTEXT"

@@ -19,7 +19,7 @@ from ..engines.netpol.flows import Flow, FlowChecker, FlowError, read_flows
 from ..engines.netpol.generate import generate as generate_policies
 from ..engines.netpol.model import PROTOCOLS, Pod
 from ..engines.netpol.ports import PortSpace, describe
-from ..formats import FORMATS, render
+from ..formats import DOCUMENTS, FORMATS, document, render, streamed
 from ..sources.cluster import NETPOL_TYPES
 from ..textsafe import escape_control
 from .common import (
@@ -126,7 +126,7 @@ def _sink(output_file: str | None) -> Iterator[IO[str]]:
 @_protocol_option
 @click.option("-n", "--namespace", "namespaces", multiple=True, help="Only pods of this namespace (repeatable).")
 @_ipblock_option
-@output_options(("table", "json"))
+@output_options(("table", *DOCUMENTS))
 def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol: str,
           namespaces: tuple[str, ...], ipblock_matches_pods: bool, fmt: str, output_file: str | None) -> None:
     """Pod-to-pod reachability over every ordered pair of pods.
@@ -147,10 +147,10 @@ def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol
         fail("no pods or workloads in the inputs" + (f" in namespace {', '.join(namespaces)}" if namespaces else ""))
     index = ClassIndex(cluster)
     names = [cluster.pods[i].key for i in chosen]
-    with _sink(output_file) as out:
+    with _sink(output_file) as sink, streamed(sink, fmt) as out:
         if port is not None:
             matrix = index.matrix(port, protocol)
-            if fmt == "json":
+            if fmt in DOCUMENTS:
                 _reach_json(out, names, chosen, matrix, {"port": port, "protocol": protocol})
             else:
                 width = None if output_file else shutil.get_terminal_size((80, 24)).columns
@@ -173,7 +173,7 @@ def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol
                     text = cache[key] = describe(space.allowed(*key))
                 return text
 
-            if fmt == "json":
+            if fmt in DOCUMENTS:
                 _reach_ports_json(out, names, chosen, conns)
             else:
                 shown = [escape_control(n) for n in names]
@@ -279,7 +279,7 @@ def _replica_legend(out: IO[str], pods: list[Pod]) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), required=True)
 @_protocol_option
 @_ipblock_option
-@click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--format", "fmt", type=click.Choice(["text", *DOCUMENTS]), default="text", show_default=True)
 @input_namespace_option(expose=False)
 def explain(src: str, dst: str, paths: tuple[str, ...], max_file_size: str, port: int, protocol: str,
             ipblock_matches_pods: bool, fmt: str) -> None:
@@ -294,8 +294,8 @@ def explain(src: str, dst: str, paths: tuple[str, ...], max_file_size: str, port
     except FlowError as exc:
         fail(str(exc))
     d = decide(cluster, a, b, port, protocol)
-    if fmt == "json":
-        click.echo(orjson.dumps(d.to_json(), option=orjson.OPT_INDENT_2).decode())
+    if fmt in DOCUMENTS:
+        click.echo(document(d.to_json(), fmt), nl=False)
     else:
         click.echo(f"{a.key} -> {b.key} {protocol}/{port}: {'ALLOWED' if d.allowed else 'DENIED'}")
         for res, end in ((d.egress, a), (d.ingress, b)):

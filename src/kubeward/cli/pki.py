@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import orjson
 
-from ..formats import FORMATS, render
+from ..formats import DOCUMENTS, FORMATS, document, render
 from ..pki.errors import PkiError
 from .common import (
     EXIT_FINDINGS,
@@ -179,10 +179,10 @@ def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str, 
     now = dt.datetime.now(dt.UTC)
     report = apply_exceptions(check(inv, now=now), exceptions_file)
     rows = [describe(c, inv, now) for c in inv.certs]
-    if fmt == "json":
+    if fmt in DOCUMENTS:
         doc = orjson.loads(render(report, "json"))
         doc["certificates"] = rows
-        text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+        text = document(doc, fmt)
     elif fmt == "table":
         text = _inventory_table(rows) + "\n" + render(report, "table", color=color_wanted(output_file))
     else:
@@ -201,7 +201,7 @@ def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str, 
               help="Renew only this certificate (kubeadm name, or users/NAME for a user certificate).")
 @click.option("--users", is_flag=True, help="Also renew every user certificate under DIR/users (pki issue-user).")
 @click.option("--allow-masters", is_flag=True, help="Also renew user certificates in system:masters.")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
 @user_errors(PkiError, ValueError)
 def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...], users: bool, allow_masters: bool,
                fmt: str) -> None:
@@ -226,8 +226,8 @@ def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...
     if renewed_users:
         warn(f"kubeconfigs that embed the old certificate of {', '.join(renewed_users)} keep it: write them again "
              f"with `kubeward pki kubeconfig {directory} NAME --server URL --out FILE`")
-    if fmt == "json":
-        click.echo(orjson.dumps({"renewed": [r.to_json() for r in done]}, option=orjson.OPT_INDENT_2).decode())
+    if fmt in DOCUMENTS:
+        click.echo(document({"renewed": [r.to_json() for r in done]}, fmt), nl=False)
     else:
         for r in done:
             click.echo(f"renewed {one_line(r.name):<26} {r.old_not_after:%Y-%m-%d} -> {r.new_not_after:%Y-%m-%d}  "

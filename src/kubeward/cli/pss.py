@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 
 from ..engines.pss import Evaluator, Level, PolicyError, Result, parse_level, parse_version
 from ..engines.pss.config import AdmissionConfig, ConfigError, load_config
 from ..engines.pss.namespaces import MODES, NamespacePlan, WorkloadVerdict, plan_namespaces
+from ..formats import DOCUMENTS, document
+from ..formats.paths import Paths
 from ..sources.cluster import NAMESPACE_TYPES, WORKLOAD_TYPES
 from .common import (
     EXIT_FINDINGS,
@@ -42,10 +43,6 @@ def _result_json(result: Result) -> dict[str, Any]:
     return {"allowed": result.allowed, "violations": [v.to_json() for v in result.violations]}
 
 
-def _dump(doc: dict[str, Any]) -> str:
-    return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
-
-
 def _load(paths: tuple[str, ...], max_file_size: str) -> Any:
     live = live_request()
     if live is not None:
@@ -56,7 +53,7 @@ def _load(paths: tuple[str, ...], max_file_size: str) -> Any:
             fail(f"cluster {snap.context}: cannot read every namespace and workload type; a plan would be a guess")
         return snap
     if not paths:
-        fail("nothing to check: give files, folders or '-' for stdin")
+        fail("nothing to check: give files, folders or '-' for stdin (or --demo)")
     ns, enforce = input_namespace("only")  # -n filters here; given once it also places namespace-less inputs
     snapshot = load_snapshot(paths, max_file_size, namespace=ns, enforce_namespace=enforce)
     for e in snapshot.errors:
@@ -75,7 +72,7 @@ def _version_option(f: Any) -> Any:
               help="Pod Security Standard level to judge against.")
 @_version_option
 @click.option("--namespace", "-n", "only", multiple=True, help="Only objects in these namespaces (repeatable).")
-@output_options(("table", "json"))
+@output_options(("table", *DOCUMENTS))
 def check(paths: tuple[str, ...], max_file_size: str, level: str, version: str, only: tuple[str, ...], fmt: str,
           output_file: str | None) -> None:
     """Judge every Pod and workload pod template (Deployment, Job, CronJob, …) at one level and version.
@@ -96,11 +93,11 @@ def check(paths: tuple[str, ...], max_file_size: str, level: str, version: str, 
             judged.append((res, evaluator.evaluate(view)))
     if not judged and not snapshot.errors:
         fail("no Pods or workload pod templates found in the input")
-    if fmt == "json":
+    if fmt in DOCUMENTS:
         doc = {"level": lv.value, "version": str(ver), "results": [
             {"object": res.ref().to_json(), **_location(res), **_result_json(result)} for res, result in judged
         ]}
-        emit(_dump(doc), output_file)
+        emit(document(doc, fmt), output_file)
     else:
         emit(_check_table(judged, lv, str(ver)), output_file)
     if snapshot.errors:
@@ -110,8 +107,9 @@ def check(paths: tuple[str, ...], max_file_size: str, level: str, version: str, 
 
 def _check_table(judged: list[tuple[Any, Result]], level: Level, version: str) -> str:
     lines = []
+    paths = Paths()  # relative to the working directory when under it, as the scan table shows them
     for res, result in judged:
-        where = f"  {res.location()}" if res.file or res.cluster else ""
+        where = f"  {paths.where(res.location())}" if res.file or res.cluster else ""
         lines.append(f"{'ALLOWED' if result.allowed else 'DENIED '}  {res.ref()}{where}")
         lines += [f"    {v.check}: {v.message}" for v in result.violations]
     denied = sum(1 for _, r in judged if not r.allowed)
@@ -129,7 +127,7 @@ def _check_table(judged: list[tuple[Any, Result]], level: Level, version: str) -
               help="Namespaces exempted in the AdmissionConfiguration (repeatable).")
 @click.option("--exempt-runtime-class", multiple=True,
               help="RuntimeClass names exempted in the AdmissionConfiguration (repeatable).")
-@output_options(("table", "json"))
+@output_options(("table", *DOCUMENTS))
 def namespaces(paths: tuple[str, ...], max_file_size: str, only: tuple[str, ...], config_file: str | None,
                exempt_namespace: tuple[str, ...], exempt_runtime_class: tuple[str, ...], fmt: str,
                output_file: str | None) -> None:
@@ -158,8 +156,8 @@ def namespaces(paths: tuple[str, ...], max_file_size: str, only: tuple[str, ...]
     for p in plans:
         for err in p.errors:
             click.echo(f"kubeward: Namespace/{p.name}: {err}", err=True)
-    if fmt == "json":
-        emit(_dump({"namespaces": [_plan_json(p) for p in plans]}), output_file)
+    if fmt in DOCUMENTS:
+        emit(document({"namespaces": [_plan_json(p) for p in plans]}, fmt), output_file)
     else:
         emit(_plans_table(plans), output_file)
     if snapshot.errors:
@@ -196,6 +194,7 @@ def _plan_json(p: NamespacePlan) -> dict[str, Any]:
 
 def _plans_table(plans: list[NamespacePlan]) -> str:
     lines: list[str] = []
+    paths = Paths()
     for p in plans:
         pol = p.policy
         head = f"{p.name}: enforce={pol.enforce} audit={pol.audit} warn={pol.warn}"
@@ -218,6 +217,6 @@ def _plans_table(plans: list[NamespacePlan]) -> str:
                                 ("next", f"rejected at {p.next_level}")):
                 result = w.results.get(mode)
                 if result is not None and not result.allowed:
-                    where = f" {w.resource.location()}" if w.resource.file else ""
+                    where = f" {paths.where(w.resource.location())}" if w.resource.file else ""
                     lines.append(f"    {label}: {w.resource.ref()}{where}: {result.message}")
     return "\n".join(lines) + "\n"

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-import orjson
 
 from ..discovery import RESTMapper, mapper_for
 from ..engines.rbac import RBACIndex, Request, user_info
 from ..engines.rbac.matrix import VERBS, access_matrix, matrix_resources
 from ..findings import Severity
+from ..formats import DOCUMENTS, document
 from ..identity import SubjectError, SubjectRef, UserInfo, parse_subject, settle_kind
 from ..snapshot import Snapshot
 from .common import (
@@ -26,6 +26,7 @@ from .common import (
     fail_on_type,
     input_namespace,
     input_namespace_option,
+    input_options,
     load_snapshot,
     parse_fail_on,
     print_errors,
@@ -51,25 +52,26 @@ def _k8s_version(ctx: click.Context, _param: click.Parameter, value: str | None)
     return value
 
 
-def source_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """`-f PATH` (repeatable; files, folders, '-') or `--cluster [--context C] [--kubeconfig F]`."""
+def source_options(f: Callable[..., Any] | None = None, *, positional: bool = True) -> Any:
+    """Inputs as every group takes them (positional PATHs, `-f PATH`, `--demo`; -f only where the positional
+    arguments are the request) or `--cluster [--context C] [--kubeconfig F]`."""
     from ..apidata import supported_versions
 
-    f = live_options(f)
-    f = click.option("--no-builtin-roles", is_flag=True, expose_value=False, callback=_no_bootstrap,
-                     hidden=True, help="Old name of --no-bootstrap-policy.")(f)
-    f = click.option("--no-bootstrap-policy", is_flag=True, expose_value=False, callback=_no_bootstrap,
-                     help="Judge the input alone, without the bootstrap ClusterRoles and bindings every "
-                          "kube-apiserver creates (system:discovery, cluster-admin, admin/edit/view, …).")(f)
-    f = click.option("--k8s-version", metavar="VERSION", expose_value=False, callback=_k8s_version,
-                     is_eager=True,
-                     help=f"Kubernetes version of the API discovery and bootstrap policy "
-                          f"(have: {', '.join(supported_versions())}; default: the newest).")(f)
-    f = click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
-                     help="Refuse input files larger than this.")(f)
-    f = click.option("-f", "--filename", "paths", multiple=True, metavar="PATH",
-                     help="Manifests: file, folder or '-' for stdin (repeatable).")(f)
-    return f
+    def decorate(g: Callable[..., Any]) -> Callable[..., Any]:
+        g = live_options(g)
+        g = click.option("--no-builtin-roles", is_flag=True, expose_value=False, callback=_no_bootstrap,
+                         hidden=True, help="Old name of --no-bootstrap-policy.")(g)
+        g = click.option("--no-bootstrap-policy", is_flag=True, expose_value=False, callback=_no_bootstrap,
+                         help="Judge the input alone, without the bootstrap ClusterRoles and bindings every "
+                              "kube-apiserver creates (system:discovery, cluster-admin, admin/edit/view, …).")(g)
+        g = click.option("--k8s-version", metavar="VERSION", expose_value=False, callback=_k8s_version,
+                         is_eager=True,
+                         help=f"Kubernetes version of the API discovery and bootstrap policy "
+                              f"(have: {', '.join(supported_versions())}; default: the newest).")(g)
+        g = input_options(g, positional=positional)
+        return g
+
+    return decorate(f) if f is not None else decorate
 
 
 def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBACIndex]:
@@ -77,7 +79,7 @@ def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBA
     live = live_request()
     if live is not None:
         if paths:
-            fail("--cluster reads a live cluster: give no -f with it")
+            fail("--cluster reads a live cluster: give no paths, -f or --demo with it")
         if click.get_current_context().meta.get(INPUT_NAMESPACE):
             fail("-n/--namespace places file inputs; it does not apply to --cluster")
         from ..sources.cluster import RBAC_TYPES
@@ -93,7 +95,7 @@ def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBA
             warn(p)
         return snapshot, index
     if not paths:
-        fail("no input: give -f PATH (file, folder or '-')")
+        fail("no input: give -f PATH (file, folder or '-') or --demo")
     # `-n` of risks/paths is kubectl's for the inputs; the request `-n` of can-i, who-can and matrix, when given,
     # also places namespace-less inputs there (as `kubectl apply -n NS` would have) but refuses nothing.
     ns, enforce = input_namespace("namespace")
@@ -254,7 +256,7 @@ def group() -> None:
 @click.option("--subresource", default=None, metavar="SUB", help="Subresource, as kubectl's flag (e.g. log).")
 @subject_options
 @click.option("--explain", is_flag=True, help="Show the binding, role and rule that decide it.")
-@source_options
+@source_options(positional=False)
 def can_i(verb: str, target: str, name: str | None, namespace: str, cluster: bool, api_group: str | None,
           subresource: str | None, as_user: str | None, as_groups: tuple[str, ...], sa: str | None, explain: bool,
           paths: tuple[str, ...], max_file_size: str) -> None:
@@ -294,9 +296,9 @@ def can_i(verb: str, target: str, name: str | None, namespace: str, cluster: boo
 @namespace_options
 @click.option("--api-group", default=None, help="API group of the resource, taken literally (core is \"\").")
 @click.option("--subresource", default=None, metavar="SUB", help="Subresource, as kubectl's flag (e.g. log).")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
-@source_options
+@source_options(positional=False)
 def who_can(verb: str, target: str, name: str | None, namespace: str, cluster: bool, api_group: str | None,
             subresource: str | None, fmt: str, output_file: str | None, paths: tuple[str, ...],
             max_file_size: str) -> None:
@@ -322,9 +324,8 @@ def who_can(verb: str, target: str, name: str | None, namespace: str, cluster: b
                                                   **({"namespace": g.role[1]} if g.role[1] else {})},
             "rule": _rule_json(index, g, req), "subjects": [s.to_json(g.binding.namespace) for s in g.binding.subjects]}
            for g in allowed.via]
-    if fmt == "json":
-        emit(orjson.dumps({"subjects": subjects, "via": via}, option=orjson.OPT_INDENT_2).decode() + "\n",
-             output_file)
+    if fmt in DOCUMENTS:
+        emit(document({"subjects": subjects, "via": via}, fmt), output_file)
         return
     rows = [("KIND", "NAME", "NAMESPACE", "VIA")]
     rows.append(("Group", "system:masters", "", "privileged group (outside RBAC)"))
@@ -339,7 +340,7 @@ def who_can(verb: str, target: str, name: str | None, namespace: str, cluster: b
 @subject_options
 @click.option("-n", "--namespace", default="", help="Namespaced resources in this namespace (default: cluster scope).")
 @click.option("--verbs", default=",".join(VERBS), show_default=True, help="Comma-separated verbs (columns).")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @source_options
 def matrix(as_user: str | None, as_groups: tuple[str, ...], sa: str | None, namespace: str, verbs: str, fmt: str,
@@ -354,11 +355,11 @@ def matrix(as_user: str | None, as_groups: tuple[str, ...], sa: str | None, name
     snapshot, index = load_rbac(paths, max_file_size)
     note_unbound(index, user, as_groups)
     rows = access_matrix(index, user, namespace, verb_list, matrix_resources(rbac_mapper(snapshot)))
-    if fmt == "json":
+    if fmt in DOCUMENTS:
         data = {"user": user.name, "groups": list(user.groups), "namespace": namespace,
                 "resources": [{"apiGroup": r.group, "resource": r.resource, "namespaced": r.namespaced,
                                "verbs": r.allowed} for r in rows]}
-        emit(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n", output_file)
+        emit(document(data, fmt), output_file)
         return
     table = [("NAME", *(v.upper() for v in verb_list))]
     for r in rows:
@@ -372,7 +373,7 @@ def matrix(as_user: str | None, as_groups: tuple[str, ...], sa: str | None, name
 @click.option("--min-severity", type=severity_type(), default="low", show_default=True)
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a risk at or above this severity exists.")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @source_options
 @input_namespace_option(expose=False)
@@ -390,9 +391,8 @@ def risks(include_defaults: bool, min_severity: str, fail_on: str, fmt: str, out
     snapshot, index = load_rbac(paths, max_file_size)
     found = find_risks(index, pods_by_service_account(snapshot), include_defaults=include_defaults,
                        min_severity=Severity.parse(min_severity))
-    if fmt == "json":
-        emit(orjson.dumps({"risks": [r.to_json() for r in found]}, option=orjson.OPT_INDENT_2).decode() + "\n",
-             output_file)
+    if fmt in DOCUMENTS:
+        emit(document({"risks": [r.to_json() for r in found]}, fmt), output_file)
     else:
         rows: list[tuple[list[str], ...]] = [(["SEVERITY"], ["SUBJECT"], ["SCOPE"], ["RISK"], ["VIA"], ["PODS"])]
         for r in found:
@@ -410,7 +410,7 @@ def risks(include_defaults: bool, min_severity: str, fail_on: str, fmt: str, out
                    "system:serviceaccount:NS:NAME, or a bare name that bindings name once.")
 @click.option("--include-defaults", is_flag=True,
               help="Also list paths whose first step comes from the bootstrap policy (controllers' own grants).")
-@click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--format", "fmt", type=click.Choice(["text", *DOCUMENTS]), default="text", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @source_options
 @input_namespace_option(expose=False)
@@ -429,9 +429,8 @@ def paths_cmd(start: str | None, include_defaults: bool, fmt: str, output_file: 
         found = escalation_paths(index, snapshot, None, include_defaults=include_defaults)
     else:
         start_ref, found = _paths_from(index, snapshot, start, include_defaults)
-    if fmt == "json":
-        emit(orjson.dumps({"paths": [p.to_json() for p in found]}, option=orjson.OPT_INDENT_2).decode() + "\n",
-             output_file)
+    if fmt in DOCUMENTS:
+        emit(document({"paths": [p.to_json() for p in found]}, fmt), output_file)
     else:
         none = f"no escalation paths found from {start_ref}\n" if start_ref else "no escalation paths found\n"
         emit("".join(f"{p}\n" for p in found) or none, output_file)

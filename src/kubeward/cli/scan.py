@@ -6,7 +6,6 @@ import atexit
 import gc
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,10 +21,11 @@ from ..controls.settings import (
 )
 from ..exceptions import ExceptionsError, load_exceptions
 from ..findings import Severity
-from ..formats import FORMATS, render
+from ..formats import FIRST, FORMATS, render
 from ..formats.json import pieces as json_pieces
 from . import common
 from .common import (
+    DEMO_DIR,
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
@@ -54,7 +54,14 @@ from .live import cluster_options, load_cluster_cli
 if TYPE_CHECKING:
     from ..sources.render import RenderOptions
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
+# What `kubeward demo` suggests next; a test runs each one on the demo.
+DEMO_NEXT = (
+    ("kubeward demo --details", "every finding, with its fix"),
+    ("kubeward scan --demo -o html --output report.html", "a self-contained HTML report"),
+    ("kubeward rbac risks --demo", "who holds dangerous permissions, and how"),
+    ("kubeward netpol reach --demo", "which pods can reach which"),
+    ("kubeward pss check --level restricted --demo", "what Pod Security admission would reject"),
+)
 
 
 def _csv(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -83,6 +90,9 @@ def scan_options(f: Any) -> Any:
                      help="Report unreadable manifests but let the exit code reflect only the findings."),
         click.option("-v", "--verbose", is_flag=True,
                      help="Name the skipped files (YAML that is no Kubernetes object: Helm values, CI files...)."),
+        click.option("--details", is_flag=True,
+                     help="Table: every finding of every control, fixes and the suppressed list (default: the first "
+                     f"{FIRST} findings of each control)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -93,11 +103,10 @@ def scan_options(f: Any) -> Any:
 @input_options
 @input_namespace_option
 @render_options
-@click.option("--demo", is_flag=True, help="Scan the bundled demo cluster (`kubeward demo --path` shows where).")
 @cluster_options
 @scan_options
 @user_errors(SelectionError, ExceptionsError, SettingsError)
-def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, context: str | None,
+def scan(paths: tuple[str, ...], max_file_size: str, live: bool, context: str | None,
          kubeconfig: str | None, input_namespace: str | None, render_opts: RenderOptions, **opts: Any) -> None:
     """Scan manifests (files, folders, '-' for stdin) and report findings.
 
@@ -109,7 +118,7 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
     YAML that is no Kubernetes object (Helm values, CI workflows, kustomize configs) is counted as skipped.
     """
     if live:
-        if paths or demo:
+        if paths:
             fail("--cluster reads a live cluster: give no paths and no --demo with it")
         if input_namespace:
             fail("-n/--namespace places file inputs; with --cluster use --exclude-namespaces")
@@ -117,23 +126,29 @@ def scan(paths: tuple[str, ...], demo: bool, max_file_size: str, live: bool, con
             fail("--values, --set and --release-name render Helm charts: not with --cluster")
         _scan((), max_file_size, live=(kubeconfig, context), **opts)
         return
-    if demo:
-        paths = (*paths, str(DEMO_DIR))
     if not paths:
         fail("nothing to scan: give files, folders or '-' (or --demo)")
-    _scan(paths, max_file_size, namespace=input_namespace, render_opts=render_opts, **opts)
+    _scan(paths, max_file_size, namespace=input_namespace, render_opts=render_opts,
+          demo_files=str(DEMO_DIR) in paths, **opts)
 
 
 @click.command()
-@click.option("--path", "show_path", is_flag=True, help="Print the folder holding the demo manifests and exit.")
+@click.option("--path", "show_path", is_flag=True, help="Print the folder the demo manifests are in, and exit.")
 @scan_options
 @user_errors(SelectionError, ExceptionsError, SettingsError)
 def demo(show_path: bool, **opts: Any) -> None:
-    """Scan the bundled, deliberately insecure demo cluster (same as `scan --demo`)."""
+    """Scan the bundled, deliberately insecure demo cluster (as `scan --demo`, in a shorter view: the critical
+    controls with a finding each, the high ones by name, the rest counted; `--details` for everything).
+
+    \b
+    kubeward demo
+    kubeward demo --details
+    kubeward demo -o json
+    """
     if show_path:
         click.echo(str(DEMO_DIR))
         return
-    _scan((str(DEMO_DIR),), "16M", **opts)
+    _scan((str(DEMO_DIR),), "16M", demo_files=True, tour=True, **opts)
 
 
 def _scan(
@@ -156,6 +171,9 @@ def _scan(
     live: tuple[str | None, str | None] | None = None,
     namespace: str | None = None,
     render_opts: RenderOptions | None = None,
+    details: bool = False,
+    demo_files: bool = False,
+    tour: bool = False,
 ) -> None:
     settings = ScanSettings(parse_k8s_version(k8s_version), parse_allowed_registries(_csv(allowed_registries)))
     with using(settings):
@@ -163,7 +181,8 @@ def _scan(
                    include_controls=include_controls, exclude_controls=exclude_controls,
                    exclude_namespaces=exclude_namespaces, exceptions_file=exceptions_file, fail_on=fail_on, fmt=fmt,
                    output_file=output_file, live=live, namespace=namespace, render_opts=render_opts,
-                   allow_input_errors=allow_input_errors, verbose=verbose)
+                   allow_input_errors=allow_input_errors, verbose=verbose, details=details,
+                   demo_files=demo_files, tour=tour)
 
 
 def _scan_with(
@@ -184,6 +203,9 @@ def _scan_with(
     render_opts: RenderOptions | None,
     allow_input_errors: bool,
     verbose: bool,
+    details: bool,
+    demo_files: bool,
+    tour: bool,
 ) -> None:
     if common.CONSOLE:
         # A scan is one burst of allocation with no garbage cycles worth collecting, and the process ends with
@@ -217,8 +239,13 @@ def _scan_with(
     if fmt == "json":
         with gc_paused():
             _emit_bytes(json_pieces(report), output_file, report_summary(report))
+    elif fmt == "table":
+        view = _table_view(details, demo_files, tour)
+        emit(render(report, fmt, color=color_wanted(output_file), **view), output_file, report)
+        if tour and not (output_file and output_file != "-"):
+            click.echo(_next_commands())
     else:
-        emit(render(report, fmt, color=color_wanted(output_file)), output_file, report)
+        emit(render(report, fmt), output_file, report)
     _skip_final_collection()
     code = exit_code(report, parse_fail_on(fail_on), scanned=len(snapshot) > 0)
     sys.exit(_gate(code, len(snapshot.errors), allow_input_errors))
@@ -233,6 +260,24 @@ def _gate(code: int, n_errors: int, allow_input_errors: bool) -> int:
 def _print_skipped(skipped: Iterable[Any]) -> None:
     for e in skipped:
         click.echo(f"kubeward: {one_line(e.file)}: skipped, {one_line(e.message)}", err=True)
+
+
+def _table_view(details: bool, demo_files: bool, tour: bool) -> dict[str, Any]:
+    """The table's options: everything with --details; the demo's files are shown relative to its folder (a pip
+    install puts it far from any working directory); the demo itself shows the most severe controls first."""
+    view: dict[str, Any] = {"base": str(DEMO_DIR)} if demo_files else {}
+    if details:
+        return view
+    view.update(first=FIRST, hint="--details")
+    if tour:
+        view.update(first=1, findings_from=Severity.CRITICAL, list_from=Severity.HIGH, hint="kubeward demo --details")
+    return view
+
+
+def _next_commands() -> str:
+    width = max(len(cmd) for cmd, _ in DEMO_NEXT)
+    lines = ["Next, try:"] + [f"  {cmd.ljust(width)}  # {what}" for cmd, what in DEMO_NEXT]
+    return "\n".join(lines) + "\n"
 
 
 def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list[Any], exceptions: Any, fail_on: str,
@@ -310,7 +355,7 @@ def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None, s
 
 @click.command("controls")
 @click.option("--framework", "frameworks", multiple=True, default=("all",), help="Filter by framework.")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", "json", "yaml", "markdown"]), default="table")
 @user_errors(SelectionError)
 def controls_cmd(frameworks: tuple[str, ...], fmt: str) -> None:
     """List the controls kubeward runs, with severity and framework mappings.

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import orjson
-
 from ..findings import ControlMeta
+from ..formats import DOCUMENTS, document
 
 
 def render_catalog(metas: Iterable[ControlMeta], fmt: str) -> str:
     metas = list(metas)
-    if fmt == "json":
-        rows = [{**m.to_json(), "remediation": m.remediation, "description": m.description} for m in metas]
-        return orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if fmt in DOCUMENTS:
+        return document([{**m.to_json(), "remediation": m.remediation, "description": m.description} for m in metas],
+                        fmt)
     if fmt == "markdown":
         lines = [
             "# Controls",

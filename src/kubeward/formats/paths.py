@@ -1,0 +1,43 @@
+"""How a report shows a file name: as ruff does (`fs::relativize_path`), relative to the working directory when
+the file is under it, otherwise as given (kubectl prints file names as given too). A caller may name one more
+folder whose files are shown relative to it (the demo's, which a pip install puts far from any working directory).
+No rich here: the plain-text tables of other commands use it too."""
+
+from __future__ import annotations
+
+import os
+
+from ..findings import Location
+from ..textsafe import escape_control
+
+
+class Paths:
+    """How a file name is shown: relative to `base` (a folder the caller names, the demo's) when under it, else
+    relative to the working directory when under that, otherwise as given (ruff's rule)."""
+
+    def __init__(self, base: str | None = None) -> None:
+        self.cwd = os.path.abspath(os.getcwd())
+        self.base = os.path.abspath(base) if base else None
+        self._seen: dict[str, str] = {}
+
+    @staticmethod
+    def _under(full: str, folder: str) -> bool:
+        return full == folder or full.startswith(folder.rstrip(os.sep) + os.sep)
+
+    def show(self, file: str) -> str:
+        shown = self._seen.get(file)
+        if shown is None:
+            shown = file
+            if file != "-" and not file.startswith("<"):
+                full = os.path.abspath(file)
+                for folder in (self.base, self.cwd):
+                    if folder is not None and self._under(full, folder):
+                        shown = os.path.relpath(full, folder)
+                        break
+            self._seen[file] = shown = escape_control(shown)
+        return shown
+
+    def where(self, loc: Location) -> str:
+        if loc.file:
+            return f"{self.show(loc.file)}:{loc.line}" if loc.line else self.show(loc.file)
+        return escape_control(str(loc))
