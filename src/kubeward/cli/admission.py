@@ -33,14 +33,14 @@ def group() -> None:
     \b
     Namespace modes as pod-security-admission's: labels kubeward.io/enforce, kubeward.io/warn and
     kubeward.io/audit take a severity (critical, high, medium, low, info) or none. Without a config:
-    deny critical and high (what `scan --fail-on high` fails), warn below. See docs/admission.md.
+    deny critical and high (what `scan --fail-on high` fails), warn below. See `kubeward docs admission`.
     (`admission vap`, the ValidatingAdmissionPolicy export, is not there yet.)
     """
 
 
 def _config_option(f: Any) -> Any:
     return click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                        help="Admission configuration (defaults, exemptions, namespaces); see docs/admission.md.")(f)
+                        help="Admission configuration (defaults, exemptions, namespaces); see `kubeward docs admission`.")(f)
 
 
 def _decider(config_file: str | None, exceptions_file: str | None, namespaces: Any = None) -> Any:
