@@ -184,13 +184,14 @@ class Cluster:
 
     def start_controller_manager(self) -> None:
         # Only the controllers the tests need: clusterrole-aggregation (aggregated ClusterRoles as in a real
-        # cluster) and serviceaccount (the `default` ServiceAccount that pod admission looks up).
+        # cluster), serviceaccount (the `default` ServiceAccount that pod admission looks up) and
+        # validatingadmissionpolicy-status-controller (writes a ValidatingAdmissionPolicy's status.typeChecking).
         self._start("kube-controller-manager", [
             str(self.bin_dir / "kubeward-k8s"), "controller-manager",
             "--kubeconfig", str(self.kubeconfig), "--authentication-kubeconfig", str(self.kubeconfig),
             "--authorization-kubeconfig", str(self.kubeconfig),
             "--bind-address", "127.0.0.1", "--secure-port", str(self.ports["controller-manager"]),
-            "--controllers", "clusterrole-aggregation,serviceaccount",
+            "--controllers", "clusterrole-aggregation,serviceaccount,validatingadmissionpolicy-status-controller",
             "--leader-elect=false", "--v", "1",
         ])
         self._wait("kube-controller-manager", lambda: _get(

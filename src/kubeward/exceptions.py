@@ -10,7 +10,6 @@ The same ids apply to every kind of check (scan controls, node, PKI, encryption,
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -170,6 +169,8 @@ def _inline_reason(control_id: str, res: Resource) -> str | None:
 
 
 def _with_hint(word: str, choices: Iterable[str]) -> str:
+    import difflib  # only for a misspelt key: not on every scan's start-up
+
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f"'{word}' (did you mean '{close[0]}'?)" if close else f"'{word}'"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -192,6 +193,16 @@ class ControlResult:
     failed: int = 0
 
 
+def count_by_severity(tallies: Iterable[tuple[Severity, int]]) -> dict[str, int]:
+    """`summary.bySeverity`: findings per severity label, highest first, info left out. Takes (severity, count)
+    pairs, so a report whose findings are already rendered (the two-process scan) tallies them the same way."""
+    counts = {s.label: 0 for s in sorted(Severity, reverse=True) if s != Severity.INFO}
+    for severity, n in tallies:
+        if severity != Severity.INFO:
+            counts[severity.label] += n
+    return counts
+
+
 @dataclass(slots=True)
 class Report:
     """Everything a scan produced; formats render it, the CLI derives the exit code from it."""
@@ -210,14 +221,10 @@ class Report:
     skipped: list[InputError] = field(default_factory=list)  # input documents that are no Kubernetes object
 
     def by_severity(self) -> dict[str, int]:
-        counts = {s.label: 0 for s in sorted(Severity, reverse=True) if s != Severity.INFO}
         # Tallied per control first (C-level counting of ids): 100k findings share a hundred-odd controls.
         controls = {id(f.control): f.control for f in self.findings}
-        for key, n in Counter(id(f.control) for f in self.findings).items():
-            severity = controls[key].severity
-            if severity != Severity.INFO:
-                counts[severity.label] += n
-        return counts
+        return count_by_severity(
+            (controls[key].severity, n) for key, n in Counter(id(f.control) for f in self.findings).items())
 
     def framework_scores(self) -> dict[str, float]:
         """Kubescape-style compliance: per control passed/evaluated, framework = mean over its controls."""

@@ -118,6 +118,25 @@ class Resource:
         cache[path] = loc
         return loc
 
+    def pointer_lines(self) -> dict[str, int] | None:
+        """{JSON pointer: line} of every key the file shows, flattened once; None for an object without key lines.
+
+        Flat, so it survives a trip to another process (ids of the key-line map do not).
+        """
+        if not self.key_lines:
+            return None
+        if self._lines is None:
+            self._lines = _flatten_lines(self.obj, self.key_lines)
+        return self._lines
+
+    @classmethod
+    def with_pointer_lines(cls, obj: dict[str, Any], *, file: str | None, line: int | None,
+                           lines: dict[str, int] | None) -> Resource:
+        """An object whose key lines arrive flattened (`pointer_lines` of its original)."""
+        r = cls(obj, file=file, line=line, key_lines=_FLATTENED if lines is not None else None)
+        r._lines = lines
+        return r
+
     def line_of(self, path: str) -> int | None:
         """Line of the deepest key on `path` (a JSON pointer) that the file shows; the object line otherwise.
 
@@ -195,6 +214,10 @@ def set_input_namespace(resources: list[Resource], namespace: str, *, enforce: b
             continue
         kept.append(r)
     return kept, refused
+
+
+# Truthy stand-in for the id-keyed map of an object whose pointer→line map came flattened (with_pointer_lines).
+_FLATTENED: dict[int, dict[str, int]] = {0: {}}
 
 
 def _flatten_lines(obj: dict[str, Any], key_lines: dict[int, dict[str, int]]) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""`kubeward scan -o json` on two processes, for large file scans.
+"""The two-process runner of the scan pipeline (kubeward/scan.py): `-o json` of many files.
 
 The files, sorted by their shown name, are cut into contiguous chunks of about equal size. This process takes
 chunks from the front and a forked child takes them from the back, first to load them and then to run the
@@ -12,8 +12,9 @@ The cross-object controls (`snapshot` shape) need every object: once loading is 
 objects over (with their key lines, flattened), and this process runs those controls over all of them, in the
 serial load order, while the child is already running its chunks; it can then also run chunks the child loaded.
 
-The result is byte for byte what the serial path writes (same summary, same order, same exit code); anything
-unexpected (a failed child, an unknown error source) makes the caller fall back to the serial path.
+The result is a ScanResult holding byte for byte the document the serial runner writes (same summary, same
+order, same exit code); anything unexpected (a failed child, an unknown error source) makes the pipeline fall
+back to the serial runner.
 `KUBEWARD_WORKERS=1` forces the serial path; `KUBEWARD_WORKERS=2` uses two processes even for small inputs.
 """
 
@@ -28,16 +29,18 @@ import select
 import struct
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .controls.registry import Control, run, unassessed_kinds
-from .findings import ControlResult, Finding, InputError, NotAssessed, Report, Severity
+from .findings import ControlResult, Finding, InputError, NotAssessed, Report, Severity, count_by_severity
 from .formats.json import item_bytes, render_spliced
 from .gcpause import gc_paused
-from .resource import Resource, _flatten_lines
+from .resource import Resource
 from .snapshot import Snapshot
 from .sources.files import load_paths
+
+if TYPE_CHECKING:
+    from .scan import ScanResult
 
 MIN_FILES = 500  # below this, forking costs more than it saves
 CHUNKS = 32  # enough for the two sides to even out, few enough that per-chunk set-up stays negligible
@@ -45,17 +48,16 @@ CHUNKS = 32  # enough for the two sides to even out, few enough that per-chunk s
 # it can take over chunks the child loaded (never the reverse), so the child loads more.
 PARENT_LOADS = 0.4
 _PER_FILE = 512  # weight of a file beyond its bytes, for cutting chunks
-_KEY_LINES_DONE = {0: {}}  # truthy stand-in: the object's pointer→line map is handed over already flattened
-
-Handed = tuple[Any, str | None, int | None, dict[str, int] | None, bool]  # (obj, file, line, lines, had key lines)
+Handed = tuple[Any, str | None, int | None, dict[str, int] | None]  # (obj, file, line, pointer lines)
 # control id -> (evaluated, failed, findings, rendered findings, [(order key, rendered suppressed finding)]); the
 # child's rendered findings travel as (offset, length) in its block spool and come back as a memoryview.
 ChunkResult = dict[str, tuple[int, int, int, Any, list[tuple[tuple[int, int, int], bytes]]]]
 
 
-def workers_wanted(n_files: int) -> int:
-    """1 (serial) or 2, from KUBEWARD_WORKERS (unset: 2 on a multi-CPU machine for ≥ MIN_FILES files)."""
-    setting = os.environ.get("KUBEWARD_WORKERS", "").strip()
+def workers_wanted(n_files: int, workers: int | None = None) -> int:
+    """1 (serial) or 2: `workers` when given (ScanOptions.workers), else KUBEWARD_WORKERS, else 2 on a
+    multi-CPU machine for ≥ MIN_FILES files."""
+    setting = str(workers) if workers is not None else os.environ.get("KUBEWARD_WORKERS", "").strip()
     if setting:
         try:
             wanted = int(setting)
@@ -63,18 +65,6 @@ def workers_wanted(n_files: int) -> int:
             wanted = 1
         return 2 if wanted >= 2 and n_files >= 2 else 1
     return 2 if (os.cpu_count() or 1) >= 2 and n_files >= MIN_FILES else 1
-
-
-@dataclass(slots=True)
-class ParallelScan:
-    data: list[bytes | memoryview]  # the document, in pieces to write in order (the child's: views of its spool)
-    errors: list[InputError]
-    expired: list[str]
-    objects: int
-    failing: set[Severity] = field(default_factory=set)  # severities of controls with unsuppressed findings
-    notes: list[str] = field(default_factory=list)  # the report's exception notes
-    skipped: list[InputError] = field(default_factory=list)  # documents that are no Kubernetes object
-    counts: tuple[int, dict[str, int], int] = (0, {}, 0)  # findings, per severity (no info), suppressed
 
 
 class _Claims:
@@ -127,7 +117,7 @@ def scan_json(
     controls: list[Control],
     exceptions: Any,
     exclude_namespaces: Iterable[str],
-) -> ParallelScan | None:
+) -> ScanResult | None:
     """The two-process scan, or None when it does not apply (stdin, repeated names, a failed child)."""
     names = [shown for shown, _ in files]
     if any(path is None for _, path in files) or len(set(names)) != len(names) or len(files) < 2:
@@ -192,7 +182,7 @@ def _child(chunks: list[list[tuple[str, str | None]]], claims: _Claims, spools: 
 def _parent(files: list[tuple[str, str | None]], chunks: list[list[tuple[str, str | None]]], claims: _Claims,
             spools: tuple[Any, Any, Any], read_fd: int, max_file_bytes: int, index: dict[str, int],
             controls: list[Control], per_object: list[Control], cross: list[Control], exceptions: Any,
-            skip_ns: tuple[str, ...]) -> ParallelScan | None:
+            skip_ns: tuple[str, ...]) -> ScanResult | None:
     resources: dict[int, list[Resource]] = {}
     errors: list[InputError] = []
     skipped: list[InputError] = []
@@ -313,16 +303,12 @@ def _unspool(spool: Any) -> Any:
 def _handed_over(r: Resource) -> Handed:
     """An object for the parent: its key lines flattened here, where their ids are valid (kept on the object too,
     so this process's own controls reuse them)."""
-    if r.key_lines and r._lines is None:
-        r._lines = _flatten_lines(r.obj, r.key_lines)
-    return (r.obj, r.file, r.line, r._lines, bool(r.key_lines))
+    return (r.obj, r.file, r.line, r.pointer_lines())
 
 
 def _received(handed: Handed) -> Resource:
-    obj, file, line, lines, had_key_lines = handed
-    r = Resource(obj, file=file, line=line, key_lines=_KEY_LINES_DONE if had_key_lines else None)
-    r._lines = lines
-    return r
+    obj, file, line, lines = handed
+    return Resource.with_pointer_lines(obj, file=file, line=line, lines=lines)
 
 
 def _run_chunk(resources: list[Resource], index: dict[str, int], controls: list[Control], exceptions: Any,
@@ -385,7 +371,9 @@ def _assemble(
     notes: list[str],
     input_skipped: list[InputError],
     unassessed: Iterable[NotAssessed] = (),
-) -> ParallelScan | None:
+) -> ScanResult | None:
+    from .scan import ScanResult
+
     errors = _in_file_order(files, input_errors)
     skipped = _in_file_order(files, input_skipped)
     if errors is None or skipped is None:
@@ -406,9 +394,7 @@ def _assemble(
         report.expired_exceptions = list(exceptions.expired)
     blocks: list[tuple[tuple[int, str], list[Any]]] = []
     suppressed: list[bytes] = []
-    by_severity = {s.label: 0 for s in sorted(Severity, reverse=True) if s != Severity.INFO}
-    n_findings = 0
-    failing: set[Severity] = set()
+    tallies: list[tuple[Severity, int]] = []  # (severity, findings) of each control with findings
     for c in controls:
         meta = c.meta
         if c.shape == "snapshot":
@@ -429,15 +415,12 @@ def _assemble(
             report.controls[meta.id] = ControlResult(meta, sum(p[0] for p in parts), sum(p[1] for p in parts))
         if count:
             blocks.append(((-meta.severity, meta.id), rendered))
-            n_findings += count
-            failing.add(meta.severity)
-            if meta.severity != Severity.INFO:
-                by_severity[meta.severity.label] += count
+            tallies.append((meta.severity, count))
     blocks.sort(key=lambda b: b[0])
-    data = render_spliced(report, (n_findings, by_severity, len(suppressed)),
-                          [block for _, rendered in blocks for block in rendered], suppressed)
-    return ParallelScan(data, errors, report.expired_exceptions, objects, failing, notes, skipped,
-                        (n_findings, by_severity, len(suppressed)))
+    counts = (sum(n for _, n in tallies), count_by_severity(tallies), len(suppressed))
+    data = render_spliced(report, counts, [block for _, rendered in blocks for block in rendered], suppressed)
+    return ScanResult(objects, errors, report.expired_exceptions, notes, frozenset(s for s, _ in tallies),
+                      skipped=skipped, rendered_json=data, counts=counts)
 
 
 def _in_file_order(files: list[tuple[str, str | None]], found: list[InputError]) -> list[InputError] | None:

@@ -34,3 +34,12 @@ def test_query_and_flag_credentials_redacted() -> None:
     assert redact_credentials("curl --token abc123 -k") == "curl --token REDACTED -k"
     assert redact_credentials("mysql --password=hunter2 db") == "mysql --password=REDACTED db"
     assert redact_credentials("kubectl get pods --v=6") == "kubectl get pods --v=6"
+
+
+def test_audit_alert_request_uri_redacted() -> None:
+    from kubeward.audit.alerts import Alert
+    from kubeward.findings import Severity
+
+    ev = {"auditID": "1", "verb": "get", "user": {"username": "u"}, "requestURI": "/api/v1/pods?watch=1&token=abc.def"}
+    alert = Alert.of("r", Severity.HIGH, ev, "m")
+    assert alert.to_json()["requestURI"] == "/api/v1/pods?watch=1&token=REDACTED"

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..findings import Severity
-from ..textsafe import printable
+from ..textsafe import printable, redact_credentials
 
 
 def event_time(ev: dict[str, Any]) -> str:
@@ -91,7 +91,8 @@ class Alert:
                    source_ips(ev), str(ev.get("verb", "")), dict(ref) if isinstance(ref, dict) else {}, message,
                    [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else [],
                    {"username": imp.get("username", ""), "groups": list(imp.get("groups") or ())} if imp else None,
-                   str(ev.get("userAgent") or ""), str(ev.get("requestURI") or ""), outcome(ev), trigger)
+                   str(ev.get("userAgent") or ""), redact_credentials(str(ev.get("requestURI") or "")), outcome(ev),
+                   trigger)
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -34,7 +34,6 @@ def group() -> None:
     Namespace modes as pod-security-admission's: labels kubeward.io/enforce, kubeward.io/warn and
     kubeward.io/audit take a severity (critical, high, medium, low, info) or none. Without a config:
     deny critical and high (what `scan --fail-on high` fails), warn below. See `kubeward docs admission`.
-    (`admission vap`, the ValidatingAdmissionPolicy export, is not there yet.)
     """
 
 
@@ -233,6 +232,52 @@ def manifests_cmd(namespace: str, fail_policy: str, timeout: int, image: str | N
     objs = manifests(namespace, fail_policy=fail_policy, timeout=timeout, ca_bundle=bundle,
                      cert_manager=cert_manager, **kw)
     click.echo(yaml.safe_dump_all(objs, sort_keys=False), nl=False)
+
+
+@group.command("vap")
+@_config_option
+@click.option("--controls", "controls", default=None, metavar="ID,…",
+              help="Export only these controls (comma-separated; default: the config's selection).")
+def vap(config_file: str | None, controls: str | None) -> None:
+    """The controls CEL can express, as ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding objects
+    (admissionregistration.k8s.io/v1). validationActions from the config's default modes (Deny at or above
+    enforce, Warn at or above warn, Audit at or above audit). Controls without a CEL form are listed on stderr and
+    in the output's first comment. See `kubeward docs admission`.
+    """
+    from dataclasses import replace
+
+    import yaml
+
+    from ..admission.config import ConfigError, load_admission_config
+    from ..admission.vap import export
+    from ..controls.registry import SelectionError
+
+    try:
+        cfg = load_admission_config(config_file)
+        if controls is not None:
+            ids = tuple(i.strip() for i in controls.split(",") if i.strip())
+            if not ids:
+                fail("admission vap: --controls: no control id given")
+            cfg = replace(cfg, include=ids)
+        out = export(cfg)
+    except (ConfigError, SelectionError) as exc:
+        fail(str(exc))
+    lines = [f"# kubeward admission vap: {len(out.exported)} control(s) exported: "
+             + (", ".join(c.meta.id for c in out.exported) or "none")]
+    if out.not_expressed:
+        ids_text = ", ".join(c.meta.id for c in out.not_expressed)
+        warn(f"admission vap: {len(out.not_expressed)} control(s) not expressed in CEL (enforce them with "
+             f"`admission serve`): {ids_text}")
+        lines.append(f"# not expressed in CEL ({len(out.not_expressed)}): {ids_text}")
+    if out.unmoded:
+        ids_text = ", ".join(c.meta.id for c in out.unmoded)
+        warn(f"admission vap: below every mode threshold, no policy written: {ids_text}")
+        lines.append(f"# below every mode threshold: {ids_text}")
+    click.echo("\n".join(lines))
+    if out.objects:
+        click.echo(yaml.safe_dump_all(out.objects, sort_keys=False, width=1 << 16), nl=False)
+    if not out.exported:
+        sys.exit(EXIT_USAGE)
 
 
 @group.command("serve")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import re
@@ -14,13 +13,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from ..findings import InputError, Report, Severity
+from ..scan import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, NEVER_FAIL, InputsError, parse_fail_on
+from ..scan import exit_code as _exit_code
 from ..snapshot import Snapshot
 from ..textsafe import printable
 
 if TYPE_CHECKING:
     from ..sources.render import RenderOptions
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+__all__ = ["EXIT_FINDINGS", "EXIT_OK", "EXIT_USAGE", "NEVER_FAIL", "parse_fail_on"]
 PROGRESS_MIN_FILES = 200
 
 
@@ -236,35 +237,24 @@ def load_snapshot(paths: Iterable[str], max_file_size: str = "16M", *, namespace
     Helm charts and kustomizations among the folders are rendered (sources/render.py) with scan's helm flags
     (`render_opts`) and `namespace` as helm's --namespace; their objects then take the same -n rules as files.
     """
-    from ..resource import set_input_namespace
-    from ..sources.files import load_paths
-    from ..sources.render import RenderOptions, plan_inputs, render_inputs
+    from ..scan import load
+    from ..sources.render import plan_inputs
 
     limit = parse_size(max_file_size)
-    files, renders = plan_inputs(paths)
-    if not sys.stderr.isatty() or len(files) < PROGRESS_MIN_FILES:
-        result = load_paths((), max_file_bytes=limit, files=files, objects_only=True)
-    else:
+    paths = list(paths)
+    n_files = len(plan_inputs(paths)[0]) if sys.stderr.isatty() else 0
+    try:
+        if n_files < PROGRESS_MIN_FILES:
+            return load(paths, max_file_bytes=limit, namespace=namespace, enforce_namespace=enforce_namespace,
+                        render_opts=render_opts)
         from rich.progress import Progress
 
         with Progress(transient=True, console=stderr_console()) as bar:
-            task = bar.add_task("reading manifests", total=len(files))
-            result = load_paths((), max_file_bytes=limit, files=files, on_file=lambda: bar.advance(task),
-                                objects_only=True)
-    if render_opts is not None and (render_opts.values or render_opts.set_values or render_opts.release_name) and \
-            not any(r.kind == "helm" for r in renders):
-        fail("--values, --set and --release-name are for Helm charts, and no folder with a Chart.yaml is among "
-             "the inputs")
-    if renders:
-        options = render_opts or RenderOptions()
-        if namespace and not options.namespace:
-            options = dataclasses.replace(options, namespace=namespace)
-        render_inputs(renders, result, max_bytes=limit, options=options)
-    resources, errors = result.resources, list(result.errors)
-    if namespace:
-        resources, refused = set_input_namespace(resources, namespace, enforce=enforce_namespace)
-        errors += [InputError(r.file or "<input>", f"line {r.line}: {msg}" if r.line else msg) for r, msg in refused]
-    return Snapshot(resources, errors=errors, skipped=result.skipped)
+            task = bar.add_task("reading manifests", total=n_files)
+            return load(paths, max_file_bytes=limit, namespace=namespace, enforce_namespace=enforce_namespace,
+                        render_opts=render_opts, on_file=lambda: bar.advance(task))
+    except InputsError as exc:
+        fail(str(exc))
 
 
 def exceptions_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -391,23 +381,15 @@ def emit(text: str, output_file: str | None, summary: str | Report | None = None
         click.echo(text, nl=not text.endswith("\n"))
 
 
-NEVER_FAIL = Severity.CRITICAL + 1  # `--fail-on none`: above every severity, so nothing fails the run
-
-
 def fail_on_type() -> click.Choice:
     """`--fail-on`: a severity, or `none` for report-only jobs (exit 0 whatever is found; usage and input errors
     still exit 2)."""
     return click.Choice([*severity_type().choices, "none"], case_sensitive=False)
 
 
-def parse_fail_on(text: str) -> int:
-    return NEVER_FAIL if text.strip().lower() == "none" else Severity.parse(text)
-
-
 def exit_code(report: Report, fail_on: int, *, scanned: bool) -> int:
-    if not scanned:
-        return EXIT_USAGE
-    return EXIT_FINDINGS if any(f.severity >= fail_on for f in report.findings) else EXIT_OK
+    """kubeward.scan.exit_code, with what counts as "something was read" said by the command."""
+    return _exit_code(report, fail_on, scanned=scanned, allow_input_errors=True)
 
 
 def severity_type() -> click.Choice:

@@ -105,6 +105,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                         "    --config admission.yaml"),
     "admission manifests": ("kubeward admission manifests --tls-dir ./tls > webhook.yaml",
                             "kubeward admission manifests --cert-manager --namespace kubeward"),
+    "admission vap": ("kubeward admission vap > policies.yaml",
+                      "kubeward admission vap --config admission.yaml --controls KW-PSS-privileged,KW-PSS-hostNamespaces"),
     "completion": ("kubeward completion bash > ~/.kubeward-complete.bash",
                    "echo '. ~/.kubeward-complete.bash' >> ~/.bashrc",
                    "kubeward completion zsh > ~/.kubeward-complete.zsh",

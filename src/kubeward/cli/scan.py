@@ -5,33 +5,23 @@ from __future__ import annotations
 import atexit
 import gc
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..controls.registry import Selection, SelectionError, all_controls, gc_paused, run
-from ..controls.settings import (
-    NEWEST_MINOR,
-    ScanSettings,
-    SettingsError,
-    parse_allowed_registries,
-    parse_k8s_version,
-    using,
-)
-from ..exceptions import ExceptionsError, load_exceptions
+from ..controls.registry import Selection, SelectionError, all_controls
+from ..controls.settings import NEWEST_MINOR, SettingsError
+from ..exceptions import ExceptionsError
 from ..findings import Severity
-from ..formats import FIRST, FORMATS, render
-from ..formats.json import pieces as json_pieces
+from ..formats import FIRST, FORMATS
+from ..gcpause import gc_paused
+from ..scan import InputsError, ScanOptions, ScanResult, exit_code, parse_fail_on, render, scan_for_output
 from . import common
 from .common import (
     DEMO_DIR,
-    EXIT_FINDINGS,
-    EXIT_OK,
-    EXIT_USAGE,
     color_wanted,
     emit,
-    exit_code,
     fail,
     fail_on_type,
     findings_summary,
@@ -40,10 +30,9 @@ from .common import (
     load_snapshot,
     one_line,
     output_options,
-    parse_fail_on,
+    parse_size,
     print_errors,
     render_options,
-    report_summary,
     severity_type,
     user_errors,
     warn,
@@ -52,6 +41,7 @@ from .common import (
 from .live import cluster_options, load_cluster_cli
 
 if TYPE_CHECKING:
+    from ..snapshot import Snapshot
     from ..sources.render import RenderOptions
 
 # What `kubeward demo` suggests next; a test runs each one on the demo.
@@ -105,7 +95,7 @@ def scan_options(f: Any) -> Any:
 @render_options
 @cluster_options
 @scan_options
-@user_errors(SelectionError, ExceptionsError, SettingsError)
+@user_errors(SelectionError, ExceptionsError, SettingsError, InputsError)
 def scan(paths: tuple[str, ...], max_file_size: str, live: bool, context: str | None,
          kubeconfig: str | None, input_namespace: str | None, render_opts: RenderOptions, **opts: Any) -> None:
     """Scan manifests (files, folders, '-' for stdin) and report findings.
@@ -175,86 +165,57 @@ def _scan(
     demo_files: bool = False,
     tour: bool = False,
 ) -> None:
-    settings = ScanSettings(parse_k8s_version(k8s_version), parse_allowed_registries(_csv(allowed_registries)))
-    with using(settings):
-        _scan_with(paths, max_file_size, frameworks=frameworks, severity_threshold=severity_threshold,
-                   include_controls=include_controls, exclude_controls=exclude_controls,
-                   exclude_namespaces=exclude_namespaces, exceptions_file=exceptions_file, fail_on=fail_on, fmt=fmt,
-                   output_file=output_file, live=live, namespace=namespace, render_opts=render_opts,
-                   allow_input_errors=allow_input_errors, verbose=verbose, details=details,
-                   demo_files=demo_files, tour=tour)
-
-
-def _scan_with(
-    paths: tuple[str, ...],
-    max_file_size: str,
-    *,
-    frameworks: tuple[str, ...],
-    severity_threshold: str,
-    include_controls: tuple[str, ...],
-    exclude_controls: tuple[str, ...],
-    exclude_namespaces: tuple[str, ...],
-    exceptions_file: str | None,
-    fail_on: str,
-    fmt: str,
-    output_file: str | None,
-    live: tuple[str | None, str | None] | None,
-    namespace: str | None,
-    render_opts: RenderOptions | None,
-    allow_input_errors: bool,
-    verbose: bool,
-    details: bool,
-    demo_files: bool,
-    tour: bool,
-) -> None:
+    """The flags as ScanOptions, the pipeline (kubeward/scan.py), then printing and the exit code."""
     if common.CONSOLE:
         # A scan is one burst of allocation with no garbage cycles worth collecting, and the process ends with
         # it. Each collection would walk everything loaded so far (about 0.2 s on 4,500 manifests, once per
         # pause the loader, the run loop and the formats end): the collector stays off until exit.
         gc.disable()
-    selection = Selection(
+    options = ScanOptions(
         frameworks=_csv(frameworks) or ("all",),
         min_severity=Severity.parse(severity_threshold),
-        include=_csv(include_controls),
-        exclude=_csv(exclude_controls),
+        include_controls=_csv(include_controls),
+        exclude_controls=_csv(exclude_controls),
+        exclude_namespaces=_csv(exclude_namespaces),
+        exceptions_file=exceptions_file,
+        k8s_version=k8s_version,
+        allowed_registries=_csv(allowed_registries),
+        max_file_bytes=parse_size(max_file_size),
+        namespace=namespace,
+        render=render_opts,
     )
-    chosen = selection.choose(all_controls())
-    exceptions = load_exceptions(exceptions_file)
-    # The two-process path reads files itself; `-n` (one install.yaml, typically) takes the serial path.
-    if (live is None and not namespace and fmt == "json"
-            and _scan_json_parallel(paths, max_file_size, chosen, exceptions, fail_on, output_file,
-                                    _csv(exclude_namespaces), allow_input_errors, verbose)):
-        return
-    with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
-        snapshot = (load_cluster_cli(*live) if live is not None
-                    else load_snapshot(paths, max_file_size, namespace=namespace, render_opts=render_opts))
-    print_errors(snapshot.errors)
-    skipped = list(getattr(snapshot, "skipped", ()))
-    if verbose:
-        _print_skipped(skipped)
-    report = run(snapshot, chosen, exceptions, exclude_namespaces=_csv(exclude_namespaces))
-    report.coverage = getattr(snapshot, "coverage", None)
-    report.skipped = skipped
-    _exception_lines(report.expired_exceptions, report.exception_notes)
+
+    def load_files(paths: Sequence[str], options: ScanOptions) -> Snapshot:
+        with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
+            if live is not None:
+                return load_cluster_cli(*live)
+            return load_snapshot(paths, max_file_size, namespace=options.namespace, render_opts=options.render)
+
+    def loaded(snapshot: Snapshot) -> None:
+        print_errors(snapshot.errors)
+        if verbose:
+            _print_skipped(snapshot.skipped)
+
+    result = scan_for_output(paths, options, fmt, load_files=load_files, loaded=loaded)
+    if not result.input_errors_shown:  # the two-process runner: its errors come with its result
+        print_errors(result.errors)
+        if verbose:
+            _print_skipped(result.skipped)
+    _exception_lines(result.expired, result.notes)
     if fmt == "json":
         with gc_paused():
-            _emit_bytes(json_pieces(report), output_file, report_summary(report))
-    elif fmt == "table":
-        view = _table_view(details, demo_files, tour)
-        emit(render(report, fmt, color=color_wanted(output_file), **view), output_file, report)
-        if tour and not (output_file and output_file != "-"):
-            click.echo(_next_commands())
+            _emit_bytes(result.json_pieces(), output_file, lambda: _summary(result))
     else:
-        emit(render(report, fmt), output_file, report)
+        assert result.report is not None
+        if fmt == "table":
+            view = _table_view(details, demo_files, tour)
+            emit(render(result.report, fmt, color=color_wanted(output_file), **view), output_file, result.report)
+            if tour and not (output_file and output_file != "-"):
+                click.echo(_next_commands())
+        else:
+            emit(render(result.report, fmt), output_file, result.report)
     _skip_final_collection()
-    code = exit_code(report, parse_fail_on(fail_on), scanned=len(snapshot) > 0)
-    sys.exit(_gate(code, len(snapshot.errors), allow_input_errors))
-
-
-def _gate(code: int, n_errors: int, allow_input_errors: bool) -> int:
-    """A manifest that could not be read fails the gate even when the rest scanned clean: whoever can add one
-    unreadable file next to a bad one must not turn the exit code green (--allow-input-errors opts out)."""
-    return EXIT_USAGE if n_errors and not allow_input_errors else code
+    sys.exit(exit_code(result, parse_fail_on(fail_on), allow_input_errors=allow_input_errors))
 
 
 def _print_skipped(skipped: Iterable[Any]) -> None:
@@ -280,36 +241,6 @@ def _next_commands() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _scan_json_parallel(paths: tuple[str, ...], max_file_size: str, chosen: list[Any], exceptions: Any, fail_on: str,
-                        output_file: str | None, exclude_namespaces: tuple[str, ...], allow_input_errors: bool,
-                        verbose: bool) -> bool:
-    """`-o json` of many files on two processes (see scan_parallel); False when the serial path should run."""
-    from ..scan_parallel import scan_json, workers_wanted
-    from ..sources.render import plan_inputs
-    from .common import parse_size
-
-    limit = parse_size(max_file_size)
-    files, renders = plan_inputs(paths)
-    if renders or workers_wanted(len(files)) < 2:  # charts and kustomizations render on the serial path
-        return False
-    done = scan_json(files, limit, chosen, exceptions, exclude_namespaces)
-    if done is None:
-        return False
-    print_errors(done.errors)
-    if verbose:
-        _print_skipped(done.skipped)
-    _exception_lines(done.expired, done.notes)
-    total, by_severity, suppressed = done.counts
-    summary = findings_summary(total, by_severity, suppressed, len(done.errors), len(done.skipped))
-    _emit_bytes(done.data, output_file, summary)
-    _skip_final_collection()
-    if done.objects == 0:
-        sys.exit(EXIT_USAGE)
-    threshold = parse_fail_on(fail_on)
-    code = EXIT_FINDINGS if any(s >= threshold for s in done.failing) else EXIT_OK
-    sys.exit(_gate(code, len(done.errors), allow_input_errors))
-
-
 def _exception_lines(expired: list[str], notes: list[str]) -> None:
     for e in expired:
         warn(f"expired exception no longer applies: {e}")
@@ -333,9 +264,14 @@ def _skip_final_collection() -> None:
         _final_collection_skipped = True
 
 
-def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None, summary: str) -> None:
+def _summary(result: ScanResult) -> str:
+    """What the `wrote` line says of a scan, the same whichever runner produced it."""
+    return findings_summary(*result.finding_counts(), len(result.errors), len(result.skipped))
+
+
+def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None, summary: Callable[[], str]) -> None:
     """Write an encoded report piece by piece as it comes: a 100 MB JSON document is never held as text and
-    re-encoded, nor joined into one copy."""
+    re-encoded, nor joined into one copy. `summary` (for the `wrote` line) is asked only when a file was written."""
     if output_file and output_file != "-":
         from ..safefile import AtomicWriter, SafeFileError
 
@@ -345,7 +281,7 @@ def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None, s
                     fh.write(piece)
         except SafeFileError as exc:
             fail(str(exc))
-        wrote(output_file, summary)
+        wrote(output_file, summary())
     else:
         stream = sys.stdout.buffer
         for piece in pieces:

@@ -24,6 +24,7 @@ import yaml
 
 from ..findings import InputError
 from ..resource import Resource
+from .crd_schema import blank_crd_schemas
 from .yaml_build import GoResolver, YAMLProblem, build_document
 
 EXTENSIONS = (".yaml", ".yml", ".json")
@@ -224,7 +225,7 @@ def parse_bytes(data: bytes, shown: str, result: LoadResult) -> None:
     def refuse(index: int, problem: str) -> None:
         result.errors.append(InputError(shown, f"document {index + 1}: {problem}"))
 
-    _add_documents(_yaml_docs(text, refuse), shown, result)
+    _add_documents(_yaml_docs(blank_crd_schemas(text), refuse), shown, result)
 
 
 _JSON = json.JSONDecoder()

@@ -16,12 +16,11 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from ..findings import InputError
-from .bounded_run import Ran, run_bounded
 from .files import (
     DEFAULT_MAX_FILE_BYTES,
     LoadResult,
@@ -32,6 +31,9 @@ from .files import (
     load_config,
     parse_bytes,
 )
+
+if TYPE_CHECKING:
+    from .bounded_run import Ran  # subprocess and signal load only when a chart or kustomization renders
 
 CHART_FILE = "Chart.yaml"  # helm pkg/chart/loader: a chart is a folder with Chart.yaml
 # kustomize api/konfig/general.go RecognizedKustomizationFileNames, in kustomize's order of preference
@@ -403,6 +405,8 @@ def _start(argv: list[str], what: str, timeout: float, max_bytes: int, path_env:
     env = None
     if path_env is not None:
         env = dict(os.environ, PATH=path_env)
+    from .bounded_run import run_bounded
+
     try:
         return run_bounded(argv, timeout=timeout, max_bytes=max_bytes, env=env)
     except OSError as exc:
