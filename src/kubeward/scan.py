@@ -178,12 +178,20 @@ class ScanResult:
     skipped: list[InputError] = field(default_factory=list)  # input documents that are no Kubernetes object
     report: Report | None = None
     rendered_json: list[bytes | memoryview] | None = None
+    # (findings, per severity without info, suppressed) of a report already rendered; see finding_counts
+    counts: tuple[int, dict[str, int], int] | None = None
     input_errors_shown: bool = field(default=False, repr=False)  # the CLI printed them before the run
 
     @classmethod
     def of(cls, report: Report) -> ScanResult:
         return cls(report.objects, report.errors, report.expired_exceptions, report.exception_notes,
                    frozenset(f.control.severity for f in report.findings), report.skipped, report=report)
+
+    def finding_counts(self) -> tuple[int, dict[str, int], int]:
+        """The findings, per severity (info left out) and suppressed: the report's, or the rendered report's."""
+        if self.report is not None:
+            return len(self.report.findings), self.report.by_severity(), len(self.report.suppressed)
+        return self.counts or (0, {}, 0)
 
     def json_pieces(self) -> Iterator[bytes | memoryview]:
         """The `-o json` document in pieces to write one after the other (never joined into one copy)."""

@@ -419,10 +419,10 @@ def _assemble(
             blocks.append(((-meta.severity, meta.id), rendered))
             tallies.append((meta.severity, count))
     blocks.sort(key=lambda b: b[0])
-    data = render_spliced(report, (sum(n for _, n in tallies), count_by_severity(tallies), len(suppressed)),
-                          [block for _, rendered in blocks for block in rendered], suppressed)
+    counts = (sum(n for _, n in tallies), count_by_severity(tallies), len(suppressed))
+    data = render_spliced(report, counts, [block for _, rendered in blocks for block in rendered], suppressed)
     return ScanResult(objects, errors, report.expired_exceptions, notes, frozenset(s for s, _ in tallies),
-                      skipped=skipped, rendered_json=data)
+                      skipped=skipped, rendered_json=data, counts=counts)
 
 
 def _in_file_order(files: list[tuple[str, str | None]], found: list[InputError]) -> list[InputError] | None:

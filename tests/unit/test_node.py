@@ -34,6 +34,7 @@ APISERVER = [
     f"--tls-private-key-file={PKI}/apiserver.key",
     "--encryption-provider-config=/etc/kubernetes/enc/encryption.yaml",
     "--tls-cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "--service-account-extend-token-expiration=false",
 ]
 CONTROLLER = ["kube-controller-manager", "--bind-address=127.0.0.1", "--profiling=false",
               "--use-service-account-credentials=true", f"--service-account-private-key-file={PKI}/sa.key",
@@ -328,3 +329,115 @@ def test_kubelet_config_fifo_is_an_error_not_a_hang(tree: Path) -> None:
                                  "--kubelet-config", str(tree / "var/lib/kubelet/config.yaml")])
     assert "not a regular file" in r.output and r.exit_code == 2
     assert "Traceback" not in r.output
+
+
+# ---- the benchmark view ----------------------------------------------------------------------------------------
+
+def states(root: Path, exceptions: Path | None = None) -> dict[str, str]:
+    from kubeward.controls.node import benchmark
+    from kubeward.exceptions import load_exceptions
+
+    report = run(load_node(root))
+    if exceptions is not None:
+        load_exceptions(str(exceptions)).apply(report)
+    return {c.number: c.state for c in benchmark(report)}
+
+
+def test_benchmark_hardened_node_passes_all_but_manual(tree: Path) -> None:
+    from kubeward.controls.node import MANUAL
+
+    got = states(tree)
+    assert {n for n, s in got.items() if s != "PASS"} == set(MANUAL)
+    assert all(got[n] == "MANUAL" for n in MANUAL)
+    assert got["1.2.1"] == "PASS" and got["KW-NODE-001"] == "PASS"
+
+
+def test_benchmark_unreadable_inputs_are_warn_never_pass(tree: Path) -> None:
+    for p in ("etc/kubernetes/admin.conf", "etc/kubernetes/super-admin.conf", "etc/kubernetes/kubelet.conf",
+              "etc/systemd/system/kubelet.service.d/10-kubeadm.conf"):
+        (tree / p).unlink()
+    shutil.rmtree(tree / "var/lib/etcd")
+    (tree / "etc/kubernetes/manifests/kube-scheduler.yaml").unlink()
+    for crt in (tree / "etc/kubernetes/pki").rglob("*.crt"):
+        crt.unlink()
+    report = run(load_node(tree))
+    got = states(tree)
+    for n in ("1.1.13", "1.1.14", "4.1.5", "4.1.6", "4.1.1", "4.1.2", "1.1.11", "1.1.20", "1.4.1", "1.4.2",
+              "1.1.5", "1.1.6", "2.7", "4.1.7", "4.1.8"):
+        assert got[n] == "WARN", n
+    reasons = {n.what: n.reason for n in report.not_assessed}
+    assert "admin.conf" in reasons["KW-CIS-1.1.13"] and "no kubelet service file" in reasons["KW-CIS-4.1.1"]
+    assert "could not be compared" in reasons["KW-CIS-2.7"]
+    assert report.controls["KW-CIS-1.1.13"].evaluated == 0  # not counted as judged (scores, junit)
+
+
+def test_benchmark_fail_and_excepted(tree: Path) -> None:
+    edit_flags(tree, "kube-apiserver", drop("--anonymous-auth"))
+    edit_flags(tree, "kube-apiserver", drop("--profiling"))
+    exc = tree / "exceptions.yaml"
+    exc.write_text("exceptions:\n- controls: [KW-CIS-1.2.15]\n  reason: profiling stays on for the SRE team\n")
+    got = states(tree, exc)
+    assert got["1.2.1"] == "FAIL" and got["1.2.15"] == "SKIP"
+
+
+def test_cli_table_reads_like_kube_bench(tree: Path) -> None:
+    edit_flags(tree, "kube-apiserver", drop("--anonymous-auth"))
+    os.unlink(tree / "etc/kubernetes/kubelet.conf")
+    r = CliRunner().invoke(cli, ["node", "check", "--root", str(tree)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output  # 1.2.1 is medium: under --fail-on high
+    out = r.stdout
+    assert "[FAIL] 1.2.1 Ensure that the --anonymous-auth argument is set to false\n" in out
+    assert "--anonymous-auth unset (defaults to true); want false" in out
+    assert "[WARN] 4.1.5 Ensure that the --kubeconfig kubelet.conf file permissions" in out
+    assert "[MANUAL] 1.2.20 Ensure that the --request-timeout argument is set as appropriate" in out
+    assert "[PASS]" not in out and "[INFO] 1.2 API Server" in out
+    summary = out[out.index("== Summary master =="):].splitlines()
+    assert summary[1:5] == ["54 checks PASS", "1 checks FAIL", "0 checks WARN", "6 checks MANUAL"]
+    total = out[out.index("== Summary total =="):].splitlines()
+    assert total[2] == "1 checks FAIL" and total[3] == "2 checks WARN"
+    assert "--show-passed lists them" in out
+    r = CliRunner().invoke(cli, ["node", "check", "--root", str(tree), "--show-passed"], env={"COLUMNS": "80"})
+    assert "[PASS] 1.2.2 Ensure that the --token-auth-file parameter is not set" in r.stdout
+    long = [line for line in r.stdout.splitlines() if len(line) > 80]
+    assert all(len(line.removeprefix("       - ").split()) == 1 for line in long), long  # only a long path
+    assert "\x1b[" not in r.stdout  # not a terminal: no colour
+
+
+def test_cli_table_to_file_says_what_it_wrote(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "node.txt"
+    r = CliRunner().invoke(cli, ["node", "check", "--root", str(tree), "--output", str(out)])
+    assert r.exit_code == 0 and r.stdout == ""
+    assert r.stderr.strip() == f"kubeward: wrote {out} (93 checks: 83 PASS, 0 FAIL, 0 WARN, 10 MANUAL)"
+    assert "== Summary total ==" in out.read_text()
+
+
+def test_checks_behind_a_failed_flag_are_not_passes(tree: Path) -> None:
+    edit_flags(tree, "kube-apiserver", drop("--encryption-provider-config"))
+    edit_flags(tree, "kube-apiserver", drop("--audit-log-path"))
+    got = states(tree)
+    assert got["1.2.27"] == "FAIL" and got["1.2.28"] == "WARN"
+    assert got["1.2.16"] == "FAIL" and got["KW-NODE-001"] == "WARN"
+
+
+def test_worker_node_collapses_the_absent_control_plane(tree: Path) -> None:
+    shutil.rmtree(tree / "etc/kubernetes/manifests")
+    r = CliRunner().invoke(cli, ["node", "check", "--root", str(tree)], env={"COLUMNS": "200"})
+    out = r.stdout
+    assert r.exit_code == 0
+    assert "[WARN] 1.2.4 … 1.2.19 (16 checks) not assessed: no control-plane static-pod manifests in " in out
+    assert "[WARN] 1.2.1 Ensure that the --anonymous-auth argument is set to false" in out  # runs of 2 stay
+    total = out[out.index("== Summary total =="):].splitlines()
+    assert total[3] == f"{sum(1 for s in states(tree).values() if s == 'WARN')} checks WARN"  # each one counted
+    assert "[PASS]" not in out and "4.2.1" not in out  # the kubelet passes
+
+
+def test_benchmark_colours_states_only_when_asked(tree: Path) -> None:
+    from kubeward.cli.node import render_benchmark
+    from kubeward.controls.node import benchmark
+
+    edit_flags(tree, "kube-apiserver", drop("--anonymous-auth"))
+    checks = benchmark(run(load_node(tree)))
+    coloured = render_benchmark(checks, show_passed=True, color=True, width=120)
+    plain = render_benchmark(checks, show_passed=True, color=False, width=120)
+    assert "\x1b[31m\x1b[1m[FAIL]" in coloured and "\x1b[32m[PASS]" in coloured and "\x1b[" not in plain
+    assert len(coloured.splitlines()) == len(plain.splitlines())  # colour codes never change the wrapping

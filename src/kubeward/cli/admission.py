@@ -33,13 +33,13 @@ def group() -> None:
     \b
     Namespace modes as pod-security-admission's: labels kubeward.io/enforce, kubeward.io/warn and
     kubeward.io/audit take a severity (critical, high, medium, low, info) or none. Without a config:
-    deny critical and high (what `scan --fail-on high` fails), warn below. See docs/admission.md.
+    deny critical and high (what `scan --fail-on high` fails), warn below. See `kubeward docs admission`.
     """
 
 
 def _config_option(f: Any) -> Any:
     return click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                        help="Admission configuration (defaults, exemptions, namespaces); see docs/admission.md.")(f)
+                        help="Admission configuration (defaults, exemptions, namespaces); see `kubeward docs admission`.")(f)
 
 
 def _decider(config_file: str | None, exceptions_file: str | None, namespaces: Any = None) -> Any:
@@ -242,7 +242,7 @@ def vap(config_file: str | None, controls: str | None) -> None:
     """The controls CEL can express, as ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding objects
     (admissionregistration.k8s.io/v1). validationActions from the config's default modes (Deny at or above
     enforce, Warn at or above warn, Audit at or above audit). Controls without a CEL form are listed on stderr and
-    in the output's first comment. See docs/admission.md.
+    in the output's first comment. See `kubeward docs admission`.
     """
     from dataclasses import replace
 

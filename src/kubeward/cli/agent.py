@@ -88,8 +88,14 @@ def learn_cmd(duration: float, output: str, mounts: tuple[str, ...], filesystem:
         except OSError as exc:
             fail(f"{output}: {exc.strerror or exc}")
     exes = sum(len(v) for v in learned.groups.values())
-    warn(f"exec learn: {learned.events} execs, {exes} executables in {len(learned.groups)} scopes"
-         + (f", {learned.missed} exited before they could be attributed (not recorded)" if learned.missed else ""))
+    summary = (f"{learned.events} execs, {exes} executables in {len(learned.groups)} scopes"
+               + (f", {learned.missed} exited before they could be attributed (not recorded)" if learned.missed else ""))
+    if output == "-":
+        warn(f"exec learn: {summary}")
+    else:
+        from .common import wrote
+
+        wrote(output, f"exec learn: {summary}")
 
 
 @exec_group.command("enforce")

@@ -46,7 +46,7 @@ def policy_group() -> None:
 
 @policy_group.command("generate")
 @click.option("--profile", type=click.Choice(["minimal", "recommended", "forensic"]), default="recommended",
-              show_default=True, help="How much to log (see docs/audit.md for each rule and why).")
+              show_default=True, help="How much to log (`kubeward docs audit` explains each rule).")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 def policy_generate(profile: str, output_file: str | None) -> None:
     """Print an audit Policy for kube-apiserver --audit-policy-file, commented rule by rule."""
@@ -90,7 +90,7 @@ def policy_check(path: str, fmt: str, output_file: str | None, fail_on: str, for
 def detection_options(f: Any) -> Any:
     opts = [
         click.option("--rules", "rules_file", type=click.Path(dir_okay=False),
-                     help="Custom detections (YAML field matchers, see docs/audit.md)."),
+                     help="Custom detections (YAML field matchers, see `kubeward docs audit`)."),
         click.option("--disable", multiple=True, help="Detection ids to skip (repeat or comma-separate)."),
         click.option("--burst-threshold", type=click.IntRange(min=0), default=10, show_default=True,
                      help="Forbidden/unauthenticated requests per user or source IP that make a burst (0: off)."),

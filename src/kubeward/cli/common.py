@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -28,6 +29,34 @@ PROGRESS_MIN_FILES = 200
 # True in the `kubeward` console process (set by cli.main.main), False when the commands run inside another
 # program (tests, an embedding application): only then may a one-shot command change process-wide settings.
 CONSOLE = False
+
+
+NO_COLOR_META = "kubeward.no_color"  # ctx.meta key set by --no-color (shared by every context of one run)
+
+
+def no_color_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`--no-color`: the root group and every command carry it (cli.main adds it), so it works in any place."""
+    return click.option("--no-color", is_flag=True, expose_value=False, is_eager=True, callback=_set_no_color,
+                        help="No colour in the output (also when NO_COLOR is set).")(f)
+
+
+def _set_no_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta[NO_COLOR_META] = True
+
+
+def color_wanted(output_file: str | None = None, *, stderr: bool = False) -> bool:
+    """Whether a command colours what it prints: only on a terminal, never into a file, never with --no-color or
+    a non-empty NO_COLOR (https://no-color.org). Every command asks here, so the groups agree."""
+    if output_file and output_file != "-":
+        return False
+    if os.environ.get("NO_COLOR", ""):
+        return False
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get(NO_COLOR_META):
+        return False
+    stream = sys.stderr if stderr else sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
 
 
 def one_line(text: str) -> str:
@@ -220,7 +249,7 @@ def load_snapshot(paths: Iterable[str], max_file_size: str = "16M", *, namespace
                         render_opts=render_opts)
         from rich.progress import Progress
 
-        with Progress(transient=True, console=_stderr_console()) as bar:
+        with Progress(transient=True, console=stderr_console()) as bar:
             task = bar.add_task("reading manifests", total=n_files)
             return load(paths, max_file_bytes=limit, namespace=namespace, enforce_namespace=enforce_namespace,
                         render_opts=render_opts, on_file=lambda: bar.advance(task))
@@ -245,6 +274,7 @@ def apply_exceptions(report: Report, exceptions_file: str | None,
     except ExceptionsError as exc:
         fail(str(exc))
     exceptions.apply(report)
+    note_report(report)
     for e in report.expired_exceptions:
         warn(f"expired exception no longer applies: {e}")
     for n in report.exception_notes:
@@ -252,13 +282,90 @@ def apply_exceptions(report: Report, exceptions_file: str | None,
     return report
 
 
-def _stderr_console() -> Any:
+def stderr_console() -> Any:
+    """The rich console of progress bars on stderr, coloured by the same rule as everything else."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, no_color=not color_wanted(stderr=True))
 
 
-def emit(text: str, output_file: str | None) -> None:
+REPORT_META = "kubeward.report"  # ctx.meta key: the Report this command built (noted by apply_exceptions)
+
+
+def note_report(report: Report) -> Report:
+    """Remember the command's report, so that `--output FILE` can say what it wrote."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[REPORT_META] = report
+    return report
+
+
+def findings_summary(total: int, by_severity: dict[str, int], suppressed: int = 0, errors: int = 0,
+                     skipped: int = 0) -> str:
+    """`449 findings: 12 critical, 80 high, …` plus suppressed findings, input errors and skipped documents (no
+    Kubernetes object) when there are any."""
+    parts = [f"{n} {label}" for label, n in by_severity.items() if n]
+    info = total - sum(by_severity.values())
+    if info > 0:
+        parts.append(f"{info} info")
+    text = f"{total} finding{'' if total == 1 else 's'}" + (": " + ", ".join(parts) if parts else "")
+    if suppressed:
+        text += f"; {suppressed} suppressed"
+    if errors:
+        text += f"; {errors} input error{'' if errors == 1 else 's'}"
+    if skipped:
+        text += f"; {skipped} skipped"
+    return text
+
+
+def report_summary(report: Report) -> str:
+    return findings_summary(len(report.findings), report.by_severity(), len(report.suppressed), len(report.errors),
+                            len(report.skipped))
+
+
+DESCRIBE_MAX = 8 << 20  # a file written without a summary is read back to describe it up to this size
+
+
+def wrote(output_file: str, summary: str | None = None) -> None:
+    """The one line a command prints on stderr after writing its output to a file. Without a summary, what the
+    file holds (describe_output), or its size when it is large."""
+    if summary is None:
+        try:
+            size = os.path.getsize(output_file)
+            summary = (describe_output(Path(output_file).read_text(encoding="utf-8", errors="replace"))
+                       if size <= DESCRIBE_MAX else f"{size} bytes")
+        except OSError:
+            summary = "unreadable after writing"
+    warn(f"wrote {output_file} ({summary})")
+
+
+def describe_output(text: str) -> str:
+    """What a document holds when the command did not say: the first list of a JSON object (`12 subjects`), the
+    objects of a YAML stream, or its lines."""
+    head = text.lstrip()[:1]
+    if head == "{":
+        import orjson
+
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict):  # the document's first list is what it holds (subjects, risks, namespaces)
+            lists = [f"{len(v)} {k}" for k, v in doc.items() if isinstance(v, list)]
+            if lists:
+                return lists[0]
+    docs = sum(1 for line in text.splitlines() if line.startswith("apiVersion:"))  # YAML objects at top level
+    if docs:
+        return f"{docs} object{'' if docs == 1 else 's'}"
+    lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    return f"{lines} line{'' if lines == 1 else 's'}"
+
+
+def emit(text: str, output_file: str | None, summary: str | Report | None = None) -> None:
+    """Print the output, or write it to FILE (`-` is stdout) and say on stderr what was written where.
+
+    `summary` says what the file holds; without it, the report the command noted (note_report) or what the
+    text holds (describe_output)."""
     if output_file and output_file != "-":
         from ..safefile import SafeFileError, write_file
 
@@ -266,6 +373,12 @@ def emit(text: str, output_file: str | None) -> None:
             write_file(output_file, text.encode("utf-8"), mode=None, replace=True, make_dirs=False)
         except SafeFileError as exc:
             fail(str(exc))
+        if summary is None:
+            ctx = click.get_current_context(silent=True)
+            summary = ctx.meta.get(REPORT_META) if ctx is not None else None
+        if isinstance(summary, Report):
+            summary = report_summary(summary)
+        wrote(output_file, summary if summary is not None else describe_output(text))
     else:
         click.echo(text, nl=not text.endswith("\n"))
 

@@ -12,6 +12,7 @@ from ..formats import FORMATS, render
 from .common import (
     EXIT_USAGE,
     apply_exceptions,
+    color_wanted,
     emit,
     exceptions_option,
     exit_code,
@@ -78,7 +79,9 @@ def generate_cmd(provider: str, resources: str, key_name: str, output_file: Path
         fail(f"{output_file}: {exc.strerror or exc}")
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
-    click.echo(f"wrote {output_file} (mode 0600)", err=True)
+    from .common import wrote
+
+    wrote(str(output_file), f"EncryptionConfiguration with a new {provider} key, mode 0600")
 
 
 def check_file(path: str, resources: tuple[str, ...] = ("secrets",)) -> Report:
@@ -137,6 +140,6 @@ def check_cmd(file: str, resources: tuple[str, ...], fmt: str, output_file: str 
         print_errors(report.errors)
         raise SystemExit(EXIT_USAGE)
     apply_exceptions(report, exceptions_file)
-    emit(render(report, fmt), output_file)
+    emit(render(report, fmt, color=color_wanted(output_file)), output_file)
     print_errors(report.errors)
     raise SystemExit(exit_code(report, parse_fail_on(fail_on), scanned=report.objects > 0))

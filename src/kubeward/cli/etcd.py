@@ -12,6 +12,7 @@ from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
     apply_exceptions,
+    color_wanted,
     emit,
     exceptions_option,
     exit_code,
@@ -97,9 +98,9 @@ def probe_cmd(endpoint: str, cacert: str, cert: str | None, key: str | None, clu
         text = document(doc, fmt)
     elif fmt == "table":
         facts = result.to_json()
-        text = "\n".join(f"{k:<22} {v}" for k, v in facts.items()) + "\n\n" + render(report, "table")
+        text = "\n".join(f"{k:<22} {v}" for k, v in facts.items()) + "\n\n" + render(report, "table", color=color_wanted(output_file))
     else:
-        text = render(report, fmt)
+        text = render(report, fmt, color=color_wanted(output_file))
     emit(text, output_file)
     raise SystemExit(exit_code(report, parse_fail_on(fail_on), scanned=True))
 

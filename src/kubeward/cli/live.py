@@ -68,10 +68,11 @@ def load_cluster_cli(kubeconfig: str | None, context: str | None,
         if not sys.stderr.isatty():
             snap = load_cluster(types=wanted, client=client)
         else:
-            from rich.console import Console
             from rich.progress import Progress
 
-            with Progress(transient=True, console=Console(stderr=True)) as bar:
+            from .common import stderr_console
+
+            with Progress(transient=True, console=stderr_console()) as bar:
                 task = bar.add_task(f"reading {client.context or 'cluster'}", total=unique)
                 snap = load_cluster(types=wanted, client=client, on_type=lambda _t: bar.advance(task))
     except ClusterError as exc:

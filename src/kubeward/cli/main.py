@@ -10,6 +10,8 @@ from typing import Any
 import click
 
 from .. import __version__
+from .common import no_color_option
+from .examples import epilog_for
 
 # name -> (module, attribute, one-line help). A group whose module is absent is simply not offered.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -30,12 +32,53 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "admission": ("kubeward.cli.admission", "group", "Admission webhook serving the controls."),
     "vulns": ("kubeward.cli.vulns", "vulns", "Known Kubernetes CVEs affecting the versions found."),
     "versions": ("kubeward.cli.vulns", "versions", "Component versions found and the version skew policy."),
+    "docs": ("kubeward.cli.docs", "docs", "Read the guides (audit, rbac, hardening, …) shipped with kubeward."),
+    "completion": ("kubeward.cli.completion", "completion", "Print the shell completion script (bash, zsh, fish)."),
 }
 
 
 def _available(name: str) -> bool:
     module = COMMANDS[name][0]
     return importlib.util.find_spec(module) is not None
+
+
+class HelpFormatter(click.HelpFormatter):
+    """click's formatter, but preformatted (`\b`) lines wider than the terminal are wrapped at a space, with their
+    indentation kept: every `--help` fits the terminal (80 columns and up) whatever a docstring holds."""
+
+    def getvalue(self) -> str:
+        limit = self.width
+        out: list[str] = []
+        for line in super().getvalue().split("\n"):
+            while len(line) > limit:
+                cut = line.rfind(" ", 0, limit + 1)
+                indent = len(line) - len(line.lstrip(" "))
+                if cut <= indent:
+                    break  # one word longer than the line: leave it whole
+                out.append(line[:cut].rstrip())
+                line = " " * (indent + 2) + line[cut:].lstrip()
+            out.append(line)
+        return "\n".join(out)
+
+
+class Context(click.Context):
+    formatter_class = HelpFormatter
+
+
+def _finish(cmd: click.Command, path: str) -> click.Command:
+    """Once per command (and each command of a group): the shared `--no-color`, the wrapping help formatter and
+    the `Examples:` epilog (cli/examples.py)."""
+    if any(p.name == "no_color" for p in cmd.params):
+        return cmd
+    no_color_option(cmd)
+    cmd.context_class = Context
+    examples = epilog_for(path)
+    if examples and "Examples:" not in (cmd.epilog or ""):
+        cmd.epilog = f"{cmd.epilog}\n\n{examples}" if cmd.epilog else examples
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            _finish(sub, f"{path} {name}")
+    return cmd
 
 
 class LazyGroup(click.Group):
@@ -47,7 +90,7 @@ class LazyGroup(click.Group):
         if entry is None or not _available(name):
             return None
         module = importlib.import_module(entry[0])
-        return getattr(module, entry[1])
+        return _finish(getattr(module, entry[1]), name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(n, COMMANDS[n][2]) for n in self.list_commands(ctx)]
@@ -56,10 +99,15 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+             epilog=epilog_for(""))
 @click.version_option(__version__, "--version", prog_name="kubeward")
+@no_color_option
 def cli() -> None:
     """kubeward: Kubernetes security you can see, prove and enforce."""
+
+
+cli.context_class = Context
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -111,6 +111,9 @@ def _sink(output_file: str | None) -> Iterator[IO[str]]:
         fail(f"{output_file}: {exc.strerror or exc}")
     with fh:
         yield fh
+    from .common import wrote
+
+    wrote(output_file)
 
 
 # ---- reach -------------------------------------------------------------------------------------------------
@@ -345,7 +348,9 @@ def lint_cmd(paths: tuple[str, ...], max_file_size: str, fail_on: str, fmt: str,
     controls = all_controls()
     chosen = [c for cid, c in controls.items() if cid.startswith("KW-N1") or cid in LINT_EXTRA]
     report = run(snapshot, chosen)
-    emit(render(report, fmt, color=sys.stdout.isatty() and not output_file), output_file)
+    from .common import color_wanted
+
+    emit(render(report, fmt, color=color_wanted(output_file)), output_file, report)
     sys.exit(exit_code(report, parse_fail_on(fail_on), scanned=len(snapshot) > 0))
 
 

@@ -17,6 +17,7 @@ from .common import (
     EXIT_OK,
     EXIT_USAGE,
     apply_exceptions,
+    color_wanted,
     emit,
     exceptions_option,
     exit_code,
@@ -28,6 +29,7 @@ from .common import (
     print_errors,
     user_errors,
     warn,
+    wrote,
 )
 
 
@@ -146,8 +148,7 @@ def kubeconfig_cmd(directory: Path, name: str, server: str, out: Path, cluster_n
                    "to stdout", err=True)
         return
     write_kubeconfig(out, text, force=force)
-    click.echo(f"kubeconfig: {one_line(str(out))} (mode 0600) for {one_line(str(crt))} "
-               f"(expires {cert.not_valid_after_utc:%Y-%m-%d})")
+    wrote(str(out), f"kubeconfig for {one_line(str(crt))}, expires {cert.not_valid_after_utc:%Y-%m-%d}, mode 0600")
 
 
 def _inventory_table(rows: list[dict[str, object]]) -> str:
@@ -183,9 +184,9 @@ def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str, 
         doc["certificates"] = rows
         text = document(doc, fmt)
     elif fmt == "table":
-        text = _inventory_table(rows) + "\n" + render(report, "table")
+        text = _inventory_table(rows) + "\n" + render(report, "table", color=color_wanted(output_file))
     else:
-        text = render(report, fmt)
+        text = render(report, fmt, color=color_wanted(output_file))
     emit(text, output_file)
     print_errors(report.errors)
     code = exit_code(report, parse_fail_on(fail_on), scanned=bool(inv.certs))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import atexit
 import gc
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -16,13 +16,15 @@ from ..exceptions import ExceptionsError
 from ..findings import Severity
 from ..formats import FIRST, FORMATS
 from ..gcpause import gc_paused
-from ..scan import InputsError, ScanOptions, exit_code, parse_fail_on, render, scan_for_output
+from ..scan import InputsError, ScanOptions, ScanResult, exit_code, parse_fail_on, render, scan_for_output
 from . import common
 from .common import (
     DEMO_DIR,
+    color_wanted,
     emit,
     fail,
     fail_on_type,
+    findings_summary,
     input_namespace_option,
     input_options,
     load_snapshot,
@@ -34,6 +36,7 @@ from .common import (
     severity_type,
     user_errors,
     warn,
+    wrote,
 )
 from .live import cluster_options, load_cluster_cli
 
@@ -205,16 +208,16 @@ def _scan(
     _exception_lines(result.expired, result.notes)
     if fmt == "json":
         with gc_paused():
-            _emit_bytes(result.json_pieces(), output_file)
+            _emit_bytes(result.json_pieces(), output_file, lambda: _summary(result))
     else:
         assert result.report is not None
         if fmt == "table":
             view = _table_view(details, demo_files, tour)
-            emit(render(result.report, fmt, color=sys.stdout.isatty() and not output_file, **view), output_file)
+            emit(render(result.report, fmt, color=color_wanted(output_file), **view), output_file, result.report)
             if tour and not (output_file and output_file != "-"):
                 click.echo(_next_commands())
         else:
-            emit(render(result.report, fmt), output_file)
+            emit(render(result.report, fmt), output_file, result.report)
     _skip_final_collection()
     sys.exit(exit_code(result, parse_fail_on(fail_on), allow_input_errors=allow_input_errors))
 
@@ -265,9 +268,14 @@ def _skip_final_collection() -> None:
         _final_collection_skipped = True
 
 
-def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None) -> None:
+def _summary(result: ScanResult) -> str:
+    """What the `wrote` line says of a scan, the same whichever runner produced it."""
+    return findings_summary(*result.finding_counts(), len(result.errors), len(result.skipped))
+
+
+def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None, summary: Callable[[], str]) -> None:
     """Write an encoded report piece by piece as it comes: a 100 MB JSON document is never held as text and
-    re-encoded, nor joined into one copy."""
+    re-encoded, nor joined into one copy. `summary` (for the `wrote` line) is asked only when a file was written."""
     if output_file and output_file != "-":
         from ..safefile import AtomicWriter, SafeFileError
 
@@ -277,6 +285,7 @@ def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None) -
                     fh.write(piece)
         except SafeFileError as exc:
             fail(str(exc))
+        wrote(output_file, summary())
     else:
         stream = sys.stdout.buffer
         for piece in pieces:
