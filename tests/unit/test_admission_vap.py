@@ -17,8 +17,8 @@ from kubeward.controls.registry import all_controls
 from kubeward.findings import Severity
 from kubeward.resource import POD_SPEC_PATHS
 
-PRIV = "KW-PSS-privileged"
-NONROOT = "KW-PSS-runAsNonRoot"
+PRIV = "KW-W001"  # privileged: the PSS check merged into the workload control
+NONROOT = "KW-W020"
 
 
 def test_every_rule_names_a_registered_pod_control() -> None:
@@ -82,17 +82,17 @@ def test_cel_string_escapes() -> None:
 
 
 def test_cli_lists_what_it_cannot_express(tmp_path: Path) -> None:
-    res = CliRunner().invoke(cli, ["admission", "vap", "--controls", f"{PRIV},KW-W001"])
+    res = CliRunner().invoke(cli, ["admission", "vap", "--controls", f"{PRIV},KW-W042"])
     assert res.exit_code == 0, res.output
-    assert "not expressed in CEL (enforce them with `admission serve`): KW-W001" in res.stderr
+    assert "not expressed in CEL (enforce them with `admission serve`): KW-W042" in res.stderr
     docs = list(yaml.safe_load_all(res.stdout))
     assert {d["kind"] for d in docs} == {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
-    assert res.stdout.startswith("# kubeward admission vap: 1 control(s) exported: KW-PSS-privileged\n"
-                                 "# not expressed in CEL (1): KW-W001")
+    assert res.stdout.startswith("# kubeward admission vap: 1 control(s) exported: KW-W001\n"
+                                 "# not expressed in CEL (1): KW-W042")
 
 
 def test_cli_nothing_exportable_and_unknown_id() -> None:
-    res = CliRunner().invoke(cli, ["admission", "vap", "--controls", "KW-W001"])
+    res = CliRunner().invoke(cli, ["admission", "vap", "--controls", "KW-W042"])
     assert res.exit_code == 2
     res = CliRunner().invoke(cli, ["admission", "vap", "--controls", "KW-NOPE"])
     assert res.exit_code == 2 and "Traceback" not in res.output

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -161,7 +162,7 @@ def gather(files: tuple[str, ...], release: str | None, live: bool, context: str
     return found, not_assessed, errors, resources
 
 
-def _live_types() -> tuple:  # type: ignore[type-arg]
+def _live_types() -> tuple[Any, ...]:
     from ..sources.cluster import ResourceType
 
     # Pods, not their controllers' templates: a pod is what runs (an old ReplicaSet's pods keep the old image
@@ -169,7 +170,7 @@ def _live_types() -> tuple:  # type: ignore[type-arg]
     return (ResourceType("v1", "nodes", "Node"), ResourceType("v1", "pods", "Pod"))
 
 
-def _apiserver_version(kubeconfig: str | None, context: str | None, name: str) -> list:  # type: ignore[type-arg]
+def _apiserver_version(kubeconfig: str | None, context: str | None, name: str) -> list[Any]:
     """GET /version: the apiserver's gitVersion (k8s.io/apimachinery/pkg/version Info)."""
     from ..findings import Location
     from ..sources.cluster import Client, ClusterError

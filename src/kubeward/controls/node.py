@@ -111,8 +111,8 @@ DEFAULT_ON_ADMISSION = frozenset({
 
 def effective_admission(c: Component) -> frozenset[str]:
     """(default-on ∪ --enable-admission-plugins) − --disable-admission-plugins (options/admission.go)."""
-    return (set(DEFAULT_ON_ADMISSION) | set(c.flags.list("enable-admission-plugins"))) - set(
-        c.flags.list("disable-admission-plugins"))
+    return frozenset((set(DEFAULT_ON_ADMISSION) | set(c.flags.list("enable-admission-plugins"))) - set(
+        c.flags.list("disable-admission-plugins")))
 
 
 def _plugin(c: Component, name: str, want: bool) -> Iterator[Hit]:

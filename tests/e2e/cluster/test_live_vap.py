@@ -33,7 +33,7 @@ PLURAL = {"Pod": "pods", "Deployment": "deployments", "ReplicaSet": "replicasets
           "replicationcontrollers", "PodTemplate": "podtemplates"}
 GROUP = {"Deployment": "apps/v1", "ReplicaSet": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
          "Job": "batch/v1", "CronJob": "batch/v1"}
-CONTROL = re.compile(r"kubeward: (KW-PSS-[A-Za-z_]+) ")
+CONTROL = re.compile(r"kubeward: (KW-[A-Z]+[0-9]*(?:-[A-Za-z_]+)?) ")
 
 
 def _path(kind: str, ns: str) -> str:
