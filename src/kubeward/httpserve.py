@@ -93,6 +93,26 @@ class ReloadingTLS:
             return self._ctx
 
 
+def serve_until_terminated(srv: ThreadingHTTPServer, *, hard_exit_after: float) -> None:
+    """Serve until SIGTERM or Ctrl-C. SIGTERM starts the graceful shutdown on another thread (shutdown() waits for
+    serve_forever) and, as a last resort, ends the process `hard_exit_after` seconds later whatever else hangs."""
+    import signal
+
+    def stop(*_: Any) -> None:
+        threading.Thread(target=srv.shutdown, daemon=True).start()
+        hard = threading.Timer(hard_exit_after, lambda: os._exit(1))
+        hard.daemon = True
+        hard.start()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.server_close()
+
+
 class BoundedHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True

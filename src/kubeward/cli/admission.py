@@ -305,13 +305,11 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, config_file: str | 
     Stops on SIGTERM.
     """
     import os
-    import signal
     import ssl
-    import threading
 
     from ..admission.namespaces import NamespaceCache, NamespaceWatcher, api_client
     from ..admission.server import AdmissionServer
-    from ..httpserve import ReloadingTLS
+    from ..httpserve import ReloadingTLS, serve_until_terminated
     from ..outqueue import stderr_log
     from .common import parse_size
 
@@ -351,19 +349,9 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, config_file: str | 
     warn(f"serving admission webhook on https://{host}:{srv.server_address[1]}/validate "
          f"({len(decider.controls)} controls; policy {decider.config.defaults.describe()})")
 
-    def stop(*_: Any) -> None:
-        threading.Thread(target=srv.shutdown, daemon=True).start()
-        hard = threading.Timer(15.0, lambda: os._exit(1))
-        hard.daemon = True
-        hard.start()
-
-    signal.signal(signal.SIGTERM, stop)
     try:
-        srv.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
+        serve_until_terminated(srv, hard_exit_after=15.0)
     finally:
-        srv.server_close()
         if watcher is not None:
             watcher.stop()
     m = srv.metrics

@@ -374,13 +374,10 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
 
     Stops on SIGTERM within --shutdown-timeout and reports counts, including alerts any sink had to drop.
     """
-    import os
-    import signal
     import ssl
-    import threading
 
     from ..audit.serve import make_server
-    from ..httpserve import ReloadingTLS
+    from ..httpserve import ReloadingTLS, serve_until_terminated
     from ..outqueue import stderr_log
     from .common import parse_size
 
@@ -414,20 +411,8 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
     if not client_ca:
         warn("audit serve: --insecure-no-client-auth: any client that reaches the port can feed events")
 
-    def stop(*_: Any) -> None:
-        threading.Thread(target=srv.shutdown, daemon=True).start()
-        # Last resort: whatever else hangs, the process is gone shortly after the drain deadline.
-        hard = threading.Timer(shutdown_timeout + 5.0, lambda: os._exit(1))
-        hard.daemon = True
-        hard.start()
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        srv.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        srv.server_close()
+    # Last resort: whatever else hangs, the process is gone shortly after the drain deadline.
+    serve_until_terminated(srv, hard_exit_after=shutdown_timeout + 5.0)
     rs = srv.read_stats
     for e in rs.errors:
         log.put(str(e).removeprefix("kubeward: "))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +41,29 @@ from .live import cluster_options, load_cluster_cli
 MAX_REPORT_BYTES = 256 << 20
 
 
+def _version_inputs(release_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The inputs, output and gating options vulns and versions share (one list, so the two cannot drift)."""
+    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
+        for opt in reversed((
+            click.argument("paths", nargs=-1, type=click.Path()),
+            click.option("-f", "--filename", "more_paths", multiple=True, metavar="PATH",
+                         help="Manifests or dumps (files, folders, '-'); the same as PATHS."),
+            click.option("--version", "--k8s-version", "release", metavar="VERSION", help=release_help),
+            cluster_options,
+            click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
+                         help="Refuse input files larger than this."),
+            output_options(FORMATS),
+            click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
+                         help="Exit 1 when a finding at or above this severity remains (none: report only)."),
+            exceptions_option,
+        )):
+            f = opt(f)
+        return f
+    return wrap
+
+
 @click.command("vulns")
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.option("-f", "--filename", "more_paths", multiple=True, metavar="PATH",
-              help="Manifests or dumps (files, folders, '-'); the same as PATHS.")
-@click.option("--version", "--k8s-version", "release", metavar="VERSION",
-              help="A Kubernetes release to judge (1.30.2; 1.30 is read as 1.30.0), for all of its components.")
-@cluster_options
-@click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
-              help="Refuse input files larger than this.")
-@output_options(FORMATS)
-@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
-              help="Exit 1 when a finding at or above this severity remains (none: report only).")
-@exceptions_option
+@_version_inputs("A Kubernetes release to judge (1.30.2; 1.30 is read as 1.30.0), for all of its components.")
 @click.option("--images", multiple=True, metavar="REPORT",
               help="Image vulnerability reports (Trivy or Grype JSON) to map to the workloads in PATHS or --cluster "
                    "(by digest, else by normalised reference; init and ephemeral containers too).")
@@ -195,18 +206,7 @@ def _apiserver_version(kubeconfig: str | None, context: str | None, name: str) -
 
 
 @click.command("versions")
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.option("-f", "--filename", "more_paths", multiple=True, metavar="PATH",
-              help="Manifests or dumps (files, folders, '-'); the same as PATHS.")
-@click.option("--version", "--k8s-version", "release", metavar="VERSION",
-              help="A Kubernetes release for all of its components (1.30.2; 1.30 is read as 1.30.0).")
-@cluster_options
-@click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
-              help="Refuse input files larger than this.")
-@output_options(FORMATS)
-@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
-              help="Exit 1 when a finding at or above this severity remains (none: report only).")
-@exceptions_option
+@_version_inputs("A Kubernetes release for all of its components (1.30.2; 1.30 is read as 1.30.0).")
 @user_errors(VersionError)
 def versions(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | None, live: bool,
              context: str | None, kubeconfig: str | None, max_file_size: str, fmt: str, output_file: str | None,
