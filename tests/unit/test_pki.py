@@ -381,3 +381,20 @@ def test_rotate_users_refuses_foreign_and_odd_names(pki: Path) -> None:
         assert res.exit_code == 2 and "not a user certificate name" in res.output, bad
     res = run(cli, ["pki", "rotate", str(pki), "--cert", "users/nobody"])
     assert res.exit_code == 2 and "users/nobody.crt: no such file" in res.output
+
+
+def test_check_table_iso_dates_identities_and_80_columns(pki: Path) -> None:
+    """The inventory shows expiry in ISO 8601 and, per certificate, the user (CN) and groups (O) it authenticates
+    as, within 80 columns."""
+    import re
+
+    res = run(cli, ["pki", "issue-user", str(pki), "alice", "--group", "dev", "--group", "ops"])
+    assert res.exit_code == 0, res.output
+    res = run(cli, ["pki", "check", str(pki)])
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("CERTIFICATE") and "EXPIRES (UTC)" in lines[0]
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    row = next(i for i, line in enumerate(lines) if line.startswith("users/alice") or line.startswith("alice"))
+    assert re.search(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}Z\b", lines[row])
+    assert lines[row + 1].strip() == "subject CN=alice  groups dev,ops"
+    assert "Dec" not in res.stdout and "UTC " not in res.stdout

@@ -151,16 +151,33 @@ def kubeconfig_cmd(directory: Path, name: str, server: str, out: Path, cluster_n
     wrote(str(out), f"kubeconfig for {one_line(str(crt))}, expires {cert.not_valid_after_utc:%Y-%m-%d}, mode 0600")
 
 
+_CURVES = {"secp256r1": "P256", "secp384r1": "P384", "secp521r1": "P521"}
+
+
+def _key_label(key: dict[str, object]) -> str:
+    """RSA-2048, ECDSA-P256 (the NIST name of the curve, as kubeadm prints it), Ed25519."""
+    kind = str(key.get("type"))
+    if kind.startswith("ECDSA-"):
+        return "ECDSA-" + _CURVES.get(kind.removeprefix("ECDSA-"), kind.removeprefix("ECDSA-"))
+    return f"{kind}-{key.get('bits')}" if key.get("bits") else kind
+
+
 def _inventory_table(rows: list[dict[str, object]]) -> str:
-    head = f"{'CERTIFICATE':<26} {'EXPIRES':<22} {'RESIDUAL TIME':<14} {'CERTIFICATE AUTHORITY':<22} KEY"
+    """kubeadm's `certs check-expiration` columns within 80 columns, expiry in ISO 8601 (UTC), and under each
+    certificate the identity it authenticates as (CN = user, O = groups), since that is what a leaked one gives."""
+    head = f"{'CERTIFICATE':<26} {'EXPIRES (UTC)':<17} {'RESIDUAL':<8} {'SIGNED BY':<15} KEY"
     lines = [head]
     for r in rows:
         key = r["key"]
         assert isinstance(key, dict)
-        exp = dt.datetime.strptime(str(r["notAfter"]), "%Y-%m-%dT%H:%M:%SZ").strftime("%b %d, %Y %H:%M UTC")
-        lines.append(f"{one_line(str(r['name'])):<26} {exp:<22} {r['residual']!s:<14} "
-                     f"{one_line(str(r['signedBy'] or '?')):<22} "
-                     f"{key['type']}-{key['bits']}")
+        exp = str(r["notAfter"])[:16] + "Z"  # 2027-12-07T02:46Z
+        lines.append(f"{one_line(str(r['name'])):<26} {exp:<17} {r['residual']!s:<8} "
+                     f"{one_line(str(r['signedBy'] or '?')):<15} {_key_label(key)}")
+        groups = r.get("groups")
+        who = f"  subject CN={one_line(str(r.get('commonName') or ''))}"
+        if isinstance(groups, list) and groups:
+            who += "  groups " + ",".join(one_line(str(g)) for g in groups)
+        lines.append(who)
     return "\n".join(lines) + "\n"
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..engines.authn import VerifyError, verify_chains
 from ..findings import ControlMeta, ControlResult, Finding, Location, ObjectRef, Report, Severity
@@ -272,6 +272,9 @@ def describe(cf: CertFile, inv: Inventory, now: dt.datetime) -> dict[str, object
         "name": cf.name,
         "file": cf.rel,
         "subject": c.subject.rfc4514_string(),
+        # What the x509 authenticator makes of it: CN is the user, each O a group (authn engine).
+        "commonName": next((str(a.value) for a in c.subject.get_attributes_for_oid(NameOID.COMMON_NAME)), ""),
+        "groups": [str(a.value) for a in c.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)],
         "issuer": c.issuer.rfc4514_string(),
         "ca": cf.is_ca,
         "signedBy": issuer.name if issuer else (cf.name if cf.is_ca else None),
