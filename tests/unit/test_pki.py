@@ -398,3 +398,14 @@ def test_check_table_iso_dates_identities_and_80_columns(pki: Path) -> None:
     assert re.search(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}Z\b", lines[row])
     assert lines[row + 1].strip() == "subject CN=alice  groups dev,ops"
     assert "Dec" not in res.stdout and "UTC " not in res.stdout
+
+
+def test_kubeconfig_takes_output_and_the_old_out_spelling(pki: Path, tmp_path: Path) -> None:
+    assert run(cli, ["pki", "issue-user", str(pki), "dana"]).exit_code == 0
+    new, old = tmp_path / "new.conf", tmp_path / "old.conf"
+    assert run(cli, ["pki", "kubeconfig", str(pki), "dana", "--server", "https://x", "--output", str(new)]).exit_code == 0
+    assert run(cli, ["pki", "kubeconfig", str(pki), "dana", "--server", "https://x", "--out", str(old)]).exit_code == 0
+    assert new.read_text() and old.read_text()
+    res = run(cli, ["pki", "kubeconfig", str(pki), "dana", "--server", "https://x"])
+    assert res.exit_code == 2 and "--output" in res.output
+    assert "--out " not in run(cli, ["pki", "kubeconfig", "--help"]).output

@@ -45,7 +45,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                        "kubeward pki issue-user ./pki jane --kubeconfig-out jane.conf \\",
                        "    --server https://10.0.0.10:6443"),
     "pki kubeconfig": ("kubeward pki kubeconfig ./pki jane --server https://10.0.0.10:6443 \\",
-                       "    --out jane.conf"),
+                       "    --output jane.conf"),
     "pki rotate": ("kubeward pki rotate ./pki", "kubeward pki rotate ./pki --cert apiserver --new-keys",
                    "kubeward pki rotate ./pki --users"),
     "authn": ("kubeward authn whoami jane.crt --ca /etc/kubernetes/pki/ca.crt",),

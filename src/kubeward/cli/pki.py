@@ -131,13 +131,22 @@ def issue_user_cmd(directory: Path, name: str, groups: tuple[str, ...], allow_ma
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.argument("name")
 @click.option("--server", required=True, help="API server URL.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), required=True,
+@click.option("--output", "out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
               help="Kubeconfig file to write (mode 0600: it embeds the private key), or '-' for stdout.")
+@click.option("--out", "out_alias", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+              hidden=True)  # the earlier spelling; every command writes with --output
 @click.option("--cluster-name", default="kubernetes", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @user_errors(PkiError, ValueError)
-def kubeconfig_cmd(directory: Path, name: str, server: str, out: Path, cluster_name: str, force: bool) -> None:
+def kubeconfig_cmd(directory: Path, name: str, server: str, out: Path | None, out_alias: Path | None,
+                   cluster_name: str, force: bool) -> None:
     """Write a kubeconfig for the existing certificate DIR/users/NAME.{crt,key} (e.g. after `pki rotate --users`)."""
+    if out is None and out_alias is None:
+        raise click.UsageError("Missing option '--output' (a file, or '-' for stdout).")
+    if out is not None and out_alias is not None and out != out_alias:
+        raise click.UsageError("--output and --out name different files; give one.")
+    out = out if out is not None else out_alias
+    assert out is not None
     from ..pki.users import kubeconfig, load_user, write_kubeconfig
 
     crt, cert, key, ca = load_user(directory, name)
@@ -242,7 +251,7 @@ def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...
         warn(f"--users: no user certificates under {directory / USERS}")
     if renewed_users:
         warn(f"kubeconfigs that embed the old certificate of {', '.join(renewed_users)} keep it: write them again "
-             f"with `kubeward pki kubeconfig {directory} NAME --server URL --out FILE`")
+             f"with `kubeward pki kubeconfig {directory} NAME --server URL --output FILE`")
     if fmt in DOCUMENTS:
         click.echo(document({"renewed": [r.to_json() for r in done]}, fmt), nl=False)
     else:
