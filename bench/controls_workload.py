@@ -1,6 +1,6 @@
 """Cost of the workload/network/RBAC/secrets control set against the parse floor.
 
-Scans the 4,537 Pod Security fixtures (../shared/conformance/pod-security/, else the tests' copy) and the bundled
+Scans the 4,537 Pod Security fixtures (the tests' vendored copy of the upstream corpus) and the bundled
 demo cluster: prints the time to parse them with PyYAML's CSafeLoader alone, to load them with kubeward (positions kept), and
 to run the KW-W/N/R/S controls over the loaded snapshot, best of N runs.
 
@@ -52,7 +52,7 @@ def raw(snap: Snapshot, controls: list) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("dir", nargs="?", help="default: ../shared/conformance/pod-security, else the tests' copy")
+    ap.add_argument("dir", nargs="?", help="default: the tests' vendored copy of the upstream fixtures")
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     files = sorted(p for p in Path(args.dir or pss_corpus()).rglob("*") if p.suffix in (".yaml", ".yml", ".json"))

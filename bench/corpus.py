@@ -1,5 +1,5 @@
-"""Where benchmarks find the 4,537 Pod Security fixtures: `../shared/conformance/pod-security` when present (the
-figures in docs/benchmarks.md were taken there), else the copy the tests carry (tests/data/upstream), extracted."""
+"""Where benchmarks find the 4,537 Pod Security fixtures: the copy the tests carry (tests/data/upstream), extracted
+(byte for byte the upstream corpus the figures in docs/benchmarks.md were taken on)."""
 
 from __future__ import annotations
 

@@ -91,7 +91,7 @@ def checkov_binary(given: str | None) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("corpus", nargs="?", help="default: ../shared/conformance/pod-security, else the tests' copy")
+    ap.add_argument("corpus", nargs="?", help="default: the tests' vendored copy of the upstream fixtures")
     ap.add_argument("--repeat", type=int, default=3, help="runs per tool; the best wall time is kept")
     ap.add_argument("--checkov", help="path to a checkov binary")
     ap.add_argument("--skip-checkov", action="store_true")

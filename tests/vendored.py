@@ -1,7 +1,7 @@
 """Upstream fixtures carried in the repository (tests/data/upstream), so the suite needs nothing beside the clone.
 
 The 4,537 Pod Security fixtures travel as one .tar.xz (34 KB instead of 4,539 files) and are extracted once per
-test process to a temporary directory, removed at exit. Benchmarks may prefer a `../shared` copy when present.
+test process to a temporary directory, removed at exit. Benchmarks read the same copy.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ PSS_ARCHIVE = DATA / "pod-security.tar.xz"
 PSS_FIXTURE_COUNT = 4537
 AUDIT_SAMPLE = DATA / "audit" / "audit2rbac-demo.log"
 AUDIT_SAMPLE_POLICY = DATA / "audit" / "audit2rbac-demo-policy.yaml"
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 
 
 @functools.cache
@@ -37,6 +36,5 @@ def pss_fixtures() -> Path:
 
 
 def pss_corpus() -> Path:
-    """For benchmarks: `../shared/conformance/pod-security` when present, else the vendored copy."""
-    shared = SHARED / "conformance" / "pod-security"
-    return shared if shared.is_dir() else pss_fixtures()
+    """For benchmarks: the same vendored fixtures, so a clone on its own measures what the docs quote."""
+    return pss_fixtures()
