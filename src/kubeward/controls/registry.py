@@ -146,6 +146,12 @@ def all_controls() -> dict[str, Control]:
     return dict(sorted(_REGISTRY.items()))
 
 
+def registered() -> dict[str, Control]:
+    """The controls registered so far, without importing the other control modules: for a caller that imports
+    only the module it needs (audit/podfacts.py loads the workload controls alone, not the RBAC engines)."""
+    return dict(sorted(_REGISTRY.items()))
+
+
 def assessed_kinds() -> frozenset[str]:
     """Every kind some registered control judges or consults: the catalog's reach, not the current selection
     (a scan narrowed to one framework skips Services by choice; a CRD's objects are skipped by every scan)."""
