@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from ..findings import InputError, Report, Severity
+from ..formats.paths import DEMO_DIR as _DEMO
 from ..scan import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, NEVER_FAIL, InputsError, parse_fail_on
 from ..scan import exit_code as _exit_code
 from ..snapshot import Snapshot
@@ -103,7 +104,7 @@ def output_options(formats: Iterable[str]) -> Callable[[Callable[..., Any]], Cal
     return decorate
 
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"  # the bundled demo cluster (`kubeward demo --path`)
+DEMO_DIR = Path(_DEMO)  # the bundled demo cluster (`kubeward demo --path`); reports show its files relative to it
 
 
 def input_options(f: Callable[..., Any] | None = None, *, positional: bool = True) -> Any:
