@@ -21,8 +21,9 @@ ARGS = {
     ("rbac", "matrix"): ["--sa", "ops-tools/deployer"],
     ("netpol", "explain"): ["shop-frontend/checkout", "payments/ledger", "--port", "8080"],
 }
-# They read recorded flows (--flows FILE) against the demo; their own tests cover them.
-NEEDS_FLOWS = {("netpol", "generate"), ("netpol", "check-flows")}
+FLOWS = '{"src": "shop-frontend/storefront", "dst": "payments/ledger", "port": 8080, "protocol": "TCP"}\n'
+for _cmd in ("generate", "check-flows"):
+    ARGS["netpol", _cmd] = ["--flows", "flows.jsonl"]  # written in the working directory (_elsewhere)
 
 
 def _demo_commands() -> list[tuple[str, ...]]:
@@ -35,7 +36,7 @@ def _demo_commands() -> list[tuple[str, ...]]:
                 sub = cmd.get_command(ctx, name)
                 assert sub is not None
                 walk(sub, (*path, name))
-        elif any("--demo" in p.opts for p in cmd.params) and path not in NEEDS_FLOWS:
+        elif any("--demo" in p.opts for p in cmd.params):
             out.append(path)
 
     walk(cli, ())
@@ -49,6 +50,7 @@ COMMANDS = _demo_commands()
 def _elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run where a user of the installed package does: far from the demo's folder."""
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "flows.jsonl").write_text(FLOWS)
 
 
 def test_the_commands_with_demo_are_found() -> None:

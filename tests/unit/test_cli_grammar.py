@@ -179,3 +179,12 @@ def test_pss_tables_show_paths_relative_to_the_working_directory(tmp_path: Path,
     assert code == 1 and "Pod/ns/p  k8s/pod.yaml:1" in out and str(tmp_path) not in out
     code, out = run("pss", "namespaces", str(tmp_path / "k8s"))
     assert "rejected at baseline:latest: Pod/ns/p k8s/pod.yaml:1:" in out and str(tmp_path) not in out
+
+
+@pytest.mark.parametrize("argv", [("pss", "check", "--level", "baseline"), ("pss", "namespaces"),
+                                  ("netpol", "reach")], ids=" ".join)
+def test_all_namespaces_is_the_default_and_excludes_n(argv: tuple[str, ...]) -> None:
+    """kubectl's -A wherever a filtering -n is: the same answer as no -n; with -n a usage error."""
+    assert run(*argv, "--demo", "-A") == run(*argv, "--demo")
+    code, out = run_all(*argv, "--demo", "-A", "-n", "payments")
+    assert code == 2 and "-n/--namespace and -A/--all-namespaces: give one of them" in out

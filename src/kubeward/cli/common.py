@@ -183,9 +183,10 @@ def namespace_name(ctx: click.Context, param: click.Parameter, value: Any) -> An
 INPUT_NAMESPACE = "kubeward.input_namespace"  # ctx.meta key of a `-n` not passed as a parameter
 
 
-def input_namespace_option(f: Callable[..., Any] | None = None, *, expose: bool = True) -> Any:
+def input_namespace_option(f: Callable[..., Any] | None = None, *, expose: bool = True, live: bool = False) -> Any:
     """`-n/--namespace NS` with kubectl's meaning for file inputs (see load_snapshot). With expose=False the
-    value is kept in the click context (INPUT_NAMESPACE) for a shared loader to read."""
+    value is kept in the click context (INPUT_NAMESPACE) for a shared loader to read. `live`: the command also
+    reads a cluster, where -n is kubectl get's (that namespace only); the help says both."""
 
     def keep(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         value = namespace_name(ctx, param, value)
@@ -196,11 +197,31 @@ def input_namespace_option(f: Callable[..., Any] | None = None, *, expose: bool 
     def decorate(g: Callable[..., Any]) -> Callable[..., Any]:
         return click.option("-n", "--namespace", "input_namespace", metavar="NS", default=None, callback=keep,
                             expose_value=expose,
-                            help="As `kubectl apply -n NS`: objects without a namespace are in NS; an object in "
-                                 "another namespace is an error (default: objects without one are in `default`)."
+                            help=("With --cluster: only namespace NS, as `kubectl get -n NS`. " if live else "")
+                            + "As `kubectl apply -n NS`: objects without a namespace are in NS; an object in "
+                              "another namespace is an error (default: objects without one are in `default`)."
                             )(g)
 
     return decorate(f) if f is not None else decorate
+
+
+def all_namespaces_option(namespace_param: str, *, expose: bool = False) -> Callable[[Callable[..., Any]], Any]:
+    """kubectl's `-A/--all-namespaces` beside a command's `-n` (its parameter `namespace_param`): every namespace,
+    which is already what the command does without -n; given with -n it is a usage error (kubectl would silently
+    ignore the -n, and a scan that reads more or less than asked must not pass for the other). With expose=True
+    the command also receives `all_namespaces`."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def checked(*args: Any, all_namespaces: bool = False, **kwargs: Any) -> Any:
+            if all_namespaces and kwargs.get(namespace_param):
+                fail("-n/--namespace and -A/--all-namespaces: give one of them")
+            return f(*args, **({"all_namespaces": all_namespaces} if expose else {}), **kwargs)
+
+        return click.option("-A", "--all-namespaces", "all_namespaces", is_flag=True,
+                            help="Every namespace (the default without -n), as kubectl -A.")(checked)
+
+    return decorate
 
 
 def input_namespace(other: str | None = None) -> tuple[str | None, bool]:

@@ -218,13 +218,17 @@ class Selection:
         return chosen
 
 
-def run(snapshot: Snapshot, controls: list[Control], exceptions: Any = None, exclude_namespaces: Iterable[str] = ()) -> Report:
-    """Run the chosen controls over the snapshot; exceptions decide what is suppressed (counted, not dropped)."""
+def run(snapshot: Snapshot, controls: list[Control], exceptions: Any = None, exclude_namespaces: Iterable[str] = (),
+        scope: Callable[[Resource], bool] | None = None) -> Report:
+    """Run the chosen controls over the snapshot; exceptions decide what is suppressed (counted, not dropped).
+    `scope`: only objects it accepts are judged and reported on (a scan of one namespace); cross-object
+    controls still consult the whole snapshot."""
     with gc_paused():
-        return _run(snapshot, controls, exceptions, exclude_namespaces)
+        return _run(snapshot, controls, exceptions, exclude_namespaces, scope)
 
 
-def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_namespaces: Iterable[str]) -> Report:
+def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_namespaces: Iterable[str],
+         scope: Callable[[Resource], bool] | None = None) -> Report:
     """The run loop.
 
     Findings come out ordered by severity (highest first), control id, file, line and path. Each control's hits
@@ -245,7 +249,7 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
     path_of, message_of = same_path.setdefault, same_message.setdefault
     for c in controls:
         if c.kinds not in targets_for:
-            targets_for[c.kinds] = _Targets(snapshot, c.kinds, skip_ns)
+            targets_for[c.kinds] = _Targets(snapshot, c.kinds, skip_ns, scope)
     per_object = _per_object_hits(controls, targets_for)
     for c in controls:
         shared = targets_for[c.kinds]
@@ -255,6 +259,8 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
         hits = per_object.pop(meta.id) if c.shape != Shape.SNAPSHOT else list(c.func(snapshot))
         if skip_ns:
             hits = [h for h in hits if h[0].namespace not in skip_ns]
+        if scope is not None and c.shape == Shape.SNAPSHOT:  # the others judged only the targets in scope
+            hits = [h for h in hits if scope(h[0])]
         found: list[Finding] = []
         if exceptions is not None and not any(
             exceptions.may_silence(res) for res in {id(h[0]): h[0] for h in hits}.values()
@@ -298,9 +304,11 @@ class _Targets:
 
     __slots__ = ("pods", "refs", "resources")
 
-    def __init__(self, snapshot: Snapshot, kinds: frozenset[str], skip_ns: frozenset[str]) -> None:
+    def __init__(self, snapshot: Snapshot, kinds: frozenset[str], skip_ns: frozenset[str],
+                 scope: Callable[[Resource], bool] | None = None) -> None:
         self.resources = [
-            r for k in sorted(kinds) for r in snapshot.of_kind(k) if not skip_ns or r.namespace not in skip_ns
+            r for k in sorted(kinds) for r in snapshot.of_kind(k)
+            if (not skip_ns or r.namespace not in skip_ns) and (scope is None or scope(r))
         ]
         self.refs: list[ObjectRef] = [r.ref() for r in self.resources]
         self.pods: list[tuple[Resource, PodView]] | None = None
