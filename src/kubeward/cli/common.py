@@ -137,6 +137,35 @@ def input_options(f: Callable[..., Any] | None = None, *, positional: bool = Tru
     return decorate(f) if f is not None else decorate
 
 
+def path_arguments(name: str, type: click.Path, *, single: bool = False, what: str = "") -> Callable[..., Any]:
+    """Input paths as kubectl takes them, for commands that read files without input_options: positional and
+    `-f/--filename` (repeatable), merged into the one parameter `name` (positional first), checked alike by
+    `type`. `single`: the command reads one input, so exactly one must be given; the command then receives it
+    alone. `what` names the input in the help and the error (default: the parameter, upper-cased)."""
+    label = what or name.upper()
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def merged(*args: Any, **kwargs: Any) -> Any:
+            given = kwargs.pop(name)
+            positional = (given,) if single and given is not None else () if single else tuple(given)
+            values = (*positional, *kwargs.pop("_filenames"))
+            if single:
+                if len(values) != 1:
+                    fail(f"give one {label} (as an argument or with -f), not {len(values)}")
+                return f(*args, **{name: values[0]}, **kwargs)
+            return f(*args, **{name: values}, **kwargs)
+
+        g = click.option("-f", "--filename", "_filenames", multiple=True, metavar=label, type=type,
+                         help=f"The same as the {label} argument, as kubectl's -f"
+                              + (f" (one {label} in all)." if single else " (repeatable).")
+                         )(merged)
+        return click.argument(name, nargs=1 if single else -1, required=False, type=type,
+                              metavar=f"[{label}]" if single else f"[{label}]...")(g)
+
+    return decorate
+
+
 def render_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """helm's own flags for the Helm charts among the inputs (sources/render.py); the value is one
     `render_opts` keyword (a RenderOptions)."""
