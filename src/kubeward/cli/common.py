@@ -109,57 +109,55 @@ DEMO_DIR = Path(_DEMO)  # the bundled demo cluster (`kubeward demo --path`); rep
 
 def input_options(f: Callable[..., Any] | None = None, *, positional: bool = True) -> Any:
     """Inputs the same way in every group: positional paths (files, folders, '-'), kubectl's `-f/--filename` for
-    the same (repeatable), `--demo` for the bundled demo cluster, and the size guard. The command receives them
-    all as one `paths` tuple (positional first, then -f, then the demo folder). `positional=False` for commands
-    whose positional arguments are something else (`rbac can-i VERB RESOURCE [NAME]`, as kubectl's): -f only."""
+    the same (repeatable; path_arguments), `--demo` for the bundled demo cluster, and the size guard. The command
+    receives them all as one `paths` tuple (positional first, then -f, then the demo folder). `positional=False`
+    for commands whose positional arguments are something else (`rbac can-i VERB RESOURCE [NAME]`, as
+    kubectl's): -f only."""
 
     def decorate(h: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(h)
-        def merged(*args: Any, paths: tuple[str, ...] = (), filenames: tuple[str, ...] = (), demo: bool = False,
-                   **kwargs: Any) -> Any:
-            return h(*args, paths=(*paths, *filenames, *((str(DEMO_DIR),) if demo else ())), **kwargs)
+        def with_demo(*args: Any, paths: tuple[str, ...] = (), demo: bool = False, **kwargs: Any) -> Any:
+            return h(*args, paths=(*paths, *((str(DEMO_DIR),) if demo else ())), **kwargs)
 
-        g: Callable[..., Any] = merged
+        g: Callable[..., Any] = with_demo
         g = click.option("--demo", "demo", is_flag=True,
                          help="Read the bundled demo cluster (its folder: kubeward demo --path).")(g)
-        g = click.option("-f", "--filename", "filenames", multiple=True, metavar="PATH",
-                         type=click.Path(allow_dash=True, path_type=str),
-                         help=("A file, folder or '-': the same as a positional PATH, as kubectl spells it "
-                               "(repeatable)." if positional else
-                               "Manifests: a file, folder or '-' for stdin (repeatable).")
-                         )(g)
         g = click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
                          help="Refuse input files larger than this (guards memory).")(g)
-        if positional:
-            g = click.argument("paths", nargs=-1, type=click.Path(allow_dash=True, path_type=str))(g)
-        return g
+        return path_arguments(
+            "paths", click.Path(allow_dash=True, path_type=str), what="PATH", positional=positional,
+            help=("A file, folder or '-': the same as a positional PATH, as kubectl spells it (repeatable)."
+                  if positional else "Manifests: a file, folder or '-' for stdin (repeatable)."))(g)
 
     return decorate(f) if f is not None else decorate
 
 
-def path_arguments(name: str, type: click.Path, *, single: bool = False, what: str = "") -> Callable[..., Any]:
-    """Input paths as kubectl takes them, for commands that read files without input_options: positional and
-    `-f/--filename` (repeatable), merged into the one parameter `name` (positional first), checked alike by
-    `type`. `single`: the command reads one input, so exactly one must be given; the command then receives it
-    alone. `what` names the input in the help and the error (default: the parameter, upper-cased)."""
+def path_arguments(name: str, type: click.Path, *, single: bool = False, what: str = "", positional: bool = True,
+                   help: str = "") -> Callable[..., Any]:
+    """Input paths as kubectl takes them, in every command: positional and `-f/--filename` (repeatable), merged
+    into the one parameter `name` (positional first), checked alike by `type`. `single`: the command reads one
+    input, so exactly one must be given; the command then receives it alone. `what` names the input in the help
+    and the error (default: the parameter, upper-cased). `positional=False` for commands whose arguments are
+    something else (`rbac can-i VERB RESOURCE [NAME]`, as kubectl's): -f only. `help` replaces -f's help."""
     label = what or name.upper()
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(f)
         def merged(*args: Any, **kwargs: Any) -> Any:
-            given = kwargs.pop(name)
-            positional = (given,) if single and given is not None else () if single else tuple(given)
-            values = (*positional, *kwargs.pop("_filenames"))
+            given = kwargs.pop(name, None) if positional else None
             if single:
+                values = (*((given,) if given is not None else ()), *kwargs.pop("_filenames"))
                 if len(values) != 1:
                     fail(f"give one {label} (as an argument or with -f), not {len(values)}")
                 return f(*args, **{name: values[0]}, **kwargs)
-            return f(*args, **{name: values}, **kwargs)
+            return f(*args, **{name: (*(given or ()), *kwargs.pop("_filenames"))}, **kwargs)
 
         g = click.option("-f", "--filename", "_filenames", multiple=True, metavar=label, type=type,
-                         help=f"The same as the {label} argument, as kubectl's -f"
-                              + (f" (one {label} in all)." if single else " (repeatable).")
+                         help=help or (f"The same as the {label} argument, as kubectl's -f"
+                                       + (f" (one {label} in all)." if single else " (repeatable)."))
                          )(merged)
+        if not positional:
+            return g
         return click.argument(name, nargs=1 if single else -1, required=False, type=type,
                               metavar=f"[{label}]" if single else f"[{label}]...")(g)
 
