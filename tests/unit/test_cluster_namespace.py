@@ -138,3 +138,15 @@ def test_all_namespaces_is_the_default_and_excludes_n(fake_cluster: FakeApi) -> 
     assert r.exit_code == 2 and "give one of them" in r.stderr
     r = _run("scan", "-A", "--demo")
     assert r.exit_code == 2 and "with --cluster" in r.stderr
+
+
+def test_a_namespace_nothing_of_which_could_be_read_is_not_a_clean_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the cluster-scoped types readable: the objects counted are the namespace's (none), so exit 2."""
+    refused = {t.path_in("shop"): 403 for t in SCAN_TYPES if t.namespaced}
+    api = FakeApi([o for o in OBJECTS if o["kind"] != "RoleBinding"], {**refused, "/api/v1/namespaces/shop": 403})
+    monkeypatch.setattr(source, "Client", lambda *_a, **_k: api)
+    r = _run("scan", "--cluster", "-n", "shop", "-o", "json")
+    doc = json.loads(r.stdout)
+    assert r.exit_code == 2 and doc["summary"]["objects"] == 0 and doc["findings"] == []
+    assert "namespaces/shop" in {n["what"] for n in doc["notAssessed"]}
+    assert "pods in namespace shop: not assessed (HTTP 403: forbidden)" in r.stderr

@@ -236,7 +236,10 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
     laid out in control order: the same order as one sort of the whole list, at a fraction of the key work.
     """
     skip_ns = frozenset(exclude_namespaces)
-    report = Report(objects=len(snapshot), findings=[], errors=list(snapshot.errors),
+    # In a scan of one namespace the objects read only for the cross-object controls are not its objects: a
+    # namespace nothing of which could be read is "nothing scanned" (exit 2), never a clean one.
+    objects = len(snapshot) if scope is None else sum(1 for r in snapshot.resources if scope(r))
+    report = Report(objects=objects, findings=[], errors=list(snapshot.errors),
                     not_assessed=[*snapshot.not_assessed, *unassessed_kinds(snapshot.resources, skip_ns)])
     # Controls with the same kinds share one target list, one list of refs and one list of (resource, pod).
     targets_for: dict[frozenset[str], _Targets] = {}
