@@ -150,3 +150,19 @@ def test_a_namespace_nothing_of_which_could_be_read_is_not_a_clean_scan(monkeypa
     assert r.exit_code == 2 and doc["summary"]["objects"] == 0 and doc["findings"] == []
     assert "namespaces/shop" in {n["what"] for n in doc["notAssessed"]}
     assert "pods in namespace shop: not assessed (HTTP 403: forbidden)" in r.stderr
+
+
+def test_cluster_role_bindings_of_the_namespace_s_service_accounts_are_its_concern() -> None:
+    def crb(name: str, subject: dict[str, str]) -> dict[str, Any]:
+        return {"apiVersion": RBAC, "kind": "ClusterRoleBinding", "metadata": {"name": name},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "x"},
+                "subjects": [subject]}
+
+    objects = [*OBJECTS, crb("sa", {"kind": "ServiceAccount", "name": "app", "namespace": "shop"}),
+               crb("group", {"kind": "Group", "name": "system:serviceaccounts:shop"}),
+               crb("other-sa", {"kind": "ServiceAccount", "name": "app", "namespace": "other"}),
+               crb("all", {"kind": "Group", "name": "system:serviceaccounts"})]
+    snap = load_cluster(client=FakeApi(objects), namespace="shop")  # type: ignore[arg-type]
+    in_scope = snap.in_scope()
+    assert in_scope is not None
+    assert {r.name for r in snap.of_kind("ClusterRoleBinding") if in_scope(r)} == {"sa", "group"}

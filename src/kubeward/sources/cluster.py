@@ -121,7 +121,7 @@ class ClusterSnapshot(Snapshot):
         """What a scan of one namespace reports on (None: everything). Cluster-scoped objects are read because
         the cross-object controls need them (a RoleBinding in NS granting a ClusterRole, an AdminNetworkPolicy
         selecting its pods); findings are kept for the namespace's own objects, the Namespace itself, the
-        ClusterRoles a RoleBinding in it grants and the ClusterRoleBindings naming one of its ServiceAccounts.
+        ClusterRoles a RoleBinding in it grants and the ClusterRoleBindings naming one of its ServiceAccounts (or their group).
         Other cluster-scoped findings (nodes, unbound ClusterRoles) belong to a scan of the whole cluster."""
         ns = self.namespace
         if ns is None:
@@ -138,11 +138,20 @@ class ClusterSnapshot(Snapshot):
             if r.kind == "ClusterRole":
                 return r.name in granted
             if r.kind == "ClusterRoleBinding":
-                return any(isinstance(s, dict) and s.get("kind") == "ServiceAccount" and s.get("namespace") == ns
-                           for s in r.obj.get("subjects") or ())
+                return any(_names_namespace_accounts(s, ns) for s in r.obj.get("subjects") or ())
             return False
 
         return concerns
+
+
+def _names_namespace_accounts(subject: Any, ns: str) -> bool:
+    """A binding subject that is a ServiceAccount of `ns`, or the group of all of them (apiserver
+    pkg/authentication/serviceaccount: MakeNamespaceGroupName, `system:serviceaccounts:<ns>`)."""
+    if not isinstance(subject, dict):
+        return False
+    if subject.get("kind") == "ServiceAccount":
+        return subject.get("namespace") == ns
+    return subject.get("kind") == "Group" and subject.get("name") == f"system:serviceaccounts:{ns}"
 
 
 class Client:
