@@ -118,8 +118,8 @@ def scan(paths: tuple[str, ...], max_file_size: str, live: bool, context: str | 
     ClusterRoleBindings, Nodes, admin network policies). It reports on NS's own
     objects, the Namespace, the ClusterRoles a RoleBinding in NS grants and the
     ClusterRoleBindings naming a ServiceAccount of NS (or their group); other
-    cluster-scoped findings belong to the -A scan. What may not be read (403) is reported as
-    not assessed, never as passed; a namespace that does not exist is an error.
+    cluster-scoped findings belong to the -A scan. What may not be read (403)
+    is not assessed, never passed; a namespace that does not exist is an error.
     """
     if all_namespaces and not live:
         fail("-A/--all-namespaces reads every namespace of a live cluster: give it with --cluster")
