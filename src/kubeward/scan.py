@@ -129,7 +129,9 @@ def judge(snapshot: Snapshot, chosen: Plan, options: ScanOptions) -> Report:
     """Run the chosen controls over a snapshot (with the scan settings already in force)."""
     from .controls.registry import run
 
-    report = run(snapshot, chosen.controls, chosen.exceptions, exclude_namespaces=options.exclude_namespaces)
+    in_scope = getattr(snapshot, "in_scope", None)  # a cluster read in one namespace (sources/cluster.py)
+    report = run(snapshot, chosen.controls, chosen.exceptions, exclude_namespaces=options.exclude_namespaces,
+                 scope=in_scope() if in_scope is not None else None)
     report.coverage = getattr(snapshot, "coverage", None)
     report.skipped = list(snapshot.skipped)
     return report

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -179,3 +180,87 @@ def test_pss_tables_show_paths_relative_to_the_working_directory(tmp_path: Path,
     assert code == 1 and "Pod/ns/p  k8s/pod.yaml:1" in out and str(tmp_path) not in out
     code, out = run("pss", "namespaces", str(tmp_path / "k8s"))
     assert "rejected at baseline:latest: Pod/ns/p k8s/pod.yaml:1:" in out and str(tmp_path) not in out
+
+
+@pytest.mark.parametrize("argv", [("pss", "check", "--level", "baseline"), ("pss", "namespaces"),
+                                  ("netpol", "reach")], ids=" ".join)
+def test_all_namespaces_is_the_default_and_excludes_n(argv: tuple[str, ...]) -> None:
+    """kubectl's -A wherever a filtering -n is: the same answer as no -n; with -n a usage error."""
+    assert run(*argv, "--demo", "-A") == run(*argv, "--demo")
+    code, out = run_all(*argv, "--demo", "-A", "-n", "payments")
+    assert code == 2 and "-n/--namespace and -A/--all-namespaces: give one of them" in out
+
+
+# Path arguments that are no input to read, so kubectl's -f would mislead: the PKI folder these write into.
+WRITES_INTO = {("pki", "init"), ("pki", "issue-user"), ("pki", "kubeconfig"), ("pki", "rotate")}
+
+
+def _leaf_commands() -> list[tuple[tuple[str, ...], click.Command]]:
+    ctx = click.Context(cli)
+    out: list[tuple[tuple[str, ...], click.Command]] = []
+
+    def walk(cmd: click.Command, path: tuple[str, ...]) -> None:
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                assert sub is not None
+                walk(sub, (*path, name))
+        else:
+            out.append((path, cmd))
+
+    walk(cli, ())
+    return out
+
+
+def test_every_command_taking_input_paths_takes_f_too() -> None:
+    """kubectl's grammar: an input given as an argument may be given with -f/--filename (repeatable) instead."""
+    missing = [" ".join(path) for path, cmd in _leaf_commands()
+               if path not in WRITES_INTO
+               and any(isinstance(p, click.Argument) and isinstance(p.type, click.Path) for p in cmd.params)
+               and not any("--filename" in p.opts and "-f" in p.opts and getattr(p, "multiple", False)
+                           for p in cmd.params)]
+    assert missing == []
+
+
+def _inputs(tmp_path: Path) -> dict[tuple[str, ...], tuple[list[str], str]]:
+    """Per single-input command: the other arguments, and an input for it made with kubeward itself."""
+    from vendored import AUDIT_SAMPLE
+
+    def made(*argv: str) -> None:
+        code, out = run_all(*argv)
+        assert code == 0, out
+
+    made("encryption", "generate", "--output", str(tmp_path / "enc.yaml"))
+    made("audit", "policy", "generate", "--output", str(tmp_path / "policy.yaml"))
+    made("pki", "init", str(tmp_path / "pki"))
+    pki = tmp_path / "pki"
+    return {
+        ("encryption", "check"): ([], str(tmp_path / "enc.yaml")),
+        ("audit", "policy", "check"): ([], str(tmp_path / "policy.yaml")),
+        ("pki", "check"): ([], str(pki)),
+        ("authn", "whoami"): (["--ca", str(pki / "ca.crt")], str(pki / "apiserver-kubelet-client.crt")),
+        ("audit", "analyze"): ([], str(AUDIT_SAMPLE)),
+        ("audit2rbac",): (["--user", "bob"], str(AUDIT_SAMPLE)),
+    }
+
+
+def test_f_is_the_positional_input_of_the_file_commands(tmp_path: Path) -> None:
+    for argv, (extra, given) in _inputs(tmp_path).items():
+        by_arg, by_f = run(*argv, *extra, given), run(*argv, *extra, "-f", given)
+        assert by_arg == by_f and by_arg[0] in (0, 1), (argv, by_arg)
+        assert by_arg[1].strip(), argv
+
+
+def test_a_single_input_command_wants_exactly_one(tmp_path: Path) -> None:
+    _, given = _inputs(tmp_path)["encryption", "check"]
+    for argv, n in (((), 0), ((given, "-f", given), 2), (("-f", given, "-f", given), 2)):
+        code, out = run_all("encryption", "check", *argv)
+        assert code == 2 and f"give one FILE (as an argument or with -f), not {n}" in out
+
+
+def test_several_logs_by_f_add_up(tmp_path: Path) -> None:
+    from vendored import AUDIT_SAMPLE
+
+    one = CliRunner().invoke(cli, ["audit", "analyze", "-f", str(AUDIT_SAMPLE), "-o", "json"])
+    two = CliRunner().invoke(cli, ["audit", "analyze", str(AUDIT_SAMPLE), "-f", str(AUDIT_SAMPLE), "-o", "json"])
+    assert json.loads(two.stdout)["stats"]["events"] == 2 * json.loads(one.stdout)["stats"]["events"]

@@ -11,24 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from kubeward.cli.main import cli
-
-PRIV = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-spec:
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: app
-        image: nginx:1.25
-        securityContext:
-          privileged: true
-"""
+from sample_manifests import PRIV
 
 
 def run(*args: str, input: str | None = None) -> tuple[int, str, str]:

@@ -11,24 +11,7 @@ from click.testing import CliRunner
 
 from kubeward.cli.main import cli
 from kubeward.exceptions import ExceptionsError, load_exceptions
-
-PRIV = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-spec:
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: app
-        image: nginx:1.25
-        securityContext:
-          privileged: true
-"""
+from sample_manifests import PRIV
 
 
 def run(*args: str) -> tuple[int, str, str]:

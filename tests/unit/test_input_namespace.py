@@ -185,6 +185,8 @@ def test_request_namespace_places_but_refuses_nothing(install: Path) -> None:
     assert (code, out.strip()) == (0, "yes")
 
 
-def test_namespace_with_cluster_is_refused() -> None:
-    code, _, err = run("scan", "--cluster", "-n", "argocd")
-    assert code == 2 and "-n/--namespace places file inputs" in err
+def test_namespace_with_cluster_reads_that_namespace() -> None:
+    """With --cluster, -n is kubectl get's (tests/unit/test_cluster_namespace.py): no longer refused, so with no
+    kubeconfig at hand the cluster read itself is what fails."""
+    code, _, err = run("scan", "--cluster", "-n", "argocd", "--kubeconfig", "/nonexistent/kubeconfig")
+    assert code == 2 and "places file inputs" not in err and "/nonexistent/kubeconfig" in err

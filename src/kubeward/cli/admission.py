@@ -130,14 +130,16 @@ def _verdict(d: Any) -> str:
 
 def _table(rows: list[tuple[Any, Any, Any]], show_warnings: bool) -> str:
     from ..admission.decide import finding_line
+    from ..formats.paths import Paths
 
+    paths = Paths()  # file names as every table shows them (the demo's relative to its folder)
     out: list[str] = []
     counts: dict[str, int] = {}
     for res, _, d in rows:
         verdict = _verdict(d)
         counts[verdict] = counts.get(verdict, 0) + 1
-        where = res.location()
-        out.append(printable(f"{verdict:<8} {res.ref()}" + (f"  ({where})" if str(where) else "")
+        where = paths.where(res.location()) if str(res.location()) else ""
+        out.append(printable(f"{verdict:<8} {res.ref()}" + (f"  ({where})" if where else "")
                              + (f"  policy {d.policy.describe()}" if d.policy is not None else f"  {d.reason}")
                              + (f"  {len(d.warned)} warning(s)" if d.warned and not show_warnings else "")))
         out += [f"  deny  {finding_line(f)}" for f in d.denied]

@@ -23,6 +23,7 @@ from .common import (
     fail,
     fail_on_type,
     parse_fail_on,
+    path_arguments,
     severity_type,
     warn,
 )
@@ -56,7 +57,7 @@ def policy_generate(profile: str, output_file: str | None) -> None:
 
 
 @policy_group.command("check")
-@click.argument("path", type=click.Path(allow_dash=True))
+@path_arguments("path", click.Path(allow_dash=True), single=True, what="POLICY")
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write the report to FILE.")
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
@@ -145,7 +146,7 @@ def _analyzer(rules_file: str | None, disable: tuple[str, ...], burst_threshold:
 
 
 @group.command("analyze")
-@click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
+@path_arguments("paths", click.Path(allow_dash=True), what="LOG")
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write the report to FILE.")
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
@@ -299,7 +300,7 @@ def _finish(alerting: Any, rs: Any, stats: Any) -> None:
 
 
 @group.command("watch")
-@click.argument("path", type=click.Path(dir_okay=False))
+@path_arguments("path", click.Path(dir_okay=False), single=True, what="LOG")
 @click.option("--from-start", is_flag=True, help="Analyze what the file already holds, then follow.")
 @click.option("--poll-interval", type=click.FloatRange(min=0.01), default=0.25, show_default=True,
               help="Seconds between checks for new data, rotation and truncation.")
@@ -428,7 +429,7 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
 # --- audit2rbac --------------------------------------------------------------------------------------------------
 
 @click.command("audit2rbac")
-@click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
+@path_arguments("paths", click.Path(allow_dash=True), what="LOG")
 @click.option("--user", help="The user whose requests to allow.")
 @click.option("--serviceaccount", metavar="NS:NAME", help="The service account whose requests to allow.")
 @click.option("--include-denied", is_flag=True,

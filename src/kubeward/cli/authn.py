@@ -8,7 +8,7 @@ import click
 
 from ..formats import DOCUMENTS, document
 from ..pki.errors import PkiError
-from .common import EXIT_FINDINGS, EXIT_OK, one_line, user_errors
+from .common import EXIT_FINDINGS, EXIT_OK, one_line, path_arguments, user_errors
 
 
 @click.group(name="authn")
@@ -17,7 +17,7 @@ def group() -> None:
 
 
 @group.command("whoami")
-@click.argument("cert", type=click.Path(dir_okay=False, path_type=Path))
+@path_arguments("cert", click.Path(dir_okay=False, path_type=Path), single=True)
 @click.option("--ca", "ca", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The apiserver's --client-ca-file.")
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from ..findings import InputError, Report, Severity
+from ..formats.paths import DEMO_DIR as _DEMO
 from ..scan import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, NEVER_FAIL, InputsError, parse_fail_on
 from ..scan import exit_code as _exit_code
 from ..snapshot import Snapshot
@@ -103,37 +104,64 @@ def output_options(formats: Iterable[str]) -> Callable[[Callable[..., Any]], Cal
     return decorate
 
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"  # the bundled demo cluster (`kubeward demo --path`)
+DEMO_DIR = Path(_DEMO)  # the bundled demo cluster (`kubeward demo --path`); reports show its files relative to it
 
 
 def input_options(f: Callable[..., Any] | None = None, *, positional: bool = True) -> Any:
     """Inputs the same way in every group: positional paths (files, folders, '-'), kubectl's `-f/--filename` for
-    the same (repeatable), `--demo` for the bundled demo cluster, and the size guard. The command receives them
-    all as one `paths` tuple (positional first, then -f, then the demo folder). `positional=False` for commands
-    whose positional arguments are something else (`rbac can-i VERB RESOURCE [NAME]`, as kubectl's): -f only."""
+    the same (repeatable; path_arguments), `--demo` for the bundled demo cluster, and the size guard. The command
+    receives them all as one `paths` tuple (positional first, then -f, then the demo folder). `positional=False`
+    for commands whose positional arguments are something else (`rbac can-i VERB RESOURCE [NAME]`, as
+    kubectl's): -f only."""
 
     def decorate(h: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(h)
-        def merged(*args: Any, paths: tuple[str, ...] = (), filenames: tuple[str, ...] = (), demo: bool = False,
-                   **kwargs: Any) -> Any:
-            return h(*args, paths=(*paths, *filenames, *((str(DEMO_DIR),) if demo else ())), **kwargs)
+        def with_demo(*args: Any, paths: tuple[str, ...] = (), demo: bool = False, **kwargs: Any) -> Any:
+            return h(*args, paths=(*paths, *((str(DEMO_DIR),) if demo else ())), **kwargs)
 
-        g: Callable[..., Any] = merged
+        g: Callable[..., Any] = with_demo
         g = click.option("--demo", "demo", is_flag=True,
                          help="Read the bundled demo cluster (its folder: kubeward demo --path).")(g)
-        g = click.option("-f", "--filename", "filenames", multiple=True, metavar="PATH",
-                         type=click.Path(allow_dash=True, path_type=str),
-                         help=("A file, folder or '-': the same as a positional PATH, as kubectl spells it "
-                               "(repeatable)." if positional else
-                               "Manifests: a file, folder or '-' for stdin (repeatable).")
-                         )(g)
         g = click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
                          help="Refuse input files larger than this (guards memory).")(g)
-        if positional:
-            g = click.argument("paths", nargs=-1, type=click.Path(allow_dash=True, path_type=str))(g)
-        return g
+        return path_arguments(
+            "paths", click.Path(allow_dash=True, path_type=str), what="PATH", positional=positional,
+            help=("A file, folder or '-': the same as a positional PATH, as kubectl spells it (repeatable)."
+                  if positional else "Manifests: a file, folder or '-' for stdin (repeatable)."))(g)
 
     return decorate(f) if f is not None else decorate
+
+
+def path_arguments(name: str, type: click.Path, *, single: bool = False, what: str = "", positional: bool = True,
+                   help: str = "") -> Callable[..., Any]:
+    """Input paths as kubectl takes them, in every command: positional and `-f/--filename` (repeatable), merged
+    into the one parameter `name` (positional first), checked alike by `type`. `single`: the command reads one
+    input, so exactly one must be given; the command then receives it alone. `what` names the input in the help
+    and the error (default: the parameter, upper-cased). `positional=False` for commands whose arguments are
+    something else (`rbac can-i VERB RESOURCE [NAME]`, as kubectl's): -f only. `help` replaces -f's help."""
+    label = what or name.upper()
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def merged(*args: Any, **kwargs: Any) -> Any:
+            given = kwargs.pop(name, None) if positional else None
+            if single:
+                values = (*((given,) if given is not None else ()), *kwargs.pop("_filenames"))
+                if len(values) != 1:
+                    fail(f"give one {label} (as an argument or with -f), not {len(values)}")
+                return f(*args, **{name: values[0]}, **kwargs)
+            return f(*args, **{name: (*(given or ()), *kwargs.pop("_filenames"))}, **kwargs)
+
+        g = click.option("-f", "--filename", "_filenames", multiple=True, metavar=label, type=type,
+                         help=help or (f"The same as the {label} argument, as kubectl's -f"
+                                       + (f" (one {label} in all)." if single else " (repeatable)."))
+                         )(merged)
+        if not positional:
+            return g
+        return click.argument(name, nargs=1 if single else -1, required=False, type=type,
+                              metavar=f"[{label}]" if single else f"[{label}]...")(g)
+
+    return decorate
 
 
 def render_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -182,9 +210,10 @@ def namespace_name(ctx: click.Context, param: click.Parameter, value: Any) -> An
 INPUT_NAMESPACE = "kubeward.input_namespace"  # ctx.meta key of a `-n` not passed as a parameter
 
 
-def input_namespace_option(f: Callable[..., Any] | None = None, *, expose: bool = True) -> Any:
+def input_namespace_option(f: Callable[..., Any] | None = None, *, expose: bool = True, live: bool = False) -> Any:
     """`-n/--namespace NS` with kubectl's meaning for file inputs (see load_snapshot). With expose=False the
-    value is kept in the click context (INPUT_NAMESPACE) for a shared loader to read."""
+    value is kept in the click context (INPUT_NAMESPACE) for a shared loader to read. `live`: the command also
+    reads a cluster, where -n is kubectl get's (that namespace only); the help says both."""
 
     def keep(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         value = namespace_name(ctx, param, value)
@@ -195,11 +224,31 @@ def input_namespace_option(f: Callable[..., Any] | None = None, *, expose: bool 
     def decorate(g: Callable[..., Any]) -> Callable[..., Any]:
         return click.option("-n", "--namespace", "input_namespace", metavar="NS", default=None, callback=keep,
                             expose_value=expose,
-                            help="As `kubectl apply -n NS`: objects without a namespace are in NS; an object in "
-                                 "another namespace is an error (default: objects without one are in `default`)."
+                            help=("With --cluster: only namespace NS, as `kubectl get -n NS`. " if live else "")
+                            + "As `kubectl apply -n NS`: objects without a namespace are in NS; an object in "
+                              "another namespace is an error (default: objects without one are in `default`)."
                             )(g)
 
     return decorate(f) if f is not None else decorate
+
+
+def all_namespaces_option(namespace_param: str, *, expose: bool = False) -> Callable[[Callable[..., Any]], Any]:
+    """kubectl's `-A/--all-namespaces` beside a command's `-n` (its parameter `namespace_param`): every namespace,
+    which is already what the command does without -n; given with -n it is a usage error (kubectl would silently
+    ignore the -n, and a scan that reads more or less than asked must not pass for the other). With expose=True
+    the command also receives `all_namespaces`."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def checked(*args: Any, all_namespaces: bool = False, **kwargs: Any) -> Any:
+            if all_namespaces and kwargs.get(namespace_param):
+                fail("-n/--namespace and -A/--all-namespaces: give one of them")
+            return f(*args, **({"all_namespaces": all_namespaces} if expose else {}), **kwargs)
+
+        return click.option("-A", "--all-namespaces", "all_namespaces", is_flag=True,
+                            help="Every namespace (the default without -n), as kubectl -A.")(checked)
+
+    return decorate
 
 
 def input_namespace(other: str | None = None) -> tuple[str | None, bool]:

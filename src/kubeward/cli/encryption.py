@@ -20,6 +20,7 @@ from .common import (
     fail_on_type,
     output_options,
     parse_fail_on,
+    path_arguments,
     print_errors,
 )
 
@@ -118,7 +119,7 @@ def check_loaded(path: str, loaded: Any, resources: tuple[str, ...] = ("secrets"
 
 
 @group.command("check")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@path_arguments("file", click.Path(dir_okay=False, allow_dash=True), single=True)
 @click.option("--resource", "resources", multiple=True, default=("secrets",), show_default=True,
               help="Resource that must be encrypted (repeatable), e.g. configmaps.")
 @output_options(FORMATS)

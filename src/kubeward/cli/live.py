@@ -56,9 +56,10 @@ def live_request() -> tuple[str | None, str | None] | None:
 
 
 def load_cluster_cli(kubeconfig: str | None, context: str | None,
-                     types: Sequence[ResourceType] | None = None) -> ClusterSnapshot:
-    """Read a live cluster (the scan's resource types unless `types` says otherwise): progress on stderr only on a
-    TTY; errors become one line and exit 2; areas that could not be read are named, never counted as passed."""
+                     types: Sequence[ResourceType] | None = None, namespace: str | None = None) -> ClusterSnapshot:
+    """Read a live cluster (the scan's resource types unless `types` says otherwise; in one namespace with
+    `namespace`, see load_cluster): progress on stderr only on a TTY; errors become one line and exit 2; areas
+    that could not be read are named, never counted as passed."""
     from ..sources.cluster import SCAN_TYPES, Client, ClusterError, load_cluster
 
     wanted = SCAN_TYPES if types is None else types
@@ -66,7 +67,7 @@ def load_cluster_cli(kubeconfig: str | None, context: str | None,
         client = Client(kubeconfig, context)
         unique = len({t.path for t in wanted})
         if not sys.stderr.isatty():
-            snap = load_cluster(types=wanted, client=client)
+            snap = load_cluster(types=wanted, client=client, namespace=namespace)
         else:
             from rich.progress import Progress
 
@@ -74,7 +75,8 @@ def load_cluster_cli(kubeconfig: str | None, context: str | None,
 
             with Progress(transient=True, console=stderr_console()) as bar:
                 task = bar.add_task(f"reading {client.context or 'cluster'}", total=unique)
-                snap = load_cluster(types=wanted, client=client, on_type=lambda _t: bar.advance(task))
+                snap = load_cluster(types=wanted, client=client, on_type=lambda _t: bar.advance(task),
+                                    namespace=namespace)
     except ClusterError as exc:
         fail(str(exc))
     for n in snap.not_assessed:

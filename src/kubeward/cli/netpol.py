@@ -26,6 +26,7 @@ from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
     INPUT_NAMESPACE,
+    all_namespaces_option,
     emit,
     exit_code,
     fail,
@@ -125,6 +126,7 @@ def _sink(output_file: str | None) -> Iterator[IO[str]]:
               "Without it: the allowed ports and protocols per pair.")
 @_protocol_option
 @click.option("-n", "--namespace", "namespaces", multiple=True, help="Only pods of this namespace (repeatable).")
+@all_namespaces_option("namespaces")
 @_ipblock_option
 @output_options(("table", *DOCUMENTS))
 def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol: str,

@@ -26,6 +26,7 @@ from .common import (
     one_line,
     output_options,
     parse_fail_on,
+    path_arguments,
     print_errors,
     user_errors,
     warn,
@@ -191,7 +192,7 @@ def _inventory_table(rows: list[dict[str, object]]) -> str:
 
 
 @group.command("check")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@path_arguments("directory", click.Path(file_okay=False, path_type=Path), single=True, what="DIR")
 @output_options(FORMATS)
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True)
 @exceptions_option

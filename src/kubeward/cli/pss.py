@@ -18,6 +18,7 @@ from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    all_namespaces_option,
     emit,
     fail,
     input_namespace,
@@ -72,6 +73,7 @@ def _version_option(f: Any) -> Any:
               help="Pod Security Standard level to judge against.")
 @_version_option
 @click.option("--namespace", "-n", "only", multiple=True, help="Only objects in these namespaces (repeatable).")
+@all_namespaces_option("only")
 @output_options(("table", *DOCUMENTS))
 def check(paths: tuple[str, ...], max_file_size: str, level: str, version: str, only: tuple[str, ...], fmt: str,
           output_file: str | None) -> None:
@@ -121,6 +123,7 @@ def _check_table(judged: list[tuple[Any, Result]], level: Level, version: str) -
 @input_options
 @live_options
 @click.option("--namespace", "-n", "only", multiple=True, help="Only these namespaces (repeatable).")
+@all_namespaces_option("only")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=str),
               help="PSA configuration (PodSecurityConfiguration or AdmissionConfiguration): defaults, exemptions.")
 @click.option("--exempt-namespace", multiple=True,

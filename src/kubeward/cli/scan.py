@@ -20,6 +20,7 @@ from ..scan import InputsError, ScanOptions, ScanResult, exit_code, parse_fail_o
 from . import common
 from .common import (
     DEMO_DIR,
+    all_namespaces_option,
     color_wanted,
     emit,
     fail,
@@ -92,13 +93,15 @@ def scan_options(f: Any) -> Any:
 
 @click.command()
 @input_options
-@input_namespace_option
+@input_namespace_option(live=True)
+@all_namespaces_option("input_namespace", expose=True)
 @render_options
 @cluster_options
 @scan_options
 @user_errors(SelectionError, ExceptionsError, SettingsError, InputsError)
 def scan(paths: tuple[str, ...], max_file_size: str, live: bool, context: str | None,
-         kubeconfig: str | None, input_namespace: str | None, render_opts: RenderOptions, **opts: Any) -> None:
+         kubeconfig: str | None, input_namespace: str | None, all_namespaces: bool, render_opts: RenderOptions,
+         **opts: Any) -> None:
     """Scan manifests (files, folders, '-' for stdin) and report findings.
 
     A folder with a Chart.yaml is rendered with `helm template`, one with a kustomization with `kustomize build`.
@@ -107,15 +110,25 @@ def scan(paths: tuple[str, ...], max_file_size: str, live: bool, context: str | 
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or input errors
     (bad flags, a manifest that cannot be read unless --allow-input-errors, or nothing at all scanned).
     YAML that is no Kubernetes object (Helm values, CI workflows, kustomize configs) is counted as skipped.
+
+    \b
+    --cluster reads every namespace (-A, the default). --cluster -n NS reads,
+    as kubectl get -n NS, the namespaced objects of NS only, plus the Namespace
+    and the cluster-scoped objects the cross-object controls need (ClusterRoles,
+    ClusterRoleBindings, Nodes, admin network policies). It reports on NS's own
+    objects, the Namespace, the ClusterRoles a RoleBinding in NS grants and the
+    ClusterRoleBindings naming a ServiceAccount of NS (or their group); other
+    cluster-scoped findings belong to the -A scan. What may not be read (403)
+    is not assessed, never passed; a namespace that does not exist is an error.
     """
+    if all_namespaces and not live:
+        fail("-A/--all-namespaces reads every namespace of a live cluster: give it with --cluster")
     if live:
         if paths:
             fail("--cluster reads a live cluster: give no paths and no --demo with it")
-        if input_namespace:
-            fail("-n/--namespace places file inputs; with --cluster use --exclude-namespaces")
         if render_opts.values or render_opts.set_values or render_opts.release_name:
             fail("--values, --set and --release-name render Helm charts: not with --cluster")
-        _scan((), max_file_size, live=(kubeconfig, context), **opts)
+        _scan((), max_file_size, live=(kubeconfig, context, input_namespace), **opts)
         return
     if not paths:
         fail("nothing to scan: give files, folders or '-' (or --demo)")
@@ -159,7 +172,7 @@ def _scan(
     verbose: bool = False,
     k8s_version: str = f"1.{NEWEST_MINOR}",
     allowed_registries: tuple[str, ...] = (),
-    live: tuple[str | None, str | None] | None = None,
+    live: tuple[str | None, str | None, str | None] | None = None,
     namespace: str | None = None,
     render_opts: RenderOptions | None = None,
     details: bool = False,
@@ -192,7 +205,7 @@ def _scan(
     def load_files(paths: Sequence[str], options: ScanOptions) -> Snapshot:
         with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
             if live is not None:
-                return load_cluster_cli(*live)
+                return load_cluster_cli(live[0], live[1], namespace=live[2])
             return load_snapshot(paths, max_file_size, namespace=options.namespace, render_opts=options.render)
 
     def loaded(snapshot: Snapshot) -> None:

@@ -32,6 +32,7 @@ from .common import (
     one_line,
     output_options,
     parse_fail_on,
+    path_arguments,
     print_errors,
     user_errors,
     warn,
@@ -45,9 +46,8 @@ def _version_inputs(release_help: str) -> Callable[[Callable[..., Any]], Callabl
     """The inputs, output and gating options vulns and versions share (one list, so the two cannot drift)."""
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
         for opt in reversed((
-            click.argument("paths", nargs=-1, type=click.Path()),
-            click.option("-f", "--filename", "more_paths", multiple=True, metavar="PATH",
-                         help="Manifests or dumps (files, folders, '-'); the same as PATHS."),
+            path_arguments("paths", click.Path(), what="PATH",
+                           help="Manifests or dumps (files, folders, '-'); the same as PATH (repeatable)."),
             click.option("--version", "--k8s-version", "release", metavar="VERSION", help=release_help),
             cluster_options,
             click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
@@ -72,7 +72,7 @@ def _version_inputs(release_help: str) -> Callable[[Callable[..., Any]], Callabl
                    "kubernetes-sigs/cve-feed-osv) or a feed document like the shipped one (.json or .json.gz).")
 @click.option("--today", metavar="YYYY-MM-DD", hidden=True, help="The date the data's age is measured at.")
 @user_errors(VersionError, OSVError)
-def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | None, live: bool,
+def vulns(paths: tuple[str, ...], release: str | None, live: bool,
           context: str | None, kubeconfig: str | None, max_file_size: str, fmt: str, output_file: str | None,
           fail_on: str, exceptions_file: str | None, images: tuple[str, ...], data_path: str | None,
           today: str | None) -> None:
@@ -85,7 +85,7 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
     from ..vulns.report import build
 
     feed = load_path(data_path) if data_path else shipped()
-    found, not_assessed, errors, resources = gather(paths + more_paths, release, live, context, kubeconfig,
+    found, not_assessed, errors, resources = gather(paths, release, live, context, kubeconfig,
                                                     max_file_size)
     reports = _image_reports(images, errors)
     try:
@@ -208,7 +208,7 @@ def _apiserver_version(kubeconfig: str | None, context: str | None, name: str) -
 @click.command("versions")
 @_version_inputs("A Kubernetes release for all of its components (1.30.2; 1.30 is read as 1.30.0).")
 @user_errors(VersionError)
-def versions(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | None, live: bool,
+def versions(paths: tuple[str, ...], release: str | None, live: bool,
              context: str | None, kubeconfig: str | None, max_file_size: str, fmt: str, output_file: str | None,
              fail_on: str, exceptions_file: str | None) -> None:
     """The versions of kube-apiserver (/version, static pods), the kubelets (Nodes' status.nodeInfo), kube-proxy,
@@ -216,6 +216,6 @@ def versions(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str |
     between them as findings (KW-V010..V012)."""
     from ..vulns.versions import build_versions
 
-    found, not_assessed, errors, _ = gather(paths + more_paths, release, live, context, kubeconfig, max_file_size)
+    found, not_assessed, errors, _ = gather(paths, release, live, context, kubeconfig, max_file_size)
     report = apply_exceptions(build_versions(found, not_assessed, errors), exceptions_file)
     _finish(report, bool(found), bool(errors), fmt, output_file, fail_on)

@@ -146,6 +146,12 @@ def all_controls() -> dict[str, Control]:
     return dict(sorted(_REGISTRY.items()))
 
 
+def registered() -> dict[str, Control]:
+    """The controls registered so far, without importing the other control modules: for a caller that imports
+    only the module it needs (audit/podfacts.py loads the workload controls alone, not the RBAC engines)."""
+    return dict(sorted(_REGISTRY.items()))
+
+
 def assessed_kinds() -> frozenset[str]:
     """Every kind some registered control judges or consults: the catalog's reach, not the current selection
     (a scan narrowed to one framework skips Services by choice; a CRD's objects are skipped by every scan)."""
@@ -212,13 +218,17 @@ class Selection:
         return chosen
 
 
-def run(snapshot: Snapshot, controls: list[Control], exceptions: Any = None, exclude_namespaces: Iterable[str] = ()) -> Report:
-    """Run the chosen controls over the snapshot; exceptions decide what is suppressed (counted, not dropped)."""
+def run(snapshot: Snapshot, controls: list[Control], exceptions: Any = None, exclude_namespaces: Iterable[str] = (),
+        scope: Callable[[Resource], bool] | None = None) -> Report:
+    """Run the chosen controls over the snapshot; exceptions decide what is suppressed (counted, not dropped).
+    `scope`: only objects it accepts are judged and reported on (a scan of one namespace); cross-object
+    controls still consult the whole snapshot."""
     with gc_paused():
-        return _run(snapshot, controls, exceptions, exclude_namespaces)
+        return _run(snapshot, controls, exceptions, exclude_namespaces, scope)
 
 
-def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_namespaces: Iterable[str]) -> Report:
+def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_namespaces: Iterable[str],
+         scope: Callable[[Resource], bool] | None = None) -> Report:
     """The run loop.
 
     Findings come out ordered by severity (highest first), control id, file, line and path. Each control's hits
@@ -226,7 +236,10 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
     laid out in control order: the same order as one sort of the whole list, at a fraction of the key work.
     """
     skip_ns = frozenset(exclude_namespaces)
-    report = Report(objects=len(snapshot), findings=[], errors=list(snapshot.errors),
+    # In a scan of one namespace the objects read only for the cross-object controls are not its objects: a
+    # namespace nothing of which could be read is "nothing scanned" (exit 2), never a clean one.
+    objects = len(snapshot) if scope is None else sum(1 for r in snapshot.resources if scope(r))
+    report = Report(objects=objects, findings=[], errors=list(snapshot.errors),
                     not_assessed=[*snapshot.not_assessed, *unassessed_kinds(snapshot.resources, skip_ns)])
     # Controls with the same kinds share one target list, one list of refs and one list of (resource, pod).
     targets_for: dict[frozenset[str], _Targets] = {}
@@ -239,7 +252,7 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
     path_of, message_of = same_path.setdefault, same_message.setdefault
     for c in controls:
         if c.kinds not in targets_for:
-            targets_for[c.kinds] = _Targets(snapshot, c.kinds, skip_ns)
+            targets_for[c.kinds] = _Targets(snapshot, c.kinds, skip_ns, scope)
     per_object = _per_object_hits(controls, targets_for)
     for c in controls:
         shared = targets_for[c.kinds]
@@ -249,6 +262,8 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
         hits = per_object.pop(meta.id) if c.shape != Shape.SNAPSHOT else list(c.func(snapshot))
         if skip_ns:
             hits = [h for h in hits if h[0].namespace not in skip_ns]
+        if scope is not None and c.shape == Shape.SNAPSHOT:  # the others judged only the targets in scope
+            hits = [h for h in hits if scope(h[0])]
         found: list[Finding] = []
         if exceptions is not None and not any(
             exceptions.may_silence(res) for res in {id(h[0]): h[0] for h in hits}.values()
@@ -292,9 +307,11 @@ class _Targets:
 
     __slots__ = ("pods", "refs", "resources")
 
-    def __init__(self, snapshot: Snapshot, kinds: frozenset[str], skip_ns: frozenset[str]) -> None:
+    def __init__(self, snapshot: Snapshot, kinds: frozenset[str], skip_ns: frozenset[str],
+                 scope: Callable[[Resource], bool] | None = None) -> None:
         self.resources = [
-            r for k in sorted(kinds) for r in snapshot.of_kind(k) if not skip_ns or r.namespace not in skip_ns
+            r for k in sorted(kinds) for r in snapshot.of_kind(k)
+            if (not skip_ns or r.namespace not in skip_ns) and (scope is None or scope(r))
         ]
         self.refs: list[ObjectRef] = [r.ref() for r in self.resources]
         self.pods: list[tuple[Resource, PodView]] | None = None

@@ -1,19 +1,23 @@
 """How a report shows a file name: as ruff does (`fs::relativize_path`), relative to the working directory when
 the file is under it, otherwise as given (kubectl prints file names as given too). A caller may name one more
-folder whose files are shown relative to it (the demo's, which a pip install puts far from any working directory).
+folder whose files are shown relative to it. The bundled demo's files are always shown relative to the demo's
+folder (a pip install puts it far from any working directory), so every command prints them as `scan --demo` does.
 No rich here: the plain-text tables of other commands use it too."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from ..findings import Location
 from ..textsafe import escape_control
 
+DEMO_DIR = str(Path(__file__).resolve().parent.parent / "demo")  # the bundled demo cluster (cli.common.DEMO_DIR)
+
 
 class Paths:
-    """How a file name is shown: relative to `base` (a folder the caller names, the demo's) when under it, else
-    relative to the working directory when under that, otherwise as given (ruff's rule)."""
+    """How a file name is shown: relative to `base` (a folder the caller names) or the bundled demo's folder when
+    under it, else relative to the working directory when under that, otherwise as given (ruff's rule)."""
 
     def __init__(self, base: str | None = None) -> None:
         self.cwd = os.path.abspath(os.getcwd())
@@ -30,7 +34,7 @@ class Paths:
             shown = file
             if file != "-" and not file.startswith("<"):
                 full = os.path.abspath(file)
-                for folder in (self.base, self.cwd):
+                for folder in (self.base, DEMO_DIR, self.cwd):
                     if folder is not None and self._under(full, folder):
                         shown = os.path.relpath(full, folder)
                         break

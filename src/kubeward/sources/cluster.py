@@ -38,10 +38,18 @@ class ResourceType:
     plural: str
     kind: str
     optional: bool = False
+    namespaced: bool = True  # kubectl api-resources --namespaced
 
     @property
     def path(self) -> str:
+        return self.path_in(None)
+
+    def path_in(self, namespace: str | None) -> str:
+        """The list endpoint, in one namespace for a namespaced type when `namespace` is given (the API's
+        /namespaces/NS/<plural> form, which a RoleBinding in NS can authorise; apiserver request-info)."""
         base = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
+        if namespace and self.namespaced:
+            return f"{base}/namespaces/{quote(namespace, safe='')}/{self.plural}"
         return f"{base}/{self.plural}"
 
     @property
@@ -50,8 +58,8 @@ class ResourceType:
         return f"{self.plural}.{group}" if group else self.plural
 
 
-def _t(gv: str, plural: str, kind: str, optional: bool = False) -> ResourceType:
-    return ResourceType(gv, plural, kind, optional)
+def _t(gv: str, plural: str, kind: str, optional: bool = False, namespaced: bool = True) -> ResourceType:
+    return ResourceType(gv, plural, kind, optional, namespaced)
 
 
 WORKLOAD_TYPES = (
@@ -66,19 +74,20 @@ WORKLOAD_TYPES = (
 )
 RBAC_TYPES = (
     _t("rbac.authorization.k8s.io/v1", "roles", "Role"),
-    _t("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole"),
+    _t("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", namespaced=False),
     _t("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
-    _t("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding"),
+    _t("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
 )
-NAMESPACE_TYPES = (_t("v1", "namespaces", "Namespace"),)
+NAMESPACE_TYPES = (_t("v1", "namespaces", "Namespace", namespaced=False),)
 NETPOL_TYPES = (
     *NAMESPACE_TYPES,
     _t("v1", "pods", "Pod"),
     _t("v1", "services", "Service"),
     _t("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
-    _t("policy.networking.k8s.io/v1alpha1", "adminnetworkpolicies", "AdminNetworkPolicy", optional=True),
+    _t("policy.networking.k8s.io/v1alpha1", "adminnetworkpolicies", "AdminNetworkPolicy", optional=True,
+       namespaced=False),
     _t("policy.networking.k8s.io/v1alpha1", "baselineadminnetworkpolicies", "BaselineAdminNetworkPolicy",
-       optional=True),
+       optional=True, namespaced=False),
 )
 # Everything the scan controls read (controls/*.py: kinds= and of_kind()).
 SCAN_TYPES = (
@@ -88,7 +97,7 @@ SCAN_TYPES = (
     _t("v1", "serviceaccounts", "ServiceAccount"),
     _t("v1", "secrets", "Secret"),
     _t("v1", "configmaps", "ConfigMap"),
-    _t("v1", "nodes", "Node"),
+    _t("v1", "nodes", "Node", namespaced=False),
     _t("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
     _t("networking.k8s.io/v1", "ingresses", "Ingress"),
     *RBAC_TYPES,
@@ -99,13 +108,50 @@ SCAN_TYPES = (
 class ClusterSnapshot(Snapshot):
     """A Snapshot read from a cluster: also says which context and how much of what was wanted could be read."""
 
-    __slots__ = ("context", "coverage")
+    __slots__ = ("context", "coverage", "namespace")
 
     def __init__(self, resources: Iterable[Resource], *, context: str, coverage: tuple[int, int],
-                 not_assessed: Iterable[NotAssessed] = ()) -> None:
+                 not_assessed: Iterable[NotAssessed] = (), namespace: str | None = None) -> None:
         super().__init__(resources, not_assessed=not_assessed, source=f"cluster:{context}")
         self.context = context
         self.coverage = coverage
+        self.namespace = namespace  # read with -n: one namespace and the cluster-scoped objects (see in_scope)
+
+    def in_scope(self) -> Callable[[Resource], bool] | None:
+        """What a scan of one namespace reports on (None: everything). Cluster-scoped objects are read because
+        the cross-object controls need them (a RoleBinding in NS granting a ClusterRole, an AdminNetworkPolicy
+        selecting its pods); findings are kept for the namespace's own objects, the Namespace itself, the
+        ClusterRoles a RoleBinding in it grants and the ClusterRoleBindings naming one of its ServiceAccounts (or their group).
+        Other cluster-scoped findings (nodes, unbound ClusterRoles) belong to a scan of the whole cluster."""
+        ns = self.namespace
+        if ns is None:
+            return None
+        granted = frozenset(
+            (r.obj.get("roleRef") or {}).get("name") for r in self.of_kind("RoleBinding")
+            if r.namespace == ns and (r.obj.get("roleRef") or {}).get("kind") == "ClusterRole")
+
+        def concerns(r: Resource) -> bool:
+            if r.namespace == ns:
+                return True
+            if r.kind == "Namespace":
+                return r.name == ns
+            if r.kind == "ClusterRole":
+                return r.name in granted
+            if r.kind == "ClusterRoleBinding":
+                return any(_names_namespace_accounts(s, ns) for s in r.obj.get("subjects") or ())
+            return False
+
+        return concerns
+
+
+def _names_namespace_accounts(subject: Any, ns: str) -> bool:
+    """A binding subject that is a ServiceAccount of `ns`, or the group of all of them (apiserver
+    pkg/authentication/serviceaccount: MakeNamespaceGroupName, `system:serviceaccounts:<ns>`)."""
+    if not isinstance(subject, dict):
+        return False
+    if subject.get("kind") == "ServiceAccount":
+        return subject.get("namespace") == ns
+    return subject.get("kind") == "Group" and subject.get("name") == f"system:serviceaccounts:{ns}"
 
 
 class Client:
@@ -173,8 +219,10 @@ class Client:
         except orjson.JSONDecodeError:
             return status, None
 
-    def list_raw(self, rtype: ResourceType) -> tuple[list[dict[str, Any]], int, str]:
-        """All items of one type, paginated (limit/continue); returns (items, status, reason); status 200 on success."""
+    def list_raw(self, rtype: ResourceType, namespace: str | None = None) -> tuple[list[dict[str, Any]], int, str]:
+        """All items of one type (in `namespace` when it is namespaced and one is given), paginated
+        (limit/continue); returns (items, status, reason); status 200 on success."""
+        path = rtype.path_in(namespace)
         items: list[dict[str, Any]] = []
         cont = ""
         api_version = rtype.group_version
@@ -182,7 +230,7 @@ class Client:
             query: dict[str, Any] = {"limit": PAGE_SIZE}
             if cont:
                 query["continue"] = cont
-            status, raw, headers = self.call("GET", rtype.path, query=query)
+            status, raw, headers = self.call("GET", path, query=query)
             if status != 200:
                 return [], status, _status_reason(status, _loads(raw))
             doc, problem = api_list(rtype, raw, headers)
@@ -264,8 +312,13 @@ def load_cluster(
     *,
     client: Client | None = None,
     on_type: Callable[[ResourceType], None] | None = None,
+    namespace: str | None = None,
 ) -> ClusterSnapshot:
-    """Read `types` from the cluster. 403/404 (and other refusals) → NotAssessed; coverage counts what was read."""
+    """Read `types` from the cluster. 403/404 (and other refusals) → NotAssessed; coverage counts what was read.
+
+    With `namespace` (kubectl's -n): namespaced types are listed in that namespace only, the Namespace is read
+    by name (a user with rights in one namespace may get it, not list them all), cluster-scoped types whole.
+    A namespace that does not exist is a ClusterError: a typo must not read as a clean namespace."""
     cl = client or Client(kubeconfig, context)
     seen: set[str] = set()
     resources: list[Resource] = []
@@ -275,18 +328,42 @@ def load_cluster(
         if rtype.path in seen:
             continue
         seen.add(rtype.path)
-        items, status, reason = cl.list_raw(rtype)
+        if namespace and rtype.kind == "Namespace":
+            items, status, reason = _get_namespace(cl, namespace)
+        else:
+            items, status, reason = cl.list_raw(rtype, namespace) if namespace else cl.list_raw(rtype)
         if on_type is not None:
             on_type(rtype)
         if status == 404 and rtype.optional:
             continue  # API not installed: no object of this type can exist
         wanted += 1
         if status != 200:
-            unknown.append(NotAssessed(rtype.name, reason))
+            what = rtype.name
+            if namespace and rtype.kind == "Namespace":
+                what = f"namespaces/{namespace}"
+            elif namespace and rtype.namespaced:
+                what = f"{rtype.name} in namespace {namespace}"
+            unknown.append(NotAssessed(what, reason))
             continue
         read += 1
         resources.extend(Resource(obj, cluster=cl.context) for obj in items)
-    return ClusterSnapshot(resources, context=cl.context, coverage=(read, wanted), not_assessed=unknown)
+    return ClusterSnapshot(resources, context=cl.context, coverage=(read, wanted), not_assessed=unknown,
+                           namespace=namespace)
+
+
+def _get_namespace(cl: Client, name: str) -> tuple[list[dict[str, Any]], int, str]:
+    """GET /api/v1/namespaces/NAME as one-item list_raw answer; 404 → ClusterError (no such namespace)."""
+    status, raw, headers = cl.call("GET", quote_path("api", "v1", "namespaces", name))
+    doc = _loads(raw)
+    if status == 404:
+        raise ClusterError(f"cluster {cl.context}: namespace {printable(name)} not found")
+    if status != 200:
+        return [], status, _status_reason(status, doc)
+    ctype = _header(headers, "content-type").split(";")[0].strip().lower()
+    if ctype != "application/json" or not isinstance(doc, dict) or doc.get("kind") != "Namespace":
+        return [], NOT_API, "not the API's Namespace object"
+    doc.setdefault("apiVersion", "v1")
+    return [doc], 200, ""
 
 
 def quote_path(*parts: str) -> str:
