@@ -14,6 +14,7 @@ import base64
 import json
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -196,3 +197,100 @@ def test_the_pod_check_has_teeth(admin: Any, helm: Path) -> None:
     ns = f"kw-chart-{uuid.uuid4().hex[:6]}"
     with pytest.raises(AssertionError, match=r"DaemonSet/kubeward-agent: warnings .*would violate PodSecurity"):
         check(helm, admin, ns, "--set", "agent.enabled=true", "--set", "agent.namespace=")
+
+
+def _made(admin: Any, docs: list[dict[str, Any]], kinds: set[str]) -> None:
+    accepted(admin, [d for d in docs if d["kind"] in kinds], dry_run=False)
+
+
+def _cleanup(admin: Any, ns: str, docs: list[dict[str, Any]]) -> None:
+    for d in docs:
+        if d["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+            admin.json("DELETE", f"{collection(d)}/{d['metadata']['name']}")
+    admin.json("DELETE", f"/api/v1/namespaces/{ns}")
+
+
+def test_the_scan_jobs_kubeconfig_and_rbac_read_the_cluster(live: Any, admin: Any, helm: Path,
+                                                            tmp_path: Path) -> None:
+    """The scan CronJob's credentials, for real: its ServiceAccount bound to the chart's ClusterRole, a token the
+    TokenRequest API mints (as the kubelet does for the projected volume), and the chart's own kubeconfig text with
+    only the server address and the token directory changed. `scan --cluster` then reads every kind it wants but
+    Secrets, which it names not assessed (readSecrets is off), and exits 0."""
+    rid = uuid.uuid4().hex[:6]
+    ns, release = f"kw-chart-{rid}", f"kubeward-{rid}"
+    out = _run([str(helm), "template", release, str(CHART), "-n", ns, "--set", "monitor.enabled=false"])
+    assert out.returncode == 0, out.stderr
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    sa = f"{release}-scan"
+    accepted(admin, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}], dry_run=False)
+    try:
+        _made(admin, docs, {"ServiceAccount", "ClusterRole", "ClusterRoleBinding"})
+        status, doc = admin.json("POST", f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token", body={
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}})
+        assert status == 201, doc
+        mount = tmp_path / "sa"
+        mount.mkdir()
+        (mount / "token").write_text(doc["status"]["token"])
+        (mount / "token").chmod(0o600)
+        shutil.copy(live.pki / "ca.crt", mount / "ca.crt")
+        cm = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == f"{sa}-kubeconfig")
+        text = cm["data"]["kubeconfig"]
+        assert "https://kubernetes.default.svc\n" in text
+        text = text.replace("https://kubernetes.default.svc\n", f"{live.server}\n")
+        text = text.replace("/var/run/secrets/kubernetes.io/serviceaccount", str(mount))
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(text)
+        report = tmp_path / "scan.json"
+        run = subprocess.run([sys.executable, "-m", "kubeward.cli.main", "scan", "--cluster", "--kubeconfig",
+                              str(kubeconfig), "-o", "json", "--output", str(report), "--fail-on", "none"],
+                             capture_output=True, text=True, timeout=300, check=False)
+        assert run.returncode == 0, run.stderr
+        not_assessed = [line for line in run.stderr.splitlines() if "not assessed" in line]
+        assert len(not_assessed) == 1 and ": secrets: not assessed" in not_assessed[0], run.stderr
+        result = json.loads(report.read_text())
+        assert [n["what"] for n in result["notAssessed"] if "secret" in n["what"]] == ["secrets"]
+        assert result["summary"]["objects"] > 0
+    finally:
+        _cleanup(admin, ns, docs)
+
+
+def test_each_part_can_do_what_it_needs_and_no_more(admin: Any, helm: Path) -> None:
+    """SubjectAccessReviews for the chart's ServiceAccounts, with their roles stored for real."""
+    from livekube import subject_access_review
+
+    rid = uuid.uuid4().hex[:6]
+    ns, release = f"kw-chart-{rid}", f"kubeward-{rid}"
+    out = _run([str(helm), "template", release, str(CHART), "-n", ns, "--set", "admission.enabled=true",
+                "--set", "admission.certManager.enabled=true", "--set", "audit.enabled=true",
+                "--set", "audit.certManager.enabled=true"])
+    assert out.returncode == 0, out.stderr
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    accepted(admin, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}], dry_run=False)
+
+    def can(part: str, verb: str, resource: str, group: str = "", namespace: str = "") -> bool:
+        user = f"system:serviceaccount:{ns}:{release}-{part}"
+        groups = ["system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"]
+        attrs = {"verb": verb, "resource": resource, "group": group, "namespace": namespace}
+        return subject_access_review(admin, user, groups, attrs, resource=True)
+
+    try:
+        _made(admin, docs, {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"})
+
+        def settled() -> bool:  # the authorizer's RBAC informer catches up
+            return can("monitor", "watch", "pods") and can("admission", "watch", "namespaces")
+
+        wait_for("the chart's RBAC to reach the authorizer", settled, timeout=30)
+        assert can("monitor", "watch", "deployments", "apps") and can("monitor", "list", "clusterroles",
+                                                                      "rbac.authorization.k8s.io")
+        assert can("monitor", "create", "policyreports", "wgpolicyk8s.io", "default")
+        assert can("monitor", "create", "leases", "coordination.k8s.io", ns)
+        assert not can("monitor", "create", "leases", "coordination.k8s.io", "default")
+        assert can("scan", "list", "networkpolicies", "networking.k8s.io")
+        assert not can("scan", "watch", "pods")
+        for part in ("monitor", "scan", "admission", "audit"):
+            assert not can(part, "get", "secrets", namespace=ns), part
+            assert not can(part, "create", "pods", namespace=ns), part
+        assert not can("admission", "list", "pods")
+        assert not can("audit", "list", "namespaces")
+    finally:
+        _cleanup(admin, ns, docs)
