@@ -84,11 +84,18 @@ def test_impossible_values_are_refused(path: str, value: Any) -> None:
     assert errors(doc), path
 
 
-def test_every_value_has_a_documented_readme_row() -> None:
+def test_every_value_has_a_documented_readme_row_with_its_default() -> None:
     readme = (CHART / "README.md").read_text()
-    rows = dict(re.findall(r"^\| `([\w.-]+)` \| .*? \| (.*) \|$", readme, re.M))
-    for path in leaves(values()):
-        assert rows.get(path, "").strip(), f"{path}: no README row, or one without a description"
+    rows = {k: (d, text) for k, d, text in re.findall(r"^\| `([\w.-]+)` \| (.*?) \| (.*) \|$", readme, re.M)}
+    doc = values()
+    for path in leaves(doc):
+        default, text = rows.get(path, ("", ""))
+        assert text.strip(), f"{path}: no README row, or one without a description"
+        node: Any = doc
+        for key in path.split("."):
+            node = node[key]
+        if default.startswith("`"):  # the allowlist's row points at values.yaml instead
+            assert json.loads(default.strip("`").replace("\\|", "|")) == node, path
 
 
 def test_the_monitor_metrics_port_is_the_one_in_its_args() -> None:
