@@ -254,3 +254,17 @@ def test_every_container_command_line_parses_with_the_cli(helm: Path, tmp_path: 
     assert sorted(checked) == sorted(["kubeward-admission/webhook", "kubeward-audit/receiver", "kubeward-agent/exec",
                                       "kubeward-agent/flows", "kubeward-scan/scan"]
                                      + (["kubeward-monitor/monitor"] if "kubeward-monitor/monitor" in checked else []))
+
+
+def test_the_plain_agent_manifest_is_the_charts_rendering(helm: Path) -> None:
+    """deploy/agent-daemonset.yaml (for kubectl apply) is the chart's agent with the flows container, after its
+    Namespace; the command that regenerates it is in its header."""
+    docs = [d for d in yaml.safe_load_all((REPO / "deploy" / "agent-daemonset.yaml").read_text()) if d]
+    assert docs[0]["kind"] == "Namespace" and docs[0]["metadata"]["name"] == "kubeward-system"
+    assert docs[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    out = subprocess.run([str(helm), "template", "kubeward", str(CHART), "-n", "kubeward-system", "--show-only",
+                          "templates/agent/daemonset.yaml", "--set", "monitor.enabled=false", "--set",
+                          "scan.enabled=false", "--set", "agent.enabled=true", "--set", "agent.flows.enabled=true"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert docs[1:] == [d for d in yaml.safe_load_all(out.stdout) if d]
