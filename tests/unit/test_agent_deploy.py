@@ -1,4 +1,5 @@
-"""deploy/ manifests: the DaemonSet keeps the promised hardening and its args and allowlist are valid for the CLI."""
+"""deploy/agent-daemonset.yaml (the Helm chart's agent, rendered for kubectl apply): the DaemonSet keeps the
+promised hardening and its args and allowlist are valid for the CLI."""
 
 from __future__ import annotations
 
@@ -40,7 +41,9 @@ def test_configmap_allowlist_parses() -> None:
 
 def test_container_args_parse_with_the_cli() -> None:
     for c in docs()["DaemonSet"]["spec"]["template"]["spec"]["containers"]:
-        argv = c["command"][2:] + c["args"]  # drop "kubeward agent"
+        assert "command" not in c  # the image's entrypoint is kubeward
+        assert c["args"][0] == "agent"
+        argv = c["args"][1:]
         ctx = group.make_context("agent", list(argv), resilient_parsing=False)
         sub_name, sub_cmd, rest = group.resolve_command(ctx, list(argv))
         assert sub_cmd is not None
