@@ -112,11 +112,27 @@ def test_health_ready_and_metrics(pki: tuple[Path, Path, Path]) -> None:
         code, text = run.call("GET", "/metrics")
         lines = text.decode().splitlines()
         assert code == 200
-        assert 'kubeward_admission_reviews_total{decision="denied"} 1' in lines
-        assert 'kubeward_admission_findings_total{control="KW-W001",mode="deny"} 1' in lines
-        assert 'kubeward_admission_bad_requests_total{reason="not-json"} 1' in lines
-        assert "kubeward_admission_review_duration_seconds_count 1" in lines
-        assert 'kubeward_admission_review_duration_seconds_bucket{le="+Inf"} 1' in lines
+        assert 'kubeward_admission_reviews_total{decision="denied"} 1.0' in lines
+        assert 'kubeward_admission_findings_total{control="KW-W001",mode="deny"} 1.0' in lines
+        assert 'kubeward_admission_bad_requests_total{reason="not-json"} 1.0' in lines
+        assert "kubeward_admission_review_duration_seconds_count 1.0" in lines
+        assert 'kubeward_admission_review_duration_seconds_bucket{le="+Inf"} 1.0' in lines
+        assert "# TYPE kubeward_admission_reviews_total counter" in lines
+        assert run.srv.metrics.reviews == {"denied": 1} and run.srv.metrics.errors == {"not-json": 1}
+
+
+def test_each_server_counts_only_its_own_reviews(pki: tuple[Path, Path, Path]) -> None:
+    """A registry per server: two servers in one process do not collide, and nothing lands in the global one."""
+    from prometheus_client import REGISTRY
+
+    for one in _start(pki):
+        for two in _start(pki):
+            one.call("POST", "/validate", review(PRIV))
+            one.call("POST", "/validate", review(PRIV))
+            two.call("POST", "/validate", review(PRIV))
+            assert one.srv.metrics.reviews == {"denied": 2} and two.srv.metrics.reviews == {"denied": 1}
+            assert 'kubeward_admission_reviews_total{decision="denied"} 1.0' in two.call("GET", "/metrics")[1].decode()
+    assert REGISTRY.get_sample_value("kubeward_admission_reviews_total", {"decision": "denied"}) is None
 
 
 def test_certificate_is_reloaded_without_restart(pki: tuple[Path, Path, Path], tmp_path: Path) -> None:
@@ -193,3 +209,4 @@ def test_a_trickling_client_does_not_hold_up_reviews(server: Running) -> None:
     slow.settimeout(5)
     assert slow.recv(1024) == b""  # closed at the header deadline (1 s here)
     slow.close()
+
