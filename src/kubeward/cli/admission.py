@@ -240,9 +240,10 @@ def manifests_cmd(namespace: str, fail_policy: str, timeout: int, image: str | N
               help="Export only these controls (comma-separated; default: the config's selection).")
 def vap(config_file: str | None, controls: str | None) -> None:
     """The controls CEL can express, as ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding objects
-    (admissionregistration.k8s.io/v1). validationActions from the config's default modes (Deny at or above
-    enforce, Warn at or above warn, Audit at or above audit). Controls without a CEL form are listed on stderr and
-    in the output's first comment. See `kubeward docs admission`.
+    (admissionregistration.k8s.io/v1): a Deny, a Warn and an Audit policy per place of the pod spec, each applying
+    a control at or above the namespace's threshold for that mode (its kubeward.io/enforce|warn|audit label, else
+    the config's default), as the webhook does. Controls without a CEL form are listed on stderr and in the
+    output's first comment. See `kubeward docs admission`.
     """
     from dataclasses import replace
 
@@ -269,10 +270,11 @@ def vap(config_file: str | None, controls: str | None) -> None:
         warn(f"admission vap: {len(out.not_expressed)} control(s) not expressed in CEL (enforce them with "
              f"`admission serve`): {ids_text}")
         lines.append(f"# not expressed in CEL ({len(out.not_expressed)}): {ids_text}")
-    if out.unmoded:
-        ids_text = ", ".join(c.meta.id for c in out.unmoded)
-        warn(f"admission vap: below every mode threshold, no policy written: {ids_text}")
-        lines.append(f"# below every mode threshold: {ids_text}")
+    if out.dormant:
+        ids_text = ", ".join(c.meta.id for c in out.dormant)
+        warn(f"admission vap: below every default threshold (acting only in namespaces whose kubeward.io/* labels "
+             f"lower one): {ids_text}")
+        lines.append(f"# below every default threshold, acting only where namespace labels lower one: {ids_text}")
     click.echo("\n".join(lines))
     if out.objects:
         click.echo(yaml.safe_dump_all(out.objects, sort_keys=False, width=1 << 16), nl=False)
