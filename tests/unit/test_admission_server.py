@@ -210,3 +210,51 @@ def test_a_trickling_client_does_not_hold_up_reviews(server: Running) -> None:
     assert slow.recv(1024) == b""  # closed at the header deadline (1 s here)
     slow.close()
 
+
+def test_client_ca_requires_and_verifies_client_certificates(pki: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """--client-ca: a certificate the CA signed is served; none, or one from another CA, is refused at the
+    handshake; a new CA file is picked up without a restart (ReloadingTLS watches it as it does the pair)."""
+    from admission_certs import client_pki
+
+    ca, crt, key = pki
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    client_ca, client_crt, client_key = client_pki(tmp_path / "a")
+    other_ca, other_crt, other_key = client_pki(tmp_path / "b")
+    trusted = tmp_path / "client-ca.crt"
+    trusted.write_bytes(client_ca.read_bytes())
+    cache = NamespaceCache()
+    cache.replace({})
+    tls = ReloadingTLS(str(crt), str(key), str(trusted), every=0.0)
+    srv = AdmissionServer(("127.0.0.1", 0), Decider(namespaces=cache), cache=cache, tls=tls, header_timeout=2.0)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    port = srv.server_address[1]
+
+    def call(cert: Path | None, keyfile: Path | None) -> int:
+        ctx = ssl.create_default_context(cafile=str(ca))
+        if cert is not None:
+            ctx.load_cert_chain(str(cert), str(keyfile))
+        c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+        try:
+            c.request("POST", "/validate", body=review(PRIV), headers={"Content-Type": "application/json"})
+            return c.getresponse().status
+        except (ssl.SSLError, ConnectionError):
+            return 0  # refused in the handshake (TLS 1.3 reports it on the first read)
+        finally:
+            c.close()
+
+    try:
+        assert call(client_crt, client_key) == 200
+        assert call(None, None) == 0
+        assert call(other_crt, other_key) == 0
+        trusted.write_bytes(other_ca.read_bytes())  # rotate the client CA
+        deadline = time.monotonic() + 5
+        while call(other_crt, other_key) != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert call(other_crt, other_key) == 200 and call(client_crt, client_key) == 0
+        assert srv.metrics.reviews == {"denied": 3}  # only the verified clients reached a decision
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        t.join(5)

@@ -20,6 +20,8 @@ from .common import (
     load_snapshot,
     namespace_name,
     print_errors,
+    serving_tls,
+    serving_tls_options,
     warn,
 )
 
@@ -286,9 +288,10 @@ def vap(config_file: str | None, controls: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (loopback unless you say otherwise, e.g. 0.0.0.0 in a pod).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True)
-@click.option("--tls-cert", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Server certificate (PEM); reloaded when the file changes.")
-@click.option("--tls-key", required=True, type=click.Path(exists=True, dir_okay=False), help="Server key (PEM).")
+@serving_tls_options("Server", client_ca_help="Require client certificates signed by this CA: the certificate the "
+                     "apiserver presents from its admission kubeconfig (AdmissionConfiguration "
+                     "ValidatingAdmissionWebhook kubeConfigFile). Without it any client that reaches the port "
+                     "may ask for decisions.")
 @_config_option
 @exceptions_option
 @click.option("--kubeconfig", type=click.Path(dir_okay=False),
@@ -299,19 +302,20 @@ def vap(config_file: str | None, controls: str | None) -> None:
 @click.option("--request-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               metavar="SECONDS", help="Deadline for a body to arrive (the apiserver's own timeout is 10s at most "
                                       "by default, timeoutSeconds).")
-def serve(host: str, port: int, tls_cert: str, tls_key: str, config_file: str | None, exceptions_file: str | None,
-          kubeconfig: str | None, max_body: str, max_connections: int, request_timeout: float) -> None:
+def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | None, config_file: str | None,
+          exceptions_file: str | None, kubeconfig: str | None, max_body: str, max_connections: int,
+          request_timeout: float) -> None:
     """Validating admission webhook (AdmissionReview v1) over HTTPS: POST /validate.
 
     GET /healthz, /readyz (503 until the namespace watch has listed once), /metrics (Prometheus).
+    With --client-ca every client (probes and scrapers too) must present a certificate that CA signed.
     Stops on SIGTERM.
     """
     import os
-    import ssl
 
     from ..admission.namespaces import NamespaceCache, NamespaceWatcher, api_client
     from ..admission.server import AdmissionServer
-    from ..httpserve import ReloadingTLS, serve_until_terminated
+    from ..httpserve import serve_until_terminated
     from ..outqueue import stderr_log
     from .common import parse_size
 
@@ -328,10 +332,7 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, config_file: str | 
         return cache
 
     decider = _decider(config_file, exceptions_file, namespaces)
-    try:
-        tls = ReloadingTLS(tls_cert, tls_key)
-    except (ssl.SSLError, OSError) as exc:
-        fail(f"{tls_cert}: cannot load the TLS certificate/key: {exc}")
+    tls = serving_tls(tls_cert, tls_key, client_ca)
     log = stderr_log()
     tls.on_problem = log.put
     watcher = None
@@ -349,7 +350,8 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, config_file: str | 
     except OSError as exc:
         fail(f"{host}:{port}: {exc.strerror or exc}")
     warn(f"serving admission webhook on https://{host}:{srv.server_address[1]}/validate "
-         f"({len(decider.controls)} controls; policy {decider.config.defaults.describe()})")
+         f"({len(decider.controls)} controls; policy {decider.config.defaults.describe()}; client certificates "
+         f"{'required, signed by ' + printable(client_ca) if client_ca else 'not required'})")
 
     try:
         serve_until_terminated(srv, hard_exit_after=15.0)
