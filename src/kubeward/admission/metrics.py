@@ -36,24 +36,29 @@ class AdmissionMetrics:
                                   buckets=BUCKETS, registry=self.registry)
 
         # The labelled children, looked up once per label set: labels() takes the family's lock on every call.
-        self._children: dict[tuple[str, ...], Any] = {}
-
-    def _child(self, counter: Counter, *labels: str) -> Any:
-        key = (str(id(counter)), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children.setdefault(key, counter.labels(*labels))
-        return child
+        self._decisions: dict[str, Any] = {}
+        self._modes: dict[tuple[str, str], Any] = {}
+        self._reasons: dict[str, Any] = {}
 
     def observe(self, decision: Decision, seconds: float) -> None:
-        self._child(self._reviews, decision.reason).inc()
+        child = self._decisions.get(decision.reason)
+        if child is None:
+            child = self._decisions.setdefault(decision.reason, self._reviews.labels(decision.reason))
+        child.inc()
+        modes = self._modes
         for mode, fs in (("deny", decision.denied), ("warn", decision.warned)):
-            for cid in {f.control.id for f in fs}:
-                self._child(self._findings, cid, mode).inc()
+            for key in {(f.control.id, mode) for f in fs}:
+                child = modes.get(key)
+                if child is None:
+                    child = modes.setdefault(key, self._findings.labels(*key))
+                child.inc()
         self._latency.observe(seconds)
 
     def error(self, reason: str) -> None:
-        self._child(self._errors, reason).inc()
+        child = self._reasons.get(reason)
+        if child is None:
+            child = self._reasons.setdefault(reason, self._errors.labels(reason))
+        child.inc()
 
     def render(self) -> bytes:
         """The text exposition format (0.0.4), as /metrics serves it."""
