@@ -71,7 +71,7 @@ def test_split_checks_are_one_rule_per_control() -> None:
     assert RULES["KW-W004"].ok.count("hostNetwork") == 2 and "hostPID" not in RULES["KW-W004"].ok
     assert "'ALL' in" in RULES["KW-W018"].ok and "NET_BIND_SERVICE" not in RULES["KW-W018"].ok
     assert "NET_BIND_SERVICE" in RULES["KW-W056"].ok and "'ALL'" not in RULES["KW-W056"].ok
-    for cid in ("KW-W027", "KW-W028", "KW-W029", "KW-W031", "KW-PSS-restrictedVolumes"):
+    for cid in ("KW-W027", "KW-W028", "KW-W029", "KW-W031", "KW-W033", "KW-PSS-restrictedVolumes"):
         assert cid in RULES
 
 

@@ -251,6 +251,18 @@ def _restricted_volumes() -> Rule:  # restricted.restricted_volumes_1_0
                 f"volume types'")
 
 
+def _host_probes_and_lifecycle() -> Rule:  # baseline.host_probes_and_host_lifecycle_1_34
+    def no_host(handler: str) -> str:
+        return " && ".join(f"!(has({handler}.{a}) && has({handler}.{a}.host) && {handler}.{a}.host != '')"
+                           for a in ("httpGet", "tcpSocket"))
+
+    probes = [f"(!has(c.{p}) || ({no_host(f'c.{p}')}))" for p in ("livenessProbe", "readinessProbe", "startupProbe")]
+    hooks = [f"(!has(c.lifecycle.{h}) || ({no_host(f'c.lifecycle.{h}')}))" for h in ("postStart", "preStop")]
+    ok = f"({' && '.join(probes)} && (!has(c.lifecycle) || ({' && '.join(hooks)})))"
+    return Rule("hostProbesAndHostLifecycle", _every(ok),
+                f"'containers ' + {_names(ok)} + ' must not set a host in probes or lifecycle handlers'")
+
+
 def _by_control(rules: tuple[Rule, ...]) -> dict[str, Rule]:
     """Each rule under the control that reports its PSS check: the KW-W control a merged check became (its old
     KW-PSS id is an alias of exactly that one), or the KW-PSS control itself. A check split over several controls
@@ -276,7 +288,8 @@ RULES: dict[str, Rule] = _by_control((
     _host_namespace("hostNetwork", "KW-W004"), _host_path(), _capabilities_baseline(), _drops_all(),
     _restricted_adds(), _allow_privilege_escalation(), _run_as_non_root(), _seccomp_restricted(), _host_ports(),
     _proc_mount("procMount", True), _proc_mount("procMount_restricted", False), _run_as_user(),
-    _windows_host_process(), _seccomp_baseline(), _app_armor(), _se_linux(), _sysctls(), _restricted_volumes()))
+    _windows_host_process(), _seccomp_baseline(), _app_armor(), _se_linux(), _sysctls(), _restricted_volumes(),
+    _host_probes_and_lifecycle()))
 
 
 @dataclass(slots=True)

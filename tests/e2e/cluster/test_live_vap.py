@@ -89,6 +89,8 @@ def variants(obj: dict[str, Any]) -> list[dict[str, Any]]:
         ("seltype", lambda s: s["securityContext"].update(seLinuxOptions={"type": "spc_t"})),
         ("sysctl", lambda s: s["securityContext"].update(sysctls=[{"name": "kernel.msgmax", "value": "65536"}])),
         ("nfs", lambda s: s["volumes"].append({"name": "kwnfs", "nfs": {"server": "10.0.0.1", "path": "/x"}})),
+        ("probehost", lambda s: s["containers"][0].update(
+            livenessProbe={"tcpSocket": {"port": 80, "host": "10.0.0.1"}})),
     ]
     for tag, mutate in bads:
         bad = copy.deepcopy(good)
