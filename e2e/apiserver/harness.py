@@ -2,7 +2,8 @@
 
 One code path for `scripts/cluster-up`, `scripts/cluster-down` and the pytest session fixture. Everything the
 cluster needs comes from kubeward itself: `pki init` (kubeadm layout, separate etcd CA), `encryption generate`,
-`pki issue-user … --group system:masters --allow-masters` for the admin kubeconfig. Processes are tracked by pid
+`pki issue-user … --group system:masters --allow-masters` for the admin kubeconfig, `pki issue-user` for the client
+certificate the admission webhook plugins present (AdmissionConfiguration). Processes are tracked by pid
 files in the state directory so a second `up` first stops what a first one left, and `down` stops them even after a failed start.
 
 Usage: python3 harness.py up|down [--state DIR]
