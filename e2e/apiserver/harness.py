@@ -2,7 +2,8 @@
 
 One code path for `scripts/cluster-up`, `scripts/cluster-down` and the pytest session fixture. Everything the
 cluster needs comes from kubeward itself: `pki init` (kubeadm layout, separate etcd CA), `encryption generate`,
-`pki issue-user … --group system:masters --allow-masters` for the admin kubeconfig. Processes are tracked by pid
+`pki issue-user … --group system:masters --allow-masters` for the admin kubeconfig, `pki issue-user` for the client
+certificate the admission webhook plugins present (AdmissionConfiguration). Processes are tracked by pid
 files in the state directory so a second `up` first stops what a first one left, and `down` stops them even after a failed start.
 
 Usage: python3 harness.py up|down [--state DIR]
@@ -68,6 +69,39 @@ class Cluster:
     @property
     def encryption_config(self) -> Path:
         return self.state / "encryption.yaml"
+
+    @property
+    def admission_config(self) -> Path:
+        """--admission-control-config-file: the webhook plugins present `admission_kubeconfig`'s client
+        certificate to every webhook (user `*`), signed by the cluster CA (pki/ca.crt)."""
+        return self.state / "admission-config.yaml"
+
+    @property
+    def admission_kubeconfig(self) -> Path:
+        return self.state / "admission-webhooks.kubeconfig"
+
+    def write_admission_config(self) -> None:
+        """AdmissionConfiguration (apiserver.config.k8s.io/v1) whose ValidatingAdmissionWebhook and
+        MutatingAdmissionWebhook read `admission_kubeconfig` (k8s.io/apiserver/pkg/admission/plugin/webhook/config):
+        a client certificate from `pki issue-user`, under the user name `*` that matches every webhook host."""
+        import yaml
+
+        issued = self.state / "admission-client.kubeconfig"
+        kubeward("pki", "issue-user", str(self.pki), "kubeward-admission-client", "--kubeconfig-out", str(issued),
+                 "--server", self.server, "--cluster-name", "kubeward-e2e")
+        user = yaml.safe_load(issued.read_text())["users"][0]["user"]
+        issued.unlink()
+        doc = {"apiVersion": "v1", "kind": "Config", "users": [{"name": "*", "user": {
+            "client-certificate-data": user["client-certificate-data"], "client-key-data": user["client-key-data"]}}]}
+        fd = os.open(self.admission_kubeconfig, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            yaml.safe_dump(doc, fh)
+        plugin = {"apiVersion": "apiserver.config.k8s.io/v1", "kind": "WebhookAdmissionConfiguration",
+                  "kubeConfigFile": str(self.admission_kubeconfig)}
+        self.admission_config.write_text(yaml.safe_dump({
+            "apiVersion": "apiserver.config.k8s.io/v1", "kind": "AdmissionConfiguration",
+            "plugins": [{"name": n, "configuration": plugin}
+                        for n in ("ValidatingAdmissionWebhook", "MutatingAdmissionWebhook")]}))
 
     def log(self, component: str) -> Path:
         return self.state / "logs" / f"{component}.log"
@@ -162,6 +196,8 @@ class Cluster:
         ]
         argv += ["--encryption-provider-config",
                  str(self.encryption_config if encryption else self._plaintext_writes_config())]
+        if self.admission_config.exists():
+            argv += ["--admission-control-config-file", str(self.admission_config)]
         self._start("kube-apiserver", argv)
         self._wait("kube-apiserver", lambda: _get(f"{self.server}/readyz", k / "ca.crt",
                                                   k / "apiserver-kubelet-client.crt",
@@ -310,6 +346,7 @@ def up(state: Path = DEFAULT_STATE, *, bin_dir: Path | None = None, audit_policy
         kubeward("pki", "issue-user", str(cluster.pki), "kubeward-admin", "--group", "system:masters",
                  "--allow-masters", "--kubeconfig-out", str(cluster.kubeconfig), "--server", cluster.server,
                  "--cluster-name", "kubeward-e2e")
+        cluster.write_admission_config()
         cluster.start_etcd()
         cluster.start_apiserver()
         cluster.start_controller_manager()

@@ -21,3 +21,19 @@ def webhook_pki(tmp: Path, cn: str = "kubeward-admission") -> tuple[Path, Path, 
     paths[1].write_bytes(cert_pem(leaf))
     paths[2].write_bytes(key_pem(key))
     return paths
+
+
+def client_pki(tmp: Path, cn: str = "kube-apiserver-admission") -> tuple[Path, Path, Path]:
+    """(client-ca.crt, client.crt, client.key): a client certificate (clientAuth) from a CA of its own, as the
+    apiserver presents from its admission kubeconfig."""
+    from kubeward.pki.issue import CLIENT_AUTH
+
+    ca_key = new_key("ecdsa")
+    ca = new_ca(f"{cn}-ca", ca_key)
+    key = new_key("ecdsa")
+    leaf = sign_leaf(LeafSpec(cn, usages=(CLIENT_AUTH,)), key, ca, ca_key)
+    paths = tmp / f"{cn}-ca.crt", tmp / f"{cn}.crt", tmp / f"{cn}.key"
+    paths[0].write_bytes(cert_pem(ca))
+    paths[1].write_bytes(cert_pem(leaf))
+    paths[2].write_bytes(key_pem(key))
+    return paths

@@ -123,3 +123,17 @@ def test_serve_process_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         rc = proc.wait(20)
     err = proc.stderr.read().decode()
     assert rc == 0 and "Traceback" not in err and "1 reviews (denied 1)" in err, err
+
+
+def test_serve_names_an_unloadable_client_ca_or_key_and_exits_2(tmp_path: Path) -> None:
+    """admission serve and audit serve load their TLS files through one helper: the file at fault is named."""
+    ca, crt, key = webhook_pki(tmp_path)
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    for group in ("admission", "audit"):
+        code, _, err = run(group, "serve", "--port", "0", "--tls-cert", str(crt), "--tls-key", str(key),
+                           "--client-ca", str(junk))
+        assert code == 2 and f"{junk}: cannot load the client CA (--client-ca)" in err and "Traceback" not in err
+        code, _, err = run(group, "serve", "--port", "0", "--tls-cert", str(crt), "--tls-key", str(junk),
+                           "--client-ca", str(ca))
+        assert code == 2 and f"{crt}: cannot load the TLS certificate/key" in err and "Traceback" not in err

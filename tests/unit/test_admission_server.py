@@ -112,11 +112,27 @@ def test_health_ready_and_metrics(pki: tuple[Path, Path, Path]) -> None:
         code, text = run.call("GET", "/metrics")
         lines = text.decode().splitlines()
         assert code == 200
-        assert 'kubeward_admission_reviews_total{decision="denied"} 1' in lines
-        assert 'kubeward_admission_findings_total{control="KW-W001",mode="deny"} 1' in lines
-        assert 'kubeward_admission_bad_requests_total{reason="not-json"} 1' in lines
-        assert "kubeward_admission_review_duration_seconds_count 1" in lines
-        assert 'kubeward_admission_review_duration_seconds_bucket{le="+Inf"} 1' in lines
+        assert 'kubeward_admission_reviews_total{decision="denied"} 1.0' in lines
+        assert 'kubeward_admission_findings_total{control="KW-W001",mode="deny"} 1.0' in lines
+        assert 'kubeward_admission_bad_requests_total{reason="not-json"} 1.0' in lines
+        assert "kubeward_admission_review_duration_seconds_count 1.0" in lines
+        assert 'kubeward_admission_review_duration_seconds_bucket{le="+Inf"} 1.0' in lines
+        assert "# TYPE kubeward_admission_reviews_total counter" in lines
+        assert run.srv.metrics.reviews == {"denied": 1} and run.srv.metrics.errors == {"not-json": 1}
+
+
+def test_each_server_counts_only_its_own_reviews(pki: tuple[Path, Path, Path]) -> None:
+    """A registry per server: two servers in one process do not collide, and nothing lands in the global one."""
+    from prometheus_client import REGISTRY
+
+    for one in _start(pki):
+        for two in _start(pki):
+            one.call("POST", "/validate", review(PRIV))
+            one.call("POST", "/validate", review(PRIV))
+            two.call("POST", "/validate", review(PRIV))
+            assert one.srv.metrics.reviews == {"denied": 2} and two.srv.metrics.reviews == {"denied": 1}
+            assert 'kubeward_admission_reviews_total{decision="denied"} 1.0' in two.call("GET", "/metrics")[1].decode()
+    assert REGISTRY.get_sample_value("kubeward_admission_reviews_total", {"decision": "denied"}) is None
 
 
 def test_certificate_is_reloaded_without_restart(pki: tuple[Path, Path, Path], tmp_path: Path) -> None:
@@ -193,3 +209,52 @@ def test_a_trickling_client_does_not_hold_up_reviews(server: Running) -> None:
     slow.settimeout(5)
     assert slow.recv(1024) == b""  # closed at the header deadline (1 s here)
     slow.close()
+
+
+def test_client_ca_requires_and_verifies_client_certificates(pki: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """--client-ca: a certificate the CA signed is served; none, or one from another CA, is refused at the
+    handshake; a new CA file is picked up without a restart (ReloadingTLS watches it as it does the pair)."""
+    from admission_certs import client_pki
+
+    ca, crt, key = pki
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    client_ca, client_crt, client_key = client_pki(tmp_path / "a")
+    other_ca, other_crt, other_key = client_pki(tmp_path / "b")
+    trusted = tmp_path / "client-ca.crt"
+    trusted.write_bytes(client_ca.read_bytes())
+    cache = NamespaceCache()
+    cache.replace({})
+    tls = ReloadingTLS(str(crt), str(key), str(trusted), every=0.0)
+    srv = AdmissionServer(("127.0.0.1", 0), Decider(namespaces=cache), cache=cache, tls=tls, header_timeout=2.0)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    port = srv.server_address[1]
+
+    def call(cert: Path | None, keyfile: Path | None) -> int:
+        ctx = ssl.create_default_context(cafile=str(ca))
+        if cert is not None:
+            ctx.load_cert_chain(str(cert), str(keyfile))
+        c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+        try:
+            c.request("POST", "/validate", body=review(PRIV), headers={"Content-Type": "application/json"})
+            return c.getresponse().status
+        except (ssl.SSLError, ConnectionError):
+            return 0  # refused in the handshake (TLS 1.3 reports it on the first read)
+        finally:
+            c.close()
+
+    try:
+        assert call(client_crt, client_key) == 200
+        assert call(None, None) == 0
+        assert call(other_crt, other_key) == 0
+        trusted.write_bytes(other_ca.read_bytes())  # rotate the client CA
+        deadline = time.monotonic() + 5
+        while call(other_crt, other_key) != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert call(other_crt, other_key) == 200 and call(client_crt, client_key) == 0
+        assert srv.metrics.reviews == {"denied": 3}  # only the verified clients reached a decision
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        t.join(5)

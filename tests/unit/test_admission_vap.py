@@ -5,6 +5,7 @@ The CEL semantics themselves are proved against the real kube-apiserver (tests/e
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -42,25 +43,36 @@ def test_default_export_modes() -> None:
     out = export()
     assert {c.meta.id for c in out.exported} == set(RULES)
     assert out.not_expressed and PRIV not in {c.meta.id for c in out.not_expressed}
+    assert not out.dormant  # warn and audit at info: every control acts somewhere by default
     bindings = {o["metadata"]["name"]: o for o in out.objects if o["kind"] == "ValidatingAdmissionPolicyBinding"}
     policies = {o["metadata"]["name"]: o for o in out.objects if o["kind"] == "ValidatingAdmissionPolicy"}
-    assert set(bindings) == set(policies) and len(policies) == 2 * len(SHAPES)
+    assert set(bindings) == set(policies) and len(policies) == 3 * len(SHAPES)
     for name, b in bindings.items():
         assert b["spec"]["policyName"] == name
+        action = {"deny": "Deny", "warn": "Warn", "audit": "Audit"}[name.rsplit("-", 1)[1]]
+        assert b["spec"]["validationActions"] == [action]
         ids = policies[name]["metadata"]["annotations"]["kubeward.io/controls"].split(",")
-        sev = [all_controls()[i].meta.severity for i in ids]
-        if b["spec"]["validationActions"] == ["Deny", "Audit"]:
-            assert all(s >= Severity.HIGH for s in sev)
-        else:
-            assert b["spec"]["validationActions"] == ["Warn", "Audit"] and all(s < Severity.HIGH for s in sev)
-    deny = policies["kubeward-pods-deny-audit"]
-    assert PRIV in deny["metadata"]["annotations"]["kubeward.io/controls"]
-    assert NONROOT in policies["kubeward-pods-warn-audit"]["metadata"]["annotations"]["kubeward.io/controls"]
-    assert deny["spec"]["variables"] == [{"name": "spec", "expression": "object.spec"}]
+        assert set(ids) == set(RULES)
+    deny = policies["kubeward-pods-deny"]
+    assert [v["name"] for v in deny["spec"]["variables"]] == ["spec", "annotations", "labels", "threshold"]
+    assert deny["spec"]["variables"][0]["expression"] == "object.spec"
+    assert deny["spec"]["variables"][3]["expression"].endswith(": 3")  # the default enforce threshold: high
     for v in deny["spec"]["validations"]:  # every container list, as the engine visits them
         for lst in ("initContainers", "containers", "ephemeralContainers"):
-            if "c.securityContext" in v["expression"]:
+            if re.search(r"\bc\.securityContext", v["expression"]):
                 assert f"variables.spec.{lst}" in v["expression"]
+    sev = {v["messageExpression"].split(" ")[1]: v["expression"].split(" ")[2] for v in deny["spec"]["validations"]}
+    assert sev[PRIV] == "4" and sev[NONROOT] == "2"  # `variables.threshold > <severity> || …`
+
+
+def test_split_checks_are_one_rule_per_control() -> None:
+    """hostNamespaces is KW-W002/3/4 and capabilities_restricted KW-W018/W056: each control its own half."""
+    assert RULES["KW-W002"].ok.count("hostPID") == 2 and "hostIPC" not in RULES["KW-W002"].ok
+    assert RULES["KW-W004"].ok.count("hostNetwork") == 2 and "hostPID" not in RULES["KW-W004"].ok
+    assert "'ALL' in" in RULES["KW-W018"].ok and "NET_BIND_SERVICE" not in RULES["KW-W018"].ok
+    assert "NET_BIND_SERVICE" in RULES["KW-W056"].ok and "'ALL'" not in RULES["KW-W056"].ok
+    for cid in ("KW-W027", "KW-W028", "KW-W029", "KW-W031", "KW-W033", "KW-PSS-restrictedVolumes"):
+        assert cid in RULES
 
 
 def test_modes_and_exemptions_from_config() -> None:
@@ -68,13 +80,19 @@ def test_modes_and_exemptions_from_config() -> None:
                           exempt_namespaces=frozenset({"legacy"}), exempt_usernames=frozenset({"ci"}),
                           exempt_groups=frozenset({"system:nodes"}), include=(PRIV, NONROOT))
     out = export(cfg)
-    assert [c.meta.id for c in out.unmoded] == [NONROOT]  # medium: below enforce, warn and audit are off
+    assert [c.meta.id for c in out.dormant] == [NONROOT]  # medium: below enforce, warn and audit are off
     binding = next(o for o in out.objects if o["kind"] == "ValidatingAdmissionPolicyBinding")
     assert binding["spec"]["validationActions"] == ["Deny"]
     assert binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0]["values"] == ["legacy"]
     policy = next(o for o in out.objects if o["kind"] == "ValidatingAdmissionPolicy")
     conds = " ".join(c["expression"] for c in policy["spec"]["matchConditions"])
     assert '"ci"' in conds and '"system:nodes"' in conds
+    thresholds = {o["metadata"]["name"]: o["spec"]["variables"][3]["expression"] for o in out.objects
+                  if o["kind"] == "ValidatingAdmissionPolicy"}
+    assert thresholds["kubeward-pods-deny"].endswith(": 4")  # critical
+    assert thresholds["kubeward-pods-warn"].endswith(": 5") and thresholds["kubeward-pods-audit"].endswith(": 5")
+    # an unparsable label: enforce fails closed (info, 0), warn and audit open (off, 5)
+    assert ": 0) : 4" in thresholds["kubeward-pods-deny"] and ": 5) : 5" in thresholds["kubeward-pods-warn"]
 
 
 def test_cel_string_escapes() -> None:

@@ -1,13 +1,21 @@
-"""Prometheus metrics of `admission serve`, in the text exposition format (version 0.0.4).
+"""Prometheus metrics of `admission serve`, through prometheus_client, in a registry of the server's own.
 
-prometheus_client is not a dependency of kubeward; these are three counter families and one histogram, written
-out here. Label values are bounded: decisions are a fixed set, controls are the registry's ids.
+A per-server CollectorRegistry (never the process-wide default) so that several servers in one process, and the
+tests, each count only their own reviews. Label values are bounded: decisions are a fixed set, controls are the
+registry's ids, modes deny / warn, error reasons a fixed set.
+
+Names (unchanged from the earlier hand-written exposition): kubeward_admission_reviews_total{decision},
+kubeward_admission_findings_total{control,mode}, kubeward_admission_bad_requests_total{reason} and the histogram
+kubeward_admission_review_duration_seconds. prometheus_client adds a `<name>_created` sample (the series' start
+time, Unix seconds) beside each counter and histogram, as it does for every such metric.
 """
 
 from __future__ import annotations
 
-import threading
-from bisect import bisect_left
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
 
 from .decide import Decision
 
@@ -16,45 +24,59 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 class AdmissionMetrics:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.reviews: dict[str, int] = {}  # by decision reason
-        self.findings: dict[tuple[str, str], int] = {}  # by (control, mode): deny / warn
-        self.errors: dict[str, int] = {}  # bad requests by reason
-        self._counts = [0] * (len(BUCKETS) + 1)
-        self._sum = 0.0
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._reviews = Counter("kubeward_admission_reviews", "AdmissionReviews answered, by decision.",
+                                ("decision",), registry=self.registry)
+        self._findings = Counter("kubeward_admission_findings", "Reviews a control denied or warned on.",
+                                 ("control", "mode"), registry=self.registry)
+        self._errors = Counter("kubeward_admission_bad_requests",
+                               "Bodies that were not an AdmissionReview v1, and reviews that failed internally.",
+                               ("reason",), registry=self.registry)
+        self._latency = Histogram("kubeward_admission_review_duration_seconds", "Time to decide one review.",
+                                  buckets=BUCKETS, registry=self.registry)
+
+        # The labelled children, looked up once per label set: labels() takes the family's lock on every call.
+        self._decisions: dict[str, Any] = {}
+        self._modes: dict[tuple[str, str], Any] = {}
+        self._reasons: dict[str, Any] = {}
 
     def observe(self, decision: Decision, seconds: float) -> None:
-        with self._lock:
-            self.reviews[decision.reason] = self.reviews.get(decision.reason, 0) + 1
-            for mode, fs in (("deny", decision.denied), ("warn", decision.warned)):
-                for cid in {f.control.id for f in fs}:
-                    self.findings[cid, mode] = self.findings.get((cid, mode), 0) + 1
-            self._counts[bisect_left(BUCKETS, seconds)] += 1
-            self._sum += seconds
+        child = self._decisions.get(decision.reason)
+        if child is None:
+            child = self._decisions.setdefault(decision.reason, self._reviews.labels(decision.reason))
+        child.inc()
+        modes = self._modes
+        for mode, fs in (("deny", decision.denied), ("warn", decision.warned)):
+            for key in {(f.control.id, mode) for f in fs}:
+                child = modes.get(key)
+                if child is None:
+                    child = modes.setdefault(key, self._findings.labels(*key))
+                child.inc()
+        self._latency.observe(seconds)
 
     def error(self, reason: str) -> None:
-        with self._lock:
-            self.errors[reason] = self.errors.get(reason, 0) + 1
+        child = self._reasons.get(reason)
+        if child is None:
+            child = self._reasons.setdefault(reason, self._errors.labels(reason))
+        child.inc()
 
     def render(self) -> bytes:
-        with self._lock:
-            lines = ["# HELP kubeward_admission_reviews_total AdmissionReviews answered, by decision.",
-                     "# TYPE kubeward_admission_reviews_total counter"]
-            lines += [f'kubeward_admission_reviews_total{{decision="{k}"}} {v}' for k, v in sorted(self.reviews.items())]
-            lines += ["# HELP kubeward_admission_findings_total Reviews a control denied or warned on.",
-                      "# TYPE kubeward_admission_findings_total counter"]
-            lines += [f'kubeward_admission_findings_total{{control="{c}",mode="{m}"}} {v}'
-                      for (c, m), v in sorted(self.findings.items())]
-            lines += ["# HELP kubeward_admission_bad_requests_total Bodies that were not an AdmissionReview v1.",
-                      "# TYPE kubeward_admission_bad_requests_total counter"]
-            lines += [f'kubeward_admission_bad_requests_total{{reason="{k}"}} {v}' for k, v in sorted(self.errors.items())]
-            lines += ["# HELP kubeward_admission_review_duration_seconds Time to decide one review.",
-                      "# TYPE kubeward_admission_review_duration_seconds histogram"]
-            total = 0
-            for bound, n in zip((*BUCKETS, float("inf")), self._counts, strict=True):
-                total += n
-                le = "+Inf" if bound == float("inf") else repr(bound)
-                lines.append(f'kubeward_admission_review_duration_seconds_bucket{{le="{le}"}} {total}')
-            lines.append(f"kubeward_admission_review_duration_seconds_sum {self._sum!r}")
-            lines.append(f"kubeward_admission_review_duration_seconds_count {total}")
-        return ("\n".join(lines) + "\n").encode()
+        """The text exposition format (0.0.4), as /metrics serves it."""
+        return generate_latest(self.registry)
+
+    def _totals(self, counter: Counter, label: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for family in counter.collect():
+            for s in family.samples:
+                if s.name.endswith("_total"):
+                    out[s.labels[label]] = out.get(s.labels[label], 0) + int(s.value)
+        return out
+
+    @property
+    def reviews(self) -> dict[str, int]:
+        """Reviews answered so far, by decision (for the summary at exit)."""
+        return self._totals(self._reviews, "decision")
+
+    @property
+    def errors(self) -> dict[str, int]:
+        return self._totals(self._errors, "reason")

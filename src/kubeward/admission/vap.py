@@ -7,10 +7,11 @@ Container and EphemeralContainer are different CEL types. The type checker check
 matched kind, so one policy is written per place of the pod spec (Pod, templates, PodTemplate, CronJob) rather than
 one field path chosen at run time.
 
-Modes (docs/admission.md): a control at or above the config's default enforce threshold goes into a policy bound
-with `Deny`, one below it but at or above warn into a `Warn` one, with `Audit` added at or above audit. Exempt
-namespaces become the binding's namespaceSelector, exempt users and groups the policy's matchConditions. Per-namespace
-`kubeward.io/*` labels and unworsened UPDATEs are the webhook's only.
+Modes (docs/admission.md), as the webhook's: for each place of the pod spec a policy bound with `Deny`, one with
+`Warn` and one with `Audit`; in each, a control applies where its severity is at or above the namespace's threshold
+for that mode, read from the namespace's `kubeward.io/<mode>` label (through `namespaceObject`) over the config's
+default. Exempt namespaces become the bindings' namespaceSelector, exempt users and groups the policies'
+matchConditions. Unworsened UPDATEs are the webhook's only.
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..controls.registry import Control
-from ..engines.pss.baseline import CAPABILITIES_ALLOWED_1_0
-from .config import AdmissionConfig
+from ..engines.pss.baseline import (
+    APPARMOR_ANNOTATION_PREFIX,
+    CAPABILITIES_ALLOWED_1_0,
+    SELINUX_TYPES_1_31,
+    SYSCTLS_LATEST,
+)
+from ..engines.pss.restricted import ALLOWED_VOLUME_SOURCES
+from ..findings import Severity
+from .config import LABEL_PREFIX, NONE, AdmissionConfig
 from .decide import admission_controls
 
 API_VERSION = "admissionregistration.k8s.io/v1"
@@ -87,11 +95,13 @@ _SECCOMP_OK = "['RuntimeDefault', 'Localhost']"  # baseline.valid_seccomp
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One control as CEL: `ok` holds when the control passes; `detail` is a CEL string naming what fails."""
+    """One control as CEL: `ok` holds when the control passes; `detail` is a CEL string naming what fails.
+    `check` is the PSS check; `control`, when set, the one control of a check split over several."""
 
     check: str
     ok: str
     detail: str
+    control: str = ""
 
 
 def _privileged() -> Rule:  # baseline.privileged_1_0
@@ -100,12 +110,9 @@ def _privileged() -> Rule:  # baseline.privileged_1_0
                 f"'containers ' + {_names(ok)} + ' must not set securityContext.privileged=true'")
 
 
-def _host_namespaces() -> Rule:  # baseline.host_namespaces_1_0
-    fields = ("hostNetwork", "hostPID", "hostIPC")
-    ok = " && ".join(f"!(has(variables.spec.{f}) && variables.spec.{f} == true)" for f in fields)
-    named = " + ".join(f"((has(variables.spec.{f}) && variables.spec.{f} == true) ? ['{f}=true'] : [])"
-                       for f in fields)
-    return Rule("hostNamespaces", ok, f"({named}).join(', ')")
+def _host_namespace(field: str, control: str) -> Rule:  # baseline.host_namespace, one field per control
+    return Rule("hostNamespaces", f"!(has(variables.spec.{field}) && variables.spec.{field} == true)",
+                f"'{field}=true'", control)
 
 
 def _host_path() -> Rule:  # baseline.host_path_volumes_1_0
@@ -121,13 +128,18 @@ def _capabilities_baseline() -> Rule:  # baseline.capabilities_baseline_1_0
                 f"'containers ' + {_names(ok)} + ' must not add capabilities outside the runtime default set'")
 
 
-def _capabilities_restricted() -> Rule:  # restricted.capabilities_restricted_1_25
-    ok = (f"({_sc('capabilities.drop')} && 'ALL' in c.securityContext.capabilities.drop) && "
-          f"(!has(c.securityContext.capabilities.add) || "
-          f"c.securityContext.capabilities.add.all(a, a == 'NET_BIND_SERVICE'))")
+def _drops_all() -> Rule:  # restricted.drops_all (KW-W018, the drop half of capabilities_restricted_1_25)
+    ok = f"({_sc('capabilities.drop')} && 'ALL' in c.securityContext.capabilities.drop)"
     return Rule("capabilities_restricted", f"{_WINDOWS} || ({_every(ok)})",
-                f"'containers ' + {_names(ok)} + ' must set securityContext.capabilities.drop=[\"ALL\"] and add at '"
-                f" + 'most NET_BIND_SERVICE'")
+                f"'containers ' + {_names(ok)} + ' must set securityContext.capabilities.drop=[\"ALL\"]'",
+                "KW-W018")
+
+
+def _restricted_adds() -> Rule:  # restricted.restricted_adds (KW-W056, the add half of capabilities_restricted)
+    ok = f"(!({_sc('capabilities.add')}) || c.securityContext.capabilities.add.all(a, a == 'NET_BIND_SERVICE'))"
+    return Rule("capabilities_restricted", f"{_WINDOWS} || ({_every(ok)})",
+                f"'containers ' + {_names(ok)} + ' must not add capabilities other than NET_BIND_SERVICE'",
+                "KW-W056")
 
 
 def _allow_privilege_escalation() -> Rule:  # restricted.allow_privilege_escalation_1_25
@@ -182,11 +194,80 @@ def _windows_host_process() -> Rule:  # baseline.windows_host_process_1_0
                 f"'pod or containers ' + {_names(ok)} + ' must not set securityContext.windowsOptions.hostProcess=true'")
 
 
+def _profile_ok(prof: str, allowed: str) -> str:
+    """A set seccomp / AppArmor profile has a type among `allowed` (baseline.valid_seccomp and the AppArmor check:
+    a profile without a type is not valid)."""
+    return f"(has({prof}.type) && {prof}.type in {allowed})"
+
+
+def _pod_profile_ok(field: str, allowed: str) -> str:
+    prof = f"{_POD_SC}.{field}"
+    return f"!(has({_POD_SC}) && has({prof}) && !{_profile_ok(prof, allowed)})"
+
+
+def _seccomp_baseline() -> Rule:  # baseline.seccomp_profile_baseline_1_19: the fields, annotations no longer read
+    ok = f"(!({_sc('seccompProfile')}) || {_profile_ok('c.securityContext.seccompProfile', _SECCOMP_OK)})"
+    return Rule("seccompProfile_baseline", f"{_pod_profile_ok('seccompProfile', _SECCOMP_OK)} && {_every(ok)}",
+                f"'pod or containers ' + {_names(ok)} + ' must not set securityContext.seccompProfile.type to "
+                f"\"Unconfined\"'")
+
+
+def _app_armor() -> Rule:  # baseline.app_armor_profile_1_0: pod and container fields, and the beta annotations
+    allowed = "['RuntimeDefault', 'Localhost']"
+    ok = f"(!({_sc('appArmorProfile')}) || {_profile_ok('c.securityContext.appArmorProfile', allowed)})"
+    prefix = cel_string(APPARMOR_ANNOTATION_PREFIX)
+    annotations = ("variables.annotations.all(k, !k.startsWith(" + prefix + ") || variables.annotations[k] == '' || "
+                   "variables.annotations[k] == 'runtime/default' || variables.annotations[k].startsWith('localhost/'))")
+    return Rule("appArmorProfile", f"{_pod_profile_ok('appArmorProfile', allowed)} && {annotations} && {_every(ok)}",
+                f"'pod, annotations or containers ' + {_names(ok)} + ' must not set an AppArmor profile other than "
+                f"RuntimeDefault or Localhost'")
+
+
+def _se_linux() -> Rule:  # baseline.se_linux_options_1_31: allowed types; user and role empty
+    def valid(o: str) -> str:
+        return (f"((!has({o}.type) || {o}.type in {_quoted(SELINUX_TYPES_1_31)}) && "
+                f"(!has({o}.user) || {o}.user == '') && (!has({o}.role) || {o}.role == ''))")
+
+    pod = f"!(has({_POD_SC}) && has({_POD_SC}.seLinuxOptions) && !{valid(f'{_POD_SC}.seLinuxOptions')})"
+    ok = f"(!({_sc('seLinuxOptions')}) || {valid('c.securityContext.seLinuxOptions')})"
+    return Rule("seLinuxOptions", f"{pod} && {_every(ok)}",
+                f"'pod or containers ' + {_names(ok)} + ' set forbidden securityContext.seLinuxOptions (a type other "
+                f"than container_t, container_init_t, container_kvm_t or container_engine_t; user or role)'")
+
+
+def _sysctls() -> Rule:  # baseline.sysctls_1_37: each name, as written, in the safe set
+    ok = (f"!(has({_POD_SC}) && has({_POD_SC}.sysctls)) || {_POD_SC}.sysctls.all(s, has(s.name) && s.name in "
+          f"{_quoted(SYSCTLS_LATEST)})")
+    return Rule("sysctls", ok, f"'forbidden sysctls ' + {_POD_SC}.sysctls.filter(s, !(has(s.name) && s.name in "
+                               f"{_quoted(SYSCTLS_LATEST)})).map(s, has(s.name) ? s.name : '').join(', ')")
+
+
+def _restricted_volumes() -> Rule:  # restricted.restricted_volumes_1_0
+    # A volume with no source is defaulted to emptyDir before admission (core/v1 SetDefaults_Volume), so every
+    # volume CEL sees has a source: it passes when that is one of the allowed ones.
+    ok = " || ".join(f"has(v.{k})" for k in ALLOWED_VOLUME_SOURCES)
+    return Rule("restrictedVolumes", f"!has(variables.spec.volumes) || variables.spec.volumes.all(v, {ok})",
+                f"'volumes ' + variables.spec.volumes.filter(v, !({ok})).map(v, v.name).join(', ') + ' use restricted "
+                f"volume types'")
+
+
+def _host_probes_and_lifecycle() -> Rule:  # baseline.host_probes_and_host_lifecycle_1_34
+    def no_host(handler: str) -> str:
+        return " && ".join(f"!(has({handler}.{a}) && has({handler}.{a}.host) && {handler}.{a}.host != '')"
+                           for a in ("httpGet", "tcpSocket"))
+
+    probes = [f"(!has(c.{p}) || ({no_host(f'c.{p}')}))" for p in ("livenessProbe", "readinessProbe", "startupProbe")]
+    hooks = [f"(!has(c.lifecycle.{h}) || ({no_host(f'c.lifecycle.{h}')}))" for h in ("postStart", "preStop")]
+    ok = f"({' && '.join(probes)} && (!has(c.lifecycle) || ({' && '.join(hooks)})))"
+    return Rule("hostProbesAndHostLifecycle", _every(ok),
+                f"'containers ' + {_names(ok)} + ' must not set a host in probes or lifecycle handlers'")
+
+
 def _by_control(rules: tuple[Rule, ...]) -> dict[str, Rule]:
     """Each rule under the control that reports its PSS check: the KW-W control a merged check became (its old
     KW-PSS id is an alias of exactly that one), or the KW-PSS control itself. A check split over several controls
-    (hostNamespaces: KW-W002/3/4; capabilities_restricted: KW-W018 and KW-W056) has no one-to-one CEL rule yet:
-    those controls are listed as not expressed rather than exported with a wider rule."""
+    (hostNamespaces: KW-W002/3/4; capabilities_restricted: KW-W018 and KW-W056) has one rule per control, each
+    naming its control and restating that control's half of the check."""
     from ..controls.registry import aliases, all_controls
 
     registry, merged = all_controls(), aliases()
@@ -194,16 +275,21 @@ def _by_control(rules: tuple[Rule, ...]) -> dict[str, Rule]:
     for r in rules:
         old = f"KW-PSS-{r.check}"
         targets = merged.get(old, (old,) if old in registry else ())
-        if len(targets) == 1:
+        if r.control:
+            assert r.control in targets, (r.control, targets)  # the split is the registry's
+            out[r.control] = r
+        elif len(targets) == 1:
             out[targets[0]] = r
     return out
 
 
 RULES: dict[str, Rule] = _by_control((
-    _privileged(), _host_namespaces(), _host_path(), _capabilities_baseline(), _capabilities_restricted(),
-    _allow_privilege_escalation(), _run_as_non_root(), _seccomp_restricted(), _host_ports(),
+    _privileged(), _host_namespace("hostPID", "KW-W002"), _host_namespace("hostIPC", "KW-W003"),
+    _host_namespace("hostNetwork", "KW-W004"), _host_path(), _capabilities_baseline(), _drops_all(),
+    _restricted_adds(), _allow_privilege_escalation(), _run_as_non_root(), _seccomp_restricted(), _host_ports(),
     _proc_mount("procMount", True), _proc_mount("procMount_restricted", False), _run_as_user(),
-    _windows_host_process()))
+    _windows_host_process(), _seccomp_baseline(), _app_armor(), _se_linux(), _sysctls(), _restricted_volumes(),
+    _host_probes_and_lifecycle()))
 
 
 @dataclass(slots=True)
@@ -211,14 +297,28 @@ class Export:
     objects: list[dict[str, Any]]
     exported: list[Control]
     not_expressed: list[Control]  # chosen controls kubeward has no CEL for: listed, never silently dropped
-    unmoded: list[Control]  # exported controls below every threshold (no policy: the webhook would not act)
+    dormant: list[Control]  # exported controls no default mode acts on: they act only where labels lower a threshold
 
 
-def _actions(c: Control, cfg: AdmissionConfig) -> tuple[str, ...]:
-    p, sev = cfg.defaults, c.meta.severity
-    first = ("Deny",) if p.enforce is not None and sev >= p.enforce else (
-        ("Warn",) if p.warn is not None and sev >= p.warn else ())
-    return first + (("Audit",) if p.audit is not None and sev >= p.audit else ())
+# The three webhook modes and the validationAction each becomes; one policy per (place of the pod spec, mode).
+ACTIONS = (("enforce", "deny", "Deny"), ("warn", "warn", "Warn"), ("audit", "audit", "Audit"))
+OFF = max(int(s) for s in Severity) + 1  # a threshold no severity reaches: the mode is off
+
+
+def _rank(threshold: Severity | None) -> int:
+    return int(threshold) if threshold is not None else OFF
+
+
+def _threshold(mode: str, default: Severity | None) -> str:
+    """The namespace's threshold for `mode` as an int, as AdmissionConfig.policy_for reads the labels: the label
+    `kubeward.io/<mode>` (a severity or `none`, case-insensitive) over the default; a value that does not parse
+    fails closed for enforce (info: every finding) and open for warn and audit (off), as pod-security-admission
+    does with a level it cannot parse (api/helpers.go PolicyToEvaluate)."""
+    key = cel_string(LABEL_PREFIX + mode)
+    ranks = "{" + ", ".join(f"'{s.label}': {int(s)}" for s in Severity) + f", '{NONE}': {OFF}" + "}"
+    bad = int(Severity.INFO) if mode == "enforce" else OFF
+    value = f"variables.labels[{key}].lowerAscii()"
+    return f"{key} in variables.labels ? ({value} in {ranks} ? {ranks}[{value}] : {bad}) : {_rank(default)}"
 
 
 def _match_conditions(cfg: AdmissionConfig) -> list[dict[str, str]]:
@@ -235,36 +335,39 @@ def _match_conditions(cfg: AdmissionConfig) -> list[dict[str, str]]:
 
 
 def export(cfg: AdmissionConfig | None = None) -> Export:
-    """The policies and bindings for the config's chosen controls (default: every admission control)."""
+    """The policies and bindings for the config's chosen controls (default: every admission control): for each
+    place of the pod spec, a Deny, a Warn and an Audit policy, each applying a control where the namespace's
+    threshold for that mode (its `kubeward.io/*` label, else the config's default) is at or below its severity."""
     cfg = cfg or AdmissionConfig()
     chosen = admission_controls(cfg.include, cfg.exclude)
     exported = [c for c in chosen if c.meta.id in RULES]
     not_expressed = [c for c in chosen if c.meta.id not in RULES]
-    groups: dict[tuple[str, ...], list[Control]] = {}
-    unmoded = []
-    for c in exported:
-        acts = _actions(c, cfg)
-        if acts:
-            groups.setdefault(acts, []).append(c)
-        else:
-            unmoded.append(c)
+    d = cfg.defaults
+    dormant = [c for c in exported if all(t is None or c.meta.severity < t for t in (d.enforce, d.warn, d.audit))]
     objects: list[dict[str, Any]] = []
-    for acts, controls in sorted(groups.items()):
-        mode = "-".join(a.lower() for a in acts)
-        for shape, (path, rules) in SHAPES.items():
-            name = f"{PREFIX}{shape}-{mode}"
-            objects.append(_policy(name, path, rules, controls, cfg))
-            objects.append(_binding(name, acts, cfg))
-    return Export(objects, exported, not_expressed, unmoded)
+    if exported:
+        for mode, suffix, action in ACTIONS:
+            for shape, (path, rules) in SHAPES.items():
+                name = f"{PREFIX}{shape}-{suffix}"
+                objects.append(_policy(name, path, rules, exported, cfg, _threshold(mode, getattr(d, mode))))
+                objects.append(_binding(name, (action,), cfg))
+    return Export(objects, exported, not_expressed, dormant)
+
+
+def _annotations(path: str) -> str:
+    """The annotations beside the pod spec at `path` (the pod's or the template's metadata), empty when unset."""
+    meta = path.removesuffix(".spec") + ".metadata"
+    guard = f"has({meta}.annotations)" if meta == "object.metadata" else f"has({meta}) && has({meta}.annotations)"
+    return f"{guard} ? {meta}.annotations : {{}}"
 
 
 def _policy(name: str, path: str, rules: list[dict[str, Any]], controls: list[Control],
-            cfg: AdmissionConfig) -> dict[str, Any]:
+            cfg: AdmissionConfig, threshold: str) -> dict[str, Any]:
     validations = []
     for c in controls:
         r = RULES[c.meta.id]
         validations.append({
-            "expression": r.ok,
+            "expression": f"variables.threshold > {int(c.meta.severity)} || ({r.ok})",
             "messageExpression": cel_string(f"kubeward: {c.meta.id} ({c.meta.severity.label}) {c.meta.title}: ")
                                  + f" + {r.detail}",
             "reason": "Forbidden",
@@ -272,7 +375,11 @@ def _policy(name: str, path: str, rules: list[dict[str, Any]], controls: list[Co
     spec: dict[str, Any] = {
         "failurePolicy": "Fail",
         "matchConstraints": {"resourceRules": [{**r, "operations": ["CREATE", "UPDATE"]} for r in rules]},
-        "variables": [{"name": "spec", "expression": path}],
+        "variables": [{"name": "spec", "expression": path},
+                      {"name": "annotations", "expression": _annotations(path)},
+                      {"name": "labels", "expression": "namespaceObject != null && "
+                       "has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {}"},
+                      {"name": "threshold", "expression": threshold}],
         "validations": validations,
     }
     conditions = _match_conditions(cfg)

@@ -20,6 +20,8 @@ from .common import (
     load_snapshot,
     namespace_name,
     print_errors,
+    serving_tls,
+    serving_tls_options,
     warn,
 )
 
@@ -242,9 +244,10 @@ def manifests_cmd(namespace: str, fail_policy: str, timeout: int, image: str | N
               help="Export only these controls (comma-separated; default: the config's selection).")
 def vap(config_file: str | None, controls: str | None) -> None:
     """The controls CEL can express, as ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding objects
-    (admissionregistration.k8s.io/v1). validationActions from the config's default modes (Deny at or above
-    enforce, Warn at or above warn, Audit at or above audit). Controls without a CEL form are listed on stderr and
-    in the output's first comment. See `kubeward docs admission`.
+    (admissionregistration.k8s.io/v1): a Deny, a Warn and an Audit policy per place of the pod spec, each applying
+    a control at or above the namespace's threshold for that mode (its kubeward.io/enforce|warn|audit label, else
+    the config's default), as the webhook does. Controls without a CEL form are listed on stderr and in the
+    output's first comment. See `kubeward docs admission`.
     """
     from dataclasses import replace
 
@@ -271,10 +274,11 @@ def vap(config_file: str | None, controls: str | None) -> None:
         warn(f"admission vap: {len(out.not_expressed)} control(s) not expressed in CEL (enforce them with "
              f"`admission serve`): {ids_text}")
         lines.append(f"# not expressed in CEL ({len(out.not_expressed)}): {ids_text}")
-    if out.unmoded:
-        ids_text = ", ".join(c.meta.id for c in out.unmoded)
-        warn(f"admission vap: below every mode threshold, no policy written: {ids_text}")
-        lines.append(f"# below every mode threshold: {ids_text}")
+    if out.dormant:
+        ids_text = ", ".join(c.meta.id for c in out.dormant)
+        warn(f"admission vap: below every default threshold (acting only in namespaces whose kubeward.io/* labels "
+             f"lower one): {ids_text}")
+        lines.append(f"# below every default threshold, acting only where namespace labels lower one: {ids_text}")
     click.echo("\n".join(lines))
     if out.objects:
         click.echo(yaml.safe_dump_all(out.objects, sort_keys=False, width=1 << 16), nl=False)
@@ -286,9 +290,10 @@ def vap(config_file: str | None, controls: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (loopback unless you say otherwise, e.g. 0.0.0.0 in a pod).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True)
-@click.option("--tls-cert", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Server certificate (PEM); reloaded when the file changes.")
-@click.option("--tls-key", required=True, type=click.Path(exists=True, dir_okay=False), help="Server key (PEM).")
+@serving_tls_options("Server", client_ca_help="Require client certificates signed by this CA: the certificate the "
+                     "apiserver presents from its admission kubeconfig (AdmissionConfiguration "
+                     "ValidatingAdmissionWebhook kubeConfigFile). Without it any client that reaches the port "
+                     "may ask for decisions.")
 @_config_option
 @exceptions_option
 @click.option("--kubeconfig", type=click.Path(dir_okay=False),
@@ -299,19 +304,20 @@ def vap(config_file: str | None, controls: str | None) -> None:
 @click.option("--request-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               metavar="SECONDS", help="Deadline for a body to arrive (the apiserver's own timeout is 10s at most "
                                       "by default, timeoutSeconds).")
-def serve(host: str, port: int, tls_cert: str, tls_key: str, config_file: str | None, exceptions_file: str | None,
-          kubeconfig: str | None, max_body: str, max_connections: int, request_timeout: float) -> None:
+def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | None, config_file: str | None,
+          exceptions_file: str | None, kubeconfig: str | None, max_body: str, max_connections: int,
+          request_timeout: float) -> None:
     """Validating admission webhook (AdmissionReview v1) over HTTPS: POST /validate.
 
     GET /healthz, /readyz (503 until the namespace watch has listed once), /metrics (Prometheus).
+    With --client-ca every client (probes and scrapers too) must present a certificate that CA signed.
     Stops on SIGTERM.
     """
     import os
-    import ssl
 
     from ..admission.namespaces import NamespaceCache, NamespaceWatcher, api_client
     from ..admission.server import AdmissionServer
-    from ..httpserve import ReloadingTLS, serve_until_terminated
+    from ..httpserve import serve_until_terminated
     from ..outqueue import stderr_log
     from .common import parse_size
 
@@ -328,10 +334,7 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, config_file: str | 
         return cache
 
     decider = _decider(config_file, exceptions_file, namespaces)
-    try:
-        tls = ReloadingTLS(tls_cert, tls_key)
-    except (ssl.SSLError, OSError) as exc:
-        fail(f"{tls_cert}: cannot load the TLS certificate/key: {exc}")
+    tls = serving_tls(tls_cert, tls_key, client_ca)
     log = stderr_log()
     tls.on_problem = log.put
     watcher = None
@@ -349,7 +352,8 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, config_file: str | 
     except OSError as exc:
         fail(f"{host}:{port}: {exc.strerror or exc}")
     warn(f"serving admission webhook on https://{host}:{srv.server_address[1]}/validate "
-         f"({len(decider.controls)} controls; policy {decider.config.defaults.describe()})")
+         f"({len(decider.controls)} controls; policy {decider.config.defaults.describe()}; client certificates "
+         f"{'required, signed by ' + printable(client_ca) if client_ca else 'not required'})")
 
     try:
         serve_until_terminated(srv, hard_exit_after=15.0)

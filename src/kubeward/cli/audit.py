@@ -24,6 +24,8 @@ from .common import (
     fail_on_type,
     parse_fail_on,
     path_arguments,
+    serving_tls,
+    serving_tls_options,
     severity_type,
     warn,
 )
@@ -340,11 +342,8 @@ def watch(path: str, from_start: bool, poll_interval: float, **opts: Any) -> Non
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (loopback unless you say otherwise, e.g. 0.0.0.0 behind --client-ca).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True)
-@click.option("--tls-cert", required=True, type=click.Path(exists=True, dir_okay=False), help="Server certificate (PEM).")
-@click.option("--tls-key", required=True, type=click.Path(exists=True, dir_okay=False), help="Server key (PEM).")
-@click.option("--client-ca", type=click.Path(exists=True, dir_okay=False),
-              help="Require client certificates signed by this CA (the apiserver's webhook kubeconfig client cert). "
-                   "Required unless --insecure-no-client-auth.")
+@serving_tls_options("Server", client_ca_help="Require client certificates signed by this CA (the apiserver's "
+                     "webhook kubeconfig client cert). Required unless --insecure-no-client-auth.")
 @click.option("--insecure-no-client-auth", is_flag=True,
               help="Accept clients without a certificate: anyone who reaches the port can feed events.")
 @click.option("--max-body", default="4M", show_default=True, metavar="SIZE",
@@ -375,10 +374,8 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
 
     Stops on SIGTERM within --shutdown-timeout and reports counts, including alerts any sink had to drop.
     """
-    import ssl
-
     from ..audit.serve import make_server
-    from ..httpserve import ReloadingTLS, serve_until_terminated
+    from ..httpserve import serve_until_terminated
     from ..outqueue import stderr_log
     from .common import parse_size
 
@@ -392,10 +389,7 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
         fail(f"--max-body/--max-buffered: {exc}")
     det = {k: opts.pop(k) for k in DETECTION_KEYS}
     analyzer, _ = _analyzer(**det)
-    try:
-        tls = ReloadingTLS(tls_cert, tls_key, client_ca)  # renewed certificates are picked up without a restart
-    except (ssl.SSLError, OSError) as exc:
-        fail(f"{tls_cert}: cannot load the TLS certificate/key: {exc}")
+    tls = serving_tls(tls_cert, tls_key, client_ca)  # renewed certificates are picked up without a restart
     # While serving, log lines go through a bounded queue: a stderr nobody reads cannot stall the server.
     log = stderr_log()
     tls.on_problem = log.put

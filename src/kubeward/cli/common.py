@@ -461,3 +461,35 @@ def user_errors(*exc_types: type[BaseException]) -> Callable[[Callable[..., Any]
         return wrapper
 
     return decorate
+
+
+def serving_tls_options(what: str, *, client_ca_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--tls-cert, --tls-key and --client-ca of a webhook server the apiserver calls (`audit serve`,
+    `admission serve`): all three files are reloaded when they change."""
+
+    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--client-ca", type=click.Path(exists=True, dir_okay=False), help=client_ca_help)(f)
+        f = click.option("--tls-key", required=True, type=click.Path(exists=True, dir_okay=False),
+                         help="Server key (PEM).")(f)
+        return click.option("--tls-cert", required=True, type=click.Path(exists=True, dir_okay=False),
+                            help=f"{what} certificate (PEM); reloaded when the file changes, as the key and "
+                                 f"--client-ca are.")(f)
+    return wrap
+
+
+def serving_tls(tls_cert: str, tls_key: str, client_ca: str | None) -> Any:
+    """The reloading TLS context provider (kubeward.httpserve.ReloadingTLS) for those options; a file that does not
+    load is one clear line naming it (exit 2)."""
+    import ssl
+
+    from ..httpserve import ReloadingTLS
+
+    if client_ca:
+        try:
+            ssl.create_default_context(cafile=client_ca)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            fail(f"{client_ca}: cannot load the client CA (--client-ca): {exc}")
+    try:
+        return ReloadingTLS(tls_cert, tls_key, client_ca)
+    except (ssl.SSLError, OSError) as exc:
+        fail(f"{tls_cert}: cannot load the TLS certificate/key: {exc}")

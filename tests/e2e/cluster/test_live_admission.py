@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -185,6 +186,70 @@ def test_webhook_on_the_real_apiserver(live: Any, admin: Any, bin_dir: Path, tmp
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(20)
+    text = b"".join(err).decode()
+    assert "Traceback" not in text, text
+    assert re.search(r"admission serve: \d+ reviews \(.*denied \d+", text), text
+
+
+def test_client_ca_lets_the_apiserver_through_and_refuses_others(live: Any, admin: Any, tmp_path: Path) -> None:
+    """`admission serve --client-ca`: the apiserver presents the client certificate of its admission kubeconfig
+    (the harness's AdmissionConfiguration, `live.admission_kubeconfig`, signed by the cluster CA) and its reviews
+    are decided; a client without a certificate, or with one from another CA, is refused at the handshake."""
+    certs = _certs()
+    ca, crt, key = certs.webhook_pki(tmp_path)
+    (tmp_path / "other").mkdir()
+    _, other_crt, other_key = certs.client_pki(tmp_path / "other")
+    rid = uuid.uuid4().hex[:6]
+    ns = f"adm-mtls-{rid}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kubeward.cli.main", "admission", "serve", "--port", "0", "--tls-cert", str(crt),
+         "--tls-key", str(key), "--client-ca", str(live.pki / "ca.crt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    first = proc.stderr.readline().decode()
+    err: list[bytes] = []
+    threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()  # type: ignore[arg-type]
+    m = re.search(r"https://127\.0\.0\.1:(\d+)/validate", first)
+    assert m and "client certificates required" in first, first
+    url = f"https://127.0.0.1:{m.group(1)}"
+    label = {"kubeward-e2e-mtls": rid}
+    namespace(admin, ns, label)
+    wait_default_sa(admin, [ns])
+    hook_name = f"admission-mtls-{rid}"
+    hook = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": hook_name},
+            "webhooks": [{"name": "pods.kubeward.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                          "timeoutSeconds": 10, "failurePolicy": "Fail",
+                          "clientConfig": {"url": f"{url}/validate",
+                                           "caBundle": base64.b64encode(ca.read_bytes()).decode()},
+                          "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                                     "resources": ["pods"], "scope": "Namespaced"}],
+                          "namespaceSelector": {"matchLabels": label}}]}
+    status, doc = admin.json("POST", HOOKS, body=hook)
+    assert status == 201, doc
+    try:
+        # Denied by the webhook (not "failed calling webhook"): the handshake with the apiserver's certificate worked.
+        wait_for("the webhook to be called", lambda: "KW-W001" in str(
+            post_pod(admin, pod(f"p-{uuid.uuid4().hex[:4]}", ns, privileged=True), dry_run=True)[1]), timeout=30)
+        status, doc, _ = post_pod(admin, pod("good", ns), dry_run=True)
+        assert status == 201, doc
+
+        def handshake(cert: Path | None, keyfile: Path | None) -> str:
+            ctx = ssl.create_default_context(cafile=str(ca))
+            if cert is not None:
+                ctx.load_cert_chain(str(cert), str(keyfile))
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", context=ctx, timeout=10) as r:
+                    return f"HTTP {r.status}"
+            except (ssl.SSLError, ConnectionError, urllib.error.URLError) as exc:
+                return f"refused: {exc}"
+
+        assert handshake(None, None).startswith("refused"), "a client without a certificate was served"
+        assert handshake(other_crt, other_key).startswith("refused"), "a certificate from another CA was served"
+    finally:
+        admin.request("DELETE", f"{HOOKS}/{hook_name}")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
     text = b"".join(err).decode()
     assert "Traceback" not in text, text
     assert re.search(r"admission serve: \d+ reviews \(.*denied \d+", text), text

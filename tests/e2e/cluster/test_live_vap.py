@@ -1,5 +1,5 @@
 """`admission vap` on the real kube-apiserver: the exported policies type-check clean, and for the demo's pod-carrying
-objects, their good/bad variants and the upstream PSS fixtures of the exported checks, the ValidatingAdmissionPolicy
+objects, their good/bad variants and every vendored upstream PSS fixture, the ValidatingAdmissionPolicy
 decision (server-side dry-run create) equals the webhook's (`Decider`, as `admission test`) for the same controls:
 denied exactly when the webhook denies, and warned of exactly the controls the webhook warns of.
 
@@ -22,7 +22,7 @@ import yaml
 from livekube import namespace, wait_default_sa
 
 from kubeward.admission.config import AdmissionConfig
-from kubeward.admission.decide import Decider
+from kubeward.admission.decide import Decider, StaticNamespaces
 from kubeward.admission.vap import RULES, export
 from kubeward.resource import POD_KINDS
 from vendored import pss_fixtures
@@ -78,25 +78,56 @@ def variants(obj: dict[str, Any]) -> list[dict[str, Any]]:
         ("root-uid", lambda s: s["securityContext"].update(runAsUser=0)),
         ("unmasked", lambda s: (s.update(hostUsers=False),
                                 s["containers"][0]["securityContext"].update(procMount="Unmasked"))),
+        ("hostnet", lambda s: s.update(hostNetwork=True)),
+        ("hostipc", lambda s: s.update(hostIPC=True)),
+        ("nodrop", lambda s: s["containers"][0]["securityContext"]["capabilities"].update(drop=["NET_RAW"])),
+        ("addtime", lambda s: s["containers"][-1]["securityContext"]["capabilities"].update(add=["SYS_TIME"])),
+        ("unconfined", lambda s: s["containers"][0]["securityContext"].update(
+            seccompProfile={"type": "Unconfined"})),
+        ("aa-field", lambda s: s["securityContext"].update(appArmorProfile={"type": "Unconfined"})),
+        ("selinux", lambda s: s["containers"][0]["securityContext"].update(seLinuxOptions={"user": "system_u"})),
+        ("seltype", lambda s: s["securityContext"].update(seLinuxOptions={"type": "spc_t"})),
+        ("sysctl", lambda s: s["securityContext"].update(sysctls=[{"name": "kernel.msgmax", "value": "65536"}])),
+        ("nfs", lambda s: s["volumes"].append({"name": "kwnfs", "nfs": {"server": "10.0.0.1", "path": "/x"}})),
+        ("probehost", lambda s: s["containers"][0].update(
+            livenessProbe={"tcpSocket": {"port": 80, "host": "10.0.0.1"}})),
     ]
     for tag, mutate in bads:
         bad = copy.deepcopy(good)
         mutate(_pod_spec(bad))
         bad["metadata"]["name"] = f"{bad['metadata']['name'][:40]}-{tag}"
         out.append(bad)
+    aa = copy.deepcopy(good)  # the beta AppArmor annotation, on the metadata beside the pod spec
+    meta = _pod_meta(aa)
+    meta.setdefault("annotations", {})[
+        f"container.apparmor.security.beta.kubernetes.io/{_pod_spec(aa)['containers'][0]['name']}"] = "unconfined"
+    aa["metadata"]["name"] = f"{aa['metadata']['name'][:40]}-aa-annotation"
+    out.append(aa)
     return out
 
 
+def _pod_meta(obj: dict[str, Any]) -> dict[str, Any]:
+    from kubeward.resource import POD_SPEC_PATHS
+
+    cur = obj
+    for k in POD_SPEC_PATHS[obj["kind"]]:
+        cur = cur[k]
+    return cur.setdefault("metadata", {})  # type: ignore[no-any-return]
+
+
 def corpus() -> list[dict[str, Any]]:
+    """The demo's variants, then every vendored PSS fixture (all levels and versions; the same pod written for
+    several versions is sent once)."""
     objs = [d for f in sorted(DEMO.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text())
             if isinstance(d, dict) and d.get("kind") in POD_KINDS]
     out = [v for o in objs for v in variants(o)]
-    checks = {r.check for r in RULES.values()}
-    root = pss_fixtures()
-    for level in ("baseline", "restricted"):
-        for f in sorted((root / level / "v1.37").glob("*/*.yaml")):
-            if re.sub(r"\d+$", "", f.stem) in checks:
-                out.append(yaml.safe_load(f.read_text()))
+    seen: set[bytes] = set()
+    for f in sorted(pss_fixtures().glob("*/v1.*/*/*.yaml")):
+        doc = yaml.safe_load(f.read_text())
+        key = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+        if key not in seen:
+            seen.add(key)
+            out.append(doc)
     return out
 
 
@@ -162,32 +193,74 @@ def test_vap_export_matches_the_webhook(admin: Any, exported: Any) -> None:
         assert time.monotonic() < deadline, "the exported policies never took effect"
         time.sleep(0.5)
 
-    agree = disagree = skipped = denied = warned = 0
+    objs = corpus()
+    seen: set[str] = set()
+    invalid: set[str] = set()
+    agree, denied, warned, skipped, problems = _differential(admin, ns, decider, objs, seen, invalid)
+    print(f"vap differential: {len(objs)} objects, {agree} agree ({denied} denied, {warned} allowed with warnings), "
+          f"{len(problems)} disagree, {skipped} rejected by API validation (422)")
+    assert not problems, "\n".join(problems[:20])
+    assert agree > 300 and denied > 100 and warned > 50
+    # Every exported control failed on some object both sides decided, or only on objects the apiserver's own
+    # validation rejects (KW-W030: procMount Unmasked needs hostUsers: false, which the check exempts).
+    assert seen | invalid == set(RULES), f"never failed in the corpus: {sorted(set(RULES) - seen - invalid)}"
+    print(f"controls failing only on objects API validation rejects: {sorted(set(RULES) - seen)}")
+
+    # Per-namespace kubeward.io/* labels, read by the policies through namespaceObject: stricter, looser, off,
+    # unparsable (enforce fails closed, warn fails open) and mixed case, each decided as the webhook does.
+    labelled = {
+        "strict": {"kubeward.io/enforce": "medium"},
+        "off": {"kubeward.io/enforce": "none", "kubeward.io/warn": "none"},
+        "bad": {"kubeward.io/enforce": "bogus", "kubeward.io/warn": "bogus"},
+        "critical": {"kubeward.io/enforce": "Critical", "kubeward.io/warn": "HIGH"},
+        "lowwarn": {"kubeward.io/enforce": "critical", "kubeward.io/warn": "medium"},
+    }
+    sample = [o for i, o in enumerate(objs) if i % 3 == 0]
+    for tag, labels in labelled.items():
+        lns = f"vap-{tag}-{uuid.uuid4().hex[:4]}"
+        namespace(admin, lns, labels)
+        wait_default_sa(admin, [lns])
+        d = Decider(AdmissionConfig(include=tuple(RULES)), namespaces=StaticNamespaces({lns: labels}))
+        a, dn, w, sk, probs = _differential(admin, lns, d, sample)
+        print(f"vap differential, namespace labels {labels}: {a} agree ({dn} denied, {w} allowed with warnings), "
+              f"{len(probs)} disagree, {sk} rejected (422)")
+        assert not probs, "\n".join(probs[:20])
+        assert a > 50
+
+
+def _differential(admin: Any, ns: str, decider: Decider, objs: list[dict[str, Any]], seen: set[str] | None = None,
+                  invalid: set[str] | None = None) -> tuple[int, int, int, int, list[str]]:
+    """Server-side dry-run create of each object in `ns` against the applied policies, and the webhook's decision
+    for the same request: (agree, denied, allowed with warnings, rejected by validation, disagreements). `seen`
+    collects the controls that denied or warned on an object both sides agree on, `invalid` those that would have
+    on an object the apiserver rejects before admission (422)."""
+    agree = skipped = denied = warned = 0
     problems: list[str] = []
-    for i, obj in enumerate(corpus()):
+    for i, obj in enumerate(objs):
         obj = copy.deepcopy(obj)
-        obj["metadata"] = {"name": f"o{i}", "namespace": ns, "labels": obj.get("metadata", {}).get("labels", {})}
+        meta = obj.get("metadata", {})
+        obj["metadata"] = {"name": f"o{i}", "namespace": ns, "labels": meta.get("labels", {}),
+                           "annotations": meta.get("annotations", {})}
         status, raw, hdrs = admin.call("POST", _path(obj["kind"], ns), body=obj, query={"dryRun": "All"})
-        if status == 422:
-            skipped += 1
-            continue
-        assert status in (201, 403), (status, raw[:500])
         request = {"uid": "u", "operation": "CREATE", "namespace": ns, "object": obj,
                    "userInfo": {"username": "admin"}}
         d = decider.decide(request)
+        if status == 422:
+            skipped += 1
+            if invalid is not None:
+                invalid.update(f.control.id for f in (*d.denied, *d.warned))
+            continue
+        assert status in (201, 403), (status, raw[:500])
         server_warned = set(CONTROL.findall(" ".join(v for k, v in hdrs.items() if k.lower() == "warning")))
         ours_warned = {f.control.id for f in d.warned}
-        ok = (status == 201) == d.allowed and (status != 201 or server_warned == ours_warned)
-        if ok:
+        if (status == 201) == d.allowed and (status != 201 or server_warned == ours_warned):
             agree += 1
+            if seen is not None:
+                seen.update(f.control.id for f in (*d.denied, *d.warned))
             denied += status == 403
             warned += bool(server_warned) and status == 201
         else:
-            disagree += 1
             problems.append(f"{obj['kind']} {i}: server {status} warned {sorted(server_warned)}; kubeward "
                             f"{d.reason} {[f.control.id for f in d.denied]} warned {sorted(ours_warned)}: "
                             f"{orjson.loads(raw).get('message', '')[:300] if status != 201 else ''}")
-    print(f"vap differential: {agree} agree ({denied} denied, {warned} allowed with warnings), {disagree} disagree, {skipped} rejected by API "
-          f"validation (422)")
-    assert not problems, "\n".join(problems[:20])
-    assert agree > 100 and denied > 20 and warned > 20
+    return agree, denied, warned, skipped, problems
