@@ -6,8 +6,11 @@ when a test or the start itself fails. Skips with the reason only when the binar
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -17,6 +20,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
+KUBECTL_SRC = REPO / "e2e" / "kubectl"
 HARNESS = REPO / "e2e" / "apiserver" / "harness.py"
 
 
@@ -75,3 +79,21 @@ def admin(live: Any) -> Any:
     from kubeward.sources.cluster import Client
 
     return Client(str(live.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def kubectl(bin_dir: Path) -> Path:
+    """kubectl built from the official v1.37 modules (e2e/kubectl) into the harness cache, once per run."""
+    if shutil.which("go") is None:
+        pytest.skip("no Go toolchain to build kubectl")
+    stamp = hashlib.sha256(b"".join((KUBECTL_SRC / f).read_bytes() for f in ("go.mod", "go.sum", "main.go"))).hexdigest()[:16]
+    out = bin_dir / "kubectl"
+    if not (out.exists() and (bin_dir / "kubectl.stamp").read_text().strip() == stamp
+            if (bin_dir / "kubectl.stamp").exists() else False):
+        env = {**os.environ, "GOFLAGS": "-mod=mod -buildvcs=false"}
+        r = subprocess.run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."], cwd=KUBECTL_SRC, env=env,
+                           capture_output=True, text=True, check=False, timeout=1200)
+        if r.returncode != 0:
+            pytest.fail(f"kubectl build failed: {r.stderr[-1500:]}")
+        (bin_dir / "kubectl.stamp").write_text(stamp + "\n")
+    return out

@@ -56,7 +56,7 @@ def post_pod(admin: Any, obj: dict[str, Any], dry_run: bool = False) -> tuple[in
     return status, orjson.loads(raw) if raw else None, warnings
 
 
-def test_webhook_on_the_real_apiserver(live: Any, admin: Any, bin_dir: Path, tmp_path: Path) -> None:
+def test_webhook_on_the_real_apiserver(live: Any, admin: Any, kubectl: Path, tmp_path: Path) -> None:
     ca, crt, key = _certs().webhook_pki(tmp_path)
     rid = uuid.uuid4().hex[:6]
     enforced, warned, exempt = f"adm-enf-{rid}", f"adm-warn-{rid}", f"adm-exempt-{rid}"
@@ -135,7 +135,7 @@ def test_webhook_on_the_real_apiserver(live: Any, admin: Any, bin_dir: Path, tmp
         # and kubectl shows them as a user sees them
         manifest = tmp_path / "warned.json"
         manifest.write_bytes(orjson.dumps(pod("priv2", warned, privileged=True)))
-        out = subprocess.run([str(bin_dir / "kubectl"), "--kubeconfig", str(live.kubeconfig), "create", "-f",
+        out = subprocess.run([str(kubectl), "--kubeconfig", str(live.kubeconfig), "create", "-f",
                               str(manifest)], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert re.search(r"^Warning: KW-W001 \(critical\) Privileged container", out.stderr, re.M), out.stderr

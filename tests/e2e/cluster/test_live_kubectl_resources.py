@@ -7,15 +7,12 @@ group prefixes, typos, CRDs. 100% agreement is required."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 from livekube import wait_for
 
 from kubeward.apidata import fetch_discovery
@@ -24,7 +21,6 @@ from kubeward.discovery import RESTMapper
 from kubeward.sources.cluster import Client
 
 REPO = Path(__file__).resolve().parents[3]
-SRC = REPO / "e2e" / "kubectl"
 CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
        "metadata": {"name": "gadgets.kubeward.example"},
        "spec": {"group": "kubeward.example", "scope": "Namespaced",
@@ -32,23 +28,6 @@ CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinitio
                 "versions": [{"name": "v1", "served": True, "storage": True,
                               "schema": {"openAPIV3Schema": {"type": "object",
                                                              "x-kubernetes-preserve-unknown-fields": True}}}]}}
-
-
-@pytest.fixture(scope="module")
-def kubectl(bin_dir: Path) -> Path:
-    if shutil.which("go") is None:
-        pytest.skip("no Go toolchain to build kubectl")
-    stamp = hashlib.sha256(b"".join((SRC / f).read_bytes() for f in ("go.mod", "go.sum", "main.go"))).hexdigest()[:16]
-    out = bin_dir / "kubectl"
-    if not (out.exists() and (bin_dir / "kubectl.stamp").read_text().strip() == stamp
-            if (bin_dir / "kubectl.stamp").exists() else False):
-        env = {**os.environ, "GOFLAGS": "-mod=mod -buildvcs=false"}
-        r = subprocess.run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."], cwd=SRC, env=env,
-                           capture_output=True, text=True, check=False, timeout=1200)
-        if r.returncode != 0:
-            pytest.skip(f"kubectl build failed: {r.stderr[-1500:]}")
-        (bin_dir / "kubectl.stamp").write_text(stamp + "\n")
-    return out
 
 
 def _varint(b: bytes, i: int) -> tuple[int, int]:
