@@ -14,7 +14,6 @@ import click
 from ..findings import ControlResult, InputError, NotAssessed, Report
 from ..formats import FORMATS, render
 from ..k8sversion import VersionError
-from ..resource import Resource
 from ..snapshot import Snapshot
 from ..vulns.components import Found
 from ..vulns.images import ImageReport
@@ -70,23 +69,33 @@ def _version_inputs(release_help: str) -> Callable[[Callable[..., Any]], Callabl
 @click.option("--data", "data_path", metavar="PATH",
               help="Vulnerability data instead of the shipped snapshot: a folder of OSV records (a checkout of "
                    "kubernetes-sigs/cve-feed-osv) or a feed document like the shipped one (.json or .json.gz).")
+@click.option("--min-risk", type=click.IntRange(0, 10), default=0, show_default=True, metavar="0-10",
+              help="Leave out CVE findings whose risk where they run (severity, exposure, privilege, service account "
+                   "power, fix; docs/vulns.md#risk-ranking) is below this score; the count left out is said.")
 @click.option("--today", metavar="YYYY-MM-DD", hidden=True, help="The date the data's age is measured at.")
 @user_errors(VersionError, OSVError)
 def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | None, live: bool,
           context: str | None, kubeconfig: str | None, max_file_size: str, fmt: str, output_file: str | None,
           fail_on: str, exceptions_file: str | None, images: tuple[str, ...], data_path: str | None,
-          today: str | None) -> None:
+          min_risk: int, today: str | None) -> None:
     """Known Kubernetes CVEs (the Kubernetes CVE feed in OSV format, shipped dated) affecting the versions of the
     control plane, kubelets and add-ons: from --version, from static-pod and add-on images in manifests, from
     Nodes' status.nodeInfo in dumps, or from a cluster's /version, Nodes and pods with --cluster.
 
+    Every CVE finding is ranked by what it means where it runs: reachable from outside (Services, Ingresses,
+    host network and ports, NetworkPolicy), privileged or host access (Pod Security facts), the power of its
+    service account (RBAC) and whether a fix exists; --min-risk leaves out the lower ones.
+
     Every report names the data and its date (KW-V000); data older than 90 days is a finding (KW-V001)."""
     from ..vulns.feed import load_path, shipped
     from ..vulns.report import build
+    from ..vulns.risk import RiskContext
 
     feed = load_path(data_path) if data_path else shipped()
-    found, not_assessed, errors, resources = gather(paths + more_paths, release, live, context, kubeconfig,
-                                                    max_file_size)
+    found, not_assessed, errors, snap = gather(paths + more_paths, release, live, context, kubeconfig,
+                                               max_file_size, ranked=True)
+    resources = list(snap.resources) if snap is not None else []
+    rank = RiskContext(snap if snap is not None else Snapshot([]), _unread_kinds(not_assessed))
     reports = _image_reports(images, errors)
     try:
         when = dt.date.fromisoformat(today) if today else dt.date.today()
@@ -94,11 +103,11 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
         fail(f"--today {today!r}: expected YYYY-MM-DD")
     warn(f"vulnerability data: {feed.describe()}")
     # The feed's CVE ids are control ids too: an accepted risk is `controls: [CVE-2024-5321]`.
-    report = build(feed, found, not_assessed, errors, when)
+    report = build(feed, found, not_assessed, errors, when, rank)
     if reports:
         from ..vulns.images import image_findings
 
-        hits = list(image_findings(resources, reports))
+        hits = list(image_findings(resources, reports, rank))
         report.findings += hits
         for f in hits:
             res = report.controls.setdefault(f.control.id, ControlResult(f.control))
@@ -106,9 +115,30 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
         unmatched = [r.name for r in reports if not any(f.message.endswith(f"from {r.source}") for f in hits)]
         for name in unmatched:
             warn(f"--images: no workload in the input runs {name}")
+    _rank_order(report, min_risk)
     ids = frozenset(r.id for r in feed.records) | {v.id for r in reports for v in r.vulns}
     report = apply_exceptions(report, exceptions_file, ids)
     _finish(report, bool(found) or bool(reports), bool(errors), fmt, output_file, fail_on)
+
+
+def _rank_order(report: Report, min_risk: int) -> None:
+    """Ranked findings highest risk first (the data findings lead); those below --min-risk left out, and said."""
+    below = [f for f in report.findings if f.risk is not None and f.risk.score < min_risk]
+    if below:
+        report.findings = [f for f in report.findings if f.risk is None or f.risk.score >= min_risk]
+        for f in below:
+            res = report.controls.get(f.control.id)
+            if res is not None:
+                res.evaluated, res.failed = res.evaluated - 1, res.failed - 1
+        report.controls = {k: v for k, v in report.controls.items() if v.evaluated > 0 or k.startswith("KW-")}
+        warn(f"--min-risk {min_risk}: {len(below)} finding(s) with a lower risk left out")
+    report.findings.sort(key=lambda f: -99 if f.risk is None else -f.risk.score)  # stable: ties keep their order
+
+
+def _unread_kinds(not_assessed: list[NotAssessed]) -> frozenset[str]:
+    """The kinds a live cluster did not let be read (their factors are then unknown, and counted)."""
+    names = {t.name: t.kind for t in _live_types(ranked=True)}
+    return frozenset(names[n.what] for n in not_assessed if n.what in names)
 
 
 def _image_reports(paths: tuple[str, ...], errors: list[InputError]) -> list[ImageReport]:
@@ -139,8 +169,11 @@ def _finish(report: Report, found: bool, errors: bool, fmt: str, output_file: st
 
 
 def gather(files: tuple[str, ...], release: str | None, live: bool, context: str | None, kubeconfig: str | None,
-           max_file_size: str) -> tuple[list[Found], list[NotAssessed], list[InputError], list[Resource]]:
-    """The component versions of --version, PATHS or --cluster (said on stderr when one cannot be read)."""
+           max_file_size: str, ranked: bool = False
+           ) -> tuple[list[Found], list[NotAssessed], list[InputError], Snapshot | None]:
+    """The component versions of --version, PATHS or --cluster (said on stderr when one cannot be read), and the
+    snapshot they came from (None for --version alone). `ranked`: a live cluster is also read for what the risk
+    ranking needs (Services, Ingresses, NetworkPolicies, Namespaces, RBAC)."""
     from ..vulns.components import from_release, from_resources, release_version
 
     if live and files:
@@ -150,14 +183,13 @@ def gather(files: tuple[str, ...], release: str | None, live: bool, context: str
     found: list[Found] = []
     not_assessed: list[NotAssessed] = []
     errors: list[InputError] = []
-    resources: list[Resource] = []
+    snap: Snapshot | None = None
     if release:
         v, note = release_version(release)
         found += from_release(release, v, "--version", note)
     if files or live:
-        snap: Snapshot
         if live:
-            cluster = load_cluster_cli(kubeconfig, context, types=_live_types())
+            cluster = load_cluster_cli(kubeconfig, context, types=_live_types(ranked))
             found += _apiserver_version(kubeconfig, context, cluster.context)
             not_assessed += cluster.not_assessed
             snap = cluster
@@ -165,20 +197,24 @@ def gather(files: tuple[str, ...], release: str | None, live: bool, context: str
             snap = load_snapshot(files, max_file_size)
             print_errors(snap.errors)
             errors = list(snap.errors)
-        resources = list(snap.resources)
-        for item in from_resources(resources):
+        for item in from_resources(snap.resources):
             (found if isinstance(item, Found) else not_assessed).append(item)  # type: ignore[arg-type]
     for n in not_assessed:
         warn(f"{n.what}: not assessed ({n.reason})")
-    return found, not_assessed, errors, resources
+    return found, not_assessed, errors, snap
 
 
-def _live_types() -> tuple[Any, ...]:
-    from ..sources.cluster import ResourceType
+def _live_types(ranked: bool = False) -> tuple[Any, ...]:
+    from ..sources.cluster import NETPOL_TYPES, RBAC_TYPES, ResourceType
 
     # Pods, not their controllers' templates: a pod is what runs (an old ReplicaSet's pods keep the old image
     # during a rollout), and static pods show as mirror pods.
-    return (ResourceType("v1", "nodes", "Node"), ResourceType("v1", "pods", "Pod"))
+    base = (ResourceType("v1", "nodes", "Node"), ResourceType("v1", "pods", "Pod"))
+    if not ranked:
+        return base
+    return (*base, *(t for t in NETPOL_TYPES if t.kind != "Pod"),
+            ResourceType("networking.k8s.io/v1", "ingresses", "Ingress"),
+            ResourceType("v1", "serviceaccounts", "ServiceAccount"), *RBAC_TYPES)
 
 
 def _apiserver_version(kubeconfig: str | None, context: str | None, name: str) -> list[Any]:
@@ -216,6 +252,6 @@ def versions(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str |
     between them as findings (KW-V010..V012)."""
     from ..vulns.versions import build_versions
 
-    found, not_assessed, errors, _ = gather(paths + more_paths, release, live, context, kubeconfig, max_file_size)
+    found, not_assessed, errors, _snap = gather(paths + more_paths, release, live, context, kubeconfig, max_file_size)
     report = apply_exceptions(build_versions(found, not_assessed, errors), exceptions_file)
     _finish(report, bool(found), bool(errors), fmt, output_file, fail_on)

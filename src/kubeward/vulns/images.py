@@ -17,6 +17,7 @@ from typing import Any
 from ..controls.imageref import parse_image, split_registry
 from ..findings import ControlMeta, Finding, Severity
 from ..resource import Resource
+from .risk import RiskContext
 
 _SEVERITY = {"critical": Severity.CRITICAL, "high": Severity.HIGH, "medium": Severity.MEDIUM, "low": Severity.LOW,
              "negligible": Severity.LOW, "unknown": Severity.MEDIUM}
@@ -162,7 +163,9 @@ def runs(image: str, report: ImageReport) -> bool:
     return ref is not None and ref in report.refs
 
 
-def image_findings(resources: Iterable[Resource], reports: list[ImageReport]) -> Iterator[Finding]:
+def image_findings(resources: Iterable[Resource], reports: list[ImageReport],
+                   rank: RiskContext | None = None) -> Iterator[Finding]:
+    """One finding per vulnerability and container running the report's image; ranked when `rank` is given."""
     metas: dict[tuple[str, Severity], ControlMeta] = {}
     for res in resources:
         pod = res.pod()
@@ -182,6 +185,9 @@ def image_findings(resources: Iterable[Resource], reports: list[ImageReport]) ->
                     fixed = f"fixed in {v.fixed}" if v.fixed else "no fix published"
                     kind = {"initContainers": "init container", "ephemeralContainers": "ephemeral container"}.get(
                         fld, "container")
-                    yield Finding(meta, res.ref(), res.location(f"{ptr}/image"), f"{ptr}/image",
-                                  f"{kind} {c.get('name', '?')} runs {image}: {v.package} {v.installed} ({fixed}); "
-                                  f"from {rep.source}")
+                    finding = Finding(meta, res.ref(), res.location(f"{ptr}/image"), f"{ptr}/image",
+                                      f"{kind} {c.get('name', '?')} runs {image}: {v.package} {v.installed} "
+                                      f"({fixed}); from {rep.source}")
+                    if rank is not None:
+                        finding.risk = rank.risk(v.severity, bool(v.fixed), res, fix_from="image report")
+                    yield finding

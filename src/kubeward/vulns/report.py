@@ -23,6 +23,7 @@ from .components import Found
 from .cvss import CVSSError, base_score, severity
 from .feed import STALE_DAYS, Feed
 from .osv import Affected, Record
+from .risk import RiskContext
 
 DATA_DATE = ControlMeta(
     "KW-V000", "Vulnerability data used", Severity.INFO, "vulns",
@@ -57,7 +58,8 @@ def cve_control(record: Record, entry: Affected) -> ControlMeta:
 
 
 def build(feed: Feed, found: Iterable[Found], not_assessed: Iterable[NotAssessed] = (),
-          errors: Iterable[InputError] = (), today: dt.date | None = None) -> Report:
+          errors: Iterable[InputError] = (), today: dt.date | None = None, rank: RiskContext | None = None) -> Report:
+    """`rank`: attach each CVE finding's risk where the component runs (vulns/risk.py)."""
     today = today or dt.date.today()
     found = list(found)
     hits: dict[tuple[str, ObjectRef, str, str], _Hit] = {}
@@ -90,9 +92,21 @@ def build(feed: Feed, found: Iterable[Found], not_assessed: Iterable[NotAssessed
         packages = ", ".join(sorted({e.package for e in hit.entries}))
         note = f"; {hit.found.note}" if hit.found.note else ""
         msg = (f"{component} {hit.found.text} ({hit.found.how}) is affected ({packages}): {fix}{note}")
-        findings.append(Finding(meta, hit.found.object, hit.found.location, hit.found.path, msg))
+        finding = Finding(meta, hit.found.object, hit.found.location, hit.found.path, msg)
+        if rank is not None:
+            finding.risk = rank.risk(meta.severity, bool(fixes), rank.resource_of(hit.found.object),
+                                     _not_a_workload(hit.found))
+        findings.append(finding)
         res = controls.setdefault(meta.id, ControlResult(meta))
         res.evaluated += 1
         res.failed += 1
     return Report(objects=len({(f.object, f.path, f.component) for f in found}), findings=findings,
                   errors=list(errors), not_assessed=list(not_assessed), controls=controls)
+
+
+def _not_a_workload(f: Found) -> str:
+    if f.object.kind == "Node":
+        return "the kubelet of a Node (a host component)"
+    if f.object.kind == "KubernetesRelease":
+        return f"a release named by {f.how}, not a workload"
+    return ""
