@@ -97,10 +97,7 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
     resources = list(snap.resources) if snap is not None else []
     rank = RiskContext(snap if snap is not None else Snapshot([]), _unread_kinds(not_assessed))
     reports = _image_reports(images, errors)
-    try:
-        when = dt.date.fromisoformat(today) if today else dt.date.today()
-    except ValueError:
-        fail(f"--today {today!r}: expected YYYY-MM-DD")
+    when = _today(today)
     warn(f"vulnerability data: {feed.describe()}")
     # The feed's CVE ids are control ids too: an accepted risk is `controls: [CVE-2024-5321]`.
     report = build(feed, found, not_assessed, errors, when, rank)
@@ -119,6 +116,13 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
     ids = frozenset(r.id for r in feed.records) | {v.id for r in reports for v in r.vulns}
     report = apply_exceptions(report, exceptions_file, ids)
     _finish(report, bool(found) or bool(reports), bool(errors), fmt, output_file, fail_on)
+
+
+def _today(today: str | None) -> dt.date:
+    try:
+        return dt.date.fromisoformat(today) if today else dt.date.today()
+    except ValueError:
+        fail(f"--today {today!r}: expected YYYY-MM-DD")
 
 
 def _rank_order(report: Report, min_risk: int) -> None:
@@ -243,15 +247,21 @@ def _apiserver_version(kubeconfig: str | None, context: str | None, name: str) -
 
 @click.command("versions")
 @_version_inputs("A Kubernetes release for all of its components (1.30.2; 1.30 is read as 1.30.0).")
+@click.option("--today", metavar="YYYY-MM-DD", hidden=True, help="The date support windows are judged at.")
 @user_errors(VersionError)
 def versions(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | None, live: bool,
              context: str | None, kubeconfig: str | None, max_file_size: str, fmt: str, output_file: str | None,
-             fail_on: str, exceptions_file: str | None) -> None:
+             fail_on: str, exceptions_file: str | None, today: str | None) -> None:
     """The versions of kube-apiserver (/version, static pods), the kubelets (Nodes' status.nodeInfo), kube-proxy,
-    the controllers and add-ons found, one info finding each (KW-V100), and the version skew policy's rules
-    between them as findings (KW-V010..V012)."""
+    the controllers and add-ons found, one info finding each (KW-V100), the version skew policy's rules
+    between them as findings (KW-V010..V012), and whether each Kubernetes minor is supported, in maintenance mode
+    or end of life, with its dates (KW-V020..V023, from a dated release table: KW-V024, KW-V025 when old)."""
     from ..vulns.versions import build_versions
 
+    from ..vulns.support import shipped
+
+    when = _today(today)
     found, not_assessed, errors, _snap = gather(paths + more_paths, release, live, context, kubeconfig, max_file_size)
-    report = apply_exceptions(build_versions(found, not_assessed, errors), exceptions_file)
+    warn(f"release table: {shipped().describe()}")
+    report = apply_exceptions(build_versions(found, not_assessed, errors, when), exceptions_file)
     _finish(report, bool(found), bool(errors), fmt, output_file, fail_on)
