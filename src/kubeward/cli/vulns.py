@@ -256,9 +256,8 @@ def versions(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str |
     the controllers and add-ons found, one info finding each (KW-V100), the version skew policy's rules
     between them as findings (KW-V010..V012), and whether each Kubernetes minor is supported, in maintenance mode
     or end of life, with its dates (KW-V020..V023, from a dated release table: KW-V024, KW-V025 when old)."""
-    from ..vulns.versions import build_versions
-
     from ..vulns.support import shipped
+    from ..vulns.versions import build_versions
 
     when = _today(today)
     found, not_assessed, errors, _snap = gather(paths + more_paths, release, live, context, kubeconfig, max_file_size)
