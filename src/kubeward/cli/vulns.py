@@ -28,6 +28,7 @@ from .common import (
     fail,
     fail_on_type,
     load_snapshot,
+    no_color_option,
     one_line,
     output_options,
     parse_fail_on,
@@ -61,7 +62,22 @@ def _version_inputs(release_help: str) -> Callable[[Callable[..., Any]], Callabl
     return wrap
 
 
-@click.command("vulns")
+class _WithUpdate(click.Command):
+    """`vulns` judges PATHS; `vulns update …` is its own command (a file named update is `./update`)."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        if args and args[0] == "update":
+            return update_cmd.make_context("update", args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_paragraph()
+        formatter.write_text("Refresh the data: kubeward vulns update [--from URL|DIR|FILE] (see its --help).")
+        super().format_epilog(ctx, formatter)
+
+
+@click.command("vulns", cls=_WithUpdate)
 @_version_inputs("A Kubernetes release to judge (1.30.2; 1.30 is read as 1.30.0), for all of its components.")
 @click.option("--images", multiple=True, metavar="REPORT",
               help="Image vulnerability reports (Trivy or Grype JSON) to map to the workloads in PATHS or --cluster "
@@ -90,8 +106,13 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
     from ..vulns.feed import load_path, shipped
     from ..vulns.report import build
     from ..vulns.risk import RiskContext
+    from ..vulns.update import UpdateError, cached_feed, cached_official
 
-    feed = load_path(data_path) if data_path else shipped()
+    try:
+        cached, official = (None, None) if data_path else (cached_feed(), cached_official())
+    except UpdateError as exc:
+        fail(str(exc))
+    feed = load_path(data_path) if data_path else _newest(cached, shipped())
     found, not_assessed, errors, snap = gather(paths + more_paths, release, live, context, kubeconfig,
                                                max_file_size, ranked=True)
     resources = list(snap.resources) if snap is not None else []
@@ -100,7 +121,9 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
     when = _today(today)
     warn(f"vulnerability data: {feed.describe()}")
     # The feed's CVE ids are control ids too: an accepted risk is `controls: [CVE-2024-5321]`.
-    report = build(feed, found, not_assessed, errors, when, rank)
+    if official is not None:
+        warn(f"official CVE list: {official.describe()}")
+    report = build(feed, found, not_assessed, errors, when, rank, official)
     if reports:
         from ..vulns.images import image_findings
 
@@ -116,6 +139,40 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
     ids = frozenset(r.id for r in feed.records) | {v.id for r in reports for v in r.vulns}
     report = apply_exceptions(report, exceptions_file, ids)
     _finish(report, bool(found) or bool(reports), bool(errors), fmt, output_file, fail_on)
+
+
+def _newest(cached: Any, snapshot: Any) -> Any:
+    """The stored data from `vulns update` unless the shipped snapshot is newer (after an upgrade)."""
+    return cached if cached is not None and cached.date >= snapshot.date else snapshot
+
+
+@click.command("update")
+@click.option("--from", "source", metavar="URL|DIR|FILE",
+              help="Where to read the data: the official Kubernetes CVE feed (the default, "
+                   "https://kubernetes.io/docs/reference/issues-security/official-cve-feed/index.json), a URL or "
+                   "file of OSV records (a zip of kubernetes-sigs/cve-feed-osv, a feed document), or a folder of "
+                   "OSV records.")
+@click.option("--cache-dir", metavar="DIR", hidden=True, help="Store here instead of the user cache folder.")
+@no_color_option
+def update_cmd(source: str | None, cache_dir: str | None) -> None:
+    """Refresh the vulnerability data kubeward judges with, into the user cache folder
+    (~/.cache/kubeward/vulndata): the official CVE feed's list of CVEs, or OSV records with version ranges.
+
+    The download is verified (every record parsed, ids unique, required fields present, not empty) and written
+    atomically; on any failure the old data is kept and the exit code is 2. `vulns` then names the data it used
+    and its date in every report; the shipped snapshot stays the fallback."""
+    from ..safefile import SafeFileError
+    from ..vulns.update import Official, UpdateError, load_source, store
+
+    folder = Path(cache_dir) if cache_dir else None
+    try:
+        data = load_source(source)
+        path = store(data, folder)
+    except (UpdateError, SafeFileError, OSError) as exc:
+        fail(f"vulns update: {exc}; the old data is kept")
+    what = data.describe() if isinstance(data, Official) else (
+        f"{len(data.records)} OSV records from {data.source}, dated {data.date.isoformat()}")
+    warn(f"wrote {path} ({what})")
 
 
 def _today(today: str | None) -> dt.date:

@@ -24,6 +24,7 @@ from .cvss import CVSSError, base_score, severity
 from .feed import STALE_DAYS, Feed
 from .osv import Affected, Record
 from .risk import RiskContext
+from .update import Official
 
 DATA_DATE = ControlMeta(
     "KW-V000", "Vulnerability data used", Severity.INFO, "vulns",
@@ -34,6 +35,13 @@ DATA_STALE = ControlMeta(
     remediation="Use a kubeward release with newer vulnerability data; CVEs published after the snapshot's "
                 "date are not in this report.",
     description="An old snapshot misses the newest CVEs, so a clean report from it is not a clean bill.")
+UNRANGED = ControlMeta(
+    "KW-V002", "CVE in the official feed without version data", Severity.MEDIUM, "vulns",
+    remediation="Read the CVE's announcement and check the versions you run by hand; update the OSV data "
+                "(kubeward vulns update --from …) when it has the record.",
+    description="The official Kubernetes CVE feed lists the CVE but the OSV data has no record (no version "
+                "ranges): whether it affects these versions is not judged, and said rather than skipped.")
+OFFICIAL_REF = ObjectRef("kubeward.io/v1", "VulnerabilityData", None, "official-cve-feed")
 DATA_REF = ObjectRef("kubeward.io/v1", "VulnerabilityData", None, "k8s-cve-feed-osv")
 
 
@@ -58,8 +66,10 @@ def cve_control(record: Record, entry: Affected) -> ControlMeta:
 
 
 def build(feed: Feed, found: Iterable[Found], not_assessed: Iterable[NotAssessed] = (),
-          errors: Iterable[InputError] = (), today: dt.date | None = None, rank: RiskContext | None = None) -> Report:
-    """`rank`: attach each CVE finding's risk where the component runs (vulns/risk.py)."""
+          errors: Iterable[InputError] = (), today: dt.date | None = None, rank: RiskContext | None = None,
+          official: Official | None = None) -> Report:
+    """`rank`: attach each CVE finding's risk where the component runs (vulns/risk.py); `official`: the official
+    feed's CVE list, whose CVEs the OSV data lacks are each a KW-V002 finding."""
     today = today or dt.date.today()
     found = list(found)
     hits: dict[tuple[str, ObjectRef, str, str], _Hit] = {}
@@ -82,6 +92,15 @@ def build(feed: Feed, found: Iterable[Found], not_assessed: Iterable[NotAssessed
                                 f"the snapshot is dated {feed.date.isoformat()}, {age} days before "
                                 f"{today.isoformat()} (more than {STALE_DAYS}): newer CVEs are not in this report"))
     controls[DATA_STALE.id] = ControlResult(DATA_STALE, 1, int(stale))
+    if official is not None:
+        known = {r.id for r in feed.records} | {a for r in feed.records for a in r.aliases}
+        missing = [(i, s, u) for i, s, u in official.items if i not in known]
+        findings[0].message += f"; official CVE list: {official.describe()}"
+        for cve, summary, url in missing:
+            findings.append(Finding(UNRANGED, OFFICIAL_REF, data_loc, f"/items/{cve}",
+                                    f"{cve}: {summary or 'no summary'} ({url or 'no URL'}) is in the official feed "
+                                    f"({official.describe()}) but not in the OSV data: not judged"))
+        controls[UNRANGED.id] = ControlResult(UNRANGED, len(official.items), len(missing))
     for (_rid, _obj, _path, component), hit in sorted(hits.items(), key=lambda kv: (kv[0][0], str(kv[0][1]),
                                                                                      kv[0][2], kv[0][3])):
         entry = hit.entries[0]
