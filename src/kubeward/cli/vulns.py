@@ -80,8 +80,9 @@ class _WithUpdate(click.Command):
 @click.command("vulns", cls=_WithUpdate)
 @_version_inputs("A Kubernetes release to judge (1.30.2; 1.30 is read as 1.30.0), for all of its components.")
 @click.option("--images", multiple=True, metavar="REPORT",
-              help="Image vulnerability reports (Trivy or Grype JSON) to map to the workloads in PATHS or --cluster "
-                   "(by digest, else by normalised reference; init and ephemeral containers too).")
+              help="Image vulnerability reports (Trivy or Grype JSON, CycloneDX JSON with VEX) to map to the workloads "
+                   "in PATHS or --cluster (by digest, else by normalised reference; init and ephemeral containers "
+                   "too); a VEX not_affected/resolved/false_positive suppresses, with its justification.")
 @click.option("--data", "data_path", metavar="PATH",
               help="Vulnerability data instead of the shipped snapshot: a folder of OSV records (a checkout of "
                    "kubernetes-sigs/cve-feed-osv) or a feed document like the shipped one (.json or .json.gz).")
@@ -128,11 +129,15 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
         from ..vulns.images import image_findings
 
         hits = list(image_findings(resources, reports, rank))
-        report.findings += hits
+        report.findings += [f for f in hits if f.suppressed_by is None]
+        report.suppressed += [f for f in hits if f.suppressed_by is not None]  # VEX: not affected, resolved, …
         for f in hits:
             res = report.controls.setdefault(f.control.id, ControlResult(f.control))
-            res.evaluated, res.failed = res.evaluated + 1, res.failed + 1
-        unmatched = [r.name for r in reports if not any(f.message.endswith(f"from {r.source}") for f in hits)]
+            res.evaluated, res.failed = res.evaluated + 1, res.failed + (f.suppressed_by is None)
+        from ..vulns.images import container_images, runs
+
+        running = container_images(resources)
+        unmatched = [r.name for r in reports if not any(runs(image, r) for image in running)]
         for name in unmatched:
             warn(f"--images: no workload in the input runs {name}")
     _rank_order(report, min_risk)
