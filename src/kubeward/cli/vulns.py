@@ -83,6 +83,9 @@ class _WithUpdate(click.Command):
               help="Image vulnerability reports (Trivy or Grype JSON, CycloneDX JSON with VEX) to map to the workloads "
                    "in PATHS or --cluster (by digest, else by normalised reference; init and ephemeral containers "
                    "too); a VEX not_affected/resolved/false_positive suppresses, with its justification.")
+@click.option("--scan-images", is_flag=True,
+              help="Scan each distinct image the workloads run with trivy (else grype) from PATH, cached for a "
+                   "day in the user cache folder; without either, one line says which to install.")
 @click.option("--data", "data_path", metavar="PATH",
               help="Vulnerability data instead of the shipped snapshot: a folder of OSV records (a checkout of "
                    "kubernetes-sigs/cve-feed-osv) or a feed document like the shipped one (.json or .json.gz).")
@@ -93,8 +96,8 @@ class _WithUpdate(click.Command):
 @user_errors(VersionError, OSVError)
 def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | None, live: bool,
           context: str | None, kubeconfig: str | None, max_file_size: str, fmt: str, output_file: str | None,
-          fail_on: str, exceptions_file: str | None, images: tuple[str, ...], data_path: str | None,
-          min_risk: int, today: str | None) -> None:
+          fail_on: str, exceptions_file: str | None, images: tuple[str, ...], scan_images: bool,
+          data_path: str | None, min_risk: int, today: str | None) -> None:
     """Known Kubernetes CVEs (the Kubernetes CVE feed in OSV format, shipped dated) affecting the versions of the
     control plane, kubelets and add-ons: from --version, from static-pod and add-on images in manifests, from
     Nodes' status.nodeInfo in dumps, or from a cluster's /version, Nodes and pods with --cluster.
@@ -119,6 +122,8 @@ def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | No
     resources = list(snap.resources) if snap is not None else []
     rank = RiskContext(snap if snap is not None else Snapshot([]), _unread_kinds(not_assessed))
     reports = _image_reports(images, errors)
+    if scan_images:
+        not_assessed += _scan_images(resources, reports, errors)
     when = _today(today)
     warn(f"vulnerability data: {feed.describe()}")
     # The feed's CVE ids are control ids too: an accepted risk is `controls: [CVE-2024-5321]`.
@@ -185,6 +190,28 @@ def _today(today: str | None) -> dt.date:
         return dt.date.fromisoformat(today) if today else dt.date.today()
     except ValueError:
         fail(f"--today {today!r}: expected YYYY-MM-DD")
+
+
+def _scan_images(resources: list[Any], reports: list[Any], errors: list[InputError]) -> list[NotAssessed]:
+    """Run the scanner on PATH per distinct image (reports and errors appended); what could not be assessed."""
+    from ..vulns.images import container_images
+    from ..vulns.scanner import INSTALL, scan, scanner
+    from ..vulns.update import cache_dir
+
+    running = container_images(resources)
+    if not running:
+        return []
+    tool = scanner()
+    if tool is None:
+        warn(INSTALL)
+        return [NotAssessed("image vulnerabilities (--scan-images)", "neither trivy nor grype is on PATH")]
+    folder = cache_dir().parent / "images"
+    warn(f"--scan-images: {tool[0]} on {len(running)} image(s) (reports cached in {folder})")
+    got, errs = scan(running, folder, tool)
+    print_errors(errs)
+    reports += got
+    errors += errs
+    return []
 
 
 def _rank_order(report: Report, min_risk: int) -> None:
