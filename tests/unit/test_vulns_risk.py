@@ -254,3 +254,15 @@ def test_json_pieces_equal_the_plain_dump() -> None:
     report = Report(objects=1, findings=[ranked, Finding(meta, ref, Location(), "/x", "plain")], suppressed=[hidden])
     assert render(report) == orjson.dumps(document(report), option=orjson.OPT_INDENT_2).decode() + "\n"
     assert json.loads(render(report))["suppressed"][0]["risk"]["score"] == 3
+
+
+def test_html_lists_vulnerabilities_by_risk_with_engines(tmp_path: Path) -> None:
+    html = _cli(tmp_path, "-o", "html").stdout
+    assert 'id="vulnerabilities"' in html and "Vulnerabilities by risk" in html
+    section = html[html.index('id="vulnerabilities"'):html.index("<h2>Findings")]
+    assert section.index(">9/10<") < section.index(">3/10<")  # the exposed, privileged, powerful pod first
+    assert "(netpol)" in section and "(pss)" in section and "(rbac)" in section and "(image report)" in section
+    assert "powerful-reads-secrets" in section and "<script" not in section
+    plain = CliRunner().invoke(cli, ["vulns", "--version", "1.37.2", "-o", "html", "--fail-on", "none",
+                                     "--today", "2026-12-07"]).stdout
+    assert 'id="vulnerabilities"' not in plain  # nothing ranked: no section
