@@ -28,7 +28,6 @@ from .common import (
     fail,
     fail_on_type,
     load_snapshot,
-    no_color_option,
     one_line,
     output_options,
     parse_fail_on,
@@ -65,9 +64,17 @@ def _version_inputs(release_help: str) -> Callable[[Callable[..., Any]], Callabl
 class _WithUpdate(click.Command):
     """`vulns` judges PATHS; `vulns update …` is its own command (a file named update is `./update`)."""
 
+    @property
+    def subcommands(self) -> dict[str, click.Command]:
+        return {"update": update_cmd}
+
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
         if args and args[0] == "update":
+            if update_cmd.epilog is None:  # the Examples: block and help formatter every command gets
+                from .main import _finish
+
+                _finish(update_cmd, "vulns update")
             return update_cmd.make_context("update", args[1:], parent=parent, **extra)
         return super().make_context(info_name, args, parent=parent, **extra)
 
@@ -91,7 +98,7 @@ class _WithUpdate(click.Command):
                    "kubernetes-sigs/cve-feed-osv) or a feed document like the shipped one (.json or .json.gz).")
 @click.option("--min-risk", type=click.IntRange(0, 10), default=0, show_default=True, metavar="0-10",
               help="Leave out CVE findings whose risk where they run (severity, exposure, privilege, service account "
-                   "power, fix; docs/vulns.md#risk-ranking) is below this score; the count left out is said.")
+                   "power, fix; see `kubeward docs vulns`) is below this score; the count left out is said.")
 @click.option("--today", metavar="YYYY-MM-DD", hidden=True, help="The date the data's age is measured at.")
 @user_errors(VersionError, OSVError)
 def vulns(paths: tuple[str, ...], more_paths: tuple[str, ...], release: str | None, live: bool,
@@ -163,7 +170,6 @@ def _newest(cached: Any, snapshot: Any) -> Any:
                    "file of OSV records (a zip of kubernetes-sigs/cve-feed-osv, a feed document), or a folder of "
                    "OSV records.")
 @click.option("--cache-dir", metavar="DIR", hidden=True, help="Store here instead of the user cache folder.")
-@no_color_option
 def update_cmd(source: str | None, cache_dir: str | None) -> None:
     """Refresh the vulnerability data kubeward judges with, into the user cache folder
     (~/.cache/kubeward/vulndata): the official CVE feed's list of CVEs, or OSV records with version ranges.
