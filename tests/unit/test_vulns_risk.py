@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubeward.cli.main import cli
 from kubeward.findings import Risk, Severity
@@ -266,3 +268,20 @@ def test_html_lists_vulnerabilities_by_risk_with_engines(tmp_path: Path) -> None
     plain = CliRunner().invoke(cli, ["vulns", "--version", "1.37.2", "-o", "html", "--fail-on", "none",
                                      "--today", "2026-12-07"]).stdout
     assert 'id="vulnerabilities"' not in plain  # nothing ranked: no section
+
+
+@settings(max_examples=40, deadline=None)
+@given(lb=st.booleans(), privileged=st.booleans(), bound=st.booleans(), mounted=st.booleans(), fix=st.booleans(),
+       sev=st.sampled_from(list(Severity)))
+def test_score_is_the_sum_of_its_facts(lb: bool, privileged: bool, bound: bool, mounted: bool, fix: bool,
+                                       sev: Severity) -> None:
+    """Every combination of the four facts: each adds its points exactly when it holds, whatever the others."""
+    objs = [deployment("web", "shop", sa="powerful", privileged=privileged, automount=None if mounted else False),
+            service("web", "shop", "LoadBalancer" if lb else "ClusterIP"), *secret_reader("powerful", "shop")]
+    if not bound:
+        objs[-1]["subjects"][0]["name"] = "nobody"
+    r = rank(objs, sev=sev, fix=fix)
+    want = {Severity.CRITICAL: 3, Severity.HIGH: 2, Severity.MEDIUM: 1}.get(sev, 0)
+    want += 2 * lb + 2 * privileged + 2 * (bound and mounted) + fix
+    assert r.score == want
+    assert [f.present for f in r.factors] == [lb, privileged, bound and mounted, fix]

@@ -51,6 +51,15 @@ class RiskContext:
     _netpol_pods: dict[int, Any] = field(default_factory=dict, init=False)
     _sa_risks: dict[tuple[str, str, str], list[Any]] | None = field(default=None, init=False)
     _tokens: dict[tuple[str, str, str], bool] = field(default_factory=dict, init=False)
+    _by_ns: dict[tuple[str, str], list[Resource]] | None = field(default=None, init=False)
+
+    def _in_namespace(self, kind: str, ns: str) -> list[Resource]:
+        """Services and Ingresses by namespace, indexed once (a Service selects pods of its own namespace)."""
+        if self._by_ns is None:
+            self._by_ns = {}
+            for r in self.snapshot.of_kind("Service", "Ingress"):
+                self._by_ns.setdefault((r.kind, r.namespace or "default"), []).append(r)
+        return self._by_ns.get((kind, ns), [])
 
     def risk(self, severity: Severity, fix: bool | None, resource: Resource | None,
              not_a_workload: str = "", fix_from: str = "feed") -> Risk:
@@ -140,8 +149,8 @@ class RiskContext:
         pod = res.pod()
         assert pod is not None
         ns = res.namespace or "default"
-        for svc in self.snapshot.of_kind("Service"):
-            if (svc.namespace or "default") != ns or not _selects(svc, pod.labels):
+        for svc in self._in_namespace("Service", ns):
+            if not _selects(svc, pod.labels):
                 continue
             spec = _d(svc.obj.get("spec"))
             kind = spec.get("type")
@@ -156,13 +165,10 @@ class RiskContext:
         pod = res.pod()
         assert pod is not None
         ns = res.namespace or "default"
-        selecting = {s.name for s in self.snapshot.of_kind("Service")
-                     if (s.namespace or "default") == ns and _selects(s, pod.labels)}
+        selecting = {s.name for s in self._in_namespace("Service", ns) if _selects(s, pod.labels)}
         if not selecting:
             return
-        for ing in self.snapshot.of_kind("Ingress"):
-            if (ing.namespace or "default") != ns:
-                continue
+        for ing in self._in_namespace("Ingress", ns):
             for name in _backends(_d(ing.obj.get("spec"))):
                 if name in selecting:
                     yield ing, name
