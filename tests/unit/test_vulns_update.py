@@ -163,7 +163,7 @@ def test_osv_zip_over_http_replaces_the_snapshot(server: str, cache: Path) -> No
     doc = json.loads(vulns().stdout)
     ids = {f["control"]["id"] for f in doc["findings"]}
     assert "CVE-2099-0001" in ids and "CVE-2024-3177" not in ids  # judged by the stored data, not the snapshot
-    assert "records verified by kubeward vulns update" in doc["findings"][0]["message"]
+    assert "/osv.zip (verified by kubeward vulns update on " in doc["findings"][0]["message"]
 
 
 def test_stored_records_read_back_the_same(cache: Path, tmp_path: Path) -> None:

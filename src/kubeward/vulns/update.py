@@ -173,7 +173,7 @@ def _records(named: Iterable[tuple[str, bytes]], source: str) -> Feed:
             raise UpdateError(f"{name}: {exc}") from None
         if len(records) > MAX_RECORDS:
             raise UpdateError(f"{source}: more than {MAX_RECORDS} records")
-    return _feed(records, source, "records verified by kubeward vulns update")
+    return _feed(records, source, f"verified by kubeward vulns update on {dt.date.today().isoformat()}")
 
 
 def _feed(records: list[Record], source: str, commit: str) -> Feed:
@@ -229,7 +229,8 @@ def load_source(where: str | None) -> Feed | Official:
             feed = load_path(where)
         except OSVError as exc:
             raise UpdateError(str(exc)) from None
-        return _feed(list(feed.records), where, "local folder, verified by kubeward vulns update")
+        return _feed(list(feed.records), where,
+                     f"a local folder, verified by kubeward vulns update on {dt.date.today().isoformat()}")
     if p.stat().st_size > MAX_FEED_BYTES:
         raise UpdateError(f"{where}: larger than {MAX_FEED_BYTES >> 20} MiB")
     return _classify(p.read_bytes(), where)
