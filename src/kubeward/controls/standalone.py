@@ -20,12 +20,13 @@ def standalone_controls() -> list[ControlMeta]:
     from ..cli.etcd import CONTROLS as ETCD
     from ..controls.node import REGISTRY as NODE
     from ..pki.checks import CONTROLS as PKI
-    from ..vulns.report import DATA_DATE, DATA_STALE
+    from ..vulns.report import DATA_DATE, DATA_STALE, UNRANGED
     from ..vulns.skew import SKEW_CONTROLS
+    from ..vulns.support import SUPPORT_CONTROLS
     from ..vulns.versions import VERSION_FOUND
 
     audit = [v for v in vars(policycheck).values() if isinstance(v, ControlMeta)]
-    vulns = (DATA_DATE, DATA_STALE, *SKEW_CONTROLS, VERSION_FOUND)  # the CVE ids of `vulns` are its data's, not here
+    vulns = (DATA_DATE, DATA_STALE, UNRANGED, *SKEW_CONTROLS, *SUPPORT_CONTROLS, VERSION_FOUND)  # the CVE ids of `vulns` are its data's, not here
     metas = {m.id: m for m in (*[c.meta for c in NODE], *PKI, *ENCRYPTION, *ETCD, *audit, *vulns)}
     return [metas[k] for k in sorted(metas)]
 
