@@ -10,19 +10,23 @@ from typing import Any
 import click
 import orjson
 
+from ..controls.registry import Control, Shape
 from ..findings import Severity
-from ..formats import DOCUMENTS, document
+from ..formats import DOCUMENTS, FORMATS, document, render_report
 from ..identity import SubjectError, parse_subject
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
     apply_exceptions,
+    color_wanted,
     emit,
     exceptions_option,
     fail,
     fail_on_type,
+    output_options,
     parse_fail_on,
+    selection_options,
     severity_type,
     warn,
 )
@@ -57,30 +61,29 @@ def policy_generate(profile: str, output_file: str | None) -> None:
 
 @policy_group.command("check")
 @click.argument("path", type=click.Path(allow_dash=True))
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
-@click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write the report to FILE.")
+@output_options(FORMATS)
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains (none: never).")
 @click.option("--for-detections", is_flag=True,
               help="Also report each `audit analyze` detection the policy blinds (the request it loses and why).")
 @exceptions_option
+@selection_options(Shape.AUDIT_POLICY)
 def policy_check(path: str, fmt: str, output_file: str | None, fail_on: str, for_detections: bool,
-                 exceptions_file: str | None) -> None:
+                 exceptions_file: str | None, controls: list[Control], narrowed: bool) -> None:
     """Lint an audit Policy: invalid fields, unreachable rules, secret bodies logged, exec not logged.
 
     \b
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 unreadable or invalid policy.
     """
     from ..audit.policycheck import check_file
-    from ..formats import render
 
-    report = check_file(path, for_detections)
+    report = check_file(path, for_detections, controls)
     for e in report.errors:
         click.echo(str(e), err=True)
     if report.objects == 0:
         sys.exit(EXIT_USAGE)
     apply_exceptions(report, exceptions_file)
-    emit(render(report, fmt), output_file)
+    emit(render_report(report, fmt, color=color_wanted(output_file)), output_file)
     threshold = parse_fail_on(fail_on)
     sys.exit(EXIT_FINDINGS if any(f.severity >= threshold for f in report.findings) else EXIT_OK)
 

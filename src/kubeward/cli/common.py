@@ -257,6 +257,54 @@ def load_snapshot(paths: Iterable[str], max_file_size: str = "16M", *, namespace
         fail(str(exc))
 
 
+def csv_values(values: Iterable[str]) -> tuple[str, ...]:
+    """Repeated and comma-separated values of one option, in order."""
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
+def selection_flags(framework_help: str = "nsa, cis, mitre, pss-baseline, pss-restricted or all (repeat or "
+                    "comma-separate).") -> list[Any]:
+    """The control selection flags, the same in every judging command: scan's `--framework`,
+    `--severity-threshold`, `--include-controls` and `--exclude-controls`."""
+    return [
+        click.option("--framework", "frameworks", multiple=True, default=("all",), show_default=True,
+                     help=framework_help),
+        click.option("--severity-threshold", type=severity_type(), default="info", show_default=True,
+                     help="Run only controls of at least this severity."),
+        click.option("--include-controls", multiple=True, help="Only these control ids (comma-separated)."),
+        click.option("--exclude-controls", multiple=True, help="Skip these control ids (comma-separated)."),
+    ]
+
+
+def selection_options(*shapes: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """scan's selection flags on a command whose checks have these registry shapes (node, pki, ...): the command
+    receives `controls`, the chosen checks in id order, and `narrowed` (whether a flag left some out). An
+    unknown id or framework, or an id of another command's checks, is a one-line usage error (exit 2)."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def wrapper(*args: Any, frameworks: tuple[str, ...], severity_threshold: str,
+                    include_controls: tuple[str, ...], exclude_controls: tuple[str, ...], **kwargs: Any) -> Any:
+            from ..controls.registry import Selection, SelectionError, controls_of, every_control
+
+            selection = Selection(frameworks=csv_values(frameworks) or ("all",),
+                                  min_severity=Severity.parse(severity_threshold),
+                                  include=csv_values(include_controls), exclude=csv_values(exclude_controls))
+            pool = controls_of(*shapes)
+            try:
+                chosen = selection.choose(pool, every_control)
+            except SelectionError as exc:
+                fail(str(exc))
+            return f(*args, controls=chosen, narrowed=len(chosen) != len(pool), **kwargs)
+
+        g: Callable[..., Any] = wrapper
+        for opt in reversed(selection_flags()):
+            g = opt(g)
+        return g
+
+    return decorate
+
+
 def exceptions_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """`--exceptions FILE`: the same file and ids as `scan` (default ./.kubeward.yaml when present)."""
     return click.option("--exceptions", "exceptions_file", type=click.Path(dir_okay=False),
