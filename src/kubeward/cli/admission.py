@@ -6,8 +6,8 @@ import sys
 from typing import Any
 
 import click
-import orjson
 
+from ..formats import document
 from ..textsafe import printable
 from .common import (
     EXIT_FINDINGS,
@@ -110,7 +110,7 @@ def test_cmd(paths: tuple[str, ...], max_file_size: str, config_file: str | None
     if fmt in ("sarif", "junit"):
         emit(_render_findings(snapshot, decided, fmt), output_file)
     elif fmt == "json":
-        emit(orjson.dumps(_json(decided, snapshot.errors), option=orjson.OPT_INDENT_2).decode() + "\n", output_file)
+        emit(document(_json(decided, snapshot.errors), "json"), output_file)
     else:
         emit(_table(decided, show_warnings), output_file)
     if not decided:

@@ -24,6 +24,7 @@ from .common import (
     exceptions_option,
     fail,
     fail_on_type,
+    format_option,
     output_options,
     parse_fail_on,
     selection_options,
@@ -149,7 +150,7 @@ def _analyzer(rules_file: str | None, disable: tuple[str, ...], burst_threshold:
 
 @group.command("analyze")
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
+@format_option(("table", *DOCUMENTS), "audit analyze")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write the report to FILE.")
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when an alert at or above this severity was raised.")
@@ -439,7 +440,7 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
 @click.option("--include-discovery", is_flag=True,
               help="Also grant discovery GETs (/api, /apis/…, /version), which every authenticated user has.")
 @click.option("--name", "role_name", help="Name of the generated roles and bindings (default audit2rbac:<user>).")
-@click.option("-o", "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@format_option(("yaml", "json"), "audit2rbac")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 def audit2rbac(paths: tuple[str, ...], user: str | None, serviceaccount: str | None, include_denied: bool,
                include_discovery: bool, role_name: str | None, fmt: str, output_file: str | None) -> None:
@@ -481,8 +482,7 @@ def audit2rbac(paths: tuple[str, ...], user: str | None, serviceaccount: str | N
     if missing:  # a bug, never a user error: say so loudly rather than emit a policy that does not work
         fail(f"internal check failed: {len(missing)} observed requests not covered", EXIT_FINDINGS)
     if fmt == "json":
-        text = orjson.dumps({"apiVersion": "v1", "kind": "List", "items": docs},
-                            option=orjson.OPT_INDENT_2).decode() + "\n"
+        text = document({"apiVersion": "v1", "kind": "List", "items": docs}, "json")
     else:
         text = yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
     warn(f"{user}: {len(observed)} distinct requests -> {len(docs)} objects")

@@ -103,6 +103,41 @@ def output_options(formats: Iterable[str]) -> Callable[[Callable[..., Any]], Cal
     return decorate
 
 
+def format_option(supported: Iterable[str], what: str, *, default: str | None = None) -> Callable[..., Any]:
+    """`-o/--format` on a command that answers a question rather than reports findings (rbac who-can, netpol
+    reach, pss check, ...): every report format is a value it knows, so `-o junit` means the same everywhere;
+    the ones its answer has no form in (`supported` says which it has) are refused with one line naming them
+    (exit 2). `table` and `text` are one view: a command whose view is text takes `-o table` for it too."""
+    have = tuple(supported)
+    from ..formats import FORMATS, refuse
+
+    choices = list(dict.fromkeys([*have, *FORMATS, *(("table",) if "text" in have else ())]))
+    view = "text" if "text" in have else "table"
+
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        if value in ("table", "text") and view in have:
+            return view
+        if value not in have:
+            fail(str(refuse(value, have, what)))
+        return value
+
+    return click.option("-o", "--format", "fmt", type=click.Choice(choices), default=default or have[0],
+                        show_default=True, callback=check,
+                        help=f"Output format (this command answers in {', '.join(have)}).")
+
+
+def answer_output_options(supported: Iterable[str], what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """format_option plus `--output FILE`, as output_options gives a judging command."""
+    have = tuple(supported)
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--output", "output_file", type=click.Path(dir_okay=False, writable=True),
+                         help="Write the report to FILE instead of stdout.")(f)
+        return format_option(have, what)(f)
+
+    return decorate
+
+
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"  # the bundled demo cluster (`kubeward demo --path`)
 
 

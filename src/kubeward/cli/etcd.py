@@ -16,6 +16,7 @@ from .common import (
     exceptions_option,
     exit_code,
     fail_on_type,
+    format_option,
     output_options,
     parse_fail_on,
     selection_options,
@@ -78,7 +79,7 @@ def split_key(key: bytes, prefix: bytes) -> tuple[str, str | None, str]:
 @click.option("--key", required=True, type=click.Path(dir_okay=False))
 @click.option("--prefix", default="/registry", show_default=True, help="The apiserver's --etcd-prefix.")
 @click.option("--timeout", type=click.FloatRange(0.1, 60), default=10.0, show_default=True)
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
+@format_option(("table", *DOCUMENTS), "etcd secrets-at-rest")
 @user_errors(EtcdError)
 def secrets_at_rest_cmd(endpoint: str, cacert: str, cert: str, key: str, prefix: str, timeout: float,
                         fmt: str) -> None:

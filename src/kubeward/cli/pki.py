@@ -23,6 +23,7 @@ from .common import (
     exit_code,
     fail,
     fail_on_type,
+    format_option,
     one_line,
     output_options,
     parse_fail_on,
@@ -224,7 +225,7 @@ def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str, 
               help="Renew only this certificate (kubeadm name, or users/NAME for a user certificate).")
 @click.option("--users", is_flag=True, help="Also renew every user certificate under DIR/users (pki issue-user).")
 @click.option("--allow-masters", is_flag=True, help="Also renew user certificates in system:masters.")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
+@format_option(("table", *DOCUMENTS), "pki rotate")
 @user_errors(PkiError, ValueError)
 def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...], users: bool, allow_masters: bool,
                fmt: str) -> None:

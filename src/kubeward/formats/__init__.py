@@ -45,7 +45,8 @@ class UnsupportedFormat(ValueError):
 
 def refuse(fmt: str, supported: tuple[str, ...], what: str) -> UnsupportedFormat:
     """The one-line usage error for `-o FMT` where the answer has no such form."""
-    return UnsupportedFormat(f"-o {fmt}: {what} is not a report of findings; use one of: {', '.join(supported)}")
+    return UnsupportedFormat(f"-o {fmt}: {what} has no {fmt} form (it is not a report of findings); use one of: "
+                             f"{', '.join(supported)}")
 
 
 def document(doc: Any, fmt: str) -> str:
@@ -60,6 +61,13 @@ def document(doc: Any, fmt: str) -> str:
     import orjson
 
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def json_line(record: Any) -> str:
+    """One record of a JSON-lines stream (alerts of `netpol check-flows`, agent logs): compact, one line."""
+    import orjson
+
+    return orjson.dumps(record).decode() + "\n"
 
 
 @contextmanager
