@@ -179,7 +179,7 @@ def key_owner(cf: CertFile, inv: Inventory, now: dt.datetime) -> Iterator[Hit]:
              "Re-issue the certificate for this key, or restore the matching key.")
 def key_mismatch(cf: CertFile, inv: Inventory, now: dt.datetime) -> Iterator[Hit]:
     """<name>.key is a readable private key whose public key is the certificate's: otherwise the component
-    fails its TLS setup at start (crypto/tls X509KeyPair refuses the pair)."""
+    fails its TLS setup at start. Upstream: crypto/tls tls.go (X509KeyPair refuses a pair whose keys differ)."""
     if cf.key_path is None:
         return
     if cf.key_error:

@@ -79,8 +79,8 @@ def api_token_file(cfg: NodeConfig) -> Iterator[Hit]:
 @node_control("1.2.4", "Ensure that the --kubelet-client-certificate and --kubelet-client-key arguments are set as "
               "appropriate", "high", A, FIX + "--kubelet-client-certificate and --kubelet-client-key")
 def api_kubelet_client(cfg: NodeConfig) -> Iterator[Hit]:
-    """--kubelet-client-certificate and --kubelet-client-key are set: without them the apiserver reaches kubelets
-    (exec, logs, port-forward) without a client certificate, so kubelets cannot require one."""
+    """--kubelet-client-certificate and --kubelet-client-key are set: without them the apiserver calls kubelets
+    (exec, logs, port-forward) without a client certificate, so a kubelet can only serve it by serving anyone."""
     yield from require_set(_apiserver(cfg), "kubelet-client-certificate", "kubelet-client-key")
 
 
@@ -181,14 +181,16 @@ def _make_int_check(flag: str, minimum: int) -> Callable[[NodeConfig], Iterator[
     return lambda cfg: want_int_at_least(_apiserver(cfg), flag, minimum)
 
 
-for _cis, _flag, _min, _what in (("1.2.17", "audit-log-maxage", 30, "days old audit files are kept"),
+for _cis, _flag, _min, _what in (("1.2.17", "audit-log-maxage", 30, "days rotated audit files are kept"),
                                  ("1.2.18", "audit-log-maxbackup", 10, "rotated audit files are kept"),
                                  ("1.2.19", "audit-log-maxsize", 100, "megabytes an audit file grows to before it "
                                   "is rotated")):
     node_control(_cis, f"Ensure that the --{_flag} argument is set to {_min} or as appropriate", "low", A,
                  FIX + f"--{_flag}={_min}",
-                 doc=f"--{_flag} (how many {_what}) is at least {_min}; unset it is 0, which keeps too little "
-                     "history to investigate an incident.")(_make_int_check(_flag, _min))
+                 doc=f"--{_flag} (how many {_what}) is set to at least {_min}, so the audit history kept is a "
+                     "decision written in the manifest. Unset (0) it is left to the log rotation library's "
+                     "default (k8s.io/apiserver/pkg/server/options/audit.go, gopkg.in/natefinch/lumberjack: keep "
+                     "every file, rotate at 100 MB).")(_make_int_check(_flag, _min))
 
 
 # ---- service accounts, etcd and TLS ------------------------------------------------------------------------------

@@ -153,12 +153,10 @@ def as_bool(v: object) -> bool | None:
     return v if isinstance(v, bool) else parse_bool(str(v))
 
 
-def bind_local(component: str) -> NodeCheck:
+def bind_local(cfg: NodeConfig, component: str) -> Iterator[Hit]:
     """--bind-address is loopback (the controller manager's and scheduler's secure port; default 0.0.0.0)."""
-    def check(cfg: NodeConfig) -> Iterator[Hit]:
-        c = cfg.components[component]
-        addr = c.flags.get("bind-address")
-        if addr not in ("127.0.0.1", "::1", "localhost"):
-            how = f"--bind-address={addr}" if addr else "--bind-address unset (defaults to 0.0.0.0)"
-            yield flag_hit(c, "bind-address", f"{how}: metrics/health served on all interfaces")
-    return check
+    c = cfg.components[component]
+    addr = c.flags.get("bind-address")
+    if addr not in ("127.0.0.1", "::1", "localhost"):
+        how = f"--bind-address={addr}" if addr else "--bind-address unset (defaults to 0.0.0.0)"
+        yield flag_hit(c, "bind-address", f"{how}: metrics/health served on all interfaces")

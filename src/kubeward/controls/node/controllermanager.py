@@ -53,7 +53,9 @@ def cm_rotate(cfg: NodeConfig) -> Iterator[Hit]:
         yield flag_hit(c, "feature-gates", "RotateKubeletServerCertificate=false")
 
 
-node_control("1.3.7", "Ensure that the --bind-address argument is set to 127.0.0.1", "low", CM,
-             "--bind-address=127.0.0.1",
-             doc="--bind-address is loopback. It defaults to 0.0.0.0, serving the controller manager's health and "
-                 "metrics endpoints on every interface of the node.")(bind_local(CM))
+@node_control("1.3.7", "Ensure that the --bind-address argument is set to 127.0.0.1", "low", CM,
+              "--bind-address=127.0.0.1")
+def cm_bind_address(cfg: NodeConfig) -> Iterator[Hit]:
+    """--bind-address is loopback. It defaults to 0.0.0.0, serving the controller manager's health and metrics
+    endpoints on every interface of the node."""
+    yield from bind_local(cfg, CM)

@@ -14,7 +14,9 @@ def sch_profiling(cfg: NodeConfig) -> Iterator[Hit]:
     yield from want_bool(cfg.components[SCH], "profiling", False, True)
 
 
-node_control("1.4.2", "Ensure that the --bind-address argument is set to 127.0.0.1", "low", SCH,
-             "--bind-address=127.0.0.1",
-             doc="--bind-address is loopback. It defaults to 0.0.0.0, serving the scheduler's health and metrics "
-                 "endpoints on every interface of the node.")(bind_local(SCH))
+@node_control("1.4.2", "Ensure that the --bind-address argument is set to 127.0.0.1", "low", SCH,
+              "--bind-address=127.0.0.1")
+def sch_bind_address(cfg: NodeConfig) -> Iterator[Hit]:
+    """--bind-address is loopback. It defaults to 0.0.0.0, serving the scheduler's health and metrics endpoints on
+    every interface of the node."""
+    yield from bind_local(cfg, SCH)
