@@ -56,6 +56,7 @@ JUDGING = {
     "encryption check": ["encryption", "check", "{encryption}"],
     "etcd probe": ["etcd", "probe", "--endpoint", "https://127.0.0.1:2379", "--cacert", "{cacert}"],
     "audit policy check": ["audit", "policy", "check", "{policy}"],
+    "admission test": ["admission", "test", "--demo"],
 }
 # Commands that answer a question: their own document (json, yaml) and view (table); the rest refused.
 ANSWERING = {
