@@ -82,12 +82,23 @@ def test_selection_over_one_commands_pool() -> None:
         Selection(include=("KW-W001",)).choose(pool, every_control)
     with pytest.raises(SelectionError, match="unknown control id"):
         Selection(include=("KW-NOPE",)).choose(pool, every_control)
-    # A framework the pool's checks do not map to selects none of them; one nobody maps to is an error.
-    assert Selection(frameworks=("mitre",)).choose(pool, every_control) == []
+    # A framework only other commands' checks map to is named as such (running nothing would pass silently);
+    # one nobody maps to is unknown.
+    with pytest.raises(SelectionError, match="none of this command's checks is in framework mitre"):
+        Selection(frameworks=("mitre",)).choose(pool, every_control)
+    assert Selection(frameworks=("mitre", "nsa")).choose(pool, every_control)
     with pytest.raises(SelectionError, match="unknown framework"):
         Selection(frameworks=("nope",)).choose(pool, every_control)
     nsa = Selection(frameworks=("nsa",)).choose(pool, every_control)
     assert {c.meta.id for c in nsa} == {"KW-CIS-2.7", "KW-NODE-001"}
+
+
+def test_scan_names_another_commands_check_as_such() -> None:
+    result = CliRunner().invoke(cli, ["scan", "--demo", "--include-controls", "KW-CIS-1.2.1"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "kubeward: not a check of this command: KW-CIS-1.2.1 (see `kubeward controls`)"
+    result = CliRunner().invoke(cli, ["node", "check", "--framework", "mitre"])
+    assert result.exit_code == 2 and "none of this command's checks is in framework mitre" in result.stderr
 
 
 def _json(args: list[str]) -> tuple[int, dict, str]:

@@ -257,16 +257,14 @@ class Selection:
     def choose(self, controls: dict[str, Control],
                catalog: Callable[[], dict[str, Control]] | None = None) -> list[Control]:
         """The chosen controls of the pool `controls`. `catalog` (every_control) is what ids and frameworks are
-        known against when the pool is one command's: an id of another command's is then named as such, and a
-        framework none of the pool's controls maps to selects none of them (asked only when the pool does not
-        know a name)."""
+        known against when the pool is one command's (asked only when the pool does not know a name): an id of
+        another command's is then named as such, and so is a framework only other commands' checks map to."""
         include, exclude = resolve(self.include), resolve(self.exclude)  # retired ids name their successors
         known = controls
         if catalog is not None:
-            pool_fw = {f for c in controls.values() for f in c.meta.frameworks}
-            pool_fw |= {framework_family(f) for f in pool_fw}
+            in_pool = {g for c in controls.values() for f in c.meta.frameworks for g in (f, framework_family(f))}
             if any(c not in controls for c in (*include, *exclude)) or any(
-                    f != "all" and f not in pool_fw for f in self.frameworks):
+                    f != "all" and f not in in_pool for f in self.frameworks):
                 known = catalog()
         unknown = [c for c in (*include, *exclude) if c not in known]
         if unknown:
@@ -276,6 +274,8 @@ class Selection:
             raise SelectionError(f"not a check of this command: {', '.join(elsewhere)} (see `kubeward controls`)")
         known_fw = {framework_family(f) for c in known.values() for f in c.meta.frameworks}
         known_fw |= {f for c in known.values() for f in c.meta.frameworks}
+        pool_fw = known_fw if known is controls else {
+            g for c in controls.values() for f in c.meta.frameworks for g in (f, framework_family(f))}
         bad_fw = [f for f in self.frameworks if f != "all" and f not in known_fw]
         if bad_fw:
             raise SelectionError(f"unknown framework(s): {', '.join(bad_fw)}")
@@ -288,6 +288,10 @@ class Selection:
             if not include and not any(c.meta.in_framework(f) for f in self.frameworks):
                 continue
             chosen.append(c)
+        foreign = [f for f in self.frameworks if f != "all" and f not in pool_fw]
+        if not chosen and foreign:  # running nothing would pass silently
+            raise SelectionError(f"none of this command's checks is in framework {', '.join(foreign)} (see "
+                                 f"`kubeward controls --framework {foreign[0]}`)")
         return chosen
 
 
