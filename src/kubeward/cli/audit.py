@@ -68,7 +68,7 @@ def policy_generate(profile: str, output_file: str | None) -> None:
 @click.option("--for-detections", is_flag=True,
               help="Also report each `audit analyze` detection the policy blinds (the request it loses and why).")
 @exceptions_option
-@selection_options(Shape.AUDIT_POLICY)
+@selection_options(Shape.AUDIT_POLICY, frameworks="cis")
 def policy_check(path: str, fmt: str, output_file: str | None, fail_on: str, for_detections: bool,
                  exceptions_file: str | None, controls: list[Control], narrowed: bool) -> None:
     """Lint an audit Policy: invalid fields, unreachable rules, secret bodies logged, exec not logged.

@@ -311,10 +311,11 @@ def selection_flags(framework_help: str = "nsa, cis, mitre, pss-baseline, pss-re
     ]
 
 
-def selection_options(*shapes: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def selection_options(*shapes: Any, frameworks: str = "nsa, cis") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """scan's selection flags on a command whose checks have these registry shapes (node, pki, ...): the command
     receives `controls`, the chosen checks in id order, and `narrowed` (whether a flag left some out). An
-    unknown id or framework, or an id of another command's checks, is a one-line usage error (exit 2)."""
+    unknown id or framework, or an id of another command's checks, is a one-line usage error (exit 2).
+    `frameworks`: the framework families its checks map to, for the help text."""
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(f)
@@ -333,7 +334,8 @@ def selection_options(*shapes: Any) -> Callable[[Callable[..., Any]], Callable[.
             return f(*args, controls=chosen, narrowed=len(chosen) != len(pool), **kwargs)
 
         g: Callable[..., Any] = wrapper
-        for opt in reversed(selection_flags()):
+        for opt in reversed(selection_flags(f"{frameworks}, one framework id (cis-1.2.1) or all (repeat or "
+                                            "comma-separate).")):
             g = opt(g)
         return g
 
