@@ -169,3 +169,9 @@ def test_scan_controls_are_described_too() -> None:
     missing = [cid for cid, c in every_control().items()
                if not c.meta.description and not c.func.__module__.startswith("kubeward.controls.workload")]
     assert missing == []
+
+
+def test_controls_lists_a_standalone_framework() -> None:
+    out = CliRunner().invoke(cli, ["controls", "--framework", "cis-2.7"]).stdout
+    assert {line.split()[0] for line in out.splitlines()} == {"KW-CIS-2.7", "KW-ETCD-003", "KW-ETCD-004",
+                                                             "KW-PKI-005"}

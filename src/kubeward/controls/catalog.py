@@ -13,12 +13,13 @@ from ..formats import DOCUMENTS, document
 def catalog_metas(frameworks: tuple[str, ...] = ("all",)) -> list[ControlMeta]:
     """What `kubeward controls` lists (and docs/controls.md holds): scan controls, then the checks of the other
     commands (node, pki, encryption, etcd, audit policy, vulns), each part by id."""
-    from .registry import Selection, all_controls
-    from .standalone import standalone_controls
+    from .registry import SCAN_SHAPES, Selection, every_control
+    from .standalone import vulns_metas
 
-    chosen = Selection(frameworks=frameworks).choose(all_controls())
-    others = [m for m in standalone_controls() if any(m.in_framework(f) for f in frameworks)]
-    return [c.meta for c in chosen] + others
+    chosen = Selection(frameworks=frameworks).choose(every_control())  # frameworks known to any check
+    others = {c.meta.id: c.meta for c in chosen if c.shape not in SCAN_SHAPES}
+    others.update({m.id: m for m in vulns_metas() if any(m.in_framework(f) for f in frameworks)})
+    return [c.meta for c in chosen if c.shape in SCAN_SHAPES] + [others[k] for k in sorted(others)]
 
 
 def _cell(text: str) -> str:

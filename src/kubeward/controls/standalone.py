@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 
 from ..findings import ControlMeta
-from .registry import SCAN_SHAPES, every_control
+from .registry import every_control
 
 
 def vulns_metas() -> list[ControlMeta]:
@@ -21,13 +21,6 @@ def vulns_metas() -> list[ControlMeta]:
     from ..vulns.versions import VERSION_FOUND
 
     return [DATA_DATE, DATA_STALE, *SKEW_CONTROLS, VERSION_FOUND]
-
-
-def standalone_controls() -> list[ControlMeta]:
-    """Every check that judges something other than a snapshot, sorted by id."""
-    metas = {c.meta.id: c.meta for c in every_control().values() if c.shape not in SCAN_SHAPES}
-    metas.update({m.id: m for m in vulns_metas()})
-    return [metas[k] for k in sorted(metas)]
 
 
 @functools.cache
