@@ -14,7 +14,8 @@ from pathlib import Path
 import click
 
 from ..controls.node import FAIL, MANUAL_STATE, PASS, SECTIONS, SKIP, STATES, TARGETS, WARN, BenchmarkCheck
-from ..formats import FORMATS, render
+from ..controls.registry import Control, Shape
+from ..formats import FORMATS, render_report
 from ..textsafe import printable
 from .common import (
     EXIT_OK,
@@ -28,6 +29,7 @@ from .common import (
     output_options,
     parse_fail_on,
     print_errors,
+    selection_options,
 )
 
 STATE_STYLE = {PASS: {"fg": "green"}, FAIL: {"fg": "red", "bold": True}, WARN: {"fg": "yellow"},
@@ -127,8 +129,10 @@ SKIP every finding excepted (--exceptions).""")
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains (none: report only).")
 @exceptions_option
+@selection_options(Shape.NODE)
 def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, show_passed: bool, fmt: str,
-              output_file: str | None, fail_on: str, exceptions_file: str | None) -> None:
+              output_file: str | None, fail_on: str, exceptions_file: str | None, controls: list[Control],
+              narrowed: bool) -> None:
     """CIS Kubernetes Benchmark control-plane, etcd and node checks, plus what flags alone cannot show."""
     from ..controls.node import benchmark, run
     from ..sources.node import load_node
@@ -139,16 +143,16 @@ def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, s
         where = manifests or root / "etc/kubernetes/manifests"
         click.echo(f"kubeward: {where}: no control-plane manifests or kubelet configuration found", err=True)
         raise SystemExit(EXIT_USAGE)
-    report = apply_exceptions(run(cfg), exceptions_file)
+    report = apply_exceptions(run(cfg, controls), exceptions_file)
     if fmt == "table":
-        checks = benchmark(report)
+        checks = benchmark(report, manual=not narrowed)  # the MANUAL lines belong to the whole benchmark
         width = 100 if output_file else shutil.get_terminal_size((100, 40)).columns
         text = render_benchmark(checks, show_passed=show_passed, color=color_wanted(output_file), width=width)
         states = Counter(c.state for c in checks)
         summary = ", ".join(f"{states[s]} {s}" for s in STATES if s != SKIP or states[s])
         emit(text, output_file, f"{len(checks)} checks: {summary}")
     else:
-        emit(render(report, fmt), output_file)
+        emit(render_report(report, fmt), output_file)
     print_errors(report.errors)
     code = exit_code(report, parse_fail_on(fail_on), scanned=True)
     raise SystemExit(EXIT_USAGE if report.errors and code == EXIT_OK else code)
