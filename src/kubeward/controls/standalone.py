@@ -19,6 +19,7 @@ def standalone_controls() -> list[ControlMeta]:
     from ..cli.encryption import CONTROLS as ENCRYPTION
     from ..cli.etcd import CONTROLS as ETCD
     from ..controls.node import REGISTRY as NODE
+    from ..creds.base import CONTROLS as CREDS
     from ..pki.checks import CONTROLS as PKI
     from ..vulns.report import DATA_DATE, DATA_STALE
     from ..vulns.skew import SKEW_CONTROLS
@@ -26,7 +27,7 @@ def standalone_controls() -> list[ControlMeta]:
 
     audit = [v for v in vars(policycheck).values() if isinstance(v, ControlMeta)]
     vulns = (DATA_DATE, DATA_STALE, *SKEW_CONTROLS, VERSION_FOUND)  # the CVE ids of `vulns` are its data's, not here
-    metas = {m.id: m for m in (*[c.meta for c in NODE], *PKI, *ENCRYPTION, *ETCD, *audit, *vulns)}
+    metas = {m.id: m for m in (*[c.meta for c in NODE], *PKI, *CREDS, *ENCRYPTION, *ETCD, *audit, *vulns)}
     return [metas[k] for k in sorted(metas)]
 
 

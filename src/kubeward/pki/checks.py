@@ -96,7 +96,7 @@ def _slot_hits(cf: CertFile) -> Iterator[tuple[ControlMeta, str, str]]:
         yield SLOT, "/subject", f"{cf.rel} {why}"
 
 
-def _client_capable(cert: x509.Certificate) -> bool:
+def client_capable(cert: x509.Certificate) -> bool:
     ekus = _ekus(cert)
     return ekus is None or ExtendedKeyUsageOID.CLIENT_AUTH in ekus or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in ekus
 
@@ -109,7 +109,7 @@ def _masters_hits(cf: CertFile, inv: Inventory, now: dt.datetime) -> Iterator[tu
     kubeadm:cluster-admins. Certificates only etcd's CA validates are skipped: etcd ignores O."""
     # A CA certificate is no exception: Go's Verify accepts one as the client's leaf (even a root the client CA
     # bundle holds is its own chain), and O is read from whatever leaf was presented.
-    if MASTERS_GROUP not in orgs_of(cf.cert) or not _client_capable(cf.cert):
+    if MASTERS_GROUP not in orgs_of(cf.cert) or not client_capable(cf.cert):
         return
     cluster, etcd = inv.by_name("ca"), inv.by_name("etcd-ca")
     by_cluster = cluster is not None and _try_chain(cf, [cluster.cert], now) is None
@@ -123,7 +123,12 @@ def _masters_hits(cf: CertFile, inv: Inventory, now: dt.datetime) -> Iterator[tu
 
 
 def _time_hits(cf: CertFile, now: dt.datetime) -> Iterator[tuple[ControlMeta, str, str]]:
-    c = cf.cert
+    return time_hits(cf.cert, now)
+
+
+def time_hits(c: x509.Certificate, now: dt.datetime) -> Iterator[tuple[ControlMeta, str, str]]:
+    """Expired, not yet valid, or within EXPIRY_WARN of its end: the one validity predicate, for the PKI folder
+    and every other place a certificate sits (kubeconfigs, kubelet PKI, webhook CA bundles; `creds audit`)."""
     if now < c.not_valid_before_utc:
         yield EXPIRED, "/notBefore", f"not valid before {c.not_valid_before_utc:%Y-%m-%d %H:%M}Z"
     elif now > c.not_valid_after_utc:
