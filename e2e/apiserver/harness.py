@@ -58,6 +58,13 @@ class Cluster:
         return f"https://127.0.0.1:{self.ports['etcd']}"
 
     @property
+    def node_root(self) -> Path:
+        """A kubeadm node's layout of this control plane: etc/kubernetes/manifests/kube-apiserver.yaml with the
+        flags the apiserver really runs with (host paths as kubeadm writes them), etc/kubernetes/pki and
+        admin.conf; `--root`/`--node-root` of `node check` and `creds audit` read it as they read a node."""
+        return self.state / "node"
+
+    @property
     def audit_log(self) -> Path:
         return self.state / "audit.log"
 
@@ -162,10 +169,53 @@ class Cluster:
         ]
         argv += ["--encryption-provider-config",
                  str(self.encryption_config if encryption else self._plaintext_writes_config())]
+        self._write_node_root(argv)
         self._start("kube-apiserver", argv)
         self._wait("kube-apiserver", lambda: _get(f"{self.server}/readyz", k / "ca.crt",
                                                   k / "apiserver-kubelet-client.crt",
                                                   k / "apiserver-kubelet-client.key") == 200)
+
+    def _write_node_root(self, argv: list[str]) -> None:
+        """node_root: the apiserver's static-pod manifest with its real flags, each state path replaced by the
+        kubeadm host path a symlink below the node root leads back to (pki/ → /etc/kubernetes/pki, other files →
+        /etc/kubernetes/NAME, the audit log → /var/log/kubernetes/audit.log); admin.conf a 0600 copy."""
+        import yaml
+
+        kube = self.node_root / "etc" / "kubernetes"
+        (kube / "manifests").mkdir(parents=True, exist_ok=True)
+        places = {self.pki: "/etc/kubernetes/pki", self.audit_log: "/var/log/kubernetes/audit.log"}
+
+        def host(arg: str) -> str:
+            path = Path(arg)
+            if not arg.startswith(str(self.state) + "/"):
+                return arg
+            for real, where in places.items():
+                if path == real or real in path.parents:
+                    return where + arg[len(str(real)):]
+            places[path] = f"/etc/kubernetes/{path.name}"
+            return places[path]
+
+        command = ["kube-apiserver", *(host(a) for a in argv[2:])]
+        for real, where in places.items():
+            link = self.node_root / where.lstrip("/")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.is_symlink():
+                link.symlink_to(real)
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "kube-apiserver", "namespace": "kube-system",
+                            "labels": {"component": "kube-apiserver", "tier": "control-plane"}},
+               "spec": {"hostNetwork": True, "priorityClassName": "system-node-critical",
+                        "containers": [{"name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver",
+                                        "command": command}]}}
+        manifest = kube / "manifests" / "kube-apiserver.yaml"
+        fd = os.open(manifest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            yaml.safe_dump(pod, fh, sort_keys=False)
+        if self.kubeconfig.exists():
+            admin = kube / "admin.conf"
+            fd = os.open(admin, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self.kubeconfig.read_bytes())
 
     def _plaintext_writes_config(self) -> Path:
         """"Encryption off" for a cluster that already holds encrypted data: identity first writes plaintext, the
@@ -346,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"KUBECONFIG={cluster.kubeconfig}")
     print(f"PKI={cluster.pki}")
     print(f"ETCD_ENDPOINT={cluster.etcd_endpoint}")
+    print(f"NODE_ROOT={cluster.node_root}")
     return 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import os
 import shutil
 from pathlib import Path
 from typing import Any

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ..resource import POD_KINDS, Resource
+from ..resource import Resource
 from ..snapshot import Snapshot
 from .registry import Hit, control
 from .workload import placeholder, sensitive_name
@@ -73,7 +73,7 @@ INVALID_SINCE_LABEL = "kubernetes.io/legacy-token-invalid-since"
 SHOWN_USERS = 3
 
 
-def _secret_users(snap: Snapshot) -> dict[tuple[str | None, str], list[str]]:
+def secret_users(snap: Snapshot) -> dict[tuple[str | None, str], list[str]]:
     """(namespace, Secret name) -> the pod-carrying objects of that namespace that read it: secret and projected
     volumes, env secretKeyRef and envFrom secretRef (a pod can only reference Secrets of its own namespace)."""
     users: dict[tuple[str | None, str], list[str]] = {}
@@ -101,8 +101,12 @@ def _secret_users(snap: Snapshot) -> dict[tuple[str | None, str], list[str]]:
     return users
 
 
-def _age(res: Resource, now: dt.datetime) -> str:
+def token_age(res: Resource, now: dt.datetime | None = None) -> str:
+    """`, created YYYY-MM-DD (N days ago)` for an object read from a cluster; empty for a manifest."""
+    now = now or dt.datetime.now(dt.UTC)
     created = res.metadata.get("creationTimestamp")
+    if not created:
+        return ""
     try:
         when = dt.datetime.fromisoformat(str(created).replace("Z", "+00:00"))
     except ValueError:
@@ -134,21 +138,15 @@ def legacy_token_usage(res: Resource, users: list[str]) -> str:
     "KW-S003", "Long-lived service account token Secret", "medium", "secrets",
     frameworks=("nsa", "mitre-T1528"),
     remediation="Delete kubernetes.io/service-account-token Secrets; use projected, expiring tokens "
-    "(TokenRequest, `kubectl create token`). Move the workloads named first.",
-    shape="snapshot", kinds=("Secret",), reads=POD_KINDS,
+    "(TokenRequest, `kubectl create token`). Move the workloads that use one first.",
+    shape="object", kinds=("Secret",),
 )
-def legacy_sa_token(snap: Snapshot) -> Iterator[tuple[Resource, str, str]]:
-    # These never expire and survive pod deletion (KEP-2799, legacy token cleanup since v1.29).
-    now = dt.datetime.now(dt.UTC)
-    users: dict[tuple[str | None, str], list[str]] | None = None
-    for res in snap.of_kind("Secret"):
-        if res.obj.get("type") != LEGACY_TOKEN_TYPE:
-            continue
-        if users is None:
-            users = snap.derived("secrets.users", _secret_users)
+def legacy_sa_token(res: Resource) -> Iterator[Hit]:
+    # These never expire and survive pod deletion (KEP-2799, legacy token cleanup since v1.29). Judged per object
+    # (so admission sees it too); `creds audit` adds who uses it (legacy_token_usage).
+    if res.obj.get("type") == LEGACY_TOKEN_TYPE:
         sa = res.annotations.get("kubernetes.io/service-account.name", "?")
-        usage = legacy_token_usage(res, users.get((res.namespace, res.name), []))
-        yield res, "/type", f'non-expiring token Secret for service account "{sa}"{_age(res, now)}; {usage}'
+        yield "/type", f'non-expiring token Secret for service account "{sa}"{token_age(res)}'
 
 
 @control(

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 # The scan's secret controls, one engine: credentials in ConfigMaps, env and annotations, legacy token Secrets.
 SECRET_CONTROLS = ("KW-S001", "KW-S002", "KW-S003", "KW-S004", "KW-S005", "KW-S006", "KW-W046", "KW-W047")
-LEGACY_TOKEN_TYPE = "kubernetes.io/service-account-token"
 
 
 @dataclass(slots=True)
@@ -95,6 +94,7 @@ def _files(col: Collector, opts: AuditOptions) -> None:
 
 def _cluster(col: Collector, snap: Snapshot) -> None:
     from ..controls.registry import Selection, all_controls, run
+    from ..controls.secrets import legacy_token_usage, secret_users
     from .certs import audit_cluster_bundles
 
     chosen = Selection(include=SECRET_CONTROLS).choose(all_controls())
@@ -102,12 +102,18 @@ def _cluster(col: Collector, snap: Snapshot) -> None:
     col.objects += report.objects
     col.not_assessed += snap.not_assessed
     col.errors += snap.errors
+    users = secret_users(snap)
     for f in report.findings:
-        col.add(f.control, f.object, f.location, f.path, f.message)
+        message = f.message
+        if f.control.id == "KW-S003":  # who still uses the legacy token: what decides whether it can go
+            secret = snap.get("Secret", f.object.namespace, f.object.name)
+            if secret is not None:
+                message += "; " + legacy_token_usage(secret, users.get((secret.namespace, secret.name), []))
+        col.add(f.control, f.object, f.location, f.path, message)
     for res in report.controls.values():
         col.judged(res.meta, res.evaluated)
     for secret in snap.of_kind("Secret"):
-        if secret.obj.get("type") == LEGACY_TOKEN_TYPE:
+        if secret.obj.get("type") == "kubernetes.io/service-account-token":
             sa = secret.annotations.get("kubernetes.io/service-account.name", "?")
             col.expiry(f"legacy-token:{secret.namespace}/{secret.name}",
                        f"system:serviceaccount:{secret.namespace}:{sa}", None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,9 @@ def audit_pki_dir(col: Collector, pki: Path) -> None:
     col.objects += report.objects
     col.errors += report.errors
     for f in report.findings:
-        if f.control.id in wanted:
-            col.add(f.control, f.object, f.location, f.path, f.message)
+        if f.control.id in wanted:  # located like every other file of this command (display_path)
+            where = file_loc(os.path.abspath(f.location.file)) if f.location.file else f.location
+            col.add(f.control, f.object, where, f.path, f.message)
     for cid, res in report.controls.items():
         if cid in wanted:
             col.judged(res.meta, res.evaluated)
