@@ -506,3 +506,24 @@ def test_cli_json_has_credentials_and_findings(tmp_path: Path, pki_src: Path, mo
     creds = {c["id"]: c for c in doc["credentials"]}
     assert any(k.startswith("static-token:") for k in creds)
     assert all(set(c) == {"id", "owner", "notAfter", "daysLeft"} for c in creds.values())
+
+
+def test_legacy_token_usage_unknown_when_pods_unread() -> None:
+    from kubeward.findings import NotAssessed
+
+    snap = Snapshot([Resource(_sa_secret("t"), cluster="test")],
+                    not_assessed=[NotAssessed("pods", "403 Forbidden")])
+    r = audit(AuditOptions(default_kubeconfigs=False), snap)
+    msg = next(f.message for f in r.report.findings if f.control.id == "KW-S003")
+    assert "who uses it is unknown: pods could not be read" in msg and "delete it" not in msg
+    assert {n.what for n in r.report.not_assessed} == {"pods"}
+
+
+def test_unreadable_client_certificate_is_an_error(tmp_path: Path) -> None:
+    bad = kubeconfig(tmp_path / "k", [{"name": "u", "user": {"client-certificate-data": _b64("not a cert"),
+                                                              "client-key-data": _b64("nope")}},
+                                      {"name": "v", "user": {"client-certificate": "missing.crt"}}])
+    r = run_files(bad)
+    msgs = sorted(e.message for e in r.report.errors)
+    assert len(msgs) == 2 and "not a base64 PEM certificate" in msgs[0] and "No such file" in msgs[1]
+    assert "nope" not in " ".join(msgs)

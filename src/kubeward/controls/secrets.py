@@ -130,7 +130,8 @@ def legacy_token_usage(res: Resource, users: list[str]) -> str:
     if isinstance(invalid, str) and invalid:
         parts.append(f"invalidated since {invalid}")
     if not parts:
-        parts.append(f"no workload mounts it and it has no {LAST_USED_LABEL} label: unused, delete it")
+        parts.append(f"no workload mounts it and the apiserver recorded no use (no {LAST_USED_LABEL} label; "
+                     "recorded since v1.28): likely unused, delete it")
     return "; ".join(parts)
 
 

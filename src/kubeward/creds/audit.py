@@ -92,6 +92,14 @@ def _files(col: Collector, opts: AuditOptions) -> None:
         audit_kubeconfig(col, conf, root=root)
 
 
+def unread_workloads(snap: Snapshot) -> list[str]:
+    """The pod-carrying types the cluster refused to list: without them "no pod uses this token" is unknown."""
+    from ..sources.cluster import WORKLOAD_TYPES
+
+    names = {t.name for t in WORKLOAD_TYPES}
+    return [n.what for n in snap.not_assessed if n.what.split(" ", 1)[0] in names]
+
+
 def _cluster(col: Collector, snap: Snapshot) -> None:
     from ..controls.registry import Selection, all_controls, run
     from ..controls.secrets import legacy_token_usage, secret_users
@@ -103,11 +111,14 @@ def _cluster(col: Collector, snap: Snapshot) -> None:
     col.not_assessed += snap.not_assessed
     col.errors += snap.errors
     users = secret_users(snap)
+    unread = unread_workloads(snap)
     for f in report.findings:
         message = f.message
         if f.control.id == "KW-S003":  # who still uses the legacy token: what decides whether it can go
             secret = snap.get("Secret", f.object.namespace, f.object.name)
-            if secret is not None:
+            if secret is not None and unread:
+                message += f"; who uses it is unknown: {', '.join(unread)} could not be read"
+            elif secret is not None:
                 message += "; " + legacy_token_usage(secret, users.get((secret.namespace, secret.name), []))
         col.add(f.control, f.object, f.location, f.path, message)
     for res in report.controls.values():

@@ -54,18 +54,22 @@ def audit_pki_dir(col: Collector, pki: Path) -> None:
         col.expiry(f"cert:{display_path(str(cf.path))}", cn_of(cf.cert) or cf.name, cf.cert.not_valid_after_utc)
 
 
-def _pem_certs(path: Path) -> list[x509.Certificate]:
+def _pem_certs(col: Collector, path: Path) -> list[x509.Certificate]:
+    """The certificates of a PEM file; a file that should hold one and cannot be read is an input error."""
     try:
         if path.stat().st_size > MAX_BYTES:
+            col.error(display_path(str(path)), "too large for a PEM file: not assessed")
             return []
         data = path.read_bytes()
-    except OSError:
+    except OSError as exc:
+        col.error(display_path(str(path)), f"{exc.strerror or 'cannot be read'}: not assessed")
         return []
     if b"-----BEGIN CERTIFICATE-----" not in data:
-        return []
+        return []  # a key file or anything else: no certificate to judge
     try:
         return x509.load_pem_x509_certificates(data)
     except ValueError:
+        col.error(display_path(str(path)), "not a valid PEM certificate: not assessed")
         return []
 
 
@@ -86,7 +90,7 @@ def audit_kubelet_pki(col: Collector, folder: Path) -> None:
     for path in sorted(folder.iterdir()):
         if path.is_symlink() or path.suffix not in (".crt", ".pem") or not path.is_file():
             continue
-        certs = _pem_certs(path)
+        certs = _pem_certs(col, path)
         if not certs:
             continue
         col.objects += 1

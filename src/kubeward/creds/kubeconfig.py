@@ -87,18 +87,25 @@ def jwt_claims(token: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
-def _certs(user: dict[str, Any], base: Path, root: Path | None) -> tuple[list[x509.Certificate], str]:
+def _certs(user: dict[str, Any], base: Path, root: Path | None) -> tuple[list[x509.Certificate], str, str]:
+    """(certificates, field, why not): the client certificate of a user entry, or why it could not be read."""
     data, ref = user.get("client-certificate-data"), user.get("client-certificate")
-    try:
-        if isinstance(data, str) and data:
-            return x509.load_pem_x509_certificates(base64.b64decode(data)), "/client-certificate-data"
-        if isinstance(ref, str) and ref:
-            p = under_root(root, ref, base)
-            if p.stat().st_size <= MAX_BYTES:
-                return x509.load_pem_x509_certificates(p.read_bytes()), "/client-certificate"
-    except (ValueError, binascii.Error, OSError):
-        return [], ""
-    return [], ""
+    if isinstance(data, str) and data:
+        try:
+            return x509.load_pem_x509_certificates(base64.b64decode(data)), "/client-certificate-data", ""
+        except (ValueError, binascii.Error):
+            return [], "/client-certificate-data", "client-certificate-data is not a base64 PEM certificate"
+    if isinstance(ref, str) and ref:
+        p = under_root(root, ref, base)
+        try:
+            if p.stat().st_size > MAX_BYTES:
+                return [], "/client-certificate", f"client-certificate {display_path(str(p))} is too large"
+            return x509.load_pem_x509_certificates(p.read_bytes()), "/client-certificate", ""
+        except OSError as exc:
+            return [], "/client-certificate", f"client-certificate {display_path(str(p))}: {exc.strerror}"
+        except ValueError:
+            return [], "/client-certificate", f"client-certificate {display_path(str(p))} is not a PEM certificate"
+    return [], "", ""
 
 
 def audit_kubeconfig(col: Collector, path: Path, *, root: Path | None = None) -> None:
@@ -162,7 +169,9 @@ def _user(col: Collector, ref: Any, loc: Location, i: int, name: str, user: dict
         check_mode(col, "KeyFile", key_path, f'client key of user "{name}"')
         col.add(STATIC_KEY, ref, loc, f"{at}/client-key",
                 f'user "{name}" uses the long-lived private key {display_path(str(key_path))}')
-    certs, field = _certs(user, base, root)
+    certs, field, why = _certs(user, base, root)
+    if why:
+        col.error(shown, f'user "{name}": {why}: its expiry and groups are not assessed')
     if not certs:
         return
     leaf = certs[0]

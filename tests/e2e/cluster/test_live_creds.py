@@ -86,3 +86,37 @@ def test_creds_audit_live_and_node_root(live: Any, admin: Client) -> None:
     for text in (out.stdout, out.stderr, table.stdout, table.stderr):
         assert PLANTED_TOKEN not in text
         assert base64.b64encode(PLANTED_TOKEN.encode()).decode().rstrip("=") not in text
+
+
+def test_creds_audit_without_pod_rights_never_calls_a_token_unused(live: Any, admin: Client, tmp_path: Any) -> None:
+    """A reader allowed Secrets but not Pods: pods are not assessed, and no legacy token is called unused."""
+    namespace(admin, NS)
+    wait_default_sa(admin, [NS])
+    create(admin, _token_secret("legacy-unused"))
+    kc = tmp_path / "secrets-only.kubeconfig"
+    out = kw("pki", "issue-user", str(live.pki), "creds-secrets-only", "--kubeconfig-out", str(kc),
+             "--server", live.server)
+    assert out.returncode == 0, out.stderr
+    rbac = "rbac.authorization.k8s.io/v1"
+    create(admin, {"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": "creds-secrets-only"},
+                   "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]})
+    create(admin, {"apiVersion": rbac, "kind": "ClusterRoleBinding", "metadata": {"name": "creds-secrets-only"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                               "name": "creds-secrets-only"},
+                   "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                                 "name": "creds-secrets-only"}]})
+
+    def audit_json() -> dict[str, Any]:
+        res = kw("creds", "audit", "--cluster", "--kubeconfig", str(kc), "-o", "json", "--fail-on", "none")
+        assert res.returncode == 0, res.stderr
+        assert "pods: not assessed" in res.stderr
+        return dict(orjson.loads(res.stdout))
+
+    from livekube import wait_for
+
+    wait_for("the binding to apply", lambda: any(
+        f["object"]["name"] == "legacy-unused" for f in audit_json()["findings"]))
+    doc = audit_json()
+    assert "pods" in {n["what"] for n in doc["notAssessed"]}
+    msg = next(f["message"] for f in doc["findings"] if f["object"]["name"] == "legacy-unused")
+    assert "who uses it is unknown" in msg and "delete it" not in msg, msg
