@@ -5,7 +5,7 @@ cluster needs comes from kubeward itself: `pki init` (kubeadm layout, separate e
 `pki issue-user … --group system:masters --allow-masters` for the admin kubeconfig. Processes are tracked by pid
 files in the state directory so a second `up` first stops what a first one left, and `down` stops them even after a failed start.
 
-Usage: python3 harness.py up|down [--state DIR]
+Usage: python3 harness.py up|down|restart-apiserver [--state DIR]
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class Cluster:
 
     @property
     def encryption_config(self) -> Path:
-        return self.state / "encryption.yaml"
+        # Where a kubeadm node keeps it, below the node root: `encryption rotate --node-root` edits this file.
+        return self.node_root / "etc" / "kubernetes" / "enc" / "encryption.yaml"
 
     def log(self, component: str) -> Path:
         return self.state / "logs" / f"{component}.log"
@@ -187,6 +188,8 @@ class Cluster:
 
         def host(arg: str) -> str:
             path = Path(arg)
+            if arg.startswith(str(self.node_root) + "/"):
+                return arg[len(str(self.node_root)):]  # already below the node root
             if not arg.startswith(str(self.state) + "/"):
                 return arg
             for real, where in places.items():
@@ -355,6 +358,7 @@ def up(state: Path = DEFAULT_STATE, *, bin_dir: Path | None = None, audit_policy
     try:
         kubeward("pki", "init", str(cluster.pki), "--node-name", "kubeward-e2e", "--key-type", "ecdsa",
                  "--advertise-address", "127.0.0.1")
+        cluster.encryption_config.parent.mkdir(parents=True, mode=0o700)
         kubeward("encryption", "generate", "--provider", "aescbc", "--output", str(cluster.encryption_config))
         shutil.copyfile(audit_policy or HERE / "audit-policy.yaml", cluster.audit_policy)
         kubeward("pki", "issue-user", str(cluster.pki), "kubeward-admin", "--group", "system:masters",
@@ -379,7 +383,7 @@ def attach(state: Path = DEFAULT_STATE) -> Cluster:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="harness.py", description=__doc__.splitlines()[0])
-    ap.add_argument("action", choices=("up", "down"))
+    ap.add_argument("action", choices=("up", "down", "restart-apiserver"))
     ap.add_argument("--state", type=Path, default=DEFAULT_STATE, help=f"state directory (default {DEFAULT_STATE})")
     ap.add_argument("--audit-policy", type=Path, help="audit policy file (default: e2e/apiserver/audit-policy.yaml)")
     args = ap.parse_args(argv)
@@ -387,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "down":
             down(args.state)
             print(f"cluster in {args.state} stopped and removed")
+            return 0
+        if args.action == "restart-apiserver":  # as the kubelet restarts a static pod (`encryption rotate`)
+            attach(args.state).restart_apiserver()
             return 0
         cluster = up(args.state, audit_policy=args.audit_policy)
     except HarnessError as exc:
