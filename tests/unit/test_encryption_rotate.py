@@ -48,6 +48,20 @@ def test_only_local_keys_are_rotated(providers: list[dict[str, object]], why: st
         _secrets_provider(doc)
 
 
+def test_an_entry_shared_with_other_resources_is_refused() -> None:
+    doc = {"resources": [{"resources": ["secrets", "configmaps"], "providers": [
+        {"aescbc": {"keys": [{"name": "k", "secret": "x"}]}}]}]}
+    with pytest.raises(RotationError, match="also covers configmaps"):
+        _secrets_provider(doc)
+
+
+def test_exact_entry_wins_over_wildcard() -> None:
+    keys = [{"name": "k2", "secret": "y"}]
+    doc = {"resources": [{"resources": ["*.*"], "providers": [{"identity": {}}]},
+                         {"resources": ["secrets"], "providers": [{"secretbox": {"keys": keys}}]}]}
+    assert _secrets_provider(doc) == ("secretbox", keys)
+
+
 def test_writing_provider_of_secrets() -> None:
     keys = [{"name": "k1", "secret": "x"}]
     doc = {"resources": [{"resources": ["configmaps"], "providers": [{"identity": {}}]},

@@ -90,14 +90,25 @@ def _load_config(path: Path) -> dict[str, Any]:
 
 
 def _secrets_provider(doc: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """The writing provider of the entry that covers secrets, and its key list (edited in place)."""
-    for entry in doc["resources"]:
-        if any(r in ("secrets", "*.", "*.*") for r in entry.get("resources", [])):
-            (ptype, pcfg), = entry["providers"][0].items()
-            if ptype not in KEYED:
-                raise RotationError(f"secrets are written by {ptype}: only aescbc, aesgcm and secretbox keys "
-                                    "are rotated here (KMS keys rotate in the KMS)")
-            return ptype, pcfg["keys"]
+    """The writing provider of the entry that covers secrets, and its key list (edited in place).
+
+    The entry as config.go picks it: the first naming `secrets`, else `*.` (the core group), else `*.*`. An entry
+    that also covers other resources is refused: only Secrets are rewritten, and removing the old key would leave
+    the others unreadable."""
+    entries = [e for e in doc.get("resources") or [] if isinstance(e, dict)]
+    for wanted in ("secrets", "*.", "*.*"):
+        entry = next((e for e in entries if wanted in (e.get("resources") or [])), None)
+        if entry is None:
+            continue
+        others = [r for r in entry.get("resources") or [] if r != "secrets"]
+        if others:
+            raise RotationError(f"the entry that encrypts secrets also covers {', '.join(others)}: only Secrets "
+                                "are rewritten here, so rotate with an entry of its own for secrets")
+        (ptype, pcfg), = entry["providers"][0].items()
+        if ptype not in KEYED:
+            raise RotationError(f"secrets are written by {ptype}: only aescbc, aesgcm and secretbox keys "
+                                "are rotated here (KMS keys rotate in the KMS)")
+        return ptype, pcfg["keys"]
     raise RotationError("no resources entry covers secrets")
 
 
