@@ -31,6 +31,7 @@ from .base import (
     SKIP_TLS,
     STATIC_KEY,
     Collector,
+    changed_on,
     check_mode,
     file_loc,
     file_ref,
@@ -124,7 +125,7 @@ def audit_kubeconfig(col: Collector, path: Path, *, root: Path | None = None) ->
             col.add(SKIP_TLS, ref, loc, f"/clusters/{i}/cluster/insecure-skip-tls-verify",
                     f'cluster "{name}" does not verify the server certificate')
     for i, name, entry in _entries(doc, "users", "user"):
-        _user(col, ref, loc, i, name, entry, base, root, shown)
+        _user(col, ref, loc, i, name, entry, base, root, shown, changed_on(path))
     for i, name, ctx in _entries(doc, "contexts", "context"):
         col.judged(PLAIN_HTTP)
         found = clusters.get(str(ctx.get("cluster", "")))
@@ -136,7 +137,7 @@ def audit_kubeconfig(col: Collector, path: Path, *, root: Path | None = None) ->
 
 
 def _user(col: Collector, ref: Any, loc: Location, i: int, name: str, user: dict[str, Any], base: Path,
-          root: Path | None, shown: str) -> None:
+          root: Path | None, shown: str, age: str) -> None:
     at = f"/users/{i}/user"
     cid = f"kubeconfig:{shown}#user={name}"
     col.judged(EMBEDDED_TOKEN)
@@ -148,7 +149,7 @@ def _user(col: Collector, ref: Any, loc: Location, i: int, name: str, user: dict
         exp = claims.get("exp") if claims else None
         when = dt.datetime.fromtimestamp(exp, dt.UTC) if isinstance(exp, int | float) else None
         life = f"expires {when:%Y-%m-%d %H:%M}Z" if when else "no expiry the file shows"
-        col.add(EMBEDDED_TOKEN, ref, loc, f"{at}/token", f'user "{name}" holds a bearer token ({life})')
+        col.add(EMBEDDED_TOKEN, ref, loc, f"{at}/token", f'user "{name}" holds a bearer token ({life}{age})')
         col.expiry(f"{cid}/token", str(claims.get("sub", name)) if claims else name, when)
     token_file = user.get("tokenFile")
     if isinstance(token_file, str) and token_file:
@@ -157,12 +158,12 @@ def _user(col: Collector, ref: Any, loc: Location, i: int, name: str, user: dict
     held = [k for k in OIDC_SECRETS if provider.get(k)]
     if held:
         col.add(EMBEDDED_TOKEN, ref, loc, f"{at}/auth-provider/config",
-                f'user "{name}"\'s auth-provider config holds {", ".join(held)}')
+                f'user "{name}"\'s auth-provider config holds {", ".join(held)}{age}')
     if user.get("password") or user.get("username"):
         col.add(BASIC_AUTH, ref, loc, f"{at}/password" if user.get("password") else f"{at}/username",
-                f'user "{name}" authenticates with a username and password')
+                f'user "{name}" authenticates with a username and password{age}')
     if user.get("client-key-data"):
-        col.add(STATIC_KEY, ref, loc, f"{at}/client-key-data", f'user "{name}" has its private key in the file')
+        col.add(STATIC_KEY, ref, loc, f"{at}/client-key-data", f'user "{name}" has its private key in the file{age}')
     key_file = user.get("client-key")
     if isinstance(key_file, str) and key_file:
         key_path = under_root(root, key_file, base)
