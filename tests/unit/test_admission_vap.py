@@ -27,6 +27,15 @@ def test_every_rule_names_a_registered_pod_control() -> None:
         assert cid in registry and registry[cid].shape == "pod"
 
 
+def test_every_rule_restates_part_of_the_check_its_control_reports() -> None:
+    from kubeward.controls.pss import REPORTED_BY
+
+    for cid, rule in RULES.items():
+        assert rule.control == cid and cid in REPORTED_BY[rule.check], (cid, rule.check)
+    # the capabilities split: each added capability is one control's, so each is one rule's
+    assert {"KW-W010", "KW-W011", "KW-W017", "KW-W026", "KW-W027", "KW-PSS-procMount_restricted"} <= set(RULES)
+
+
 def test_shapes_cover_every_pod_carrying_kind() -> None:
     plural = {"Pod": "pods", "Deployment": "deployments", "ReplicaSet": "replicasets", "StatefulSet": "statefulsets",
               "DaemonSet": "daemonsets", "Job": "jobs", "CronJob": "cronjobs",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..controls.registry import Control
+from ..controls.workload.capabilities import SPECIFIC_CAPS
 from ..engines.pss.baseline import CAPABILITIES_ALLOWED_1_0
 from .config import AdmissionConfig
 from .decide import admission_controls
@@ -87,53 +88,51 @@ _SECCOMP_OK = "['RuntimeDefault', 'Localhost']"  # baseline.valid_seccomp
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One control as CEL: `ok` holds when the control passes; `detail` is a CEL string naming what fails."""
+    """One control as CEL: `ok` holds when the control passes; `detail` is a CEL string naming what fails;
+    `check` is the PSS check the control reports (all or part of)."""
 
     check: str
     ok: str
     detail: str
+    control: str
 
 
 def _privileged() -> Rule:  # baseline.privileged_1_0
     ok = f"!({_sc('privileged')} && c.securityContext.privileged == true)"
     return Rule("privileged", _every(ok),
-                f"'containers ' + {_names(ok)} + ' must not set securityContext.privileged=true'")
-
-
-def _host_namespaces() -> Rule:  # baseline.host_namespaces_1_0
-    fields = ("hostNetwork", "hostPID", "hostIPC")
-    ok = " && ".join(f"!(has(variables.spec.{f}) && variables.spec.{f} == true)" for f in fields)
-    named = " + ".join(f"((has(variables.spec.{f}) && variables.spec.{f} == true) ? ['{f}=true'] : [])"
-                       for f in fields)
-    return Rule("hostNamespaces", ok, f"({named}).join(', ')")
+                f"'containers ' + {_names(ok)} + ' must not set securityContext.privileged=true'", "KW-W001")
 
 
 def _host_path() -> Rule:  # baseline.host_path_volumes_1_0
     ok = "(!has(variables.spec.volumes) || variables.spec.volumes.all(v, !has(v.hostPath)))"
     return Rule("hostPathVolumes", ok,
-                "'volumes ' + variables.spec.volumes.filter(v, has(v.hostPath)).map(v, v.name).join(', ')")
+                "'volumes ' + variables.spec.volumes.filter(v, has(v.hostPath)).map(v, v.name).join(', ')", "KW-W006")
 
 
-def _capabilities_baseline() -> Rule:  # baseline.capabilities_baseline_1_0
+def _norm_cap(a: str) -> str:
+    """controls.workload.common._norm_cap: upper-cased, CAP_ stripped (ASCII case, as every capability name)."""
+    return f"({a}.upperAscii().startsWith('CAP_') ? {a}.upperAscii().substring(4) : {a}.upperAscii())"
+
+
+def _capabilities_extra() -> Rule:  # baseline.capabilities_baseline_1_0, less what a dangerous-capability control reports
     ok = (f"!({_sc('capabilities.add')}) || c.securityContext.capabilities.add.all(a, a in "
-          f"{_quoted(CAPABILITIES_ALLOWED_1_0)})")
+          f"{_quoted(CAPABILITIES_ALLOWED_1_0)} || {_norm_cap('a')} in {_quoted(frozenset(SPECIFIC_CAPS))})")
     return Rule("capabilities_baseline", _every(ok),
-                f"'containers ' + {_names(ok)} + ' must not add capabilities outside the runtime default set'")
+                f"'containers ' + {_names(ok)} + ' must not add capabilities outside the runtime default set'",
+                "KW-W010")
 
 
-def _capabilities_restricted() -> Rule:  # restricted.capabilities_restricted_1_25
-    ok = (f"({_sc('capabilities.drop')} && 'ALL' in c.securityContext.capabilities.drop) && "
-          f"(!has(c.securityContext.capabilities.add) || "
-          f"c.securityContext.capabilities.add.all(a, a == 'NET_BIND_SERVICE'))")
-    return Rule("capabilities_restricted", f"{_WINDOWS} || ({_every(ok)})",
-                f"'containers ' + {_names(ok)} + ' must set securityContext.capabilities.drop=[\"ALL\"] and add at '"
-                f" + 'most NET_BIND_SERVICE'")
+def _capabilities_dangerous(cid: str) -> Rule:  # capabilities.py _added
+    caps = frozenset(c for c, owner in SPECIFIC_CAPS.items() if owner == cid)
+    ok = f"!({_sc('capabilities.add')}) || c.securityContext.capabilities.add.all(a, !({_norm_cap('a')} in {_quoted(caps)}))"
+    return Rule("capabilities_baseline", _every(ok),
+                f"'containers ' + {_names(ok)} + ' must not add ' + {cel_string(', '.join(sorted(caps)))}", cid)
 
 
 def _allow_privilege_escalation() -> Rule:  # restricted.allow_privilege_escalation_1_25
     ok = f"({_sc('allowPrivilegeEscalation')} && c.securityContext.allowPrivilegeEscalation == false)"
     return Rule("allowPrivilegeEscalation", f"{_WINDOWS} || ({_every(ok)})",
-                f"'containers ' + {_names(ok)} + ' must set securityContext.allowPrivilegeEscalation=false'")
+                f"'containers ' + {_names(ok)} + ' must set securityContext.allowPrivilegeEscalation=false'", "KW-W024")
 
 
 def _run_as_non_root() -> Rule:  # restricted.run_as_non_root_1_35
@@ -142,36 +141,46 @@ def _run_as_non_root() -> Rule:  # restricted.run_as_non_root_1_35
     ok = f"({_sc('runAsNonRoot')} ? c.securityContext.runAsNonRoot == true : {pod_ok})"
     return Rule("runAsNonRoot", f"{_USERNS} || (!({pod_set} && {_POD_SC}.runAsNonRoot == false) && {_every(ok)})",
                 f"'pod or containers ' + {_names(ok)} + ' must set securityContext.runAsNonRoot=true (and none "
-                f"false)'")
+                f"false)'", "KW-W020")
 
 
-def _seccomp_restricted() -> Rule:  # restricted.seccomp_profile_restricted_1_25
-    pod_set = f"(has({_POD_SC}) && has({_POD_SC}.seccompProfile))"
-    pod_valid = f"(has({_POD_SC}.seccompProfile.type) && {_POD_SC}.seccompProfile.type in {_SECCOMP_OK})"
-    c_valid = f"(has(c.securityContext.seccompProfile.type) && c.securityContext.seccompProfile.type in {_SECCOMP_OK})"
-    ok = f"({_sc('seccompProfile')} ? {c_valid} : ({pod_set} && {pod_valid}))"
-    return Rule("seccompProfile_restricted", f"{_WINDOWS} || (!({pod_set} && !{pod_valid}) && {_every(ok)})",
+_SECCOMP_POD_SET = f"(has({_POD_SC}) && has({_POD_SC}.seccompProfile))"
+_SECCOMP_POD_VALID = f"(has({_POD_SC}.seccompProfile.type) && {_POD_SC}.seccompProfile.type in {_SECCOMP_OK})"
+_SECCOMP_C_VALID = (f"(has(c.securityContext.seccompProfile.type) && c.securityContext.seccompProfile.type in "
+                    f"{_SECCOMP_OK})")
+
+
+def _seccomp_unset() -> Rule:  # restricted.seccomp_profile_restricted_1_25, less a set bad type (KW-W027)
+    ok = f"({_sc('seccompProfile')})"
+    return Rule("seccompProfile_restricted", f"{_WINDOWS} || {_SECCOMP_POD_SET} || {_every(ok)}",
                 f"'pod or containers ' + {_names(ok)} + ' must set securityContext.seccompProfile.type to "
-                f"\"RuntimeDefault\" or \"Localhost\"'")
+                f"\"RuntimeDefault\" or \"Localhost\"'", "KW-W026")
+
+
+def _seccomp_baseline() -> Rule:  # baseline.seccomp_profile_baseline_1_19
+    ok = f"(!({_sc('seccompProfile')}) || {_SECCOMP_C_VALID})"
+    return Rule("seccompProfile_baseline", f"!({_SECCOMP_POD_SET} && !{_SECCOMP_POD_VALID}) && {_every(ok)}",
+                f"'pod or containers ' + {_names(ok)} + ' must not set securityContext.seccompProfile.type other "
+                f"than \"RuntimeDefault\" or \"Localhost\"'", "KW-W027")
 
 
 def _host_ports() -> Rule:  # baseline.host_ports_1_0
     ok = "(!has(c.ports) || c.ports.all(p, !has(p.hostPort) || p.hostPort == 0))"
-    return Rule("hostPorts", _every(ok), f"'containers ' + {_names(ok)} + ' must not use hostPort'")
+    return Rule("hostPorts", _every(ok), f"'containers ' + {_names(ok)} + ' must not use hostPort'", "KW-W005")
 
 
-def _proc_mount(check: str, exempt_userns: bool) -> Rule:  # baseline.proc_mount_1_35, restricted 1_35
+def _proc_mount(check: str, userns: bool) -> Rule:  # baseline.proc_mount_1_35; restricted 1_35 where baseline allows
     ok = f"(!({_sc('procMount')}) || c.securityContext.procMount == 'Default')"
-    expr = f"{_USERNS} || ({_every(ok)})" if exempt_userns else _every(ok)
+    expr = f"!{_USERNS} || ({_every(ok)})" if userns else f"{_USERNS} || ({_every(ok)})"
     return Rule(check, expr, f"'containers ' + {_names(ok)} + ' must not set securityContext.procMount other than "
-                             f"\"Default\"'")
+                             f"\"Default\"'", f"KW-PSS-{check}" if userns else "KW-W030")
 
 
 def _run_as_user() -> Rule:  # restricted.run_as_user_1_35
     pod_zero = f"(has({_POD_SC}) && has({_POD_SC}.runAsUser) && {_POD_SC}.runAsUser == 0)"
     ok = f"!({_sc('runAsUser')} && c.securityContext.runAsUser == 0)"
     return Rule("runAsUser", f"{_USERNS} || (!{pod_zero} && {_every(ok)})",
-                f"'pod or containers ' + {_names(ok)} + ' must not set runAsUser=0'")
+                f"'pod or containers ' + {_names(ok)} + ' must not set runAsUser=0'", "KW-W021")
 
 
 def _windows_host_process() -> Rule:  # baseline.windows_host_process_1_0
@@ -179,31 +188,18 @@ def _windows_host_process() -> Rule:  # baseline.windows_host_process_1_0
                f"{_POD_SC}.windowsOptions.hostProcess == true)")
     ok = f"!({_sc('windowsOptions.hostProcess')} && c.securityContext.windowsOptions.hostProcess == true)"
     return Rule("windowsHostProcess", f"!{pod_bad} && {_every(ok)}",
-                f"'pod or containers ' + {_names(ok)} + ' must not set securityContext.windowsOptions.hostProcess=true'")
+                f"'pod or containers ' + {_names(ok)} + ' must not set securityContext.windowsOptions.hostProcess=true'",
+                "KW-W032")
 
 
-def _by_control(rules: tuple[Rule, ...]) -> dict[str, Rule]:
-    """Each rule under the control that reports its PSS check: the KW-W control a merged check became (its old
-    KW-PSS id is an alias of exactly that one), or the KW-PSS control itself. A check split over several controls
-    (hostNamespaces: KW-W002/3/4; capabilities_restricted: KW-W018 and KW-W056) has no one-to-one CEL rule yet:
-    those controls are listed as not expressed rather than exported with a wider rule."""
-    from ..controls.registry import aliases, all_controls
-
-    registry, merged = all_controls(), aliases()
-    out: dict[str, Rule] = {}
-    for r in rules:
-        old = f"KW-PSS-{r.check}"
-        targets = merged.get(old, (old,) if old in registry else ())
-        if len(targets) == 1:
-            out[targets[0]] = r
-    return out
-
-
-RULES: dict[str, Rule] = _by_control((
-    _privileged(), _host_namespaces(), _host_path(), _capabilities_baseline(), _capabilities_restricted(),
-    _allow_privilege_escalation(), _run_as_non_root(), _seccomp_restricted(), _host_ports(),
-    _proc_mount("procMount", True), _proc_mount("procMount_restricted", False), _run_as_user(),
-    _windows_host_process()))
+# Each rule under the one control it restates. A check split over controls of its own grain (hostNamespaces:
+# KW-W002/3/4; capabilities_restricted: KW-W018 and KW-W056) has no one-to-one CEL rule yet: those controls are
+# listed as not expressed rather than exported with a wider rule.
+RULES: dict[str, Rule] = {r.control: r for r in (
+    _privileged(), _host_path(), _capabilities_extra(), *(_capabilities_dangerous(c) for c in sorted(
+        set(SPECIFIC_CAPS.values()))), _allow_privilege_escalation(), _run_as_non_root(), _seccomp_unset(),
+    _seccomp_baseline(), _host_ports(), _proc_mount("procMount", False), _proc_mount("procMount_restricted", True),
+    _run_as_user(), _windows_host_process())}
 
 
 @dataclass(slots=True)

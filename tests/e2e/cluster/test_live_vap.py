@@ -71,6 +71,10 @@ def variants(obj: dict[str, Any]) -> list[dict[str, Any]]:
         ("hostpid", lambda s: s.update(hostPID=True)),
         ("hostpath", lambda s: s["volumes"].append({"name": "kwhost", "hostPath": {"path": "/var"}})),
         ("netadmin", lambda s: s["containers"][0]["securityContext"]["capabilities"].update(add=["NET_ADMIN"])),
+        ("sysadmin", lambda s: s["containers"][0]["securityContext"]["capabilities"].update(add=["cap_sys_admin"])),
+        ("extracap", lambda s: s["containers"][0]["securityContext"]["capabilities"].update(add=["CAP_CHOWN", "SYS_NICE"])),
+        ("unconfined", lambda s: s["containers"][0]["securityContext"].update(seccompProfile={"type": "Unconfined"})),
+        ("unmasked-host", lambda s: s["containers"][0]["securityContext"].update(procMount="Unmasked")),
         ("root-init", lambda s: s.setdefault("initContainers", []).append(
             {"name": "kwinit", "image": "busybox", "securityContext": {"runAsNonRoot": False}})),
         ("no-seccomp", lambda s: s["securityContext"].pop("seccompProfile")),

@@ -20,7 +20,7 @@ from .common import (
     _d,
     _deepest,
     _name,
-    _pss_control,
+    pss_control,
 )
 
 # ------------------------------------------------------------------------------------- privilege, host
@@ -30,7 +30,7 @@ control(
     "KW-W001", "Privileged container", "critical", "workload",
     frameworks=("nsa", "cis-5.2.2", "mitre-T1611", *pss_frameworks("privileged")),
     remediation="Remove securityContext.privileged or set it to false.",
-)(_pss_control("privileged"))
+)(pss_control("privileged"))
 
 
 def _host_ns(field: str, what: str) -> Any:
@@ -89,10 +89,11 @@ def _host_paths(pod: PodView) -> Iterator[tuple[dict[str, Any], str, str]]:
 
 @control(
     "KW-W006", "hostPath volume", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.12", "mitre-T1611", *pss_frameworks("hostPathVolumes")),
+    frameworks=("nsa", "cis-5.2.12", "mitre-T1611", *pss_frameworks("hostPathVolumes", "restrictedVolumes")),
     remediation="Replace the hostPath volume with emptyDir, a ConfigMap/Secret, or a PersistentVolumeClaim.",
 )
 def host_path(pod: PodView) -> Iterator[Hit]:
+    # check_hostPathVolumes.go, and the hostPath type of check_restrictedVolumes.go (which leaves it to this one)
     for v, vpath, p in _host_paths(pod):
         yield f"{vpath}/hostPath", f'volume "{v.get("name")}" mounts host path {p}'
 

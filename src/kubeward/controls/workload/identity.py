@@ -16,9 +16,9 @@ from .common import (
     _effective_at,
     _name,
     _psc,
-    _pss_control,
     _user_namespaced,
     _windows,
+    pss_control,
 )
 
 # ------------------------------------------------------------------------------------------ identities
@@ -28,7 +28,7 @@ control(
     "KW-W020", "Container may run as root", "medium", "workload",
     frameworks=("nsa", "cis-5.2.7", "mitre-T1611", *pss_frameworks("runAsNonRoot")),
     remediation="Set runAsNonRoot: true (pod securityContext, or every container's).",
-)(_pss_control("runAsNonRoot"))
+)(pss_control("runAsNonRoot"))
 
 
 def _is_zero(v: Any) -> bool:
@@ -39,7 +39,7 @@ control(
     "KW-W021", "Container runs as UID 0", "high", "workload",
     frameworks=("nsa", "cis-5.2.7", "mitre-T1611", *pss_frameworks("runAsUser")),
     remediation="Set runAsUser to a non-zero UID (and runAsNonRoot: true).",
-)(_pss_control("runAsUser"))
+)(pss_control("runAsUser"))
 
 
 @control(
@@ -108,7 +108,7 @@ control(
     "KW-W024", "Privilege escalation allowed", "medium", "workload",
     frameworks=("nsa", "cis-5.2.6", "mitre-T1548.001", *pss_frameworks("allowPrivilegeEscalation")),
     remediation="Set securityContext.allowPrivilegeEscalation: false on every container.",
-)(_pss_control("allowPrivilegeEscalation"))
+)(pss_control("allowPrivilegeEscalation"))
 
 
 @control(
