@@ -14,7 +14,7 @@ from ...engines.pss.baseline import (
     CAPABILITIES_ALLOWED_1_0,
     privileged,
 )
-from ...engines.pss.restricted import drops_all, restricted_adds
+from ...engines.pss.restricted import drops_all, restricted_add_allowed
 from ...resource import PodView
 from ..pss import pss_frameworks
 from ..registry import Hit, control
@@ -36,11 +36,11 @@ BASELINE_CAPS = CAPABILITIES_ALLOWED_1_0
 _PSS_ADD = pss_frameworks("capabilities_baseline", "capabilities_restricted")
 
 
-def _adds(pod: PodView) -> Iterator[tuple[dict[str, Any], str, int, str]]:
-    """(container, pointer, index, name as written) of every capabilities.add entry."""
+def _adds(pod: PodView) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """(container, pointer, name as written) of every capabilities.add entry."""
     for c, path, _ in _containers(pod):
         for i, cap in enumerate(_caps(c, "add")):
-            yield c, f"{path}/securityContext/capabilities/add/{i}", i, cap
+            yield c, f"{path}/securityContext/capabilities/add/{i}", cap
 
 
 # Normalised name (the runtimes upper-case and strip CAP_) -> the control reporting it, filled by `_added`.
@@ -51,7 +51,7 @@ def _added(cid: str, cap_set: frozenset[str], what: str) -> Any:
     SPECIFIC_CAPS.update(dict.fromkeys(cap_set, cid))
 
     def check(pod: PodView) -> Iterator[Hit]:
-        for c, ptr, _, cap in _adds(pod):
+        for c, ptr, cap in _adds(pod):
             if _norm_cap(cap) in cap_set:
                 yield ptr, f'container "{_name(c)}" adds {cap}{what}'
     return check
@@ -63,44 +63,41 @@ def _added(cid: str, cap_set: frozenset[str], what: str) -> Any:
     remediation="Add only capabilities from the default runtime set (ideally only NET_BIND_SERVICE).",
 )
 def extra_capabilities(pod: PodView) -> Iterator[Hit]:
-    for c, ptr, _, cap in _adds(pod):
+    for c, ptr, cap in _adds(pod):
         # pss compares the literal string, so "CAP_CHOWN" or "chown" are not in the allowed set either; a
         # dangerous capability is its own control's finding
         if cap not in BASELINE_CAPS and _norm_cap(cap) not in SPECIFIC_CAPS:
             yield ptr, f'container "{_name(c)}" adds capability {cap}'
 
 
-def _dangerous(cid: str, title: str, severity: str, mitre: tuple[str, ...], remediation: str,
-               caps: frozenset[str], what: str, cis: str = "cis-5.2.9") -> None:
-    control(cid, title, severity, "workload", frameworks=("nsa", cis, *mitre, *_PSS_ADD),
-            remediation=remediation)(_added(cid, caps, what))
-
-
-_dangerous("KW-W011", "CAP_SYS_ADMIN added", "critical", ("mitre-T1611",),
-           "Remove SYS_ADMIN from capabilities.add; it is nearly equivalent to privileged.",
-           frozenset({"SYS_ADMIN"}), " (near-root on the node: mount, namespaces, BPF)")
-_dangerous("KW-W012", "CAP_NET_ADMIN added", "high", ("mitre-T1557",),
-           "Remove NET_ADMIN from capabilities.add; leave network configuration to the CNI plugin.",
-           frozenset({"NET_ADMIN"}), " (can reconfigure interfaces, routes and iptables)")
-_dangerous("KW-W013", "CAP_NET_RAW added", "medium", ("mitre-T1040",),
-           "Remove NET_RAW from capabilities.add; it enables ARP/DNS spoofing inside the cluster network.",
-           frozenset({"NET_RAW"}), " (raw sockets: spoofing and sniffing)", cis="cis-5.2.8")
-_dangerous("KW-W014", "CAP_SYS_PTRACE added", "high", ("mitre-T1055",),
-           "Remove SYS_PTRACE from capabilities.add.",
-           frozenset({"SYS_PTRACE"}), " (can trace and inject into other processes)")
-_dangerous("KW-W015", "CAP_SYS_MODULE added", "critical", ("mitre-T1611", "mitre-T1547.006"),
-           "Remove SYS_MODULE from capabilities.add; loading kernel modules is a node takeover.",
-           frozenset({"SYS_MODULE"}), " (can load kernel modules)")
-_dangerous("KW-W016", "All capabilities added", "critical", ("mitre-T1611",),
-           "Never add ALL; add only the specific capability the process needs.",
-           frozenset({"ALL"}), "")
-_dangerous("KW-W017", "Other dangerous capability added", "high", ("mitre-T1611",),
-           "Remove DAC_READ_SEARCH, SYS_RAWIO, BPF, PERFMON, SYS_BOOT, SYS_TIME, MAC_ADMIN, MAC_OVERRIDE, "
-           "SYSLOG and similar from capabilities.add.",
-           frozenset({"DAC_READ_SEARCH", "SYS_RAWIO", "BPF", "PERFMON", "SYS_BOOT", "SYS_TIME", "MAC_ADMIN",
-                      "MAC_OVERRIDE", "SYSLOG", "LINUX_IMMUTABLE", "SYS_RESOURCE", "CHECKPOINT_RESTORE",
-                      "WAKE_ALARM", "BLOCK_SUSPEND"}),
-           " (host-level kernel privilege)")
+# (id, title, severity, CIS section, MITRE techniques, capabilities, what adding one means, remediation)
+_DANGEROUS: tuple[tuple[str, str, str, str, tuple[str, ...], frozenset[str], str, str], ...] = (
+    ("KW-W011", "CAP_SYS_ADMIN added", "critical", "cis-5.2.9", ("mitre-T1611",), frozenset({"SYS_ADMIN"}),
+     " (near-root on the node: mount, namespaces, BPF)",
+     "Remove SYS_ADMIN from capabilities.add; it is nearly equivalent to privileged."),
+    ("KW-W012", "CAP_NET_ADMIN added", "high", "cis-5.2.9", ("mitre-T1557",), frozenset({"NET_ADMIN"}),
+     " (can reconfigure interfaces, routes and iptables)",
+     "Remove NET_ADMIN from capabilities.add; leave network configuration to the CNI plugin."),
+    ("KW-W013", "CAP_NET_RAW added", "medium", "cis-5.2.8", ("mitre-T1040",), frozenset({"NET_RAW"}),
+     " (raw sockets: spoofing and sniffing)",
+     "Remove NET_RAW from capabilities.add; it enables ARP/DNS spoofing inside the cluster network."),
+    ("KW-W014", "CAP_SYS_PTRACE added", "high", "cis-5.2.9", ("mitre-T1055",), frozenset({"SYS_PTRACE"}),
+     " (can trace and inject into other processes)", "Remove SYS_PTRACE from capabilities.add."),
+    ("KW-W015", "CAP_SYS_MODULE added", "critical", "cis-5.2.9", ("mitre-T1611", "mitre-T1547.006"),
+     frozenset({"SYS_MODULE"}), " (can load kernel modules)",
+     "Remove SYS_MODULE from capabilities.add; loading kernel modules is a node takeover."),
+    ("KW-W016", "All capabilities added", "critical", "cis-5.2.9", ("mitre-T1611",), frozenset({"ALL"}), "",
+     "Never add ALL; add only the specific capability the process needs."),
+    ("KW-W017", "Other dangerous capability added", "high", "cis-5.2.9", ("mitre-T1611",), frozenset({
+        "DAC_READ_SEARCH", "SYS_RAWIO", "BPF", "PERFMON", "SYS_BOOT", "SYS_TIME", "MAC_ADMIN", "MAC_OVERRIDE",
+        "SYSLOG", "LINUX_IMMUTABLE", "SYS_RESOURCE", "CHECKPOINT_RESTORE", "WAKE_ALARM", "BLOCK_SUSPEND"}),
+     " (host-level kernel privilege)",
+     "Remove DAC_READ_SEARCH, SYS_RAWIO, BPF, PERFMON, SYS_BOOT, SYS_TIME, MAC_ADMIN, MAC_OVERRIDE, SYSLOG and "
+     "similar from capabilities.add."),
+)
+for _cid, _title, _sev, _cis, _mitre, _set, _what, _fix in _DANGEROUS:
+    control(_cid, _title, _sev, "workload", frameworks=("nsa", _cis, *_mitre, *_PSS_ADD),
+            remediation=_fix)(_added(_cid, _set, _what))
 # No dangerous name is in the default set, so a capability they report fails baseline as KW-W010's would.
 assert not {c for c in SPECIFIC_CAPS if c in BASELINE_CAPS}
 
@@ -113,12 +110,9 @@ assert not {c for c in SPECIFIC_CAPS if c in BASELINE_CAPS}
 def restricted_capabilities(pod: PodView) -> Iterator[Hit]:
     # check_capabilities_restricted.go: add may contain only NET_BIND_SERVICE (literal); Windows pods exempt.
     # What is outside the default set is reported above (it fails baseline too): here the rest of that set.
-    if _windows(pod):
-        return
-    for c, path, _ in _containers(pod):
-        for i, cap in restricted_adds(c):
-            if cap in BASELINE_CAPS:
-                yield f"{path}/securityContext/capabilities/add/{i}", f'container "{_name(c)}" adds {cap}'
+    if not _windows(pod):
+        yield from ((ptr, f'container "{_name(c)}" adds {cap}') for c, ptr, cap in _adds(pod)
+                    if cap in BASELINE_CAPS and not restricted_add_allowed(cap))
 
 
 def _drops(c: dict[str, Any], cap: str) -> bool:

@@ -3,7 +3,7 @@ engine's facts (engines/pss/facts.py) turned into hits with JSON pointers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ...engines.pss.baseline import (
@@ -11,7 +11,7 @@ from ...engines.pss.baseline import (
 )
 from ...resource import PodView
 from ..pss import pss_hits, pss_input
-from ..registry import Hit
+from ..registry import Hit, control
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -102,4 +102,13 @@ def pss_control(check_id: str, beyond: str | None = None) -> Callable[[PodView],
     return check
 
 
-__all__ = ["RUNNABLE", "pss_control", "pss_hits", "pss_input"]
+def family(make: Callable[..., Callable[[PodView], Iterator[Hit]]], rows: Iterable[tuple[Any, ...]],
+           **options: Any) -> None:
+    """Register one workload control per row (id, title, severity, frameworks, remediation, *arguments of `make`):
+    controls that differ only in what they look for are one function and a table, not one copy each."""
+    for cid, title, severity, frameworks, remediation, *args in rows:
+        control(cid, title, severity, "workload", frameworks=frameworks, remediation=remediation,
+                **options)(make(*args))
+
+
+__all__ = ["RUNNABLE", "family", "pss_control", "pss_hits", "pss_input"]

@@ -15,47 +15,42 @@ from ...textsafe import printable
 from ..pss import pss_frameworks
 from ..registry import Hit, control
 from .common import (
+    family,
     pss_control,
     pss_input,
 )
 
 # ------------------------------------------------------------------------------------ kernel sandboxing
 
-
-
-control(
-    "KW-W026", "Seccomp profile not RuntimeDefault or Localhost", "medium", "workload",
-    frameworks=("nsa", "cis-5.7.2", "mitre-T1611", *pss_frameworks("seccompProfile_restricted")),
-    remediation="Set securityContext.seccompProfile.type: RuntimeDefault (pod level) or a Localhost profile.",
-)(pss_control("seccompProfile_restricted", beyond="seccompProfile_baseline"))  # a set bad type: KW-W027
-
-
-control(
-    "KW-W027", "Seccomp Unconfined", "high", "workload",
-    frameworks=("nsa", "cis-5.7.2", "mitre-T1611", *pss_frameworks("seccompProfile_baseline", "seccompProfile_restricted")),
-    remediation="Use seccompProfile.type RuntimeDefault or Localhost, never Unconfined.",
-)(pss_control("seccompProfile_baseline"))
-
-
-control(
-    "KW-W028", "AppArmor Unconfined", "high", "workload",
-    frameworks=("nsa", "mitre-T1611", *pss_frameworks("appArmorProfile")),
-    remediation="Use appArmorProfile.type RuntimeDefault or Localhost (or drop the 'unconfined' annotation).",
-)(pss_control("appArmorProfile"))
-
-
-control(
-    "KW-W029", "Custom SELinux type, user or role", "medium", "workload",
-    frameworks=("nsa", "mitre-T1611", *pss_frameworks("seLinuxOptions")),
-    remediation="Remove seLinuxOptions.user/role and use only container_t, container_init_t or container_kvm_t types.",
-)(pss_control("seLinuxOptions"))
-
-
-control(
-    "KW-W030", "Unmasked /proc mount", "high", "workload",
-    frameworks=("nsa", "mitre-T1611", *pss_frameworks("procMount", "procMount_restricted")),
-    remediation="Remove securityContext.procMount or set it to Default.",
-)(pss_control("procMount"))
+_SECCOMP = ("nsa", "cis-5.7.2", "mitre-T1611")
+family(pss_control, (
+    # a seccomp type set to anything but RuntimeDefault/Localhost fails both levels: KW-W027's; KW-W026 is the
+    # restricted remainder, no profile set
+    ("KW-W026", "Seccomp profile not RuntimeDefault or Localhost", "medium",
+     (*_SECCOMP, *pss_frameworks("seccompProfile_restricted")),
+     "Set securityContext.seccompProfile.type: RuntimeDefault (pod level) or a Localhost profile.",
+     "seccompProfile_restricted", "seccompProfile_baseline"),
+    ("KW-W027", "Seccomp Unconfined", "high",
+     (*_SECCOMP, *pss_frameworks("seccompProfile_baseline", "seccompProfile_restricted")),
+     "Use seccompProfile.type RuntimeDefault or Localhost, never Unconfined.", "seccompProfile_baseline"),
+    ("KW-W028", "AppArmor Unconfined", "high", ("nsa", "mitre-T1611", *pss_frameworks("appArmorProfile")),
+     "Use appArmorProfile.type RuntimeDefault or Localhost (or drop the 'unconfined' annotation).",
+     "appArmorProfile"),
+    ("KW-W029", "Custom SELinux type, user or role", "medium", ("nsa", "mitre-T1611",
+                                                                  *pss_frameworks("seLinuxOptions")),
+     "Remove seLinuxOptions.user/role and use only container_t, container_init_t or container_kvm_t types.",
+     "seLinuxOptions"),
+    ("KW-W030", "Unmasked /proc mount", "high", ("nsa", "mitre-T1611",
+                                                 *pss_frameworks("procMount", "procMount_restricted")),
+     "Remove securityContext.procMount or set it to Default.", "procMount"),
+    ("KW-W032", "Windows HostProcess container", "critical", ("nsa", "cis-5.2.11", "mitre-T1611",
+                                                               *pss_frameworks("windowsHostProcess")),
+     "Remove windowsOptions.hostProcess (pod and containers).", "windowsHostProcess"),
+    ("KW-W033", "Probe or lifecycle hook targets another host", "medium", ("mitre-T1090",
+                                                                          *pss_frameworks("hostProbesAndHostLifecycle")),
+     "Remove the host field from httpGet/tcpSocket probes and lifecycle hooks; the kubelet should only contact the "
+     "pod itself.", "hostProbesAndHostLifecycle"),
+))
 
 
 @control(
@@ -69,22 +64,6 @@ def unsafe_sysctls(pod: PodView) -> Iterator[Hit]:
     for i, name in sysctl_names(pss_input(pod)):
         if name not in SYSCTLS_LATEST:
             yield f"{pod.spec_path}/securityContext/sysctls/{i}/name", f"pod sets unsafe sysctl {printable(name)}"
-
-
-control(
-    "KW-W032", "Windows HostProcess container", "critical", "workload",
-    frameworks=("nsa", "cis-5.2.11", "mitre-T1611", *pss_frameworks("windowsHostProcess")),
-    remediation="Remove windowsOptions.hostProcess (pod and containers).",
-)(pss_control("windowsHostProcess"))
-
-
-control(
-    "KW-W033", "Probe or lifecycle hook targets another host", "medium", "workload",
-    frameworks=("mitre-T1090", *pss_frameworks("hostProbesAndHostLifecycle")),
-    remediation="Remove the host field from httpGet/tcpSocket probes and lifecycle hooks; the kubelet should "
-    "only contact the pod itself.",
-)(pss_control("hostProbesAndHostLifecycle"))
-
 
 
 @control(

@@ -165,9 +165,14 @@ def drops_all(c: Obj) -> bool:
     return sub(sc(c), "capabilities") is not None and "ALL" in _caps(c, "drop")
 
 
+def restricted_add_allowed(cap: str) -> bool:
+    """The one capability restricted lets a container add, compared literally (check_capabilities_restricted.go)."""
+    return cap == "NET_BIND_SERVICE"
+
+
 def restricted_adds(c: Obj) -> list[tuple[int, str]]:
     """(index, name) of each capabilities.add entry other than NET_BIND_SERVICE (check_capabilities_restricted.go)."""
-    return [(i, v) for i, v in enumerate(_caps(c, "add")) if v != "NET_BIND_SERVICE"]
+    return [(i, v) for i, v in enumerate(_caps(c, "add")) if not restricted_add_allowed(v)]
 
 
 def capabilities_restricted_1_22(p: PodInput) -> Outcome:
