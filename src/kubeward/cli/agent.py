@@ -129,9 +129,9 @@ def enforce_cmd(allowlist: str, mounts: tuple[str, ...], filesystem: bool, mode:
     """
     import orjson
 
-    from ..agent.alerts import AlertSink
     from ..agent.allowlist import AllowlistError
     from ..agent.enforce import EnforceConfig, Enforcer
+    from ..alertsinks import AlertSink
     from ..outqueue import stderr_log
 
     _check_mounts(mounts)
