@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..alerts import Alert, connection_ip, event_time, source_ips
 from ..findings import Severity
-from .alerts import Alert, connection_ip, event_time, source_ips
 from .audit2rbac import effective_user
 from .detections import BATCH_GATES, Detection, Settings, builtin, pod_images, refused, username
 from .identities import DEFAULT as DEFAULT_IDENTITIES

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..alerts import Alert
 from ..findings import InputError
-from .alerts import Alert
 from .analyzer import Analyzer, AnalyzerConfig, Stats
 from .reader import BLOCK, DEFAULT_MAX_DOCUMENT, ReadStats, bounded_lines, iter_stream
 
