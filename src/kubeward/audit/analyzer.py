@@ -272,6 +272,15 @@ class Analyzer:
                 self._memo[key] = found
         return found
 
+    def prefilter_ok(self) -> bool:
+        """Only the impersonation rule is gated on a top-level key, which prefilter.idle_filter looks for; a rule
+        gated on another key would need a lookup of its own."""
+        return set(self._keyed) <= {"impersonatedUser"}
+
+    @property
+    def complete_hooks(self) -> bool:
+        return self._complete_hooks
+
     def feed(self, ev: dict[str, Any]) -> list[Alert]:
         self.stats.events += 1
         out: list[Alert] = []
