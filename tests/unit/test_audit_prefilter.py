@@ -7,11 +7,13 @@ are written as a user's log would hold them: key order shuffled, whitespace, str
 
 from __future__ import annotations
 
+import copy
 import random
 from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -52,6 +54,30 @@ BODIES: list[Any] = [
 
 ODD_ONCE_IN_TEN = [False] * 9 + [True]
 RARE, USUAL = [True] * 3 + [False] * 17, [True] * 19 + [False]
+
+
+CASES = yaml.safe_load((Path(__file__).parent.parent / "data/audit/detection_cases.yaml").read_text())
+BASE = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete", "requestURI": "/x",
+        "user": {"username": "jane"}, "sourceIPs": ["10.0.0.1"], "responseStatus": {"code": 200},
+        "stageTimestamp": "2024-05-01T10:00:00Z"}
+
+
+@st.composite
+def case_events(draw: Any) -> dict[str, Any]:
+    """One of the detection cases (each rule's trigger event), with who, outcome, stage or a field varied."""
+    ev = copy.deepcopy({**BASE, **draw(st.sampled_from(CASES))["event"], "auditID": str(draw(st.integers(0, 6)))})
+    change = draw(st.sampled_from(["none", "user", "user", "user", "code", "stage", "drop", "subresource"]))
+    if change == "user":
+        ev["user"] = {"username": draw(st.sampled_from(USERS)), "groups": ["system:authenticated"]}
+    elif change == "code":
+        ev["responseStatus"] = {"code": draw(st.sampled_from(CODES))}
+    elif change == "stage":
+        ev["stage"] = draw(st.sampled_from(STAGES[:-1]))
+    elif change == "drop":
+        ev.pop(draw(st.sampled_from(sorted(ev))))
+    elif change == "subresource" and isinstance(ev.get("objectRef"), dict):
+        ev["objectRef"]["subresource"] = draw(st.sampled_from(SUBRESOURCES))
+    return ev
 
 
 @st.composite
@@ -141,7 +167,7 @@ def _run(path: str, an: Analyzer, with_filter: bool) -> tuple[list[Any], dict[st
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(events(), min_size=4, max_size=30), st.integers(0, 2 * len(CONFIGS) - 1), st.integers(0, 2**16))
+@given(st.lists(st.one_of(events(), case_events(), case_events()), min_size=4, max_size=30), st.integers(0, 2 * len(CONFIGS) - 1), st.integers(0, 2**16))
 def test_filtered_analysis_equals_full_analysis(tmp_path: Path, evs: list[dict[str, Any]], config: int,
                                                 seed: int) -> None:
     rnd = random.Random(seed)

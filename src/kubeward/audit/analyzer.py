@@ -281,6 +281,8 @@ class Analyzer:
     def complete_hooks(self) -> bool:
         return self._complete_hooks
 
+    memo_capacity = MEMO_CAPACITY
+
     def feed(self, ev: dict[str, Any]) -> list[Alert]:
         self.stats.events += 1
         out: list[Alert] = []

@@ -4,7 +4,8 @@ allows, taken inside the reader's loop so such an event never travels through th
 Most of a log (leases, watches, node status patches, reads of ordinary objects) reaches no detection; for those
 feed's dispatch, user gates and completion hooks (source rules, bursts) cost more than parsing the line. The
 filter answers exactly what feed would do: True only when feed would raise no alert and change no state, i.e. the
-dispatch table has no rule for (stage, resource, subresource, verb), no user-gated rule names the caller, there is
+dispatch table has no rule for (stage, resource, subresource, verb) or only rules that leave the control plane
+alone and the caller is the control plane (identities.py), no user-gated rule names the caller, there is
 no impersonatedUser, and on ResponseComplete the response is not a 401/403 (bursts) and the (connection address,
 user agent) pair is one the source rules already found allowed. Anything unusual (no stage or objectRef, a field
 of an unexpected type, a flattened sourceIPs) is left to feed.
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from .analyzer import Analyzer
 
 IdleFilter = Callable[[dict[str, Any]], bool]
+NOTHING, CALLER, FEED = 0, 1, 2
 
 
 def idle_filter(analyzer: Analyzer) -> IdleFilter | None:
@@ -32,8 +34,24 @@ def idle_filter(analyzer: Analyzer) -> IdleFilter | None:
     burst_inputs first): it reads the analyzer's configuration once."""
     if not analyzer.prefilter_ok():
         return None
-    memo = analyzer._memo
+    from .detections import Detection
+
     candidates = analyzer._candidates
+    exempt = analyzer._identities.exempt
+    # (stage, resource, subresource, verb) -> NOTHING (no rule), CALLER (rules that all leave the control plane
+    # alone, so nothing when the caller is exempt: Analyzer._apply returns before anything else) or FEED.
+    table: dict[tuple[Any, Any, Any, Any], int] = {}
+    capacity = analyzer.memo_capacity
+
+    def verdict(key: tuple[Any, Any, Any, Any]) -> int:
+        dets = candidates(*key)
+        v = FEED if dets else NOTHING
+        if dets and all(d.__class__ is Detection and d.exempt_control_plane for d in dets):
+            v = CALLER
+        if len(table) < capacity:
+            table[key] = v
+        return v
+
     by_user = analyzer._by_user
     stats = analyzer.stats
     hooks = analyzer.complete_hooks
@@ -50,10 +68,10 @@ def idle_filter(analyzer: Analyzer) -> IdleFilter | None:
             if ref.__class__ is not dict or not ref or stage is None:
                 return False  # feed normalises it (requestinfo.py): its own path
             key = (stage, ref["resource"], ref.get("subresource"), ev["verb"])
-            dets = memo.get(key)
-            if dets is None:
-                dets = candidates(*key)
-            if dets or (gate is not None and gate in ev):
+            v = table.get(key)
+            if v is None:
+                v = verdict(key)
+            if (v and (v == FEED or not exempt(ev))) or (gate is not None and gate in ev):
                 return False
             if by_user and ev["user"]["username"] in by_user:
                 return False
