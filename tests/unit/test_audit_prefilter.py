@@ -198,7 +198,7 @@ def test_filtered_analysis_equals_full_analysis(tmp_path: Path, evs: list[dict[s
 
 
 # Rules whose memory is per byte range under --workers (parallel.py): their alerts may differ at range bounds.
-PER_RANGE = frozenset({"unexpected-source", "exec-attach", "port-forward", "escalation-binding",
+PER_RANGE = frozenset({"exec-attach", "port-forward", "escalation-binding",
                        "pod-in-kube-namespace", "workload-in-kube-namespace"})
 
 

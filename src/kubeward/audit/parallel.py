@@ -7,9 +7,10 @@ Stateless detections run where the range is read; the inputs of the stateful bur
 events) travel back with the position among the range's alerts where they occurred, and are replayed in log order
 by the parent's own burst detector, so burst alerts equal and sit where a single-process run puts them. The first
 range shares all state with the rest of the run; a later range starts from the state the analyzer had before the
-file (once-per-request dedup of exec stages straddling a boundary, unexpected-source's once-per-identity memory,
-escalation-binding's memory of roles created earlier in the log and the memory of workloads planted in kube-system
-are per range)."""
+file. Unexpected-source alerts come back with their (user, address, agent) identity and the parent keeps only the
+first in log order, as one process does; still per range: once-per-request dedup of exec stages straddling a
+boundary, escalation-binding's memory of roles created earlier in the log and the memory of workloads planted in
+kube-system."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class ChunkResult:
     alerts: list[Alert]
     stats: Stats
     burst_inputs: list[tuple[int, dict[str, Any]]]  # (alerts before it in this range, the event's burst view)
+    source_keys: dict[int, tuple[Any, ...]]  # unexpected-source alert index -> its (user, address, agent)
     events: int
     bad_lines: int
     errors: list[InputError]
@@ -97,15 +99,28 @@ def analyze_range(an: Analyzer, path: str, shown: str, start: int, end: int, *, 
     alerts: list[Alert] = []
     deferred: list[tuple[int, dict[str, Any]]] = []
     where = f"{shown}@{start}" if start else shown
+    keys: dict[int, tuple[Any, ...]] = {}
+    source = an.source if defer_bursts else None
     feed = an.feed
     for ev in _lines_to_events(_blocks(path, start, end, limit), where, rs, limit, 0, idle_filter(an)):
         out = feed(ev)
         if out:
+            if source is not None:
+                for i, a in enumerate(out):  # check() remembered its key just before returning the alert
+                    if a.rule == source.RULE:
+                        keys[len(alerts) + i] = source.last_key()
             alerts.extend(out)
         if pending:
             deferred.extend((len(alerts), b) for b in pending)
             pending.clear()
-    return ChunkResult(alerts, an.stats, deferred, rs.events, rs.bad_lines, rs.errors)
+    return ChunkResult(alerts, an.stats, deferred, keys, rs.events, rs.bad_lines, rs.errors)
+
+
+def _uncount(stats: Stats, rule: str) -> None:
+    stats.alerts -= 1
+    stats.by_rule[rule] -= 1
+    if not stats.by_rule[rule]:
+        del stats.by_rule[rule]
 
 
 def _child(an: Analyzer, path: str, shown: str, start: int, end: int, fd: int) -> None:
@@ -173,12 +188,18 @@ def analyze_file_parallel(path: str, shown: str, workers: int, parent: Analyzer,
             dropped += r.stats.state_dropped
             r.stats.state_dropped = 0
             parent.stats.merge(r.stats)
-            at = 0
-            for pos, view in r.burst_inputs:
-                alerts.extend(r.alerts[at:pos])
-                at = pos
+            bursts, b = r.burst_inputs, 0
+            for j, a in enumerate(r.alerts):
+                while b < len(bursts) and bursts[b][0] <= j:
+                    alerts.extend(parent.feed_burst_only(bursts[b][1]))
+                    b += 1
+                key = r.source_keys.get(j)
+                if key is not None and parent.source is not None and not parent.source.first_time(key):
+                    _uncount(parent.stats, a.rule)  # an earlier range already alerted on this identity
+                    continue
+                alerts.append(a)
+            for _, view in bursts[b:]:
                 alerts.extend(parent.feed_burst_only(view))
-            alerts.extend(r.alerts[at:])
         else:
             alerts.extend(r.alerts)
         read_stats.events += r.events
