@@ -86,11 +86,11 @@ def _is_event(obj: dict[str, Any]) -> bool:
     kind = obj.get("kind")
     if kind == "Event":
         api = obj.get("apiVersion")
-        return api is None or api in API_VERSIONS
+        return api is None or (isinstance(api, str) and api in API_VERSIONS)  # a list would not even hash
     return kind is None and "auditID" in obj
 
 
-BLOCK = 1 << 20
+BLOCK = 1 << 18  # 256 KiB: split lists that stay in the CPU caches (1 MiB blocks parse measurably slower)
 
 
 def bounded_lines(f: Any, limit: int) -> Iterator[bytes | None]:
@@ -229,7 +229,8 @@ def _lines_to_events(blocks: Iterable[Any], shown: str, stats: ReadStats, max_do
                 if raw.strip():
                     stats.error(f"{shown}:{lineno}", f"not a JSON audit event ({exc.msg})")
                 continue
-            if obj.__class__ is dict and obj.get("kind") == "Event" and obj.get("apiVersion") in API_VERSIONS:
+            if obj.__class__ is dict and obj.get("kind") == "Event" and (
+                    api := obj.get("apiVersion")).__class__ is str and api in API_VERSIONS:
                 stats.events += 1  # fast path: the common case checks nothing else
                 if skip is None or not skip(obj):
                     yield obj
