@@ -179,21 +179,22 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
     rs = ReadStats()
     alerts: list[Alert] = []
     stats = analyzer.stats
+    from ..audit.prefilter import idle_filter
+
     if workers > 1:
         from ..audit.parallel import analyze_file_parallel
         from ..audit.reader import expand
 
         for p in expand(paths):
             if _parallel_ok(p):
-                a, s = analyze_file_parallel(p, p, workers, config, det["rules_file"], rs, parent=analyzer)
-                alerts.extend(a)
-                stats.merge(s)
+                alerts.extend(analyze_file_parallel(p, p, workers, analyzer, rs))
             else:
-                for ev in iter_events([p], rs, max_document=parse_size(max_document_size)):
+                for ev in iter_events([p], rs, max_document=parse_size(max_document_size),
+                                      skip=idle_filter(analyzer)):
                     alerts.extend(analyzer.feed(ev))
     else:
         feed = analyzer.feed
-        for ev in iter_events(paths, rs, max_document=parse_size(max_document_size)):
+        for ev in iter_events(paths, rs, max_document=parse_size(max_document_size), skip=idle_filter(analyzer)):
             r = feed(ev)
             if r:
                 alerts.extend(r)
