@@ -91,7 +91,7 @@ def pod_inherits_critical(snapshot: Snapshot) -> Iterator[tuple[Resource, str, s
 )
 def dangling_binding(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
     idx = _index(snapshot)
-    if not any(r.kind in ("Role", "ClusterRole") for r in snapshot.resources):
+    if not snapshot.of_kind("Role", "ClusterRole"):
         return  # bindings scanned without any roles: nothing to judge against
     for b in idx.bindings:  # built-in bootstrap ClusterRoles count as present (every cluster has them)
         if b.role_key not in idx.roles and b.resource is not None:

@@ -1,0 +1,348 @@
+"""The monitor's picture of the cluster and its incremental evaluation.
+
+`ClusterState` holds the objects the watches keep current (per resource type, keyed by namespace and name) and
+what changed since the last evaluation. `Incremental` is the run loop's source of hits
+(controls.registry.HitSource): a per-object control's hits are kept per object and recomputed only for an object
+that changed; a cross-object (snapshot) control is re-run only when a kind it read last time changed. What a
+snapshot control reads is recorded while it runs (`TracedSnapshot`), not declared: a control's output is a
+function of what it read, so if none of that changed, running it again would read the same and yield the same.
+Every report still comes out of the one run loop (exceptions, counts, order), so it equals a full scan's of the
+same objects; tests/unit/test_monitor_state.py checks that over random change sequences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..findings import Finding, NotAssessed, Report
+from ..resource import POD_KINDS, Resource
+from ..snapshot import Snapshot
+from ..sources.cluster import ClusterSnapshot, ResourceType
+
+if TYPE_CHECKING:
+    from ..controls.registry import Control, _Targets
+    from ..scan import Plan, ScanOptions
+
+T = TypeVar("T")
+ALL = "*"  # a read that any change can alter (every object)
+NAMESPACES = "@namespaces"  # the set of namespaces (named by a Namespace or used by an object) changed
+
+
+def in_ns(ns: str) -> str:
+    """The read of every object in one namespace, whatever its kind."""
+    return f"@ns:{ns}"
+Hit = tuple[Resource, str, str]
+Key = tuple[str, str | None, str]  # kind, namespace, name
+
+
+def finding_key(f: Finding) -> tuple[str, str, str, str | None, str, str, str]:
+    """What makes a finding the same finding in two evaluations (new / resolved events, report results)."""
+    o = f.object
+    return (f.control.id, o.api_version, o.kind, o.namespace, o.name, f.path, f.message)
+
+
+_RESOURCES_SLOT: Any = Snapshot.__dict__["resources"]  # the base class's slot, shadowed by TracedSnapshot.resources
+
+
+class TracedSnapshot(ClusterSnapshot):
+    """A ClusterSnapshot that records which kinds a control reads while `reading()` is active."""
+
+    __slots__ = ("_derived_reads", "_stack")
+
+    def __init__(self, resources: Iterable[Resource], *, context: str, coverage: tuple[int, int],
+                 not_assessed: Iterable[NotAssessed] = ()) -> None:
+        self._stack: list[set[str]] = []
+        self._derived_reads: dict[str, set[str]] = {}
+        super().__init__(resources, context=context, coverage=coverage, not_assessed=not_assessed)
+
+    def _read(self, *kinds: str) -> None:
+        for s in self._stack:
+            s.update(kinds)
+
+    def reading(self, run: Callable[[], T]) -> tuple[T, frozenset[str]]:
+        """`run()`'s result and every kind it read (ALL when it read something any change can alter)."""
+        self._stack.append(set())
+        try:
+            out = run()
+        finally:
+            reads = self._stack.pop()
+        self._read(*reads)
+        return out, frozenset(reads)
+
+    @property  # type: ignore[override]
+    def resources(self) -> tuple[Resource, ...]:
+        if self._stack:
+            self._read(ALL)
+        return _RESOURCES_SLOT.__get__(self)  # type: ignore[no-any-return]
+
+    @resources.setter
+    def resources(self, value: tuple[Resource, ...]) -> None:
+        _RESOURCES_SLOT.__set__(self, value)
+
+    def derived(self, key: str, build: Callable[[Snapshot], T]) -> T:
+        if key not in self._derived_reads:
+            value, reads = self.reading(lambda: super(TracedSnapshot, self).derived(key, build))
+            self._derived_reads[key] = set(reads)
+            return value
+        self._read(*self._derived_reads[key])
+        return super().derived(key, build)
+
+    def __len__(self) -> int:
+        if self._stack:
+            self._read(ALL)
+        return super().__len__()
+
+    def of_kind(self, *kinds: str) -> list[Resource]:
+        if self._stack:
+            self._read(*kinds)
+        return super().of_kind(*kinds)
+
+    def kinds(self) -> set[str]:
+        if self._stack:
+            self._read(ALL)
+        return super().kinds()
+
+    def in_namespace(self, ns: str) -> list[Resource]:
+        if self._stack:
+            self._read(in_ns(ns))
+        return super().in_namespace(ns)
+
+    def get(self, kind: str, namespace: str | None, name: str) -> Resource | None:
+        if self._stack:
+            self._read(kind)
+        return super().get(kind, namespace, name)
+
+    def workloads(self) -> Any:
+        if self._stack:
+            self._read(*POD_KINDS)
+        return super().workloads()
+
+    def namespaces(self) -> list[str]:
+        if self._stack:
+            self._read(NAMESPACES, "Namespace")
+        return super().namespaces()
+
+    def namespace_labels(self, ns: str) -> dict[str, Any]:
+        if self._stack:
+            self._read("Namespace")
+        return super().namespace_labels(ns)
+
+
+@dataclass(slots=True)
+class TypeState:
+    rtype: ResourceType
+    objects: dict[tuple[str | None, str], Resource] = field(default_factory=dict)
+    status: str = "pending"  # pending (never listed) | read | absent (optional API not installed) | unreadable
+    reason: str = ""
+
+
+class ClusterState:
+    """The objects of every watched type as the watches last reported them, and what changed since `take()`."""
+
+    def __init__(self, types: Sequence[ResourceType], context: str) -> None:
+        self.context = context
+        self.types: dict[str, TypeState] = {}
+        for t in types:
+            self.types.setdefault(t.path, TypeState(t))
+        self.changed_kinds: set[str] = set()  # kinds, in_ns(ns) of every namespace touched, NAMESPACES
+        self.removed: set[Key] = set()
+        self._ns_use: dict[str, int] = {}  # objects per namespace: when one appears or goes, NAMESPACES changed
+
+    def _changed(self, res: Resource, delta: int = 0) -> None:
+        self.changed_kinds.add(res.kind)
+        ns = res.namespace
+        if ns is None:
+            return
+        self.changed_kinds.add(in_ns(ns))
+        if delta:
+            n = self._ns_use.get(ns, 0) + delta
+            if n <= 0:
+                self._ns_use.pop(ns, None)
+                self.changed_kinds.add(NAMESPACES)
+            else:
+                if n == 1 and delta > 0:
+                    self.changed_kinds.add(NAMESPACES)
+                self._ns_use[ns] = n
+
+    # -- what the watches report ---------------------------------------------------------------------------
+    def replace(self, rtype: ResourceType, items: Iterable[dict[str, Any]]) -> None:
+        """A (re)list: the type now holds exactly `items`; objects missing from it were deleted meanwhile."""
+        ts = self.types[rtype.path]
+        old, new = ts.objects, {}
+        for obj in items:
+            res = Resource(obj, cluster=self.context)
+            key = (res.namespace, res.name)
+            before = old.get(key)
+            if before is not None and _same_version(before.obj, obj):
+                new[key] = before  # unchanged: keep the judged object
+            else:
+                new[key] = res
+                self._changed(res, 0 if before is not None else 1)
+        for key, res in old.items():
+            if key not in new:
+                self._changed(res, -1)
+                self.removed.add((res.kind, *key))
+        ts.objects, ts.status, ts.reason = new, "read", ""
+
+    def apply(self, rtype: ResourceType, event: str, obj: dict[str, Any]) -> None:
+        """One watch event: ADDED / MODIFIED put the object, DELETED removes it."""
+        ts = self.types[rtype.path]
+        obj.setdefault("apiVersion", rtype.group_version)
+        obj.setdefault("kind", rtype.kind)
+        res = Resource(obj, cluster=self.context)
+        key = (res.namespace, res.name)
+        if event == "DELETED":
+            if ts.objects.pop(key, None) is not None:
+                self._changed(res, -1)
+                self.removed.add((res.kind, *key))
+        else:
+            self._changed(res, 0 if key in ts.objects else 1)
+            ts.objects[key] = res
+
+    def unreadable(self, rtype: ResourceType, status: int, reason: str) -> None:
+        """The type cannot be listed or watched (403, 404, not the API): not assessed, and what was known of it
+        is dropped, as a fresh scan would not see it either."""
+        ts = self.types[rtype.path]
+        for res in ts.objects.values():
+            self._changed(res, -1)
+            self.removed.add((res.kind, res.namespace, res.name))
+        ts.objects = {}
+        if status == 404 and rtype.optional:
+            ts.status, ts.reason = "absent", ""
+        else:
+            ts.status, ts.reason = "unreadable", reason
+        self.changed_kinds.add(rtype.kind)
+
+    # -- what the evaluation reads -------------------------------------------------------------------------
+    @property
+    def synced(self) -> bool:
+        """Every type listed at least once (read, absent or refused)."""
+        return all(ts.status != "pending" for ts in self.types.values())
+
+    def count(self) -> dict[str, int]:
+        return {ts.rtype.kind: len(ts.objects) for ts in self.types.values() if ts.status == "read"}
+
+    def not_assessed(self) -> list[NotAssessed]:
+        return [NotAssessed(ts.rtype.name, ts.reason or "not listed yet") for ts in self.types.values()
+                if ts.status in ("unreadable", "pending")]
+
+    def coverage(self) -> tuple[int, int]:
+        read = sum(ts.status == "read" for ts in self.types.values())
+        return read, sum(ts.status != "absent" for ts in self.types.values())
+
+    def snapshot(self) -> TracedSnapshot:
+        resources = [r for ts in self.types.values() for r in ts.objects.values()]
+        return TracedSnapshot(resources, context=self.context, coverage=self.coverage(),
+                              not_assessed=self.not_assessed())
+
+    def take(self) -> tuple[set[str], set[Key]]:
+        """The kinds changed and the objects removed since the last call."""
+        out = self.changed_kinds, self.removed
+        self.changed_kinds, self.removed = set(), set()
+        return out
+
+
+def _same_version(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """The same object at the same resourceVersion (a relist of an object the watch already delivered)."""
+    va = (a.get("metadata") or {}).get("resourceVersion")
+    return bool(va) and va == (b.get("metadata") or {}).get("resourceVersion") and \
+        (a.get("metadata") or {}).get("uid") == (b.get("metadata") or {}).get("uid")
+
+
+@dataclass(slots=True)
+class _SnapshotEntry:
+    hits: list[Hit]
+    reads: frozenset[str]
+
+
+class Incremental:
+    """The registry's HitSource for the monitor: per-object hits cached per object, snapshot controls re-run only
+    when what they read changed. `evaluate()` is one pass of the run loop over the current state."""
+
+    def __init__(self, state: ClusterState, plan: Plan, options: ScanOptions) -> None:
+        from ..controls.registry import Shape
+
+        self.state, self.plan, self.options = state, plan, options
+        self._per_kind: dict[str, list[Control]] = {}
+        for c in plan.controls:
+            if c.shape != Shape.SNAPSHOT:
+                for k in c.kinds:
+                    self._per_kind.setdefault(k, []).append(c)
+        self._objects: dict[Key, tuple[Resource, dict[str, list[tuple[str, str]]]]] = {}
+        self._snapshots: dict[str, _SnapshotEntry] = {}
+        self._changed: set[str] = set()
+        self._snap: TracedSnapshot | None = None
+        self.rerun: list[str] = []  # snapshot controls the last evaluation re-ran (for tests and metrics)
+        self.judged = 0  # objects the last evaluation judged afresh
+
+    def evaluate(self) -> Report:
+        from ..scan import judge
+
+        self._changed, removed = self.state.take()
+        for key in removed:
+            self._objects.pop(key, None)
+        self._snap = self.state.snapshot()
+        self.rerun, self.judged = [], 0
+        try:
+            return judge(self._snap, self.plan, self.options, hits=self)
+        finally:
+            self._snap = None
+
+    # -- HitSource -----------------------------------------------------------------------------------------
+    def object_hits(self, controls: list[Control], targets_for: dict[frozenset[str], _Targets]
+                    ) -> dict[str, list[Hit]]:
+        from ..controls.registry import Shape
+
+        out: dict[str, list[Hit]] = {}
+        groups: dict[frozenset[str], list[str]] = {}
+        for c in controls:
+            if c.shape != Shape.SNAPSHOT:
+                out[c.meta.id] = []
+                groups.setdefault(c.kinds, []).append(c.meta.id)
+        for kinds, ids in groups.items():
+            for res in targets_for[kinds].resources:
+                hits = self._hits_of(res)
+                if not hits:
+                    continue
+                for cid in ids:
+                    found = hits.get(cid)
+                    if found:
+                        out[cid] += [(res, path, message) for path, message in found]
+        return out
+
+    def snapshot_hits(self, control: Control, snapshot: Snapshot) -> list[Hit]:
+        cid = control.meta.id
+        entry = self._snapshots.get(cid)
+        if entry is not None and not (ALL in entry.reads and self._changed) and not (entry.reads & self._changed):
+            return entry.hits
+        assert isinstance(snapshot, TracedSnapshot)
+        hits, reads = snapshot.reading(lambda: list(control.func(snapshot)))
+        self._snapshots[cid] = _SnapshotEntry(hits, reads)
+        self.rerun.append(cid)
+        return hits
+
+    def _hits_of(self, res: Resource) -> dict[str, list[tuple[str, str]]]:
+        """Every per-object control's hits on `res`, judged once per version of the object."""
+        key = (res.kind, res.namespace, res.name)
+        cached = self._objects.get(key)
+        if cached is not None and cached[0] is res:
+            return cached[1]
+        from ..controls.registry import Shape
+
+        hits: dict[str, list[tuple[str, str]]] = {}
+        pod = None
+        for c in self._per_kind.get(res.kind, ()):
+            if c.shape == Shape.POD:
+                pod = pod or res.pod()
+                if pod is None:
+                    continue
+                found = list(c.func(pod))
+            else:
+                found = list(c.func(res))
+            if found:
+                hits[c.meta.id] = found
+        self._objects[key] = (res, hits)
+        self.judged += 1
+        return hits
