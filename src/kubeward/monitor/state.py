@@ -34,10 +34,10 @@ def in_ns(ns: str) -> str:
     """The read of every object in one namespace, whatever its kind."""
     return f"@ns:{ns}"
 Hit = tuple[Resource, str, str]
-Key = tuple[str, str | None, str]  # kind, namespace, name
+FindingKeyT = tuple[str, str, str, str | None, str, str, str]  # control, apiVersion, kind, ns, name, path, message
 
 
-def finding_key(f: Finding) -> tuple[str, str, str, str | None, str, str, str]:
+def finding_key(f: Finding) -> FindingKeyT:
     """What makes a finding the same finding in two evaluations (new / resolved events, report results)."""
     o = f.object
     return (f.control.id, o.api_version, o.kind, o.namespace, o.name, f.path, f.message)
@@ -71,11 +71,11 @@ class TracedSnapshot(ClusterSnapshot):
         self._read(*reads)
         return out, frozenset(reads)
 
-    @property  # type: ignore[override]
+    @property
     def resources(self) -> tuple[Resource, ...]:
         if self._stack:
             self._read(ALL)
-        return _RESOURCES_SLOT.__get__(self)  # type: ignore[no-any-return]
+        return _RESOURCES_SLOT.__get__(self)
 
     @resources.setter
     def resources(self, value: tuple[Resource, ...]) -> None:
@@ -147,7 +147,7 @@ class ClusterState:
         for t in types:
             self.types.setdefault(t.path, TypeState(t))
         self.changed_kinds: set[str] = set()  # kinds, in_ns(ns) of every namespace touched, NAMESPACES
-        self.removed: set[Key] = set()
+        self.dropped: list[Resource] = []  # versions no longer held (replaced or deleted): their hits can go
         self._ns_use: dict[str, int] = {}  # objects per namespace: when one appears or goes, NAMESPACES changed
 
     def _changed(self, res: Resource, delta: int = 0) -> None:
@@ -180,10 +180,12 @@ class ClusterState:
             else:
                 new[key] = res
                 self._changed(res, 0 if before is not None else 1)
+                if before is not None:
+                    self.dropped.append(before)
         for key, res in old.items():
             if key not in new:
                 self._changed(res, -1)
-                self.removed.add((res.kind, *key))
+                self.dropped.append(res)
         ts.objects, ts.status, ts.reason = new, "read", ""
 
     def apply(self, rtype: ResourceType, event: str, obj: dict[str, Any]) -> None:
@@ -194,22 +196,29 @@ class ClusterState:
         res = Resource(obj, cluster=self.context)
         key = (res.namespace, res.name)
         if event == "DELETED":
-            if ts.objects.pop(key, None) is not None:
-                self._changed(res, -1)
-                self.removed.add((res.kind, *key))
+            gone = ts.objects.pop(key, None)
+            if gone is not None:
+                self._changed(gone, -1)
+                self.dropped.append(gone)
         else:
-            self._changed(res, 0 if key in ts.objects else 1)
+            before = ts.objects.get(key)
+            self._changed(res, 0 if before is not None else 1)
+            if before is not None:
+                self.dropped.append(before)
             ts.objects[key] = res
 
     def unreadable(self, rtype: ResourceType, status: int, reason: str) -> None:
         """The type cannot be listed or watched (403, 404, not the API): not assessed, and what was known of it
         is dropped, as a fresh scan would not see it either."""
         ts = self.types[rtype.path]
+        absent = status == 404 and rtype.optional
+        if not ts.objects and (ts.status, ts.reason) == (("absent", "") if absent else ("unreadable", reason)):
+            return  # the same answer as last time: nothing changed
         for res in ts.objects.values():
             self._changed(res, -1)
-            self.removed.add((res.kind, res.namespace, res.name))
+            self.dropped.append(res)
         ts.objects = {}
-        if status == 404 and rtype.optional:
+        if absent:
             ts.status, ts.reason = "absent", ""
         else:
             ts.status, ts.reason = "unreadable", reason
@@ -237,10 +246,10 @@ class ClusterState:
         return TracedSnapshot(resources, context=self.context, coverage=self.coverage(),
                               not_assessed=self.not_assessed())
 
-    def take(self) -> tuple[set[str], set[Key]]:
-        """The kinds changed and the objects removed since the last call."""
-        out = self.changed_kinds, self.removed
-        self.changed_kinds, self.removed = set(), set()
+    def take(self) -> tuple[set[str], list[Resource]]:
+        """The kinds changed and the object versions dropped since the last call."""
+        out = self.changed_kinds, self.dropped
+        self.changed_kinds, self.dropped = set(), []
         return out
 
 
@@ -270,7 +279,8 @@ class Incremental:
             if c.shape != Shape.SNAPSHOT:
                 for k in c.kinds:
                     self._per_kind.setdefault(k, []).append(c)
-        self._objects: dict[Key, tuple[Resource, dict[str, list[tuple[str, str]]]]] = {}
+        # id(resource) -> (resource, hits): the entry holds the object, so its id cannot be reused meanwhile
+        self._objects: dict[int, tuple[Resource, dict[str, list[tuple[str, str]]]]] = {}
         self._snapshots: dict[str, _SnapshotEntry] = {}
         self._changed: set[str] = set()
         self._snap: TracedSnapshot | None = None
@@ -280,9 +290,9 @@ class Incremental:
     def evaluate(self) -> Report:
         from ..scan import judge
 
-        self._changed, removed = self.state.take()
-        for key in removed:
-            self._objects.pop(key, None)
+        self._changed, dropped = self.state.take()
+        for res in dropped:
+            self._objects.pop(id(res), None)
         self._snap = self.state.snapshot()
         self.rerun, self.judged = [], 0
         try:
@@ -325,9 +335,8 @@ class Incremental:
 
     def _hits_of(self, res: Resource) -> dict[str, list[tuple[str, str]]]:
         """Every per-object control's hits on `res`, judged once per version of the object."""
-        key = (res.kind, res.namespace, res.name)
-        cached = self._objects.get(key)
-        if cached is not None and cached[0] is res:
+        cached = self._objects.get(id(res))
+        if cached is not None:
             return cached[1]
         from ..controls.registry import Shape
 
@@ -343,6 +352,6 @@ class Incremental:
                 found = list(c.func(res))
             if found:
                 hits[c.meta.id] = found
-        self._objects[key] = (res, hits)
+        self._objects[id(res)] = (res, hits)
         self.judged += 1
         return hits
