@@ -2,7 +2,7 @@
 rate, each batch evaluated incrementally and turned into PolicyReport bodies (the API writes are not timed).
 
     PYTHONPATH=src python3 bench/monitor_scale.py [--pods 10000] [--policies 2000] [--bindings 50000]
-                                                  [--rate 50] [--seconds 20] [--window 0.2]
+                                                  [--rate 50] [--seconds 20] [--window 0.2] [--kinds Pod]
 
 Prints: initial sync + first evaluation time, peak RSS, and the change-to-report latency (p50/p99/max) of
 pod, NetworkPolicy and RoleBinding changes at `rate` changes per second; targets: < 60 s, < 1 GiB, p99 < 2 s.
@@ -53,6 +53,12 @@ def binding(i: int, rv: int = 1) -> dict[str, Any]:
             "subjects": [{"kind": "ServiceAccount", "name": f"sa-{i % 20}", "namespace": f"ns-{i % NAMESPACES}"}]}
 
 
+def configmap(i: int, rv: int = 1) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"cm-{i}", "namespace": f"ns-{i % NAMESPACES}", "resourceVersion": str(rv)},
+            "data": {"password": "hunter2" if rv % 2 else "", "mode": "x"}}
+
+
 def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -65,6 +71,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=50.0)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--window", type=float, default=0.2)
+    ap.add_argument("--kinds", default="Pod,Pod,Pod,NetworkPolicy,RoleBinding",
+                    help="the mix of changes, in turn (default: 3 pods, 1 policy, 1 binding in 5)")
     a = ap.parse_args()
     options = ScanOptions()
     namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns-{i}", "resourceVersion": "1"}}
@@ -83,9 +91,11 @@ def main() -> None:
         initial = time.perf_counter() - start
         print(f"initial sync + evaluation: {initial:.1f} s ({len(report.findings)} findings over "
               f"{report.objects} objects), peak RSS {rss_mib():.0f} MiB")
-        latencies: dict[str, list[float]] = {"Pod": [], "NetworkPolicy": [], "RoleBinding": []}
-        makers = {"Pod": (pod, a.pods), "NetworkPolicy": (policy, a.policies), "RoleBinding": (binding, a.bindings)}
+        latencies: dict[str, list[float]] = {"Pod": [], "NetworkPolicy": [], "RoleBinding": [], "ConfigMap": []}
+        makers = {"Pod": (pod, a.pods), "NetworkPolicy": (policy, a.policies), "RoleBinding": (binding, a.bindings),
+                  "ConfigMap": (configmap, 1000)}
         gap = 1.0 / a.rate
+        mix = [k.strip() for k in a.kinds.split(",") if k.strip()]
         n, t0 = 0, time.perf_counter()
         pending: list[tuple[str, float]] = []
         next_eval = None
@@ -93,7 +103,7 @@ def main() -> None:
             now = time.perf_counter()
             due = int((now - t0) / gap)
             while n < due:  # the events that would have arrived by now
-                kind = ("Pod", "Pod", "Pod", "NetworkPolicy", "RoleBinding")[n % 5]
+                kind = mix[n % len(mix)]
                 make, count = makers[kind]
                 i = (n * 7919) % count
                 obj = make(i, 2 + n) if kind != "Pod" else pod(i, 2 + n, privileged=n % 2 == 0)
@@ -112,7 +122,7 @@ def main() -> None:
             else:
                 time.sleep(0.001)
     every = sorted(x for v in latencies.values() for x in v)
-    print(f"{n} changes at {a.rate:.0f}/s over {a.seconds:.0f} s, batch window {a.window} s; peak RSS "
+    print(f"{n} changes ({a.kinds}) at {a.rate:.0f}/s over {a.seconds:.0f} s, batch window {a.window} s; peak RSS "
           f"{rss_mib():.0f} MiB")
     for kind, v in [("all", every), *latencies.items()]:
         if v:

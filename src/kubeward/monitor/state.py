@@ -57,6 +57,16 @@ class TracedSnapshot(ClusterSnapshot):
         self._derived_reads: dict[str, set[str]] = {}
         super().__init__(resources, context=context, coverage=coverage, not_assessed=not_assessed)
 
+    def seed(self, carried: dict[str, tuple[Any, frozenset[str]]]) -> None:
+        """Derived values an earlier snapshot built whose reads did not change since: the same inputs, so the
+        same value (they hold objects and data, never the snapshot they were built from)."""
+        for key, (value, reads) in carried.items():
+            self._derived[key] = value
+            self._derived_reads[key] = set(reads)
+
+    def carried(self) -> dict[str, tuple[Any, frozenset[str]]]:
+        return {k: (self._derived[k], frozenset(r)) for k, r in self._derived_reads.items() if k in self._derived}
+
     def _read(self, *kinds: str) -> None:
         for s in self._stack:
             s.update(kinds)
@@ -282,6 +292,7 @@ class Incremental:
         # id(resource) -> (resource, hits): the entry holds the object, so its id cannot be reused meanwhile
         self._objects: dict[int, tuple[Resource, dict[str, list[tuple[str, str]]]]] = {}
         self._snapshots: dict[str, _SnapshotEntry] = {}
+        self._derived: dict[str, tuple[Any, frozenset[str]]] = {}  # what the last snapshot derived, and its reads
         self._changed: set[str] = set()
         self._snap: TracedSnapshot | None = None
         self.rerun: list[str] = []  # snapshot controls the last evaluation re-ran (for tests and metrics)
@@ -294,10 +305,13 @@ class Incremental:
         for res in dropped:
             self._objects.pop(id(res), None)
         self._snap = self.state.snapshot()
+        changed = self._changed
+        self._snap.seed({k: v for k, v in self._derived.items() if ALL not in v[1] and not (v[1] & changed)})
         self.rerun, self.judged = [], 0
         try:
             return judge(self._snap, self.plan, self.options, hits=self)
         finally:
+            self._derived = self._snap.carried()
             self._snap = None
 
     # -- HitSource -----------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 service-account token file, KUBERNETES_SERVICE_HOST/PORT), the upstream PolicyReport CRDs (deploy/crds/), leader
 election on a Lease. Creates, patches and deletes show in the PolicyReports and /metrics within a bounded time;
 a killed and restarted monitor loses and repeats nothing; a revoked type becomes not assessed; after an apiserver
-restart the watches resume. (The 410 Gone relist itself is tested on a scripted server: test_monitor_watch.py.)"""
+restart on a compacted etcd the watches get 410 Gone and relist."""
 
 from __future__ import annotations
 
@@ -169,6 +169,23 @@ def monitor_env(live: Any, admin: Client, tmp_path: Path) -> Iterator[tuple[Path
                 r.stop(signal.SIGKILL)
 
 
+def _compact(live: Any) -> None:
+    """Compact etcd at its current revision: every older resourceVersion is gone."""
+    from kubeward.sources.etcd import EtcdClient
+
+    pki = live.pki
+    etcd = EtcdClient(live.etcd_endpoint, cacert=str(pki / "etcd" / "ca.crt"),
+                      cert=str(pki / "apiserver-etcd-client.crt"), key=str(pki / "apiserver-etcd-client.key"))
+    head: Any = etcd.call("/v3/kv/range", {"key": "Lw==", "limit": 1})  # the answer's header has the revision
+    etcd.call("/v3/kv/compaction", {"revision": str(head["header"]["revision"]), "physical": True})
+
+
+def _gone(mon: Running) -> float:
+    _, text = mon.get("/metrics")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("kubeward_monitor_watch_restarts_total{") and 'reason="gone"' in line)
+
+
 def _alert_key(a: dict[str, Any]) -> bytes:
     return orjson.dumps([a["rule"], a["objectRef"], a["field"], a["message"].split(": ", 1)[1]])
 
@@ -246,8 +263,15 @@ def test_monitor_in_cluster(live: Any, admin: Client, monitor_env: tuple[Path, l
     wait_for("ClusterPolicyReport names it", lambda: any(
         r.get("result") == "error" and r.get("rule") == "configmaps" for r in _results(admin, None)), timeout=BOUND)
 
-    # apiserver restart: every watch breaks; they resume (or relist) and later changes are still reported
+    # etcd compacted and the apiserver restarted: the watches resume from versions that no longer exist, get
+    # 410 Gone and relist; later changes are still reported
+    gone = _gone(again)
+    for i in range(3):  # versions move on
+        create(admin, {"apiVersion": "v1", "kind": "ServiceAccount",
+                       "metadata": {"name": f"moved-{i}", "namespace": APPS}})
+    _compact(live)
     live.restart_apiserver()
+    wait_for("a watch relisted after 410 Gone", lambda: _gone(again) > gone, timeout=60)
     status, doc = admin.json("POST", f"/apis/apps/v1/namespaces/{APPS}/deployments", body=_deployment("late", True))
     assert status == 201, doc
     wait_for("changes after the relist still reported",
