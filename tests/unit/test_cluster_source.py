@@ -37,6 +37,9 @@ class FakeClient:
     def list_raw(self, rtype: ResourceType) -> tuple[list[dict[str, Any]], int, str]:
         return Client.list_raw(self, rtype)  # type: ignore[arg-type]
 
+    def list_versioned(self, rtype: ResourceType) -> tuple[list[dict[str, Any]], int, str, str]:
+        return Client.list_versioned(self, rtype)  # type: ignore[arg-type]
+
     def call(self, method: str, path: str, **kw: Any) -> tuple[int, bytes, dict[str, str]]:
         """What the apiserver answers: a `<Kind>List` of the asked group/version, as application/json."""
         import orjson

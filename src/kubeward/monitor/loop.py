@@ -20,7 +20,7 @@ from ..scan import Plan, ScanOptions, settings
 from ..sources.cluster import SCAN_TYPES, Client, ResourceType
 from . import events as ev
 from .metrics import MonitorMetrics
-from .policyreport import ReportWriter, desired
+from .policyreport import ReportWriter, desired, scopes
 from .state import ClusterState, FindingKeyT, Incremental, finding_key
 from .watch import Change, Reflector
 
@@ -78,8 +78,8 @@ class Monitor:
                     self.metrics.events.labels(e.change).inc()
                 before = after
                 if writer is not None:
-                    namespaces = {r.namespace for r in self._resources() if r.namespace is not None}
-                    writer.sync(desired(report, namespaces))
+                    namespaces = self.state.namespaces()
+                    writer.sync(desired(report, namespaces, only=inc.dirty), keep=scopes(report, namespaces))
                 if watched:
                     done = time.monotonic()
                     for at in watched:
@@ -91,10 +91,6 @@ class Monitor:
         finally:
             for r in self._reflectors:
                 r.close()
-
-    def _resources(self) -> Any:
-        for ts in self.state.types.values():
-            yield from ts.objects.values()
 
     def _writer(self) -> ReportWriter | None:
         if not self.reports:

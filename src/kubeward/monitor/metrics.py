@@ -49,12 +49,13 @@ class MonitorMetrics:
 
     def observe_report(self, report: Report, objects: dict[str, int], seconds: float) -> None:
         """Findings and coverage of one evaluation: series that dropped to zero are removed, not left at 0."""
-        counts = Tally((f.control.severity.label, f.control.id, f.object.namespace or "") for f in report.findings)
+        labels = {cid: r.meta.severity.label for cid, r in report.controls.items()}
+        counts = Tally((labels[f.control.id], f.control.id, f.object.namespace or "") for f in report.findings)
         with self._lock:
             for gone in self._series - counts.keys():
                 self.findings.remove(*gone)
-            for labels, n in counts.items():
-                self.findings.labels(*labels).set(n)
+            for series, n in counts.items():
+                self.findings.labels(*series).set(n)
             self._series = set(counts)
             self.objects.clear()
             for kind, n in objects.items():

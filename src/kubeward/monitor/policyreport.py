@@ -36,16 +36,22 @@ Scope = str | None  # a namespace, or None for the ClusterPolicyReport
 FindingKey = tuple[str, str, str, str | None, str, str, str]
 
 
+_STATIC: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}  # per control: the fields all its results share
+
+
 def result_of(f: Finding) -> dict[str, Any]:
     o = f.object
     ref: dict[str, Any] = {"apiVersion": o.api_version, "kind": o.kind, "name": o.name}
     if o.namespace is not None:
         ref["namespace"] = o.namespace
     c = f.control
-    return {"policy": c.id, "rule": c.id, "category": c.category, "result": "fail",
-            "severity": _V1ALPHA2_SEVERITY[c.severity], "message": f.message, "resources": [ref],
-            "scored": True, "source": SOURCE,
-            "properties": {"title": c.title, "severity": c.severity.label, "path": f.path}}
+    static = _STATIC.get(c.id)
+    if static is None:
+        static = _STATIC[c.id] = (
+            {"policy": c.id, "rule": c.id, "category": c.category, "result": "fail",
+             "severity": _V1ALPHA2_SEVERITY[c.severity], "scored": True, "source": SOURCE},
+            {"title": c.title, "severity": c.severity.label})
+    return {**static[0], "message": f.message, "resources": [ref], "properties": {**static[1], "path": f.path}}
 
 
 def key_of(result: dict[str, Any]) -> FindingKey | None:
@@ -60,14 +66,23 @@ def key_of(result: dict[str, Any]) -> FindingKey | None:
             str(r.get("name", "")), str(props.get("path", "")), str(result.get("message", "")))
 
 
-def desired(report: Report, namespaces: Iterable[str]) -> dict[Scope, dict[str, Any]]:
-    """The report body for every scope: every namespace that holds objects, and the cluster."""
+def scopes(report: Report, namespaces: Iterable[str]) -> set[Scope]:
+    """Where reports belong: the cluster, every namespace that holds objects or has findings."""
+    return {None, *namespaces, *(f.object.namespace for f in report.findings)}
+
+
+def desired(report: Report, namespaces: Iterable[str], only: set[Scope] | None = None) -> dict[Scope, dict[str, Any]]:
+    """The report body for every scope (`only`: just those of them, the others being known unchanged)."""
+    wanted = scopes(report, namespaces)
+    if only is not None:
+        wanted &= only
     by_scope: dict[Scope, list[Finding]] = defaultdict(list)
     for f in report.findings:
-        by_scope[f.object.namespace].append(f)
+        if only is None or f.object.namespace in wanted:
+            by_scope[f.object.namespace].append(f)
     passed = _passed(report)
     out: dict[Scope, dict[str, Any]] = {}
-    for scope in {None, *namespaces, *by_scope}:
+    for scope in wanted:
         findings = by_scope.get(scope, [])
         results = [result_of(f) for f in findings[:MAX_RESULTS]]
         if len(findings) > MAX_RESULTS:
@@ -91,9 +106,10 @@ def _passed(report: Report) -> dict[Scope, int]:
     judged objects, so each list is counted once."""
     judged: dict[int, dict[Scope, int]] = {}
     failed: dict[Scope, int] = defaultdict(int)
-    failing = {(f.control.id, f.object) for f in report.findings}
-    for _cid, o in failing:
-        failed[o.namespace] += 1
+    # one ObjectRef per object (Resource.ref), so its id stands for the object
+    failing = {(f.control.id, id(f.object)): f.object.namespace for f in report.findings}
+    for ns in failing.values():
+        failed[ns] += 1
     out: dict[Scope, int] = defaultdict(int)
     for refs in report.evaluated_objects.values():
         counts = judged.get(id(refs))
@@ -143,8 +159,10 @@ class ReportWriter:
                 known.update(k for k in map(key_of, body["results"]) if k is not None)
         return known
 
-    def sync(self, want: dict[Scope, dict[str, Any]]) -> int:
-        """Write the reports that differ, delete ours no longer wanted; returns the writes that failed."""
+    def sync(self, want: dict[Scope, dict[str, Any]], keep: set[Scope] | None = None) -> int:
+        """Write the reports that differ, delete ours no longer wanted (`keep`: the scopes that still are, when
+        `want` holds only those that changed); returns the writes that failed."""
+        keep = set(want) if keep is None else keep | set(want)
         failed = 0
         for scope, body in want.items():
             canon = _canon(body)
@@ -153,7 +171,7 @@ class ReportWriter:
                 continue
             if not self._put(scope, body, canon, have[0] if have else None):
                 failed += 1
-        for scope in [s for s in self._have if s not in want]:
+        for scope in [s for s in self._have if s not in keep]:
             status, doc = self.client.json("DELETE", self.path(scope, NAME))
             self.on_write("delete", "ok" if status in (200, 202, 404) else "error")
             if status in (200, 202, 404):

@@ -158,11 +158,13 @@ class ClusterState:
             self.types.setdefault(t.path, TypeState(t))
         self.changed_kinds: set[str] = set()  # kinds, in_ns(ns) of every namespace touched, NAMESPACES
         self.dropped: list[Resource] = []  # versions no longer held (replaced or deleted): their hits can go
+        self.changed_scopes: set[str | None] = set()  # namespaces (None: cluster-scoped) with an object changed
         self._ns_use: dict[str, int] = {}  # objects per namespace: when one appears or goes, NAMESPACES changed
 
     def _changed(self, res: Resource, delta: int = 0) -> None:
         self.changed_kinds.add(res.kind)
         ns = res.namespace
+        self.changed_scopes.add(ns)
         if ns is None:
             return
         self.changed_kinds.add(in_ns(ns))
@@ -196,6 +198,8 @@ class ClusterState:
             if key not in new:
                 self._changed(res, -1)
                 self.dropped.append(res)
+        if ts.status != "read":
+            self.changed_scopes.add(None)  # no longer among the types not assessed
         ts.objects, ts.status, ts.reason = new, "read", ""
 
     def apply(self, rtype: ResourceType, event: str, obj: dict[str, Any]) -> None:
@@ -228,6 +232,7 @@ class ClusterState:
             self._changed(res, -1)
             self.dropped.append(res)
         ts.objects = {}
+        self.changed_scopes.add(None)  # the ClusterPolicyReport names the types not assessed
         if absent:
             ts.status, ts.reason = "absent", ""
         else:
@@ -239,6 +244,10 @@ class ClusterState:
     def synced(self) -> bool:
         """Every type listed at least once (read, absent or refused)."""
         return all(ts.status != "pending" for ts in self.types.values())
+
+    def namespaces(self) -> set[str]:
+        """Every namespace some held object is in."""
+        return set(self._ns_use)
 
     def count(self) -> dict[str, int]:
         return {ts.rtype.kind: len(ts.objects) for ts in self.types.values() if ts.status == "read"}
@@ -256,10 +265,10 @@ class ClusterState:
         return TracedSnapshot(resources, context=self.context, coverage=self.coverage(),
                               not_assessed=self.not_assessed())
 
-    def take(self) -> tuple[set[str], list[Resource]]:
-        """The kinds changed and the object versions dropped since the last call."""
-        out = self.changed_kinds, self.dropped
-        self.changed_kinds, self.dropped = set(), []
+    def take(self) -> tuple[set[str], list[Resource], set[str | None]]:
+        """The kinds changed, the object versions dropped and the scopes touched since the last call."""
+        out = self.changed_kinds, self.dropped, self.changed_scopes
+        self.changed_kinds, self.dropped, self.changed_scopes = set(), [], set()
         return out
 
 
@@ -268,6 +277,10 @@ def _same_version(a: dict[str, Any], b: dict[str, Any]) -> bool:
     va = (a.get("metadata") or {}).get("resourceVersion")
     return bool(va) and va == (b.get("metadata") or {}).get("resourceVersion") and \
         (a.get("metadata") or {}).get("uid") == (b.get("metadata") or {}).get("uid")
+
+
+def _signature(hits: list[Hit]) -> list[tuple[int, str, str]]:
+    return [(id(r), p, m) for r, p, m in hits]
 
 
 @dataclass(slots=True)
@@ -296,12 +309,17 @@ class Incremental:
         self._changed: set[str] = set()
         self._snap: TracedSnapshot | None = None
         self.rerun: list[str] = []  # snapshot controls the last evaluation re-ran (for tests and metrics)
+        # scopes (namespaces, None: cluster) whose findings may differ from the evaluation before; None: all
+        self.dirty: set[str | None] | None = None
+        self._evaluated = False
         self.judged = 0  # objects the last evaluation judged afresh
 
     def evaluate(self) -> Report:
         from ..scan import judge
 
-        self._changed, dropped = self.state.take()
+        self._changed, dropped, scopes = self.state.take()
+        self.dirty = set(scopes) if self._evaluated else None
+        self._evaluated = True
         for res in dropped:
             self._objects.pop(id(res), None)
         self._snap = self.state.snapshot()
@@ -343,6 +361,8 @@ class Incremental:
             return entry.hits
         assert isinstance(snapshot, TracedSnapshot)
         hits, reads = snapshot.reading(lambda: list(control.func(snapshot)))
+        if entry is not None and self.dirty is not None and _signature(entry.hits) != _signature(hits):
+            self.dirty.update(r.namespace for r, _, _ in (*entry.hits, *hits))
         self._snapshots[cid] = _SnapshotEntry(hits, reads)
         self.rerun.append(cid)
         return hits
