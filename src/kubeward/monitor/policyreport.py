@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from ..findings import Finding, Report, Severity
+from ..findings import ControlMeta, Finding, Report, Severity
 from ..sources.cluster import Client, ClusterError, quote_path
 
 GROUP, VERSION = "wgpolicyk8s.io", "v1alpha2"
@@ -36,7 +36,8 @@ Scope = str | None  # a namespace, or None for the ClusterPolicyReport
 FindingKey = tuple[str, str, str, str | None, str, str, str]
 
 
-_STATIC: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}  # per control: the fields all its results share
+# per control (by identity; the entry holds it): the fields all its results share
+_STATIC: dict[int, tuple[ControlMeta, dict[str, Any], dict[str, str]]] = {}
 
 
 def result_of(f: Finding) -> dict[str, Any]:
@@ -45,13 +46,13 @@ def result_of(f: Finding) -> dict[str, Any]:
     if o.namespace is not None:
         ref["namespace"] = o.namespace
     c = f.control
-    static = _STATIC.get(c.id)
-    if static is None:
-        static = _STATIC[c.id] = (
-            {"policy": c.id, "rule": c.id, "category": c.category, "result": "fail",
-             "severity": _V1ALPHA2_SEVERITY[c.severity], "scored": True, "source": SOURCE},
+    static = _STATIC.get(id(c))
+    if static is None or static[0] is not c:
+        static = _STATIC[id(c)] = (
+            c, {"policy": c.id, "rule": c.id, "category": c.category, "result": "fail",
+                "severity": _V1ALPHA2_SEVERITY[c.severity], "scored": True, "source": SOURCE},
             {"title": c.title, "severity": c.severity.label})
-    return {**static[0], "message": f.message, "resources": [ref], "properties": {**static[1], "path": f.path}}
+    return {**static[1], "message": f.message, "resources": [ref], "properties": {**static[2], "path": f.path}}
 
 
 def key_of(result: dict[str, Any]) -> FindingKey | None:
