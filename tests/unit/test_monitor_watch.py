@@ -196,3 +196,53 @@ def test_a_report_holds_at_most_max_results() -> None:
     want = desired(Report(objects=len(fs), findings=fs, errors=[], not_assessed=[]), ["a"])
     assert len(want["a"]["results"]) == MAX_RESULTS + 1 and want["a"]["summary"]["fail"] == MAX_RESULTS + 5
     assert "5 more findings" in want["a"]["results"][-1]["message"]
+
+
+class ReportServer:
+    """PolicyReports with resourceVersions; `fail` makes the next writes answer 500."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.rv, self.fail, self.calls = 0, 0, []
+
+    def json(self, method: str, path: str, body: Any = None, **_: Any) -> tuple[int, Any]:
+        self.calls.append(method)
+        if method in ("POST", "PUT") and self.fail:
+            self.fail -= 1
+            return 500, {"message": "boom"}
+        if method == "POST":
+            path = f"{path}/{body['metadata']['name']}"
+            if path in self.objects:
+                return 409, {}
+        if method in ("POST", "PUT"):
+            if method == "PUT" and body["metadata"].get("resourceVersion") != \
+                    self.objects.get(path, {}).get("metadata", {}).get("resourceVersion"):
+                return 409, {}
+            self.rv += 1
+            self.objects[path] = dict(body, metadata=dict(body["metadata"], resourceVersion=str(self.rv)))
+            return (201 if method == "POST" else 200), self.objects[path]
+        if method == "DELETE":
+            return (200, {}) if self.objects.pop(path, None) is not None else (404, {})
+        return (200, self.objects[path]) if path in self.objects else (404, {})
+
+
+def test_report_writer_writes_changes_only_retries_failures_and_collects_garbage() -> None:
+    from kubeward.monitor.policyreport import ReportWriter
+
+    server = ReportServer()
+    w = ReportWriter(server)  # type: ignore[arg-type]
+    one = {"summary": {"fail": 1}, "results": [{"policy": "KW-W001"}]}
+    assert w.sync({"a": one, None: {"summary": {}, "results": []}}) == 0
+    assert set(server.objects) == {"/apis/wgpolicyk8s.io/v1alpha2/namespaces/a/policyreports/kubeward",
+                                   "/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports/kubeward"}
+    server.calls.clear()
+    assert w.sync({"a": one}, keep={"a", None}) == 0 and server.calls == []  # nothing changed: no call
+    server.fail = 1
+    two = {"summary": {"fail": 2}, "results": []}
+    assert w.sync({"a": two}, keep={"a", None}) == 1 and w.pending == {"a"}
+    assert w.sync({"a": two}, keep={"a", None}) == 0 and w.pending == set()
+    path = "/apis/wgpolicyk8s.io/v1alpha2/namespaces/a/policyreports/kubeward"
+    assert server.objects[path]["summary"] == {"fail": 2}
+    server.objects[path]["metadata"]["resourceVersion"] = "999"  # someone else wrote it meanwhile
+    assert w.sync({"a": one}, keep={"a", None}) == 0 and server.objects[path]["summary"] == {"fail": 1}
+    assert w.sync({}, keep={None}) == 0 and path not in server.objects  # namespace gone: its report goes

@@ -52,6 +52,8 @@ class Monitor:
         inc = Incremental(self.state, self.plan, self.options)
         writer = self._writer()
         before = self._known(writer)
+        if not self.reports:  # the reports could not be read: none are written either
+            writer = None
         for rtype in self.state.types.values():
             r = Reflector(self.client, rtype.rtype, self.queue, stop, watch_timeout=self.watch_timeout,
                           resync=self.resync, on_restart=self._restarted, on_problem=self.on_problem)
@@ -79,7 +81,8 @@ class Monitor:
                 before = after
                 if writer is not None:
                     namespaces = self.state.namespaces()
-                    writer.sync(desired(report, namespaces, only=inc.dirty), keep=scopes(report, namespaces))
+                    only = None if inc.dirty is None else inc.dirty | writer.pending
+                    writer.sync(desired(report, namespaces, only=only), keep=scopes(report, namespaces))
                 if watched:
                     done = time.monotonic()
                     for at in watched:

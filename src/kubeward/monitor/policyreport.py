@@ -130,6 +130,7 @@ class ReportWriter:
                  on_problem: Callable[[str], None] = lambda _m: None) -> None:
         self.client, self.on_write, self.on_problem = client, on_write, on_problem
         self._have: dict[Scope, tuple[str, bytes]] = {}  # scope -> (resourceVersion, what we wrote)
+        self.pending: set[Scope] = set()  # scopes whose last write failed: rebuilt and retried next time
 
     @staticmethod
     def path(scope: Scope, name: str = "") -> str:
@@ -164,13 +165,18 @@ class ReportWriter:
         """Write the reports that differ, delete ours no longer wanted (`keep`: the scopes that still are, when
         `want` holds only those that changed); returns the writes that failed."""
         keep = set(want) if keep is None else keep | set(want)
+        self.pending &= keep
         failed = 0
         for scope, body in want.items():
             canon = _canon(body)
             have = self._have.get(scope)
             if have is not None and have[1] == canon:
+                self.pending.discard(scope)
                 continue
-            if not self._put(scope, body, canon, have[0] if have else None):
+            if self._put(scope, body, canon, have[0] if have else None):
+                self.pending.discard(scope)
+            else:
+                self.pending.add(scope)
                 failed += 1
         for scope in [s for s in self._have if s not in keep]:
             status, doc = self.client.json("DELETE", self.path(scope, NAME))
