@@ -26,7 +26,7 @@ from .findings import InputError, Report, Severity
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
-    from .controls.registry import Control
+    from .controls.registry import Control, HitSource
     from .exceptions import Exceptions
     from .sources.render import RenderOptions
 
@@ -125,13 +125,14 @@ def scan(source: Sequence[str] | Snapshot, options: ScanOptions | None = None) -
         return judge(snapshot, chosen, options)
 
 
-def judge(snapshot: Snapshot, chosen: Plan, options: ScanOptions) -> Report:
-    """Run the chosen controls over a snapshot (with the scan settings already in force)."""
+def judge(snapshot: Snapshot, chosen: Plan, options: ScanOptions, *, hits: HitSource | None = None) -> Report:
+    """Run the chosen controls over a snapshot (with the scan settings already in force); `hits` is where the
+    controls' results come from when not judged now (the monitor's incremental evaluation)."""
     from .controls.registry import run
 
     in_scope = getattr(snapshot, "in_scope", None)  # a cluster read in one namespace (sources/cluster.py)
     report = run(snapshot, chosen.controls, chosen.exceptions, exclude_namespaces=options.exclude_namespaces,
-                 scope=in_scope() if in_scope is not None else None)
+                 scope=in_scope() if in_scope is not None else None, hits=hits)
     report.coverage = getattr(snapshot, "coverage", None)
     report.skipped = list(snapshot.skipped)
     return report
@@ -254,6 +255,11 @@ def _load_quietly(paths: Sequence[str], options: ScanOptions) -> Snapshot:
     with gc_paused():  # loading makes ~10 objects per manifest line and no garbage cycles worth a collection
         return load(paths, max_file_bytes=options.max_file_bytes, namespace=options.namespace,
                     render_opts=options.render)
+
+
+def settings(options: ScanOptions) -> Any:
+    """The scan-wide settings of `options` in force for a `with` block (a long-running monitor keeps them)."""
+    return _settings(options)
 
 
 def _settings(options: ScanOptions) -> Any:

@@ -20,6 +20,7 @@ pytest.importorskip("kubernetes")
 
 RBAC = "rbac.authorization.k8s.io/v1"
 LIST_RAW = source.Client.list_raw  # the real pagination over the fake's answers
+LIST_VERSIONED = source.Client.list_versioned
 
 
 def _pod(name: str, ns: str) -> dict[str, Any]:
@@ -55,6 +56,9 @@ class FakeApi:
 
     def list_raw(self, rtype: source.ResourceType, namespace: str | None = None) -> Any:
         return LIST_RAW(self, rtype, namespace)  # type: ignore[arg-type]
+
+    def list_versioned(self, rtype: source.ResourceType, namespace: str | None = None) -> Any:
+        return LIST_VERSIONED(self, rtype, namespace)  # type: ignore[arg-type]
 
     def call(self, method: str, path: str, **_: Any) -> tuple[int, bytes, dict[str, str]]:
         self.paths.append(path)

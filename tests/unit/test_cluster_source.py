@@ -34,8 +34,12 @@ class FakeClient:
     def __init__(self, data: dict[str, list[dict[str, Any]]], refused: dict[str, int], page: int = 2) -> None:
         self.data, self.refused, self.page, self.calls = data, refused, page, []
 
-    def list_raw(self, rtype: ResourceType) -> tuple[list[dict[str, Any]], int, str]:
-        return Client.list_raw(self, rtype)  # type: ignore[arg-type]
+    def list_raw(self, rtype: ResourceType, namespace: str | None = None) -> tuple[list[dict[str, Any]], int, str]:
+        return Client.list_raw(self, rtype, namespace)  # type: ignore[arg-type]
+
+    def list_versioned(self, rtype: ResourceType, namespace: str | None = None
+                       ) -> tuple[list[dict[str, Any]], int, str, str]:
+        return Client.list_versioned(self, rtype, namespace)  # type: ignore[arg-type]
 
     def call(self, method: str, path: str, **kw: Any) -> tuple[int, bytes, dict[str, str]]:
         """What the apiserver answers: a `<Kind>List` of the asked group/version, as application/json."""

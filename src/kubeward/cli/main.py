@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit2rbac": ("kubeward.cli.audit", "audit2rbac", "Minimal RBAC from observed audit events."),
     "agent": ("kubeward.cli.agent", "group", "Node agent: exec allowlists (fanotify), flow monitoring."),
     "admission": ("kubeward.cli.admission", "group", "Admission webhook serving the controls."),
+    "monitor": ("kubeward.cli.monitor", "monitor", "Watch a live cluster: alerts, PolicyReports, metrics."),
     "vulns": ("kubeward.cli.vulns", "vulns", "Known Kubernetes CVEs affecting the versions found."),
     "versions": ("kubeward.cli.vulns", "versions", "Component versions found and the version skew policy."),
     "docs": ("kubeward.cli.docs", "docs", "Read the guides (audit, rbac, hardening, …) shipped with kubeward."),

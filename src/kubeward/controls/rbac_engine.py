@@ -95,7 +95,7 @@ def dangling_binding(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
     with that name is granted silently to the binding's subjects. Upstream: the RBAC docs (roleRef;
     kubernetes.io/docs/reference/access-authn-authz/rbac/); CIS 5.1."""
     idx = _index(snapshot)
-    if not any(r.kind in ("Role", "ClusterRole") for r in snapshot.resources):
+    if not snapshot.of_kind("Role", "ClusterRole"):
         return  # bindings scanned without any roles: nothing to judge against
     for b in idx.bindings:  # built-in bootstrap ClusterRoles count as present (every cluster has them)
         if b.role_key not in idx.roles and b.resource is not None:

@@ -21,7 +21,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from ..findings import (
     ControlMeta,
@@ -297,17 +297,37 @@ class Selection:
         return chosen
 
 
+class HitSource(Protocol):
+    """Where the run loop takes the controls' hits from. The default judges every object now; the monitor
+    (kubeward.monitor.state) answers from what it judged before for the objects and inputs that did not change,
+    so its reports come out of this same loop (findings, exceptions, counts, order) as a full scan's."""
+
+    def object_hits(self, controls: list[Control], targets_for: dict[frozenset[str], _Targets]
+                    ) -> dict[str, list[tuple[Resource, str, str]]]: ...
+
+    def snapshot_hits(self, control: Control, snapshot: Snapshot) -> list[tuple[Resource, str, str]]: ...
+
+
+class _JudgeNow:
+    def object_hits(self, controls: list[Control], targets_for: dict[frozenset[str], _Targets]
+                    ) -> dict[str, list[tuple[Resource, str, str]]]:
+        return _per_object_hits(controls, targets_for)
+
+    def snapshot_hits(self, control: Control, snapshot: Snapshot) -> list[tuple[Resource, str, str]]:
+        return list(control.func(snapshot))
+
+
 def run(snapshot: Snapshot, controls: list[Control], exceptions: Any = None, exclude_namespaces: Iterable[str] = (),
-        scope: Callable[[Resource], bool] | None = None) -> Report:
+        scope: Callable[[Resource], bool] | None = None, *, hits: HitSource | None = None) -> Report:
     """Run the chosen controls over the snapshot; exceptions decide what is suppressed (counted, not dropped).
     `scope`: only objects it accepts are judged and reported on (a scan of one namespace); cross-object
-    controls still consult the whole snapshot."""
+    controls still consult the whole snapshot. `hits`: where the controls' results come from (HitSource)."""
     with gc_paused():
-        return _run(snapshot, controls, exceptions, exclude_namespaces, scope)
+        return _run(snapshot, controls, exceptions, exclude_namespaces, scope, hits or _JudgeNow())
 
 
 def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_namespaces: Iterable[str],
-         scope: Callable[[Resource], bool] | None = None) -> Report:
+         scope: Callable[[Resource], bool] | None, source: HitSource) -> Report:
     """The run loop.
 
     Findings come out ordered by severity (highest first), control id, file, line and path. Each control's hits
@@ -332,13 +352,13 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
     for c in controls:
         if c.kinds not in targets_for:
             targets_for[c.kinds] = _Targets(snapshot, c.kinds, skip_ns, scope)
-    per_object = _per_object_hits(controls, targets_for)
+    per_object = source.object_hits(controls, targets_for)
     for c in controls:
         shared = targets_for[c.kinds]
         meta = c.meta
         result = report.controls[meta.id] = ControlResult(meta, evaluated=len(shared.resources))
         report.evaluated_objects[meta.id] = shared.refs
-        hits = per_object.pop(meta.id) if c.shape != Shape.SNAPSHOT else list(c.func(snapshot))
+        hits = per_object.pop(meta.id) if c.shape != Shape.SNAPSHOT else source.snapshot_hits(c, snapshot)
         if skip_ns:
             hits = [h for h in hits if h[0].namespace not in skip_ns]
         if scope is not None and c.shape == Shape.SNAPSHOT:  # the others judged only the targets in scope

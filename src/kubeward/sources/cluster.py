@@ -23,6 +23,8 @@ from ..textsafe import printable
 
 PAGE_SIZE = 500
 TIMEOUT = (10.0, 120.0)  # (connect, read) seconds: a dead endpoint fails fast, a big page still arrives
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"  # where the kubelet mounts the pod's token
+SA_TOKEN, SA_CA, SA_NAMESPACE = f"{SA_DIR}/token", f"{SA_DIR}/ca.crt", f"{SA_DIR}/namespace"
 
 
 class ClusterError(Exception):
@@ -178,6 +180,33 @@ class Client:
             raise ClusterError(f"{where}: {_one_line(exc)}") from None
         self.host: str = self.api.configuration.host
 
+    @classmethod
+    def in_cluster(cls, token_file: str = SA_TOKEN, ca_file: str = SA_CA) -> Client:
+        """The pod's own identity: the service-account token file (re-read as the kubelet rotates it) and CA, and
+        the apiserver from KUBERNETES_SERVICE_HOST/PORT, as client-go's rest.InClusterConfig reads them
+        (k8s.io/client-go/rest/config.go)."""
+        try:
+            from kubernetes import client as kclient
+            from kubernetes.config import incluster_config
+        except ImportError:  # pragma: no cover - depends on the install
+            raise ClusterError("live mode needs the 'kubernetes' package: pip install 'kubeward[cluster]'") from None
+        import os
+
+        if not (os.environ.get("KUBERNETES_SERVICE_HOST") and os.environ.get("KUBERNETES_SERVICE_PORT")):
+            raise ClusterError("in-cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set "
+                               "(not running in a pod?)")
+        configuration = kclient.Configuration()
+        try:
+            incluster_config.InClusterConfigLoader(token_filename=token_file, cert_filename=ca_file
+                                                   ).load_and_set(configuration)
+        except Exception as exc:  # ConfigException: missing or empty token/CA file
+            raise ClusterError(f"in-cluster: {_one_line(exc)}") from None
+        self = cls.__new__(cls)
+        self.context = "in-cluster"
+        self.api = kclient.ApiClient(configuration)
+        self.host = configuration.host
+        return self
+
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         """One HTTP call; returns (status, raw body). Transport failures raise ClusterError."""
@@ -222,6 +251,13 @@ class Client:
     def list_raw(self, rtype: ResourceType, namespace: str | None = None) -> tuple[list[dict[str, Any]], int, str]:
         """All items of one type (in `namespace` when it is namespaced and one is given), paginated
         (limit/continue); returns (items, status, reason); status 200 on success."""
+        items, status, reason, _ = self.list_versioned(rtype, namespace)
+        return items, status, reason
+
+    def list_versioned(self, rtype: ResourceType, namespace: str | None = None
+                       ) -> tuple[list[dict[str, Any]], int, str, str]:
+        """list_raw, also returning the list's resourceVersion (where a watch of the type starts: the last page's
+        metadata.resourceVersion, the one consistent snapshot every page of a paginated list was served from)."""
         path = rtype.path_in(namespace)
         items: list[dict[str, Any]] = []
         cont = ""
@@ -232,18 +268,34 @@ class Client:
                 query["continue"] = cont
             status, raw, headers = self.call("GET", path, query=query)
             if status != 200:
-                return [], status, _status_reason(status, _loads(raw))
+                return [], status, _status_reason(status, _loads(raw)), ""
             doc, problem = api_list(rtype, raw, headers)
             if doc is None:
-                return [], NOT_API, problem
+                return [], NOT_API, problem, ""
             for item in doc.get("items") or ():
                 if isinstance(item, dict):  # list items come without apiVersion/kind: fill them in
                     item.setdefault("apiVersion", api_version)
                     item.setdefault("kind", rtype.kind)
                     items.append(item)
-            cont = (doc.get("metadata") or {}).get("continue") or ""
+            meta = doc.get("metadata") or {}
+            cont = meta.get("continue") or ""
             if not cont:
-                return items, 200, ""
+                return items, 200, "", str(meta.get("resourceVersion") or "")
+
+    def stream(self, path: str, query: dict[str, Any], read_timeout: float) -> tuple[int, Any]:
+        """A GET whose body is read as it arrives (a watch): (status, urllib3 response). The caller reads lines
+        from a 200 and closes the response; any other status comes with its body already read."""
+        hdrs = {"Accept": "application/json"}
+        try:
+            method_, url, hdrs_, _, post = self.api.param_serialize(
+                "GET", path, query_params=list(query.items()), header_params=hdrs, auth_settings=["BearerToken"])
+            resp = self.api.call_api(method_, url, hdrs_, None, post, _request_timeout=(TIMEOUT[0], read_timeout))
+        except Exception as exc:
+            status = getattr(exc, "status", 0) or 0
+            if status:
+                return int(status), None
+            raise ClusterError(f"cluster {self.context or self.host}: {self.host}: {_transport(exc)}") from None
+        return int(resp.status), resp.response
 
 
 NOT_API = -1  # list_raw status: the endpoint answered 200 with something that is not the API's list

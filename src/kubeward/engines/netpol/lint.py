@@ -37,19 +37,32 @@ class Issue:
     message: str
 
 
-def _pods_in(cluster: Cluster, ns: str) -> list[Pod]:
-    return [p for p in cluster.pods if p.namespace == ns]
+class _ByNamespace:
+    """The cluster's pods and idle workloads by namespace, built once per lint: a policy only ever selects pods
+    of its own namespace, so each policy looks at its namespace's pods, not every pod."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.pods: dict[str, list[Pod]] = {}
+        self.idle: dict[str, list[Pod]] = {}
+        for p in cluster.pods:
+            self.pods.setdefault(p.namespace, []).append(p)
+        for p in cluster.idle:
+            self.idle.setdefault(p.namespace, []).append(p)
+
+    def any_in(self, namespaces: set[str]) -> bool:
+        """Some pod or idle workload in one of `namespaces`."""
+        return any(ns in self.pods or ns in self.idle for ns in namespaces)
 
 
-def _policy_issues(cluster: Cluster, pol: Policy) -> Iterator[Issue]:
+def _policy_issues(cluster: Cluster, pol: Policy, by_ns: _ByNamespace) -> Iterator[Issue]:
     res = pol.resource
     for path, msg in pol.problems:
         yield Issue(EXCEPT_OUTSIDE if "not within CIDR" in msg else INVALID, res, path,
                     f"NetworkPolicy {pol.key}: {msg} (the apiserver rejects this)")
     if not cluster.pods:
         return
-    own = _pods_in(cluster, pol.namespace)
-    scaled_down = [p for p in cluster.idle if p.namespace == pol.namespace]  # its pods return when scaled up
+    own = by_ns.pods.get(pol.namespace, [])
+    scaled_down = by_ns.idle.get(pol.namespace, [])  # its pods return when scaled up
     if own and pol.pod_sel is not None and not any(pol.selects(p) for p in (*own, *scaled_down)):
         yield Issue(SELECTS_NONE, res, "/spec/podSelector",
                     f"NetworkPolicy {pol.key} selects no pod (podSelector {pol.pod_sel.text})")
@@ -70,9 +83,11 @@ def _policy_issues(cluster: Cluster, pol: Policy) -> Iterator[Issue]:
                         yield Issue(PEER_NONE, res, at,
                                     f"NetworkPolicy {pol.key}: peer {peer.text} matches no namespace")
                         continue
-                if not any(p.namespace in scope for p in (*cluster.pods, *cluster.idle)):
+                if not by_ns.any_in(scope):
                     continue  # no pod of those namespaces in the inputs: "no pod matches" would be a guess
-                if not any(peer_matches(peer, pol.namespace, p, None, False) for p in cluster.pods):
+                # a peer without namespaceSelector matches pods of the policy's namespace only (peer_matches)
+                others = cluster.pods if peer.ns_sel is not None else by_ns.pods.get(pol.namespace, [])
+                if not any(peer_matches(peer, pol.namespace, p, None, False) for p in others):
                     if not _dns_pods(cluster) and peer_matches(peer, pol.namespace, DNS_POD, None, False):
                         continue  # the cluster DNS, which every cluster runs: the rule KW-N112 asks for
                     yield Issue(PEER_NONE, res, at, f"NetworkPolicy {pol.key}: peer {peer.text} matches no pod")
@@ -165,8 +180,9 @@ def issues(cluster: Cluster) -> Iterator[Issue]:
     for note in cluster.notes:
         if note.code == DUPLICATE:
             yield Issue(DUPLICATE, note.resource, "/metadata/name", f"{note.where}: {note.message}")
+    by_ns = _ByNamespace(cluster)
     for pol in cluster.policies:
-        yield from _policy_issues(cluster, pol)
+        yield from _policy_issues(cluster, pol, by_ns)
     for ap in cluster.admin:
         for path, msg in ap.problems:
             yield Issue(INVALID, ap.resource, path, f"{ap.key}: {msg} (the apiserver rejects this)")
