@@ -82,10 +82,19 @@ def sa_node(ns: str, name: str) -> str:
     return f"ServiceAccount {ns}/{name}"
 
 
-class _Graph:
+class EscalationGraph:
+    """The subject graph the search runs over, kept for other readers (the attack-path graph of
+    `kubeward.paths`): edges, and what each subject holds per scope ("" = cluster-wide)."""
+
     def __init__(self) -> None:
         # u → {v: (label, binding)}; the first edge found between two nodes is kept
         self.edges: dict[str, dict[str, tuple[str, Binding | None]]] = defaultdict(dict)
+        # subject node → scope → probe → (binding, rule): the grants behind every edge
+        self.held: dict[str, dict[str, dict[object, tuple[Binding, Rule]]]] = defaultdict(lambda: defaultdict(dict))
+        self.service_accounts: dict[str, set[str]] = defaultdict(set)  # namespace → service accounts known
+        self.token_secrets: dict[str, list[tuple[str, str]]] = defaultdict(list)  # namespace → [(secret, sa)]
+        self.groups: set[str] = set()
+        self.users: set[str] = set()
 
     def add(self, u: str, v: str, label: str | tuple[str, Binding]) -> None:
         edge = label if isinstance(label, tuple) else (label, None)
@@ -106,30 +115,30 @@ def escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = N
     return found
 
 
-def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None,
-                      collapse_members: bool) -> list[EscalationPath]:
-    """Shortest path from every subject that does not already hold full authority (itself or through a
-    group) to full authority. With `collapse_members`, a subject whose path starts by joining a group that
-    has its own path is left out: the group's line stands for its members (`start` lists it anyway)."""
-    g = _Graph()
+def escalation_graph(index: RBACIndex, snapshot: Snapshot) -> EscalationGraph:
+    """The edges of the module docstring between every subject of the snapshot; built with the cyclic collector
+    paused."""
+    with paused_gc():
+        return _escalation_graph(index, snapshot)
+
+
+def _escalation_graph(index: RBACIndex, snapshot: Snapshot) -> EscalationGraph:
+    g = EscalationGraph()
     probes = RoleProbes(index, extra=EXTRA_PROBES)
     full_roles = sorted(k[2] for k in index.roles if k[0] == "ClusterRole" and FULL in probes.of(k))
-    sas: dict[str, set[str]] = defaultdict(set)  # namespace → service accounts known
+    sas = g.service_accounts
     for r in snapshot.of_kind("ServiceAccount"):
         sas[r.namespace or "default"].add(r.name)
     for ns, name in pods_by_service_account(snapshot):
         sas[ns].add(name)
     # Long-lived token Secrets (created by hand since v1.24, automatically before): reading one is being the SA.
-    token_secrets: dict[str, list[tuple[str, str]]] = defaultdict(list)  # namespace → [(secret, sa)]
+    token_secrets = g.token_secrets
     for r in snapshot.of_kind("Secret"):
         sa_name = r.annotations.get(SA_NAME_ANNOTATION)
         if r.obj.get("type") == SA_TOKEN_TYPE and isinstance(sa_name, str) and sa_name:
             token_secrets[r.namespace or "default"].append((r.name, sa_name))
             sas[r.namespace or "default"].add(sa_name)
-    users: set[str] = set()
-    groups: set[str] = set()
-    # subject node → scope → probe → (binding, rule)
-    held: dict[str, dict[str, dict[object, tuple[Binding, Rule]]]] = defaultdict(lambda: defaultdict(dict))
+    users, groups, held = g.users, g.groups, g.held
     for b in index.bindings:
         scope = "" if b.kind == "ClusterRoleBinding" else b.namespace
         granted = probes.of(b.role_key)
@@ -234,7 +243,16 @@ def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None,
         if all(p in cluster for p in CSR):
             b, _ = cluster[CSR[1]]
             g.add(node, TARGET, via(b, f"issue and approve a client certificate in {MASTERS}"))
+    return g
 
+
+def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None,
+                      collapse_members: bool) -> list[EscalationPath]:
+    """Shortest path from every subject that does not already hold full authority (itself or through a
+    group) to full authority. With `collapse_members`, a subject whose path starts by joining a group that
+    has its own path is left out: the group's line stands for its members (`start` lists it anyway)."""
+    g = _escalation_graph(index, snapshot)
+    held = g.held
     # reverse BFS from the target
     rev: dict[str, list[tuple[str, tuple[str, Binding | None]]]] = defaultdict(list)
     for u, outs in g.edges.items():
