@@ -274,7 +274,9 @@ def _exposure(snapshot: Snapshot) -> list[Exposure]:
         if kind == "LoadBalancer" and any(open_load_balancer(svc)):
             ports(svc, svc, f"Service {svc.namespace}/{svc.name} type LoadBalancer open to any address",
                   "/spec/type", 1)
-        elif kind in ("NodePort", "LoadBalancer"):
+        # core/v1 ServiceSpec: a LoadBalancer also gets node ports unless allocateLoadBalancerNodePorts is false,
+        # and loadBalancerSourceRanges only filter the load balancer's own address.
+        if kind == "NodePort" or (kind == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is not False):
             ports(svc, svc, f"Service {svc.namespace}/{svc.name} type {kind} (a port on every node)", "/spec/type", 2)
         if spec.get("externalIPs"):
             ports(svc, svc, f"Service {svc.namespace}/{svc.name} externalIPs", "/spec/externalIPs", 2)
