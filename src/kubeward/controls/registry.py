@@ -41,6 +41,7 @@ CONTROL_MODULES = (
     "kubeward.controls.rbac_engine",
     "kubeward.controls.netpol",
     "kubeward.controls.apis",
+    "kubeward.controls.paths",
 )
 
 

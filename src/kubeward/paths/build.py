@@ -32,7 +32,6 @@ from ..engines.pss.namespaces import policy_from_labels
 from ..engines.pss.pod import PodInput
 from ..engines.pss.versions import Level
 from ..engines.rbac.index import RBACIndex
-from ..engines.rbac.model import MASTERS
 from ..engines.rbac.paths import POD_CREATE, SECRET_GET, SECRET_LIST, TARGET, escalation_graph, sa_node
 from ..resource import Resource
 from ..snapshot import Snapshot
@@ -283,9 +282,9 @@ def _exposure(snapshot: Snapshot) -> list[Exposure]:
     for ing in snapshot.of_kind("Ingress"):
         ns = ing.namespace or "default"
         for name, port, path in _ingress_backends(ing):
-            svc = services.get((ns, name))
-            if svc is not None:
-                ports(svc, ing, f"Ingress {ns}/{ing.name} → Service {name}", path, 1, port)
+            backend = services.get((ns, name))
+            if backend is not None:
+                ports(backend, ing, f"Ingress {ns}/{ing.name} → Service {name}", path, 1, port)
     return out
 
 
@@ -297,7 +296,7 @@ def _ingress_backends(ing: Resource) -> list[tuple[str, int | str | None, str]]:
     def add(backend: Any, path: str) -> None:
         svc = backend.get("service") if isinstance(backend, dict) else None
         if isinstance(svc, dict) and svc.get("name"):
-            port = svc.get("port") if isinstance(svc.get("port"), dict) else {}
+            port: dict[str, Any] = svc["port"] if isinstance(svc.get("port"), dict) else {}
             found.append((str(svc["name"]), port.get("number", port.get("name")), path))
 
     add(spec.get("defaultBackend"), "/spec/defaultBackend")
@@ -413,25 +412,25 @@ def _network(g: Graph, cluster: Cluster, snapshot: Snapshot) -> None:
     rows: dict[Port, list[int]] = {pp: idx.matrix(*pp).rows for pp in sorted(listen)}
     reach = [0] * idx.size
     for pp, mask in listen.items():
-        r = rows[pp]
+        row = rows[pp]
         for s in range(idx.size):
-            reach[s] |= r[s] & mask
+            reach[s] |= row[s] & mask
     groups: dict[int, list[int]] = defaultdict(list)
-    for s, r in enumerate(reach):
-        if r:
-            groups[r].append(s)
+    for s, dests in enumerate(reach):
+        if dests:
+            groups[dests].append(s)
     isolated = 0
     for pol in cluster.policies:
         if INGRESS in pol.types:
             isolated |= idx.subject(pol)
-    for gi, (r, members) in enumerate(sorted(groups.items(), key=lambda kv: kv[1][0])):
+    for gi, (dests, members) in enumerate(sorted(groups.items(), key=lambda kv: kv[1][0])):
         grp = f"netgrp:{gi}"
         src_rep = idx.classes[members[0]].rep
         for s in members:
             for i in idx.classes[s].members:
                 g.add(Edge(pod_node(pods[i].namespace, pods[i].name), grp, EdgeKind.MEMBER, "netpol",
                            "network position", "", 0))
-        for d in bits(r):
+        for d in bits(dests):
             dst = idx.classes[d].rep
             pp = next(pp for pp in sorted(listen) if listen[pp] >> d & 1 and rows[pp][members[0]] >> d & 1)
             why = ("admitted by the NetworkPolicies isolating it" if isolated >> d & 1

@@ -1,0 +1,112 @@
+"""Attack-path controls (KW-P1xx): a path in the attack graph (kubeward.paths) is a finding, so a scan in CI fails
+on a new one. Each finding points at the workload where the path enters and names every step; the graph is built
+once per snapshot and shared by the three controls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from ..resource import POD_KINDS, Resource
+from ..snapshot import Snapshot
+from .registry import control
+
+if TYPE_CHECKING:
+    from ..paths import Analysis, Graph, Path
+
+Found = Iterator[tuple[Resource, str, str]]
+READS = ("Service", "Ingress", "NetworkPolicy", "ServiceAccount", "Namespace", "Role", "ClusterRole", "RoleBinding",
+         "ClusterRoleBinding")
+
+
+def _graph(snapshot: Snapshot) -> Graph:
+    from ..paths import build
+    from .rbac_engine import _index
+
+    return snapshot.derived("paths.graph", lambda s: build(s, _index(s)))
+
+
+def _analysis(snapshot: Snapshot, source: str, target: str) -> Analysis:
+    from ..paths import analyze
+
+    return snapshot.derived(f"paths.{source}>{target}",
+                            lambda s: analyze(s, source, target, graph=_graph(s), per_entry=source != "pods"))
+
+
+def _entry(snapshot: Snapshot, p: Path, step: int) -> tuple[Resource, str] | None:
+    """The workload of the path's pod at `step` (0: the source itself), and the pointer of its pod spec."""
+    node = p.key[step]
+    if not node.startswith("pod "):
+        return None
+    ns, _, name = node[4:].partition("/")
+    for e in p.edges:
+        for obj in (e.obj,):
+            if obj is not None and obj.namespace == ns and obj.kind in POD_KINDS:
+                res = snapshot.get(obj.kind, ns, obj.name)
+                if res is not None and (res.name == name or name.endswith(res.name)):
+                    view = res.pod()
+                    return res, view.spec_path if view is not None else ""
+    for kind in sorted(POD_KINDS):
+        res = snapshot.get(kind, ns, name)
+        if res is not None:
+            view = res.pod()
+            return res, view.spec_path if view is not None else ""
+    return None
+
+
+def _report(snapshot: Snapshot, paths: list[Path], step: int, what: str) -> Found:
+    seen: set[int] = set()
+    for p in paths:
+        hit = _entry(snapshot, p, step)
+        if hit is None or id(hit[0]) in seen:
+            continue
+        seen.add(id(hit[0]))
+        yield hit[0], hit[1], f"{what} (score {p.cost}): {p} (kubeward paths --why explains it)"
+
+
+@control(
+    "KW-P101", "Internet-exposed workload can reach cluster-admin", "critical", "paths",
+    frameworks=("nsa", "mitre-T1190", "mitre-T1078"),
+    remediation="Apply the fix `kubeward paths --fixes` names: usually the binding or token mount in the middle, "
+                "or the exposure in front.",
+    description="A path in the attack graph from the internet (LoadBalancer, NodePort, Ingress, externalIPs, "
+                "hostNetwork, hostPort) through pods, tokens, node escapes and RBAC grants to full authority.",
+    shape="snapshot", kinds=POD_KINDS, reads=READS,
+)
+def exposed_to_cluster_admin(snapshot: Snapshot) -> Found:
+    yield from _report(snapshot, _analysis(snapshot, "internet", "cluster-admin").paths, 1,
+                       "reachable from the internet and leads to cluster-admin")
+
+
+@control(
+    "KW-P102", "Pod whose service account reads every secret is reachable from other pods", "high", "paths",
+    frameworks=("nsa", "mitre-T1552.007", "mitre-T1210"),
+    remediation="Isolate the pod's ingress with a NetworkPolicy, or take the secrets grant from its service "
+                "account.",
+    description="Another pod reaches it over the pod network (the NetworkPolicy engine's verdict on the ports it "
+                "serves), and its token reads Secrets in every namespace.",
+    shape="snapshot", kinds=POD_KINDS, reads=READS,
+)
+def reachable_secret_reader(snapshot: Snapshot) -> Found:
+    from ..paths import EdgeKind
+
+    found = [p for p in _analysis(snapshot, "pods", "secrets").paths
+             if p.steps and p.steps[0].main.kind is EdgeKind.NETWORK]
+    yield from _report(snapshot, found, 1, "reachable from other pods and reads every secret")
+
+
+@control(
+    "KW-P103", "Internet-exposed workload can escape to a node", "high", "paths",
+    frameworks=("nsa", "mitre-T1190", "mitre-T1611"),
+    remediation="Remove the host access the path names (privileged, hostPID, sensitive hostPath, capabilities) "
+                "or the exposure in front of it.",
+    description="A path from the internet to a node: a pod that breaks out (Pod Security facts, sensitive host "
+                "paths) or an identity that may create privileged pods.",
+    shape="snapshot", kinds=POD_KINDS, reads=READS,
+)
+def exposed_to_node(snapshot: Snapshot) -> Found:
+    from ..paths import CLUSTER_ADMIN
+
+    # a path through cluster-admin is KW-P101's: this one is about breaking out without it
+    found = [p for p in _analysis(snapshot, "internet", "nodes").paths if CLUSTER_ADMIN not in p.key]
+    yield from _report(snapshot, found, 1, "reachable from the internet and escapes to a node")
