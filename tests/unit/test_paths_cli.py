@@ -44,6 +44,7 @@ def test_fixes_and_json() -> None:
     code, out, _ = run(str(WORLDS / "ci-runner.yaml"), "--fixes")
     assert "1 change cut every path" in out and 'RoleBinding "runner-pods/kube-system"' in out
     code, out, _ = run(str(WORLDS / "ci-runner.yaml"), "-o", "json")
+    assert code == 1
     doc = json.loads(out)
     assert doc["to"] == "cluster-admin" and doc["total"] == 1 and not doc["uncuttable"]
     kinds = [s["type"] for s in doc["paths"][0]["steps"]]
@@ -54,6 +55,7 @@ def test_fixes_and_json() -> None:
 
 def test_sarif_path_is_a_code_flow() -> None:
     code, out, _ = run(str(WORLDS / "dashboard.yaml"), "-o", "sarif")
+    assert code == 1
     doc = json.loads(out)
     jsonschema.Draft4Validator(SCHEMA).validate(doc)
     (result,) = doc["runs"][0]["results"]

@@ -154,3 +154,12 @@ def test_from_pods_and_subject() -> None:
     assert {p.source for p in a.paths} == {"pod shop/web"}
     a = analyze(s, "pod shop/web", "shop")  # --to a namespace: run as any of its service accounts
     assert a.paths and a.paths[0].key[-1] == "any service account in shop"
+
+
+def test_subject_no_binding_names_inherits_its_groups() -> None:
+    docs = load("impersonate")
+    docs[3]["subjects"] = [{"kind": "Group", "name": "system:serviceaccounts:dev", "apiGroup": "rbac.authorization.k8s.io"}]
+    a = analyze(snap(docs), "subject dev/nobody", "cluster-admin")
+    assert [p.key for p in a.paths] == [("ServiceAccount dev/nobody", "Group system:serviceaccounts:dev",
+                                         "cluster-admin")]
+    assert analyze(snap(docs), "subject User:alice", "cluster-admin").paths == []

@@ -71,5 +71,23 @@ def analyze(snapshot: Snapshot, source: str | None = None, target: str = "cluste
     g = graph if graph is not None else build(snapshot)
     t = target_node(target)
     srcs = source_nodes(source, g)
+    for s in srcs:
+        if s not in g.nodes:
+            _implicit_groups(g, s)
     dist = Distances(g, t)
     return Analysis(g, srcs, t, dist, paths_from(g, dist, srcs, per_entry=per_entry))
+
+
+def _implicit_groups(g: Graph, subject: str) -> None:
+    """A subject no binding names still has the groups the authenticators add (authenticated_group_adder.go;
+    serviceaccount/util.go for a service account's two groups): its paths are theirs."""
+    groups = ["system:authenticated"]
+    if subject.startswith("ServiceAccount "):
+        ns = subject.split(" ", 1)[1].split("/", 1)[0]
+        groups = [f"system:serviceaccounts:{ns}", "system:serviceaccounts", *groups]
+    elif not subject.startswith("User ") or subject.startswith("User system:anonymous"):
+        return
+    for grp in groups:
+        node = f"Group {grp}"
+        if node in g.nodes:
+            g.add(Edge(subject, node, EdgeKind.MEMBER, "rbac", "member of", "", 0))
