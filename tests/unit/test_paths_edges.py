@@ -178,3 +178,27 @@ def test_undeclared_port_is_a_harder_step() -> None:
     g = build(Snapshot([Resource(d) for d in docs]))
     costs = {e.cost for e in g.edges() if e.kind is EdgeKind.NETWORK and "app/db" in e.evidence.split(" to ")[1]}
     assert costs == {3}
+
+
+def test_rbac_steps_claim_requests_the_authorizer_allows() -> None:
+    """Each RBAC step names the requests it needs (what the live test asks SubjectAccessReview); offline, the RBAC
+    authorizer must allow every one for the step's identity."""
+    from pathlib import Path
+
+    import yaml
+
+    from kubeward.engines.rbac import RBACIndex, Request, UserInfo
+
+    for world in sorted((Path(__file__).parent.parent / "data" / "paths").glob("*.yaml")):
+        snap = Snapshot([Resource(d) for d in yaml.safe_load_all(world.read_text()) if d])
+        idx = RBACIndex.from_snapshot(snap)
+        g = build(snap, idx)
+        for e in g.edges():
+            if e.kind not in (EdgeKind.RBAC, EdgeKind.READS_SECRET) or not e.src.startswith(("User ", "ServiceAccount ")):
+                continue
+            assert e.claims, e
+            kind, _, rest = e.src.partition(" ")
+            user = f"system:serviceaccount:{rest.replace('/', ':')}" if kind == "ServiceAccount" else rest
+            for verb, group, resource, sub, ns, name in e.claims:
+                d = idx.authorize(UserInfo(user, ()), Request(verb, resource, sub, group, ns, name))
+                assert d.allowed, (world, e.src, e.evidence, verb, resource, ns, name)

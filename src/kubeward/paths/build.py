@@ -32,7 +32,15 @@ from ..engines.pss.namespaces import policy_from_labels
 from ..engines.pss.pod import PodInput
 from ..engines.pss.versions import Level
 from ..engines.rbac.index import RBACIndex
-from ..engines.rbac.paths import POD_CREATE, SECRET_GET, SECRET_LIST, TARGET, escalation_graph, sa_node
+from ..engines.rbac.paths import (
+    POD_CREATE,
+    SECRET_GET,
+    SECRET_LIST,
+    TARGET,
+    Claim,
+    escalation_graph,
+    sa_node,
+)
 from ..resource import Resource
 from ..snapshot import Snapshot
 from .graph import CLUSTER_ADMIN, INTERNET, NODES, SECRETS, Edge, EdgeKind, Graph, Obj, pod_node
@@ -57,9 +65,10 @@ def _where(res: Resource | None, path: str) -> tuple[str | None, int | None]:
 
 
 def _edge(src: str, dst: str, kind: EdgeKind, engine: str, evidence: str, fix: str, cost: int,
-          res: Resource | None = None, path: str = "") -> Edge:
+          res: Resource | None = None, path: str = "", claims: tuple[Claim, ...] = ()) -> Edge:
     file, line = _where(res, path)
-    return Edge(src, dst, kind, engine, evidence, fix, cost, _ref(res, path), file, line)
+    asks = tuple((p.verb, p.group, p.resource, p.sub, ns, name) for p, ns, name in claims)
+    return Edge(src, dst, kind, engine, evidence, fix, cost, _ref(res, path), file, line, asks)
 
 
 def build(snapshot: Snapshot, index: RBACIndex | None = None) -> Graph:
@@ -90,7 +99,7 @@ def _rbac(g: Graph, idx: RBACIndex, snapshot: Snapshot) -> None:
                 g.add(Edge(u, v, EdgeKind.MEMBER, "rbac", label, "", 0))
                 continue
             fix = "" if b.bootstrap else f"remove {u} from {b.describe()} or narrow its role"
-            g.add(_edge(u, v, EdgeKind.RBAC, "rbac", label, fix, 1, b.resource, "/subjects"))
+            g.add(_edge(u, v, EdgeKind.RBAC, "rbac", label, fix, 1, b.resource, "/subjects", eg.claims.get((u, v), ())))
     g.add(Edge(CLUSTER_ADMIN, SECRETS, EdgeKind.MEMBER, "rbac", "full authority reads every secret", "", 0))
     g.add(Edge(CLUSTER_ADMIN, NODES, EdgeKind.MEMBER, "rbac",
                "full authority runs a privileged pod on any node", "", 0))
@@ -107,17 +116,18 @@ def _rbac(g: Graph, idx: RBACIndex, snapshot: Snapshot) -> None:
                 target = f"create-pods {scope or '*'}"
                 fix = "" if b.bootstrap else f"remove {node} from {b.describe()} or narrow its role"
                 g.add(_edge(node, target, EdgeKind.RBAC, "rbac", f"{probe} {where} ({b.describe()})", fix, 1,
-                            b.resource, "/subjects"))
+                            b.resource, "/subjects", ((probe, scope, ""),)))
                 _privileged_pods(g, target, scope, namespaces)
             if not scope:
                 lst, get = have.get(SECRET_LIST), have.get(SECRET_GET)
-                hit = lst if lst is not None and not lst[1].names else get if get is not None and not get[1].names \
-                    else None
+                hit, probe = (lst, SECRET_LIST) if lst is not None and not lst[1].names else \
+                    (get, SECRET_GET) if get is not None and not get[1].names else (None, SECRET_GET)
                 if hit is not None:
                     b = hit[0]
                     fix = "" if b.bootstrap else f"remove {node} from {b.describe()} or drop secrets from its role"
                     g.add(_edge(node, SECRETS, EdgeKind.READS_SECRET, "rbac",
-                                f"reads secrets in every namespace ({b.describe()})", fix, 1, b.resource, "/subjects"))
+                                f"reads secrets in every namespace ({b.describe()})", fix, 1, b.resource, "/subjects",
+                                ((probe, "", ""),)))
     g.nodes.setdefault(f"Group {NODE_GROUP}", "Group")
     g.add(Edge(NODES, f"Group {NODE_GROUP}", EdgeKind.MEMBER, "node-authorizer",
                f"the kubelet's credentials (User system:node:NAME) are in {NODE_GROUP}", "", 0))

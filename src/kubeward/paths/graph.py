@@ -71,6 +71,9 @@ class Edge:
     obj: Obj | None = None  # the object to change
     file: str | None = None
     line: int | None = None
+    # RBAC steps: the requests (verb, apiGroup, resource, subresource, namespace, name) the step needs the source
+    # identity to be allowed, so a live SubjectAccessReview can confirm it
+    claims: tuple[tuple[str, str, str, str, str, str], ...] = ()
 
     @property
     def fixable(self) -> bool:
@@ -83,6 +86,9 @@ class Edge:
             out["object"] = self.obj.to_json()
         if self.file:
             out["file"], out["line"] = self.file, self.line
+        if self.claims:
+            out["requests"] = [dict(zip(("verb", "apiGroup", "resource", "subresource", "namespace", "name"), c,
+                                        strict=True)) for c in self.claims]
         return out
 
 
