@@ -49,7 +49,7 @@ def edges(docs: Docs) -> set[tuple[str, str, EdgeKind]]:
     g = build(Snapshot([Resource(copy.deepcopy(d)) for d in docs]))
     out = set()
     for e in g.edges():
-        dst = "pod" if e.dst.startswith("netdst:") else e.dst
+        dst = "pod" if e.dst.startswith("netdg:") else e.dst
         out.add((e.src if not e.src.startswith("netgrp:") else "net", dst, e.kind))
     return out
 

@@ -64,11 +64,17 @@ def _where(res: Resource | None, path: str) -> tuple[str | None, int | None]:
     return loc.file, loc.line
 
 
+_PLACES: dict[tuple[int, str], tuple[Obj | None, str | None, int | None]] = {}  # one build's object places
+
+
 def _edge(src: str, dst: str, kind: EdgeKind, engine: str, evidence: str, fix: str, cost: int,
           res: Resource | None = None, path: str = "", claims: tuple[Claim, ...] = ()) -> Edge:
-    file, line = _where(res, path)
-    asks = tuple((p.verb, p.group, p.resource, p.sub, ns, name) for p, ns, name in claims)
-    return Edge(src, dst, kind, engine, evidence, fix, cost, _ref(res, path), file, line, asks)
+    key = (id(res), path)
+    place = _PLACES.get(key)
+    if place is None:
+        place = _PLACES[key] = (_ref(res, path), *_where(res, path))
+    asks = tuple((p.verb, p.group, p.resource, p.sub, ns, name) for p, ns, name in claims) if claims else ()
+    return Edge(src, dst, kind, engine, evidence, fix, cost, place[0], place[1], place[2], asks)
 
 
 def build(snapshot: Snapshot, index: RBACIndex | None = None) -> Graph:
@@ -78,6 +84,7 @@ def build(snapshot: Snapshot, index: RBACIndex | None = None) -> Graph:
     g.node(CLUSTER_ADMIN, "cluster-admin")
     g.node(SECRETS, "secrets")
     g.node(NODES, "node")
+    _PLACES.clear()  # keyed by object id: valid for this snapshot only
     idx = index if index is not None else RBACIndex.from_snapshot(snapshot)
     cluster = netpol_cluster(snapshot)
     g.notes.extend(str(n) for n in cluster.notes if n.error)
@@ -85,6 +92,7 @@ def build(snapshot: Snapshot, index: RBACIndex | None = None) -> Graph:
     pods = [p for p in cluster.pods if p.resource is not None]
     _pods(g, snapshot, cluster, pods)
     _network(g, cluster, snapshot)
+    _PLACES.clear()
     return g
 
 
@@ -171,7 +179,9 @@ def _pods(g: Graph, snapshot: Snapshot, cluster: Cluster, pods: list[Pod]) -> No
             runs[(r.kind, r.namespace, r.name)] = (sa, r.token_mounted)
     tokens = {(r.namespace or "default", r.name): str(r.annotations.get("kubernetes.io/service-account.name"))
               for r in snapshot.of_kind("Secret") if r.obj.get("type") == "kubernetes.io/service-account-token"}
-    exposed = _exposure(snapshot)
+    exposed: dict[str, list[Exposure]] = defaultdict(list)
+    for way in _exposure(snapshot):
+        exposed[way[0].namespace or "default"].append(way)
     for pod in pods:
         res: Resource = pod.resource
         view = res.pod()
@@ -327,8 +337,8 @@ def selected(svc: Resource, pod: Pod) -> bool:
 
 
 def _exposed(g: Graph, me: str, pod: Pod, res: Resource, spec: dict[str, Any], base: str, cluster: Cluster,
-             exposed: list[Exposure]) -> None:
-    for svc, by, path, how, cost, target, proto in exposed:
+             exposed: dict[str, list[Exposure]]) -> None:
+    for svc, by, path, how, cost, target, proto in exposed.get(pod.namespace, ()):
         if not selected(svc, pod):
             continue
         port = target if isinstance(target, int) else pod.resolve(str(target), proto)
@@ -362,7 +372,7 @@ Port = tuple[int, str]  # (number, protocol)
 UNNAMED_PORT = 65000  # stands for "a port no policy names" when probing pods that declare no port
 
 
-def _declared(pod: Pod, services: list[Resource]) -> set[Port]:
+def _declared(pod: Pod, services: list[Resource]) -> set[Port]:  # services: those of the pod's namespace
     """The ports the pod serves: its containerPorts and the targetPorts of the Services selecting it (a named
     targetPort resolves on the pod, core/v1 ServicePort.targetPort)."""
     out: set[Port] = set()
@@ -405,52 +415,72 @@ def _probe_ports(cluster: Cluster) -> set[Port]:
 
 
 def _network(g: Graph, cluster: Cluster, snapshot: Snapshot) -> None:
+    """Pods → source group (classes with the same reach) → destination group (classes reached by the same source
+    groups, alike in whether they declare their ports) → pods: edges grow with the groups, not with pods²."""
     pods = cluster.pods
     if not pods:
         return
     idx = ClassIndex(cluster)
-    services = snapshot.of_kind("Service")
+    services: dict[str, list[Resource]] = defaultdict(list)
+    for svc in snapshot.of_kind("Service"):
+        services[svc.namespace or "default"].append(svc)
     probe = _probe_ports(cluster)
     listen: dict[Port, int] = defaultdict(int)  # port → classes with a pod serving it
     undeclared = 0  # classes with a pod that declares no port (it may still listen on one)
     for i, p in enumerate(pods):
-        declared = _declared(p, services)
+        declared = _declared(p, services.get(p.namespace, []))
         if not declared:
             undeclared |= 1 << idx.pod_class[i]
         for pp in declared or probe:
             listen[pp] |= 1 << idx.pod_class[i]
-    rows: dict[Port, list[int]] = {pp: idx.matrix(*pp).rows for pp in sorted(listen)}
+    ports = sorted(listen)
+    rows: dict[Port, list[int]] = {pp: idx.matrix(*pp).rows for pp in ports}
     reach = [0] * idx.size
     for pp, mask in listen.items():
         row = rows[pp]
         for s in range(idx.size):
             reach[s] |= row[s] & mask
-    groups: dict[int, list[int]] = defaultdict(list)
+    sources: dict[int, list[int]] = defaultdict(list)  # reach → source classes
     for s, dests in enumerate(reach):
         if dests:
-            groups[dests].append(s)
+            sources[dests].append(s)
+    src_groups = sorted(sources.items(), key=lambda kv: kv[1][0])
+    cols = [0] * idx.size  # destination class → source groups reaching it
+    for gi, (dests, _) in enumerate(src_groups):
+        bit = 1 << gi
+        for d in bits(dests):
+            cols[d] |= bit
+    dst_groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
+    for d, col in enumerate(cols):
+        if col:
+            dst_groups[(col, bool(undeclared >> d & 1))].append(d)
     isolated = 0
     for pol in cluster.policies:
         if INGRESS in pol.types:
             isolated |= idx.subject(pol)
-    for gi, (dests, members) in enumerate(sorted(groups.items(), key=lambda kv: kv[1][0])):
-        grp = f"netgrp:{gi}"
-        src_rep = idx.classes[members[0]].rep
+    for gi, (_, members) in enumerate(src_groups):
         for s in members:
             for i in idx.classes[s].members:
-                g.add(Edge(pod_node(pods[i].namespace, pods[i].name), grp, EdgeKind.MEMBER, "netpol",
+                g.add(Edge(pod_node(pods[i].namespace, pods[i].name), f"netgrp:{gi}", EdgeKind.MEMBER, "netpol",
                            "network position", "", 0))
-        for d in bits(dests):
-            dst = idx.classes[d].rep
-            pp = next(pp for pp in sorted(listen) if listen[pp] >> d & 1 and rows[pp][members[0]] >> d & 1)
-            why = ("admitted by the NetworkPolicies isolating it" if isolated >> d & 1
-                   else "no NetworkPolicy isolates its ingress")
+    for k, ((col, hidden_port), classes) in enumerate(sorted(dst_groups.items(), key=lambda kv: kv[1][0])):
+        node = f"netdg:{k}"
+        d0 = classes[0]
+        dst = idx.classes[d0].rep
+        more = f" (and {len(classes) - 1} more classes of pods)" if len(classes) > 1 else ""
+        why = ("admitted by the NetworkPolicies isolating it" if isolated >> d0 & 1
+               else "no NetworkPolicy isolates its ingress")
+        for gi in bits(col):
+            s0 = src_groups[gi][1][0]
+            src = idx.classes[s0].rep
+            pp = next(pp for pp in ports if listen[pp] >> d0 & 1 and rows[pp][s0] >> d0 & 1)
+            port = f"{pp[1]}/{pp[0]}" + (" (no port declared)" if hidden_port else "")
             # Reaching a pod is taking it only through a flaw in what it serves: harder than using a grant.
-            g.add(_edge(grp, f"netdst:{d}", EdgeKind.NETWORK, "netpol",
-                        f"{pp[1]}/{pp[0]}{' (no port declared)' if undeclared >> d & 1 else ''} from {src_rep.key} to {dst.key}: {why}",
+            g.add(_edge(f"netgrp:{gi}", node, EdgeKind.NETWORK, "netpol",
+                        f"{port} from {src.key} to {dst.key}{more}: {why}",
                         f"a NetworkPolicy in {dst.namespace} selecting {dst.key}'s pods whose ingress does not admit "
-                        f"{src_rep.key} on {pp[1]}/{pp[0]}", 3 if undeclared >> d & 1 else 2, dst.resource))
-    for d, pc in enumerate(idx.classes):
-        for i in pc.members:
-            g.add(Edge(f"netdst:{d}", pod_node(pods[i].namespace, pods[i].name), EdgeKind.MEMBER, "netpol",
-                       "network position", "", 0))
+                        f"{src.key} on {pp[1]}/{pp[0]}", 3 if hidden_port else 2, dst.resource))
+        for d in classes:
+            for i in idx.classes[d].members:
+                g.add(Edge(node, pod_node(pods[i].namespace, pods[i].name), EdgeKind.MEMBER, "netpol",
+                           "network position", "", 0))

@@ -4,9 +4,10 @@ breaks it. Built by `build.py`; searched by `rank.py`; cut by `cut.py`.
 
 Node ids are strings whose first word is the node kind (`pod NS/NAME`, `ServiceAccount NS/NAME`, `User X`,
 `Group X`, the RBAC engine's own spelling for identities, so its edges join the graph unchanged). Network
-positions (`netsrc:`/`netdst:` nodes) are hidden: a pod reaches its class's source position, a source group of
-classes reaches destination classes, a destination class reaches its pods. That keeps the network layer at
-classes, not pods², and a fix for a network edge is one NetworkPolicy change between two classes.
+positions (`netgrp:`/`netdg:` nodes) are hidden: a pod joins the source group of its netpol class (classes with
+the same reach), a source group reaches destination groups (classes reached by the same source groups), a
+destination group reaches its pods. That keeps the network layer at groups of classes, not pods², and a fix for a
+network edge is one NetworkPolicy change between two groups.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ INTERNET = "internet"
 CLUSTER_ADMIN = "cluster-admin"
 SECRETS = "secrets (every namespace)"
 NODES = "node (any)"
-HIDDEN_PREFIXES = ("netsrc:", "netdst:", "netgrp:")
+HIDDEN_PREFIXES = ("netgrp:", "netdg:")
 
 
 def is_hidden(node: str) -> bool:
