@@ -81,3 +81,12 @@ def test_scan_controls_fail_ci_on_a_path() -> None:
     assert sorted((f.control.id, f.object.name) for f in report.findings) == [("KW-P103", "shipper")]
     report = scan([str(WORLDS / "netpol-blocked.yaml")], ScanOptions(include_controls=("KW-P101", "KW-P102", "KW-P103")))
     assert report.findings == []
+
+
+def test_html_view_is_self_contained_and_lists_every_path() -> None:
+    code, out, _ = run(str(WORLDS / "docker-socket.yaml"), "-o", "html")
+    assert code == 1
+    assert out.startswith("<!DOCTYPE html>") and "default-src 'none'" in out
+    assert "http://" not in out.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in out
+    assert out.count('<tr class="path"') == 1 and out.count('<g class="node"') == 5
+    assert 'remove hostPath volume &#34;docker&#34;' in out  # autoescaped

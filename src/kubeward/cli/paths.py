@@ -24,7 +24,7 @@ from .rbac import load_rbac, source_options, terminal_width, wrapped_table
               help="Explain path N of the list: each step's object, the rule or field behind it, and its fix.")
 @click.option("--fixes", is_flag=True, help="Also show the fewest changes that cut every path (a minimum cut).")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Paths listed at most.")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "sarif", *DOCUMENTS]), default="table",
+@click.option("-o", "--format", "fmt", type=click.Choice(["table", "sarif", "html", *DOCUMENTS]), default="table",
               show_default=True)
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @source_options
@@ -49,13 +49,19 @@ def paths(source: str | None, target: str, why: int | None, fixes: bool, limit: 
     except (QueryError, SubjectError) as exc:
         fail(str(exc))
     shown = result.paths[:limit]
-    cut = result.cut() if fixes or fmt in DOCUMENTS else None
+    cut = result.cut() if fixes or fmt in (*DOCUMENTS, "html") else None
     if why is not None and why > len(shown):
         fail(f"--why {why}: there are {len(shown)} paths")
     if fmt == "sarif":
         from ..formats.sarif_paths import render_sarif
 
         emit(render_sarif(shown, target), output_file)
+    elif fmt == "html":
+        from ..formats.paths_html import render_html
+
+        origin = result.sources[0] if len(result.sources) == 1 else source or "internet"
+        emit(render_html(shown, origin, result.target, len(result.paths), cut.to_json() if cut else None),
+             output_file)
     elif fmt in DOCUMENTS:
         doc: dict[str, object] = {"from": result.sources if len(result.sources) > 1 else result.sources[0],
                                   "to": result.target, "total": len(result.paths),
