@@ -141,7 +141,8 @@ CASES: dict[str, tuple[Docs, tuple[str, str, EdgeKind], Callable[[Docs], None]]]
     "rbac: pod creation in a namespace admitting privileged pods": (
         [ns("app"), deploy("web"), cr("pods", {"verbs": ["create"], "apiGroups": [""], "resources": ["pods"]}),
          crb("pods", "pods", "web")], ("create-pods *", NODES, EdgeKind.ESCAPES),
-        lambda d: d[0]["metadata"]["labels"].update({"pod-security.kubernetes.io/enforce": "baseline"})),
+        lambda d: d.extend(ns(n, "baseline") for n in ("app", "default", "kube-system", "kube-public",
+                                                          "kube-node-lease"))),
     "reads-secret: get secrets cluster-wide": (
         [ns("app"), deploy("web"), cr("s", {"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"]}),
          crb("s", "s", "web")], (SA, SECRETS, EdgeKind.READS_SECRET),
@@ -202,3 +203,11 @@ def test_rbac_steps_claim_requests_the_authorizer_allows() -> None:
             for verb, group, resource, sub, ns, name in e.claims:
                 d = idx.authorize(UserInfo(user, ()), Request(verb, resource, sub, group, ns, name))
                 assert d.allowed, (world, e.src, e.evidence, verb, resource, ns, name)
+
+
+def test_cluster_wide_pod_creation_counts_the_namespaces_every_cluster_has() -> None:
+    docs = [ns("app", "restricted"), deploy("web"),
+            cr("pods", {"verbs": ["create"], "apiGroups": [""], "resources": ["pods"]}), crb("pods", "pods", "web")]
+    assert ("create-pods *", NODES, EdgeKind.ESCAPES) in edges(docs)  # "default" is unlabelled: privileged
+    docs += [ns(n, "baseline") for n in ("default", "kube-system", "kube-public", "kube-node-lease")]
+    assert ("create-pods *", NODES, EdgeKind.ESCAPES) not in edges(docs)
