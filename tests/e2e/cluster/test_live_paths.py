@@ -5,6 +5,9 @@ identity the graph gives no such step is denied. The expected paths are found on
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +98,11 @@ def test_rbac_steps_agree_with_subject_access_review(live: Any, admin: Client) -
     assert ("internet", "pod shop/web", "ServiceAccount shop/web", "ServiceAccount shop/deployer",
             "cluster-admin") in keys
     assert ("internet", "pod support/helpdesk", "ServiceAccount support/helpdesk", "cluster-admin") in keys
+    # the CLI reading the same cluster lists the same paths
+    out = subprocess.run([sys.executable, "-c", "from kubeward.cli.main import main; main()", "paths", "--cluster",
+                          "--kubeconfig", str(live.kubeconfig), "--no-bootstrap-policy", "-o", "json",
+                          "--limit", "1000"], capture_output=True, text=True, check=False)
+    assert out.returncode == 1, out.stderr
+    doc = json.loads(out.stdout)
+    cli_keys = {(p["from"], *(s["to"] for s in p["steps"])) for p in doc["paths"]}
+    assert cli_keys == keys
