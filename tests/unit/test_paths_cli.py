@@ -90,3 +90,16 @@ def test_html_view_is_self_contained_and_lists_every_path() -> None:
     assert "http://" not in out.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in out
     assert out.count('<tr class="path"') == 1 and out.count('<g class="node"') == 5
     assert 'remove hostPath volume &#34;docker&#34;' in out  # autoescaped
+
+
+def test_kw_p102_flags_every_reachable_secret_reader(tmp_path: Path) -> None:
+    """A pod that reads every secret itself still makes another such pod it can reach a finding."""
+    text = (WORLDS / "lateral.yaml").read_text()
+    text = text.replace("subjects: [{kind: ServiceAccount, name: backup, namespace: app}]",
+                        "subjects: [{kind: ServiceAccount, name: backup, namespace: app}, "
+                        "{kind: ServiceAccount, name: frontend, namespace: app}]")
+    text = text.replace("automountServiceAccountToken: false\n", "")
+    world = tmp_path / "both.yaml"
+    world.write_text(text)
+    report = scan([str(world)], ScanOptions(include_controls=("KW-P102",)))
+    assert sorted(f.object.name for f in report.findings) == ["backup", "frontend"]

@@ -4,6 +4,7 @@ once per snapshot and shared by the three controls."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -90,9 +91,32 @@ def exposed_to_cluster_admin(snapshot: Snapshot) -> Found:
 def reachable_secret_reader(snapshot: Snapshot) -> Found:
     from ..paths import EdgeKind
 
-    found = [p for p in _analysis(snapshot, "pods", "secrets").paths
-             if p.steps and p.steps[0].main.kind is EdgeKind.NETWORK]
-    yield from _report(snapshot, found, 1, "reachable from other pods and reads every secret")
+    a = _analysis(snapshot, "pods", "secrets")
+    g = a.graph
+    # the network layer backwards: pod ← destination group ← source group (NETWORK edge) ← member pods
+    groups_to: dict[str, list[str]] = defaultdict(list)
+    sources_to: dict[str, list[str]] = defaultdict(list)
+    members: dict[str, list[str]] = defaultdict(list)
+    for e in g.edges():
+        if e.src.startswith("netdg:"):
+            groups_to[e.dst].append(e.src)
+        elif e.kind is EdgeKind.NETWORK:
+            sources_to[e.dst].append(e.src)
+        elif e.dst.startswith("netgrp:"):
+            members[e.dst].append(e.src)
+    found = []
+    for node in sorted(groups_to):
+        own = a.distances.path(node)
+        if own is None or any(e.kind is EdgeKind.NETWORK for e in own.edges):
+            continue  # its own token does not read every secret
+        witness = next((p for dg in groups_to[node] for grp in sources_to.get(dg, ()) for p in members.get(grp, ())
+                        if p != node), None)
+        hit = _entry(snapshot, own, 0) if witness is not None else None
+        if hit is not None:
+            found.append((hit, f"reachable from other pods (e.g. {witness}) and reads every secret "
+                               f"(score {own.cost}): {own}"))
+    for (res, path), message in found:
+        yield res, path, message
 
 
 @control(
