@@ -68,3 +68,25 @@ def test_fragment_highlights_the_path(tmp_path: Path) -> None:
     assert second is not None
     assert sorted(on_nodes) == sorted(n.strip() for n in second.group(1).split("→"))
     assert 'class="path on" data-path="2"' in dom and 'class="steps on" id="kw-steps-2"' in dom
+
+
+def test_scan_report_shows_the_graph_of_kw_p101(tmp_path: Path) -> None:
+    """`scan -o html`: the KW-P101 paths appear as the same interactive graph inside the scan report."""
+    if BROWSER is None:
+        pytest.skip("no chromium binary on PATH (apt-get install -y chromium)")
+    from kubeward.scan import ScanOptions, render, scan
+
+    folder = tmp_path / "worlds"
+    folder.mkdir()
+    for w in ("dashboard", "token-secret"):
+        shutil.copy(WORLDS / f"{w}.yaml", folder)
+    report = scan([str(folder)], ScanOptions())
+    assert len(report.attack_paths) == 2
+    page = tmp_path / "report.html"
+    page.write_text(render(report, "html"), encoding="utf-8")
+    proc = subprocess.run([BROWSER, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000",
+                           "--dump-dom", page.as_uri() + "#path=1"], capture_output=True, timeout=120, check=False)
+    dom = proc.stdout.decode("utf-8", "replace")
+    assert "Attack paths to cluster-admin (2, KW-P101)" in dom and 'class="graph dim"' in dom
+    on = re.findall(r'<g class="node on" data-paths="[^"]*" data-node="([^"]+)"', dom)
+    assert sorted(on) == sorted(report.attack_paths[0].key)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..resource import POD_KINDS, Resource
 from ..snapshot import Snapshot
@@ -63,6 +63,19 @@ def _report(snapshot: Snapshot, paths: list[Path], step: int, what: str) -> Foun
             continue
         seen.add(id(hit[0]))
         yield hit[0], hit[1], f"{what} (score {p.cost}): {p} (kubeward paths --why explains it)"
+
+
+def reported_paths(snapshot: Snapshot, report: Any, limit: int = 20) -> list[Path]:
+    """The KW-P101 paths whose finding is in the report (not suppressed), for the HTML report's graph view; the
+    analysis is the one the control already made (cached on the snapshot)."""
+    flagged = {(f.object.kind, f.object.namespace, f.object.name) for f in report.findings
+               if f.control.id == "KW-P101"}
+    out = []
+    for p in _analysis(snapshot, "internet", "cluster-admin").paths:
+        hit = _entry(snapshot, p, 1)
+        if hit is not None and (hit[0].kind, hit[0].namespace, hit[0].name) in flagged:
+            out.append(p)
+    return out[:limit]
 
 
 @control(

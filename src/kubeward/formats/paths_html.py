@@ -93,5 +93,5 @@ def render_html(paths: list[Path], source: str, target: str, total: int, fixes: 
     return _environment().get_template("paths.html.j2").render(
         version=__version__, title=f"kubeward attack paths: {source} → {target}", source=source, target=target,
         total=total, paths=paths, boxes=boxes, lines=lines, width=width, height=height, node_w=NODE_W, node_h=NODE_H,
-        fixes=fixes or [],
+        fixes=fixes or [], graph_title="Graph", list_title="Paths",
     )
