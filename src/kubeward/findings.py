@@ -251,6 +251,8 @@ class Report:
     evaluated_objects: dict[str, list[ObjectRef]] = field(default_factory=dict)
     coverage: tuple[int, int] | None = None  # (types read, types wanted) for live scans
     skipped: list[InputError] = field(default_factory=list)  # input documents that are no Kubernetes object
+    # the attack paths behind KW-P101's findings (kubeward.paths.rank.Path), for the HTML report's graph view
+    attack_paths: list[Any] = field(default_factory=list)
 
     def by_severity(self) -> dict[str, int]:
         # Tallied per control first (C-level counting of ids): 100k findings share a hundred-odd controls.

@@ -135,6 +135,10 @@ def judge(snapshot: Snapshot, chosen: Plan, options: ScanOptions, *, hits: HitSo
                  scope=in_scope() if in_scope is not None else None, hits=hits)
     report.coverage = getattr(snapshot, "coverage", None)
     report.skipped = list(snapshot.skipped)
+    if any(f.control.id == "KW-P101" for f in report.findings):
+        from .controls.paths import reported_paths
+
+        report.attack_paths = reported_paths(snapshot, report)
     return report
 
 

@@ -20,6 +20,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                   "kubeward pss check k8s/ --level restricted --version v1.30 -o json"),
     "pss namespaces": ("kubeward pss namespaces k8s/", "kubeward pss namespaces --cluster -n prod",
                        "kubeward pss namespaces k8s/ --config admission.yaml"),
+    "paths": ("kubeward paths k8s/", "kubeward paths k8s/ --to secrets --fixes",
+              'kubeward paths k8s/ --from "pod shop/web" --why 1', "kubeward paths --cluster -o sarif"),
     "rbac": ("kubeward rbac can-i create pods -n dev --as jane -f rbac/",
              "kubeward rbac who-can get secrets -n prod -f rbac/", "kubeward rbac risks -f rbac/"),
     "rbac can-i": ("kubeward rbac can-i create pods -n dev --as jane -f rbac/",

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "controls": ("kubeward.cli.scan", "controls_cmd", "List the controls (id, severity, frameworks)."),
     "pss": ("kubeward.cli.pss", "group", "Pod Security Standards: check pods, plan namespace levels."),
     "rbac": ("kubeward.cli.rbac", "group", "RBAC: can-i, who-can, matrix, risks, escalation paths."),
+    "paths": ("kubeward.cli.paths", "paths", "Attack paths: internet and pods to cluster-admin, secrets, nodes."),
     "netpol": ("kubeward.cli.netpol", "group", "NetworkPolicy: reachability, explain, lint, generate."),
     "pki": ("kubeward.cli.pki", "group", "Certificates: init a kubeadm-style PKI, issue, check, rotate."),
     "authn": ("kubeward.cli.authn", "group", "Authentication: what the x509 authenticator derives."),

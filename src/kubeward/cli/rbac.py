@@ -75,8 +75,10 @@ def source_options(f: Callable[..., Any] | None = None, *, positional: bool = Tr
     return decorate(f) if f is not None else decorate
 
 
-def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBACIndex]:
-    """The single place RBAC commands get their objects from: files, or the live cluster with --cluster."""
+def load_rbac(paths: tuple[str, ...], max_file_size: str, types: Sequence[Any] | None = None,
+              ) -> tuple[Snapshot, RBACIndex]:
+    """The single place RBAC commands get their objects from: files, or the live cluster with --cluster (the RBAC
+    types, or `types` for a command that reads more, such as `paths`)."""
     live = live_request()
     snapshot: Snapshot  # a ClusterSnapshot for --cluster
     if live is not None:
@@ -87,9 +89,10 @@ def load_rbac(paths: tuple[str, ...], max_file_size: str) -> tuple[Snapshot, RBA
         from ..sources.cluster import RBAC_TYPES
         from .live import load_cluster_cli
 
-        snapshot = load_cluster_cli(*live, RBAC_TYPES)
+        snapshot = load_cluster_cli(*live, types or RBAC_TYPES)
         if snapshot.not_assessed:
-            fail(f"cluster {snapshot.context}: cannot read every RBAC type; answers would be guesses")
+            what = "RBAC type" if types is None else "type it needs"
+            fail(f"cluster {snapshot.context}: cannot read every {what}; answers would be guesses")
         # A live cluster has every bootstrap role it binds; never add offline defaults to it.
         index = RBACIndex.from_snapshot(snapshot, builtin_roles=False)
         _live_discovery(*live)

@@ -49,6 +49,7 @@ CONTROL_MODULES = (
     "kubeward.controls.rbac_engine",
     "kubeward.controls.netpol",
     "kubeward.controls.apis",
+    "kubeward.controls.paths",
 )
 # Modules that register the checks of the commands that judge something other than manifests.
 STANDALONE_MODULES = (

@@ -135,7 +135,18 @@ def render(report: Report, *, title: str = "kubeward report", max_rows: int | No
     groups = control_groups(report, max_rows)
     vulns = ranked_vulns(report)
     template = _environment().get_template("report.html.j2")
+    graph: dict[str, Any] = {}
+    if report.attack_paths:
+        from .paths_html import NODE_H, NODE_W, layout
+
+        boxes, lines, width, height = layout(report.attack_paths)
+        graph = {"paths": report.attack_paths, "boxes": boxes, "lines": lines, "width": width, "height": height,
+                 "node_w": NODE_W, "node_h": NODE_H,
+                 "graph_title": f"Attack paths to cluster-admin ({len(report.attack_paths)}, KW-P101)",
+                 "list_title": "The paths, step by step"}
     return template.render(
+        attack=graph,
+        **graph,
         title=title,
         version=__version__,
         report=report,

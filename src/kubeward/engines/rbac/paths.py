@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ...snapshot import Snapshot
 from .index import RBACIndex, paused_gc, role_label
 from .model import ALL_SERVICE_ACCOUNTS, AUTHENTICATED, MASTERS, SA_PREFIX, Binding, Rule
-from .risks import RoleProbes
+from .risks import Probe, RoleProbes
 from .risks import probes as probes_of
 from .workloads import pods_by_service_account
 
@@ -82,15 +82,32 @@ def sa_node(ns: str, name: str) -> str:
     return f"ServiceAccount {ns}/{name}"
 
 
-class _Graph:
+Claim = tuple[Probe, str, str]
+
+
+class EscalationGraph:
+    """The subject graph the search runs over, kept for other readers (the attack-path graph of
+    `kubeward.paths`): edges, and what each subject holds per scope ("" = cluster-wide)."""
+
     def __init__(self) -> None:
         # u → {v: (label, binding)}; the first edge found between two nodes is kept
         self.edges: dict[str, dict[str, tuple[str, Binding | None]]] = defaultdict(dict)
+        # subject node → scope → probe → (binding, rule): the grants behind every edge
+        self.held: dict[str, dict[str, dict[object, tuple[Binding, Rule]]]] = defaultdict(lambda: defaultdict(dict))
+        self.service_accounts: dict[str, set[str]] = defaultdict(set)  # namespace → service accounts known
+        self.token_secrets: dict[str, list[tuple[str, str]]] = defaultdict(list)  # namespace → [(secret, sa)]
+        self.groups: set[str] = set()
+        self.users: set[str] = set()
+        # (u, v) → the requests the edge's grant allows, as (probe, namespace or "", name or ""): what a
+        # SubjectAccessReview for u must allow for the step to hold (tests/e2e/cluster/test_live_paths.py)
+        self.claims: dict[tuple[str, str], tuple[Claim, ...]] = {}
 
-    def add(self, u: str, v: str, label: str | tuple[str, Binding]) -> None:
+    def add(self, u: str, v: str, label: str | tuple[str, Binding], *claims: Claim) -> None:
         edge = label if isinstance(label, tuple) else (label, None)
         if u != v and v not in self.edges[u]:
             self.edges[u][v] = edge
+            if claims:
+                self.claims[(u, v)] = claims
 
 
 def escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = None,
@@ -106,30 +123,30 @@ def escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = N
     return found
 
 
-def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None,
-                      collapse_members: bool) -> list[EscalationPath]:
-    """Shortest path from every subject that does not already hold full authority (itself or through a
-    group) to full authority. With `collapse_members`, a subject whose path starts by joining a group that
-    has its own path is left out: the group's line stands for its members (`start` lists it anyway)."""
-    g = _Graph()
+def escalation_graph(index: RBACIndex, snapshot: Snapshot) -> EscalationGraph:
+    """The edges of the module docstring between every subject of the snapshot; built with the cyclic collector
+    paused."""
+    with paused_gc():
+        return _escalation_graph(index, snapshot)
+
+
+def _escalation_graph(index: RBACIndex, snapshot: Snapshot) -> EscalationGraph:
+    g = EscalationGraph()
     probes = RoleProbes(index, extra=EXTRA_PROBES)
     full_roles = sorted(k[2] for k in index.roles if k[0] == "ClusterRole" and FULL in probes.of(k))
-    sas: dict[str, set[str]] = defaultdict(set)  # namespace → service accounts known
+    sas = g.service_accounts
     for r in snapshot.of_kind("ServiceAccount"):
         sas[r.namespace or "default"].add(r.name)
     for ns, name in pods_by_service_account(snapshot):
         sas[ns].add(name)
     # Long-lived token Secrets (created by hand since v1.24, automatically before): reading one is being the SA.
-    token_secrets: dict[str, list[tuple[str, str]]] = defaultdict(list)  # namespace → [(secret, sa)]
+    token_secrets = g.token_secrets
     for r in snapshot.of_kind("Secret"):
         sa_name = r.annotations.get(SA_NAME_ANNOTATION)
         if r.obj.get("type") == SA_TOKEN_TYPE and isinstance(sa_name, str) and sa_name:
             token_secrets[r.namespace or "default"].append((r.name, sa_name))
             sas[r.namespace or "default"].add(sa_name)
-    users: set[str] = set()
-    groups: set[str] = set()
-    # subject node → scope → probe → (binding, rule)
-    held: dict[str, dict[str, dict[object, tuple[Binding, Rule]]]] = defaultdict(lambda: defaultdict(dict))
+    users, groups, held = g.users, g.groups, g.held
     for b in index.bindings:
         scope = "" if b.kind == "ClusterRoleBinding" else b.namespace
         granted = probes.of(b.role_key)
@@ -181,23 +198,23 @@ def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None,
             if FULL in have:
                 b, _ = have[FULL]
                 if not scope:
-                    g.add(node, TARGET, via(b, "full authority"))
+                    g.add(node, TARGET, via(b, "full authority"), (FULL, "", ""))
                 elif scope in sas:
-                    g.add(node, hub(scope), via(b, f"full authority {where}"))
+                    g.add(node, hub(scope), via(b, f"full authority {where}"), (FULL, scope, ""))
             for p in POD_CREATE:
                 if p in have:
                     b, _ = have[p]
-                    g.add(node, hub(scope), via(b, f"{p} {where}"))
+                    g.add(node, hub(scope), via(b, f"{p} {where}"), (p, scope, ""))
                     break
             for p, what in ((TOKEN, "create tokens"), (IMP_SA, "impersonate service accounts")):
                 if p in have:
                     b, rule = have[p]
                     if not rule.names:
-                        g.add(node, hub(scope), via(b, f"{what} {where}"))
+                        g.add(node, hub(scope), via(b, f"{what} {where}"), (p, scope, ""))
                     else:
                         for ns in ([scope] if scope else sorted(sas)):
                             for name in sorted(rule.names & sas.get(ns, set())):
-                                g.add(node, sa_node(ns, name), via(b, f"{what} for {ns}/{name}"))
+                                g.add(node, sa_node(ns, name), via(b, f"{what} for {ns}/{name}"), (p, ns, name))
             if SECRET_GET in have or SECRET_LIST in have:
                 listing = have.get(SECRET_LIST)
                 getting = have.get(SECRET_GET)
@@ -205,36 +222,50 @@ def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None,
                     for secret, sa in token_secrets.get(ns, ()):
                         # list never carries a name, so a names-limited list rule lists nothing
                         if listing is not None and not listing[1].names:
-                            b = listing[0]
+                            b, claim = listing[0], (SECRET_LIST, ns, "")
                         elif getting is not None and (not getting[1].names or secret in getting[1].names):
-                            b = getting[0]
+                            b, claim = getting[0], (SECRET_GET, ns, secret)
                         else:
                             continue
-                        g.add(node, sa_node(ns, sa), via(b, f"read token Secret {ns}/{secret}"))
+                        g.add(node, sa_node(ns, sa), via(b, f"read token Secret {ns}/{secret}"), claim)
         if IMP_GROUPS in cluster:
             b, rule = cluster[IMP_GROUPS]
             if not rule.names or MASTERS in rule.names:
-                g.add(node, TARGET, via(b, f"impersonate group {MASTERS}"))
+                g.add(node, TARGET, via(b, f"impersonate group {MASTERS}"), (IMP_GROUPS, "", MASTERS))
             for name in sorted(rule.names & groups if rule.names else groups):
-                g.add(node, f"Group {name}", via(b, f"impersonate group {name}"))
+                g.add(node, f"Group {name}", via(b, f"impersonate group {name}"), (IMP_GROUPS, "", name))
         if IMP_USERS in cluster:
             b, rule = cluster[IMP_USERS]
             for name in sorted(rule.names & users if rule.names else users):
-                g.add(node, f"User {name}", via(b, f"impersonate user {name}"))
+                g.add(node, f"User {name}", via(b, f"impersonate user {name}"), (IMP_USERS, "", name))
         if BIND_CR in cluster and CREATE_CRB in cluster:
             b, rule = cluster[BIND_CR]
             bindable = [n for n in full_roles if not rule.names or n in rule.names]
             if not rule.names:
-                g.add(node, TARGET, via(b, "bind any ClusterRole (cluster-admin) with a new ClusterRoleBinding"))
+                g.add(node, TARGET, via(b, "bind any ClusterRole (cluster-admin) with a new ClusterRoleBinding"),
+                      (BIND_CR, "", TARGET), (CREATE_CRB, "", ""))
             elif bindable:
-                g.add(node, TARGET, via(b, f"bind {role_label(('ClusterRole', '', bindable[0]))}"))
+                g.add(node, TARGET, via(b, f"bind {role_label(('ClusterRole', '', bindable[0]))}"),
+                      (BIND_CR, "", bindable[0]), (CREATE_CRB, "", ""))
         if ESCALATE_CR in cluster and any(p in cluster for p in WRITE_CR):
             b, _ = cluster[ESCALATE_CR]
-            g.add(node, TARGET, via(b, "escalate: rewrite a ClusterRole beyond its own rules"))
+            write = next(p for p in WRITE_CR if p in cluster)
+            g.add(node, TARGET, via(b, "escalate: rewrite a ClusterRole beyond its own rules"), (ESCALATE_CR, "", ""),
+                  (write, "", ""))
         if all(p in cluster for p in CSR):
             b, _ = cluster[CSR[1]]
-            g.add(node, TARGET, via(b, f"issue and approve a client certificate in {MASTERS}"))
+            g.add(node, TARGET, via(b, f"issue and approve a client certificate in {MASTERS}"),
+                  *((p, "", "") for p in CSR))
+    return g
 
+
+def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None,
+                      collapse_members: bool) -> list[EscalationPath]:
+    """Shortest path from every subject that does not already hold full authority (itself or through a
+    group) to full authority. With `collapse_members`, a subject whose path starts by joining a group that
+    has its own path is left out: the group's line stands for its members (`start` lists it anyway)."""
+    g = _escalation_graph(index, snapshot)
+    held = g.held
     # reverse BFS from the target
     rev: dict[str, list[tuple[str, tuple[str, Binding | None]]]] = defaultdict(list)
     for u, outs in g.edges.items():
