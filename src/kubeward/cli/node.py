@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from ..controls.node import FAIL, MANUAL_STATE, PASS, SECTIONS, SKIP, STATES, TARGETS, WARN, BenchmarkCheck
+from ..findings import Report
 from ..formats import FORMATS, render
 from ..textsafe import printable
 from .common import (
@@ -46,6 +47,15 @@ def _runs(checks: list[BenchmarkCheck]) -> list[list[BenchmarkCheck]]:
         else:
             runs.append([c])
     return [r for run in runs for r in ([run] if len(run) >= COLLAPSE_AT else [[c] for c in run])]
+
+
+def only_benchmark(report: Report) -> Report:
+    """The report with only the benchmark's checks (ids KW-CIS-<number>): `--benchmark cis-1.12`."""
+    keep = {cid for cid in report.controls if cid.startswith("KW-CIS-")}
+    report.controls = {cid: res for cid, res in report.controls.items() if cid in keep}
+    report.findings = [f for f in report.findings if f.control.id in keep]
+    report.not_assessed = [n for n in report.not_assessed if not n.what.startswith("KW-") or n.what in keep]
+    return report
 
 
 @click.group(name="node")
@@ -122,26 +132,62 @@ SKIP every finding excepted (--exceptions).""")
               help="Static-pod manifests (default: ROOT/etc/kubernetes/manifests).")
 @click.option("--kubelet-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="KubeletConfiguration (default: ROOT/var/lib/kubelet/config.yaml).")
+@click.option("--live/--offline", "live", default=None,
+              help="Read the running components from the process table (default: when --root is / and any "
+                   "component runs), or only the files under --root.")
+@click.option("--proc", "proc_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("/proc"),
+              show_default=True, help="Process table read with --live.")
+@click.option("--pid", "pids", type=int, multiple=True,
+              help="Judge only these processes (repeatable): a node running several copies of a component.")
+@click.option("--benchmark", type=click.Choice(["cis-1.12"]), default=None,
+              help="Only the benchmark's checks (kubeward's own checks beyond it are left out).")
 @click.option("--show-passed", is_flag=True, help="List the passed checks too (the totals always count them).")
 @output_options(FORMATS)
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains (none: report only).")
 @exceptions_option
-def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, show_passed: bool, fmt: str,
-              output_file: str | None, fail_on: str, exceptions_file: str | None) -> None:
-    """CIS Kubernetes Benchmark control-plane, etcd and node checks, plus what flags alone cannot show."""
-    from ..controls.node import benchmark, run
+def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, live: bool | None, proc_dir: Path,
+              pids: tuple[int, ...], benchmark: str | None, show_passed: bool, fmt: str, output_file: str | None,
+              fail_on: str, exceptions_file: str | None) -> None:
+    """CIS Kubernetes Benchmark control-plane, etcd and node checks, plus what flags alone cannot show.
+
+    On a live node each component's flags are read from its process (/proc/PID/cmdline) and merged with the
+    config files it names, with the precedence the binary uses; findings name the process they came from."""
+    from ..controls.node import benchmark as benchmark_view
+    from ..controls.node import run
     from ..sources.node import load_node
 
-    cfg = load_node(root, manifests, kubelet_config)
-    if not cfg.components and cfg.kubelet is None:
+    cfg = None
+    if live or (live is None and root == Path("/") and manifests is None and kubelet_config is None):
+        from ..sources.nodelive import from_processes
+        from ..sources.proc import discover
+
+        found = discover(proc_dir, frozenset(pids) if pids else None)
+        if found.processes or found.errors or live:
+            cfg = from_processes(found, load_node(root, manifests))
+            if not found.processes:
+                print_errors(cfg.errors)
+                unread = f" ({found.unreadable} processes not readable)" if found.unreadable else ""
+                click.echo(f"kubeward: {proc_dir}: no Kubernetes component running{unread}", err=True)
+                raise SystemExit(EXIT_USAGE)
+    elif pids:
+        raise click.UsageError("--pid needs --live (processes are read only on a live node)")
+    if cfg is None:
+        cfg = load_node(root, manifests, kubelet_config)
+    if not cfg.components and cfg.kubelet is None and cfg.proxy is None:
         print_errors(cfg.errors)
+        if cfg.live:
+            click.echo(f"kubeward: {proc_dir}: no running component could be judged", err=True)
+            raise SystemExit(EXIT_USAGE)
         where = manifests or root / "etc/kubernetes/manifests"
         click.echo(f"kubeward: {where}: no control-plane manifests or kubelet configuration found", err=True)
         raise SystemExit(EXIT_USAGE)
-    report = apply_exceptions(run(cfg), exceptions_file)
+    report = run(cfg)
+    if benchmark:
+        report = only_benchmark(report)
+    report = apply_exceptions(report, exceptions_file)
     if fmt == "table":
-        checks = benchmark(report)
+        checks = benchmark_view(report)
         width = 100 if output_file else shutil.get_terminal_size((100, 40)).columns
         text = render_benchmark(checks, show_passed=show_passed, color=color_wanted(output_file), width=width)
         states = Counter(c.state for c in checks)
