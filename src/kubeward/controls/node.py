@@ -202,10 +202,24 @@ node_control("1.1.17", "Ensure that the controller-manager.conf file permissions
              "chmod 600 /etc/kubernetes/controller-manager.conf")(_conf_files(("controller-manager.conf",), True))
 node_control("1.1.18", "Ensure that the controller-manager.conf file ownership is set to root:root", "medium", "",
              "chown root:root /etc/kubernetes/controller-manager.conf")(_conf_files(("controller-manager.conf",), False))
+def _kubelet_kubeconfig(mode: bool) -> Callable[[NodeConfig], Iterator[Hit]]:
+    """The kubeconfig the running kubelet names (--kubeconfig), else kubeadm's /etc/kubernetes/kubelet.conf."""
+    fixed = _conf_files(("kubelet.conf",), mode)
+
+    def check(cfg: NodeConfig) -> Iterator[Hit]:
+        named = cfg.kubelet_flags.get("kubeconfig") if cfg.kubelet_process is not None else None
+        if not named:
+            yield from fixed(cfg)
+            return
+        info = _stat(cfg.kubelet_path_of(named), named)
+        yield from (_mode_hit(info, 0o600, named) if mode else _owner_hit(info, named))
+    return check
+
+
 node_control("4.1.5", "Ensure that the --kubeconfig kubelet.conf file permissions are set to 600 or more restrictive", "medium", "",
-             "chmod 600 /etc/kubernetes/kubelet.conf")(_conf_files(("kubelet.conf",), True))
+             "chmod 600 /etc/kubernetes/kubelet.conf")(_kubelet_kubeconfig(True))
 node_control("4.1.6", "Ensure that the --kubeconfig kubelet.conf file ownership is set to root:root", "medium", "",
-             "chown root:root /etc/kubernetes/kubelet.conf")(_conf_files(("kubelet.conf",), False))
+             "chown root:root /etc/kubernetes/kubelet.conf")(_kubelet_kubeconfig(False))
 
 
 def _pki_files(cfg: NodeConfig) -> Iterator[tuple[str, FileInfo]]:
@@ -617,7 +631,11 @@ def _kval(cfg: NodeConfig, flag: str, path: str, default: object) -> tuple[objec
 
 
 def _khit(cfg: NodeConfig, path: str, message: str) -> Hit:
+    """A kubelet finding located where its value came from: messages here start with `_kval`'s `where`, so one
+    starting `--` names a command-line value, located at the running kubelet's cmdline when there is one."""
     assert cfg.kubelet is not None
+    if message.startswith("--") and cfg.kubelet_process is not None:
+        return _kubelet_ref(), Location(file=cfg.kubelet_process.source), path or "/", message
     return _kubelet_ref(), cfg.kubelet.location(path), path or "/", message
 
 
