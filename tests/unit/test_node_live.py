@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 import yaml
 from hypothesis import given
@@ -251,3 +253,70 @@ def test_bool_flag_never_takes_the_next_argument(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, {5: ["kube-apiserver", "--profiling", "false"]})
     assert cfg.components["kube-apiserver"].flags.get("profiling") == "true"
     assert manifest_drift(cfg.components["kube-apiserver"]) == ["profiling"]
+
+
+def test_kube_proxy_wrong_type_is_a_finding(tmp_path: Path) -> None:
+    root = _node(tmp_path)
+    _proxy_conf(root, metricsBindAddress=10249)
+    cfg = _cfg(tmp_path, {3: ["kube-proxy", "--config=/var/lib/kube-proxy/config.conf"]})
+    assert [m for *_, m in live_checks.proxy_metrics_local(cfg)] == [
+        "/metricsBindAddress in config.conf=10249 is not an address string"]
+
+
+def _cli(*args: str) -> Any:
+    from click.testing import CliRunner
+
+    from kubeward.cli.main import cli
+
+    return CliRunner().invoke(cli, ["node", "check", *args])
+
+
+def test_cli_live_json_benchmark_and_errors(tmp_path: Path) -> None:
+    root = _node(tmp_path)
+    proc = fake_proc(tmp_path, {5: ["kubeward-k8s", "apiserver", "--anonymous-auth=true"],
+                                9: ["kubelet", "--config=/missing.yaml"]}, root=root)
+    r = _cli("--live", "--proc", str(proc), "--root", str(root), "-o", "json", "--fail-on", "none")
+    assert r.exit_code == 2  # the kubelet's config file is not there: a clear error, the rest is judged
+    assert "kubeward: /missing.yaml: no such file (named by the running process)" in r.stderr
+    doc = orjson.loads(r.stdout)
+    ids = {f["control"]["id"] for f in doc["findings"]}
+    assert "KW-CIS-1.2.1" in ids
+    assert {n["what"]: n["reason"] for n in doc["notAssessed"]}["kubelet"] == \
+        "the configuration the kubelet names could not be read"
+    r = _cli("--live", "--proc", str(proc), "--root", str(root), "--benchmark", "cis-1.12", "--show-passed")
+    assert "KW-NODE-00" not in r.stdout and "[FAIL] 1.2.1 " in r.stdout
+    assert "== Summary total ==" in r.stdout
+
+
+def test_cli_pid_needs_live_and_nothing_running_is_exit_2(tmp_path: Path) -> None:
+    root = _node(tmp_path)
+    r = _cli("--offline", "--root", str(root), "--pid", "5")
+    assert r.exit_code == 2 and "--pid needs --live" in r.stderr
+    proc = fake_proc(tmp_path, {12: ["bash"]})
+    r = _cli("--live", "--proc", str(proc), "--root", str(root))
+    assert r.exit_code == 2 and "no Kubernetes component running" in r.stderr
+
+
+@pytest.mark.parametrize(("mode", "owner", "mode_fails", "owner_fails"), [
+    (0o600, (0, 0), False, False), (0o640, (0, 0), True, False), (0o600, (1000, 1000), False, True)])
+def test_kube_proxy_kubeconfig_mode_and_owner(tmp_path: Path, mode: int, owner: tuple[int, int], mode_fails: bool,
+                                              owner_fails: bool) -> None:
+    if os.geteuid() != 0 and owner != (os.getuid(), os.getgid()):
+        pytest.skip("changing a file's owner needs root")
+    root = _node(tmp_path)
+    kc = root / "etc/kube-proxy.kubeconfig"
+    kc.write_text("apiVersion: v1\nkind: Config\n")
+    kc.chmod(mode)
+    os.chown(kc, *owner)
+    cfg = _cfg(tmp_path, {3: ["kube-proxy", "--kubeconfig=/etc/kube-proxy.kubeconfig"]})
+    assert bool(list(live_checks.proxy_kubeconfig_mode(cfg))) is mode_fails
+    assert bool(list(live_checks.proxy_kubeconfig_owner(cfg))) is owner_fails
+
+
+def test_kube_proxy_kubeconfig_named_but_absent_is_not_assessed(tmp_path: Path) -> None:
+    from kubeward.controls.node import NotRead
+
+    _node(tmp_path)
+    cfg = _cfg(tmp_path, {3: ["kube-proxy", "--kubeconfig=/etc/none.kubeconfig"]})
+    with pytest.raises(NotRead, match="named by kube-proxy but not found"):
+        list(live_checks.proxy_kubeconfig_mode(cfg))
