@@ -281,6 +281,8 @@ def test_cli_live_json_benchmark_and_errors(tmp_path: Path) -> None:
     doc = orjson.loads(r.stdout)
     ids = {f["control"]["id"] for f in doc["findings"]}
     assert "KW-CIS-1.2.1" in ids
+    states = doc["summary"]["states"]
+    assert set(states) == {"PASS", "FAIL", "WARN", "MANUAL", "SKIP"} and states["FAIL"] >= 1 and states["MANUAL"] >= 1
     assert {n["what"]: n["reason"] for n in doc["notAssessed"]}["kubelet"] == \
         "the configuration the kubelet names could not be read"
     r = _cli("--live", "--proc", str(proc), "--root", str(root), "--benchmark", "cis-1.12", "--show-passed")
@@ -320,3 +322,14 @@ def test_kube_proxy_kubeconfig_named_but_absent_is_not_assessed(tmp_path: Path) 
     cfg = _cfg(tmp_path, {3: ["kube-proxy", "--kubeconfig=/etc/none.kubeconfig"]})
     with pytest.raises(NotRead, match="named by kube-proxy but not found"):
         list(live_checks.proxy_kubeconfig_mode(cfg))
+
+
+def test_live_only_checks_are_manual_offline(tmp_path: Path) -> None:
+    from kubeward.controls.node import benchmark, live_only, run
+    from kubeward.sources.node import load_node
+
+    assert live_only() == {"KW-CIS-4.1.3", "KW-CIS-4.1.4", "KW-CIS-4.3.1", "KW-NODE-002"}
+    root = _node(tmp_path)
+    _manifest(root, "kube-apiserver", ["kube-apiserver"])
+    states = {c.number: c.state for c in benchmark(run(load_node(root)))}
+    assert {states[n] for n in ("4.1.3", "4.1.4", "4.3.1", "KW-NODE-002")} == {"MANUAL"}

@@ -194,6 +194,8 @@ def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, l
         summary = ", ".join(f"{states[s]} {s}" for s in STATES if s != SKIP or states[s])
         emit(text, output_file, f"{len(checks)} checks: {summary}")
     else:
+        states = Counter(c.state for c in benchmark_view(report))
+        report.states = {s: states[s] for s in STATES}  # kube-bench's totals, beside the findings
         emit(render(report, fmt), output_file)
     print_errors(report.errors)
     code = exit_code(report, parse_fail_on(fail_on), scanned=True)
