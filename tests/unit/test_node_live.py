@@ -333,3 +333,24 @@ def test_live_only_checks_are_manual_offline(tmp_path: Path) -> None:
     _manifest(root, "kube-apiserver", ["kube-apiserver"])
     states = {c.number: c.state for c in benchmark(run(load_node(root)))}
     assert {states[n] for n in ("4.1.3", "4.1.4", "4.3.1", "KW-NODE-002")} == {"MANUAL"}
+
+
+def test_etcd_config_file_replaces_flags_and_environment(tmp_path: Path) -> None:
+    root = _node(tmp_path)
+    (root / "etc/etcd.yaml").write_text(yaml.safe_dump({
+        "name": "e", "data-dir": "/var/lib/etcd",
+        "client-transport-security": {"cert-file": "/s.crt", "key-file": "/s.key", "client-cert-auth": False},
+        "peer-transport-security": {"client-cert-auth": True, "auto-tls": False}}))
+    cfg = _cfg(tmp_path, {7: ["etcd", "--config-file=/etc/etcd.yaml", "--client-cert-auth"]},
+               {7: {"ETCD_CLIENT_CERT_AUTH": "true"}})
+    e = cfg.components["etcd"]
+    assert e.flags.get("client-cert-auth") == "false" and e.flags.get("peer-client-cert-auth") == "true"
+    assert e.flags.get("peer-auto-tls") == "false" and e.flags.get("cert-file") == "/s.crt"
+    hits = list(etcd_client_auth(cfg))
+    assert len(hits) == 1 and hits[0][1].file is not None and hits[0][1].file.endswith("etc/etcd.yaml")
+
+
+def test_etcd_config_file_unreadable_is_an_error(tmp_path: Path) -> None:
+    _node(tmp_path)
+    cfg = _cfg(tmp_path, {7: ["etcd", "--config-file=/etc/none.yaml"]})
+    assert "etcd" not in cfg.components and len(cfg.errors) == 1 and "none.yaml" in cfg.errors[0].file

@@ -2,7 +2,8 @@
 
 Precedence, as each binary applies it:
 - kube-apiserver, kube-controller-manager, kube-scheduler: the command line alone (pflag, last wins).
-- etcd: the command line, then ETCD_* environment variables for flags it does not set (pkg/flags.SetFlagsFromEnv).
+- etcd: the command line, then ETCD_* environment variables for flags it does not set (pkg/flags.SetFlagsFromEnv);
+  with `--config-file`, that file alone.
 - kubelet: built-in defaults < `--config` file < `--config-dir` drop-ins (`*.conf`, in name order) < command-line
   flags ("Command-line flags override configuration from this file", kubelet reference, --config; drop-ins: the
   kubelet-config-file task page). Without `--config` the defaults are the command-line API's legacy ones
@@ -122,6 +123,38 @@ def _proxy(cfg: NodeConfig, p: Process) -> None:
         cfg.proxy_kubeconfig = p.host_path(str(kubeconfig))
 
 
+def _scalar(v: object) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else ",".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def etcd_config_flags(p: Process, conf: str, errors: list[InputError]) -> tuple[Flags, Path] | None:
+    """etcd run with --config-file: the file alone ("if a configuration file is provided, other command line
+    flags and environment variables will be ignored", etcd --help). Its keys are the flag names, with the TLS
+    settings under `client-transport-security` and `peer-transport-security` (the `peer-` flags)."""
+    from .files import load_config
+
+    path = p.host_path(conf)
+    docs, problems = load_config(str(path))
+    errors += problems
+    doc = docs[0] if docs else None
+    if problems:
+        return None
+    if not isinstance(doc, dict):
+        errors.append(InputError(conf, "etcd --config-file is not a YAML mapping"))
+        return None
+    flags = Flags()
+    for key, value in doc.items():
+        section = {"client-transport-security": "", "peer-transport-security": "peer-"}.get(str(key))
+        items = value.items() if section is not None and isinstance(value, dict) else [(key, value)]
+        for k, v in items:
+            if v is None or isinstance(v, dict):
+                continue
+            name = f"{section or ''}{k}"
+            flags.values[name] = [_scalar(v)]
+            flags.origin[name] = f"{conf} (--config-file)"
+    return flags, path
+
+
 def from_processes(found: Discovery, disk: NodeConfig) -> NodeConfig:
     """The NodeConfig of the running components; `disk` gives the manifests and node files beside them."""
     cfg = NodeConfig(disk.root, disk.manifests_dir, errors=[*disk.errors, *found.errors], live=True)
@@ -131,9 +164,15 @@ def from_processes(found: Discovery, disk: NodeConfig) -> NodeConfig:
         if p is None:
             continue
         flags: Flags = p.flags()
-        if name == "etcd":
+        source = Path(p.source)
+        if name == "etcd" and flags.get("config-file"):
+            read = etcd_config_flags(p, str(flags.get("config-file")), cfg.errors)
+            if read is None:
+                continue  # an error names the file; etcd is not assessed
+            flags, source = read
+        elif name == "etcd":
             flags = etcd_env_flags(p, flags)
-        cfg.components[name] = Component(name, Path(p.source), _process_pod(p), 0, list(p.argv), flags, "",
+        cfg.components[name] = Component(name, source, _process_pod(p), 0, list(p.argv), flags, "",
                                          pid=p.pid, on_disk=disk.components.get(name), process=p)
     kubelet = found.one("kubelet")
     if kubelet is not None:
