@@ -28,7 +28,7 @@ def node_check(live: Any, *extra: str) -> dict[str, Any]:
             *(a for p in pids for a in ("--pid", p)), *extra]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     out = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=120)
-    assert out.returncode in (0, 2), out.stderr
+    assert out.returncode == 0 and not out.stderr, out.stderr
     return orjson.loads(out.stdout)
 
 
