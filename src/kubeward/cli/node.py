@@ -13,7 +13,10 @@ from pathlib import Path
 
 import click
 
-from ..controls.node import FAIL, MANUAL_STATE, PASS, SECTIONS, SKIP, STATES, TARGETS, WARN, BenchmarkCheck
+from ..controls.node import FAIL, MANUAL_STATE, PASS, SKIP, STATES, WARN, BenchmarkCheck
+from ..controls.node import SECTIONS as NODE_SECTIONS
+from ..controls.node import TARGETS as NODE_TARGETS
+from ..controls.node_policies import SECTIONS as POLICY_SECTIONS
 from ..findings import Report
 from ..formats import FORMATS, render
 from ..textsafe import printable
@@ -30,7 +33,10 @@ from .common import (
     parse_fail_on,
     print_errors,
 )
+from .live import live_options, live_request
 
+SECTIONS = {**NODE_SECTIONS, **POLICY_SECTIONS}
+TARGETS = {**NODE_TARGETS, "5": "policies"}
 STATE_STYLE = {PASS: {"fg": "green"}, FAIL: {"fg": "red", "bold": True}, WARN: {"fg": "yellow"},
                MANUAL_STATE: {"fg": "cyan"}, SKIP: {"dim": True}}
 DETAILS_SHOWN = 5  # reasons listed under one check; the rest are counted (-o json has them all)
@@ -50,12 +56,23 @@ def _runs(checks: list[BenchmarkCheck]) -> list[list[BenchmarkCheck]]:
 
 
 def only_benchmark(report: Report) -> Report:
-    """The report with only the benchmark's checks (ids KW-CIS-<number>): `--benchmark cis-1.12`."""
-    keep = {cid for cid in report.controls if cid.startswith("KW-CIS-")}
+    """The report with only the benchmark's checks: `--benchmark cis-1.12` (node ids KW-CIS-<number>, and with
+    --cluster the controls that answer a section-5 check)."""
+    from ..controls.node_policies import POLICIES
+
+    keep = {cid for cid, res in report.controls.items() if cid.startswith("KW-CIS-")
+            or any(fw.removeprefix("cis-") in POLICIES for fw in res.meta.frameworks)}
     report.controls = {cid: res for cid, res in report.controls.items() if cid in keep}
     report.findings = [f for f in report.findings if f.control.id in keep]
     report.not_assessed = [n for n in report.not_assessed if not n.what.startswith("KW-") or n.what in keep]
     return report
+
+
+def _checks(report: Report, cluster: bool) -> list[BenchmarkCheck]:
+    from ..controls.node import benchmark
+    from ..controls.node_policies import policy_checks
+
+    return benchmark(report) + (policy_checks(report) if cluster else [])
 
 
 @click.group(name="node")
@@ -142,6 +159,7 @@ SKIP every finding excepted (--exceptions).""")
 @click.option("--benchmark", type=click.Choice(["cis-1.12"]), default=None,
               help="Only the benchmark's checks (kubeward's own checks beyond it are left out).")
 @click.option("--show-passed", is_flag=True, help="List the passed checks too (the totals always count them).")
+@live_options
 @output_options(FORMATS)
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains (none: report only).")
@@ -153,7 +171,6 @@ def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, l
 
     On a live node each component's flags are read from its process (/proc/PID/cmdline) and merged with the
     config files it names, with the precedence the binary uses; findings name the process they came from."""
-    from ..controls.node import benchmark as benchmark_view
     from ..controls.node import run
     from ..sources.node import load_node
 
@@ -183,18 +200,23 @@ def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, l
         click.echo(f"kubeward: {where}: no control-plane manifests or kubelet configuration found", err=True)
         raise SystemExit(EXIT_USAGE)
     report = run(cfg)
+    cluster = live_request()
+    if cluster is not None:  # section 5 from the API
+        from ..controls.node_policies import cluster_report, merge
+
+        report = merge(report, cluster_report(*cluster))
     if benchmark:
         report = only_benchmark(report)
     report = apply_exceptions(report, exceptions_file)
     if fmt == "table":
-        checks = benchmark_view(report)
+        checks = _checks(report, cluster is not None)
         width = 100 if output_file else shutil.get_terminal_size((100, 40)).columns
         text = render_benchmark(checks, show_passed=show_passed, color=color_wanted(output_file), width=width)
         states = Counter(c.state for c in checks)
         summary = ", ".join(f"{states[s]} {s}" for s in STATES if s != SKIP or states[s])
         emit(text, output_file, f"{len(checks)} checks: {summary}")
     else:
-        states = Counter(c.state for c in benchmark_view(report))
+        states = Counter(c.state for c in _checks(report, cluster is not None))
         report.states = {s: states[s] for s in STATES}  # kube-bench's totals, beside the findings
         emit(render(report, fmt), output_file)
     print_errors(report.errors)

@@ -131,3 +131,11 @@ def test_kube_proxy_flags_apply_only_without_config(live: Any, worker: Path) -> 
     bad = failing(node_check(live))
     assert bad["KW-CIS-4.3.1"][0]["message"].startswith("--metrics-bind-address=0.0.0.0:10249")
     assert "KW-CIS-4.1.3" in bad
+
+
+def test_policies_section_from_the_api(live: Any, worker: Path) -> None:
+    doc = node_check(live, "--cluster", "--kubeconfig", str(live.kubeconfig), "--benchmark", "cis-1.12")
+    ids = {f["control"]["id"] for f in doc["findings"]}
+    assert "KW-N007" in ids  # 5.3.2: the harness's namespaces have no NetworkPolicy
+    assert not any(i.startswith("KW-NODE-") for i in ids)  # --benchmark keeps the benchmark's checks
+    assert doc["summary"]["states"]["MANUAL"] >= 5

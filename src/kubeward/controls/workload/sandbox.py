@@ -26,14 +26,14 @@ from .common import (
 
 control(
     "KW-W026", "Seccomp profile not RuntimeDefault or Localhost", "medium", "workload",
-    frameworks=("nsa", "cis-5.7.2", "mitre-T1611", *pss_frameworks("seccompProfile_restricted")),
+    frameworks=("nsa", "cis-5.6.2", "mitre-T1611", *pss_frameworks("seccompProfile_restricted")),
     remediation="Set securityContext.seccompProfile.type: RuntimeDefault (pod level) or a Localhost profile.",
 )(_pss_control("seccompProfile_restricted"))
 
 
 control(
     "KW-W027", "Seccomp Unconfined", "high", "workload",
-    frameworks=("nsa", "cis-5.7.2", "mitre-T1611", *pss_frameworks("seccompProfile_baseline")),
+    frameworks=("nsa", "cis-5.6.2", "mitre-T1611", *pss_frameworks("seccompProfile_baseline")),
     remediation="Use seccompProfile.type RuntimeDefault or Localhost, never Unconfined.",
 )(_pss_control("seccompProfile_baseline"))
 
@@ -74,7 +74,7 @@ def unsafe_sysctls(pod: PodView) -> Iterator[Hit]:
 
 control(
     "KW-W032", "Windows HostProcess container", "critical", "workload",
-    frameworks=("nsa", "cis-5.2.11", "mitre-T1611", *pss_frameworks("windowsHostProcess")),
+    frameworks=("nsa", "cis-5.2.10", "mitre-T1611", *pss_frameworks("windowsHostProcess")),
     remediation="Remove windowsOptions.hostProcess (pod and containers).",
 )(_pss_control("windowsHostProcess"))
 
