@@ -4,12 +4,15 @@ Suppressed findings stay in the report (counted in the summary); expired entries
 The file has a strict schema, because a mistake in it hides findings: an unknown key (`control:` for `controls:`,
 `namespace:` for `namespaces:`), an unknown control id, a wrong type or an empty list is an error (exit 2), and
 an entry silences every control only when it says `controls: ["*"]`, which the report's summary then names.
-The same ids apply to every kind of check (scan controls, node, PKI, encryption, etcd, audit policy).
+The same ids apply to every kind of check (scan controls, node, PKI, encryption, etcd, audit policy), and one
+schema serves every command: a vulnerability id (CVE-2024-5321, GHSA-xxxx-xxxx-xxxx, or a pattern such as
+CVE-2024-*) is accepted everywhere and silences the `vulns` findings of that id (their control id), with expiry.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -26,6 +29,17 @@ EVERY_CONTROL = "*"
 TOP_KEYS = ("exceptions",)
 LIST_KEYS = ("controls", "kinds", "namespaces", "names")
 ENTRY_KEYS = (*LIST_KEYS, "reason", "expires")
+
+
+# CVE ids (cve.org: CVE-YYYY-NNNN, four or more digits) and GitHub advisory ids (GHSA-xxxx-xxxx-xxxx in the
+# advisory database's base32 alphabet): the ids `vulns` findings carry, whichever command reads the file.
+_VULN_ID = re.compile(r"CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}")
+_VULN_PATTERN = re.compile(r"(CVE|GHSA)-[0-9a-z*?\[\]-]*[*?\[][0-9a-z*?\[\]-]*")
+
+
+def is_vulnerability_id(text: str) -> bool:
+    """A CVE or GHSA id, or a glob over them (`CVE-2024-*`): valid in every exceptions file."""
+    return bool(_VULN_ID.fullmatch(text) or _VULN_PATTERN.fullmatch(text))
 
 
 class ExceptionsError(ValueError):
@@ -110,7 +124,8 @@ class Exceptions:
                 if not isinstance(ids, str):
                     notes.append(f"{where}: {IGNORE_ANNOTATION} is not a string; it silences nothing")
                     continue
-                unknown = [i for i in _inline_ids(ids) if i != EVERY_CONTROL and i not in known]
+                unknown = [i for i in _inline_ids(ids)
+                           if i != EVERY_CONTROL and i not in known and not is_vulnerability_id(i)]
                 if unknown:
                     notes.append(f"{where}: {IGNORE_ANNOTATION} names unknown control id(s) "
                                  f"{', '.join(_with_hint(i, known) for i in unknown)}; they silence nothing")
@@ -219,7 +234,7 @@ def _controls(entry: dict[str, Any], where: str, known: Callable[[], frozenset[s
     retired = _aliases()
     ids = known() | retired.keys()
     for p in patterns:
-        if p == EVERY_CONTROL or p in ids:
+        if p == EVERY_CONTROL or p in ids or is_vulnerability_id(p):
             continue
         if any(ch in p for ch in "*?["):
             matched = [i for i in ids if fnmatchcase(i, p)]

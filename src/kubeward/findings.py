@@ -122,6 +122,41 @@ class Location:
         return f"cluster:{self.cluster}" if self.cluster else ""
 
 
+@dataclass(frozen=True, slots=True)
+class RiskFactor:
+    """One fact that makes a vulnerability matter more (or not) where it runs, and the engine that decided it.
+
+    `present` is None when the input cannot tell; the score then counts the factor (never a wrong "no")."""
+
+    name: str  # exposed | privileged | service-account | fix
+    present: bool | None
+    points: int  # what it adds to the score (0 when absent)
+    engine: str  # the engine or source that supplied the fact (netpol, pss, rbac, services, feed, report)
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"factor": self.name, "present": self.present, "points": self.points, "engine": self.engine,
+                "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class Risk:
+    """A vulnerability finding's rank where it runs (docs/vulns.md#risk-ranking): severity plus factors."""
+
+    score: int
+    severity_points: int
+    factors: tuple[RiskFactor, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"score": self.score, "severityPoints": self.severity_points,
+                "factors": [f.to_json() for f in self.factors]}
+
+    def summary(self) -> str:
+        said = [f"{f.name}{'?' if f.present is None else ''} +{f.points} ({f.detail})" for f in self.factors
+                if f.points]
+        return f"risk {self.score}/10: " + ("; ".join(said) if said else "no factor")
+
+
 @dataclass(slots=True)
 class Finding:
     control: ControlMeta
@@ -130,6 +165,7 @@ class Finding:
     path: str
     message: str
     suppressed_by: str | None = None  # the reason, when an exception silenced it
+    risk: Risk | None = None  # vulnerability findings only: the rank where the object runs
 
     @property
     def severity(self) -> Severity:
@@ -148,6 +184,8 @@ class Finding:
         d["path"] = self.path
         d["message"] = self.message
         d["remediation"] = control.remediation
+        if self.risk is not None:
+            d["risk"] = self.risk.to_json()
         if self.suppressed_by is not None:
             d["suppressed"] = {"reason": self.suppressed_by}
         return d

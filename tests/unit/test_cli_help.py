@@ -213,6 +213,9 @@ def test_documented_commands_and_options_exist() -> None:
                 wrong.append(f"{where}: no command {rest[0]!r}")
                 break
             cmd, rest = sub, rest[1:]
+        subcommands: dict[str, click.Command] = getattr(cmd, "subcommands", {})  # `vulns update`
+        if rest and rest[0] in subcommands:
+            cmd, rest = subcommands[rest[0]], rest[1:]
         known = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
         for w in rest:
             flag = w.lstrip("[").split("=", 1)[0].rstrip("]")

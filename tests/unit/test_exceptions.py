@@ -269,3 +269,49 @@ def test_two_process_scan_reports_the_same_notes(tmp_path: Path, monkeypatch: py
     assert outs[0] == outs[1]
     doc = json.loads(outs[0][1])
     assert len(doc["exceptionNotes"]) == 4 and sum("KW-NOPE" in n for n in doc["exceptionNotes"]) == 3
+
+
+SHARED = """\
+exceptions:
+- controls: [KW-W001]
+  reason: CNI agent
+- controls: [CVE-2024-5321, GHSA-jq35-85cj-fj4p, CVE-2023-*]
+  reason: no Windows nodes
+  expires: 2999-01-01
+- controls: [CVE-2024-3177]
+  reason: was accepted until the fix
+  expires: 2020-01-01
+"""
+
+
+def test_one_schema_vulnerability_ids_everywhere(deploy: Path, tmp_path: Path) -> None:
+    """The same .kubeward.yaml serves scan and vulns: scan accepts the CVE entries (they silence nothing there),
+    vulns applies them by CVE id, and an expired one stops applying in both."""
+    code, out, err = scan_with(deploy, SHARED)
+    assert code in (0, 1), err
+    doc = json.loads(out)
+    assert [f["control"]["id"] for f in doc["suppressed"]] == ["KW-W001"]
+    assert any("CVE-2024-3177" in e for e in doc["expiredExceptions"])
+    exc = tmp_path / "exc.yaml"
+    exc.write_text(SHARED)
+    code, out, err = run("vulns", "--version", "1.29.3", "-o", "json", "--fail-on", "none", "--exceptions", str(exc),
+                         "--today", "2024-12-01")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert {f["control"]["id"] for f in doc["suppressed"]} == {"CVE-2024-5321"}
+    assert "CVE-2024-3177" in {f["control"]["id"] for f in doc["findings"]}  # expired: reported again
+    assert "expired exception no longer applies" in err
+
+
+@pytest.mark.parametrize("bad", ["CVE-2024-12", "cve-2024-5321", "GHSA-aaaa-bbbb-cccc", "CVE-"])
+def test_malformed_vulnerability_ids_are_still_refused(deploy: Path, bad: str) -> None:
+    code, _, err = scan_with(deploy, f"exceptions:\n- controls: [{bad}]\n  reason: x\n")
+    assert code == 2 and "unknown control id" in err
+
+
+def test_inline_cve_id_makes_no_note(tmp_path: Path) -> None:
+    p = tmp_path / "d.yaml"
+    p.write_text(PRIV.replace("  namespace: shop\n", "  namespace: shop\n  annotations:\n"
+                              "    kubeward.io/ignore: CVE-2024-5321\n"))
+    _, out, _ = run("scan", str(p), "-o", "json")
+    assert json.loads(out)["exceptionNotes"] == []

@@ -17,15 +17,13 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-import kubeward.controls.node_live as live_checks
-from kubeward.controls.node import (
-    api_anonymous,
-    etcd_client_auth,
-    kubelet_anonymous,
-    kubelet_authz,
-    kubelet_ro_port,
-)
-from kubeward.controls.node_live import manifest_drift
+import kubeward.controls.node.drift as drift
+import kubeward.controls.node.kubelet as kubelet_checks
+import kubeward.controls.node.kubeproxy as live_checks
+from kubeward.controls.node.apiserver import api_anonymous
+from kubeward.controls.node.drift import manifest_drift
+from kubeward.controls.node.etcd import etcd_client_auth
+from kubeward.controls.node.kubelet import kubelet_anonymous, kubelet_authz, kubelet_ro_port
 from kubeward.sources.node import parse_flags
 from kubeward.sources.nodelive import load_live, proxy_value
 from kubeward.sources.proc import discover, identify
@@ -219,7 +217,7 @@ def test_event_record_qps(tmp_path: Path, value: object, fails: bool) -> None:
     (root / "var/lib/kubelet/config.yaml").write_text(yaml.safe_dump({
         "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration", "eventRecordQPS": value}))
     cfg = _cfg(tmp_path, {9: ["kubelet", "--config=/var/lib/kubelet/config.yaml"]})
-    assert bool(list(live_checks.kubelet_event_qps(cfg))) is fails
+    assert bool(list(kubelet_checks.kubelet_event_qps(cfg))) is fails
 
 
 def _manifest(root: Path, name: str, argv: list[str]) -> None:
@@ -234,7 +232,7 @@ def test_running_process_differs_from_its_manifest(tmp_path: Path) -> None:
     _manifest(root, "kube-scheduler", ["kube-scheduler"])
     cfg = _cfg(tmp_path, {5: ["kube-apiserver", "--profiling=true", "--advertise-address=10.0.0.1"]})
     assert manifest_drift(cfg.components["kube-apiserver"]) == ["profiling"]
-    msgs = sorted(m for *_, m in live_checks.running_matches_manifest(cfg))
+    msgs = sorted(m for *_, m in drift.running_matches_manifest(cfg))
     assert msgs == ["kube-apiserver (pid 5) runs with --profiling not as its manifest says",
                     "kube-scheduler: static-pod manifest on disk but no kube-scheduler process running"]
 
@@ -243,7 +241,7 @@ def test_running_process_as_its_manifest_passes(tmp_path: Path) -> None:
     root = _node(tmp_path)
     _manifest(root, "kube-apiserver", ["kube-apiserver", "--profiling=false"])
     cfg = _cfg(tmp_path, {5: ["/usr/local/bin/kube-apiserver", "--profiling=false"]})
-    assert list(live_checks.running_matches_manifest(cfg)) == []
+    assert list(drift.running_matches_manifest(cfg)) == []
 
 
 def test_bool_flag_never_takes_the_next_argument(tmp_path: Path) -> None:

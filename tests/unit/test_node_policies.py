@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from kubeward.controls.node_policies import BY_HAND, POLICIES, policy_checks
+from kubeward.controls.node.policies import BY_HAND, POLICIES, policy_checks
 from kubeward.controls.registry import all_controls
 from kubeward.exceptions import Exceptions
 from kubeward.scan import ScanOptions, scan

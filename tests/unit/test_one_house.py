@@ -18,7 +18,7 @@ def test_registered_lists_the_workload_controls_without_loading_the_rest() -> No
     from kubeward.controls import registry
 
     assert callable(_control(PRIVILEGED[0]))
-    assert registry.registered()[PRIVILEGED[0]].shape == "pod"
+    assert registry.registered(registry.Shape.POD)[PRIVILEGED[0]].shape == "pod"
 
 
 def test_the_privileged_deployment_is_defined_once() -> None:

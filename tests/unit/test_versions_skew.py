@@ -52,9 +52,15 @@ def test_ha_apiservers() -> None:
 
 
 def test_inventory() -> None:
-    report = build_versions([found("kube-apiserver", "v1.30.2"), found("kubelet", "v1.29.0-eks-1")])
-    assert [f.control.id for f in report.findings] == ["KW-V100", "KW-V100"]
-    assert "compared as 1.29.0" in report.findings[1].message
+    import datetime as dt
+
+    report = build_versions([found("kube-apiserver", "v1.30.2"), found("kubelet", "v1.29.0-eks-1")],
+                            today=dt.date(2024, 12, 1))
+    inventory = [f for f in report.findings if f.control.id == "KW-V100"]
+    assert len(inventory) == 2 and "compared as 1.29.0" in inventory[1].message
+    # No skew finding; each minor's support window on that day (1.29 entered maintenance on 2024-12-28).
+    assert sorted(f.control.id for f in report.findings if f.control.id != "KW-V100") == [
+        "KW-V020", "KW-V020", "KW-V024"]
 
 
 def test_cli(tmp_path: Path) -> None:
@@ -66,5 +72,6 @@ def test_cli(tmp_path: Path) -> None:
     assert out.exit_code == 1
     ids = [(x["control"]["id"], x["object"]["name"]) for x in json.loads(out.stdout)["findings"]]
     assert ids[0] == ("KW-V012", "node-1") and ("KW-V100", "kube-apiserver-a") in ids
-    assert CliRunner().invoke(cli, ["versions", "--version", "1.30"]).exit_code == 0
+    assert CliRunner().invoke(cli, ["versions", "--version", "1.30", "--today", "2024-12-01"]).exit_code == 0
+    assert CliRunner().invoke(cli, ["versions", "--version", "1.30", "--today", "2025-07-15"]).exit_code == 1  # EOL
     assert CliRunner().invoke(cli, ["versions"]).exit_code == 2

@@ -34,7 +34,7 @@ def _control(cid: str) -> Callable[[PodView], Iterable[tuple[str, str]]]:
         # engines) would cost every `audit analyze` start-up for nothing.
         from ..controls import registry, workload  # noqa: F401 - importing registers the workload controls
 
-        _funcs.update({k: c.func for k, c in registry.registered().items() if c.shape == "pod"})
+        _funcs.update({k: c.func for k, c in registry.registered(registry.Shape.POD).items()})
     return _funcs[cid]
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+from ..controls.registry import Control, Shape, control, meta_of, registered
 from ..engines.auditpolicy import (
     STAGES,
     Attributes,
@@ -22,33 +24,10 @@ from ..engines.auditpolicy import (
     parse_policy,
     rule_matches,
 )
-from ..findings import ControlMeta, Finding, InputError, Report, Severity
+from ..findings import ControlResult, Finding, InputError, Report
 from ..resource import Resource
 
-UNREACHABLE = ControlMeta("AUDIT-POL-001", "Audit policy rule can never match", Severity.MEDIUM, "audit",
-                          remediation="Move the rule before the broader rule that shadows it, or delete it.")
-SECRET_BODIES = ControlMeta("AUDIT-POL-002", "Audit policy logs credential-bearing bodies", Severity.HIGH, "audit",
-                            ("cis-3.2.2",),
-                            remediation="Log secrets, configmaps, tokenreviews and serviceaccounts/token at "
-                                        "Metadata, in a rule placed before any Request/RequestResponse rule.")
-EXEC_UNLOGGED = ControlMeta("AUDIT-POL-003", "Audit policy does not log container access", Severity.HIGH, "audit",
-                            ("cis-3.2.2",),
-                            remediation="Add a rule logging pods/exec, pods/attach and pods/portforward at Metadata "
-                                        "or above, and do not omit both ResponseStarted and ResponseComplete.")
-CONFIGMAP_BODIES = ControlMeta("AUDIT-POL-007", "Audit policy logs configmap bodies", Severity.LOW, "audit",
-                               remediation="Log configmap reads at Metadata (writes at Request let "
-                                           "configmap-credentials see credentials put in configmaps).")
-PORTFORWARD_UNLOGGED = ControlMeta("AUDIT-POL-006", "Audit policy does not log port-forwarding", Severity.MEDIUM,
-                                   "audit", ("cis-3.2.2",), remediation=EXEC_UNLOGGED.remediation)
-SECRETS_UNLOGGED = ControlMeta("AUDIT-POL-004", "Audit policy does not log secret access", Severity.MEDIUM, "audit",
-                               ("cis-3.2.2",),
-                               remediation="Log secrets at Metadata for all users.")
-BLINDS_DETECTION = ControlMeta("AUDIT-POL-008", "Audit policy blinds a kubeward detection", Severity.MEDIUM,
-                               "audit", remediation="Log the request at the level the detection needs (see the "
-                               "detection table in docs/audit.md), or accept that the detection cannot fire.")
-DOUBLE_LOGGED = ControlMeta("AUDIT-POL-005", "Audit policy logs every request twice", Severity.INFO, "audit",
-                            remediation="Add `omitStages: [RequestReceived]` at the policy level.")
-
+Hit = tuple[str, str]
 
 @dataclass(frozen=True, slots=True)
 class Sensitive:
@@ -59,7 +38,7 @@ class Sensitive:
     subresource: str
     leaks_from: dict[str, str]  # verb -> the lowest level whose bodies carry the credential for that verb
     why: str
-    meta: ControlMeta | None = None  # default SECRET_BODIES
+    control: str = "AUDIT-POL-002"  # the check that reports it
 
     @property
     def verbs(self) -> tuple[str, ...]:
@@ -77,7 +56,7 @@ SENSITIVE = (
     # configmap is then logged once, at the write to fix); response bodies of reads would log every configmap of
     # the cluster again at each get, list and watch.
     Sensitive("", "configmaps", "", {"get": _RR, "list": _RR, "watch": _RR},
-              "the data of every configmap read, where credentials often end up", CONFIGMAP_BODIES),
+              "the data of every configmap read, where credentials often end up", "AUDIT-POL-007"),
 )
 
 PROBE_USERS = (
@@ -163,34 +142,64 @@ def shadows(i: PolicyRule, j: PolicyRule) -> bool:
     return True
 
 
-def check_policy(policy: Policy, res: Resource) -> list[Finding]:
-    findings: list[Finding] = []
+def _policy_check(id: str, title: str, severity: str, remediation: str, frameworks: tuple[str, ...] = ()) -> Any:
+    return control(id, title, severity, "audit", frameworks=frameworks, remediation=remediation,
+                   shape=Shape.AUDIT_POLICY)
 
-    def add(meta: ControlMeta, path: str, message: str) -> None:
-        findings.append(Finding(meta, res.ref(), res.location(path), path, message))
 
+@_policy_check("AUDIT-POL-001", "Audit policy rule can never match", "medium",
+               "Move the rule before the broader rule that shadows it, or delete it.")
+def unreachable(policy: Policy, res: Resource) -> Iterator[Hit]:
+    """No rule is shadowed by an earlier rule that provably matches every request it would: the first matching
+    rule decides the level, so a shadowed rule is dead and what it was meant to log is logged as the earlier rule
+    says. Upstream: staging/src/k8s.io/apiserver/pkg/audit/policy/checker.go (first match wins)."""
     for j, rj in enumerate(policy.rules):
         for i in range(j):
             if shadows(policy.rules[i], rj):
-                add(UNREACHABLE, f"/rules/{j}", f"rule {j} can never match: rule {i} before it matches every "
-                    "request it would" + (f" (rule {i} matches everything)"
-                                          if policy.rules[i].is_catch_all else ""))
+                yield f"/rules/{j}", (f"rule {j} can never match: rule {i} before it matches every request it would"
+                                      + (f" (rule {i} matches everything)" if policy.rules[i].is_catch_all else ""))
                 break
 
+
+def _bodies(policy: Policy, cid: str) -> Iterator[Hit]:
     for s in SENSITIVE:
+        if s.control != cid:
+            continue
         target = f"{s.resource}/{s.subresource}" if s.subresource else s.resource
         for rule in policy.rules:
             verbs = {a.verb for a in _candidates(rule, s) if rule_matches(rule, a)}
             if not verbs:
                 continue
             if any(level_at_least(rule.level, s.leaks_from[v]) for v in verbs):
-                add(s.meta or SECRET_BODIES, f"/rules/{rule.index}/level",
-                    f"rule {rule.index} logs {target} at {rule.level}: {s.why} would be written to the audit log")
+                yield (f"/rules/{rule.index}/level",
+                       f"rule {rule.index} logs {target} at {rule.level}: {s.why} would be written to the audit log")
             if _catches_all(rule, s):
                 break
 
-    logged = set(STAGES) - set(policy.omit_stages)
-    for sub, meta in (("exec", EXEC_UNLOGGED), ("attach", EXEC_UNLOGGED), ("portforward", PORTFORWARD_UNLOGGED)):
+
+@_policy_check("AUDIT-POL-002", "Audit policy logs credential-bearing bodies", "high",
+               "Log secrets, configmaps, tokenreviews and serviceaccounts/token at Metadata, in a rule placed before "
+               "any Request/RequestResponse rule.", ("cis-3.2.2",))
+def secret_bodies(policy: Policy, res: Resource) -> Iterator[Hit]:
+    """No rule that can match logs secrets, tokenreviews or serviceaccounts/token at a level whose bodies carry
+    the credential (Request for writes, RequestResponse for reads): the audit log would hold secret data and
+    bearer tokens. Upstream: audit.k8s.io/v1 Level (staging/src/k8s.io/apiserver/pkg/apis/audit/v1/types.go);
+    the Auditing task (kubernetes.io/docs/tasks/debug/debug-cluster/audit/); CIS 3.2.2."""
+    yield from _bodies(policy, "AUDIT-POL-002")
+
+
+@_policy_check("AUDIT-POL-007", "Audit policy logs configmap bodies", "low",
+               "Log configmap reads at Metadata (writes at Request let configmap-credentials see credentials put in "
+               "configmaps).")
+def configmap_bodies(policy: Policy, res: Resource) -> Iterator[Hit]:
+    """No rule that can match logs configmap reads at RequestResponse: every get, list and watch would write the
+    data of every configmap read, where credentials often end up, again into the log. Writes at Request are
+    what the configmap-credentials detection needs. Upstream: audit.k8s.io/v1 Level."""
+    yield from _bodies(policy, "AUDIT-POL-007")
+
+
+def _container_access(policy: Policy, subresources: tuple[str, ...]) -> Iterator[Hit]:
+    for sub in subresources:
         for u in PROBE_USERS:
             d = policy.evaluate(Attributes("create", "pods", sub, "", "default", "web-0", user=u))
             stages_left = {"ResponseStarted", "ResponseComplete"} - d.omit_stages
@@ -199,42 +208,98 @@ def check_policy(policy: Policy, res: Resource) -> list[Finding]:
                        else "no rule matches (default None)" if d.rule is None
                        else f"rule {d.rule} omits both ResponseStarted and ResponseComplete")
                 path = f"/rules/{d.rule}" if d.rule is not None else "/rules"
-                add(meta, path, f"pods/{sub} by {u.name} is not logged: {why}")
+                yield path, f"pods/{sub} by {u.name} is not logged: {why}"
                 break
 
+
+@_policy_check("AUDIT-POL-003", "Audit policy does not log container access", "high",
+               "Add a rule logging pods/exec, pods/attach and pods/portforward at Metadata or above, and do not omit "
+               "both ResponseStarted and ResponseComplete.", ("cis-3.2.2",))
+def exec_unlogged(policy: Policy, res: Resource) -> Iterator[Hit]:
+    """pods/exec and pods/attach by an ordinary user or service account are logged (level above None, and not both
+    response stages omitted), judged by the exact policy evaluator: a shell in a container is the first thing to
+    look for after an intrusion. Upstream: staging/src/k8s.io/apiserver/pkg/audit/policy/checker.go; CIS 3.2.2."""
+    yield from _container_access(policy, ("exec", "attach"))
+
+
+@_policy_check("AUDIT-POL-006", "Audit policy does not log port-forwarding", "medium",
+               "Add a rule logging pods/exec, pods/attach and pods/portforward at Metadata or above, and do not omit "
+               "both ResponseStarted and ResponseComplete.", ("cis-3.2.2",))
+def portforward_unlogged(policy: Policy, res: Resource) -> Iterator[Hit]:
+    """pods/portforward by an ordinary user or service account is logged: a port-forward reaches a pod's ports
+    past every NetworkPolicy. Upstream: staging/src/k8s.io/apiserver/pkg/audit/policy/checker.go; CIS 3.2.2."""
+    yield from _container_access(policy, ("portforward",))
+
+
+@_policy_check("AUDIT-POL-004", "Audit policy does not log secret access", "medium",
+               "Log secrets at Metadata for all users.", ("cis-3.2.2",))
+def secrets_unlogged(policy: Policy, res: Resource) -> Iterator[Hit]:
+    """Reading a secret as an ordinary user or service account is logged, with its ResponseComplete stage:
+    without it, who read which credential cannot be told afterwards. Upstream:
+    staging/src/k8s.io/apiserver/pkg/audit/policy/checker.go; CIS 3.2.2."""
     for u in PROBE_USERS:
         d = policy.evaluate(Attributes("get", "secrets", "", "", "default", "db-password", user=u))
         if d.level == "None" or "ResponseComplete" in d.omit_stages:
             path = f"/rules/{d.rule}" if d.rule is not None else "/rules"
-            add(SECRETS_UNLOGGED, path, f"reading a secret as {u.name} is not logged"
-                + (f" (rule {d.rule})" if d.rule is not None else " (no rule matches)"))
+            yield path, (f"reading a secret as {u.name} is not logged"
+                         + (f" (rule {d.rule})" if d.rule is not None else " (no rule matches)"))
             break
 
+
+@_policy_check("AUDIT-POL-005", "Audit policy logs every request twice", "info",
+               "Add `omitStages: [RequestReceived]` at the policy level.")
+def double_logged(policy: Policy, res: Resource) -> Iterator[Hit]:
+    """The policy omits the RequestReceived stage when it logs anything: otherwise every logged request produces
+    a second event at RequestReceived, doubling the log for no information. Upstream: audit.k8s.io/v1 Stage
+    (staging/src/k8s.io/apiserver/pkg/apis/audit/v1/types.go)."""
+    logged = set(STAGES) - set(policy.omit_stages)
     if "RequestReceived" in logged and any(r.level != "None" for r in policy.rules):
-        add(DOUBLE_LOGGED, "/omitStages" if "omitStages" in res.obj else "",
-            "RequestReceived is not omitted: every logged request produces an extra event")
-    return findings
+        yield ("/omitStages" if "omitStages" in res.obj else "",
+               "RequestReceived is not omitted: every logged request produces an extra event")
 
 
-def detection_findings(policy: Policy, res: Resource) -> list[Finding]:
-    """One finding per built-in detection the policy blinds (audit/coverage.py), at the rule that does it."""
+@_policy_check("AUDIT-POL-008", "Audit policy blinds a kubeward detection", "medium",
+               "Log the request at the level the detection needs (see the detection table in docs/audit.md), or "
+               "accept that the detection cannot fire.")
+def blinds_detection(policy: Policy, res: Resource) -> Iterator[Hit]:
+    """Every built-in detection of `audit analyze` sees the requests it needs at the level it needs
+    (audit/coverage.py): with `--for-detections` only. Upstream: the Auditing task
+    (kubernetes.io/docs/tasks/debug/debug-cluster/audit/) for levels and stages."""
     from .coverage import blinded
 
-    out = []
     for b in blinded(policy):
-        path = f"/rules/{b.rule}" if b.rule is not None else "/rules"
-        out.append(Finding(BLINDS_DETECTION, res.ref(), res.location(path), path,
-                           f"detection {b.detection} is blind to {b.request}: {b.why}"))
-    return out
+        yield (f"/rules/{b.rule}" if b.rule is not None else "/rules",
+               f"detection {b.detection} is blind to {b.request}: {b.why}")
 
 
-def check_file(path: str, for_detections: bool = False) -> Report:
+UNREACHABLE, SECRET_BODIES, EXEC_UNLOGGED, SECRETS_UNLOGGED = (meta_of(f"AUDIT-POL-00{i}") for i in (1, 2, 3, 4))
+DOUBLE_LOGGED, PORTFORWARD_UNLOGGED, CONFIGMAP_BODIES, BLINDS_DETECTION = (
+    meta_of(f"AUDIT-POL-00{i}") for i in (5, 6, 7, 8))
+FOR_DETECTIONS = BLINDS_DETECTION.id  # runs only when asked (`--for-detections`)
+
+
+def policy_checks() -> dict[str, Control]:
+    """The checks of `audit policy check`, by id."""
+    return registered(Shape.AUDIT_POLICY)
+
+
+def check_policy(policy: Policy, res: Resource, controls: list[Control] | None = None) -> list[Finding]:
+    """The findings of the chosen checks (default: all but the detection coverage) on one policy."""
+    chosen = [c for c in policy_checks().values() if c.meta.id != FOR_DETECTIONS] if controls is None else controls
+    return [Finding(c.meta, res.ref(), res.location(path), path, message)
+            for c in chosen for path, message in c.func(policy, res)]
+
+
+def check_file(path: str, for_detections: bool = False, controls: list[Control] | None = None) -> Report:
     """Load and lint one policy file; problems reading or validating it become report errors (objects = 0).
     With for_detections, also which built-in detections of `audit analyze` the policy blinds."""
     from ..sources.files import load_paths
 
+    pool = list(policy_checks().values()) if controls is None else controls
+    chosen = [c for c in pool if for_detections or c.meta.id != FOR_DETECTIONS]
     loaded = load_paths([path])
-    report = Report(objects=0, findings=[], errors=list(loaded.errors))
+    report = Report(objects=0, findings=[], errors=list(loaded.errors),
+                    controls={c.meta.id: ControlResult(c.meta) for c in chosen})
     policies = [r for r in loaded.resources if r.kind == "Policy"]
     if not policies and not report.errors:
         shown = loaded.resources[0].file if loaded.resources else path
@@ -246,7 +311,10 @@ def check_file(path: str, for_detections: bool = False) -> Report:
             report.errors.append(InputError(f"{res.location()}", f"invalid audit policy: {exc}"))
             continue
         report.objects += 1
-        report.findings.extend(check_policy(policy, res))
-        if for_detections:
-            report.findings.extend(detection_findings(policy, res))
+        found = check_policy(policy, res, chosen)
+        report.findings.extend(found)
+        failed = {f.control.id for f in found}
+        for c in chosen:
+            report.controls[c.meta.id].evaluated += 1
+            report.controls[c.meta.id].failed += c.meta.id in failed
     return report

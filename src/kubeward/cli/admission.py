@@ -6,8 +6,8 @@ import sys
 from typing import Any
 
 import click
-import orjson
 
+from ..formats import document
 from ..textsafe import printable
 from .common import (
     EXIT_FINDINGS,
@@ -25,7 +25,7 @@ from .common import (
     warn,
 )
 
-TEST_FORMATS = ("table", "json", "sarif", "junit")
+TEST_FORMATS = ("table", "json", "yaml", "sarif", "junit", "html")
 
 
 @click.group("admission")
@@ -68,7 +68,7 @@ def _decider(config_file: str | None, exceptions_file: str | None, namespaces: A
               help="userInfo.username of the simulated requests (for the user exemptions).")
 @click.option("--as-group", "as_groups", multiple=True, help="userInfo.groups (repeat; for the group exemptions).")
 @click.option("-o", "--format", "fmt", type=click.Choice(TEST_FORMATS), default="table", show_default=True,
-              help="table/json: one decision per object; sarif/junit: the denied and warned findings.")
+              help="table/json/yaml: one decision per object; sarif/junit/html: the denied and warned findings.")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write the report here.")
 @click.option("-w", "--show-warnings", is_flag=True, help="Table: list each warning, not only their count.")
 def test_cmd(paths: tuple[str, ...], max_file_size: str, config_file: str | None, exceptions_file: str | None,
@@ -109,10 +109,10 @@ def test_cmd(paths: tuple[str, ...], max_file_size: str, config_file: str | None
         rows.append((res, request, decider.decide(request, origin=res)))
     decided = [r for r in rows if r[2] is not None]
     bad = len(rows) - len(decided)
-    if fmt in ("sarif", "junit"):
+    if fmt in ("sarif", "junit", "html"):
         emit(_render_findings(snapshot, decided, fmt), output_file)
-    elif fmt == "json":
-        emit(orjson.dumps(_json(decided, snapshot.errors), option=orjson.OPT_INDENT_2).decode() + "\n", output_file)
+    elif fmt in ("json", "yaml"):
+        emit(document(_json(decided, snapshot.errors), fmt), output_file)
     else:
         emit(_table(decided, show_warnings), output_file)
     if not decided:

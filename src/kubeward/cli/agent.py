@@ -127,11 +127,10 @@ def enforce_cmd(allowlist: str, mounts: tuple[str, ...], filesystem: bool, mode:
 
     Starts in alert mode: execs the allowlist does not cover run and are reported; `--mode enforce` refuses them.
     """
-    import orjson
-
     from ..agent.alerts import AlertSink
     from ..agent.allowlist import AllowlistError
     from ..agent.enforce import EnforceConfig, Enforcer
+    from ..formats import json_line
     from ..outqueue import stderr_log
 
     _check_mounts(mounts)
@@ -156,7 +155,7 @@ def enforce_cmd(allowlist: str, mounts: tuple[str, ...], filesystem: bool, mode:
         f"exec enforce: ready, {mode} mode on {len(mounts)} {what}(s), pid {os.getpid()}"))
     sink.close()
     counters = sink.counters()
-    log.put("exec enforce: stopped " + orjson.dumps({**stats.to_json(), **counters}).decode())
+    log.put("exec enforce: stopped " + json_line({**stats.to_json(), **counters}).rstrip("\n"))
     if counters["alerts_dropped"] or counters["alerts_failed"]:
         log.put(f"exec enforce: {counters['alerts_dropped']} alerts dropped (output not keeping up or gone at "
                 f"exit), {counters['alerts_failed']} could not be written")

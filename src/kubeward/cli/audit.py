@@ -10,20 +10,25 @@ from typing import Any
 import click
 import orjson
 
+from ..controls.registry import Control, Shape
 from ..findings import Severity
-from ..formats import DOCUMENTS, document
+from ..formats import DOCUMENTS, FORMATS, document, render_report
 from ..identity import SubjectError, parse_subject
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
     apply_exceptions,
+    color_wanted,
     emit,
     exceptions_option,
     fail,
     fail_on_type,
+    format_option,
+    output_options,
     parse_fail_on,
     path_arguments,
+    selection_options,
     serving_tls,
     serving_tls_options,
     severity_type,
@@ -60,30 +65,29 @@ def policy_generate(profile: str, output_file: str | None) -> None:
 
 @policy_group.command("check")
 @path_arguments("path", click.Path(allow_dash=True), single=True, what="POLICY")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
-@click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write the report to FILE.")
+@output_options(FORMATS)
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains (none: never).")
 @click.option("--for-detections", is_flag=True,
               help="Also report each `audit analyze` detection the policy blinds (the request it loses and why).")
 @exceptions_option
+@selection_options(Shape.AUDIT_POLICY, frameworks="cis")
 def policy_check(path: str, fmt: str, output_file: str | None, fail_on: str, for_detections: bool,
-                 exceptions_file: str | None) -> None:
+                 exceptions_file: str | None, controls: list[Control], narrowed: bool) -> None:
     """Lint an audit Policy: invalid fields, unreachable rules, secret bodies logged, exec not logged.
 
     \b
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 unreadable or invalid policy.
     """
     from ..audit.policycheck import check_file
-    from ..formats import render
 
-    report = check_file(path, for_detections)
+    report = check_file(path, for_detections, controls)
     for e in report.errors:
         click.echo(str(e), err=True)
     if report.objects == 0:
         sys.exit(EXIT_USAGE)
     apply_exceptions(report, exceptions_file)
-    emit(render(report, fmt), output_file)
+    emit(render_report(report, fmt, color=color_wanted(output_file)), output_file)
     threshold = parse_fail_on(fail_on)
     sys.exit(EXIT_FINDINGS if any(f.severity >= threshold for f in report.findings) else EXIT_OK)
 
@@ -149,7 +153,7 @@ def _analyzer(rules_file: str | None, disable: tuple[str, ...], burst_threshold:
 
 @group.command("analyze")
 @path_arguments("paths", click.Path(allow_dash=True), what="LOG")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
+@format_option(("table", *DOCUMENTS), "audit analyze")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write the report to FILE.")
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when an alert at or above this severity was raised.")
@@ -431,7 +435,7 @@ def serve(host: str, port: int, tls_cert: str, tls_key: str, client_ca: str | No
 @click.option("--include-discovery", is_flag=True,
               help="Also grant discovery GETs (/api, /apis/…, /version), which every authenticated user has.")
 @click.option("--name", "role_name", help="Name of the generated roles and bindings (default audit2rbac:<user>).")
-@click.option("-o", "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@format_option(("yaml", "json"), "audit2rbac")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 def audit2rbac(paths: tuple[str, ...], user: str | None, serviceaccount: str | None, include_denied: bool,
                include_discovery: bool, role_name: str | None, fmt: str, output_file: str | None) -> None:
@@ -473,8 +477,7 @@ def audit2rbac(paths: tuple[str, ...], user: str | None, serviceaccount: str | N
     if missing:  # a bug, never a user error: say so loudly rather than emit a policy that does not work
         fail(f"internal check failed: {len(missing)} observed requests not covered", EXIT_FINDINGS)
     if fmt == "json":
-        text = orjson.dumps({"apiVersion": "v1", "kind": "List", "items": docs},
-                            option=orjson.OPT_INDENT_2).decode() + "\n"
+        text = document({"apiVersion": "v1", "kind": "List", "items": docs}, "json")
     else:
         text = yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
     warn(f"{user}: {len(observed)} distinct requests -> {len(docs)} objects")

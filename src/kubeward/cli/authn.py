@@ -8,7 +8,7 @@ import click
 
 from ..formats import DOCUMENTS, document
 from ..pki.errors import PkiError
-from .common import EXIT_FINDINGS, EXIT_OK, one_line, path_arguments, user_errors
+from .common import EXIT_FINDINGS, EXIT_OK, format_option, one_line, path_arguments, user_errors
 
 
 @click.group(name="authn")
@@ -20,7 +20,7 @@ def group() -> None:
 @path_arguments("cert", click.Path(dir_okay=False, path_type=Path), single=True)
 @click.option("--ca", "ca", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The apiserver's --client-ca-file.")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
+@format_option(("table", *DOCUMENTS), "authn whoami")
 @user_errors(PkiError)
 def whoami_cmd(cert: Path, ca: Path, fmt: str) -> None:
     """User and groups for CERT (leaf first, intermediates may follow), or why it is rejected (exit 1)."""

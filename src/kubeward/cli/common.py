@@ -104,6 +104,41 @@ def output_options(formats: Iterable[str]) -> Callable[[Callable[..., Any]], Cal
     return decorate
 
 
+def format_option(supported: Iterable[str], what: str, *, default: str | None = None) -> Callable[..., Any]:
+    """`-o/--format` on a command that answers a question rather than reports findings (rbac who-can, netpol
+    reach, pss check, ...): every report format is a value it knows, so `-o junit` means the same everywhere;
+    the ones its answer has no form in (`supported` says which it has) are refused with one line naming them
+    (exit 2). `table` and `text` are one view: a command whose view is text takes `-o table` for it too."""
+    have = tuple(supported)
+    from ..formats import FORMATS, refuse
+
+    choices = list(dict.fromkeys([*have, *FORMATS, *(("table",) if "text" in have else ())]))
+    view = "text" if "text" in have else "table"
+
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        if value in ("table", "text") and view in have:
+            return view
+        if value not in have:
+            fail(str(refuse(value, have, what)))
+        return value
+
+    return click.option("-o", "--format", "fmt", type=click.Choice(choices), default=default or have[0],
+                        show_default=True, callback=check,
+                        help=f"Output format (this command answers in {', '.join(have)}).")
+
+
+def answer_output_options(supported: Iterable[str], what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """format_option plus `--output FILE`, as output_options gives a judging command."""
+    have = tuple(supported)
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--output", "output_file", type=click.Path(dir_okay=False, writable=True),
+                         help="Write the report to FILE instead of stdout.")(f)
+        return format_option(have, what)(f)
+
+    return decorate
+
+
 DEMO_DIR = Path(_DEMO)  # the bundled demo cluster (`kubeward demo --path`); reports show its files relative to it
 
 
@@ -304,6 +339,56 @@ def load_snapshot(paths: Iterable[str], max_file_size: str = "16M", *, namespace
                         render_opts=render_opts, on_file=lambda: bar.advance(task))
     except InputsError as exc:
         fail(str(exc))
+
+
+def csv_values(values: Iterable[str]) -> tuple[str, ...]:
+    """Repeated and comma-separated values of one option, in order."""
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
+def selection_flags(framework_help: str = "nsa, cis, mitre, pss-baseline, pss-restricted or all (repeat or "
+                    "comma-separate).") -> list[Any]:
+    """The control selection flags, the same in every judging command: scan's `--framework`,
+    `--severity-threshold`, `--include-controls` and `--exclude-controls`."""
+    return [
+        click.option("--framework", "frameworks", multiple=True, default=("all",), show_default=True,
+                     help=framework_help),
+        click.option("--severity-threshold", type=severity_type(), default="info", show_default=True,
+                     help="Run only controls of at least this severity."),
+        click.option("--include-controls", multiple=True, help="Only these control ids (comma-separated)."),
+        click.option("--exclude-controls", multiple=True, help="Skip these control ids (comma-separated)."),
+    ]
+
+
+def selection_options(*shapes: Any, frameworks: str = "nsa, cis") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """scan's selection flags on a command whose checks have these registry shapes (node, pki, ...): the command
+    receives `controls`, the chosen checks in id order, and `narrowed` (whether a flag left some out). An
+    unknown id or framework, or an id of another command's checks, is a one-line usage error (exit 2).
+    `frameworks`: the framework families its checks map to, for the help text."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def wrapper(*args: Any, frameworks: tuple[str, ...], severity_threshold: str,
+                    include_controls: tuple[str, ...], exclude_controls: tuple[str, ...], **kwargs: Any) -> Any:
+            from ..controls.registry import Selection, SelectionError, controls_of, every_control
+
+            selection = Selection(frameworks=csv_values(frameworks) or ("all",),
+                                  min_severity=Severity.parse(severity_threshold),
+                                  include=csv_values(include_controls), exclude=csv_values(exclude_controls))
+            pool = controls_of(*shapes)
+            try:
+                chosen = selection.choose(pool, every_control)
+            except SelectionError as exc:
+                fail(str(exc))
+            return f(*args, controls=chosen, narrowed=len(chosen) != len(pool), **kwargs)
+
+        g: Callable[..., Any] = wrapper
+        for opt in reversed(selection_flags(f"{frameworks}, one framework id (cis-1.2.1) or all (repeat or "
+                                            "comma-separate).")):
+            g = opt(g)
+        return g
+
+    return decorate
 
 
 def exceptions_option(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
-from ..findings import ControlMeta, ControlResult, Finding, ObjectRef, Report, Severity
-from ..formats import FORMATS, render
+from ..controls.registry import Control, Shape
+from ..formats import FORMATS, render_report
 from .common import (
     EXIT_USAGE,
     apply_exceptions,
@@ -22,17 +21,8 @@ from .common import (
     parse_fail_on,
     path_arguments,
     print_errors,
+    selection_options,
 )
-
-INVALID = ControlMeta("KW-ENC-001", "EncryptionConfiguration is invalid (the apiserver refuses to start)",
-                      Severity.HIGH, "encryption", ("cis-1.2.27",),
-                      "Fix the field named in the message; see `kubeward encryption generate` for a valid file.")
-PLAINTEXT = ControlMeta("KW-ENC-002", "Secrets are not encrypted at rest", Severity.HIGH, "encryption",
-                        ("nsa", "cis-1.2.27", "cis-1.2.28"),
-                        "List secrets with an encrypting provider (kms v2, secretbox, aesgcm) before identity.")
-WEAK = ControlMeta("KW-ENC-003", "Weak or deprecated encryption provider", Severity.LOW, "encryption",
-                   ("cis-1.2.28",), "Prefer KMS v2 (or secretbox/aesgcm with regular key rotation).")
-CONTROLS = (INVALID, PLAINTEXT, WEAK)
 
 
 @click.group(name="encryption")
@@ -85,39 +75,6 @@ def generate_cmd(provider: str, resources: str, key_name: str, output_file: Path
     wrote(str(output_file), f"EncryptionConfiguration with a new {provider} key, mode 0600")
 
 
-def check_file(path: str, resources: tuple[str, ...] = ("secrets",)) -> Report:
-    """Findings for one EncryptionConfiguration file (also used by `node check`)."""
-    from ..sources.files import load_paths
-
-    return check_loaded(path, load_paths([path]), resources)
-
-
-def check_loaded(path: str, loaded: Any, resources: tuple[str, ...] = ("secrets",)) -> Report:
-    """check_file on a file already read (`encryption check` reads it once: FILE may be stdin)."""
-    from ..engines.encryption import KIND, parse, weaknesses
-
-    report = Report(objects=0, findings=[], errors=list(loaded.errors),
-                    controls={m.id: ControlResult(m) for m in CONTROLS})
-    docs = [r for r in loaded.resources if r.kind == KIND] or loaded.resources[:1]
-    for res in docs:
-        report.objects += 1
-        cfg = parse(res.obj)
-        ref = ObjectRef(res.api_version, res.kind, None, Path(path).name)
-        for p in cfg.errors:
-            report.findings.append(Finding(INVALID, ref, res.location(p.path), p.path, p.message))
-        for p in [] if cfg.errors else weaknesses(cfg, resources):
-            meta = WEAK if ("aescbc" in p.message or "KMS v1" in p.message) else PLAINTEXT
-            report.findings.append(Finding(meta, ref, res.location(p.path), p.path, p.message))
-        for m in CONTROLS:
-            report.controls[m.id].evaluated += 1
-            report.controls[m.id].failed += any(f.control is m for f in report.findings)
-    if not loaded.resources and not loaded.errors:
-        from ..findings import InputError
-
-        report.errors.append(InputError(path, "no EncryptionConfiguration document"))
-    return report
-
-
 @group.command("check")
 @path_arguments("file", click.Path(dir_okay=False, allow_dash=True), single=True)
 @click.option("--resource", "resources", multiple=True, default=("secrets",), show_default=True,
@@ -125,9 +82,11 @@ def check_loaded(path: str, loaded: Any, resources: tuple[str, ...] = ("secrets"
 @output_options(FORMATS)
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True)
 @exceptions_option
+@selection_options(Shape.ENCRYPTION)
 def check_cmd(file: str, resources: tuple[str, ...], fmt: str, output_file: str | None, fail_on: str,
-              exceptions_file: str | None) -> None:
+              exceptions_file: str | None, controls: list[Control], narrowed: bool) -> None:
     """Validate FILE as the apiserver would and judge whether it really encrypts secrets."""
+    from ..controls.encryption import check_loaded
     from ..engines.encryption import KIND
     from ..sources.files import load_paths
 
@@ -136,11 +95,11 @@ def check_cmd(file: str, resources: tuple[str, ...], fmt: str, output_file: str 
         # Another kind of object is a wrong argument, not a broken EncryptionConfiguration (issue 15).
         first = loaded.resources[0]
         fail(f"{file}: not an {KIND} (kind {first.kind!r}, apiVersion {first.api_version!r})")
-    report = check_loaded(file, loaded, resources)
+    report = check_loaded(file, loaded, resources, controls)
     if report.errors and not report.objects:
         print_errors(report.errors)
         raise SystemExit(EXIT_USAGE)
     apply_exceptions(report, exceptions_file)
-    emit(render(report, fmt, color=color_wanted(output_file)), output_file)
+    emit(render_report(report, fmt, color=color_wanted(output_file)), output_file)
     print_errors(report.errors)
     raise SystemExit(exit_code(report, parse_fail_on(fail_on), scanned=report.objects > 0))

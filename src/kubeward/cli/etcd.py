@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import click
-import orjson
 
-from ..findings import ControlMeta, ControlResult, Finding, Location, ObjectRef, Report, Severity
-from ..formats import DOCUMENTS, FORMATS, document, render
-from ..sources.etcd import EtcdError, ProbeResult
+from ..controls.registry import Control, Shape
+from ..formats import DOCUMENTS, FORMATS, document, render_report
+from ..sources.etcd import EtcdError
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -17,55 +16,17 @@ from .common import (
     exceptions_option,
     exit_code,
     fail_on_type,
+    format_option,
     output_options,
     parse_fail_on,
+    selection_options,
     user_errors,
 )
-
-
-def _m(id: str, title: str, sev: Severity, fw: tuple[str, ...], fix: str) -> ControlMeta:
-    return ControlMeta(id, title, sev, "etcd", fw, fix)
-
-
-NO_TLS = _m("KW-ETCD-001", "etcd serves clients without TLS", Severity.CRITICAL, ("nsa", "cis-2.1"),
-            "Start etcd with --cert-file/--key-file and https:// client URLs.")
-NO_CLIENT_AUTH = _m("KW-ETCD-002", "etcd does not require client certificates", Severity.CRITICAL, ("nsa", "cis-2.2"),
-                    "Start etcd with --client-cert-auth=true --trusted-ca-file=<etcd CA>.")
-CLUSTER_CERT = _m("KW-ETCD-003", "etcd accepts a client certificate signed by the cluster CA", Severity.CRITICAL,
-                  ("nsa", "cis-2.7"), "Use a separate CA for etcd (--trusted-ca-file=etcd/ca.crt, not ca.crt).")
-CLUSTER_CA_SERVER = _m("KW-ETCD-004", "The cluster CA validates etcd's serving certificate", Severity.HIGH,
-                       ("cis-2.7",), "Issue etcd's serving certificate from the separate etcd CA.")
-LEGACY_TLS = _m("KW-ETCD-005", "etcd accepts TLS older than 1.2", Severity.MEDIUM, ("nsa",),
-                "Set --tls-min-version=TLS1.2 (or newer).")
-WEAK_CIPHERS = _m("KW-ETCD-006", "etcd accepts CBC or non-forward-secret TLS 1.2 cipher suites", Severity.LOW,
-                  ("nsa",), "Set --cipher-suites to ECDHE AES-GCM/ChaCha20 suites only.")
-CONTROLS = (NO_TLS, NO_CLIENT_AUTH, CLUSTER_CERT, CLUSTER_CA_SERVER, LEGACY_TLS, WEAK_CIPHERS)
 
 
 @click.group(name="etcd")
 def group() -> None:
     """etcd: probe mTLS, classify secrets at rest."""
-
-
-def probe_report(r: ProbeResult) -> Report:
-    ref = ObjectRef("kubeward.io/v1", "EtcdEndpoint", None, r.endpoint)
-    loc = Location(cluster=r.endpoint)
-    hits: list[tuple[ControlMeta, str, str]] = []
-    if not r.tls:
-        hits.append((NO_TLS, "/tls", "client URL is plain http: traffic and secrets travel unencrypted"))
-    if r.anonymous_refused is False:
-        hits.append((NO_CLIENT_AUTH, "/clientCertAuth", "a request without any client certificate was served"))
-    if r.cluster_cert_refused is False:
-        hits.append((CLUSTER_CERT, "/trustedCA", "a client certificate signed by the cluster CA was accepted"))
-    if r.cluster_ca_trusts_server:
-        hits.append((CLUSTER_CA_SERVER, "/serverCert", "the serving certificate verifies against the cluster CA"))
-    if r.legacy_tls_refused is False:
-        hits.append((LEGACY_TLS, "/tlsMinVersion", "a TLS 1.0/1.1-only handshake succeeded"))
-    if r.weak_ciphers:
-        hits.append((WEAK_CIPHERS, "/cipherSuites", f"accepted: {', '.join(r.weak_ciphers)}"))
-    findings = [Finding(m, ref, loc, p, msg) for m, p, msg in hits]
-    results = {m.id: ControlResult(m, evaluated=1, failed=int(any(h[0] is m for h in hits))) for m in CONTROLS}
-    return Report(objects=1, findings=findings, controls=results)
 
 
 @group.command("probe")
@@ -80,27 +41,23 @@ def probe_report(r: ProbeResult) -> Report:
 @output_options(FORMATS)
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True)
 @exceptions_option
+@selection_options(Shape.ETCD)
 @user_errors(EtcdError)
 def probe_cmd(endpoint: str, cacert: str, cert: str | None, key: str | None, cluster_ca: str | None,
               cluster_cert: str | None, cluster_key: str | None, timeout: float, fmt: str, output_file: str | None,
-              fail_on: str, exceptions_file: str | None) -> None:
+              fail_on: str, exceptions_file: str | None, controls: list[Control], narrowed: bool) -> None:
     """Connect for real: TLS on, client certs required, cluster-CA certs refused, TLS version."""
+    from ..controls.etcd_probe import probe_report
     from ..sources.etcd import probe
 
     if bool(cluster_cert) != bool(cluster_key):
         raise click.UsageError("--cluster-cert and --cluster-key go together")
     result = probe(endpoint, cacert=cacert, cert=cert, key=key, cluster_ca=cluster_ca, cluster_cert=cluster_cert,
                    cluster_key=cluster_key, timeout=timeout)
-    report = apply_exceptions(probe_report(result), exceptions_file)
-    if fmt in DOCUMENTS:
-        doc = orjson.loads(render(report, "json"))
-        doc["probe"] = result.to_json()
-        text = document(doc, fmt)
-    elif fmt == "table":
-        facts = result.to_json()
-        text = "\n".join(f"{k:<22} {v}" for k, v in facts.items()) + "\n\n" + render(report, "table", color=color_wanted(output_file))
-    else:
-        text = render(report, fmt, color=color_wanted(output_file))
+    report = apply_exceptions(probe_report(result, controls), exceptions_file)
+    facts = result.to_json()
+    text = render_report(report, fmt, facts={"probe": facts}, color=color_wanted(output_file),
+                         preface="\n".join(f"{k:<22} {v}" for k, v in facts.items()) + "\n")
     emit(text, output_file)
     raise SystemExit(exit_code(report, parse_fail_on(fail_on), scanned=True))
 
@@ -122,7 +79,7 @@ def split_key(key: bytes, prefix: bytes) -> tuple[str, str | None, str]:
 @click.option("--key", required=True, type=click.Path(dir_okay=False))
 @click.option("--prefix", default="/registry", show_default=True, help="The apiserver's --etcd-prefix.")
 @click.option("--timeout", type=click.FloatRange(0.1, 60), default=10.0, show_default=True)
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
+@format_option(("table", *DOCUMENTS), "etcd secrets-at-rest")
 @user_errors(EtcdError)
 def secrets_at_rest_cmd(endpoint: str, cacert: str, cert: str, key: str, prefix: str, timeout: float,
                         fmt: str) -> None:

@@ -110,7 +110,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                       "kubeward admission vap --config admission.yaml --controls KW-W001,KW-W006"),
     "vulns": ("kubeward vulns --version 1.30.2", "kubeward vulns k8s/ -o json",
               "kubeward vulns --cluster --context prod",
-              "kubeward vulns --images trivy-report.json k8s/"),
+              "kubeward vulns --images trivy-report.json k8s/ --min-risk 6",
+              "kubeward vulns --cluster --scan-images"),
+    "vulns update": ("kubeward vulns update",
+                     "kubeward vulns update --from "
+                     "https://github.com/kubernetes-sigs/cve-feed-osv/archive/refs/heads/main.zip"),
     "versions": ("kubeward versions k8s/", "kubeward versions --cluster --context prod -o json"),
     "completion": ("kubeward completion bash > ~/.kubeward-complete.bash",
                    "echo '. ~/.kubeward-complete.bash' >> ~/.bashrc",

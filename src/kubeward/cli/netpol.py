@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 import click
-import orjson
 import yaml
 
-from ..engines.netpol import ClassIndex, ClassMatrix, decide, from_snapshot
+from ..engines.netpol import ClassIndex, decide, from_snapshot
 from ..engines.netpol.cluster import Cluster
 from ..engines.netpol.flows import Flow, FlowChecker, FlowError, read_flows
 from ..engines.netpol.generate import generate as generate_policies
 from ..engines.netpol.model import PROTOCOLS, Pod
 from ..engines.netpol.ports import PortSpace, describe
-from ..formats import DOCUMENTS, FORMATS, document, render, streamed
+from ..formats import DOCUMENTS, FORMATS, document, json_line, render, streamed
+from ..formats.reach import reach_json, reach_ports_json
 from ..sources.cluster import NETPOL_TYPES
 from ..textsafe import escape_control
 from .common import (
@@ -27,10 +27,12 @@ from .common import (
     EXIT_OK,
     INPUT_NAMESPACE,
     all_namespaces_option,
+    answer_output_options,
     emit,
     exit_code,
     fail,
     fail_on_type,
+    format_option,
     input_namespace,
     input_namespace_option,
     input_options,
@@ -128,7 +130,7 @@ def _sink(output_file: str | None) -> Iterator[IO[str]]:
 @click.option("-n", "--namespace", "namespaces", multiple=True, help="Only pods of this namespace (repeatable).")
 @all_namespaces_option("namespaces")
 @_ipblock_option
-@output_options(("table", *DOCUMENTS))
+@answer_output_options(("table", *DOCUMENTS), "netpol reach")
 def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol: str,
           namespaces: tuple[str, ...], ipblock_matches_pods: bool, fmt: str, output_file: str | None) -> None:
     """Pod-to-pod reachability over every ordered pair of pods.
@@ -153,7 +155,7 @@ def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol
         if port is not None:
             matrix = index.matrix(port, protocol)
             if fmt in DOCUMENTS:
-                _reach_json(out, names, chosen, matrix, {"port": port, "protocol": protocol})
+                reach_json(out, names, chosen, matrix, {"port": port, "protocol": protocol})
             else:
                 width = None if output_file else shutil.get_terminal_size((80, 24)).columns
                 _reach_table(out, names, chosen, matrix.allowed, f"{protocol}/{port}", width)
@@ -176,7 +178,7 @@ def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol
                 return text
 
             if fmt in DOCUMENTS:
-                _reach_ports_json(out, names, chosen, conns)
+                reach_ports_json(out, names, chosen, conns)
             else:
                 shown = [escape_control(n) for n in names]
                 width = max(len(n) for n in shown)
@@ -186,37 +188,6 @@ def reach(paths: tuple[str, ...], max_file_size: str, port: int | None, protocol
                             out.write(f"{a:<{width}} => {b:<{width}} : {conns(i, j)}\n")
                 _replica_legend(out, [pods[i] for i in chosen])
     _finish(EXIT_OK, incomplete, "reach")
-
-
-def _reach_json(out: IO[str], names: list[str], idx: list[int], matrix: ClassMatrix, head: dict[str, Any]) -> None:
-    """Streamed row by row; each row is joined from per-destination fragments chosen by the class row bits."""
-    pc = matrix.index.pod_class
-    enc = [orjson.dumps(n).decode() for n in names]
-    yes = [f'"to":{b},"allowed":true}}' for b in enc]
-    no = [f'"to":{b},"allowed":false}}' for b in enc]
-    dst_class = [pc[j] for j in idx]
-    out.write(orjson.dumps(head).decode()[:-1] + ',"pods":' + orjson.dumps(names).decode() + ',"pairs":[')
-    for k, (a, i) in enumerate(zip(enc, idx, strict=True)):
-        row = matrix.rows[pc[i]]
-        tails = [y if row >> c & 1 else n for y, n, c in zip(yes, no, dst_class, strict=True)]
-        if matrix.index.cluster.pods[i].single:
-            tails[k] = yes[k]  # loopback; a representative of several replicas keeps its class cell
-        sep = ',{"from":' + a + ","
-        out.write(("," if k else "") + '{"from":' + a + "," + sep.join(tails))
-    out.write("]}\n")
-
-
-def _reach_ports_json(out: IO[str], names: list[str], idx: list[int], conns: Any) -> None:
-    enc = [orjson.dumps(n).decode() for n in names]
-    out.write('{"pods":' + orjson.dumps(names).decode() + ',"pairs":[')
-    first = True
-    for a, i in zip(enc, idx, strict=True):
-        for b, j in zip(enc, idx, strict=True):
-            c = conns(i, j)
-            item = f'{{"from":{a},"to":{b},"allowed":{"false" if c == "None" else "true"},"ports":"{c}"}}'
-            out.write(item if first else "," + item)
-            first = False
-    out.write("]}\n")
 
 
 def _reach_table(out: IO[str], names: list[str], idx: list[int], allowed: Any, title: str,
@@ -281,7 +252,7 @@ def _replica_legend(out: IO[str], pods: list[Pod]) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), required=True)
 @_protocol_option
 @_ipblock_option
-@click.option("-o", "--format", "fmt", type=click.Choice(["text", *DOCUMENTS]), default="text", show_default=True)
+@format_option(("text", *DOCUMENTS), "netpol explain")
 @input_namespace_option(expose=False)
 def explain(src: str, dst: str, paths: tuple[str, ...], max_file_size: str, port: int, protocol: str,
             ipblock_matches_pods: bool, fmt: str) -> None:
@@ -385,7 +356,7 @@ def _flows(path: str, checker: FlowChecker) -> Iterator[Flow]:
 @click.option("--flows", "flows_file", required=True, metavar="FILE",
               help="Observed flows as JSON lines: {src, dst, port, protocol}; '-' for stdin.")
 @_ipblock_option
-@click.option("-o", "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@format_option(("yaml", "json"), "netpol generate")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False, writable=True), help="Write to FILE.")
 @input_namespace_option(expose=False)
 def generate(paths: tuple[str, ...], max_file_size: str, flows_file: str, ipblock_matches_pods: bool, fmt: str,
@@ -406,8 +377,7 @@ def generate(paths: tuple[str, ...], max_file_size: str, flows_file: str, ipbloc
             warn(f"NetworkPolicy {meta['namespace']}/{meta['name']}: its pods carry no labels of their own, so it "
                  f"selects every pod of namespace {meta['namespace']}; label the workload to narrow it")
     if fmt == "json":
-        text = orjson.dumps({"apiVersion": "v1", "kind": "List", "items": policies},
-                            option=orjson.OPT_INDENT_2).decode() + "\n"
+        text = document({"apiVersion": "v1", "kind": "List", "items": policies}, "json")
     else:
         text = yaml.safe_dump_all(policies, sort_keys=False, explicit_start=True)
     emit(text, output_file)
@@ -440,7 +410,7 @@ def check_flows(paths: tuple[str, ...], max_file_size: str, flows_file: str, ipb
             alert = checker.check(flow)
             if alert is not None:
                 alerts += 1
-                out.write(orjson.dumps(alert).decode() + "\n")
+                out.write(json_line(alert))
                 out.flush()
     if not checked:
         fail(f"{flows_file}: no usable flow records")

@@ -16,9 +16,10 @@ import click
 from ..controls.node import FAIL, MANUAL_STATE, PASS, SKIP, STATES, WARN, BenchmarkCheck
 from ..controls.node import SECTIONS as NODE_SECTIONS
 from ..controls.node import TARGETS as NODE_TARGETS
-from ..controls.node_policies import SECTIONS as POLICY_SECTIONS
+from ..controls.node.policies import SECTIONS as POLICY_SECTIONS
+from ..controls.registry import Control, Shape
 from ..findings import Report
-from ..formats import FORMATS, render
+from ..formats import FORMATS, render_report
 from ..textsafe import printable
 from .common import (
     EXIT_OK,
@@ -32,6 +33,7 @@ from .common import (
     output_options,
     parse_fail_on,
     print_errors,
+    selection_options,
 )
 from .live import live_options, live_request
 
@@ -55,24 +57,13 @@ def _runs(checks: list[BenchmarkCheck]) -> list[list[BenchmarkCheck]]:
     return [r for run in runs for r in ([run] if len(run) >= COLLAPSE_AT else [[c] for c in run])]
 
 
-def only_benchmark(report: Report) -> Report:
-    """The report with only the benchmark's checks: `--benchmark cis-1.12` (node ids KW-CIS-<number>, and with
-    --cluster the controls that answer a section-5 check)."""
-    from ..controls.node_policies import POLICIES
-
-    keep = {cid for cid, res in report.controls.items() if cid.startswith("KW-CIS-")
-            or any(fw.removeprefix("cis-") in POLICIES for fw in res.meta.frameworks)}
-    report.controls = {cid: res for cid, res in report.controls.items() if cid in keep}
-    report.findings = [f for f in report.findings if f.control.id in keep]
-    report.not_assessed = [n for n in report.not_assessed if not n.what.startswith("KW-") or n.what in keep]
-    return report
-
-
-def _checks(report: Report, cluster: bool) -> list[BenchmarkCheck]:
+def _checks(report: Report, cluster: bool, narrowed: bool) -> list[BenchmarkCheck]:
+    """The benchmark view: the node checks (with the MANUAL lines unless a selection flag narrowed the run) and,
+    with --cluster, section 5."""
     from ..controls.node import benchmark
-    from ..controls.node_policies import policy_checks
+    from ..controls.node.policies import policy_checks
 
-    return benchmark(report) + (policy_checks(report) if cluster else [])
+    return benchmark(report, manual=not narrowed) + (policy_checks(report) if cluster else [])
 
 
 @click.group(name="node")
@@ -164,9 +155,10 @@ SKIP every finding excepted (--exceptions).""")
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains (none: report only).")
 @exceptions_option
+@selection_options(Shape.NODE)
 def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, live: bool | None, proc_dir: Path,
               pids: tuple[int, ...], benchmark: str | None, show_passed: bool, fmt: str, output_file: str | None,
-              fail_on: str, exceptions_file: str | None) -> None:
+              fail_on: str, exceptions_file: str | None, controls: list[Control], narrowed: bool) -> None:
     """CIS Kubernetes Benchmark control-plane, etcd and node checks, plus what flags alone cannot show.
 
     On a live node each component's flags are read from its process (/proc/PID/cmdline) and merged with the
@@ -199,26 +191,26 @@ def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, l
         where = manifests or root / "etc/kubernetes/manifests"
         click.echo(f"kubeward: {where}: no control-plane manifests or kubelet configuration found", err=True)
         raise SystemExit(EXIT_USAGE)
-    report = run(cfg)
+    if benchmark:  # the benchmark's own checks (KW-CIS-<number>); its MANUAL lines stay
+        controls = [c for c in controls if c.meta.id.startswith("KW-CIS-")]
+    report = run(cfg, controls)
     cluster = live_request()
     if cluster is not None:  # section 5 from the API
-        from ..controls.node_policies import cluster_report, merge
+        from ..controls.node.policies import cluster_report, merge
 
         report = merge(report, cluster_report(*cluster))
-    if benchmark:
-        report = only_benchmark(report)
     report = apply_exceptions(report, exceptions_file)
     if fmt == "table":
-        checks = _checks(report, cluster is not None)
+        checks = _checks(report, cluster is not None, narrowed)
         width = 100 if output_file else shutil.get_terminal_size((100, 40)).columns
         text = render_benchmark(checks, show_passed=show_passed, color=color_wanted(output_file), width=width)
         states = Counter(c.state for c in checks)
         summary = ", ".join(f"{states[s]} {s}" for s in STATES if s != SKIP or states[s])
         emit(text, output_file, f"{len(checks)} checks: {summary}")
     else:
-        states = Counter(c.state for c in _checks(report, cluster is not None))
+        states = Counter(c.state for c in _checks(report, cluster is not None, narrowed))
         report.states = {s: states[s] for s in STATES}  # kube-bench's totals, beside the findings
-        emit(render(report, fmt), output_file)
+        emit(render_report(report, fmt), output_file)
     print_errors(report.errors)
     code = exit_code(report, parse_fail_on(fail_on), scanned=True)
     raise SystemExit(EXIT_USAGE if report.errors and code == EXIT_OK else code)

@@ -8,9 +8,9 @@ import socket
 from pathlib import Path
 
 import click
-import orjson
 
-from ..formats import DOCUMENTS, FORMATS, document, render
+from ..controls.registry import Control, Shape
+from ..formats import DOCUMENTS, FORMATS, document, render_report
 from ..pki.errors import PkiError
 from .common import (
     EXIT_FINDINGS,
@@ -23,11 +23,13 @@ from .common import (
     exit_code,
     fail,
     fail_on_type,
+    format_option,
     one_line,
     output_options,
     parse_fail_on,
     path_arguments,
     print_errors,
+    selection_options,
     user_errors,
     warn,
     wrote,
@@ -196,24 +198,20 @@ def _inventory_table(rows: list[dict[str, object]]) -> str:
 @output_options(FORMATS)
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True)
 @exceptions_option
+@selection_options(Shape.CERTIFICATE, Shape.PKI)
 @user_errors(PkiError)
-def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str, exceptions_file: str | None) -> None:
+def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str, exceptions_file: str | None,
+              controls: list[Control], narrowed: bool) -> None:
     """Check every certificate: expiry, chains, EKUs, CA separation, weak keys, key files."""
     from ..pki.checks import check, describe
     from ..pki.inventory import read_dir
 
     inv = read_dir(directory)
     now = dt.datetime.now(dt.UTC)
-    report = apply_exceptions(check(inv, now=now), exceptions_file)
+    report = apply_exceptions(check(inv, now=now, controls=controls), exceptions_file)
     rows = [describe(c, inv, now) for c in inv.certs]
-    if fmt in DOCUMENTS:
-        doc = orjson.loads(render(report, "json"))
-        doc["certificates"] = rows
-        text = document(doc, fmt)
-    elif fmt == "table":
-        text = _inventory_table(rows) + "\n" + render(report, "table", color=color_wanted(output_file))
-    else:
-        text = render(report, fmt, color=color_wanted(output_file))
+    text = render_report(report, fmt, facts={"certificates": rows}, preface=_inventory_table(rows),
+                         color=color_wanted(output_file))
     emit(text, output_file)
     print_errors(report.errors)
     code = exit_code(report, parse_fail_on(fail_on), scanned=bool(inv.certs))
@@ -228,7 +226,7 @@ def check_cmd(directory: Path, fmt: str, output_file: str | None, fail_on: str, 
               help="Renew only this certificate (kubeadm name, or users/NAME for a user certificate).")
 @click.option("--users", is_flag=True, help="Also renew every user certificate under DIR/users (pki issue-user).")
 @click.option("--allow-masters", is_flag=True, help="Also renew user certificates in system:masters.")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
+@format_option(("table", *DOCUMENTS), "pki rotate")
 @user_errors(PkiError, ValueError)
 def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...], users: bool, allow_masters: bool,
                fmt: str) -> None:

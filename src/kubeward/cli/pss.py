@@ -19,12 +19,12 @@ from .common import (
     EXIT_OK,
     EXIT_USAGE,
     all_namespaces_option,
+    answer_output_options,
     emit,
     fail,
     input_namespace,
     input_options,
     load_snapshot,
-    output_options,
 )
 from .live import live_options, live_request, load_cluster_cli
 
@@ -74,7 +74,7 @@ def _version_option(f: Any) -> Any:
 @_version_option
 @click.option("--namespace", "-n", "only", multiple=True, help="Only objects in these namespaces (repeatable).")
 @all_namespaces_option("only")
-@output_options(("table", *DOCUMENTS))
+@answer_output_options(("table", *DOCUMENTS), "pss check")
 def check(paths: tuple[str, ...], max_file_size: str, level: str, version: str, only: tuple[str, ...], fmt: str,
           output_file: str | None) -> None:
     """Judge every Pod and workload pod template (Deployment, Job, CronJob, …) at one level and version.
@@ -130,7 +130,7 @@ def _check_table(judged: list[tuple[Any, Result]], level: Level, version: str) -
               help="Namespaces exempted in the AdmissionConfiguration (repeatable).")
 @click.option("--exempt-runtime-class", multiple=True,
               help="RuntimeClass names exempted in the AdmissionConfiguration (repeatable).")
-@output_options(("table", *DOCUMENTS))
+@answer_output_options(("table", *DOCUMENTS), "pss namespaces")
 def namespaces(paths: tuple[str, ...], max_file_size: str, only: tuple[str, ...], config_file: str | None,
                exempt_namespace: tuple[str, ...], exempt_runtime_class: tuple[str, ...], fmt: str,
                output_file: str | None) -> None:

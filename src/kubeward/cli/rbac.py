@@ -24,6 +24,7 @@ from .common import (
     emit,
     fail,
     fail_on_type,
+    format_option,
     input_namespace,
     input_namespace_option,
     input_options,
@@ -297,7 +298,7 @@ def can_i(verb: str, target: str, name: str | None, namespace: str, cluster: boo
 @namespace_options
 @click.option("--api-group", default=None, help="API group of the resource, taken literally (core is \"\").")
 @click.option("--subresource", default=None, metavar="SUB", help="Subresource, as kubectl's flag (e.g. log).")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
+@format_option(("table", *DOCUMENTS), "rbac who-can")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @source_options(positional=False)
 def who_can(verb: str, target: str, name: str | None, namespace: str, cluster: bool, api_group: str | None,
@@ -341,7 +342,7 @@ def who_can(verb: str, target: str, name: str | None, namespace: str, cluster: b
 @subject_options
 @click.option("-n", "--namespace", default="", help="Namespaced resources in this namespace (default: cluster scope).")
 @click.option("--verbs", default=",".join(VERBS), show_default=True, help="Comma-separated verbs (columns).")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
+@format_option(("table", *DOCUMENTS), "rbac matrix")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @source_options
 def matrix(as_user: str | None, as_groups: tuple[str, ...], sa: str | None, namespace: str, verbs: str, fmt: str,
@@ -374,7 +375,7 @@ def matrix(as_user: str | None, as_groups: tuple[str, ...], sa: str | None, name
 @click.option("--min-severity", type=severity_type(), default="low", show_default=True)
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a risk at or above this severity exists.")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", *DOCUMENTS]), default="table", show_default=True)
+@format_option(("table", *DOCUMENTS), "rbac risks")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @source_options
 @input_namespace_option(expose=False)
@@ -411,7 +412,7 @@ def risks(include_defaults: bool, min_severity: str, fail_on: str, fmt: str, out
                    "system:serviceaccount:NS:NAME, or a bare name that bindings name once.")
 @click.option("--include-defaults", is_flag=True,
               help="Also list paths whose first step comes from the bootstrap policy (controllers' own grants).")
-@click.option("-o", "--format", "fmt", type=click.Choice(["text", *DOCUMENTS]), default="text", show_default=True)
+@format_option(("text", *DOCUMENTS), "rbac paths")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @source_options
 @input_namespace_option(expose=False)

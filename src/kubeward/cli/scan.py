@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..controls.registry import Selection, SelectionError, all_controls
+from ..controls.registry import SelectionError
 from ..controls.settings import NEWEST_MINOR, ScanSettings, SettingsError, parse_k8s_version
 from ..exceptions import ExceptionsError
 from ..findings import Severity
@@ -34,7 +34,7 @@ from .common import (
     parse_size,
     print_errors,
     render_options,
-    severity_type,
+    selection_flags,
     user_errors,
     warn,
     wrote,
@@ -61,12 +61,7 @@ def _csv(values: tuple[str, ...]) -> tuple[str, ...]:
 
 def scan_options(f: Any) -> Any:
     opts = [
-        click.option("--framework", "frameworks", multiple=True, default=("all",), show_default=True,
-                     help="nsa, cis, mitre, pss-baseline, pss-restricted or all (repeat or comma-separate)."),
-        click.option("--severity-threshold", type=severity_type(), default="info", show_default=True,
-                     help="Run only controls of at least this severity."),
-        click.option("--include-controls", multiple=True, help="Only these control ids (comma-separated)."),
-        click.option("--exclude-controls", multiple=True, help="Skip these control ids (comma-separated)."),
+        *selection_flags(),  # the same flags on every judging command (node, pki, encryption, etcd, audit policy)
         click.option("--exclude-namespaces", multiple=True, help="Ignore objects in these namespaces."),
         click.option("--exceptions", "exceptions_file", type=click.Path(dir_okay=False),
                      help="Exceptions file (default: ./.kubeward.yaml when present)."),
@@ -323,9 +318,7 @@ def controls_cmd(frameworks: tuple[str, ...], fmt: str) -> None:
 
 
 def catalog_metas(frameworks: tuple[str, ...] = ("all",)) -> list[Any]:
-    """What `kubeward controls` lists (and docs/controls.md holds): scan controls, then the standalone checks."""
-    from ..controls.standalone import standalone_controls
+    """What `kubeward controls` lists (controls/catalog.py)."""
+    from ..controls.catalog import catalog_metas as metas
 
-    chosen = Selection(frameworks=frameworks).choose(all_controls())
-    others = [m for m in standalone_controls() if any(m.in_framework(f) for f in frameworks)]
-    return [c.meta for c in chosen] + others
+    return metas(frameworks)

@@ -14,7 +14,6 @@ import click
 from ..findings import ControlResult, InputError, NotAssessed, Report
 from ..formats import FORMATS, render
 from ..k8sversion import VersionError
-from ..resource import Resource
 from ..snapshot import Snapshot
 from ..vulns.components import Found
 from ..vulns.images import ImageReport
@@ -62,53 +61,183 @@ def _version_inputs(release_help: str) -> Callable[[Callable[..., Any]], Callabl
     return wrap
 
 
-@click.command("vulns")
+class _WithUpdate(click.Command):
+    """`vulns` judges PATHS; `vulns update …` is its own command (a file named update is `./update`)."""
+
+    @property
+    def subcommands(self) -> dict[str, click.Command]:
+        return {"update": update_cmd}
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        if args and args[0] == "update":
+            if update_cmd.epilog is None:  # the Examples: block and help formatter every command gets
+                from .main import _finish
+
+                _finish(update_cmd, "vulns update")
+            return update_cmd.make_context("update", args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_paragraph()
+        formatter.write_text("Refresh the data: kubeward vulns update [--from URL|DIR|FILE] (see its --help).")
+        super().format_epilog(ctx, formatter)
+
+
+@click.command("vulns", cls=_WithUpdate)
 @_version_inputs("A Kubernetes release to judge (1.30.2; 1.30 is read as 1.30.0), for all of its components.")
 @click.option("--images", multiple=True, metavar="REPORT",
-              help="Image vulnerability reports (Trivy or Grype JSON) to map to the workloads in PATHS or --cluster "
-                   "(by digest, else by normalised reference; init and ephemeral containers too).")
+              help="Image vulnerability reports (Trivy or Grype JSON, CycloneDX JSON with VEX) to map to the workloads "
+                   "in PATHS or --cluster (by digest, else by normalised reference; init and ephemeral containers "
+                   "too); a VEX not_affected/resolved/false_positive suppresses, with its justification.")
+@click.option("--scan-images", is_flag=True,
+              help="Scan each distinct image the workloads run with trivy (else grype) from PATH, cached for a "
+                   "day in the user cache folder; without either, one line says which to install.")
 @click.option("--data", "data_path", metavar="PATH",
               help="Vulnerability data instead of the shipped snapshot: a folder of OSV records (a checkout of "
                    "kubernetes-sigs/cve-feed-osv) or a feed document like the shipped one (.json or .json.gz).")
+@click.option("--min-risk", type=click.IntRange(0, 10), default=0, show_default=True, metavar="0-10",
+              help="Leave out CVE findings whose risk where they run (severity, exposure, privilege, service account "
+                   "power, fix; see `kubeward docs vulns`) is below this score; the count left out is said.")
 @click.option("--today", metavar="YYYY-MM-DD", hidden=True, help="The date the data's age is measured at.")
 @user_errors(VersionError, OSVError)
 def vulns(paths: tuple[str, ...], release: str | None, live: bool,
           context: str | None, kubeconfig: str | None, max_file_size: str, fmt: str, output_file: str | None,
-          fail_on: str, exceptions_file: str | None, images: tuple[str, ...], data_path: str | None,
-          today: str | None) -> None:
+          fail_on: str, exceptions_file: str | None, images: tuple[str, ...], scan_images: bool,
+          data_path: str | None, min_risk: int, today: str | None) -> None:
     """Known Kubernetes CVEs (the Kubernetes CVE feed in OSV format, shipped dated) affecting the versions of the
     control plane, kubelets and add-ons: from --version, from static-pod and add-on images in manifests, from
     Nodes' status.nodeInfo in dumps, or from a cluster's /version, Nodes and pods with --cluster.
 
+    Every CVE finding is ranked by what it means where it runs: reachable from outside (Services, Ingresses,
+    host network and ports, NetworkPolicy), privileged or host access (Pod Security facts), the power of its
+    service account (RBAC) and whether a fix exists; --min-risk leaves out the lower ones.
+
     Every report names the data and its date (KW-V000); data older than 90 days is a finding (KW-V001)."""
     from ..vulns.feed import load_path, shipped
     from ..vulns.report import build
+    from ..vulns.risk import RiskContext
+    from ..vulns.update import UpdateError, cached_feed, cached_official
 
-    feed = load_path(data_path) if data_path else shipped()
-    found, not_assessed, errors, resources = gather(paths, release, live, context, kubeconfig,
-                                                    max_file_size)
-    reports = _image_reports(images, errors)
     try:
-        when = dt.date.fromisoformat(today) if today else dt.date.today()
-    except ValueError:
-        fail(f"--today {today!r}: expected YYYY-MM-DD")
+        cached, official = (None, None) if data_path else (cached_feed(), cached_official())
+    except UpdateError as exc:
+        fail(str(exc))
+    feed = load_path(data_path) if data_path else _newest(cached, shipped())
+    found, not_assessed, errors, snap = gather(paths, release, live, context, kubeconfig,
+                                               max_file_size, ranked=True)
+    resources = list(snap.resources) if snap is not None else []
+    rank = RiskContext(snap if snap is not None else Snapshot([]), _unread_kinds(not_assessed))
+    reports = _image_reports(images, errors)
+    if scan_images:
+        not_assessed += _scan_images(resources, reports, errors)
+    when = _today(today)
     warn(f"vulnerability data: {feed.describe()}")
     # The feed's CVE ids are control ids too: an accepted risk is `controls: [CVE-2024-5321]`.
-    report = build(feed, found, not_assessed, errors, when)
+    if official is not None:
+        warn(f"official CVE list: {official.describe()}")
+    report = build(feed, found, not_assessed, errors, when, rank, official)
     if reports:
         from ..vulns.images import image_findings
 
-        hits = list(image_findings(resources, reports))
-        report.findings += hits
+        hits = list(image_findings(resources, reports, rank))
+        report.findings += [f for f in hits if f.suppressed_by is None]
+        report.suppressed += [f for f in hits if f.suppressed_by is not None]  # VEX: not affected, resolved, …
         for f in hits:
             res = report.controls.setdefault(f.control.id, ControlResult(f.control))
-            res.evaluated, res.failed = res.evaluated + 1, res.failed + 1
-        unmatched = [r.name for r in reports if not any(f.message.endswith(f"from {r.source}") for f in hits)]
+            res.evaluated, res.failed = res.evaluated + 1, res.failed + (f.suppressed_by is None)
+        from ..vulns.images import container_images, runs
+
+        running = container_images(resources)
+        unmatched = [r.name for r in reports if not any(runs(image, r) for image in running)]
         for name in unmatched:
             warn(f"--images: no workload in the input runs {name}")
+    _rank_order(report, min_risk)
     ids = frozenset(r.id for r in feed.records) | {v.id for r in reports for v in r.vulns}
     report = apply_exceptions(report, exceptions_file, ids)
     _finish(report, bool(found) or bool(reports), bool(errors), fmt, output_file, fail_on)
+
+
+def _newest(cached: Any, snapshot: Any) -> Any:
+    """The stored data from `vulns update` unless the shipped snapshot is newer (after an upgrade)."""
+    return cached if cached is not None and cached.date >= snapshot.date else snapshot
+
+
+@click.command("update")
+@click.option("--from", "source", metavar="URL|DIR|FILE",
+              help="Where to read the data: the official Kubernetes CVE feed (the default, "
+                   "https://kubernetes.io/docs/reference/issues-security/official-cve-feed/index.json), a URL or "
+                   "file of OSV records (a zip of kubernetes-sigs/cve-feed-osv, a feed document), or a folder of "
+                   "OSV records.")
+@click.option("--cache-dir", metavar="DIR", hidden=True, help="Store here instead of the user cache folder.")
+def update_cmd(source: str | None, cache_dir: str | None) -> None:
+    """Refresh the vulnerability data kubeward judges with, into the user cache folder
+    (~/.cache/kubeward/vulndata): the official CVE feed's list of CVEs, or OSV records with version ranges.
+
+    The download is verified (every record parsed, ids unique, required fields present, not empty) and written
+    atomically; on any failure the old data is kept and the exit code is 2. `vulns` then names the data it used
+    and its date in every report; the shipped snapshot stays the fallback."""
+    from ..safefile import SafeFileError
+    from ..vulns.update import Official, UpdateError, load_source, store
+
+    folder = Path(cache_dir) if cache_dir else None
+    try:
+        data = load_source(source)
+        path = store(data, folder)
+    except (UpdateError, SafeFileError, OSError) as exc:
+        fail(f"vulns update: {exc}; the old data is kept")
+    what = data.describe() if isinstance(data, Official) else (
+        f"{len(data.records)} OSV records from {data.source}, dated {data.date.isoformat()}")
+    warn(f"wrote {path} ({what})")
+
+
+def _today(today: str | None) -> dt.date:
+    try:
+        return dt.date.fromisoformat(today) if today else dt.date.today()
+    except ValueError:
+        fail(f"--today {today!r}: expected YYYY-MM-DD")
+
+
+def _scan_images(resources: list[Any], reports: list[Any], errors: list[InputError]) -> list[NotAssessed]:
+    """Run the scanner on PATH per distinct image (reports and errors appended); what could not be assessed."""
+    from ..vulns.images import container_images
+    from ..vulns.scanner import INSTALL, scan, scanner
+    from ..vulns.update import cache_dir
+
+    running = container_images(resources)
+    if not running:
+        return []
+    tool = scanner()
+    if tool is None:
+        warn(INSTALL)
+        return [NotAssessed("image vulnerabilities (--scan-images)", "neither trivy nor grype is on PATH")]
+    folder = cache_dir().parent / "images"
+    warn(f"--scan-images: {tool[0]} on {len(running)} image(s) (reports cached in {folder})")
+    got, errs = scan(running, folder, tool)
+    print_errors(errs)
+    reports += got
+    errors += errs
+    return []
+
+
+def _rank_order(report: Report, min_risk: int) -> None:
+    """Ranked findings highest risk first (the data findings lead); those below --min-risk left out, and said."""
+    below = [f for f in report.findings if f.risk is not None and f.risk.score < min_risk]
+    if below:
+        report.findings = [f for f in report.findings if f.risk is None or f.risk.score >= min_risk]
+        for f in below:
+            res = report.controls.get(f.control.id)
+            if res is not None:
+                res.evaluated, res.failed = res.evaluated - 1, res.failed - 1
+        report.controls = {k: v for k, v in report.controls.items() if v.evaluated > 0 or k.startswith("KW-")}
+        warn(f"--min-risk {min_risk}: {len(below)} finding(s) with a lower risk left out")
+    report.findings.sort(key=lambda f: -99 if f.risk is None else -f.risk.score)  # stable: ties keep their order
+
+
+def _unread_kinds(not_assessed: list[NotAssessed]) -> frozenset[str]:
+    """The kinds a live cluster did not let be read (their factors are then unknown, and counted)."""
+    names = {t.name: t.kind for t in _live_types(ranked=True)}
+    return frozenset(names[n.what] for n in not_assessed if n.what in names)
 
 
 def _image_reports(paths: tuple[str, ...], errors: list[InputError]) -> list[ImageReport]:
@@ -139,8 +268,11 @@ def _finish(report: Report, found: bool, errors: bool, fmt: str, output_file: st
 
 
 def gather(files: tuple[str, ...], release: str | None, live: bool, context: str | None, kubeconfig: str | None,
-           max_file_size: str) -> tuple[list[Found], list[NotAssessed], list[InputError], list[Resource]]:
-    """The component versions of --version, PATHS or --cluster (said on stderr when one cannot be read)."""
+           max_file_size: str, ranked: bool = False
+           ) -> tuple[list[Found], list[NotAssessed], list[InputError], Snapshot | None]:
+    """The component versions of --version, PATHS or --cluster (said on stderr when one cannot be read), and the
+    snapshot they came from (None for --version alone). `ranked`: a live cluster is also read for what the risk
+    ranking needs (Services, Ingresses, NetworkPolicies, Namespaces, RBAC)."""
     from ..vulns.components import from_release, from_resources, release_version
 
     if live and files:
@@ -150,14 +282,13 @@ def gather(files: tuple[str, ...], release: str | None, live: bool, context: str
     found: list[Found] = []
     not_assessed: list[NotAssessed] = []
     errors: list[InputError] = []
-    resources: list[Resource] = []
+    snap: Snapshot | None = None
     if release:
         v, note = release_version(release)
         found += from_release(release, v, "--version", note)
     if files or live:
-        snap: Snapshot
         if live:
-            cluster = load_cluster_cli(kubeconfig, context, types=_live_types())
+            cluster = load_cluster_cli(kubeconfig, context, types=_live_types(ranked))
             found += _apiserver_version(kubeconfig, context, cluster.context)
             not_assessed += cluster.not_assessed
             snap = cluster
@@ -165,20 +296,24 @@ def gather(files: tuple[str, ...], release: str | None, live: bool, context: str
             snap = load_snapshot(files, max_file_size)
             print_errors(snap.errors)
             errors = list(snap.errors)
-        resources = list(snap.resources)
-        for item in from_resources(resources):
+        for item in from_resources(snap.resources):
             (found if isinstance(item, Found) else not_assessed).append(item)  # type: ignore[arg-type]
     for n in not_assessed:
         warn(f"{n.what}: not assessed ({n.reason})")
-    return found, not_assessed, errors, resources
+    return found, not_assessed, errors, snap
 
 
-def _live_types() -> tuple[Any, ...]:
-    from ..sources.cluster import ResourceType
+def _live_types(ranked: bool = False) -> tuple[Any, ...]:
+    from ..sources.cluster import NETPOL_TYPES, RBAC_TYPES, ResourceType
 
     # Pods, not their controllers' templates: a pod is what runs (an old ReplicaSet's pods keep the old image
     # during a rollout), and static pods show as mirror pods.
-    return (ResourceType("v1", "nodes", "Node"), ResourceType("v1", "pods", "Pod"))
+    base = (ResourceType("v1", "nodes", "Node"), ResourceType("v1", "pods", "Pod"))
+    if not ranked:
+        return base
+    return (*base, *(t for t in NETPOL_TYPES if t.kind != "Pod"),
+            ResourceType("networking.k8s.io/v1", "ingresses", "Ingress"),
+            ResourceType("v1", "serviceaccounts", "ServiceAccount"), *RBAC_TYPES)
 
 
 def _apiserver_version(kubeconfig: str | None, context: str | None, name: str) -> list[Any]:
@@ -207,15 +342,20 @@ def _apiserver_version(kubeconfig: str | None, context: str | None, name: str) -
 
 @click.command("versions")
 @_version_inputs("A Kubernetes release for all of its components (1.30.2; 1.30 is read as 1.30.0).")
+@click.option("--today", metavar="YYYY-MM-DD", hidden=True, help="The date support windows are judged at.")
 @user_errors(VersionError)
 def versions(paths: tuple[str, ...], release: str | None, live: bool,
              context: str | None, kubeconfig: str | None, max_file_size: str, fmt: str, output_file: str | None,
-             fail_on: str, exceptions_file: str | None) -> None:
+             fail_on: str, exceptions_file: str | None, today: str | None) -> None:
     """The versions of kube-apiserver (/version, static pods), the kubelets (Nodes' status.nodeInfo), kube-proxy,
-    the controllers and add-ons found, one info finding each (KW-V100), and the version skew policy's rules
-    between them as findings (KW-V010..V012)."""
+    the controllers and add-ons found, one info finding each (KW-V100), the version skew policy's rules
+    between them as findings (KW-V010..V012), and whether each Kubernetes minor is supported, in maintenance mode
+    or end of life, with its dates (KW-V020..V023, from a dated release table: KW-V024, KW-V025 when old)."""
+    from ..vulns.support import shipped
     from ..vulns.versions import build_versions
 
-    found, not_assessed, errors, _ = gather(paths, release, live, context, kubeconfig, max_file_size)
-    report = apply_exceptions(build_versions(found, not_assessed, errors), exceptions_file)
+    when = _today(today)
+    found, not_assessed, errors, _snap = gather(paths, release, live, context, kubeconfig, max_file_size)
+    warn(f"release table: {shipped().describe()}")
+    report = apply_exceptions(build_versions(found, not_assessed, errors, when), exceptions_file)
     _finish(report, bool(found), bool(errors), fmt, output_file, fail_on)

@@ -68,6 +68,10 @@ def _v(version: tuple[int, int]) -> str:
     shape="object", kinds=KINDS, assesses=False,
 )
 def removed_api(res: Resource) -> Iterator[Hit]:
+    """The object's apiVersion is still served by the target Kubernetes version (--k8s-version): the apiserver
+    rejects a version it no longer serves, so the manifest fails to apply after the upgrade. Read from the
+    shipped table data/deprecated_apis.json. Upstream: the Deprecated API Migration Guide
+    (kubernetes.io/docs/reference/using-api/deprecation-guide/); the Kubernetes Deprecation Policy."""
     entry = _entry(res)
     target = current().k8s_version
     if entry is not None and entry.removed_in is not None and target >= entry.removed_in:
@@ -82,6 +86,10 @@ def removed_api(res: Resource) -> Iterator[Hit]:
     shape="object", kinds=KINDS, assesses=False,
 )
 def deprecated_api(res: Resource) -> Iterator[Hit]:
+    """The object's apiVersion is not deprecated in the target Kubernetes version: a deprecated version is still
+    served but has a planned removal, so the manifest should move to the replacement before then. Upstream: the
+    Deprecated API Migration Guide; the Kubernetes Deprecation Policy
+    (kubernetes.io/docs/reference/using-api/deprecation-policy/)."""
     entry = _entry(res)
     target = current().k8s_version
     if entry is None or target < entry.deprecated_in or (entry.removed_in is not None and target >= entry.removed_in):

@@ -46,6 +46,9 @@ def _hits(snapshot: Snapshot, code: str) -> Found:
     shape="snapshot", kinds=("NetworkPolicy",),
 )
 def selects_no_pod(snapshot: Snapshot) -> Found:
+    """A NetworkPolicy's podSelector selects at least one pod of its namespace in the input: a policy that
+    selects none isolates nothing, usually a label typo, and the pods meant to be protected stay open. Upstream:
+    the Network Policies docs (a policy applies to the pods its podSelector selects in its own namespace)."""
     yield from _hits(snapshot, "selects-none")
 
 
@@ -56,6 +59,9 @@ def selects_no_pod(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=("NetworkPolicy",),
 )
 def peer_matches_nothing(snapshot: Snapshot) -> Found:
+    """Every from/to peer (namespaceSelector and podSelector) of a NetworkPolicy matches some pod of the input:
+    a peer that matches nothing allows nothing, so the traffic it was written for is denied. Upstream: the
+    Network Policies docs (behavior of to and from selectors)."""
     yield from _hits(snapshot, "peer-none")
 
 
@@ -66,6 +72,9 @@ def peer_matches_nothing(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=("NetworkPolicy",),
 )
 def named_port_unresolved(snapshot: Snapshot) -> Found:
+    """A named port of a NetworkPolicy rule resolves, with its protocol, to a containerPort name some
+    destination pod declares: a name no pod declares matches no port, so the rule allows nothing. Upstream:
+    k8s.io/api networking/v1 types.go (NetworkPolicyPort.port: a named port on the pods)."""
     yield from _hits(snapshot, "named")
 
 
@@ -76,6 +85,8 @@ def named_port_unresolved(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=("NetworkPolicy",),
 )
 def except_outside_cidr(snapshot: Snapshot) -> Found:
+    """Every ipBlock.except entry is a strict subnet of the ipBlock's cidr: the apiserver rejects the policy
+    otherwise. Upstream: pkg/apis/networking/validation/validation.go (ValidateIPBlock)."""
     yield from _hits(snapshot, "except")
 
 
@@ -87,6 +98,10 @@ def except_outside_cidr(snapshot: Snapshot) -> Found:
     reads=("Node",),  # the engine resolves ANP `nodes` peers from Node addresses
 )
 def invalid_policy(snapshot: Snapshot) -> Found:
+    """A NetworkPolicy, AdminNetworkPolicy or BaselineAdminNetworkPolicy passes the apiserver's validation (or
+    the CRD's schema and rules), and no part of it can never match: kubeward judges an invalid part as matching
+    nothing, which is what the user did not mean. Upstream: pkg/apis/networking/validation/validation.go;
+    sigs.k8s.io/network-policy-api (AdminNetworkPolicy types and validation)."""
     yield from _hits(snapshot, "invalid")
 
 
@@ -99,6 +114,10 @@ def invalid_policy(snapshot: Snapshot) -> Found:
                              *sorted(POD_KINDS)),
 )
 def duplicate_objects(snapshot: Snapshot) -> Found:
+    """No NetworkPolicy, admin network policy, Namespace or pod-carrying object is defined twice in the inputs
+    (only the last one applied survives, so the reach computed from the files is not the cluster's), and no
+    AdminNetworkPolicy rule name is used twice. Upstream: the apiserver keeps one object per kind, namespace and
+    name; sigs.k8s.io/network-policy-api (rule names)."""
     yield from _hits(snapshot, "duplicate")
 
 
@@ -109,6 +128,9 @@ def duplicate_objects(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=POD_KINDS,
 )
 def isolated_but_open_ingress(snapshot: Snapshot) -> Found:
+    """A pod that some NetworkPolicy isolates for ingress is not still reachable from every pod on every port
+    through an allow-all rule: the isolation then protects nothing. Judged by the netpol engine's policy model of
+    the input's pods. Upstream: the Network Policies docs; CIS 5.3.2."""
     yield from _hits(snapshot, "open-ingress")
 
 
@@ -119,6 +141,8 @@ def isolated_but_open_ingress(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=POD_KINDS,
 )
 def isolated_but_open_egress(snapshot: Snapshot) -> Found:
+    """A pod isolated for egress is not still allowed to every destination on every port through an allow-all
+    egress rule: the egress policy then restricts nothing. Upstream: the Network Policies docs."""
     yield from _hits(snapshot, "open-egress")
 
 
@@ -129,4 +153,8 @@ def isolated_but_open_egress(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=POD_KINDS,
 )
 def dns_blocked(snapshot: Snapshot) -> Found:
+    """A pod isolated for egress may still reach cluster DNS on UDP 53 (the input's kube-dns pods, or
+    kube-system/kube-dns as kubeadm labels it): without it every name lookup fails, which is usually discovered
+    in production. Upstream: the Network Policies docs; the DNS for Services and Pods docs
+    (kubernetes.io/docs/concepts/services-networking/dns-pod-service/)."""
     yield from _hits(snapshot, "dns-blocked")

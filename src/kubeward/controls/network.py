@@ -40,6 +40,10 @@ def _l(value: Any) -> list[Any]:
     shape="object", kinds=("Service",),
 )
 def node_port(res: Resource) -> Iterator[Hit]:
+    """A Service is not of type NodePort: a NodePort opens its port on every node's addresses, past any load
+    balancer or ingress in front, so the workload is reachable wherever a node is. Upstream: the Service docs
+    (kubernetes.io/docs/concepts/services-networking/service/#type-nodeport); NSA/CISA Kubernetes Hardening
+    Guide, network separation."""
     spec = _d(res.obj.get("spec"))
     if spec.get("type") == "NodePort":
         yield "/spec/type", "Service opens a port on every node (type NodePort)"
@@ -65,6 +69,9 @@ def _open_range(text: str) -> bool:
     shape="object", kinds=("Service",),
 )
 def open_load_balancer(res: Resource) -> Iterator[Hit]:
+    """A LoadBalancer Service limits its clients: spec.loadBalancerSourceRanges (or, when the field is empty,
+    the service.beta.kubernetes.io/load-balancer-source-ranges annotation) is set and not 0.0.0.0/0 or ::/0; no
+    ranges at all means any address. Upstream: pkg/api/v1/service/util.go (GetLoadBalancerSourceRanges)."""
     spec = _d(res.obj.get("spec"))
     if spec.get("type") != "LoadBalancer":
         return
@@ -86,6 +93,9 @@ def open_load_balancer(res: Resource) -> Iterator[Hit]:
     shape="object", kinds=("Service",),
 )
 def external_ips(res: Resource) -> Iterator[Hit]:
+    """A Service sets no spec.externalIPs: the apiserver does not check who owns those addresses, so anyone who
+    may create a Service can intercept the traffic for them (CVE-2020-8554). Upstream:
+    kubernetes/kubernetes#97076; the DenyServiceExternalIPs admission plugin."""
     ips = _l(_d(res.obj.get("spec")).get("externalIPs"))
     if ips:
         yield "/spec/externalIPs", f"Service claims external IPs {', '.join(map(str, ips))}"
@@ -108,6 +118,10 @@ SENSITIVE_PORTS: dict[int, str] = {
     shape="object", kinds=("Service",),
 )
 def sensitive_port_exposed(res: Resource) -> Iterator[Hit]:
+    """A Service reachable from outside the cluster (NodePort, LoadBalancer or externalIPs) exposes no remote
+    shell, container or cluster API or datastore port (SSH, Docker API, etcd, kubelet, the Kubernetes API,
+    databases, caches, message-queue management): those are the first ports an attacker probes, and several have
+    no authentication by default. Upstream: NSA/CISA Kubernetes Hardening Guide; MITRE ATT&CK T1133, T1190."""
     spec = _d(res.obj.get("spec"))
     if spec.get("type") not in ("NodePort", "LoadBalancer") and not spec.get("externalIPs"):
         return
@@ -130,6 +144,9 @@ def sensitive_port_exposed(res: Resource) -> Iterator[Hit]:
     shape="object", kinds=("Ingress",),
 )
 def ingress_no_tls(res: Resource) -> Iterator[Hit]:
+    """An Ingress has spec.tls: without it the controller serves its hosts over plain HTTP, so credentials and
+    session cookies cross the network in the clear. Upstream: the Ingress docs, TLS
+    (kubernetes.io/docs/concepts/services-networking/ingress/#tls)."""
     spec = _d(res.obj.get("spec"))
     if not _l(spec.get("tls")):
         yield ("/spec/tls" if "tls" in spec else "/spec"), "Ingress serves plain HTTP (no spec.tls)"
@@ -150,6 +167,9 @@ def _host_covered(host: str, tls_hosts: set[str]) -> bool:
     shape="object", kinds=("Ingress",),
 )
 def ingress_host_uncovered(res: Resource) -> Iterator[Hit]:
+    """Every rules[].host of an Ingress that has TLS is listed in a spec.tls[].hosts entry (a wildcard covers
+    one label, RFC 6125 6.4.3): a host left out is served without the certificate, usually over plain HTTP.
+    Upstream: the Ingress docs, TLS."""
     spec = _d(res.obj.get("spec"))
     tls = _l(spec.get("tls"))
     if not tls:
@@ -198,6 +218,9 @@ def _policies(snap: Snapshot) -> dict[str, list[_Policy]]:
     shape="snapshot", kinds=("Namespace",),
 )
 def namespace_without_policy(snap: Snapshot) -> Found:
+    """Every namespace of the input (but kube-public and kube-node-lease) has a NetworkPolicy: without one no pod of
+    it is isolated, so any pod of the cluster reaches all of them and they reach anything. Upstream: the Network
+    Policies docs (kubernetes.io/docs/concepts/services-networking/network-policies/); CIS 5.3.2."""
     covered = {ns for ns, pols in _policies(snap).items() if pols}
     for ns in snap.namespaces():
         if ns in covered or ns in ("kube-public", "kube-node-lease"):
@@ -233,12 +256,20 @@ control(
     frameworks=("nsa", "cis-5.3.2", "mitre-T1046"),
     remediation="Select the workload's pods with a NetworkPolicy that has Ingress in policyTypes.",
     shape="snapshot", kinds=POD_KINDS,
+    description="A workload's pods (host-network pods aside, which NetworkPolicy does not govern) are selected by "
+    "a NetworkPolicy of their namespace that applies to ingress (policyTypes, defaulted to Ingress): a pod no "
+    "policy selects accepts traffic from everywhere. Upstream: the Network Policies docs (isolation); "
+    "pkg/apis/networking/v1/defaults.go; CIS 5.3.2.",
 )(_unselected("ingress"))
 control(
     "KW-N009", "Workload not isolated for egress by any NetworkPolicy", "low", "network",
     frameworks=("nsa", "mitre-T1041"),
     remediation="Select the workload's pods with a NetworkPolicy that has Egress in policyTypes (allow DNS explicitly).",
     shape="snapshot", kinds=POD_KINDS,
+    description="A workload's pods (host-network pods aside) are selected by a NetworkPolicy that applies to egress "
+    "(Egress in policyTypes, or egress rules when policyTypes is unset): a pod no policy isolates for egress "
+    "may send anywhere, which is how data leaves a compromised pod. Upstream: the Network Policies docs; "
+    "pkg/apis/networking/v1/defaults.go.",
 )(_unselected("egress"))
 
 
@@ -249,6 +280,10 @@ control(
     shape="object", kinds=("NetworkPolicy",),
 )
 def policy_allows_all(res: Resource) -> Iterator[Hit]:
+    """No ingress rule of a NetworkPolicy that applies to ingress is empty (neither from nor ports): an empty
+    rule matches every source on every port, undoing the isolation the policy selects its pods into. Upstream:
+    k8s.io/api networking/v1 types.go (NetworkPolicyIngressRule: an empty from matches all sources, empty ports
+    all ports)."""
     # An ingress rule with neither `from` nor `ports` (or both empty) matches every source on every port.
     spec = _d(res.obj.get("spec"))
     types = spec.get("policyTypes")
@@ -283,6 +318,10 @@ def _nginx_annotations(res: Resource) -> Iterator[tuple[str, str, str]]:
     shape="object", kinds=("Ingress",),
 )
 def nginx_snippet(res: Resource) -> Iterator[Hit]:
+    """An Ingress carries no ingress-nginx *-snippet annotation (configuration-, server-, auth-, stream-,
+    modsecurity-snippet): they insert raw nginx configuration, so whoever can write the Ingress runs code in the
+    controller and reads its token, which by default sees every Secret. Upstream: ingress-nginx annotations docs
+    (Configuration snippet), CVE-2021-25742, CVE-2023-5043."""
     # configuration-, server-, auth-, stream- and modsecurity-snippet insert raw nginx configuration: whoever can
     # write the Ingress runs code in the controller and reads its token, which sees every Secret by default
     # (annotations.md "Configuration snippet", kubernetes/ingress-nginx#7837).
@@ -309,6 +348,11 @@ _NGINX_BREAKOUT = frozenset(";{}\"'`\n\r#")
     shape="object", kinds=("Ingress",),
 )
 def nginx_injection(res: Resource) -> Iterator[Hit]:
+    """The ingress-nginx annotations whose value the controller wrote into nginx.conf unsanitised (auth-url,
+    auth-signin, auth-tls-match-cn, mirror-target, mirror-host, permanent-redirect, temporal-redirect) hold no
+    quote, semicolon, brace, '#' or line break, the characters the published exploits use to escape the
+    directive. Upstream: IngressNightmare, CVE-2025-24514, CVE-2025-1097, CVE-2025-1098
+    (kubernetes/kubernetes#131006 to #131008), CVE-2023-5044."""
     for name, value, where in _nginx_annotations(res):
         if name in NGINX_INJECTABLE and not _NGINX_BREAKOUT.isdisjoint(value):
             yield where, f"annotation {NGINX_PREFIX}{name} holds characters that break out of the nginx directive"
@@ -331,6 +375,12 @@ def _flag(value: str) -> bool | None:
     shape="object", kinds=("Ingress",),
 )
 def nginx_weakened(res: Resource) -> Iterator[Hit]:
+    """No ingress-nginx annotation switches protection off: ssl-redirect "false" on an Ingress with TLS (its
+    hosts also served over HTTP), enable-global-auth "false" (the global external authentication skipped),
+    auth-secret without auth-type (basic authentication silently not applied), auth-tls-verify-client off,
+    optional or optional_no_ca with a client CA (certificates not enforced). Booleans are read as
+    strconv.ParseBool reads them. Upstream: ingress-nginx annotations docs;
+    internal/ingress/annotations/auth/main.go."""
     ann = {name: (value, where) for name, value, where in _nginx_annotations(res)}
     # ssl-redirect defaults to true for an Ingress with TLS: "false" serves the same hosts over plain HTTP
     # (annotations.md "Server-side HTTPS enforcement through redirect").

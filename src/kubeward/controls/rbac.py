@@ -70,24 +70,49 @@ _ROLE: dict[str, Any] = {"shape": "object", "kinds": ROLE_KINDS}
 control(
     "KW-R001", "Wildcard verbs in RBAC rule", "high", "rbac",
     frameworks=("nsa", "cis-5.1.3", "mitre-T1078"),
-    remediation="List the verbs the subject needs instead of '*'.", **_ROLE,
+    remediation="List the verbs the subject needs instead of '*'.", description=(
+        "No rule of a Role or ClusterRole grants verbs '*': it covers every verb, including escalate, bind "
+        "and impersonate and any verb added later. Rules are matched as "
+        "pkg/apis/rbac/v1/evaluation_helpers.go matches them (a listed value or '*'); roles of the bootstrap "
+        "policy are skipped. Upstream: the RBAC good-practices docs "
+        "(kubernetes.io/docs/concepts/security/rbac-good-practices/); CIS 5.1.3."
+    ),
+    **_ROLE,
 )(_wildcard("verbs"))
 control(
     "KW-R002", "Wildcard resources in RBAC rule", "high", "rbac",
     frameworks=("nsa", "cis-5.1.3", "mitre-T1078"),
     remediation="List the resources the subject needs instead of '*' (which also covers every subresource).",
+    description=(
+        "No rule grants resources '*': it covers every resource of its groups and every subresource "
+        "(pods/exec, nodes/proxy, serviceaccounts/token), also those added later. Rules are matched as "
+        "pkg/apis/rbac/v1/evaluation_helpers.go matches them (a listed value or '*'); roles of the bootstrap "
+        "policy are skipped. Upstream: the RBAC good-practices docs; CIS 5.1.3."
+    ),
     **_ROLE,
 )(_wildcard("resources"))
 control(
     "KW-R003", "Wildcard API groups in RBAC rule", "medium", "rbac",
     frameworks=("nsa", "cis-5.1.3"),
     remediation="List the API groups the rule needs instead of '*' (which includes every future CRD group).",
+    description=(
+        "No rule grants apiGroups '*': it reaches every API group, including every CustomResourceDefinition "
+        "group installed later. Rules are matched as pkg/apis/rbac/v1/evaluation_helpers.go matches them (a "
+        "listed value or '*'); roles of the bootstrap policy are skipped. Upstream: the RBAC good-practices "
+        "docs; CIS 5.1.3."
+    ),
     **_ROLE,
 )(_wildcard("apiGroups"))
 control(
     "KW-R004", "Wildcard non-resource URLs in RBAC rule", "low", "rbac",
     frameworks=("cis-5.1.3",),
-    remediation="Grant only the non-resource URLs needed (e.g. /healthz) instead of '*'.", **_ROLE,
+    remediation="Grant only the non-resource URLs needed (e.g. /healthz) instead of '*'.", description=(
+        "No rule grants nonResourceURLs '*': it opens every non-resource path of the apiserver (/metrics, "
+        "/debug, /logs) rather than the one a client needs. Rules are matched as "
+        "pkg/apis/rbac/v1/evaluation_helpers.go matches them (a listed value or '*'); roles of the bootstrap "
+        "policy are skipped. Upstream: the RBAC docs (non-resource URLs); CIS 5.1.3."
+    ),
+    **_ROLE,
 )(_wildcard("nonResourceURLs"))
 
 
@@ -105,25 +130,51 @@ CORE = {"", "*"}
 control(
     "KW-R005", "Role can read Secrets", "high", "rbac",
     frameworks=("nsa", "cis-5.1.2", "mitre-T1552.007"),
-    remediation="Remove get/list/watch on secrets; list and watch return the values too.", **_ROLE,
+    remediation="Remove get/list/watch on secrets; list and watch return the values too.", description=(
+        "No rule allows get, list or watch on secrets: list and watch return every value of the namespace, so"
+        " read access to Secrets is access to every credential in them. Rules are matched as "
+        "pkg/apis/rbac/v1/evaluation_helpers.go matches them (a listed value or '*'); roles of the bootstrap "
+        "policy are skipped. Upstream: the RBAC good-practices docs (listing secrets); CIS 5.1.2."
+    ),
+    **_ROLE,
 )(_grant_check(CORE, {"secrets"}, {"get", "list", "watch"}, "reading Secrets (get/list/watch)"))
 control(
     "KW-R006", "Role can exec or attach into pods", "high", "rbac",
     frameworks=("nsa", "mitre-T1609"),
     # WebSocket exec used GET until v1.30; create covers SPDY and current WebSocket (KEP-4006).
     remediation="Remove create/get on pods/exec and pods/attach; use ephemeral debug workflows with audit.",
+    description=(
+        "No rule allows create or get on pods/exec or pods/attach: a shell in a running container is that "
+        "container's service account, mounted Secrets and network position (GET covers WebSocket exec before "
+        "v1.30, create SPDY and current WebSocket, KEP-4006). Rules are matched as "
+        "pkg/apis/rbac/v1/evaluation_helpers.go matches them (a listed value or '*'); roles of the bootstrap "
+        "policy are skipped. Upstream: the RBAC good-practices docs; MITRE ATT&CK T1609."
+    ),
     **_ROLE,
 )(_grant_check(CORE, {"pods/exec", "pods/attach"}, {"create", "get"}, "exec/attach into running containers"))
 control(
     "KW-R007", "Role can create pods", "medium", "rbac",
     frameworks=("nsa", "cis-5.1.4", "mitre-T1610"),
     remediation="Remove create on pods; a pod creator can mount any Secret and run as any ServiceAccount of the "
-    "namespace.", **_ROLE,
+    "namespace.", description=(
+        "No rule allows create on pods: a pod creator can mount any Secret and run as any ServiceAccount of "
+        "the namespace, and, if admission allows, as privileged on the node. Rules are matched as "
+        "pkg/apis/rbac/v1/evaluation_helpers.go matches them (a listed value or '*'); roles of the bootstrap "
+        "policy are skipped. Upstream: the RBAC good-practices docs (workload creation); CIS 5.1.4."
+    ),
+    **_ROLE,
 )(_grant_check(CORE, {"pods"}, {"create"}, "creating pods"))
 control(
     "KW-R008", "Role can create workload controllers", "medium", "rbac",
     frameworks=("nsa", "cis-5.1.4", "mitre-T1610"),
     remediation="Limit create/update/patch on Deployments, DaemonSets, StatefulSets, Jobs and CronJobs to CI.",
+    description=(
+        "No rule allows create, update or patch on the workload controllers (Deployments, ReplicaSets, "
+        "StatefulSets, DaemonSets, Jobs, CronJobs, ReplicationControllers): they create pods, so they carry "
+        "every power of pod creation. Rules are matched as pkg/apis/rbac/v1/evaluation_helpers.go matches "
+        "them (a listed value or '*'); roles of the bootstrap policy are skipped. Upstream: the RBAC "
+        "good-practices docs (workload creation); CIS 5.1.4."
+    ),
     **_ROLE,
 )(_grant_check(
     {"apps", "batch", "", "*"},
@@ -133,7 +184,14 @@ control(
 control(
     "KW-R009", "Role can impersonate", "critical", "rbac",
     frameworks=("nsa", "cis-5.1.8", "mitre-T1078"),
-    remediation="Remove the impersonate verb; grant it only to audited break-glass identities.", **_ROLE,
+    remediation="Remove the impersonate verb; grant it only to audited break-glass identities.", description=(
+        "No rule allows impersonate on users, groups, service accounts, uids or userextras: impersonation "
+        "acts as any identity named, up to system:masters. Rules are matched as "
+        "pkg/apis/rbac/v1/evaluation_helpers.go matches them (a listed value or '*'); roles of the bootstrap "
+        "policy are skipped. Upstream: the Authenticating docs, user impersonation "
+        "(kubernetes.io/docs/reference/access-authn-authz/authentication/#user-impersonation); CIS 5.1.8."
+    ),
+    **_ROLE,
 )(_grant_check(
     {"", "authentication.k8s.io", "*"}, {"users", "groups", "serviceaccounts", "uids", "userextras"},
     {"impersonate"}, "impersonating users, groups or service accounts",
@@ -141,25 +199,53 @@ control(
 control(
     "KW-R010", "Role can bind or escalate roles", "high", "rbac",
     frameworks=("nsa", "cis-5.1.8", "mitre-T1098"),
-    remediation="Remove bind and escalate on roles/clusterroles; they bypass RBAC's escalation check.", **_ROLE,
+    remediation="Remove bind and escalate on roles/clusterroles; they bypass RBAC's escalation check.", description=(
+        "No rule allows bind or escalate on roles or clusterroles: they exempt the subject from RBAC's "
+        "escalation check, so it can grant or bind permissions it does not hold. Rules are matched as "
+        "pkg/apis/rbac/v1/evaluation_helpers.go matches them (a listed value or '*'); roles of the bootstrap "
+        "policy are skipped. Upstream: the RBAC docs, privilege escalation prevention and bootstrapping; CIS "
+        "5.1.8."
+    ),
+    **_ROLE,
 )(_grant_check({"rbac.authorization.k8s.io", "*"}, {"roles", "clusterroles"}, {"bind", "escalate"},
                "bind/escalate on roles (grants permissions the subject does not hold)"))
 control(
     "KW-R011", "Role can modify RBAC", "high", "rbac",
     frameworks=("nsa", "mitre-T1098"),
-    remediation="Limit create/update/patch on roles and bindings to cluster administrators.", **_ROLE,
+    remediation="Limit create/update/patch on roles and bindings to cluster administrators.", description=(
+        "No rule allows create, update or patch on roles, clusterroles, rolebindings or clusterrolebindings: "
+        "who writes RBAC decides who may do what (within the escalation check). Rules are matched as "
+        "pkg/apis/rbac/v1/evaluation_helpers.go matches them (a listed value or '*'); roles of the bootstrap "
+        "policy are skipped. Upstream: the RBAC docs, privilege escalation prevention."
+    ),
+    **_ROLE,
 )(_grant_check({"rbac.authorization.k8s.io", "*"},
                {"roles", "clusterroles", "rolebindings", "clusterrolebindings"},
                {"create", "update", "patch"}, "creating or changing roles and bindings"))
 control(
     "KW-R012", "Role can proxy to the kubelet (nodes/proxy)", "high", "rbac",
     frameworks=("nsa", "cis-5.1.10", "mitre-T1609"),
-    remediation="Remove access to nodes/proxy; it reaches the kubelet API (exec in any pod on the node).", **_ROLE,
+    remediation="Remove access to nodes/proxy; it reaches the kubelet API (exec in any pod on the node).", description=(
+        "No rule allows nodes/proxy: it reaches the kubelet API of every node through the apiserver, where "
+        "exec into any pod on the node is a request away, past the admission checks pods/exec goes through. Rules"
+        " are matched as pkg/apis/rbac/v1/evaluation_helpers.go matches them (a listed value or '*'); roles "
+        "of the bootstrap policy are skipped. Upstream: the RBAC good-practices docs (nodes/proxy); CIS "
+        "5.1.10."
+    ),
+    **_ROLE,
 )(_grant_check(CORE, {"nodes/proxy"}, {"get", "create", "update", "patch", "delete"}, "access to nodes/proxy"))
 control(
     "KW-R013", "Role can mint service account tokens", "high", "rbac",
     frameworks=("nsa", "cis-5.1.13", "mitre-T1528"),
-    remediation="Remove create on serviceaccounts/token.", **_ROLE,
+    remediation="Remove create on serviceaccounts/token.", description=(
+        "No rule allows create on serviceaccounts/token: it mints tokens for any service account of the "
+        "namespace, holding each one's permissions. Rules are matched as "
+        "pkg/apis/rbac/v1/evaluation_helpers.go matches them (a listed value or '*'); roles of the bootstrap "
+        "policy are skipped. Upstream: the TokenRequest API "
+        "(kubernetes.io/docs/reference/kubernetes-api/authentication-resources/token-request-v1/); CIS "
+        "5.1.13."
+    ),
+    **_ROLE,
 )(_grant_check(CORE, {"serviceaccounts/token"}, {"create"}, "creating tokens for service accounts"))
 def _csr_approval(res: Resource) -> Iterator[Hit]:
     """Approving a CSR takes both halves the certificates API checks (docs "Certificates and Certificate Signing
@@ -196,6 +282,12 @@ control(
     "KW-R015", "Role can change admission webhooks", "medium", "rbac",
     frameworks=("cis-5.1.12", "mitre-T1562.001"),
     remediation="Limit write access to (Validating|Mutating)WebhookConfigurations to cluster administrators.",
+    description=(
+        "No rule allows create, update, patch or delete on validating or mutating webhook configurations: who"
+        " controls them can read or rewrite every object sent to admission, or switch a policy webhook off. "
+        "Rules are matched as pkg/apis/rbac/v1/evaluation_helpers.go matches them (a listed value or '*'); "
+        "roles of the bootstrap policy are skipped. Upstream: the Dynamic Admission Control docs; CIS 5.1.12."
+    ),
     **_ROLE,
 )(_grant_check({"admissionregistration.k8s.io", "*"},
                {"validatingwebhookconfigurations", "mutatingwebhookconfigurations"},
@@ -203,7 +295,13 @@ control(
 control(
     "KW-R016", "Role can create PersistentVolumes", "medium", "rbac",
     frameworks=("cis-5.1.9", "mitre-T1611"),
-    remediation="Remove create on persistentvolumes; a hostPath PV exposes the node's filesystem.", **_ROLE,
+    remediation="Remove create on persistentvolumes; a hostPath PV exposes the node's filesystem.", description=(
+        "No rule allows create on persistentvolumes: a hostPath PersistentVolume bound by a claim exposes the"
+        " node's filesystem to the pod that mounts it. Rules are matched as "
+        "pkg/apis/rbac/v1/evaluation_helpers.go matches them (a listed value or '*'); roles of the bootstrap "
+        "policy are skipped. Upstream: the RBAC good-practices docs (persistent volume creation); CIS 5.1.9."
+    ),
+    **_ROLE,
 )(_grant_check(CORE, {"persistentvolumes"}, {"create"}, "creating PersistentVolumes (hostPath to the node)"))
 
 
@@ -229,6 +327,9 @@ def _role_ref(res: Resource) -> tuple[str, str]:
     remediation="Bind a narrower role; keep cluster-admin for break-glass accounts only.", **_BIND,
 )
 def cluster_admin_binding(res: Resource) -> Iterator[Hit]:
+    """No binding (but the bootstrap policy's) grants the ClusterRole cluster-admin, cluster-wide or in a
+    namespace: it is every permission there is, Secrets and RBAC included. Subjects in system:masters are
+    skipped: they hold everything before RBAC is asked. Upstream: the RBAC docs, user-facing roles; CIS 5.1.1."""
     if _role_ref(res) != ("ClusterRole", "cluster-admin") or res.labels.get(BOOTSTRAP_LABEL) == "rbac-defaults":
         return
     for i, s in _subjects(res):
@@ -249,6 +350,10 @@ _AUTHENTICATED_ROLES = frozenset({"system:basic-user", "system:discovery", "syst
     remediation="Remove system:anonymous and system:unauthenticated from the binding's subjects.", **_BIND,
 )
 def anonymous_binding(res: Resource) -> Iterator[Hit]:
+    """No binding names system:anonymous or system:unauthenticated (but to system:public-info-viewer, as the
+    bootstrap policy does): it grants its role to every request without credentials, from anywhere that reaches
+    the apiserver. Upstream: the Authenticating docs, anonymous requests; the RBAC docs, default roles and role
+    bindings."""
     kind, name = _role_ref(res)
     if kind == "ClusterRole" and name in _PUBLIC_ROLES:
         return
@@ -263,6 +368,9 @@ def anonymous_binding(res: Resource) -> Iterator[Hit]:
     remediation="Bind specific users, groups or service accounts instead of system:authenticated.", **_BIND,
 )
 def authenticated_binding(res: Resource) -> Iterator[Hit]:
+    """No binding names system:authenticated or system:serviceaccounts (but to the bootstrap discovery roles):
+    every user or every service account of the cluster, including every pod's token, then holds the role.
+    Upstream: the RBAC docs, default roles and role bindings; the RBAC good-practices docs."""
     kind, name = _role_ref(res)
     if kind == "ClusterRole" and name in _AUTHENTICATED_ROLES:
         return
@@ -278,6 +386,9 @@ def authenticated_binding(res: Resource) -> Iterator[Hit]:
     **_BIND,
 )
 def default_sa_binding(res: Resource) -> Iterator[Hit]:
+    """No binding (but the bootstrap policy's) names a namespace's default ServiceAccount (the subject's
+    namespace, else the binding's): every pod without serviceAccountName runs as default, so the permissions go
+    to every such pod. Upstream: the Service Accounts docs; CIS 5.1.5."""
     if res.labels.get(BOOTSTRAP_LABEL) == "rbac-defaults":
         return
     kind, name = _role_ref(res)
@@ -295,6 +406,9 @@ def default_sa_binding(res: Resource) -> Iterator[Hit]:
     shape="object", kinds=("ServiceAccount",),
 )
 def default_sa_automount(res: Resource) -> Iterator[Hit]:
+    """A namespace's default ServiceAccount sets automountServiceAccountToken: false: otherwise its token is
+    mounted into every pod that does not name another account, whether the pod needs the API or not. Upstream:
+    the Service Accounts docs, opt out of API credential automounting; CIS 5.1.5."""
     if res.name == "default" and res.obj.get("automountServiceAccountToken") is not False:
         where = "/automountServiceAccountToken" if "automountServiceAccountToken" in res.obj else "/metadata"
         yield where, f"default service account in {res.namespace} mounts its token into every pod that uses it"
@@ -334,7 +448,13 @@ control(
     "KW-R022", "Role can write Service or Node status", "high", "rbac",
     frameworks=("nsa", "mitre-T1557"),
     remediation="Remove update/patch on services/status and nodes/status; only the cloud controller and kubelets "
-    "set load-balancer IPs and node addresses (CVE-2020-8554).", **_ROLE,
+    "set load-balancer IPs and node addresses (CVE-2020-8554).", description=(
+        "No rule allows update or patch on services/status or nodes/status (asked of the RBAC engine's exact "
+        "matcher, resourceNames taken into account): they set load-balancer ingress IPs and node addresses, "
+        "which redirects cluster traffic (CVE-2020-8554). Upstream: kubernetes/kubernetes#97076; "
+        "plugin/pkg/auth/authorizer/rbac/rbac.go (RuleAllows)."
+    ),
+    **_ROLE,
 )(_wants_check((("", "services", "status", ("update", "patch")), ("", "nodes", "status", ("update", "patch"))),
                "writing services/status or nodes/status (claim load-balancer IPs or node addresses)"))
 control(
@@ -342,6 +462,11 @@ control(
     frameworks=("nsa", "mitre-T1557"),
     remediation="Limit create/update/patch on services, endpoints and endpointslices to deploy pipelines; a Service "
     "with externalIPs intercepts cluster traffic to those IPs (CVE-2020-8554), and endpoints redirect a Service.",
+    description=(
+        "No rule allows create, update or patch on services, endpoints or endpointslices: a Service with "
+        "externalIPs intercepts cluster traffic to those addresses (CVE-2020-8554), and written endpoints "
+        "redirect an existing Service. Upstream: kubernetes/kubernetes#97076; the RBAC good-practices docs."
+    ),
     **_ROLE,
 )(_wants_check((("", "services", "", WRITE), ("", "endpoints", "", WRITE),
                 ("discovery.k8s.io", "endpointslices", "", WRITE)),
@@ -350,7 +475,12 @@ control(
     "KW-R024", "Role can write NetworkPolicies", "medium", "rbac",
     frameworks=("nsa", "mitre-T1562.007"),
     remediation="Limit create/update/patch/delete on networkpolicies to cluster or platform administrators; "
-    "whoever writes them can lift the namespace's isolation.", **_ROLE,
+    "whoever writes them can lift the namespace's isolation.", description=(
+        "No rule allows create, update, patch or delete on networkpolicies: whoever writes them can lift the "
+        "isolation of every pod in the namespace. Upstream: the Network Policies docs; the RBAC "
+        "good-practices docs."
+    ),
+    **_ROLE,
 )(_wants_check((("networking.k8s.io", "networkpolicies", "", (*WRITE, "delete")),),
                "creating, changing or deleting NetworkPolicies (lifting isolation)"))
 
@@ -367,6 +497,11 @@ _CONFIGMAP_WRITE: tuple[Want, ...] = (("", "configmaps", "", WRITE),)
     shape="snapshot", kinds=ROLE_KINDS, reads=BINDING_KINDS,
 )
 def kube_system_configmaps(snap: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    """No Role or ClusterRole bound in kube-system (a RoleBinding there, or a ClusterRoleBinding) allows writing
+    ConfigMaps there: on EKS the aws-auth ConfigMap in kube-system maps IAM identities to Kubernetes groups, so
+    writing it grants system:masters, and kube-proxy and CoreDNS read their configuration from there. Upstream:
+    the EKS access docs (aws-auth ConfigMap); plugin/pkg/auth/authorizer/rbac/rbac.go (a RoleBinding grants a
+    ClusterRole's rules in its namespace)."""
     # A Role in kube-system applies there through a RoleBinding in kube-system; a ClusterRole through a
     # ClusterRoleBinding or a RoleBinding in kube-system (rbac.go: a RoleBinding grants a ClusterRole's rules in
     # the binding's namespace). Unbound roles grant nothing.
@@ -402,6 +537,10 @@ def _broad_group(subject: dict[str, Any]) -> bool:
     **_BIND,
 )
 def admin_edit_binding(res: Resource) -> Iterator[Hit]:
+    """The ClusterRoles admin and edit are bound with a RoleBinding to named subjects, not with a
+    ClusterRoleBinding (every namespace, Secrets included) nor to a broad group (system:authenticated,
+    system:unauthenticated, system:serviceaccounts or system:serviceaccounts:<ns>). Upstream: the RBAC docs,
+    user-facing roles."""
     kind, name = _role_ref(res)
     if kind != "ClusterRole" or name not in ("admin", "edit") or res.labels.get(BOOTSTRAP_LABEL) == "rbac-defaults":
         return

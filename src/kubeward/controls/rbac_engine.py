@@ -90,6 +90,10 @@ def pod_inherits_critical(snapshot: Snapshot) -> Iterator[tuple[Resource, str, s
     shape="snapshot",
 )
 def dangling_binding(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    """Every RoleBinding and ClusterRoleBinding names a role that exists (in the input or among the bootstrap
+    ClusterRoles of --k8s-version): a binding to a missing role grants nothing now, but a role created later
+    with that name is granted silently to the binding's subjects. Upstream: the RBAC docs (roleRef;
+    kubernetes.io/docs/reference/access-authn-authz/rbac/); CIS 5.1."""
     idx = _index(snapshot)
     if not any(r.kind in ("Role", "ClusterRole") for r in snapshot.resources):
         return  # bindings scanned without any roles: nothing to judge against

@@ -1,15 +1,23 @@
 """The control registry: one function per check plus its metadata, selection and the run loop.
 
-Three shapes of control, so each check is written at its natural grain:
+Every check kubeward has is registered here, whatever it judges; the shape says what the function receives.
+`scan` runs the three snapshot shapes, so each manifest check is written at its natural grain:
 - `pod`: receives a PodView (Pods and every workload's pod template, unwrapped once per object);
 - `object`: receives a Resource of the listed kinds;
 - `snapshot`: receives the Snapshot and yields (resource, path, message), for cross-object checks.
 A control yields (path, message) pairs; the runner turns them into Findings with locations.
+The other shapes belong to the commands that read something else (STANDALONE_SHAPES): `node` (a NodeConfig,
+`node check`), `certificate` and `pki` (one certificate of a PKI folder, or the folder, `pki check`),
+`encryption` (an EncryptionConfiguration, `encryption check`), `etcd` (a probed endpoint, `etcd probe`),
+`audit-policy` (an audit Policy, `audit policy check`); their runners live next to what they read and use the
+same metadata, selection (`Selection`) and exceptions. A control's docstring is its description (what it
+checks, why, and the upstream reference): `kubeward controls` and docs/controls.md print it.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -42,6 +50,14 @@ CONTROL_MODULES = (
     "kubeward.controls.netpol",
     "kubeward.controls.apis",
 )
+# Modules that register the checks of the commands that judge something other than manifests.
+STANDALONE_MODULES = (
+    "kubeward.controls.node",
+    "kubeward.pki.checks",
+    "kubeward.controls.encryption",
+    "kubeward.controls.etcd_probe",
+    "kubeward.audit.policycheck",
+)
 
 
 class Shape(StrEnum):
@@ -50,6 +66,15 @@ class Shape(StrEnum):
     POD = "pod"
     OBJECT = "object"
     SNAPSHOT = "snapshot"
+    NODE = "node"
+    CERTIFICATE = "certificate"
+    PKI = "pki"
+    ENCRYPTION = "encryption"
+    ETCD = "etcd"
+    AUDIT_POLICY = "audit-policy"
+
+
+SCAN_SHAPES = frozenset({Shape.POD, Shape.OBJECT, Shape.SNAPSHOT})  # what `scan` and admission run
 
 
 @dataclass(slots=True)
@@ -84,6 +109,9 @@ def aliases() -> dict[str, tuple[str, ...]]:
 
 def resolve(ids: Iterable[str]) -> tuple[str, ...]:
     """The ids with every alias replaced by the ids it stands for (order kept, no repeats)."""
+    ids = tuple(ids)
+    if not ids:
+        return ()
     table = aliases()
     out: dict[str, None] = {}
     for i in ids:
@@ -113,43 +141,73 @@ def control(
         grain = Shape(shape)
     except ValueError:
         raise ValueError(f"unknown control shape {shape!r}") from None
-    meta = ControlMeta(
-        id=id,
-        title=title,
-        severity=Severity.parse(severity),
-        category=category,
-        frameworks=tuple(frameworks),
-        remediation=remediation,
-        description=description,
-    )
+    sev = Severity.parse(severity)
     kind_set = frozenset(kinds) if kinds is not None else (POD_KINDS if grain is Shape.POD else frozenset())
 
     def register(func: Callable[..., Iterable[Any]]) -> Callable[..., Iterable[Any]]:
         if id in _REGISTRY:
             raise ValueError(f"duplicate control id {id}")
+        meta = ControlMeta(id=id, title=title, severity=sev, category=category, frameworks=tuple(frameworks),
+                           remediation=remediation, description=description or describe(func))
         _REGISTRY[id] = Control(meta, grain, func, kind_set, frozenset(reads), assesses)
         return func
 
     return register
 
 
+def describe(func: Callable[..., Any]) -> str:
+    """A control's description: its docstring, dedented, paragraphs kept, lines inside a paragraph joined."""
+    doc = inspect.cleandoc(func.__doc__ or "")
+    return "\n\n".join(" ".join(p.split()) for p in doc.split("\n\n") if p.strip())
+
+
+def _load(modules: tuple[str, ...]) -> None:
+    for mod in modules:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:  # a real import error inside the module must surface
+                raise
+
+
 def all_controls() -> dict[str, Control]:
+    """The controls `scan` runs over a snapshot (shapes pod, object, snapshot), by id."""
     global _loaded
     if not _loaded:
-        for mod in CONTROL_MODULES:
-            try:
-                importlib.import_module(mod)
-            except ModuleNotFoundError as exc:
-                if exc.name != mod:  # a real import error inside the module must surface
-                    raise
+        _load(CONTROL_MODULES)
         _loaded = True
+    return {k: c for k, c in sorted(_REGISTRY.items()) if c.shape in SCAN_SHAPES}
+
+
+_standalone_loaded = False
+
+
+def every_control() -> dict[str, Control]:
+    """Every registered check, of every shape, by id: what exceptions validate against and `kubeward controls`
+    lists. Imports the standalone checks' modules (the PKI checks pull in `cryptography`)."""
+    global _standalone_loaded
+    all_controls()
+    if not _standalone_loaded:
+        _load(STANDALONE_MODULES)
+        _standalone_loaded = True
     return dict(sorted(_REGISTRY.items()))
 
 
-def registered() -> dict[str, Control]:
-    """The controls registered so far, without importing the other control modules: for a caller that imports
-    only the module it needs (audit/podfacts.py loads the workload controls alone, not the RBAC engines)."""
-    return dict(sorted(_REGISTRY.items()))
+def controls_of(*shapes: Shape) -> dict[str, Control]:
+    """The registered checks of these shapes (one command's pool for `Selection.choose`), by id."""
+    every_control()
+    return registered(*shapes)
+
+
+def registered(*shapes: Shape) -> dict[str, Control]:
+    """The checks of these shapes registered so far (their module imported by the caller), by id."""
+    wanted = frozenset(shapes)
+    return {k: c for k, c in sorted(_REGISTRY.items()) if c.shape in wanted}
+
+
+def meta_of(id: str) -> ControlMeta:
+    """The metadata of a registered control (for a module that reports it by its constant)."""
+    return _REGISTRY[id].meta
 
 
 def assessed_kinds() -> frozenset[str]:
@@ -196,13 +254,28 @@ class Selection:
     exclude: tuple[str, ...] = ()
     exclude_namespaces: frozenset[str] = field(default_factory=frozenset)
 
-    def choose(self, controls: dict[str, Control]) -> list[Control]:
+    def choose(self, controls: dict[str, Control],
+               catalog: Callable[[], dict[str, Control]] | None = None) -> list[Control]:
+        """The chosen controls of the pool `controls`. `catalog` (every_control) is what ids and frameworks are
+        known against when the pool is one command's (asked only when the pool does not know a name): an id of
+        another command's is then named as such, and so is a framework only other commands' checks map to."""
         include, exclude = resolve(self.include), resolve(self.exclude)  # retired ids name their successors
-        unknown = [c for c in (*include, *exclude) if c not in controls]
+        known = controls
+        if catalog is not None:
+            in_pool = {g for c in controls.values() for f in c.meta.frameworks for g in (f, framework_family(f))}
+            if any(c not in controls for c in (*include, *exclude)) or any(
+                    f != "all" and f not in in_pool for f in self.frameworks):
+                known = catalog()
+        unknown = [c for c in (*include, *exclude) if c not in known]
         if unknown:
             raise SelectionError(f"unknown control id(s): {', '.join(unknown)} (see `kubeward controls`)")
-        known_fw = {framework_family(f) for c in controls.values() for f in c.meta.frameworks}
-        known_fw |= {f for c in controls.values() for f in c.meta.frameworks}
+        elsewhere = [c for c in include if c not in controls]
+        if elsewhere:
+            raise SelectionError(f"not a check of this command: {', '.join(elsewhere)} (see `kubeward controls`)")
+        known_fw = {framework_family(f) for c in known.values() for f in c.meta.frameworks}
+        known_fw |= {f for c in known.values() for f in c.meta.frameworks}
+        pool_fw = known_fw if known is controls else {
+            g for c in controls.values() for f in c.meta.frameworks for g in (f, framework_family(f))}
         bad_fw = [f for f in self.frameworks if f != "all" and f not in known_fw]
         if bad_fw:
             raise SelectionError(f"unknown framework(s): {', '.join(bad_fw)}")
@@ -215,6 +288,10 @@ class Selection:
             if not include and not any(c.meta.in_framework(f) for f in self.frameworks):
                 continue
             chosen.append(c)
+        foreign = [f for f in self.frameworks if f != "all" and f not in pool_fw]
+        if not chosen and foreign:  # running nothing would pass silently
+            raise SelectionError(f"none of this command's checks is in framework {', '.join(foreign)} (see "
+                                 f"`kubeward controls --framework {foreign[0]}`)")
         return chosen
 
 

@@ -31,6 +31,10 @@ def _esc(key: str) -> str:
     shape="object", kinds=("ConfigMap",),
 )
 def configmap_credential_key(res: Resource) -> Iterator[Hit]:
+    """No non-empty ConfigMap key is named like a credential (password, token, secret, api key...; placeholders
+    such as ${VAR} are not values): ConfigMaps are not Secrets, so far more subjects may read them, they are not
+    encrypted at rest by a secrets EncryptionConfiguration, and they are shown in plain text. Upstream: the
+    ConfigMap docs (kubernetes.io/docs/concepts/configuration/configmap/: not for confidential data); CIS 5.4.1."""
     for section in ("data", "binaryData"):
         for key, value in _d(res.obj.get(section)).items():
             if isinstance(value, str) and value.strip() and sensitive_name(str(key)) and not placeholder(value):
@@ -55,6 +59,9 @@ _CREDENTIAL_VALUE = re.compile(
     shape="object", kinds=("ConfigMap",),
 )
 def configmap_credential_value(res: Resource) -> Iterator[Hit]:
+    """No ConfigMap value holds the shape of a real credential: a PEM private key, an AWS access key id, a
+    GitHub or Slack token, user:password@ in a URL, or a password/token/secret/api key assignment in a
+    configuration file. Upstream: the ConfigMap docs (not for confidential data); MITRE ATT&CK T1552.001."""
     for key, value in _d(res.obj.get("data")).items():
         if sensitive_name(str(key)):
             continue  # KW-S001 reports the key itself
@@ -70,6 +77,10 @@ def configmap_credential_value(res: Resource) -> Iterator[Hit]:
     shape="object", kinds=("Secret",),
 )
 def legacy_sa_token(res: Resource) -> Iterator[Hit]:
+    """No Secret of type kubernetes.io/service-account-token: such a token never expires and outlives every pod
+    that used it, while projected TokenRequest tokens expire and are bound to their pod. Upstream: KEP-2799
+    (reduction of secret-based service account tokens; legacy token cleanup since v1.29); the Service Accounts
+    docs."""
     # These never expire and survive pod deletion (KEP-2799, legacy token cleanup since v1.29).
     if res.obj.get("type") == "kubernetes.io/service-account-token":
         sa = res.annotations.get("kubernetes.io/service-account.name", "?")
@@ -83,6 +94,10 @@ def legacy_sa_token(res: Resource) -> Iterator[Hit]:
     shape="object", kinds=("Secret",),
 )
 def committed_secret(res: Resource) -> Iterator[Hit]:
+    """A Secret read from a file (not a live cluster) carries no values in data or stringData: a manifest in
+    version control then holds the secret in plain text or base64, which is an encoding, not encryption; token
+    Secrets are filled in by the controller and skipped. Upstream: the Secrets good-practices docs
+    (kubernetes.io/docs/concepts/security/secrets-good-practices/)."""
     if res.file is None or res.obj.get("type") == "kubernetes.io/service-account-token":
         return  # live objects are expected to hold data; token data is filled in by the controller
     for section in ("stringData", "data"):
@@ -105,6 +120,10 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
     shape="object", kinds=("Secret",),
 )
 def secret_in_annotation(res: Resource) -> Iterator[Hit]:
+    """A Secret's kubectl.kubernetes.io/last-applied-configuration annotation does not repeat its data or
+    stringData: client-side kubectl apply copies the whole object into it, and annotations are shown to anyone
+    who can read the object's metadata (kubectl get -o yaml, list with partial metadata). Upstream: kubectl
+    apply's last-applied annotation (kubernetes.io/docs/tasks/manage-kubernetes-objects/declarative-config/)."""
     text = res.annotations.get(LAST_APPLIED)
     if not isinstance(text, str) or ("data" not in text):
         return
@@ -127,6 +146,10 @@ _KEY_FILE = re.compile(r"(\.key|\.pem|\.p12|\.pfx|id_rsa|id_ed25519|id_ecdsa|kub
     shape="object", kinds=("Secret",),
 )
 def opaque_key_material(res: Resource) -> Iterator[Hit]:
+    """An Opaque Secret has no key named like key material or a kubeconfig (*.key, *.pem, *.p12, id_rsa,
+    kubeconfig...): TLS pairs belong in type kubernetes.io/tls, which tooling validates and rotates, and
+    kubeconfigs or SSH keys handed to workloads are credentials beyond the pod's own. Upstream: the Secrets
+    docs, types of Secret (kubernetes.io/docs/concepts/configuration/secret/#secret-types)."""
     if res.obj.get("type", "Opaque") not in ("Opaque", "", None):
         return
     for section in ("data", "stringData"):

@@ -1,9 +1,9 @@
-"""Checks that judge something other than snapshot objects: node files, PKI folders, EncryptionConfiguration,
-etcd endpoints, audit policies and component versions (vulns, versions).
+"""Every control id kubeward has, in one place: the registry's checks of every shape (scan's and the standalone
+commands': node, PKI, encryption, etcd, audit policy) and the component-version notes of `vulns`/`versions`,
+whose ids are their data's.
 
-They keep their own lists next to the code that runs them; this module only gathers their metadata so that
-every control id is known in one place: the exceptions file and `kubeward.io/ignore` are validated against it,
-and `kubeward controls` lists them. Imported lazily: the PKI checks pull in `cryptography`.
+The exceptions file and `kubeward.io/ignore` are validated against it, and `kubeward controls` lists it.
+Imported lazily: the PKI checks pull in `cryptography`.
 """
 
 from __future__ import annotations
@@ -11,29 +11,21 @@ from __future__ import annotations
 import functools
 
 from ..findings import ControlMeta
+from .registry import every_control
 
 
-def standalone_controls() -> list[ControlMeta]:
-    """Every non-snapshot check, sorted by id."""
-    from ..audit import policycheck
-    from ..cli.encryption import CONTROLS as ENCRYPTION
-    from ..cli.etcd import CONTROLS as ETCD
-    from ..controls.node import REGISTRY as NODE
-    from ..pki.checks import CONTROLS as PKI
-    from ..vulns.report import DATA_DATE, DATA_STALE
+def vulns_metas() -> list[ControlMeta]:
+    """The notes `vulns` and `versions` report (the CVE ids of `vulns` are its data's, not here)."""
+    from ..vulns.report import DATA_DATE, DATA_STALE, UNRANGED
     from ..vulns.skew import SKEW_CONTROLS
+    from ..vulns.support import SUPPORT_CONTROLS
     from ..vulns.versions import VERSION_FOUND
 
-    audit = [v for v in vars(policycheck).values() if isinstance(v, ControlMeta)]
-    vulns = (DATA_DATE, DATA_STALE, *SKEW_CONTROLS, VERSION_FOUND)  # the CVE ids of `vulns` are its data's, not here
-    metas = {m.id: m for m in (*[c.meta for c in NODE], *PKI, *ENCRYPTION, *ETCD, *audit, *vulns)}
-    return [metas[k] for k in sorted(metas)]
+    return [DATA_DATE, DATA_STALE, UNRANGED, *SKEW_CONTROLS, *SUPPORT_CONTROLS, VERSION_FOUND]
 
 
 @functools.cache
 def known_control_ids() -> frozenset[str]:
-    """The ids of every check kubeward has: the scan registry and the standalone checks (retired ids, which name
+    """The ids of every check kubeward has: every registered control and the vulns notes (retired ids, which name
     their successors, are in `registry.aliases()`)."""
-    from .registry import all_controls
-
-    return frozenset(all_controls()) | {m.id for m in standalone_controls()}
+    return frozenset(every_control()) | {m.id for m in vulns_metas()}

@@ -39,6 +39,7 @@ class Problem:
 
     path: str
     message: str
+    weak: bool = False  # a weakness that still encrypts (aescbc, KMS v1), not plaintext
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,9 +273,9 @@ def weaknesses(cfg: EncryptionConfig, resources: tuple[str, ...] = ("secrets",))
             out.append(Problem(first.path, f"first provider for {gr} is identity: new writes are stored in plaintext"))
         elif first.type == "aescbc":
             out.append(Problem(first.path, f"{gr} use aescbc, which upstream no longer recommends (padding oracle); "
-                                           "prefer kms v2, secretbox or aesgcm"))
+                                           "prefer kms v2, secretbox or aesgcm", weak=True))
         elif first.type == "kms" and first.kms_api_version == "v1":
-            out.append(Problem(first.path, f"{gr} use KMS v1, deprecated upstream; use KMS v2"))
+            out.append(Problem(first.path, f"{gr} use KMS v1, deprecated upstream; use KMS v2", weak=True))
     return out
 
 

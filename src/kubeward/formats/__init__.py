@@ -22,6 +22,33 @@ def render(report: Report, fmt: str, **opts: Any) -> str:
     return module.render(report, **opts)
 
 
+def render_report(report: Report, fmt: str, *, facts: dict[str, Any] | None = None, preface: str = "",
+                  **opts: Any) -> str:
+    """A command's Report in any of FORMATS, with what the command observed beside its findings: `facts` (the
+    etcd probe's results, a PKI folder's certificates) become further keys of the JSON/YAML document, after the
+    contract's; `preface` (their table) is printed before the findings table. SARIF, JUnit and HTML carry the
+    findings only, as for every command."""
+    if fmt in DOCUMENTS and facts:
+        from .json import document as report_document
+
+        return document({**report_document(report), **facts}, fmt)
+    if fmt == "table" and preface:
+        return preface + "\n" + render(report, fmt, **opts)
+    if fmt != "table":
+        opts.pop("color", None)
+    return render(report, fmt, **opts)
+
+
+class UnsupportedFormat(ValueError):
+    """A format that makes no sense for a command's answer (an rbac who-can answer in JUnit): a usage error."""
+
+
+def refuse(fmt: str, supported: tuple[str, ...], what: str) -> UnsupportedFormat:
+    """The one-line usage error for `-o FMT` where the answer has no such form."""
+    return UnsupportedFormat(f"-o {fmt}: {what} has no {fmt} form (it is not a report of findings); use one of: "
+                             f"{', '.join(supported)}")
+
+
 def document(doc: Any, fmt: str) -> str:
     """A command's own JSON-shaped document (`pss check`, `rbac risks`, ...) as `-o json` or `-o yaml` text: the
     one place both are written, so every command that has `-o json` has the same document in YAML."""
@@ -34,6 +61,13 @@ def document(doc: Any, fmt: str) -> str:
     import orjson
 
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def json_line(record: Any) -> str:
+    """One record of a JSON-lines stream (alerts of `netpol check-flows`, agent logs): compact, one line."""
+    import orjson
+
+    return orjson.dumps(record).decode() + "\n"
 
 
 @contextmanager

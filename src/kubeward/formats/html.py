@@ -35,6 +35,7 @@ SEVERITY_COLOURS = {
 CAP_ABOVE = 5000
 CAPPED_ROWS = 500
 SUPPRESSED_CAP = 2000
+VULNS_CAP = 500  # ranked vulnerability rows listed (the top of the ranking; every one stays under its control)
 
 DONUT_R = 54.0
 DONUT_C = 2 * math.pi * DONUT_R
@@ -92,6 +93,13 @@ def framework_bars(report: Report) -> list[Bar]:
     return [Bar(fw, score, score_colour(score)) for fw, score in report.framework_scores().items()]
 
 
+def ranked_vulns(report: Report) -> list[Finding]:
+    """The vulnerability findings with a risk rank, highest first (ties: severity, then id)."""
+    ranked = [f for f in report.findings if f.risk is not None]
+    ranked.sort(key=lambda f: (-f.risk.score if f.risk else 0, -f.severity, f.control.id))
+    return ranked
+
+
 def control_groups(report: Report, max_rows: int | None = None) -> list[ControlGroup]:
     grouped: dict[str, list[Finding]] = defaultdict(list)
     metas: dict[str, ControlMeta] = {}
@@ -125,6 +133,7 @@ def render(report: Report, *, title: str = "kubeward report", max_rows: int | No
     counts = report.by_severity()
     counts["info"] = sum(1 for f in report.findings if f.severity == Severity.INFO)
     groups = control_groups(report, max_rows)
+    vulns = ranked_vulns(report)
     template = _environment().get_template("report.html.j2")
     return template.render(
         title=title,
@@ -140,4 +149,6 @@ def render(report: Report, *, title: str = "kubeward report", max_rows: int | No
         groups=groups,
         listed=sum(len(g.findings) for g in groups),
         suppressed=report.suppressed[:SUPPRESSED_CAP],
+        vulns=vulns[:VULNS_CAP],
+        vulns_total=len(vulns),
     )

@@ -181,6 +181,7 @@ def _items(findings: list[Finding], parts: Parts) -> list[bytes]:
             path,
             message,
             around[1],
+            b"" if f.risk is None else _KEY + b'"risk": ' + _block(f.risk.to_json(), 3),
             b"" if f.suppressed_by is None else _KEY + b'"suppressed": ' + _block({"reason": f.suppressed_by}, 3),
             _ITEM_END,
         )))

@@ -110,6 +110,8 @@ def _result(f: Finding, index: int) -> dict[str, Any]:
     props: dict[str, Any] = {"object": o.to_json(), "path": f.path, "severity": f.severity.label}
     if loc.cluster:
         props["cluster"] = loc.cluster
+    if f.risk is not None:
+        props["risk"] = f.risk.to_json()
     result: dict[str, Any] = {
         "ruleId": f.control.id,
         "ruleIndex": index,

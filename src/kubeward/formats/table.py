@@ -178,7 +178,7 @@ def _control_lines(controls: list[_Control], width: int, paths: Paths, *, first:
             shown = min(shown, max_rows)
         rows = c.found[:shown]
         cells = [(_t(f.object), Text(paths.where(f.location) or "-", style="cyan")) for f in rows]
-        lines.extend(_rows(cells, [clean(f.message) for f in rows], width, INDENT))
+        lines.extend(_rows(cells, [clean(_message(f)) for f in rows], width, INDENT))
         if 0 < shown < len(c.found):
             how = hint if hint and shown == first else "-o json"  # cut by the view, or by the cap
             more = f"… {len(c.found) - shown} more finding(s) ({how} for all)"
@@ -188,6 +188,11 @@ def _control_lines(controls: list[_Control], width: int, paths: Paths, *, first:
                                Text.assemble(" " * INDENT, ("Fix: ", "bold green")), INDENT + 5, gap=1))
             lines.append(Text(""))
     return lines
+
+
+def _message(f: Finding) -> str:
+    """The message, and for a ranked vulnerability its risk and the factors behind it."""
+    return f.message if f.risk is None else f"{f.message} [{f.risk.summary()}]"
 
 
 def _collapsed(controls: list[_Control], width: int, hint: str) -> list[Text]:

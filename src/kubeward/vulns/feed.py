@@ -30,7 +30,9 @@ class Feed:
         return (today - self.date).days
 
     def describe(self) -> str:
-        return f"{self.source} at {self.commit}, dated {self.date.isoformat()}, {len(self.records)} records"
+        """`SOURCE at COMMIT, dated …` for a checkout; `SOURCE (how it was made), dated …` otherwise."""
+        how = f" ({self.commit})" if " " in self.commit else f" at {self.commit}" if self.commit else ""
+        return f"{self.source}{how}, dated {self.date.isoformat()}, {len(self.records)} records"
 
 
 def parse_feed(doc: Any) -> Feed:
@@ -88,7 +90,7 @@ def load_path(path: str) -> Feed:
         date = dt.date.fromisoformat(newest)
     except ValueError:
         raise OSVError(f"{path}: no record has a modified date to date the data by") from None
-    return Feed(str(p), "local folder (dated by its newest record)", date, tuple(records))
+    return Feed(str(p), "a local folder, dated by its newest record", date, tuple(records))
 
 
 @cache

@@ -6,17 +6,20 @@ Trivy: `trivy image -f json` (SchemaVersion 2): ArtifactName, Metadata.RepoTags/
 [] (VulnerabilityID, PkgName, InstalledVersion, FixedVersion, Severity, Title). Grype: `grype -o json`: source.target
 (userInput, tags, repoDigests, manifestDigest), matches[] (vulnerability.id/severity/fix.versions, artifact.name/
 version). Severities map to kubeward's; UNKNOWN/Negligible are medium/low (neither hidden nor inflated).
+CycloneDX JSON (SBOMs with vulnerabilities, VEX documents) is read by vulns/cyclonedx.py; its VEX statements
+suppress a vulnerability for the image in every report about that image.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..controls.imageref import parse_image, split_registry
 from ..findings import ControlMeta, Finding, Severity
 from ..resource import Resource
+from .risk import RiskContext
 
 _SEVERITY = {"critical": Severity.CRITICAL, "high": Severity.HIGH, "medium": Severity.MEDIUM, "low": Severity.LOW,
              "negligible": Severity.LOW, "unknown": Severity.MEDIUM}
@@ -43,6 +46,7 @@ class ImageReport:
     refs: frozenset[str]  # normalised repository:tag references
     digests: frozenset[str]  # sha256:… manifest digests
     vulns: tuple[ImageVuln, ...]
+    vex: Mapping[str, Any] = field(default_factory=dict)  # vulnerability id -> cyclonedx.Statement
 
 
 def normalise(image: str) -> tuple[str | None, str | None]:
@@ -80,10 +84,14 @@ def parse_report(doc: Any, source: str) -> ImageReport:
         return _trivy(doc, source)
     if "matches" in doc and "source" in doc:
         return _grype(doc, source)
-    raise ReportError("neither a Trivy (Results) nor a Grype (matches, source) JSON report")
+    if doc.get("bomFormat") == "CycloneDX":
+        from .cyclonedx import parse_cyclonedx
+
+        return parse_cyclonedx(doc, source)
+    raise ReportError("neither a Trivy (Results), a Grype (matches, source) nor a CycloneDX (bomFormat) JSON report")
 
 
-def _image_refs(names: Iterable[str], repo_digests: Iterable[str], digests: Iterable[str]) -> tuple[frozenset[str],
+def image_refs(names: Iterable[str], repo_digests: Iterable[str], digests: Iterable[str]) -> tuple[frozenset[str],
                                                                                                    frozenset[str]]:
     refs, found = set(), set(digests)
     for n in names:
@@ -106,7 +114,7 @@ def _trivy(doc: Mapping[str, Any], source: str) -> ImageReport:
     meta = doc.get("Metadata") or {}
     if not isinstance(meta, Mapping):
         raise ReportError("Metadata: not an object")
-    refs, digests = _image_refs([name, *_strs(meta.get("RepoTags"), "Metadata.RepoTags")],
+    refs, digests = image_refs([name, *_strs(meta.get("RepoTags"), "Metadata.RepoTags")],
                                 _strs(meta.get("RepoDigests"), "Metadata.RepoDigests"), ())
     vulns: list[ImageVuln] = []
     results = doc.get("Results") or []
@@ -134,7 +142,7 @@ def _grype(doc: Mapping[str, Any], source: str) -> ImageReport:
         raise ReportError("source.target.userInput: not a string (not an image scan?)")
     name = target["userInput"]
     manifest = target.get("manifestDigest")
-    refs, digests = _image_refs([name, *_strs(target.get("tags"), "source.target.tags")],
+    refs, digests = image_refs([name, *_strs(target.get("tags"), "source.target.tags")],
                                 _strs(target.get("repoDigests"), "source.target.repoDigests"),
                                 [manifest] if isinstance(manifest, str) and manifest else [])
     matches = doc.get("matches")
@@ -162,7 +170,22 @@ def runs(image: str, report: ImageReport) -> bool:
     return ref is not None and ref in report.refs
 
 
-def image_findings(resources: Iterable[Resource], reports: list[ImageReport]) -> Iterator[Finding]:
+def container_images(resources: Iterable[Resource]) -> set[str]:
+    """Every image a container (init, regular, ephemeral) of the input runs."""
+    out = set()
+    for res in resources:
+        pod = res.pod()
+        if pod is None:
+            continue
+        for c, _ptr, _fld in pod.containers():
+            if isinstance(c.get("image"), str):
+                out.add(c["image"])
+    return out
+
+
+def image_findings(resources: Iterable[Resource], reports: list[ImageReport],
+                   rank: RiskContext | None = None) -> Iterator[Finding]:
+    """One finding per vulnerability and container running the report's image; ranked when `rank` is given."""
     metas: dict[tuple[str, Severity], ControlMeta] = {}
     for res in resources:
         pod = res.pod()
@@ -172,16 +195,31 @@ def image_findings(resources: Iterable[Resource], reports: list[ImageReport]) ->
             image = c.get("image")
             if not isinstance(image, str):
                 continue
-            for rep in reports:
-                if not runs(image, rep):
-                    continue
+            mine = [rep for rep in reports if runs(image, rep)]
+            vex = {k: st for rep in mine for k, st in rep.vex.items()}
+            seen: set[tuple[str, str, str]] = set()
+            in_package = {v.id for rep in mine for v in rep.vulns if v.package}
+            for rep in mine:
                 for v in rep.vulns:
+                    if (v.id, v.package, v.installed) in seen or (not v.package and v.id in in_package):
+                        continue  # the same vulnerability in two reports about this image: one finding
+                    seen.add((v.id, v.package, v.installed))
                     meta = metas.setdefault((v.id, v.severity), ControlMeta(
                         v.id, v.title, v.severity, "image-vulns", (),
                         remediation="Rebuild or upgrade the image with the fixed package version."))
                     fixed = f"fixed in {v.fixed}" if v.fixed else "no fix published"
                     kind = {"initContainers": "init container", "ephemeralContainers": "ephemeral container"}.get(
                         fld, "container")
-                    yield Finding(meta, res.ref(), res.location(f"{ptr}/image"), f"{ptr}/image",
-                                  f"{kind} {c.get('name', '?')} runs {image}: {v.package} {v.installed} ({fixed}); "
-                                  f"from {rep.source}")
+                    finding = Finding(meta, res.ref(), res.location(f"{ptr}/image"), f"{ptr}/image",
+                                      f"{kind} {c.get('name', '?')} runs {image}: "
+                                      f"{f'{v.package} {v.installed}'.strip() or 'the image'} ({fixed}); "
+                                      f"from {rep.source}")
+                    if rank is not None:
+                        finding.risk = rank.risk(v.severity, bool(v.fixed), res, fix_from="image report")
+                    statement = vex.get(v.id)
+                    if statement is not None:
+                        if statement.suppresses:
+                            finding.suppressed_by = statement.reason()
+                        else:
+                            finding.message += f"; {statement.reason()}"
+                    yield finding

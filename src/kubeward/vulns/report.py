@@ -23,6 +23,8 @@ from .components import Found
 from .cvss import CVSSError, base_score, severity
 from .feed import STALE_DAYS, Feed
 from .osv import Affected, Record
+from .risk import RiskContext
+from .update import Official
 
 DATA_DATE = ControlMeta(
     "KW-V000", "Vulnerability data used", Severity.INFO, "vulns",
@@ -33,6 +35,13 @@ DATA_STALE = ControlMeta(
     remediation="Use a kubeward release with newer vulnerability data; CVEs published after the snapshot's "
                 "date are not in this report.",
     description="An old snapshot misses the newest CVEs, so a clean report from it is not a clean bill.")
+UNRANGED = ControlMeta(
+    "KW-V002", "CVE in the official feed without version data", Severity.MEDIUM, "vulns",
+    remediation="Read the CVE's announcement and check the versions you run by hand; update the OSV data "
+                "(kubeward vulns update --from …) when it has the record.",
+    description="The official Kubernetes CVE feed lists the CVE but the OSV data has no record (no version "
+                "ranges): whether it affects these versions is not judged, and said rather than skipped.")
+OFFICIAL_REF = ObjectRef("kubeward.io/v1", "VulnerabilityData", None, "official-cve-feed")
 DATA_REF = ObjectRef("kubeward.io/v1", "VulnerabilityData", None, "k8s-cve-feed-osv")
 
 
@@ -57,7 +66,10 @@ def cve_control(record: Record, entry: Affected) -> ControlMeta:
 
 
 def build(feed: Feed, found: Iterable[Found], not_assessed: Iterable[NotAssessed] = (),
-          errors: Iterable[InputError] = (), today: dt.date | None = None) -> Report:
+          errors: Iterable[InputError] = (), today: dt.date | None = None, rank: RiskContext | None = None,
+          official: Official | None = None) -> Report:
+    """`rank`: attach each CVE finding's risk where the component runs (vulns/risk.py); `official`: the official
+    feed's CVE list, whose CVEs the OSV data lacks are each a KW-V002 finding."""
     today = today or dt.date.today()
     found = list(found)
     hits: dict[tuple[str, ObjectRef, str, str], _Hit] = {}
@@ -80,6 +92,15 @@ def build(feed: Feed, found: Iterable[Found], not_assessed: Iterable[NotAssessed
                                 f"the snapshot is dated {feed.date.isoformat()}, {age} days before "
                                 f"{today.isoformat()} (more than {STALE_DAYS}): newer CVEs are not in this report"))
     controls[DATA_STALE.id] = ControlResult(DATA_STALE, 1, int(stale))
+    if official is not None:
+        known = {r.id for r in feed.records} | {a for r in feed.records for a in r.aliases}
+        missing = [(i, s, u) for i, s, u in official.items if i not in known]
+        findings[0].message += f"; official CVE list: {official.describe()}"
+        for cve, summary, url in missing:
+            findings.append(Finding(UNRANGED, OFFICIAL_REF, data_loc, f"/items/{cve}",
+                                    f"{cve}: {summary or 'no summary'} ({url or 'no URL'}) is in the official feed "
+                                    f"({official.describe()}) but not in the OSV data: not judged"))
+        controls[UNRANGED.id] = ControlResult(UNRANGED, len(official.items), len(missing))
     for (_rid, _obj, _path, component), hit in sorted(hits.items(), key=lambda kv: (kv[0][0], str(kv[0][1]),
                                                                                      kv[0][2], kv[0][3])):
         entry = hit.entries[0]
@@ -90,9 +111,21 @@ def build(feed: Feed, found: Iterable[Found], not_assessed: Iterable[NotAssessed
         packages = ", ".join(sorted({e.package for e in hit.entries}))
         note = f"; {hit.found.note}" if hit.found.note else ""
         msg = (f"{component} {hit.found.text} ({hit.found.how}) is affected ({packages}): {fix}{note}")
-        findings.append(Finding(meta, hit.found.object, hit.found.location, hit.found.path, msg))
+        finding = Finding(meta, hit.found.object, hit.found.location, hit.found.path, msg)
+        if rank is not None:
+            finding.risk = rank.risk(meta.severity, bool(fixes), rank.resource_of(hit.found.object),
+                                     _not_a_workload(hit.found))
+        findings.append(finding)
         res = controls.setdefault(meta.id, ControlResult(meta))
         res.evaluated += 1
         res.failed += 1
     return Report(objects=len({(f.object, f.path, f.component) for f in found}), findings=findings,
                   errors=list(errors), not_assessed=list(not_assessed), controls=controls)
+
+
+def _not_a_workload(f: Found) -> str:
+    if f.object.kind == "Node":
+        return "the kubelet of a Node (a host component)"
+    if f.object.kind == "KubernetesRelease":
+        return f"a release named by {f.how}, not a workload"
+    return ""

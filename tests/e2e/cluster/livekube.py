@@ -11,6 +11,7 @@ from kubeward.sources.cluster import Client
 PLURALS = {
     "Namespace": ("v1", "namespaces", False), "ServiceAccount": ("v1", "serviceaccounts", True),
     "Secret": ("v1", "secrets", True), "ConfigMap": ("v1", "configmaps", True), "Pod": ("v1", "pods", True),
+    "Service": ("v1", "services", True), "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies", True),
     "Role": ("rbac.authorization.k8s.io/v1", "roles", True),
     "ClusterRole": ("rbac.authorization.k8s.io/v1", "clusterroles", False),
     "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings", True),

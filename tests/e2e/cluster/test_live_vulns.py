@@ -77,5 +77,60 @@ def test_versions_cluster_judges_skew_against_the_harness(live: Any, admin: Clie
     assert out.returncode == 1, out.stderr
     got = {(f["control"]["id"], f["object"]["name"]) for f in json.loads(out.stdout)["findings"]}
     assert ("KW-V012", "skew-old") in got and ("KW-V011", "skew-new") in got
-    assert not any(name == "skew-ok" and cid != "KW-V100" for cid, name in got)
+    support = {"KW-V020", "KW-V021", "KW-V022", "KW-V023"}  # each minor's support window, whatever the date
+    assert not any(name == "skew-ok" and cid != "KW-V100" and cid not in support for cid, name in got)
+    assert any(cid in support and name == "skew-ok" for cid, name in got)
     assert any(cid == "KW-V100" and info["gitVersion"] for cid, _ in got)
+
+
+def test_vulns_cluster_ranks_image_cves_by_where_they_run(live: Any, admin: Client, tmp_path: Path) -> None:
+    """On the real apiserver: the same image CVE in an exposed, privileged pod whose service account reads every
+    secret ranks above the one in an isolated, restricted pod without a token; each factor names its engine."""
+    namespace(admin, "rank-hot")
+    namespace(admin, "rank-cold")
+    wait_default_sa(admin, ["rank-hot", "rank-cold"])
+    create(admin, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "powerful", "namespace": "rank-hot"}})
+    create(admin, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                   "metadata": {"name": "rank-secret-reader"},
+                   "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]})
+    create(admin, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                   "metadata": {"name": "rank-powerful"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                               "name": "rank-secret-reader"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "powerful", "namespace": "rank-hot"}]})
+    container = {"name": "web", "image": "nginx:1.25.3", "ports": [{"containerPort": 8080, "name": "http"}]}
+    create(admin, {"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": "hot", "namespace": "rank-hot", "labels": {"app": "hot"}},
+                   "spec": {"serviceAccountName": "powerful",
+                            "containers": [{**container, "securityContext": {"privileged": True}}]}})
+    create(admin, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "hot", "namespace": "rank-hot"},
+                   "spec": {"type": "LoadBalancer", "selector": {"app": "hot"},
+                            "ports": [{"port": 80, "targetPort": "http"}]}})
+    create(admin, {"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": "cold", "namespace": "rank-cold", "labels": {"app": "cold"}},
+                   "spec": {"automountServiceAccountToken": False,
+                            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                            "containers": [{**container, "securityContext": {
+                                "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}})
+    create(admin, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "cold", "namespace": "rank-cold"},
+                   "spec": {"type": "NodePort", "selector": {"app": "cold"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    create(admin, {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                   "metadata": {"name": "deny", "namespace": "rank-cold"},
+                   "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}})
+    trivy = {"SchemaVersion": 2, "ArtifactName": "nginx:1.25.3", "Metadata": {"RepoTags": ["nginx:1.25.3"]},
+             "Results": [{"Target": "debian", "Vulnerabilities": [
+                 {"VulnerabilityID": "CVE-2023-44487", "PkgName": "libnghttp2-14", "InstalledVersion": "1.52.0-1",
+                  "FixedVersion": "1.52.0-1+deb12u1", "Severity": "HIGH", "Title": "HTTP/2 Rapid Reset"}]}]}
+    (tmp_path / "trivy.json").write_text(json.dumps(trivy))
+    out = kw("vulns", "--cluster", "--kubeconfig", str(live.kubeconfig), "--images", str(tmp_path / "trivy.json"),
+             "-o", "json", "--fail-on", "none", "--today", "2026-01-05")
+    assert out.returncode == 0, out.stderr
+    ranked = {f["object"]["name"]: f["risk"] for f in json.loads(out.stdout)["findings"]
+              if f["control"]["id"] == "CVE-2023-44487" and f["object"]["kind"] == "Pod"}
+    assert ranked["hot"]["score"] == 9 and ranked["cold"]["score"] == 3, ranked
+    hot = {x["factor"]: (x["present"], x["engine"]) for x in ranked["hot"]["factors"]}
+    assert hot == {"exposed": (True, "netpol"), "privileged": (True, "pss"), "service-account": (True, "rbac"),
+                   "fix": (True, "image report")}
+    cold = {x["factor"]: x for x in ranked["cold"]["factors"]}
+    assert cold["exposed"]["present"] is False and "denied by rank-cold/deny" in cold["exposed"]["detail"]
+    assert "token not mounted" in cold["service-account"]["detail"]

@@ -8,8 +8,8 @@ WARN, never PASS.
 
 from __future__ import annotations
 
-from ..findings import Finding, Report
-from .node import FAIL, MANUAL_STATE, PASS, SKIP, WARN, BenchmarkCheck
+from ...findings import Finding, Report
+from .benchmark import FAIL, MANUAL_STATE, PASS, SKIP, WARN, BenchmarkCheck
 
 SECTIONS = {
     "5": "Kubernetes Policies", "5.1": "RBAC and Service Accounts", "5.2": "Pod Security Standards",
@@ -107,10 +107,10 @@ def policy_checks(report: Report) -> list[BenchmarkCheck]:
 def cluster_report(kubeconfig: str | None, context: str | None) -> Report:
     """The registry's section-5 controls over the live cluster (read as `scan --cluster` reads it); exceptions
     are applied once, to the merged node report, by the caller."""
-    from ..cli.live import load_cluster_cli
-    from ..controls.registry import all_controls
-    from ..exceptions import Exceptions
-    from ..scan import ScanOptions, scan
+    from ...cli.live import load_cluster_cli
+    from ...exceptions import Exceptions
+    from ...scan import ScanOptions, scan
+    from ..registry import all_controls
 
     registry = all_controls()
     metas = registry.values() if isinstance(registry, dict) else registry
