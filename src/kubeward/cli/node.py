@@ -6,6 +6,7 @@ under the ones that need attention, and `== Summary <target> ==` totals; the oth
 
 from __future__ import annotations
 
+import functools
 import shutil
 import textwrap
 from collections import Counter
@@ -150,7 +151,8 @@ SKIP every finding excepted (--exceptions).""")
 @click.option("--benchmark", type=click.Choice(["cis-1.12"]), default=None,
               help="Only the benchmark's checks (kubeward's own checks beyond it are left out).")
 @click.option("--show-passed", is_flag=True, help="List the passed checks too (the totals always count them).")
-@live_options
+@functools.partial(live_options, cluster_help="Also judge CIS section 5 (policies) from this cluster's API "
+                   "(--context, --kubeconfig).")
 @output_options(FORMATS)
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains (none: report only).")
