@@ -352,3 +352,18 @@ def test_etcd_config_file_unreadable_is_an_error(tmp_path: Path) -> None:
     _node(tmp_path)
     cfg = _cfg(tmp_path, {7: ["etcd", "--config-file=/etc/none.yaml"]})
     assert "etcd" not in cfg.components and len(cfg.errors) == 1 and "none.yaml" in cfg.errors[0].file
+
+
+@pytest.mark.parametrize(("config", "fails"), [({}, True), ({"enableProfiling": False}, False),
+                                               ({"enableProfiling": "no"}, True)])
+def test_scheduler_profiling_comes_from_its_config_file(tmp_path: Path, config: dict[str, object], fails: bool) -> None:
+    from kubeward.controls.node.scheduler import sch_profiling
+
+    root = _node(tmp_path)
+    (root / "etc/scheduler.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "KubeSchedulerConfiguration", **config}))
+    cfg = _cfg(tmp_path, {4: ["kube-scheduler", "--config=/etc/scheduler.yaml", "--profiling=false"]})
+    hits = list(sch_profiling(cfg))
+    assert bool(hits) is fails  # --profiling=false is ignored when --config is given
+    if hits:
+        assert hits[0][1].file is not None and hits[0][1].file.endswith("etc/scheduler.yaml")
