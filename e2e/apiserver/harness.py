@@ -6,7 +6,7 @@ cluster needs comes from kubeward itself: `pki init` (kubeadm layout, separate e
 certificate the admission webhook plugins present (AdmissionConfiguration). Processes are tracked by pid
 files in the state directory so a second `up` first stops what a first one left, and `down` stops them even after a failed start.
 
-Usage: python3 harness.py up|down [--state DIR]
+Usage: python3 harness.py up|down|restart-apiserver [--state DIR]
 """
 
 from __future__ import annotations
@@ -60,6 +60,13 @@ class Cluster:
         return f"https://127.0.0.1:{self.ports['etcd']}"
 
     @property
+    def node_root(self) -> Path:
+        """A kubeadm node's layout of this control plane: etc/kubernetes/manifests/kube-apiserver.yaml with the
+        flags the apiserver really runs with (host paths as kubeadm writes them), etc/kubernetes/pki and
+        admin.conf; `--root`/`--node-root` of `node check` and `creds audit` read it as they read a node."""
+        return self.state / "node"
+
+    @property
     def audit_log(self) -> Path:
         return self.state / "audit.log"
 
@@ -69,7 +76,8 @@ class Cluster:
 
     @property
     def encryption_config(self) -> Path:
-        return self.state / "encryption.yaml"
+        # Where a kubeadm node keeps it, below the node root: `encryption rotate --node-root` edits this file.
+        return self.node_root / "etc" / "kubernetes" / "enc" / "encryption.yaml"
 
     @property
     def admission_config(self) -> Path:
@@ -213,10 +221,56 @@ class Cluster:
                  str(self.encryption_config if encryption else self._plaintext_writes_config())]
         if self.admission_config.exists():
             argv += ["--admission-control-config-file", str(self.admission_config)]
-        self._start("kube-apiserver", _edit_args(argv, extra, drop))
+        argv = _edit_args(argv, extra, drop)
+        self._write_node_root(argv)
+        self._start("kube-apiserver", argv)
         self._wait("kube-apiserver", lambda: _get(f"{self.server}/readyz", k / "ca.crt",
                                                   k / "apiserver-kubelet-client.crt",
                                                   k / "apiserver-kubelet-client.key") == 200)
+
+    def _write_node_root(self, argv: list[str]) -> None:
+        """node_root: the apiserver's static-pod manifest with its real flags, each state path replaced by the
+        kubeadm host path a symlink below the node root leads back to (pki/ → /etc/kubernetes/pki, other files →
+        /etc/kubernetes/NAME, the audit log → /var/log/kubernetes/audit.log); admin.conf a 0600 copy."""
+        import yaml
+
+        kube = self.node_root / "etc" / "kubernetes"
+        (kube / "manifests").mkdir(parents=True, exist_ok=True)
+        places = {self.pki: "/etc/kubernetes/pki", self.audit_log: "/var/log/kubernetes/audit.log"}
+
+        def host(arg: str) -> str:
+            path = Path(arg)
+            if arg.startswith(str(self.node_root) + "/"):
+                return arg[len(str(self.node_root)):]  # already below the node root
+            if not arg.startswith(str(self.state) + "/"):
+                return arg
+            for real, where in places.items():
+                if path == real or real in path.parents:
+                    return where + arg[len(str(real)):]
+            places[path] = f"/etc/kubernetes/{path.name}"
+            return places[path]
+
+        command = ["kube-apiserver", *(host(a) for a in argv[2:])]
+        for real, where in places.items():
+            link = self.node_root / where.lstrip("/")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.is_symlink():
+                link.symlink_to(real)
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "kube-apiserver", "namespace": "kube-system",
+                            "labels": {"component": "kube-apiserver", "tier": "control-plane"}},
+               "spec": {"hostNetwork": True, "priorityClassName": "system-node-critical",
+                        "containers": [{"name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver",
+                                        "command": command}]}}
+        manifest = kube / "manifests" / "kube-apiserver.yaml"
+        fd = os.open(manifest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            yaml.safe_dump(pod, fh, sort_keys=False)
+        if self.kubeconfig.exists():
+            admin = kube / "admin.conf"
+            fd = os.open(admin, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self.kubeconfig.read_bytes())
 
     def _plaintext_writes_config(self) -> Path:
         """"Encryption off" for a cluster that already holds encrypted data: identity first writes plaintext, the
@@ -379,6 +433,7 @@ def up(state: Path = DEFAULT_STATE, *, bin_dir: Path | None = None, audit_policy
     try:
         kubeward("pki", "init", str(cluster.pki), "--node-name", "kubeward-e2e", "--key-type", "ecdsa",
                  "--advertise-address", "127.0.0.1")
+        cluster.encryption_config.parent.mkdir(parents=True, mode=0o700)
         kubeward("encryption", "generate", "--provider", "aescbc", "--output", str(cluster.encryption_config))
         shutil.copyfile(audit_policy or HERE / "audit-policy.yaml", cluster.audit_policy)
         kubeward("pki", "issue-user", str(cluster.pki), "kubeward-admin", "--group", "system:masters",
@@ -404,7 +459,7 @@ def attach(state: Path = DEFAULT_STATE) -> Cluster:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="harness.py", description=__doc__.splitlines()[0])
-    ap.add_argument("action", choices=("up", "down"))
+    ap.add_argument("action", choices=("up", "down", "restart-apiserver"))
     ap.add_argument("--state", type=Path, default=DEFAULT_STATE, help=f"state directory (default {DEFAULT_STATE})")
     ap.add_argument("--audit-policy", type=Path, help="audit policy file (default: e2e/apiserver/audit-policy.yaml)")
     args = ap.parse_args(argv)
@@ -412,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "down":
             down(args.state)
             print(f"cluster in {args.state} stopped and removed")
+            return 0
+        if args.action == "restart-apiserver":  # as the kubelet restarts a static pod (`encryption rotate`)
+            attach(args.state).restart_apiserver()
             return 0
         cluster = up(args.state, audit_policy=args.audit_policy)
     except HarnessError as exc:
@@ -421,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"KUBECONFIG={cluster.kubeconfig}")
     print(f"PKI={cluster.pki}")
     print(f"ETCD_ENDPOINT={cluster.etcd_endpoint}")
+    print(f"NODE_ROOT={cluster.node_root}")
     return 0
 
 

@@ -252,8 +252,8 @@ def test_pod_scopes_from_real_cgroups(mnt: Path, tmp_path: Path, cgroups: Cgroup
 
 def test_own_process_tree_is_never_denied(mnt: Path, tmp_path: Path) -> None:
     """The enforcer runs inside this test process with a deny-everything list: our own children still exec."""
-    from kubeward.agent.alerts import AlertSink
     from kubeward.agent.enforce import EnforceConfig, Enforcer
+    from kubeward.alertsinks import AlertSink
 
     al = write_allowlist(tmp_path / "al.yaml", [{"scope": {"cgroup": "/nowhere"}, "executables": ["/none"]}])
     sink = AlertSink(str(tmp_path / "alerts.jsonl"))

@@ -6,8 +6,14 @@ import os
 import threading
 import time
 
-from kubeward.agent.alerts import AlertSink
+from kubeward.alerts import Alert
+from kubeward.alertsinks import AlertSink
 from kubeward.outqueue import BoundedWriter, fd_writer
+
+
+def _exec(pid: int, exe: str = "/bin/x") -> Alert:
+    return Alert.exec_alert(time="2024-05-01T10:00:00Z", pid=pid, ppid=1, uid=0, exe=exe, scope={}, decision="deny",
+                            rule=None, reason="not-allowlisted", mode="enforce")
 
 
 def test_epipe_is_counted_never_raised() -> None:
@@ -17,7 +23,7 @@ def test_epipe_is_counted_never_raised() -> None:
     sink = AlertSink(w, queue_size=8, on_problem=problems.append)
     try:
         for i in range(50):
-            sink.emit({"type": "exec", "pid": i})  # raised BrokenPipeError before
+            sink.emit(_exec(i))  # raised BrokenPipeError before
         deadline = time.monotonic() + 5
         while sink.counters()["alerts_failed"] == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -35,7 +41,7 @@ def test_full_pipe_never_blocks_emit() -> None:
         sink = AlertSink(w, queue_size=16)
         t0 = time.monotonic()
         for i in range(5000):
-            sink.emit({"type": "exec", "pid": i, "exe": "/x" * 50})
+            sink.emit(_exec(i, "/x" * 50))
         assert time.monotonic() - t0 < 2.0  # blocked for ever before, once the pipe was full
         t1 = time.monotonic()
         sink.close(0.3)

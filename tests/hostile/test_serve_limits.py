@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 import pytest
 
+from kubeward.alertsinks import Alerting, StreamSink
 from kubeward.audit.analyzer import Analyzer
 from kubeward.audit.serve import AuditWebhookServer, make_server
-from kubeward.audit.sinks import Alerting, StreamSink
 
 
 def ev(i: int, **over: Any) -> dict[str, Any]:

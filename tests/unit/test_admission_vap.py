@@ -28,6 +28,17 @@ def test_every_rule_names_a_registered_pod_control() -> None:
         assert cid in registry and registry[cid].shape == "pod"
 
 
+def test_every_rule_restates_part_of_the_check_its_control_reports() -> None:
+    from kubeward.controls.pss import REPORTED_BY
+
+    for cid, rule in RULES.items():
+        assert rule.control == cid and cid in REPORTED_BY[rule.check], (cid, rule.check)
+    # every control a PSS check is reported by has its rule: none of them is left "not expressed"
+    assert {cid for ids in REPORTED_BY.values() for cid in ids} <= set(RULES)
+    # the capabilities split: each added capability is one control's, so each is one rule's
+    assert {"KW-W010", "KW-W011", "KW-W017", "KW-W026", "KW-W027", "KW-PSS-procMount_restricted"} <= set(RULES)
+
+
 def test_shapes_cover_every_pod_carrying_kind() -> None:
     plural = {"Pod": "pods", "Deployment": "deployments", "ReplicaSet": "replicasets", "StatefulSet": "statefulsets",
               "DaemonSet": "daemonsets", "Job": "jobs", "CronJob": "cronjobs",
@@ -71,8 +82,23 @@ def test_split_checks_are_one_rule_per_control() -> None:
     assert RULES["KW-W004"].ok.count("hostNetwork") == 2 and "hostPID" not in RULES["KW-W004"].ok
     assert "'ALL' in" in RULES["KW-W018"].ok and "NET_BIND_SERVICE" not in RULES["KW-W018"].ok
     assert "NET_BIND_SERVICE" in RULES["KW-W056"].ok and "'ALL'" not in RULES["KW-W056"].ok
-    for cid in ("KW-W027", "KW-W028", "KW-W029", "KW-W031", "KW-W033", "KW-PSS-restrictedVolumes"):
+    assert "'NET_BIND_SERVICE'" in RULES["KW-W056"].ok and '"CHOWN"' in RULES["KW-W056"].ok  # the default set
+    for cid in ("KW-W027", "KW-W028", "KW-W029", "KW-W031", "KW-W033", "KW-W035", "KW-W055"):
         assert cid in RULES
+    assert "KW-PSS-restrictedVolumes" not in RULES  # an alias of KW-W006/W035/W055 now
+    # restrictedVolumes split by type: KW-W055 leaves hostPath and gitRepo to KW-W006 and KW-W035
+    assert "has(v.hostPath) || has(v.gitRepo)" in RULES["KW-W055"].ok
+    assert "has(v.gitRepo) && !has(v.hostPath)" in RULES["KW-W035"].ok
+
+
+def test_capability_names_fold_as_the_controls_do() -> None:
+    """The CEL upper-cases with upperAscii after replacing every non-ASCII letter Python's str.upper (the controls'
+    _norm_cap) turns into ASCII, so a name like "\u017fys_admin" is KW-W011's on both sides."""
+    from kubeward.admission.vap import _UPPER_TO_ASCII
+
+    folding = {chr(i) for i in range(0x80, 0x110000) if chr(i).upper().isascii() and chr(i).upper() != chr(i)}
+    assert folding == set(_UPPER_TO_ASCII)
+    assert "\u017f" in RULES["KW-W011"].ok and '"CAP_SYS_ADMIN"' in RULES["KW-W011"].ok
 
 
 def test_modes_and_exemptions_from_config() -> None:

@@ -66,8 +66,10 @@ def test_evaluate_alerts_only_denied() -> None:
     ev = FlowEvaluator(FlowChecker(from_snapshot(Snapshot([Resource(o) for o in objs]))))
     record, alert = ev.evaluate(Conn("10.250.0.1", "10.250.0.2", 5432, "TCP"))
     assert record == {"src": "app/web", "dst": "app/db", "port": 5432, "protocol": "TCP"} and alert is None
-    record, alert = ev.evaluate(Conn("10.250.0.3", "10.250.0.2", 5432, "TCP"))
-    assert alert is not None and alert["alert"] == "unauthorized communication attempt"
+    record, found = ev.evaluate(Conn("10.250.0.3", "10.250.0.2", 5432, "TCP"))
+    assert found is not None and found.kind == "flow" and found.outcome == {"allowed": False}
+    alert = found.to_json()  # the agent's JSON line, as before the alert record was shared with audit
+    assert alert["alert"] == "unauthorized communication attempt" and alert["time"].endswith("Z")
     assert (alert["src"], alert["dst"], alert["policies"], alert["denied"]) == ("app/other", "app/db", ["app/db-in"],
                                                                                 ["ingress"])
     assert alert["srcIP"] == "10.250.0.3" and alert["type"] == "flow"

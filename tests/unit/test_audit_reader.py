@@ -185,3 +185,11 @@ def test_not_an_audit_log_is_one_line(tmp_path: Path) -> None:
     assert [(e.file, e.message.split(" (")[0]) for e in rs.errors] == [
         (str(p), "not an audit log"), (str(q), "not an audit log")]
     assert rs.bad_lines == 2
+
+
+def test_unhashable_api_version_is_a_named_bad_line(tmp_path: Path) -> None:
+    p = tmp_path / "odd.log"
+    p.write_bytes(b'{"kind":"Event","apiVersion":["audit.k8s.io/v1"],"auditID":"x"}\n' + orjson.dumps(ev(1)) + b"\n")
+    rs = ReadStats()
+    assert [e["auditID"] for e in iter_events([str(p)], rs)] == ["a1"]
+    assert rs.bad_lines == 1 and "not an audit Event" in rs.errors[0].message

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from kubeward.audit.alerts import Alert
-from kubeward.audit.sinks import Alerting, FileSink, StreamSink, WebhookSink, slack_payload
+from kubeward.alerts import Alert
+from kubeward.alertsinks import Alerting, FileSink, StreamSink, WebhookSink, slack_payload
 from kubeward.findings import Severity
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from kubeward.audit.alerts import Alert, connection_ip, fold
+from kubeward.alerts import Alert, connection_ip, fold
 from kubeward.audit.analyzer import Analyzer, AnalyzerConfig, BurstDetector
 
 BASE: dict[str, Any] = {

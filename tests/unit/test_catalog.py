@@ -7,15 +7,31 @@ import subprocess
 from pathlib import Path
 
 from kubeward.controls.catalog import render_catalog
-from kubeward.controls.registry import all_controls
+from kubeward.controls.registry import aliases, all_controls
 
 
 def test_docs_controls_md_is_current() -> None:
     from kubeward.cli.scan import catalog_metas
 
-    expected = render_catalog(catalog_metas(), "markdown")
+    expected = render_catalog(catalog_metas(), "markdown", aliases())
     current = Path("docs/controls.md").read_text()
     assert current == expected, "docs/controls.md is stale: run `kubeward controls -o markdown > docs/controls.md`"
+
+
+def test_controls_lists_retired_ids() -> None:
+    from click.testing import CliRunner
+
+    from kubeward.cli.main import cli
+
+    table = CliRunner().invoke(cli, ["controls"]).stdout
+    line = next(x for x in table.splitlines() if x.startswith("KW-PSS-restrictedVolumes "))
+    assert line.split()[1:] == ["alias", "now", "reported", "by", "KW-W006,", "KW-W035,", "KW-W055"]
+    import json
+
+    doc = json.loads(CliRunner().invoke(cli, ["controls", "-o", "json"]).stdout)
+    w011 = next(c for c in doc if c["id"] == "KW-W011")
+    assert w011["aliases"] == ["KW-PSS-capabilities_baseline", "KW-PSS-capabilities_restricted"]
+    assert "aliases" not in next(c for c in doc if c["id"] == "KW-W034")
 
 
 def test_every_control_has_metadata() -> None:

@@ -63,7 +63,7 @@ def test_titles_unique() -> None:
 def _scan(paths: list[str], ids: list[str] | None = None) -> Any:
     loaded = load_paths(paths)
     assert not loaded.errors, loaded.errors
-    chosen = [c for cid, c in ours().items() if ids is None or cid in ids]
+    chosen = [c for cid, c in (ours() if ids is None else all_controls()).items() if ids is None or cid in ids]
     return run(Snapshot(loaded.resources), chosen)
 
 
@@ -145,8 +145,11 @@ def test_seccomp_follows_pss(pod_type: Any, c_type: Any) -> None:
     res = _pod({"seccompProfile": {"type": pod_type} if pod_type else None},
                {"seccompProfile": {"type": c_type} if c_type else None})
     effective = c_type or pod_type
-    assert _fires("KW-W026", res) == (effective in (None, "Unconfined") or pod_type == "Unconfined")
+    # one finding per problem: a set Unconfined is KW-W027's (both levels), an unset profile KW-W026's
     assert _fires("KW-W027", res) == ("Unconfined" in (pod_type, c_type))
+    assert _fires("KW-W026", res) == (effective is None)
+    assert (_fires("KW-W026", res) or _fires("KW-W027", res)) == (
+        effective in (None, "Unconfined") or pod_type == "Unconfined")
 
 
 NAME = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
@@ -264,8 +267,14 @@ PSS_FIXTURES = pss_fixtures()
 # Workload controls that cover a PSS check (the exact PSS controls, KW-PSS-*, carry the pss-* framework ids).
 PSS_RELATED = {
     "baseline": ('KW-W001', 'KW-W002', 'KW-W003', 'KW-W004', 'KW-W005', 'KW-W006', 'KW-W010', 'KW-W011', 'KW-W012', 'KW-W013', 'KW-W014', 'KW-W015', 'KW-W016', 'KW-W017', 'KW-W027', 'KW-W028', 'KW-W029', 'KW-W030', 'KW-W031', 'KW-W032', 'KW-W033', 'KW-W052'),
-    "restricted": ('KW-W018', 'KW-W020', 'KW-W021', 'KW-W024', 'KW-W026', 'KW-W035', 'KW-W055', 'KW-W056'),
+    "restricted": ('KW-W018', 'KW-W020', 'KW-W021', 'KW-W024', 'KW-W026', 'KW-W035', 'KW-W055', 'KW-W056',
+                   'KW-PSS-procMount_restricted'),
 }
+
+
+def _level_controls(level: str, related: set[str]) -> list[str]:
+    """The related hardening controls and every control claiming the level (KW-PSS-procMount_restricted too)."""
+    return [cid for cid, c in all_controls().items() if cid in related or f"pss-{level}" in c.meta.frameworks]
 
 
 @pytest.mark.parametrize("level", ["baseline", "restricted"])
@@ -274,7 +283,7 @@ def test_pss_pass_fixtures_pass_the_controls_mapped_to_that_level(level: str) ->
     latest = max((p for p in (PSS_FIXTURES / level).iterdir() if p.name.startswith("v1.")),
                  key=lambda p: int(p.name.split(".")[1]))
     related = set(PSS_RELATED["baseline"]) | (set(PSS_RELATED["restricted"]) if level == "restricted" else set())
-    chosen = [cid for cid in ours() if cid in related]
+    chosen = _level_controls(level, related)
     assert len(chosen) >= 20
     report = _scan([str(latest / "pass")], chosen)
     assert report.objects >= 15
@@ -287,12 +296,12 @@ def test_pss_fail_fixtures_are_caught_by_the_mapped_controls(level: str) -> None
     latest = max((p for p in (PSS_FIXTURES / level).iterdir() if p.name.startswith("v1.")),
                  key=lambda p: int(p.name.split(".")[1]))
     related = set(PSS_RELATED["baseline"]) | (set(PSS_RELATED["restricted"]) if level == "restricted" else set())
-    chosen = [cid for cid in ours() if cid in related]
+    chosen = _level_controls(level, related)
     report = _scan([str(latest / "fail")], chosen)
     caught = {f.object.name for f in report.findings}
     missed = sorted({p.stem for p in (latest / "fail").glob("*.yaml")} - caught)
-    # procMount: Unmasked in a user namespace is allowed by baseline (1.35) and KW-W030 follows baseline
-    assert missed == ([] if level == "baseline" else ["procmount_restricted0", "procmount_restricted1"])
+    # procMount: Unmasked in a user namespace is allowed by baseline (1.35): KW-PSS-procMount_restricted's
+    assert missed == []
 
 
 LABELS = st.dictionaries(st.sampled_from(["app", "tier", "team"]), st.sampled_from(["a", "b"]), max_size=3)

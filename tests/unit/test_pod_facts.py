@@ -7,15 +7,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kubeward.cli.main import cli
-from kubeward.controls.pss import MERGED
+from kubeward.controls.pss import MERGED, REPORTED_BY
 from kubeward.controls.registry import Selection, aliases, all_controls, resolve, run
-from kubeward.engines.pss import PodInput
+from kubeward.engines.pss import Evaluator, Level, PodInput
 from kubeward.engines.pss.facts import fails, faults
 from kubeward.resource import Resource
 from kubeward.snapshot import Snapshot
@@ -107,6 +108,73 @@ def test_pod_level_setting_is_one_finding_not_one_per_container() -> None:
     assert len(faults("seccompProfile_baseline", PodInput.of(res.obj))) == 1
 
 
+def _template(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"template": {"metadata": {"labels": {"app": "web"}}, "spec": spec}}}
+
+
+def _sc_pod(sc: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return _template({"containers": [{"name": "app", "image": "nginx:1.25", "securityContext": sc}], **spec})
+
+
+# One problem each, the place its findings point at, the one control that reports it and every framework it maps to.
+DOUBLES = {
+    "seccomp Unconfined": (
+        _sc_pod({"seccompProfile": {"type": "Unconfined"}}), "/securityContext/seccompProfile",
+        "KW-W027", ("nsa", "cis-5.7.2", "mitre-T1611", "pss-baseline", "pss-restricted")),
+    "procMount Unmasked": (
+        _sc_pod({"procMount": "Unmasked"}), "/securityContext/procMount",
+        "KW-W030", ("nsa", "mitre-T1611", "pss-baseline", "pss-restricted")),
+    "procMount Unmasked, user namespace": (
+        _sc_pod({"procMount": "Unmasked"}, hostUsers=False), "/securityContext/procMount",
+        "KW-PSS-procMount_restricted", ("pss-restricted",)),
+    "hostPath volume": (
+        _sc_pod({}, volumes=[{"name": "data", "hostPath": {"path": "/srv/data"}}]), "/spec/volumes/0",
+        "KW-W006", ("nsa", "cis-5.2.12", "mitre-T1611", "pss-baseline", "pss-restricted")),
+    "nfs volume": (
+        _sc_pod({}, volumes=[{"name": "share", "nfs": {"server": "nfs.example", "path": "/exports"}}]),
+        "/spec/volumes/0", "KW-W055", ("nsa", "pss-restricted")),
+    "gitRepo volume": (
+        _sc_pod({}, volumes=[{"name": "src", "gitRepo": {"repository": "https://example.com/r.git"}}]),
+        "/spec/volumes/0", "KW-W035", ("nsa", "mitre-T1611", "pss-restricted")),
+    "SYS_ADMIN added": (
+        _sc_pod({"capabilities": {"add": ["SYS_ADMIN"]}}), "/securityContext/capabilities/add/0",
+        "KW-W011", ("nsa", "cis-5.2.9", "mitre-T1611", "pss-baseline", "pss-restricted")),
+    "unknown capability added": (
+        _sc_pod({"capabilities": {"add": ["CAP_CHOWN"]}}), "/securityContext/capabilities/add/0",
+        "KW-W010", ("nsa", "cis-5.2.9", "pss-baseline", "pss-restricted")),
+    "default capability added": (
+        _sc_pod({"capabilities": {"add": ["CHOWN"]}}), "/securityContext/capabilities/add/0",
+        "KW-W056", ("nsa", "cis-5.2.9", "pss-restricted")),
+}
+
+
+@pytest.mark.parametrize("problem", list(DOUBLES))
+def test_one_problem_is_one_finding_with_every_framework(tmp_path: Path, problem: str) -> None:
+    doc, where, cid, frameworks = DOUBLES[problem]
+    found = _scan(tmp_path, [doc])["findings"]
+    hits = [f for f in found if where in f["path"]]
+    assert [f["control"]["id"] for f in hits] == [cid], hits
+    assert tuple(hits[0]["control"]["frameworks"]) == frameworks
+    # and the level verdicts are PSA's: a pss-<level> finding exactly when that level refuses the pod
+    pod = Resource(doc).pod()
+    assert pod is not None
+    for level in (Level.BASELINE, Level.RESTRICTED):
+        refused = not Evaluator(level).evaluate({"metadata": pod.meta, "spec": pod.spec}).allowed
+        assert any(f"pss-{level.value}" in f["control"]["frameworks"] for f in found) == refused, level
+
+
+def test_retired_volume_and_capability_ids_silence_their_one_finding(tmp_path: Path) -> None:
+    exc = tmp_path / "exc.yaml"
+    exc.write_text("exceptions:\n- controls: [KW-PSS-restrictedVolumes, KW-PSS-capabilities_baseline]\n"
+                   "  reason: accepted\n")
+    for problem in ("nfs volume", "SYS_ADMIN added"):
+        doc, where, cid, _ = DOUBLES[problem]
+        out = _scan(tmp_path, [doc], "--exceptions", str(exc))
+        assert not [f for f in out["findings"] if where in f["path"]]
+        assert [f["control"]["id"] for f in out["suppressed"] if where in f["path"]] == [cid]
+
+
 # ------------------------------------------------------------------------------------------- property
 
 MAYBE_BOOL = st.sampled_from([None, True, False])
@@ -129,6 +197,13 @@ PORT = st.fixed_dictionaries({"containerPort": st.just(80)}, optional={
     "hostPort": st.sampled_from([None, 0, 8080, "8080", "0", True])})
 HANDLER = st.one_of(st.none(), st.fixed_dictionaries({"httpGet": st.fixed_dictionaries(
     {"port": st.just(80)}, optional={"host": st.sampled_from(["", "10.0.0.1"])})}))
+
+
+VOLUME = st.sampled_from([
+    {"name": "n", "nfs": {"server": "s", "path": "/"}}, {"name": "g", "gitRepo": {"repository": "r"}},
+    {"name": "c", "configMap": {"name": "m"}}, {"name": "e"}, {"name": "u", "bogusSource": {}},
+    {"name": "z", "gitRepo": None},
+])
 
 
 @st.composite
@@ -161,6 +236,7 @@ def pods(draw: Any) -> Resource:
     spec["securityContext"] = psc
     if draw(st.booleans()):
         spec["volumes"] = [{"name": "h", "hostPath": {"path": draw(st.sampled_from(["/", "/data", "/var/run/docker.sock"]))}}]
+    spec.setdefault("volumes", []).extend(draw(st.lists(VOLUME, max_size=2)))
     annotations = draw(st.dictionaries(st.sampled_from([
         "container.apparmor.security.beta.kubernetes.io/c0", "container.apparmor.security.beta.kubernetes.io/x",
         "seccomp.security.alpha.kubernetes.io/pod", "container.seccomp.security.alpha.kubernetes.io/c0"]),
@@ -189,7 +265,33 @@ def test_fact_controls_fire_exactly_when_the_pss_check_fails(res: Resource) -> N
     every = [("initContainers", c) for c in spec["initContainers"]] + [("containers", c) for c in spec["containers"]]
     cuts = [res] + [_pod({**spec, "initContainers": [], "containers": [], field: [c]},
                          res.obj["metadata"].get("annotations")) for field, c in every]
+    controls = all_controls()
+    by_level = {lv: [c for c in controls.values() if f"pss-{lv.value}" in c.meta.frameworks]
+                for lv in (Level.BASELINE, Level.RESTRICTED)}
     for pod in cuts:
         p = PodInput.of(pod.obj)
-        for check_id, ids in MERGED.items():
-            assert _fired(pod, ids) == fails(check_id, p), (check_id, pod.obj)
+        refused = _refused_by_validation(p)
+        for check_id, ids in REPORTED_BY.items():
+            fired, failed = _fired(pod, ids), fails(check_id, p)
+            if refused and check_id in ("seccompProfile_restricted", "capabilities_restricted"):
+                assert fired or not failed, (check_id, pod.obj)  # never a wrong pass
+            else:
+                assert fired == failed, (check_id, pod.obj)
+        # the level verdicts: the controls carrying pss-<level> fail the pod exactly when PSA at that level does
+        for level, chosen in by_level.items():
+            fired = bool(run(Snapshot([pod]), chosen).findings)
+            failed = not Evaluator(level).evaluate(p).allowed
+            if refused and level is Level.RESTRICTED:
+                assert fired or not failed, (level, pod.obj)
+            else:
+                assert fired == failed, (level, pod.obj)
+
+
+def _refused_by_validation(p: PodInput) -> bool:
+    """A Windows pod setting seccompProfile or capabilities, which the apiserver refuses before admission
+    (pkg/apis/core/validation validateWindows), and which PSA's restricted checks exempt: the scan's restricted
+    verdict may then be stricter, never laxer."""
+    if not p.windows:
+        return False
+    scs = [p.pod_sc or {}, *((c.get("securityContext") or {}) for c in p.containers)]
+    return any(s.get("seccompProfile") is not None or (s.get("capabilities") or {}).get("add") for s in scs)

@@ -98,9 +98,11 @@ def test_scan_controls_one_per_check_with_frameworks() -> None:
     pss = {cid for cid in controls if cid.startswith("KW-PSS-")}
     assert pss == {f"KW-PSS-{c.id}" for c in CHECKS if c.id not in MERGED}
     assert set(aliases()) == {f"KW-PSS-{c}" for c in MERGED}
-    assert controls["KW-W006"].meta.frameworks[-1:] == ("pss-baseline",)  # hostPathVolumes: overridden at restricted
+    # hostPathVolumes is overridden at restricted, but restrictedVolumes forbids hostPath too: one finding, both levels
+    assert controls["KW-W006"].meta.frameworks[-2:] == ("pss-baseline", "pss-restricted")
     assert controls["KW-W001"].meta.frameworks[-2:] == ("pss-baseline", "pss-restricted")
-    assert controls["KW-PSS-restrictedVolumes"].meta.frameworks == ("pss-restricted",)
+    assert controls["KW-W055"].meta.frameworks[-1:] == ("pss-restricted",)
+    assert controls["KW-PSS-procMount_restricted"].meta.frameworks == ("pss-restricted",)
     chosen = Selection(include=("KW-PSS-hostNamespaces", "KW-PSS-runAsNonRoot")).choose(controls)
     assert [c.meta.id for c in chosen] == ["KW-W002", "KW-W003", "KW-W004", "KW-W020"]
     report = run(_snapshot(), chosen)

@@ -23,7 +23,8 @@ from kubeward.controls.standalone import known_control_ids
 from kubeward.engines.encryption import generate
 
 STANDALONE = {Shape.NODE: "KW-CIS-", Shape.CERTIFICATE: "KW-PKI-", Shape.PKI: "KW-PKI-",
-              Shape.ENCRYPTION: "KW-ENC-", Shape.ETCD: "KW-ETCD-", Shape.AUDIT_POLICY: "AUDIT-POL-"}
+              Shape.ENCRYPTION: "KW-ENC-", Shape.ETCD: "KW-ETCD-", Shape.AUDIT_POLICY: "AUDIT-POL-",
+              Shape.CREDENTIAL: "KW-C0"}
 
 
 def test_every_shape_has_its_checks_and_scan_runs_only_its_own() -> None:

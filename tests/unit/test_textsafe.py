@@ -37,7 +37,7 @@ def test_query_and_flag_credentials_redacted() -> None:
 
 
 def test_audit_alert_request_uri_redacted() -> None:
-    from kubeward.audit.alerts import Alert
+    from kubeward.alerts import Alert
     from kubeward.findings import Severity
 
     ev = {"auditID": "1", "verb": "get", "user": {"username": "u"}, "requestURI": "/api/v1/pods?watch=1&token=abc.def"}

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..controls.registry import Control
+from ..controls.workload.capabilities import SPECIFIC_CAPS
 from ..engines.pss.baseline import (
     APPARMOR_ANNOTATION_PREFIX,
     CAPABILITIES_ALLOWED_1_0,
@@ -95,19 +96,19 @@ _SECCOMP_OK = "['RuntimeDefault', 'Localhost']"  # baseline.valid_seccomp
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One control as CEL: `ok` holds when the control passes; `detail` is a CEL string naming what fails.
-    `check` is the PSS check; `control`, when set, the one control of a check split over several."""
+    """One control as CEL: `ok` holds when the control passes; `detail` is a CEL string naming what fails;
+    `check` is the PSS check the control reports (all or part of)."""
 
     check: str
     ok: str
     detail: str
-    control: str = ""
+    control: str
 
 
 def _privileged() -> Rule:  # baseline.privileged_1_0
     ok = f"!({_sc('privileged')} && c.securityContext.privileged == true)"
     return Rule("privileged", _every(ok),
-                f"'containers ' + {_names(ok)} + ' must not set securityContext.privileged=true'")
+                f"'containers ' + {_names(ok)} + ' must not set securityContext.privileged=true'", "KW-W001")
 
 
 def _host_namespace(field: str, control: str) -> Rule:  # baseline.host_namespace, one field per control
@@ -115,17 +116,40 @@ def _host_namespace(field: str, control: str) -> Rule:  # baseline.host_namespac
                 f"'{field}=true'", control)
 
 
-def _host_path() -> Rule:  # baseline.host_path_volumes_1_0
+def _host_path() -> Rule:  # baseline.host_path_volumes_1_0 (and restrictedVolumes' hostPath type)
     ok = "(!has(variables.spec.volumes) || variables.spec.volumes.all(v, !has(v.hostPath)))"
     return Rule("hostPathVolumes", ok,
-                "'volumes ' + variables.spec.volumes.filter(v, has(v.hostPath)).map(v, v.name).join(', ')")
+                "'volumes ' + variables.spec.volumes.filter(v, has(v.hostPath)).map(v, v.name).join(', ')", "KW-W006")
 
 
-def _capabilities_baseline() -> Rule:  # baseline.capabilities_baseline_1_0
+# Python's str.upper (controls.workload.common._norm_cap) maps these non-ASCII letters into ASCII, as Go's
+# strings.ToUpper in the container runtimes does for U+0131 and U+017F; CEL has upperAscii only, so they are
+# replaced first and the upper-cased name is the control's for every string.
+_UPPER_TO_ASCII = {ch: ch.upper() for ch in "\u00df\u0131\u017f\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"}
+assert all(u.isascii() and u.isupper() for u in _UPPER_TO_ASCII.values())
+
+
+def _norm_cap_in(a: str, names: frozenset[str]) -> str:
+    """controls.workload.common._norm_cap(a) in names, in CEL: upper-cased, then CAP_ stripped. No name starts
+    with CAP_, so that is the upper-cased name being a name or CAP_ and a name."""
+    assert not any(n.startswith("CAP_") for n in names)
+    up = a + "".join(f".replace({cel_string(k)}, {cel_string(v)})" for k, v in _UPPER_TO_ASCII.items())
+    return f"{up}.upperAscii() in {_quoted(names | {'CAP_' + n for n in names})}"
+
+
+def _capabilities_extra() -> Rule:  # baseline.capabilities_baseline_1_0, less what a dangerous-capability control reports
     ok = (f"!({_sc('capabilities.add')}) || c.securityContext.capabilities.add.all(a, a in "
-          f"{_quoted(CAPABILITIES_ALLOWED_1_0)})")
+          f"{_quoted(CAPABILITIES_ALLOWED_1_0)} || {_norm_cap_in('a', frozenset(SPECIFIC_CAPS))})")
     return Rule("capabilities_baseline", _every(ok),
-                f"'containers ' + {_names(ok)} + ' must not add capabilities outside the runtime default set'")
+                f"'containers ' + {_names(ok)} + ' must not add capabilities outside the runtime default set'",
+                "KW-W010")
+
+
+def _capabilities_dangerous(cid: str) -> Rule:  # controls.workload.capabilities _added: the control's names
+    caps = frozenset(c for c, owner in SPECIFIC_CAPS.items() if owner == cid)
+    ok = f"!({_sc('capabilities.add')}) || c.securityContext.capabilities.add.all(a, !({_norm_cap_in('a', caps)}))"
+    return Rule("capabilities_baseline", _every(ok),
+                f"'containers ' + {_names(ok)} + ' must not add ' + {cel_string(', '.join(sorted(caps)))}", cid)
 
 
 def _drops_all() -> Rule:  # restricted.drops_all (KW-W018, the drop half of capabilities_restricted_1_25)
@@ -135,8 +159,9 @@ def _drops_all() -> Rule:  # restricted.drops_all (KW-W018, the drop half of cap
                 "KW-W018")
 
 
-def _restricted_adds() -> Rule:  # restricted.restricted_adds (KW-W056, the add half of capabilities_restricted)
-    ok = f"(!({_sc('capabilities.add')}) || c.securityContext.capabilities.add.all(a, a == 'NET_BIND_SERVICE'))"
+def _restricted_adds() -> Rule:  # restricted.restricted_adds within the default set (what KW-W010/W011..17 leave)
+    ok = (f"(!({_sc('capabilities.add')}) || c.securityContext.capabilities.add.all(a, !(a in "
+          f"{_quoted(CAPABILITIES_ALLOWED_1_0)}) || a == 'NET_BIND_SERVICE'))")
     return Rule("capabilities_restricted", f"{_WINDOWS} || ({_every(ok)})",
                 f"'containers ' + {_names(ok)} + ' must not add capabilities other than NET_BIND_SERVICE'",
                 "KW-W056")
@@ -145,7 +170,7 @@ def _restricted_adds() -> Rule:  # restricted.restricted_adds (KW-W056, the add 
 def _allow_privilege_escalation() -> Rule:  # restricted.allow_privilege_escalation_1_25
     ok = f"({_sc('allowPrivilegeEscalation')} && c.securityContext.allowPrivilegeEscalation == false)"
     return Rule("allowPrivilegeEscalation", f"{_WINDOWS} || ({_every(ok)})",
-                f"'containers ' + {_names(ok)} + ' must set securityContext.allowPrivilegeEscalation=false'")
+                f"'containers ' + {_names(ok)} + ' must set securityContext.allowPrivilegeEscalation=false'", "KW-W024")
 
 
 def _run_as_non_root() -> Rule:  # restricted.run_as_non_root_1_35
@@ -154,36 +179,34 @@ def _run_as_non_root() -> Rule:  # restricted.run_as_non_root_1_35
     ok = f"({_sc('runAsNonRoot')} ? c.securityContext.runAsNonRoot == true : {pod_ok})"
     return Rule("runAsNonRoot", f"{_USERNS} || (!({pod_set} && {_POD_SC}.runAsNonRoot == false) && {_every(ok)})",
                 f"'pod or containers ' + {_names(ok)} + ' must set securityContext.runAsNonRoot=true (and none "
-                f"false)'")
+                f"false)'", "KW-W020")
 
 
-def _seccomp_restricted() -> Rule:  # restricted.seccomp_profile_restricted_1_25
+def _seccomp_unset() -> Rule:  # restricted.seccomp_profile_restricted_1_25, less a set bad type (KW-W027's)
     pod_set = f"(has({_POD_SC}) && has({_POD_SC}.seccompProfile))"
-    pod_valid = f"(has({_POD_SC}.seccompProfile.type) && {_POD_SC}.seccompProfile.type in {_SECCOMP_OK})"
-    c_valid = f"(has(c.securityContext.seccompProfile.type) && c.securityContext.seccompProfile.type in {_SECCOMP_OK})"
-    ok = f"({_sc('seccompProfile')} ? {c_valid} : ({pod_set} && {pod_valid}))"
-    return Rule("seccompProfile_restricted", f"{_WINDOWS} || (!({pod_set} && !{pod_valid}) && {_every(ok)})",
+    ok = f"({_sc('seccompProfile')})"
+    return Rule("seccompProfile_restricted", f"{_WINDOWS} || {pod_set} || ({_every(ok)})",
                 f"'pod or containers ' + {_names(ok)} + ' must set securityContext.seccompProfile.type to "
-                f"\"RuntimeDefault\" or \"Localhost\"'")
+                f"\"RuntimeDefault\" or \"Localhost\"'", "KW-W026")
 
 
 def _host_ports() -> Rule:  # baseline.host_ports_1_0
     ok = "(!has(c.ports) || c.ports.all(p, !has(p.hostPort) || p.hostPort == 0))"
-    return Rule("hostPorts", _every(ok), f"'containers ' + {_names(ok)} + ' must not use hostPort'")
+    return Rule("hostPorts", _every(ok), f"'containers ' + {_names(ok)} + ' must not use hostPort'", "KW-W005")
 
 
-def _proc_mount(check: str, exempt_userns: bool) -> Rule:  # baseline.proc_mount_1_35, restricted 1_35
+def _proc_mount(check: str, userns: bool) -> Rule:  # baseline.proc_mount_1_35; restricted 1_35 where baseline allows
     ok = f"(!({_sc('procMount')}) || c.securityContext.procMount == 'Default')"
-    expr = f"{_USERNS} || ({_every(ok)})" if exempt_userns else _every(ok)
+    expr = f"!{_USERNS} || ({_every(ok)})" if userns else f"{_USERNS} || ({_every(ok)})"
     return Rule(check, expr, f"'containers ' + {_names(ok)} + ' must not set securityContext.procMount other than "
-                             f"\"Default\"'")
+                             f"\"Default\"'", f"KW-PSS-{check}" if userns else "KW-W030")
 
 
 def _run_as_user() -> Rule:  # restricted.run_as_user_1_35
     pod_zero = f"(has({_POD_SC}) && has({_POD_SC}.runAsUser) && {_POD_SC}.runAsUser == 0)"
     ok = f"!({_sc('runAsUser')} && c.securityContext.runAsUser == 0)"
     return Rule("runAsUser", f"{_USERNS} || (!{pod_zero} && {_every(ok)})",
-                f"'pod or containers ' + {_names(ok)} + ' must not set runAsUser=0'")
+                f"'pod or containers ' + {_names(ok)} + ' must not set runAsUser=0'", "KW-W021")
 
 
 def _windows_host_process() -> Rule:  # baseline.windows_host_process_1_0
@@ -191,7 +214,8 @@ def _windows_host_process() -> Rule:  # baseline.windows_host_process_1_0
                f"{_POD_SC}.windowsOptions.hostProcess == true)")
     ok = f"!({_sc('windowsOptions.hostProcess')} && c.securityContext.windowsOptions.hostProcess == true)"
     return Rule("windowsHostProcess", f"!{pod_bad} && {_every(ok)}",
-                f"'pod or containers ' + {_names(ok)} + ' must not set securityContext.windowsOptions.hostProcess=true'")
+                f"'pod or containers ' + {_names(ok)} + ' must not set securityContext.windowsOptions.hostProcess=true'",
+                "KW-W032")
 
 
 def _profile_ok(prof: str, allowed: str) -> str:
@@ -209,7 +233,7 @@ def _seccomp_baseline() -> Rule:  # baseline.seccomp_profile_baseline_1_19: the 
     ok = f"(!({_sc('seccompProfile')}) || {_profile_ok('c.securityContext.seccompProfile', _SECCOMP_OK)})"
     return Rule("seccompProfile_baseline", f"{_pod_profile_ok('seccompProfile', _SECCOMP_OK)} && {_every(ok)}",
                 f"'pod or containers ' + {_names(ok)} + ' must not set securityContext.seccompProfile.type to "
-                f"\"Unconfined\"'")
+                f"\"Unconfined\"'", "KW-W027")
 
 
 def _app_armor() -> Rule:  # baseline.app_armor_profile_1_0: pod and container fields, and the beta annotations
@@ -220,7 +244,7 @@ def _app_armor() -> Rule:  # baseline.app_armor_profile_1_0: pod and container f
                    "variables.annotations[k] == 'runtime/default' || variables.annotations[k].startsWith('localhost/'))")
     return Rule("appArmorProfile", f"{_pod_profile_ok('appArmorProfile', allowed)} && {annotations} && {_every(ok)}",
                 f"'pod, annotations or containers ' + {_names(ok)} + ' must not set an AppArmor profile other than "
-                f"RuntimeDefault or Localhost'")
+                f"RuntimeDefault or Localhost'", "KW-W028")
 
 
 def _se_linux() -> Rule:  # baseline.se_linux_options_1_31: allowed types; user and role empty
@@ -232,23 +256,30 @@ def _se_linux() -> Rule:  # baseline.se_linux_options_1_31: allowed types; user 
     ok = f"(!({_sc('seLinuxOptions')}) || {valid('c.securityContext.seLinuxOptions')})"
     return Rule("seLinuxOptions", f"{pod} && {_every(ok)}",
                 f"'pod or containers ' + {_names(ok)} + ' set forbidden securityContext.seLinuxOptions (a type other "
-                f"than container_t, container_init_t, container_kvm_t or container_engine_t; user or role)'")
+                f"than container_t, container_init_t, container_kvm_t or container_engine_t; user or role)'", "KW-W029")
 
 
 def _sysctls() -> Rule:  # baseline.sysctls_1_37: each name, as written, in the safe set
     ok = (f"!(has({_POD_SC}) && has({_POD_SC}.sysctls)) || {_POD_SC}.sysctls.all(s, has(s.name) && s.name in "
           f"{_quoted(SYSCTLS_LATEST)})")
     return Rule("sysctls", ok, f"'forbidden sysctls ' + {_POD_SC}.sysctls.filter(s, !(has(s.name) && s.name in "
-                               f"{_quoted(SYSCTLS_LATEST)})).map(s, has(s.name) ? s.name : '').join(', ')")
+                               f"{_quoted(SYSCTLS_LATEST)})).map(s, has(s.name) ? s.name : '').join(', ')", "KW-W031")
 
 
-def _restricted_volumes() -> Rule:  # restricted.restricted_volumes_1_0
+def _git_repo() -> Rule:  # restricted.restricted_volumes_1_0, the gitRepo type (a hostPath one is KW-W006's)
+    ok = "!(has(v.gitRepo) && !has(v.hostPath))"
+    return Rule("restrictedVolumes", f"!has(variables.spec.volumes) || variables.spec.volumes.all(v, {ok})",
+                f"'volumes ' + variables.spec.volumes.filter(v, !({ok})).map(v, v.name).join(', ') + ' are gitRepo "
+                f"volumes'", "KW-W035")
+
+
+def _other_volumes() -> Rule:  # restricted.restricted_volumes_1_0, less the hostPath and gitRepo types
     # A volume with no source is defaulted to emptyDir before admission (core/v1 SetDefaults_Volume), so every
-    # volume CEL sees has a source: it passes when that is one of the allowed ones.
-    ok = " || ".join(f"has(v.{k})" for k in ALLOWED_VOLUME_SOURCES)
+    # volume CEL sees has a source: it passes when that is an allowed one, or hostPath or gitRepo (theirs).
+    ok = " || ".join(f"has(v.{k})" for k in (*ALLOWED_VOLUME_SOURCES, "hostPath", "gitRepo"))
     return Rule("restrictedVolumes", f"!has(variables.spec.volumes) || variables.spec.volumes.all(v, {ok})",
                 f"'volumes ' + variables.spec.volumes.filter(v, !({ok})).map(v, v.name).join(', ') + ' use restricted "
-                f"volume types'")
+                f"volume types'", "KW-W055")
 
 
 def _host_probes_and_lifecycle() -> Rule:  # baseline.host_probes_and_host_lifecycle_1_34
@@ -260,35 +291,31 @@ def _host_probes_and_lifecycle() -> Rule:  # baseline.host_probes_and_host_lifec
     hooks = [f"(!has(c.lifecycle.{h}) || ({no_host(f'c.lifecycle.{h}')}))" for h in ("postStart", "preStop")]
     ok = f"({' && '.join(probes)} && (!has(c.lifecycle) || ({' && '.join(hooks)})))"
     return Rule("hostProbesAndHostLifecycle", _every(ok),
-                f"'containers ' + {_names(ok)} + ' must not set a host in probes or lifecycle handlers'")
+                f"'containers ' + {_names(ok)} + ' must not set a host in probes or lifecycle handlers'", "KW-W033")
 
 
 def _by_control(rules: tuple[Rule, ...]) -> dict[str, Rule]:
-    """Each rule under the control that reports its PSS check: the KW-W control a merged check became (its old
-    KW-PSS id is an alias of exactly that one), or the KW-PSS control itself. A check split over several controls
-    (hostNamespaces: KW-W002/3/4; capabilities_restricted: KW-W018 and KW-W056) has one rule per control, each
-    naming its control and restating that control's half of the check."""
-    from ..controls.registry import aliases, all_controls
+    """Each rule under the one control it restates. A PSS check reported by several controls (hostNamespaces:
+    KW-W002/3/4; capabilities: KW-W010, W011..W017, W018, W056; seccomp: KW-W026/W027; procMount: KW-W030 and
+    KW-PSS-procMount_restricted; restrictedVolumes: KW-W006/W035/W055) has one rule per control, each restating
+    exactly that control's part of the check."""
+    from ..controls.pss import REPORTED_BY
 
-    registry, merged = all_controls(), aliases()
     out: dict[str, Rule] = {}
     for r in rules:
-        old = f"KW-PSS-{r.check}"
-        targets = merged.get(old, (old,) if old in registry else ())
-        if r.control:
-            assert r.control in targets, (r.control, targets)  # the split is the registry's
-            out[r.control] = r
-        elif len(targets) == 1:
-            out[targets[0]] = r
+        assert r.control in REPORTED_BY.get(r.check, (f"KW-PSS-{r.check}",)), (r.control, r.check)
+        assert r.control not in out, r.control
+        out[r.control] = r
     return out
 
 
 RULES: dict[str, Rule] = _by_control((
     _privileged(), _host_namespace("hostPID", "KW-W002"), _host_namespace("hostIPC", "KW-W003"),
-    _host_namespace("hostNetwork", "KW-W004"), _host_path(), _capabilities_baseline(), _drops_all(),
-    _restricted_adds(), _allow_privilege_escalation(), _run_as_non_root(), _seccomp_restricted(), _host_ports(),
-    _proc_mount("procMount", True), _proc_mount("procMount_restricted", False), _run_as_user(),
-    _windows_host_process(), _seccomp_baseline(), _app_armor(), _se_linux(), _sysctls(), _restricted_volumes(),
+    _host_namespace("hostNetwork", "KW-W004"), _host_path(), _capabilities_extra(),
+    *(_capabilities_dangerous(c) for c in sorted(set(SPECIFIC_CAPS.values()))), _drops_all(), _restricted_adds(),
+    _allow_privilege_escalation(), _run_as_non_root(), _seccomp_unset(), _seccomp_baseline(), _host_ports(),
+    _proc_mount("procMount", False), _proc_mount("procMount_restricted", True), _run_as_user(),
+    _windows_host_process(), _app_armor(), _se_linux(), _sysctls(), _git_repo(), _other_volumes(),
     _host_probes_and_lifecycle()))
 
 

@@ -24,7 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .alerts import AlertSink, now_rfc3339
+from ..alerts import Alert, now_rfc3339
+from ..alertsinks import AlertSink
 from .allowlist import Allowlist, AllowlistError, ProcessScope, Verdict, load_allowlist
 from .cgroups import Attribution, attribute_pid
 from .fanotify import FAN_Q_OVERFLOW, Event, Fanotify, fd_path
@@ -236,12 +237,10 @@ class Enforcer:
     def _alert(self, pid: int, exe: str, proc: ProcessScope, decision: str, verdict: Verdict | None,
                reason: str | None = None, who: tuple[int | None, int | None] | None = None) -> None:
         ppid, uid = who if who is not None else ppid_uid(pid)
-        self.alerts.emit({
-            "time": now_rfc3339(), "type": "exec", "pid": pid, "ppid": ppid, "uid": uid, "exe": exe,
-            "scope": proc.to_json(), "decision": decision,
-            "rule": verdict.rule if verdict else None,
-            "reason": reason or (verdict.reason if verdict else ""), "mode": self.config.mode,
-        })
+        self.alerts.emit(Alert.exec_alert(
+            time=now_rfc3339(), pid=pid, ppid=ppid, uid=uid, exe=exe, scope=proc.to_json(), decision=decision,
+            rule=verdict.rule if verdict else None, reason=reason or (verdict.reason if verdict else ""),
+            mode=self.config.mode))
 
     # -- reload and watchdog ---------------------------------------------------------------------------------
     def _do_reload(self) -> None:

@@ -27,9 +27,10 @@ from typing import Any
 
 import orjson
 
+from ..alerts import Alert, now_rfc3339
+from ..alertsinks import AlertSink
 from ..engines.netpol.flows import Flow, FlowChecker
 from ..engines.netpol.model import Pod
-from .alerts import AlertSink, now_rfc3339
 from .procinfo import read_small
 
 CLONE_NEWNET = 0x40000000
@@ -235,17 +236,19 @@ class FlowEvaluator:
         end = self.checker.endpoint(ip)
         return (end.key, True) if isinstance(end, Pod) else (ip, False)
 
-    def evaluate(self, conn: Conn) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    def evaluate(self, conn: Conn) -> tuple[dict[str, Any] | None, Alert | None]:
         """(flow record, alert or None); (None, None) when neither end is a pod (no policy can apply)."""
         src, src_pod = self.name(conn.src)
         dst, dst_pod = self.name(conn.dst)
         if not (src_pod or dst_pod):
             return None, None
         record = {"src": src, "dst": dst, "port": conn.port, "protocol": conn.protocol}
-        alert = self.checker.check(Flow(src, dst, conn.port, conn.protocol))
-        if alert is not None:
-            alert = {"time": now_rfc3339(), "type": "flow", **alert, "srcIP": conn.src, "dstIP": conn.dst}
-        return record, alert
+        denied = self.checker.check(Flow(src, dst, conn.port, conn.protocol))
+        if denied is None:
+            return record, None
+        message = denied.pop("alert")
+        return record, Alert.flow_alert(time=now_rfc3339(), message=message,
+                                        flow={**denied, "srcIP": conn.src, "dstIP": conn.dst})
 
 
 def run_flows(snapshot_paths: Sequence[str], netns: Sequence[str], alerts_target: str, flows_out: str | None,

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..alerts import Alert, connection_ip, event_time, source_ips
 from ..findings import Severity
-from .alerts import Alert, connection_ip, event_time, source_ips
 from .audit2rbac import effective_user
 from .detections import BATCH_GATES, Detection, Settings, builtin, pod_images, refused, username
 from .identities import DEFAULT as DEFAULT_IDENTITIES
@@ -202,14 +202,22 @@ class SourceDetector:
             reasons.append(f"unparsable source IP {ip!r}")
         if ua_bad:
             reasons.append(f"unexpected user agent {ua!r}")
-        key = (username(ev), ip, ua)
-        if key in self._seen:
+        if not self.first_time((username(ev), ip, ua)):
             return None
+        return Alert.of(self.RULE, Severity.MEDIUM, ev, "; ".join(reasons))
+
+    def first_time(self, key: tuple[Any, Any, Any]) -> bool:
+        """Remember a (user, address, agent) identity; False when it already alerted (bounded, oldest dropped)."""
+        if key in self._seen:
+            return False
         self._seen[key] = None
         if len(self._seen) > SOURCE_SEEN_CAPACITY:
             self._seen.popitem(last=False)
             self.dropped += 1
-        return Alert.of(self.RULE, Severity.MEDIUM, ev, "; ".join(reasons))
+        return True
+
+    def last_key(self) -> tuple[Any, Any, Any]:
+        return next(reversed(self._seen))
 
 
 class Analyzer:
@@ -271,6 +279,17 @@ class Analyzer:
             if len(self._memo) < MEMO_CAPACITY:
                 self._memo[key] = found
         return found
+
+    def prefilter_ok(self) -> bool:
+        """Only the impersonation rule is gated on a top-level key, which prefilter.idle_filter looks for; a rule
+        gated on another key would need a lookup of its own."""
+        return set(self._keyed) <= {"impersonatedUser"}
+
+    @property
+    def complete_hooks(self) -> bool:
+        return self._complete_hooks
+
+    memo_capacity = MEMO_CAPACITY
 
     def feed(self, ev: dict[str, Any]) -> list[Alert]:
         self.stats.events += 1

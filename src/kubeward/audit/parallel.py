@@ -1,29 +1,39 @@
-"""`audit analyze --workers N`: split a plain JSON-lines file into byte ranges on line boundaries and analyze them
-in separate processes. Stateless detections run in the workers; the inputs of the stateful burst detector (the few
-401/403 events) travel back and are replayed in log order by the parent, so bursts equal a single-process run.
-Per chunk only: once-per-request dedup (exec stages straddling a boundary), unexpected-source's once-per-identity
-memory, escalation-binding's memory of roles created earlier in the log and the memory of workloads planted in
-kube-system (pod-in-kube-namespace)."""
+"""`audit analyze --workers N`: split a plain JSON-lines file into byte ranges on line boundaries, one per process;
+the first range is analyzed by the calling process itself, each other by a child forked once the analyzer is
+built (no re-import, no rules compiled again, no events shipped between processes: each child reads its own range
+of the file). Children return their alerts and statistics through a pipe.
+
+Stateless detections run where the range is read; the inputs of the stateful burst detector (the few 401/403
+events) travel back with the position among the range's alerts where they occurred, and are replayed in log order
+by the parent's own burst detector, so burst alerts equal and sit where a single-process run puts them. The first
+range shares all state with the rest of the run; a later range starts from the state the analyzer had before the
+file. Unexpected-source alerts come back with their (user, address, agent) identity and the parent keeps only the
+first in log order, as one process does; still per range: once-per-request dedup of exec stages straddling a
+boundary, escalation-binding's memory of roles created earlier in the log and the memory of workloads planted in
+kube-system."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
+import pickle
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..alerts import Alert
 from ..findings import InputError
-from .alerts import Alert
-from .analyzer import Analyzer, AnalyzerConfig, Stats
-from .reader import BLOCK, DEFAULT_MAX_DOCUMENT, ReadStats, bounded_lines, iter_stream
+from .analyzer import Analyzer, Stats
+from .reader import BLOCK, DEFAULT_MAX_DOCUMENT, ReadStats, _lines_to_events, line_blocks
 
 
 @dataclass(slots=True)
 class ChunkResult:
-    alerts: list[dict[str, Any]]
+    alerts: list[Alert]
     stats: Stats
-    burst_inputs: list[dict[str, Any]]
+    burst_inputs: list[tuple[int, dict[str, Any]]]  # (alerts before it in this range, the event's burst view)
+    source_keys: dict[int, tuple[Any, ...]]  # unexpected-source alert index -> its (user, address, agent)
+    events: int
     bad_lines: int
     errors: list[InputError]
 
@@ -37,15 +47,8 @@ def chunk_ranges(path: str, n: int) -> list[tuple[int, int]]:
 
 def _lines(path: str, start: int, end: int, limit: int = DEFAULT_MAX_DOCUMENT) -> Iterator[bytes | None]:
     """The lines that begin inside [start, end): a line belongs to the chunk where its first byte is."""
-    with open(path, "rb") as f:
-        if start:
-            f.seek(start - 1)
-            # Finish the line in progress at start-1 (just its newline when a line begins exactly at start).
-            while (piece := f.readline(BLOCK)) and not piece.endswith(b"\n"):
-                pass
-        pos = f.tell()
-        if pos < end:
-            yield from bounded_lines(_Window(f, end - pos), limit)
+    for block in _blocks(path, start, end, limit):
+        yield from block
 
 
 class _Window:
@@ -69,45 +72,138 @@ class _Window:
         return rest
 
 
-def analyze_chunk(args: tuple[str, str, int, int, AnalyzerConfig, str | None]) -> ChunkResult:
-    path, shown, start, end, config, rules_path = args
-    from .detections import Settings, builtin
-    from .rules import load_rules_file
+def _blocks(path: str, start: int, end: int, limit: int = DEFAULT_MAX_DOCUMENT) -> Iterator[list[Any]]:
+    """_lines in the reader's blocks (one list per read), which is what the analysis loop iterates."""
+    with open(path, "rb") as f:
+        if start:
+            f.seek(start - 1)
+            # Finish the line in progress at start-1 (just its newline when a line begins exactly at start).
+            while (piece := f.readline(BLOCK)) and not piece.endswith(b"\n"):
+                pass
+        pos = f.tell()
+        if pos < end:
+            yield from line_blocks(_Window(f, end - pos), limit)
 
-    custom, settings = load_rules_file(rules_path) if rules_path else ([], Settings())
-    dets = builtin(settings) + custom
-    an = Analyzer(dets, config, stateful=False)
-    an.burst_inputs = []
+
+def analyze_range(an: Analyzer, path: str, shown: str, start: int, end: int, *, defer_bursts: bool,
+                  limit: int = DEFAULT_MAX_DOCUMENT) -> ChunkResult:
+    """One byte range through `an`. With defer_bursts the burst inputs are collected with their positions instead
+    of fed (a child's, or a range analyzed out of order); otherwise `an` is the run's own analyzer, bursts live."""
+    from .prefilter import idle_filter
+
+    pending: list[dict[str, Any]] | None = None
+    if defer_bursts:
+        an.burst = None
+        pending = an.burst_inputs = []
     rs = ReadStats()
-    alerts: list[dict[str, Any]] = []
-    where = f"{shown}@{start}" if start else shown
-    for ev in iter_stream(_lines(path, start, end), where, rs, allow_document=False):  # an iterable of lines
-        for a in an.feed(ev):
-            alerts.append(a.to_json())
-    return ChunkResult(alerts, an.stats, an.burst_inputs, rs.bad_lines, rs.errors)
-
-
-def analyze_file_parallel(path: str, shown: str, workers: int, config: AnalyzerConfig, rules_path: str | None,
-                          read_stats: ReadStats, parent: Analyzer | None = None) -> tuple[list[Alert], Stats]:
-    """Alerts and statistics of the workers; the burst inputs are replayed through `parent` (whose stats count
-    those alerts), so a burst spanning several files or a serial part of the run is still seen."""
-    ranges = chunk_ranges(path, workers * 4)
-    jobs = [(path, shown, s, e, config, rules_path) for s, e in ranges]
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(workers) as pool:
-        results = pool.map(analyze_chunk, jobs, chunksize=1)
     alerts: list[Alert] = []
-    total = Stats()
-    own_parent = parent is None
-    replay = parent if parent is not None else Analyzer([], config)
-    for r in results:
-        alerts.extend(Alert.from_json(a) for a in r.alerts)
-        total.merge(r.stats)
+    deferred: list[tuple[int, dict[str, Any]]] = []
+    where = f"{shown}@{start}" if start else shown
+    keys: dict[int, tuple[Any, ...]] = {}
+    source = an.source if defer_bursts else None
+    feed = an.feed
+    for ev in _lines_to_events(_blocks(path, start, end, limit), where, rs, limit, 0, idle_filter(an)):
+        out = feed(ev)
+        if out:
+            if source is not None:
+                for i, a in enumerate(out):  # check() remembered its key just before returning the alert
+                    if a.rule == source.RULE:
+                        keys[len(alerts) + i] = source.last_key()
+            alerts.extend(out)
+        if pending:
+            deferred.extend((len(alerts), b) for b in pending)
+            pending.clear()
+    return ChunkResult(alerts, an.stats, deferred, keys, rs.events, rs.bad_lines, rs.errors)
+
+
+def _uncount(stats: Stats, rule: str) -> None:
+    stats.alerts -= 1
+    stats.by_rule[rule] -= 1
+    if not stats.by_rule[rule]:
+        del stats.by_rule[rule]
+
+
+def _child(an: Analyzer, path: str, shown: str, start: int, end: int, fd: int) -> None:
+    """A forked child: analyze the range with a copy of the parent's analyzer, write the result, exit without
+    running the parent's clean-up (atexit, buffered output)."""
+    code = 0
+    try:
+        an.stats = Stats()
+        result: Any = analyze_range(an, path, shown, start, end, defer_bursts=True)
+    except BaseException as exc:  # reported by the parent, which then reads the range itself
+        result, code = f"{type(exc).__name__}: {exc}", 1
+    try:
+        with os.fdopen(fd, "wb") as out:
+            pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        os._exit(code)
+
+
+def _fork(an: Analyzer, path: str, shown: str, start: int, end: int) -> tuple[int, Any]:
+    r, w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        _child(an, path, shown, start, end, w)
+    os.close(w)
+    return pid, os.fdopen(r, "rb")
+
+
+def analyze_file_parallel(path: str, shown: str, workers: int, parent: Analyzer,
+                          read_stats: ReadStats) -> list[Alert]:
+    """The alerts of the file in log order; `parent` (the run's analyzer) analyzes the first range and replays
+    the other ranges' burst inputs, and its stats count every range."""
+    ranges = chunk_ranges(path, workers)
+    can_fork = hasattr(os, "fork")
+    children = [_fork(parent, path, shown, s, e) if can_fork else None for s, e in ranges[1:]]
+    first = analyze_range(parent, path, shown, *ranges[0], defer_bursts=False) if ranges else None
+    results: list[ChunkResult] = [first] if first is not None else []
+    for (s, e), child in zip(ranges[1:], children, strict=True):
+        got: Any = None
+        if child is not None:
+            pid, pipe = child
+            with pipe:
+                try:
+                    got = pickle.load(pipe)
+                except (EOFError, pickle.UnpicklingError):
+                    got = "no result"
+            os.waitpid(pid, 0)
+        if not isinstance(got, ChunkResult):  # no fork here, or the child failed: read the range in this process
+            if got is not None:
+                print(f"{shown}: worker for bytes {s}-{e} failed ({got}); analyzed in the main process",
+                      file=sys.stderr)
+            saved, parent.stats = parent.stats, Stats()
+            burst, inputs = parent.burst, parent.burst_inputs
+            try:
+                got = analyze_range(parent, path, shown, s, e, defer_bursts=True)
+            finally:
+                parent.stats, parent.burst, parent.burst_inputs = saved, burst, inputs
+        results.append(got)
+    alerts: list[Alert] = []
+    dropped = 0  # the children's; the parent's own count is reassigned by every burst replay
+    for i, r in enumerate(results):
+        if i:
+            dropped += r.stats.state_dropped
+            r.stats.state_dropped = 0
+            parent.stats.merge(r.stats)
+            bursts, b = r.burst_inputs, 0
+            for j, a in enumerate(r.alerts):
+                while b < len(bursts) and bursts[b][0] <= j:
+                    alerts.extend(parent.feed_burst_only(bursts[b][1]))
+                    b += 1
+                key = r.source_keys.get(j)
+                if key is not None and parent.source is not None and not parent.source.first_time(key):
+                    _uncount(parent.stats, a.rule)  # an earlier range already alerted on this identity
+                    continue
+                alerts.append(a)
+            for _, view in bursts[b:]:
+                alerts.extend(parent.feed_burst_only(view))
+        else:
+            alerts.extend(r.alerts)
+        read_stats.events += r.events
         read_stats.bad_lines += r.bad_lines
         read_stats.errors.extend(r.errors[: max(0, 20 - len(read_stats.errors))])
-        for ev in r.burst_inputs:
-            alerts.extend(replay.feed_burst_only(ev))
-    read_stats.events += total.events
-    if own_parent:
-        total.merge(Stats(0, replay.stats.alerts, replay.stats.by_rule))
-    return alerts, total
+    parent.stats.state_dropped += dropped
+    return alerts

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..engines.pss.baseline import capabilities, host_namespace, host_path, privileged
 from ..resource import PodView, Resource
 
 # objectRef.resource -> kind, for request bodies sent without `kind` (the apiserver knows it from the URL).
@@ -53,15 +54,14 @@ def pod_view(ev: dict[str, Any]) -> PodView | None:
     return PodView.of(Resource(obj))
 
 
-# Cheap gates on the raw pod spec, never narrower than the controls they guard: each control fires only on a
-# true host-namespace field, a hostPath volume, `privileged: true` or a non-empty `capabilities.add`, so a body
-# without any of these skips the PodView and the thirteen control calls (most pod creates; `privileged: false`
-# and `capabilities: {drop: [ALL]}` included).
+# Cheap gates on the raw pod spec, with the PSS engine's predicates the controls themselves read: each control
+# fires only on a true host-namespace field, a hostPath volume, `privileged: true` or a non-empty
+# `capabilities.add`, so a body without any of these skips the PodView and the thirteen control calls (most pod
+# creates; `privileged: false` and `capabilities: {drop: [ALL]}` included).
 _SPEC_GATES: tuple[tuple[Group, str], ...] = ((HOST_PID, "hostPID"), (HOST_IPC, "hostIPC"),
                                                (HOST_NETWORK, "hostNetwork"))
 ALL_GROUPS: tuple[Group, ...] = (HOST_PID, HOST_IPC, HOST_NETWORK, SENSITIVE_MOUNT, PRIVILEGED,
                                  DANGEROUS_CAPABILITIES)
-_OFF = (None, False)
 
 
 # The event last judged and its results per control group, one tuple replaced whole (so a reader in another
@@ -74,21 +74,19 @@ def _groups(obj: Any) -> tuple[Group, ...]:
     spec = obj.get("spec") if obj.__class__ is dict else None
     if spec.__class__ is not dict or obj.get("kind") not in (None, "Pod"):
         return ALL_GROUPS
-    found = [g for g, key in _SPEC_GATES if spec.get(key) not in _OFF]
+    found = [g for g, key in _SPEC_GATES if host_namespace(spec, key)]
     vols = spec.get("volumes")
-    if vols.__class__ is list and any(v.__class__ is dict and "hostPath" in v for v in vols):
+    if vols.__class__ is list and any(v.__class__ is dict and host_path(v) is not None for v in vols):
         found.append(SENSITIVE_MOUNT)
-    privileged = caps = False
+    priv = caps = False
     for field in ("initContainers", "containers", "ephemeralContainers"):
         items = spec.get(field)
         if items.__class__ is list:
             for c in items:
-                sc = c.get("securityContext") if c.__class__ is dict else None
-                if sc.__class__ is dict:
-                    privileged = privileged or sc.get("privileged") not in _OFF
-                    cap = sc.get("capabilities")
-                    caps = caps or (cap.__class__ is dict and bool(cap.get("add")))
-    if privileged:
+                if c.__class__ is dict and c.get("securityContext").__class__ is dict:
+                    priv = priv or privileged(c)
+                    caps = caps or bool(capabilities(c, "add"))
+    if priv:
         found.append(PRIVILEGED)
     if caps:
         found.append(DANGEROUS_CAPABILITIES)

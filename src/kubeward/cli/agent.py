@@ -127,9 +127,9 @@ def enforce_cmd(allowlist: str, mounts: tuple[str, ...], filesystem: bool, mode:
 
     Starts in alert mode: execs the allowlist does not cover run and are reported; `--mode enforce` refuses them.
     """
-    from ..agent.alerts import AlertSink
     from ..agent.allowlist import AllowlistError
     from ..agent.enforce import EnforceConfig, Enforcer
+    from ..alertsinks import AlertSink
     from ..formats import json_line
     from ..outqueue import stderr_log
 

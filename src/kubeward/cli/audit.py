@@ -169,7 +169,7 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
     \b
     Exit codes: 0 no alert at or above --fail-on; 1 alerts at or above it; 2 usage errors or no event read.
     """
-    from ..audit.alerts import Alert
+    from ..alerts import Alert
     from ..audit.reader import ReadStats, iter_events
     from .common import parse_size
 
@@ -179,21 +179,22 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
     rs = ReadStats()
     alerts: list[Alert] = []
     stats = analyzer.stats
+    from ..audit.prefilter import idle_filter
+
     if workers > 1:
         from ..audit.parallel import analyze_file_parallel
         from ..audit.reader import expand
 
         for p in expand(paths):
             if _parallel_ok(p):
-                a, s = analyze_file_parallel(p, p, workers, config, det["rules_file"], rs, parent=analyzer)
-                alerts.extend(a)
-                stats.merge(s)
+                alerts.extend(analyze_file_parallel(p, p, workers, analyzer, rs))
             else:
-                for ev in iter_events([p], rs, max_document=parse_size(max_document_size)):
+                for ev in iter_events([p], rs, max_document=parse_size(max_document_size),
+                                      skip=idle_filter(analyzer)):
                     alerts.extend(analyzer.feed(ev))
     else:
         feed = analyzer.feed
-        for ev in iter_events(paths, rs, max_document=parse_size(max_document_size)):
+        for ev in iter_events(paths, rs, max_document=parse_size(max_document_size), skip=idle_filter(analyzer)):
             r = feed(ev)
             if r:
                 alerts.extend(r)
@@ -212,7 +213,7 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
             doc["stats"]["badLines"] = rs.bad_lines
         text = document(doc, fmt)
     else:
-        from ..audit.alerts import fold
+        from ..alerts import fold
 
         # Identical alerts within the burst window are one line with a count; JSON keeps one per event.
         lines = [a.line() + (f" ×{n}" if n > 1 else "") for a, n in fold(alerts, config.burst_window)]
@@ -274,7 +275,7 @@ def _alerting(alert_format: str, alert_file: str | None, alert_webhook: str | No
               on_problem: Any = None) -> Any:
     import ssl
 
-    from ..audit.sinks import Alerting, FileSink, StreamSink, WebhookSink
+    from ..alertsinks import Alerting, FileSink, StreamSink, WebhookSink
 
     if slack and not alert_webhook:
         fail("--slack needs --alert-webhook URL")

@@ -103,3 +103,46 @@ def check_cmd(file: str, resources: tuple[str, ...], fmt: str, output_file: str 
     emit(render_report(report, fmt, color=color_wanted(output_file)), output_file)
     print_errors(report.errors)
     raise SystemExit(exit_code(report, parse_fail_on(fail_on), scanned=report.objects > 0))
+
+
+@group.command("rotate", epilog="""\b
+Steps (each checked before the next; the state file records the last done,
+so a run stopped anywhere is resumed by running the command again):
+  added      new key second in the writing provider, apiserver restarted
+  promoted   new key first, restarted, a canary Secret stored with it
+  rewritten  every Secret rewritten through the API (re-encrypted)
+  verified   every Secret in etcd carries the new key's prefix
+  removed    old key removed, restarted, every Secret still readable""")
+@click.option("--cluster", "live", is_flag=True, required=True, help="Rotate on the live cluster (required).")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="Kubeconfig for the cluster.")
+@click.option("--context", metavar="NAME", default=None, help="Kubeconfig context (default: current).")
+@click.option("--node-root", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True,
+              help="The control-plane node's root: its kube-apiserver manifest names the config and etcd.")
+@click.option("--restart-command", required=True, metavar="CMD",
+              help="Restarts kube-apiserver and exits 0 (run without a shell; on a kubeadm node stopping "
+                   "the container makes the kubelet start it again); readiness is then waited for.")
+@click.option("--state", "state_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Rotation state (default: the config's path + .rotation.json; mode 0600).")
+def rotate_cmd(live: bool, kubeconfig: str | None, context: str | None, node_root: Path, restart_command: str,
+               state_file: Path | None) -> None:
+    """Rotate the key that encrypts Secrets at rest, the documented way, resumably."""
+    from ..creds.keyrotation import Rotation, RotationError, State, command_restart, node_from_root
+    from ..safefile import SafeFileError
+    from ..sources.cluster import Client, ClusterError
+    from ..sources.etcd import EtcdError
+
+    def say(message: str) -> None:
+        click.echo(f"kubeward: encryption rotate: {message}", err=True)
+
+    try:
+        node = node_from_root(node_root)
+        state_path = state_file or node.config.with_name(node.config.name + ".rotation.json")
+        done = State.load(state_path)
+        if done is not None and done.step == "removed":
+            say(f"already complete: Secrets are encrypted with {done.new_key} (remove {state_path} to rotate again)")
+            raise SystemExit(0)
+        rotation = Rotation(node, Client(kubeconfig, context), state_path, command_restart(restart_command), say)
+        final = rotation.run()
+    except (RotationError, ClusterError, EtcdError, SafeFileError) as exc:
+        fail(f"encryption rotate: {exc}")
+    say(f"complete: Secrets are encrypted with {final.new_key}; the old key {final.old_key} is removed")

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "pki": ("kubeward.cli.pki", "group", "Certificates: init a kubeadm-style PKI, issue, check, rotate."),
     "authn": ("kubeward.cli.authn", "group", "Authentication: what the x509 authenticator derives."),
     "node": ("kubeward.cli.node", "group", "Control-plane and worker node checks (CIS)."),
+    "creds": ("kubeward.cli.creds", "group", "Credentials: kubeconfigs, tokens, certificate expiry, secrets."),
     "encryption": ("kubeward.cli.encryption", "group", "Secrets encryption at rest: generate and check configs."),
     "etcd": ("kubeward.cli.etcd", "group", "etcd: probe mTLS, classify secrets at rest."),
     "audit": ("kubeward.cli.audit", "group", "Audit logging: policies, analysis, live alerts."),

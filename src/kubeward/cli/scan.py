@@ -310,11 +310,13 @@ def controls_cmd(frameworks: tuple[str, ...], fmt: str) -> None:
 
     \b
     Scan controls first, then the checks of node check, pki check, encryption check, etcd probe and audit
-    policy check: every id an exceptions file or kubeward.io/ignore may name.
+    policy check: every id an exceptions file or kubeward.io/ignore may name; last, the retired ids
+    (aliases) with the controls now reporting their problem.
     """
     from ..controls.catalog import render_catalog
+    from ..controls.registry import aliases
 
-    click.echo(render_catalog(catalog_metas(_csv(frameworks) or ("all",)), fmt), nl=False)
+    click.echo(render_catalog(catalog_metas(_csv(frameworks) or ("all",)), fmt, aliases()), nl=False)
 
 
 def catalog_metas(frameworks: tuple[str, ...] = ("all",)) -> list[Any]:

@@ -1,10 +1,12 @@
 """The control catalog as text: `kubeward controls` and docs/controls.md (a test keeps that file current).
 
-Every check comes from the one registry, whatever it judges; its description is its docstring (registry.describe)."""
+Every check comes from the one registry, whatever it judges; its description is its docstring (registry.describe).
+Retired ids (a check merged into the control that reports its fact, `registry.alias`) are listed with the
+controls they stand for, so an id in an old exceptions file can be looked up."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ..findings import ControlMeta
 from ..formats import DOCUMENTS, document
@@ -26,11 +28,17 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n\n", "<br><br>").replace("\n", " ")
 
 
-def render_catalog(metas: Iterable[ControlMeta], fmt: str) -> str:
+def render_catalog(metas: Iterable[ControlMeta], fmt: str, aliases: Mapping[str, tuple[str, ...]] | None = None) -> str:
     metas = list(metas)
+    listed = {m.id for m in metas}
+    retired = {old: ids for old, ids in (aliases or {}).items() if listed.intersection(ids)}
     if fmt in DOCUMENTS:
-        return document([{**m.to_json(), "remediation": m.remediation, "description": m.description} for m in metas],
-                        fmt)
+        named_by: dict[str, list[str]] = {}
+        for old, ids in retired.items():
+            for cid in ids:
+                named_by.setdefault(cid, []).append(old)
+        return document([{**m.to_json(), "remediation": m.remediation, "description": m.description,
+                          **({"aliases": named_by[m.id]} if m.id in named_by else {})} for m in metas], fmt)
     if fmt == "markdown":
         lines = [
             "# Controls",
@@ -47,7 +55,13 @@ def render_catalog(metas: Iterable[ControlMeta], fmt: str) -> str:
             cells = [m.id, m.severity.label, m.category, m.title, ", ".join(m.frameworks), m.remediation,
                      m.description]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        if retired:
+            lines += ["", "## Retired ids", "",
+                      "Still accepted by selections, exceptions and `kubeward.io/ignore`, for the controls now "
+                      "reporting their problem.", "", "| retired id | now reported by |", "|---|---|"]
+            lines += [f"| {old} | {', '.join(ids)} |" for old, ids in retired.items()]
         return "\n".join(lines) + "\n"
-    width = max((len(m.id) for m in metas), default=2)
+    width = max((len(i) for i in (*listed, *retired)), default=2)
     out = [f"{m.id:<{width}}  {m.severity.label:<8}  {m.title}  [{', '.join(m.frameworks)}]" for m in metas]
+    out += [f"{old:<{width}}  {'alias':<8}  now reported by {', '.join(ids)}" for old, ids in retired.items()]
     return "\n".join(out) + ("\n" if out else "")

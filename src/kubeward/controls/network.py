@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..engines.pss.baseline import host_namespace
 from ..resource import POD_KINDS, Resource
 from ..selectors import Selector, SelectorError, compile_selector
 from ..snapshot import Snapshot
@@ -239,7 +240,7 @@ def _unselected(direction: str) -> Any:
         by_ns = _policies(snap)
         for res in snap.workloads():
             pod = res.pod()
-            if pod is None or pod.spec.get("hostNetwork") is True:
+            if pod is None or host_namespace(pod.spec, "hostNetwork"):
                 continue  # NetworkPolicy does not apply to host-network pods
             labels = pod.labels
             pols = by_ns.get(str(res.namespace), ())

@@ -3,7 +3,16 @@
 The judgement is the PSS engine's (kubeward.engines.pss), so scan findings and `kubeward pss check` always agree.
 A check whose fact a workload control already reports (privileged, host namespaces, ...) is that control: MERGED
 maps it to the KW-W id(s) that carry its PSS frameworks, and its old KW-PSS id stays an alias of them (accepted by
---include/--exclude-controls, exceptions and `kubeward.io/ignore`). The other checks are KW-PSS-<check> controls.
+--include/--exclude-controls, exceptions and `kubeward.io/ignore`).
+
+One problem, one finding: where a restricted check overrides a baseline one (hostPath and volume types,
+capabilities, seccomp, procMount), the field both fail is reported once, by the control of the more specific
+fact, which carries both levels; the restricted-only remainder has a control of its own (KW-W026 for an unset
+seccomp profile, KW-W056 for an added default capability, KW-PSS-procMount_restricted for a user-namespaced pod).
+So the controls carrying `pss-<level>` fail a pod exactly when PSA at that level does (tests/unit/test_pod_facts.py).
+One gap, on pods the apiserver refuses before admission: a Windows pod setting seccompProfile or
+capabilities.add (validation.go validateWindows forbids both) or a volume with two sources also fails pss-restricted
+here, while PSA's restricted checks exempt or allow it; never the other way round.
 Frameworks: a baseline check is in pss-baseline, and in pss-restricted too unless a restricted check overrides it
 (upstream OverrideCheckIDs); a restricted check is in pss-restricted only.
 """
@@ -13,24 +22,26 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from ..engines.pss import CHECKS, CHECKS_BY_ID, MAX_MINOR, Check, Level, PodInput
-from ..engines.pss.messages import render
+from ..engines.pss.facts import faults
 from ..engines.pss.registry import overriding
 from ..resource import PodView
 from .registry import Hit, alias, control
 
 # PSS check -> the workload control(s) reporting its fact (controls/workload/); together they fail exactly when
 # the check does (tests/unit/test_pod_facts.py).
+_CAPS = ("KW-W010", "KW-W011", "KW-W012", "KW-W013", "KW-W014", "KW-W015", "KW-W016", "KW-W017")
 MERGED: dict[str, tuple[str, ...]] = {
     "privileged": ("KW-W001",),
     "hostNamespaces": ("KW-W002", "KW-W003", "KW-W004"),
     "hostPorts": ("KW-W005",),
     "hostPathVolumes": ("KW-W006",),
-    "capabilities_baseline": ("KW-W010",),
-    "capabilities_restricted": ("KW-W018", "KW-W056"),
+    "restrictedVolumes": ("KW-W006", "KW-W035", "KW-W055"),
+    "capabilities_baseline": _CAPS,
+    "capabilities_restricted": (*_CAPS, "KW-W018", "KW-W056"),
     "runAsNonRoot": ("KW-W020",),
     "runAsUser": ("KW-W021",),
     "allowPrivilegeEscalation": ("KW-W024",),
-    "seccompProfile_restricted": ("KW-W026",),
+    "seccompProfile_restricted": ("KW-W026", "KW-W027"),
     "seccompProfile_baseline": ("KW-W027",),
     "appArmorProfile": ("KW-W028",),
     "seLinuxOptions": ("KW-W029",),
@@ -38,6 +49,13 @@ MERGED: dict[str, tuple[str, ...]] = {
     "sysctls": ("KW-W031",),
     "windowsHostProcess": ("KW-W032",),
     "hostProbesAndHostLifecycle": ("KW-W033",),
+}
+# Checks that keep a KW-PSS control for what no workload control reports: the faults beyond those of the check
+# named here (procMount_restricted: only a user-namespaced pod's, which baseline allows since 1.35).
+RESIDUAL: dict[str, str] = {"procMount_restricted": "procMount"}
+# Every check -> the controls whose findings together are exactly its faults.
+REPORTED_BY: dict[str, tuple[str, ...]] = {
+    **MERGED, **{c: (*MERGED[rest], f"KW-PSS-{c}") for c, rest in RESIDUAL.items()},
 }
 
 SEVERITY = {
@@ -92,9 +110,11 @@ _CONTAINER_FIELD = {
 }
 
 
-def pss_frameworks(check_id: str) -> tuple[str, ...]:
-    """The PSS levels a check belongs to at the latest version, for the control that reports its fact."""
-    return _frameworks(CHECKS_BY_ID[check_id])
+def pss_frameworks(*check_ids: str) -> tuple[str, ...]:
+    """The PSS levels the checks belong to at the latest version, for the control that reports their fact (a
+    field both a baseline check and the restricted check overriding it fail is in both levels)."""
+    levels = {fw for cid in check_ids for fw in _frameworks(CHECKS_BY_ID[cid])}
+    return tuple(fw for fw in ("pss-baseline", "pss-restricted") if fw in levels)
 
 
 def _frameworks(check: Check) -> tuple[str, ...]:
@@ -105,22 +125,36 @@ def _frameworks(check: Check) -> tuple[str, ...]:
     return ("pss-baseline", "pss-restricted")
 
 
-def _pod_input(pod: PodView) -> PodInput:
+def _pss_input(pod: PodView) -> PodInput:
     return PodInput(pod.meta, pod.spec)
 
 
-def _make(check: Check) -> Callable[[PodView], Iterator[Hit]]:
-    versioned = check.at(MAX_MINOR)
-    assert versioned is not None
-    fn = versioned.check
+def pss_input(pod: PodView) -> PodInput:
+    """The pod as the PSS checks read it, built once per pod and shared by every control."""
+    return pod.derived("pss", _pss_input)
 
+
+def pss_hits(check_id: str, pod: PodView, beyond: str | None = None) -> Iterator[Hit]:
+    """One hit per container (or pod-level setting) failing the PSS check `check_id` at the latest version: the
+    fact is the engine's (kubeward.engines.pss.facts), so a scan finding exists exactly when PSA would refuse.
+    With `beyond`, only the parts that do not also fail that check (whose control reports them)."""
+    p = pss_input(pod)
+    found = faults(check_id, p)
+    if found and beyond is not None:
+        covered = {id(f.container) for f in faults(beyond, p)}
+        found = [f for f in found if id(f.container) not in covered]
+    if not found:
+        return
+    paths = {id(c): path for c, path, _ in pod.containers()}
+    for f in found:
+        cpath = paths.get(id(f.container)) if f.container is not None else None
+        yield (locate(check_id, pod, f.detail) if cpath is None else locate(check_id, pod, f.detail, cpath)), f.message
+
+
+def _residual(check_id: str, beyond: str | None) -> Callable[[PodView], Iterator[Hit]]:
     def run(pod: PodView) -> Iterator[Hit]:
-        hit = fn(pod.derived("pss", _pod_input))
-        if hit is not None:
-            yield locate(check.id, pod, hit[1]), render(hit[0] or "unknown forbidden reason", hit[1])
-
-    run.__name__ = f"pss_{check.id}"
-    run.__doc__ = f"PSS {check.level.value} check {check.id} (policy/check_{check.id}.go)."
+        return pss_hits(check_id, pod, beyond)
+    run.__name__ = f"pss_{check_id}"
     return run
 
 
@@ -203,6 +237,8 @@ for _check in CHECKS:
     if _check.id in MERGED:
         alias(f"KW-PSS-{_check.id}", *MERGED[_check.id])
         continue
+    _rest = RESIDUAL.get(_check.id)
+    _only = f"; only where {_rest} allows it, {', '.join(MERGED[_rest])} reporting the rest" if _rest else ""
     control(
         f"KW-PSS-{_check.id}",
         f"PSS {_check.level.value}: {_check.title}",
@@ -211,5 +247,5 @@ for _check in CHECKS:
         frameworks=_frameworks(_check),
         remediation=REMEDIATION[_check.id],
         description=f"Pod Security Standards {_check.level.value} check {_check.id} at the latest policy version "
-                    f"(reads {', '.join(_check.fields)}).",
-    )(_make(_check))
+                    f"(reads {', '.join(_check.fields)}{_only}).",
+    )(_residual(_check.id, _rest))

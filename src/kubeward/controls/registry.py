@@ -57,6 +57,7 @@ STANDALONE_MODULES = (
     "kubeward.controls.encryption",
     "kubeward.controls.etcd_probe",
     "kubeward.audit.policycheck",
+    "kubeward.creds.base",
 )
 
 
@@ -72,6 +73,7 @@ class Shape(StrEnum):
     ENCRYPTION = "encryption"
     ETCD = "etcd"
     AUDIT_POLICY = "audit-policy"
+    CREDENTIAL = "credential"
 
 
 SCAN_SHAPES = frozenset({Shape.POD, Shape.OBJECT, Shape.SNAPSHOT})  # what `scan` and admission run

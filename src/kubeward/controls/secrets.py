@@ -5,6 +5,7 @@ Messages name keys, never values: findings end up in CI logs and SARIF uploads.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 
 from ..resource import Resource
+from ..snapshot import Snapshot
 from .registry import Hit, control
 from .workload import placeholder, sensitive_name
 
@@ -69,11 +71,82 @@ def configmap_credential_value(res: Resource) -> Iterator[Hit]:
             yield f"/data/{_esc(str(key))}", f'ConfigMap key "{key}" contains a credential (private key, token or password)'
 
 
+LEGACY_TOKEN_TYPE = "kubernetes.io/service-account-token"
+# Set by the legacy-token tracking controller (KEP-2799, v1.28+): the day a request last authenticated with the
+# token; and by the cleaner (v1.29+) once it invalidated an unused token (pkg/controlplane/controller/
+# legacytokentracking, pkg/controller/serviceaccount/legacy_serviceaccount_token_cleaner.go).
+LAST_USED_LABEL = "kubernetes.io/legacy-token-last-used"
+INVALID_SINCE_LABEL = "kubernetes.io/legacy-token-invalid-since"
+SHOWN_USERS = 3
+
+
+def secret_users(snap: Snapshot) -> dict[tuple[str | None, str], list[str]]:
+    """(namespace, Secret name) -> the pod-carrying objects of that namespace that read it: secret and projected
+    volumes, env secretKeyRef and envFrom secretRef (a pod can only reference Secrets of its own namespace)."""
+    users: dict[tuple[str | None, str], list[str]] = {}
+
+    def add(res: Resource, name: Any) -> None:
+        if isinstance(name, str) and name:
+            seen = users.setdefault((res.namespace, name), [])
+            label = f"{res.kind}/{res.name}"
+            if label not in seen:
+                seen.append(label)
+
+    for res in snap.workloads():
+        pod = res.pod()
+        if pod is None:
+            continue
+        for vol, _ in pod.volumes():
+            add(res, _d(vol.get("secret")).get("secretName"))
+            for src in _d(vol.get("projected")).get("sources") or []:
+                add(res, _d(_d(src).get("secret")).get("name"))
+        for c, _, _ in pod.containers():
+            for e in c.get("env") or []:
+                add(res, _d(_d(_d(e).get("valueFrom")).get("secretKeyRef")).get("name"))
+            for e in c.get("envFrom") or []:
+                add(res, _d(_d(e).get("secretRef")).get("name"))
+    return users
+
+
+def token_age(res: Resource, now: dt.datetime | None = None) -> str:
+    """`, created YYYY-MM-DD (N days ago)` for an object read from a cluster; empty for a manifest."""
+    now = now or dt.datetime.now(dt.UTC)
+    created = res.metadata.get("creationTimestamp")
+    if not created:
+        return ""
+    try:
+        when = dt.datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return f", created {when:%Y-%m-%d} ({max((now - when).days, 0)} days ago)"
+
+
+def legacy_token_usage(res: Resource, users: list[str]) -> str:
+    """What is known of a legacy token's use: the pods that mount it, the last-used day, or that nothing does."""
+    labels = res.labels
+    parts = []
+    if users:
+        more = f" and {len(users) - SHOWN_USERS} more" if len(users) > SHOWN_USERS else ""
+        parts.append("used by " + ", ".join(users[:SHOWN_USERS]) + more)
+    last = labels.get(LAST_USED_LABEL)
+    if isinstance(last, str) and last:
+        parts.append(f"last used {last}")
+    invalid = labels.get(INVALID_SINCE_LABEL)
+    if isinstance(invalid, str) and invalid:
+        parts.append(f"invalidated since {invalid}")
+    if not parts:
+        parts.append(f"no workload mounts it and the apiserver recorded no use (no {LAST_USED_LABEL} label; "
+                     "recorded since v1.28): likely unused, delete it")
+    return "; ".join(parts)
+
+
 @control(
     "KW-S003", "Long-lived service account token Secret", "medium", "secrets",
     frameworks=("nsa", "mitre-T1528"),
     remediation="Delete kubernetes.io/service-account-token Secrets; use projected, expiring tokens "
-    "(TokenRequest, `kubectl create token`).",
+    "(TokenRequest, `kubectl create token`). Move the workloads that use one first.",
     shape="object", kinds=("Secret",),
 )
 def legacy_sa_token(res: Resource) -> Iterator[Hit]:
@@ -81,10 +154,11 @@ def legacy_sa_token(res: Resource) -> Iterator[Hit]:
     that used it, while projected TokenRequest tokens expire and are bound to their pod. Upstream: KEP-2799
     (reduction of secret-based service account tokens; legacy token cleanup since v1.29); the Service Accounts
     docs."""
-    # These never expire and survive pod deletion (KEP-2799, legacy token cleanup since v1.29).
-    if res.obj.get("type") == "kubernetes.io/service-account-token":
+    # These never expire and survive pod deletion (KEP-2799, legacy token cleanup since v1.29). Judged per object
+    # (so admission sees it too); `creds audit` adds who uses it (legacy_token_usage).
+    if res.obj.get("type") == LEGACY_TOKEN_TYPE:
         sa = res.annotations.get("kubernetes.io/service-account.name", "?")
-        yield "/type", f'non-expiring token Secret for service account "{sa}"'
+        yield "/type", f'non-expiring token Secret for service account "{sa}"{token_age(res)}'
 
 
 @control(

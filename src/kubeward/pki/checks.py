@@ -22,7 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..controls.registry import Control, Shape, control, meta_of, registered
 from ..engines.authn import VerifyError, verify_chains
-from ..findings import ControlResult, Finding, Location, ObjectRef, Report
+from ..findings import ControlMeta, ControlResult, Finding, Location, ObjectRef, Report
 from .inventory import CertFile, Inventory, key_description
 from .layout import MASTERS_GROUP
 from .slots import orgs_of, slot_problems
@@ -75,11 +75,9 @@ def expired(cf: CertFile, inv: Inventory, now: dt.datetime) -> Iterator[Hit]:
     """The certificate is valid now (notBefore <= now <= notAfter): Go's x509 verification refuses it otherwise,
     so the component using it cannot authenticate or serve. Upstream: crypto/x509 verify.go (isValid);
     kubeadm certificate management (kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-certs/)."""
-    c = cf.cert
-    if now < c.not_valid_before_utc:
-        yield "/notBefore", f"not valid before {c.not_valid_before_utc:%Y-%m-%d %H:%M}Z"
-    elif now > c.not_valid_after_utc:
-        yield "/notAfter", f"expired on {c.not_valid_after_utc:%Y-%m-%d %H:%M}Z"
+    for meta, pointer, message in time_hits(cf.cert, now):
+        if meta.id == "KW-PKI-001":
+            yield pointer, message
 
 
 @_cert_check("KW-PKI-002", "Certificate expires within 30 days", "medium",
@@ -88,10 +86,9 @@ def expiring(cf: CertFile, inv: Inventory, now: dt.datetime) -> Iterator[Hit]:
     """A valid certificate expires within 30 days: kubeadm renews certificates only on upgrade or by hand, and an
     expired control-plane certificate takes the cluster down. Upstream: kubeadm certs check-expiration
     (kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-certs/)."""
-    c = cf.cert
-    if c.not_valid_before_utc <= now <= c.not_valid_after_utc and c.not_valid_after_utc - now < EXPIRY_WARN:
-        left = (c.not_valid_after_utc - now).days
-        yield "/notAfter", f"expires on {c.not_valid_after_utc:%Y-%m-%d}Z ({left} days left)"
+    for meta, pointer, message in time_hits(cf.cert, now):
+        if meta.id == "KW-PKI-002":
+            yield pointer, message
 
 
 @_cert_check("KW-PKI-003", "Certificate does not chain to its CA", "high",
@@ -222,7 +219,7 @@ def masters(cf: CertFile, inv: Inventory, now: dt.datetime) -> Iterator[Hit]:
     staging/src/k8s.io/apiserver/pkg/authorization/authorizerfactory/builtin.go; kubeadm certlist.go."""
     # A CA certificate is no exception: Go's Verify accepts one as the client's leaf (even a root the client CA
     # bundle holds is its own chain), and O is read from whatever leaf was presented.
-    if MASTERS_GROUP not in orgs_of(cf.cert) or not _client_capable(cf.cert):
+    if MASTERS_GROUP not in orgs_of(cf.cert) or not client_capable(cf.cert):
         return
     cluster, etcd = inv.by_name("ca"), inv.by_name("etcd-ca")
     by_cluster = cluster is not None and _try_chain(cf, [cluster.cert], now) is None
@@ -235,9 +232,24 @@ def masters(cf: CertFile, inv: Inventory, now: dt.datetime) -> Iterator[Hit]:
     yield "/subject/O", f"O={MASTERS_GROUP}, {where}: cluster-admin that RBAC cannot revoke{legacy}"
 
 
-def _client_capable(cert: x509.Certificate) -> bool:
+def client_capable(cert: x509.Certificate) -> bool:
+    """The certificate may authenticate a client (no EKU, clientAuth or anyExtendedKeyUsage): crypto/x509
+    verify.go's key-usage check as the apiserver's x509 authenticator runs it."""
     ekus = _ekus(cert)
     return ekus is None or ExtendedKeyUsageOID.CLIENT_AUTH in ekus or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in ekus
+
+
+def time_hits(c: x509.Certificate, now: dt.datetime) -> Iterator[tuple[ControlMeta, str, str]]:
+    """Expired or not yet valid (KW-PKI-001), or within EXPIRY_WARN of its end (KW-PKI-002): the one validity
+    predicate, for the PKI folder and every other place a certificate sits (kubeconfigs, kubelet PKI, webhook CA
+    bundles; `creds audit`)."""
+    if now < c.not_valid_before_utc:
+        yield meta_of("KW-PKI-001"), "/notBefore", f"not valid before {c.not_valid_before_utc:%Y-%m-%d %H:%M}Z"
+    elif now > c.not_valid_after_utc:
+        yield meta_of("KW-PKI-001"), "/notAfter", f"expired on {c.not_valid_after_utc:%Y-%m-%d %H:%M}Z"
+    elif c.not_valid_after_utc - now < EXPIRY_WARN:
+        left = (c.not_valid_after_utc - now).days
+        yield meta_of("KW-PKI-002"), "/notAfter", f"expires on {c.not_valid_after_utc:%Y-%m-%d}Z ({left} days left)"
 
 
 @control("KW-PKI-005", "etcd does not use a separate CA", "critical", "pki", frameworks=("nsa", "cis-2.7"),
@@ -267,6 +279,11 @@ def ca_shared(inv: Inventory, now: dt.datetime) -> Iterator[tuple[CertFile, str,
 EXPIRED, EXPIRING, CHAIN, EKU = (meta_of(f"KW-PKI-00{i}") for i in (1, 2, 3, 4))
 CA_SHARED, WEAK_KEY, KEY_PERMS, KEY_OWNER, KEY_MISMATCH = (meta_of(f"KW-PKI-00{i}") for i in (5, 6, 7, 8, 9))
 KEY_MISSING, SLOT, MASTERS = (meta_of(f"KW-PKI-0{i}") for i in (10, 11, 12))
+
+
+# The metadata other readers of certificates report under (creds audit: kubeconfigs, kubelet PKI, CA bundles).
+EXPIRED, EXPIRING, KEY_PERMS, KEY_OWNER, MASTERS = (
+    meta_of(f"KW-PKI-{n:03d}") for n in (1, 2, 7, 8, 12))
 
 
 def pki_checks() -> dict[str, Control]:

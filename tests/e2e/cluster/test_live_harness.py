@@ -36,10 +36,18 @@ def test_cluster_up_twice_then_down(bin_dir: Path, tmp_path: Path) -> None:
     second: dict[str, int] = {}
     try:
         lines = _up(state)
-        assert [line.split("=", 1)[0] for line in lines[-3:]] == ["KUBECONFIG", "PKI", "ETCD_ENDPOINT"]
-        kubeconfig, pki = Path(lines[-3].split("=", 1)[1]), Path(lines[-2].split("=", 1)[1])
+        assert [line.split("=", 1)[0] for line in lines[-4:]] == ["KUBECONFIG", "PKI", "ETCD_ENDPOINT", "NODE_ROOT"]
+        kubeconfig, pki = Path(lines[-4].split("=", 1)[1]), Path(lines[-3].split("=", 1)[1])
         assert kubeconfig.is_file() and (pki / "ca.key").is_file() and (pki / "etcd" / "ca.crt").is_file()
-        assert lines[-1].split("=", 1)[1].startswith("https://127.0.0.1:")
+        assert lines[-2].split("=", 1)[1].startswith("https://127.0.0.1:")
+        # NODE_ROOT is laid out like a kubeadm node: the manifest's host paths resolve below it
+        node = Path(lines[-1].split("=", 1)[1])
+        from kubeward.sources.node import load_node
+
+        flags = load_node(node).components["kube-apiserver"].flags
+        assert flags.get("client-ca-file") == "/etc/kubernetes/pki/ca.crt"
+        assert flags.get("audit-log-path") == "/var/log/kubernetes/audit.log"
+        assert (node / "etc/kubernetes/pki/ca.crt").is_file() and (node / "etc/kubernetes/admin.conf").is_file()
         first = _pids(state)
         assert set(first) == {"etcd", "kube-apiserver", "kube-controller-manager"}
         assert all(_alive(p) for p in first.values())

@@ -71,6 +71,9 @@ def variants(obj: dict[str, Any]) -> list[dict[str, Any]]:
         ("hostpid", lambda s: s.update(hostPID=True)),
         ("hostpath", lambda s: s["volumes"].append({"name": "kwhost", "hostPath": {"path": "/var"}})),
         ("netadmin", lambda s: s["containers"][0]["securityContext"]["capabilities"].update(add=["NET_ADMIN"])),
+        ("sysadmin", lambda s: s["containers"][0]["securityContext"]["capabilities"].update(add=["cap_sys_admin"])),
+        ("extracap", lambda s: s["containers"][0]["securityContext"]["capabilities"].update(add=["CAP_CHOWN", "SYS_NICE"])),
+        ("unmasked-host", lambda s: s["containers"][0]["securityContext"].update(procMount="Unmasked")),
         ("root-init", lambda s: s.setdefault("initContainers", []).append(
             {"name": "kwinit", "image": "busybox", "securityContext": {"runAsNonRoot": False}})),
         ("no-seccomp", lambda s: s["securityContext"].pop("seccompProfile")),
@@ -89,6 +92,10 @@ def variants(obj: dict[str, Any]) -> list[dict[str, Any]]:
         ("seltype", lambda s: s["securityContext"].update(seLinuxOptions={"type": "spc_t"})),
         ("sysctl", lambda s: s["securityContext"].update(sysctls=[{"name": "kernel.msgmax", "value": "65536"}])),
         ("nfs", lambda s: s["volumes"].append({"name": "kwnfs", "nfs": {"server": "10.0.0.1", "path": "/x"}})),
+        ("gitrepo", lambda s: s["volumes"].append({"name": "kwgit", "gitRepo": {"repository": "https://x/y.git"}})),
+        ("defaultcap", lambda s: s["containers"][0]["securityContext"]["capabilities"].update(add=["CHOWN"])),
+        ("foldcap", lambda s: s["containers"][-1]["securityContext"]["capabilities"].update(
+            add=["\u017fys_admin", "Net_Raw", "sys_module", "cap_chown", "NET_BIND_SERVICE"])),
         ("probehost", lambda s: s["containers"][0].update(
             livenessProbe={"tcpSocket": {"port": 80, "host": "10.0.0.1"}})),
     ]

@@ -6,7 +6,9 @@ kubelet does: the container's securityContext value wins, the pod's securityCont
 (k8s.io/api core/v1 types.go, PodSecurityContext: "If set in both SecurityContext and PodSecurityContext, the
 value specified in SecurityContext takes precedence"). A Pod Security fact (privileged, host namespaces,
 capabilities, seccomp, ...) is never re-coded here: the controls read the PSS engine's checks
-(engines/pss/facts.py), so a finding exists exactly when Pod Security Admission would refuse the pod.
+(engines/pss/facts.py), so a finding exists exactly when Pod Security Admission would refuse the pod, and one
+field that fails both a baseline check and the restricted check overriding it is one finding carrying both levels
+(controls/pss.py).
 
 Importing this package registers every workload control.
 """
@@ -28,6 +30,7 @@ from .capabilities import (
     extra_capabilities,
     net_raw_kept,
     not_drop_all,
+    restricted_capabilities,
 )
 from .common import (
     RUNNABLE,
@@ -59,9 +62,6 @@ from .images import (
     SYSTEM_PRIORITY_CLASSES,
     Image,
     cluster_component,
-    image_latest,
-    image_no_digest,
-    image_no_tag,
     image_registry_not_allowed,
     kube_system_workload,
     parse_image,
@@ -70,9 +70,7 @@ from .images import (
     split_registry,
 )
 from .sandbox import (
-    RESTRICTED_VOLUME_TYPES,
     git_repo_volume,
-    restricted_capabilities,
     restricted_volume,
     share_process_namespace,
     unsafe_sysctls,
@@ -83,7 +81,6 @@ __all__ = [
     "HIGH_ID",
     "NAMESPACED_KINDS",
     "PSA_ENFORCE",
-    "RESTRICTED_VOLUME_TYPES",
     "RUNNABLE",
     "SENSITIVE_NAME",
     "SYSTEM_NAMESPACES",
@@ -99,9 +96,6 @@ __all__ = [
     "host_path",
     "host_path_writable",
     "host_ports",
-    "image_latest",
-    "image_no_digest",
-    "image_no_tag",
     "image_registry_not_allowed",
     "kube_system_workload",
     "namespace_no_psa",

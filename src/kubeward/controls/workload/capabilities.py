@@ -1,4 +1,9 @@
-"""Linux capabilities added and kept (check_capabilities_baseline.go, check_capabilities_restricted.go)."""
+"""Linux capabilities added and kept (check_capabilities_baseline.go, check_capabilities_restricted.go).
+
+Each added capability is one finding: a dangerous one by its own control (KW-W011..W017), any other outside the
+runtime default set by KW-W010 (both fail baseline and restricted), one of the default set other than
+NET_BIND_SERVICE by KW-W056 (restricted only). Together they are exactly the two PSS checks' add halves.
+"""
 
 from __future__ import annotations
 
@@ -7,89 +12,107 @@ from typing import Any
 
 from ...engines.pss.baseline import (
     CAPABILITIES_ALLOWED_1_0,
+    privileged,
 )
-from ...engines.pss.restricted import drops_all
+from ...engines.pss.restricted import drops_all, restricted_add_allowed
 from ...resource import PodView
 from ..pss import pss_frameworks
 from ..registry import Hit, control
 from .common import (
     _caps,
     _containers,
-    _d,
     _deepest,
     _name,
     _norm_cap,
     _windows,
-    pss_input,
 )
 
 # ------------------------------------------------------------------------------------------ capabilities
 
 # check_capabilities_baseline.go: the container runtime default set, the only ones baseline allows to add.
 BASELINE_CAPS = CAPABILITIES_ALLOWED_1_0
+# Every capability outside the default set fails both levels (check_capabilities_restricted.go allows only
+# NET_BIND_SERVICE), so the controls reporting one carry both.
+_PSS_ADD = pss_frameworks("capabilities_baseline", "capabilities_restricted")
 
 
-def _added(cap_set: frozenset[str], what: str) -> Any:
+def _adds(pod: PodView) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """(container, pointer, name as written) of every capabilities.add entry."""
+    for c, path, _ in _containers(pod):
+        for i, cap in enumerate(_caps(c, "add")):
+            yield c, f"{path}/securityContext/capabilities/add/{i}", cap
+
+
+# Normalised name (the runtimes upper-case and strip CAP_) -> the control reporting it, filled by `_added`.
+SPECIFIC_CAPS: dict[str, str] = {}
+
+
+def _added(cid: str, cap_set: frozenset[str], what: str) -> Any:
+    SPECIFIC_CAPS.update(dict.fromkeys(cap_set, cid))
+
     def check(pod: PodView) -> Iterator[Hit]:
-        for c, path, _ in _containers(pod):
-            for i, cap in enumerate(_caps(c, "add")):
-                if _norm_cap(cap) in cap_set:
-                    yield f"{path}/securityContext/capabilities/add/{i}", f'container "{_name(c)}" adds {cap}{what}'
+        for c, ptr, cap in _adds(pod):
+            if _norm_cap(cap) in cap_set:
+                yield ptr, f'container "{_name(c)}" adds {cap}{what}'
     return check
 
 
 @control(
     "KW-W010", "Capability added beyond the runtime default set", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.9", *pss_frameworks("capabilities_baseline")),
+    frameworks=("nsa", "cis-5.2.9", *_PSS_ADD),
     remediation="Add only capabilities from the default runtime set (ideally only NET_BIND_SERVICE).",
 )
 def extra_capabilities(pod: PodView) -> Iterator[Hit]:
-    for c, path, _ in _containers(pod):
-        for i, cap in enumerate(_caps(c, "add")):
-            # pss compares the literal string, so "CAP_CHOWN" or "chown" are not in the allowed set either
-            if cap not in BASELINE_CAPS:
-                yield f"{path}/securityContext/capabilities/add/{i}", f'container "{_name(c)}" adds capability {cap}'
+    for c, ptr, cap in _adds(pod):
+        # pss compares the literal string, so "CAP_CHOWN" or "chown" are not in the allowed set either; a
+        # dangerous capability is its own control's finding
+        if cap not in BASELINE_CAPS and _norm_cap(cap) not in SPECIFIC_CAPS:
+            yield ptr, f'container "{_name(c)}" adds capability {cap}'
 
 
-control(
-    "KW-W011", "CAP_SYS_ADMIN added", "critical", "workload",
-    frameworks=("nsa", "cis-5.2.9", "mitre-T1611"),
-    remediation="Remove SYS_ADMIN from capabilities.add; it is nearly equivalent to privileged.",
-)(_added(frozenset({"SYS_ADMIN"}), " (near-root on the node: mount, namespaces, BPF)"))
-control(
-    "KW-W012", "CAP_NET_ADMIN added", "high", "workload",
-    frameworks=("nsa", "cis-5.2.9", "mitre-T1557"),
-    remediation="Remove NET_ADMIN from capabilities.add; leave network configuration to the CNI plugin.",
-)(_added(frozenset({"NET_ADMIN"}), " (can reconfigure interfaces, routes and iptables)"))
-control(
-    "KW-W013", "CAP_NET_RAW added", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.8", "mitre-T1040"),
-    remediation="Remove NET_RAW from capabilities.add; it enables ARP/DNS spoofing inside the cluster network.",
-)(_added(frozenset({"NET_RAW"}), " (raw sockets: spoofing and sniffing)"))
-control(
-    "KW-W014", "CAP_SYS_PTRACE added", "high", "workload",
-    frameworks=("nsa", "cis-5.2.9", "mitre-T1055"),
-    remediation="Remove SYS_PTRACE from capabilities.add.",
-)(_added(frozenset({"SYS_PTRACE"}), " (can trace and inject into other processes)"))
-control(
-    "KW-W015", "CAP_SYS_MODULE added", "critical", "workload",
-    frameworks=("nsa", "cis-5.2.9", "mitre-T1611", "mitre-T1547.006"),
-    remediation="Remove SYS_MODULE from capabilities.add; loading kernel modules is a node takeover.",
-)(_added(frozenset({"SYS_MODULE"}), " (can load kernel modules)"))
-control(
-    "KW-W016", "All capabilities added", "critical", "workload",
-    frameworks=("nsa", "cis-5.2.9", "mitre-T1611"),
-    remediation="Never add ALL; add only the specific capability the process needs.",
-)(_added(frozenset({"ALL"}), ""))
-control(
-    "KW-W017", "Other dangerous capability added", "high", "workload",
-    frameworks=("nsa", "cis-5.2.9", "mitre-T1611"),
-    remediation="Remove DAC_READ_SEARCH, SYS_RAWIO, BPF, PERFMON, SYS_BOOT, SYS_TIME, MAC_ADMIN, MAC_OVERRIDE, "
-    "SYSLOG and similar from capabilities.add.",
-)(_added(frozenset({
-    "DAC_READ_SEARCH", "SYS_RAWIO", "BPF", "PERFMON", "SYS_BOOT", "SYS_TIME", "MAC_ADMIN", "MAC_OVERRIDE",
-    "SYSLOG", "LINUX_IMMUTABLE", "SYS_RESOURCE", "CHECKPOINT_RESTORE", "WAKE_ALARM", "BLOCK_SUSPEND",
-}), " (host-level kernel privilege)"))
+# (id, title, severity, CIS section, MITRE techniques, capabilities, what adding one means, remediation)
+_DANGEROUS: tuple[tuple[str, str, str, str, tuple[str, ...], frozenset[str], str, str], ...] = (
+    ("KW-W011", "CAP_SYS_ADMIN added", "critical", "cis-5.2.9", ("mitre-T1611",), frozenset({"SYS_ADMIN"}),
+     " (near-root on the node: mount, namespaces, BPF)",
+     "Remove SYS_ADMIN from capabilities.add; it is nearly equivalent to privileged."),
+    ("KW-W012", "CAP_NET_ADMIN added", "high", "cis-5.2.9", ("mitre-T1557",), frozenset({"NET_ADMIN"}),
+     " (can reconfigure interfaces, routes and iptables)",
+     "Remove NET_ADMIN from capabilities.add; leave network configuration to the CNI plugin."),
+    ("KW-W013", "CAP_NET_RAW added", "medium", "cis-5.2.8", ("mitre-T1040",), frozenset({"NET_RAW"}),
+     " (raw sockets: spoofing and sniffing)",
+     "Remove NET_RAW from capabilities.add; it enables ARP/DNS spoofing inside the cluster network."),
+    ("KW-W014", "CAP_SYS_PTRACE added", "high", "cis-5.2.9", ("mitre-T1055",), frozenset({"SYS_PTRACE"}),
+     " (can trace and inject into other processes)", "Remove SYS_PTRACE from capabilities.add."),
+    ("KW-W015", "CAP_SYS_MODULE added", "critical", "cis-5.2.9", ("mitre-T1611", "mitre-T1547.006"),
+     frozenset({"SYS_MODULE"}), " (can load kernel modules)",
+     "Remove SYS_MODULE from capabilities.add; loading kernel modules is a node takeover."),
+    ("KW-W016", "All capabilities added", "critical", "cis-5.2.9", ("mitre-T1611",), frozenset({"ALL"}), "",
+     "Never add ALL; add only the specific capability the process needs."),
+    ("KW-W017", "Other dangerous capability added", "high", "cis-5.2.9", ("mitre-T1611",), frozenset({
+        "DAC_READ_SEARCH", "SYS_RAWIO", "BPF", "PERFMON", "SYS_BOOT", "SYS_TIME", "MAC_ADMIN", "MAC_OVERRIDE",
+        "SYSLOG", "LINUX_IMMUTABLE", "SYS_RESOURCE", "CHECKPOINT_RESTORE", "WAKE_ALARM", "BLOCK_SUSPEND"}),
+     " (host-level kernel privilege)",
+     "Remove DAC_READ_SEARCH, SYS_RAWIO, BPF, PERFMON, SYS_BOOT, SYS_TIME, MAC_ADMIN, MAC_OVERRIDE, SYSLOG and "
+     "similar from capabilities.add."),
+)
+for _cid, _title, _sev, _cis, _mitre, _set, _what, _fix in _DANGEROUS:
+    control(_cid, _title, _sev, "workload", frameworks=("nsa", _cis, *_mitre, *_PSS_ADD),
+            remediation=_fix)(_added(_cid, _set, _what))
+# No dangerous name is in the default set, so a capability they report fails baseline as KW-W010's would.
+assert not {c for c in SPECIFIC_CAPS if c in BASELINE_CAPS}
+
+
+@control(
+    "KW-W056", "Capability added other than NET_BIND_SERVICE", "low", "workload",
+    frameworks=("nsa", "cis-5.2.9", *pss_frameworks("capabilities_restricted")),
+    remediation="Add no capabilities except NET_BIND_SERVICE (drop ALL first).",
+)
+def restricted_capabilities(pod: PodView) -> Iterator[Hit]:
+    # check_capabilities_restricted.go: add may contain only NET_BIND_SERVICE (literal); Windows pods exempt.
+    # What is outside the default set is reported above (it fails baseline too): here the rest of that set.
+    if not _windows(pod):
+        yield from ((ptr, f'container "{_name(c)}" adds {cap}') for c, ptr, cap in _adds(pod)
+                    if cap in BASELINE_CAPS and not restricted_add_allowed(cap))
 
 
 def _drops(c: dict[str, Any], cap: str) -> bool:
@@ -104,8 +127,8 @@ def _drops(c: dict[str, Any], cap: str) -> bool:
 )
 def not_drop_all(pod: PodView) -> Iterator[Hit]:
     # check_capabilities_restricted.go: every container must drop the literal "ALL" (Windows pods exempt since
-    # 1.25); with KW-W056 (the add half) this is the PSS capabilities_restricted check.
-    if pss_input(pod).windows:
+    # 1.25); with the add controls above this is the PSS capabilities_restricted check.
+    if _windows(pod):
         return
     for c, path, _ in _containers(pod):
         if not drops_all(c):
@@ -122,7 +145,7 @@ def net_raw_kept(pod: PodView) -> Iterator[Hit]:
     if _windows(pod):
         return
     for c, path, _ in _containers(pod):
-        if _d(c.get("securityContext")).get("privileged") is True:
+        if privileged(c):
             continue  # KW-W001 reports it
         if _drops(c, "NET_RAW"):
             continue

@@ -3,17 +3,15 @@ engine's facts (engines/pss/facts.py) turned into hits with JSON pointers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ...engines.pss import PodInput
 from ...engines.pss.baseline import (
     capabilities,
 )
-from ...engines.pss.facts import faults
 from ...resource import PodView
-from ..pss import locate
-from ..registry import Hit
+from ..pss import pss_hits, pss_input
+from ..registry import Hit, control
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -95,30 +93,22 @@ _caps = capabilities
 RUNNABLE = ("initContainers", "containers")  # ephemeral containers may not set resources or probes
 
 
-def _pss_input(pod: PodView) -> PodInput:
-    return PodInput(pod.meta, pod.spec)
-
-
-def pss_input(pod: PodView) -> PodInput:
-    """The pod as the PSS checks read it, built once per pod and shared by every control."""
-    return pod.derived("pss", _pss_input)
-
-
-def pss_hits(check_id: str, pod: PodView) -> Iterator[Hit]:
-    """One hit per container (or pod-level setting) failing the PSS check `check_id` at the latest version: the
-    fact is the engine's (kubeward.engines.pss.facts), so a scan finding exists exactly when PSA would refuse."""
-    found = faults(check_id, pss_input(pod))
-    if not found:
-        return
-    paths = {id(c): path for c, path, _ in _containers(pod)}
-    for f in found:
-        cpath = paths.get(id(f.container)) if f.container is not None else None
-        yield (locate(check_id, pod, f.detail) if cpath is None else locate(check_id, pod, f.detail, cpath)), f.message
-
-
-def _pss_control(check_id: str) -> Any:
+def pss_control(check_id: str, beyond: str | None = None) -> Callable[[PodView], Iterator[Hit]]:
+    """A workload control function reporting a PSS check's faults (controls.pss.pss_hits)."""
     def check(pod: PodView) -> Iterator[Hit]:
-        return pss_hits(check_id, pod)
+        return pss_hits(check_id, pod, beyond)
     check.__name__ = f"pss_{check_id}"
     check.__doc__ = f"The PSS check {check_id} at the latest version (policy/check_{check_id}.go)."
     return check
+
+
+def family(make: Callable[..., Callable[[PodView], Iterator[Hit]]], rows: Iterable[tuple[Any, ...]],
+           **options: Any) -> None:
+    """Register one workload control per row (id, title, severity, frameworks, remediation, *arguments of `make`):
+    controls that differ only in what they look for are one function and a table, not one copy each."""
+    for cid, title, severity, frameworks, remediation, *args in rows:
+        control(cid, title, severity, "workload", frameworks=frameworks, remediation=remediation,
+                **options)(make(*args))
+
+
+__all__ = ["RUNNABLE", "family", "pss_control", "pss_hits", "pss_input"]

@@ -11,6 +11,7 @@ from ..registry import Hit, control
 from .common import (
     _containers,
     _name,
+    family,
 )
 
 # -------------------------------------------------------------------------------------------- health
@@ -41,18 +42,12 @@ def _probe_check(probe: str) -> Any:
     return check
 
 
-control(
-    "KW-W048", "No liveness probe", "low", "workload",
-    frameworks=("nsa",),
-    remediation="Add a livenessProbe so a hung process is restarted.",
-    kinds=_LONG_RUNNING,
-)(_probe_check("livenessProbe"))
-control(
-    "KW-W049", "No readiness probe", "low", "workload",
-    frameworks=("nsa",),
-    remediation="Add a readinessProbe so traffic only reaches ready pods.",
-    kinds=_LONG_RUNNING,
-)(_probe_check("readinessProbe"))
+family(_probe_check, (
+    ("KW-W048", "No liveness probe", "low", ("nsa",), "Add a livenessProbe so a hung process is restarted.",
+     "livenessProbe"),
+    ("KW-W049", "No readiness probe", "low", ("nsa",), "Add a readinessProbe so traffic only reaches ready pods.",
+     "readinessProbe"),
+), kinds=_LONG_RUNNING)
 
 
 @control(

@@ -20,7 +20,8 @@ from .common import (
     _d,
     _deepest,
     _name,
-    _pss_control,
+    family,
+    pss_control,
 )
 
 # ------------------------------------------------------------------------------------- privilege, host
@@ -30,7 +31,7 @@ control(
     "KW-W001", "Privileged container", "critical", "workload",
     frameworks=("nsa", "cis-5.2.2", "mitre-T1611", *pss_frameworks("privileged")),
     remediation="Remove securityContext.privileged or set it to false.",
-)(_pss_control("privileged"))
+)(pss_control("privileged"))
 
 
 def _host_ns(field: str, what: str) -> Any:
@@ -44,21 +45,16 @@ def _host_ns(field: str, what: str) -> Any:
     return check
 
 
-control(
-    "KW-W002", "Host PID namespace shared", "high", "workload",
-    frameworks=("nsa", "cis-5.2.3", "mitre-T1611", *pss_frameworks("hostNamespaces")),
-    remediation="Remove spec.hostPID or set it to false; use a debug container instead of host process access.",
-)(_host_ns("hostPID", "process ID"))
-control(
-    "KW-W003", "Host IPC namespace shared", "high", "workload",
-    frameworks=("nsa", "cis-5.2.4", "mitre-T1611", *pss_frameworks("hostNamespaces")),
-    remediation="Remove spec.hostIPC or set it to false.",
-)(_host_ns("hostIPC", "IPC"))
-control(
-    "KW-W004", "Host network namespace shared", "high", "workload",
-    frameworks=("nsa", "cis-5.2.5", "mitre-T1557", *pss_frameworks("hostNamespaces")),
-    remediation="Remove spec.hostNetwork or set it to false; expose the workload through a Service.",
-)(_host_ns("hostNetwork", "network"))
+_NS = pss_frameworks("hostNamespaces")
+family(_host_ns, (
+    ("KW-W002", "Host PID namespace shared", "high", ("nsa", "cis-5.2.3", "mitre-T1611", *_NS),
+     "Remove spec.hostPID or set it to false; use a debug container instead of host process access.", "hostPID",
+     "process ID"),
+    ("KW-W003", "Host IPC namespace shared", "high", ("nsa", "cis-5.2.4", "mitre-T1611", *_NS),
+     "Remove spec.hostIPC or set it to false.", "hostIPC", "IPC"),
+    ("KW-W004", "Host network namespace shared", "high", ("nsa", "cis-5.2.5", "mitre-T1557", *_NS),
+     "Remove spec.hostNetwork or set it to false; expose the workload through a Service.", "hostNetwork", "network"),
+))
 
 
 @control(
@@ -89,10 +85,11 @@ def _host_paths(pod: PodView) -> Iterator[tuple[dict[str, Any], str, str]]:
 
 @control(
     "KW-W006", "hostPath volume", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.11", "mitre-T1611", *pss_frameworks("hostPathVolumes")),
+    frameworks=("nsa", "cis-5.2.11", "mitre-T1611", *pss_frameworks("hostPathVolumes", "restrictedVolumes")),
     remediation="Replace the hostPath volume with emptyDir, a ConfigMap/Secret, or a PersistentVolumeClaim.",
 )
 def host_path(pod: PodView) -> Iterator[Hit]:
+    # check_hostPathVolumes.go, and the hostPath type of check_restrictedVolumes.go (which leaves it to this one)
     for v, vpath, p in _host_paths(pod):
         yield f"{vpath}/hostPath", f'volume "{v.get("name")}" mounts host path {p}'
 

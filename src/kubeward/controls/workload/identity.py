@@ -16,30 +16,29 @@ from .common import (
     _effective_at,
     _name,
     _psc,
-    _pss_control,
     _user_namespaced,
     _windows,
+    family,
+    pss_control,
 )
 
 # ------------------------------------------------------------------------------------------ identities
 
 
-control(
-    "KW-W020", "Container may run as root", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.7", "mitre-T1611", *pss_frameworks("runAsNonRoot")),
-    remediation="Set runAsNonRoot: true (pod securityContext, or every container's).",
-)(_pss_control("runAsNonRoot"))
+family(pss_control, (
+    ("KW-W020", "Container may run as root", "medium", ("nsa", "cis-5.2.7", "mitre-T1611",
+                                                          *pss_frameworks("runAsNonRoot")),
+     "Set runAsNonRoot: true (pod securityContext, or every container's).", "runAsNonRoot"),
+    ("KW-W021", "Container runs as UID 0", "high", ("nsa", "cis-5.2.7", "mitre-T1611", *pss_frameworks("runAsUser")),
+     "Set runAsUser to a non-zero UID (and runAsNonRoot: true).", "runAsUser"),
+    ("KW-W024", "Privilege escalation allowed", "medium", ("nsa", "cis-5.2.6", "mitre-T1548.001",
+                                                             *pss_frameworks("allowPrivilegeEscalation")),
+     "Set securityContext.allowPrivilegeEscalation: false on every container.", "allowPrivilegeEscalation"),
+))
 
 
 def _is_zero(v: Any) -> bool:
     return v == 0 and not isinstance(v, bool)
-
-
-control(
-    "KW-W021", "Container runs as UID 0", "high", "workload",
-    frameworks=("nsa", "cis-5.2.7", "mitre-T1611", *pss_frameworks("runAsUser")),
-    remediation="Set runAsUser to a non-zero UID (and runAsNonRoot: true).",
-)(_pss_control("runAsUser"))
 
 
 @control(
@@ -75,16 +74,13 @@ def _low_id(key: str, what: str) -> Any:
     return check
 
 
-control(
-    "KW-W057", "Container UID below 10000", "low", "workload",
-    frameworks=("nsa", "mitre-T1611"),
-    remediation="Set runAsUser to 10000 or more (pod or container securityContext; the container's wins).",
-)(_low_id("runAsUser", "UID"))
-control(
-    "KW-W058", "Container GID below 10000", "low", "workload",
-    frameworks=("nsa", "mitre-T1611"),
-    remediation="Set runAsGroup to 10000 or more (pod or container securityContext; the container's wins).",
-)(_low_id("runAsGroup", "GID"))
+family(_low_id, (
+    ("KW-W057", "Container UID below 10000", "low", ("nsa", "mitre-T1611"),
+     "Set runAsUser to 10000 or more (pod or container securityContext; the container's wins).", "runAsUser", "UID"),
+    ("KW-W058", "Container GID below 10000", "low", ("nsa", "mitre-T1611"),
+     "Set runAsGroup to 10000 or more (pod or container securityContext; the container's wins).", "runAsGroup",
+     "GID"),
+))
 
 
 @control(
@@ -102,13 +98,6 @@ def root_groups(pod: PodView) -> Iterator[Hit]:
         for i, g in enumerate(groups):
             if _is_zero(g):
                 yield f"{base}/supplementalGroups/{i}", "pod adds supplemental group 0 (root) to every container"
-
-
-control(
-    "KW-W024", "Privilege escalation allowed", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.6", "mitre-T1548.001", *pss_frameworks("allowPrivilegeEscalation")),
-    remediation="Set securityContext.allowPrivilegeEscalation: false on every container.",
-)(_pss_control("allowPrivilegeEscalation"))
 
 
 @control(

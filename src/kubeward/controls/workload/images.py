@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ...resource import PodView
@@ -13,6 +13,7 @@ from ..settings import current as current_settings
 from .common import (
     _containers,
     _name,
+    family,
 )
 
 # -------------------------------------------------------------------------------------------------- images
@@ -36,37 +37,27 @@ def _parse_images(pod: PodView) -> list[Image]:
     return found
 
 
-@control(
-    "KW-W040", "Image tag latest", "medium", "workload",
-    frameworks=("nsa", "mitre-T1525", "mitre-T1195.002"),
-    remediation="Pin a specific version tag and, better, the image digest (image@sha256:...).",
-)
-def image_latest(pod: PodView) -> Iterator[Hit]:
-    for c, path, image, tag, digest in _images(pod):
-        if tag == "latest" and digest is None:
-            yield f"{path}/image", f'container "{_name(c)}" uses the mutable tag latest ({image})'
+def _image_check(wanted: Callable[[str | None, str | None], bool], what: str) -> Callable[[PodView], Iterator[Hit]]:
+    """A control over every container's image reference: `wanted(tag, digest)` says when `what` (a template with
+    `{image}`) is reported."""
+    def check(pod: PodView) -> Iterator[Hit]:
+        for c, path, image, tag, digest in _images(pod):
+            if wanted(tag, digest):
+                yield f"{path}/image", f'container "{_name(c)}" ' + what.format(image=image)
+    return check
 
 
-@control(
-    "KW-W041", "Image without tag", "medium", "workload",
-    frameworks=("nsa", "mitre-T1525", "mitre-T1195.002"),
-    remediation="Pin a specific version tag and, better, the image digest (image@sha256:...).",
-)
-def image_no_tag(pod: PodView) -> Iterator[Hit]:
-    for c, path, image, tag, digest in _images(pod):
-        if tag is None and digest is None:
-            yield f"{path}/image", f'container "{_name(c)}" image {image} has no tag (means latest)'
-
-
-@control(
-    "KW-W042", "Image not pinned by digest", "low", "workload",
-    frameworks=("nsa", "mitre-T1195.002"),
-    remediation="Reference images by digest (image@sha256:...) so the running code cannot change under the same name.",
-)
-def image_no_digest(pod: PodView) -> Iterator[Hit]:
-    for c, path, image, _tag, digest in _images(pod):
-        if digest is None:
-            yield f"{path}/image", f'container "{_name(c)}" image {image} is not pinned by digest'
+_MUTABLE = ("nsa", "mitre-T1525", "mitre-T1195.002")
+_PIN = "Pin a specific version tag and, better, the image digest (image@sha256:...)."
+family(_image_check, (
+    ("KW-W040", "Image tag latest", "medium", _MUTABLE, _PIN,
+     lambda tag, digest: tag == "latest" and digest is None, "uses the mutable tag latest ({image})"),
+    ("KW-W041", "Image without tag", "medium", _MUTABLE, _PIN,
+     lambda tag, digest: tag is None and digest is None, "image {image} has no tag (means latest)"),
+    ("KW-W042", "Image not pinned by digest", "low", ("nsa", "mitre-T1195.002"),
+     "Reference images by digest (image@sha256:...) so the running code cannot change under the same name.",
+     lambda tag, digest: digest is None, "image {image} is not pinned by digest"),
+))
 
 
 @control(

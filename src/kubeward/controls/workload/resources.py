@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from ...resource import PodView
-from ..registry import Hit, control
+from ..registry import Hit
 from .common import (
     RUNNABLE,
     _containers,
     _d,
     _deepest,
     _name,
+    family,
 )
 
 # ---------------------------------------------------------------------------------------------- resources
@@ -32,36 +33,20 @@ def _resource_check(section: str, res: str) -> Any:
     return check
 
 
-control(
-    "KW-W036", "No memory limit", "medium", "workload",
-    frameworks=("nsa", "mitre-T1499"),
-    remediation="Set resources.limits.memory on every container (or a namespace LimitRange default).",
-)(_resource_check("limits", "memory"))
-control(
-    "KW-W037", "No CPU limit", "low", "workload",
-    frameworks=("nsa", "mitre-T1496"),
-    remediation="Set resources.limits.cpu on every container (or a namespace LimitRange default).",
-)(_resource_check("limits", "cpu"))
-control(
-    "KW-W038", "No memory request", "low", "workload",
-    frameworks=("nsa",),
-    remediation="Set resources.requests.memory so the scheduler can place the pod and evictions are predictable.",
-)(_resource_check("requests", "memory"))
-control(
-    "KW-W039", "No CPU request", "low", "workload",
-    frameworks=("nsa",),
-    remediation="Set resources.requests.cpu so the scheduler can place the pod fairly.",
-)(_resource_check("requests", "cpu"))
-
-control(
-    "KW-W059", "No ephemeral-storage request", "low", "workload",
-    frameworks=("nsa",),
-    remediation="Set resources.requests.ephemeral-storage so the scheduler counts the container's scratch space "
-    "and logs.",
-)(_resource_check("requests", "ephemeral-storage"))
-control(
-    "KW-W060", "No ephemeral-storage limit", "low", "workload",
-    frameworks=("nsa", "mitre-T1499"),
-    remediation="Set resources.limits.ephemeral-storage (or a LimitRange default) so one container cannot fill the "
-    "node's disk; the kubelet evicts a pod that exceeds it.",
-)(_resource_check("limits", "ephemeral-storage"))
+family(_resource_check, (
+    ("KW-W036", "No memory limit", "medium", ("nsa", "mitre-T1499"),
+     "Set resources.limits.memory on every container (or a namespace LimitRange default).", "limits", "memory"),
+    ("KW-W037", "No CPU limit", "low", ("nsa", "mitre-T1496"),
+     "Set resources.limits.cpu on every container (or a namespace LimitRange default).", "limits", "cpu"),
+    ("KW-W038", "No memory request", "low", ("nsa",),
+     "Set resources.requests.memory so the scheduler can place the pod and evictions are predictable.",
+     "requests", "memory"),
+    ("KW-W039", "No CPU request", "low", ("nsa",),
+     "Set resources.requests.cpu so the scheduler can place the pod fairly.", "requests", "cpu"),
+    ("KW-W059", "No ephemeral-storage request", "low", ("nsa",),
+     "Set resources.requests.ephemeral-storage so the scheduler counts the container's scratch space and logs.",
+     "requests", "ephemeral-storage"),
+    ("KW-W060", "No ephemeral-storage limit", "low", ("nsa", "mitre-T1499"),
+     "Set resources.limits.ephemeral-storage (or a LimitRange default) so one container cannot fill the node's "
+     "disk; the kubelet evicts a pod that exceeds it.", "limits", "ephemeral-storage"),
+))

@@ -8,55 +8,49 @@ from ...engines.pss.baseline import (
     SYSCTLS_LATEST,
     sysctl_names,
 )
-from ...engines.pss.restricted import restricted_adds
+from ...engines.pss.baseline import host_path as pss_host_path
+from ...engines.pss.restricted import restricted_volume_type
 from ...resource import PodView
 from ...textsafe import printable
 from ..pss import pss_frameworks
 from ..registry import Hit, control
 from .common import (
-    _containers,
-    _name,
-    _pss_control,
+    family,
+    pss_control,
     pss_input,
 )
 
 # ------------------------------------------------------------------------------------ kernel sandboxing
 
-
-
-control(
-    "KW-W026", "Seccomp profile not RuntimeDefault or Localhost", "medium", "workload",
-    frameworks=("nsa", "cis-5.6.2", "mitre-T1611", *pss_frameworks("seccompProfile_restricted")),
-    remediation="Set securityContext.seccompProfile.type: RuntimeDefault (pod level) or a Localhost profile.",
-)(_pss_control("seccompProfile_restricted"))
-
-
-control(
-    "KW-W027", "Seccomp Unconfined", "high", "workload",
-    frameworks=("nsa", "cis-5.6.2", "mitre-T1611", *pss_frameworks("seccompProfile_baseline")),
-    remediation="Use seccompProfile.type RuntimeDefault or Localhost, never Unconfined.",
-)(_pss_control("seccompProfile_baseline"))
-
-
-control(
-    "KW-W028", "AppArmor Unconfined", "high", "workload",
-    frameworks=("nsa", "mitre-T1611", *pss_frameworks("appArmorProfile")),
-    remediation="Use appArmorProfile.type RuntimeDefault or Localhost (or drop the 'unconfined' annotation).",
-)(_pss_control("appArmorProfile"))
-
-
-control(
-    "KW-W029", "Custom SELinux type, user or role", "medium", "workload",
-    frameworks=("nsa", "mitre-T1611", *pss_frameworks("seLinuxOptions")),
-    remediation="Remove seLinuxOptions.user/role and use only container_t, container_init_t or container_kvm_t types.",
-)(_pss_control("seLinuxOptions"))
-
-
-control(
-    "KW-W030", "Unmasked /proc mount", "high", "workload",
-    frameworks=("nsa", "mitre-T1611", *pss_frameworks("procMount")),
-    remediation="Remove securityContext.procMount or set it to Default.",
-)(_pss_control("procMount"))
+_SECCOMP = ("nsa", "cis-5.6.2", "mitre-T1611")
+family(pss_control, (
+    # a seccomp type set to anything but RuntimeDefault/Localhost fails both levels: KW-W027's; KW-W026 is the
+    # restricted remainder, no profile set
+    ("KW-W026", "Seccomp profile not RuntimeDefault or Localhost", "medium",
+     (*_SECCOMP, *pss_frameworks("seccompProfile_restricted")),
+     "Set securityContext.seccompProfile.type: RuntimeDefault (pod level) or a Localhost profile.",
+     "seccompProfile_restricted", "seccompProfile_baseline"),
+    ("KW-W027", "Seccomp Unconfined", "high",
+     (*_SECCOMP, *pss_frameworks("seccompProfile_baseline", "seccompProfile_restricted")),
+     "Use seccompProfile.type RuntimeDefault or Localhost, never Unconfined.", "seccompProfile_baseline"),
+    ("KW-W028", "AppArmor Unconfined", "high", ("nsa", "mitre-T1611", *pss_frameworks("appArmorProfile")),
+     "Use appArmorProfile.type RuntimeDefault or Localhost (or drop the 'unconfined' annotation).",
+     "appArmorProfile"),
+    ("KW-W029", "Custom SELinux type, user or role", "medium", ("nsa", "mitre-T1611",
+                                                                  *pss_frameworks("seLinuxOptions")),
+     "Remove seLinuxOptions.user/role and use only container_t, container_init_t or container_kvm_t types.",
+     "seLinuxOptions"),
+    ("KW-W030", "Unmasked /proc mount", "high", ("nsa", "mitre-T1611",
+                                                 *pss_frameworks("procMount", "procMount_restricted")),
+     "Remove securityContext.procMount or set it to Default.", "procMount"),
+    ("KW-W032", "Windows HostProcess container", "critical", ("nsa", "cis-5.2.10", "mitre-T1611",
+                                                               *pss_frameworks("windowsHostProcess")),
+     "Remove windowsOptions.hostProcess (pod and containers).", "windowsHostProcess"),
+    ("KW-W033", "Probe or lifecycle hook targets another host", "medium", ("mitre-T1090",
+                                                                          *pss_frameworks("hostProbesAndHostLifecycle")),
+     "Remove the host field from httpGet/tcpSocket probes and lifecycle hooks; the kubelet should only contact the "
+     "pod itself.", "hostProbesAndHostLifecycle"),
+))
 
 
 @control(
@@ -72,22 +66,6 @@ def unsafe_sysctls(pod: PodView) -> Iterator[Hit]:
             yield f"{pod.spec_path}/securityContext/sysctls/{i}/name", f"pod sets unsafe sysctl {printable(name)}"
 
 
-control(
-    "KW-W032", "Windows HostProcess container", "critical", "workload",
-    frameworks=("nsa", "cis-5.2.10", "mitre-T1611", *pss_frameworks("windowsHostProcess")),
-    remediation="Remove windowsOptions.hostProcess (pod and containers).",
-)(_pss_control("windowsHostProcess"))
-
-
-control(
-    "KW-W033", "Probe or lifecycle hook targets another host", "medium", "workload",
-    frameworks=("mitre-T1090", *pss_frameworks("hostProbesAndHostLifecycle")),
-    remediation="Remove the host field from httpGet/tcpSocket probes and lifecycle hooks; the kubelet should "
-    "only contact the pod itself.",
-)(_pss_control("hostProbesAndHostLifecycle"))
-
-
-
 @control(
     "KW-W034", "Process namespace shared between containers", "medium", "workload",
     frameworks=("nsa", "mitre-T1055"),
@@ -98,50 +76,35 @@ def share_process_namespace(pod: PodView) -> Iterator[Hit]:
         yield f"{pod.spec_path}/shareProcessNamespace", "containers share one process namespace (can read each other's /proc and secrets)"
 
 
+# check_restrictedVolumes.go: each volume restricted forbids is one finding, under the first of these that fits:
+# hostPath (KW-W006, also baseline's), gitRepo (KW-W035), any other type (KW-W055). A volume with only a name
+# defaults to emptyDir.
+def _gitrepo(v: dict[str, object]) -> bool:
+    return v.get("gitRepo") is not None and pss_host_path(v) is None
+
+
 @control(
     "KW-W035", "gitRepo volume", "high", "workload",
-    frameworks=("nsa", "mitre-T1611"),
+    frameworks=("nsa", "mitre-T1611", *pss_frameworks("restrictedVolumes")),
     remediation="Replace the deprecated gitRepo volume with an init container that clones into an emptyDir.",
 )
 def git_repo_volume(pod: PodView) -> Iterator[Hit]:
     # gitRepo runs git on the node as root (CVE-2018-11235, CVE-2024-10220); deprecated in core/v1 types.go.
     for v, vpath in pod.volumes():
-        if "gitRepo" in v:
+        if _gitrepo(v):
             yield f"{vpath}/gitRepo", f'volume "{v.get("name")}" is a gitRepo volume (git runs on the node)'
-
-
-# check_restrictedVolumes.go: volume sources restricted forbids (everything but configMap, csi, downwardAPI,
-# emptyDir, ephemeral, persistentVolumeClaim, projected, secret and image). hostPath and gitRepo have their own
-# controls (KW-W006, KW-W035); a volume with only a name defaults to emptyDir.
-RESTRICTED_VOLUME_TYPES = frozenset({
-    "gcePersistentDisk", "awsElasticBlockStore", "nfs", "iscsi", "glusterfs", "rbd", "flexVolume", "cinder",
-    "cephfs", "flocker", "fc", "azureFile", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk",
-    "portworxVolume", "scaleIO", "storageos",
-})
 
 
 @control(
     "KW-W055", "Node-attached or network volume in the pod spec", "low", "workload",
-    frameworks=("nsa",),
+    frameworks=("nsa", *pss_frameworks("restrictedVolumes")),
     remediation="Use a PersistentVolumeClaim (the volume itself is then managed by the cluster admin) or a "
     "projected/configMap/secret/emptyDir volume.",
 )
 def restricted_volume(pod: PodView) -> Iterator[Hit]:
     for v, vpath in pod.volumes():
-        for key in v:
-            if key in RESTRICTED_VOLUME_TYPES:
-                yield f"{vpath}/{key}", f'volume "{v.get("name")}" uses volume type {key} directly in the pod'
-
-
-@control(
-    "KW-W056", "Capability added other than NET_BIND_SERVICE", "low", "workload",
-    frameworks=("nsa", "cis-5.2.9", *pss_frameworks("capabilities_restricted")),
-    remediation="Add no capabilities except NET_BIND_SERVICE (drop ALL first).",
-)
-def restricted_capabilities(pod: PodView) -> Iterator[Hit]:
-    # check_capabilities_restricted.go: add may contain only NET_BIND_SERVICE (literal); Windows pods exempt.
-    if pss_input(pod).windows:
-        return
-    for c, path, _ in _containers(pod):
-        for i, cap in restricted_adds(c):
-            yield f"{path}/securityContext/capabilities/add/{i}", f'container "{_name(c)}" adds {cap}'
+        kind = restricted_volume_type(v)
+        if kind is None or pss_host_path(v) is not None or _gitrepo(v):
+            continue
+        where = f"{vpath}/{kind}" if kind in v else vpath
+        yield where, f'volume "{v.get("name")}" uses volume type {kind} directly in the pod'

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ...resource import Resource
 from ...snapshot import METADATA_NAME_LABEL, Snapshot
+from ..pss.baseline import host_namespace
 from .admin import AdminPolicy, compile_admin, node_addresses
 from .ipblock import IP, parse_ip
 from .model import Pod, named_ports_of
@@ -297,7 +298,7 @@ def pods_of(snapshot: Snapshot, ns_labels: dict[str, dict[str, str]],
         pod = Pod(
             namespace=ns, name=name, labels=_str_map(res.labels), ns_labels=labels_for(ns), ips=_ips(status),
             named_ports=named_ports_of(view.spec), host_ip=parse_ip(str(host)) if host else None,
-            host_network=view.spec.get("hostNetwork") is True, resource=res,
+            host_network=host_namespace(view.spec, "hostNetwork"), resource=res,
         )
         seen.add(pod.key)
         out.append(pod)
@@ -324,7 +325,7 @@ def pods_of(snapshot: Snapshot, ns_labels: dict[str, dict[str, str]],
             key = f"{ns}/{name}"
         count = pod_count(res, snapshot)
         rep = Pod(namespace=ns, name=name, labels=_str_map(view.labels), ns_labels=labels_for(ns),
-                  named_ports=named_ports_of(view.spec), host_network=view.spec.get("hostNetwork") is True,
+                  named_ports=named_ports_of(view.spec), host_network=host_namespace(view.spec, "hostNetwork"),
                   workload=f"{res.kind}/{res.name}", resource=res, count=count)
         if count == 0:
             idle.append(rep)

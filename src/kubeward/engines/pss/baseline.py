@@ -27,9 +27,16 @@ def host_namespaces_1_0(p: PodInput) -> Outcome:
     return ("host namespaces", ", ".join(bad)) if bad else None
 
 
+def privileged(container: Obj) -> bool:
+    """The container sets securityContext.privileged=true (check_privileged.go): the one reading of the field for
+    the scan, admission and the audit rules."""
+    s = sc(container)
+    return s is not None and s.get("privileged") is True
+
+
 def privileged_1_0(p: PodInput) -> Outcome:
     """check_privileged.go: securityContext.privileged must be unset or false."""
-    bad = [name(c) for c in p.containers if (s := sc(c)) is not None and s.get("privileged") is True]
+    bad = [name(c) for c in p.containers if privileged(c)]
     if bad:
         return "privileged", f"{setters(CONTAINER, bad)} must not set securityContext.privileged=true"
     return None

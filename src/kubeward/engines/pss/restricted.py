@@ -19,22 +19,28 @@ RESTRICTED_VOLUME_SOURCES = (
 )
 
 
+def restricted_volume_type(v: Obj) -> str | None:
+    """The type restricted forbids a volume for (the first forbidden source present, in upstream's order, else
+    "unknown"), or None when restricted allows it (check_restrictedVolumes.go)."""
+    if any(v.get(k) is not None for k in ALLOWED_VOLUME_SOURCES):
+        return None
+    # The apiserver defaults a volume with no source to emptyDir before admission sees it
+    # (pkg/apis/core/v1/defaults.go SetDefaults_Volume), so a bare `- name: x` is allowed.
+    if all(val is None for k, val in v.items() if k != "name"):
+        return None
+    return next((k for k in RESTRICTED_VOLUME_SOURCES if v.get(k) is not None), "unknown")
+
+
 def restricted_volumes_1_0(p: PodInput) -> Outcome:
     """Only configMap, csi, downwardAPI, emptyDir, ephemeral, image, PVC, projected and secret volumes."""
     vols = p.spec.get("volumes")
     bad: list[str] = []
     types: set[str] = set()
     for v in vols if isinstance(vols, list) else ():
-        if not isinstance(v, dict):
-            continue
-        if any(v.get(k) is not None for k in ALLOWED_VOLUME_SOURCES):
-            continue
-        # The apiserver defaults a volume with no source to emptyDir before admission sees it
-        # (pkg/apis/core/v1/defaults.go SetDefaults_Volume), so a bare `- name: x` is allowed.
-        if all(val is None for k, val in v.items() if k != "name"):
+        if not isinstance(v, dict) or (kind := restricted_volume_type(v)) is None:
             continue
         bad.append(text(v.get("name")))
-        types.add(next((k for k in RESTRICTED_VOLUME_SOURCES if v.get(k) is not None), "unknown"))
+        types.add(kind)
     if bad:
         n = len(bad)
         return "restricted volume types", (
@@ -159,9 +165,14 @@ def drops_all(c: Obj) -> bool:
     return sub(sc(c), "capabilities") is not None and "ALL" in _caps(c, "drop")
 
 
+def restricted_add_allowed(cap: str) -> bool:
+    """The one capability restricted lets a container add, compared literally (check_capabilities_restricted.go)."""
+    return cap == "NET_BIND_SERVICE"
+
+
 def restricted_adds(c: Obj) -> list[tuple[int, str]]:
     """(index, name) of each capabilities.add entry other than NET_BIND_SERVICE (check_capabilities_restricted.go)."""
-    return [(i, v) for i, v in enumerate(_caps(c, "add")) if v != "NET_BIND_SERVICE"]
+    return [(i, v) for i, v in enumerate(_caps(c, "add")) if not restricted_add_allowed(v)]
 
 
 def capabilities_restricted_1_22(p: PodInput) -> Outcome:

@@ -1,7 +1,8 @@
-"""Where live alerts go: stdout (table line or JSON line), a JSON-lines file, an HTTP webhook (generic JSON or a
-Slack-compatible payload). No sink ever blocks detection: alerts wait in a bounded queue for the sink's own thread
-(webhook delivery retries with exponential backoff), every alert dropped (queue full, shutdown) or undeliverable is
-counted and reported, and `stalled_for` tells health checks how long a sink has been stuck."""
+"""Where live alerts go, for `audit analyze/watch/serve` and the node agent alike: stdout (table line or JSON
+line), a JSON-lines file or descriptor, an HTTP webhook (generic JSON or a Slack-compatible payload). No sink ever
+blocks detection (an exec decision, the analysis): alerts wait in a bounded queue for the sink's own thread
+(kubeward.outqueue; webhook delivery retries with exponential backoff), every alert dropped (queue full, shutdown)
+or undeliverable is counted and reported, and `stalled_for` tells health checks how long a sink has been stuck."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from ..findings import Severity
-from ..outqueue import BoundedWriter, fd_writer
 from .alerts import Alert
+from .findings import Severity
+from .outqueue import BoundedWriter, fd_writer
 
 
 class Sink(Protocol):
@@ -96,9 +97,42 @@ class FileSink(_QueuedSink):
                  on_problem: Callable[[str], object] | None = None) -> None:
         self.name = path
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self._out = BoundedWriter(path, fd_writer(fd), lambda a: orjson.dumps(a.to_json()) + b"\n",
+        self._out = BoundedWriter(path, fd_writer(fd), _json_line,
                                   queue_size=queue_size, on_first_drop=on_problem, on_first_error=on_problem,
                                   on_close=functools.partial(os.close, fd))
+
+
+def _json_line(alert: Alert) -> bytes:
+    return orjson.dumps(alert.to_json(), default=str) + b"\n"
+
+
+class AlertSink(_QueuedSink):
+    """The node agent's alert output, one JSON line per alert: `-` is stdout, a path is opened for appending, an
+    int is a descriptor the caller owns, None discards. `count` is what was handed over."""
+
+    def __init__(self, target: str | int | None, *, queue_size: int = 4096,
+                 on_problem: Callable[[str], object] | None = None) -> None:
+        self.count = 0
+        self._open = target is not None
+        close: Callable[[], None] | None = None
+        if target is None or isinstance(target, int) or target == "-":
+            self.name = "alerts"
+            write = (lambda _data: None) if target is None else fd_writer(1 if target == "-" else int(target))
+        else:
+            self.name = target
+            fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            write, close = fd_writer(fd), functools.partial(os.close, fd)
+        self._out = BoundedWriter(self.name, write, _json_line, queue_size=queue_size, on_first_drop=on_problem,
+                                  on_first_error=on_problem, on_close=close)
+
+    def emit(self, alert: Alert) -> None:
+        self.count += 1
+        if self._open:
+            self._out.put(alert)
+
+    def counters(self) -> dict[str, int]:
+        """Alerts dropped (queue full or still queued at exit) and alerts whose write failed."""
+        return {"alerts_dropped": self.dropped, "alerts_failed": self.failed}
 
 
 def slack_payload(alert: Alert) -> dict[str, Any]:

@@ -1,20 +1,29 @@
-"""The alert record shared by `audit analyze`, `watch` and `serve` (the JSON contract of issue 8), and the
-folding of identical alerts for the table.
+"""The one alert record of kubeward's streams: `audit analyze`, `watch` and `serve` (the JSON contract of issue
+8) and the node agent's exec enforcer and flow monitor; the folding of identical alerts for the table.
 
 An alert says who (user, groups, the identity impersonated), what (verb, objectRef or the non-resource URL),
 when, from where (sourceIPs, user agent), the outcome (allowed or refused, with the code) and why (the rule, its
-message and the field of the event that triggered it).
+message and the field of the event that triggered it). The agent's alerts say the same of a node: where (node,
+the process's cgroup scope: pod, namespace, container, image), what (the process: pid, ppid, uid, executable
+path; or the flow: source and destination pods and addresses, port, protocol), the outcome (the decision and
+mode, the policies that deny the flow) and why (the allowlist rule and reason). Each kind keeps its JSON shape:
+the audit record, or the agent's `type: exec` / `type: flow` lines.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from ..findings import Severity
-from ..textsafe import printable, redact_credentials
+from .findings import Severity
+from .textsafe import printable, redact_credentials
+
+
+def now_rfc3339() -> str:
+    """The current time as the agent's alerts carry it (UTC, microseconds, `Z`)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def event_time(ev: dict[str, Any]) -> str:
@@ -65,7 +74,7 @@ def outcome(ev: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class Alert:
-    rule: str
+    rule: str  # "" for an exec no allowlist rule matched (JSON null there)
     severity: Severity
     audit_id: str
     time: str
@@ -80,6 +89,28 @@ class Alert:
     request_uri: str = ""
     outcome: dict[str, Any] = field(default_factory=dict)
     field: str = ""  # JSON pointer into the event of what triggered the rule ("" when the event as a whole did)
+    # The node agent's alerts (kind "exec" or "flow"; "audit" for the rest).
+    kind: str = "audit"
+    node: str = ""  # the node the agent runs on, when it knows it
+    process: dict[str, Any] | None = None  # exec: {"pid", "ppid", "uid", "exe"}
+    scope: dict[str, Any] | None = None  # exec: the process's cgroup scope (pod, namespace, container, image, ...)
+    flow: dict[str, Any] | None = None  # flow: {"src", "dst", "port", "protocol", "denied", "policies", "srcIP", "dstIP"}
+    mode: str = ""  # exec: the enforcer's mode (alert or enforce)
+
+    @classmethod
+    def exec_alert(cls, *, time: str, pid: int, ppid: int | None, uid: int | None, exe: str, scope: dict[str, Any],
+                   decision: str, rule: str | None, reason: str, mode: str, node: str = "") -> Alert:
+        """An exec the allowlist does not cover (or a pinned digest that does not match): denied in enforce mode."""
+        sev = Severity.HIGH if decision == "deny" else Severity.MEDIUM
+        return cls(rule or "", sev, "", time, "", [], "exec", {}, reason,
+                   outcome={"allowed": decision != "deny", "decision": decision}, kind="exec", node=node,
+                   process={"pid": pid, "ppid": ppid, "uid": uid, "exe": exe}, scope=scope, mode=mode)
+
+    @classmethod
+    def flow_alert(cls, *, time: str, message: str, flow: dict[str, Any], node: str = "") -> Alert:
+        """A connection the NetworkPolicies deny (`flow` as the netpol engine's FlowChecker reports it)."""
+        return cls("", Severity.HIGH, "", time, "", [], "connect", {}, message, outcome={"allowed": False},
+                   kind="flow", node=node, flow=flow)
 
     @classmethod
     def of(cls, rule: str, severity: Severity, ev: dict[str, Any], message: str, trigger: str = "") -> Alert:
@@ -95,7 +126,18 @@ class Alert:
                    trigger)
 
     def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
+        if self.kind == "exec":
+            proc = self.process or {}
+            d: dict[str, Any] = {"time": self.time, "type": "exec", "pid": proc.get("pid"), "ppid": proc.get("ppid"),
+                 "uid": proc.get("uid"), "exe": proc.get("exe"), "scope": self.scope or {},
+                 "decision": self.outcome.get("decision"), "rule": self.rule or None, "reason": self.message,
+                 "mode": self.mode, "severity": self.severity.label}
+            return {**d, "node": self.node} if self.node else d
+        if self.kind == "flow":
+            d = {"time": self.time, "type": "flow", "alert": self.message, **(self.flow or {}),
+                 "severity": self.severity.label}
+            return {**d, "node": self.node} if self.node else d
+        d = {
             "rule": self.rule, "severity": self.severity.label, "auditID": self.audit_id, "time": self.time,
             "user": self.user, "groups": self.groups, "sourceIPs": self.source_ips, "userAgent": self.user_agent,
             "verb": self.verb, "objectRef": self.object_ref, "requestURI": self.request_uri,
@@ -115,6 +157,11 @@ class Alert:
                    dict(d.get("outcome") or {}), d.get("field", ""))
 
     def target(self) -> str:
+        if self.kind == "exec":
+            return str((self.process or {}).get("exe", ""))
+        if self.kind == "flow":
+            f = self.flow or {}
+            return f"{f.get('src', '?')} -> {f.get('dst', '?')} {f.get('port', '?')}/{f.get('protocol', '?')}"
         r = self.object_ref
         if not r:
             return self.request_uri.split("?", 1)[0]  # a non-resource request: its URL
@@ -127,6 +174,10 @@ class Alert:
         return f"{res} {ns}/{name}" if ns else f"{res} {name}"
 
     def who(self) -> str:
+        if self.kind == "exec":
+            scope = self.scope or {}
+            pod = f"{scope['namespace']}/{scope['pod']}" if scope.get("pod") else "host"
+            return f"uid {(self.process or {}).get('uid')} in {pod}"
         if self.impersonated:
             return f"{self.user} as {self.impersonated.get('username', '?')}"
         return self.user
@@ -139,8 +190,8 @@ class Alert:
     def line(self) -> str:
         """One human line: when, severity, rule, who, from where, what, outcome, why. Text from the event is
         printed through textsafe.printable (no terminal control, no credentials in URLs)."""
-        where = self.source_ips[-1] if self.source_ips else "-"
-        text = (f"{self.time} {self.severity.label:<8} {self.rule:<28} {self.who()} from {where} {self.verb} "
+        where = self.source_ips[-1] if self.source_ips else (self.node or "-")
+        text = (f"{self.time} {self.severity.label:<8} {self.rule or '-':<28} {self.who()} from {where} {self.verb} "
                 f"{self.target()} [{self.result()}]: {self.message}")
         return printable(text)
 

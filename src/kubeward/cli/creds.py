@@ -1,0 +1,111 @@
+"""`kubeward creds audit`: kubeconfigs, static and legacy tokens, bound-token settings, certificate expiry and
+secrets in env, ConfigMaps and annotations, as findings with age, owner and fix. Never prints a credential."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+import orjson
+
+from ..formats import DOCUMENTS, FORMATS, document, render
+from ..textsafe import printable
+from .common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    apply_exceptions,
+    color_wanted,
+    emit,
+    exceptions_option,
+    exit_code,
+    fail,
+    fail_on_type,
+    output_options,
+    parse_fail_on,
+    print_errors,
+)
+
+SHOWN_EXPIRIES = 15  # rows of the table's credential list (-o json lists all)
+
+
+@click.group(name="creds")
+def group() -> None:
+    """Credentials: find them, judge them, watch their expiry."""
+
+
+def _expiry_rows(expiries: list[object], now: dt.datetime) -> list[dict[str, object]]:
+    rows = []
+    for e in expiries:
+        not_after = getattr(e, "not_after", None)
+        rows.append({
+            "id": getattr(e, "id", ""), "owner": getattr(e, "owner", ""),
+            "notAfter": not_after.strftime("%Y-%m-%dT%H:%M:%SZ") if not_after else None,
+            "daysLeft": (not_after - now).days if not_after else None,
+        })
+    return rows
+
+
+def _expiry_table(rows: list[dict[str, object]]) -> str:
+    if not rows:
+        return "No credentials found.\n"
+    lines = [f"Credentials ({len(rows)}, soonest expiry first):"]
+    for r in rows[:SHOWN_EXPIRIES]:
+        left = "never expires" if r["notAfter"] is None else f"{r['notAfter']} ({r['daysLeft']} days)"
+        lines.append(f"  {printable(str(r['id']))}  owner {printable(str(r['owner']))}  {left}")
+    if len(rows) > SHOWN_EXPIRIES:
+        lines.append(f"  … and {len(rows) - SHOWN_EXPIRIES} more (-o json lists all)")
+    return "\n".join(lines) + "\n"
+
+
+@group.command("audit", epilog="""\b
+Reads: every --kubeconfig FILE (default: $KUBECONFIG or ~/.kube/config);
+with --node-root DIR a node's /etc/kubernetes (kube-apiserver manifest: static
+token and basic-auth files, service-account token settings; pki/; *.conf) and
+/var/lib/kubelet/pki; with --cluster the live cluster (legacy token Secrets and
+who uses them, secrets in env, ConfigMaps and annotations, webhook and
+APIService CA bundles), through the first --kubeconfig.""")
+@click.option("--cluster", "live", is_flag=True, help="Also read the live cluster.")
+@click.option("--kubeconfig", "kubeconfigs", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE", help="Kubeconfig to judge (repeatable); the first is the --cluster connection.")
+@click.option("--context", metavar="NAME", help="Kubeconfig context for --cluster (default: current).")
+@click.option("--node-root", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="A node's filesystem root (kubeadm layout below it).")
+@output_options(FORMATS)
+@click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
+              help="Exit 1 when a finding at or above this severity remains (none: report only).")
+@exceptions_option
+def audit_cmd(live: bool, kubeconfigs: tuple[Path, ...], context: str | None, node_root: Path | None, fmt: str,
+              output_file: str | None, fail_on: str, exceptions_file: str | None) -> None:
+    """Find every credential, say how it is held, who owns it, how old it is and when it expires."""
+    from ..creds.audit import AuditOptions, audit
+
+    for k in kubeconfigs:
+        if not k.is_file():
+            fail(f"{k}: no such kubeconfig file")
+    snap = None
+    if live:
+        from ..creds.audit import cluster_types
+        from .live import load_cluster_cli
+
+        snap = load_cluster_cli(str(kubeconfigs[0]) if kubeconfigs else None, context, types=cluster_types())
+    result = audit(AuditOptions(kubeconfigs=kubeconfigs, node_root=node_root), snap)
+    report = apply_exceptions(result.report, exceptions_file)
+    now = dt.datetime.now(dt.UTC)
+    rows = _expiry_rows(list(result.expiries), now)
+    if fmt in DOCUMENTS:
+        doc = orjson.loads(render(report, "json"))
+        doc["credentials"] = rows
+        text = document(doc, fmt)
+    elif fmt == "table":
+        text = render(report, "table", color=color_wanted(output_file)) + "\n" + _expiry_table(rows)
+    else:
+        text = render(report, fmt, color=color_wanted(output_file))
+    emit(text, output_file)
+    print_errors(report.errors)
+    scanned = report.objects > 0 or bool(rows)
+    if not scanned:
+        click.echo("kubeward: creds audit: nothing to audit (no kubeconfig, no --node-root, no --cluster)", err=True)
+    code = exit_code(report, parse_fail_on(fail_on), scanned=scanned)
+    raise SystemExit(EXIT_USAGE if report.errors and code == EXIT_OK else code)
+
