@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 DEFAULT_STATE = Path(os.environ.get("KUBEWARD_CLUSTER_DIR", Path.home() / ".cache" / "kubeward" / "cluster"))
 READY_TIMEOUT = 120.0
-COMPONENTS = ("kube-controller-manager", "kube-apiserver", "etcd")  # stop order
+COMPONENTS = ("kubelet", "kube-proxy", "kube-controller-manager", "kube-apiserver", "etcd")  # stop order
+SHAPED = HERE / "shaped_process.py"
 
 
 class HarnessError(Exception):
@@ -119,12 +120,12 @@ class Cluster:
     def _pidfile(self, component: str) -> Path:
         return self.state / "run" / f"{component}.pid"
 
-    def _start(self, component: str, argv: list[str]) -> None:
+    def _start(self, component: str, argv: list[str], executable: str | None = None) -> None:
         (self.state / "logs").mkdir(parents=True, exist_ok=True)
         (self.state / "run").mkdir(parents=True, exist_ok=True)
         with self.log(component).open("ab") as log:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, cwd=self.state)
+                                    start_new_session=True, cwd=self.state, executable=executable)
         self._pidfile(component).write_text(f"{proc.pid}\n{argv[0]}\n")
 
     def stop(self, component: str, timeout: float = 15.0) -> None:
@@ -147,6 +148,13 @@ class Cluster:
                     time.sleep(0.05)
         pidfile.unlink(missing_ok=True)
 
+    def start_shaped(self, component: str, flags: list[str]) -> int:
+        """A process that runs as `component` for whoever reads the process table (argv[0] is the component's
+        name, then its flags): the harness has no kubelet or kube-proxy, and `node check` reads their command
+        lines and the config files they name. It only sleeps; `stop` ends it like the real components."""
+        self._start(component, [component, str(SHAPED), *flags], executable=sys.executable)
+        return self.pid(component)
+
     def stop_all(self) -> None:
         for component in COMPONENTS:
             self.stop(component)
@@ -160,9 +168,13 @@ class Cluster:
 
     # ---- components ------------------------------------------------------------------------------------------
 
-    def start_etcd(self) -> None:
+    def pid(self, component: str) -> int:
+        """The recorded pid of a running component (what `kubeward node check --pid` is pointed at)."""
+        return int(self._pidfile(component).read_text().split()[0])
+
+    def start_etcd(self, *, extra: tuple[str, ...] = (), drop: tuple[str, ...] = ()) -> None:
         p, e = self.ports, self.pki / "etcd"
-        self._start("etcd", [
+        self._start("etcd", _edit_args([
             str(self.bin_dir / "etcd"), "--name", "kubeward-e2e", "--data-dir", str(self.state / "etcd-data"),
             "--listen-client-urls", self.etcd_endpoint, "--advertise-client-urls", self.etcd_endpoint,
             "--listen-peer-urls", f"https://127.0.0.1:{p['etcd-peer']}",
@@ -173,12 +185,15 @@ class Cluster:
             "--peer-cert-file", str(e / "peer.crt"), "--peer-key-file", str(e / "peer.key"),
             "--peer-client-cert-auth", "--peer-trusted-ca-file", str(e / "ca.crt"),
             "--snapshot-count", "10000", "--log-level", "warn",
-        ])
+        ], extra, drop))
         self._wait("etcd", lambda: _get(f"{self.etcd_endpoint}/health", self.pki / "etcd" / "ca.crt",
                                         self.pki / "etcd" / "healthcheck-client.crt",
                                         self.pki / "etcd" / "healthcheck-client.key") == 200)
 
-    def start_apiserver(self, *, encryption: bool = True) -> None:
+    def start_apiserver(self, *, encryption: bool = True, extra: tuple[str, ...] = (),
+                        drop: tuple[str, ...] = ()) -> None:
+        """`extra` arguments go after the usual ones (pflag: a repeated scalar flag's last value wins, a repeated
+        slice flag accumulates); `drop` names flags removed with their values."""
         k = self.pki
         argv = [
             str(self.bin_dir / "kubeward-k8s"), "apiserver",
@@ -206,6 +221,7 @@ class Cluster:
                  str(self.encryption_config if encryption else self._plaintext_writes_config())]
         if self.admission_config.exists():
             argv += ["--admission-control-config-file", str(self.admission_config)]
+        argv = _edit_args(argv, extra, drop)
         self._write_node_root(argv)
         self._start("kube-apiserver", argv)
         self._wait("kube-apiserver", lambda: _get(f"{self.server}/readyz", k / "ca.crt",
@@ -286,9 +302,15 @@ class Cluster:
         self._wait("kube-controller-manager", lambda: _get(
             f"https://127.0.0.1:{self.ports['controller-manager']}/healthz", None, None, None) == 200)
 
-    def restart_apiserver(self, *, encryption: bool = True) -> None:
+    def restart_apiserver(self, *, encryption: bool = True, extra: tuple[str, ...] = (),
+                          drop: tuple[str, ...] = ()) -> None:
         self.stop("kube-apiserver")
-        self.start_apiserver(encryption=encryption)
+        self.start_apiserver(encryption=encryption, extra=extra, drop=drop)
+
+    def restart_etcd(self, *, extra: tuple[str, ...] = (), drop: tuple[str, ...] = ()) -> None:
+        """etcd with changed flags; the apiserver keeps running and reconnects."""
+        self.stop("etcd")
+        self.start_etcd(extra=extra, drop=drop)
 
     def _wait(self, component: str, ready: object) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -304,6 +326,23 @@ class Cluster:
             time.sleep(0.25)
         raise HarnessError(f"{component} not ready after {READY_TIMEOUT:.0f}s; log: {self.log(component)}\n"
                            + _tail(self.log(component)))
+
+
+def _edit_args(argv: list[str], extra: tuple[str, ...], drop: tuple[str, ...]) -> list[str]:
+    """argv without the `drop` flags (as `--name value` or `--name=value`; every flag here that is given with a
+    separate argument takes a value, except the bare booleans listed) and with `extra` appended."""
+    bare = {"--client-cert-auth", "--peer-client-cert-auth"}
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name = arg.split("=", 1)[0]
+        if name.lstrip("-") in drop:
+            i += 1 if "=" in arg or name in bare else 2
+            continue
+        out.append(arg)
+        i += 1
+    return out + list(extra)
 
 
 def _alive(pid: int) -> bool:

@@ -250,6 +250,7 @@ class Report:
     exception_notes: list[str] = field(default_factory=list)
     evaluated_objects: dict[str, list[ObjectRef]] = field(default_factory=dict)
     coverage: tuple[int, int] | None = None  # (types read, types wanted) for live scans
+    states: dict[str, int] | None = None  # node check: checks per benchmark state (PASS, FAIL, WARN, MANUAL, SKIP)
     skipped: list[InputError] = field(default_factory=list)  # input documents that are no Kubernetes object
     # the attack paths behind KW-P101's findings (kubeward.paths.rank.Path), for the HTML report's graph view
     attack_paths: list[Any] = field(default_factory=list)

@@ -121,7 +121,7 @@ def _sc_pod(sc: dict[str, Any], **spec: Any) -> dict[str, Any]:
 DOUBLES = {
     "seccomp Unconfined": (
         _sc_pod({"seccompProfile": {"type": "Unconfined"}}), "/securityContext/seccompProfile",
-        "KW-W027", ("nsa", "cis-5.7.2", "mitre-T1611", "pss-baseline", "pss-restricted")),
+        "KW-W027", ("nsa", "cis-5.6.2", "mitre-T1611", "pss-baseline", "pss-restricted")),
     "procMount Unmasked": (
         _sc_pod({"procMount": "Unmasked"}), "/securityContext/procMount",
         "KW-W030", ("nsa", "mitre-T1611", "pss-baseline", "pss-restricted")),
@@ -130,7 +130,7 @@ DOUBLES = {
         "KW-PSS-procMount_restricted", ("pss-restricted",)),
     "hostPath volume": (
         _sc_pod({}, volumes=[{"name": "data", "hostPath": {"path": "/srv/data"}}]), "/spec/volumes/0",
-        "KW-W006", ("nsa", "cis-5.2.12", "mitre-T1611", "pss-baseline", "pss-restricted")),
+        "KW-W006", ("nsa", "cis-5.2.11", "mitre-T1611", "pss-baseline", "pss-restricted")),
     "nfs volume": (
         _sc_pod({}, volumes=[{"name": "share", "nfs": {"server": "nfs.example", "path": "/exports"}}]),
         "/spec/volumes/0", "KW-W055", ("nsa", "pss-restricted")),

@@ -28,9 +28,11 @@ def cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def live_options(f: Callable[..., Any]) -> Callable[..., Any]:
+def live_options(f: Callable[..., Any], *,
+                 cluster_help: str = "Read the objects from a live cluster instead of files.") -> Callable[..., Any]:
     """Like cluster_options, but the values go to the click context (read with `live_request()`), so a command's
-    signature does not change when it learns to read a cluster."""
+    signature does not change when it learns to read a cluster. `cluster_help`: what --cluster adds, where it
+    does not replace the files (node check)."""
 
     def store(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
         def cb(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
@@ -44,7 +46,7 @@ def live_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--context", metavar="NAME", expose_value=False, callback=store("context"),
                      help="Kubeconfig context for --cluster (default: current).")(f)
     f = click.option("--cluster", "live_cluster", is_flag=True, expose_value=False, callback=store("cluster"),
-                     help="Read the objects from a live cluster instead of files.")(f)
+                     help=cluster_help)(f)
     return f
 
 

@@ -6,6 +6,7 @@ under the ones that need attention, and `== Summary <target> ==` totals; the oth
 
 from __future__ import annotations
 
+import functools
 import shutil
 import textwrap
 from collections import Counter
@@ -13,8 +14,12 @@ from pathlib import Path
 
 import click
 
-from ..controls.node import FAIL, MANUAL_STATE, PASS, SECTIONS, SKIP, STATES, TARGETS, WARN, BenchmarkCheck
+from ..controls.node import FAIL, MANUAL_STATE, PASS, SKIP, STATES, WARN, BenchmarkCheck
+from ..controls.node import SECTIONS as NODE_SECTIONS
+from ..controls.node import TARGETS as NODE_TARGETS
+from ..controls.node.policies import SECTIONS as POLICY_SECTIONS
 from ..controls.registry import Control, Shape
+from ..findings import Report
 from ..formats import FORMATS, render_report
 from ..textsafe import printable
 from .common import (
@@ -31,7 +36,10 @@ from .common import (
     print_errors,
     selection_options,
 )
+from .live import live_options, live_request
 
+SECTIONS = {**NODE_SECTIONS, **POLICY_SECTIONS}
+TARGETS = {**NODE_TARGETS, "5": "policies"}
 STATE_STYLE = {PASS: {"fg": "green"}, FAIL: {"fg": "red", "bold": True}, WARN: {"fg": "yellow"},
                MANUAL_STATE: {"fg": "cyan"}, SKIP: {"dim": True}}
 DETAILS_SHOWN = 5  # reasons listed under one check; the rest are counted (-o json has them all)
@@ -48,6 +56,15 @@ def _runs(checks: list[BenchmarkCheck]) -> list[list[BenchmarkCheck]]:
         else:
             runs.append([c])
     return [r for run in runs for r in ([run] if len(run) >= COLLAPSE_AT else [[c] for c in run])]
+
+
+def _checks(report: Report, cluster: bool, narrowed: bool) -> list[BenchmarkCheck]:
+    """The benchmark view: the node checks (with the MANUAL lines unless a selection flag narrowed the run) and,
+    with --cluster, section 5."""
+    from ..controls.node import benchmark
+    from ..controls.node.policies import policy_checks
+
+    return benchmark(report, manual=not narrowed) + (policy_checks(report) if cluster else [])
 
 
 @click.group(name="node")
@@ -124,34 +141,77 @@ SKIP every finding excepted (--exceptions).""")
               help="Static-pod manifests (default: ROOT/etc/kubernetes/manifests).")
 @click.option("--kubelet-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="KubeletConfiguration (default: ROOT/var/lib/kubelet/config.yaml).")
+@click.option("--live/--offline", "live", default=None,
+              help="Read the running components from the process table (default: when --root is / and any "
+                   "component runs), or only the files under --root.")
+@click.option("--proc", "proc_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("/proc"),
+              show_default=True, help="Process table read with --live.")
+@click.option("--pid", "pids", type=int, multiple=True,
+              help="Judge only these processes (repeatable): a node running several copies of a component.")
+@click.option("--benchmark", type=click.Choice(["cis-1.12"]), default=None,
+              help="Only the benchmark's checks (kubeward's own checks beyond it are left out).")
 @click.option("--show-passed", is_flag=True, help="List the passed checks too (the totals always count them).")
+@functools.partial(live_options, cluster_help="Also judge CIS section 5 (policies) from this cluster's API "
+                   "(--context, --kubeconfig).")
 @output_options(FORMATS)
 @click.option("--fail-on", type=fail_on_type(), default="high", show_default=True,
               help="Exit 1 when a finding at or above this severity remains (none: report only).")
 @exceptions_option
 @selection_options(Shape.NODE)
-def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, show_passed: bool, fmt: str,
-              output_file: str | None, fail_on: str, exceptions_file: str | None, controls: list[Control],
-              narrowed: bool) -> None:
-    """CIS Kubernetes Benchmark control-plane, etcd and node checks, plus what flags alone cannot show."""
-    from ..controls.node import benchmark, run
+def check_cmd(root: Path, manifests: Path | None, kubelet_config: Path | None, live: bool | None, proc_dir: Path,
+              pids: tuple[int, ...], benchmark: str | None, show_passed: bool, fmt: str, output_file: str | None,
+              fail_on: str, exceptions_file: str | None, controls: list[Control], narrowed: bool) -> None:
+    """CIS Kubernetes Benchmark control-plane, etcd and node checks, plus what flags alone cannot show.
+
+    On a live node each component's flags are read from its process (/proc/PID/cmdline) and merged with the
+    config files it names, with the precedence the binary uses; findings name the process they came from."""
+    from ..controls.node import run
     from ..sources.node import load_node
 
-    cfg = load_node(root, manifests, kubelet_config)
-    if not cfg.components and cfg.kubelet is None:
+    cfg = None
+    if live or (live is None and root == Path("/") and manifests is None and kubelet_config is None):
+        from ..sources.nodelive import from_processes
+        from ..sources.proc import discover
+
+        found = discover(proc_dir, frozenset(pids) if pids else None)
+        if found.processes or found.errors or live:
+            cfg = from_processes(found, load_node(root, manifests))
+            if not found.processes:
+                print_errors(cfg.errors)
+                unread = f" ({found.unreadable} processes not readable)" if found.unreadable else ""
+                click.echo(f"kubeward: {proc_dir}: no Kubernetes component running{unread}", err=True)
+                raise SystemExit(EXIT_USAGE)
+    elif pids:
+        raise click.UsageError("--pid needs --live (processes are read only on a live node)")
+    if cfg is None:
+        cfg = load_node(root, manifests, kubelet_config)
+    if not cfg.components and cfg.kubelet is None and cfg.proxy is None:
         print_errors(cfg.errors)
+        if cfg.live:
+            click.echo(f"kubeward: {proc_dir}: no running component could be judged", err=True)
+            raise SystemExit(EXIT_USAGE)
         where = manifests or root / "etc/kubernetes/manifests"
         click.echo(f"kubeward: {where}: no control-plane manifests or kubelet configuration found", err=True)
         raise SystemExit(EXIT_USAGE)
-    report = apply_exceptions(run(cfg, controls), exceptions_file)
+    if benchmark:  # the benchmark's own checks (KW-CIS-<number>); its MANUAL lines stay
+        controls = [c for c in controls if c.meta.id.startswith("KW-CIS-")]
+    report = run(cfg, controls)
+    cluster = live_request()
+    if cluster is not None:  # section 5 from the API
+        from ..controls.node.policies import cluster_report, merge
+
+        report = merge(report, cluster_report(*cluster))
+    report = apply_exceptions(report, exceptions_file)
     if fmt == "table":
-        checks = benchmark(report, manual=not narrowed)  # the MANUAL lines belong to the whole benchmark
+        checks = _checks(report, cluster is not None, narrowed)
         width = 100 if output_file else shutil.get_terminal_size((100, 40)).columns
         text = render_benchmark(checks, show_passed=show_passed, color=color_wanted(output_file), width=width)
         states = Counter(c.state for c in checks)
         summary = ", ".join(f"{states[s]} {s}" for s in STATES if s != SKIP or states[s])
         emit(text, output_file, f"{len(checks)} checks: {summary}")
     else:
+        states = Counter(c.state for c in _checks(report, cluster is not None, narrowed))
+        report.states = {s: states[s] for s in STATES}  # kube-bench's totals, beside the findings
         emit(render_report(report, fmt), output_file)
     print_errors(report.errors)
     code = exit_code(report, parse_fail_on(fail_on), scanned=True)

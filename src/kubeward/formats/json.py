@@ -43,6 +43,8 @@ def _outer(report: Report, counts: tuple[int, dict[str, int], int] | None = None
     }
     if report.coverage is not None:
         summary["coverage"] = {"typesRead": report.coverage[0], "typesWanted": report.coverage[1]}
+    if report.states is not None:
+        summary["states"] = dict(report.states)
     return {
         "schemaVersion": SCHEMA_VERSION,
         "tool": {"name": "kubeward", "version": __version__},

@@ -5,7 +5,11 @@ Flags follow spf13/pflag semantics, which every Kubernetes component uses:
 - booleans parse with Go's strconv.ParseBool (1, t, T, TRUE, true, True / 0, f, F, FALSE, false, False);
 - a scalar flag repeated: the last one wins; a string-slice flag (e.g. --enable-admission-plugins) repeated:
   the values accumulate (pflag stringSlice.Set appends after the first Set);
-- arguments after a bare `--` are not flags.
+- arguments after a bare `--` are not flags; positional arguments between flags are skipped (pflag parses
+  interspersed arguments);
+- `_` and `-` in a flag name are the same (component-base/cli/run.go installs cliflag.WordSepNormalizeFunc).
+etcd parses with Go's standard `flag` package instead (`grammar="goflag"`): `-name` and `--name` are the same,
+there is no name normalisation, and parsing stops at the first argument that is not a flag.
 Paths inside manifests are host paths; with --root they are resolved below that directory.
 """
 
@@ -16,11 +20,14 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..findings import InputError
 from ..resource import Resource
 from ..sources.files import load_paths
+
+if TYPE_CHECKING:
+    from .proc import Process
 
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
 # Boolean flags (pflag: a bare flag means true; the next argument is never its value).
@@ -29,7 +36,12 @@ BOOL_FLAGS = frozenset({
     "client-cert-auth", "peer-client-cert-auth", "auto-tls", "peer-auto-tls", "enable-bootstrap-token-auth",
     "leader-elect", "strict-reconfig-check", "enable-v2", "experimental-initial-corrupt-check",
     "rotate-certificates", "make-iptables-util-chains", "protect-kernel-defaults", "read-only-port-enabled",
-    "rotate-server-certificates", "seccomp-default",
+    "rotate-server-certificates", "seccomp-default", "fail-swap-on", "register-node", "serialize-image-pulls",
+    "enable-server", "enable-debugging-handlers", "cleanup", "masquerade-all", "bind-address-hard-fail",
+    "enable-aggregator-routing", "enable-priority-and-fairness", "enable-garbage-collector",
+    "service-account-extend-token-expiration", "enable-logs-handler",
+    "enable-dynamic-provisioning", "allocate-node-cidrs", "enable-pprof", "enable-grpc-gateway",
+    "force-new-cluster",
 })
 SLICE_FLAGS = frozenset({"enable-admission-plugins", "disable-admission-plugins", "authorization-mode",
                          "tls-cipher-suites", "cipher-suites", "api-audiences", "service-account-key-file",
@@ -72,6 +84,7 @@ def parse_duration(text: str) -> float | None:
 @dataclass(slots=True)
 class Flags:
     values: dict[str, list[str]] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)  # flag -> where it came from, when not the command line
 
     def has(self, name: str) -> bool:
         return name in self.values
@@ -91,7 +104,12 @@ class Flags:
         return out
 
 
-def parse_flags(argv: list[str]) -> Flags:
+def parse_flags(argv: list[str], grammar: str = "pflag") -> Flags:
+    """Flags as the component's parser reads them: `pflag` (every Kubernetes component) or `goflag` (etcd).
+
+    A value-taking flag whose type kubeward does not know takes the next argument unless that one starts with
+    `--` (pflag would take it; kubeward does not guess that a bare unknown flag is a string flag whose value
+    looks like a flag)."""
     flags = Flags()
     i = 0
     while i < len(argv):
@@ -100,17 +118,22 @@ def parse_flags(argv: list[str]) -> Flags:
         if arg == "--":
             break
         if not arg.startswith("-") or arg == "-":
+            if grammar == "goflag":  # flag.FlagSet.Parse stops at the first non-flag argument
+                break
             continue
-        body = arg.lstrip("-")
-        if "=" in body:
-            name, value = body.split("=", 1)
-        elif body in BOOL_FLAGS:
-            name, value = body, "true"
+        body = arg[2:] if arg.startswith("--") else arg[1:]
+        name, eq, value = body.partition("=")
+        if grammar == "pflag":
+            name = name.replace("_", "-")
+        if eq:
+            pass
+        elif name in BOOL_FLAGS:
+            value = "true"
         elif i < len(argv) and not argv[i].startswith("--"):
-            name, value = body, argv[i]
+            value = argv[i]
             i += 1
         else:
-            name, value = body, "true"
+            value = "true"
         if name in SLICE_FLAGS:
             flags.values.setdefault(name, []).append(value)
         else:
@@ -144,6 +167,16 @@ class Component:
     argv: list[str]
     flags: Flags
     text: str
+    pid: int | None = None  # set when the flags are a running process's (`manifest` is then its cmdline)
+    on_disk: Component | None = None  # live: the static-pod manifest of the same component, if any
+    process: Process | None = None  # live: the process, which resolves the paths it names
+
+    @property
+    def static_manifest(self) -> Path | None:
+        """The static-pod manifest file on disk (what 1.1.x judges), whichever source the flags came from."""
+        if self.pid is None:
+            return self.manifest
+        return self.on_disk.manifest if self.on_disk is not None else None
 
     def line_of_flag(self, flag: str) -> int | None:
         """Line of the flag in the manifest (last occurrence, the one that wins); the object line otherwise."""
@@ -164,10 +197,30 @@ class NodeConfig:
     kubelet_path: Path | None = None
     kubelet_flags: Flags = field(default_factory=Flags)
     errors: list[InputError] = field(default_factory=list)
+    live: bool = False  # flags read from running processes (sources/nodelive.py), files from their views
+    disk_components: dict[str, Component] = field(default_factory=dict)  # live: the static-pod manifests on disk
+    kubelet_source: str = ""  # where the KubeletConfiguration values came from, for messages
+    proxy: Resource | None = None  # KubeProxyConfiguration (--config), or the flags' built-in defaults
+    proxy_path: Path | None = None
+    proxy_flags: Flags = field(default_factory=Flags)
+    proxy_kubeconfig: Path | None = None
+
+    kubelet_process: Process | None = None
+    proxy_process: Process | None = None
 
     def host(self, path: str) -> Path:
         """A host path as seen under --root."""
         return self.root / path.lstrip("/") if path else self.root
+
+    def path_of(self, c: Component | None, path: str) -> Path:
+        """A path a component names, where it sees it: its process's root and working directory when it runs,
+        else below --root."""
+        if c is not None and c.process is not None:
+            return c.process.host_path(path)
+        return self.host(path)
+
+    def kubelet_path_of(self, path: str) -> Path:
+        return self.kubelet_process.host_path(path) if self.kubelet_process is not None else self.host(path)
 
 
 def _component_of(res: Resource) -> tuple[str, int, list[str], list[str]] | None:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import importlib
 
-COMPONENT_MODULES = ("files", "apiserver", "controllermanager", "scheduler", "etcd", "kubelet")
+COMPONENT_MODULES = ("files", "apiserver", "controllermanager", "scheduler", "etcd", "kubelet", "kubeproxy",
+                     "drift")
 for _name in COMPONENT_MODULES:
     importlib.import_module(f"{__name__}.{_name}")
 
@@ -36,8 +37,8 @@ from .benchmark import (  # noqa: E402
     BenchmarkCheck,
     benchmark,
 )
-from .runner import node_checks, run  # noqa: E402
+from .runner import live_only, node_checks, run  # noqa: E402
 
 __all__ = ["CONTROL_PLANE", "DEFAULT_ON_ADMISSION", "FAIL", "MANUAL", "MANUAL_STATE", "PASS", "SECTIONS", "SKIP",
            "STATES", "TARGETS", "WARN", "BenchmarkCheck", "NotRead", "benchmark", "effective_admission",
-           "node_checks", "run"]
+           "live_only", "node_checks", "run"]

@@ -265,7 +265,7 @@ def api_encryption_real(cfg: NodeConfig) -> Iterator[Hit]:
     path = c.flags.get("encryption-provider-config")
     if not path:  # nothing to judge (1.2.27 fails); not a pass either
         raise NotRead("no --encryption-provider-config to judge (1.2.27 reports it)")
-    host = cfg.host(path)
+    host = cfg.path_of(c, path)
     if not host.is_file():
         yield flag_hit(c, "encryption-provider-config", f"{path} does not exist on the node")
         return
@@ -324,7 +324,7 @@ def api_audit_policy(cfg: NodeConfig) -> Iterator[Hit]:
         yield flag_hit(c, "audit-log-path", "an audit backend is set but --audit-policy-file is not: nothing is "
                                             "logged")
         return
-    host = cfg.host(path)
+    host = cfg.path_of(c, path)
     if not host.is_file():
         yield flag_hit(c, "audit-policy-file", f"{path} does not exist on the node")
         return

@@ -34,14 +34,23 @@ class NotRead(Exception):
         self.reason = reason
 
 
+# Checks only the running node answers (kube-proxy, manifest drift): id -> how to check it by hand offline,
+# where the runner reports them as OFFLINE + how and the benchmark view shows them MANUAL.
+LIVE_ONLY: dict[str, str] = {}
+OFFLINE = "judged on the live node only; check by hand: "
+
+
 def node_control(cis: str, title: str, severity: str, needs: str, remediation: str, *, extra_id: str = "",
-                 frameworks: tuple[str, ...] = (), doc: str = "") -> Callable[[NodeCheck], NodeCheck]:
+                 frameworks: tuple[str, ...] = (), doc: str = "", offline: str = "") -> Callable[[NodeCheck], NodeCheck]:
     """Register a node check: id `KW-CIS-<cis>` (or `extra_id` for a check beyond the benchmark), framework
     `cis-<cis>`, `needs` the component it reads ("" when it reads only files). `doc` stands in for the docstring
-    of a check made by a factory (one closure per component or plugin)."""
+    of a check made by a factory (one closure per component or plugin). `offline`: the check needs the running
+    node, and this says how to check it by hand when node check reads files."""
 
     def deco(f: NodeCheck) -> NodeCheck:
         cid = extra_id or f"KW-CIS-{cis}"
+        if offline:
+            LIVE_ONLY[cid] = offline
         if doc:
             f.__doc__ = doc
         text = describe(f)
@@ -129,7 +138,8 @@ def stat_or_not_read(path: Path, shown: str) -> FileInfo:
 # ---- the kubelet ------------------------------------------------------------------------------------------------
 # KubeletConfiguration v1beta1 defaults: pkg/kubelet/apis/config/v1beta1/defaults.go (anonymous false, webhook
 # authn true, authorization Webhook, readOnlyPort 0, streamingConnectionIdleTimeout 4h, makeIPTablesUtilChains
-# true, rotateCertificates false). Command-line flags override the file (kubeadm-flags.env).
+# true, rotateCertificates false). Command-line flags override the file (kubeadm-flags.env offline; the running
+# kubelet's command line live, see sources/nodelive.py).
 
 def kubelet_ref() -> ObjectRef:
     return ObjectRef("kubelet.config.k8s.io/v1beta1", "KubeletConfiguration", None, "kubelet")
@@ -145,7 +155,11 @@ def kval(cfg: NodeConfig, flag: str, path: str, default: object) -> tuple[object
 
 
 def khit(cfg: NodeConfig, path: str, message: str) -> Hit:
+    """A kubelet finding located where its value came from: messages here start with `kval`'s `where`, so one
+    starting `--` names a command-line value, located at the running kubelet's cmdline when there is one."""
     assert cfg.kubelet is not None
+    if message.startswith("--") and cfg.kubelet_process is not None:
+        return kubelet_ref(), Location(file=cfg.kubelet_process.source), path or "/", message
     return kubelet_ref(), cfg.kubelet.location(path), path or "/", message
 
 

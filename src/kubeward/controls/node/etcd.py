@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from ...sources.node import NodeConfig
+from ...sources.node import Component, NodeConfig
 from .base import A, E, Hit, NotRead, flag_hit, node_control, require_set, want_bool
 
 
@@ -57,12 +57,12 @@ def etcd_peer_auto_tls(cfg: NodeConfig) -> Iterator[Hit]:
     yield from want_bool(cfg.components[E], "peer-auto-tls", False, False)
 
 
-def _read_ca(cfg: NodeConfig, path: str) -> list[bytes] | None:
+def _read_ca(cfg: NodeConfig, c: Component | None, path: str) -> list[bytes] | None:
     from ...pki.errors import PkiError
     from ...pki.files import load_certs, public_bytes
 
     try:
-        return [public_bytes(cert.public_key()) for cert in load_certs(cfg.host(path))]
+        return [public_bytes(cert.public_key()) for cert in load_certs(cfg.path_of(c, path))]
     except PkiError:
         return None
 
@@ -86,7 +86,7 @@ def etcd_unique_ca(cfg: NodeConfig) -> Iterator[Hit]:
     if os.path.normpath(trusted) == os.path.normpath(client_ca):
         yield flag_hit(e, "trusted-ca-file", f"--trusted-ca-file is the apiserver --client-ca-file ({client_ca})")
         return
-    etcd_keys, cluster_keys = _read_ca(cfg, trusted), _read_ca(cfg, client_ca)
+    etcd_keys, cluster_keys = _read_ca(cfg, e, trusted), _read_ca(cfg, api, client_ca)
     if etcd_keys is None or cluster_keys is None:  # the paths differ, but the CAs inside could be the same one
         unread = trusted if etcd_keys is None else client_ca
         raise NotRead(f"{unread}: not readable as PEM certificates, so the two CAs could not be compared")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 
+from ...sources.files import display_path
 from ...sources.node import FileInfo, NodeConfig, stat_path
 from .base import CM, SCH, A, E, Hit, K, NotRead, kval, mode_hit, node_control, owner_hit, stat_or_not_read
 
@@ -18,8 +19,12 @@ from .base import CM, SCH, A, E, Hit, K, NotRead, kval, mode_hit, node_control, 
 def _manifest_files(component: str, mode: bool) -> Callable[[NodeConfig], Iterator[Hit]]:
     def check(cfg: NodeConfig) -> Iterator[Hit]:
         c = cfg.components[component]
-        shown = c.manifest.name
-        info = stat_or_not_read(c.manifest, shown)
+        manifest = c.static_manifest  # live: the manifest beside the running process, if there is one
+        if manifest is None:
+            raise NotRead(f"{component} runs (pid {c.pid}) without a static-pod manifest in "
+                          f"{display_path(str(cfg.manifests_dir))}")
+        shown = manifest.name
+        info = stat_or_not_read(manifest, shown)
         yield from (mode_hit(info, 0o600, shown) if mode else owner_hit(info, shown))
     return check
 
@@ -68,13 +73,29 @@ _KUBECONFIGS = (
      "4.1.6", "Ensure that the --kubeconfig kubelet.conf file ownership is set to root:root",
      ("kubelet.conf",), "medium", "it holds the node's client credential (system:node:<name>)"),
 )
+def _kubelet_kubeconfig(mode: bool) -> Callable[[NodeConfig], Iterator[Hit]]:
+    """The kubeconfig the running kubelet names (--kubeconfig), else kubeadm's /etc/kubernetes/kubelet.conf."""
+    fixed = _conf_files(("kubelet.conf",), mode)
+
+    def check(cfg: NodeConfig) -> Iterator[Hit]:
+        named = cfg.kubelet_flags.get("kubeconfig") if cfg.kubelet_process is not None else None
+        if not named:
+            yield from fixed(cfg)
+            return
+        info = stat_or_not_read(cfg.kubelet_path_of(named), named)
+        yield from (mode_hit(info, 0o600, named) if mode else owner_hit(info, named))
+    return check
+
+
 for _mode_id, _mode_title, _owner_id, _owner_title, _names, _sev, _why in _KUBECONFIGS:
     _paths = " ".join(f"/etc/kubernetes/{n}" for n in _names)
+    _kubelet = _names == ("kubelet.conf",)  # live: the file the running kubelet names
     node_control(_mode_id, _mode_title, _sev, "", f"chmod 600 {_paths}",
                  doc=f"{_paths} has mode 0600 or stricter: {_why}; whoever reads the file is that client."
-                 )(_conf_files(_names, True))
+                 )(_kubelet_kubeconfig(True) if _kubelet else _conf_files(_names, True))
     node_control(_owner_id, _owner_title, _sev, "", f"chown root:root {_paths.split()[0]}",
-                 doc=f"{_paths} is owned by root:root: {_why}.")(_conf_files(_names, False))
+                 doc=f"{_paths} is owned by root:root: {_why}."
+                 )(_kubelet_kubeconfig(False) if _kubelet else _conf_files(_names, False))
 
 
 # ---- 1.1.19-1.1.21 the PKI directory ----------------------------------------------------------------------------
@@ -129,8 +150,9 @@ def pki_key_mode(cfg: NodeConfig) -> Iterator[Hit]:
 def etcd_data_dir(cfg: NodeConfig) -> Iterator[Hit]:
     """etcd's --data-dir (default /var/lib/etcd) has mode 0700 or stricter: it holds every object of the cluster,
     secrets included, readable without any API authorization."""
-    d = cfg.components[E].flags.get("data-dir") or "/var/lib/etcd"
-    yield from mode_hit(stat_or_not_read(cfg.host(d), d), 0o700, d)
+    e = cfg.components[E]
+    d = e.flags.get("data-dir") or "/var/lib/etcd"
+    yield from mode_hit(stat_or_not_read(cfg.path_of(e, d), d), 0o700, d)
 
 
 # ---- 4.1 worker node files ----------------------------------------------------------------------------------------
@@ -166,7 +188,7 @@ def _client_ca_file(mode: bool) -> Callable[[NodeConfig], Iterator[Hit]]:
         v, _ = kval(cfg, "client-ca-file", "/authentication/x509/clientCAFile", "")
         if not v:
             raise NotRead("the kubelet has no clientCAFile (4.2.3 reports it)")
-        info = stat_or_not_read(cfg.host(str(v)), str(v))
+        info = stat_or_not_read(cfg.kubelet_path_of(str(v)), str(v))
         yield from (mode_hit(info, 0o644, str(v)) if mode else owner_hit(info, str(v)))
     return check
 
@@ -187,7 +209,8 @@ node_control("4.1.8", "Ensure that the client certificate authorities file owner
 def kubelet_conf_mode(cfg: NodeConfig) -> Iterator[Hit]:
     """The KubeletConfiguration file (--config, kubeadm: /var/lib/kubelet/config.yaml) has mode 0600 or stricter: it
     sets the kubelet's authentication, authorization and ports."""
-    assert cfg.kubelet_path is not None
+    if cfg.kubelet_path is None:
+        raise NotRead("the kubelet runs without --config: no configuration file")
     yield from mode_hit(stat_or_not_read(cfg.kubelet_path, cfg.kubelet_path.name), 0o600, cfg.kubelet_path.name)
 
 
@@ -196,5 +219,6 @@ def kubelet_conf_mode(cfg: NodeConfig) -> Iterator[Hit]:
 def kubelet_conf_owner(cfg: NodeConfig) -> Iterator[Hit]:
     """The KubeletConfiguration file is owned by root:root, so only root changes how the kubelet authenticates and
     authorizes requests."""
-    assert cfg.kubelet_path is not None
+    if cfg.kubelet_path is None:
+        raise NotRead("the kubelet runs without --config: no configuration file")
     yield from owner_hit(stat_or_not_read(cfg.kubelet_path, cfg.kubelet_path.name), cfg.kubelet_path.name)

@@ -173,3 +173,22 @@ def kubelet_seccomp(cfg: NodeConfig) -> Iterator[Hit]:
     v, where = kval(cfg, "seccomp-default", "/seccompDefault", False)
     if as_bool(v) is not True:
         yield khit(cfg, "/seccompDefault", f"{where}={v}: containers without a profile run Unconfined")
+
+
+@node_control("4.2.8", "Ensure that the eventRecordQPS argument is set to a level which ensures appropriate event capture",
+              "low", K, "eventRecordQPS: 50 (the default) or another positive rate")
+def kubelet_event_qps(cfg: NodeConfig) -> Iterator[Hit]:
+    """eventRecordQPS (--event-qps) is a positive integer (default 50, v1beta1 defaults.go): 0 means unlimited,
+    which the benchmark's rationale names a denial-of-service risk; a negative value fails the kubelet's
+    validation."""
+    v, where = kval(cfg, "event-qps", "/eventRecordQPS", 50)
+    try:
+        qps = int(str(v)) if not isinstance(v, bool) else None
+    except ValueError:
+        qps = None
+    if qps is None:
+        yield khit(cfg, "/eventRecordQPS", f"{where}={v} is not an integer")
+    elif qps <= 0:
+        yield khit(cfg, "/eventRecordQPS", f"{where}={qps}: " + ("event creation is unlimited (a burst can "
+                                                                 "overload the kubelet and the API server)"
+                                                                 if qps == 0 else "rejected by the kubelet"))

@@ -7,7 +7,7 @@ from ...findings import ControlResult, Finding, NotAssessed, Report
 from ...sources.files import display_path
 from ...sources.node import NodeConfig
 from ..registry import Control, Shape, registered
-from .base import CONTROL_PLANE, K, NotRead
+from .base import CONTROL_PLANE, LIVE_ONLY, OFFLINE, K, NotRead
 
 
 def node_checks() -> dict[str, Control]:
@@ -26,6 +26,9 @@ def run(cfg: NodeConfig, controls: list[Control] | None = None) -> Report:
     report = Report(objects=len(cfg.components) + (1 if cfg.kubelet else 0), findings=[], errors=list(cfg.errors))
     for ctl in chosen:
         res = report.controls.setdefault(ctl.meta.id, ControlResult(ctl.meta))
+        if ctl.meta.id in LIVE_ONLY and not cfg.live:
+            report.not_assessed.append(NotAssessed(ctl.meta.id, OFFLINE + LIVE_ONLY[ctl.meta.id]))
+            continue
         need = needs(ctl)
         if need == K and cfg.kubelet is None:
             continue
@@ -42,9 +45,20 @@ def run(cfg: NodeConfig, controls: list[Control] | None = None) -> Report:
     missing = [c for c in CONTROL_PLANE if c not in cfg.components]
     where = display_path(str(cfg.manifests_dir))
     for c in missing:  # none at all: a worker node, one reason for every control-plane check
+        if cfg.live:
+            why = "no control-plane component running" if len(missing) == len(CONTROL_PLANE) else "not running"
+            report.not_assessed.append(NotAssessed(c, f"{why} on this node (or not chosen with --pid)"))
+            continue
         why = "no control-plane static-pod manifests" if len(missing) == len(CONTROL_PLANE) else "no static-pod manifest"
         report.not_assessed.append(NotAssessed(c, f"{why} in {where}"))
     if cfg.kubelet is None:
-        report.not_assessed.append(NotAssessed("kubelet", "no KubeletConfiguration file"))
+        why = ("no kubelet process running (or not chosen with --pid)" if cfg.kubelet_process is None
+               else "the configuration the kubelet names could not be read") if cfg.live else "no KubeletConfiguration file"
+        report.not_assessed.append(NotAssessed("kubelet", why))
     report.findings.sort(key=lambda f: (-f.severity, f.control.id))
     return report
+
+
+def live_only() -> frozenset[str]:
+    """Ids of the checks only a running node answers (MANUAL when reading files)."""
+    return frozenset(LIVE_ONLY)

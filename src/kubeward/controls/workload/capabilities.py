@@ -122,7 +122,7 @@ def _drops(c: dict[str, Any], cap: str) -> bool:
 
 @control(
     "KW-W018", "Capabilities not dropped", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.10", *pss_frameworks("capabilities_restricted")),
+    frameworks=("nsa", "cis-5.2.9", *pss_frameworks("capabilities_restricted")),
     remediation="Set securityContext.capabilities.drop: [ALL] and add back only what is needed.",
 )
 def not_drop_all(pod: PodView) -> Iterator[Hit]:

@@ -71,7 +71,7 @@ NAMESPACED_KINDS = frozenset({
 
 @control(
     "KW-W051", "Object in the default namespace", "low", "workload",
-    frameworks=("cis-5.7.4",),
+    frameworks=("cis-5.6.4",),
     remediation="Create a namespace per application and set metadata.namespace; keep `default` empty.",
     shape="object", kinds=NAMESPACED_KINDS,
 )

@@ -59,7 +59,7 @@ family(_host_ns, (
 
 @control(
     "KW-W005", "Container binds a host port", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.13", *pss_frameworks("hostPorts")),
+    frameworks=("nsa", "cis-5.2.12", *pss_frameworks("hostPorts")),
     remediation="Remove ports[].hostPort (or set it to 0) and expose the container through a Service.",
 )
 def host_ports(pod: PodView) -> Iterator[Hit]:
@@ -85,7 +85,7 @@ def _host_paths(pod: PodView) -> Iterator[tuple[dict[str, Any], str, str]]:
 
 @control(
     "KW-W006", "hostPath volume", "medium", "workload",
-    frameworks=("nsa", "cis-5.2.12", "mitre-T1611", *pss_frameworks("hostPathVolumes", "restrictedVolumes")),
+    frameworks=("nsa", "cis-5.2.11", "mitre-T1611", *pss_frameworks("hostPathVolumes", "restrictedVolumes")),
     remediation="Replace the hostPath volume with emptyDir, a ConfigMap/Secret, or a PersistentVolumeClaim.",
 )
 def host_path(pod: PodView) -> Iterator[Hit]:
@@ -96,7 +96,7 @@ def host_path(pod: PodView) -> Iterator[Hit]:
 
 @control(
     "KW-W007", "Container runtime socket mounted", "critical", "workload",
-    frameworks=("nsa", "cis-5.2.12", "mitre-T1611", "mitre-T1610"),
+    frameworks=("nsa", "cis-5.2.11", "mitre-T1611", "mitre-T1610"),
     remediation="Do not mount docker/containerd/CRI-O sockets into pods; they grant control of the node.",
 )
 def runtime_socket(pod: PodView) -> Iterator[Hit]:
@@ -107,7 +107,7 @@ def runtime_socket(pod: PodView) -> Iterator[Hit]:
 
 @control(
     "KW-W008", "Sensitive host path mounted", "high", "workload",
-    frameworks=("nsa", "cis-5.2.12", "mitre-T1611", "mitre-T1552.001"),
+    frameworks=("nsa", "cis-5.2.11", "mitre-T1611", "mitre-T1552.001"),
     remediation="Do not mount node system directories (/, /etc, /proc, /sys, /root, /var/lib/kubelet, "
     "/etc/kubernetes, /var/log...) into pods.",
 )
@@ -121,7 +121,7 @@ def sensitive_host_path(pod: PodView) -> Iterator[Hit]:
 
 @control(
     "KW-W009", "hostPath volume mounted writable", "high", "workload",
-    frameworks=("nsa", "cis-5.2.12", "mitre-T1611"),
+    frameworks=("nsa", "cis-5.2.11", "mitre-T1611"),
     remediation="Set readOnly: true on every volumeMount of a hostPath volume.",
 )
 def host_path_writable(pod: PodView) -> Iterator[Hit]:

@@ -131,7 +131,7 @@ def cluster_component(pod: PodView) -> bool:
 
 @control(
     "KW-W062", "User workload in kube-system", "medium", "workload",
-    frameworks=("nsa", "cis-5.7.1", "mitre-T1078.001"),
+    frameworks=("nsa", "cis-5.6.1", "mitre-T1078.001"),
     remediation="Run the workload in its own namespace; kube-system holds the control plane's service accounts "
     "and Secrets, which anyone who may create pods there can use.",
 )

@@ -22,7 +22,7 @@ from .common import (
 
 # ------------------------------------------------------------------------------------ kernel sandboxing
 
-_SECCOMP = ("nsa", "cis-5.7.2", "mitre-T1611")
+_SECCOMP = ("nsa", "cis-5.6.2", "mitre-T1611")
 family(pss_control, (
     # a seccomp type set to anything but RuntimeDefault/Localhost fails both levels: KW-W027's; KW-W026 is the
     # restricted remainder, no profile set
@@ -43,7 +43,7 @@ family(pss_control, (
     ("KW-W030", "Unmasked /proc mount", "high", ("nsa", "mitre-T1611",
                                                  *pss_frameworks("procMount", "procMount_restricted")),
      "Remove securityContext.procMount or set it to Default.", "procMount"),
-    ("KW-W032", "Windows HostProcess container", "critical", ("nsa", "cis-5.2.11", "mitre-T1611",
+    ("KW-W032", "Windows HostProcess container", "critical", ("nsa", "cis-5.2.10", "mitre-T1611",
                                                                *pss_frameworks("windowsHostProcess")),
      "Remove windowsOptions.hostProcess (pod and containers).", "windowsHostProcess"),
     ("KW-W033", "Probe or lifecycle hook targets another host", "medium", ("mitre-T1090",
