@@ -122,7 +122,8 @@ def crds(admin: Any, crd_files: list[Path]) -> None:
     def established() -> bool:
         for d in docs:
             status, body = admin.json("GET", f"{collection(d)}/{d['metadata']['name']}")
-            conds = (body or {}).get("status", {}).get("conditions", []) if status == 200 else []
+            # a CRD just created may show `status: {conditions: null}` until the apiserver has named it
+            conds = (((body or {}).get("status") or {}).get("conditions") or []) if status == 200 else []
             if not any(c["type"] == "Established" and c["status"] == "True" for c in conds):
                 return False
         return True
