@@ -40,3 +40,63 @@ def test_table_controls_get_their_own_description() -> None:
 def test_uncovered_pattern_is_rejected() -> None:
     assert not UPSTREAM.search("Fails when the container is bad, because bad containers are bad for everyone.")
 
+
+def _controls(*args: str) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from kubeward.cli.main import cli
+
+    r = CliRunner().invoke(cli, ["controls", *args])
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_controls_id_prints_one_page() -> None:
+    code, out, _ = _controls("KW-W001")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "KW-W001  Privileged container"
+    assert "severity     critical" in lines and "aliases      KW-PSS-privileged" in lines
+    assert "frameworks   nsa, cis-5.2.2, mitre-T1611, pss-baseline, pss-restricted" in lines
+    assert "policy/check_privileged.go" in out and out.rstrip().endswith(
+        "Remediation: Remove securityContext.privileged or set it to false.")
+    assert "KW-W002" not in out
+    assert _controls("--explain", "KW-W001")[1] == out
+
+
+def test_controls_id_documents() -> None:
+    import json
+
+    import yaml
+
+    from kubeward.controls.registry import every_control
+
+    meta = every_control()["KW-W044"].meta
+    code, out, _ = _controls("KW-W044", "-o", "json")
+    assert code == 0
+    page = json.loads(out)
+    assert page == {"id": "KW-W044", "title": meta.title, "severity": "medium", "category": "workload",
+                    "frameworks": list(meta.frameworks), "aliases": [], "description": meta.description,
+                    "remediation": meta.remediation}
+    assert yaml.safe_load(_controls("KW-W044", "-o", "yaml")[1]) == page
+    # a standalone command's check has a page too
+    assert json.loads(_controls("KW-C004", "-o", "json")[1])["id"] == "KW-C004"
+
+
+def test_controls_retired_id_prints_its_successors() -> None:
+    import json
+
+    code, out, _ = _controls("KW-PSS-restrictedVolumes", "-o", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["retired"] is True and [p["id"] for p in doc["reported_by"]] == ["KW-W006", "KW-W035", "KW-W055"]
+    table = _controls("KW-PSS-restrictedVolumes")[1]
+    assert table.splitlines()[0].startswith("KW-PSS-restrictedVolumes  retired id, now reported by KW-W006")
+    assert "KW-W035  gitRepo volume" in table
+
+
+def test_controls_unknown_id_is_a_user_error() -> None:
+    code, out, err = _controls("KW-X999")
+    assert code == 2 and out == ""
+    assert "unknown control id: KW-X999" in err and "Traceback" not in err
+    assert _controls("KW-W001", "--framework", "nsa")[0] == 2
+    assert _controls("KW-W001", "--explain", "KW-W002")[0] == 2
