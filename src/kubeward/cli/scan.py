@@ -302,20 +302,33 @@ def _emit_bytes(pieces: Iterable[bytes | memoryview], output_file: str | None, s
 
 
 @click.command("controls")
+@click.argument("control_id", metavar="[ID]", required=False)
+@click.option("--explain", "explain", metavar="ID", help="Print one control's full page (as the ID argument).")
 @click.option("--framework", "frameworks", multiple=True, default=("all",), help="Filter by framework.")
 @click.option("-o", "--format", "fmt", type=click.Choice(["table", "json", "yaml", "markdown"]), default="table")
 @user_errors(SelectionError)
-def controls_cmd(frameworks: tuple[str, ...], fmt: str) -> None:
-    """List the controls kubeward runs, with severity and framework mappings.
+def controls_cmd(control_id: str | None, explain: str | None, frameworks: tuple[str, ...], fmt: str) -> None:
+    """List the controls kubeward runs, with severity and framework mappings; with an ID, explain one.
 
     \b
     Scan controls first, then the checks of node check, pki check, encryption check, etcd probe and audit
     policy check: every id an exceptions file or kubeward.io/ignore may name; last, the retired ids
     (aliases) with the controls now reporting their problem.
+    `kubeward controls KW-W001` (or --explain KW-W001) prints that control's page: id, title, severity,
+    frameworks, aliases, what it checks and why with its upstream reference, and the remediation; a
+    retired id prints the pages of the controls now reporting its problem.
     """
-    from ..controls.catalog import render_catalog
+    from ..controls.catalog import render_catalog, render_page
     from ..controls.registry import aliases
 
+    if control_id and explain and control_id != explain:
+        raise SelectionError(f"give one control id to explain, not {control_id} and {explain}")
+    wanted = control_id or explain
+    if wanted:
+        if frameworks != ("all",):
+            raise SelectionError("--framework filters the list; it does not apply to one control's page")
+        click.echo(render_page(wanted, fmt, aliases()), nl=False)
+        return
     click.echo(render_catalog(catalog_metas(_csv(frameworks) or ("all",)), fmt, aliases()), nl=False)
 
 

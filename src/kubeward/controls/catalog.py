@@ -65,3 +65,60 @@ def render_catalog(metas: Iterable[ControlMeta], fmt: str, aliases: Mapping[str,
     out = [f"{m.id:<{width}}  {m.severity.label:<8}  {m.title}  [{', '.join(m.frameworks)}]" for m in metas]
     out += [f"{old:<{width}}  {'alias':<8}  now reported by {', '.join(ids)}" for old, ids in retired.items()]
     return "\n".join(out) + ("\n" if out else "")
+
+
+def control_page(cid: str, aliases: Mapping[str, tuple[str, ...]]) -> list[ControlMeta]:
+    """The controls `kubeward controls ID` explains: the one with that id, or those a retired id stands for.
+    Raises SelectionError for an id no check has (the command's exit 2)."""
+    from .registry import SelectionError
+
+    metas = {m.id: m for m in catalog_metas()}
+    ids = aliases.get(cid, (cid,))
+    if any(i not in metas for i in ids):
+        raise SelectionError(f"unknown control id: {cid} (see `kubeward controls`)")
+    return [metas[i] for i in ids]
+
+
+def render_page(cid: str, fmt: str, aliases: Mapping[str, tuple[str, ...]]) -> str:
+    """One control's full page (id, title, severity, category, frameworks, aliases, description, remediation),
+    as `ruff rule X` prints a rule: the table format as text, json/yaml as one document. A retired id prints the
+    pages of the controls now reporting its problem (a document with `retired: true` and those pages)."""
+    import textwrap
+
+    metas = control_page(cid, aliases)
+    named_by: dict[str, list[str]] = {}
+    for old, ids in aliases.items():
+        for i in ids:
+            named_by.setdefault(i, []).append(old)
+
+    def doc(m: ControlMeta) -> dict[str, object]:
+        return {**m.to_json(), "aliases": named_by.get(m.id, []), "description": m.description,
+                "remediation": m.remediation}
+
+    retired = cid in aliases
+    if fmt in DOCUMENTS:
+        body: object = ({"id": cid, "retired": True, "reported_by": [doc(m) for m in metas]} if retired
+                        else doc(metas[0]))
+        return document(body, fmt)
+    if fmt == "markdown":
+        out = [f"`{cid}` is a retired id, now reported by {', '.join(m.id for m in metas)}.", ""] if retired else []
+        for m in metas:
+            out += [f"## {m.id}: {m.title}", "", f"- severity: {m.severity.label}", f"- category: {m.category}",
+                    f"- frameworks: {', '.join(m.frameworks) or '-'}",
+                    f"- aliases: {', '.join(named_by.get(m.id, [])) or '-'}", "", m.description, "",
+                    f"**Remediation:** {m.remediation}", ""]
+        return "\n".join(out)
+    wrap = textwrap.TextWrapper(width=100)
+    out = [f"{cid}  retired id, now reported by {', '.join(m.id for m in metas)}", ""] if retired else []
+    for n, m in enumerate(metas):
+        if n:
+            out.append("")
+        out += [f"{m.id}  {m.title}", "",
+                f"severity     {m.severity.label}", f"category     {m.category}",
+                *textwrap.wrap(", ".join(m.frameworks) or "-", 100, initial_indent="frameworks   ",
+                               subsequent_indent=" " * 13),
+                f"aliases      {', '.join(named_by.get(m.id, [])) or '-'}", ""]
+        for para in m.description.split("\n\n"):
+            out += [*wrap.wrap(para), ""]
+        out += textwrap.wrap(m.remediation, 100, initial_indent="Remediation: ", subsequent_indent="  ")
+    return "\n".join(out) + "\n"

@@ -48,7 +48,7 @@ def _hits(snapshot: Snapshot, code: str) -> Found:
 def selects_no_pod(snapshot: Snapshot) -> Found:
     """A NetworkPolicy's podSelector selects at least one pod of its namespace in the input: a policy that
     selects none isolates nothing, usually a label typo, and the pods meant to be protected stay open. Upstream:
-    the Network Policies docs (a policy applies to the pods its podSelector selects in its own namespace)."""
+    kubernetes.io/docs/concepts/services-networking/network-policies/ (a policy applies to the pods its podSelector selects in its own namespace)."""
     yield from _hits(snapshot, "selects-none")
 
 
@@ -60,8 +60,8 @@ def selects_no_pod(snapshot: Snapshot) -> Found:
 )
 def peer_matches_nothing(snapshot: Snapshot) -> Found:
     """Every from/to peer (namespaceSelector and podSelector) of a NetworkPolicy matches some pod of the input:
-    a peer that matches nothing allows nothing, so the traffic it was written for is denied. Upstream: the
-    Network Policies docs (behavior of to and from selectors)."""
+    a peer that matches nothing allows nothing, so the traffic it was written for is denied. Upstream:
+    kubernetes.io/docs/concepts/services-networking/network-policies/ (behavior of to and from selectors)."""
     yield from _hits(snapshot, "peer-none")
 
 
@@ -142,7 +142,8 @@ def isolated_but_open_ingress(snapshot: Snapshot) -> Found:
 )
 def isolated_but_open_egress(snapshot: Snapshot) -> Found:
     """A pod isolated for egress is not still allowed to every destination on every port through an allow-all
-    egress rule: the egress policy then restricts nothing. Upstream: the Network Policies docs."""
+    egress rule: the egress policy then restricts nothing. Upstream:
+    kubernetes.io/docs/concepts/services-networking/network-policies/ (isolation, allow-all egress)."""
     yield from _hits(snapshot, "open-egress")
 
 

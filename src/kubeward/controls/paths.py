@@ -84,7 +84,9 @@ def reported_paths(snapshot: Snapshot, report: Any, limit: int = 20) -> list[Pat
     remediation="Apply the fix `kubeward paths --fixes` names: usually the binding or token mount in the middle, "
                 "or the exposure in front.",
     description="A path in the attack graph from the internet (LoadBalancer, NodePort, Ingress, externalIPs, "
-                "hostNetwork, hostPort) through pods, tokens, node escapes and RBAC grants to full authority.",
+                "hostNetwork, hostPort) through pods, tokens, node escapes and RBAC grants to full authority. "
+                "Upstream: MITRE ATT&CK T1190 (exploit public-facing application) then T1078 (valid accounts); "
+                "kubernetes.io/docs/concepts/security/rbac-good-practices/.",
     shape="snapshot", kinds=POD_KINDS, reads=READS,
 )
 def exposed_to_cluster_admin(snapshot: Snapshot) -> Found:
@@ -98,7 +100,9 @@ def exposed_to_cluster_admin(snapshot: Snapshot) -> Found:
     remediation="Isolate the pod's ingress with a NetworkPolicy, or take the secrets grant from its service "
                 "account.",
     description="Another pod reaches it over the pod network (the NetworkPolicy engine's verdict on the ports it "
-                "serves), and its token reads Secrets in every namespace.",
+                "serves), and its token reads Secrets in every namespace. Upstream: MITRE ATT&CK T1210 and "
+                "T1552.007; kubernetes.io/docs/concepts/services-networking/network-policies/; "
+                "kubernetes.io/docs/concepts/security/rbac-good-practices/ (listing Secrets).",
     shape="snapshot", kinds=POD_KINDS, reads=READS,
 )
 def reachable_secret_reader(snapshot: Snapshot) -> Found:
@@ -138,7 +142,9 @@ def reachable_secret_reader(snapshot: Snapshot) -> Found:
     remediation="Remove the host access the path names (privileged, hostPID, sensitive hostPath, capabilities) "
                 "or the exposure in front of it.",
     description="A path from the internet to a node: a pod that breaks out (Pod Security facts, sensitive host "
-                "paths) or an identity that may create privileged pods.",
+                "paths) or an identity that may create privileged pods. Upstream: MITRE ATT&CK T1190 and T1611 "
+                "(escape to host); the Pod Security Standards "
+                "(kubernetes.io/docs/concepts/security/pod-security-standards/).",
     shape="snapshot", kinds=POD_KINDS, reads=READS,
 )
 def exposed_to_node(snapshot: Snapshot) -> Found:

@@ -276,7 +276,14 @@ control(
     "KW-R014", "Role can approve certificate signing requests", "high", "rbac",
     frameworks=("cis-5.1.11", "mitre-T1649"),
     remediation="Remove update on certificatesigningrequests/approval or approve on signers; approving needs both.",
-    description="Judged on the whole role: both halves of the approval API, in one rule or two.", **_ROLE,
+    description=(
+        "Fails for a role whose rules, together (in one rule or two), allow update or patch on "
+        "certificatesigningrequests/approval and approve on signers (any signer name; resourceNames narrow "
+        "which): approving needs both halves, and an approved client certificate for a chosen name (a node, "
+        "system:masters) is a login as it. Rules are matched as pkg/apis/rbac/v1/evaluation_helpers.go matches "
+        "them. Upstream: kubernetes.io/docs/reference/access-authn-authz/certificate-signing-requests/ "
+        "(Authorization); plugin/pkg/admission/certificates/approval; CIS 5.1.11."
+    ), **_ROLE,
 )(_csr_approval)
 control(
     "KW-R015", "Role can change admission webhooks", "medium", "rbac",
@@ -352,8 +359,8 @@ _AUTHENTICATED_ROLES = frozenset({"system:basic-user", "system:discovery", "syst
 def anonymous_binding(res: Resource) -> Iterator[Hit]:
     """No binding names system:anonymous or system:unauthenticated (but to system:public-info-viewer, as the
     bootstrap policy does): it grants its role to every request without credentials, from anywhere that reaches
-    the apiserver. Upstream: the Authenticating docs, anonymous requests; the RBAC docs, default roles and role
-    bindings."""
+    the apiserver. Upstream: kubernetes.io/docs/reference/access-authn-authz/authentication/#anonymous-requests;
+    kubernetes.io/docs/reference/access-authn-authz/rbac/ (default roles and role bindings)."""
     kind, name = _role_ref(res)
     if kind == "ClusterRole" and name in _PUBLIC_ROLES:
         return
@@ -370,7 +377,8 @@ def anonymous_binding(res: Resource) -> Iterator[Hit]:
 def authenticated_binding(res: Resource) -> Iterator[Hit]:
     """No binding names system:authenticated or system:serviceaccounts (but to the bootstrap discovery roles):
     every user or every service account of the cluster, including every pod's token, then holds the role.
-    Upstream: the RBAC docs, default roles and role bindings; the RBAC good-practices docs."""
+    Upstream: kubernetes.io/docs/reference/access-authn-authz/rbac/ (default roles and role bindings);
+    kubernetes.io/docs/concepts/security/rbac-good-practices/."""
     kind, name = _role_ref(res)
     if kind == "ClusterRole" and name in _AUTHENTICATED_ROLES:
         return
@@ -477,8 +485,8 @@ control(
     remediation="Limit create/update/patch/delete on networkpolicies to cluster or platform administrators; "
     "whoever writes them can lift the namespace's isolation.", description=(
         "No rule allows create, update, patch or delete on networkpolicies: whoever writes them can lift the "
-        "isolation of every pod in the namespace. Upstream: the Network Policies docs; the RBAC "
-        "good-practices docs."
+        "isolation of every pod in the namespace. Upstream: kubernetes.io/docs/concepts/services-networking/network-policies/; "
+        "kubernetes.io/docs/concepts/security/rbac-good-practices/."
     ),
     **_ROLE,
 )(_wants_check((("networking.k8s.io", "networkpolicies", "", (*WRITE, "delete")),),
@@ -539,8 +547,8 @@ def _broad_group(subject: dict[str, Any]) -> bool:
 def admin_edit_binding(res: Resource) -> Iterator[Hit]:
     """The ClusterRoles admin and edit are bound with a RoleBinding to named subjects, not with a
     ClusterRoleBinding (every namespace, Secrets included) nor to a broad group (system:authenticated,
-    system:unauthenticated, system:serviceaccounts or system:serviceaccounts:<ns>). Upstream: the RBAC docs,
-    user-facing roles."""
+    system:unauthenticated, system:serviceaccounts or system:serviceaccounts:<ns>). Upstream:
+    kubernetes.io/docs/reference/access-authn-authz/rbac/ (user-facing roles)."""
     kind, name = _role_ref(res)
     if kind != "ClusterRole" or name not in ("admin", "edit") or res.labels.get(BOOTSTRAP_LABEL) == "rbac-defaults":
         return

@@ -36,8 +36,12 @@ def _index(snapshot: Snapshot) -> RBACIndex:
     frameworks=("nsa", "mitre-T1078", "mitre-T1098"),
     remediation="Break the first link: narrow or remove the binding that grants it (pod creation in a "
                 "namespace with powerful service accounts, token creation, impersonation, bind or escalate).",
-    description="A graph search over effective permissions (kubeward rbac paths); the finding points at the "
-                "binding that grants the first step.",
+    description="A graph search over effective permissions (kubeward rbac paths) from every subject to "
+                "cluster-admin through pod creation, token creation, impersonation, bind and escalate; the finding "
+                "points at the binding that grants the first step. Upstream: "
+                "kubernetes.io/docs/concepts/security/rbac-good-practices/ (privilege escalation risks); "
+                "kubernetes.io/docs/reference/access-authn-authz/rbac/#privilege-escalation-prevention-and-"
+                "bootstrapping.",
     shape="snapshot",
 )
 def escalation_path(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
@@ -56,8 +60,10 @@ def escalation_path(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
     frameworks=("nsa", "cis-5.1.6", "mitre-T1528"),
     remediation="Run the pod as a dedicated service account with only what it needs, or set "
                 "automountServiceAccountToken: false when it does not call the API.",
-    description="A compromised container inherits its service account token; the token's effective "
-                "permissions (own bindings and service-account groups) include a critical category.",
+    description="Fails for each pod that mounts its service account token when the token's effective "
+                "permissions (its own bindings and the service-account groups) include a critical category: a "
+                "compromised container inherits them. Upstream: "
+                "kubernetes.io/docs/concepts/security/rbac-good-practices/; CIS 5.1.6.",
     shape="snapshot",
 )
 def pod_inherits_critical(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
@@ -107,8 +113,10 @@ def dangling_binding(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
     frameworks=("nsa", "cis-5.1.3", "mitre-T1098"),
     remediation="Remove the aggregate-to-* label from the ClusterRole, or narrow its rules: aggregation "
                 "adds them to every subject of the aggregating role (admin, edit, view…).",
-    description="Computed like the clusterroleaggregation controller: the labelled role's rules end up in "
-                "the aggregating role, which is bound to subjects who never see this role.",
+    description="Computed like the clusterroleaggregation controller (pkg/controller/clusterroleaggregation): "
+                "the labelled role's critical rules end up in the aggregating role, which is bound to subjects "
+                "who never see this role. Upstream: "
+                "kubernetes.io/docs/reference/access-authn-authz/rbac/#aggregated-clusterroles; CIS 5.1.3.",
     shape="snapshot",
 )
 def aggregation_injects(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:

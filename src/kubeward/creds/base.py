@@ -96,7 +96,8 @@ AGGREGATOR_SKIP_TLS = _meta("KW-C020", "APIService skips TLS verification", S.HI
                             ("mitre-T1557",),
                             why="No APIService with spec.insecureSkipTLSVerify: the aggregator would forward "
                                 "requests, with the user's identity headers, to whoever answers. Upstream: "
-                                "apiregistration/v1 APIServiceSpec; the aggregation layer docs.")
+                                "k8s.io/kube-aggregator apiregistration/v1 APIServiceSpec; the aggregation layer docs "
+                                "(kubernetes.io/docs/concepts/extend-kubernetes/api-extension/apiserver-aggregation/).")
 CONTROLS = (FILE_MODE, EMBEDDED_TOKEN, STATIC_KEY, SKIP_TLS, BASIC_AUTH, PLAIN_HTTP, STATIC_TOKEN, BASIC_AUTH_FILE,
             TOKEN_LIFETIME, TOKEN_SETTINGS, AGGREGATOR_SKIP_TLS)
 

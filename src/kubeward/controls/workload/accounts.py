@@ -29,6 +29,12 @@ def _sa_name(pod: PodView) -> str:
     shape="snapshot", kinds=POD_KINDS,
 )
 def sa_token_automount(snap: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    """Fails for each Pod or workload whose pod spec sets automountServiceAccountToken: true, or leaves it unset
+    while its ServiceAccount (serviceAccountName, else serviceAccount, else default; looked up in the input's
+    same namespace) does not set it false: a ServiceAccount absent from the input counts as mounting. A mounted
+    token lets anyone in the container call the API as the workload. Upstream: shouldAutomount in
+    plugin/pkg/admission/serviceaccount/admission.go; kubernetes.io/docs/tasks/configure-pod-container/
+    configure-service-account/; CIS 5.1.6."""
     # The pod field wins over the ServiceAccount's; both unset means mounted
     # (plugin/pkg/admission/serviceaccount/admission.go shouldAutomount).
     for res in snap.workloads():
@@ -54,6 +60,9 @@ def sa_token_automount(snap: Snapshot) -> Iterator[tuple[Resource, str, str]]:
     remediation="Create a dedicated ServiceAccount per workload and set serviceAccountName.",
 )
 def default_service_account(pod: PodView) -> Iterator[Hit]:
+    """Fails when the pod spec's serviceAccountName (else the deprecated serviceAccount) is unset or "default".
+    Every pod of the namespace shares that account, so a grant to one is a grant to all. Upstream: CIS 5.1.5;
+    kubernetes.io/docs/concepts/security/service-accounts/."""
     if _sa_name(pod) == "default":
         where = f"{pod.spec_path}/serviceAccountName" if "serviceAccountName" in pod.spec else pod.spec_path
         yield where, 'pod runs as the namespace\'s "default" service account'
@@ -68,6 +77,10 @@ def default_service_account(pod: PodView) -> Iterator[Hit]:
     remediation="Mount secrets as files (secret volume) instead of env/envFrom; env leaks into logs and crash dumps.",
 )
 def secret_env(pod: PodView) -> Iterator[Hit]:
+    """Fails for each env[].valueFrom.secretKeyRef and envFrom[].secretRef of an init, regular or ephemeral
+    container. Environment variables leak into logs, crash dumps, child processes and /proc/<pid>/environ.
+    Upstream: CIS 5.4.1 (prefer secrets as files over environment variables);
+    kubernetes.io/docs/concepts/security/secrets-good-practices/."""
     for c, path, _ in _containers(pod):
         env = c.get("env")
         if isinstance(env, list):
@@ -122,6 +135,13 @@ def placeholder(value: str) -> bool:
     remediation="Move the value into a Secret mounted as a file; never write credentials into manifests.",
 )
 def env_literal_secret(pod: PodView) -> Iterator[Hit]:
+    """Fails for each env[] entry of an init, regular or ephemeral container whose name looks like a credential
+    (password, passwd, pwd, secret, token, api key, private key, access key, credential, auth key, client
+    secret, connection string; not ending in _FILE, _PATH, _DIR, _NAME, _URL_PATH, _ENABLED, _LENGTH, _TTL,
+    _EXPIR*, _REF) with a non-blank literal value that is neither a $(VAR) reference nor a template placeholder
+    ({{ }}, ${VAR}, <...>, REPLACE_ME...). The value then sits in the manifest, in Git and in etcd unencrypted;
+    it is never printed. Upstream: kubernetes.io/docs/concepts/configuration/secret/; NSA-CISA Kubernetes
+    Hardening Guide (secrets); MITRE ATT&CK T1552.001."""
     for c, path, _ in _containers(pod):
         env = c.get("env")
         if not isinstance(env, list):

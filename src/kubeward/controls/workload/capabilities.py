@@ -63,6 +63,13 @@ def _added(cid: str, cap_set: frozenset[str], what: str) -> Any:
     remediation="Add only capabilities from the default runtime set (ideally only NET_BIND_SERVICE).",
 )
 def extra_capabilities(pod: PodView) -> Iterator[Hit]:
+    """Fails for each capabilities.add entry of an init, regular or ephemeral container that is not, as written,
+    in the container runtime default set (AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD,
+    NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT), and not one of the dangerous capabilities
+    KW-W011..W017 report. The comparison is literal as upstream's, so "CAP_CHOWN" or "chown" fail too. Each
+    extra capability widens what a compromised process may do to the kernel. Upstream: Pod Security Standards,
+    baseline 'Capabilities' (kubernetes.io/docs/concepts/security/pod-security-standards/); pod-security-admission
+    policy/check_capabilities_baseline.go; CIS 5.2.9."""
     for c, ptr, cap in _adds(pod):
         # pss compares the literal string, so "CAP_CHOWN" or "chown" are not in the allowed set either; a
         # dangerous capability is its own control's finding
@@ -70,34 +77,56 @@ def extra_capabilities(pod: PodView) -> Iterator[Hit]:
             yield ptr, f'container "{_name(c)}" adds capability {cap}'
 
 
-# (id, title, severity, CIS section, MITRE techniques, capabilities, what adding one means, remediation)
-_DANGEROUS: tuple[tuple[str, str, str, str, tuple[str, ...], frozenset[str], str, str], ...] = (
+_MATCH = ("Fails for each capabilities.add entry of an init, regular or ephemeral container naming {} (compared "
+          "upper-cased, CAP_ prefix optional, as the container runtimes read it).")
+_UP = ("Upstream: Pod Security Standards, baseline 'Capabilities' "
+       "(kubernetes.io/docs/concepts/security/pod-security-standards/); pod-security-admission "
+       "policy/check_capabilities_baseline.go; capabilities(7); {}.")
+# (id, title, severity, CIS section, MITRE techniques, capabilities, what adding one means, remediation,
+#  description)
+_DANGEROUS: tuple[tuple[str, str, str, str, tuple[str, ...], frozenset[str], str, str, str], ...] = (
     ("KW-W011", "CAP_SYS_ADMIN added", "critical", "cis-5.2.9", ("mitre-T1611",), frozenset({"SYS_ADMIN"}),
      " (near-root on the node: mount, namespaces, BPF)",
-     "Remove SYS_ADMIN from capabilities.add; it is nearly equivalent to privileged."),
+     "Remove SYS_ADMIN from capabilities.add; it is nearly equivalent to privileged.",
+     " ".join((_MATCH.format("SYS_ADMIN"), "SYS_ADMIN permits mount, namespace, BPF and device administration: most "
+               "container escapes need only it.", _UP.format("CIS 5.2.9")))),
     ("KW-W012", "CAP_NET_ADMIN added", "high", "cis-5.2.9", ("mitre-T1557",), frozenset({"NET_ADMIN"}),
      " (can reconfigure interfaces, routes and iptables)",
-     "Remove NET_ADMIN from capabilities.add; leave network configuration to the CNI plugin."),
+     "Remove NET_ADMIN from capabilities.add; leave network configuration to the CNI plugin.",
+     " ".join((_MATCH.format("NET_ADMIN"), "NET_ADMIN reconfigures interfaces, routes and netfilter rules: the pod "
+               "can redirect or intercept traffic and undo network isolation.", _UP.format("CIS 5.2.9")))),
     ("KW-W013", "CAP_NET_RAW added", "medium", "cis-5.2.8", ("mitre-T1040",), frozenset({"NET_RAW"}),
      " (raw sockets: spoofing and sniffing)",
-     "Remove NET_RAW from capabilities.add; it enables ARP/DNS spoofing inside the cluster network."),
+     "Remove NET_RAW from capabilities.add; it enables ARP/DNS spoofing inside the cluster network.",
+     " ".join((_MATCH.format("NET_RAW"), "NET_RAW opens raw and packet sockets: ARP and DNS spoofing and sniffing "
+               "of the pod network.", _UP.format("CIS 5.2.8")))),
     ("KW-W014", "CAP_SYS_PTRACE added", "high", "cis-5.2.9", ("mitre-T1055",), frozenset({"SYS_PTRACE"}),
-     " (can trace and inject into other processes)", "Remove SYS_PTRACE from capabilities.add."),
+     " (can trace and inject into other processes)", "Remove SYS_PTRACE from capabilities.add.",
+     " ".join((_MATCH.format("SYS_PTRACE"), "SYS_PTRACE traces and injects code into other processes it can see "
+               "(all of the node's with hostPID).", _UP.format("CIS 5.2.9")))),
     ("KW-W015", "CAP_SYS_MODULE added", "critical", "cis-5.2.9", ("mitre-T1611", "mitre-T1547.006"),
      frozenset({"SYS_MODULE"}), " (can load kernel modules)",
-     "Remove SYS_MODULE from capabilities.add; loading kernel modules is a node takeover."),
+     "Remove SYS_MODULE from capabilities.add; loading kernel modules is a node takeover.",
+     " ".join((_MATCH.format("SYS_MODULE"), "SYS_MODULE loads kernel modules: code in the node's kernel.",
+               _UP.format("CIS 5.2.9")))),
     ("KW-W016", "All capabilities added", "critical", "cis-5.2.9", ("mitre-T1611",), frozenset({"ALL"}), "",
-     "Never add ALL; add only the specific capability the process needs."),
+     "Never add ALL; add only the specific capability the process needs.",
+     " ".join((_MATCH.format("ALL"), "ALL grants every capability, which is most of what privileged: true grants.",
+               _UP.format("CIS 5.2.9")))),
     ("KW-W017", "Other dangerous capability added", "high", "cis-5.2.9", ("mitre-T1611",), frozenset({
         "DAC_READ_SEARCH", "SYS_RAWIO", "BPF", "PERFMON", "SYS_BOOT", "SYS_TIME", "MAC_ADMIN", "MAC_OVERRIDE",
         "SYSLOG", "LINUX_IMMUTABLE", "SYS_RESOURCE", "CHECKPOINT_RESTORE", "WAKE_ALARM", "BLOCK_SUSPEND"}),
      " (host-level kernel privilege)",
      "Remove DAC_READ_SEARCH, SYS_RAWIO, BPF, PERFMON, SYS_BOOT, SYS_TIME, MAC_ADMIN, MAC_OVERRIDE, SYSLOG and "
-     "similar from capabilities.add."),
+     "similar from capabilities.add.",
+     " ".join((_MATCH.format("DAC_READ_SEARCH, SYS_RAWIO, BPF, PERFMON, SYS_BOOT, SYS_TIME, MAC_ADMIN, MAC_OVERRIDE, "
+                             "SYSLOG, LINUX_IMMUTABLE, SYS_RESOURCE, CHECKPOINT_RESTORE, WAKE_ALARM or BLOCK_SUSPEND"),
+               "Each is host-level kernel privilege (reading any file by handle, raw I/O, BPF programs, the clock, "
+               "security modules, rebooting).", _UP.format("CIS 5.2.9")))),
 )
-for _cid, _title, _sev, _cis, _mitre, _set, _what, _fix in _DANGEROUS:
+for _cid, _title, _sev, _cis, _mitre, _set, _what, _fix, _doc in _DANGEROUS:
     control(_cid, _title, _sev, "workload", frameworks=("nsa", _cis, *_mitre, *_PSS_ADD),
-            remediation=_fix)(_added(_cid, _set, _what))
+            remediation=_fix, description=_doc)(_added(_cid, _set, _what))
 # No dangerous name is in the default set, so a capability they report fails baseline as KW-W010's would.
 assert not {c for c in SPECIFIC_CAPS if c in BASELINE_CAPS}
 
@@ -108,6 +137,12 @@ assert not {c for c in SPECIFIC_CAPS if c in BASELINE_CAPS}
     remediation="Add no capabilities except NET_BIND_SERVICE (drop ALL first).",
 )
 def restricted_capabilities(pod: PodView) -> Iterator[Hit]:
+    """Fails for each capabilities.add entry of an init, regular or ephemeral container that is in the runtime
+    default set but is not, literally, NET_BIND_SERVICE (entries outside that set are KW-W010's and KW-W011..W017's);
+    Windows pods (spec.os.name: windows) are exempt. Restricted lets a process keep only the right to bind low
+    ports. Upstream: Pod Security Standards, restricted 'Capabilities'
+    (kubernetes.io/docs/concepts/security/pod-security-standards/); pod-security-admission
+    policy/check_capabilities_restricted.go; CIS 5.2.9."""
     # check_capabilities_restricted.go: add may contain only NET_BIND_SERVICE (literal); Windows pods exempt.
     # What is outside the default set is reported above (it fails baseline too): here the rest of that set.
     if not _windows(pod):
@@ -126,6 +161,11 @@ def _drops(c: dict[str, Any], cap: str) -> bool:
     remediation="Set securityContext.capabilities.drop: [ALL] and add back only what is needed.",
 )
 def not_drop_all(pod: PodView) -> Iterator[Hit]:
+    """Fails for each init, regular or ephemeral container whose securityContext.capabilities.drop does not
+    contain the literal "ALL"; Windows pods (spec.os.name: windows) are exempt. Without it the container keeps
+    the runtime's default capabilities (CHOWN, DAC_OVERRIDE, SETUID, NET_RAW on most runtimes...). Upstream: Pod
+    Security Standards, restricted 'Capabilities' (kubernetes.io/docs/concepts/security/pod-security-standards/);
+    pod-security-admission policy/check_capabilities_restricted.go; CIS 5.2.9."""
     # check_capabilities_restricted.go: every container must drop the literal "ALL" (Windows pods exempt since
     # 1.25); with the add controls above this is the PSS capabilities_restricted check.
     if _windows(pod):
@@ -142,6 +182,11 @@ def not_drop_all(pod: PodView) -> Iterator[Hit]:
     remediation="Drop NET_RAW (or ALL) in securityContext.capabilities.drop.",
 )
 def net_raw_kept(pod: PodView) -> Iterator[Hit]:
+    """Fails for each init, regular or ephemeral container that is not privileged (KW-W001), drops neither
+    NET_RAW nor ALL (upper-cased, CAP_ prefix optional) and does not add NET_RAW itself (KW-W013); Windows pods
+    are exempt. Docker and containerd grant NET_RAW by default: raw sockets allow ARP and DNS spoofing of
+    neighbouring pods. Upstream: CIS Kubernetes Benchmark 5.2.8 (minimize containers with NET_RAW); the
+    capabilities of kubernetes.io/docs/tasks/configure-pod-container/security-context/; MITRE ATT&CK T1040."""
     if _windows(pod):
         return
     for c, path, _ in _containers(pod):

@@ -104,11 +104,13 @@ def pss_control(check_id: str, beyond: str | None = None) -> Callable[[PodView],
 
 def family(make: Callable[..., Callable[[PodView], Iterator[Hit]]], rows: Iterable[tuple[Any, ...]],
            **options: Any) -> None:
-    """Register one workload control per row (id, title, severity, frameworks, remediation, *arguments of `make`):
-    controls that differ only in what they look for are one function and a table, not one copy each."""
-    for cid, title, severity, frameworks, remediation, *args in rows:
+    """Register one workload control per row (id, title, severity, frameworks, remediation, description,
+    *arguments of `make`): controls that differ only in what they look for are one function and a table, not one
+    copy each. The shared function has no docstring of its own to describe each row, so each row carries its
+    description (what it checks, why, the upstream reference)."""
+    for cid, title, severity, frameworks, remediation, description, *args in rows:
         control(cid, title, severity, "workload", frameworks=frameworks, remediation=remediation,
-                **options)(make(*args))
+                description=description, **options)(make(*args))
 
 
 __all__ = ["RUNNABLE", "family", "pss_control", "pss_hits", "pss_input"]

@@ -24,16 +24,32 @@ from .common import (
 
 # ------------------------------------------------------------------------------------------ identities
 
+PSS = "kubernetes.io/docs/concepts/security/pod-security-standards/"
+
 
 family(pss_control, (
     ("KW-W020", "Container may run as root", "medium", ("nsa", "cis-5.2.7", "mitre-T1611",
                                                           *pss_frameworks("runAsNonRoot")),
-     "Set runAsNonRoot: true (pod securityContext, or every container's).", "runAsNonRoot"),
+     "Set runAsNonRoot: true (pod securityContext, or every container's).",
+     "Fails unless runAsNonRoot is true on the pod securityContext or on every init, regular and ephemeral "
+     "container that does not inherit it, and fails when the pod or a container sets it false; user-namespaced "
+     "pods (hostUsers: false) are exempt at the latest policy version. Without it the image's USER decides, and "
+     f"many images run as root. Upstream: Pod Security Standards, restricted 'Running as Non-root' ({PSS}); "
+     "pod-security-admission policy/check_runAsNonRoot.go; CIS 5.2.7.", "runAsNonRoot"),
     ("KW-W021", "Container runs as UID 0", "high", ("nsa", "cis-5.2.7", "mitre-T1611", *pss_frameworks("runAsUser")),
-     "Set runAsUser to a non-zero UID (and runAsNonRoot: true).", "runAsUser"),
+     "Set runAsUser to a non-zero UID (and runAsNonRoot: true).",
+     "Fails when the pod securityContext or any init, regular or ephemeral container sets runAsUser: 0; "
+     "user-namespaced pods (hostUsers: false) are exempt at the latest policy version. UID 0 is the node's root "
+     "once a process leaves the container. Upstream: Pod Security Standards, restricted 'Running as Non-root user' "
+     f"({PSS}); pod-security-admission policy/check_runAsUser.go; CIS 5.2.7.", "runAsUser"),
     ("KW-W024", "Privilege escalation allowed", "medium", ("nsa", "cis-5.2.6", "mitre-T1548.001",
                                                              *pss_frameworks("allowPrivilegeEscalation")),
-     "Set securityContext.allowPrivilegeEscalation: false on every container.", "allowPrivilegeEscalation"),
+     "Set securityContext.allowPrivilegeEscalation: false on every container.",
+     "Fails for each init, regular or ephemeral container whose securityContext.allowPrivilegeEscalation is not "
+     "false (unset counts as allowed); Windows pods are exempt. Only false sets no_new_privs, which stops setuid "
+     f"binaries and file capabilities from raising privilege. Upstream: Pod Security Standards, restricted "
+     f"'Privilege Escalation' ({PSS}); pod-security-admission policy/check_allowPrivilegeEscalation.go; CIS 5.2.6.",
+     "allowPrivilegeEscalation"),
 ))
 
 
@@ -47,6 +63,11 @@ def _is_zero(v: Any) -> bool:
     remediation="Set runAsGroup to a non-zero GID.",
 )
 def run_as_gid0(pod: PodView) -> Iterator[Hit]:
+    """Fails for each init, regular or ephemeral container whose effective runAsGroup (the container's
+    securityContext, else the pod's) is 0; user-namespaced pods (hostUsers: false) are exempt. GID 0 is the
+    node's root group, which owns many system files, after an escape. Pod Security Standards do not check it.
+    Upstream: NSA-CISA Kubernetes Hardening Guide (run as non-root); runAsGroup in k8s.io/api core/v1 types.go
+    SecurityContext; MITRE ATT&CK T1611."""
     if _user_namespaced(pod):
         return
     for c, path, _ in _containers(pod):
@@ -76,10 +97,19 @@ def _low_id(key: str, what: str) -> Any:
 
 family(_low_id, (
     ("KW-W057", "Container UID below 10000", "low", ("nsa", "mitre-T1611"),
-     "Set runAsUser to 10000 or more (pod or container securityContext; the container's wins).", "runAsUser", "UID"),
+     "Set runAsUser to 10000 or more (pod or container securityContext; the container's wins).",
+     "Fails for each init, regular or ephemeral container whose effective runAsUser (the container's, else the "
+     "pod's) is an integer from 1 to 9999; unset and 0 are KW-W020's and KW-W021's, and user-namespaced and Windows "
+     "pods are exempt. Low UIDs are likely to match a node account, whose files an escaped process then owns. "
+     "Upstream: NSA-CISA Kubernetes Hardening Guide (non-root users); MITRE ATT&CK T1611 (not in the Pod Security "
+     "Standards).", "runAsUser", "UID"),
     ("KW-W058", "Container GID below 10000", "low", ("nsa", "mitre-T1611"),
-     "Set runAsGroup to 10000 or more (pod or container securityContext; the container's wins).", "runAsGroup",
-     "GID"),
+     "Set runAsGroup to 10000 or more (pod or container securityContext; the container's wins).",
+     "Fails for each init, regular or ephemeral container whose effective runAsGroup (the container's, else the "
+     "pod's) is an integer from 1 to 9999; 0 is KW-W022's, and user-namespaced and Windows pods are exempt. Low "
+     "GIDs are likely to match a node group, whose files an escaped process can then use. Upstream: NSA-CISA "
+     "Kubernetes Hardening Guide (non-root users); MITRE ATT&CK T1611 (not in the Pod Security Standards).",
+     "runAsGroup", "GID"),
 ))
 
 
@@ -89,6 +119,11 @@ family(_low_id, (
     remediation="Use a non-zero fsGroup and remove 0 from supplementalGroups.",
 )
 def root_groups(pod: PodView) -> Iterator[Hit]:
+    """Fails when the pod securityContext sets fsGroup: 0, and for each supplementalGroups entry that is 0 (user
+    namespaces are not taken into account). fsGroup 0 makes the pod's volumes owned by the root group, and a
+    supplemental group 0 gives every container root-group access to the node's files after an escape.
+    Upstream: fsGroup and supplementalGroups in k8s.io/api core/v1 types.go PodSecurityContext; NSA-CISA
+    Kubernetes Hardening Guide (non-root)."""
     psc = _psc(pod)
     base = f"{pod.spec_path}/securityContext"
     if _is_zero(psc.get("fsGroup")):
@@ -106,6 +141,11 @@ def root_groups(pod: PodView) -> Iterator[Hit]:
     remediation="Set securityContext.readOnlyRootFilesystem: true and mount emptyDir volumes where writes are needed.",
 )
 def writable_root_fs(pod: PodView) -> Iterator[Hit]:
+    """Fails for each init, regular or ephemeral container whose securityContext.readOnlyRootFilesystem is not
+    true; Windows pods are exempt (the field is refused there). A writable root filesystem lets an intruder drop
+    tools or change the application's binaries for the life of the container. Upstream: NSA-CISA Kubernetes
+    Hardening Guide ("immutable container file systems"); readOnlyRootFilesystem in k8s.io/api core/v1 types.go
+    SecurityContext; MITRE ATT&CK T1525."""
     if _windows(pod):
         return  # readOnlyRootFilesystem cannot be set on Windows (validation.go validateWindows)
     for c, path, _ in _containers(pod):
