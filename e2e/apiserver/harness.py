@@ -207,8 +207,7 @@ class Cluster:
             "--kubelet-client-certificate", str(k / "apiserver-kubelet-client.crt"),
             "--kubelet-client-key", str(k / "apiserver-kubelet-client.key"),
             "--authorization-mode", "Node,RBAC", "--anonymous-auth=false",
-            "--service-account-key-file", str(k / "sa.pub"),
-            "--service-account-signing-key-file", str(k / "sa.key"),
+            *self._service_account_keys(),
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
             "--service-cluster-ip-range", "10.96.0.0/12",
             "--enable-admission-plugins", "NodeRestriction",
@@ -227,6 +226,28 @@ class Cluster:
         self._wait("kube-apiserver", lambda: _get(f"{self.server}/readyz", k / "ca.crt",
                                                   k / "apiserver-kubelet-client.crt",
                                                   k / "apiserver-kubelet-client.key") == 200)
+
+    def _service_account_keys(self) -> list[str]:
+        """The service-account key flags of the node root's manifest when there is one (as the kubelet runs a
+        static pod, so `creds rotate-sa-key` edits take effect on restart: each host path read through the node
+        root back to the state file it leads to), else pki/sa.pub and pki/sa.key."""
+        import yaml
+
+        manifest = self.node_root / "etc" / "kubernetes" / "manifests" / "kube-apiserver.yaml"
+        default = ["--service-account-key-file", str(self.pki / "sa.pub"),
+                   "--service-account-signing-key-file", str(self.pki / "sa.key")]
+        if not manifest.exists():
+            return default
+        command = [str(a) for a in yaml.safe_load(manifest.read_text())["spec"]["containers"][0]["command"]]
+        out: list[str] = []
+        state = self.state.resolve()
+        for i, arg in enumerate(command):
+            name = arg.split("=", 1)[0]
+            if name in ("--service-account-key-file", "--service-account-signing-key-file"):
+                value = arg.split("=", 1)[1] if "=" in arg else command[i + 1] if i + 1 < len(command) else ""
+                real = (self.node_root / value.lstrip("/")).resolve()
+                out += [name, str(self.state / real.relative_to(state) if real.is_relative_to(state) else real)]
+        return out or default
 
     def _write_node_root(self, argv: list[str]) -> None:
         """node_root: the apiserver's static-pod manifest with its real flags, each state path replaced by the

@@ -109,3 +109,60 @@ def audit_cmd(live: bool, kubeconfigs: tuple[Path, ...], context: str | None, no
     code = exit_code(report, parse_fail_on(fail_on), scanned=scanned)
     raise SystemExit(EXIT_USAGE if report.errors and code == EXIT_OK else code)
 
+
+
+@group.command("rotate-sa-key", epilog="""\b
+Steps (each checked with TokenRequest/TokenReview before it is recorded;
+the state file records the last done: a stopped run resumes where it was):
+  add      new key pair beside the old one; its public key an extra
+           --service-account-key-file; restart; old and new tokens work
+  switch   --service-account-signing-key-file (and the controller-manager's
+           --service-account-private-key-file) -> the new key; restart; new
+           tokens carry the new key, old ones still authenticate
+  retire   old public key removed; restart; old-key tokens now fail
+--step S runs the steps not yet done up to S (default: switch). retire
+is the operator's confirmation that every client holds a new token: wait
+an hour or more after switch (the kubelet refreshes projected tokens at
+80% of their lifetime), then pass --step retire (or --step all).""")
+@click.option("--cluster", "live", is_flag=True, required=True, help="Rotate on the live cluster (required).")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="Kubeconfig for the cluster.")
+@click.option("--context", metavar="NAME", default=None, help="Kubeconfig context (default: current).")
+@click.option("--node-root", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True,
+              help="The control-plane node's root: etc/kubernetes/manifests/kube-apiserver.yaml is edited.")
+@click.option("--restart-command", required=True, metavar="CMD",
+              help="Restarts kube-apiserver (and kube-controller-manager when its manifest changed) and exits 0 "
+                   "(run without a shell); readiness is then waited for.")
+@click.option("--state", "state_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Rotation state (default: NODE_ROOT/etc/kubernetes/sa-key-rotation.json; mode 0600).")
+@click.option("--step", "step", type=click.Choice(["add", "switch", "retire", "all"]), default="switch",
+              show_default=True, help="Run the remaining steps up to this one (all = through retire).")
+def rotate_sa_key_cmd(live: bool, kubeconfig: str | None, context: str | None, node_root: Path,
+                      restart_command: str, state_file: Path | None, step: str) -> None:
+    """Rotate the service-account token signing key without breaking a client, resumably."""
+    from ..creds.rotation import RotationError, command_restart
+    from ..creds.sakeys import STEP_OF_OPTION, SAKeyRotation, State
+    from ..safefile import SafeFileError
+    from ..sources.cluster import Client, ClusterError
+
+    def say(message: str) -> None:
+        click.echo(f"kubeward: creds rotate-sa-key: {message}", err=True)
+
+    state_path = state_file or node_root / "etc" / "kubernetes" / "sa-key-rotation.json"
+    until = STEP_OF_OPTION[step]
+    try:
+        done = State.load(state_path)
+        if done is not None and done.step == "retired":
+            say(f"already complete: tokens are signed by {done.new_private} (remove {state_path} to rotate again)")
+            raise SystemExit(EXIT_OK)
+        rotation = SAKeyRotation(node_root, Client(kubeconfig, context), state_path,
+                                 command_restart(restart_command), say)
+        final = rotation.run(until)
+    except (RotationError, ClusterError, SafeFileError) as exc:
+        fail(f"creds rotate-sa-key: {exc}")
+    if final.step == "retired":
+        say(f"complete: tokens are signed by {final.new_private}; the old key {final.old_public} no longer verifies")
+    elif final.step == "switched":
+        say(f"switched: new tokens are signed by {final.new_private}, the old key still verifies; once every client "
+            "holds a new token, run again with --step retire")
+    else:
+        say(f"at step {final.step}: the new key {final.new_public} verifies, the old one still signs")

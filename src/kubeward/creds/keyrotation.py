@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import base64
 import os
-import shlex
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +32,12 @@ from ..engines.encryption import KEYED, classify_value, parse
 from ..safefile import write_file
 from ..sources.cluster import Client
 from ..sources.etcd import EtcdClient
+from .rotation import RotationError, Steps, command_restart, save_state
+
+__all__ = ["Node", "Rotation", "RotationError", "State", "command_restart", "node_from_root"]
 
 STEPS = ("planned", "added", "promoted", "rewritten", "verified", "removed")
 CANARY = ("kube-system", "kubeward-encryption-rotation-canary")
-READY_TIMEOUT = 180.0
-
-
-class RotationError(Exception):
-    """A step's check failed: the message says which and why; nothing after it was done."""
 
 
 @dataclass(slots=True)
@@ -144,14 +141,15 @@ class Rotation:
 
     def __init__(self, node: Node, client: Client, state_path: Path, restart: Callable[[], None],
                  say: Callable[[str], None] = lambda _m: None) -> None:
-        self.node, self.client, self.state_path, self.restart, self.say = node, client, state_path, restart, say
+        self.node, self.client, self.state_path, self.say = node, client, state_path, say
+        self.steps = Steps(STEPS, DESCRIPTIONS, client, restart, say)
         self.etcd = EtcdClient(node.etcd_endpoint, cacert=node.etcd_ca, cert=node.etcd_cert, key=node.etcd_key,
                                timeout=30.0)
 
     # ---- state ---------------------------------------------------------------------------------------------
 
     def _save(self, st: State) -> None:
-        write_file(self.state_path, st.to_json() + b"\n", mode=0o600, replace=True, make_dirs=False)
+        save_state(self.state_path, st.to_json())
 
     def _begin(self) -> State:
         doc = _load_config(self.node.config)
@@ -164,23 +162,8 @@ class Rotation:
 
     # ---- checks --------------------------------------------------------------------------------------------
 
-    def _ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
-        last = ""
-        while time.monotonic() < deadline:
-            try:
-                status, _, _ = self.client.call("GET", "/readyz")
-                if status == 200:
-                    return
-                last = f"HTTP {status}"
-            except Exception as exc:
-                last = type(exc).__name__
-            time.sleep(0.5)
-        raise RotationError(f"kube-apiserver not ready {READY_TIMEOUT:.0f}s after the restart ({last})")
-
     def _restart(self) -> None:
-        self.restart()
-        self._ready()
+        self.steps.restart()
 
     def _key_of(self, etcd_key: bytes) -> str | None:
         for key, value in self.etcd.range_prefix(etcd_key, page=1):
@@ -301,15 +284,14 @@ class Rotation:
         st = State.load(self.state_path) or self._begin()
         actions = {"planned": self._add, "added": self._promote, "promoted": self._rewrite,
                    "rewritten": self._verify, "verified": self._remove}
-        while st.step != STEPS[-1]:
-            nxt = STEPS[STEPS.index(st.step) + 1]
-            self.say(f"step {nxt}: {DESCRIPTIONS[nxt]}")
-            actions[st.step](st)
-            st.step = nxt
-            if nxt == "added":
+
+        def record(step: str) -> None:
+            st.step = step
+            if step == "added":
                 st.secret = None  # the configuration holds it now
             self._save(st)
-            self.say(f"step {nxt}: done")
+
+        self.steps.advance(st.step, {k: partial(f, st) for k, f in actions.items()}, record)
         return st
 
 
@@ -320,18 +302,3 @@ DESCRIPTIONS = {
     "verified": "every Secret in etcd carries the new key",
     "removed": "old key removed, apiserver restarted, secrets still readable",
 }
-
-
-def command_restart(argv: str) -> Callable[[], None]:
-    """The operator's restart command (run without a shell), which must exit 0."""
-    args = shlex.split(argv)
-    if not args:
-        raise RotationError("--restart-command is empty")
-
-    def restart() -> None:
-        out = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600)
-        if out.returncode != 0:
-            tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
-            raise RotationError(f"restart command exited {out.returncode}: {tail}")
-
-    return restart

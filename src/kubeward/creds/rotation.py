@@ -1,0 +1,87 @@
+"""What every resumable control-plane rotation shares (`encryption rotate`, `creds rotate-sa-key`).
+
+A rotation is a sequence of named steps on one control-plane node. Each step edits files, runs the operator's
+restart command, waits for the apiserver to be ready and checks its effect; only then is the step recorded in the
+state file (0600, written atomically). Every step is idempotent, so a run killed anywhere — even after the
+restart and before the record — is resumed by running the command again.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from ..safefile import write_file
+from ..sources.cluster import Client
+
+READY_TIMEOUT = 180.0
+
+
+class RotationError(Exception):
+    """A step's check failed: the message says which and why; nothing after it was done."""
+
+
+def save_state(path: Path, data: bytes) -> None:
+    """The state file: 0600 (it names key files, and may briefly hold a secret), replaced atomically."""
+    write_file(path, data + b"\n", mode=0o600, replace=True, make_dirs=False)
+
+
+def wait_ready(client: Client, timeout: float = READY_TIMEOUT) -> None:
+    """Until the apiserver's /readyz answers 200 (every post-start hook done, the new flags in effect)."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            status, _, _ = client.call("GET", "/readyz")
+            if status == 200:
+                return
+            last = f"HTTP {status}"
+        except Exception as exc:
+            last = type(exc).__name__
+        time.sleep(0.5)
+    raise RotationError(f"kube-apiserver not ready {timeout:.0f}s after the restart ({last})")
+
+
+def command_restart(argv: str) -> Callable[[], None]:
+    """The operator's restart command (run without a shell), which must exit 0."""
+    args = shlex.split(argv)
+    if not args:
+        raise RotationError("--restart-command is empty")
+
+    def restart() -> None:
+        out = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600)
+        if out.returncode != 0:
+            tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RotationError(f"restart command exited {out.returncode}: {tail}")
+
+    return restart
+
+
+class Steps:
+    """The step loop: from the recorded step, run each next action, then record it (`save`) — up to `until`."""
+
+    def __init__(self, steps: tuple[str, ...], descriptions: Mapping[str, str], client: Client,
+                 restart: Callable[[], None], say: Callable[[str], None]) -> None:
+        self.steps, self.descriptions = steps, descriptions
+        self.client, self.restart_fn, self.say = client, restart, say
+
+    def restart(self) -> None:
+        self.restart_fn()
+        wait_ready(self.client)
+
+    def advance(self, current: str, actions: Mapping[str, Callable[[], None]], record: Callable[[str], None],
+                until: str | None = None) -> str:
+        """Run the actions after `current` (keyed by the step they start from) up to `until` (default: the last
+        step); `record(step)` saves each completed one. Returns the last step recorded."""
+        stop = self.steps.index(until or self.steps[-1])
+        while self.steps.index(current) < stop:
+            nxt = self.steps[self.steps.index(current) + 1]
+            self.say(f"step {nxt}: {self.descriptions[nxt]}")
+            actions[current]()
+            record(nxt)
+            current = nxt
+            self.say(f"step {nxt}: done")
+        return current
