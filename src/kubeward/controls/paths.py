@@ -134,10 +134,10 @@ def exposed_to_cluster_admin(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=POD_KINDS, reads=READS,
 )
 def reachable_secret_reader(snapshot: Snapshot) -> Found:
-    from ..paths import EdgeKind
-
     if not _two_workloads(snapshot):
         return
+    from ..paths import EdgeKind
+
     a = _analysis(snapshot, "pods", "secrets")
     g = a.graph
     # the network layer backwards: pod ← destination group ← source group (NETWORK edge) ← member pods
@@ -176,10 +176,10 @@ def reachable_secret_reader(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=POD_KINDS, reads=READS,
 )
 def exposed_to_node(snapshot: Snapshot) -> Found:
-    from ..paths import CLUSTER_ADMIN
-
     if not _exposable(snapshot):
         return
+    from ..paths import CLUSTER_ADMIN
+
     # a path through cluster-admin is KW-P101's: this one is about breaking out without it
     found = [p for p in _analysis(snapshot, "internet", "nodes").paths if CLUSTER_ADMIN not in p.key]
     yield from _report(snapshot, found, 1, "reachable from the internet and escapes to a node")

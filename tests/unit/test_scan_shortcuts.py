@@ -1,6 +1,7 @@
-"""The attack-path controls skip the graph when the snapshot cannot hold a path (no internet exposure; fewer than
-two workloads for KW-P102): their findings must be those of the full graph, on the demo cluster, on every world of
-test_paths_worlds, and on those worlds stripped so that the shortcut applies."""
+"""Controls that skip an engine when the snapshot cannot give them a finding: the attack-path controls without
+internet exposure (fewer than two workloads for KW-P102), the RBAC-engine controls without input bindings. Their
+findings must be those of the full engine, on the demo cluster and every world of test_paths_worlds, as is and
+stripped so that the shortcut applies."""
 
 from __future__ import annotations
 
@@ -90,3 +91,37 @@ def test_shortcut_applies_where_it_should() -> None:
     assert not any(ctl._two_workloads(snap(_one_workload(docs))) for docs in worlds.values())
     # and the full graph finds something on the originals, so equality above is not between two empty lists
     assert any(any(f) for docs in worlds.values() for f in _findings(docs))
+
+
+def _without(*kinds: str) -> Callable[[Docs], Docs]:
+    return lambda docs: [d for d in docs if d.get("kind") not in kinds]
+
+
+RBAC_VARIANTS: dict[str, Callable[[Docs], Docs]] = {
+    "as-is": lambda d: d, "no-bindings": _without("RoleBinding", "ClusterRoleBinding"),
+    "no-clusterroles": _without("ClusterRole"), "no-rbac": _without("Role", "ClusterRole", "RoleBinding",
+                                                                      "ClusterRoleBinding"),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(RBAC_VARIANTS))
+@pytest.mark.parametrize("world", sorted(_worlds()))
+def test_rbac_shortcut_gives_the_full_indexs_findings(world: str, variant: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """KW-R101..R104 skip the RBAC index when the inputs hold no binding (no ClusterRole for R104)."""
+    from kubeward.controls import rbac_engine as rb
+
+    controls = (rb.escalation_path, rb.pod_inherits_critical, rb.dangling_binding, rb.aggregation_injects)
+    docs = RBAC_VARIANTS[variant](_worlds()[world])
+
+    def run() -> list[list[tuple[str, str, str]]]:
+        snap = Snapshot([Resource(copy.deepcopy(d), file=f"{i}.yaml") for i, d in enumerate(docs)])
+        return [[(str(r.ref()), path, msg) for r, path, msg in c(snap)] for c in controls]
+
+    fast = run()
+    with monkeypatch.context() as m:
+        m.setattr(rb, "_no_input", lambda s, *kinds: False)
+        full = run()
+    assert fast == full
+    if variant == "as-is" and world == "demo":
+        assert any(full)  # the demo's RBAC findings: equality is not between empty lists
