@@ -131,16 +131,6 @@ def escalation_graph(index: RBACIndex, snapshot: Snapshot) -> EscalationGraph:
 
 
 def _escalation_graph(index: RBACIndex, snapshot: Snapshot) -> EscalationGraph:
-    """Built once per (index, snapshot): a scan's KW-R101 and the attack-path graph read the same one (neither
-    changes it); held by the snapshot like the index, keyed by the index object itself."""
-    built: dict[int, tuple[RBACIndex, EscalationGraph]] = snapshot.derived("rbac.escalation-graphs", lambda s: {})
-    hit = built.get(id(index))
-    if hit is None or hit[0] is not index:
-        hit = built[id(index)] = (index, _build_escalation_graph(index, snapshot))
-    return hit[1]
-
-
-def _build_escalation_graph(index: RBACIndex, snapshot: Snapshot) -> EscalationGraph:
     g = EscalationGraph()
     probes = RoleProbes(index, extra=EXTRA_PROBES)
     full_roles = sorted(k[2] for k in index.roles if k[0] == "ClusterRole" and FULL in probes.of(k))
