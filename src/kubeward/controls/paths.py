@@ -20,6 +20,36 @@ READS = ("Service", "Ingress", "NetworkPolicy", "ServiceAccount", "Namespace", "
          "ClusterRoleBinding")
 
 
+def _exposable(snapshot: Snapshot) -> bool:
+    """False when nothing in the snapshot can give an internet edge (kubeward.paths.build._exposure and _exposed:
+    a LoadBalancer or NodePort Service, externalIPs, an Ingress, hostNetwork, a hostPort): then no path starts at
+    the internet and the graph need not be built. A necessary condition only; the graph decides the rest."""
+    if snapshot.of_kind("Ingress"):
+        return True
+    for svc in snapshot.of_kind("Service"):
+        spec = svc.obj.get("spec")
+        if isinstance(spec, dict) and (spec.get("type") in ("LoadBalancer", "NodePort") or spec.get("externalIPs")):
+            return True
+    for res in snapshot.of_kind(*POD_KINDS):
+        view = res.pod()
+        if view is None:
+            continue
+        if view.spec.get("hostNetwork"):
+            return True
+        for fld in ("initContainers", "containers", "ephemeralContainers"):
+            for c in view.spec.get(fld) or ():
+                if isinstance(c, dict) and any(isinstance(p, dict) and p.get("hostPort")
+                                               for p in c.get("ports") or ()):
+                    return True
+    return False
+
+
+def _two_workloads(snapshot: Snapshot) -> bool:
+    """KW-P102 needs a pod reached from another pod: the graph holds one pod node per workload (netpol pods_of:
+    a representative per workload), so with fewer than two there is no witness."""
+    return len(snapshot.of_kind(*POD_KINDS)) >= 2
+
+
 def _graph(snapshot: Snapshot) -> Graph:
     from ..paths import build
     from .rbac_engine import _index
@@ -90,6 +120,8 @@ def reported_paths(snapshot: Snapshot, report: Any, limit: int = 20) -> list[Pat
     shape="snapshot", kinds=POD_KINDS, reads=READS,
 )
 def exposed_to_cluster_admin(snapshot: Snapshot) -> Found:
+    if not _exposable(snapshot):
+        return
     yield from _report(snapshot, _analysis(snapshot, "internet", "cluster-admin").paths, 1,
                        "reachable from the internet and leads to cluster-admin")
 
@@ -106,6 +138,8 @@ def exposed_to_cluster_admin(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=POD_KINDS, reads=READS,
 )
 def reachable_secret_reader(snapshot: Snapshot) -> Found:
+    if not _two_workloads(snapshot):
+        return
     from ..paths import EdgeKind
 
     a = _analysis(snapshot, "pods", "secrets")
@@ -148,6 +182,8 @@ def reachable_secret_reader(snapshot: Snapshot) -> Found:
     shape="snapshot", kinds=POD_KINDS, reads=READS,
 )
 def exposed_to_node(snapshot: Snapshot) -> Found:
+    if not _exposable(snapshot):
+        return
     from ..paths import CLUSTER_ADMIN
 
     # a path through cluster-admin is KW-P101's: this one is about breaking out without it

@@ -31,6 +31,15 @@ def _index(snapshot: Snapshot) -> RBACIndex:
     return snapshot.derived(f"rbac.index@{version}", lambda s: RBACIndex.from_snapshot(s, k8s_version=version))
 
 
+BINDINGS = ("RoleBinding", "ClusterRoleBinding")
+
+
+def _no_input(snapshot: Snapshot, *kinds: str) -> bool:
+    """True when the inputs hold none of `kinds`: then every binding (or role) in the index is the bootstrap
+    policy's (resource None), which these controls never report, so the index need not be compiled."""
+    return not snapshot.of_kind(*kinds)
+
+
 @control(
     "KW-R101", "Privilege-escalation path to cluster-admin", "critical", "rbac",
     frameworks=("nsa", "mitre-T1078", "mitre-T1098"),
@@ -45,6 +54,8 @@ def _index(snapshot: Snapshot) -> RBACIndex:
     shape="snapshot",
 )
 def escalation_path(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    if _no_input(snapshot, *BINDINGS):
+        return  # every first binding would be a bootstrap one, skipped below
     from ..engines.rbac.paths import escalation_paths
 
     idx = _index(snapshot)
@@ -67,6 +78,8 @@ def escalation_path(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
     shape="snapshot",
 )
 def pod_inherits_critical(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    if _no_input(snapshot, *BINDINGS):
+        return  # find_risks(include_defaults=False) skips every bootstrap binding
     from ..engines.rbac.risks import find_risks
     from ..engines.rbac.workloads import pods_by_service_account
 
@@ -100,9 +113,9 @@ def dangling_binding(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
     ClusterRoles of --k8s-version): a binding to a missing role grants nothing now, but a role created later
     with that name is granted silently to the binding's subjects. Upstream: the RBAC docs (roleRef;
     kubernetes.io/docs/reference/access-authn-authz/rbac/); CIS 5.1."""
+    if not snapshot.of_kind("Role", "ClusterRole") or _no_input(snapshot, *BINDINGS):
+        return  # bindings scanned without any roles: nothing to judge against; or no binding in the inputs
     idx = _index(snapshot)
-    if not snapshot.of_kind("Role", "ClusterRole"):
-        return  # bindings scanned without any roles: nothing to judge against
     for b in idx.bindings:  # built-in bootstrap ClusterRoles count as present (every cluster has them)
         if b.role_key not in idx.roles and b.resource is not None:
             yield b.resource, "/roleRef/name", idx._missing_message(b)
@@ -120,6 +133,8 @@ def dangling_binding(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
     shape="snapshot",
 )
 def aggregation_injects(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    if _no_input(snapshot, "ClusterRole"):
+        return  # only an input ClusterRole is reported (bootstrap ones have no resource or the bootstrap label)
     from ..engines.rbac.risks import CATEGORIES, RoleProbes
 
     critical = [c for c in CATEGORIES if c.severity >= Severity.CRITICAL]
