@@ -20,6 +20,7 @@ from .registry import control
 # scan forks after listing them, and only the process running the cross-object controls needs it.
 if TYPE_CHECKING:
     from ..engines.rbac import RBACIndex
+    from ..engines.rbac.paths import EscalationGraph
 
 
 def _index(snapshot: Snapshot) -> RBACIndex:
@@ -29,6 +30,16 @@ def _index(snapshot: Snapshot) -> RBACIndex:
 
     version = current().rbac_data_version  # scan --k8s-version: the bootstrap policy merged is that version's
     return snapshot.derived(f"rbac.index@{version}", lambda s: RBACIndex.from_snapshot(s, k8s_version=version))
+
+
+def _escalations(snapshot: Snapshot) -> EscalationGraph:
+    """The escalation graph of the snapshot's index, built once and shared by KW-R101 and the attack graph
+    (kubeward.paths): it is the costliest part of both."""
+    from ..engines.rbac.paths import escalation_graph
+    from .settings import current
+
+    version = current().rbac_data_version
+    return snapshot.derived(f"rbac.escalations@{version}", lambda s: escalation_graph(_index(s), s))
 
 
 @control(
@@ -44,7 +55,7 @@ def escalation_path(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
     from ..engines.rbac.paths import escalation_paths
 
     idx = _index(snapshot)
-    for path in escalation_paths(idx, snapshot):
+    for path in escalation_paths(idx, snapshot, graph=_escalations(snapshot)):
         b = path.first_binding
         if b is None or b.resource is None or b.bootstrap:
             continue
