@@ -44,6 +44,7 @@ class Monitor:
         self._listed: dict[str, float] = {}  # type path -> Unix time of its last list
         self._reflectors: list[Reflector] = []
         self._credentials_at = 0.0  # the full resync the credential expiries were last computed from
+        self._credential_problems: set[str] = set()  # said once each, not at every resync
 
     def run(self, stop: threading.Event) -> None:
         """Until `stop`: watch, evaluate, alert, write reports."""
@@ -104,7 +105,13 @@ class Monitor:
             return
         self._credentials_at = min(self._listed.values())
         held = [r for ts in self.state.types.values() for r in ts.objects.values()]
-        snap = resync_snapshot(self.client, held, bundle_types(self.state.types), self.on_problem)
+
+        def problem(message: str) -> None:
+            if message not in self._credential_problems:
+                self._credential_problems.add(message)
+                self.on_problem(message)
+
+        snap = resync_snapshot(self.client, held, bundle_types(self.state.types), problem)
         self.metrics.credentials.update(expiries(snap))
 
     def _writer(self) -> ReportWriter | None:
