@@ -45,10 +45,12 @@ class Snapshot:
         self._by_key = by_key
         self._derived: dict[str, Any] = {}
 
-    def derived(self, key: str, build: Callable[[Snapshot], T]) -> T:
+    def derived(self, key: str, build: Callable[[Snapshot], T], *, by_value: bool = False) -> T:
         """Data an engine compiles once per snapshot and several controls read (the RBAC index, netpol lint).
 
-        Held by the snapshot itself, so it lives exactly as long as the objects it was built from.
+        Held by the snapshot itself, so it lives exactly as long as the objects it was built from. `by_value`:
+        the value is plain data (no objects of the snapshot) whose readers depend on it only through `==`, so
+        the monitor may keep their results when a change leaves it equal (kubeward.monitor.state).
         """
         if key not in self._derived:
             self._derived[key] = build(self)

@@ -79,6 +79,11 @@ def _mutate(obj: dict[str, Any], how: int) -> None:
     elif how == 4 and isinstance(spec, dict) and "podSelector" in spec:
         spec["podSelector"] = {}
         spec["policyTypes"] = ["Ingress", "Egress"]
+    elif how == 6 and isinstance(spec, dict):  # another service account: the RBAC paths through the pod move
+        tmpl = spec.get("template", {}).get("spec") if "template" in spec else spec
+        if isinstance(tmpl, dict):
+            tmpl["serviceAccountName"] = "ci-runner" if tmpl.get("serviceAccountName") in (None, "default") else \
+                "default"
     else:
         meta.setdefault("annotations", {})["kubeward.io/ignore"] = "KW-W001"
     meta["resourceVersion"] = str(int(meta.get("resourceVersion") or 0) + 1)
@@ -86,7 +91,7 @@ def _mutate(obj: dict[str, Any], how: int) -> None:
 
 # one step: (operation, kind index, object index, variant)
 STEP = st.tuples(st.sampled_from(["add", "modify", "delete", "relist", "forbid", "allow"]),
-                 st.integers(0, len(SCAN_TYPES) - 1), st.integers(0, 50), st.integers(0, 5))
+                 st.integers(0, len(SCAN_TYPES) - 1), st.integers(0, 50), st.integers(0, 6))
 
 
 def _step(state: ClusterState, op: str, t: ResourceType, i: int, variant: int, serial: int) -> None:
@@ -163,6 +168,23 @@ def test_a_pod_change_judges_one_object_and_leaves_rbac_alone() -> None:
     assert inc.judged == 1
     assert "KW-R103" not in inc.rerun and "KW-R025" not in inc.rerun  # the RBAC index is not rebuilt
     assert "KW-N106" in inc.rerun  # the pod's network reachability is
+
+
+def test_a_pod_change_that_keeps_its_service_account_leaves_the_rbac_paths_alone() -> None:
+    options = ScanOptions()
+    with scan_settings(options):
+        state = _seeded()
+        inc = Incremental(state, plan(options), options)
+        inc.evaluate()
+        pod = copy.deepcopy(next(iter(state.types[TYPES["Pod"].path].objects.values())).obj)
+        _mutate(pod, 1)
+        state.apply(TYPES["Pod"], "MODIFIED", pod)
+        inc.evaluate()
+        assert "KW-R101" not in inc.rerun  # who runs as which service account did not change
+        _mutate(pod, 6)
+        state.apply(TYPES["Pod"], "MODIFIED", copy.deepcopy(pod))
+        inc.evaluate()
+        assert "KW-R101" in inc.rerun  # it did now
 
 
 def test_a_binding_change_reruns_the_rbac_controls_only() -> None:

@@ -11,6 +11,7 @@ from ..snapshot import Snapshot
 from .registry import control
 
 if TYPE_CHECKING:
+    from ..engines.netpol.cluster import Cluster
     from ..engines.netpol.lint import Issue
 
 Found = Iterator[tuple[Resource, str, str]]
@@ -23,9 +24,15 @@ def _lint(snapshot: Snapshot) -> dict[str, list[Issue]]:
     if not snapshot.of_kind(*POLICY_KINDS):
         return {}
     from ..engines.netpol import lint
+
+    return lint.by_code(netpol_cluster(snapshot))
+
+
+def netpol_cluster(snapshot: Snapshot) -> Cluster:
+    """The compiled NetworkPolicy model of the snapshot, once per snapshot: lint and the attack graph share it."""
     from ..engines.netpol.cluster import from_snapshot
 
-    return lint.by_code(from_snapshot(snapshot))
+    return snapshot.derived("netpol.cluster", from_snapshot)
 
 
 def _issues(snapshot: Snapshot, code: str) -> list[Issue]:

@@ -52,9 +52,11 @@ def _two_workloads(snapshot: Snapshot) -> bool:
 
 def _graph(snapshot: Snapshot) -> Graph:
     from ..paths import build
-    from .rbac_engine import _index
+    from .netpol import netpol_cluster
+    from .rbac_engine import _escalations, _index
 
-    return snapshot.derived("paths.graph", lambda s: build(s, _index(s)))
+    return snapshot.derived("paths.graph", lambda s: build(s, _index(s), escalations=_escalations(s),
+                                                            cluster=netpol_cluster(s)))
 
 
 def _analysis(snapshot: Snapshot, source: str, target: str) -> Analysis:

@@ -20,6 +20,7 @@ from .registry import control
 # scan forks after listing them, and only the process running the cross-object controls needs it.
 if TYPE_CHECKING:
     from ..engines.rbac import RBACIndex
+    from ..engines.rbac.paths import EscalationGraph
 
 
 def _index(snapshot: Snapshot) -> RBACIndex:
@@ -38,6 +39,16 @@ def _no_input(snapshot: Snapshot, *kinds: str) -> bool:
     """True when the inputs hold none of `kinds`: then every binding (or role) in the index is the bootstrap
     policy's (resource None), which these controls never report, so the index need not be compiled."""
     return not snapshot.of_kind(*kinds)
+
+
+def _escalations(snapshot: Snapshot) -> EscalationGraph:
+    """The escalation graph of the snapshot's index, built once and shared by KW-R101 and the attack graph
+    (kubeward.paths): it is the costliest part of both."""
+    from ..engines.rbac.paths import escalation_graph
+    from .settings import current
+
+    version = current().rbac_data_version
+    return snapshot.derived(f"rbac.escalations@{version}", lambda s: escalation_graph(_index(s), s))
 
 
 @control(
@@ -59,7 +70,7 @@ def escalation_path(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
     from ..engines.rbac.paths import escalation_paths
 
     idx = _index(snapshot)
-    for path in escalation_paths(idx, snapshot):
+    for path in escalation_paths(idx, snapshot, graph=_escalations(snapshot)):
         b = path.first_binding
         if b is None or b.resource is None or b.bootstrap:
             continue

@@ -19,6 +19,7 @@ from ..findings import Report, Severity
 from ..scan import Plan, ScanOptions, settings
 from ..sources.cluster import SCAN_TYPES, Client, ResourceType
 from . import events as ev
+from .credentials import bundle_types, expiries, resync_snapshot
 from .metrics import MonitorMetrics
 from .policyreport import ReportWriter, desired, scopes
 from .state import ClusterState, FindingKeyT, Incremental, finding_key
@@ -42,6 +43,8 @@ class Monitor:
         self.evaluations = 0
         self._listed: dict[str, float] = {}  # type path -> Unix time of its last list
         self._reflectors: list[Reflector] = []
+        self._credentials_at = 0.0  # the full resync the credential expiries were last computed from
+        self._credential_problems: set[str] = set()  # said once each, not at every resync
 
     def run(self, stop: threading.Event) -> None:
         """Until `stop`: watch, evaluate, alert, write reports."""
@@ -87,6 +90,7 @@ class Monitor:
                     done = time.monotonic()
                     for at in watched:
                         self.metrics.change_to_report.observe(done - at)
+                self._credentials()
                 self.report = report
                 self.evaluations += 1
                 self.synced.set()
@@ -94,6 +98,21 @@ class Monitor:
         finally:
             for r in self._reflectors:
                 r.close()
+
+    def _credentials(self) -> None:
+        """The credential expiry gauge, once per full resync (every type listed afresh since the last time)."""
+        if len(self._listed) < len(self.state.types) or min(self._listed.values()) <= self._credentials_at:
+            return
+        self._credentials_at = min(self._listed.values())
+        held = [r for ts in self.state.types.values() for r in ts.objects.values()]
+
+        def problem(message: str) -> None:
+            if message not in self._credential_problems:
+                self._credential_problems.add(message)
+                self.on_problem(message)
+
+        snap = resync_snapshot(self.client, held, bundle_types(self.state.types), problem)
+        self.metrics.credentials.update(expiries(snap))
 
     def _writer(self) -> ReportWriter | None:
         if not self.reports:

@@ -14,6 +14,7 @@ from collections import Counter as Tally
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..findings import Report
+from .credentials import CredentialExpiries
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
@@ -44,6 +45,8 @@ class MonitorMetrics:
                                      "outcome.", ["verb", "outcome"], registry=r)
         self.leader = Gauge("kubeward_monitor_leader", "1 while this process holds the leader Lease.", registry=r)
         self.synced = Gauge("kubeward_monitor_synced", "1 once every type was listed and evaluated.", registry=r)
+        self.credentials = CredentialExpiries()  # kubeward_credential_expiry_seconds{credential,owner}
+        r.register(self.credentials)
         self._lock = threading.Lock()
         self._series: set[tuple[str, str, str]] = set()
 

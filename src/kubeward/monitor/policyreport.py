@@ -81,7 +81,7 @@ def desired(report: Report, namespaces: Iterable[str], only: set[Scope] | None =
     for f in report.findings:
         if only is None or f.object.namespace in wanted:
             by_scope[f.object.namespace].append(f)
-    passed = _passed(report)
+    passed = _passed(report, wanted, by_scope)
     out: dict[Scope, dict[str, Any]] = {}
     for scope in wanted:
         findings = by_scope.get(scope, [])
@@ -102,15 +102,12 @@ def desired(report: Report, namespaces: Iterable[str], only: set[Scope] | None =
     return out
 
 
-def _passed(report: Report) -> dict[Scope, int]:
-    """Per scope: (control, object) pairs judged without a finding. Controls of one kind set share one list of
-    judged objects, so each list is counted once."""
+def _passed(report: Report, wanted: set[Scope], by_scope: dict[Scope, list[Finding]]) -> dict[Scope, int]:
+    """Per wanted scope (`by_scope`: every finding in them): (control, object) pairs judged without a finding.
+    Controls of one kind set share one list of judged objects, so each list is counted once."""
     judged: dict[int, dict[Scope, int]] = {}
-    failed: dict[Scope, int] = defaultdict(int)
     # one ObjectRef per object (Resource.ref), so its id stands for the object
-    failing = {(f.control.id, id(f.object)): f.object.namespace for f in report.findings}
-    for ns in failing.values():
-        failed[ns] += 1
+    failed = {scope: len({(f.control.id, id(f.object)) for f in found}) for scope, found in by_scope.items()}
     out: dict[Scope, int] = defaultdict(int)
     for refs in report.evaluated_objects.values():
         counts = judged.get(id(refs))
@@ -120,7 +117,7 @@ def _passed(report: Report) -> dict[Scope, int]:
                 counts[ref.namespace] += 1
         for scope, n in counts.items():
             out[scope] += n
-    return {s: max(0, n - failed.get(s, 0)) for s, n in out.items()}
+    return {s: max(0, n - failed.get(s, 0)) for s, n in out.items() if s in wanted}
 
 
 class ReportWriter:

@@ -33,6 +33,12 @@ NAMESPACES = "@namespaces"  # the set of namespaces (named by a Namespace or use
 def in_ns(ns: str) -> str:
     """The read of every object in one namespace, whatever its kind."""
     return f"@ns:{ns}"
+
+
+def of_value(key: str) -> str:
+    """The read of a derived value built `by_value`: changed only when the value itself changed."""
+    return f"@value:{key}"
+
 Hit = tuple[Resource, str, str]
 FindingKeyT = tuple[str, str, str, str | None, str, str, str]  # control, apiVersion, kind, ns, name, path, message
 
@@ -49,12 +55,13 @@ _RESOURCES_SLOT: Any = Snapshot.__dict__["resources"]  # the base class's slot, 
 class TracedSnapshot(ClusterSnapshot):
     """A ClusterSnapshot that records which kinds a control reads while `reading()` is active."""
 
-    __slots__ = ("_derived_reads", "_stack")
+    __slots__ = ("_by_value", "_derived_reads", "_stack")
 
     def __init__(self, resources: Iterable[Resource], *, context: str, coverage: tuple[int, int],
                  not_assessed: Iterable[NotAssessed] = ()) -> None:
         self._stack: list[set[str]] = []
         self._derived_reads: dict[str, set[str]] = {}
+        self._by_value: dict[str, Callable[[Snapshot], Any]] = {}  # derived values built by_value: their builds
         super().__init__(resources, context=context, coverage=coverage, not_assessed=not_assessed)
 
     def seed(self, carried: dict[str, tuple[Any, frozenset[str]]]) -> None:
@@ -91,13 +98,31 @@ class TracedSnapshot(ClusterSnapshot):
     def resources(self, value: tuple[Resource, ...]) -> None:
         _RESOURCES_SLOT.__set__(self, value)
 
-    def derived(self, key: str, build: Callable[[Snapshot], T]) -> T:
+    def derived(self, key: str, build: Callable[[Snapshot], T], *, by_value: bool = False) -> T:
+        # A by_value value's readers record the value as their read, not what it was built from: the monitor
+        # rebuilds it first when those inputs change and marks it changed only if it is no longer equal.
         if key not in self._derived_reads:
-            value, reads = self.reading(lambda: super(TracedSnapshot, self).derived(key, build))
-            self._derived_reads[key] = set(reads)
+            outer, self._stack = self._stack, [set()]  # the reads go to this value alone (_read fills every level)
+            try:
+                value = super().derived(key, build)
+            finally:
+                reads, self._stack = self._stack[0], outer
+            self._derived_reads[key] = reads
+            if by_value:
+                self._by_value[key] = build
+                self._read(of_value(key))
+            else:
+                self._read(*reads)
             return value
-        self._read(*self._derived_reads[key])
+        if by_value:
+            self._read(of_value(key))
+        else:
+            self._read(*self._derived_reads[key])
         return super().derived(key, build)
+
+    def refresh(self, key: str, build: Callable[[Snapshot], Any], before: Any) -> bool:
+        """Build the by_value value `key` on this snapshot; whether it differs from `before`."""
+        return bool(self.derived(key, build, by_value=True) != before)
 
     def __len__(self) -> int:
         if self._stack:
@@ -306,6 +331,7 @@ class Incremental:
         self._objects: dict[int, tuple[Resource, dict[str, list[tuple[str, str]]]]] = {}
         self._snapshots: dict[str, _SnapshotEntry] = {}
         self._derived: dict[str, tuple[Any, frozenset[str]]] = {}  # what the last snapshot derived, and its reads
+        self._by_value: dict[str, Callable[[Snapshot], Any]] = {}  # the builds of the by_value ones
         self._changed: set[str] = set()
         self._snap: TracedSnapshot | None = None
         self.rerun: list[str] = []  # snapshot controls the last evaluation re-ran (for tests and metrics)
@@ -322,14 +348,25 @@ class Incremental:
         self._evaluated = True
         for res in dropped:
             self._objects.pop(id(res), None)
-        self._snap = self.state.snapshot()
+        self._snap = snap = self.state.snapshot()
         changed = self._changed
-        self._snap.seed({k: v for k, v in self._derived.items() if ALL not in v[1] and not (v[1] & changed)})
+
+        def stale(reads: frozenset[str]) -> bool:
+            return ALL in reads or bool(reads & changed)
+
+        # by_value values whose inputs changed are rebuilt first: only if one is no longer equal do its readers
+        # count as changed (a pod edit that keeps every pod's service account leaves the RBAC paths alone)
+        for key, build in self._by_value.items():
+            held = self._derived.get(key)
+            if held is not None and stale(held[1]) and snap.refresh(key, build, held[0]):
+                changed.add(of_value(key))
+        snap.seed({k: v for k, v in self._derived.items() if not stale(v[1]) and k not in snap._derived})
         self.rerun, self.judged = [], 0
         try:
             return judge(self._snap, self.plan, self.options, hits=self)
         finally:
             self._derived = self._snap.carried()
+            self._by_value.update(self._snap._by_value)
             self._snap = None
 
     # -- HitSource -----------------------------------------------------------------------------------------
@@ -343,9 +380,11 @@ class Incremental:
             if c.shape != Shape.SNAPSHOT:
                 out[c.meta.id] = []
                 groups.setdefault(c.kinds, []).append(c.meta.id)
+        known = self._objects
         for kinds, ids in groups.items():
             for res in targets_for[kinds].resources:
-                hits = self._hits_of(res)
+                cached = known.get(id(res))  # _hits_of's cache, looked up here: one call less per object
+                hits = cached[1] if cached is not None else self._hits_of(res)
                 if not hits:
                     continue
                 for cid in ids:

@@ -38,6 +38,7 @@ from ..engines.rbac.paths import (
     SECRET_LIST,
     TARGET,
     Claim,
+    EscalationGraph,
     escalation_graph,
     sa_node,
 )
@@ -77,8 +78,10 @@ def _edge(src: str, dst: str, kind: EdgeKind, engine: str, evidence: str, fix: s
     return Edge(src, dst, kind, engine, evidence, fix, cost, place[0], place[1], place[2], asks)
 
 
-def build(snapshot: Snapshot, index: RBACIndex | None = None) -> Graph:
-    """The whole graph; `index` is the compiled RBAC state when the caller has one (scan shares its own)."""
+def build(snapshot: Snapshot, index: RBACIndex | None = None, *, escalations: EscalationGraph | None = None,
+          cluster: Cluster | None = None) -> Graph:
+    """The whole graph; `index`, `escalations` (its escalation graph) and `cluster` (the compiled NetworkPolicy
+    model) are the engines' state when the caller has it (scan shares one of each per snapshot)."""
     g = Graph()
     g.node(INTERNET, "internet")
     g.node(CLUSTER_ADMIN, "cluster-admin")
@@ -86,9 +89,9 @@ def build(snapshot: Snapshot, index: RBACIndex | None = None) -> Graph:
     g.node(NODES, "node")
     _PLACES.clear()  # keyed by object id: valid for this snapshot only
     idx = index if index is not None else RBACIndex.from_snapshot(snapshot)
-    cluster = netpol_cluster(snapshot)
+    cluster = cluster if cluster is not None else netpol_cluster(snapshot)
     g.notes.extend(str(n) for n in cluster.notes if n.error)
-    _rbac(g, idx, snapshot)
+    _rbac(g, escalations if escalations is not None else escalation_graph(idx, snapshot), snapshot)
     pods = [p for p in cluster.pods if p.resource is not None]
     _pods(g, snapshot, cluster, pods)
     _network(g, cluster, snapshot)
@@ -99,8 +102,7 @@ def build(snapshot: Snapshot, index: RBACIndex | None = None) -> Graph:
 # ---- RBAC ------------------------------------------------------------------------------------------------------
 
 
-def _rbac(g: Graph, idx: RBACIndex, snapshot: Snapshot) -> None:
-    eg = escalation_graph(idx, snapshot)
+def _rbac(g: Graph, eg: EscalationGraph, snapshot: Snapshot) -> None:
     for u, outs in eg.edges.items():
         for v, (label, b) in outs.items():
             if b is None:  # membership, "run as / act as" hubs, system:masters: facts of the authenticator

@@ -111,13 +111,15 @@ class EscalationGraph:
 
 
 def escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None = None,
-                     collapse_members: bool = True, include_defaults: bool = False) -> list[EscalationPath]:
+                     collapse_members: bool = True, include_defaults: bool = False,
+                     graph: EscalationGraph | None = None) -> list[EscalationPath]:
     """See `_escalation_paths`; runs with the cyclic collector paused (many small acyclic objects).
 
     Without `include_defaults`, paths whose first grant is the bootstrap policy's own (controllers in
-    kube-system hold escalate, pod creation and token rights by design) are left out."""
+    kube-system hold escalate, pod creation and token rights by design) are left out. `graph`: the
+    `escalation_graph(index, snapshot)` the caller already built (the scan shares one per snapshot)."""
     with paused_gc():
-        found = _escalation_paths(index, snapshot, start, collapse_members)
+        found = _escalation_paths(index, snapshot, start, collapse_members, graph)
     if not include_defaults:
         found = [p for p in found if p.first_binding is None or not p.first_binding.bootstrap]
     return found
@@ -260,11 +262,11 @@ def _escalation_graph(index: RBACIndex, snapshot: Snapshot) -> EscalationGraph:
 
 
 def _escalation_paths(index: RBACIndex, snapshot: Snapshot, start: str | None,
-                      collapse_members: bool) -> list[EscalationPath]:
+                      collapse_members: bool, graph: EscalationGraph | None = None) -> list[EscalationPath]:
     """Shortest path from every subject that does not already hold full authority (itself or through a
     group) to full authority. With `collapse_members`, a subject whose path starts by joining a group that
     has its own path is left out: the group's line stands for its members (`start` lists it anyway)."""
-    g = _escalation_graph(index, snapshot)
+    g = graph if graph is not None else _escalation_graph(index, snapshot)
     held = g.held
     # reverse BFS from the target
     rev: dict[str, list[tuple[str, tuple[str, Binding | None]]]] = defaultdict(list)

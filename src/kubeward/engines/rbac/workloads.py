@@ -29,7 +29,7 @@ def pods_by_service_account(snapshot: Snapshot) -> dict[tuple[str, str], list[Po
     ServiceAccount admission plugin fills it in). The token is mounted unless the pod, or failing that the
     ServiceAccount, sets automountServiceAccountToken: false (plugin/pkg/admission/serviceaccount).
     """
-    return snapshot.derived("rbac.pods_by_sa", _pods_by_service_account)
+    return snapshot.derived("rbac.pods_by_sa", _pods_by_service_account, by_value=True)
 
 
 def _pods_by_service_account(snapshot: Snapshot) -> dict[tuple[str, str], list[PodRef]]:
