@@ -191,11 +191,26 @@ def test_policyreport_results_read_back_as_the_same_findings() -> None:
     assert [r["policy"] for r in want[None]["results"]] == ["KW-W002"]
 
 
-def test_a_report_holds_at_most_max_results() -> None:
+def test_a_scope_with_more_than_max_results_is_several_objects_read_back_as_one() -> None:
+    """No finding is left out of the reports: a restarted monitor must know every one it announced."""
+    from kubeward.monitor.policyreport import ReportWriter
+
     fs = [_finding("KW-W001", Severity.HIGH, "a", f"p{i}") for i in range(MAX_RESULTS + 5)]
     want = desired(Report(objects=len(fs), findings=fs, errors=[], not_assessed=[]), ["a"])
-    assert len(want["a"]["results"]) == MAX_RESULTS + 1 and want["a"]["summary"]["fail"] == MAX_RESULTS + 5
-    assert "5 more findings" in want["a"]["results"][-1]["message"]
+    assert len(want["a"]["results"]) == MAX_RESULTS + 5 and want["a"]["summary"]["fail"] == MAX_RESULTS + 5
+    server = ReportServer()
+    assert ReportWriter(server).sync(want) == 0  # type: ignore[arg-type]
+    base = "/apis/wgpolicyk8s.io/v1alpha2/namespaces/a/policyreports/"
+    assert {p for p in server.objects if p.startswith(base)} == {base + "kubeward", base + "kubeward-2"}
+    assert [len(server.objects[base + n]["results"]) for n in ("kubeward", "kubeward-2")] == [MAX_RESULTS, 5]
+    assert server.objects[base + "kubeward-2"]["summary"]["fail"] == 5
+    again = ReportWriter(server)  # type: ignore[arg-type]
+    assert again.load() == {finding_key(f) for f in fs}
+    server.calls.clear()
+    assert again.sync(want) == 0 and server.calls == []  # read back as what was written: nothing to do
+    fewer = desired(Report(objects=3, findings=fs[:3], errors=[], not_assessed=[]), ["a"])
+    assert again.sync(fewer) == 0
+    assert base + "kubeward-2" not in server.objects and len(server.objects[base + "kubeward"]["results"]) == 3
 
 
 class ReportServer:
@@ -223,6 +238,9 @@ class ReportServer:
             return (201 if method == "POST" else 200), self.objects[path]
         if method == "DELETE":
             return (200, {}) if self.objects.pop(path, None) is not None else (404, {})
+        if path.endswith(("/clusterpolicyreports", "/v1alpha2/policyreports")):  # a list, of every namespace
+            kind = path.rsplit("/", 1)[1]
+            return 200, {"items": [o for p, o in self.objects.items() if p.rsplit("/", 2)[1] == kind]}
         return (200, self.objects[path]) if path in self.objects else (404, {})
 
 

@@ -6,8 +6,9 @@ Each report is named `kubeward` and labelled app.kubernetes.io/managed-by=kubewa
 its own reports, reads back what they said (no finding is announced twice, none resolved while it was down is
 missed) and rewrites only what changed. A namespace's report goes when the namespace has no object left.
 v1alpha2 knows three severities: critical is written as high and info as low, the exact one kept in
-properties.severity. A report holds at most MAX_RESULTS results (an object must stay well under etcd's
-1.5 MiB); the rest are counted in summary.fail and named by one more result saying how many were left out.
+properties.severity. One object holds at most MAX_RESULTS results (it must stay well under etcd's 1.5 MiB):
+a scope with more is written as several, `kubeward`, `kubeward-2`, ... (each with the summary of its own
+results), and read back as one, so a restart knows every finding it announced, however many there are.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ SOURCE = "kubeward"
 MANAGED = ("app.kubernetes.io/managed-by", "kubeward")
 MAX_RESULTS = 2000
 NOT_ASSESSED_POLICY = "kubeward-not-assessed"
-LEFT_OUT_POLICY = "kubeward-results-left-out"
 _V1ALPHA2_SEVERITY = {Severity.CRITICAL: "high", Severity.HIGH: "high", Severity.MEDIUM: "medium",
                       Severity.LOW: "low", Severity.INFO: "low"}
 
@@ -85,11 +85,7 @@ def desired(report: Report, namespaces: Iterable[str], only: set[Scope] | None =
     out: dict[Scope, dict[str, Any]] = {}
     for scope in wanted:
         findings = by_scope.get(scope, [])
-        results = [result_of(f) for f in findings[:MAX_RESULTS]]
-        if len(findings) > MAX_RESULTS:
-            results.append({"policy": LEFT_OUT_POLICY, "result": "fail", "source": SOURCE,
-                            "message": f"{len(findings) - MAX_RESULTS} more findings not listed (report size "
-                                       "limit); `kubeward scan --cluster` lists them all"})
+        results = [result_of(f) for f in findings]
         errors = 0
         if scope is None:
             for na in report.not_assessed:
@@ -126,7 +122,8 @@ class ReportWriter:
     def __init__(self, client: Client, *, on_write: Callable[[str, str], None] = lambda _v, _o: None,
                  on_problem: Callable[[str], None] = lambda _m: None) -> None:
         self.client, self.on_write, self.on_problem = client, on_write, on_problem
-        self._have: dict[Scope, tuple[str, bytes]] = {}  # scope -> (resourceVersion, what we wrote)
+        # scope -> ({object name: resourceVersion}, the body we wrote, canonical)
+        self._have: dict[Scope, tuple[dict[str, str], bytes]] = {}
         self.pending: set[Scope] = set()  # scopes whose last write failed: rebuilt and retried next time
 
     @staticmethod
@@ -141,6 +138,7 @@ class ReportWriter:
         """Our reports in the cluster now; returns the findings they hold (None: they could not be read)."""
         known: set[FindingKey] = set()
         selector = f"{MANAGED[0]}={MANAGED[1]}"
+        parts: dict[Scope, dict[int, tuple[str, dict[str, Any]]]] = defaultdict(dict)
         for plural, scope_of in (("clusterpolicyreports", lambda _d: None),
                                  ("policyreports", lambda d: (d.get("metadata") or {}).get("namespace"))):
             status, doc = self.client.json("GET", quote_path("apis", GROUP, VERSION, plural),
@@ -150,12 +148,15 @@ class ReportWriter:
                 return None
             for item in doc.get("items") or ():
                 meta = item.get("metadata") or {}
-                if meta.get("name") != NAME:
+                n = _part(meta.get("name"))
+                if n is None:
                     continue
-                scope = scope_of(item)
-                body = {"summary": item.get("summary"), "results": item.get("results") or []}
-                self._have[scope] = (str(meta.get("resourceVersion") or ""), _canon(body))
-                known.update(k for k in map(key_of, body["results"]) if k is not None)
+                parts[scope_of(item)][n] = (str(meta.get("resourceVersion") or ""),
+                                            {"summary": item.get("summary"), "results": item.get("results") or []})
+        for scope, got in parts.items():
+            body = _joined([got[n][1] for n in sorted(got)])
+            self._have[scope] = ({_name(n): got[n][0] for n in got}, _canon(body))
+            known.update(k for k in map(key_of, body["results"]) if k is not None)
         return known
 
     def sync(self, want: dict[Scope, dict[str, Any]], keep: set[Scope] | None = None) -> int:
@@ -170,25 +171,54 @@ class ReportWriter:
             if have is not None and have[1] == canon:
                 self.pending.discard(scope)
                 continue
-            if self._put(scope, body, canon, have[0] if have else None):
+            if self._write(scope, body, canon, have[0] if have else {}):
                 self.pending.discard(scope)
             else:
                 self.pending.add(scope)
                 failed += 1
         for scope in [s for s in self._have if s not in keep]:
-            status, doc = self.client.json("DELETE", self.path(scope, NAME))
-            self.on_write("delete", "ok" if status in (200, 202, 404) else "error")
-            if status in (200, 202, 404):
+            names = self._have[scope][0]
+            for name in sorted(names):
+                if self._delete(scope, name):
+                    del names[name]
+                else:
+                    failed += 1
+            if not names:
                 del self._have[scope]
-            else:
-                failed += 1
-                self.on_problem(f"{_where(scope)}: delete: HTTP {status}{_message(doc)}")
         return failed
 
-    def _put(self, scope: Scope, body: dict[str, Any], canon: bytes, rv: str | None) -> bool:
+    def _write(self, scope: Scope, body: dict[str, Any], canon: bytes, rvs: dict[str, str]) -> bool:
+        """The scope's body as one object per MAX_RESULTS results; objects of a longer earlier body deleted."""
+        rvs = dict(rvs)
+        written: dict[str, str] = {}
+        ok = True
+        for n, part in enumerate(_split(body)):
+            name = _name(n)
+            rv = self._put(scope, name, part, rvs.get(name))
+            if rv is None:
+                ok = False
+            else:
+                written[name] = rv
+        for name in sorted(set(rvs) - set(written)):
+            if ok and self._delete(scope, name):
+                continue
+            written.setdefault(name, rvs[name])  # still there: deleted at the next write
+            ok = False
+        self._have[scope] = (written, canon if ok else b"")
+        return ok
+
+    def _delete(self, scope: Scope, name: str) -> bool:
+        status, doc = self.client.json("DELETE", self.path(scope, name))
+        self.on_write("delete", "ok" if status in (200, 202, 404) else "error")
+        if status not in (200, 202, 404):
+            self.on_problem(f"{_where(scope, name)}: delete: HTTP {status}{_message(doc)}")
+        return status in (200, 202, 404)
+
+    def _put(self, scope: Scope, name: str, body: dict[str, Any], rv: str | None) -> str | None:
+        """Create or update one object; returns its new resourceVersion, None when the write failed."""
         obj: dict[str, Any] = {
             "apiVersion": API_VERSION, "kind": "PolicyReport" if scope is not None else "ClusterPolicyReport",
-            "metadata": {"name": NAME, "labels": {MANAGED[0]: MANAGED[1]}},
+            "metadata": {"name": name, "labels": {MANAGED[0]: MANAGED[1]}},
             "scope": {"kind": "Namespace", "name": scope} if scope is not None else {"kind": "Cluster"},
             **body}
         if scope is not None:
@@ -200,33 +230,75 @@ class ReportWriter:
                     verb = "create"
                 else:
                     obj["metadata"]["resourceVersion"] = rv
-                    status, doc = self.client.json("PUT", self.path(scope, NAME), body=obj)
+                    status, doc = self.client.json("PUT", self.path(scope, name), body=obj)
                     verb = "update"
                 if status in (200, 201):
                     self.on_write(verb, "ok")
-                    self._have[scope] = (str(((doc or {}).get("metadata") or {}).get("resourceVersion") or ""), canon)
-                    return True
+                    return str(((doc or {}).get("metadata") or {}).get("resourceVersion") or "")
                 if status == 409 or (status == 404 and rv is not None):  # moved or gone since: read it again
                     self.on_write(verb, "conflict")
-                    status, cur = self.client.json("GET", self.path(scope, NAME))
+                    status, cur = self.client.json("GET", self.path(scope, name))
                     rv = str(((cur or {}).get("metadata") or {}).get("resourceVersion") or "") if status == 200 \
                         else None
                     continue
                 self.on_write(verb, "error")
-                self.on_problem(f"{_where(scope)}: {verb}: HTTP {status}{_message(doc)}")
-                return False
+                self.on_problem(f"{_where(scope, name)}: {verb}: HTTP {status}{_message(doc)}")
+                return None
         except ClusterError as exc:
             self.on_write("write", "error")
-            self.on_problem(f"{_where(scope)}: {exc}")
-        return False
+            self.on_problem(f"{_where(scope, name)}: {exc}")
+        return None
+
+
+def _name(n: int) -> str:
+    return NAME if n == 0 else f"{NAME}-{n + 1}"
+
+
+def _part(name: Any) -> int | None:
+    """The index of one of our objects by its name (`kubeward` 0, `kubeward-2` 1, ...), None for others."""
+    if name == NAME:
+        return 0
+    if isinstance(name, str) and name.startswith(NAME + "-") and name[len(NAME) + 1:].isdigit():
+        n = int(name[len(NAME) + 1:])
+        return n - 1 if n >= 2 else None
+    return None
+
+
+def _counts(results: list[dict[str, Any]]) -> dict[str, int]:
+    return {"fail": sum(r.get("result") == "fail" for r in results),
+            "error": sum(r.get("result") == "error" for r in results)}
+
+
+def _split(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """One body per object: the whole when it fits, else MAX_RESULTS results each, the first carrying the passes."""
+    results = body.get("results") or []
+    if len(results) <= MAX_RESULTS:
+        return [body]
+    summary = body.get("summary") or {}
+    out = []
+    for i in range(0, len(results), MAX_RESULTS):
+        chunk = results[i:i + MAX_RESULTS]
+        out.append({"summary": {"pass": summary.get("pass", 0) if i == 0 else 0, "warn": 0, "skip": 0,
+                                **_counts(chunk)}, "results": chunk})
+    return out
+
+
+def _joined(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The body several objects of one scope were split from (`_split` reversed)."""
+    if len(parts) == 1:
+        return parts[0]
+    results = [r for p in parts for r in p["results"]]
+    first = parts[0].get("summary") or {}
+    return {"summary": {"pass": first.get("pass", 0), **_counts(results), "warn": 0, "skip": 0},
+            "results": results}
 
 
 def _canon(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
-def _where(scope: Scope) -> str:
-    return f"policyreport {scope}/{NAME}" if scope is not None else f"clusterpolicyreport {NAME}"
+def _where(scope: Scope, name: str = NAME) -> str:
+    return f"policyreport {scope}/{name}" if scope is not None else f"clusterpolicyreport {name}"
 
 
 def _message(doc: Any) -> str:
