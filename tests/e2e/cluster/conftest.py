@@ -97,3 +97,38 @@ def kubectl(bin_dir: Path) -> Path:
             pytest.fail(f"kubectl build failed: {r.stderr[-1500:]}")
         (bin_dir / "kubectl.stamp").write_text(stamp + "\n")
     return out
+
+
+# The restart command the rotation tests hand to kubeward: restart the harness apiserver, count the restarts in a
+# file, and SIGKILL the rotation (its parent) right after the restarts listed, before it records its step.
+RESTART_SCRIPT = """import os, signal, subprocess, sys
+from pathlib import Path
+count = Path(sys.argv[2])
+n = int(count.read_text()) + 1 if count.exists() else 1
+count.write_text(str(n))
+out = subprocess.run([sys.executable, {harness!r}, "restart-apiserver", "--state", sys.argv[1]])
+if out.returncode:
+    sys.exit(out.returncode)
+if str(n) in sys.argv[3].split(","):
+    os.kill(os.getppid(), signal.SIGKILL)
+"""
+
+
+@pytest.fixture()
+def own_cluster(bin_dir: Path) -> Iterator[Any]:
+    """A cluster of the test's own (one that restarts its apiserver must not take the session's down with it)."""
+    base = os.environ.get("KUBEWARD_CLUSTER_DIR")
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    state = Path(tempfile.mkdtemp(prefix="kubeward-own-", dir=base)) / "state"
+    h = harness
+    try:
+        c = h.up(state, bin_dir=bin_dir)
+    except h.HarnessError as exc:
+        h.down(state, remove=False)
+        pytest.fail(f"cluster did not start: {exc}", pytrace=False)
+    try:
+        yield c
+    finally:
+        h.down(state)
+

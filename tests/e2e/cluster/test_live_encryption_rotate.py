@@ -9,16 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from conftest import HARNESS, harness
+from conftest import HARNESS, RESTART_SCRIPT
 from kubeward.engines.encryption import classify_value
 from kubeward.sources.cluster import Client
 from kubeward.sources.etcd import EtcdClient
@@ -29,31 +26,8 @@ NS = "rotate"
 # rotation right after the restart, before it records the step (the worst moment: effect done, not recorded).
 KILL_AFTER_RESTARTS = "1,3,5"
 
-RESTART = """import os, signal, subprocess, sys
-from pathlib import Path
-count = Path(sys.argv[2])
-n = int(count.read_text()) + 1 if count.exists() else 1
-count.write_text(str(n))
-out = subprocess.run([sys.executable, {harness!r}, "restart-apiserver", "--state", sys.argv[1]])
-if out.returncode:
-    sys.exit(out.returncode)
-if str(n) in sys.argv[3].split(","):
-    os.kill(os.getppid(), signal.SIGKILL)
-"""
 
 
-@pytest.fixture()
-def cluster(bin_dir: Path) -> Iterator[Any]:
-    state = Path(tempfile.mkdtemp(prefix="kubeward-rotate-")) / "state"
-    try:
-        c = harness.up(state, bin_dir=bin_dir)
-    except harness.HarnessError as exc:
-        harness.down(state, remove=False)
-        pytest.fail(f"cluster did not start: {exc}", pytrace=False)
-    try:
-        yield c
-    finally:
-        harness.down(state)
 
 
 def _stored_keys(c: Any) -> dict[str, str | None]:
@@ -77,8 +51,8 @@ def _step(c: Any) -> str | None:
     return yaml.safe_load(path.read_text())["step"] if path.exists() else None
 
 
-def test_rotate_2000_secrets_killed_at_each_step(cluster: Any, tmp_path: Path) -> None:
-    c = cluster
+def test_rotate_2000_secrets_killed_at_each_step(own_cluster: Any, tmp_path: Path) -> None:
+    c = own_cluster
     admin = Client(str(c.kubeconfig))
     status, _ = admin.json("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace",
                                                                "metadata": {"name": NS}})
@@ -91,7 +65,7 @@ def test_rotate_2000_secrets_killed_at_each_step(cluster: Any, tmp_path: Path) -
     old_key = yaml.safe_load(c.encryption_config.read_text())["resources"][0]["providers"][0]["aescbc"]["keys"][0]
     assert {v for k, v in _stored_keys(c).items() if k.startswith(f"{NS}/")} == {old_key["name"]}
     script = tmp_path / "restart.py"
-    script.write_text(RESTART.format(harness=str(HARNESS)))
+    script.write_text(RESTART_SCRIPT.format(harness=str(HARNESS)))
     counter = tmp_path / "restarts"
 
     steps_seen = []

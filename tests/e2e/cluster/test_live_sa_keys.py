@@ -10,16 +10,13 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 import yaml
 
-from conftest import HARNESS, harness
+from conftest import HARNESS, RESTART_SCRIPT
 from kubeward.creds.sakeys import key_id, load_public, verifies
 from kubeward.sources.cluster import Client
 
@@ -27,34 +24,8 @@ NS, SA = "default", "rotation-client"
 # Restarts: add (1, killed), add again (2), switch (3, killed), switch again (4), retire (5).
 KILL_AFTER_RESTARTS = "1,3"
 
-RESTART = """import os, signal, subprocess, sys
-from pathlib import Path
-count = Path(sys.argv[2])
-n = int(count.read_text()) + 1 if count.exists() else 1
-count.write_text(str(n))
-out = subprocess.run([sys.executable, {harness!r}, "restart-apiserver", "--state", sys.argv[1]])
-if out.returncode:
-    sys.exit(out.returncode)
-if str(n) in sys.argv[3].split(","):
-    os.kill(os.getppid(), signal.SIGKILL)
-"""
 
 
-@pytest.fixture()
-def cluster(bin_dir: Path) -> Iterator[Any]:
-    base = os.environ.get("KUBEWARD_CLUSTER_DIR")
-    if base:
-        Path(base).mkdir(parents=True, exist_ok=True)
-    state = Path(tempfile.mkdtemp(prefix="kubeward-sa-keys-", dir=base)) / "state"
-    try:
-        c = harness.up(state, bin_dir=bin_dir)
-    except harness.HarnessError as exc:
-        harness.down(state, remove=False)
-        pytest.fail(f"cluster did not start: {exc}", pytrace=False)
-    try:
-        yield c
-    finally:
-        harness.down(state)
 
 
 def _token(admin: Client) -> str:
@@ -97,8 +68,8 @@ def _flags(c: Any, name: str) -> list[str]:
     return flag_values(pod["spec"]["containers"][0]["command"], name)
 
 
-def test_rotate_sa_key_tokens_before_during_after(cluster: Any, tmp_path: Path) -> None:
-    c = cluster
+def test_rotate_sa_key_tokens_before_during_after(own_cluster: Any, tmp_path: Path) -> None:
+    c = own_cluster
     admin = Client(str(c.kubeconfig))
     status, _ = admin.json("POST", f"/api/v1/namespaces/{NS}/serviceaccounts", body={
         "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SA}})
@@ -107,7 +78,7 @@ def test_rotate_sa_key_tokens_before_during_after(cluster: Any, tmp_path: Path) 
     before = _token(admin)
     assert _kid(before) == old_kid and _works(admin, before)
     script = tmp_path / "restart.py"
-    script.write_text(RESTART.format(harness=str(HARNESS)))
+    script.write_text(RESTART_SCRIPT.format(harness=str(HARNESS)))
     counter = tmp_path / "restarts"
     said = ""
 
