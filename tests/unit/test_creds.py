@@ -527,3 +527,14 @@ def test_unreadable_client_certificate_is_an_error(tmp_path: Path) -> None:
     msgs = sorted(e.message for e in r.report.errors)
     assert len(msgs) == 2 and "not a base64 PEM certificate" in msgs[0] and "No such file" in msgs[1]
     assert "nope" not in " ".join(msgs)
+
+
+def test_a_manifest_given_as_kubeconfig_is_named_as_not_one(tmp_path: Path) -> None:
+    """A multi-document manifest passed by mistake is "not a kubeconfig", not "not valid YAML", and the summary
+    line does not claim that no kubeconfig was given."""
+    f = tmp_path / "app.yaml"
+    f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Secret\n")
+    res = CliRunner().invoke(cli, ["creds", "audit", "--kubeconfig", str(f)])
+    assert res.exit_code == 2
+    assert "not a kubeconfig (several YAML documents" in res.stderr
+    assert "nothing could be read" in res.stderr and "no kubeconfig" not in res.stderr

@@ -7,9 +7,8 @@ import datetime as dt
 from pathlib import Path
 
 import click
-import orjson
 
-from ..formats import DOCUMENTS, FORMATS, document, render
+from ..formats import FORMATS, render, render_report
 from ..textsafe import printable
 from .common import (
     EXIT_OK,
@@ -93,19 +92,17 @@ def audit_cmd(live: bool, kubeconfigs: tuple[Path, ...], context: str | None, no
     report = apply_exceptions(result.report, exceptions_file)
     now = dt.datetime.now(dt.UTC)
     rows = _expiry_rows(list(result.expiries), now)
-    if fmt in DOCUMENTS:
-        doc = orjson.loads(render(report, "json"))
-        doc["credentials"] = rows
-        text = document(doc, fmt)
-    elif fmt == "table":
+    if fmt == "table":  # the findings, then every credential soonest expiry first
         text = render(report, "table", color=color_wanted(output_file)) + "\n" + _expiry_table(rows)
     else:
-        text = render(report, fmt, color=color_wanted(output_file))
+        text = render_report(report, fmt, facts={"credentials": rows}, color=color_wanted(output_file))
     emit(text, output_file)
     print_errors(report.errors)
     scanned = report.objects > 0 or bool(rows)
     if not scanned:
-        click.echo("kubeward: creds audit: nothing to audit (no kubeconfig, no --node-root, no --cluster)", err=True)
+        given = bool(kubeconfigs or node_root or live)
+        click.echo("kubeward: creds audit: nothing could be read (see above)" if given else
+                   "kubeward: creds audit: nothing to audit (no kubeconfig, no --node-root, no --cluster)", err=True)
     code = exit_code(report, parse_fail_on(fail_on), scanned=scanned)
     raise SystemExit(EXIT_USAGE if report.errors and code == EXIT_OK else code)
 

@@ -68,6 +68,8 @@ def load(path: Path) -> dict[str, Any] | str:
     try:
         doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
+        if isinstance(exc, yaml.composer.ComposerError) and "single document" in str(exc.context):
+            return "not a kubeconfig (several YAML documents; a kubeconfig is one)"
         mark = getattr(exc, "problem_mark", None)
         return f"not valid YAML (line {mark.line + 1})" if mark is not None else "not valid YAML"
     if not isinstance(doc, dict) or not any(k in doc for k in ("clusters", "users", "contexts")):
