@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from kubeward.controls.registry import every_control
 
 MIN_LENGTH = 120  # a title restated is not a description: what (fields, values), why, and the reference
@@ -112,3 +114,11 @@ def test_cis_sections_named_in_a_description_are_the_controls_own() -> None:
         if cited - mapped:
             wrong[cid] = sorted(cited - mapped)
     assert wrong == {}
+
+
+def test_a_control_page_fits_an_80_column_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = _controls("KW-W001")
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 80
+    monkeypatch.setenv("COLUMNS", "160")
+    assert max(len(line) for line in _controls("KW-W001")[1].splitlines()) > 80  # wider when there is room

@@ -327,7 +327,9 @@ def controls_cmd(control_id: str | None, explain: str | None, frameworks: tuple[
     if wanted:
         if frameworks != ("all",):
             raise SelectionError("--framework filters the list; it does not apply to one control's page")
-        click.echo(render_page(wanted, fmt, aliases()), nl=False)
+        from .rbac import terminal_width
+
+        click.echo(render_page(wanted, fmt, aliases(), width=min(100, terminal_width())), nl=False)
         return
     click.echo(render_catalog(catalog_metas(_csv(frameworks) or ("all",)), fmt, aliases()), nl=False)
 

@@ -79,10 +79,11 @@ def control_page(cid: str, aliases: Mapping[str, tuple[str, ...]]) -> list[Contr
     return [metas[i] for i in ids]
 
 
-def render_page(cid: str, fmt: str, aliases: Mapping[str, tuple[str, ...]]) -> str:
+def render_page(cid: str, fmt: str, aliases: Mapping[str, tuple[str, ...]], width: int = 100) -> str:
     """One control's full page (id, title, severity, category, frameworks, aliases, description, remediation),
     as `ruff rule X` prints a rule: the table format as text, json/yaml as one document. A retired id prints the
-    pages of the controls now reporting its problem (a document with `retired: true` and those pages)."""
+    pages of the controls now reporting its problem (a document with `retired: true` and those pages). The text
+    is wrapped at `width` (the terminal's, at most 100)."""
     import textwrap
 
     metas = control_page(cid, aliases)
@@ -108,17 +109,17 @@ def render_page(cid: str, fmt: str, aliases: Mapping[str, tuple[str, ...]]) -> s
                     f"- aliases: {', '.join(named_by.get(m.id, [])) or '-'}", "", m.description, "",
                     f"**Remediation:** {m.remediation}", ""]
         return "\n".join(out)
-    wrap = textwrap.TextWrapper(width=100)
+    wrap = textwrap.TextWrapper(width=width)
     out = [f"{cid}  retired id, now reported by {', '.join(m.id for m in metas)}", ""] if retired else []
     for n, m in enumerate(metas):
         if n:
             out.append("")
         out += [f"{m.id}  {m.title}", "",
                 f"severity     {m.severity.label}", f"category     {m.category}",
-                *textwrap.wrap(", ".join(m.frameworks) or "-", 100, initial_indent="frameworks   ",
+                *textwrap.wrap(", ".join(m.frameworks) or "-", width, initial_indent="frameworks   ",
                                subsequent_indent=" " * 13),
                 f"aliases      {', '.join(named_by.get(m.id, [])) or '-'}", ""]
         for para in m.description.split("\n\n"):
             out += [*wrap.wrap(para), ""]
-        out += textwrap.wrap(m.remediation, 100, initial_indent="Remediation: ", subsequent_indent="  ")
+        out += textwrap.wrap(m.remediation, width, initial_indent="Remediation: ", subsequent_indent="  ")
     return "\n".join(out) + "\n"
