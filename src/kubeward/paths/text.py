@@ -29,7 +29,7 @@ def render_table(a: Analysis, shown: list[Path], cut: Cut | None, width: int, ta
     if cut is not None:
         out += "\n" + render_fixes(cut)
     else:
-        out += "\n`--why N` explains one path; `--fixes` shows the fewest changes that cut them all.\n"
+        out += "\n`--why N` explains a path; `--fixes` shows the fewest changes that cut them all.\n"
     return out
 
 

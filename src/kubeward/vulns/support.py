@@ -58,7 +58,8 @@ class Table:
     windows: dict[int, Window]  # 1.N -> N
 
     def describe(self) -> str:
-        return f"{self.source}, dated {self.date.isoformat()}"
+        """One line for stderr: where the table comes from (its first address; the data file names all) and its date."""
+        return f"{self.source.split(' ', 1)[0]}, dated {self.date.isoformat()}"
 
 
 def _date(text: object) -> dt.date | None:
