@@ -327,10 +327,11 @@ def test_node_kubeconfigs_resolve_below_root(tmp_path: Path, pki_src: Path) -> N
     (kp / "kubelet-client-current.pem").write_bytes(crt + key)
     (kp / "kubelet-client-current.pem").chmod(0o600)
     path = "/var/lib/kubelet/pki/kubelet-client-current.pem"
-    kubeconfig(root / "etc/kubernetes/kubelet.conf", [{"name": "n", "user": {"client-certificate": path,
-                                                                              "client-key": path}}])
+    # "default-auth", as kubeadm names it ("n" would be a YAML 1.1 boolean to kubectl's decoder, as to ours)
+    kubeconfig(root / "etc/kubernetes/kubelet.conf", [{"name": "default-auth", "user": {"client-certificate": path,
+                                                                                         "client-key": path}}])
     r = run_files(root=root)
-    assert any(e.id.endswith("kubelet.conf#user=n/client-certificate") and e.owner == "system:node:n1"
+    assert any(e.id.endswith("kubelet.conf#user=default-auth/client-certificate") and e.owner == "system:node:n1"
                for e in r.expiries)
 
 
@@ -538,3 +539,21 @@ def test_a_manifest_given_as_kubeconfig_is_named_as_not_one(tmp_path: Path) -> N
     assert res.exit_code == 2
     assert "not a kubeconfig (several YAML documents" in res.stderr
     assert "nothing could be read" in res.stderr and "no kubeconfig" not in res.stderr
+
+
+
+@pytest.mark.parametrize("text, reason", [
+    # an alias bomb: nine levels of nine references would be 387 million strings once walked
+    ("a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(f"{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
+                                             for p, c in zip("abcdefgh", "bcdefghi", strict=True)) + "users: [*i]\n", "alias"),
+    ("users: " + "[" * 5000 + "]" * 5000 + "\n", "nested"),
+    ("\x00\x01binary", "binary"),
+])
+def test_hostile_kubeconfig_is_one_line_error(tmp_path: Path, text: str, reason: str) -> None:
+    """A kubeconfig gets the guards every other input has: refused in one line, without walking or quoting it."""
+    p = tmp_path / "config"
+    p.write_text(text)
+    r = run_files(p)
+    assert len(r.report.errors) == 1, r.report.errors
+    message = r.report.errors[0].message
+    assert reason in message and "\n" not in message and len(message) < 200

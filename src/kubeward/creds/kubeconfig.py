@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 from cryptography import x509
 
 from ..findings import Location
 from ..pki.checks import EXPIRED, EXPIRING, MASTERS, client_capable, time_hits
 from ..pki.layout import MASTERS_GROUP
 from ..pki.slots import cn_of, orgs_of
-from ..sources.files import display_path
+from ..sources.files import display_path, load_config
 from .base import (
     BASIC_AUTH,
     EMBEDDED_TOKEN,
@@ -57,21 +56,22 @@ def _entries(doc: dict[str, Any], section: str, inner: str) -> list[tuple[int, s
 
 
 def load(path: Path) -> dict[str, Any] | str:
-    """The parsed kubeconfig, or why not (a reason that quotes nothing of the file: it holds credentials)."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
+    """The parsed kubeconfig, or why not (a reason that quotes nothing of the file: it holds credentials).
+
+    Read through the configuration-file guards every kubeward input has (bounded read, no FIFOs or devices,
+    alias bombs and deep nesting refused), so a hostile kubeconfig costs what a hostile manifest does."""
+    docs, errors = load_config(str(path), max_file_bytes=MAX_BYTES)
+    if errors:
+        message = errors[0].message
+        if message.startswith("invalid YAML at "):
+            return f"not valid YAML ({message.removeprefix('invalid YAML at ').split(':', 1)[0]})"
+        if "limit for configuration files" in message:
             return f"larger than {MAX_BYTES >> 20} MiB, not a kubeconfig"
-        text = path.read_bytes()
-    except OSError as exc:
-        return exc.strerror or "cannot be read"
-    try:
-        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        if isinstance(exc, yaml.composer.ComposerError) and "single document" in str(exc.context):
-            return "not a kubeconfig (several YAML documents; a kubeconfig is one)"
-        mark = getattr(exc, "problem_mark", None)
-        return f"not valid YAML (line {mark.line + 1})" if mark is not None else "not valid YAML"
+        return message
+    docs = [d for d in docs if d is not None]
+    if len(docs) > 1:
+        return "not a kubeconfig (several YAML documents; a kubeconfig is one)"
+    doc = docs[0] if docs else None
     if not isinstance(doc, dict) or not any(k in doc for k in ("clusters", "users", "contexts")):
         return "not a kubeconfig (no clusters, users or contexts)"
     return doc
