@@ -89,6 +89,16 @@ def test_matrix_json() -> None:
     assert not any(rows["pods"].values())
 
 
+def test_matrix_all_namespaces_is_cluster_scope() -> None:
+    """-A names the default (cluster scope, as can-i's -A does); with -n it is a usage error, not a silent pick."""
+    rc, out, _ = run("matrix", "--as", "jane", "-A", "-o", "json", *F)
+    rc2, out2, _ = run("matrix", "--as", "jane", "-o", "json", *F)
+    assert rc == rc2 == 0 and out == out2
+    assert any(not r["namespaced"] for r in json.loads(out)["resources"])
+    rc, _, err = run("matrix", "--as", "jane", "-A", "-n", "dev", *F)
+    assert rc == 2 and "exclude each other" in err
+
+
 def test_risks_json_and_pods() -> None:
     rc, out, _ = run("risks", "-o", "json", *F)
     assert rc == 1  # high and critical risks exist

@@ -344,17 +344,22 @@ def who_can(verb: str, target: str, name: str | None, namespace: str, cluster: b
 @group.command("matrix")
 @subject_options
 @click.option("-n", "--namespace", default="", help="Namespaced resources in this namespace (default: cluster scope).")
+@click.option("-A", "--all-namespaces", "cluster", is_flag=True,
+              help="Cluster scope, the default (as can-i's -A): every resource, granted in every namespace.")
 @click.option("--verbs", default=",".join(VERBS), show_default=True, help="Comma-separated verbs (columns).")
 @format_option(("table", *DOCUMENTS), "rbac matrix")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @source_options
-def matrix(as_user: str | None, as_groups: tuple[str, ...], sa: str | None, namespace: str, verbs: str, fmt: str,
-           output_file: str | None, paths: tuple[str, ...], max_file_size: str) -> None:
+def matrix(as_user: str | None, as_groups: tuple[str, ...], sa: str | None, namespace: str, cluster: bool, verbs: str,
+           fmt: str, output_file: str | None, paths: tuple[str, ...], max_file_size: str) -> None:
     """Resources × verbs for one subject, like rakkess (access-matrix).
 
     \b
     kubeward rbac matrix --sa dev/builder -n dev -f cluster/
+    kubeward rbac matrix --sa dev/builder -A -f cluster/
     """
+    if cluster and namespace:
+        raise click.UsageError("-A/--all-namespaces and -n/--namespace exclude each other")
     user = resolve_user(as_user, as_groups, sa)
     verb_list = tuple(v.strip() for v in verbs.split(",") if v.strip())
     snapshot, index = load_rbac(paths, max_file_size)
