@@ -175,15 +175,19 @@ def _strip_helm(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-@pytest.mark.parametrize("cert_manager", [True, False])
-def test_admission_objects_are_the_ones_admission_manifests_prints(helm: Path, cert_manager: bool) -> None:
+@pytest.mark.parametrize(("cert_manager", "mutual_tls"), [(True, False), (False, False), (False, True)])
+def test_admission_objects_are_the_ones_admission_manifests_prints(helm: Path, cert_manager: bool,
+                                                                   mutual_tls: bool) -> None:
     ca = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     args = ["--set", "admission.enabled=true", "--set", "monitor.enabled=false", "--set", "scan.enabled=false",
             "--set", "namespaces.create=true"]
     args += (["--set", "admission.certManager.enabled=true"] if cert_manager
              else ["--set", f"admission.tls.caBundle={base64.b64encode(ca).decode()}"])
+    if mutual_tls:
+        args += ["--set", f"admission.tls.clientCA={base64.b64encode(ca).decode()}"]
     chart = {k: _strip_helm(v) for k, v in by_key(render(helm, *args, namespace="kubeward")).items()}
-    cli_objs = manifests("kubeward", cert_manager=cert_manager, ca_bundle=None if cert_manager else ca)
+    cli_objs = manifests("kubeward", cert_manager=cert_manager, ca_bundle=None if cert_manager else ca,
+                         client_ca=ca if mutual_tls else None)
     expected = {(d["kind"], d["metadata"]["name"]): d for d in cli_objs}
     assert chart.keys() == expected.keys()
     for key, want in expected.items():

@@ -71,3 +71,33 @@ def test_cli_wants_exactly_one_certificate_source(tmp_path: Path) -> None:
         assert r.exit_code == 2 and "one of --tls-dir" in r.stderr
     r = CliRunner().invoke(cli, ["admission", "manifests", "--cert-manager"])
     assert r.exit_code == 0 and "kind: Certificate" in r.stdout and "inject-ca-from: kubeward/" in r.stdout
+
+
+def test_client_ca_wires_mutual_tls_and_still_passes_the_scan(tmp_path: Path) -> None:
+    """--client-ca: the serve args, the mounted CA (a ConfigMap: a CA certificate is public), TCP probes (the
+    kubelet has no client certificate for the handshake); a file holding a key as well puts only the certificate
+    in the ConfigMap; and the output still passes kubeward's own scan."""
+    r = CliRunner().invoke(cli, ["admission", "manifests", "--tls-dir", str(tmp_path / "t")])
+    assert r.exit_code == 0, r.stderr
+    ca = (tmp_path / "t" / "ca.crt").read_bytes()
+    combined = tmp_path / "client-ca.pem"
+    combined.write_bytes(ca + (tmp_path / "t" / "tls.key").read_bytes())
+    r = CliRunner().invoke(cli, ["admission", "manifests", "--cert-manager", "--client-ca", str(combined)])
+    assert r.exit_code == 0, r.stderr
+    assert "PRIVATE KEY" not in r.stdout and "client certificate" in r.stderr
+    docs = list(yaml.safe_load_all(r.stdout))
+    cm = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-client-ca"))
+    assert x509.load_pem_x509_certificate(cm["data"]["ca.crt"].encode()).subject == \
+        x509.load_pem_x509_certificate(ca).subject
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert c["args"][-2:] == ["--client-ca", "/client-ca/ca.crt"]
+    assert c["readinessProbe"]["tcpSocket"] == {"port": "https"} and "httpGet" not in c["livenessProbe"]
+    assert {"name": "client-ca", "configMap": {"name": cm["metadata"]["name"]}} in pod["volumes"]
+    assert any(m["mountPath"] == "/client-ca" for m in c["volumeMounts"])
+    assert scan(manifests(image=DIGEST, ca_bundle=b"x", client_ca=ca)) == []
+    bad = tmp_path / "not-a-ca"
+    bad.write_text("hello\n")
+    r = CliRunner().invoke(cli, ["admission", "manifests", "--cert-manager", "--client-ca", str(bad)])
+    assert r.exit_code == 2 and "no PEM certificate found (--client-ca)" in r.stderr
+    assert r.stderr.count(str(bad)) == 1 and len(r.stderr.splitlines()) == 1

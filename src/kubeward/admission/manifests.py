@@ -4,7 +4,9 @@ Two replicas under PSS restricted with a PodDisruptionBudget, their own least RB
 the label cache), a NetworkPolicy (ingress to the webhook port, egress to DNS and the API), a quota and limit
 range, and a ValidatingWebhookConfiguration that leaves out kube-system and the webhook's own namespace (so a
 broken webhook can always be repaired) and kubeward's own objects. No Secret is printed: the serving certificate
-comes from `--tls-dir` files (loaded with `kubectl create secret tls`) or from cert-manager.
+comes from `--tls-dir` files (loaded with `kubectl create secret tls`) or from cert-manager. With a client CA the
+webhook requires the apiserver's client certificate (mutual TLS); the CA (public) goes in a ConfigMap, and the
+probes become TCP probes, since the kubelet cannot present a certificate.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from .. import __version__
 
 NAME = "kubeward-admission"
+CLIENT_CA = f"{NAME}-client-ca"
 PORT = 8443
 PART_OF = {"app.kubernetes.io/part-of": "kubeward"}
 APP = {"app.kubernetes.io/name": NAME, **PART_OF}
@@ -43,7 +46,7 @@ def _meta(name: str, namespace: str | None = None, annotations: dict[str, str] |
 
 def manifests(namespace: str = "kubeward", *, image: str = f"ghcr.io/kubeward/kubeward:{__version__}",
               fail_policy: str = "Fail", timeout: int = 10, ca_bundle: bytes | None = None,
-              cert_manager: bool = False) -> list[dict[str, Any]]:
+              cert_manager: bool = False, client_ca: bytes | None = None) -> list[dict[str, Any]]:
     svc_dns = f"{NAME}.{namespace}.svc"
     pinned = "@sha256:" in image
     objs: list[dict[str, Any]] = [
@@ -59,7 +62,9 @@ def manifests(namespace: str = "kubeward", *, image: str = f"ghcr.io/kubeward/ku
          "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}]},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(NAME, namespace),
          "data": {"admission.yaml": f"exemptions:\n  namespaces: [kube-system, {namespace}]\n"}},
-        _deployment(namespace, image, pinned),
+        *([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(CLIENT_CA, namespace),
+             "data": {"ca.crt": client_ca.decode("ascii")}}] if client_ca is not None else []),
+        _deployment(namespace, image, pinned, client_ca is not None),
         {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": _meta(NAME, namespace),
          "spec": {"minAvailable": 1, "selector": {"matchLabels": dict(APP)}}},
         {"apiVersion": "v1", "kind": "Service", "metadata": _meta(NAME, namespace),
@@ -91,15 +96,22 @@ def manifests(namespace: str = "kubeward", *, image: str = f"ghcr.io/kubeward/ku
     return objs
 
 
-def _deployment(namespace: str, image: str, pinned: bool) -> dict[str, Any]:
+def _deployment(namespace: str, image: str, pinned: bool, mutual_tls: bool = False) -> dict[str, Any]:
     probe = {"scheme": "HTTPS", "port": "https"}
-    container = {
+    args = ["admission", "serve", "--host", "0.0.0.0", "--port", str(PORT), "--tls-cert", "/tls/tls.crt",
+            "--tls-key", "/tls/tls.key", "--config", "/config/admission.yaml"]
+    if mutual_tls:
+        args += ["--client-ca", "/client-ca/ca.crt"]
+
+    def check(path: str) -> dict[str, Any]:
+        # /healthz and /readyz sit behind the client-certificate handshake, which the kubelet cannot make
+        return {"tcpSocket": {"port": "https"}} if mutual_tls else {"httpGet": {"path": path, **probe}}
+    container: dict[str, Any] = {
         "name": "webhook", "image": image, "imagePullPolicy": "IfNotPresent" if pinned else "Always",
-        "args": ["admission", "serve", "--host", "0.0.0.0", "--port", str(PORT), "--tls-cert", "/tls/tls.crt",
-                 "--tls-key", "/tls/tls.key", "--config", "/config/admission.yaml"],
+        "args": args,
         "ports": [{"name": "https", "containerPort": PORT, "protocol": "TCP"}],
-        "readinessProbe": {"httpGet": {"path": "/readyz", **probe}, "periodSeconds": 5},
-        "livenessProbe": {"httpGet": {"path": "/healthz", **probe}, "periodSeconds": 10},
+        "readinessProbe": {**check("/readyz"), "periodSeconds": 5},
+        "livenessProbe": {**check("/healthz"), "periodSeconds": 10},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
                       "limits": {"cpu": "1", "memory": "512Mi", "ephemeral-storage": "128Mi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
@@ -109,6 +121,17 @@ def _deployment(namespace: str, image: str, pinned: bool) -> dict[str, Any]:
                          {"name": "config", "mountPath": "/config", "readOnly": True},
                          {"name": "api-token", "mountPath": SA_MOUNT, "readOnly": True}],
     }
+    volumes: list[dict[str, Any]] = [
+        {"name": "tls", "secret": {"secretName": f"{NAME}-tls"}},
+        {"name": "config", "configMap": {"name": NAME}},
+        {"name": "api-token", "projected": {"sources": [
+            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}}]}},
+    ]
+    if mutual_tls:
+        container["volumeMounts"].append({"name": "client-ca", "mountPath": "/client-ca", "readOnly": True})
+        volumes.append({"name": "client-ca", "configMap": {"name": CLIENT_CA}})
     return {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(NAME, namespace),
         "spec": {
@@ -127,15 +150,7 @@ def _deployment(namespace: str, image: str, pinned: bool) -> dict[str, Any]:
                                                    "whenUnsatisfiable": "ScheduleAnyway",
                                                    "labelSelector": {"matchLabels": dict(APP)}}],
                     "containers": [container],
-                    "volumes": [
-                        {"name": "tls", "secret": {"secretName": f"{NAME}-tls"}},
-                        {"name": "config", "configMap": {"name": NAME}},
-                        {"name": "api-token", "projected": {"sources": [
-                            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
-                            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-                            {"downwardAPI": {"items": [{"path": "namespace",
-                                                        "fieldRef": {"fieldPath": "metadata.namespace"}}]}}]}},
-                    ],
+                    "volumes": volumes,
                 },
             },
         },

@@ -190,15 +190,19 @@ def _render_findings(snapshot: Any, rows: list[tuple[Any, Any, Any]], fmt: str) 
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), default=None,
               help="CA that signed the serving certificate you provide (PEM).")
 @click.option("--cert-manager", is_flag=True, help="A cert-manager Issuer and Certificate; the CA injected by it.")
+@click.option("--client-ca", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Require the apiserver's client certificate, signed by this CA (PEM; mutual TLS): the CA goes "
+                   "in a ConfigMap, the probes become TCP probes.")
 @click.option("--force", is_flag=True, help="Overwrite files in --tls-dir.")
 def manifests_cmd(namespace: str, fail_policy: str, timeout: int, image: str | None, tls_dir: str | None,
-                  ca_bundle: str | None, cert_manager: bool, force: bool) -> None:
+                  ca_bundle: str | None, cert_manager: bool, client_ca: str | None, force: bool) -> None:
     """The in-cluster webhook as YAML: Deployment (2 replicas, PSS restricted), least RBAC, PDB, Service,
     NetworkPolicy, quota, and the ValidatingWebhookConfiguration. It passes `kubeward scan`.
 
     \b
     No Secret is printed. With --tls-dir, load the generated pair with
       kubectl -n NS create secret tls kubeward-admission-tls --cert DIR/tls.crt --key DIR/tls.key
+    With --client-ca, give the apiserver a client certificate for the webhook (see `kubeward docs admission`).
     """
     from pathlib import Path
 
@@ -223,19 +227,34 @@ def manifests_cmd(namespace: str, fail_policy: str, timeout: int, image: str | N
         warn(f"wrote {d / 'ca.crt'}, {d / 'tls.crt'}, {d / 'tls.key'}; load them with: kubectl -n {namespace} "
              f"create secret tls {NAME}-tls --cert {d / 'tls.crt'} --key {d / 'tls.key'}")
     elif ca_bundle is not None:
-        from ..pki.files import load_certs
-
-        try:
-            certs = load_certs(Path(ca_bundle))
-        except PkiError as exc:
-            fail(f"{ca_bundle}: {exc}")
-        if not certs:
-            fail(f"{ca_bundle}: no PEM certificate")
-        bundle = Path(ca_bundle).read_bytes()
+        bundle = _pem_certificates(ca_bundle, "--ca-bundle")
+    client_bundle = _pem_certificates(client_ca, "--client-ca") if client_ca is not None else None
     kw = {"image": image} if image else {}
     objs = manifests(namespace, fail_policy=fail_policy, timeout=timeout, ca_bundle=bundle,
-                     cert_manager=cert_manager, **kw)
+                     cert_manager=cert_manager, client_ca=client_bundle, **kw)
+    if client_bundle is not None:
+        warn(f"the webhook requires a client certificate: give the apiserver one in the kubeconfig its "
+             f"AdmissionConfiguration names for ValidatingAdmissionWebhook (user \"{NAME}.{namespace}.svc:443\"; "
+             f"kubeward docs admission)")
     click.echo(yaml.safe_dump_all(objs, sort_keys=False), nl=False)
+
+
+def _pem_certificates(path: str, option: str) -> bytes:
+    """The PEM certificates of a CA file given to `admission manifests`, as bytes; anything else is one line."""
+    from pathlib import Path
+
+    from ..pki.errors import PkiError
+    from ..pki.files import load_certs
+
+    try:
+        certs = load_certs(Path(path))
+    except PkiError as exc:
+        fail(f"{exc} ({option})")  # the error names the file
+    if not certs:
+        fail(f"{path}: no PEM certificate ({option})")
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
 
 
 @group.command("vap")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from livekube import namespace, wait_default_sa, wait_for
 
 HERE = Path(__file__).resolve().parent
@@ -255,12 +256,15 @@ def test_client_ca_lets_the_apiserver_through_and_refuses_others(live: Any, admi
     assert re.search(r"admission serve: \d+ reviews \(.*denied \d+", text), text
 
 
-def test_manifests_are_accepted_by_the_real_apiserver(admin: Any) -> None:
-    """Every object `admission manifests` prints passes the apiserver's validation (server-side dry-run create)."""
+@pytest.mark.parametrize("client_ca", [None, b"-----BEGIN CERTIFICATE-----\n"], ids=["tls", "mutual-tls"])
+def test_manifests_are_accepted_by_the_real_apiserver(admin: Any, client_ca: bytes | None) -> None:
+    """Every object `admission manifests` prints passes the apiserver's validation (server-side dry-run create),
+    with and without --client-ca (its ConfigMap, volume and TCP probes)."""
     from kubeward.admission.manifests import manifests
 
     ns = f"kubeward-{uuid.uuid4().hex[:6]}"
-    objs = manifests(ns, image="ghcr.io/kubeward/kubeward@sha256:" + "0" * 64, ca_bundle=b"-----BEGIN CERTIFICATE-----")
+    objs = manifests(ns, image="ghcr.io/kubeward/kubeward@sha256:" + "0" * 64, ca_bundle=b"-----BEGIN CERTIFICATE-----",
+                     client_ca=client_ca)
     namespace(admin, ns)  # the namespaced objects' dry-run needs the namespace to exist
     accepted = 0
     for obj in objs:
