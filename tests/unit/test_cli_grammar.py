@@ -129,8 +129,9 @@ def test_demo_is_the_demo_folder_and_f_is_a_positional_path(argv: tuple[str, ...
     by_path = run(*argv, str(DEMO_DIR), "-o", "json")
     by_f = run(*argv, "-f", str(DEMO_DIR), "-o", "json")
     by_long = run(*argv, "--filename", str(DEMO_DIR), "-o", "json")
+    by_recursive = run(*argv, "-R", "-f", str(DEMO_DIR), "-o", "json")  # kubectl's habit: folders always recurse
     assert by_demo[0] in (0, 1), by_demo[1]
-    assert by_demo == by_path == by_f == by_long
+    assert by_demo == by_path == by_f == by_long == by_recursive
 
 
 @pytest.mark.parametrize("argv", [

@@ -151,10 +151,15 @@ def input_options(f: Callable[..., Any] | None = None, *, positional: bool = Tru
 
     def decorate(h: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(h)
-        def with_demo(*args: Any, paths: tuple[str, ...] = (), demo: bool = False, **kwargs: Any) -> Any:
+        def with_demo(*args: Any, paths: tuple[str, ...] = (), demo: bool = False, recursive: bool = False,
+                      **kwargs: Any) -> Any:
             return h(*args, paths=(*paths, *((str(DEMO_DIR),) if demo else ())), **kwargs)
 
         g: Callable[..., Any] = with_demo
+        # kubectl reads a folder's subfolders only with -R; kubeward always walks them. The flag is taken, so a
+        # kubectl habit (`-R -f dir/`) works instead of failing as an unknown option.
+        g = click.option("-R", "--recursive", "recursive", is_flag=True,
+                         help="Accepted as kubectl's -R; folders are always read with their subfolders.")(g)
         g = click.option("--demo", "demo", is_flag=True,
                          help="Read the bundled demo cluster (its folder: kubeward demo --path).")(g)
         g = click.option("--max-file-size", default="16M", show_default=True, metavar="SIZE",
