@@ -67,6 +67,39 @@ def test_json_object_and_json_list(tmp_path: Path) -> None:
     assert sorted((r.name, r.line) for r in res) == [("p1", 3), ("p2", 4), ("x", 2)]
 
 
+def _ns(name: str) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+@pytest.mark.parametrize(("text", "names", "error"), [
+    # values one after another, as Go's json.Decoder reads them (kubectl create -f hack/testdata/multi-resource-json.json)
+    (_ns("a") + "\n" + _ns("b"), ["a", "b"], None),
+    (_ns("a") + _ns("b") + " \t\r\n" + _ns("c"), ["a", "b", "c"], None),
+    # one object, then YAML: kubectl's decoder switches to YAML for the rest
+    (_ns("a") + "\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: why}\n", ["a", "why"], None),
+    (_ns("a") + "\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: z\n", ["a", "z"], None),
+    # two or more: the stream is JSON, the rest is an error, the objects before it stay
+    (_ns("a") + "\n" + _ns("b") + "\n---\nkind: x\n", ["a", "b"], "document 3: invalid JSON at line 3"),
+    (_ns("a") + _ns("b") + '{"n": NaN}', ["a", "b"], "document 3: invalid JSON at line 1"),
+])
+def test_json_stream_as_kubectl_reads_it(tmp_path: Path, text: str, names: list[str], error: str | None) -> None:
+    (tmp_path / "s.json").write_text(text)
+    result = load_paths([str(tmp_path / "s.json")])
+    assert [r.name for r in result.resources] == names
+    assert [e.message.split(":", 2)[:2] for e in result.errors] == ([error.split(":", 2)[:2]] if error else [])
+
+
+def test_json_stream_lines_and_a_deep_second_object(tmp_path: Path) -> None:
+    (tmp_path / "s.json").write_text(_ns("a") + "\n\n" + json.dumps({"apiVersion": "v1", "kind": "Namespace",
+                                                                         "metadata": {"name": "b"}}, indent=1))
+    assert [(r.name, r.line) for r in load_paths([str(tmp_path / "s.json")]).resources] == [("a", 1), ("b", 4)]
+    deep = "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5)
+    (tmp_path / "d.json").write_text(_ns("a") + _ns("b") + '{"x": ' + deep + "}")
+    result = load_paths([str(tmp_path / "d.json")])
+    assert [r.name for r in result.resources] == ["a", "b"] and len(result.errors) == 1
+    assert "document 3: nested" in result.errors[0].message
+
+
 def test_folders_recurse_and_filter_extensions(tmp_path: Path) -> None:
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "a" / "b" / "deep.yml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: deep}\n")

@@ -220,15 +220,27 @@ def _text(data: bytes) -> str:
 def parse_bytes(data: bytes, shown: str, result: LoadResult) -> None:
     """Decode one file's bytes into objects; per-document problems are recorded and the rest still load."""
     text = _text(data)
+    start = 0  # where the YAML path begins: after the JSON objects of a JSON stream
     if shown.endswith(".json") or text.lstrip()[:1] in ("{", "["):
         docs = _json_doc(text, shown)
         if docs is not None:
             _add_documents(docs, shown, result)
             return
-    def refuse(index: int, problem: str) -> None:
-        result.errors.append(InputError(shown, f"document {index + 1}: {problem}"))
+        if text.lstrip()[:1] == "{":
+            stream, start, problem = _json_stream(text)
+            _add_documents(stream, shown, result)
+            if problem is not None:
+                result.errors.append(InputError(shown, problem))
+            if problem is not None or start >= len(text):
+                return
+    first = start and text.count("\n", 0, start)  # documents after a JSON object keep their numbers and lines
 
-    _add_documents(_yaml_docs(blank_crd_schemas(text), refuse), shown, result)
+    def refuse(index: int, problem: str) -> None:
+        result.errors.append(InputError(shown, f"document {index + 1 + bool(start)}: {problem}"))
+
+    rest = "\n" * first + text[start:] if start else text
+    yaml_docs = _yaml_docs(blank_crd_schemas(rest), refuse)
+    _add_documents((d._replace(number=d.number + 1) for d in yaml_docs) if start else yaml_docs, shown, result)
 
 
 _JSON = json.JSONDecoder()
@@ -258,6 +270,47 @@ def _json_doc(text: str, shown: str) -> list[_Doc] | None:
     if text.count("[") + text.count("{") > MAX_DEPTH and _object_depth(obj) > MAX_DEPTH:
         raise _InputProblem(f"document 1: nested more than {MAX_DEPTH} levels deep")
     return [_Doc(0, obj, _first_key_line(text, 0) if isinstance(obj, dict) else 1, {})]
+
+
+def _json_stream(text: str) -> tuple[list[_Doc], int, str | None]:
+    """JSON values one after another (`{...}{...}`, what Go's json.Decoder reads), as kubectl takes a file whose
+    first character is `{` (apimachinery util/yaml YAMLOrJSONDecoder): the objects; where YAML takes over, when
+    at most one object decoded before something that is not JSON (kubectl then switches to YAML for the rest,
+    past the whitespace up to the first newline); and the problem that ends a stream of two or more objects (no
+    switch any more: an error, the objects before it kept, as kubectl has applied them)."""
+    docs: list[_Doc] = []
+    i = _skip_ws(text, 0)
+    end = 0
+    while i < len(text):
+        try:
+            obj, end_of_obj = _STRICT_JSON.raw_decode(text, i)
+        except RecursionError:
+            return docs, len(text), f"document {len(docs) + 1}: nested too deeply"
+        except ValueError as exc:  # JSONDecodeError, or NaN/Infinity, which Go's decoder refuses
+            if len(docs) > 1:
+                line = text.count("\n", 0, getattr(exc, "pos", i)) + 1
+                return docs, len(text), f"document {len(docs) + 1}: invalid JSON at line {line}: {getattr(exc, 'msg', exc)}"
+            if not docs:
+                return [], 0, None  # not a JSON stream: YAML from the start
+            m = _WS_TO_NEWLINE.match(text, end)
+            return docs, m.end() if m else end, None
+        if text.count("[", i, end_of_obj) + text.count("{", i, end_of_obj) > MAX_DEPTH and _object_depth(obj) > MAX_DEPTH:
+            return docs, len(text), f"document {len(docs) + 1}: nested more than {MAX_DEPTH} levels deep"
+        line = _first_key_line(text, i) if isinstance(obj, dict) else text.count("\n", 0, i) + 1
+        docs.append(_Doc(len(docs), obj, line, {}))
+        end = end_of_obj
+        i = _skip_ws(text, end)
+    return docs, len(text), None
+
+
+_WS_TO_NEWLINE = re.compile(r"[^\S\n]*\n?")  # consumeWhitespace: spaces up to and including the first newline
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_STRICT_JSON = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def _json_list(text: str) -> list[_Doc] | None:
