@@ -446,3 +446,36 @@ def test_benchmark_colours_states_only_when_asked(tree: Path) -> None:
     plain = render_benchmark(checks, show_passed=True, color=False, width=120)
     assert "\x1b[31m\x1b[1m[FAIL]" in coloured and "\x1b[32m[PASS]" in coloured and "\x1b[" not in plain
     assert len(coloured.splitlines()) == len(plain.splitlines())  # colour codes never change the wrapping
+
+
+@pytest.mark.parametrize("container", [
+    # kube-up's old manifests: a shell that runs the binary and redirects its log
+    {"command": ["/bin/sh", "-c", "/usr/local/bin/kube-apiserver --client-ca-file=/srv/ca.crt\n"
+                 "  --token-auth-file=/srv/known_tokens.csv --v=2 1>>/var/log/kube-apiserver.log 2>&1"]},
+    {"command": ["sh", "-c", "mkfifo /tmp/log; exec kube-apiserver --client-ca-file='/srv/ca.crt' "
+                 "--token-auth-file=/srv/known_tokens.csv && echo done"]},
+    # kops / kube-up's go-runner wrapper keeps its own flags; the component's follow its binary
+    {"command": ["/go-runner", "--log-file=/var/log/kube-apiserver.log", "--also-stdout=true",
+                 "/usr/local/bin/kube-apiserver"], "args": ["--client-ca-file=/srv/ca.crt",
+                                                            "--token-auth-file=/srv/known_tokens.csv"]},
+    {"command": ["/hyperkube", "apiserver", "--client-ca-file=/srv/ca.crt", "--token-auth-file=/srv/t.csv"]},
+])
+def test_component_flags_behind_a_shell_or_a_wrapper(tmp_path: Path, container: dict) -> None:
+    """The flags are the component's own, wherever its binary sits in the command: never "not set" because a
+    shell script or a wrapper holds them."""
+    doc = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kube-apiserver", "namespace": "kube-system"},
+           "spec": {"containers": [{"name": "apiserver", "image": "registry.k8s.io/kube-apiserver:v1.31.0",
+                                    **container}]}}
+    write(tmp_path / "etc/kubernetes/manifests/kube-apiserver.yaml", yaml.safe_dump(doc))
+    cfg = load_node(tmp_path)
+    flags = cfg.components["kube-apiserver"].flags
+    assert flags.get("client-ca-file") == "/srv/ca.crt" and flags.has("token-auth-file"), flags
+    assert not flags.has("log-file") and not flags.has("also-stdout") and not cfg.errors
+
+
+def test_shell_script_without_the_binary_is_an_error_not_unset_flags(tmp_path: Path) -> None:
+    doc = pod("kube-apiserver", ["/bin/sh", "-c", "/start.sh"])
+    write(tmp_path / "etc/kubernetes/manifests/kube-apiserver.yaml", yaml.safe_dump(doc))
+    cfg = load_node(tmp_path)
+    assert "kube-apiserver" not in cfg.components
+    assert len(cfg.errors) == 1 and "no kube-apiserver command to read the flags from" in cfg.errors[0].message

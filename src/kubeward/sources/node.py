@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..findings import InputError
 from ..resource import Resource
-from ..sources.files import load_paths
+from ..sources.files import display_path, load_paths
 
 if TYPE_CHECKING:
     from .proc import Process
@@ -223,8 +223,58 @@ class NodeConfig:
         return self.kubelet_process.host_path(path) if self.kubelet_process is not None else self.host(path)
 
 
-def _component_of(res: Resource) -> tuple[str, int, list[str], list[str]] | None:
-    """(component, container index, argv, flag arguments); with no `command`, every arg may be a flag."""
+_SHELLS = frozenset({"sh", "bash", "dash", "ash"})
+# What ends a command in a shell script: control operators and redirections (`>>log`, `2>&1`, `<in`).
+_SHELL_END = re.compile(r"^(?:[;&|]+|\d*[<>].*)$")
+
+
+def _invocation(words: list[str]) -> tuple[str, list[str]] | None:
+    """(component, its own arguments) of the first component binary a command line runs: the words after the one
+    whose basename is the binary (a wrapper such as kube-up's and kops' `/go-runner --log-file=… kube-apiserver`
+    keeps its flags to itself), or after `hyperkube NAME` (`hyperkube apiserver` in older releases)."""
+    for i, word in enumerate(words):
+        if word.startswith("-"):
+            continue  # a flag (or its `=value`), never the binary
+        base = os.path.basename(word)
+        if base in COMPONENTS:
+            return base, words[i + 1:]
+        if base == "hyperkube" and i + 1 < len(words):
+            sub = words[i + 1]
+            name = sub if sub in COMPONENTS else f"kube-{sub}"
+            if name in COMPONENTS:
+                return name, words[i + 2:]
+    return None
+
+
+def _shell_words(script: str) -> list[str] | None:
+    """The first simple command of a `sh -c` script that can be read as words (POSIX quoting), up to the first
+    control operator or redirection; None when the script does not tokenize (an open quote)."""
+    import shlex
+
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=";&|<>")
+    lexer.whitespace_split = True
+    try:
+        words = list(lexer)
+    except ValueError:
+        return None
+    out: list[str] = []
+    for w in words:
+        if _SHELL_END.match(w):
+            if out and any(os.path.basename(x) in COMPONENTS or os.path.basename(x) == "hyperkube" for x in out):
+                break
+            out = []  # `mkfifo /tmp/log; exec kube-apiserver …`: a later command may be the component
+            continue
+        out.append(w)
+    return out
+
+
+def _component_of(res: Resource) -> tuple[str, int, list[str], list[str]] | str | None:
+    """(component, container index, argv, flag arguments), None when no container is a component, or why the
+    flags cannot be read (a shell script that runs no component binary kubeward can find).
+
+    The flags are the words after the component's binary: in `command` + `args` (a wrapper's own flags left out),
+    or in a `sh -c` script's first command that runs it (redirections and `;`, `&&` end it). With no `command`
+    (the image's entrypoint is the binary) every arg may be a flag."""
     spec = res.obj.get("spec")
     containers = spec.get("containers") if isinstance(spec, dict) else None
     if not isinstance(containers, list):
@@ -234,10 +284,23 @@ def _component_of(res: Resource) -> tuple[str, int, list[str], list[str]] | None
             continue
         command = [str(a) for a in c.get("command") or [] if isinstance(a, str | int | float)]
         args = [str(a) for a in c.get("args") or [] if isinstance(a, str | int | float)]
+        words = command + args
         exe = os.path.basename(command[0]) if command else ""
-        for name in COMPONENTS:
-            if exe == name or c.get("name") == name:
-                return name, i, command + args, (command[1:] if command else []) + args
+        named = c.get("name") if c.get("name") in COMPONENTS else None
+        if exe in _SHELLS and "-c" in words[1:]:
+            at = words.index("-c", 1) + 1
+            found = _invocation(_shell_words(words[at]) or []) if at < len(words) else None
+            if found is not None:
+                return found[0], i, words, found[1]
+            if named:
+                return (f'container "{named}" runs a shell script ({exe} -c) in which kubeward finds no '
+                        f"{named} command to read the flags from")
+            continue
+        found = _invocation(command)  # the binary is in `command`; `args` are its arguments, never the binary
+        if found is not None:
+            return found[0], i, words, found[1] + args
+        if named:
+            return str(named), i, words, (command[1:] if command else []) + args
     return None
 
 
@@ -253,6 +316,9 @@ def load_node(root: Path, manifests: Path | None = None, kubelet_config: Path | 
                     continue
                 found = _component_of(res)
                 if found is None:
+                    continue
+                if isinstance(found, str):
+                    cfg.errors.append(InputError(display_path(str(path)), found))
                     continue
                 name, idx, argv, flag_args = found
                 text = path.read_text(encoding="utf-8", errors="replace")
