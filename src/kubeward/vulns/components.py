@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..controls.imageref import parse_image
 from ..findings import Location, NotAssessed, ObjectRef
@@ -150,3 +151,17 @@ def from_release(text: str, v: Version, how: str, note: str = "", components: It
     """One Kubernetes release for the given components (all of a release by default)."""
     ref = ObjectRef("kubeward.io/v1", "KubernetesRelease", None, name or text.strip())
     return [Found(c, text.strip(), v, ref, location or Location(), "/version", how, note) for c in components]
+
+
+def from_version_info(status: int, info: Any, name: str) -> tuple[list[Found], str]:
+    """The kube-apiserver's version from `GET /version` (k8s.io/apimachinery/pkg/version Info, its gitVersion),
+    as one Found on the KubernetesRelease named after the cluster; else no Found and why it is not assessed."""
+    text = info.get("gitVersion") if status == 200 and isinstance(info, dict) else None
+    if not isinstance(text, str):
+        return [], f"/version: HTTP {status}, no gitVersion: the apiserver's version is not assessed"
+    try:
+        v, note = read_version(text)
+    except SemverError:
+        return [], f"/version gitVersion {text!r} is not a version: not assessed"
+    return from_release(text, v, "/version gitVersion", note, components=("kube-apiserver",), name=name,
+                        location=Location(cluster=name)), ""
