@@ -126,7 +126,7 @@ def vulns(paths: tuple[str, ...], release: str | None, live: bool,
                                                max_file_size, ranked=True)
     resources = list(snap.resources) if snap is not None else []
     rank = RiskContext(snap if snap is not None else Snapshot([]), _unread_kinds(not_assessed))
-    reports = _image_reports(images, errors)
+    reports = image_reports(images, errors)
     if scan_images:
         not_assessed += _scan_images(resources, reports, errors)
     when = _today(today)
@@ -209,8 +209,9 @@ def _unread_kinds(not_assessed: list[NotAssessed]) -> frozenset[str]:
     return frozenset(names[n.what] for n in not_assessed if n.what in names)
 
 
-def _image_reports(paths: tuple[str, ...], errors: list[InputError]) -> list[ImageReport]:
-    """Each --images file parsed (Trivy or Grype JSON); a bad one is an input error and the rest goes on."""
+def image_reports(paths: tuple[str, ...], errors: list[InputError], say: bool = True) -> list[ImageReport]:
+    """Each --images file parsed (Trivy or Grype JSON); a bad one is an input error (said on stderr unless
+    `say` is false) and the rest goes on."""
     from ..vulns.images import ReportError, parse_report
 
     out = []
@@ -222,7 +223,8 @@ def _image_reports(paths: tuple[str, ...], errors: list[InputError]) -> list[Ima
             out.append(parse_report(json.loads(p.read_bytes()), path))
         except (OSError, ValueError) as exc:  # ReportError and JSON errors are ValueErrors
             err = InputError(path, one_line(str(exc)))
-            print_errors([err])
+            if say:
+                print_errors([err])
             errors.append(err)
     return out
 
