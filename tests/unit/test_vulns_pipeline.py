@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from tests.unit.test_vulns_images import MANIFESTS, TRIVY
 
 from kubeward.cli.main import cli
-from tests.unit.test_vulns_images import MANIFESTS, TRIVY
 
 
 def _run(tmp_path: Path, *args: str) -> Any:
