@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 
 from ..findings import InputError, NotAssessed, Report
 from ..formats import FORMATS, render
@@ -220,7 +220,7 @@ def image_reports(paths: tuple[str, ...], errors: list[InputError], say: bool = 
             p = Path(path)
             if p.stat().st_size > MAX_REPORT_BYTES:
                 raise ReportError(f"larger than {MAX_REPORT_BYTES >> 20} MiB")
-            out.append(parse_report(json.loads(p.read_bytes()), path))
+            out.append(parse_report(orjson.loads(p.read_bytes()), path))
         except (OSError, ValueError) as exc:  # ReportError and JSON errors are ValueErrors
             err = InputError(path, one_line(str(exc)))
             if say:
