@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from ..controls.imageref import parse_image
@@ -70,14 +71,18 @@ def read_version(text: str) -> tuple[Version, str]:
     return v, ""
 
 
+# every repository end with its -ARCH spellings -> component; an end is one or two path segments
+_ENDS = {end + suffix: component for end, component in _IMAGE_ENDS.items() for suffix in ("", *_ARCH_SUFFIXES)}
+
+
+@lru_cache(maxsize=8192)
 def image_component(image: str) -> tuple[str, str | None] | None:
-    """(component, tag) when the image is one of the known components' images."""
+    """(component, tag) when the image is one of the known components' images: the repository is one of their
+    ends, or ends with `/END` (cached: a cluster runs a few hundred distinct images in thousands of pods)."""
     repo, tag, _digest = parse_image(image)
-    for end, component in _IMAGE_ENDS.items():
-        for suffix in ("", *_ARCH_SUFFIXES):
-            if repo == end + suffix or repo.endswith("/" + end + suffix):
-                return component, tag
-    return None
+    parts = repo.rsplit("/", 2)
+    component = _ENDS.get("/".join(parts[-2:])) or _ENDS.get(parts[-1])
+    return (component, tag) if component else None
 
 
 def from_resources(resources: Iterable[Resource]) -> Iterator[Found | NotAssessed]:
