@@ -54,6 +54,14 @@ class ExceptionRule:
     names: tuple[str, ...]
     reason: str
     expires: dt.date | None
+    where: str = ""  # the file and entry, for the note when it expires
+
+    def expired_on(self, today: dt.date) -> bool:
+        """An entry stops applying the day after its `expires` date."""
+        return self.expires is not None and self.expires < today
+
+    def expired_note(self) -> str:
+        return f"{self.where} ({self.describe()}): {self.reason}"
 
     def matches(self, f: Finding) -> bool:
         o = f.object
@@ -93,6 +101,15 @@ class Exceptions:
     # Entries the reader must know about (`controls: ["*"]`): copied into every report's exception notes.
     notes: list[str] = field(default_factory=list)
     known_ids: Callable[[], frozenset[str]] = _all_known_ids
+
+    def as_of(self, today: dt.date) -> Exceptions:
+        """The entries still in force on `today`, the others among the expired: a process that runs for days
+        (the monitor) must stop applying an accepted risk when it expires, not when it restarts."""
+        gone = [r for r in self.rules if r.expired_on(today)]
+        if not gone:
+            return self
+        return Exceptions([r for r in self.rules if r not in gone], [*self.expired, *(r.expired_note() for r in gone)],
+                          list(self.notes), self.known_ids)
 
     def may_silence(self, res: Resource) -> bool:
         """False when nothing could silence a finding on this object (no rule, no ignore annotation): the
@@ -312,9 +329,10 @@ def load_exceptions(path: str | None, *, today: dt.date | None = None, cwd: Path
             names=_str_list(entry, "names", where),
             reason=reason.strip(),
             expires=_expires(entry, where),
+            where=where,
         )
-        if rule.expires is not None and rule.expires < today:
-            out.expired.append(f"{where} ({rule.describe()}): {rule.reason}")
+        if rule.expired_on(today):
+            out.expired.append(rule.expired_note())
             continue
         out.rules.append(rule)
         if rule.every_control:

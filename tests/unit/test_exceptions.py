@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -315,3 +316,14 @@ def test_inline_cve_id_makes_no_note(tmp_path: Path) -> None:
                               "    kubeward.io/ignore: CVE-2024-5321\n"))
     _, out, _ = run("scan", str(p), "-o", "json")
     assert json.loads(out)["exceptionNotes"] == []
+
+
+def test_as_of_a_later_day_expires_entries_the_day_after_their_date(tmp_path: Path) -> None:
+    f = tmp_path / "ex.yaml"
+    f.write_text("exceptions:\n- controls: [CVE-2024-5321]\n  reason: accepted\n  expires: 2030-01-31\n"
+                 "- controls: [KW-W001]\n  reason: forever\n")
+    ex = load_exceptions(str(f), today=dt.date(2030, 1, 1))
+    assert ex.as_of(dt.date(2030, 1, 31)) is ex  # still in force on its date
+    later = ex.as_of(dt.date(2030, 2, 1))
+    assert [r.controls[0] for r in later.rules] == ["KW-W001"] and len(ex.rules) == 2
+    assert len(later.expired) == 1 and "exceptions[0]" in later.expired[0] and "accepted" in later.expired[0]

@@ -16,6 +16,9 @@ from kubeward.cli.main import cli
     (["--cluster", "--in-cluster"], {}, "give one"),
     (["--cluster", "--lease-duration", "5", "--renew-deadline", "5"], {}, "must be shorter than --lease-duration"),
     (["--cluster", "--include-controls", "KW-NOPE"], {}, "unknown control id"),
+    (["--cluster", "--no-vulns", "--min-risk", "3"], {}, "need --vulns"),
+    (["--cluster", "--images", "/nonexistent/trivy.json"], {}, "--images /nonexistent/trivy.json:"),
+    (["--cluster", "--vuln-data", "/nonexistent/feed"], {}, "no such file or folder"),
 ])
 def test_usage_errors_are_one_line(args: list[str], env: dict[str, str], says: str, tmp_path: Path) -> None:
     out = CliRunner().invoke(cli, ["monitor", *args, "--kubeconfig", str(tmp_path / "none")]

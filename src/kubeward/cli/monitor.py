@@ -14,6 +14,7 @@ import click
 from ..controls.registry import SelectionError
 from ..controls.settings import NEWEST_MINOR, SettingsError
 from ..exceptions import ExceptionsError
+from ..vulns.osv import OSVError
 from .audit import _alerting, sink_options
 from .common import fail, severity_type, user_errors, warn
 
@@ -70,8 +71,19 @@ def _in_cluster_available(token_file: str) -> bool:
               help="Seconds between full relists of every type (0: only on 410 Gone).")
 @click.option("--watch-timeout", type=click.IntRange(1), default=300, show_default=True,
               help="Server-side watch timeout, seconds (each watch lasts this to twice this).")
+@click.option("--vulns/--no-vulns", "vulns", default=True, show_default=True,
+              help="Also keep `kubeward vulns --cluster`'s findings current: known Kubernetes CVEs of the "
+                   "apiserver (/version, polled once per --resync-period), the kubelets and the control-plane and "
+                   "add-on pods, and with --images the image vulnerabilities of every pod, ranked.")
+@click.option("--images", multiple=True, metavar="REPORT", type=click.Path(dir_okay=False),
+              help="As vulns --images: Trivy or Grype JSON, CycloneDX JSON with VEX, mapped to the pods that run "
+                   "each image (read once at start).")
+@click.option("--vuln-data", metavar="PATH",
+              help="As vulns --data: OSV records or a feed document instead of the stored or shipped data.")
+@click.option("--min-risk", type=click.IntRange(0, 10), default=0, show_default=True, metavar="0-10",
+              help="As vulns --min-risk: leave out CVE findings whose risk where they run is below this.")
 @sink_options
-@user_errors(SelectionError, ExceptionsError, SettingsError)
+@user_errors(SelectionError, ExceptionsError, SettingsError, OSVError)
 def monitor(live: bool, kubeconfig: str | None, context: str | None, in_cluster: bool, token_file: str | None,
             ca_file: str | None, host: str | None, metrics_port: int, reports: bool, leader_elect: bool | None,
             lease_namespace: str | None, lease_name: str, lease_duration: int, renew_deadline: float,
@@ -79,13 +91,15 @@ def monitor(live: bool, kubeconfig: str | None, context: str | None, in_cluster:
             severity_threshold: str, include_controls: tuple[str, ...], exclude_controls: tuple[str, ...],
             exclude_namespaces: tuple[str, ...], exceptions_file: str | None, k8s_version: str,
             allowed_registries: tuple[str, ...], batch_window: float, resync_period: float, watch_timeout: int,
-            **sinks: Any) -> None:
+            vulns: bool, images: tuple[str, ...], vuln_data: str | None, min_risk: int, **sinks: Any) -> None:
     """Watch a live cluster and keep the findings current: new and resolved findings as alerts (stdout, file,
     webhook), PolicyReports per namespace, Prometheus metrics.
 
     Every type the controls read is listed, then watched; each change re-judges the object and only the
     cross-object controls whose inputs it touched. A type this identity may not read is reported as not
-    assessed (metrics, the ClusterPolicyReport, stderr), never as passed.
+    assessed (metrics, the ClusterPolicyReport, stderr), never as passed. The versions and CVE findings of
+    `kubeward vulns --cluster` are kept current too (--no-vulns: not), with kubeward_vulnerabilities and
+    kubeward_vuln_feed_age_days in /metrics.
 
     \b
     Exit codes: 0 stopped by SIGTERM/Ctrl-C; 1 the leader Lease was lost or
@@ -113,6 +127,9 @@ def monitor(live: bool, kubeconfig: str | None, context: str | None, in_cluster:
 
     with settings(options):  # bad --k8s-version / --allowed-registries: one line, exit 2
         chosen = plan(options)
+    if not vulns and (images or vuln_data or min_risk):
+        fail("--images, --vuln-data and --min-risk need --vulns")
+    vuln_options = _vuln_options(options, images, vuln_data, min_risk) if vulns else None
     try:
         client = Client.in_cluster(token_file, ca_file) if use_pod else Client(kubeconfig, context)
     except ClusterError as exc:
@@ -124,7 +141,29 @@ def monitor(live: bool, kubeconfig: str | None, context: str | None, in_cluster:
                                          os.path.join(os.path.dirname(token_file), "namespace"))
     identity = identity or os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
     _run(client, options, chosen, host or ("0.0.0.0" if use_pod else "127.0.0.1"), metrics_port, reports,
-         leader_elect, (lease_namespace, lease_name, lease_duration, renew_deadline), identity, batch_window, resync_period, watch_timeout, sinks)
+         leader_elect, (lease_namespace, lease_name, lease_duration, renew_deadline), identity, batch_window,
+         resync_period, watch_timeout, sinks, vuln_options)
+
+
+def _vuln_options(options: Any, images: tuple[str, ...], data: str | None, min_risk: int) -> Any:
+    """The data and the image reports, read once at start (a report that cannot be read is exit 2: a monitor
+    must not run for weeks without the reports it was given)."""
+    from ..findings import InputError
+    from ..monitor.vulns import VulnOptions
+    from ..vulns.update import UpdateError, current_data
+    from .vulns import image_reports
+
+    try:
+        feed, official = current_data(data)
+    except UpdateError as exc:
+        fail(str(exc))
+    errors: list[InputError] = []
+    reports = image_reports(images, errors, say=False)
+    if errors:
+        fail(f"--images {errors[0].file}: {errors[0].message}"
+             + (f" (and {len(errors) - 1} more report(s))" if errors[1:] else ""))
+    return VulnOptions(feed, official, tuple(reports), min_risk, options.min_severity,
+                       frozenset(options.exclude_namespaces))
 
 
 def _pod_namespace(path: str) -> str:
@@ -137,7 +176,7 @@ def _pod_namespace(path: str) -> str:
 
 def _run(client: Any, options: Any, chosen: Any, host: str, port: int, reports: bool, leader_elect: bool,
          lease: tuple[str, str, int, float], identity: str, batch_window: float, resync: float,
-         watch_timeout: int, sinks: dict[str, Any]) -> None:
+         watch_timeout: int, sinks: dict[str, Any], vuln_options: Any = None) -> None:
     from ..monitor.leader import LeaderElector
     from ..monitor.loop import Monitor
     from ..monitor.metrics import MonitorMetrics
@@ -146,8 +185,16 @@ def _run(client: Any, options: Any, chosen: Any, host: str, port: int, reports: 
     alerting = _alerting(**sinks, on_problem=warn)
     metrics = MonitorMetrics()
     stop = threading.Event()
+    watch = None
+    if vuln_options is not None:
+        from ..monitor.vulns import VulnWatch
+
+        watch = VulnWatch(vuln_options, chosen.exceptions, lambda: client.json("GET", "/version"), poll_every=resync,
+                          context=client.context or "cluster", on_problem=warn)
+        metrics.registry.register(watch.metrics)
     mon = Monitor(client, options, chosen, alerting=alerting, reports=reports, metrics=metrics,
-                  batch_window=batch_window, watch_timeout=watch_timeout, resync=resync, on_problem=warn)
+                  batch_window=batch_window, watch_timeout=watch_timeout, resync=resync, on_problem=warn,
+                  vulns=watch)
     lease_namespace, lease_name, lease_duration, renew_deadline = lease
     elector = LeaderElector(client, lease_namespace, lease_name, identity, lease_duration=lease_duration,
                             renew_deadline=renew_deadline, on_problem=warn) if leader_elect else None
@@ -171,6 +218,8 @@ def _run(client: Any, options: Any, chosen: Any, host: str, port: int, reports: 
     threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2}, name="http", daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if watch is not None:
+        warn(f"monitor: vulnerability data: {watch.options.describe()}")
     warn(f"monitor: cluster {client.context or client.host}; /metrics /healthz /readyz on "
          f"{host}:{srv.server_address[1]}" + (f"; leader election on lease {lease_namespace}/{lease_name} as "
                                                f"{identity}" if elector else ""))

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 
-from ..findings import ControlResult, InputError, NotAssessed, Report
+from ..findings import InputError, NotAssessed, Report
 from ..formats import FORMATS, render
 from ..k8sversion import VersionError
 from ..snapshot import Snapshot
@@ -114,21 +114,19 @@ def vulns(paths: tuple[str, ...], release: str | None, live: bool,
     service account (RBAC) and whether a fix exists; --min-risk leaves out the lower ones.
 
     Every report names the data and its date (KW-V000); data older than 90 days is a finding (KW-V001)."""
-    from ..vulns.feed import load_path, shipped
-    from ..vulns.report import build
+    from ..vulns.report import add_images, build, rank_order
     from ..vulns.risk import RiskContext
-    from ..vulns.update import UpdateError, cached_feed, cached_official
+    from ..vulns.update import UpdateError, current_data
 
     try:
-        cached, official = (None, None) if data_path else (cached_feed(), cached_official())
+        feed, official = current_data(data_path)
     except UpdateError as exc:
         fail(str(exc))
-    feed = load_path(data_path) if data_path else _newest(cached, shipped())
     found, not_assessed, errors, snap = gather(paths, release, live, context, kubeconfig,
                                                max_file_size, ranked=True)
     resources = list(snap.resources) if snap is not None else []
     rank = RiskContext(snap if snap is not None else Snapshot([]), _unread_kinds(not_assessed))
-    reports = _image_reports(images, errors)
+    reports = image_reports(images, errors)
     if scan_images:
         not_assessed += _scan_images(resources, reports, errors)
     when = _today(today)
@@ -138,29 +136,14 @@ def vulns(paths: tuple[str, ...], release: str | None, live: bool,
         warn(f"official CVE list: {official.describe()}")
     report = build(feed, found, not_assessed, errors, when, rank, official)
     if reports:
-        from ..vulns.images import image_findings
-
-        hits = list(image_findings(resources, reports, rank))
-        report.findings += [f for f in hits if f.suppressed_by is None]
-        report.suppressed += [f for f in hits if f.suppressed_by is not None]  # VEX: not affected, resolved, …
-        for f in hits:
-            res = report.controls.setdefault(f.control.id, ControlResult(f.control))
-            res.evaluated, res.failed = res.evaluated + 1, res.failed + (f.suppressed_by is None)
-        from ..vulns.images import container_images, runs
-
-        running = container_images(resources)
-        unmatched = [r.name for r in reports if not any(runs(image, r) for image in running)]
-        for name in unmatched:
+        for name in add_images(report, resources, reports, rank):
             warn(f"--images: no workload in the input runs {name}")
-    _rank_order(report, min_risk)
+    left_out = rank_order(report, min_risk)
+    if left_out:
+        warn(f"--min-risk {min_risk}: {left_out} finding(s) with a lower risk left out")
     ids = frozenset(r.id for r in feed.records) | {v.id for r in reports for v in r.vulns}
     report = apply_exceptions(report, exceptions_file, ids)
     _finish(report, bool(found) or bool(reports), bool(errors), fmt, output_file, fail_on)
-
-
-def _newest(cached: Any, snapshot: Any) -> Any:
-    """The stored data from `vulns update` unless the shipped snapshot is newer (after an upgrade)."""
-    return cached if cached is not None and cached.date >= snapshot.date else snapshot
 
 
 @click.command("update")
@@ -220,28 +203,15 @@ def _scan_images(resources: list[Any], reports: list[Any], errors: list[InputErr
     return []
 
 
-def _rank_order(report: Report, min_risk: int) -> None:
-    """Ranked findings highest risk first (the data findings lead); those below --min-risk left out, and said."""
-    below = [f for f in report.findings if f.risk is not None and f.risk.score < min_risk]
-    if below:
-        report.findings = [f for f in report.findings if f.risk is None or f.risk.score >= min_risk]
-        for f in below:
-            res = report.controls.get(f.control.id)
-            if res is not None:
-                res.evaluated, res.failed = res.evaluated - 1, res.failed - 1
-        report.controls = {k: v for k, v in report.controls.items() if v.evaluated > 0 or k.startswith("KW-")}
-        warn(f"--min-risk {min_risk}: {len(below)} finding(s) with a lower risk left out")
-    report.findings.sort(key=lambda f: -99 if f.risk is None else -f.risk.score)  # stable: ties keep their order
-
-
 def _unread_kinds(not_assessed: list[NotAssessed]) -> frozenset[str]:
     """The kinds a live cluster did not let be read (their factors are then unknown, and counted)."""
     names = {t.name: t.kind for t in _live_types(ranked=True)}
     return frozenset(names[n.what] for n in not_assessed if n.what in names)
 
 
-def _image_reports(paths: tuple[str, ...], errors: list[InputError]) -> list[ImageReport]:
-    """Each --images file parsed (Trivy or Grype JSON); a bad one is an input error and the rest goes on."""
+def image_reports(paths: tuple[str, ...], errors: list[InputError], say: bool = True) -> list[ImageReport]:
+    """Each --images file parsed (Trivy or Grype JSON); a bad one is an input error (said on stderr unless
+    `say` is false) and the rest goes on."""
     from ..vulns.images import ReportError, parse_report
 
     out = []
@@ -250,10 +220,11 @@ def _image_reports(paths: tuple[str, ...], errors: list[InputError]) -> list[Ima
             p = Path(path)
             if p.stat().st_size > MAX_REPORT_BYTES:
                 raise ReportError(f"larger than {MAX_REPORT_BYTES >> 20} MiB")
-            out.append(parse_report(json.loads(p.read_bytes()), path))
+            out.append(parse_report(orjson.loads(p.read_bytes()), path))
         except (OSError, ValueError) as exc:  # ReportError and JSON errors are ValueErrors
             err = InputError(path, one_line(str(exc)))
-            print_errors([err])
+            if say:
+                print_errors([err])
             errors.append(err)
     return out
 
@@ -318,26 +289,17 @@ def _live_types(ranked: bool = False) -> tuple[Any, ...]:
 
 def _apiserver_version(kubeconfig: str | None, context: str | None, name: str) -> list[Any]:
     """GET /version: the apiserver's gitVersion (k8s.io/apimachinery/pkg/version Info)."""
-    from ..findings import Location
     from ..sources.cluster import Client, ClusterError
-    from ..vulns.components import from_release, read_version
-    from ..vulns.semver import SemverError
+    from ..vulns.components import from_version_info
 
     try:
         status, info = Client(kubeconfig, context).json("GET", "/version")
     except ClusterError as exc:
         fail(str(exc))
-    text = info.get("gitVersion") if status == 200 and isinstance(info, dict) else None
-    if not isinstance(text, str):
-        warn(f"cluster {name}: /version: HTTP {status}, no gitVersion: the apiserver's version is not assessed")
-        return []
-    try:
-        v, note = read_version(text)
-    except SemverError:
-        warn(f"cluster {name}: /version gitVersion {text!r} is not a version: not assessed")
-        return []
-    return from_release(text, v, "/version gitVersion", note, components=("kube-apiserver",),
-                        name=name or "cluster", location=Location(cluster=name or "cluster"))
+    found, problem = from_version_info(status, info, name or "cluster")
+    if problem:
+        warn(f"cluster {name}: {problem}")
+    return found
 
 
 @click.command("versions")

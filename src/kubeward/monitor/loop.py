@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..findings import Report, Severity
 from ..scan import Plan, ScanOptions, settings
@@ -25,13 +25,17 @@ from .policyreport import ReportWriter, desired, scopes
 from .state import ClusterState, FindingKeyT, Incremental, finding_key
 from .watch import Change, Reflector
 
+if TYPE_CHECKING:
+    from .vulns import VulnWatch
+
 
 class Monitor:
     def __init__(self, client: Client, options: ScanOptions, plan: Plan, *, types: Sequence[ResourceType] = SCAN_TYPES,
                  alerting: Any = None, reports: bool = True, metrics: MonitorMetrics | None = None,
                  batch_window: float = 0.2, watch_timeout: int = 300, resync: float = 600.0,
-                 on_problem: Callable[[str], None] = lambda _m: None) -> None:
+                 on_problem: Callable[[str], None] = lambda _m: None, vulns: VulnWatch | None = None) -> None:
         self.client, self.options, self.plan = client, options, plan
+        self.vulns = vulns  # the versions/CVE findings joined to each evaluation (monitor/vulns.py)
         self.state = ClusterState(types, client.context)
         self.alerting, self.metrics = alerting, metrics or MonitorMetrics()
         self.reports = reports
@@ -74,6 +78,8 @@ class Monitor:
                     continue
                 started = time.monotonic()
                 report = inc.evaluate()
+                vuln_scopes = (self.vulns.add_to(report, self.state, {c.rtype.kind for c in batch})
+                               if self.vulns is not None else set())
                 self.metrics.observe_report(report, self.state.count(), time.monotonic() - started)
                 after = {finding_key(f): (f.control.severity, f.control.title) for f in report.findings}
                 changes = ev.diff(before or {}, after)
@@ -84,7 +90,8 @@ class Monitor:
                 before = after
                 if writer is not None:
                     namespaces = self.state.namespaces()
-                    only = None if inc.dirty is None else inc.dirty | writer.pending
+                    only = None if inc.dirty is None or vuln_scopes is None else (
+                        inc.dirty | writer.pending | vuln_scopes)
                     writer.sync(desired(report, namespaces, only=only), keep=scopes(report, namespaces))
                 if watched:
                     done = time.monotonic()

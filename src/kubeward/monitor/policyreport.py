@@ -52,7 +52,10 @@ def result_of(f: Finding) -> dict[str, Any]:
             c, {"policy": c.id, "rule": c.id, "category": c.category, "result": "fail",
                 "severity": _V1ALPHA2_SEVERITY[c.severity], "scored": True, "source": SOURCE},
             {"title": c.title, "severity": c.severity.label})
-    return {**static[1], "message": f.message, "resources": [ref], "properties": {**static[2], "path": f.path}}
+    props = {**static[2], "path": f.path}
+    if f.risk is not None:  # a ranked vulnerability finding: its risk where it runs (docs/vulns.md#risk-ranking)
+        props["risk"] = str(f.risk.score)
+    return {**static[1], "message": f.message, "resources": [ref], "properties": props}
 
 
 def key_of(result: dict[str, Any]) -> FindingKey | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from ..controls.imageref import parse_image
 from ..findings import Location, NotAssessed, ObjectRef
@@ -69,14 +71,18 @@ def read_version(text: str) -> tuple[Version, str]:
     return v, ""
 
 
+# every repository end with its -ARCH spellings -> component; an end is one or two path segments
+_ENDS = {end + suffix: component for end, component in _IMAGE_ENDS.items() for suffix in ("", *_ARCH_SUFFIXES)}
+
+
+@lru_cache(maxsize=8192)
 def image_component(image: str) -> tuple[str, str | None] | None:
-    """(component, tag) when the image is one of the known components' images."""
+    """(component, tag) when the image is one of the known components' images: the repository is one of their
+    ends, or ends with `/END` (cached: a cluster runs a few hundred distinct images in thousands of pods)."""
     repo, tag, _digest = parse_image(image)
-    for end, component in _IMAGE_ENDS.items():
-        for suffix in ("", *_ARCH_SUFFIXES):
-            if repo == end + suffix or repo.endswith("/" + end + suffix):
-                return component, tag
-    return None
+    parts = repo.rsplit("/", 2)
+    component = _ENDS.get("/".join(parts[-2:])) or _ENDS.get(parts[-1])
+    return (component, tag) if component else None
 
 
 def from_resources(resources: Iterable[Resource]) -> Iterator[Found | NotAssessed]:
@@ -150,3 +156,17 @@ def from_release(text: str, v: Version, how: str, note: str = "", components: It
     """One Kubernetes release for the given components (all of a release by default)."""
     ref = ObjectRef("kubeward.io/v1", "KubernetesRelease", None, name or text.strip())
     return [Found(c, text.strip(), v, ref, location or Location(), "/version", how, note) for c in components]
+
+
+def from_version_info(status: int, info: Any, name: str) -> tuple[list[Found], str]:
+    """The kube-apiserver's version from `GET /version` (k8s.io/apimachinery/pkg/version Info, its gitVersion),
+    as one Found on the KubernetesRelease named after the cluster; else no Found and why it is not assessed."""
+    text = info.get("gitVersion") if status == 200 and isinstance(info, dict) else None
+    if not isinstance(text, str):
+        return [], f"/version: HTTP {status}, no gitVersion: the apiserver's version is not assessed"
+    try:
+        v, note = read_version(text)
+    except SemverError:
+        return [], f"/version gitVersion {text!r} is not a version: not assessed"
+    return from_release(text, v, "/version gitVersion", note, components=("kube-apiserver",), name=name,
+                        location=Location(cluster=name)), ""

@@ -162,12 +162,40 @@ def _grype(doc: Mapping[str, Any], source: str) -> ImageReport:
     return ImageReport(source, name, refs, digests, tuple(vulns))
 
 
-def runs(image: str, report: ImageReport) -> bool:
-    """The container's image is the report's: the same manifest digest, else the same normalised tag."""
+def _match_key(image: str) -> tuple[bool, str] | None:
+    """What a container's image is matched by: (True, its manifest digest) when the reference has one (the
+    runtime pulls by digest, whatever the tag says), else (False, the normalised tag); None: neither."""
     ref, digest = normalise(image)
     if digest is not None:
-        return digest in report.digests
-    return ref is not None and ref in report.refs
+        return True, digest
+    return (False, ref) if ref is not None else None
+
+
+def runs(image: str, report: ImageReport) -> bool:
+    """The container's image is the report's: the same manifest digest, else the same normalised tag."""
+    key = _match_key(image)
+    return key is not None and key[1] in (report.digests if key[0] else report.refs)
+
+
+class ReportIndex:
+    """The reports by digest and by tag, so each container's reports are one lookup (`runs` for all of them),
+    in the order given."""
+
+    def __init__(self, reports: Iterable[ImageReport]) -> None:
+        self._by: dict[tuple[bool, str], list[ImageReport]] = {}
+        for rep in reports:
+            for d in rep.digests:
+                self._by.setdefault((True, d), []).append(rep)
+            for r in rep.refs:
+                self._by.setdefault((False, r), []).append(rep)
+        self._seen: dict[str, list[ImageReport]] = {}
+
+    def of(self, image: str) -> list[ImageReport]:
+        got = self._seen.get(image)
+        if got is None:
+            key = _match_key(image)
+            got = self._seen[image] = list(self._by.get(key, ())) if key is not None else []
+        return got
 
 
 def container_images(resources: Iterable[Resource]) -> set[str]:
@@ -187,6 +215,7 @@ def image_findings(resources: Iterable[Resource], reports: list[ImageReport],
                    rank: RiskContext | None = None) -> Iterator[Finding]:
     """One finding per vulnerability and container running the report's image; ranked when `rank` is given."""
     metas: dict[tuple[str, Severity], ControlMeta] = {}
+    index = ReportIndex(reports)
     for res in resources:
         pod = res.pod()
         if pod is None:
@@ -195,7 +224,12 @@ def image_findings(resources: Iterable[Resource], reports: list[ImageReport],
             image = c.get("image")
             if not isinstance(image, str):
                 continue
-            mine = [rep for rep in reports if runs(image, rep)]
+            mine = index.of(image)
+            if not mine:
+                continue
+            location = res.location(f"{ptr}/image")
+            kind = {"initContainers": "init container", "ephemeralContainers": "ephemeral container"}.get(
+                fld, "container")
             vex = {k: st for rep in mine for k, st in rep.vex.items()}
             seen: set[tuple[str, str, str]] = set()
             in_package = {v.id for rep in mine for v in rep.vulns if v.package}
@@ -204,13 +238,13 @@ def image_findings(resources: Iterable[Resource], reports: list[ImageReport],
                     if (v.id, v.package, v.installed) in seen or (not v.package and v.id in in_package):
                         continue  # the same vulnerability in two reports about this image: one finding
                     seen.add((v.id, v.package, v.installed))
-                    meta = metas.setdefault((v.id, v.severity), ControlMeta(
-                        v.id, v.title, v.severity, "image-vulns", (),
-                        remediation="Rebuild or upgrade the image with the fixed package version."))
+                    meta = metas.get((v.id, v.severity))
+                    if meta is None:
+                        meta = metas[(v.id, v.severity)] = ControlMeta(
+                            v.id, v.title, v.severity, "image-vulns", (),
+                            remediation="Rebuild or upgrade the image with the fixed package version.")
                     fixed = f"fixed in {v.fixed}" if v.fixed else "no fix published"
-                    kind = {"initContainers": "init container", "ephemeralContainers": "ephemeral container"}.get(
-                        fld, "container")
-                    finding = Finding(meta, res.ref(), res.location(f"{ptr}/image"), f"{ptr}/image",
+                    finding = Finding(meta, res.ref(), location, f"{ptr}/image",
                                       f"{kind} {c.get('name', '?')} runs {image}: "
                                       f"{f'{v.package} {v.installed}'.strip() or 'the image'} ({fixed}); "
                                       f"from {rep.source}")

@@ -5,7 +5,7 @@ works as for a scan."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..findings import (
@@ -19,9 +19,11 @@ from ..findings import (
     Report,
     Severity,
 )
+from ..resource import Resource
 from .components import Found
 from .cvss import CVSSError, base_score, severity
 from .feed import STALE_DAYS, Feed
+from .images import ImageReport
 from .osv import Affected, Record
 from .risk import RiskContext
 from .update import Official
@@ -67,9 +69,11 @@ def cve_control(record: Record, entry: Affected) -> ControlMeta:
 
 def build(feed: Feed, found: Iterable[Found], not_assessed: Iterable[NotAssessed] = (),
           errors: Iterable[InputError] = (), today: dt.date | None = None, rank: RiskContext | None = None,
-          official: Official | None = None) -> Report:
+          official: Official | None = None, *, dated: bool = True) -> Report:
     """`rank`: attach each CVE finding's risk where the component runs (vulns/risk.py); `official`: the official
-    feed's CVE list, whose CVEs the OSV data lacks are each a KW-V002 finding."""
+    feed's CVE list, whose CVEs the OSV data lacks are each a KW-V002 finding. `dated`: the data findings say
+    their age on `today` (not for the monitor, whose findings must not change with the date alone: it exports
+    the age as a gauge)."""
     today = today or dt.date.today()
     found = list(found)
     hits: dict[tuple[str, ObjectRef, str, str], _Hit] = {}
@@ -84,13 +88,14 @@ def build(feed: Feed, found: Iterable[Found], not_assessed: Iterable[NotAssessed
     age = feed.age_days(today)
     data_loc = Location()
     findings.append(Finding(DATA_DATE, DATA_REF, data_loc, "/date",
-                            f"{feed.describe()}; {age} days old on {today.isoformat()}"))
+                            f"{feed.describe()}" + (f"; {age} days old on {today.isoformat()}" if dated else "")))
     controls[DATA_DATE.id] = ControlResult(DATA_DATE, 1, 1)
     stale = age > STALE_DAYS
     if stale:
+        when = f"{age} days before {today.isoformat()}" if dated else "older than that"
         findings.append(Finding(DATA_STALE, DATA_REF, data_loc, "/date",
-                                f"the snapshot is dated {feed.date.isoformat()}, {age} days before "
-                                f"{today.isoformat()} (more than {STALE_DAYS}): newer CVEs are not in this report"))
+                                f"the snapshot is dated {feed.date.isoformat()}, {when} (more than {STALE_DAYS}): "
+                                "newer CVEs are not in this report"))
     controls[DATA_STALE.id] = ControlResult(DATA_STALE, 1, int(stale))
     if official is not None:
         known = {r.id for r in feed.records} | {a for r in feed.records for a in r.aliases}
@@ -129,3 +134,34 @@ def _not_a_workload(f: Found) -> str:
     if f.object.kind == "KubernetesRelease":
         return f"a release named by {f.how}, not a workload"
     return ""
+
+
+def add_images(report: Report, resources: Sequence[Resource], reports: Sequence[ImageReport],
+               rank: RiskContext | None) -> list[str]:
+    """The image reports' findings on the workloads that run each image, added to `report` with their counts (a
+    VEX not_affected/resolved/false_positive one as suppressed); the names of the reports no workload runs."""
+    from .images import container_images, image_findings, runs
+
+    hits = list(image_findings(resources, list(reports), rank))
+    report.findings += [f for f in hits if f.suppressed_by is None]
+    report.suppressed += [f for f in hits if f.suppressed_by is not None]
+    for f in hits:
+        res = report.controls.setdefault(f.control.id, ControlResult(f.control))
+        res.evaluated, res.failed = res.evaluated + 1, res.failed + (f.suppressed_by is None)
+    running = container_images(resources)
+    return [r.name for r in reports if not any(runs(image, r) for image in running)]
+
+
+def rank_order(report: Report, min_risk: int) -> int:
+    """Ranked findings highest risk first (the data findings lead, ties keep their order); those below
+    `min_risk` left out and uncounted. Returns how many were left out."""
+    below = [f for f in report.findings if f.risk is not None and f.risk.score < min_risk]
+    if below:
+        report.findings = [f for f in report.findings if f.risk is None or f.risk.score >= min_risk]
+        for f in below:
+            res = report.controls.get(f.control.id)
+            if res is not None:
+                res.evaluated, res.failed = res.evaluated - 1, res.failed - 1
+        report.controls = {k: v for k, v in report.controls.items() if v.evaluated > 0 or k.startswith("KW-")}
+    report.findings.sort(key=lambda f: -99 if f.risk is None else -f.risk.score)
+    return len(below)

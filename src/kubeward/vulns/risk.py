@@ -52,6 +52,12 @@ class RiskContext:
     _sa_risks: dict[tuple[str, str, str], list[Any]] | None = field(default=None, init=False)
     _tokens: dict[tuple[str, str, str], bool] = field(default_factory=dict, init=False)
     _by_ns: dict[tuple[str, str], list[Resource]] | None = field(default=None, init=False)
+    # id(resource) -> (resource, its exposure, privilege and service-account factors): the same for every
+    # vulnerability of the workload (a report lists a hundred per image); the entry holds the resource, so its
+    # id cannot be reused meanwhile
+    _workload: dict[int, tuple[Resource, tuple[RiskFactor, ...]]] = field(default_factory=dict, init=False)
+    _ranked: dict[tuple[Any, ...], tuple[Resource | None, Risk]] = field(default_factory=dict, init=False)
+    _selectors: dict[int, tuple[Resource, Any]] = field(default_factory=dict, init=False)
 
     def _in_namespace(self, kind: str, ns: str) -> list[Resource]:
         """Services and Ingresses by namespace, indexed once (a Service selects pods of its own namespace)."""
@@ -64,18 +70,29 @@ class RiskContext:
     def risk(self, severity: Severity, fix: bool | None, resource: Resource | None,
              not_a_workload: str = "", fix_from: str = "feed") -> Risk:
         """The rank of a finding of `severity` on `resource` (None: a cluster component with no workload);
-        `fix_from`: who said whether a fix exists (the CVE feed, an image report)."""
+        `fix_from`: who said whether a fix exists (the CVE feed, an image report). A Risk is immutable and a
+        function of these arguments, so one is built per distinct set (a report lists a hundred per image)."""
+        key = (id(resource), severity, fix, fix_from, not_a_workload)
+        held = self._ranked.get(key)
+        if held is not None and held[0] is resource:
+            return held[1]
         sev = SEVERITY_POINTS[severity]
         fix_f = _fix_factor(fix, fix_from)
         if resource is None or resource.pod() is None:
             why = not_a_workload or "not a workload in the input"
-            factors = tuple(RiskFactor(n, None, p, "-", f"{why}: not judged, counted")
-                            for n, p in (("exposed", EXPOSED), ("privileged", PRIVILEGED),
-                                         ("service-account", ACCOUNT)))
+            factors: tuple[RiskFactor, ...] = tuple(RiskFactor(n, None, p, "-", f"{why}: not judged, counted")
+                                                    for n, p in (("exposed", EXPOSED), ("privileged", PRIVILEGED),
+                                                                 ("service-account", ACCOUNT)))
         else:
-            factors = (self._exposed(resource), self._privileged(resource), self._account(resource))
+            workload = self._workload.get(id(resource))
+            if workload is None or workload[0] is not resource:
+                workload = self._workload[id(resource)] = (resource, (
+                    self._exposed(resource), self._privileged(resource), self._account(resource)))
+            factors = workload[1]
         factors = (*factors, fix_f)
-        return Risk(sev + sum(f.points for f in factors), sev, factors)
+        out = Risk(sev + sum(f.points for f in factors), sev, factors)
+        self._ranked[key] = (resource, out)
+        return out
 
     def resource_of(self, ref: ObjectRef) -> Resource | None:
         return self.snapshot.get(ref.kind, ref.namespace, ref.name)
@@ -150,7 +167,7 @@ class RiskContext:
         assert pod is not None
         ns = res.namespace or "default"
         for svc in self._in_namespace("Service", ns):
-            if not _selects(svc, pod.labels):
+            if not self._selects(svc, pod.labels):
                 continue
             spec = _d(svc.obj.get("spec"))
             kind = spec.get("type")
@@ -159,13 +176,21 @@ class RiskContext:
             elif spec.get("externalIPs"):
                 yield svc, "with externalIPs"
 
+    def _selects(self, svc: Resource, labels: Mapping[str, str]) -> bool:
+        """Whether the Service selects pods with these labels (its selector compiled once per context)."""
+        held = self._selectors.get(id(svc))
+        if held is None or held[0] is not svc:
+            held = self._selectors[id(svc)] = (svc, _service_selector(svc))
+        sel = held[1]
+        return sel is not None and bool(sel.matches({str(k): str(v) for k, v in labels.items()}))
+
     def _ingresses(self, res: Resource) -> Iterable[tuple[Resource, str]]:
         """Ingresses of the pod's namespace with a backend Service selecting it (networking.k8s.io/v1
         IngressBackend.service.name, v1beta1 serviceName; an Ingress routes to Services of its own namespace)."""
         pod = res.pod()
         assert pod is not None
         ns = res.namespace or "default"
-        selecting = {s.name for s in self._in_namespace("Service", ns) if _selects(s, pod.labels)}
+        selecting = {s.name for s in self._in_namespace("Service", ns) if self._selects(s, pod.labels)}
         if not selecting:
             return
         for ing in self._in_namespace("Ingress", ns):
@@ -256,15 +281,15 @@ def _d(v: Any) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
-def _selects(svc: Resource, labels: Mapping[str, str]) -> bool:
+def _service_selector(svc: Resource) -> Any:
+    """The Service's selector compiled (None: it selects no pod)."""
     selector = _d(svc.obj.get("spec")).get("selector")
     if not isinstance(selector, dict) or not selector:
-        return False  # no selector: the Service's endpoints are managed by hand, it selects no pod
+        return None  # no selector: the Service's endpoints are managed by hand, it selects no pod
     try:
-        sel = compile_selector({"matchLabels": selector})
+        return compile_selector({"matchLabels": selector})
     except SelectorError:
-        return False
-    return sel is not None and sel.matches({str(k): str(v) for k, v in labels.items()})
+        return None
 
 
 def _backends(spec: dict[str, Any]) -> Iterable[str]:

@@ -329,3 +329,16 @@ def cached_official(folder: Path | None = None) -> Official | None:
                         tuple((str(x["id"]), str(x.get("summary", "")), str(x.get("url", ""))) for x in doc["items"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UpdateError(f"{path}: unreadable ({exc}); run kubeward vulns update, or remove the file") from None
+
+
+def current_data(data_path: str | None = None) -> tuple[Feed, Official | None]:
+    """The data `vulns` and `monitor` judge with: `data_path` (--data) alone, else the stored OSV data from
+    `vulns update` unless the shipped snapshot is newer (after an upgrade of kubeward), with the stored official
+    CVE list. UpdateError: a stored file no longer reads; OSVError: `data_path` is not vulnerability data."""
+    from .feed import shipped
+
+    if data_path:
+        return load_path(data_path), None
+    cached, official = cached_feed(), cached_official()
+    snapshot = shipped()
+    return (cached if cached is not None and cached.date >= snapshot.date else snapshot), official

@@ -296,3 +296,53 @@ def test_monitor_in_cluster(live: Any, admin: Client, monitor_env: tuple[Path, l
     assert again.stop() == 0, again.err.read_text()[-2000:]
     status, lease = admin.json("GET", f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/kubeward-monitor")
     assert status == 200 and not lease["spec"].get("holderIdentity"), "the Lease was not released on SIGTERM"
+
+
+def _vuln_record(rid: str, package: str, introduced: str, fixed: str) -> dict[str, Any]:
+    return {"id": rid, "modified": "2026-01-01T00:00:00Z", "summary": f"fixture {rid}",
+            "affected": [{"package": {"ecosystem": "kubernetes", "name": package},
+                          "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H"}],
+                          "ranges": [{"type": "SEMVER", "events": [{"introduced": introduced}, {"fixed": fixed}]}]}]}
+
+
+def test_monitor_keeps_the_harness_cves_current(live: Any, admin: Client, monitor_env: tuple[Path, list[Running]],
+                                                tmp_path: Path) -> None:
+    """The harness's own version named affected by a feed fixture: its CVE is in /metrics and the
+    ClusterPolicyReport; an image CVE of a pod created later shows in its namespace's PolicyReport, ranked."""
+    sa, started = monitor_env
+    status, info = admin.json("GET", "/version")
+    assert status == 200, info
+    major, minor, patch = (int(x) for x in info["gitVersion"].lstrip("v").split("-")[0].split("."))
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    for r in (_vuln_record("CVE-2026-0101", "k8s.io/apiserver", f"{major}.{minor}.0", f"{major}.{minor}.{patch + 1}"),
+              _vuln_record("CVE-2026-0102", "k8s.io/apiserver", f"{major}.{minor}.0", f"{major}.{minor}.{patch}")):
+        (feed / f"{r['id']}.json").write_text(orjson.dumps(r).decode())
+    trivy = tmp_path / "trivy.json"
+    trivy.write_bytes(orjson.dumps({
+        "SchemaVersion": 2, "ArtifactName": "registry.example/vuln-app:1",
+        "Metadata": {"RepoTags": ["registry.example/vuln-app:1"]},
+        "Results": [{"Target": "os", "Vulnerabilities": [
+            {"VulnerabilityID": "CVE-2026-0201", "PkgName": "openssl", "InstalledVersion": "3.0.1",
+             "FixedVersion": "3.0.2", "Severity": "CRITICAL", "Title": "fixture openssl"}]}]}))
+    mon = Running(sa, live, tmp_path / "vulns", "--no-leader-elect", "--vuln-data", str(feed), "--images", str(trivy))
+    started.append(mon)
+    wait_for("first evaluation", lambda: mon.metric("kubeward_monitor_synced ") == 1.0, timeout=60)
+    assert mon.metric('kubeward_monitor_findings{control="CVE-2026-0101",namespace="",severity="high"}') == 1.0
+    assert mon.metric('kubeward_monitor_findings{control="CVE-2026-0102"') is None  # fixed in exactly this one
+    assert mon.metric('kubeward_vulnerabilities{fixable="true",severity="high",source="k8s-cve-feed"}') == 1.0
+    age = mon.metric("kubeward_vuln_feed_age_days ")
+    assert age is not None and age > 300  # dated 2026-01-01 by its newest record
+    wait_for("CVE in the ClusterPolicyReport", lambda: any(
+        r["policy"] == "CVE-2026-0101" and r["resources"][0]["kind"] == "KubernetesRelease"
+        and info["gitVersion"] in r["message"] for r in _results(admin, None)), timeout=BOUND)
+    assert "vulnerability data:" in mon.err.read_text()
+
+    create(admin, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "vuln-app", "namespace": APPS},
+                   "spec": {"containers": [{"name": "app", "image": "registry.example/vuln-app:1"}]}})
+    wait_for("image CVE in the namespace's PolicyReport", lambda: any(
+        r["policy"] == "CVE-2026-0201" and r["properties"].get("risk") for r in
+        _about(_results(admin, APPS), "Pod", "vuln-app")), timeout=BOUND)
+    assert mon.metric('kubeward_vulnerabilities{fixable="true",severity="critical",source="image-report"}') == 1.0
+    assert mon.metric(f'kubeward_monitor_findings{{control="CVE-2026-0201",namespace="{APPS}",severity="critical"}}') == 1.0
+    assert mon.stop() == 0, mon.err.read_text()[-2000:]
