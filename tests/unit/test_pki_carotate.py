@@ -21,6 +21,7 @@ from kubeward.pki.carotate import CARotation, State, Who, issued_by
 from kubeward.pki.files import cert_pem, key_pem, load_cert, load_key
 from kubeward.pki.issue import CLIENT_AUTH, LeafSpec, new_key, sign_leaf
 from kubeward.pki.layout import InitOptions, init
+from kubeward.pki.slots import cn_of
 from kubeward.pki.users import kubeconfig
 
 PKI = "/etc/kubernetes/pki"
@@ -30,6 +31,7 @@ class FakeApiserver:
     def __init__(self, root: Path) -> None:
         self.root, self.restarts, self.host = root, 0, "https://127.0.0.1:6443"
         self.configmaps: dict[str, dict[str, str]] = {}
+        self.authenticated: list[str] = []
         self.restart()
 
     def restart(self) -> None:
@@ -44,7 +46,8 @@ class FakeApiserver:
             raise ssl.SSLCertVerificationError("certificate verify failed")
         client = x509.load_pem_x509_certificate(cert)
         if any(issued_by(client, ca) for ca in self.client_cas):
-            return Who(201, carotate.PROBE_CN)
+            self.authenticated.append(cn_of(client))
+            return Who(201, cn_of(client))
         return Who(401)
 
     def call(self, method: str, path: str, **_kw: Any) -> tuple[int, bytes, dict[str, str]]:
@@ -194,6 +197,7 @@ def test_steps_move_each_trust_and_signer_and_resume_after_a_kill(node: tuple[Pa
 
     st = _rotation(root, api, restart, (user_kc,)).run()  # default: through users, never retire
     assert st.step == "users" and api.restarts == 4
+    assert api.authenticated[-1] == "jane"  # the users step checked jane's re-issued certificate
     serving = load_cert(pki / "apiserver.crt")
     assert issued_by(serving, new) and serving.public_key() == old_serving.public_key()
     assert serving.not_valid_after_utc == old_serving.not_valid_after_utc
@@ -239,6 +243,20 @@ def test_a_failed_check_stops_before_the_record(node: tuple[Path, FakeApiserver]
     with pytest.raises(RotationError, match="a client certificate of the new CA does not authenticate"):
         _rotation(root, api, restart_without_effect).run("trusted")
     assert State.load(root / "etc/kubernetes/ca-rotation.json").step == "generated"  # type: ignore[union-attr]
+
+
+def test_retire_fails_while_the_apiserver_still_trusts_the_old_ca(node: tuple[Path, FakeApiserver]) -> None:
+    root, api = node
+    st = _rotation(root, api).run()
+    old = load_cert(root / st.old_crt.lstrip("/"))
+
+    def restart_keeping_the_old_ca() -> None:  # say, a second --client-ca-file bundle the rotation did not see
+        api.restart()
+        api.client_cas.append(old)
+
+    with pytest.raises(RotationError, match="a client certificate of the old CA still authenticates"):
+        _rotation(root, api, restart_keeping_the_old_ca).run("retired")
+    assert State.load(root / "etc/kubernetes/ca-rotation.json").step == "users"  # type: ignore[union-attr]
 
 
 def test_retire_is_refused_while_the_connection_holds_an_old_certificate(node: tuple[Path, FakeApiserver]) -> None:

@@ -20,7 +20,8 @@ Steps, each checked through the API before it is recorded (creds/rotation.Steps)
              node's kubeconfigs re-issued under the new CA (same subject, SANs, usages, key and expiry); the
              controller-manager's --cluster-signing-*-file and --client-ca-file -> the new CA (they take one CA,
              not a bundle, as the upstream page notes); restart; a client trusting only the new CA connects
-  users      the client certificates embedded in each --kubeconfig that the old CA signed, re-issued likewise
+  users      the client certificates embedded in each --kubeconfig that the old CA signed, re-issued likewise;
+             each authenticates as its CN
   retired    refused while a certificate the old CA signed is still in use on the node or in a --kubeconfig; the
              new CA written to the CA files (ca.crt/ca.key), every bundle flag and CA data back to them, new CA
              only; restart; the old CA's client certificates get 401, the new CA's authenticate, kube-root-ca.crt
@@ -238,6 +239,21 @@ class Kubeconfig:
                 raise RotationError(f"{self.path}: user {name}: client-key-data does not match the certificate")
             u["client-certificate-data"] = _b64(cert_pem(reissue(certs[0], key, ca, ca_key)))  # type: ignore[arg-type]
             self.changed.append(f"user {name}")
+
+    def embedded_of(self, ca: x509.Certificate) -> list[tuple[str, bytes, bytes]]:
+        """(user, certificate PEM, key PEM) of every embedded client certificate `ca` signed."""
+        out = []
+        for name, u in self.entries("users", "user"):
+            data, key_data = u.get("client-certificate-data"), u.get("client-key-data")
+            if isinstance(data, str) and isinstance(key_data, str) and data and key_data:
+                try:
+                    cert, key = base64.b64decode(data), base64.b64decode(key_data)
+                except (ValueError, binascii.Error):
+                    continue
+                certs = _pem_certs(cert)
+                if certs and issued_by(certs[0], ca):
+                    out.append((name, cert, key))
+        return out
 
     def save(self) -> bool:
         if not self.changed:
@@ -542,6 +558,15 @@ class CARotation:
             names = list(kc.changed)
             if kc.save():
                 self.say(f"{path}: re-issued {', '.join(names)}")
+            for user, cert, key in kc.embedded_of(new):  # each authenticates as its CN with its new certificate
+                cn = cn_of(x509.load_pem_x509_certificate(cert))
+                try:
+                    got = who_am_i(self.client.host, self.host(st.bundle).read_bytes(), cert, key)
+                except (ssl.SSLError, OSError) as exc:
+                    raise RotationError(f"{self.client.host}: {exc}") from None
+                if got.status not in (200, 201) or got.user not in ("", cn):
+                    raise RotationError(f"{path}: user {user}'s re-issued certificate does not authenticate as {cn} "
+                                        f"(HTTP {got.status})")
         self._reconnect(st.bundle)  # the connection's own credentials may be among them
         status, _ = self.client.json("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", body={
             "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
