@@ -207,7 +207,7 @@ class Cluster:
             "--kubelet-client-certificate", str(k / "apiserver-kubelet-client.crt"),
             "--kubelet-client-key", str(k / "apiserver-kubelet-client.key"),
             "--authorization-mode", "Node,RBAC", "--anonymous-auth=false",
-            *self._service_account_keys(),
+            "--service-account-key-file", str(k / "sa.pub"), "--service-account-signing-key-file", str(k / "sa.key"),
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
             "--service-cluster-ip-range", "10.96.0.0/12",
             "--enable-admission-plugins", "NodeRestriction",
@@ -220,39 +220,45 @@ class Cluster:
                  str(self.encryption_config if encryption else self._plaintext_writes_config())]
         if self.admission_config.exists():
             argv += ["--admission-control-config-file", str(self.admission_config)]
-        argv = _edit_args(argv, extra, drop)
+        argv = _edit_args(self._node_flags(argv), extra, drop)
         self._write_node_root(argv)
         self._start("kube-apiserver", argv)
-        self._wait("kube-apiserver", lambda: _get(f"{self.server}/readyz", k / "ca.crt",
-                                                  k / "apiserver-kubelet-client.crt",
-                                                  k / "apiserver-kubelet-client.key") == 200)
+        # The serving certificate is checked against the client CA file (kubeadm: one cluster CA signs both; during
+        # `pki rotate-ca` that file is the old+new bundle), with the apiserver's own kubelet client certificate.
+        ca, cert, key = (Path(_flag(argv, f)) for f in ("--client-ca-file", "--kubelet-client-certificate",
+                                                       "--kubelet-client-key"))
+        self._wait("kube-apiserver", lambda: _get(f"{self.server}/readyz", ca, cert, key) == 200)
 
-    def _service_account_keys(self) -> list[str]:
-        """The service-account key flags of the node root's manifest when there is one (as the kubelet runs a
-        static pod, so `creds rotate-sa-key` edits take effect on restart: each host path read through the node
-        root back to the state file it leads to), else pki/sa.pub and pki/sa.key."""
+    # Flags whose value the node root's manifest holds once it exists: `creds rotate-sa-key` and `pki rotate-ca` edit
+    # them there, and the restart takes them up as a kubelet restarts a static pod.
+    NODE_FLAGS = ("--service-account-key-file", "--service-account-signing-key-file", "--client-ca-file",
+                  "--tls-cert-file", "--tls-private-key-file", "--kubelet-client-certificate", "--kubelet-client-key")
+
+    def _node_flags(self, argv: list[str]) -> list[str]:
+        """argv with the NODE_FLAGS of the node root's manifest when there is one (each host path read through the
+        node root back to the state file it leads to), in place of the defaults; unchanged without a manifest."""
         import yaml
 
         manifest = self.node_root / "etc" / "kubernetes" / "manifests" / "kube-apiserver.yaml"
-        default = ["--service-account-key-file", str(self.pki / "sa.pub"),
-                   "--service-account-signing-key-file", str(self.pki / "sa.key")]
         if not manifest.exists():
-            return default
+            return argv
         command = [str(a) for a in yaml.safe_load(manifest.read_text())["spec"]["containers"][0]["command"]]
-        out: list[str] = []
         state = self.state.resolve()
+        found: list[str] = []
         for i, arg in enumerate(command):
             name = arg.split("=", 1)[0]
-            if name in ("--service-account-key-file", "--service-account-signing-key-file"):
+            if name in self.NODE_FLAGS:
                 value = arg.split("=", 1)[1] if "=" in arg else command[i + 1] if i + 1 < len(command) else ""
                 real = (self.node_root / value.lstrip("/")).resolve()
-                out += [name, str(self.state / real.relative_to(state) if real.is_relative_to(state) else real)]
-        return out or default
+                found += [name, str(self.state / real.relative_to(state) if real.is_relative_to(state) else real)]
+        owned = {found[i] for i in range(0, len(found), 2)}
+        return _edit_args(argv, (), tuple(n.lstrip("-") for n in owned)) + found
 
     def _write_node_root(self, argv: list[str]) -> None:
         """node_root: the apiserver's static-pod manifest with its real flags, each state path replaced by the
         kubeadm host path a symlink below the node root leads back to (pki/ → /etc/kubernetes/pki, other files →
-        /etc/kubernetes/NAME, the audit log → /var/log/kubernetes/audit.log); admin.conf a 0600 copy."""
+        /etc/kubernetes/NAME, the audit log → /var/log/kubernetes/audit.log); admin.conf a 0600 copy made at the first
+        start (the node's own after that: `pki rotate-ca` re-issues it there)."""
         import yaml
 
         kube = self.node_root / "etc" / "kubernetes"
@@ -287,7 +293,7 @@ class Cluster:
         fd = os.open(manifest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             yaml.safe_dump(pod, fh, sort_keys=False)
-        if self.kubeconfig.exists():
+        if self.kubeconfig.exists() and not (kube / "admin.conf").exists():  # then the node's own, as on a node
             admin = kube / "admin.conf"
             fd = os.open(admin, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as fh:
@@ -364,6 +370,13 @@ def _edit_args(argv: list[str], extra: tuple[str, ...], drop: tuple[str, ...]) -
         out.append(arg)
         i += 1
     return out + list(extra)
+
+
+def _flag(argv: list[str], name: str) -> str:
+    """The last value of `name` in argv (`--name value` or `--name=value`)."""
+    values = [argv[i + 1] if a == name else a.split("=", 1)[1] for i, a in enumerate(argv)
+              if (a == name and i + 1 < len(argv)) or a.startswith(name + "=")]
+    return values[-1]
 
 
 def _alive(pid: int) -> bool:

@@ -258,3 +258,75 @@ def rotate_cmd(directory: Path, days: int, new_keys: bool, names: tuple[str, ...
             click.echo(f"renewed {one_line(r.name):<26} {r.old_not_after:%Y-%m-%d} -> {r.new_not_after:%Y-%m-%d}  "
                        f"{'new key' if r.new_key else 'same key'}")
     raise SystemExit(EXIT_OK if done else EXIT_FINDINGS)
+
+
+@group.command("rotate-ca", epilog="""\b
+Steps (each checked through the API before it is recorded; the state file
+records the last done: a stopped run resumes where it was):
+  generate  new CA beside the old one (key 0600), the old+new bundle
+  trust     the bundle in every CA flag, the kubelet's clientCAFile and the
+            kubeconfigs' CA data; restart; old and new client certs work
+  publish   kube-root-ca.crt in every namespace holds the bundle
+  reissue   serving, kubelet-client and node kubeconfig certificates under
+            the new CA; restart; a client trusting only the new CA connects
+  users     client certificates of each --kubeconfig under the new CA
+  retire    old CA removed everywhere; restart; its certificates get 401
+--step S runs the steps not yet done up to S (default: users). retire is
+the operator's confirmation that every client trusts the new CA and holds
+a certificate it signed (pods restarted, other kubeconfigs re-issued): pass
+--step retire (or --step all). Not rotated: the front-proxy and etcd CAs,
+webhook and APIService caBundles (see `kubeward docs credentials`).""")
+@click.option("--cluster", "live", is_flag=True, required=True, help="Rotate on the live cluster (required).")
+@click.option("--kubeconfig", "kubeconfigs", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE", help="A user kubeconfig to move to the new CA (repeatable; mode 0600 kept); the first "
+                                   "is also the connection (default: $KUBECONFIG or ~/.kube/config, not edited).")
+@click.option("--context", metavar="NAME", default=None, help="Kubeconfig context (default: current).")
+@click.option("--node-root", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True,
+              help="The control-plane node's root: etc/kubernetes (manifests, pki, *.conf) and "
+                   "var/lib/kubelet/config.yaml are edited.")
+@click.option("--restart-command", required=True, metavar="CMD",
+              help="Restarts the control-plane components whose files changed (kube-apiserver always) and exits 0 "
+                   "(run without a shell); readiness is then waited for.")
+@click.option("--state", "state_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Rotation state (default: NODE_ROOT/etc/kubernetes/ca-rotation.json; mode 0600).")
+@click.option("--step", "step", type=click.Choice(["generate", "trust", "publish", "reissue", "users", "retire",
+                                                   "all"]),
+              default="users", show_default=True, help="Run the remaining steps up to this one (all = through retire).")
+@click.option("--ca-days", type=int, default=3650, show_default=True, callback=_days, help="New CA validity.")
+def rotate_ca_cmd(live: bool, kubeconfigs: tuple[Path, ...], context: str | None, node_root: Path,
+                  restart_command: str, state_file: Path | None, step: str, ca_days: int) -> None:
+    """Rotate the cluster CA the documented way (trust bundle first), without breaking a client, resumably."""
+    from ..creds.rotation import RotationError, command_restart
+    from ..pki.carotate import STEP_OF_OPTION, CARotation, State
+    from ..safefile import SafeFileError
+    from ..sources.cluster import Client, ClusterError
+
+    def say(message: str) -> None:
+        click.echo(f"kubeward: pki rotate-ca: {message}", err=True)
+
+    for k in kubeconfigs:
+        if not k.is_file():
+            fail(f"pki rotate-ca: {k}: no such kubeconfig file")
+    connection = str(kubeconfigs[0]) if kubeconfigs else None
+    default = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or os.path.expanduser("~/.kube/config")
+    state_path = state_file or node_root / "etc" / "kubernetes" / "ca-rotation.json"
+    try:
+        done = State.load(state_path)
+        if done is not None and done.step == "retired":
+            say(f"already complete: {done.ca} is the new CA (remove {state_path} to rotate again)")
+            raise SystemExit(EXIT_OK)
+        rotation = CARotation(node_root, lambda ca: Client(connection, context, server_ca=ca), state_path,
+                              command_restart(restart_command), say, kubeconfigs=kubeconfigs,
+                              connection=Path(connection or default), ca_days=ca_days)
+        final = rotation.run(STEP_OF_OPTION[step])
+    except (RotationError, ClusterError, SafeFileError, PkiError) as exc:
+        fail(f"pki rotate-ca: {exc}")
+    if final.step == "retired":
+        say(f"complete: {final.ca} is the new CA and the only one trusted; the old CA is kept in {final.old_crt} "
+            f"and {final.old_key} (mode 0600): remove them once nothing needs them")
+    elif final.step in ("reissued", "users"):
+        say(f"at step {final.step}: old and new CA trusted ({final.bundle}), certificates issued by the new one; "
+            "once every client trusts the new CA and holds a certificate it signed (restart pods that read "
+            "ca.crt once), run again with --step retire")
+    else:
+        say(f"at step {final.step}: the old CA still signs; the new one is {final.new_crt}")

@@ -130,17 +130,19 @@ class LeafSpec:
 
 
 def sign_leaf(spec: LeafSpec, pub_key: PrivateKey, ca_cert: x509.Certificate, ca_key: PrivateKey, *,
-              days: int = LEAF_DAYS, now: dt.datetime | None = None) -> x509.Certificate:
+              days: int = LEAF_DAYS, now: dt.datetime | None = None, not_after: dt.datetime | None = None
+              ) -> x509.Certificate:
     """kubeadm NewSignedCert: notBefore is the CA's notBefore, notAfter now + validity.
 
-    `now` (for tests and back-dating) sets notBefore explicitly instead.
+    `now` (for tests and back-dating) sets notBefore explicitly instead; `not_after` replaces now + validity (a
+    certificate re-issued under a new CA keeps the expiry it had).
     """
     if not spec.cn:
         raise ValueError("must specify a CommonName")
     start = now or _now()
     not_before = now if now is not None else ca_cert.not_valid_before_utc
     pub = pub_key.public_key()
-    not_after = start + dt.timedelta(days=days)
+    not_after = not_after or start + dt.timedelta(days=days)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(spec.cn, spec.orgs))

@@ -159,7 +159,10 @@ def _names_namespace_accounts(subject: Any, ns: str) -> bool:
 class Client:
     """A thin raw-JSON client over the official ApiClient (auth, TLS and exec plugins come from the kubeconfig)."""
 
-    def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *,
+                 server_ca: str | None = None) -> None:
+        """`server_ca`: a CA file to verify the server with instead of the kubeconfig's CA (`pki rotate-ca` trusts
+        its old+new bundle while the serving certificate changes CA)."""
         try:
             from kubernetes import config as kconfig
         except ImportError:  # pragma: no cover - depends on the install
@@ -174,6 +177,12 @@ class Client:
                 raise ClusterError(f"{where}: no context named {context!r} (have: {', '.join(sorted(names))})")
             self.context: str = context or (active or {}).get("name", "")
             self.api = kconfig.new_client_from_config(config_file=kubeconfig, context=context)
+            if server_ca is not None:
+                from kubernetes.client import rest
+
+                cfg = self.api.configuration
+                cfg.ssl_ca_cert, cfg.verify_ssl = server_ca, True
+                self.api.rest_client = rest.RESTClientObject(cfg)
         except ClusterError:
             raise
         except Exception as exc:  # ConfigException, OSError, YAML errors: all "this kubeconfig cannot be used"
