@@ -1,4 +1,4 @@
-"""What every resumable control-plane rotation shares (`encryption rotate`, `creds rotate-sa-key`).
+"""What every resumable control-plane rotation shares (`encryption rotate`, `creds rotate-sa-key`, `pki rotate-ca`).
 
 A rotation is a sequence of named steps on one control-plane node. Each step edits files, runs the operator's
 restart command, waits for the apiserver to be ready and checks its effect; only then is the step recorded in the
@@ -12,7 +12,11 @@ import shlex
 import subprocess
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
+from typing import ClassVar, Self
+
+import orjson
 
 from ..safefile import write_file
 from ..sources.cluster import Client
@@ -22,6 +26,34 @@ READY_TIMEOUT = 180.0
 
 class RotationError(Exception):
     """A step's check failed: the message says which and why; nothing after it was done."""
+
+
+class PathState:
+    """A rotation's record: the last step done and the host paths (as the manifests name them) of the files it
+    works with; never key material. Subclasses are slotted dataclasses of strings, `step` first; `STEPS` names
+    the steps a state file may hold."""
+
+    __slots__ = ()
+    STEPS: ClassVar[tuple[str, ...]] = ()
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)  # type: ignore[call-overload]
+
+    @classmethod
+    def load(cls, path: Path) -> Self | None:
+        """The recorded state, None when there is none yet; an unreadable or foreign file is one clear error."""
+        try:
+            d = orjson.loads(path.read_bytes())
+            names: tuple[str, ...] = cls.__slots__  # the subclass's fields
+            st = cls(**{k: str(d[k]) for k in names})
+        except FileNotFoundError:
+            return None
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise RotationError(f"{path}: unreadable rotation state ({type(exc).__name__})") from None
+        step = getattr(st, "step", None)
+        if cls.STEPS and step not in cls.STEPS:
+            raise RotationError(f"{path}: unknown step {step!r}")
+        return st
 
 
 def save_state(path: Path, data: bytes) -> None:

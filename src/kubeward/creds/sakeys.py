@@ -27,9 +27,9 @@ import base64
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import yaml
@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from ..safefile import write_file, write_files
 from ..sources.cluster import Client
-from .rotation import RotationError, Steps, save_state
+from .rotation import PathState, RotationError, Steps, save_state
 
 STEPS = ("planned", "added", "switched", "retired")
 STEP_OF_OPTION = {"add": "added", "switch": "switched", "retire": "retired", "all": "retired"}
@@ -264,27 +264,15 @@ def new_pair_like(old: PublicKey) -> tuple[bytes, bytes]:
 
 
 @dataclass(slots=True)
-class State:
+class State(PathState):
     """Host paths (as the manifests name them) of the old and new key files; no key material."""
 
+    STEPS: ClassVar[tuple[str, ...]] = STEPS
     step: str
     old_public: str
     old_private: str
     new_public: str
     new_private: str
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
-
-    @classmethod
-    def load(cls, path: Path) -> State | None:
-        try:
-            d = orjson.loads(path.read_bytes())
-            return cls(**{k: str(d[k]) for k in cls.__slots__})
-        except FileNotFoundError:
-            return None
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            raise RotationError(f"{path}: unreadable rotation state ({exc})") from None
 
 
 class SAKeyRotation:

@@ -44,9 +44,9 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import yaml
@@ -55,7 +55,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from ..creds.kubeconfig import load as load_kubeconfig
-from ..creds.rotation import RotationError, Steps, save_state
+from ..creds.rotation import PathState, RotationError, Steps, save_state
 from ..creds.sakeys import Manifest
 from ..safefile import write_file, write_files
 from ..sources.cluster import Client, ResourceType
@@ -95,9 +95,10 @@ SIGNING_KEY_FLAGS = tuple(f"cluster-signing-{s}key-file" for s in _SIGNERS)
 
 
 @dataclass(slots=True)
-class State:
+class State(PathState):
     """Host paths (as the manifests name them) of the CA files; no key material."""
 
+    STEPS: ClassVar[tuple[str, ...]] = STEPS
     step: str
     ca: str          # the CA file the flags named (kubeadm: /etc/kubernetes/pki/ca.crt); the new CA at the end
     ca_key: str
@@ -106,22 +107,6 @@ class State:
     new_crt: str
     new_key: str
     bundle: str
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
-
-    @classmethod
-    def load(cls, path: Path) -> State | None:
-        try:
-            d = orjson.loads(path.read_bytes())
-            st = cls(**{k: str(d[k]) for k in cls.__slots__})
-        except FileNotFoundError:
-            return None
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            raise RotationError(f"{path}: unreadable rotation state ({type(exc).__name__})") from None
-        if st.step not in STEPS:
-            raise RotationError(f"{path}: unknown step {st.step!r}")
-        return st
 
     def ours(self) -> set[str]:
         """The CA certificate files this rotation points flags at (any of them is "the cluster CA")."""
