@@ -7,6 +7,7 @@ commands need load on first use. Each is checked in a fresh interpreter, as the 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,7 @@ spec:
 
 def _python(code: str, cwd: Path) -> str:
     done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"})
+                          env={**os.environ, "PYTHONPATH": SRC})
     assert done.returncode == 0, done.stderr
     return done.stdout
 
