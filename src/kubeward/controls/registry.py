@@ -350,6 +350,16 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
     same_path: dict[str, str] = {}
     same_message: dict[str, str] = {}
     path_of, message_of = same_path.setdefault, same_message.setdefault
+    # Whether an exception could silence a finding on an object is one answer per object, asked by every control
+    # with a hit on it: computed once (a hundred controls on 4,500 pods asked it 88,000 times).
+    silenceable: dict[int, bool] = {}
+
+    def may_silence(res: Resource) -> bool:
+        known = silenceable.get(id(res))
+        if known is None:
+            known = silenceable[id(res)] = exceptions.may_silence(res)
+        return known
+
     for c in controls:
         if c.kinds not in targets_for:
             targets_for[c.kinds] = _Targets(snapshot, c.kinds, skip_ns, scope)
@@ -365,9 +375,7 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
         if scope is not None and c.shape == Shape.SNAPSHOT:  # the others judged only the targets in scope
             hits = [h for h in hits if scope(h[0])]
         found: list[Finding] = []
-        if exceptions is not None and not any(
-            exceptions.may_silence(res) for res in {id(h[0]): h[0] for h in hits}.values()
-        ):
+        if exceptions is not None and not any(may_silence(res) for res in {id(h[0]): h[0] for h in hits}.values()):
             exceptions_here = None  # no rule and no ignore annotation: nothing can be silenced
         else:
             exceptions_here = exceptions

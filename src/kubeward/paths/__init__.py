@@ -4,16 +4,28 @@ and cut (cut). `analyze` is the library entry point the CLI, the scan controls a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..identity import parse_subject
 from ..snapshot import Snapshot
 from .build import build
-from .cut import Cut, min_cut
 from .graph import CLUSTER_ADMIN, INTERNET, NODES, SECRETS, Edge, EdgeKind, Graph, pod_node
 from .rank import Distances, Path, paths_from
 
+if TYPE_CHECKING:
+    from .cut import Cut
+
 __all__ = ["CLUSTER_ADMIN", "INTERNET", "NODES", "SECRETS", "Analysis", "Cut", "Edge", "EdgeKind", "Graph", "Path",
            "analyze", "build", "source_nodes", "target_node"]
+
+
+def __getattr__(name: str) -> Any:
+    """`Cut` on first use: the min-cut module loads only for the commands that cut (`kubeward paths`)."""
+    if name == "Cut":
+        from .cut import Cut
+
+        return Cut
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class QueryError(ValueError):
@@ -63,6 +75,8 @@ class Analysis:
     paths: list[Path]
 
     def cut(self) -> Cut:
+        from .cut import min_cut  # `kubeward paths` asks for it; the scan's KW-P1xx controls never do
+
         return min_cut(self.graph, self.distances, self.sources, self.paths)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -106,6 +105,8 @@ def render_inputs(renders: Iterable[Renderable], result: LoadResult, *, max_byte
 # ---------------------------------------------------------------------------------------------------------- helm
 
 def missing_helm(shown: str) -> str:
+    import shlex  # an error message's only need: not loaded for every scan
+
     return (f"helm is not installed; install helm (https://helm.sh) or render the chart yourself: "
             f"helm template {shlex.quote(shown)} | kubeward scan -")
 
@@ -285,6 +286,8 @@ def _verbatim_line(template: str | None, body: str) -> int | None:
 # ----------------------------------------------------------------------------------------------------- kustomize
 
 def missing_kustomize(shown: str) -> str:
+    import shlex
+
     return (f"kustomize is not installed (nor kubectl); install kustomize (https://kustomize.io) or render it "
             f"yourself: kustomize build {shlex.quote(shown)} | kubeward scan -")
 

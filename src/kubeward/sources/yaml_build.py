@@ -32,7 +32,6 @@ import codecs
 import math
 import re
 import struct
-from decimal import Decimal
 from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -206,6 +205,8 @@ def json_value(kind: str, value: Any) -> Any:
         if value.is_integer() and abs(value) < 1e21:
             # encoding/json writes the shortest digits that read back (as repr does) in 'f' form below 1e21:
             # 2**64 as a float is written 18446744073709552000, the integer Kubernetes then reads.
+            from decimal import Decimal  # only here: integral floats are rare, and decimal costs start-up
+
             return int(Decimal(repr(value)))
     return value
 

@@ -120,8 +120,8 @@ def _ips(status: object) -> tuple[IP, ...]:
 def where(res: Resource) -> str:
     """`file:line Kind ns/name`, how a one-line message names an input object."""
     at = f"{res.file}:{res.line} " if res.file and res.line else (f"{res.file} " if res.file else "")
-    name = f"{res.namespace}/{res.name}" if res.namespace else res.name
-    return f"{at}{res.kind} {name}"
+    ns = res.namespace  # a property reading kind and metadata: once (duplicate fixtures make thousands of these)
+    return f"{at}{res.kind} {f'{ns}/{res.name}' if ns else res.name}"
 
 
 def controller_refs(res: Resource) -> list[tuple[str, str]]:
@@ -236,7 +236,8 @@ def _last_of(resources: list[Resource], notes: list[Note], kind_label: str) -> l
     by_key: dict[tuple[str, str | None, str], Resource] = {}
     unnamed: list[Resource] = []
     for res in resources:
-        if not res.metadata.get("name") and res.metadata.get("generateName"):
+        meta = res.metadata
+        if not meta.get("name") and meta.get("generateName"):
             unnamed.append(res)  # the apiserver gives each its own name: never duplicates of each other
             continue
         key = (res.kind, res.namespace, res.name)

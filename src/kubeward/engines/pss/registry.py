@@ -136,9 +136,8 @@ def _plan(level: Level, minor: int) -> tuple[tuple[str, CheckFn], ...]:
     return tuple((cid, vc.check) for cid, vc in base + restricted if cid not in overridden)
 
 
-_PLANS: dict[tuple[Level, int], tuple[tuple[str, CheckFn], ...]] = {
-    (lv, m): _plan(lv, m) for lv in Level for m in range(MAX_MINOR + 1)
-}
+# Compiled on first use: a scan asks for one or two of the (level, minor) plans, not all of them at start-up.
+_PLANS: dict[tuple[Level, int], tuple[tuple[str, CheckFn], ...]] = {}
 
 
 class Evaluator:
@@ -149,7 +148,11 @@ class Evaluator:
     def __init__(self, level: Level, version: Version = LATEST) -> None:
         self.level = level
         self.version = version
-        self.plan = _PLANS[(level, version.effective_minor)]
+        key = (level, version.effective_minor)
+        plan = _PLANS.get(key)
+        if plan is None:
+            plan = _PLANS[key] = _plan(*key)
+        self.plan = plan
 
     @property
     def check_ids(self) -> tuple[str, ...]:
