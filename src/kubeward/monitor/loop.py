@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,7 +53,8 @@ class Monitor:
             self._run(stop)
 
     def _run(self, stop: threading.Event) -> None:
-        inc = Incremental(self.state, self.plan, self.options)
+        inc = Incremental(self.state, self.plan, self.options, lane=True)
+        current: Counter[FindingKeyT] = Counter()  # the findings reported now, by key (events follow the delta)
         writer = self._writer()
         before = self._known(writer)
         if not self.reports:  # the reports could not be read: none are written either
@@ -64,8 +66,9 @@ class Monitor:
             r.start()
         try:
             while not stop.is_set():
-                batch = self._drain(stop)
-                if not batch:
+                # while the cross-object lane runs, its end is looked for often: its results are merged at once
+                batch = self._drain(stop, 0.05 if not inc.wait_cross(0) else 0.5)
+                if not batch and not inc.cross_pending():
                     continue
                 watched = [c.at for c in batch if c.what in ("ADDED", "MODIFIED", "DELETED")]
                 for change in batch:
@@ -74,18 +77,23 @@ class Monitor:
                     continue
                 started = time.monotonic()
                 report = inc.evaluate()
-                self.metrics.observe_report(report, self.state.count(), time.monotonic() - started)
-                after = {finding_key(f): (f.control.severity, f.control.title) for f in report.findings}
-                changes = ev.diff(before or {}, after)
+                self.metrics.observe_report(report, self.state.count(), time.monotonic() - started, inc.delta)
+                if inc.cross_started is not None and inc.cross_seconds is not None:
+                    self.metrics.cross_object(inc.cross_seconds)
+                if inc.delta is None:
+                    after = {finding_key(f): (f.control.severity, f.control.title) for f in report.findings}
+                    changes = ev.diff(before or {}, after)
+                    current = Counter(map(finding_key, report.findings))
+                else:
+                    changes = ev.follow(current, *inc.delta)
                 if self.alerting is not None:
                     ev.emit(self.alerting, changes)
                 for e in changes:
                     self.metrics.events.labels(e.change).inc()
-                before = after
                 if writer is not None:
                     namespaces = self.state.namespaces()
                     only = None if inc.dirty is None else inc.dirty | writer.pending
-                    writer.sync(desired(report, namespaces, only=only), keep=scopes(report, namespaces))
+                    writer.sync(desired(report, namespaces, only=only, index=inc), keep=scopes(report, namespaces, inc))
                 if watched:
                     done = time.monotonic()
                     for at in watched:
@@ -139,10 +147,10 @@ class Monitor:
             out[k] = (c.meta.severity, c.meta.title) if c is not None else (Severity.INFO, "")
         return out
 
-    def _drain(self, stop: threading.Event) -> list[Change]:
-        """At least one change (or none after 0.5 s), then whatever arrives within the batch window."""
+    def _drain(self, stop: threading.Event, timeout: float = 0.5) -> list[Change]:
+        """At least one change (or none after `timeout`), then whatever arrives within the batch window."""
         try:
-            first = self.queue.get(timeout=0.5)
+            first = self.queue.get(timeout=timeout)
         except queue.Empty:
             return []
         batch = [first]
