@@ -4,6 +4,7 @@ of creates, patches, deletes, relists and types becoming unreadable (and readabl
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kubeward.findings import Report
+from kubeward.monitor import events as ev
+from kubeward.monitor.metrics import MonitorMetrics
 from kubeward.monitor.policyreport import desired, scopes
 from kubeward.monitor.state import ClusterState, Incremental, finding_key
 from kubeward.resource import Resource
@@ -227,14 +230,30 @@ def _settle(inc: Incremental, keys: Any = None) -> Report:
 
 
 def _evaluate(inc: Incremental, keys: Any) -> Report:
+    """One evaluation; with `keys` (Counter of the findings' keys so far, and `keys.metrics`), the alerts and
+    metrics that follow its delta must be those a comparison of the whole reports gives."""
+    before = {k: 1 for k in keys} if keys is not None else {}
     report = inc.evaluate()
     if keys is not None:
         assert inc.delta is not None
-        added, removed = inc.delta
-        keys.update(map(finding_key, added))
-        keys.subtract(map(finding_key, removed))
-        assert +keys == type(keys)(map(finding_key, report.findings))
+        info = {finding_key(f): (f.control.severity, f.control.title) for f in (*inc.delta[1], *report.findings)}
+        events = ev.follow(keys, *inc.delta)
+        assert keys == Counter(map(finding_key, report.findings))
+        assert events == ev.diff({k: info[k] for k in before}, {k: info[k] for k in keys})
+        keys.metrics.observe_report(report, {}, 0.0, inc.delta)
+        fresh = MonitorMetrics()
+        fresh.observe_report(report, {}, 0.0)
+        assert _findings_series(keys.metrics) == _findings_series(fresh)
     return report
+
+
+def _findings_series(metrics: MonitorMetrics) -> list[str]:
+    return sorted(line for line in metrics.render().decode().splitlines()
+                  if line.startswith("kubeward_monitor_findings{"))
+
+
+class _Keys(Counter[Any]):
+    metrics: MonitorMetrics
 
 
 @pytest.mark.parametrize("lane", [False, True])
@@ -244,7 +263,6 @@ def test_patched_findings_equal_a_full_scan_over_seeded_random_changes(seed: int
     place); after each batch the kept findings, the delta of findings that came and went (what alerts and
     metrics follow), and (once the lane caught up) the reports equal a fresh scan's."""
     import random
-    from collections import Counter
 
     rnd = random.Random(seed)
     options = ScanOptions()
@@ -252,7 +270,9 @@ def test_patched_findings_equal_a_full_scan_over_seeded_random_changes(seed: int
         state = _seeded()
         inc = Incremental(state, plan(options), options, lane=lane)
         report = inc.evaluate()
-        keys = Counter(map(finding_key, report.findings))
+        keys = _Keys(map(finding_key, report.findings))
+        keys.metrics = MonitorMetrics()
+        keys.metrics.observe_report(report, {}, 0.0)
         for serial in range(1, 40):
             t = SCAN_TYPES[rnd.randrange(len(SCAN_TYPES))]
             op = rnd.choice(["add", "modify", "modify", "delete", "relist", "shuffle"])

@@ -1,13 +1,14 @@
 """The monitor's picture of the cluster and its incremental evaluation.
 
-`ClusterState` holds the objects the watches keep current (per resource type, keyed by namespace and name) and
-what changed since the last evaluation. `Incremental` is the run loop's source of hits
-(controls.registry.HitSource): a per-object control's hits are kept per object and recomputed only for an object
-that changed; a cross-object (snapshot) control is re-run only when a kind it read last time changed. What a
+`ClusterState` holds the objects the watches keep current (per resource type, keyed by namespace and name, each
+with its place in a scan's order) and what changed since the last evaluation. `Incremental` makes the report: a
+per-object control judges only an object version it has not seen, and the Findings it yields (the exceptions
+asked once) are patched into that control's block, kept in the run loop's order; a cross-object (snapshot)
+control is re-run only when a kind it read last time changed, in `lane` mode in a thread of its own. What a
 snapshot control reads is recorded while it runs (`TracedSnapshot`), not declared: a control's output is a
 function of what it read, so if none of that changed, running it again would read the same and yield the same.
-Every report still comes out of the one run loop (exceptions, counts, order), so it equals a full scan's of the
-same objects; tests/unit/test_monitor_state.py checks that over random change sequences.
+The report equals a full scan's of the same objects (the cross-object part once the lane caught up);
+tests/unit/test_monitor_state.py checks that over random change sequences.
 """
 
 from __future__ import annotations
