@@ -5,6 +5,7 @@ the monitor, and its results are merged as soon as it is done.
 
     PYTHONPATH=src python3 bench/monitor_scale.py [--pods 10000] [--policies 2000] [--bindings 50000]
                                                   [--rate 50] [--seconds 20] [--window 0.2] [--kinds Pod]
+                                                  [--each]
 
 Prints: initial sync + first evaluation time, peak RSS, the median time of one evaluation (wall and CPU: the CPU
 time is the steadier figure on a shared machine; the process's CPU, so the lane's share counts too), and two
@@ -22,6 +23,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from kubeward.gcpause import freeze_long_lived
 from kubeward.monitor import events as ev
 from kubeward.monitor.metrics import MonitorMetrics
 from kubeward.monitor.policyreport import desired
@@ -81,6 +83,7 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=0.2)
     ap.add_argument("--kinds", default="Pod,Pod,Pod,NetworkPolicy,RoleBinding",
                     help="the mix of changes, in turn (default: 3 pods, 1 policy, 1 binding in 5)")
+    ap.add_argument("--each", action="store_true", help="print every evaluation (wall time, changes, merged)")
     a = ap.parse_args()
     options = ScanOptions()
     namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns-{i}", "resourceVersion": "1"}}
@@ -99,6 +102,7 @@ def main() -> None:
         metrics.observe_report(report, state.count(), 0.0)
         current = Counter(map(finding_key, report.findings))
         desired(report, state.namespaces())
+        freeze_long_lived()  # as the monitor's loop does after its first evaluation
         initial = time.monotonic() - start
         print(f"initial sync + evaluation: {initial:.1f} s ({len(report.findings)} findings over "
               f"{report.objects} objects), peak RSS {rss_mib():.0f} MiB")
@@ -137,6 +141,8 @@ def main() -> None:
                 desired(report, state.namespaces(), only=inc.dirty, index=inc)  # what the loop rewrites
                 done = time.monotonic()
                 evals.append((done - began, time.process_time() - began_cpu))
+                if a.each:
+                    print(f"  eval {done - began:.2f} s wall at {began - t0:.1f} s, {len(pending)} changes, merged {len(inc.rerun)}")
                 for kind, arrival in pending:
                     latencies[kind].append(done - arrival)
                 pending, next_eval = [], None

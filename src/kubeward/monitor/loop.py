@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..findings import Report, Severity
+from ..gcpause import freeze_long_lived
 from ..scan import Plan, ScanOptions, settings
 from ..sources.cluster import SCAN_TYPES, Client, ResourceType
 from . import events as ev
@@ -25,6 +26,10 @@ from .metrics import MonitorMetrics
 from .policyreport import ReportWriter, desired, scopes
 from .state import ClusterState, FindingKeyT, Incremental, finding_key
 from .watch import Change, Reflector
+
+# how often the frozen objects are collected again (one full collection, ~1 s at 60,000 objects): what a reference
+# cycle among them left as garbage waits at most that long
+REFREEZE = 600.0
 
 
 class Monitor:
@@ -45,6 +50,7 @@ class Monitor:
         self._listed: dict[str, float] = {}  # type path -> Unix time of its last list
         self._reflectors: list[Reflector] = []
         self._credentials_at = 0.0  # the full resync the credential expiries were last computed from
+        self._frozen_at = 0.0  # when the long-lived objects were last frozen (gcpause.freeze_long_lived)
         self._credential_problems: set[str] = set()  # said once each, not at every resync
 
     def run(self, stop: threading.Event) -> None:
@@ -99,6 +105,10 @@ class Monitor:
                     for at in watched:
                         self.metrics.change_to_report.observe(done - at)
                 self._credentials()
+                if self.evaluations == 0 or time.monotonic() - self._frozen_at > REFREEZE:
+                    # the objects held (and their findings) live long: out of the cyclic collector's walks
+                    freeze_long_lived()
+                    self._frozen_at = time.monotonic()
                 self.report = report
                 self.evaluations += 1
                 self.synced.set()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..controls.registry import assessed_kinds, findings_of, place_in_control, unassessed_kinds
 from ..findings import ControlResult, Finding, NotAssessed, ObjectRef, Report
+from ..gcpause import gc_paused
 from ..resource import POD_KINDS, Resource
 from ..snapshot import Snapshot
 from ..sources.cluster import ClusterSnapshot, ResourceType
@@ -721,7 +722,13 @@ class Incremental:
 
     def _run_job(self, job: _Job) -> None:
         """Re-run the snapshot controls whose reads changed, over a snapshot of the job's objects. Touches only
-        the lane's own state (entries, derived values), never what the evaluations read."""
+        the lane's own state (entries, derived values), never what the evaluations read. The cyclic collector
+        is paused meanwhile, as for a scan (registry.run): the engines' builds allocate hundreds of thousands
+        of objects, and the collections they would trigger walk the whole heap, pausing the evaluations too."""
+        with gc_paused():
+            self._run_job_now(job)
+
+    def _run_job_now(self, job: _Job) -> None:
         snap = TracedSnapshot(job.resources, context=self.state.context, coverage=job.coverage,
                               not_assessed=job.not_assessed)
         changed = job.changed
