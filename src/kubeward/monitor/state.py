@@ -374,10 +374,6 @@ def _same_version(a: dict[str, Any], b: dict[str, Any]) -> bool:
         (a.get("metadata") or {}).get("uid") == (b.get("metadata") or {}).get("uid")
 
 
-def _signature(hits: list[Hit]) -> list[tuple[int, str, str]]:
-    return [(id(r), p, m) for r, p, m in hits]
-
-
 @dataclass(slots=True)
 class _SnapshotEntry:
     hits: list[Hit]
@@ -519,12 +515,11 @@ class Incremental:
     results are merged by the next evaluation (`cross_pending()` says one is due). With `lane` off (tests,
     one-shot use) every evaluation is complete."""
 
-    def __init__(self, state: ClusterState, plan: Plan, options: ScanOptions, *, lane: bool = False,
-                 on_cross_done: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, state: ClusterState, plan: Plan, options: ScanOptions, *, lane: bool = False) -> None:
         from ..controls.registry import Shape
 
         self.state, self.plan, self.options = state, plan, options
-        self.lane, self.on_cross_done = lane, on_cross_done
+        self.lane = lane
         self._skip_ns = frozenset(options.exclude_namespaces)
         self._exceptions = plan.exceptions
         self._per_kind: dict[str, list[Control]] = {}
@@ -716,7 +711,6 @@ class Incremental:
                 job.error = e
             finally:
                 job.done.set()
-                self.on_cross_done()
 
         threading.Thread(target=run, name="kubeward-cross-object", daemon=True).start()
 
