@@ -21,3 +21,16 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def freeze_long_lived() -> None:
+    """Collect, then leave every object alive now out of future collections (gc.freeze).
+
+    A long-running process (the monitor) holds millions of objects that live for hours: each full collection
+    walks them all (0.6-0.8 s with 62,000 cluster objects and their findings held), a pause every few seconds
+    under churn. Frozen objects are still freed by reference counting; one in a reference cycle that becomes
+    garbage waits for the next call, which unfreezes and collects first: call it again now and then (the
+    monitor: at each full resync) to bound that."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

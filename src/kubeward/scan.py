@@ -26,7 +26,7 @@ from .findings import InputError, Report, Severity
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
-    from .controls.registry import Control, HitSource
+    from .controls.registry import Control
     from .exceptions import Exceptions
     from .sources.render import RenderOptions
 
@@ -125,14 +125,13 @@ def scan(source: Sequence[str] | Snapshot, options: ScanOptions | None = None) -
         return judge(snapshot, chosen, options)
 
 
-def judge(snapshot: Snapshot, chosen: Plan, options: ScanOptions, *, hits: HitSource | None = None) -> Report:
-    """Run the chosen controls over a snapshot (with the scan settings already in force); `hits` is where the
-    controls' results come from when not judged now (the monitor's incremental evaluation)."""
+def judge(snapshot: Snapshot, chosen: Plan, options: ScanOptions) -> Report:
+    """Run the chosen controls over a snapshot (with the scan settings already in force)."""
     from .controls.registry import run
 
     in_scope = getattr(snapshot, "in_scope", None)  # a cluster read in one namespace (sources/cluster.py)
     report = run(snapshot, chosen.controls, chosen.exceptions, exclude_namespaces=options.exclude_namespaces,
-                 scope=in_scope() if in_scope is not None else None, hits=hits)
+                 scope=in_scope() if in_scope is not None else None)
     report.coverage = getattr(snapshot, "coverage", None)
     report.skipped = list(snapshot.skipped)
     if any(f.control.id == "KW-P101" for f in report.findings):

@@ -4,6 +4,7 @@ of creates, patches, deletes, relists and types becoming unreadable (and readabl
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kubeward.findings import Report
+from kubeward.monitor import events as ev
+from kubeward.monitor.metrics import MonitorMetrics
 from kubeward.monitor.policyreport import desired, scopes
 from kubeward.monitor.state import ClusterState, Incremental, finding_key
 from kubeward.resource import Resource
@@ -137,8 +140,8 @@ def test_incremental_equals_full_scan_after_random_changes(seed: int) -> None:
                 full = _full(state, options)
                 assert _summary(got) == _summary(full)
                 # the reports rewritten (only the scopes the evaluation marked dirty) hold what a full rewrite would
-                written.update(desired(got, state.namespaces(), only=inc.dirty))
-                for gone in set(written) - scopes(got, state.namespaces()):
+                written.update(desired(got, state.namespaces(), only=inc.dirty, index=inc))
+                for gone in set(written) - scopes(got, state.namespaces(), inc):
                     del written[gone]
                 assert _canon(written) == _canon(desired(full, state.namespaces()))
 
@@ -214,3 +217,81 @@ def test_a_forbidden_type_is_not_assessed_and_its_objects_gone() -> None:
     assert not any(f.object.kind == "Pod" for f in report.findings)
     read, wanted = report.coverage or (0, 0)
     assert read == wanted - 1
+
+
+def _settle(inc: Incremental, keys: Any = None) -> Report:
+    """Evaluations until the cross-object lane has nothing left to merge or start; `keys` (a Counter of
+    finding keys) follows each evaluation's delta."""
+    report = _evaluate(inc, keys)
+    while inc.cross_pending() or not inc.wait_cross(0):
+        assert inc.wait_cross(60)
+        report = _evaluate(inc, keys)
+    return report
+
+
+def _evaluate(inc: Incremental, keys: Any) -> Report:
+    """One evaluation; with `keys` (Counter of the findings' keys so far, and `keys.metrics`), the alerts and
+    metrics that follow its delta must be those a comparison of the whole reports gives."""
+    before = {k: 1 for k in keys} if keys is not None else {}
+    report = inc.evaluate()
+    if keys is not None:
+        assert inc.delta is not None
+        info = {finding_key(f): (f.control.severity, f.control.title) for f in (*inc.delta[1], *report.findings)}
+        events = ev.follow(keys, *inc.delta)
+        assert keys == Counter(map(finding_key, report.findings))
+        assert events == ev.diff({k: info[k] for k in before}, {k: info[k] for k in keys})
+        keys.metrics.observe_report(report, {}, 0.0, inc.delta)
+        fresh = MonitorMetrics()
+        fresh.observe_report(report, {}, 0.0)
+        assert _findings_series(keys.metrics) == _findings_series(fresh)
+    return report
+
+
+def _findings_series(metrics: MonitorMetrics) -> list[str]:
+    return sorted(line for line in metrics.render().decode().splitlines()
+                  if line.startswith("kubeward_monitor_findings{"))
+
+
+class _Keys(Counter[Any]):
+    metrics: MonitorMetrics
+
+
+@pytest.mark.parametrize("lane", [False, True])
+@pytest.mark.parametrize("seed", range(12))
+def test_patched_findings_equal_a_full_scan_over_seeded_random_changes(seed: int, lane: bool) -> None:
+    """Random create/modify/delete/relist sequences (relists also in another order, which renumbers every
+    place); after each batch the kept findings, the delta of findings that came and went (what alerts and
+    metrics follow), and (once the lane caught up) the reports equal a fresh scan's."""
+    import random
+
+    rnd = random.Random(seed)
+    options = ScanOptions()
+    with scan_settings(options):
+        state = _seeded()
+        inc = Incremental(state, plan(options), options, lane=lane)
+        report = inc.evaluate()
+        keys = _Keys(map(finding_key, report.findings))
+        keys.metrics = MonitorMetrics()
+        keys.metrics.observe_report(report, {}, 0.0)
+        for serial in range(1, 40):
+            t = SCAN_TYPES[rnd.randrange(len(SCAN_TYPES))]
+            op = rnd.choice(["add", "modify", "modify", "delete", "relist", "shuffle"])
+            if op == "shuffle" and state.types[t.path].status == "read":
+                items = [copy.deepcopy(r.obj) for r in state.types[t.path].objects.values()]
+                rnd.shuffle(items)
+                state.replace(t, items)
+            else:
+                _step(state, "relist" if op == "shuffle" else op, t, rnd.randrange(50), rnd.randrange(7), serial)
+            if rnd.random() < 0.3:
+                continue  # several changes in one batch
+            report = _evaluate(inc, keys) if rnd.random() < 0.7 else _settle(inc, keys)
+            if not lane:
+                assert _summary(report) == _summary(_full(state, options))
+        report = _settle(inc, keys)
+        full = _full(state, options)
+        assert _summary(report) == _summary(full)
+        assert [finding_key(f) for f in report.findings] == [finding_key(f) for f in full.findings]
+        assert report.exception_notes == full.exception_notes
+        assert _canon(desired(report, state.namespaces())) == _canon(desired(full, state.namespaces()))
+        assert _canon(desired(report, state.namespaces(), index=inc)) == _canon(desired(full, state.namespaces()))
+        assert scopes(report, state.namespaces(), inc) == scopes(full, state.namespaces())

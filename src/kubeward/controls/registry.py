@@ -21,7 +21,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from ..findings import (
     ControlMeta,
@@ -298,37 +298,17 @@ class Selection:
         return chosen
 
 
-class HitSource(Protocol):
-    """Where the run loop takes the controls' hits from. The default judges every object now; the monitor
-    (kubeward.monitor.state) answers from what it judged before for the objects and inputs that did not change,
-    so its reports come out of this same loop (findings, exceptions, counts, order) as a full scan's."""
-
-    def object_hits(self, controls: list[Control], targets_for: dict[frozenset[str], _Targets]
-                    ) -> dict[str, list[tuple[Resource, str, str]]]: ...
-
-    def snapshot_hits(self, control: Control, snapshot: Snapshot) -> list[tuple[Resource, str, str]]: ...
-
-
-class _JudgeNow:
-    def object_hits(self, controls: list[Control], targets_for: dict[frozenset[str], _Targets]
-                    ) -> dict[str, list[tuple[Resource, str, str]]]:
-        return _per_object_hits(controls, targets_for)
-
-    def snapshot_hits(self, control: Control, snapshot: Snapshot) -> list[tuple[Resource, str, str]]:
-        return list(control.func(snapshot))
-
-
 def run(snapshot: Snapshot, controls: list[Control], exceptions: Any = None, exclude_namespaces: Iterable[str] = (),
-        scope: Callable[[Resource], bool] | None = None, *, hits: HitSource | None = None) -> Report:
+        scope: Callable[[Resource], bool] | None = None) -> Report:
     """Run the chosen controls over the snapshot; exceptions decide what is suppressed (counted, not dropped).
     `scope`: only objects it accepts are judged and reported on (a scan of one namespace); cross-object
-    controls still consult the whole snapshot. `hits`: where the controls' results come from (HitSource)."""
+    controls still consult the whole snapshot."""
     with gc_paused():
-        return _run(snapshot, controls, exceptions, exclude_namespaces, scope, hits or _JudgeNow())
+        return _run(snapshot, controls, exceptions, exclude_namespaces, scope)
 
 
 def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_namespaces: Iterable[str],
-         scope: Callable[[Resource], bool] | None, source: HitSource) -> Report:
+         scope: Callable[[Resource], bool] | None) -> Report:
     """The run loop.
 
     Findings come out ordered by severity (highest first), control id, file, line and path. Each control's hits
@@ -363,42 +343,26 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
     for c in controls:
         if c.kinds not in targets_for:
             targets_for[c.kinds] = _Targets(snapshot, c.kinds, skip_ns, scope)
-    per_object = source.object_hits(controls, targets_for)
+    per_object = _per_object_hits(controls, targets_for)
     for c in controls:
         shared = targets_for[c.kinds]
         meta = c.meta
         result = report.controls[meta.id] = ControlResult(meta, evaluated=len(shared.resources))
         report.evaluated_objects[meta.id] = shared.refs
-        hits = per_object.pop(meta.id) if c.shape != Shape.SNAPSHOT else source.snapshot_hits(c, snapshot)
+        hits = per_object.pop(meta.id) if c.shape != Shape.SNAPSHOT else list(c.func(snapshot))
         if skip_ns:
             hits = [h for h in hits if h[0].namespace not in skip_ns]
         if scope is not None and c.shape == Shape.SNAPSHOT:  # the others judged only the targets in scope
             hits = [h for h in hits if scope(h[0])]
-        found: list[Finding] = []
         if exceptions is not None and not any(may_silence(res) for res in {id(h[0]): h[0] for h in hits}.values()):
             exceptions_here = None  # no rule and no ignore annotation: nothing can be silenced
         else:
             exceptions_here = exceptions
-        if exceptions_here is None:
-            found = [
-                Finding(meta, res.ref(), res.location(path), path_of(path, path), message_of(message, message))
-                for res, path, message in hits
-            ]
-            result.failed = len({id(h[0]) for h in hits})
-        else:
-            failed: set[int] = set()
-            for res, path, message in hits:
-                finding = Finding(meta, res.ref(), res.location(path), path_of(path, path), message_of(message, message))
-                reason = exceptions_here.reason_for(finding, res)
-                if reason is not None:
-                    finding.suppressed_by = reason
-                    suppressed.append(finding)
-                else:
-                    found.append(finding)
-                    failed.add(id(res))
-            result.failed = len(failed)
+        found, silenced = findings_of(meta, hits, exceptions_here, path_of, message_of)
+        suppressed += silenced
+        result.failed = len({id(f.object) for f in found})
         if found:
-            found.sort(key=_place_in_control)
+            found.sort(key=place_in_control)
             blocks.append(((-meta.severity, meta.id), found))
     if exceptions is not None:
         report.expired_exceptions = list(exceptions.expired)
@@ -408,6 +372,28 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
     for _, found in blocks:
         findings.extend(found)
     return report
+
+
+def findings_of(meta: ControlMeta, hits: Iterable[tuple[Resource, str, str]], exceptions: Any,
+                path_of: Callable[[str, str], str], message_of: Callable[[str, str], str]
+                ) -> tuple[list[Finding], list[Finding]]:
+    """One control's hits as Findings, in hit order: (reported, suppressed by an exception). `exceptions` is
+    None when nothing can silence these objects. The one place a hit becomes a Finding, for the run loop and
+    for the monitor, which keeps each object's Findings between evaluations (kubeward.monitor.state)."""
+    found: list[Finding] = []
+    if exceptions is None:
+        return [Finding(meta, res.ref(), res.location(path), path_of(path, path), message_of(message, message))
+                for res, path, message in hits], found
+    silenced: list[Finding] = []
+    for res, path, message in hits:
+        finding = Finding(meta, res.ref(), res.location(path), path_of(path, path), message_of(message, message))
+        reason = exceptions.reason_for(finding, res)
+        if reason is not None:
+            finding.suppressed_by = reason
+            silenced.append(finding)
+        else:
+            found.append(finding)
+    return found, silenced
 
 
 class _Targets:
@@ -435,7 +421,7 @@ def _finding_order(f: Finding) -> tuple[int, str, str, int, str]:
     return (-f.control.severity, f.control.id, loc.file or "", loc.line or 0, f.path)
 
 
-def _place_in_control(f: Finding) -> tuple[str, int, str]:
+def place_in_control(f: Finding) -> tuple[str, int, str]:
     loc = f.location
     return (loc.file or "", loc.line or 0, f.path)
 

@@ -7,13 +7,14 @@ monitor's records read like every other kubeward alert: `rule` is the control id
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..findings import Severity
-from .state import FindingKeyT
+from ..findings import Finding, Severity
+from .state import FindingKeyT, finding_key
 
 NEW, RESOLVED = "new", "resolved"
 
@@ -41,6 +42,34 @@ def diff(before: dict[FindingKeyT, tuple[Severity, str]], after: dict[FindingKey
     out = [FindingEvent(NEW, k, *after[k]) for k in sorted(after.keys() - before.keys(), key=_order)]
     out += [FindingEvent(RESOLVED, k, *before[k]) for k in sorted(before.keys() - after.keys(), key=_order)]
     return out
+
+
+def follow(current: Counter[FindingKeyT], added: Iterable[Finding], removed: Iterable[Finding]
+           ) -> list[FindingEvent]:
+    """diff() from one evaluation's delta (the findings that came and went) instead of every finding:
+    `current` counts the findings reported per key and is brought up to date; a key is new when its count
+    rises from 0 and resolved when it falls to 0, as comparing the two evaluations' keys would say."""
+    was: dict[FindingKeyT, tuple[int, Finding]] = {}
+    for f in removed:
+        k = finding_key(f)
+        was.setdefault(k, (current[k], f))
+        current[k] -= 1
+    for f in added:
+        k = finding_key(f)
+        was.setdefault(k, (current[k], f))
+        current[k] += 1
+    new, resolved = [], []
+    for k, (n, f) in was.items():
+        if current[k] <= 0:
+            del current[k]
+            if n > 0:
+                resolved.append((k, f))
+        elif n <= 0:
+            new.append((k, f))
+    return [*(FindingEvent(NEW, k, f.control.severity, f.control.title)
+              for k, f in sorted(new, key=lambda e: _order(e[0]))),
+            *(FindingEvent(RESOLVED, k, f.control.severity, f.control.title)
+              for k, f in sorted(resolved, key=lambda e: _order(e[0])))]
 
 
 def _order(k: FindingKeyT) -> tuple[str, ...]:

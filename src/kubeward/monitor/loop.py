@@ -12,10 +12,12 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..findings import Report, Severity
+from ..gcpause import freeze_long_lived
 from ..scan import Plan, ScanOptions, settings
 from ..sources.cluster import SCAN_TYPES, Client, ResourceType
 from . import events as ev
@@ -27,6 +29,10 @@ from .watch import Change, Reflector
 
 if TYPE_CHECKING:
     from .vulns import VulnWatch
+
+# how often the frozen objects are collected again (one full collection, ~1 s at 60,000 objects): what a reference
+# cycle among them left as garbage waits at most that long
+REFREEZE = 600.0
 
 
 class Monitor:
@@ -48,6 +54,7 @@ class Monitor:
         self._listed: dict[str, float] = {}  # type path -> Unix time of its last list
         self._reflectors: list[Reflector] = []
         self._credentials_at = 0.0  # the full resync the credential expiries were last computed from
+        self._frozen_at = 0.0  # when the long-lived objects were last frozen (gcpause.freeze_long_lived)
         self._credential_problems: set[str] = set()  # said once each, not at every resync
 
     def run(self, stop: threading.Event) -> None:
@@ -56,7 +63,8 @@ class Monitor:
             self._run(stop)
 
     def _run(self, stop: threading.Event) -> None:
-        inc = Incremental(self.state, self.plan, self.options)
+        inc = Incremental(self.state, self.plan, self.options, lane=True)
+        current: Counter[FindingKeyT] = Counter()  # the findings reported now, by key (events follow the delta)
         writer = self._writer()
         before = self._known(writer)
         if not self.reports:  # the reports could not be read: none are written either
@@ -68,8 +76,9 @@ class Monitor:
             r.start()
         try:
             while not stop.is_set():
-                batch = self._drain(stop)
-                if not batch:
+                # while the cross-object lane runs, its end is looked for often: its results are merged at once
+                batch = self._drain(stop, 0.05 if not inc.wait_cross(0) else 0.5)
+                if not batch and not inc.cross_pending():
                     continue
                 watched = [c.at for c in batch if c.what in ("ADDED", "MODIFIED", "DELETED")]
                 for change in batch:
@@ -80,24 +89,38 @@ class Monitor:
                 report = inc.evaluate()
                 vuln_scopes = (self.vulns.add_to(report, self.state, {c.rtype.kind for c in batch})
                                if self.vulns is not None else set())
-                self.metrics.observe_report(report, self.state.count(), time.monotonic() - started)
-                after = {finding_key(f): (f.control.severity, f.control.title) for f in report.findings}
-                changes = ev.diff(before or {}, after)
+                delta = inc.delta
+                if delta is not None and self.vulns is not None:
+                    delta = (delta[0] + self.vulns.delta[0], delta[1] + self.vulns.delta[1])
+                self.metrics.observe_report(report, self.state.count(), time.monotonic() - started, delta)
+                if inc.cross_started is not None and inc.cross_seconds is not None:
+                    self.metrics.cross_object(inc.cross_seconds)
+                if delta is None:
+                    after = {finding_key(f): (f.control.severity, f.control.title) for f in report.findings}
+                    changes = ev.diff(before or {}, after)
+                    current = Counter(map(finding_key, report.findings))
+                else:
+                    changes = ev.follow(current, *delta)
                 if self.alerting is not None:
                     ev.emit(self.alerting, changes)
                 for e in changes:
                     self.metrics.events.labels(e.change).inc()
-                before = after
                 if writer is not None:
                     namespaces = self.state.namespaces()
                     only = None if inc.dirty is None or vuln_scopes is None else (
                         inc.dirty | writer.pending | vuln_scopes)
-                    writer.sync(desired(report, namespaces, only=only), keep=scopes(report, namespaces))
+                    index = self.vulns.index(inc) if self.vulns is not None else inc
+                    writer.sync(desired(report, namespaces, only=only, index=index),
+                                keep=scopes(report, namespaces, index))
                 if watched:
                     done = time.monotonic()
                     for at in watched:
                         self.metrics.change_to_report.observe(done - at)
                 self._credentials()
+                if self.evaluations == 0 or time.monotonic() - self._frozen_at > REFREEZE:
+                    # the objects held (and their findings) live long: out of the cyclic collector's walks
+                    freeze_long_lived()
+                    self._frozen_at = time.monotonic()
                 self.report = report
                 self.evaluations += 1
                 self.synced.set()
@@ -146,10 +169,10 @@ class Monitor:
             out[k] = (c.meta.severity, c.meta.title) if c is not None else (Severity.INFO, "")
         return out
 
-    def _drain(self, stop: threading.Event) -> list[Change]:
-        """At least one change (or none after 0.5 s), then whatever arrives within the batch window."""
+    def _drain(self, stop: threading.Event, timeout: float = 0.5) -> list[Change]:
+        """At least one change (or none after `timeout`), then whatever arrives within the batch window."""
         try:
-            first = self.queue.get(timeout=0.5)
+            first = self.queue.get(timeout=timeout)
         except queue.Empty:
             return []
         batch = [first]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -70,20 +70,36 @@ def key_of(result: dict[str, Any]) -> FindingKey | None:
             str(r.get("name", "")), str(props.get("path", "")), str(result.get("message", "")))
 
 
-def scopes(report: Report, namespaces: Iterable[str]) -> set[Scope]:
+class ScopeIndex(Protocol):
+    """The report's findings per scope, kept by whoever made the report (monitor.state.Incremental), so the
+    bodies of a few scopes are built without walking every finding."""
+
+    def finding_scopes(self) -> set[Scope]: ...
+
+    def in_scopes(self, wanted: set[Scope]) -> dict[Scope, list[Finding]]: ...
+
+
+def scopes(report: Report, namespaces: Iterable[str], index: ScopeIndex | None = None) -> set[Scope]:
     """Where reports belong: the cluster, every namespace that holds objects or has findings."""
-    return {None, *namespaces, *(f.object.namespace for f in report.findings)}
+    with_findings = index.finding_scopes() if index is not None else (f.object.namespace for f in report.findings)
+    return {None, *namespaces, *with_findings}
 
 
-def desired(report: Report, namespaces: Iterable[str], only: set[Scope] | None = None) -> dict[Scope, dict[str, Any]]:
-    """The report body for every scope (`only`: just those of them, the others being known unchanged)."""
-    wanted = scopes(report, namespaces)
+def desired(report: Report, namespaces: Iterable[str], only: set[Scope] | None = None,
+            index: ScopeIndex | None = None) -> dict[Scope, dict[str, Any]]:
+    """The report body for every scope (`only`: just those of them, the others being known unchanged);
+    `index`: the report's findings per scope, when its maker keeps them."""
+    wanted = scopes(report, namespaces, index)
     if only is not None:
         wanted &= only
-    by_scope: dict[Scope, list[Finding]] = defaultdict(list)
-    for f in report.findings:
-        if only is None or f.object.namespace in wanted:
-            by_scope[f.object.namespace].append(f)
+    by_scope: dict[Scope, list[Finding]]
+    if index is not None:
+        by_scope = index.in_scopes(wanted)
+    else:
+        by_scope = defaultdict(list)
+        for f in report.findings:
+            if only is None or f.object.namespace in wanted:
+                by_scope[f.object.namespace].append(f)
     passed = _passed(report, wanted, by_scope)
     out: dict[Scope, dict[str, Any]] = {}
     for scope in wanted:
@@ -111,9 +127,13 @@ def _passed(report: Report, wanted: set[Scope], by_scope: dict[Scope, list[Findi
     for refs in report.evaluated_objects.values():
         counts = judged.get(id(refs))
         if counts is None:
-            counts = judged[id(refs)] = defaultdict(int)
-            for ref in refs:
-                counts[ref.namespace] += 1
+            kept = getattr(refs, "per_namespace", None)  # the monitor's lists count once (state.JudgedRefs)
+            if kept is not None:
+                counts = judged[id(refs)] = kept()
+            else:
+                counts = judged[id(refs)] = defaultdict(int)
+                for ref in refs:
+                    counts[ref.namespace] += 1
         for scope, n in counts.items():
             out[scope] += n
     return {s: max(0, n - failed.get(s, 0)) for s, n in out.items() if s in wanted}

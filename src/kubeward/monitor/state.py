@@ -1,28 +1,35 @@
 """The monitor's picture of the cluster and its incremental evaluation.
 
-`ClusterState` holds the objects the watches keep current (per resource type, keyed by namespace and name) and
-what changed since the last evaluation. `Incremental` is the run loop's source of hits
-(controls.registry.HitSource): a per-object control's hits are kept per object and recomputed only for an object
-that changed; a cross-object (snapshot) control is re-run only when a kind it read last time changed. What a
+`ClusterState` holds the objects the watches keep current (per resource type, keyed by namespace and name, each
+with its place in a scan's order) and what changed since the last evaluation. `Incremental` makes the report: a
+per-object control judges only an object version it has not seen, and the Findings it yields (the exceptions
+asked once) are patched into that control's block, kept in the run loop's order; a cross-object (snapshot)
+control is re-run only when a kind it read last time changed, in `lane` mode in a thread of its own. What a
 snapshot control reads is recorded while it runs (`TracedSnapshot`), not declared: a control's output is a
 function of what it read, so if none of that changed, running it again would read the same and yield the same.
-Every report still comes out of the one run loop (exceptions, counts, order), so it equals a full scan's of the
-same objects; tests/unit/test_monitor_state.py checks that over random change sequences.
+The report equals a full scan's of the same objects (the cross-object part once the lane caught up);
+tests/unit/test_monitor_state.py checks that over random change sequences.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..findings import Finding, NotAssessed, Report
+from ..controls.registry import assessed_kinds, findings_of, place_in_control, unassessed_kinds
+from ..findings import ControlResult, Finding, NotAssessed, ObjectRef, Report
+from ..gcpause import gc_paused
 from ..resource import POD_KINDS, Resource
 from ..snapshot import Snapshot
 from ..sources.cluster import ClusterSnapshot, ResourceType
 
 if TYPE_CHECKING:
-    from ..controls.registry import Control, _Targets
+    from ..controls.registry import Control
     from ..scan import Plan, ScanOptions
 
 T = TypeVar("T")
@@ -169,6 +176,8 @@ class TracedSnapshot(ClusterSnapshot):
 class TypeState:
     rtype: ResourceType
     objects: dict[tuple[str | None, str], Resource] = field(default_factory=dict)
+    # each held key's place in `objects` (increasing in dict order): a scan judges objects in that order
+    place: dict[tuple[str | None, str], int] = field(default_factory=dict)
     status: str = "pending"  # pending (never listed) | read | absent (optional API not installed) | unreadable
     reason: str = ""
 
@@ -181,10 +190,16 @@ class ClusterState:
         self.types: dict[str, TypeState] = {}
         for t in types:
             self.types.setdefault(t.path, TypeState(t))
+        # one type per kind (SCAN_TYPES): the kind names the type an object is held in
+        self._path_of = {ts.rtype.kind: path for path, ts in self.types.items()}
+        self._turn = {ts.rtype.kind: i for i, ts in enumerate(self.types.values())}
         self.changed_kinds: set[str] = set()  # kinds, in_ns(ns) of every namespace touched, NAMESPACES
         self.dropped: list[Resource] = []  # versions no longer held (replaced or deleted): their hits can go
         self.changed_scopes: set[str | None] = set()  # namespaces (None: cluster-scoped) with an object changed
         self._ns_use: dict[str, int] = {}  # objects per namespace: when one appears or goes, NAMESPACES changed
+        self.added: list[Resource] = []  # versions newly held (some may be dropped again before take())
+        self.reordered: set[str] = set()  # kinds a relist put in another order (every place renumbered)
+        self._places = 0
 
     def _changed(self, res: Resource, delta: int = 0) -> None:
         self.changed_kinds.add(res.kind)
@@ -208,6 +223,7 @@ class ClusterState:
         """A (re)list: the type now holds exactly `items`; objects missing from it were deleted meanwhile."""
         ts = self.types[rtype.path]
         old, new = ts.objects, {}
+        added = self.added
         for obj in items:
             res = Resource(obj, cluster=self.context)
             key = (res.namespace, res.name)
@@ -216,6 +232,7 @@ class ClusterState:
                 new[key] = before  # unchanged: keep the judged object
             else:
                 new[key] = res
+                added.append(res)
                 self._changed(res, 0 if before is not None else 1)
                 if before is not None:
                     self.dropped.append(before)
@@ -226,6 +243,29 @@ class ClusterState:
         if ts.status != "read":
             self.changed_scopes.add(None)  # no longer among the types not assessed
         ts.objects, ts.status, ts.reason = new, "read", ""
+        self._renumber(ts, old)
+
+    def _renumber(self, ts: TypeState, old: dict[tuple[str | None, str], Resource]) -> None:
+        """Places after a relist: kept when the objects still held keep their order and the new ones come after
+        them (a relist of what the watch delivered), else every object numbered afresh and the kind reordered."""
+        place, last, fresh = ts.place, -1, False
+        for key in ts.objects:
+            at = place.get(key) if key in old else None
+            if at is None:
+                fresh = True
+            elif fresh or at < last:
+                break
+            else:
+                last = at
+        else:
+            ts.place = {k: place[k] if k in old and k in place else self._next() for k in ts.objects}
+            return
+        ts.place = {k: self._next() for k in ts.objects}
+        self.reordered.add(ts.rtype.kind)
+
+    def _next(self) -> int:
+        self._places += 1
+        return self._places
 
     def apply(self, rtype: ResourceType, event: str, obj: dict[str, Any]) -> None:
         """One watch event: ADDED / MODIFIED put the object, DELETED removes it."""
@@ -237,6 +277,7 @@ class ClusterState:
         if event == "DELETED":
             gone = ts.objects.pop(key, None)
             if gone is not None:
+                ts.place.pop(key, None)
                 self._changed(gone, -1)
                 self.dropped.append(gone)
         else:
@@ -244,7 +285,10 @@ class ClusterState:
             self._changed(res, 0 if before is not None else 1)
             if before is not None:
                 self.dropped.append(before)
+            else:
+                ts.place[key] = self._next()  # a new key goes last in the dict, and so in a scan's order
             ts.objects[key] = res
+            self.added.append(res)
 
     def unreadable(self, rtype: ResourceType, status: int, reason: str) -> None:
         """The type cannot be listed or watched (403, 404, not the API): not assessed, and what was known of it
@@ -256,7 +300,7 @@ class ClusterState:
         for res in ts.objects.values():
             self._changed(res, -1)
             self.dropped.append(res)
-        ts.objects = {}
+        ts.objects, ts.place = {}, {}
         self.changed_scopes.add(None)  # the ClusterPolicyReport names the types not assessed
         if absent:
             ts.status, ts.reason = "absent", ""
@@ -290,11 +334,37 @@ class ClusterState:
         return TracedSnapshot(resources, context=self.context, coverage=self.coverage(),
                               not_assessed=self.not_assessed())
 
-    def take(self) -> tuple[set[str], list[Resource], set[str | None]]:
-        """The kinds changed, the object versions dropped and the scopes touched since the last call."""
-        out = self.changed_kinds, self.dropped, self.changed_scopes
-        self.changed_kinds, self.dropped, self.changed_scopes = set(), [], set()
+    def take(self) -> Taken:
+        """What changed since the last call."""
+        out = Taken(self.changed_kinds, self.dropped, self.changed_scopes, self.added, self.reordered)
+        self.changed_kinds, self.dropped, self.changed_scopes, self.added, self.reordered = set(), [], set(), [], set()
         return out
+
+    def held(self, res: Resource) -> bool:
+        """Whether `res` is the version held now (not replaced or deleted since it was added)."""
+        ts = self.types.get(self._path_of.get(res.kind, ""))
+        return ts is not None and ts.objects.get((res.namespace, res.name)) is res
+
+    def place(self, res: Resource) -> int:
+        return self.types[self._path_of[res.kind]].place[res.namespace, res.name]
+
+    def order(self, res: Resource) -> tuple[int, int]:
+        """Where a held object comes in snapshot().resources: its type's turn, then its place."""
+        return self._turn[res.kind], self.place(res)
+
+    def of_kind(self, kind: str) -> Iterable[Resource]:
+        """The held objects of one kind, in a scan's order (ClusterSnapshot.of_kind over snapshot())."""
+        ts = self.types.get(self._path_of.get(kind, ""))
+        return ts.objects.values() if ts is not None else ()
+
+
+@dataclass(slots=True)
+class Taken:
+    kinds: set[str]  # kinds, in_ns(ns) of every namespace touched, NAMESPACES
+    dropped: list[Resource]  # versions no longer held (replaced or deleted)
+    scopes: set[str | None]  # namespaces (None: cluster-scoped) with an object changed
+    added: list[Resource]  # versions newly held (check ClusterState.held: some went again)
+    reordered: set[str]  # kinds whose objects a relist numbered afresh
 
 
 def _same_version(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -304,52 +374,358 @@ def _same_version(a: dict[str, Any], b: dict[str, Any]) -> bool:
         (a.get("metadata") or {}).get("uid") == (b.get("metadata") or {}).get("uid")
 
 
-def _signature(hits: list[Hit]) -> list[tuple[int, str, str]]:
-    return [(id(r), p, m) for r, p, m in hits]
-
-
 @dataclass(slots=True)
 class _SnapshotEntry:
     hits: list[Hit]
     reads: frozenset[str]
 
 
-class Incremental:
-    """The registry's HitSource for the monitor: per-object hits cached per object, snapshot controls re-run only
-    when what they read changed. `evaluate()` is one pass of the run loop over the current state."""
+Key = tuple[str, int, str, str, int, int]  # file, line, path (the run loop's order), kind, place, hit: unique
 
-    def __init__(self, state: ClusterState, plan: Plan, options: ScanOptions) -> None:
+
+class _Block:
+    """One control's findings in report order: reported ones sorted as the run loop sorts them (place in
+    control, then the scan's object order, then the control's yield order), suppressed ones in the scan's
+    object order; the reported ones also per namespace, in the same order (the report bodies of a few scopes
+    are built without walking every finding). Per-object controls' blocks are patched per object."""
+
+    __slots__ = ("by_ns", "failed", "found", "keys", "skeys", "suppressed")
+
+    def __init__(self) -> None:
+        self.keys: list[Key] = []
+        self.found: list[Finding] = []
+        self.skeys: list[tuple[str, int, int]] = []
+        self.suppressed: list[Finding] = []
+        self.by_ns: dict[str | None, tuple[list[Key], list[Finding]]] = {}
+        self.failed = 0
+
+    @classmethod
+    def of(cls, found: list[Finding], suppressed: list[Finding], failed: int) -> _Block:
+        """A cross-object control's block, laid out whole (`found` in report order)."""
+        block = cls()
+        block.found, block.suppressed, block.failed = found, suppressed, failed
+        for f in found:
+            block.by_ns.setdefault(f.object.namespace, ([], []))[1].append(f)
+        return block
+
+    @classmethod
+    def laid_out(cls, rows: list[tuple[Key, Finding]], srows: list[tuple[tuple[str, int, int], Finding]],
+                 failed: int) -> _Block:
+        """A per-object control's block from every object's findings at once (first evaluation, relist)."""
+        block = cls()
+        rows.sort(key=lambda r: r[0])
+        srows.sort(key=lambda r: r[0])
+        block.keys = [k for k, _ in rows]
+        block.found = [f for _, f in rows]
+        block.skeys = [k for k, _ in srows]
+        block.suppressed = [f for _, f in srows]
+        block.failed = failed
+        by_ns = block.by_ns
+        for k, f in rows:
+            keys, found = by_ns.setdefault(f.object.namespace, ([], []))
+            keys.append(k)
+            found.append(f)
+        return block
+
+    def add(self, kind: str, place: int, found: list[Finding], suppressed: list[Finding]) -> None:
+        by_ns = self.by_ns
+        for j, f in enumerate(found):
+            k = (*place_in_control(f), kind, place, j)
+            i = bisect_left(self.keys, k)
+            self.keys.insert(i, k)
+            self.found.insert(i, f)
+            keys, fs = by_ns.setdefault(f.object.namespace, ([], []))
+            i = bisect_left(keys, k)
+            keys.insert(i, k)
+            fs.insert(i, f)
+        for j, f in enumerate(suppressed):
+            sk = (kind, place, j)
+            i = bisect_left(self.skeys, sk)
+            self.skeys.insert(i, sk)
+            self.suppressed.insert(i, f)
+        if found:
+            self.failed += 1
+
+    def remove(self, kind: str, place: int, found: list[Finding], suppressed: list[Finding]) -> None:
+        by_ns = self.by_ns
+        for j, f in enumerate(found):
+            k = (*place_in_control(f), kind, place, j)
+            i = bisect_left(self.keys, k)
+            del self.keys[i], self.found[i]
+            ns = f.object.namespace
+            keys, fs = by_ns[ns]
+            i = bisect_left(keys, k)
+            del keys[i], fs[i]
+            if not keys:
+                del by_ns[ns]
+        for j in range(len(suppressed)):
+            i = bisect_left(self.skeys, (kind, place, j))
+            del self.skeys[i], self.suppressed[i]
+        if found:
+            self.failed -= 1
+
+
+@dataclass(slots=True)
+class _Judged:
+    """One held object version: its place and, per control with hits on it, its (reported, suppressed)
+    Findings, the exceptions asked once (they do not change while the monitor runs)."""
+    res: Resource
+    place: int
+    findings: dict[str, tuple[list[Finding], list[Finding]]]
+
+
+class JudgedRefs(list[ObjectRef]):
+    """The objects one kind set judged (Report.evaluated_objects), with their count per namespace kept with
+    the list: it is reused while none of its kinds changes, so the report bodies do not count it again."""
+
+    __slots__ = ("_per_ns",)
+    _per_ns: dict[str | None, int]
+
+    def per_namespace(self) -> dict[str | None, int]:
+        try:
+            return self._per_ns
+        except AttributeError:
+            counts: dict[str | None, int] = {}
+            for ref in self:
+                counts[ref.namespace] = counts.get(ref.namespace, 0) + 1
+            self._per_ns = counts
+            return counts
+
+
+@dataclass(slots=True)
+class _Job:
+    """One run of the cross-object lane: the held objects when it started, what changed since the run before."""
+    started: float
+    resources: list[Resource]
+    coverage: tuple[int, int]
+    not_assessed: list[NotAssessed]
+    changed: set[str]
+    rerun: dict[str, list[Hit]] = field(default_factory=dict)
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Incremental:
+    """The monitor's evaluation: a report equal to a full scan's of the held objects, at a cost that follows
+    the change. Per-object controls judge only the object versions added since the last evaluation, and their
+    Findings (exceptions asked once per object version) are patched into each control's sorted block;
+    cross-object (snapshot) controls re-run only when what they read changed, and in `lane` mode they do so
+    in a thread of their own (the cross-object lane), so an object's own findings are reported without
+    waiting for them: each lane run starts when the previous one is done, over the objects held then, and its
+    results are merged by the next evaluation (`cross_pending()` says one is due). With `lane` off (tests,
+    one-shot use) every evaluation is complete."""
+
+    def __init__(self, state: ClusterState, plan: Plan, options: ScanOptions, *, lane: bool = False) -> None:
         from ..controls.registry import Shape
 
         self.state, self.plan, self.options = state, plan, options
+        self.lane = lane
+        self._skip_ns = frozenset(options.exclude_namespaces)
+        self._exceptions = plan.exceptions
         self._per_kind: dict[str, list[Control]] = {}
-        for c in plan.controls:
-            if c.shape != Shape.SNAPSHOT:
-                for k in c.kinds:
-                    self._per_kind.setdefault(k, []).append(c)
-        # id(resource) -> (resource, hits): the entry holds the object, so its id cannot be reused meanwhile
-        self._objects: dict[int, tuple[Resource, dict[str, list[tuple[str, str]]]]] = {}
+        self._object_controls = [c for c in plan.controls if c.shape != Shape.SNAPSHOT]
+        self._snapshot_controls = [c for c in plan.controls if c.shape == Shape.SNAPSHOT]
+        for c in self._object_controls:
+            for k in c.kinds:
+                self._per_kind.setdefault(k, []).append(c)
+        self._objects: dict[int, _Judged] = {}  # id(resource) -> entry: it holds the object, so the id stays its
+        self._blocks: dict[str, _Block] = {c.meta.id: _Block() for c in self._object_controls}
+        self._refs: dict[frozenset[str], JudgedRefs] = {}
+        self._kind_refs: dict[str, tuple[list[ObjectRef], dict[str | None, int]]] = {}
+        # the run loop's order of blocks (severity, highest first, then id)
+        self._report_order = [c.meta.id for c in sorted(plan.controls, key=lambda c: (-c.meta.severity, c.meta.id))]
+        self._notes: dict[int, tuple[Resource, list[str]]] = {}  # objects whose inline ignore note says something
+        self._cross: dict[str, _Block] = {}  # snapshot control -> its findings (laid out whole at each merge)
         self._snapshots: dict[str, _SnapshotEntry] = {}
         self._derived: dict[str, tuple[Any, frozenset[str]]] = {}  # what the last snapshot derived, and its reads
         self._by_value: dict[str, Callable[[Snapshot], Any]] = {}  # the builds of the by_value ones
-        self._changed: set[str] = set()
-        self._snap: TracedSnapshot | None = None
-        self.rerun: list[str] = []  # snapshot controls the last evaluation re-ran (for tests and metrics)
+        self._lane_changed: set[str] = set()  # changed since the last lane run started
+        self._job: _Job | None = None
+        self._same_path: dict[str, str] = {}
+        self._same_message: dict[str, str] = {}
+        self.rerun: list[str] = []  # snapshot controls the last evaluation re-ran (merged, in lane mode)
         # scopes (namespaces, None: cluster) whose findings may differ from the evaluation before; None: all
         self.dirty: set[str | None] | None = None
+        # the reported findings that came and went in the last evaluation (None: the first, take them all)
+        self.delta: tuple[list[Finding], list[Finding]] | None = None
+        self.cross_started: float | None = None  # when the lane run merged by the last evaluation started
+        self.cross_seconds: float | None = None  # and how long it took
         self._evaluated = False
         self.judged = 0  # objects the last evaluation judged afresh
 
+    # -- the evaluation ------------------------------------------------------------------------------------
     def evaluate(self) -> Report:
-        from ..scan import judge
-
-        self._changed, dropped, scopes = self.state.take()
-        self.dirty = set(scopes) if self._evaluated else None
+        taken = self.state.take()
+        first = not self._evaluated
+        self.dirty = None if first else set(taken.scopes)
         self._evaluated = True
-        for res in dropped:
-            self._objects.pop(id(res), None)
-        self._snap = snap = self.state.snapshot()
-        changed = self._changed
+        added: list[Finding] = []
+        removed: list[Finding] = []
+        self.rerun, self.judged, self.cross_started = [], 0, None
+        self._objects_changed(taken, added, removed)
+        self._lane_changed |= taken.kinds
+        if self.lane and not first:  # the first report is complete: nothing announced resolved, then new
+            job = self._job
+            if job is not None and job.done.is_set():
+                self._job = None
+                self._merge(job, added, removed)
+            if self._job is None and self._lane_changed and self._cross_stale(self._lane_changed):
+                self._start()
+            elif self._job is None:
+                self._lane_changed = set()
+        elif self._cross_stale(self._lane_changed):
+            job = self._new_job()
+            self._run_job(job)
+            self._merge(job, added, removed)
+        else:
+            self._lane_changed = set()
+        self.delta = None if first else (added, removed)
+        return self._report()
+
+    def cross_pending(self) -> bool:
+        """A lane run finished and waits to be merged (evaluate() now), or changes wait for one to start."""
+        job = self._job
+        return job.done.is_set() if job is not None else bool(self._lane_changed)
+
+    def wait_cross(self, timeout: float | None = None) -> bool:
+        """Until the lane run in progress is done (tests, benchmarks)."""
+        job = self._job
+        return job is None or job.done.wait(timeout)
+
+    def _objects_changed(self, taken: Taken, added: list[Finding], removed: list[Finding]) -> None:
+        state, blocks, objects = self.state, self._blocks, self._objects
+        skip = self._skip_ns
+        fresh = list({id(r): r for r in taken.added if id(r) not in objects and state.held(r)}.values())
+        # blocks laid out afresh rather than patched: those of a kind a relist renumbered, and every one when
+        # most objects are new (the first evaluation): one sort instead of an insertion per finding
+        relaid = {c.meta.id for k in taken.reordered for c in self._per_kind.get(k, ())}
+        if len(fresh) > max(1000, len(objects) // 4):
+            relaid = set(blocks)
+        for res in taken.dropped:
+            entry = objects.pop(id(res), None)
+            self._notes.pop(id(res), None)
+            if entry is None:
+                continue
+            for cid, (found, silenced) in entry.findings.items():
+                if cid not in relaid:
+                    blocks[cid].remove(res.kind, entry.place, found, silenced)
+                    removed += found
+        judged = []
+        for res in fresh:
+            self._note(res)
+            if res.kind in self._per_kind and not (skip and res.namespace in skip):
+                judged.append(self._judge(res))
+        for kind in taken.reordered:
+            for res in state.of_kind(kind):
+                entry = objects.get(id(res))
+                if entry is not None:
+                    entry.place = state.place(res)
+        for c in self._object_controls:
+            cid = c.meta.id
+            if cid not in relaid:
+                continue
+            removed += blocks[cid].found
+            rows: list[tuple[Key, Finding]] = []
+            srows: list[tuple[tuple[str, int, int], Finding]] = []
+            failed = 0
+            for k in sorted(c.kinds):
+                for res in state.of_kind(k):
+                    entry = objects.get(id(res))
+                    if entry is None or cid not in entry.findings:
+                        continue
+                    found, silenced = entry.findings[cid]
+                    place = entry.place
+                    rows += [((*place_in_control(f), k, place, j), f) for j, f in enumerate(found)]
+                    srows += [((k, place, j), f) for j, f in enumerate(silenced)]
+                    failed += bool(found)
+            blocks[cid] = block = _Block.laid_out(rows, srows, failed)
+            added += block.found
+        for entry in judged:
+            kind = entry.res.kind
+            for cid, (found, silenced) in entry.findings.items():
+                if cid not in relaid:
+                    blocks[cid].add(kind, entry.place, found, silenced)
+                    added += found
+        stale = taken.kinds | taken.reordered
+        for kind in stale & self._kind_refs.keys():
+            del self._kind_refs[kind]
+        for kinds in [k for k in self._refs if k & stale]:
+            del self._refs[kinds]
+
+    def _judge(self, res: Resource) -> _Judged:
+        """Every per-object control's Findings on `res`, judged once per version of the object."""
+        from ..controls.registry import Shape
+
+        exceptions: Any = self._exceptions
+        if exceptions is not None and not exceptions.may_silence(res):
+            exceptions = None
+        if len(self._same_path) > 100_000 or len(self._same_message) > 100_000:
+            self._same_path, self._same_message = {}, {}  # only shared strings: a long run must not grow them
+        path_of, message_of = self._same_path.setdefault, self._same_message.setdefault
+        out: dict[str, tuple[list[Finding], list[Finding]]] = {}
+        pod = None
+        for c in self._per_kind[res.kind]:
+            if c.shape == Shape.POD:
+                pod = pod or res.pod()
+                if pod is None:
+                    continue
+                hits = [(res, p, m) for p, m in c.func(pod)]
+            else:
+                hits = [(res, p, m) for p, m in c.func(res)]
+            if hits:
+                out[c.meta.id] = findings_of(c.meta, hits, exceptions, path_of, message_of)
+        entry = self._objects[id(res)] = _Judged(res, self.state.place(res), out)
+        self.judged += 1
+        return entry
+
+    def _note(self, res: Resource) -> None:
+        if self._exceptions is not None:
+            notes = self._exceptions.inline_notes([res])
+            if notes:
+                self._notes[id(res)] = (res, notes)
+
+    # -- the cross-object controls -------------------------------------------------------------------------
+    def _cross_stale(self, changed: set[str]) -> bool:
+        """Whether some snapshot control (or a derived value one reads) may read differently now."""
+        if not changed:
+            return False
+        if any(c.meta.id not in self._snapshots for c in self._snapshot_controls):
+            return True
+        reads = [e.reads for e in self._snapshots.values()] + [r for _, r in self._derived.values()]
+        return any(ALL in r or r & changed for r in reads)
+
+    def _new_job(self) -> _Job:
+        state = self.state
+        job = _Job(time.monotonic(), [r for ts in state.types.values() for r in ts.objects.values()],
+                   state.coverage(), state.not_assessed(), self._lane_changed)
+        self._lane_changed = set()
+        return job
+
+    def _start(self) -> None:
+        job = self._job = self._new_job()
+
+        def run() -> None:
+            try:
+                self._run_job(job)
+            except BaseException as e:  # handed to the evaluation that merges it
+                job.error = e
+            finally:
+                job.done.set()
+
+        threading.Thread(target=run, name="kubeward-cross-object", daemon=True).start()
+
+    def _run_job(self, job: _Job) -> None:
+        """Re-run the snapshot controls whose reads changed, over a snapshot of the job's objects. Touches only
+        the lane's own state (entries, derived values), never what the evaluations read. The cyclic collector
+        is paused meanwhile, as for a scan (registry.run): the engines' builds allocate hundreds of thousands
+        of objects, and the collections they would trigger walk the whole heap, pausing the evaluations too."""
+        with gc_paused():
+            self._run_job_now(job)
+
+    def _run_job_now(self, job: _Job) -> None:
+        snap = TracedSnapshot(job.resources, context=self.state.context, coverage=job.coverage,
+                              not_assessed=job.not_assessed)
+        changed = job.changed
 
         def stale(reads: frozenset[str]) -> bool:
             return ALL in reads or bool(reads & changed)
@@ -361,70 +737,151 @@ class Incremental:
             if held is not None and stale(held[1]) and snap.refresh(key, build, held[0]):
                 changed.add(of_value(key))
         snap.seed({k: v for k, v in self._derived.items() if not stale(v[1]) and k not in snap._derived})
-        self.rerun, self.judged = [], 0
         try:
-            return judge(self._snap, self.plan, self.options, hits=self)
-        finally:
-            self._derived = self._snap.carried()
-            self._by_value.update(self._snap._by_value)
-            self._snap = None
-
-    # -- HitSource -----------------------------------------------------------------------------------------
-    def object_hits(self, controls: list[Control], targets_for: dict[frozenset[str], _Targets]
-                    ) -> dict[str, list[Hit]]:
-        from ..controls.registry import Shape
-
-        out: dict[str, list[Hit]] = {}
-        groups: dict[frozenset[str], list[str]] = {}
-        for c in controls:
-            if c.shape != Shape.SNAPSHOT:
-                out[c.meta.id] = []
-                groups.setdefault(c.kinds, []).append(c.meta.id)
-        known = self._objects
-        for kinds, ids in groups.items():
-            for res in targets_for[kinds].resources:
-                cached = known.get(id(res))  # _hits_of's cache, looked up here: one call less per object
-                hits = cached[1] if cached is not None else self._hits_of(res)
-                if not hits:
+            for c in self._snapshot_controls:
+                cid = c.meta.id
+                entry = self._snapshots.get(cid)
+                if entry is not None and not (ALL in entry.reads and changed) and not (entry.reads & changed):
                     continue
-                for cid in ids:
-                    found = hits.get(cid)
-                    if found:
-                        out[cid] += [(res, path, message) for path, message in found]
+                hits, reads = snap.reading(partial(_hits_of, c, snap))
+                self._snapshots[cid] = _SnapshotEntry(hits, reads)
+                job.rerun[cid] = hits
+        finally:
+            self._derived = snap.carried()
+            self._by_value.update(snap._by_value)
+        self.cross_seconds = time.monotonic() - job.started
+
+    def _merge(self, job: _Job, added: list[Finding], removed: list[Finding]) -> None:
+        """The lane run's results into the report: the Findings of each control it re-ran. A hit on the same
+        object version as before keeps its Finding (and the exceptions' verdict on it), so the delta, and the
+        scopes whose reports are rebuilt, are those of the hits that came or went."""
+        if job.error is not None:
+            raise job.error
+        skip, exceptions = self._skip_ns, self._exceptions
+        by_id = {c.meta.id: c for c in self._snapshot_controls}
+        for cid, hits in job.rerun.items():
+            self.rerun.append(cid)
+            if skip:
+                hits = [h for h in hits if h[0].namespace not in skip]
+            old = self._cross.get(cid)
+            kept: dict[tuple[int, str, str], list[Finding]] = {}
+            if old is not None:
+                for f in (*old.found, *old.suppressed):
+                    kept.setdefault((id(f.object), f.path, f.message), []).append(f)
+            new_hits = [h for h in hits if not kept.get((id(h[0].ref()), h[1], h[2]))]
+            # the verdicts on kept Findings stand (reason_for depends on the finding and its object only)
+            here: Any = exceptions
+            if here is not None and not any(here.may_silence(r) for r in {id(h[0]): h[0] for h in new_hits}.values()):
+                here = None
+            meta, path_of, message_of = by_id[cid].meta, self._same_path.setdefault, self._same_message.setdefault
+            found: list[Finding] = []
+            silenced: list[Finding] = []
+            fresh: list[Finding] = []
+            fresh_silenced: list[Finding] = []
+            for h in hits:  # in the control's yield order, as the run loop takes them
+                same = kept.get((id(h[0].ref()), h[1], h[2]))
+                if same:
+                    f = same.pop(0)
+                    (silenced if f.suppressed_by is not None else found).append(f)
+                else:
+                    made, made_silenced = findings_of(meta, [h], here, path_of, message_of)
+                    found += made
+                    fresh += made
+                    silenced += made_silenced
+                    fresh_silenced += made_silenced
+            gone = [f for fs in kept.values() for f in fs]
+            if old is not None and not fresh and not fresh_silenced and not gone:
+                continue  # the same hits
+            found.sort(key=place_in_control)  # stable: ties keep the yield order
+            added += fresh
+            removed += [f for f in gone if f.suppressed_by is None]
+            if self.dirty is not None:
+                self.dirty.update(f.object.namespace for f in (*fresh, *fresh_silenced, *gone))
+            self._cross[cid] = _Block.of(found, silenced, len({id(f.object) for f in found}))
+        self.cross_started = job.started
+
+    # -- the report bodies (policyreport.ScopeIndex) -------------------------------------------------------
+    def finding_scopes(self) -> set[str | None]:
+        """The namespaces (None: cluster-scoped) of every finding of the last report."""
+        out: set[str | None] = set()
+        for block in (*self._blocks.values(), *self._cross.values()):
+            out.update(block.by_ns)
         return out
 
-    def snapshot_hits(self, control: Control, snapshot: Snapshot) -> list[Hit]:
-        cid = control.meta.id
-        entry = self._snapshots.get(cid)
-        if entry is not None and not (ALL in entry.reads and self._changed) and not (entry.reads & self._changed):
-            return entry.hits
-        assert isinstance(snapshot, TracedSnapshot)
-        hits, reads = snapshot.reading(lambda: list(control.func(snapshot)))
-        if entry is not None and self.dirty is not None and _signature(entry.hits) != _signature(hits):
-            self.dirty.update(r.namespace for r, _, _ in (*entry.hits, *hits))
-        self._snapshots[cid] = _SnapshotEntry(hits, reads)
-        self.rerun.append(cid)
-        return hits
-
-    def _hits_of(self, res: Resource) -> dict[str, list[tuple[str, str]]]:
-        """Every per-object control's hits on `res`, judged once per version of the object."""
-        cached = self._objects.get(id(res))
-        if cached is not None:
-            return cached[1]
-        from ..controls.registry import Shape
-
-        hits: dict[str, list[tuple[str, str]]] = {}
-        pod = None
-        for c in self._per_kind.get(res.kind, ()):
-            if c.shape == Shape.POD:
-                pod = pod or res.pod()
-                if pod is None:
-                    continue
-                found = list(c.func(pod))
-            else:
-                found = list(c.func(res))
+    def in_scopes(self, wanted: set[str | None]) -> dict[str | None, list[Finding]]:
+        """The last report's findings in each wanted scope, in report order, without walking the others."""
+        out: dict[str | None, list[Finding]] = {}
+        blocks = [b for cid in self._report_order if (b := self._blocks.get(cid) or self._cross.get(cid))]
+        for scope in wanted:
+            found: list[Finding] = []
+            for block in blocks:
+                part = block.by_ns.get(scope)
+                if part:
+                    found += part[1]
             if found:
-                hits[c.meta.id] = found
-        self._objects[id(res)] = (res, hits)
-        self.judged += 1
-        return hits
+                out[scope] = found
+        return out
+
+    # -- the report ----------------------------------------------------------------------------------------
+    def _targets(self, kinds: frozenset[str]) -> JudgedRefs:
+        """The refs a kind set's controls judged (Report.evaluated_objects), from lists kept per kind."""
+        refs = self._refs.get(kinds)
+        if refs is None:
+            refs = self._refs[kinds] = JudgedRefs()
+            per_ns: dict[str | None, int] = {}
+            for k in sorted(kinds):
+                of_kind, counts = self._of_kind(k)
+                refs += of_kind
+                for ns, n in counts.items():
+                    per_ns[ns] = per_ns.get(ns, 0) + n
+            refs._per_ns = per_ns
+        return refs
+
+    def _of_kind(self, kind: str) -> tuple[list[ObjectRef], dict[str | None, int]]:
+        kept = self._kind_refs.get(kind)
+        if kept is None:
+            skip = self._skip_ns
+            refs = [r.ref() for r in self.state.of_kind(kind) if not skip or r.namespace not in skip]
+            counts: dict[str | None, int] = {}
+            for ref in refs:
+                counts[ref.namespace] = counts.get(ref.namespace, 0) + 1
+            kept = self._kind_refs[kind] = (refs, counts)
+        return kept
+
+    def _report(self) -> Report:
+        """The run loop's report (registry._run, then scan.judge) from the blocks kept: same findings, order,
+        counts, suppressed and notes as a full scan's of the held objects."""
+        state, exceptions = self.state, self._exceptions
+        held = [ts for ts in state.types.values() if ts.status == "read"]
+        known = assessed_kinds()
+        report = Report(objects=sum(len(ts.objects) for ts in held), findings=[],
+                        not_assessed=[*state.not_assessed(), *unassessed_kinds(
+                            [r for ts in held if ts.rtype.kind not in known for r in ts.objects.values()],
+                            self._skip_ns)])
+        blocks: list[tuple[tuple[int, str], list[Finding]]] = []
+        for c in self.plan.controls:
+            meta = c.meta
+            refs = self._targets(c.kinds)
+            result = report.controls[meta.id] = ControlResult(meta, evaluated=len(refs))
+            report.evaluated_objects[meta.id] = refs
+            block = self._blocks.get(meta.id) or self._cross.get(meta.id) or _EMPTY
+            found, silenced, result.failed = block.found, block.suppressed, block.failed
+            report.suppressed += silenced
+            if found:
+                blocks.append(((-meta.severity, meta.id), found))
+        blocks.sort(key=lambda b: b[0])
+        for _, found in blocks:
+            report.findings += found
+        if exceptions is not None:
+            report.expired_exceptions = list(exceptions.expired)
+            noted = sorted(self._notes.values(), key=lambda n: state.order(n[0]))
+            report.exception_notes = [*exceptions.notes, *(note for _, notes in noted for note in notes)]
+        report.coverage = state.coverage()
+        return report
+
+
+_EMPTY = _Block()
+
+
+def _hits_of(control: Control, snapshot: Snapshot) -> list[Hit]:
+    return list(control.func(snapshot))

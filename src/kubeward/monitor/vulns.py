@@ -120,6 +120,8 @@ class VulnWatch:
         self._polled: float | None = None
         self._day: dt.date | None = None
         self._keys: dict[Scope, frozenset[Any]] = {}
+        # the findings that came and went at the last add_to (the incremental loop's delta takes them in)
+        self.delta: tuple[list[Finding], list[Finding]] = ([], [])
         self._said: set[str] = set()
 
     def add_to(self, report: Report, state: ClusterState, changed: Iterable[str]) -> set[Scope] | None:
@@ -130,7 +132,10 @@ class VulnWatch:
         moved = self._poll_version()
         if self.report is None or moved or today != self._day or READS & set(changed):
             first = self.report is None
+            was = {finding_key(f): f for f in self.report.findings} if self.report is not None else {}
             self.report = self._judge(state, today)
+            now = {finding_key(f): f for f in self.report.findings}
+            self.delta = ([f for k, f in now.items() if k not in was], [f for k, f in was.items() if k not in now])
             self._day = today
             self.judged += 1
             keys = _keys_by_scope(self.report)
@@ -140,8 +145,14 @@ class VulnWatch:
             result: set[Scope] | None = None if first else dirty
         else:
             result = set()
+            self.delta = ([], [])
         _merge(report, self.report)
         return result
+
+    def index(self, index: Any) -> WithVulns:
+        """The incremental loop's findings per scope (policyreport.ScopeIndex) with the vulnerability findings
+        after them, as they follow the scan's in the merged report."""
+        return WithVulns(index, self.report.findings if self.report is not None else [])
 
     def _poll_version(self) -> bool:
         """GET /version once per poll period; True when the apiserver's version is not what it was."""
@@ -196,6 +207,25 @@ def _keys_by_scope(report: Report) -> dict[Scope, frozenset[Any]]:
         by.setdefault(f.object.namespace, set()).add((finding_key(f), f.risk.score if f.risk else None))
     by.setdefault(None, set()).update(("not-assessed", n.what, n.reason) for n in report.not_assessed)
     return {s: frozenset(v) for s, v in by.items()}
+
+
+class WithVulns:
+    """A ScopeIndex (monitor.policyreport) over the scan's findings per scope and the vulnerability findings."""
+
+    def __init__(self, index: Any, findings: list[Finding]) -> None:
+        self._index = index
+        self._by_scope: dict[Scope, list[Finding]] = {}
+        for f in findings:
+            self._by_scope.setdefault(f.object.namespace, []).append(f)
+
+    def finding_scopes(self) -> set[Scope]:
+        return {*self._index.finding_scopes(), *self._by_scope}
+
+    def in_scopes(self, wanted: set[Scope]) -> dict[Scope, list[Finding]]:
+        out = dict(self._index.in_scopes(wanted))
+        for scope in wanted & self._by_scope.keys():
+            out[scope] = [*out.get(scope, []), *self._by_scope[scope]]
+        return out
 
 
 def _merge(report: Report, vr: Report) -> None:
