@@ -322,6 +322,6 @@ def iter_events(paths: Iterable[str], stats: ReadStats, *, stdin: IO[bytes] | No
 
 
 def _shown(path: str) -> str:
-    from ..sources.files import display_path
+    from ..formats.paths import display_path  # not sources.files: no YAML import on the audit path
 
     return display_path(path)

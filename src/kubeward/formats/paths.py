@@ -15,6 +15,17 @@ from ..textsafe import escape_control
 DEMO_DIR = str(Path(__file__).resolve().parent.parent / "demo")  # the bundled demo cluster (cli.common.DEMO_DIR)
 
 
+def display_path(path: str) -> str:
+    """Paths relative to the working directory when below it (as the JSON contract wants), else absolute."""
+    if not os.path.isabs(path):
+        return os.path.normpath(path)
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
 class Paths:
     """How a file name is shown: relative to `base` (a folder the caller names) or the bundled demo's folder when
     under it, else relative to the working directory when under that, otherwise as given (ruff's rule)."""

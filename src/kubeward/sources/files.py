@@ -23,6 +23,7 @@ import orjson
 import yaml
 
 from ..findings import InputError
+from ..formats.paths import display_path
 from ..resource import Resource
 from .crd_schema import blank_crd_schemas
 from .yaml_build import GoResolver, YAMLProblem, build_document
@@ -75,17 +76,6 @@ class _Doc(NamedTuple):
 
 class _InputProblem(Exception):
     """A user-input problem: becomes a one-line error, never a traceback."""
-
-
-def display_path(path: str) -> str:
-    """Paths relative to the working directory when below it (as the JSON contract wants), else absolute."""
-    if not os.path.isabs(path):
-        return os.path.normpath(path)
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if rel.startswith("..") else rel
 
 
 def iter_files(paths: Iterable[str], *, take_dir: Callable[[str], bool] | None = None) -> Iterator[tuple[str, str | None]]:
