@@ -85,3 +85,15 @@ def test_rank_and_cut(g: Graph, sources: set[str]) -> None:
         for combo in itertools.combinations(groups.values(), k):
             removed = set().union(*combo) if combo else set()
             assert reaches(g, srcs, removed), f"{k} changes would do, the cut has {len(cut.fixes)}"
+
+
+def test_a_structural_path_beside_a_fixable_one_is_uncuttable() -> None:
+    """n0 → t can be fixed, n0 → n1 → t cannot: no set of fixes cuts n0 off, and the cut must say so (the flow
+    once pushed just under its infinity through the structural path and answered "nothing to cut")."""
+    g = Graph()
+    g.add(Edge("n0", TARGET, EdgeKind.RBAC, "test", "n0->t", "fix-a", 0))
+    g.add(Edge("n0", "n1", EdgeKind.RBAC, "test", "n0->n1", "", 0))
+    g.add(Edge("n1", TARGET, EdgeKind.RBAC, "test", "n1->t", "", 0))
+    g.node(TARGET, "t")
+    cut = min_cut(g, Distances(g, TARGET), ["n0"])
+    assert cut.uncuttable and cut.fixes == ()

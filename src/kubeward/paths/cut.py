@@ -49,6 +49,18 @@ def min_cut(g: Graph, dist: Distances, sources: Iterable[str], paths: Iterable[P
             if e.dst in dist.dist and e.dst not in useful:
                 useful.add(e.dst)
                 todo.append(e.dst)
+    # A path of structural steps only cannot be cut by any fix. Asked first, on its own: the flow below cannot tell
+    # it reliably (once a finite path shares a source's edge, an all-structural path pushes just under INF).
+    t = dist.target
+    seen, todo = set(srcs), deque(srcs)
+    while todo:
+        u = todo.popleft()
+        for e in g.out.get(u, ()):
+            if not e.fixable and e.dst in useful and e.dst not in seen:
+                if e.dst == t:
+                    return Cut((), {}, True)
+                seen.add(e.dst)
+                todo.append(e.dst)
     cap: dict[str, dict[str, int]] = defaultdict(dict)
     group: dict[str, list[Edge]] = {}  # intermediate node of one (node, fix) → the edges that fix breaks
 
@@ -72,7 +84,6 @@ def min_cut(g: Graph, dist: Distances, sources: Iterable[str], paths: Iterable[P
     for s in srcs:
         cap[SUPER][s] = INF
         cap[s].setdefault(SUPER, 0)
-    t = dist.target
     flow = 0
     while flow < limit:
         parent: dict[str, str] = {SUPER: SUPER}
@@ -90,8 +101,6 @@ def min_cut(g: Graph, dist: Distances, sources: Iterable[str], paths: Iterable[P
         while v != SUPER:
             push = min(push, cap[parent[v]][v])
             v = parent[v]
-        if push >= INF:
-            return Cut((), {}, True)
         v = t
         while v != SUPER:
             u = parent[v]
