@@ -12,7 +12,7 @@ import shlex
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import ClassVar, Self
 
@@ -33,8 +33,8 @@ class PathState:
     works with; never key material. Subclasses are slotted dataclasses of strings, `step` first; `STEPS` names
     the steps a state file may hold."""
 
-    __slots__ = ()
     STEPS: ClassVar[tuple[str, ...]] = ()
+    step: str  # each subclass's first field (declared here for its readers, not a field of this base)
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)  # type: ignore[call-overload]
@@ -44,15 +44,14 @@ class PathState:
         """The recorded state, None when there is none yet; an unreadable or foreign file is one clear error."""
         try:
             d = orjson.loads(path.read_bytes())
-            names: tuple[str, ...] = cls.__slots__  # the subclass's fields
+            names = [f.name for f in fields(cls)]  # type: ignore[arg-type]  # a dataclass subclass
             st = cls(**{k: str(d[k]) for k in names})
         except FileNotFoundError:
             return None
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise RotationError(f"{path}: unreadable rotation state ({type(exc).__name__})") from None
-        step = getattr(st, "step", None)
-        if cls.STEPS and step not in cls.STEPS:
-            raise RotationError(f"{path}: unknown step {step!r}")
+        if cls.STEPS and st.step not in cls.STEPS:
+            raise RotationError(f"{path}: unknown step {st.step!r}")
         return st
 
 
@@ -117,3 +116,13 @@ class Steps:
             current = nxt
             self.say(f"step {nxt}: done")
         return current
+
+    def run_recorded(self, state: PathState, actions: Mapping[str, Callable[[], None]], path: Path,
+                     until: str) -> None:
+        """`advance` from a PathState's step, the state file rewritten (0600, atomically) after each step."""
+        def record(step: str) -> None:
+            state.step = step
+            save_state(path, state.to_json())
+
+        if self.steps.index(state.step) < self.steps.index(until):
+            self.advance(state.step, actions, record, until)

@@ -438,11 +438,5 @@ class SAKeyRotation:
         st = State.load(self.state_path) or self._begin()
         actions: dict[str, Callable[[], None]] = {
             "planned": lambda: self._add(st), "added": lambda: self._switch(st), "switched": lambda: self._retire(st)}
-
-        def record(step: str) -> None:
-            st.step = step
-            save_state(self.state_path, st.to_json())
-
-        if STEPS.index(st.step) < STEPS.index(until):
-            self.steps.advance(st.step, actions, record, until)
+        self.steps.run_recorded(st, actions, self.state_path, until)
         return st

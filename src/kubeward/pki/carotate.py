@@ -607,11 +607,5 @@ class CARotation:
             "planned": lambda: self._generate(st), "generated": lambda: self._trust(st),
             "trusted": lambda: self._published(st), "published": lambda: self._reissue(st),
             "reissued": lambda: self._users(st), "users": lambda: self._retire(st)}
-
-        def record(step: str) -> None:
-            st.step = step
-            save_state(self.state_path, st.to_json())
-
-        if STEPS.index(st.step) < STEPS.index(until):
-            self.steps.advance(st.step, actions, record, until)
+        self.steps.run_recorded(st, actions, self.state_path, until)
         return st

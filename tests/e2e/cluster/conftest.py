@@ -114,6 +114,14 @@ if str(n) in sys.argv[3].split(","):
 """
 
 
+def rotation_command(c: Any, counter: Path, script: Path, kill_after: str, *command: str) -> list[str]:
+    """argv of one `kubeward <command> --cluster` rotation on cluster `c`, whose restart command is RESTART_SCRIPT
+    (written to `script`) counting restarts in `counter` and killing the rotation after those in `kill_after`."""
+    restart = f"{sys.executable} {script} {c.state} {counter} {kill_after}"
+    return [sys.executable, "-c", "from kubeward.cli.main import main; main()", *command, "--cluster",
+            "--kubeconfig", str(c.kubeconfig), "--node-root", str(c.node_root), "--restart-command", restart]
+
+
 @pytest.fixture()
 def own_cluster(bin_dir: Path) -> Iterator[Any]:
     """A cluster of the test's own (one that restarts its apiserver must not take the session's down with it)."""

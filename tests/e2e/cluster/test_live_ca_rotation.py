@@ -10,7 +10,6 @@ import os
 import signal
 import ssl
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import orjson
 import yaml
 from cryptography import x509
 
-from conftest import HARNESS, RESTART_SCRIPT
+from conftest import HARNESS, RESTART_SCRIPT, rotation_command
 from kubeward.creds.sakeys import flag_values
 from kubeward.pki.carotate import issued_by, who_am_i
 from kubeward.pki.files import cert_pem, key_pem, load_cert, load_key
@@ -31,11 +30,8 @@ KILL_AFTER_RESTARTS = "1,3,5"
 
 
 def _rotate(c: Any, counter: Path, script: Path, *args: str) -> tuple[int, str]:
-    restart = f"{sys.executable} {script} {c.state} {counter} {KILL_AFTER_RESTARTS}"
-    p = subprocess.run(
-        [sys.executable, "-c", "from kubeward.cli.main import main; main()", "pki", "rotate-ca", "--cluster",
-         "--kubeconfig", str(c.kubeconfig), "--node-root", str(c.node_root), "--restart-command", restart, *args],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, timeout=900, check=False)
+    p = subprocess.run([*rotation_command(c, counter, script, KILL_AFTER_RESTARTS, "pki", "rotate-ca"), *args],
+                       stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, timeout=900, check=False)
     return p.returncode, p.stderr
 
 

@@ -8,14 +8,13 @@ import base64
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from conftest import HARNESS, RESTART_SCRIPT
+from conftest import HARNESS, RESTART_SCRIPT, rotation_command
 from kubeward.engines.encryption import classify_value
 from kubeward.sources.cluster import Client
 from kubeward.sources.etcd import EtcdClient
@@ -39,11 +38,8 @@ def _stored_keys(c: Any) -> dict[str, str | None]:
 
 
 def _rotate(c: Any, counter: Path, script: Path) -> subprocess.Popen[str]:
-    restart = f"{sys.executable} {script} {c.state} {counter} {KILL_AFTER_RESTARTS}"
-    return subprocess.Popen(
-        [sys.executable, "-c", "from kubeward.cli.main import main; main()", "encryption", "rotate", "--cluster",
-         "--kubeconfig", str(c.kubeconfig), "--node-root", str(c.node_root), "--restart-command", restart],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    return subprocess.Popen(rotation_command(c, counter, script, KILL_AFTER_RESTARTS, "encryption", "rotate"),
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
 
 
 def _step(c: Any) -> str | None:

@@ -9,14 +9,13 @@ import base64
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
 import yaml
 
-from conftest import HARNESS, RESTART_SCRIPT
+from conftest import HARNESS, RESTART_SCRIPT, rotation_command
 from kubeward.creds.sakeys import key_id, load_public, verifies
 from kubeward.sources.cluster import Client
 
@@ -49,11 +48,8 @@ def _kid(token: str) -> str:
 
 
 def _rotate(c: Any, counter: Path, script: Path, *step: str) -> tuple[int, str]:
-    restart = f"{sys.executable} {script} {c.state} {counter} {KILL_AFTER_RESTARTS}"
-    p = subprocess.run(
-        [sys.executable, "-c", "from kubeward.cli.main import main; main()", "creds", "rotate-sa-key", "--cluster",
-         "--kubeconfig", str(c.kubeconfig), "--node-root", str(c.node_root), "--restart-command", restart, *step],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, timeout=600, check=False)
+    p = subprocess.run([*rotation_command(c, counter, script, KILL_AFTER_RESTARTS, "creds", "rotate-sa-key"), *step],
+                       stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, timeout=600, check=False)
     return p.returncode, p.stderr
 
 
