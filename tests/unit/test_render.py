@@ -401,6 +401,15 @@ def test_first_error_line() -> None:
                b"    nil pointer evaluating interface {}.b\n\nUse --debug flag to render out invalid YAML\n")
     assert first_error_line(helm_v4) == ('bad/templates/cm.yaml:4:18: executing "bad/templates/cm.yaml" at '
                                          '<.Values.a.b>: nil pointer evaluating interface {}.b')
+    # helm v4 on a chart whose values.schema.json refuses the values (its testdata chart-with-schema-negative): the
+    # chart and the violations follow unindented, and are the part that says what to fix
+    schema = (b"Error: values don't meet the specifications of the schema(s) in the following chart(s):\nempty:\n"
+              b"- at '': missing property 'employmentInfo'\n- at '/age': minimum: got -5, want 0\n")
+    assert first_error_line(schema) == ("values don't meet the specifications of the schema(s) in the following "
+                                        "chart(s): empty: at '': missing property 'employmentInfo'; at '/age': "
+                                        "minimum: got -5, want 0")
+    many = b"Error: values don't meet:\nc:\n" + b"".join(b"- at '/x%d': wrong\n" % i for i in range(100))
+    assert len(first_error_line(many)) == 400 and first_error_line(many).endswith("…")
 
 
 # ------------------------------------------------------------------------------------------ property: honest lines

@@ -430,14 +430,23 @@ def first_error_line(stderr: bytes) -> str:
     """The tool's first `Error:` message (helm and kustomize print it so, after any warnings), else the first
     non-empty line; without the `Error: ` prefix. helm v4 continues a template error on indented lines
     (`Error: t.yaml:4:18` / `  executing "t.yaml" at <.Values.a.b>:` / `    nil pointer …`): those are joined
-    into the one line, which would otherwise say only where."""
+    into the one line, which would otherwise say only where; so are the lines of a values-schema error, which name
+    the chart and each violation unindented (`Error: values don't meet …:` / `mychart:` / `- at '/age': minimum…`).
+    The line is kept under ERROR_CHARS."""
     lines = stderr.decode("utf-8", "replace").splitlines()
     for i, ln in enumerate(lines):
         if ln.startswith("Error:"):
             message = ln.removeprefix("Error:").strip()
             for more in lines[i + 1:]:
-                if not more[:1].isspace() or not more.strip():
+                part = more.strip()
+                if not part or more.startswith(("Error:", "WARNING:", "walk.go:")):
                     break
-                message += (" " if message.endswith(":") else ": ") + more.strip()
-            return message
+                if not (more[:1].isspace() or part.startswith("- ") or message.endswith(":")):
+                    break
+                item = part.startswith("- ")
+                message += (" " if message.endswith(":") else "; " if item else ": ") + part.removeprefix("- ")
+            return message if len(message) <= ERROR_CHARS else message[:ERROR_CHARS - 1] + "…"
     return next((ln.strip() for ln in lines if ln.strip()), "")
+
+
+ERROR_CHARS = 400  # a tool's error in one line of kubeward's: long enough for a schema error's violations
