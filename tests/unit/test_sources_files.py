@@ -375,3 +375,21 @@ def test_metadata_values_kubernetes_refuses_are_errors(tmp_path) -> None:
     msgs = [e.message for e in result.errors]
     assert any("metadata.namespace is a boolean" in m for m in msgs), msgs
     assert any("metadata.labels.enabled is a boolean" in m for m in msgs), msgs
+
+
+def test_a_helm_template_read_on_its_own_says_what_to_scan(tmp_path: Path) -> None:
+    """A chart's template given as a file (or in a folder that lost its Chart.yaml) fails as YAML on its template
+    actions; the error says it is a template and what to scan instead, rather than only the YAML problem."""
+    body = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  {{ range .Values.keys }}\n  a: b\n  {{ end }}\n"
+    for chart in ("with-chart", "without-chart"):
+        (tmp_path / chart / "templates").mkdir(parents=True)
+        (tmp_path / chart / "templates" / "cm.yaml").write_text(body)
+    (tmp_path / "with-chart" / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    (tmp_path / "plain.yaml").write_text(body)
+    msgs = {Path(e.file).parts[-3] if "templates" in e.file else "plain": e.message
+            for p in ("with-chart", "without-chart", "plain.yaml")
+            for e in load_paths([str(tmp_path / p / "templates" / "cm.yaml") if p != "plain.yaml"
+                                 else str(tmp_path / p)]).errors}
+    assert "a template of the Helm chart" in msgs["with-chart"] and "scan that folder" in msgs["with-chart"]
+    assert "a Helm template in a folder without Chart.yaml" in msgs["without-chart"]
+    assert "Helm" not in msgs["plain"]

@@ -125,13 +125,31 @@ def load_paths(
                 data = _read_bounded(path, max_file_bytes)
             if len(data) > max_file_bytes:
                 raise _InputProblem(_too_big(len(data), max_file_bytes))
-            before = len(result.resources)
-            parse_bytes(data, shown, result)
+            before, errors = len(result.resources), len(result.errors)
+            try:
+                parse_bytes(data, shown, result)
+            finally:
+                hint = _helm_hint(path, data) if len(result.errors) > errors and path is not None else ""
+                if hint:
+                    result.errors[errors:] = [InputError(e.file, e.message + hint) for e in result.errors[errors:]]
             if len(result.resources) > before:
                 result.files_read += 1
         except _InputProblem as exc:
-            result.errors.append(InputError(shown, str(exc)))
+            result.errors.append(InputError(shown, str(exc) + (_helm_hint(path, data) if path is not None else "")))
     return result
+
+
+def _helm_hint(path: str, data: bytes) -> str:
+    """For a file in a `templates` folder that holds template actions, read on its own (a chart folder is rendered,
+    never walked: sources/render.py), whose YAML errors are the template syntax's: what to scan instead."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.basename(parent) != "templates" or b"{{" not in data:
+        return ""
+    chart = os.path.dirname(parent)
+    if os.path.exists(os.path.join(chart, "Chart.yaml")):
+        return f" (a template of the Helm chart {display_path(chart)}: scan that folder to have it rendered)"
+    return " (a Helm template in a folder without Chart.yaml: render its chart, e.g. helm template CHART | kubeward scan -)"
+
 
 
 def _read_bounded(path: str, limit: int) -> bytes:
