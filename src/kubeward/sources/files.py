@@ -116,6 +116,7 @@ def load_paths(
     for shown, path in files if files is not None else iter_files(paths):
         if on_file is not None:
             on_file()
+        data = b""
         try:
             if path is None:
                 stream = stdin if stdin is not None else sys.stdin.buffer
@@ -135,7 +136,7 @@ def load_paths(
             if len(result.resources) > before:
                 result.files_read += 1
         except _InputProblem as exc:
-            result.errors.append(InputError(shown, str(exc) + (_helm_hint(path, data) if path is not None else "")))
+            result.errors.append(InputError(shown, str(exc) + (_helm_hint(path, data) if path and data else "")))
     return result
 
 
