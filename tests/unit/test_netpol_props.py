@@ -20,6 +20,7 @@ from kubeward.snapshot import Snapshot
 NS = ("n1", "n2")
 PORTS = ((80, "TCP"), (81, "TCP"), (53, "UDP"), (80, "SCTP"))
 NAMED = (("http", "TCP", 80), ("http", "TCP", 81), ("dns", "UDP", 53), ("web", "SCTP", 80))
+NODE_IPS = ("10.0.1.1", "10.0.1.2")
 
 labels_st = st.dictionaries(st.sampled_from(["app", "tier"]), st.sampled_from(["a", "b"]), max_size=2)
 ns_labels_st = st.dictionaries(st.sampled_from(["env", "team"]), st.sampled_from(["p", "q"]), max_size=2)
@@ -101,8 +102,9 @@ def admin_st(draw: Any, i: int) -> dict[str, Any]:
     banp = draw(st.booleans())
     def admin_rule(peer_key: str) -> dict[str, Any]:
         actions = ["Allow", "Deny"] if banp else ["Allow", "Deny", "Pass"]
-        peers = [{"namespaces": draw(selector_st())}] if draw(st.booleans()) else \
-            [{"pods": {"namespaceSelector": draw(selector_st()), "podSelector": draw(selector_st())}}]
+        kind = draw(st.sampled_from(["namespaces", "pods", "nodes"] if peer_key == "to" else ["namespaces", "pods"]))
+        peers = [{"pods": {"namespaceSelector": draw(selector_st()), "podSelector": draw(selector_st())}}] \
+            if kind == "pods" else [{kind: draw(selector_st())}]  # nodes: egress only (shared_types.go)
         rule: dict[str, Any] = {"name": "r", "action": draw(st.sampled_from(actions)), peer_key: peers}
         if draw(st.booleans()):
             rule["ports"] = [draw(st.sampled_from([{"portNumber": {"protocol": "TCP", "port": 80}},
@@ -129,10 +131,14 @@ def cluster_objs(draw: Any, with_admin: bool = False) -> list[dict[str, Any]]:
     for i in range(n):
         ports = [{"name": name, "protocol": proto, "containerPort": num}
                  for name, proto, num in draw(st.lists(st.sampled_from(NAMED), max_size=2, unique_by=lambda t: t[0]))]
+        pod_spec: dict[str, Any] = {"containers": [{"name": "c", "ports": ports}]}
+        ip = f"10.0.0.{i}"
+        if with_admin and draw(st.booleans()):  # host-networked: its IP is a node's address (`nodes` peers)
+            pod_spec["hostNetwork"] = True
+            ip = draw(st.sampled_from(NODE_IPS))
         objs.append({"apiVersion": "v1", "kind": "Pod",
                      "metadata": {"name": f"pod{i}", "namespace": draw(st.sampled_from(NS)), "labels": draw(labels_st)},
-                     "spec": {"containers": [{"name": "c", "ports": ports}]},
-                     "status": {"podIP": f"10.0.0.{i}"}})
+                     "spec": pod_spec, "status": {"podIP": ip}})
     # Workloads stand for their pods: a Deployment of several replicas (or a DaemonSet, one pod per node) is
     # several pods, so its own cell is replica-to-replica traffic; replicas 0 runs no pod.
     for i in range(draw(st.integers(0, 3))):
@@ -149,6 +155,9 @@ def cluster_objs(draw: Any, with_admin: bool = False) -> list[dict[str, Any]]:
     for i in range(draw(st.integers(1, 4))):
         objs.append(draw(policy_st(i)))
     if with_admin:
+        for k, node_ip in enumerate(NODE_IPS):
+            objs.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"node{k}", "labels": draw(labels_st)},
+                         "status": {"addresses": [{"type": "InternalIP", "address": node_ip}]}})
         seen_banp = False
         for i in range(draw(st.integers(0, 3))):
             a = draw(admin_st(i))

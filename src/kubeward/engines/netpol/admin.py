@@ -41,7 +41,12 @@ class AdminPeer:
         if not self.valid:
             return False
         if self.node_ips is not None:
-            return other is None and ip is not None and ip in self.node_ips
+            # adminnetworkpolicy_types.go Nodes: "selects the nodeIPs ... matching on the IPs present in the
+            # node.Status.Addresses field". A host-networked pod has its node's addresses, so traffic to it is
+            # traffic to those nodeIPs (conformance AdminNetworkPolicyEgressNodePeers pokes such a pod).
+            if other is None:
+                return ip is not None and ip in self.node_ips
+            return host_node_address(other, self.node_ips)
         if self.networks:
             if other is None:
                 return ip is not None and any(b.contains(ip) for b in self.networks)
@@ -57,6 +62,11 @@ class AdminPeer:
 
 
 NodeAddrs = list[tuple[dict[str, str], tuple[IP, ...]]]  # (labels, addresses) per Node object
+
+
+def host_node_address(pod: Pod, node_ips: frozenset[IP]) -> bool:
+    """A host-networked pod is reached at its node's addresses: one of them among a `nodes` peer's nodeIPs."""
+    return pod.host_network and any(a in node_ips for a in pod.ips)
 
 
 @dataclass(frozen=True, slots=True)

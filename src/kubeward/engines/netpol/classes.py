@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ...selectors import Selector
-from .admin import ALLOW, DENY, PASS, AdminPolicy, AdminRule
+from .admin import ALLOW, DENY, PASS, AdminPolicy, AdminRule, host_node_address
 from .cluster import Cluster
 from .ipblock import IPBlock
 from .model import Pod
@@ -49,11 +49,16 @@ class ClassIndex:
         pods = cluster.pods
         blocks, np_ids, admin_ids = self._blocks(cluster)
         ipsig = self._ip_signatures(pods, blocks) if blocks else [()] * len(pods)
+        # `nodes` peers match host-networked pods at their nodes' addresses (admin.py host_node_address): the
+        # node-IP sets holding a pod's address tell classes apart as ipBlocks do.
+        node_sets = list(dict.fromkeys(p.node_ips for ap in cluster.admin for r in ap.egress for p in r.peers
+                                       if p.node_ips is not None))
+        nodesig = [tuple(k for k, s in enumerate(node_sets) if host_node_address(p, s)) for p in pods]
         by_key: dict[tuple[object, ...], int] = {}
         self.classes: list[PodClass] = []
         self.pod_class: list[int] = []
         for i, p in enumerate(pods):
-            key = (p.namespace, frozenset(p.labels.items()), p.named_ports, ipsig[i], p.host_network)
+            key = (p.namespace, frozenset(p.labels.items()), p.named_ports, ipsig[i], p.host_network, nodesig[i])
             c = by_key.get(key)
             if c is None:
                 c = by_key[key] = len(self.classes)
@@ -79,6 +84,11 @@ class ClassIndex:
         for i in range(len(pods)):
             for b in ipsig[i]:
                 self._block_mask[b] = self._block_mask.get(b, 0) | (1 << self.pod_class[i])
+        self._node_id = {s: k for k, s in enumerate(node_sets)}
+        self._node_mask: dict[int, int] = {}
+        for i in range(len(pods)):
+            for k in nodesig[i]:
+                self._node_mask[k] = self._node_mask.get(k, 0) | (1 << self.pod_class[i])
         self._np_block_id = np_ids  # NetworkPolicy ipBlocks: only when they match pod IPs (implementation-defined)
         self._admin_block_id = admin_ids  # ANP/BANP networks always match pod IPs (the API says so)
         self._ns_cache: dict[str, int] = {}
@@ -237,7 +247,9 @@ class ClassIndex:
                 return self.all
             if not p.valid:
                 continue
-            if p.networks:
+            if p.node_ips is not None:
+                m |= self._node_mask.get(self._node_id[p.node_ips], 0)
+            elif p.networks:
                 for b in p.networks:
                     bid = self._admin_block_id.get((b.cidr, b.excepts))
                     if bid is not None:
