@@ -71,3 +71,30 @@ def test_catches_all_is_sound(raw: dict[str, Any], s: Any, ns: str, name: str, u
         for verb in s.verbs:
             a = Attributes(verb, s.resource, s.subresource, s.group, ns, name, user=UserInfo(user, ("g3",)))
             assert rule_matches(rule, a)
+
+
+def _ids_of(path: Any) -> dict[str, list[str]]:
+    from kubeward.audit.policycheck import check_file
+
+    found: dict[str, list[str]] = {}
+    for f in check_file(str(path)).findings:
+        found.setdefault(f.control.id, []).append(f.path)
+    return found
+
+
+def test_rule_level_omit_stages_count_for_double_logging(tmp_path: Any) -> None:
+    """The GCE policy omits RequestReceived on every rule that logs, none at the policy level: nothing is
+    logged twice (the apiserver unions policy and rule omitStages, checker.go)."""
+    from pathlib import Path
+
+    gce = Path(__file__).parents[1] / "data/upstream/kubernetes/gce-audit-policy.yaml"
+    assert "AUDIT-POL-005" not in _ids_of(gce)
+    one = tmp_path / "one.yaml"
+    one.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n"
+                   "- level: Metadata\n  resources: [{group: ''}]\n  omitStages: [RequestReceived]\n"
+                   "- level: Metadata\n")
+    assert _ids_of(one)["AUDIT-POL-005"] == ["/rules/1"]
+    every = tmp_path / "every.yaml"
+    every.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  users: [a]\n"
+                     "- level: Metadata\n")
+    assert _ids_of(every)["AUDIT-POL-005"] == [""]

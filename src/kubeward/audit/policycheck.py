@@ -13,7 +13,6 @@ from typing import Any
 
 from ..controls.registry import Control, Shape, control, meta_of, registered
 from ..engines.auditpolicy import (
-    STAGES,
     Attributes,
     GroupResources,
     Policy,
@@ -247,15 +246,22 @@ def secrets_unlogged(policy: Policy, res: Resource) -> Iterator[Hit]:
 
 
 @_policy_check("AUDIT-POL-005", "Audit policy logs every request twice", "info",
-               "Add `omitStages: [RequestReceived]` at the policy level.")
+               "Add `omitStages: [RequestReceived]` at the policy level (or on each rule that logs).")
 def double_logged(policy: Policy, res: Resource) -> Iterator[Hit]:
-    """The policy omits the RequestReceived stage when it logs anything: otherwise every logged request produces
-    a second event at RequestReceived, doubling the log for no information. Upstream: audit.k8s.io/v1 Stage
-    (staging/src/k8s.io/apiserver/pkg/apis/audit/v1/types.go)."""
-    logged = set(STAGES) - set(policy.omit_stages)
-    if "RequestReceived" in logged and any(r.level != "None" for r in policy.rules):
+    """The policy omits the RequestReceived stage wherever it logs: otherwise every request a rule logs produces
+    a second event at RequestReceived, doubling the log for no information. A rule's omitStages count with the
+    policy's (their union is what the apiserver omits), so a policy omitting it on each logging rule passes.
+    Upstream: audit.k8s.io/v1 Stage (staging/src/k8s.io/apiserver/pkg/apis/audit/v1/types.go), the union in
+    staging/src/k8s.io/apiserver/pkg/audit/policy/checker.go."""
+    logging = [r for r in policy.rules if r.level != "None"]
+    doubled = [r for r in logging if "RequestReceived" not in (*policy.omit_stages, *r.omit_stages)]
+    if doubled and len(doubled) == len(logging):
         yield ("/omitStages" if "omitStages" in res.obj else "",
                "RequestReceived is not omitted: every logged request produces an extra event")
+        return
+    for r in doubled:
+        yield (f"/rules/{r.index}",
+               f"rule {r.index} does not omit RequestReceived: every request it logs produces an extra event")
 
 
 @_policy_check("AUDIT-POL-008", "Audit policy blinds a kubeward detection", "medium",
