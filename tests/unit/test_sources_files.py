@@ -56,6 +56,27 @@ def test_kind_list_items_keep_their_own_lines(tmp_path: Path) -> None:
     assert [(r.name, r.line) for r in res] == [("a", 4), ("b", 7)]
 
 
+def test_lists_inside_lists_are_flattened_as_kubectl_does() -> None:
+    """cli-runtime's own fixture: six Pods in three nested Lists; kubectl applies six Pods, none is a List."""
+    res = load_paths(["tests/data/upstream/cli-runtime/deeply-nested.yaml"]).resources
+    assert [(r.kind, r.line) for r in res] == [("Pod", n) for n in (6, 8, 13, 15, 20, 22)]
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_nested_list_order_and_item_kinds(tmp_path: Path, suffix: str) -> None:
+    """A list's own objects come before those of the lists it holds (FlattenListVisitor's order); a typed
+    list's kind-less items take its kind at every depth; a bad nested list is one error."""
+    doc = {"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ConfigMapList", "items": [{"metadata": {"name": "inner"}}]},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "outer"}},
+        {"apiVersion": "v1", "kind": "List", "items": "x"}]}
+    f = tmp_path / f"nested{suffix}"
+    f.write_text(json.dumps(doc, indent=1) if suffix == ".json" else yaml.safe_dump(doc))
+    result = load_paths([str(f)])
+    assert [(r.kind, r.name) for r in result.resources] == [("ConfigMap", "outer"), ("ConfigMap", "inner")]
+    assert [e.message for e in result.errors] == ["document 1 item 3: items is a string, not a list of objects"]
+
+
 def test_json_object_and_json_list(tmp_path: Path) -> None:
     (tmp_path / "one.json").write_text('{\n  "apiVersion": "v1",\n  "kind": "Namespace",\n  "metadata": {"name": "x"}\n}\n')
     (tmp_path / "many.json").write_text(

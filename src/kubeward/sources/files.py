@@ -595,18 +595,25 @@ def _add_list(obj: dict[str, Any], shown: str, key_lines: dict[int, dict[str, in
               result: LoadResult, where: str, line: int) -> None:
     """A List as kubectl reads it (apimachinery unstructured.go decodeToList: any object with `items` is a list):
     an item without kind and apiVersion, as the API serves typed lists (PodList, NamespaceList...), gets the
-    list's kind minus `List` and the list's apiVersion."""
-    items = obj["items"]
-    if not isinstance(items, list):
-        result.errors.append(InputError(shown, f"{where}: items is a {_json_type(items)}, not a list of objects"))
-        return
-    list_kind, list_version = obj.get("kind"), obj.get("apiVersion")
-    item_kind = list_kind.removesuffix("List") if isinstance(list_kind, str) else ""
-    for i, item in enumerate(items):
-        item_line = item_lines.get(id(item), line) if item_lines else _first_line(item, key_lines, line)
-        if isinstance(item, dict) and not item.get("kind") and not item.get("apiVersion") and item_kind:
-            item["kind"], item["apiVersion"] = item_kind, list_version
-        _add_object(item, shown, key_lines, result, f"{where} item {i + 1}", item_line)
+    list's kind minus `List` and the list's apiVersion. An item that is a list itself is flattened in turn, in
+    kubectl's order: a list's own objects first, then those of the lists it holds (cli-runtime
+    pkg/resource/visitor.go FlattenListVisitor)."""
+    pending = [(obj, where, line)]
+    for current, at, at_line in pending:  # the loop takes the lists appended while it runs
+        items = current["items"]
+        if not isinstance(items, list):
+            result.errors.append(InputError(shown, f"{at}: items is a {_json_type(items)}, not a list of objects"))
+            continue
+        list_kind, list_version = current.get("kind"), current.get("apiVersion")
+        item_kind = list_kind.removesuffix("List") if isinstance(list_kind, str) else ""
+        for i, item in enumerate(items):
+            item_line = item_lines.get(id(item), at_line) if item_lines else _first_line(item, key_lines, at_line)
+            if isinstance(item, dict) and not item.get("kind") and not item.get("apiVersion") and item_kind:
+                item["kind"], item["apiVersion"] = item_kind, list_version
+            if isinstance(item, dict) and item.get("items") is not None:
+                pending.append((item, f"{at} item {i + 1}", item_line))
+                continue
+            _add_object(item, shown, key_lines, result, f"{at} item {i + 1}", item_line)
 
 
 def _json_type(value: Any) -> str:
