@@ -98,3 +98,18 @@ def test_rule_level_omit_stages_count_for_double_logging(tmp_path: Any) -> None:
     every.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  users: [a]\n"
                      "- level: Metadata\n")
     assert _ids_of(every)["AUDIT-POL-005"] == [""]
+
+
+
+def test_a_policy_is_named_by_its_file_not_placed_in_a_namespace(tmp_path: Any) -> None:
+    """An audit Policy is a file the apiserver reads, not a namespaced object: its findings named it
+    `Policy/default/` (no name, the namespaced kinds' default namespace)."""
+    from kubeward.audit.policycheck import check_file
+
+    policy = tmp_path / "audit-policy.yaml"
+    policy.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n")
+    found = check_file(str(policy)).findings
+    assert [(f.control.id, f.object.namespace, f.object.name) for f in found] == [
+        ("AUDIT-POL-005", None, "audit-policy.yaml")]
+    policy.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nmetadata: {name: gce}\nrules:\n- level: Metadata\n")
+    assert [f.object.name for f in check_file(str(policy)).findings] == ["gce"]

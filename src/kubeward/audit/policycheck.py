@@ -7,6 +7,7 @@ access that the policy does not log at all for ordinary users.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from ..engines.auditpolicy import (
     parse_policy,
     rule_matches,
 )
-from ..findings import ControlResult, Finding, InputError, Report
+from ..findings import ControlResult, Finding, InputError, ObjectRef, Report
 from ..resource import Resource
 
 Hit = tuple[str, str]
@@ -292,7 +293,10 @@ def policy_checks() -> dict[str, Control]:
 def check_policy(policy: Policy, res: Resource, controls: list[Control] | None = None) -> list[Finding]:
     """The findings of the chosen checks (default: all but the detection coverage) on one policy."""
     chosen = [c for c in policy_checks().values() if c.meta.id != FOR_DETECTIONS] if controls is None else controls
-    return [Finding(c.meta, res.ref(), res.location(path), path, message)
+    # A policy file is no namespaced object (`Policy/default/` was shown): named as `encryption check` names its
+    # file, by metadata.name or else the file name.
+    ref = ObjectRef(res.api_version, res.kind, None, res.name or os.path.basename(res.file or ""))
+    return [Finding(c.meta, ref, res.location(path), path, message)
             for c in chosen for path, message in c.func(policy, res)]
 
 
