@@ -414,3 +414,24 @@ def test_a_helm_template_read_on_its_own_says_what_to_scan(tmp_path: Path) -> No
     assert "a template of the Helm chart" in msgs["with-chart"] and "scan that folder" in msgs["with-chart"]
     assert "a Helm template in a folder without Chart.yaml" in msgs["without-chart"]
     assert "Helm" not in msgs["plain"]
+
+
+def test_a_packaged_chart_says_how_to_render_it(tmp_path: Path) -> None:
+    """`helm package` writes CHART/Chart.yaml first in a gzip'd tar (helm's own testcharts/*.tgz): given to scan,
+    the error said only `binary file`; another gzip file keeps that plain error."""
+    import tarfile
+
+    chart = tmp_path / "src" / "mychart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: mychart\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    packaged, other = tmp_path / "mychart-0.1.0.tgz", tmp_path / "other.tgz"
+    with tarfile.open(packaged, "w:gz") as tar:
+        tar.add(chart / "Chart.yaml", "mychart/Chart.yaml")
+        tar.add(chart / "templates" / "cm.yaml", "mychart/templates/cm.yaml")
+    with tarfile.open(other, "w:gz") as tar:
+        tar.add(chart / "templates" / "cm.yaml", "mychart/templates/cm.yaml")
+    [err] = load_paths([str(packaged)]).errors
+    assert err.message.startswith("binary file, not YAML or JSON (a packaged Helm chart: render it with helm template ")
+    assert "mychart-0.1.0.tgz | kubeward scan -" in err.message
+    assert [e.message for e in load_paths([str(other)]).errors] == ["binary file, not YAML or JSON"]

@@ -143,6 +143,11 @@ def load_paths(
 def _helm_hint(path: str, data: bytes) -> str:
     """For a file in a `templates` folder that holds template actions, read on its own (a chart folder is rendered,
     never walked: sources/render.py), whose YAML errors are the template syntax's: what to scan instead."""
+    if data.startswith(b"\x1f\x8b") and _packaged_chart(data):
+        import shlex
+
+        return (f" (a packaged Helm chart: render it with helm template {shlex.quote(display_path(path))} | "
+                "kubeward scan -, or unpack it and scan the folder)")
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.basename(parent) != "templates" or b"{{" not in data:
         return ""
@@ -151,6 +156,20 @@ def _helm_hint(path: str, data: bytes) -> str:
         return f" (a template of the Helm chart {display_path(chart)}: scan that folder to have it rendered)"
     return " (a Helm template in a folder without Chart.yaml: render its chart, e.g. helm template CHART | kubeward scan -)"
 
+
+
+def _packaged_chart(data: bytes) -> bool:
+    """A gzip'd tar whose first member is CHART/Chart.yaml, as `helm package` writes it (helm
+    pkg/chart/v2/util/save.go writeTarContents: Chart.yaml first); only that header is decompressed."""
+    import io
+    import tarfile
+
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            first = tar.next()
+    except (tarfile.TarError, OSError, EOFError):
+        return False
+    return first is not None and first.name.count("/") == 1 and first.name.endswith("/Chart.yaml")
 
 
 def _read_bounded(path: str, limit: int) -> bytes:
