@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -113,3 +114,43 @@ def test_a_policy_is_named_by_its_file_not_placed_in_a_namespace(tmp_path: Any) 
         ("AUDIT-POL-005", None, "audit-policy.yaml")]
     policy.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nmetadata: {name: gce}\nrules:\n- level: Metadata\n")
     assert [f.object.name for f in check_file(str(policy)).findings] == ["gce"]
+
+
+# k8s.io/apiserver v0.37.2 pkg/audit/policy/reader_test.go policyDefPattern (Apache License 2.0)
+APISERVER_POLICY = """\
+apiVersion: audit.k8s.io/{version}
+kind: Policy
+rules:
+  - level: None
+    nonResourceURLs:
+      - /healthz*
+      - /version
+  - level: RequestResponse
+    users: ["tim"]
+    userGroups: ["testers", "developers"]
+    verbs: ["patch", "delete", "create"]
+    resources:
+      - group: ""
+      - group: "rbac.authorization.k8s.io"
+        resources: ["clusterroles", "clusterrolebindings"]
+    namespaces: ["default", "kube-system"]
+  - level: Metadata
+"""
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    (APISERVER_POLICY.replace("{version}", "v1"), None),
+    (APISERVER_POLICY.replace("{version}", "v1beta1"),
+     "apiVersion is 'audit.k8s.io/v1beta1', expected audit.k8s.io/v1 (v1alpha1 and v1beta1 are no longer read)"),
+    ("apiVersion: audit.k8s.io/v1\nkind: Policy", "no rules: the kube-apiserver refuses a policy with 0 rules"),
+])
+def test_policies_the_apiserver_refuses_are_errors(tmp_path: Any, text: str, error: str | None) -> None:
+    """reader.go LoadPolicyFromBytes reads audit.k8s.io/v1 only and refuses 0 rules (TestPolicyCntCheck): both
+    were linted as valid policies."""
+    from kubeward.audit.policycheck import check_file
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text)
+    report = check_file(str(policy))
+    assert [e.message for e in report.errors] == ([] if error is None else [f"invalid audit policy: {error}"])
+    assert report.objects == (1 if error is None else 0)
