@@ -3,6 +3,7 @@ later one would (checked against the exact evaluator on generated requests)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -154,3 +155,19 @@ def test_policies_the_apiserver_refuses_are_errors(tmp_path: Any, text: str, err
     report = check_file(str(policy))
     assert [e.message for e in report.errors] == ([] if error is None else [f"invalid audit policy: {error}"])
     assert report.objects == (1 if error is None else 0)
+
+
+def test_a_field_the_apiserver_drops_is_reported(tmp_path: Any) -> None:
+    """reader_test.go policyWithUnknownField: `verbs` indented under `resources` decodes leniently and is
+    dropped, so the None rule silences every verb on leases; kubeward took the policy as written."""
+    from kubeward.audit.policycheck import check_file
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  resources:\n"
+                      "  - group: coordination.k8s.io\n    resources:\n    - \"leases\"\n"
+                      "    verbs: [\"watch\", \"get\", \"list\"] # invalid indentation on verbs\n"
+                      "- level: Metadata\n  omitStages: [RequestReceived]\n  levle: x\n")
+    found = [(f.path, f.location.line) for f in check_file(str(policy)).findings if f.control.id == "AUDIT-POL-009"]
+    assert found == [("/rules/0/resources/0/verbs", 9), ("/rules/1/levle", 12)]
+    gce = Path(__file__).parents[1] / "data/upstream/kubernetes/gce-audit-policy.yaml"
+    assert "AUDIT-POL-009" not in _ids_of(gce)

@@ -265,6 +265,38 @@ def double_logged(policy: Policy, res: Resource) -> Iterator[Hit]:
                f"rule {r.index} does not omit RequestReceived: every request it logs produces an extra event")
 
 
+# The fields of audit.k8s.io/v1 Policy, PolicyRule and GroupResources
+# (staging/src/k8s.io/apiserver/pkg/apis/audit/v1/types.go).
+_POLICY_FIELDS = frozenset({"apiVersion", "kind", "metadata", "rules", "omitStages", "omitManagedFields"})
+_RULE_FIELDS = frozenset({"level", "users", "userGroups", "verbs", "resources", "namespaces", "nonResourceURLs",
+                          "omitStages", "omitManagedFields"})
+_GROUP_RESOURCE_FIELDS = frozenset({"group", "resources", "resourceNames"})
+
+
+@_policy_check("AUDIT-POL-009", "Audit policy field the kube-apiserver ignores", "medium",
+               "Move the field to where it belongs (a rule's verbs sit beside its resources, not inside one) or "
+               "delete it.")
+def ignored_fields(policy: Policy, res: Resource) -> Iterator[Hit]:
+    """Every field of the policy is one the apiserver reads: it decodes an unknown field leniently, logging only a
+    warning, and drops it, so `verbs` indented under `resources` leaves the rule matching every verb. Upstream:
+    staging/src/k8s.io/apiserver/pkg/audit/policy/reader.go (the lenient fallback) and pkg/apis/audit/v1/types.go."""
+    doc = res.obj
+
+    def unknown(obj: Any, known: frozenset[str], at: str) -> Iterator[Hit]:
+        if isinstance(obj, dict):
+            for key in obj:
+                if key not in known:
+                    yield f"{at}/{key}", f"{at or '/'}: unknown field {key!r}, which the kube-apiserver ignores"
+
+    yield from unknown(doc, _POLICY_FIELDS, "")
+    rules = doc.get("rules")
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        yield from unknown(rule, _RULE_FIELDS, f"/rules/{i}")
+        groups = rule.get("resources") if isinstance(rule, dict) else None
+        for j, group in enumerate(groups if isinstance(groups, list) else []):
+            yield from unknown(group, _GROUP_RESOURCE_FIELDS, f"/rules/{i}/resources/{j}")
+
+
 @_policy_check("AUDIT-POL-008", "Audit policy blinds a kubeward detection", "medium",
                "Log the request at the level the detection needs (see the detection table in docs/audit.md), or "
                "accept that the detection cannot fire.")
@@ -280,8 +312,8 @@ def blinds_detection(policy: Policy, res: Resource) -> Iterator[Hit]:
 
 
 UNREACHABLE, SECRET_BODIES, EXEC_UNLOGGED, SECRETS_UNLOGGED = (meta_of(f"AUDIT-POL-00{i}") for i in (1, 2, 3, 4))
-DOUBLE_LOGGED, PORTFORWARD_UNLOGGED, CONFIGMAP_BODIES, BLINDS_DETECTION = (
-    meta_of(f"AUDIT-POL-00{i}") for i in (5, 6, 7, 8))
+DOUBLE_LOGGED, PORTFORWARD_UNLOGGED, CONFIGMAP_BODIES, BLINDS_DETECTION, IGNORED_FIELDS = (
+    meta_of(f"AUDIT-POL-00{i}") for i in (5, 6, 7, 8, 9))
 FOR_DETECTIONS = BLINDS_DETECTION.id  # runs only when asked (`--for-detections`)
 
 
