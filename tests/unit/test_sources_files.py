@@ -184,6 +184,9 @@ def test_yaml_that_is_no_kubernetes_object_is_skipped_not_an_error(name: str) ->
      ("kubelet.yaml", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n",
       "a KubeletConfiguration configuration file"),
      ("config", "apiVersion: v1\nkind: Config\nclusters: []\n", "a Config configuration file"),
+     # test/e2e/testing-manifests/auth/encrypt/encryption-config.yaml: the article follows the name
+     ("encryption-config.yaml", "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\n",
+      "an EncryptionConfiguration configuration file"),
      ("compose.yaml", "services: {web: {image: nginx}}\n", "no apiVersion and kind")],
 )
 def test_config_files_are_skipped_where_objects_are_read(tmp_path: Path, name: str, text: str, why: str) -> None:

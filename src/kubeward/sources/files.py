@@ -589,7 +589,8 @@ def _not_an_object(obj: dict[str, Any], shown: str, objects_only: bool) -> str |
     if not kind and os.path.basename(shown) == "Chart.yaml":
         return "a Helm chart's Chart.yaml"
     if objects_only and isinstance(version, str) and config_file_kind(version, kind if isinstance(kind, str) else ""):
-        return f"a {kind or version} configuration file"
+        named = str(kind or version)
+        return f"{'an' if named[:1] in 'AEIOUaeiou' else 'a'} {named} configuration file"
     return None
 
 
