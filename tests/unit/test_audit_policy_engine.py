@@ -129,5 +129,5 @@ def test_first_match_wins(before: list[dict[str, Any]], after: list[dict[str, An
     p1 = parse_policy({**base, "rules": [*before, {"level": "Metadata"}, *after]})
     p2 = parse_policy({**base, "rules": [*before, {"level": "Metadata"}]})
     assert p1.evaluate(attrs) == p2.evaluate(attrs)
-    if parse_policy({**base, "rules": before}).evaluate(attrs).rule is None:
+    if not before or parse_policy({**base, "rules": before}).evaluate(attrs).rule is None:  # no rules: no match
         assert p1.evaluate(attrs).level == "Metadata"

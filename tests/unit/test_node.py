@@ -247,6 +247,33 @@ def test_kubelet_hardening_extras(tree: Path) -> None:
     assert "unlimited" in got["KW-CIS-4.2.13"][0]
 
 
+def test_kubelet_config_booleans_read_as_written(tree: Path) -> None:
+    """A KubeletConfiguration boolean is shown as YAML spells it (test/e2e_node/jenkins/default-kubelet-config.yaml
+    leaves rotateCertificates unset: the message said `unset=False`)."""
+    cfg = dict(KUBELET, rotateCertificates=False, authentication={"anonymous": {"enabled": True}})
+    cfg.pop("seccompDefault")
+    write(tree / "var/lib/kubelet/config.yaml", yaml.safe_dump(cfg))
+    got = findings(tree)
+    assert got["KW-CIS-4.2.10"] == ["/rotateCertificates=false: client certificate rotation is off"]
+    assert got["KW-CIS-4.2.14"] == ["/seccompDefault unset=false: containers without a profile run Unconfined"]
+    assert got["KW-CIS-4.2.1"] == ["/authentication/anonymous/enabled=true: anonymous requests reach the kubelet"]
+
+
+def test_static_pods_of_any_file_name_as_the_kubelet_reads_them(tree: Path) -> None:
+    """The kubelet reads every file of its static-pod folder but dotfiles (pkg/kubelet/config/file.go
+    extractFromDir): GCE's kube-scheduler.manifest was not read, and its CIS 1.4 checks were not assessed."""
+    man = tree / "etc/kubernetes/manifests"
+    (man / "kube-scheduler.yaml").unlink()
+    gce = Path(__file__).parents[1] / "data/upstream/kubernetes/kube-scheduler.manifest"
+    shutil.copy(gce, man / "kube-scheduler.manifest")
+    write(man / ".kube-scheduler.yaml.swp", "not: [yaml")
+    node = load_node(tree)
+    assert node.components["kube-scheduler"].manifest.name == "kube-scheduler.manifest"
+    assert node.errors == []
+    got = findings(tree)
+    assert got["KW-CIS-1.4.1"] and got["KW-CIS-1.4.2"]  # GCE leaves --profiling and --bind-address at defaults
+
+
 def test_locations_point_at_flag_lines(tree: Path) -> None:
     edit_flags(tree, "kube-apiserver", drop("--profiling"))
     edit_flags(tree, "kube-apiserver", lambda a: [*a, "--token-auth-file=/etc/tokens.csv"])

@@ -171,3 +171,18 @@ def test_paths_read_a_token_secret() -> None:
                    '"root" of ClusterRole "cluster-admin")]-> cluster-admin']
     assert paths_of(secret, cr("peek", rule("list", "", "secrets", names="boss-token")),
                     bind("p", "peek", "User:mallory", ns="kube-system")) == []
+
+
+def test_a_binding_defined_twice_is_one_binding() -> None:
+    """Two files applying one ClusterRoleBinding name leave one object in the cluster; its second definition's
+    subjects were granted too, with no word. Bindings now follow the roles' rule (first definition, a problem)."""
+    s = snap(*BOOTSTRAP, bind("b", "view", "User:old"), bind("b", "view", "User:new"),
+             bind("rb", "view", "User:x", ns="dev"), bind("rb", "view", "User:y", ns="dev"),
+             bind("rb", "view", "User:z", ns="prod"))
+    idx = RBACIndex.from_snapshot(s)
+    can = lambda u, ns: idx.authorize(user_info(u), Request("get", "pods", "", "", ns)).allowed  # noqa: E731
+    assert can("old", "dev") and not can("new", "dev")
+    assert can("x", "dev") and not can("y", "dev") and can("z", "prod")
+    assert [p for p in idx.problems if "Binding" in p] == [
+        'ClusterRoleBinding "b" defined twice; the first definition is used',
+        'RoleBinding "dev/rb" defined twice; the first definition is used']

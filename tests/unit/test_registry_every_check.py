@@ -33,7 +33,7 @@ def test_every_shape_has_its_checks_and_scan_runs_only_its_own() -> None:
     for cid, c in every.items():
         by_shape.setdefault(c.shape, []).append(cid)
     assert set(by_shape) == set(STANDALONE) | SCAN_SHAPES
-    assert len(by_shape[Shape.NODE]) >= 80 and len(by_shape[Shape.AUDIT_POLICY]) == 8
+    assert len(by_shape[Shape.NODE]) >= 80 and len(by_shape[Shape.AUDIT_POLICY]) == 9
     assert len(by_shape[Shape.CERTIFICATE]) + len(by_shape[Shape.PKI]) == 12
     for shape, prefix in STANDALONE.items():
         assert all(cid.startswith(prefix) or cid.startswith("KW-NODE-") for cid in by_shape[shape]), shape
@@ -161,7 +161,7 @@ def test_audit_policy_check_selection(tmp_path: Path) -> None:
     _, doc, _ = _json(["audit", "policy", "check", str(policy), "--include-controls", "AUDIT-POL-005"])
     assert {f["control"]["id"] for f in doc["findings"]} == {"AUDIT-POL-005"}
     _, doc, _ = _json(["audit", "policy", "check", str(policy), "--for-detections"])
-    assert doc["summary"]["controls"] == 8
+    assert doc["summary"]["controls"] == 9
 
 
 def test_scan_controls_are_described_too() -> None:

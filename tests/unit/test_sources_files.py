@@ -56,6 +56,27 @@ def test_kind_list_items_keep_their_own_lines(tmp_path: Path) -> None:
     assert [(r.name, r.line) for r in res] == [("a", 4), ("b", 7)]
 
 
+def test_lists_inside_lists_are_flattened_as_kubectl_does() -> None:
+    """cli-runtime's own fixture: six Pods in three nested Lists; kubectl applies six Pods, none is a List."""
+    res = load_paths(["tests/data/upstream/cli-runtime/deeply-nested.yaml"]).resources
+    assert [(r.kind, r.line) for r in res] == [("Pod", n) for n in (6, 8, 13, 15, 20, 22)]
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_nested_list_order_and_item_kinds(tmp_path: Path, suffix: str) -> None:
+    """A list's own objects come before those of the lists it holds (FlattenListVisitor's order); a typed
+    list's kind-less items take its kind at every depth; a bad nested list is one error."""
+    doc = {"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ConfigMapList", "items": [{"metadata": {"name": "inner"}}]},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "outer"}},
+        {"apiVersion": "v1", "kind": "List", "items": "x"}]}
+    f = tmp_path / f"nested{suffix}"
+    f.write_text(json.dumps(doc, indent=1) if suffix == ".json" else yaml.safe_dump(doc))
+    result = load_paths([str(f)])
+    assert [(r.kind, r.name) for r in result.resources] == [("ConfigMap", "outer"), ("ConfigMap", "inner")]
+    assert [e.message for e in result.errors] == ["document 1 item 3: items is a string, not a list of objects"]
+
+
 def test_json_object_and_json_list(tmp_path: Path) -> None:
     (tmp_path / "one.json").write_text('{\n  "apiVersion": "v1",\n  "kind": "Namespace",\n  "metadata": {"name": "x"}\n}\n')
     (tmp_path / "many.json").write_text(
@@ -163,6 +184,9 @@ def test_yaml_that_is_no_kubernetes_object_is_skipped_not_an_error(name: str) ->
      ("kubelet.yaml", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n",
       "a KubeletConfiguration configuration file"),
      ("config", "apiVersion: v1\nkind: Config\nclusters: []\n", "a Config configuration file"),
+     # test/e2e/testing-manifests/auth/encrypt/encryption-config.yaml: the article follows the name
+     ("encryption-config.yaml", "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\n",
+      "an EncryptionConfiguration configuration file"),
      ("compose.yaml", "services: {web: {image: nginx}}\n", "no apiVersion and kind")],
 )
 def test_config_files_are_skipped_where_objects_are_read(tmp_path: Path, name: str, text: str, why: str) -> None:
@@ -393,3 +417,24 @@ def test_a_helm_template_read_on_its_own_says_what_to_scan(tmp_path: Path) -> No
     assert "a template of the Helm chart" in msgs["with-chart"] and "scan that folder" in msgs["with-chart"]
     assert "a Helm template in a folder without Chart.yaml" in msgs["without-chart"]
     assert "Helm" not in msgs["plain"]
+
+
+def test_a_packaged_chart_says_how_to_render_it(tmp_path: Path) -> None:
+    """`helm package` writes CHART/Chart.yaml first in a gzip'd tar (helm's own testcharts/*.tgz): given to scan,
+    the error said only `binary file`; another gzip file keeps that plain error."""
+    import tarfile
+
+    chart = tmp_path / "src" / "mychart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: mychart\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    packaged, other = tmp_path / "mychart-0.1.0.tgz", tmp_path / "other.tgz"
+    with tarfile.open(packaged, "w:gz") as tar:
+        tar.add(chart / "Chart.yaml", "mychart/Chart.yaml")
+        tar.add(chart / "templates" / "cm.yaml", "mychart/templates/cm.yaml")
+    with tarfile.open(other, "w:gz") as tar:
+        tar.add(chart / "templates" / "cm.yaml", "mychart/templates/cm.yaml")
+    [err] = load_paths([str(packaged)]).errors
+    assert err.message.startswith("binary file, not YAML or JSON (a packaged Helm chart: render it with helm template ")
+    assert "mychart-0.1.0.tgz | kubeward scan -" in err.message
+    assert [e.message for e in load_paths([str(other)]).errors] == ["binary file, not YAML or JSON"]

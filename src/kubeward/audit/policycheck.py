@@ -7,13 +7,13 @@ access that the policy does not log at all for ordinary users.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..controls.registry import Control, Shape, control, meta_of, registered
 from ..engines.auditpolicy import (
-    STAGES,
     Attributes,
     GroupResources,
     Policy,
@@ -24,7 +24,7 @@ from ..engines.auditpolicy import (
     parse_policy,
     rule_matches,
 )
-from ..findings import ControlResult, Finding, InputError, Report
+from ..findings import ControlResult, Finding, InputError, ObjectRef, Report
 from ..resource import Resource
 
 Hit = tuple[str, str]
@@ -247,15 +247,54 @@ def secrets_unlogged(policy: Policy, res: Resource) -> Iterator[Hit]:
 
 
 @_policy_check("AUDIT-POL-005", "Audit policy logs every request twice", "info",
-               "Add `omitStages: [RequestReceived]` at the policy level.")
+               "Add `omitStages: [RequestReceived]` at the policy level (or on each rule that logs).")
 def double_logged(policy: Policy, res: Resource) -> Iterator[Hit]:
-    """The policy omits the RequestReceived stage when it logs anything: otherwise every logged request produces
-    a second event at RequestReceived, doubling the log for no information. Upstream: audit.k8s.io/v1 Stage
-    (staging/src/k8s.io/apiserver/pkg/apis/audit/v1/types.go)."""
-    logged = set(STAGES) - set(policy.omit_stages)
-    if "RequestReceived" in logged and any(r.level != "None" for r in policy.rules):
+    """The policy omits the RequestReceived stage wherever it logs: otherwise every request a rule logs produces
+    a second event at RequestReceived, doubling the log for no information. A rule's omitStages count with the
+    policy's (their union is what the apiserver omits), so a policy omitting it on each logging rule passes.
+    Upstream: audit.k8s.io/v1 Stage (staging/src/k8s.io/apiserver/pkg/apis/audit/v1/types.go), the union in
+    staging/src/k8s.io/apiserver/pkg/audit/policy/checker.go."""
+    logging = [r for r in policy.rules if r.level != "None"]
+    doubled = [r for r in logging if "RequestReceived" not in (*policy.omit_stages, *r.omit_stages)]
+    if doubled and len(doubled) == len(logging):
         yield ("/omitStages" if "omitStages" in res.obj else "",
                "RequestReceived is not omitted: every logged request produces an extra event")
+        return
+    for r in doubled:
+        yield (f"/rules/{r.index}",
+               f"rule {r.index} does not omit RequestReceived: every request it logs produces an extra event")
+
+
+# The fields of audit.k8s.io/v1 Policy, PolicyRule and GroupResources
+# (staging/src/k8s.io/apiserver/pkg/apis/audit/v1/types.go).
+_POLICY_FIELDS = frozenset({"apiVersion", "kind", "metadata", "rules", "omitStages", "omitManagedFields"})
+_RULE_FIELDS = frozenset({"level", "users", "userGroups", "verbs", "resources", "namespaces", "nonResourceURLs",
+                          "omitStages", "omitManagedFields"})
+_GROUP_RESOURCE_FIELDS = frozenset({"group", "resources", "resourceNames"})
+
+
+@_policy_check("AUDIT-POL-009", "Audit policy field the kube-apiserver ignores", "medium",
+               "Move the field to where it belongs (a rule's verbs sit beside its resources, not inside one) or "
+               "delete it.")
+def ignored_fields(policy: Policy, res: Resource) -> Iterator[Hit]:
+    """Every field of the policy is one the apiserver reads: it decodes an unknown field leniently, logging only a
+    warning, and drops it, so `verbs` indented under `resources` leaves the rule matching every verb. Upstream:
+    staging/src/k8s.io/apiserver/pkg/audit/policy/reader.go (the lenient fallback) and pkg/apis/audit/v1/types.go."""
+    doc = res.obj
+
+    def unknown(obj: Any, known: frozenset[str], at: str) -> Iterator[Hit]:
+        if isinstance(obj, dict):
+            for key in obj:
+                if key not in known:
+                    yield f"{at}/{key}", f"{at or '/'}: unknown field {key!r}, which the kube-apiserver ignores"
+
+    yield from unknown(doc, _POLICY_FIELDS, "")
+    rules = doc.get("rules")
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        yield from unknown(rule, _RULE_FIELDS, f"/rules/{i}")
+        groups = rule.get("resources") if isinstance(rule, dict) else None
+        for j, group in enumerate(groups if isinstance(groups, list) else []):
+            yield from unknown(group, _GROUP_RESOURCE_FIELDS, f"/rules/{i}/resources/{j}")
 
 
 @_policy_check("AUDIT-POL-008", "Audit policy blinds a kubeward detection", "medium",
@@ -273,8 +312,8 @@ def blinds_detection(policy: Policy, res: Resource) -> Iterator[Hit]:
 
 
 UNREACHABLE, SECRET_BODIES, EXEC_UNLOGGED, SECRETS_UNLOGGED = (meta_of(f"AUDIT-POL-00{i}") for i in (1, 2, 3, 4))
-DOUBLE_LOGGED, PORTFORWARD_UNLOGGED, CONFIGMAP_BODIES, BLINDS_DETECTION = (
-    meta_of(f"AUDIT-POL-00{i}") for i in (5, 6, 7, 8))
+DOUBLE_LOGGED, PORTFORWARD_UNLOGGED, CONFIGMAP_BODIES, BLINDS_DETECTION, IGNORED_FIELDS = (
+    meta_of(f"AUDIT-POL-00{i}") for i in (5, 6, 7, 8, 9))
 FOR_DETECTIONS = BLINDS_DETECTION.id  # runs only when asked (`--for-detections`)
 
 
@@ -286,7 +325,10 @@ def policy_checks() -> dict[str, Control]:
 def check_policy(policy: Policy, res: Resource, controls: list[Control] | None = None) -> list[Finding]:
     """The findings of the chosen checks (default: all but the detection coverage) on one policy."""
     chosen = [c for c in policy_checks().values() if c.meta.id != FOR_DETECTIONS] if controls is None else controls
-    return [Finding(c.meta, res.ref(), res.location(path), path, message)
+    # A policy file is no namespaced object (`Policy/default/` was shown): named as `encryption check` names its
+    # file, by metadata.name or else the file name.
+    ref = ObjectRef(res.api_version, res.kind, None, res.name or os.path.basename(res.file or ""))
+    return [Finding(c.meta, ref, res.location(path), path, message)
             for c in chosen for path, message in c.func(policy, res)]
 
 

@@ -159,15 +159,18 @@ def _stages(value: Any, where: str) -> tuple[str, ...]:
 
 
 def parse_policy(doc: Mapping[str, Any]) -> Policy:
-    """Build a Policy from an `audit.k8s.io/v1` (or v1beta1) document, validating as validation.go does."""
+    """Build a Policy from an `audit.k8s.io/v1` document, refusing what the kube-apiserver refuses at start-up
+    (staging/src/k8s.io/apiserver/pkg/audit/policy/reader.go LoadPolicyFromBytes: only audit.k8s.io/v1, the
+    rules validated as validation.go does, then at least one rule)."""
     if not isinstance(doc, Mapping):
         raise PolicyError("not a mapping")
     kind = doc.get("kind")
     if kind != "Policy":
         raise PolicyError(f"kind is {kind!r}, expected Policy")
     api = doc.get("apiVersion", "")
-    if not str(api).startswith("audit.k8s.io/"):
-        raise PolicyError(f"apiVersion is {api!r}, expected audit.k8s.io/v1")
+    if api != "audit.k8s.io/v1":
+        hint = " (v1alpha1 and v1beta1 are no longer read)" if str(api).startswith("audit.k8s.io/") else ""
+        raise PolicyError(f"apiVersion is {api!r}, expected audit.k8s.io/v1{hint}")
     raw_rules = doc.get("rules")
     if raw_rules is None:
         raw_rules = []
@@ -179,6 +182,8 @@ def parse_policy(doc: Mapping[str, Any]) -> Policy:
     policy = Policy(omit_stages=_stages(doc.get("omitStages"), "omitStages"), omit_managed_fields=omf)
     for i, raw in enumerate(raw_rules):
         policy.rules.append(parse_rule(raw, i))
+    if not policy.rules:
+        raise PolicyError("no rules: the kube-apiserver refuses a policy with 0 rules")
     return policy
 
 

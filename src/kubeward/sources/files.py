@@ -143,6 +143,11 @@ def load_paths(
 def _helm_hint(path: str, data: bytes) -> str:
     """For a file in a `templates` folder that holds template actions, read on its own (a chart folder is rendered,
     never walked: sources/render.py), whose YAML errors are the template syntax's: what to scan instead."""
+    if data.startswith(b"\x1f\x8b") and _packaged_chart(data):
+        import shlex
+
+        return (f" (a packaged Helm chart: render it with helm template {shlex.quote(display_path(path))} | "
+                "kubeward scan -, or unpack it and scan the folder)")
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.basename(parent) != "templates" or b"{{" not in data:
         return ""
@@ -151,6 +156,20 @@ def _helm_hint(path: str, data: bytes) -> str:
         return f" (a template of the Helm chart {display_path(chart)}: scan that folder to have it rendered)"
     return " (a Helm template in a folder without Chart.yaml: render its chart, e.g. helm template CHART | kubeward scan -)"
 
+
+
+def _packaged_chart(data: bytes) -> bool:
+    """A gzip'd tar whose first member is CHART/Chart.yaml, as `helm package` writes it (helm
+    pkg/chart/v2/util/save.go writeTarContents: Chart.yaml first); only that header is decompressed."""
+    import io
+    import tarfile
+
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            first = tar.next()
+    except (tarfile.TarError, OSError, EOFError):
+        return False
+    return first is not None and first.name.count("/") == 1 and first.name.endswith("/Chart.yaml")
 
 
 def _read_bounded(path: str, limit: int) -> bytes:
@@ -570,7 +589,8 @@ def _not_an_object(obj: dict[str, Any], shown: str, objects_only: bool) -> str |
     if not kind and os.path.basename(shown) == "Chart.yaml":
         return "a Helm chart's Chart.yaml"
     if objects_only and isinstance(version, str) and config_file_kind(version, kind if isinstance(kind, str) else ""):
-        return f"a {kind or version} configuration file"
+        named = str(kind or version)
+        return f"{'an' if named[:1] in 'AEIOUaeiou' else 'a'} {named} configuration file"
     return None
 
 
@@ -595,18 +615,25 @@ def _add_list(obj: dict[str, Any], shown: str, key_lines: dict[int, dict[str, in
               result: LoadResult, where: str, line: int) -> None:
     """A List as kubectl reads it (apimachinery unstructured.go decodeToList: any object with `items` is a list):
     an item without kind and apiVersion, as the API serves typed lists (PodList, NamespaceList...), gets the
-    list's kind minus `List` and the list's apiVersion."""
-    items = obj["items"]
-    if not isinstance(items, list):
-        result.errors.append(InputError(shown, f"{where}: items is a {_json_type(items)}, not a list of objects"))
-        return
-    list_kind, list_version = obj.get("kind"), obj.get("apiVersion")
-    item_kind = list_kind.removesuffix("List") if isinstance(list_kind, str) else ""
-    for i, item in enumerate(items):
-        item_line = item_lines.get(id(item), line) if item_lines else _first_line(item, key_lines, line)
-        if isinstance(item, dict) and not item.get("kind") and not item.get("apiVersion") and item_kind:
-            item["kind"], item["apiVersion"] = item_kind, list_version
-        _add_object(item, shown, key_lines, result, f"{where} item {i + 1}", item_line)
+    list's kind minus `List` and the list's apiVersion. An item that is a list itself is flattened in turn, in
+    kubectl's order: a list's own objects first, then those of the lists it holds (cli-runtime
+    pkg/resource/visitor.go FlattenListVisitor)."""
+    pending = [(obj, where, line)]
+    for current, at, at_line in pending:  # the loop takes the lists appended while it runs
+        items = current["items"]
+        if not isinstance(items, list):
+            result.errors.append(InputError(shown, f"{at}: items is a {_json_type(items)}, not a list of objects"))
+            continue
+        list_kind, list_version = current.get("kind"), current.get("apiVersion")
+        item_kind = list_kind.removesuffix("List") if isinstance(list_kind, str) else ""
+        for i, item in enumerate(items):
+            item_line = item_lines.get(id(item), at_line) if item_lines else _first_line(item, key_lines, at_line)
+            if isinstance(item, dict) and not item.get("kind") and not item.get("apiVersion") and item_kind:
+                item["kind"], item["apiVersion"] = item_kind, list_version
+            if isinstance(item, dict) and item.get("items") is not None:
+                pending.append((item, f"{at} item {i + 1}", item_line))
+                continue
+            _add_object(item, shown, key_lines, result, f"{at} item {i + 1}", item_line)
 
 
 def _json_type(value: Any) -> str:

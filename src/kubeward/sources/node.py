@@ -307,7 +307,9 @@ def _component_of(res: Resource) -> tuple[str, int, list[str], list[str]] | str 
 def load_node(root: Path, manifests: Path | None = None, kubelet_config: Path | None = None) -> NodeConfig:
     cfg = NodeConfig(root, manifests or root / "etc/kubernetes/manifests")
     if cfg.manifests_dir.is_dir():
-        files = sorted(p for p in cfg.manifests_dir.iterdir() if p.suffix in (".yaml", ".yml", ".json") and p.is_file())
+        # The kubelet reads every regular file not named with a leading dot, whatever its suffix (GCE writes
+        # kube-apiserver.manifest): pkg/kubelet/config/file.go extractFromDir.
+        files = sorted(p for p in cfg.manifests_dir.iterdir() if not p.name.startswith(".") and p.is_file())
         for path in files:
             loaded = load_paths([str(path)])
             cfg.errors += loaded.errors

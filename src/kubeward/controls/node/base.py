@@ -163,6 +163,14 @@ def khit(cfg: NodeConfig, path: str, message: str) -> Hit:
     return kubelet_ref(), cfg.kubelet.location(path), path or "/", message
 
 
+def said(v: object) -> str:
+    """A value as the file or command line spells it: a YAML/JSON boolean is `true`/`false` (Python would print
+    `True`), so `/rotateCertificates=false` reads as the KubeletConfiguration the user wrote."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "null" if v is None else str(v)
+
+
 def as_bool(v: object) -> bool | None:
     return v if isinstance(v, bool) else parse_bool(str(v))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...sources.node import NodeConfig, parse_duration
-from .base import Hit, K, as_bool, khit, kval, node_control
+from .base import Hit, K, as_bool, khit, kval, node_control, said
 
 
 @node_control("4.2.1", "Ensure that the --anonymous-auth argument is set to false", "critical", K,
@@ -16,7 +16,7 @@ def kubelet_anonymous(cfg: NodeConfig) -> Iterator[Hit]:
     (port 10250: exec, logs, pod list) are otherwise served as system:anonymous."""
     v, where = kval(cfg, "anonymous-auth", "/authentication/anonymous/enabled", False)
     if as_bool(v) is not False:
-        yield khit(cfg, "/authentication/anonymous/enabled", f"{where}={v}: anonymous requests reach the kubelet")
+        yield khit(cfg, "/authentication/anonymous/enabled", f"{where}={said(v)}: anonymous requests reach the kubelet")
 
 
 @node_control("4.2.2", "Ensure that the --authorization-mode argument is not set to AlwaysAllow", "critical", K,
@@ -48,7 +48,7 @@ def kubelet_ro_port(cfg: NodeConfig) -> Iterator[Hit]:
     try:
         port = int(str(v))
     except ValueError:
-        yield khit(cfg, "/readOnlyPort", f"{where}={v} is not a port number")
+        yield khit(cfg, "/readOnlyPort", f"{where}={said(v)} is not a port number")
         return
     if port != 0:
         yield khit(cfg, "/readOnlyPort", f"{where}={port}: unauthenticated read-only API is served")
@@ -62,9 +62,9 @@ def kubelet_streaming(cfg: NodeConfig) -> Iterator[Hit]:
     v, where = kval(cfg, "streaming-connection-idle-timeout", "/streamingConnectionIdleTimeout", "4h")
     secs = parse_duration(str(v))
     if secs is None:
-        yield khit(cfg, "/streamingConnectionIdleTimeout", f"{where}={v} is not a duration")
+        yield khit(cfg, "/streamingConnectionIdleTimeout", f"{where}={said(v)} is not a duration")
     elif secs == 0:
-        yield khit(cfg, "/streamingConnectionIdleTimeout", f"{where}={v}: idle streams never time out")
+        yield khit(cfg, "/streamingConnectionIdleTimeout", f"{where}={said(v)}: idle streams never time out")
 
 
 @node_control("4.2.6", "Ensure that the --make-iptables-util-chains argument is set to true", "low", K,
@@ -74,7 +74,7 @@ def kubelet_iptables(cfg: NodeConfig) -> Iterator[Hit]:
     step with the pods' networking."""
     v, where = kval(cfg, "make-iptables-util-chains", "/makeIPTablesUtilChains", True)
     if as_bool(v) is False:
-        yield khit(cfg, "/makeIPTablesUtilChains", f"{where}={v}")
+        yield khit(cfg, "/makeIPTablesUtilChains", f"{where}={said(v)}")
 
 
 @node_control("4.2.7", "Ensure that the --hostname-override argument is not set", "low", K,
@@ -107,7 +107,7 @@ def kubelet_rotate(cfg: NodeConfig) -> Iterator[Hit]:
     client certificate before it expires instead of keeping one long-lived credential."""
     v, where = kval(cfg, "rotate-certificates", "/rotateCertificates", False)
     if as_bool(v) is not True:
-        yield khit(cfg, "/rotateCertificates", f"{where}={v}: client certificate rotation is off")
+        yield khit(cfg, "/rotateCertificates", f"{where}={said(v)}: client certificate rotation is off")
 
 
 @node_control("4.2.11", "Verify that the RotateKubeletServerCertificate argument is set to true", "low", K,
@@ -160,7 +160,7 @@ def kubelet_pids(cfg: NodeConfig) -> Iterator[Hit]:
     try:
         limit = int(str(v))
     except ValueError:
-        yield khit(cfg, "/podPidsLimit", f"{where}={v} is not an integer")
+        yield khit(cfg, "/podPidsLimit", f"{where}={said(v)} is not an integer")
         return
     if limit <= 0:
         yield khit(cfg, "/podPidsLimit", f"{where}={limit}: unlimited (a fork bomb can exhaust the node)")
@@ -172,7 +172,7 @@ def kubelet_seccomp(cfg: NodeConfig) -> Iterator[Hit]:
     with the runtime's default profile rather than Unconfined."""
     v, where = kval(cfg, "seccomp-default", "/seccompDefault", False)
     if as_bool(v) is not True:
-        yield khit(cfg, "/seccompDefault", f"{where}={v}: containers without a profile run Unconfined")
+        yield khit(cfg, "/seccompDefault", f"{where}={said(v)}: containers without a profile run Unconfined")
 
 
 @node_control("4.2.8", "Ensure that the eventRecordQPS argument is set to a level which ensures appropriate event capture",
@@ -187,7 +187,7 @@ def kubelet_event_qps(cfg: NodeConfig) -> Iterator[Hit]:
     except ValueError:
         qps = None
     if qps is None:
-        yield khit(cfg, "/eventRecordQPS", f"{where}={v} is not an integer")
+        yield khit(cfg, "/eventRecordQPS", f"{where}={said(v)} is not an integer")
     elif qps <= 0:
         yield khit(cfg, "/eventRecordQPS", f"{where}={qps}: " + ("event creation is unlimited (a burst can "
                                                                  "overload the kubelet and the API server)"

@@ -147,8 +147,18 @@ class RBACIndex:
             if e.resource is not None:
                 objects[key] = e.resource
         bindings: list[Binding] = []
+        bound: set[tuple[str, str, str]] = set()
         for kind in ("ClusterRoleBinding", "RoleBinding"):
             for e in entries[kind]:
+                # one object per name, as for the roles: a second definition granted its subjects too, which no
+                # cluster holding one binding of that name does
+                ns = "" if kind == "ClusterRoleBinding" else _namespace(e.obj)
+                bkey = (kind, ns, _name(e.obj))
+                if bkey[2] and bkey in bound:  # generateName objects are distinct
+                    shown = f"{ns}/{bkey[2]}" if ns else bkey[2]
+                    problems.append(f'{kind} "{shown}" defined twice; the first definition is used')
+                    continue
+                bound.add(bkey)
                 bindings.append(_binding(e.obj, e.resource, len(bindings), kind, e.bootstrap))
         built = cls(roles, bindings, objects, problems)
         built.aggregated_from = {n: a.sources for n, a in agg.items() if a.selectors is not None}
