@@ -233,13 +233,21 @@ class Cluster:
     # them there, and the restart takes them up as a kubelet restarts a static pod.
     NODE_FLAGS = ("--service-account-key-file", "--service-account-signing-key-file", "--client-ca-file",
                   "--tls-cert-file", "--tls-private-key-file", "--kubelet-client-certificate", "--kubelet-client-key")
+    # The controller-manager's: `creds rotate-sa-key` switches the key that signs legacy Secret tokens, `pki rotate-ca`
+    # the CA the tokens controller puts into them (cmd/kube-controller-manager/app/options/serviceaccountcontroller.go).
+    CM_NODE_FLAGS = ("--service-account-private-key-file", "--root-ca-file")
 
-    def _node_flags(self, argv: list[str]) -> list[str]:
-        """argv with the NODE_FLAGS of the node root's manifest when there is one (each host path read through the
-        node root back to the state file it leads to), in place of the defaults; unchanged without a manifest."""
+    def manifest(self, component: str) -> Path:
+        return self.node_root / "etc" / "kubernetes" / "manifests" / f"{component}.yaml"
+
+    def _node_flags(self, argv: list[str], component: str = "kube-apiserver",
+                    names: tuple[str, ...] = NODE_FLAGS) -> list[str]:
+        """argv with the `names` flags of the node root's manifest of `component` when there is one (each host path
+        read through the node root back to the state file it leads to), in place of the defaults; unchanged without
+        a manifest."""
         import yaml
 
-        manifest = self.node_root / "etc" / "kubernetes" / "manifests" / "kube-apiserver.yaml"
+        manifest = self.manifest(component)
         if not manifest.exists():
             return argv
         command = [str(a) for a in yaml.safe_load(manifest.read_text())["spec"]["containers"][0]["command"]]
@@ -247,7 +255,7 @@ class Cluster:
         found: list[str] = []
         for i, arg in enumerate(command):
             name = arg.split("=", 1)[0]
-            if name in self.NODE_FLAGS:
+            if name in names:
                 value = arg.split("=", 1)[1] if "=" in arg else command[i + 1] if i + 1 < len(command) else ""
                 real = (self.node_root / value.lstrip("/")).resolve()
                 found += [name, str(self.state / real.relative_to(state) if real.is_relative_to(state) else real)]
@@ -259,6 +267,18 @@ class Cluster:
         kubeadm host path a symlink below the node root leads back to (pki/ → /etc/kubernetes/pki, other files →
         /etc/kubernetes/NAME, the audit log → /var/log/kubernetes/audit.log); admin.conf a 0600 copy made at the first
         start (the node's own after that: `pki rotate-ca` re-issues it there)."""
+        kube = self.node_root / "etc" / "kubernetes"
+        self._write_manifest("kube-apiserver", argv[2:])
+        if self.kubeconfig.exists() and not (kube / "admin.conf").exists():  # then the node's own, as on a node
+            admin = kube / "admin.conf"
+            fd = os.open(admin, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self.kubeconfig.read_bytes())
+
+    def _write_manifest(self, component: str, flags: list[str]) -> str:
+        """The static-pod manifest of `component` below the node root, its command `flags` with each state path
+        (a whole argument or the value of `--name=value`) as the host path a symlink leads back from; returns the
+        text written."""
         import yaml
 
         kube = self.node_root / "etc" / "kubernetes"
@@ -266,6 +286,9 @@ class Cluster:
         places = {self.pki: "/etc/kubernetes/pki", self.audit_log: "/var/log/kubernetes/audit.log"}
 
         def host(arg: str) -> str:
+            if arg.startswith("--") and "=" in arg:
+                name, value = arg.split("=", 1)
+                return f"{name}={host(value)}"
             path = Path(arg)
             if arg.startswith(str(self.node_root) + "/"):
                 return arg[len(str(self.node_root)):]  # already below the node root
@@ -277,27 +300,23 @@ class Cluster:
             places[path] = f"/etc/kubernetes/{path.name}"
             return places[path]
 
-        command = ["kube-apiserver", *(host(a) for a in argv[2:])]
+        command = [component, *(host(a) for a in flags)]
         for real, where in places.items():
             link = self.node_root / where.lstrip("/")
             link.parent.mkdir(parents=True, exist_ok=True)
             if not link.is_symlink():
                 link.symlink_to(real)
         pod = {"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": "kube-apiserver", "namespace": "kube-system",
-                            "labels": {"component": "kube-apiserver", "tier": "control-plane"}},
+               "metadata": {"name": component, "namespace": "kube-system",
+                            "labels": {"component": component, "tier": "control-plane"}},
                "spec": {"hostNetwork": True, "priorityClassName": "system-node-critical",
-                        "containers": [{"name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver",
+                        "containers": [{"name": component, "image": f"registry.k8s.io/{component}",
                                         "command": command}]}}
-        manifest = kube / "manifests" / "kube-apiserver.yaml"
-        fd = os.open(manifest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        text = yaml.safe_dump(pod, sort_keys=False)
+        fd = os.open(self.manifest(component), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
-            yaml.safe_dump(pod, fh, sort_keys=False)
-        if self.kubeconfig.exists() and not (kube / "admin.conf").exists():  # then the node's own, as on a node
-            admin = kube / "admin.conf"
-            fd = os.open(admin, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(self.kubeconfig.read_bytes())
+            fh.write(text)
+        return text
 
     def _plaintext_writes_config(self) -> Path:
         """"Encryption off" for a cluster that already holds encrypted data: identity first writes plaintext, the
@@ -315,24 +334,48 @@ class Cluster:
         return path
 
     def start_controller_manager(self) -> None:
-        # Only the controllers the tests need: clusterrole-aggregation (aggregated ClusterRoles as in a real
-        # cluster), serviceaccount (the `default` ServiceAccount that pod admission looks up) and
-        # validatingadmissionpolicy-status-controller (writes a ValidatingAdmissionPolicy's status.typeChecking).
-        self._start("kube-controller-manager", [
+        """Only the controllers the tests need: clusterrole-aggregation (aggregated ClusterRoles as in a real
+        cluster), serviceaccount (the `default` ServiceAccount that pod admission looks up),
+        validatingadmissionpolicy-status-controller (writes a ValidatingAdmissionPolicy's status.typeChecking) and
+        serviceaccount-token (fills legacy token Secrets, signed with --service-account-private-key-file, ca.crt
+        from --root-ca-file: pkg/controller/serviceaccount/tokens_controller.go). Its static-pod manifest is written
+        below the node root in kubeadm's `--name=value` form; CM_NODE_FLAGS are read back from it once it exists,
+        as for the apiserver, and the text written is kept to tell when `restart_apiserver` must restart it too."""
+        k = self.pki
+        argv = self._node_flags([
             str(self.bin_dir / "kubeward-k8s"), "controller-manager",
-            "--kubeconfig", str(self.kubeconfig), "--authentication-kubeconfig", str(self.kubeconfig),
-            "--authorization-kubeconfig", str(self.kubeconfig),
-            "--bind-address", "127.0.0.1", "--secure-port", str(self.ports["controller-manager"]),
-            "--controllers", "clusterrole-aggregation,serviceaccount,validatingadmissionpolicy-status-controller",
-            "--leader-elect=false", "--v", "1",
-        ])
+            f"--kubeconfig={self.kubeconfig}", f"--authentication-kubeconfig={self.kubeconfig}",
+            f"--authorization-kubeconfig={self.kubeconfig}",
+            "--bind-address=127.0.0.1", f"--secure-port={self.ports['controller-manager']}",
+            "--controllers=clusterrole-aggregation,serviceaccount,serviceaccount-token,"
+            "validatingadmissionpolicy-status-controller",
+            f"--service-account-private-key-file={k / 'sa.key'}", f"--root-ca-file={k / 'ca.crt'}",
+            "--leader-elect=false", "--v=1",
+        ], "kube-controller-manager", self.CM_NODE_FLAGS)
+        rest, flags = argv[2:], []
+        while rest:  # the flags read back follow as `--name value`: kubeadm writes `--name=value`
+            arg = rest.pop(0)
+            flags.append(f"{arg}={rest.pop(0)}" if arg in self.CM_NODE_FLAGS else arg)
+        self._cm_started().parent.mkdir(parents=True, exist_ok=True)
+        self._cm_started().write_text(self._write_manifest("kube-controller-manager", flags))
+        self._start("kube-controller-manager", argv)
         self._wait("kube-controller-manager", lambda: _get(
             f"https://127.0.0.1:{self.ports['controller-manager']}/healthz", None, None, None) == 200)
 
+    def _cm_started(self) -> Path:
+        """The controller-manager manifest's text as the running controller-manager was started from it."""
+        return self.state / "run" / "kube-controller-manager.yaml"
+
     def restart_apiserver(self, *, encryption: bool = True, extra: tuple[str, ...] = (),
                           drop: tuple[str, ...] = ()) -> None:
+        """The apiserver, then the controller-manager when its manifest changed since it started (a kubelet
+        restarts each static pod whose manifest changed: `creds rotate-sa-key`, `pki rotate-ca` edit both)."""
         self.stop("kube-apiserver")
         self.start_apiserver(encryption=encryption, extra=extra, drop=drop)
+        manifest, started = self.manifest("kube-controller-manager"), self._cm_started()
+        if manifest.exists() and (not started.exists() or manifest.read_text() != started.read_text()):
+            self.stop("kube-controller-manager")
+            self.start_controller_manager()
 
     def restart_etcd(self, *, extra: tuple[str, ...] = (), drop: tuple[str, ...] = ()) -> None:
         """etcd with changed flags; the apiserver keeps running and reconnects."""
