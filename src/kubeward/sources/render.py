@@ -432,7 +432,7 @@ def first_error_line(stderr: bytes) -> str:
     (`Error: t.yaml:4:18` / `  executing "t.yaml" at <.Values.a.b>:` / `    nil pointer …`): those are joined
     into the one line, which would otherwise say only where; so are the lines of a values-schema error, which name
     the chart and each violation unindented (`Error: values don't meet …:` / `mychart:` / `- at '/age': minimum…`).
-    The line is kept under ERROR_CHARS."""
+    The lines joined after the first stop at ERROR_CHARS in all; the first is never cut."""
     lines = stderr.decode("utf-8", "replace").splitlines()
     for i, ln in enumerate(lines):
         if ln.startswith("Error:"):
@@ -445,7 +445,8 @@ def first_error_line(stderr: bytes) -> str:
                     break
                 item = part.startswith("- ")
                 message += (" " if message.endswith(":") else "; " if item else ": ") + part.removeprefix("- ")
-            return message if len(message) <= ERROR_CHARS else message[:ERROR_CHARS - 1] + "…"
+            cap = max(ERROR_CHARS, len(ln.removeprefix("Error:").strip()))  # the first line is never cut
+            return message if len(message) <= cap else message[:cap - 1] + "…"
     return next((ln.strip() for ln in lines if ln.strip()), "")
 
 
