@@ -117,6 +117,7 @@ def load_paths(
         if on_file is not None:
             on_file()
         data = b""
+        errors = len(result.errors)
         try:
             if path is None:
                 stream = stdin if stdin is not None else sys.stdin.buffer
@@ -126,23 +127,23 @@ def load_paths(
                 data = _read_bounded(path, max_file_bytes)
             if len(data) > max_file_bytes:
                 raise _InputProblem(_too_big(len(data), max_file_bytes))
-            before, errors = len(result.resources), len(result.errors)
-            try:
-                parse_bytes(data, shown, result)
-            finally:
-                hint = _helm_hint(path, data) if len(result.errors) > errors and path is not None else ""
-                if hint:
-                    result.errors[errors:] = [InputError(e.file, e.message + hint) for e in result.errors[errors:]]
+            before = len(result.resources)
+            parse_bytes(data, shown, result)
             if len(result.resources) > before:
                 result.files_read += 1
         except _InputProblem as exc:
-            result.errors.append(InputError(shown, str(exc) + (_helm_hint(path, data) if path and data else "")))
+            result.errors.append(InputError(shown, str(exc)))
+        if len(result.errors) > errors and path is not None and data:
+            hint = _helm_hint(path, data)
+            if hint:  # the file's errors are the chart's syntax: each says what to scan instead
+                result.errors[errors:] = [InputError(e.file, e.message + hint) for e in result.errors[errors:]]
     return result
 
 
 def _helm_hint(path: str, data: bytes) -> str:
-    """For a file in a `templates` folder that holds template actions, read on its own (a chart folder is rendered,
-    never walked: sources/render.py), whose YAML errors are the template syntax's: what to scan instead."""
+    """What to scan instead of a file whose errors come from Helm, or "": a packaged chart (`helm package`'s
+    .tgz), or a file in a `templates` folder that holds template actions, read on its own (a chart folder is
+    rendered, never walked: sources/render.py), whose YAML errors are the template syntax's."""
     if data.startswith(b"\x1f\x8b") and _packaged_chart(data):
         import shlex
 
@@ -155,7 +156,6 @@ def _helm_hint(path: str, data: bytes) -> str:
     if os.path.exists(os.path.join(chart, "Chart.yaml")):
         return f" (a template of the Helm chart {display_path(chart)}: scan that folder to have it rendered)"
     return " (a Helm template in a folder without Chart.yaml: render its chart, e.g. helm template CHART | kubeward scan -)"
-
 
 
 def _packaged_chart(data: bytes) -> bool:
@@ -271,7 +271,12 @@ def parse_bytes(data: bytes, shown: str, result: LoadResult) -> None:
     _add_documents((d._replace(number=d.number + 1) for d in yaml_docs) if start else yaml_docs, shown, result)
 
 
-_JSON = json.JSONDecoder()
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# Go's encoding/json, which kubectl and the apiserver decode with, refuses NaN and Infinity; Python's takes them.
+_JSON = json.JSONDecoder(parse_constant=_no_constant)
 _WS = re.compile(r"[ \t\n\r]*")
 
 
@@ -311,7 +316,7 @@ def _json_stream(text: str) -> tuple[list[_Doc], int, str | None]:
     end = 0
     while i < len(text):
         try:
-            obj, end_of_obj = _STRICT_JSON.raw_decode(text, i)
+            obj, end_of_obj = _JSON.raw_decode(text, i)
         except RecursionError:
             return docs, len(text), f"document {len(docs) + 1}: nested too deeply"
         except ValueError as exc:  # JSONDecodeError, or NaN/Infinity, which Go's decoder refuses
@@ -332,13 +337,6 @@ def _json_stream(text: str) -> tuple[list[_Doc], int, str | None]:
 
 
 _WS_TO_NEWLINE = re.compile(r"[^\S\n]*\n?")  # consumeWhitespace: spaces up to and including the first newline
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-_STRICT_JSON = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def _json_list(text: str) -> list[_Doc] | None:
