@@ -260,7 +260,7 @@ def _shell_words(script: str) -> list[str] | None:
     out: list[str] = []
     for w in words:
         if _SHELL_END.match(w):
-            if out and any(os.path.basename(x) in COMPONENTS or os.path.basename(x) == "hyperkube" for x in out):
+            if _invocation(out) is not None:
                 break
             out = []  # `mkfifo /tmp/log; exec kube-apiserver …`: a later command may be the component
             continue
