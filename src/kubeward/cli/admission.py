@@ -240,21 +240,17 @@ def manifests_cmd(namespace: str, fail_policy: str, timeout: int, image: str | N
 
 
 def _pem_certificates(path: str, option: str) -> bytes:
-    """The PEM certificates of a CA file given to `admission manifests`, as bytes; anything else is one line."""
+    """The PEM certificates of a CA file given to `admission manifests`, re-encoded (so a key in the same file is
+    left out); a file without one is one line naming it (pki.files.load_certs)."""
     from pathlib import Path
 
     from ..pki.errors import PkiError
-    from ..pki.files import load_certs
+    from ..pki.files import cert_pem, load_certs
 
     try:
-        certs = load_certs(Path(path))
+        return b"".join(cert_pem(c) for c in load_certs(Path(path)))
     except PkiError as exc:
         fail(f"{exc} ({option})")  # the error names the file
-    if not certs:
-        fail(f"{path}: no PEM certificate ({option})")
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
 
 
 @group.command("vap")
