@@ -63,6 +63,7 @@ def load(path: Path) -> dict[str, Any] | str:
     docs, errors = load_config(str(path), max_file_bytes=MAX_BYTES)
     if errors:
         message = errors[0].message
+        # the parser's problem can quote a character of the file (a token's): only where is kept
         if message.startswith("invalid YAML at "):
             return f"not valid YAML ({message.removeprefix('invalid YAML at ').split(':', 1)[0]})"
         if "limit for configuration files" in message:
