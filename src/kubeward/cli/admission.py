@@ -233,9 +233,7 @@ def manifests_cmd(namespace: str, fail_policy: str, timeout: int, image: str | N
     objs = manifests(namespace, fail_policy=fail_policy, timeout=timeout, ca_bundle=bundle,
                      cert_manager=cert_manager, client_ca=client_bundle, **kw)
     if client_bundle is not None:
-        warn(f"the webhook requires a client certificate: give the apiserver one in the kubeconfig its "
-             f"AdmissionConfiguration names for ValidatingAdmissionWebhook (user \"{NAME}.{namespace}.svc:443\"; "
-             f"kubeward docs admission)")
+        warn("the apiserver needs a client certificate now: kubeward docs admission")  # fits 80 columns
     click.echo(yaml.safe_dump_all(objs, sort_keys=False), nl=False)
 
 
