@@ -90,8 +90,9 @@ def jwt_claims(token: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
-def _certs(user: dict[str, Any], base: Path, root: Path | None) -> tuple[list[x509.Certificate], str, str]:
-    """(certificates, field, why not): the client certificate of a user entry, or why it could not be read."""
+def client_certs(user: dict[str, Any], base: Path, root: Path | None) -> tuple[list[x509.Certificate], str, str]:
+    """(certificates, field, why not): the client certificate of a user entry, or why it could not be read; a
+    file path resolves as clientcmd does (relative to the kubeconfig's folder `base`, absolute under `root`)."""
     data, ref = user.get("client-certificate-data"), user.get("client-certificate")
     if isinstance(data, str) and data:
         try:
@@ -172,7 +173,7 @@ def _user(col: Collector, ref: Any, loc: Location, i: int, name: str, user: dict
         check_mode(col, "KeyFile", key_path, f'client key of user "{name}"')
         col.add(STATIC_KEY, ref, loc, f"{at}/client-key",
                 f'user "{name}" uses the long-lived private key {display_path(str(key_path))}')
-    certs, field, why = _certs(user, base, root)
+    certs, field, why = client_certs(user, base, root)
     if why:
         col.error(shown, f'user "{name}": {why}: its expiry and groups are not assessed')
     if not certs:

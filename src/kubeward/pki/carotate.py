@@ -54,6 +54,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from ..creds.kubeconfig import client_certs
 from ..creds.kubeconfig import load as load_kubeconfig
 from ..creds.rotation import PathState, RotationError, Steps, save_state
 from ..creds.sakeys import Manifest
@@ -185,25 +186,14 @@ class Kubeconfig:
                     c["certificate-authority"] = target
                     self.changed.append(f"cluster {name}")
 
-    def old_client_certs(self, old: x509.Certificate, base: Callable[[str], Path]) -> list[str]:
-        """The users whose client certificate (embedded or a file) the old CA signed."""
+    def old_client_certs(self, old: x509.Certificate, root: Path | None) -> list[str]:
+        """The users whose client certificate (embedded, or a file: relative to the kubeconfig's folder, absolute
+        under `root`) the old CA signed."""
         out = []
         for name, u in self.entries("users", "user"):
-            data, ref = u.get("client-certificate-data"), u.get("client-certificate")
-            raw = b""
-            if isinstance(data, str) and data:
-                try:
-                    raw = base64.b64decode(data)
-                except (ValueError, binascii.Error):
-                    raw = b""
-            elif isinstance(ref, str) and ref:
-                try:
-                    raw = base(ref).read_bytes()
-                except OSError:
-                    raw = b""
-            certs = _pem_certs(raw)
+            certs, where, _why = client_certs(u, self.path.parent, root)
             if certs and issued_by(certs[0], old):
-                out.append(name if data else f"{name} (file {ref})")
+                out.append(f"{name} (file {u['client-certificate']})" if where == "/client-certificate" else name)
         return out
 
     def reissue_users(self, old: x509.Certificate, ca: x509.Certificate, ca_key: PrivateKey) -> None:
@@ -570,14 +560,14 @@ class CARotation:
                 if issued_by(self._cert(v), old):
                     out.append(f"{self.host(v)} (--{flag})")
         for kc in self._node_kubeconfigs():
-            out += [f"{kc.path}: user {u}" for u in kc.old_client_certs(old, self.host)]
+            out += [f"{kc.path}: user {u}" for u in kc.old_client_certs(old, self.root)]
         for path in self.kubeconfigs:
             kc = Kubeconfig.read(path)
-            out += [f"{path}: user {u}" for u in kc.old_client_certs(old, path.parent.joinpath)]
+            out += [f"{path}: user {u}" for u in kc.old_client_certs(old, None)]
         if self.connection is not None and self.connection.is_file():
             kc = Kubeconfig.read(self.connection)
             out += [f"{self.connection}: user {u} (the connection's kubeconfig)"
-                    for u in kc.old_client_certs(old, self.connection.parent.joinpath)]
+                    for u in kc.old_client_certs(old, None)]
         return out
 
     def _retire(self, st: State) -> None:
