@@ -356,25 +356,26 @@ class CARotation:
 
     # ---- edits ----------------------------------------------------------------------------------------------
 
-    def _retarget(self, targets: dict[str, tuple[tuple[str, ...], str, set[str]]]) -> None:
-        """In each manifest present: a listed flag whose value is one of `ours` -> the target (others untouched)."""
-        for component, (flags, target, ours) in targets.items():
-            m = self._manifest(component)
-            if m is None:
-                continue
-            changed = False
+    def _retarget(self, component: str, *edits: tuple[Iterable[str], str, set[str]]) -> None:
+        """In the component's manifest (when present), for each (flags, target, ours): a listed flag whose value is
+        one of `ours` -> `target` (others untouched); written once, so the kubelet restarts the pod once."""
+        m = self._manifest(component)
+        if m is None:
+            return
+        changed = False
+        for flags, target, ours in edits:
             for name in flags:
                 values = m.values(name)
                 if values and values[-1] in ours and values != [target]:
                     changed |= m.set(name, [target])
-            if changed:
-                m.write()
+        if changed:
+            m.write()
 
     def _point_trust(self, st: State, target: str, pem: bytes) -> None:
         """Every trust of the cluster CA -> `target` (the bundle, or the CA file at the end)."""
         ours = st.ours()
         for component, flags in TRUST_FLAGS.items():
-            self._retarget({component: (flags, target, ours)})
+            self._retarget(component, (flags, target, ours))
         kubelet = self.root / "var" / "lib" / "kubelet" / "config.yaml"
         if kubelet.exists():
             try:
@@ -518,8 +519,8 @@ class CARotation:
         for kc in self._node_kubeconfigs():
             kc.reissue_users(old, new, new_key_)
             kc.save()
-        self._retarget({"kube-controller-manager": (SINGLE_CA_FLAGS, st.new_crt, {st.ca})})
-        self._retarget({"kube-controller-manager": (SIGNING_KEY_FLAGS, st.new_key, {st.ca_key})})
+        self._retarget("kube-controller-manager", (SINGLE_CA_FLAGS, st.new_crt, {st.ca}),
+                       (SIGNING_KEY_FLAGS, st.new_key, {st.ca_key}))
         self.steps.restart()
         self._expect(st, "new", st.new_crt, True)
         self._expect(st, "old", st.bundle, True)
@@ -581,8 +582,8 @@ class CARotation:
             write_files([(self.host(st.ca_key), key_pem(new_key_), 0o600), (self.host(st.ca), cert_pem(new), 0o644)],
                         replace=True)
         self._point_trust(st, st.ca, cert_pem(new))
-        self._retarget({"kube-controller-manager": (SINGLE_CA_FLAGS, st.ca, {st.new_crt, st.bundle})})
-        self._retarget({"kube-controller-manager": (SIGNING_KEY_FLAGS, st.ca_key, {st.new_key})})
+        self._retarget("kube-controller-manager", (SINGLE_CA_FLAGS, st.ca, {st.new_crt, st.bundle}),
+                       (SIGNING_KEY_FLAGS, st.ca_key, {st.new_key}))
         self._reconnect(st.ca)
         self.steps.restart()
         self._expect(st, "new", st.ca, True)
