@@ -498,9 +498,7 @@ class CARotation:
     def _published(self, st: State) -> None:
         self._publish(self.host(st.bundle).read_bytes())
 
-    def _leaf(self, crt: str, key: str, st: State) -> None:
-        old = self._cert(st.old_crt)
-        new, new_key_ = self._pair(st.new_crt, st.new_key)
+    def _leaf(self, crt: str, key: str, old: x509.Certificate, new: x509.Certificate, new_key_: PrivateKey) -> None:
         cert, k = self._pair(crt, key)
         if issued_by(cert, old):
             write_file(self.host(crt), cert_pem(reissue(cert, k, new, new_key_)), mode=0o644, replace=True,
@@ -508,14 +506,14 @@ class CARotation:
             self.say(f"re-issued {crt} under the new CA")
 
     def _reissue(self, st: State) -> None:
+        old = self._cert(st.old_crt)
+        new, new_key_ = self._pair(st.new_crt, st.new_key)
         m = self._manifest("kube-apiserver")
         assert m is not None
         for crt_flag, key_flag in (("tls-cert-file", "tls-private-key-file"),
                                    ("kubelet-client-certificate", "kubelet-client-key")):
             if m.values(crt_flag) and m.values(key_flag):
-                self._leaf(m.values(crt_flag)[-1], m.values(key_flag)[-1], st)
-        old = self._cert(st.old_crt)
-        new, new_key_ = self._pair(st.new_crt, st.new_key)
+                self._leaf(m.values(crt_flag)[-1], m.values(key_flag)[-1], old, new, new_key_)
         for kc in self._node_kubeconfigs():
             kc.reissue_users(old, new, new_key_)
             kc.save()
