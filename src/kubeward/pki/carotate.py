@@ -246,9 +246,9 @@ class Who:
     status: int
     user: str = ""
 
-    @property
-    def authenticated(self) -> bool:
-        return self.status in (200, 201) and (self.user in ("", PROBE_CN))
+    def authenticated_as(self, cn: str) -> bool:
+        """Let in, as `cn` (before 1.28 the discovery fallback names nobody: any authenticated user)."""
+        return self.status in (200, 201) and self.user in ("", cn)
 
 
 def who_am_i(server: str, trust_pem: bytes, cert: bytes, key: bytes, timeout: float = 15.0) -> Who:
@@ -406,25 +406,29 @@ class CARotation:
 
     # ---- checks ---------------------------------------------------------------------------------------------
 
-    def _probe(self, st: State, signer: str, trust: str) -> Who:
-        """A throwaway client certificate (CN kubeward-ca-rotation-probe, no groups, an hour) of the CA whose
-        copy is `signer`, against the apiserver, trusting the file `trust` for its serving certificate."""
-        ca, ca_key = self._pair(signer, signer.removesuffix(".crt") + ".key")
-        key = new_key("ecdsa")
-        cert = sign_leaf(LeafSpec(PROBE_CN, (), (CLIENT_AUTH,)), key, ca, ca_key,
-                         not_after=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    def _who(self, trust: str, cert: bytes, key: bytes) -> Who:
+        """who_am_i against the connection's apiserver, trusting the file `trust`; failures as RotationError."""
         try:
-            return who_am_i(self.client.host, self.host(trust).read_bytes(), cert_pem(cert), key_pem(key))
+            return who_am_i(self.client.host, self.host(trust).read_bytes(), cert, key)
         except ssl.SSLError as exc:
             raise RotationError(f"TLS with the apiserver trusting only {self.host(trust)}: "
                                 f"{exc.reason or exc}") from None
         except OSError as exc:
             raise RotationError(f"{self.client.host}: {exc.strerror or exc}") from None
 
+    def _probe(self, signer: str, trust: str) -> Who:
+        """A throwaway client certificate (CN kubeward-ca-rotation-probe, no groups, an hour) of the CA whose
+        copy is `signer`, against the apiserver, trusting the file `trust` for its serving certificate."""
+        ca, ca_key = self._pair(signer, signer.removesuffix(".crt") + ".key")
+        key = new_key("ecdsa")
+        cert = sign_leaf(LeafSpec(PROBE_CN, (), (CLIENT_AUTH,)), key, ca, ca_key,
+                         not_after=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+        return self._who(trust, cert_pem(cert), key_pem(key))
+
     def _expect(self, st: State, which: str, trust: str, want: bool) -> None:
         signer = st.old_crt if which == "old" else st.new_crt
-        got = self._probe(st, signer, trust)
-        if got.authenticated != want:
+        got = self._probe(signer, trust)
+        if got.authenticated_as(PROBE_CN) != want:
             raise RotationError(f"a client certificate of the {which} CA "
                                 f"{'does not authenticate' if want else 'still authenticates'} (HTTP {got.status})")
 
@@ -534,11 +538,8 @@ class CARotation:
                 self.say(f"{path}: re-issued {', '.join(names)}")
             for user, cert, key in kc.embedded_of(new):  # each authenticates as its CN with its new certificate
                 cn = cn_of(x509.load_pem_x509_certificate(cert))
-                try:
-                    got = who_am_i(self.client.host, self.host(st.bundle).read_bytes(), cert, key)
-                except (ssl.SSLError, OSError) as exc:
-                    raise RotationError(f"{self.client.host}: {exc}") from None
-                if got.status not in (200, 201) or got.user not in ("", cn):
+                got = self._who(st.bundle, cert, key)
+                if not got.authenticated_as(cn):
                     raise RotationError(f"{path}: user {user}'s re-issued certificate does not authenticate as {cn} "
                                         f"(HTTP {got.status})")
         self._reconnect(st.bundle)  # the connection's own credentials may be among them
