@@ -196,16 +196,25 @@ class Kubeconfig:
                 out.append(f"{name} (file {u['client-certificate']})" if where == "/client-certificate" else name)
         return out
 
-    def reissue_users(self, old: x509.Certificate, ca: x509.Certificate, ca_key: PrivateKey) -> None:
-        """Embedded client certificates the old CA signed, re-issued under `ca` with their own key."""
+    def _embedded(self) -> Iterable[tuple[str, dict[str, Any], bytes, bytes]]:
+        """(user, its entry, certificate PEM, key PEM) of every user holding both client-certificate-data and
+        client-key-data."""
         for name, u in self.entries("users", "user"):
             data, key_data = u.get("client-certificate-data"), u.get("client-key-data")
-            if not (isinstance(data, str) and isinstance(key_data, str) and data and key_data):
-                continue
+            if isinstance(data, str) and isinstance(key_data, str) and data and key_data:
+                try:
+                    yield name, u, base64.b64decode(data), base64.b64decode(key_data)
+                except (ValueError, binascii.Error):
+                    raise RotationError(f"{self.path}: user {name}: client-certificate-data or client-key-data is "
+                                        "not PEM") from None
+
+    def reissue_users(self, old: x509.Certificate, ca: x509.Certificate, ca_key: PrivateKey) -> None:
+        """Embedded client certificates the old CA signed, re-issued under `ca` with their own key."""
+        for name, u, cert, key_data in self._embedded():
             try:
-                certs = _pem_certs(base64.b64decode(data))
-                key = serialization.load_pem_private_key(base64.b64decode(key_data), None)
-            except (ValueError, TypeError, binascii.Error):
+                certs = _pem_certs(cert)
+                key = serialization.load_pem_private_key(key_data, None)
+            except (ValueError, TypeError):
                 raise RotationError(f"{self.path}: user {name}: client-certificate-data or client-key-data is not "
                                     "PEM") from None
             if not certs or not issued_by(certs[0], old):
@@ -217,18 +226,8 @@ class Kubeconfig:
 
     def embedded_of(self, ca: x509.Certificate) -> list[tuple[str, bytes, bytes]]:
         """(user, certificate PEM, key PEM) of every embedded client certificate `ca` signed."""
-        out = []
-        for name, u in self.entries("users", "user"):
-            data, key_data = u.get("client-certificate-data"), u.get("client-key-data")
-            if isinstance(data, str) and isinstance(key_data, str) and data and key_data:
-                try:
-                    cert, key = base64.b64decode(data), base64.b64decode(key_data)
-                except (ValueError, binascii.Error):
-                    continue
-                certs = _pem_certs(cert)
-                if certs and issued_by(certs[0], ca):
-                    out.append((name, cert, key))
-        return out
+        return [(name, cert, key) for name, _u, cert, key in self._embedded()
+                if (certs := _pem_certs(cert)) and issued_by(certs[0], ca)]
 
     def save(self) -> bool:
         if not self.changed:
