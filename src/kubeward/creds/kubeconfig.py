@@ -46,7 +46,9 @@ def _d(v: Any) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
-def _entries(doc: dict[str, Any], section: str, inner: str) -> list[tuple[int, str, dict[str, Any]]]:
+def entries(doc: dict[str, Any], section: str, inner: str) -> list[tuple[int, str, dict[str, Any]]]:
+    """(index, name, inner mapping) of each entry of a named list (clusters/cluster, users/user, ...); the mapping
+    is the document's own, so editing it edits the document ({} when the file holds no mapping there)."""
     out = []
     items = doc.get(section)
     for i, e in enumerate(items if isinstance(items, list) else []):
@@ -121,15 +123,15 @@ def audit_kubeconfig(col: Collector, path: Path, *, root: Path | None = None) ->
     col.objects += 1
     ref, loc, base, shown = file_ref(KIND, path), file_loc(path), path.parent, display_path(str(path))
     check_mode(col, KIND, path, "kubeconfig")
-    clusters = {name: (i, c) for i, name, c in _entries(doc, "clusters", "cluster")}
-    for i, name, cluster in _entries(doc, "clusters", "cluster"):
+    clusters = {name: (i, c) for i, name, c in entries(doc, "clusters", "cluster")}
+    for i, name, cluster in entries(doc, "clusters", "cluster"):
         col.judged(SKIP_TLS)
         if cluster.get("insecure-skip-tls-verify") is True:
             col.add(SKIP_TLS, ref, loc, f"/clusters/{i}/cluster/insecure-skip-tls-verify",
                     f'cluster "{name}" does not verify the server certificate')
-    for i, name, entry in _entries(doc, "users", "user"):
+    for i, name, entry in entries(doc, "users", "user"):
         _user(col, ref, loc, i, name, entry, base, root, shown, changed_on(path))
-    for i, name, ctx in _entries(doc, "contexts", "context"):
+    for i, name, ctx in entries(doc, "contexts", "context"):
         col.judged(PLAIN_HTTP)
         found = clusters.get(str(ctx.get("cluster", "")))
         server = str(found[1].get("server", "")) if found else ""

@@ -54,7 +54,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
-from ..creds.kubeconfig import client_certs
+from ..creds.kubeconfig import client_certs, entries
 from ..creds.kubeconfig import load as load_kubeconfig
 from ..creds.rotation import PathState, RotationError, Steps, save_state
 from ..creds.sakeys import Manifest
@@ -163,9 +163,7 @@ class Kubeconfig:
         return cls(path, doc)
 
     def entries(self, section: str, inner: str) -> Iterable[tuple[str, dict[str, Any]]]:
-        for e in self.doc.get(section) or []:
-            if isinstance(e, dict) and isinstance(e.get(inner), dict):
-                yield str(e.get("name", "")), e[inner]
+        return ((name, e) for _i, name, e in entries(self.doc, section, inner))
 
     def trust(self, ours: Callable[[bytes], bool], pem: bytes, host_path: Callable[[str], str | None]) -> None:
         """Every cluster whose CA is the cluster CA (data or a file of ours) now trusts `pem` (data) / its file."""
