@@ -45,6 +45,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -54,12 +55,14 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from ..creds.base import under_root
 from ..creds.kubeconfig import client_certs, entries
 from ..creds.kubeconfig import load as load_kubeconfig
 from ..creds.rotation import PathState, RotationError, Steps, save_state
 from ..creds.sakeys import Manifest
 from ..safefile import write_file, write_files
 from ..sources.cluster import Client, ResourceType
+from ..sources.files import ConfigFileError, load_config_document
 from .errors import PkiError
 from .files import PrivateKey, cert_pem, key_matches, key_pem, load_certs, load_key
 from .inventory import key_description
@@ -373,14 +376,25 @@ class CARotation:
         ours = st.ours()
         for component, flags in TRUST_FLAGS.items():
             self._retarget(component, (flags, target, ours))
+        ours_on_host = {os.path.normpath(self.host(o)) for o in ours}
+
+        def retarget(ref: str, base: Path) -> str | None:
+            """`target` when `ref` (relative: from the naming file's folder) is one of our CA files."""
+            return target if os.path.normpath(under_root(self.root, ref, base)) in ours_on_host else None
+
+        # KubeletConfiguration authentication.x509.clientCAFile (staging/src/k8s.io/kubelet/config/v1beta1/types.go),
+        # relative to the config file's folder (a path of pkg/kubelet/apis/config/helpers.go
+        # KubeletConfigurationPathRefs, resolved by pkg/kubelet/kubeletconfig/configfiles/configfiles.go).
         kubelet = self.root / "var" / "lib" / "kubelet" / "config.yaml"
         if kubelet.exists():
             try:
-                doc = yaml.safe_load(kubelet.read_text())
-            except (OSError, yaml.YAMLError):
-                raise RotationError(f"{kubelet}: cannot be read as a KubeletConfiguration") from None
-            x = ((doc.get("authentication") or {}).get("x509") or {}) if isinstance(doc, dict) else {}
-            if x.get("clientCAFile") in ours and x.get("clientCAFile") != target:
+                doc = load_config_document(str(kubelet))
+            except ConfigFileError as exc:
+                raise RotationError(f"{exc}: cannot be read as a KubeletConfiguration") from None
+            authn = doc.get("authentication") if isinstance(doc, dict) else None
+            x = authn.get("x509") if isinstance(authn, dict) else None
+            ref = x.get("clientCAFile") if isinstance(x, dict) else None
+            if isinstance(x, dict) and isinstance(ref, str) and ref and ref != target and retarget(ref, kubelet.parent):
                 x["clientCAFile"] = target
                 write_file(kubelet, yaml.safe_dump(doc, sort_keys=False).encode(), mode=None, replace=True,
                            make_dirs=False)
@@ -390,7 +404,7 @@ class CARotation:
             return any(c in cas for c in _pem_certs(raw))
 
         for kc in self._node_kubeconfigs():
-            kc.trust(is_ours, pem, lambda ref: target if ref in ours else None)
+            kc.trust(is_ours, pem, partial(retarget, base=kc.path.parent))
             kc.save()
         for path in self.kubeconfigs:
             kc = Kubeconfig.read(path)
