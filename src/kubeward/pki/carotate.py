@@ -427,17 +427,18 @@ class CARotation:
         except OSError as exc:
             raise RotationError(f"{self.client.host}: {exc.strerror or exc}") from None
 
-    def _probe(self, signer: str, trust: str) -> Who:
+    def _probe(self, signer: tuple[str, str], trust: str) -> Who:
         """A throwaway client certificate (CN kubeward-ca-rotation-probe, no groups, an hour) of the CA whose
-        copy is `signer`, against the apiserver, trusting the file `trust` for its serving certificate."""
-        ca, ca_key = self._pair(signer, signer.removesuffix(".crt") + ".key")
+        copy is `signer` (certificate, key), against the apiserver, trusting the file `trust` for its serving
+        certificate."""
+        ca, ca_key = self._pair(*signer)
         key = new_key("ecdsa")
         cert = sign_leaf(LeafSpec(PROBE_CN, (), (CLIENT_AUTH,)), key, ca, ca_key,
                          not_after=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
         return self._who(trust, cert_pem(cert), key_pem(key))
 
     def _expect(self, st: State, which: str, trust: str, want: bool) -> None:
-        signer = st.old_crt if which == "old" else st.new_crt
+        signer = (st.old_crt, st.old_key) if which == "old" else (st.new_crt, st.new_key)
         got = self._probe(signer, trust)
         if got.authenticated_as(PROBE_CN) != want:
             raise RotationError(f"a client certificate of the {which} CA "
