@@ -315,6 +315,11 @@ class CARotation:
             return None
         return Manifest.load(path, component)
 
+    def _apiserver(self) -> Manifest:
+        m = self._manifest("kube-apiserver")
+        assert m is not None  # _manifest returns None only for the optional components
+        return m
+
     def _flag(self, m: Manifest, name: str) -> str:
         values = m.values(name)
         if not values:
@@ -333,8 +338,7 @@ class CARotation:
     def _begin(self) -> State:
         """Plan from the apiserver's manifest: its --client-ca-file is the cluster CA (one CA certificate whose key
         sits beside it, as kubeadm lays out ca.crt/ca.key), and its serving certificate must be that CA's."""
-        m = self._manifest("kube-apiserver")
-        assert m is not None
+        m = self._apiserver()
         ca = self._flag(m, "client-ca-file")
         certs = _pki(lambda: load_certs(self.host(ca)))
         if len(certs) != 1:
@@ -524,8 +528,7 @@ class CARotation:
     def _reissue(self, st: State) -> None:
         old = self._cert(st.old_crt)
         new, new_key_ = self._pair(st.new_crt, st.new_key)
-        m = self._manifest("kube-apiserver")
-        assert m is not None
+        m = self._apiserver()
         for crt_flag, key_flag in (("tls-cert-file", "tls-private-key-file"),
                                    ("kubelet-client-certificate", "kubelet-client-key")):
             if m.values(crt_flag) and m.values(key_flag):
@@ -565,8 +568,7 @@ class CARotation:
         """What still presents a certificate of the old CA (it would stop working once the old CA goes)."""
         old = self._cert(st.old_crt)
         out = []
-        m = self._manifest("kube-apiserver")
-        assert m is not None
+        m = self._apiserver()
         for flag in ("tls-cert-file", "kubelet-client-certificate"):
             for v in m.values(flag)[-1:]:
                 if issued_by(self._cert(v), old):
