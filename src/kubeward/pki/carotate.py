@@ -455,10 +455,9 @@ class CARotation:
         if status != 200:
             raise RotationError(f"listing namespaces: {reason}")
         text = pem.decode()
-        for ns in namespaces:
-            name = str((ns.get("metadata") or {}).get("name", ""))
-            if (ns.get("status") or {}).get("phase") == "Terminating":
-                continue
+        live = sorted(str((n.get("metadata") or {}).get("name", "")) for n in namespaces
+                      if (n.get("status") or {}).get("phase") != "Terminating")  # its ConfigMaps are going too
+        for name in live:
             path = f"/api/v1/namespaces/{name}/configmaps/{ROOT_CA_CONFIGMAP}"
             for _attempt in range(5):
                 status, doc = self.client.json("GET", path)
@@ -480,8 +479,7 @@ class CARotation:
             raise RotationError(f"listing ConfigMaps: {reason}")
         have = {str((i.get("metadata") or {}).get("namespace")) for i in items
                 if (i.get("metadata") or {}).get("name") == ROOT_CA_CONFIGMAP and i.get("data") == {"ca.crt": text}}
-        missing = sorted({str((n.get("metadata") or {}).get("name")) for n in namespaces
-                          if (n.get("status") or {}).get("phase") != "Terminating"} - have)
+        missing = sorted(set(live) - have)
         if missing:
             raise RotationError(f"{ROOT_CA_CONFIGMAP} does not hold the expected CAs in {len(missing)} namespaces "
                                 f"(first: {missing[0]}); a controller-manager still publishing the old "
