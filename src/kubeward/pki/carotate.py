@@ -375,11 +375,14 @@ class CARotation:
         if changed:
             m.write()
 
-    def _point_trust(self, st: State, target: str, pem: bytes) -> None:
-        """Every trust of the cluster CA -> `target` (the bundle, or the CA file at the end)."""
+    def _point_trust(self, st: State, target: str, pem: bytes,
+                     *cm_edits: tuple[Iterable[str], str, set[str]]) -> None:
+        """Every trust of the cluster CA -> `target` (the bundle, or the CA file at the end); `cm_edits`, more
+        controller-manager flags to move in the same write (_retarget)."""
         ours = st.ours()
         for component, flags in TRUST_FLAGS.items():
-            self._retarget(component, (flags, target, ours))
+            more = cm_edits if component == "kube-controller-manager" else ()
+            self._retarget(component, (flags, target, ours), *more)
         ours_on_host = {os.path.normpath(self.host(o)) for o in ours}
 
         def retarget(ref: str, base: Path) -> str | None:
@@ -592,9 +595,8 @@ class CARotation:
         if self.host(st.ca).read_bytes() != cert_pem(new):
             write_files([(self.host(st.ca_key), key_pem(new_key_), 0o600), (self.host(st.ca), cert_pem(new), 0o644)],
                         replace=True)
-        self._point_trust(st, st.ca, cert_pem(new))
-        self._retarget("kube-controller-manager", (SINGLE_CA_FLAGS, st.ca, {st.new_crt, st.bundle}),
-                       (SIGNING_KEY_FLAGS, st.ca_key, {st.new_key}))
+        self._point_trust(st, st.ca, cert_pem(new), (SINGLE_CA_FLAGS, st.ca, {st.new_crt, st.bundle}),
+                          (SIGNING_KEY_FLAGS, st.ca_key, {st.new_key}))
         self._reconnect(st.ca)
         self.steps.restart()
         self._expect(st, "new", st.ca, True)
