@@ -233,6 +233,26 @@ def test_steps_move_each_trust_and_signer_and_resume_after_a_kill(node: tuple[Pa
     assert "PRIVATE" not in (root / "etc/kubernetes/ca-rotation.json").read_text()
 
 
+def test_relative_ca_paths_follow_the_bundle(node: tuple[Path, FakeApiserver]) -> None:
+    """A kubelet clientCAFile and a node kubeconfig's certificate-authority given relative (to their file's folder)
+    name the CA file too: both move to the bundle at trust and back to the CA file at retire."""
+    root, api = node
+    kubelet = root / "var/lib/kubelet/config.yaml"
+    kubelet.write_text(yaml.safe_dump({"kind": "KubeletConfiguration", "authentication": {
+        "x509": {"clientCAFile": "../../../etc/kubernetes/pki/ca.crt"}}}))
+    admin = root / "etc/kubernetes/admin.conf"
+    doc = yaml.safe_load(admin.read_text())
+    del doc["clusters"][0]["cluster"]["certificate-authority-data"]
+    doc["clusters"][0]["cluster"]["certificate-authority"] = "pki/ca.crt"
+    admin.write_text(yaml.safe_dump(doc))
+    st = _rotation(root, api).run("trusted")
+    assert yaml.safe_load(kubelet.read_text())["authentication"]["x509"]["clientCAFile"] == st.bundle
+    assert yaml.safe_load(admin.read_text())["clusters"][0]["cluster"]["certificate-authority"] == st.bundle
+    _rotation(root, api).run("retired")
+    assert yaml.safe_load(kubelet.read_text())["authentication"]["x509"]["clientCAFile"] == st.ca
+    assert yaml.safe_load(admin.read_text())["clusters"][0]["cluster"]["certificate-authority"] == st.ca
+
+
 def test_a_failed_check_stops_before_the_record(node: tuple[Path, FakeApiserver]) -> None:
     root, api = node
 

@@ -296,6 +296,7 @@ webhook and APIService caBundles (see `kubeward docs credentials`).""")
 def rotate_ca_cmd(live: bool, kubeconfigs: tuple[Path, ...], context: str | None, node_root: Path,
                   restart_command: str, state_file: Path | None, step: str, ca_days: int) -> None:
     """Rotate the cluster CA the documented way (trust bundle first), without breaking a client, resumably."""
+    from ..creds.audit import default_kubeconfigs
     from ..creds.rotation import RotationError, command_restart
     from ..pki.carotate import STEP_OF_OPTION, CARotation, State
     from ..safefile import SafeFileError
@@ -308,7 +309,7 @@ def rotate_ca_cmd(live: bool, kubeconfigs: tuple[Path, ...], context: str | None
         if not k.is_file():
             fail(f"pki rotate-ca: {k}: no such kubeconfig file")
     connection = str(kubeconfigs[0]) if kubeconfigs else None
-    default = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or os.path.expanduser("~/.kube/config")
+    default = next(iter(default_kubeconfigs()), None)  # kubectl's files (creds/audit); the first is checked
     state_path = state_file or node_root / "etc" / "kubernetes" / "ca-rotation.json"
     try:
         done = State.load(state_path)
@@ -317,7 +318,7 @@ def rotate_ca_cmd(live: bool, kubeconfigs: tuple[Path, ...], context: str | None
             raise SystemExit(EXIT_OK)
         rotation = CARotation(node_root, lambda ca: Client(connection, context, server_ca=ca), state_path,
                               command_restart(restart_command), say, kubeconfigs=kubeconfigs,
-                              connection=Path(connection or default), ca_days=ca_days)
+                              connection=Path(connection) if connection else default, ca_days=ca_days)
         final = rotation.run(STEP_OF_OPTION[step])
     except (RotationError, ClusterError, SafeFileError, PkiError) as exc:
         fail(f"pki rotate-ca: {exc}")

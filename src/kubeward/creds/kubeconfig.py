@@ -46,7 +46,9 @@ def _d(v: Any) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
-def _entries(doc: dict[str, Any], section: str, inner: str) -> list[tuple[int, str, dict[str, Any]]]:
+def entries(doc: dict[str, Any], section: str, inner: str) -> list[tuple[int, str, dict[str, Any]]]:
+    """(index, name, inner mapping) of each entry of a named list (clusters/cluster, users/user, ...); the mapping
+    is the document's own, so editing it edits the document ({} when the file holds no mapping there)."""
     out = []
     items = doc.get(section)
     for i, e in enumerate(items if isinstance(items, list) else []):
@@ -91,8 +93,9 @@ def jwt_claims(token: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
-def _certs(user: dict[str, Any], base: Path, root: Path | None) -> tuple[list[x509.Certificate], str, str]:
-    """(certificates, field, why not): the client certificate of a user entry, or why it could not be read."""
+def client_certs(user: dict[str, Any], base: Path, root: Path | None) -> tuple[list[x509.Certificate], str, str]:
+    """(certificates, field, why not): the client certificate of a user entry, or why it could not be read; a
+    file path resolves as clientcmd does (relative to the kubeconfig's folder `base`, absolute under `root`)."""
     data, ref = user.get("client-certificate-data"), user.get("client-certificate")
     if isinstance(data, str) and data:
         try:
@@ -121,15 +124,15 @@ def audit_kubeconfig(col: Collector, path: Path, *, root: Path | None = None) ->
     col.objects += 1
     ref, loc, base, shown = file_ref(KIND, path), file_loc(path), path.parent, display_path(str(path))
     check_mode(col, KIND, path, "kubeconfig")
-    clusters = {name: (i, c) for i, name, c in _entries(doc, "clusters", "cluster")}
-    for i, name, cluster in _entries(doc, "clusters", "cluster"):
+    clusters = {name: (i, c) for i, name, c in entries(doc, "clusters", "cluster")}
+    for i, name, cluster in entries(doc, "clusters", "cluster"):
         col.judged(SKIP_TLS)
         if cluster.get("insecure-skip-tls-verify") is True:
             col.add(SKIP_TLS, ref, loc, f"/clusters/{i}/cluster/insecure-skip-tls-verify",
                     f'cluster "{name}" does not verify the server certificate')
-    for i, name, entry in _entries(doc, "users", "user"):
+    for i, name, entry in entries(doc, "users", "user"):
         _user(col, ref, loc, i, name, entry, base, root, shown, changed_on(path))
-    for i, name, ctx in _entries(doc, "contexts", "context"):
+    for i, name, ctx in entries(doc, "contexts", "context"):
         col.judged(PLAIN_HTTP)
         found = clusters.get(str(ctx.get("cluster", "")))
         server = str(found[1].get("server", "")) if found else ""
@@ -173,7 +176,7 @@ def _user(col: Collector, ref: Any, loc: Location, i: int, name: str, user: dict
         check_mode(col, "KeyFile", key_path, f'client key of user "{name}"')
         col.add(STATIC_KEY, ref, loc, f"{at}/client-key",
                 f'user "{name}" uses the long-lived private key {display_path(str(key_path))}')
-    certs, field, why = _certs(user, base, root)
+    certs, field, why = client_certs(user, base, root)
     if why:
         col.error(shown, f'user "{name}": {why}: its expiry and groups are not assessed')
     if not certs:

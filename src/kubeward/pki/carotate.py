@@ -45,6 +45,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -54,11 +55,14 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from ..creds.base import under_root
+from ..creds.kubeconfig import client_certs, entries
 from ..creds.kubeconfig import load as load_kubeconfig
 from ..creds.rotation import PathState, RotationError, Steps, save_state
 from ..creds.sakeys import Manifest
 from ..safefile import write_file, write_files
 from ..sources.cluster import Client, ResourceType
+from ..sources.files import ConfigFileError, load_config_document
 from .errors import PkiError
 from .files import PrivateKey, cert_pem, key_matches, key_pem, load_certs, load_key
 from .inventory import key_description
@@ -162,9 +166,7 @@ class Kubeconfig:
         return cls(path, doc)
 
     def entries(self, section: str, inner: str) -> Iterable[tuple[str, dict[str, Any]]]:
-        for e in self.doc.get(section) or []:
-            if isinstance(e, dict) and isinstance(e.get(inner), dict):
-                yield str(e.get("name", "")), e[inner]
+        return ((name, e) for _i, name, e in entries(self.doc, section, inner))
 
     def trust(self, ours: Callable[[bytes], bool], pem: bytes, host_path: Callable[[str], str | None]) -> None:
         """Every cluster whose CA is the cluster CA (data or a file of ours) now trusts `pem` (data) / its file."""
@@ -185,37 +187,35 @@ class Kubeconfig:
                     c["certificate-authority"] = target
                     self.changed.append(f"cluster {name}")
 
-    def old_client_certs(self, old: x509.Certificate, base: Callable[[str], Path]) -> list[str]:
-        """The users whose client certificate (embedded or a file) the old CA signed."""
+    def old_client_certs(self, old: x509.Certificate, root: Path | None) -> list[str]:
+        """The users whose client certificate (embedded, or a file: relative to the kubeconfig's folder, absolute
+        under `root`) the old CA signed."""
         out = []
         for name, u in self.entries("users", "user"):
-            data, ref = u.get("client-certificate-data"), u.get("client-certificate")
-            raw = b""
-            if isinstance(data, str) and data:
-                try:
-                    raw = base64.b64decode(data)
-                except (ValueError, binascii.Error):
-                    raw = b""
-            elif isinstance(ref, str) and ref:
-                try:
-                    raw = base(ref).read_bytes()
-                except OSError:
-                    raw = b""
-            certs = _pem_certs(raw)
+            certs, where, _why = client_certs(u, self.path.parent, root)
             if certs and issued_by(certs[0], old):
-                out.append(name if data else f"{name} (file {ref})")
+                out.append(f"{name} (file {u['client-certificate']})" if where == "/client-certificate" else name)
         return out
+
+    def _embedded(self) -> Iterable[tuple[str, dict[str, Any], bytes, bytes]]:
+        """(user, its entry, certificate PEM, key PEM) of every user holding both client-certificate-data and
+        client-key-data."""
+        for name, u in self.entries("users", "user"):
+            data, key_data = u.get("client-certificate-data"), u.get("client-key-data")
+            if isinstance(data, str) and isinstance(key_data, str) and data and key_data:
+                try:
+                    yield name, u, base64.b64decode(data), base64.b64decode(key_data)
+                except (ValueError, binascii.Error):
+                    raise RotationError(f"{self.path}: user {name}: client-certificate-data or client-key-data is "
+                                        "not PEM") from None
 
     def reissue_users(self, old: x509.Certificate, ca: x509.Certificate, ca_key: PrivateKey) -> None:
         """Embedded client certificates the old CA signed, re-issued under `ca` with their own key."""
-        for name, u in self.entries("users", "user"):
-            data, key_data = u.get("client-certificate-data"), u.get("client-key-data")
-            if not (isinstance(data, str) and isinstance(key_data, str) and data and key_data):
-                continue
+        for name, u, cert, key_data in self._embedded():
             try:
-                certs = _pem_certs(base64.b64decode(data))
-                key = serialization.load_pem_private_key(base64.b64decode(key_data), None)
-            except (ValueError, TypeError, binascii.Error):
+                certs = _pem_certs(cert)
+                key = serialization.load_pem_private_key(key_data, None)
+            except (ValueError, TypeError):
                 raise RotationError(f"{self.path}: user {name}: client-certificate-data or client-key-data is not "
                                     "PEM") from None
             if not certs or not issued_by(certs[0], old):
@@ -227,18 +227,8 @@ class Kubeconfig:
 
     def embedded_of(self, ca: x509.Certificate) -> list[tuple[str, bytes, bytes]]:
         """(user, certificate PEM, key PEM) of every embedded client certificate `ca` signed."""
-        out = []
-        for name, u in self.entries("users", "user"):
-            data, key_data = u.get("client-certificate-data"), u.get("client-key-data")
-            if isinstance(data, str) and isinstance(key_data, str) and data and key_data:
-                try:
-                    cert, key = base64.b64decode(data), base64.b64decode(key_data)
-                except (ValueError, binascii.Error):
-                    continue
-                certs = _pem_certs(cert)
-                if certs and issued_by(certs[0], ca):
-                    out.append((name, cert, key))
-        return out
+        return [(name, cert, key) for name, _u, cert, key in self._embedded()
+                if (certs := _pem_certs(cert)) and issued_by(certs[0], ca)]
 
     def save(self) -> bool:
         if not self.changed:
@@ -256,9 +246,9 @@ class Who:
     status: int
     user: str = ""
 
-    @property
-    def authenticated(self) -> bool:
-        return self.status in (200, 201) and (self.user in ("", PROBE_CN))
+    def authenticated_as(self, cn: str) -> bool:
+        """Let in, as `cn` (before 1.28 the discovery fallback names nobody: any authenticated user)."""
+        return self.status in (200, 201) and self.user in ("", cn)
 
 
 def who_am_i(server: str, trust_pem: bytes, cert: bytes, key: bytes, timeout: float = 15.0) -> Who:
@@ -325,6 +315,11 @@ class CARotation:
             return None
         return Manifest.load(path, component)
 
+    def _apiserver(self) -> Manifest:
+        m = self._manifest("kube-apiserver")
+        assert m is not None  # _manifest returns None only for the optional components
+        return m
+
     def _flag(self, m: Manifest, name: str) -> str:
         values = m.values(name)
         if not values:
@@ -343,8 +338,7 @@ class CARotation:
     def _begin(self) -> State:
         """Plan from the apiserver's manifest: its --client-ca-file is the cluster CA (one CA certificate whose key
         sits beside it, as kubeadm lays out ca.crt/ca.key), and its serving certificate must be that CA's."""
-        m = self._manifest("kube-apiserver")
-        assert m is not None
+        m = self._apiserver()
         ca = self._flag(m, "client-ca-file")
         certs = _pki(lambda: load_certs(self.host(ca)))
         if len(certs) != 1:
@@ -366,33 +360,48 @@ class CARotation:
 
     # ---- edits ----------------------------------------------------------------------------------------------
 
-    def _retarget(self, targets: dict[str, tuple[tuple[str, ...], str, set[str]]]) -> None:
-        """In each manifest present: a listed flag whose value is one of `ours` -> the target (others untouched)."""
-        for component, (flags, target, ours) in targets.items():
-            m = self._manifest(component)
-            if m is None:
-                continue
-            changed = False
+    def _retarget(self, component: str, *edits: tuple[Iterable[str], str, set[str]]) -> None:
+        """In the component's manifest (when present), for each (flags, target, ours): a listed flag whose value is
+        one of `ours` -> `target` (others untouched); written once, so the kubelet restarts the pod once."""
+        m = self._manifest(component)
+        if m is None:
+            return
+        changed = False
+        for flags, target, ours in edits:
             for name in flags:
                 values = m.values(name)
                 if values and values[-1] in ours and values != [target]:
                     changed |= m.set(name, [target])
-            if changed:
-                m.write()
+        if changed:
+            m.write()
 
-    def _point_trust(self, st: State, target: str, pem: bytes) -> None:
-        """Every trust of the cluster CA -> `target` (the bundle, or the CA file at the end)."""
+    def _point_trust(self, st: State, target: str, pem: bytes,
+                     *cm_edits: tuple[Iterable[str], str, set[str]]) -> None:
+        """Every trust of the cluster CA -> `target` (the bundle, or the CA file at the end); `cm_edits`, more
+        controller-manager flags to move in the same write (_retarget)."""
         ours = st.ours()
         for component, flags in TRUST_FLAGS.items():
-            self._retarget({component: (flags, target, ours)})
+            more = cm_edits if component == "kube-controller-manager" else ()
+            self._retarget(component, (flags, target, ours), *more)
+        ours_on_host = {os.path.normpath(self.host(o)) for o in ours}
+
+        def retarget(ref: str, base: Path) -> str | None:
+            """`target` when `ref` (relative: from the naming file's folder) is one of our CA files."""
+            return target if os.path.normpath(under_root(self.root, ref, base)) in ours_on_host else None
+
+        # KubeletConfiguration authentication.x509.clientCAFile (staging/src/k8s.io/kubelet/config/v1beta1/types.go),
+        # relative to the config file's folder (a path of pkg/kubelet/apis/config/helpers.go
+        # KubeletConfigurationPathRefs, resolved by pkg/kubelet/kubeletconfig/configfiles/configfiles.go).
         kubelet = self.root / "var" / "lib" / "kubelet" / "config.yaml"
         if kubelet.exists():
             try:
-                doc = yaml.safe_load(kubelet.read_text())
-            except (OSError, yaml.YAMLError):
-                raise RotationError(f"{kubelet}: cannot be read as a KubeletConfiguration") from None
-            x = ((doc.get("authentication") or {}).get("x509") or {}) if isinstance(doc, dict) else {}
-            if x.get("clientCAFile") in ours and x.get("clientCAFile") != target:
+                doc = load_config_document(str(kubelet))
+            except ConfigFileError as exc:
+                raise RotationError(f"{exc}: cannot be read as a KubeletConfiguration") from None
+            authn = doc.get("authentication") if isinstance(doc, dict) else None
+            x = authn.get("x509") if isinstance(authn, dict) else None
+            ref = x.get("clientCAFile") if isinstance(x, dict) else None
+            if isinstance(x, dict) and isinstance(ref, str) and ref and ref != target and retarget(ref, kubelet.parent):
                 x["clientCAFile"] = target
                 write_file(kubelet, yaml.safe_dump(doc, sort_keys=False).encode(), mode=None, replace=True,
                            make_dirs=False)
@@ -402,7 +411,7 @@ class CARotation:
             return any(c in cas for c in _pem_certs(raw))
 
         for kc in self._node_kubeconfigs():
-            kc.trust(is_ours, pem, lambda ref: target if ref in ours else None)
+            kc.trust(is_ours, pem, partial(retarget, base=kc.path.parent))
             kc.save()
         for path in self.kubeconfigs:
             kc = Kubeconfig.read(path)
@@ -415,25 +424,30 @@ class CARotation:
 
     # ---- checks ---------------------------------------------------------------------------------------------
 
-    def _probe(self, st: State, signer: str, trust: str) -> Who:
-        """A throwaway client certificate (CN kubeward-ca-rotation-probe, no groups, an hour) of the CA whose
-        copy is `signer`, against the apiserver, trusting the file `trust` for its serving certificate."""
-        ca, ca_key = self._pair(signer, signer.removesuffix(".crt") + ".key")
-        key = new_key("ecdsa")
-        cert = sign_leaf(LeafSpec(PROBE_CN, (), (CLIENT_AUTH,)), key, ca, ca_key,
-                         not_after=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    def _who(self, trust: str, cert: bytes, key: bytes) -> Who:
+        """who_am_i against the connection's apiserver, trusting the file `trust`; failures as RotationError."""
         try:
-            return who_am_i(self.client.host, self.host(trust).read_bytes(), cert_pem(cert), key_pem(key))
+            return who_am_i(self.client.host, self.host(trust).read_bytes(), cert, key)
         except ssl.SSLError as exc:
             raise RotationError(f"TLS with the apiserver trusting only {self.host(trust)}: "
                                 f"{exc.reason or exc}") from None
         except OSError as exc:
             raise RotationError(f"{self.client.host}: {exc.strerror or exc}") from None
 
+    def _probe(self, signer: tuple[str, str], trust: str) -> Who:
+        """A throwaway client certificate (CN kubeward-ca-rotation-probe, no groups, an hour) of the CA whose
+        copy is `signer` (certificate, key), against the apiserver, trusting the file `trust` for its serving
+        certificate."""
+        ca, ca_key = self._pair(*signer)
+        key = new_key("ecdsa")
+        cert = sign_leaf(LeafSpec(PROBE_CN, (), (CLIENT_AUTH,)), key, ca, ca_key,
+                         not_after=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+        return self._who(trust, cert_pem(cert), key_pem(key))
+
     def _expect(self, st: State, which: str, trust: str, want: bool) -> None:
-        signer = st.old_crt if which == "old" else st.new_crt
-        got = self._probe(st, signer, trust)
-        if got.authenticated != want:
+        signer = (st.old_crt, st.old_key) if which == "old" else (st.new_crt, st.new_key)
+        got = self._probe(signer, trust)
+        if got.authenticated_as(PROBE_CN) != want:
             raise RotationError(f"a client certificate of the {which} CA "
                                 f"{'does not authenticate' if want else 'still authenticates'} (HTTP {got.status})")
 
@@ -444,10 +458,9 @@ class CARotation:
         if status != 200:
             raise RotationError(f"listing namespaces: {reason}")
         text = pem.decode()
-        for ns in namespaces:
-            name = str((ns.get("metadata") or {}).get("name", ""))
-            if (ns.get("status") or {}).get("phase") == "Terminating":
-                continue
+        live = sorted(str((n.get("metadata") or {}).get("name", "")) for n in namespaces
+                      if (n.get("status") or {}).get("phase") != "Terminating")  # its ConfigMaps are going too
+        for name in live:
             path = f"/api/v1/namespaces/{name}/configmaps/{ROOT_CA_CONFIGMAP}"
             for _attempt in range(5):
                 status, doc = self.client.json("GET", path)
@@ -469,8 +482,7 @@ class CARotation:
             raise RotationError(f"listing ConfigMaps: {reason}")
         have = {str((i.get("metadata") or {}).get("namespace")) for i in items
                 if (i.get("metadata") or {}).get("name") == ROOT_CA_CONFIGMAP and i.get("data") == {"ca.crt": text}}
-        missing = sorted({str((n.get("metadata") or {}).get("name")) for n in namespaces
-                          if (n.get("status") or {}).get("phase") != "Terminating"} - have)
+        missing = sorted(set(live) - have)
         if missing:
             raise RotationError(f"{ROOT_CA_CONFIGMAP} does not hold the expected CAs in {len(missing)} namespaces "
                                 f"(first: {missing[0]}); a controller-manager still publishing the old "
@@ -507,9 +519,7 @@ class CARotation:
     def _published(self, st: State) -> None:
         self._publish(self.host(st.bundle).read_bytes())
 
-    def _leaf(self, crt: str, key: str, st: State) -> None:
-        old = self._cert(st.old_crt)
-        new, new_key_ = self._pair(st.new_crt, st.new_key)
+    def _leaf(self, crt: str, key: str, old: x509.Certificate, new: x509.Certificate, new_key_: PrivateKey) -> None:
         cert, k = self._pair(crt, key)
         if issued_by(cert, old):
             write_file(self.host(crt), cert_pem(reissue(cert, k, new, new_key_)), mode=0o644, replace=True,
@@ -517,19 +527,18 @@ class CARotation:
             self.say(f"re-issued {crt} under the new CA")
 
     def _reissue(self, st: State) -> None:
-        m = self._manifest("kube-apiserver")
-        assert m is not None
+        old = self._cert(st.old_crt)
+        new, new_key_ = self._pair(st.new_crt, st.new_key)
+        m = self._apiserver()
         for crt_flag, key_flag in (("tls-cert-file", "tls-private-key-file"),
                                    ("kubelet-client-certificate", "kubelet-client-key")):
             if m.values(crt_flag) and m.values(key_flag):
-                self._leaf(m.values(crt_flag)[-1], m.values(key_flag)[-1], st)
-        old = self._cert(st.old_crt)
-        new, new_key_ = self._pair(st.new_crt, st.new_key)
+                self._leaf(m.values(crt_flag)[-1], m.values(key_flag)[-1], old, new, new_key_)
         for kc in self._node_kubeconfigs():
             kc.reissue_users(old, new, new_key_)
             kc.save()
-        self._retarget({"kube-controller-manager": (SINGLE_CA_FLAGS, st.new_crt, {st.ca})})
-        self._retarget({"kube-controller-manager": (SIGNING_KEY_FLAGS, st.new_key, {st.ca_key})})
+        self._retarget("kube-controller-manager", (SINGLE_CA_FLAGS, st.new_crt, {st.ca}),
+                       (SIGNING_KEY_FLAGS, st.new_key, {st.ca_key}))
         self.steps.restart()
         self._expect(st, "new", st.new_crt, True)
         self._expect(st, "old", st.bundle, True)
@@ -545,11 +554,8 @@ class CARotation:
                 self.say(f"{path}: re-issued {', '.join(names)}")
             for user, cert, key in kc.embedded_of(new):  # each authenticates as its CN with its new certificate
                 cn = cn_of(x509.load_pem_x509_certificate(cert))
-                try:
-                    got = who_am_i(self.client.host, self.host(st.bundle).read_bytes(), cert, key)
-                except (ssl.SSLError, OSError) as exc:
-                    raise RotationError(f"{self.client.host}: {exc}") from None
-                if got.status not in (200, 201) or got.user not in ("", cn):
+                got = self._who(st.bundle, cert, key)
+                if not got.authenticated_as(cn):
                     raise RotationError(f"{path}: user {user}'s re-issued certificate does not authenticate as {cn} "
                                         f"(HTTP {got.status})")
         self._reconnect(st.bundle)  # the connection's own credentials may be among them
@@ -563,21 +569,20 @@ class CARotation:
         """What still presents a certificate of the old CA (it would stop working once the old CA goes)."""
         old = self._cert(st.old_crt)
         out = []
-        m = self._manifest("kube-apiserver")
-        assert m is not None
+        m = self._apiserver()
         for flag in ("tls-cert-file", "kubelet-client-certificate"):
             for v in m.values(flag)[-1:]:
                 if issued_by(self._cert(v), old):
                     out.append(f"{self.host(v)} (--{flag})")
         for kc in self._node_kubeconfigs():
-            out += [f"{kc.path}: user {u}" for u in kc.old_client_certs(old, self.host)]
+            out += [f"{kc.path}: user {u}" for u in kc.old_client_certs(old, self.root)]
         for path in self.kubeconfigs:
             kc = Kubeconfig.read(path)
-            out += [f"{path}: user {u}" for u in kc.old_client_certs(old, path.parent.joinpath)]
+            out += [f"{path}: user {u}" for u in kc.old_client_certs(old, None)]
         if self.connection is not None and self.connection.is_file():
             kc = Kubeconfig.read(self.connection)
             out += [f"{self.connection}: user {u} (the connection's kubeconfig)"
-                    for u in kc.old_client_certs(old, self.connection.parent.joinpath)]
+                    for u in kc.old_client_certs(old, None)]
         return out
 
     def _retire(self, st: State) -> None:
@@ -590,9 +595,8 @@ class CARotation:
         if self.host(st.ca).read_bytes() != cert_pem(new):
             write_files([(self.host(st.ca_key), key_pem(new_key_), 0o600), (self.host(st.ca), cert_pem(new), 0o644)],
                         replace=True)
-        self._point_trust(st, st.ca, cert_pem(new))
-        self._retarget({"kube-controller-manager": (SINGLE_CA_FLAGS, st.ca, {st.new_crt, st.bundle})})
-        self._retarget({"kube-controller-manager": (SIGNING_KEY_FLAGS, st.ca_key, {st.new_key})})
+        self._point_trust(st, st.ca, cert_pem(new), (SINGLE_CA_FLAGS, st.ca, {st.new_crt, st.bundle}),
+                          (SIGNING_KEY_FLAGS, st.ca_key, {st.new_key}))
         self._reconnect(st.ca)
         self.steps.restart()
         self._expect(st, "new", st.ca, True)

@@ -122,6 +122,15 @@ def rotation_command(c: Any, counter: Path, script: Path, kill_after: str, *comm
             "--kubeconfig", str(c.kubeconfig), "--node-root", str(c.node_root), "--restart-command", restart]
 
 
+def run_rotation(c: Any, counter: Path, script: Path, kill_after: str, *command: str,
+                 timeout: float = 600) -> tuple[int, str]:
+    """Exit code and stderr of one rotation run to its end (rotation_command's argv; `command` may carry the
+    rotation's own options after its name, e.g. `--step retire`)."""
+    p = subprocess.run(rotation_command(c, counter, script, kill_after, *command), stderr=subprocess.PIPE,
+                       stdout=subprocess.DEVNULL, text=True, timeout=timeout, check=False)
+    return p.returncode, p.stderr
+
+
 @pytest.fixture()
 def own_cluster(bin_dir: Path) -> Iterator[Any]:
     """A cluster of the test's own (one that restarts its apiserver must not take the session's down with it)."""

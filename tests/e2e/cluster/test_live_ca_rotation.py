@@ -9,7 +9,6 @@ import base64
 import os
 import signal
 import ssl
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import orjson
 import yaml
 from cryptography import x509
 
-from conftest import HARNESS, RESTART_SCRIPT, rotation_command
+from conftest import HARNESS, RESTART_SCRIPT, run_rotation
 from kubeward.creds.sakeys import flag_values
 from kubeward.pki.carotate import issued_by, who_am_i
 from kubeward.pki.files import cert_pem, key_pem, load_cert, load_key
@@ -27,12 +26,6 @@ from kubeward.sources.cluster import Client
 
 # Restarts: trust (1, killed), trust again (2), reissue (3, killed), reissue again (4), retire (5, killed), retire (6).
 KILL_AFTER_RESTARTS = "1,3,5"
-
-
-def _rotate(c: Any, counter: Path, script: Path, *args: str) -> tuple[int, str]:
-    p = subprocess.run([*rotation_command(c, counter, script, KILL_AFTER_RESTARTS, "pki", "rotate-ca"), *args],
-                       stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, timeout=900, check=False)
-    return p.returncode, p.stderr
 
 
 def _state(c: Any) -> dict[str, str]:
@@ -88,7 +81,8 @@ def test_rotate_ca_old_and_new_clients_through_every_step(own_cluster: Any, tmp_
 
     def run(step: str, killed: bool = False) -> None:
         nonlocal said
-        code, err = _rotate(c, counter, script, "--step", step)
+        code, err = run_rotation(c, counter, script, KILL_AFTER_RESTARTS, "pki", "rotate-ca", "--step", step,
+                                 timeout=900)
         said += err
         if killed:
             assert code == -signal.SIGKILL, err
@@ -156,6 +150,7 @@ def test_rotate_ca_old_and_new_clients_through_every_step(own_cluster: Any, tmp_
     assert "PRIVATE KEY" not in said
 
     # a run after completion changes nothing
-    code, err = _rotate(c, counter, script, "--step", "all")
+    code, err = run_rotation(c, counter, script, KILL_AFTER_RESTARTS, "pki", "rotate-ca", "--step", "all",
+                             timeout=900)
     assert code == 0 and "already complete" in err and int(counter.read_text()) == 6
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import orjson
 import yaml
 from livekube import wait_for
 
-from conftest import HARNESS, RESTART_SCRIPT, rotation_command
+from conftest import HARNESS, RESTART_SCRIPT, run_rotation
 from kubeward.creds.sakeys import key_id, load_public, verifies
 from kubeward.sources.cluster import Client
 
@@ -71,9 +70,7 @@ def _kid(token: str) -> str:
 
 
 def _rotate(c: Any, counter: Path, script: Path, *step: str) -> tuple[int, str]:
-    p = subprocess.run([*rotation_command(c, counter, script, KILL_AFTER_RESTARTS, "creds", "rotate-sa-key"), *step],
-                       stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, timeout=600, check=False)
-    return p.returncode, p.stderr
+    return run_rotation(c, counter, script, KILL_AFTER_RESTARTS, "creds", "rotate-sa-key", *step)
 
 
 def _state(c: Any) -> dict[str, str]:
