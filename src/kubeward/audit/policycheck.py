@@ -23,6 +23,7 @@ from ..engines.auditpolicy import (
     level_at_least,
     parse_policy,
     rule_matches,
+    union_stages,
 )
 from ..findings import ControlResult, Finding, InputError, ObjectRef, Report
 from ..resource import Resource
@@ -255,7 +256,7 @@ def double_logged(policy: Policy, res: Resource) -> Iterator[Hit]:
     Upstream: audit.k8s.io/v1 Stage (staging/src/k8s.io/apiserver/pkg/apis/audit/v1/types.go), the union in
     staging/src/k8s.io/apiserver/pkg/audit/policy/checker.go."""
     logging = [r for r in policy.rules if r.level != "None"]
-    doubled = [r for r in logging if "RequestReceived" not in (*policy.omit_stages, *r.omit_stages)]
+    doubled = [r for r in logging if "RequestReceived" not in union_stages(policy.omit_stages, r.omit_stages)]
     if doubled and len(doubled) == len(logging):
         yield ("/omitStages" if "omitStages" in res.obj else "",
                "RequestReceived is not omitted: every logged request produces an extra event")
