@@ -14,6 +14,9 @@ from typing import Any
 
 from ..controls.registry import Control, Shape, control, meta_of, registered
 from ..engines.auditpolicy import (
+    GROUP_RESOURCE_FIELDS,
+    POLICY_FIELDS,
+    RULE_FIELDS,
     Attributes,
     GroupResources,
     Policy,
@@ -266,14 +269,6 @@ def double_logged(policy: Policy, res: Resource) -> Iterator[Hit]:
                f"rule {r.index} does not omit RequestReceived: every request it logs produces an extra event")
 
 
-# The fields of audit.k8s.io/v1 Policy, PolicyRule and GroupResources
-# (staging/src/k8s.io/apiserver/pkg/apis/audit/v1/types.go).
-_POLICY_FIELDS = frozenset({"apiVersion", "kind", "metadata", "rules", "omitStages", "omitManagedFields"})
-_RULE_FIELDS = frozenset({"level", "users", "userGroups", "verbs", "resources", "namespaces", "nonResourceURLs",
-                          "omitStages", "omitManagedFields"})
-_GROUP_RESOURCE_FIELDS = frozenset({"group", "resources", "resourceNames"})
-
-
 @_policy_check("AUDIT-POL-009", "Audit policy field the kube-apiserver ignores", "medium",
                "Move the field to where it belongs (a rule's verbs sit beside its resources, not inside one) or "
                "delete it.")
@@ -289,13 +284,13 @@ def ignored_fields(policy: Policy, res: Resource) -> Iterator[Hit]:
                 if key not in known:
                     yield f"{at}/{key}", f"{at or '/'}: unknown field {key!r}, which the kube-apiserver ignores"
 
-    yield from unknown(doc, _POLICY_FIELDS, "")
+    yield from unknown(doc, POLICY_FIELDS, "")
     rules = doc.get("rules")
     for i, rule in enumerate(rules if isinstance(rules, list) else []):
-        yield from unknown(rule, _RULE_FIELDS, f"/rules/{i}")
+        yield from unknown(rule, RULE_FIELDS, f"/rules/{i}")
         groups = rule.get("resources") if isinstance(rule, dict) else None
         for j, group in enumerate(groups if isinstance(groups, list) else []):
-            yield from unknown(group, _GROUP_RESOURCE_FIELDS, f"/rules/{i}/resources/{j}")
+            yield from unknown(group, GROUP_RESOURCE_FIELDS, f"/rules/{i}/resources/{j}")
 
 
 @_policy_check("AUDIT-POL-008", "Audit policy blinds a kubeward detection", "medium",
