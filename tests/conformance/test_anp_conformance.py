@@ -148,6 +148,7 @@ def test_conformance(test: dict[str, Any]) -> None:
                                          for o in objects.values()))
         assert not [n for n in cluster.notes if n.error], cluster.notes
         ends = FlowChecker(cluster)
+        classes = ClassIndex(cluster)  # one per sub-test: the objects change only between sub-tests
         for client, server, protocol, port, expect in sub["pokes"]:
             src = cluster.pod(f"{PREFIX}{client}")
             # upstream pokes serverPod.Status.PodIP: an IP resolves to its pod, as for flows (a host-networked
@@ -161,6 +162,6 @@ def test_conformance(test: dict[str, Any]) -> None:
             (agree if got.allowed == (expect == "allow") else wrong).append(line)
             # the class engine (reach) must say the same
             row, col = cluster.pods.index(src), cluster.pods.index(dst)
-            assert ClassIndex(cluster).matrix(port, protocol).allowed(row, col) == got.allowed, line
+            assert classes.matrix(port, protocol).allowed(row, col) == got.allowed, line
     assert not wrong, f"{len(agree)} of {len(agree) + len(wrong)} pokes agree:\n" + "\n".join(wrong)
     assert len(agree) == sum(len(s["pokes"]) for s in test["subtests"])

@@ -151,8 +151,12 @@ def _reference_allowed(objs: list[dict[str, Any]], user: UserInfo, req: Request)
             ns = s.get("namespace") or binding_ns
             return bool(ns) and user.name == f"system:serviceaccount:{ns}:{name}"
         return False
-    crbs = [o for o in objs if o["kind"] == "ClusterRoleBinding"]
-    rbs = [o for o in objs if o["kind"] == "RoleBinding" and o["metadata"]["namespace"] == req.namespace]
+    first: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for o in objs:  # one object per name: a second definition of a binding is not used (index.py)
+        if o["kind"] in ("ClusterRoleBinding", "RoleBinding"):
+            first.setdefault((o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]), o)
+    crbs = [o for o in first.values() if o["kind"] == "ClusterRoleBinding"]
+    rbs = [o for o in first.values() if o["kind"] == "RoleBinding" and o["metadata"]["namespace"] == req.namespace]
     for b in crbs + (rbs if req.namespace else []):
         bns = b["metadata"].get("namespace", "")
         if not any(applies(s, bns) for s in b["subjects"]):

@@ -14,6 +14,9 @@ from typing import Any
 
 from ..controls.registry import Control, Shape, control, meta_of, registered
 from ..engines.auditpolicy import (
+    GROUP_RESOURCE_FIELDS,
+    POLICY_FIELDS,
+    RULE_FIELDS,
     Attributes,
     GroupResources,
     Policy,
@@ -23,6 +26,7 @@ from ..engines.auditpolicy import (
     level_at_least,
     parse_policy,
     rule_matches,
+    union_stages,
 )
 from ..findings import ControlResult, Finding, InputError, ObjectRef, Report
 from ..resource import Resource
@@ -255,7 +259,7 @@ def double_logged(policy: Policy, res: Resource) -> Iterator[Hit]:
     Upstream: audit.k8s.io/v1 Stage (staging/src/k8s.io/apiserver/pkg/apis/audit/v1/types.go), the union in
     staging/src/k8s.io/apiserver/pkg/audit/policy/checker.go."""
     logging = [r for r in policy.rules if r.level != "None"]
-    doubled = [r for r in logging if "RequestReceived" not in (*policy.omit_stages, *r.omit_stages)]
+    doubled = [r for r in logging if "RequestReceived" not in union_stages(policy.omit_stages, r.omit_stages)]
     if doubled and len(doubled) == len(logging):
         yield ("/omitStages" if "omitStages" in res.obj else "",
                "RequestReceived is not omitted: every logged request produces an extra event")
@@ -263,14 +267,6 @@ def double_logged(policy: Policy, res: Resource) -> Iterator[Hit]:
     for r in doubled:
         yield (f"/rules/{r.index}",
                f"rule {r.index} does not omit RequestReceived: every request it logs produces an extra event")
-
-
-# The fields of audit.k8s.io/v1 Policy, PolicyRule and GroupResources
-# (staging/src/k8s.io/apiserver/pkg/apis/audit/v1/types.go).
-_POLICY_FIELDS = frozenset({"apiVersion", "kind", "metadata", "rules", "omitStages", "omitManagedFields"})
-_RULE_FIELDS = frozenset({"level", "users", "userGroups", "verbs", "resources", "namespaces", "nonResourceURLs",
-                          "omitStages", "omitManagedFields"})
-_GROUP_RESOURCE_FIELDS = frozenset({"group", "resources", "resourceNames"})
 
 
 @_policy_check("AUDIT-POL-009", "Audit policy field the kube-apiserver ignores", "medium",
@@ -288,13 +284,13 @@ def ignored_fields(policy: Policy, res: Resource) -> Iterator[Hit]:
                 if key not in known:
                     yield f"{at}/{key}", f"{at or '/'}: unknown field {key!r}, which the kube-apiserver ignores"
 
-    yield from unknown(doc, _POLICY_FIELDS, "")
+    yield from unknown(doc, POLICY_FIELDS, "")
     rules = doc.get("rules")
     for i, rule in enumerate(rules if isinstance(rules, list) else []):
-        yield from unknown(rule, _RULE_FIELDS, f"/rules/{i}")
+        yield from unknown(rule, RULE_FIELDS, f"/rules/{i}")
         groups = rule.get("resources") if isinstance(rule, dict) else None
         for j, group in enumerate(groups if isinstance(groups, list) else []):
-            yield from unknown(group, _GROUP_RESOURCE_FIELDS, f"/rules/{i}/resources/{j}")
+            yield from unknown(group, GROUP_RESOURCE_FIELDS, f"/rules/{i}/resources/{j}")
 
 
 @_policy_check("AUDIT-POL-008", "Audit policy blinds a kubeward detection", "medium",

@@ -175,6 +175,7 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
 
     if not paths:
         fail("nothing to analyze: give audit log files or '-' for stdin")
+    max_document = parse_size(max_document_size)  # before any reading: a bad SIZE is refused whatever the files
     analyzer, config = _analyzer(**det)
     rs = ReadStats()
     alerts: list[Alert] = []
@@ -193,12 +194,11 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
                 if _parallel_ok(p):
                     alerts.extend(analyze_file_parallel(p, p, workers, analyzer, rs))
                 else:
-                    for ev in iter_events([p], rs, max_document=parse_size(max_document_size),
-                                          skip=idle_filter(analyzer)):
+                    for ev in iter_events([p], rs, max_document=max_document, skip=idle_filter(analyzer)):
                         alerts.extend(analyzer.feed(ev))
         else:
             feed = analyzer.feed
-            for ev in iter_events(paths, rs, max_document=parse_size(max_document_size), skip=idle_filter(analyzer)):
+            for ev in iter_events(paths, rs, max_document=max_document, skip=idle_filter(analyzer)):
                 r = feed(ev)
                 if r:
                     alerts.extend(r)

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import gc
 import importlib
 import importlib.util
 import sys
 from typing import Any
 
+from ..gcpause import gc_paused
+
 # Start-up imports make module state and no garbage, yet the collector would pass over it some forty times
 # (~2 ms of a one-file scan): it is off while this module's imports and a command's modules load.
-_collecting = gc.isenabled()
-gc.disable()
-try:
+with gc_paused():
     import click
 
     from .. import __version__
-    from ..gcpause import gc_paused
     from .common import no_color_option
     from .examples import epilog_for
-finally:
-    if _collecting:
-        gc.enable()
 
 # name -> (module, attribute, one-line help). A group whose module is absent is simply not offered.
 COMMANDS: dict[str, tuple[str, str, str]] = {

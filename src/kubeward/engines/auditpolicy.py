@@ -141,6 +141,14 @@ def _matches_resource(r: PolicyRule, a: Attributes) -> bool:
 
 # --- parsing and validation ------------------------------------------------------------------------------------
 
+# The fields of audit.k8s.io/v1 Policy, PolicyRule and GroupResources (staging/src/k8s.io/apiserver/pkg/apis/audit/
+# v1/types.go): what parse_policy reads; the kube-apiserver drops any other (audit/policycheck.py AUDIT-POL-009).
+POLICY_FIELDS = frozenset({"apiVersion", "kind", "metadata", "rules", "omitStages", "omitManagedFields"})
+RULE_FIELDS = frozenset({"level", "users", "userGroups", "verbs", "resources", "namespaces", "nonResourceURLs",
+                         "omitStages", "omitManagedFields"})
+GROUP_RESOURCE_FIELDS = frozenset({"group", "resources", "resourceNames"})
+
+
 def _strings(value: Any, where: str) -> tuple[str, ...]:
     if value is None:
         return ()

@@ -23,7 +23,8 @@ def display_path(path: str) -> str:
         rel = os.path.relpath(path)
     except ValueError:
         return path
-    return path if rel.startswith("..") else rel
+    # a parent step, not any name starting with two dots (`..cache/x` below the working directory is below it)
+    return path if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
 
 
 class Paths:

@@ -9,7 +9,7 @@ each is shown with how many of the listed paths it breaks.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .graph import Edge, Graph
@@ -37,30 +37,28 @@ def _price(e: Edge) -> int:
     return 2 if any(c[:3] == ("*", "*", "*") for c in e.claims) else 1
 
 
+def _reachable(g: Graph, start: list[str], follow: Callable[[Edge], bool]) -> set[str]:
+    """The nodes reached from `start` (included) over the edges `follow` accepts, breadth first."""
+    seen = set(start)
+    todo = deque(start)
+    while todo:
+        for e in g.out.get(todo.popleft(), ()):
+            if e.dst not in seen and follow(e):
+                seen.add(e.dst)
+                todo.append(e.dst)
+    return seen
+
+
 def min_cut(g: Graph, dist: Distances, sources: Iterable[str], paths: Iterable[Path] = (),
             limit: int = 200) -> Cut:
     srcs = [s for s in sources if s in dist.dist and s != dist.target]
     # the part of the graph on some path: reachable from a source and able to reach the target
-    useful: set[str] = set(srcs)
-    todo = deque(srcs)
-    while todo:
-        u = todo.popleft()
-        for e in g.out.get(u, ()):
-            if e.dst in dist.dist and e.dst not in useful:
-                useful.add(e.dst)
-                todo.append(e.dst)
+    useful = _reachable(g, srcs, lambda e: e.dst in dist.dist)
     # A path of structural steps only cannot be cut by any fix. Asked first, on its own: the flow below cannot tell
     # it reliably (once a finite path shares a source's edge, an all-structural path pushes just under INF).
     t = dist.target
-    seen, todo = set(srcs), deque(srcs)
-    while todo:
-        u = todo.popleft()
-        for e in g.out.get(u, ()):
-            if not e.fixable and e.dst in useful and e.dst not in seen:
-                if e.dst == t:
-                    return Cut((), {}, True)
-                seen.add(e.dst)
-                todo.append(e.dst)
+    if t in _reachable(g, srcs, lambda e: not e.fixable and e.dst in useful):
+        return Cut((), {}, True)
     cap: dict[str, dict[str, int]] = defaultdict(dict)
     group: dict[str, list[Edge]] = {}  # intermediate node of one (node, fix) → the edges that fix breaks
 

@@ -135,7 +135,8 @@ KUBELET_CIPHERS = frozenset({
 
 
 @node_control("4.2.12", "Ensure that the Kubelet only makes use of Strong Cryptographic Ciphers", "low", K,
-              "tlsCipherSuites: " + ",".join(sorted(KUBELET_CIPHERS)))
+              # a YAML list, as KubeletConfiguration's []string reads it (k8s.io/kubelet/config/v1beta1 types.go)
+              "tlsCipherSuites: [" + ", ".join(sorted(KUBELET_CIPHERS)) + "]")
 def kubelet_ciphers(cfg: NodeConfig) -> Iterator[Hit]:
     """tlsCipherSuites (--tls-cipher-suites) lists only the benchmark's ECDHE AEAD suites. Unset, Go's defaults
     also offer CBC suites (crypto/tls cipher_suites.go)."""

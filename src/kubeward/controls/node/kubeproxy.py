@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from ...findings import Location, ObjectRef
 from ...sources.node import NodeConfig, stat_path
 from ...sources.nodelive import PROXY_METRICS_DEFAULT, proxy_value
-from .base import Hit, NotRead, mode_hit, node_control, owner_hit
+from .base import Hit, NotRead, mode_hit, node_control, owner_hit, said
 
 P = "kube-proxy"
 PROXY_BY_HAND = "kube-proxy's flags and config file (usually the kube-system/kube-proxy ConfigMap): "
@@ -82,7 +82,7 @@ def proxy_metrics_local(cfg: NodeConfig) -> Iterator[Hit]:
     v, where = proxy_value(cfg, "metrics-bind-address", "/metricsBindAddress", PROXY_METRICS_DEFAULT)
     if not isinstance(v, str):
         yield _proxy_ref(), _proxy_loc(cfg, "/metricsBindAddress"), "/metricsBindAddress", \
-            f"{where}={v!r} is not an address string"
+            f"{where}={said(v)} is not an address string"
         return
     host = _host_of(v)
     if not host.startswith(_LOOPBACK):

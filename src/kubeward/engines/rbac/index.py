@@ -150,12 +150,15 @@ class RBACIndex:
         bound: set[tuple[str, str, str]] = set()
         for kind in ("ClusterRoleBinding", "RoleBinding"):
             for e in entries[kind]:
-                # one object per name, as for the roles: a second definition granted its subjects too, which no
-                # cluster holding one binding of that name does
+                # One object per name, as for the roles: the apiserver keys each object by namespace and name
+                # (staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go NamespaceKeyFunc) and
+                # refuses a second create of a key with AlreadyExists, so `kubectl create -f` keeps the first; a
+                # second definition must not grant its subjects too.
                 ns = "" if kind == "ClusterRoleBinding" else _namespace(e.obj)
-                bkey = (kind, ns, _name(e.obj))
-                if bkey[2] and bkey in bound:  # generateName objects are distinct
-                    shown = f"{ns}/{bkey[2]}" if ns else bkey[2]
+                name = _name(e.obj)
+                bkey = (kind, ns, name)
+                if name and bkey in bound:  # generateName objects are distinct
+                    shown = f"{ns}/{name}" if ns else name
                     problems.append(f'{kind} "{shown}" defined twice; the first definition is used')
                     continue
                 bound.add(bkey)
