@@ -501,6 +501,7 @@ class _Job:
     not_assessed: list[NotAssessed]
     changed: set[str]
     rerun: dict[str, list[Hit]] = field(default_factory=dict)
+    seconds: float | None = None  # how long the run took (written by the lane before `done`, read at the merge)
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -549,7 +550,7 @@ class Incremental:
         # the reported findings that came and went in the last evaluation (None: the first, take them all)
         self.delta: tuple[list[Finding], list[Finding]] | None = None
         self.cross_started: float | None = None  # when the lane run merged by the last evaluation started
-        self.cross_seconds: float | None = None  # and how long it took
+        self.cross_seconds: float | None = None  # and how long it took (set with it: the lane writes only its job)
         self._evaluated = False
         self.judged = 0  # objects the last evaluation judged afresh
 
@@ -749,7 +750,7 @@ class Incremental:
         finally:
             self._derived = snap.carried()
             self._by_value.update(snap._by_value)
-        self.cross_seconds = time.monotonic() - job.started
+        job.seconds = time.monotonic() - job.started
 
     def _merge(self, job: _Job, added: list[Finding], removed: list[Finding]) -> None:
         """The lane run's results into the report: the Findings of each control it re-ran. A hit on the same
@@ -798,7 +799,7 @@ class Incremental:
             if self.dirty is not None:
                 self.dirty.update(f.object.namespace for f in (*fresh, *fresh_silenced, *gone))
             self._cross[cid] = _Block.of(found, silenced, len({id(f.object) for f in found}))
-        self.cross_started = job.started
+        self.cross_started, self.cross_seconds = job.started, job.seconds
 
     # -- the report bodies (policyreport.ScopeIndex) -------------------------------------------------------
     def finding_scopes(self) -> set[str | None]:
