@@ -232,6 +232,7 @@ class ClusterState:
                 new[key] = before  # unchanged: keep the judged object
             else:
                 new[key] = res
+                res.ref()  # made on the loop's thread, as in apply()
                 added.append(res)
                 self._changed(res, 0 if before is not None else 1)
                 if before is not None:
@@ -288,6 +289,9 @@ class ClusterState:
             else:
                 ts.place[key] = self._next()  # a new key goes last in the dict, and so in a scan's order
             ts.objects[key] = res
+            # ref() is a lazy cache, filled here on the loop's thread before a lane run can read the object: else
+            # both threads could make one, and Incremental._merge matches findings by its identity
+            res.ref()
             self.added.append(res)
 
     def unreadable(self, rtype: ResourceType, status: int, reason: str) -> None:
