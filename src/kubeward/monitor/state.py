@@ -483,17 +483,13 @@ class JudgedRefs(list[ObjectRef]):
     the list: it is reused while none of its kinds changes, so the report bodies do not count it again."""
 
     __slots__ = ("_per_ns",)
-    _per_ns: dict[str | None, int]
+
+    def __init__(self, refs: Iterable[ObjectRef], per_ns: dict[str | None, int]) -> None:
+        super().__init__(refs)
+        self._per_ns = per_ns
 
     def per_namespace(self) -> dict[str | None, int]:
-        try:
-            return self._per_ns
-        except AttributeError:
-            counts: dict[str | None, int] = {}
-            for ref in self:
-                counts[ref.namespace] = counts.get(ref.namespace, 0) + 1
-            self._per_ns = counts
-            return counts
+        return self._per_ns
 
 
 @dataclass(slots=True)
@@ -523,7 +519,7 @@ class Incremental:
     def __init__(self, state: ClusterState, plan: Plan, options: ScanOptions, *, lane: bool = False) -> None:
         from ..controls.registry import Shape
 
-        self.state, self.plan, self.options = state, plan, options
+        self.state, self.plan = state, plan
         self.lane = lane
         self._skip_ns = frozenset(options.exclude_namespaces)
         self._exceptions = plan.exceptions
@@ -832,14 +828,13 @@ class Incremental:
         """The refs a kind set's controls judged (Report.evaluated_objects), from lists kept per kind."""
         refs = self._refs.get(kinds)
         if refs is None:
-            refs = self._refs[kinds] = JudgedRefs()
             per_ns: dict[str | None, int] = {}
+            refs = self._refs[kinds] = JudgedRefs((), per_ns)
             for k in sorted(kinds):
                 of_kind, counts = self._of_kind(k)
                 refs += of_kind
                 for ns, n in counts.items():
                     per_ns[ns] = per_ns.get(ns, 0) + n
-            refs._per_ns = per_ns
         return refs
 
     def _of_kind(self, kind: str) -> tuple[list[ObjectRef], dict[str | None, int]]:
