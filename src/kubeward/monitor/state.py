@@ -232,6 +232,7 @@ class ClusterState:
                 new[key] = before  # unchanged: keep the judged object
             else:
                 new[key] = res
+                res.ref()  # made on the loop's thread, as in apply()
                 added.append(res)
                 self._changed(res, 0 if before is not None else 1)
                 if before is not None:
@@ -288,6 +289,9 @@ class ClusterState:
             else:
                 ts.place[key] = self._next()  # a new key goes last in the dict, and so in a scan's order
             ts.objects[key] = res
+            # ref() is a lazy cache, filled here on the loop's thread before a lane run can read the object: else
+            # both threads could make one, and Incremental._merge matches findings by its identity
+            res.ref()
             self.added.append(res)
 
     def unreadable(self, rtype: ResourceType, status: int, reason: str) -> None:
@@ -479,17 +483,13 @@ class JudgedRefs(list[ObjectRef]):
     the list: it is reused while none of its kinds changes, so the report bodies do not count it again."""
 
     __slots__ = ("_per_ns",)
-    _per_ns: dict[str | None, int]
+
+    def __init__(self, refs: Iterable[ObjectRef], per_ns: dict[str | None, int]) -> None:
+        super().__init__(refs)
+        self._per_ns = per_ns
 
     def per_namespace(self) -> dict[str | None, int]:
-        try:
-            return self._per_ns
-        except AttributeError:
-            counts: dict[str | None, int] = {}
-            for ref in self:
-                counts[ref.namespace] = counts.get(ref.namespace, 0) + 1
-            self._per_ns = counts
-            return counts
+        return self._per_ns
 
 
 @dataclass(slots=True)
@@ -501,7 +501,7 @@ class _Job:
     not_assessed: list[NotAssessed]
     changed: set[str]
     rerun: dict[str, list[Hit]] = field(default_factory=dict)
-    seconds: float | None = None  # how long the run took (the job's: the next run may be going when it is read)
+    seconds: float | None = None  # how long the run took (written by the lane before `done`, read at the merge)
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -519,7 +519,7 @@ class Incremental:
     def __init__(self, state: ClusterState, plan: Plan, options: ScanOptions, *, lane: bool = False) -> None:
         from ..controls.registry import Shape
 
-        self.state, self.plan, self.options = state, plan, options
+        self.state, self.plan = state, plan
         self.lane = lane
         self._skip_ns = frozenset(options.exclude_namespaces)
         self._exceptions = plan.exceptions
@@ -550,7 +550,7 @@ class Incremental:
         # the reported findings that came and went in the last evaluation (None: the first, take them all)
         self.delta: tuple[list[Finding], list[Finding]] | None = None
         self.cross_started: float | None = None  # when the lane run merged by the last evaluation started
-        self.cross_seconds: float | None = None  # and how long it took
+        self.cross_seconds: float | None = None  # and how long it took (set with it: the lane writes only its job)
         self._evaluated = False
         self.judged = 0  # objects the last evaluation judged afresh
 
@@ -828,14 +828,13 @@ class Incremental:
         """The refs a kind set's controls judged (Report.evaluated_objects), from lists kept per kind."""
         refs = self._refs.get(kinds)
         if refs is None:
-            refs = self._refs[kinds] = JudgedRefs()
             per_ns: dict[str | None, int] = {}
+            refs = self._refs[kinds] = JudgedRefs((), per_ns)
             for k in sorted(kinds):
                 of_kind, counts = self._of_kind(k)
                 refs += of_kind
                 for ns, n in counts.items():
                     per_ns[ns] = per_ns.get(ns, 0) + n
-            refs._per_ns = per_ns
         return refs
 
     def _of_kind(self, kind: str) -> tuple[list[ObjectRef], dict[str | None, int]]:

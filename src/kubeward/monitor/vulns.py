@@ -31,7 +31,7 @@ from ..vulns.feed import Feed
 from ..vulns.images import ImageReport
 from ..vulns.risk import EXPOSURE_KINDS, RBAC_KINDS, RiskContext
 from ..vulns.update import Official
-from .state import ClusterState, finding_key
+from .state import ClusterState, FindingKeyT, finding_key
 
 RUNS = ("Node", "Pod")  # where versions and images are read (not the controllers' templates: a pod is what runs)
 READS = frozenset((*RUNS, *EXPOSURE_KINDS, *RBAC_KINDS, "Namespace"))
@@ -120,6 +120,8 @@ class VulnWatch:
         self._polled: float | None = None
         self._day: dt.date | None = None
         self._keys: dict[Scope, frozenset[Any]] = {}
+        self._by_key: dict[FindingKeyT, Finding] = {}  # the last judgement's findings by key (the next one's delta)
+        self._by_scope: dict[Scope, list[Finding]] = {}  # and per scope (the PolicyReport bodies)
         # the findings that came and went at the last add_to (the incremental loop's delta takes them in)
         self.delta: tuple[list[Finding], list[Finding]] = ([], [])
         self._said: set[str] = set()
@@ -132,13 +134,16 @@ class VulnWatch:
         moved = self._poll_version()
         if self.report is None or moved or today != self._day or READS & set(changed):
             first = self.report is None
-            was = {finding_key(f): f for f in self.report.findings} if self.report is not None else {}
+            was = self._by_key
             self.report = self._judge(state, today)
-            now = {finding_key(f): f for f in self.report.findings}
+            now = self._by_key = {finding_key(f): f for f in self.report.findings}
             self.delta = ([f for k, f in now.items() if k not in was], [f for k, f in was.items() if k not in now])
             self._day = today
             self.judged += 1
-            keys = _keys_by_scope(self.report)
+            self._by_scope = {}
+            for f in self.report.findings:
+                self._by_scope.setdefault(f.object.namespace, []).append(f)
+            keys = _keys_by_scope(now, self.report.not_assessed)
             dirty = {s for s in keys.keys() | self._keys.keys() if keys.get(s) != self._keys.get(s)}
             self._keys = keys
             self.metrics.update(self.report.findings)
@@ -152,7 +157,7 @@ class VulnWatch:
     def index(self, index: Any) -> WithVulns:
         """The incremental loop's findings per scope (policyreport.ScopeIndex) with the vulnerability findings
         after them, as they follow the scan's in the merged report."""
-        return WithVulns(index, self.report.findings if self.report is not None else [])
+        return WithVulns(index, self._by_scope)
 
     def _poll_version(self) -> bool:
         """GET /version once per poll period; True when the apiserver's version is not what it was."""
@@ -200,23 +205,21 @@ class VulnWatch:
         return self.exceptions.as_of(today).apply(vr)
 
 
-def _keys_by_scope(report: Report) -> dict[Scope, frozenset[Any]]:
+def _keys_by_scope(by_key: dict[FindingKeyT, Finding], not_assessed: Iterable[NotAssessed]
+                   ) -> dict[Scope, frozenset[Any]]:
     """What the PolicyReports show of these findings, per scope (a changed risk is a changed result)."""
     by: dict[Scope, set[Any]] = {}
-    for f in report.findings:
-        by.setdefault(f.object.namespace, set()).add((finding_key(f), f.risk.score if f.risk else None))
-    by.setdefault(None, set()).update(("not-assessed", n.what, n.reason) for n in report.not_assessed)
+    for k, f in by_key.items():
+        by.setdefault(f.object.namespace, set()).add((k, f.risk.score if f.risk else None))
+    by.setdefault(None, set()).update(("not-assessed", n.what, n.reason) for n in not_assessed)
     return {s: frozenset(v) for s, v in by.items()}
 
 
 class WithVulns:
     """A ScopeIndex (monitor.policyreport) over the scan's findings per scope and the vulnerability findings."""
 
-    def __init__(self, index: Any, findings: list[Finding]) -> None:
-        self._index = index
-        self._by_scope: dict[Scope, list[Finding]] = {}
-        for f in findings:
-            self._by_scope.setdefault(f.object.namespace, []).append(f)
+    def __init__(self, index: Any, by_scope: dict[Scope, list[Finding]]) -> None:
+        self._index, self._by_scope = index, by_scope
 
     def finding_scopes(self) -> set[Scope]:
         return {*self._index.finding_scopes(), *self._by_scope}
@@ -229,12 +232,12 @@ class WithVulns:
 
 
 def _merge(report: Report, vr: Report) -> None:
-    """The vulnerability report's findings, counts and notes added to the scan's (new lists: the scan's report
-    may share them with what the incremental evaluation holds)."""
-    report.findings = [*report.findings, *vr.findings]
-    report.suppressed = [*report.suppressed, *vr.suppressed]
-    report.controls = {**report.controls, **vr.controls}
-    report.not_assessed = [*report.not_assessed, *vr.not_assessed]
-    report.expired_exceptions = [*report.expired_exceptions,
-                                 *(e for e in vr.expired_exceptions if e not in report.expired_exceptions)]
+    """The vulnerability report's findings, counts and notes added to the scan's, in place: Incremental._report
+    builds each report's lists and dict afresh (they share nothing it keeps), so the scan's tens of thousands of
+    findings are not copied at every evaluation."""
+    report.findings += vr.findings
+    report.suppressed += vr.suppressed
+    report.controls.update(vr.controls)
+    report.not_assessed += vr.not_assessed
+    report.expired_exceptions += [e for e in vr.expired_exceptions if e not in report.expired_exceptions]
 
