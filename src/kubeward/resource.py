@@ -165,6 +165,46 @@ class Resource:
         return f"<Resource {self.ref()} {self.location()}>"
 
 
+def where(res: Resource) -> str:
+    """`file:line Kind ns/name`, how a one-line message names an input object."""
+    at = f"{res.file}:{res.line} " if res.file and res.line else (f"{res.file} " if res.file else "")
+    ns = res.namespace  # a property reading kind and metadata: once (duplicate fixtures make thousands of these)
+    return f"{at}{res.kind} {f'{ns}/{res.name}' if ns else res.name}"
+
+
+def applied_copies(resources: Iterable[Resource], refused: Callable[[Resource, Resource], str | None] | None = None
+                   ) -> tuple[list[Resource], list[tuple[Resource, Resource, str | None]]]:
+    """One object per (kind, namespace, name), as `kubectl apply` of the inputs in order leaves the cluster.
+
+    The apiserver keys an object by namespace and name (apiserver registry/generic/registry/store.go
+    NamespaceKeyFunc). `kubectl apply` creates the first copy and sends each later one as a patch against it
+    (kubectl pkg/cmd/apply/patcher.go): fields only the earlier copy set are removed, so the later copy is what
+    the cluster holds, unless the apiserver refuses the update (`refused(kept, later)` names the reason, e.g. a
+    RoleBinding's immutable roleRef), and then the copy before stays. Objects named only by `generateName` are
+    each their own object. Returns the objects kept, in the order their names first appear, and for every copy
+    that does not count (the copy, the one kept instead, the refusal or None)."""
+    by_key: dict[tuple[str, str | None, str], Resource] = {}
+    unnamed: list[Resource] = []
+    dropped: list[tuple[Resource, Resource, str | None]] = []
+    for res in resources:
+        meta = res.metadata
+        if not meta.get("name") and meta.get("generateName"):
+            unnamed.append(res)
+            continue
+        key = (res.kind, res.namespace, res.name)
+        prev = by_key.get(key)
+        if prev is None:
+            by_key[key] = res
+            continue
+        reason = refused(prev, res) if refused is not None else None
+        if reason is None:
+            by_key[key] = res
+            dropped.append((prev, res, None))
+        else:
+            dropped.append((res, prev, reason))
+    return [*by_key.values(), *unnamed], dropped
+
+
 def cluster_scoped_kinds(resources: Iterable[Resource]) -> frozenset[str]:
     """The built-in cluster-scoped kinds plus the kinds CustomResourceDefinitions in the input declare
     `scope: Cluster` (apiextensions.k8s.io/v1 CustomResourceDefinitionSpec.scope)."""

@@ -173,16 +173,34 @@ def test_paths_read_a_token_secret() -> None:
                     bind("p", "peek", "User:mallory", ns="kube-system")) == []
 
 
-def test_a_binding_defined_twice_is_one_binding() -> None:
-    """Two files applying one ClusterRoleBinding name leave one object in the cluster; its second definition's
-    subjects were granted too, with no word. Bindings now follow the roles' rule (first definition, a problem)."""
+def test_a_binding_defined_twice_is_the_last_one_applied() -> None:
+    """Two files applying one binding name leave one object: `kubectl apply` creates the first and patches it
+    with the second, so the second's subjects hold and the first's are gone (as the NetworkPolicy engine already
+    took it); the engine kept the first before, and so missed what the later file grants."""
     s = snap(*BOOTSTRAP, bind("b", "view", "User:old"), bind("b", "view", "User:new"),
              bind("rb", "view", "User:x", ns="dev"), bind("rb", "view", "User:y", ns="dev"),
              bind("rb", "view", "User:z", ns="prod"))
     idx = RBACIndex.from_snapshot(s)
     can = lambda u, ns: idx.authorize(user_info(u), Request("get", "pods", "", "", ns)).allowed  # noqa: E731
-    assert can("old", "dev") and not can("new", "dev")
-    assert can("x", "dev") and not can("y", "dev") and can("z", "prod")
+    assert can("new", "dev") and not can("old", "dev")
+    assert can("y", "dev") and not can("x", "dev") and can("z", "prod")
     assert [p for p in idx.problems if "Binding" in p] == [
-        'ClusterRoleBinding "b" defined twice; the first definition is used',
-        'RoleBinding "dev/rb" defined twice; the first definition is used']
+        "ClusterRoleBinding b: ClusterRoleBinding defined again at ClusterRoleBinding b: "
+        "only the last definition is used",
+        "RoleBinding dev/rb: RoleBinding defined again at RoleBinding dev/rb: only the last definition is used"]
+
+
+def test_a_later_copy_changing_roleref_is_refused_as_the_apiserver_does() -> None:
+    """ValidateRoleBindingUpdate refuses a roleRef change, so `kubectl apply` of the second copy fails and the
+    first stays: the second copy's subjects must not be granted, and its refusal is named."""
+    s = snap(*BOOTSTRAP, bind("b", "view", "User:old"), bind("b", "cluster-admin", "User:new"),
+             cr("ro", rule("get", "", "pods")), cr("ro", rule("get", "", "secrets")),
+             bind("r", "ro", "User:reader"))
+    idx = RBACIndex.from_snapshot(s)
+    can = lambda u, res: idx.authorize(user_info(u), Request("get", res, "", "", "dev")).allowed  # noqa: E731
+    assert can("old", "pods") and not can("new", "pods") and not can("new", "secrets")
+    assert can("reader", "secrets") and not can("reader", "pods")
+    assert [p for p in idx.problems if "defined again" in p] == [
+        "ClusterRole ro: ClusterRole defined again at ClusterRole ro: only the last definition is used",
+        "ClusterRoleBinding b: ClusterRoleBinding defined again with another roleRef, which the apiserver refuses "
+        "as an update (roleRef: field is immutable): ClusterRoleBinding b is used"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ...resource import Resource
+from ...resource import Resource, applied_copies, where
 from ...snapshot import METADATA_NAME_LABEL, Snapshot
 from ..pss.baseline import host_namespace
 from .admin import AdminPolicy, compile_admin, node_addresses
@@ -117,13 +117,6 @@ def _ips(status: object) -> tuple[IP, ...]:
     return tuple(seen)
 
 
-def where(res: Resource) -> str:
-    """`file:line Kind ns/name`, how a one-line message names an input object."""
-    at = f"{res.file}:{res.line} " if res.file and res.line else (f"{res.file} " if res.file else "")
-    ns = res.namespace  # a property reading kind and metadata: once (duplicate fixtures make thousands of these)
-    return f"{at}{res.kind} {f'{ns}/{res.name}' if ns else res.name}"
-
-
 def controller_refs(res: Resource) -> list[tuple[str, str]]:
     """(kind, name) of the object's controller: the ownerReference marked `controller: true`; references that
     do not say (hand-written manifests) count too. apimachinery ObjectMeta.OwnerReferences: "There cannot be
@@ -231,22 +224,13 @@ def _autoscaled_targets(snapshot: Snapshot) -> set[tuple[str | None, str, str]]:
 
 
 def _last_of(resources: list[Resource], notes: list[Note], kind_label: str) -> list[Resource]:
-    """One object per (kind, namespace, name), the last one, as `kubectl apply` of the inputs in order would
-    leave it; every earlier copy is an error (the inputs do not say which one is meant)."""
-    by_key: dict[tuple[str, str | None, str], Resource] = {}
-    unnamed: list[Resource] = []
-    for res in resources:
-        meta = res.metadata
-        if not meta.get("name") and meta.get("generateName"):
-            unnamed.append(res)  # the apiserver gives each its own name: never duplicates of each other
-            continue
-        key = (res.kind, res.namespace, res.name)
-        prev = by_key.get(key)
-        if prev is not None:
-            notes.append(Note(where(prev), f"{kind_label} defined again at {where(res)}: only the last one is used",
-                              True, prev, DUPLICATE))
-        by_key[key] = res
-    return [*by_key.values(), *unnamed]
+    """One object per (kind, namespace, name), the one `kubectl apply` of the inputs leaves; every other copy
+    is an error (the inputs do not say which one is meant)."""
+    kept, dropped = applied_copies(resources)
+    for prev, res, _ in dropped:
+        notes.append(Note(where(prev), f"{kind_label} defined again at {where(res)}: only the last one is used",
+                          True, prev, DUPLICATE))
+    return kept
 
 
 def namespace_labels(snapshot: Snapshot, notes: list[Note]) -> dict[str, dict[str, str]]:

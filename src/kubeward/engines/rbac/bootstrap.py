@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ...resource import Resource
+from ...resource import Resource, applied_copies, where
 
 AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"  # rbac.AutoUpdateAnnotationKey
 BOOTSTRAP_LABEL = ("kubernetes.io/bootstrapping", "rbac-defaults")
@@ -143,18 +143,24 @@ def uncovered(owner_rules: list[Any], servant_rules: list[Any]) -> list[dict[str
             if not any(_covers(o, sub) for o in owner_rules)]
 
 
-def merged(inputs: dict[str, list[Resource]], policy: Iterable[dict[str, Any]] | None) -> dict[str, list[Entry]]:
-    """Per RBAC kind, the objects a cluster holds: the input objects (reconciled where the bootstrap policy has
-    one of the same name) and the bootstrap objects the input lacks. `policy` None: the input alone."""
+def merged(inputs: dict[str, list[Resource]], policy: Iterable[dict[str, Any]] | None,
+           problems: list[str] | None = None) -> dict[str, list[Entry]]:
+    """Per RBAC kind, the objects a cluster holds: the input objects, one per name as `kubectl apply` of the
+    inputs in order leaves them (reconciled where the bootstrap policy has one of the same name), and the
+    bootstrap objects the input lacks. `policy` None: the input alone. Each input copy that does not count is
+    named in `problems`."""
     out: dict[str, list[Entry]] = {k: [] for k in RBAC_KINDS}
     wanted: dict[Key, dict[str, Any]] = {}
     for obj in policy or ():
         wanted.setdefault(key_of(obj["kind"], obj), obj)
     seen: set[Key] = set()
     for kind in RBAC_KINDS:
-        for r in inputs.get(kind, ()):
+        kept, dropped = applied_copies(inputs.get(kind, ()), _roleref_change if kind.endswith("Binding") else None)
+        if problems is not None:
+            problems += (_copy_problem(kind, *d) for d in dropped)
+        for r in kept:
             k = key_of(kind, r.obj)
-            exp = wanted.get(k) if k not in seen else None
+            exp = wanted.get(k)
             seen.add(k)
             if exp is None:
                 out[kind].append(Entry(r.obj, r, _is_bootstrap(r.obj)))
@@ -165,6 +171,22 @@ def merged(inputs: dict[str, list[Resource]], policy: Iterable[dict[str, Any]] |
         if k not in seen:
             out[k[0]].append(Entry(obj, None, True))
     return out
+
+
+def _roleref_change(old: Resource, new: Resource) -> str | None:
+    """pkg/apis/rbac/validation/validation.go ValidateRoleBindingUpdate (and the ClusterRoleBinding one):
+    ValidateImmutableField on roleRef, so an update may not change it."""
+    def ref(r: Resource) -> tuple[str, str, str]:
+        rr = _d(r.obj.get("roleRef"))
+        return (str(rr.get("apiGroup") or ""), str(rr.get("kind") or ""), str(rr.get("name") or ""))
+    return "roleRef: field is immutable" if ref(old) != ref(new) else None
+
+
+def _copy_problem(kind: str, copy: Resource, kept: Resource, refused: str | None) -> str:
+    if refused is None:
+        return f"{where(copy)}: {kind} defined again at {where(kept)}: only the last definition is used"
+    return (f"{where(copy)}: {kind} defined again with another roleRef, which the apiserver refuses as an update "
+            f"({refused}): {where(kept)} is used")
 
 
 def _is_bootstrap(obj: dict[str, Any]) -> bool:

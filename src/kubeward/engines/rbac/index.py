@@ -121,13 +121,10 @@ class RBACIndex:
         agg: dict[str, AggregatedRole] = {}
         objects: dict[RoleKey, Resource] = {}
         entries = merged({k: snapshot.of_kind(k) for k in RBAC_KINDS},
-                         policy_objects(k8s_version) if builtin_roles else None)
+                         policy_objects(k8s_version) if builtin_roles else None, problems)
         builtin: set[str] = set()
         for e in entries["ClusterRole"]:
             name = _name(e.obj)
-            if name in agg:
-                problems.append(f'ClusterRole "{name}" defined twice; the first definition is used')
-                continue
             sels, err = parse_selectors(name, e.obj.get("aggregationRule"))
             if err:
                 problems.append(err)
@@ -140,28 +137,12 @@ class RBACIndex:
         roles: dict[RoleKey, tuple[Rule, ...]] = {("ClusterRole", "", n): a.rules for n, a in agg.items()}
         for e in entries["Role"]:
             key = ("Role", _namespace(e.obj), _name(e.obj))
-            if key in roles:
-                problems.append(f'Role "{key[1]}/{key[2]}" defined twice; the first definition is used')
-                continue
             roles[key] = _rules(e.obj)
             if e.resource is not None:
                 objects[key] = e.resource
         bindings: list[Binding] = []
-        bound: set[tuple[str, str, str]] = set()
         for kind in ("ClusterRoleBinding", "RoleBinding"):
             for e in entries[kind]:
-                # One object per name, as for the roles: the apiserver keys each object by namespace and name
-                # (staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go NamespaceKeyFunc) and
-                # refuses a second create of a key with AlreadyExists, so `kubectl create -f` keeps the first; a
-                # second definition must not grant its subjects too.
-                ns = "" if kind == "ClusterRoleBinding" else _namespace(e.obj)
-                name = _name(e.obj)
-                bkey = (kind, ns, name)
-                if name and bkey in bound:  # generateName objects are distinct
-                    shown = f"{ns}/{name}" if ns else name
-                    problems.append(f'{kind} "{shown}" defined twice; the first definition is used')
-                    continue
-                bound.add(bkey)
                 bindings.append(_binding(e.obj, e.resource, len(bindings), kind, e.bootstrap))
         built = cls(roles, bindings, objects, problems)
         built.aggregated_from = {n: a.sources for n, a in agg.items() if a.selectors is not None}
