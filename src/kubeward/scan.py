@@ -98,7 +98,7 @@ def load(paths: Iterable[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, 
     if render_opts is not None and (render_opts.values or render_opts.set_values or render_opts.release_name) and \
             not any(r.kind == "helm" for r in renders):
         raise InputsError("--values, --set and --release-name are for Helm charts, and no folder with a Chart.yaml "
-                          "is among the inputs")
+                          "(or packaged chart .tgz) is among the inputs")
     result = load_paths((), max_file_bytes=max_file_bytes, files=files, on_file=on_file, objects_only=True)
     if renders:
         options = render_opts or RenderOptions()

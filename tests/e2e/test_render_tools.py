@@ -161,3 +161,20 @@ def test_aliased_and_packaged_subcharts(on_path: Path, tmp_path: Path) -> None:
     assert err == ""
     assert [f["location"] for f in doc["findings"]] == [{"file": f"{chart}/charts/cache-0.1.0.tgz"}]
 
+
+
+def test_a_packaged_chart_is_rendered_as_its_folder(on_path: Path, tmp_path: Path) -> None:
+    """`helm template CHART.tgz` renders what `helm package` wrote: named on the command line, the archive is
+    scanned as its folder is (before, one `binary file` error and nothing scanned), each object named by the
+    template inside the archive; `--values` applies to it too."""
+    subprocess.run([str(on_path / "helm"), "package", CHART, "-d", str(tmp_path)], check=True, capture_output=True)
+    [archive] = sorted(tmp_path.glob("web-*.tgz"))
+    _, folder, _ = scan(CHART)
+    _, doc, err = scan(str(archive))
+    assert (err, doc["errors"]) == ("", [])
+    assert doc["summary"]["objects"] == folder["summary"]["objects"] == 4
+    assert sorted(f["control"]["id"] for f in doc["findings"]) == sorted(f["control"]["id"] for f in folder["findings"])
+    assert {f["location"]["file"] for f in doc["findings"]} >= {f"{archive}/charts/cache/templates/statefulset.yaml"}
+    assert all("line" not in f["location"] for f in doc["findings"])
+    _, debug, _ = scan(str(archive), "--values", f"{DATA}/values/debug.yaml")
+    assert debug["summary"]["objects"] == 5  # the debug Pod the values switch on

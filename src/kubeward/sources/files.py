@@ -147,8 +147,9 @@ def _helm_hint(path: str, data: bytes) -> str:
     if data.startswith(b"\x1f\x8b") and _packaged_chart(data):
         import shlex
 
-        return (f" (a packaged Helm chart: render it with helm template {shlex.quote(display_path(path))} | "
-                "kubeward scan -, or unpack it and scan the folder)")
+        shown = shlex.quote(display_path(path))
+        return (f" (a packaged Helm chart: kubeward scan {shown} renders it; to read it here, "
+                f"helm template {shown} | kubeward ... -f -)")
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.basename(parent) != "templates" or b"{{" not in data:
         return ""
@@ -156,6 +157,19 @@ def _helm_hint(path: str, data: bytes) -> str:
     if os.path.exists(os.path.join(chart, "Chart.yaml")):
         return f" (a template of the Helm chart {display_path(chart)}: scan that folder to have it rendered)"
     return " (a Helm template in a folder without Chart.yaml: render its chart, e.g. helm template CHART | kubeward scan -)"
+
+
+def is_packaged_chart(path: str) -> bool:
+    """A file `helm package` wrote (see _packaged_chart), judged from its first 64 KiB; a folder walk never
+    yields one (kubectl and kubeward read only .yaml, .yml and .json there), so this asks of named files only."""
+    if not path.endswith((".tgz", ".tar.gz")):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError:
+        return False  # read as a file: its error is named there
+    return head.startswith(b"\x1f\x8b") and _packaged_chart(head)
 
 
 def _packaged_chart(data: bytes) -> bool:

@@ -26,6 +26,7 @@ from .files import (
     _InputProblem,
     _read_bounded,
     display_path,
+    is_packaged_chart,
     iter_files,
     load_config,
     parse_bytes,
@@ -84,7 +85,13 @@ def plan_inputs(paths: Iterable[str]) -> tuple[list[tuple[str, str | None]], lis
         renders.append(Renderable(kind, directory, display_path(directory)))
         return True
 
-    files = list(iter_files(paths, take_dir=take))
+    files = []
+    for shown, path in iter_files(paths, take_dir=take):
+        if path is not None and is_packaged_chart(path):
+            # `helm template CHART.tgz` renders an archive as it does a folder (helm pkg/chart/loader.Load)
+            renders.append(Renderable("helm", path, shown))
+        else:
+            files.append((shown, path))
     return files, renders
 
 
@@ -160,6 +167,8 @@ def source_file(chart_dir: str, source: str) -> tuple[str, bool]:
     pkg/chart/util/dependencies.go getAliasDependency), so names are looked up, not taken as folder names.
     """
     parts = [p for p in source.split("/") if p]
+    if os.path.isfile(chart_dir):  # a packaged chart: the template is named inside the archive, never read
+        return os.path.join(chart_dir, *parts[1:]), False
     here = chart_dir
     i = 1  # parts[0] is the top chart's name: the folder that was rendered
     while i + 2 < len(parts) and parts[i] == "charts":
