@@ -438,3 +438,17 @@ def test_a_packaged_chart_says_how_to_render_it(tmp_path: Path) -> None:
     assert err.message.startswith("binary file, not YAML or JSON (a packaged Helm chart: kubeward scan ")
     assert "mychart-0.1.0.tgz renders it; to read it here, helm template " in err.message
     assert [e.message for e in load_paths([str(other)]).errors] == ["binary file, not YAML or JSON"]
+
+
+def test_a_yaml_error_on_a_template_line_says_it_is_template_syntax(tmp_path: Path) -> None:
+    """Salt/Jinja manifests (kubernetes' own cluster/addons hold some) fail as YAML on `{{ x }}`: the error names
+    the template syntax when its line holds it, and only then."""
+    tpl = tmp_path / "ds.yaml"
+    tpl.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  cpu: {{ cpu_request }}\n")
+    [err] = load_paths([str(tpl)]).errors
+    assert err.message.endswith("(the line holds template syntax {{ ... }}: render the template first and scan "
+                                "its output)"), err.message
+    other = tmp_path / "broken.yaml"
+    other.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  annotations: {a: '{{'}\n: bad\n")
+    [err] = load_paths([str(other)]).errors
+    assert "template syntax" not in err.message, err.message

@@ -137,7 +137,26 @@ def load_paths(
             hint = _helm_hint(path, data)
             if hint:  # the file's errors are the chart's syntax: each says what to scan instead
                 result.errors[errors:] = [InputError(e.file, e.message + hint) for e in result.errors[errors:]]
+            elif b"{{" in data:
+                result.errors[errors:] = [InputError(e.file, e.message + _template_hint(e.message, data))
+                                          for e in result.errors[errors:]]
     return result
+
+
+_ERROR_LINE = re.compile(r"\bline (\d+)\b")
+
+
+def _template_hint(message: str, data: bytes) -> str:
+    """A YAML error on a line holding `{{ … }}` (Jinja, Go templates, Salt, Ansible outside a chart) is the
+    template's syntax, not a broken manifest: say so, once, rather than leave the user reading YAML rules."""
+    m = _ERROR_LINE.search(message)
+    if m is None:
+        return ""
+    n = int(m.group(1))
+    lines = data.split(b"\n", n)
+    if n > len(lines) or b"{{" not in lines[n - 1]:
+        return ""
+    return " (the line holds template syntax {{ ... }}: render the template first and scan its output)"
 
 
 def _helm_hint(path: str, data: bytes) -> str:
