@@ -330,6 +330,11 @@ PASS: list[Case] = [
     Case("KW-W046", [("C.env.2", {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})]),
     Case("KW-W047", [("C.env.2", {"name": "DB_PASSWORD", "value": "$(FROM_FILE)"}),
                      ("C.env.3", {"name": "TOKEN_TTL", "value": "3600"})]),
+    # the mysql image's flags and Google's key-file path (kubernetes' own e2e manifests set both)
+    Case("KW-W047", [("C.env.2", {"name": "MYSQL_ALLOW_EMPTY_PASSWORD", "value": "1"}),
+                     ("C.env.3", {"name": "MYSQL_RANDOM_ROOT_PASSWORD", "value": "yes"}),
+                     ("C.env.4", {"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": "/etc/cloud-sa/cloud-sa.json"})],
+         id="flags-and-key-file-paths"),
     Case("KW-W048", extra=[{**obj("Job", "once", api="batch/v1"), "spec": {"template": {"spec": {
         "containers": [{"name": "c", "image": "x" + DIGEST}]}}}}], id="jobs-exempt"),
     Case("KW-W051", extra=[obj("Service", "kubernetes", "default", spec={"ports": [{"port": 443}]})], id="apiserver-service"),
@@ -439,6 +444,10 @@ FAIL += [
     Case("KW-W049", extra=[pod("svc", restartPolicy="Always")], path="/spec/containers/0", id="bare-pod"),
     # credentials that are not placeholders
     Case("KW-W047", [("C.env.2", {"name": "DB_PASSWORD", "value": "changeme"})], path=f"{C0}/env/2/value", id="weak-value"),
+    Case("KW-W047", [("C.env.2", {"name": "DB_PASSWORD", "value": "/etc/pass word"})], path=f"{C0}/env/2/value",
+         id="path-like-with-space"),
+    Case("KW-W047", [("C.env.2", {"name": "API_TOKEN", "value": "yes-really-123"})], path=f"{C0}/env/2/value",
+         id="flag-prefix-is-a-value"),
     Case("KW-W047", [("C.env.2", {"name": "API_TOKEN", "value": "<ADD YOUR TOKEN> abc123"})], id="not-whole-marker"),
     # kube-system user workloads
     Case("KW-W062", extra=[ks_pod()], path="/metadata/namespace"),

@@ -15,7 +15,7 @@ import orjson
 from ..resource import Resource
 from ..snapshot import Snapshot
 from .registry import Hit, control
-from .workload import placeholder, sensitive_name
+from .workload import credential_value, sensitive_name
 
 
 def _d(value: Any) -> dict[str, Any]:
@@ -34,12 +34,12 @@ def _esc(key: str) -> str:
 )
 def configmap_credential_key(res: Resource) -> Iterator[Hit]:
     """No non-empty ConfigMap key is named like a credential (password, token, secret, api key...; placeholders
-    such as ${VAR} are not values): ConfigMaps are not Secrets, so far more subjects may read them, they are not
+    such as ${VAR}, flags and absolute file paths are not values): ConfigMaps are not Secrets, so far more subjects may read them, they are not
     encrypted at rest by a secrets EncryptionConfiguration, and they are shown in plain text. Upstream: the
     ConfigMap docs (kubernetes.io/docs/concepts/configuration/configmap/: not for confidential data); CIS 5.4.1."""
     for section in ("data", "binaryData"):
         for key, value in _d(res.obj.get(section)).items():
-            if isinstance(value, str) and value.strip() and sensitive_name(str(key)) and not placeholder(value):
+            if credential_value(value) and sensitive_name(str(key)):
                 yield f"/{section}/{_esc(str(key))}", f'ConfigMap key "{key}" looks like a credential'
 
 

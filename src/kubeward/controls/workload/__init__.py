@@ -18,6 +18,7 @@ from __future__ import annotations
 from . import resources  # noqa: F401
 from .accounts import (
     SENSITIVE_NAME,
+    credential_value,
     default_service_account,
     env_literal_secret,
     placeholder,
@@ -87,6 +88,7 @@ __all__ = [
     "SYSTEM_PRIORITY_CLASSES",
     "Image",
     "cluster_component",
+    "credential_value",
     "default_namespace",
     "default_service_account",
     "env_literal_secret",

@@ -129,6 +129,21 @@ def placeholder(value: str) -> bool:
     return _FILL_IN.fullmatch(value.strip()) is not None
 
 
+# Values that are no credential whatever the name says: a flag (MYSQL_ALLOW_EMPTY_PASSWORD=yes, the mysql image's
+# MYSQL_RANDOM_ROOT_PASSWORD=1) or an absolute file path (GOOGLE_APPLICATION_CREDENTIALS=/etc/sa/key.json names the
+# file that holds the credential).
+_FLAG_VALUES = frozenset({"true", "false", "yes", "no", "y", "n", "on", "off", "0", "1", "enabled", "disabled"})
+_ABSOLUTE_PATH = re.compile(r"(?:/[\w.@+-]+)+/?")
+
+
+def credential_value(value: object) -> bool:
+    """Whether a value written next to a credential-like name can be the credential itself: a non-blank string
+    that is no template placeholder, flag or absolute file path."""
+    if not isinstance(value, str) or not (v := value.strip()):
+        return False
+    return not (placeholder(v) or v.lower() in _FLAG_VALUES or _ABSOLUTE_PATH.fullmatch(v))
+
+
 @control(
     "KW-W047", "Credential in plain environment variable", "high", "workload",
     frameworks=("nsa", "mitre-T1552.001"),
@@ -139,7 +154,7 @@ def env_literal_secret(pod: PodView) -> Iterator[Hit]:
     (password, passwd, pwd, secret, token, api key, private key, access key, credential, auth key, client
     secret, connection string; not ending in _FILE, _PATH, _DIR, _NAME, _URL_PATH, _ENABLED, _LENGTH, _TTL,
     _EXPIR*, _REF) with a non-blank literal value that is neither a $(VAR) reference nor a template placeholder
-    ({{ }}, ${VAR}, <...>, REPLACE_ME...). The value then sits in the manifest, in Git and in etcd unencrypted;
+    ({{ }}, ${VAR}, <...>, REPLACE_ME...), a flag (true, yes, 1...) or an absolute file path. The value then sits in the manifest, in Git and in etcd unencrypted;
     it is never printed. Upstream: kubernetes.io/docs/concepts/configuration/secret/; NSA-CISA Kubernetes
     Hardening Guide (secrets); MITRE ATT&CK T1552.001."""
     for c, path, _ in _containers(pod):
@@ -150,7 +165,6 @@ def env_literal_secret(pod: PodView) -> Iterator[Hit]:
             e = _d(e)
             name, value = str(e.get("name", "")), e.get("value")
             # $(VAR) is expanded by the kubelet from the container's other variables (core/v1 EnvVar.value)
-            if (isinstance(value, str) and value.strip() and "$(" not in value and sensitive_name(name)
-                    and not placeholder(value)):
+            if credential_value(value) and "$(" not in str(value) and sensitive_name(name):
                 # never echo the value itself
                 yield f"{path}/env/{i}/value", f'container "{_name(c)}" env {name} holds a literal credential-like value'
