@@ -1,4 +1,4 @@
-"""Engine-backed scan controls KW-R101…KW-R104 on tests/data/rbac/cluster."""
+"""Engine-backed scan controls KW-R101…KW-R105 on tests/data/rbac/cluster and small inputs."""
 
 from __future__ import annotations
 
@@ -91,3 +91,20 @@ def test_missing_role_is_never_one_every_cluster_has() -> None:
                 _binding("ClusterRoleBinding", "typo", "ClusterRole", "system:auth-delegater"),
                 ids=("KW-R103",))
     assert sorted(o for _, o, _ in got) == ["ClusterRoleBinding/typo", "RoleBinding/monitoring/elsewhere"]
+
+
+def test_a_copy_the_cluster_does_not_hold_is_a_finding() -> None:
+    """A scan judged RBAC with the copy `kubectl apply` keeps but said nothing of the other: the copy that grants
+    nothing in the cluster is named, with the reason (replaced, or a roleRef change the apiserver refuses)."""
+    def sub(obj: dict[str, object], user: str) -> dict[str, object]:
+        return {**obj, "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]}
+
+    got = _scan(sub(_binding("RoleBinding", "rb", "ClusterRole", "view", "dev"), "a"),
+                sub(_binding("RoleBinding", "rb", "ClusterRole", "view", "dev"), "b"),
+                sub(_binding("ClusterRoleBinding", "crb", "ClusterRole", "view"), "c"),
+                sub(_binding("ClusterRoleBinding", "crb", "ClusterRole", "admin"), "d"),
+                sub(_binding("RoleBinding", "rb", "ClusterRole", "view", "prod"), "e"),
+                ids=("KW-R105",))
+    assert sorted((o, m.split(" defined again")[1][:22]) for _, o, m in got) == [
+        ("ClusterRoleBinding/crb", " with another roleRef,"), ("RoleBinding/dev/rb", " at RoleBinding dev/rb")]
+    assert _scan(_binding("RoleBinding", "rb", "ClusterRole", "view", "dev"), ids=("KW-R105",)) == []

@@ -113,6 +113,26 @@ def pod_inherits_critical(snapshot: Snapshot) -> Iterator[tuple[Resource, str, s
 
 
 @control(
+    "KW-R105", "RBAC object defined twice in the inputs", "medium", "rbac",
+    frameworks=("nsa",),
+    remediation="Keep one definition per kind, namespace and name; to change a binding's roleRef, delete the "
+                "binding and create it anew.",
+    shape="snapshot", kinds=("Role", "ClusterRole", *BINDINGS),
+)
+def duplicate_rbac_object(snapshot: Snapshot) -> Iterator[tuple[Resource, str, str]]:
+    """No Role, ClusterRole, RoleBinding or ClusterRoleBinding is defined twice in the inputs. The cluster holds
+    one object per name: `kubectl apply` of the inputs in order leaves the last copy, except that a later
+    binding copy changing roleRef is refused (the roleRef of a binding is immutable) and the earlier stays. The
+    RBAC answers follow that copy; the one reported here grants nothing in the cluster, whatever a reader of
+    the files believes. Upstream: apiserver registry/generic/registry/store.go (one object per namespace and
+    name); pkg/apis/rbac/validation/validation.go ValidateRoleBindingUpdate (roleRef immutable)."""
+    if _no_input(snapshot, "Role", "ClusterRole", *BINDINGS):
+        return
+    for d in _index(snapshot).duplicates:
+        yield d.copy, "/metadata/name", d.message()
+
+
+@control(
     "KW-R103", "Binding references a role that does not exist", "low", "rbac",
     frameworks=("cis-5.1",),
     remediation="Delete the binding or create the role it names; a later role with that name is granted "

@@ -143,12 +143,29 @@ def uncovered(owner_rules: list[Any], servant_rules: list[Any]) -> list[dict[str
             if not any(_covers(o, sub) for o in owner_rules)]
 
 
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """An input copy of an RBAC object that the cluster does not hold: a later copy replaced it, or it is a later
+    copy the apiserver refuses as an update (`refused`, e.g. a changed roleRef) and `kept` stayed."""
+
+    kind: str
+    copy: Resource
+    kept: Resource
+    refused: str | None
+
+    def message(self) -> str:
+        if self.refused is None:
+            return f"{self.kind} defined again at {where(self.kept)}: only the last definition is used"
+        return (f"{self.kind} defined again with another roleRef, which the apiserver refuses as an update "
+                f"({self.refused}): {where(self.kept)} is used")
+
+
 def merged(inputs: dict[str, list[Resource]], policy: Iterable[dict[str, Any]] | None,
-           problems: list[str] | None = None) -> dict[str, list[Entry]]:
+           duplicates: list[Duplicate] | None = None) -> dict[str, list[Entry]]:
     """Per RBAC kind, the objects a cluster holds: the input objects, one per name as `kubectl apply` of the
     inputs in order leaves them (reconciled where the bootstrap policy has one of the same name), and the
     bootstrap objects the input lacks. `policy` None: the input alone. Each input copy that does not count is
-    named in `problems`."""
+    added to `duplicates`."""
     out: dict[str, list[Entry]] = {k: [] for k in RBAC_KINDS}
     wanted: dict[Key, dict[str, Any]] = {}
     for obj in policy or ():
@@ -156,8 +173,8 @@ def merged(inputs: dict[str, list[Resource]], policy: Iterable[dict[str, Any]] |
     seen: set[Key] = set()
     for kind in RBAC_KINDS:
         kept, dropped = applied_copies(inputs.get(kind, ()), _roleref_change if kind.endswith("Binding") else None)
-        if problems is not None:
-            problems += (_copy_problem(kind, *d) for d in dropped)
+        if duplicates is not None:
+            duplicates += (Duplicate(kind, *d) for d in dropped)
         for r in kept:
             k = key_of(kind, r.obj)
             exp = wanted.get(k)
@@ -180,13 +197,6 @@ def _roleref_change(old: Resource, new: Resource) -> str | None:
         rr = _d(r.obj.get("roleRef"))
         return (str(rr.get("apiGroup") or ""), str(rr.get("kind") or ""), str(rr.get("name") or ""))
     return "roleRef: field is immutable" if ref(old) != ref(new) else None
-
-
-def _copy_problem(kind: str, copy: Resource, kept: Resource, refused: str | None) -> str:
-    if refused is None:
-        return f"{where(copy)}: {kind} defined again at {where(kept)}: only the last definition is used"
-    return (f"{where(copy)}: {kind} defined again with another roleRef, which the apiserver refuses as an update "
-            f"({refused}): {where(kept)} is used")
 
 
 def _is_bootstrap(obj: dict[str, Any]) -> bool:

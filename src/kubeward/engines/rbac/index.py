@@ -12,14 +12,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...gcpause import gc_paused as paused_gc
-from ...resource import Resource
+from ...resource import Resource, where
 from ...snapshot import Snapshot
 from .aggregation import AggregatedRole, aggregate, parse_selectors
 from .matching import non_resource_url_matches, rule_allows, verb_matches
 from .model import MASTERS, Binding, Decision, Request, Rule, Subject, UserInfo
+
+if TYPE_CHECKING:
+    from .bootstrap import Duplicate
 
 RoleKey = tuple[str, str, str]  # (kind, namespace or "", name)
 
@@ -60,6 +63,7 @@ class RBACIndex:
         self.problems = list(problems)
         self.aggregated_from: dict[str, tuple[str, ...]] = {}  # aggregated ClusterRole → its sources
         self.builtin: frozenset[str] = frozenset()  # bootstrap ClusterRoles supplied because the input lacks them
+        self.duplicates: list[Duplicate] = []  # input copies the cluster does not hold (kubectl apply semantics)
         self._crb_by_subject: dict[tuple[str, str], list[int]] = defaultdict(list)
         self._rb_by_subject: dict[tuple[str, str, str], list[int]] = defaultdict(list)  # (ns, kind, name)
         self._crb_by_role: dict[str, list[int]] = defaultdict(list)
@@ -120,8 +124,10 @@ class RBACIndex:
         problems: list[str] = []
         agg: dict[str, AggregatedRole] = {}
         objects: dict[RoleKey, Resource] = {}
+        duplicates: list[Duplicate] = []
         entries = merged({k: snapshot.of_kind(k) for k in RBAC_KINDS},
-                         policy_objects(k8s_version) if builtin_roles else None, problems)
+                         policy_objects(k8s_version) if builtin_roles else None, duplicates)
+        problems += (f"{where(d.copy)}: {d.message()}" for d in duplicates)
         builtin: set[str] = set()
         for e in entries["ClusterRole"]:
             name = _name(e.obj)
@@ -147,6 +153,7 @@ class RBACIndex:
         built = cls(roles, bindings, objects, problems)
         built.aggregated_from = {n: a.sources for n, a in agg.items() if a.selectors is not None}
         built.builtin = frozenset(builtin)
+        built.duplicates = duplicates
         return built
 
     def _missing_message(self, b: Binding) -> str:
