@@ -174,3 +174,15 @@ def test_report_facts_follow_the_contract(inputs: dict[str, str], fake_probe: No
 
 def test_table_is_the_text_view_where_the_view_is_text(inputs: dict[str, str]) -> None:
     assert run(ANSWERING["rbac paths"], inputs, "table")[1] == run(ANSWERING["rbac paths"], inputs, "text")[1]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_attack_paths_render_their_forms_and_refuse_junit_in_one_line(fmt: str, inputs: dict[str, str]) -> None:
+    """`paths` has a SARIF (code flows) and an HTML form besides its document and table; `-o junit` was a click
+    usage error of three lines where every other command names the forms it has."""
+    code, out, err = run(["paths", "--demo"], inputs, fmt)
+    if fmt == "junit":
+        assert_refused(fmt, code, out, err, ("table", "sarif", "html", "json", "yaml"))
+    else:
+        assert code in (0, 1), err
+        assert_valid(fmt, out)

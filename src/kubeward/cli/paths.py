@@ -9,7 +9,7 @@ import click
 
 from ..formats import DOCUMENTS, document
 from ..identity import SubjectError
-from .common import EXIT_FINDINGS, EXIT_OK, emit, fail, input_namespace_option, warn
+from .common import EXIT_FINDINGS, EXIT_OK, emit, fail, format_option, input_namespace_option, warn
 from .rbac import load_rbac, source_options, terminal_width, wrapped_table
 
 
@@ -24,8 +24,7 @@ from .rbac import load_rbac, source_options, terminal_width, wrapped_table
               help="Explain path N of the list: each step's object, the rule or field behind it, and its fix.")
 @click.option("--fixes", is_flag=True, help="Also show the fewest changes that cut every path (a minimum cut).")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Paths listed at most.")
-@click.option("-o", "--format", "fmt", type=click.Choice(["table", "sarif", "html", *DOCUMENTS]), default="table",
-              show_default=True)
+@format_option(("table", "sarif", "html", *DOCUMENTS), "paths")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @source_options
 @input_namespace_option(expose=False)
