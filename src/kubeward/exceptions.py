@@ -14,12 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from .findings import Finding, Report
+from .records import field, record
 from .resource import Resource
 
 IGNORE_ANNOTATION = "kubeward.io/ignore"
@@ -46,7 +46,7 @@ class ExceptionsError(ValueError):
     """The exceptions file is unreadable or malformed (a user error: exit 2)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ExceptionRule:
     controls: tuple[str, ...]  # never empty: ids, globs over ids, or "*"
     kinds: tuple[str, ...]  # empty: any
@@ -94,7 +94,7 @@ def _all_known_ids() -> frozenset[str]:
     return known_control_ids()
 
 
-@dataclass(slots=True)
+@record
 class Exceptions:
     rules: list[ExceptionRule] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)

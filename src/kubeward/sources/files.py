@@ -16,7 +16,6 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
@@ -24,6 +23,7 @@ import yaml
 
 from ..findings import InputError
 from ..formats.paths import display_path
+from ..records import field, record
 from ..resource import Resource
 from .crd_schema import blank_crd_schemas
 from .yaml_build import GoResolver, YAMLProblem, build_document
@@ -57,7 +57,7 @@ else:
         _Parser = _PyParser
 
 
-@dataclass(slots=True)
+@record
 class LoadResult:
     resources: list[Resource] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)

@@ -14,12 +14,12 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from ..findings import InputError
+from ..records import record
 from .files import (
     DEFAULT_MAX_FILE_BYTES,
     LoadResult,
@@ -46,7 +46,7 @@ ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 Kind = Literal["helm", "kustomize"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class RenderOptions:
     """What `helm template` is given for every chart of the scan (values apply to all charts alike)."""
 
@@ -57,7 +57,7 @@ class RenderOptions:
     timeout: float = DEFAULT_RENDER_TIMEOUT
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Renderable:
     kind: Kind
     path: str   # as reached on disk

@@ -7,8 +7,9 @@ CompareLevels) and api/constants.go (level names, namespace label keys).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import Enum
+
+from ...records import record
 
 # The newest MinimumVersion any implemented check registers (sysctls gains v1.37). `latest` resolves to it, and
 # every newer v1.N is clamped down to it, as registry.go EvaluatePod does with r.maxVersion.
@@ -40,7 +41,7 @@ class PolicyError(ValueError):
     """A level or version string PSA would reject."""
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@record(frozen=True, order=True)
 class Version:
     """A policy version: v1.<minor>, or `latest` (newer than everything, api.Version.Older)."""
 
