@@ -12,13 +12,13 @@ CVE-2024-*) is accepted everywhere and silences the `vulns` findings of that id 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from .findings import Finding, Report
+from .lazyre import lazy
 from .records import field, record
 from .resource import Resource
 
@@ -33,8 +33,8 @@ ENTRY_KEYS = (*LIST_KEYS, "reason", "expires")
 
 # CVE ids (cve.org: CVE-YYYY-NNNN, four or more digits) and GitHub advisory ids (GHSA-xxxx-xxxx-xxxx in the
 # advisory database's base32 alphabet): the ids `vulns` findings carry, whichever command reads the file.
-_VULN_ID = re.compile(r"CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}")
-_VULN_PATTERN = re.compile(r"(CVE|GHSA)-[0-9a-z*?\[\]-]*[*?\[][0-9a-z*?\[\]-]*")
+_VULN_ID = lazy(r"CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}")
+_VULN_PATTERN = lazy(r"(CVE|GHSA)-[0-9a-z*?\[\]-]*[*?\[][0-9a-z*?\[\]-]*")
 
 
 def is_vulnerability_id(text: str) -> bool:

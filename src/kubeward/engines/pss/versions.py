@@ -6,9 +6,9 @@ CompareLevels) and api/constants.go (level names, namespace label keys).
 
 from __future__ import annotations
 
-import re
 from enum import Enum
 
+from ...lazyre import lazy
 from ...records import record
 
 # The newest MinimumVersion any implemented check registers (sysctls gains v1.37). `latest` resolves to it, and
@@ -34,7 +34,7 @@ class Level(Enum):
 _RANK = {Level.PRIVILEGED: 0, Level.BASELINE: 1, Level.RESTRICTED: 2}
 
 # api/helpers.go versionRegexp: "v1." then a minor without a leading zero (a bare "0" is allowed).
-_VERSION_RE = re.compile(r"v1\.([0-9]|[1-9][0-9]*)")
+_VERSION_RE = lazy(r"v1\.([0-9]|[1-9][0-9]*)")
 
 
 class PolicyError(ValueError):
