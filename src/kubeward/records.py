@@ -71,7 +71,7 @@ def _key_of(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
 
 
 def _methods(cls: type, repr_names: tuple[str, ...], key: Callable[[Any], tuple[Any, ...]], frozen: bool,
-             order: bool) -> None:
+             order: bool, eq: bool) -> None:
     def __repr__(self: Any) -> str:
         return f"{self.__class__.__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in repr_names)})"
 
@@ -80,9 +80,11 @@ def _methods(cls: type, repr_names: tuple[str, ...], key: Callable[[Any], tuple[
             return key(self) == key(other)
         return NotImplemented
 
-    made: dict[str, Any] = {"__repr__": __repr__, "__eq__": __eq__}
-    # as dataclass: a frozen record hashes its compared fields; a mutable one is unhashable
-    made["__hash__"] = (lambda self: hash(key(self))) if frozen else None
+    made: dict[str, Any] = {"__repr__": __repr__}
+    if eq:  # as dataclass: a frozen record hashes its compared fields, a mutable one is unhashable
+        made["__eq__"] = __eq__
+        made["__hash__"] = (lambda self: hash(key(self))) if frozen else None
+    # eq=False: identity, object's own __eq__ and __hash__
     if order:
         def __lt__(self: Any, other: Any) -> Any:
             return key(self) < key(other) if other.__class__ is self.__class__ else NotImplemented
@@ -105,7 +107,7 @@ def _methods(cls: type, repr_names: tuple[str, ...], key: Callable[[Any], tuple[
         setattr(cls, name, fn)
 
 
-def _build(cls: type[_T], frozen: bool, order: bool) -> type[_T]:
+def _build(cls: type[_T], frozen: bool, order: bool, eq: bool) -> type[_T]:
     if any("__record_fields__" in vars(b) for b in cls.__mro__[1:]):
         raise TypeError(f"{cls.__qualname__}: records do not inherit from records (use dataclass)")
     if "__eq__" in cls.__dict__ or "__hash__" in cls.__dict__:
@@ -175,7 +177,7 @@ def _build(cls: type[_T], frozen: bool, order: bool) -> type[_T]:
     made: type[_T] = meta(cls.__name__, cls.__bases__, ns)
     made.__qualname__ = cls.__qualname__
     _methods(made, tuple(n for n, f in fields.items() if f.repr),
-             _key_of(tuple(n for n, f in fields.items() if f.compare)), frozen, order)
+             _key_of(tuple(n for n, f in fields.items() if f.compare)), frozen, order, eq)
     return made
 
 
@@ -184,15 +186,17 @@ def record(cls: type[_T], /) -> type[_T]: ...
 
 
 @overload
-def record(*, frozen: bool = False, order: bool = False) -> Callable[[type[_T]], type[_T]]: ...
+def record(*, frozen: bool = False, order: bool = False, eq: bool = True) -> Callable[[type[_T]], type[_T]]: ...
 
 
 @dataclass_transform(field_specifiers=(field,))
-def record(cls: type[_T] | None = None, /, *, frozen: bool = False, order: bool = False) -> Any:
-    """`@dataclass(slots=True)` (with `frozen`, `order` as there), for classes on the start-up path."""
+def record(cls: type[_T] | None = None, /, *, frozen: bool = False, order: bool = False, eq: bool = True) -> Any:
+    """`@dataclass(slots=True)` (with `frozen`, `order` and `eq` as there), for classes on the start-up path."""
+    if order and not eq:
+        raise ValueError("eq must be true if order is true")
     if cls is None:
-        return lambda c: _build(c, frozen, order)
-    return _build(cls, frozen, order)
+        return lambda c: _build(c, frozen, order, eq)
+    return _build(cls, frozen, order, eq)
 
 
 def replace(obj: _T, /, **changes: Any) -> _T:

@@ -125,3 +125,16 @@ def test_refused_shapes() -> None:
         record(type("Bad", (), {"__annotations__": {"a": "list[int]"}, "a": []}))
     with pytest.raises(TypeError, match="equality and hash"):
         record(type("Bad", (), {"__annotations__": {"a": "int"}, "__eq__": lambda s, o: True}))
+
+
+def test_identity_record() -> None:
+    @record(frozen=True, eq=False)
+    class Pod:
+        name: str
+
+    a, b = Pod("web"), Pod("web")
+    assert a != b and a == a  # identity, as eq=False
+    assert Pod.__eq__ is object.__eq__ and Pod.__hash__ is object.__hash__
+    assert repr(a).endswith("Pod(name='web')")
+    with pytest.raises(ValueError, match="eq must be true"):
+        record(order=True, eq=False)

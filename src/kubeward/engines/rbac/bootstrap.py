@@ -23,9 +23,9 @@ resource and name each, kept when no existing rule covers them, and appended in 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
+from ...records import record
 from ...resource import Resource
 
 AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"  # rbac.AutoUpdateAnnotationKey
@@ -34,7 +34,7 @@ RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 Key = tuple[str, str, str]  # (kind, namespace or "", name)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Entry:
     """One RBAC object as the cluster holds it: its content, the input object it came from (None when the
     bootstrap policy supplied it) and whether it is the apiserver's own (supplied, or labelled as such)."""
