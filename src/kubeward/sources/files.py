@@ -23,6 +23,7 @@ import yaml
 
 from ..findings import InputError
 from ..formats.paths import display_path
+from ..lazyre import lazy
 from ..records import field, record
 from ..resource import Resource
 from .crd_schema import blank_crd_schemas
@@ -277,7 +278,7 @@ def _no_constant(name: str) -> Any:
 
 # Go's encoding/json, which kubectl and the apiserver decode with, refuses NaN and Infinity; Python's takes them.
 _JSON = json.JSONDecoder(parse_constant=_no_constant)
-_WS = re.compile(r"[ \t\n\r]*")
+_WS = lazy(r"[ \t\n\r]*")
 
 
 def _skip_ws(text: str, i: int) -> int:
@@ -336,7 +337,7 @@ def _json_stream(text: str) -> tuple[list[_Doc], int, str | None]:
     return docs, len(text), None
 
 
-_WS_TO_NEWLINE = re.compile(r"[^\S\n]*\n?")  # consumeWhitespace: spaces up to and including the first newline
+_WS_TO_NEWLINE = lazy(r"[^\S\n]*\n?")  # consumeWhitespace: spaces up to and including the first newline
 
 
 def _json_list(text: str) -> list[_Doc] | None:

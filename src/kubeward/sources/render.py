@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from ..findings import InputError
+from ..lazyre import lazy
 from ..records import record
 from .files import (
     DEFAULT_MAX_FILE_BYTES,
@@ -136,7 +137,7 @@ def _render_chart(r: Renderable, result: LoadResult, max_bytes: int, opts: Rende
     add_helm_output(ran.stdout, r.path, result, max_bytes)
 
 
-_SOURCE = re.compile(r"^---\n# Source: ([^\n]*)\n", re.MULTILINE)
+_SOURCE = lazy(r"^---\n# Source: ([^\n]*)\n", re.MULTILINE)
 
 
 def split_helm_output(text: str) -> list[tuple[str, str]]:
