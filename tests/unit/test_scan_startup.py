@@ -56,8 +56,9 @@ def test_one_file_scan_leaves_the_first_use_modules_unloaded(tmp_path: Path) -> 
     (tmp_path / "deploy.yaml").write_text(DEPLOYMENT)
     loaded = _modules_after_scan(tmp_path, "deploy.yaml")
     assert "kubeward.controls.workload" in loaded  # the scan ran its controls
+    at_start = set(json.loads(_python("import json, sys; print(json.dumps(sorted(sys.modules)))", tmp_path)))
     for lazy in ("kubeward.paths", "decimal", "shlex", "kubeward.sources.bounded_run", "dataclasses"):
-        assert lazy not in loaded, lazy
+        assert lazy not in loaded or lazy in at_start, lazy  # an environment's `site` may load one itself
 
 
 def test_one_file_scan_compiles_no_pattern_its_input_does_not_need(tmp_path: Path) -> None:
