@@ -11,15 +11,15 @@ fill it the two ways kubeward meets requests: `from_audit_event` (what the apise
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from .identity import UserInfo
+from .records import record
 
 Identity = Literal["authenticated", "authorized", "none"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Attributes:
     """authorizer.AttributesRecord: a resource request (namespace "" for cluster scope) or a non-resource path.
 

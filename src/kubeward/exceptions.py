@@ -12,14 +12,14 @@ CVE-2024-*) is accepted everywhere and silences the `vulns` findings of that id 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from .findings import Finding, Report
+from .lazyre import lazy
+from .records import field, record
 from .resource import Resource
 
 IGNORE_ANNOTATION = "kubeward.io/ignore"
@@ -33,8 +33,8 @@ ENTRY_KEYS = (*LIST_KEYS, "reason", "expires")
 
 # CVE ids (cve.org: CVE-YYYY-NNNN, four or more digits) and GitHub advisory ids (GHSA-xxxx-xxxx-xxxx in the
 # advisory database's base32 alphabet): the ids `vulns` findings carry, whichever command reads the file.
-_VULN_ID = re.compile(r"CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}")
-_VULN_PATTERN = re.compile(r"(CVE|GHSA)-[0-9a-z*?\[\]-]*[*?\[][0-9a-z*?\[\]-]*")
+_VULN_ID = lazy(r"CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}")
+_VULN_PATTERN = lazy(r"(CVE|GHSA)-[0-9a-z*?\[\]-]*[*?\[][0-9a-z*?\[\]-]*")
 
 
 def is_vulnerability_id(text: str) -> bool:
@@ -46,7 +46,7 @@ class ExceptionsError(ValueError):
     """The exceptions file is unreadable or malformed (a user error: exit 2)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ExceptionRule:
     controls: tuple[str, ...]  # never empty: ids, globs over ids, or "*"
     kinds: tuple[str, ...]  # empty: any
@@ -94,7 +94,7 @@ def _all_known_ids() -> frozenset[str]:
     return known_control_ids()
 
 
-@dataclass(slots=True)
+@record
 class Exceptions:
     rules: list[ExceptionRule] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)

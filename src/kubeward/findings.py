@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
+
+from .records import field, record
 
 
 class Severity(IntEnum):
@@ -36,7 +37,7 @@ def framework_family(framework_id: str) -> str:
     return framework_id if framework_id.startswith("pss-") else framework_id.split("-", 1)[0]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ControlMeta:
     """What a check is, independent of any object: rendered by every format and docs/controls.md."""
 
@@ -47,7 +48,7 @@ class ControlMeta:
     frameworks: tuple[str, ...] = ()
     remediation: str = ""
     description: str = ""
-    _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+    _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def in_framework(self, name: str) -> bool:
         """`nsa` matches `nsa`; `cis` matches every `cis-…` id; an exact id matches itself."""
@@ -70,13 +71,13 @@ class ControlMeta:
         return d
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ObjectRef:
     api_version: str
     kind: str
     namespace: str | None
     name: str
-    _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+    _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         if self._json is not None:
@@ -93,14 +94,14 @@ class ObjectRef:
         return f"{self.kind}/{ns}{self.name}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Location:
     """Where a user goes to fix it: a file and line, or a cluster context for live objects."""
 
     file: str | None = None
     line: int | None = None
     cluster: str | None = None
-    _json: tuple[str, dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+    _json: tuple[str, dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def json_entry(self) -> tuple[str, dict[str, Any]] | None:
         """("location", {...}) or ("source", {...}) for a finding's JSON; built once, shared by the findings at
@@ -122,7 +123,7 @@ class Location:
         return f"cluster:{self.cluster}" if self.cluster else ""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class RiskFactor:
     """One fact that makes a vulnerability matter more (or not) where it runs, and the engine that decided it.
 
@@ -139,7 +140,7 @@ class RiskFactor:
                 "detail": self.detail}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Risk:
     """A vulnerability finding's rank where it runs (docs/vulns.md#risk-ranking): severity plus factors."""
 
@@ -157,7 +158,7 @@ class Risk:
         return f"risk {self.score}/10: " + ("; ".join(said) if said else "no factor")
 
 
-@dataclass(slots=True)
+@record
 class Finding:
     control: ControlMeta
     object: ObjectRef
@@ -191,7 +192,7 @@ class Finding:
         return d
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class InputError:
     """One input that could not be read; recorded, shown, never counted as passed."""
 
@@ -205,7 +206,7 @@ class InputError:
         return f"kubeward: {self.file}: {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class NotAssessed:
     """A resource type (or area) that could not be read, e.g. 403 from the API: unknown, not passed."""
 
@@ -216,7 +217,7 @@ class NotAssessed:
         return {"what": self.what, "reason": self.reason}
 
 
-@dataclass(slots=True)
+@record
 class ControlResult:
     """Per control: how many objects it judged and how many failed (for scores and junit)."""
 
@@ -235,7 +236,7 @@ def count_by_severity(tallies: Iterable[tuple[Severity, int]]) -> dict[str, int]
     return counts
 
 
-@dataclass(slots=True)
+@record
 class Report:
     """Everything a scan produced; formats render it, the CLI derives the exit code from it."""
 

@@ -6,7 +6,7 @@ spelling of the well-known names (k8s.io/apiserver/pkg/authentication/user/user.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import record
 
 SA_PREFIX = "system:serviceaccount:"  # staging/src/k8s.io/apiserver/pkg/authentication/serviceaccount/util.go
 ALL_SERVICE_ACCOUNTS = "system:serviceaccounts"
@@ -16,7 +16,7 @@ ANONYMOUS = "system:anonymous"
 MASTERS = "system:masters"  # user.SystemPrivilegedGroup
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class UserInfo:
     name: str
     groups: tuple[str, ...] = ()
@@ -53,7 +53,7 @@ class SubjectError(ValueError):
     """A subject argument that cannot be read, or that could be several subjects (the message names them)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class SubjectRef:
     """A typed subject: kind User | Group | ServiceAccount, name, and (service accounts only) namespace.
     `kind` is "" for a bare name whose kind the caller has to settle (see `parse_subject`)."""

@@ -14,8 +14,9 @@ Data sets:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Literal
+
+from .records import record
 
 NEWEST_MINOR = 37  # the newest Kubernetes minor kubeward's data covers
 DataSet = Literal["api-removals", "api-data"]
@@ -28,7 +29,7 @@ class VersionError(ValueError):
     """A --k8s-version the user gave that cannot be used (exit 2)."""
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@record(frozen=True, order=True)
 class Minor:
     major: int
     minor: int

@@ -16,13 +16,12 @@ lines printed beside the report come from one place whichever ran.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .controls.settings import NEWEST_MINOR
 from .findings import InputError, Report, Severity
+from .records import field, record, replace
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -39,7 +38,7 @@ class InputsError(ValueError):
     """The inputs cannot be read as asked (Helm flags with no chart among them): a usage error, exit 2."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ScanOptions:
     """Everything `kubeward scan` takes besides the inputs and the output format (its flags, parsed)."""
 
@@ -59,7 +58,7 @@ class ScanOptions:
     workers: int | None = None  # scan_for_output: 1 forces one process; None decides (KUBEWARD_WORKERS, CPUs)
 
 
-@dataclass(slots=True)
+@record
 class Plan:
     """What a scan runs, resolved once from the options: the chosen controls and the exceptions."""
 
@@ -103,7 +102,7 @@ def load(paths: Iterable[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, 
     if renders:
         options = render_opts or RenderOptions()
         if namespace and not options.namespace:
-            options = dataclasses.replace(options, namespace=namespace)
+            options = replace(options, namespace=namespace)
         render_inputs(renders, result, max_bytes=max_file_bytes, options=options)
     resources, errors = result.resources, list(result.errors)
     if namespace:
@@ -171,7 +170,7 @@ def exit_code(report: Report | ScanResult, fail_on: int | str = Severity.HIGH, *
     return EXIT_FINDINGS if any(s >= threshold for s in result.failing) else EXIT_OK
 
 
-@dataclass(slots=True)
+@record
 class ScanResult:
     """A finished scan as either runner leaves it: the report (serial runner) or its JSON already rendered
     (two-process runner), with what the exit code and the lines beside the report need."""

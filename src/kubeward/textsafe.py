@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 
+from .lazyre import lazy
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_BUT_LAYOUT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # keeps tab and newline
+_CONTROL_BUT_LAYOUT = lazy(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # keeps tab and newline
 # scheme://user:password@host — RFC 3986 userinfo; the password part is what is hidden.
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/:@]*):[^\s/@]*@")
+_URL_PASSWORD = lazy(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/:@]*):[^\s/@]*@")
 # Query parameters and flags whose value is a credential: ?token=…, &access_token=…, --password=…, --token …
 _SECRET_KEYS = r"(?:access[_-]?token|id[_-]?token|token|password|passwd|secret|client[_-]?secret|api[_-]?key|apikey|auth)"
-_QUERY_SECRET = re.compile(rf"(?i)([?&]{_SECRET_KEYS}=)[^&\s#]*")
-_FLAG_SECRET = re.compile(rf"(?i)(--{_SECRET_KEYS}(?:=|\s+))(?!-)\S+")
+_QUERY_SECRET = lazy(rf"(?i)([?&]{_SECRET_KEYS}=)[^&\s#]*")
+_FLAG_SECRET = lazy(rf"(?i)(--{_SECRET_KEYS}(?:=|\s+))(?!-)\S+")
 REDACTED = "REDACTED"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -14,6 +13,7 @@ import click
 
 from ..findings import InputError, Report, Severity
 from ..formats.paths import DEMO_DIR as _DEMO
+from ..lazyre import lazy
 from ..scan import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, NEVER_FAIL, InputsError, parse_fail_on
 from ..scan import exit_code as _exit_code
 from ..snapshot import Snapshot
@@ -236,7 +236,7 @@ def render_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return g
 
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_LABEL = lazy(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def namespace_name(ctx: click.Context, param: click.Parameter, value: Any) -> Any:

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib import resources
 
 import orjson
 
+from ..records import record
 from ..resource import Resource
 from .registry import Hit, control
 from .settings import current
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class DeprecatedApi:
     api_version: str
     kind: str

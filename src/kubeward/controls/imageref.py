@@ -6,7 +6,7 @@ grammar of hosts and path components.
 
 from __future__ import annotations
 
-import re
+from ..lazyre import lazy
 
 
 def parse_image(image: str) -> tuple[str, str | None, str | None]:
@@ -28,8 +28,8 @@ def parse_image(image: str) -> tuple[str, str | None, str | None]:
 # ".", "_", "__" or dashes. containerd and CRI-O normalize references with this same grammar.
 DOCKER_HUB = "docker.io"
 _LEGACY_HUB = "index.docker.io"
-_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-_DOMAIN = re.compile(
+_PATH_COMPONENT = lazy(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_DOMAIN = lazy(
     r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
     r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?")
 

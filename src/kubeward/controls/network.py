@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from ..engines.pss.baseline import host_namespace
+from ..records import record
 from ..resource import POD_KINDS, Resource
 from ..selectors import Selector, SelectorError, compile_selector
 from ..snapshot import Snapshot
@@ -185,7 +185,7 @@ def ingress_host_uncovered(res: Resource) -> Iterator[Hit]:
 # ---------------------------------------------------------------------------------------- NetworkPolicy
 
 
-@dataclass(slots=True)
+@record
 class _Policy:
     namespace: str
     selector: Selector | None

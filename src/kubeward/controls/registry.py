@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -34,6 +33,7 @@ from ..findings import (
     framework_family,
 )
 from ..gcpause import gc_paused
+from ..records import field, record
 from ..resource import POD_KINDS, PodView, Resource
 from ..snapshot import Snapshot
 
@@ -80,7 +80,7 @@ class Shape(StrEnum):
 SCAN_SHAPES = frozenset({Shape.POD, Shape.OBJECT, Shape.SNAPSHOT})  # what `scan` and admission run
 
 
-@dataclass(slots=True)
+@record
 class Control:
     meta: ControlMeta
     shape: Shape
@@ -249,7 +249,7 @@ class SelectionError(ValueError):
     """Bad control selection from the user (unknown id, unknown framework): exit 2."""
 
 
-@dataclass(slots=True)
+@record
 class Selection:
     frameworks: tuple[str, ...] = ("all",)
     min_severity: Severity = Severity.INFO

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from ..lazyre import lazy
 from ..resource import Resource
 from ..snapshot import Snapshot
 from .registry import Hit, control
@@ -44,7 +45,7 @@ def configmap_credential_key(res: Resource) -> Iterator[Hit]:
 
 
 # Shapes of real credentials inside a value (config files, connection strings). Compiled once.
-_CREDENTIAL_VALUE = re.compile(
+_CREDENTIAL_VALUE = lazy(
     r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----"
     r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key id
     r"|\bgh[pousr]_[A-Za-z0-9]{36,}\b"  # GitHub token
@@ -209,7 +210,7 @@ def secret_in_annotation(res: Resource) -> Iterator[Hit]:
         yield f"/metadata/annotations/{_esc(LAST_APPLIED)}", "the last-applied-configuration annotation repeats the secret values"
 
 
-_KEY_FILE = re.compile(r"(\.key|\.pem|\.p12|\.pfx|id_rsa|id_ed25519|id_ecdsa|kubeconfig|\.kube/config)$", re.IGNORECASE)
+_KEY_FILE = lazy(r"(\.key|\.pem|\.p12|\.pfx|id_rsa|id_ed25519|id_ecdsa|kubeconfig|\.kube/config)$", re.IGNORECASE)
 
 
 @control(

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from .. import k8sversion
 from ..k8sversion import NEWEST_MINOR
+from ..records import record
 from .imageref import valid_host, valid_path
 
 
@@ -28,7 +28,7 @@ def parse_k8s_version(text: str) -> tuple[int, int]:
     return (v.major, v.minor)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ScanSettings:
     k8s_version: tuple[int, int] = (1, NEWEST_MINOR)
     allowed_registries: tuple[str, ...] = ()  # empty: every registry is allowed (the check is off)

@@ -3,10 +3,10 @@ and cut (cut). `analyze` is the library entry point the CLI, the scan controls a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..identity import parse_subject
+from ..records import record
 from ..snapshot import Snapshot
 from .build import build
 from .graph import CLUSTER_ADMIN, INTERNET, NODES, SECRETS, Edge, EdgeKind, Graph, pod_node
@@ -66,7 +66,7 @@ def source_nodes(text: str | None, g: Graph) -> list[str]:
     raise QueryError(f"--from {text!r}: internet, pods, 'pod NS/NAME' or 'subject SUBJECT'")
 
 
-@dataclass(slots=True)
+@record
 class Analysis:
     graph: Graph
     sources: list[str]

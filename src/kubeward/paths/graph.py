@@ -13,8 +13,9 @@ network edge is one NetworkPolicy change between two groups.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 from enum import StrEnum
+
+from ..records import field, record
 
 
 class EdgeKind(StrEnum):
@@ -43,7 +44,7 @@ def pod_node(ns: str, name: str) -> str:
     return f"pod {ns}/{name}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Obj:
     """The object whose change removes an edge, and the JSON pointer of the field (or rule) that makes it."""
 
@@ -60,7 +61,7 @@ class Obj:
         return {"kind": self.kind, "namespace": self.namespace, "name": self.name, "path": self.path}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Edge:
     src: str
     dst: str
@@ -93,7 +94,7 @@ class Edge:
         return out
 
 
-@dataclass(slots=True)
+@record
 class Graph:
     """Nodes with a label each, edges by source; the first edge between two nodes per kind is kept, a cheaper one
     replaces it."""

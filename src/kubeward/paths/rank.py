@@ -13,12 +13,12 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from ..records import record
 from .graph import Edge, Graph, is_hidden
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Step:
     """One visible step: the node reached and the edges behind it (hidden network positions folded in)."""
 
@@ -34,7 +34,7 @@ class Step:
         return {**e.to_json(), "from": self.edges[0].src, "to": self.node}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Path:
     source: str
     target: str

@@ -23,19 +23,21 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
+from ..lazyre import lazy
+
 _KEY = "openAPIV3Schema:"
-_SCHEMA_KEY = re.compile(r"( *)openAPIV3Schema:[ \t]*(?:#.*)?")
-_PARENT = re.compile(r" *(?:schema|validation):[ \t]*(?:#.*)?")
+_SCHEMA_KEY = lazy(r"( *)openAPIV3Schema:[ \t]*(?:#.*)?")
+_PARENT = lazy(r" *(?:schema|validation):[ \t]*(?:#.*)?")
 # Patterns that begin with a newline: the regex engine then scans for that one character (fast) instead of trying
 # `^` at every position. Texts are searched with a newline in front.
-_CRD_KIND = re.compile(r"\nkind:[ \t]*(['\"]?)CustomResourceDefinition\1[ \t]*(?:#[^\n]*)?(?=\r?\n|\Z)")
-_CRD_GROUP = re.compile(
+_CRD_KIND = lazy(r"\nkind:[ \t]*(['\"]?)CustomResourceDefinition\1[ \t]*(?:#[^\n]*)?(?=\r?\n|\Z)")
+_CRD_GROUP = lazy(
     r"\napiVersion:[ \t]*(['\"]?)apiextensions\.k8s\.io/v1(?:beta1)?\1[ \t]*(?:#[^\n]*)?(?=\r?\n|\Z)")
 # A line that starts a block scalar (`key: |`, `- >-`, `key: !!str |2`): over-matching only leaves more as it is.
-_BLOCK_SCALAR = re.compile(r"(?:^|[ \t])[|>][0-9+-]*[ \t]*(?:#.*)?$")
+_BLOCK_SCALAR = lazy(r"(?:^|[ \t])[|>][0-9+-]*[ \t]*(?:#.*)?$")
 # A quote left open at the end of a line (a double- or single-quoted scalar spanning lines).
-_QUOTE_OPEN = re.compile(r"""(?:^|[ \t:\-\[{,])(?:"(?:[^"\\]|\\.)*|'(?:[^']|'')*)$""")
-_DOC_START = re.compile(r"\n(?=(?:---|\.\.\.)(?:[ \t\r\n]|\Z))")
+_QUOTE_OPEN = lazy(r"""(?:^|[ \t:\-\[{,])(?:"(?:[^"\\]|\\.)*|'(?:[^']|'')*)$""")
+_DOC_START = lazy(r"\n(?=(?:---|\.\.\.)(?:[ \t\r\n]|\Z))")
 
 
 def blank_crd_schemas(text: str) -> str:
@@ -55,6 +57,8 @@ def blank_crd_schemas(text: str) -> str:
 def _blank_document(doc: str) -> str:
     """Walk the document's lines outside schemas and block scalars; jump over those (a regex finds where each
     ends), so the walk costs what the few lines around the schemas cost."""
+    schema_key, parent_key = _SCHEMA_KEY.fullmatch, _PARENT.fullmatch  # bound once: called for every line
+    block_scalar, quote_open = _BLOCK_SCALAR.search, _QUOTE_OPEN.search
     out: list[str] = []
     pos, n = 0, len(doc)
     parent: tuple[int, bool] = (-1, False)  # (indent, is a schema/validation key) of the last content line
@@ -68,7 +72,7 @@ def _blank_document(doc: str) -> str:
             pos = end
             continue
         indent = len(line) - len(stripped)
-        key = _SCHEMA_KEY.fullmatch(line)
+        key = schema_key(line)
         if key is not None and parent[1] and parent[0] < indent:
             stop = _value_end(doc, end, indent, sequence_at_indent=True)
             out.append(f"{key.group(1)}openAPIV3Schema: {{}}" + ("\n" if eol >= 0 else ""))
@@ -76,10 +80,10 @@ def _blank_document(doc: str) -> str:
             parent = (indent, False)
             pos = stop
             continue
-        parent = (indent, bool(_PARENT.fullmatch(line)))
-        if _BLOCK_SCALAR.search(line):  # its text is data: copied as it is
+        parent = (indent, bool(parent_key(line)))
+        if block_scalar(line):  # its text is data: copied as it is
             end = _value_end(doc, end, indent, sequence_at_indent=False)
-        elif _QUOTE_OPEN.search(line):  # a quoted scalar may go on over lines: leave the document whole
+        elif quote_open(line):  # a quoted scalar may go on over lines: leave the document whole
             return doc
         out.append(doc[pos:end])
         pos = end

@@ -16,7 +16,6 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
@@ -24,6 +23,8 @@ import yaml
 
 from ..findings import InputError
 from ..formats.paths import display_path
+from ..lazyre import lazy
+from ..records import field, record
 from ..resource import Resource
 from .crd_schema import blank_crd_schemas
 from .yaml_build import GoResolver, YAMLProblem, build_document
@@ -57,7 +58,7 @@ else:
         _Parser = _PyParser
 
 
-@dataclass(slots=True)
+@record
 class LoadResult:
     resources: list[Resource] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
@@ -310,7 +311,7 @@ def _no_constant(name: str) -> Any:
 
 # Go's encoding/json, which kubectl and the apiserver decode with, refuses NaN and Infinity; Python's takes them.
 _JSON = json.JSONDecoder(parse_constant=_no_constant)
-_WS = re.compile(r"[ \t\n\r]*")
+_WS = lazy(r"[ \t\n\r]*")
 
 
 def _skip_ws(text: str, i: int) -> int:
@@ -369,7 +370,7 @@ def _json_stream(text: str) -> tuple[list[_Doc], int, str | None]:
     return docs, len(text), None
 
 
-_WS_TO_NEWLINE = re.compile(r"[^\S\n]*\n?")  # consumeWhitespace: spaces up to and including the first newline
+_WS_TO_NEWLINE = lazy(r"[^\S\n]*\n?")  # consumeWhitespace: spaces up to and including the first newline
 
 
 def _json_list(text: str) -> list[_Doc] | None:

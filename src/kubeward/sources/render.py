@@ -14,12 +14,13 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from ..findings import InputError
+from ..lazyre import lazy
+from ..records import record
 from .files import (
     DEFAULT_MAX_FILE_BYTES,
     LoadResult,
@@ -47,7 +48,7 @@ ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 Kind = Literal["helm", "kustomize"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class RenderOptions:
     """What `helm template` is given for every chart of the scan (values apply to all charts alike)."""
 
@@ -58,7 +59,7 @@ class RenderOptions:
     timeout: float = DEFAULT_RENDER_TIMEOUT
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Renderable:
     kind: Kind
     path: str   # as reached on disk
@@ -143,7 +144,7 @@ def _render_chart(r: Renderable, result: LoadResult, max_bytes: int, opts: Rende
     add_helm_output(ran.stdout, r.path, result, max_bytes)
 
 
-_SOURCE = re.compile(r"^---\n# Source: ([^\n]*)\n", re.MULTILINE)
+_SOURCE = lazy(r"^---\n# Source: ([^\n]*)\n", re.MULTILINE)
 
 
 def split_helm_output(text: str) -> list[tuple[str, str]]:

@@ -36,6 +36,8 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from ..lazyre import lazy
+
 _PREFIX = "tag:yaml.org,2002:"
 STR, MAP, SEQ = _PREFIX + "str", _PREFIX + "map", _PREFIX + "seq"
 _INT, _FLOAT, _BOOL, _NULL = _PREFIX + "int", _PREFIX + "float", _PREFIX + "bool", _PREFIX + "null"
@@ -72,12 +74,12 @@ for _value, _kind, _texts in (
     _WORDS.update(dict.fromkeys(_texts.split(), (_kind, _value)))
 _WORDS[""] = ("n", None)
 _GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")  # resolve.go yamlStyleFloat
-_DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?\Z")  # what strconv.ParseFloat accepts after a leading '.'
+_DOT_FLOAT = lazy(r"\.[0-9]+([eE][-+]?[0-9]+)?\Z")  # what strconv.ParseFloat accepts after a leading '.'
 _DIGITS = {16: frozenset("0123456789abcdefABCDEF"), 10: frozenset("0123456789"), 8: frozenset("01234567"),
            2: frozenset("01")}
 _INT64 = 1 << 63
 _UINT64 = 1 << 64
-_TIMESTAMP_SHAPE = re.compile(
+_TIMESTAMP_SHAPE = lazy(
     # resolve.go allowedTimestampFormats as time.Parse reads them: 2006-1-2, then T/t or one space, 15:4:5 with
     # optional fraction, then Z or ±07:00 (required after T/t, not allowed after the space).
     r"(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})-(?P<d>[0-9]{1,2})"

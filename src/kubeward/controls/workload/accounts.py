@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ...lazyre import lazy
 from ...resource import POD_KINDS, PodView, Resource
 from ...snapshot import Snapshot
 from ..registry import Hit, control
@@ -98,13 +99,13 @@ def secret_env(pod: PodView) -> Iterator[Hit]:
                            f'container "{_name(c)}" loads every key of secret "{ref.get("name")}" into env')
 
 
-SENSITIVE_NAME = re.compile(
+SENSITIVE_NAME = lazy(
     r"(pass(word|wd)?|pwd|secret|token|api[_-]?key|apikey|private[_-]?key|access[_-]?key|credential|auth[_-]?key"
     r"|client[_-]?secret|conn(ection)?[_-]?str(ing)?)",
     re.IGNORECASE,
 )
 # names that mention a secret but hold a reference, not a value
-_NOT_A_VALUE = re.compile(r"(_FILE|_PATH|_DIR|_NAME|_URL_PATH|_ENABLED|_LENGTH|_TTL|_EXPIR\w*|_REF)$", re.IGNORECASE)
+_NOT_A_VALUE = lazy(r"(_FILE|_PATH|_DIR|_NAME|_URL_PATH|_ENABLED|_LENGTH|_TTL|_EXPIR\w*|_REF)$", re.IGNORECASE)
 
 
 def sensitive_name(name: str) -> bool:
@@ -114,8 +115,8 @@ def sensitive_name(name: str) -> bool:
 # Values that stand for a credential someone fills in later, not a credential: a template expression anywhere
 # (Helm/Go/Jinja `{{ ... }}`, envsubst/shell `${VAR}`), or the whole value a fill-in marker (`<ADD YOUR KEY>`,
 # `INSERT_API_KEY_HERE`, `REPLACE_ME`). Weak real values such as `changeme` or `password` are credentials.
-_FILL_IN = re.compile(r"<[^<>\n]+>|(?:INSERT|REPLACE|ADD|ENTER|PUT|YOUR)(?:_[A-Z0-9]+)+|REPLACE_?ME")
-_SHELL_VAR = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*[:}=?+-]")
+_FILL_IN = lazy(r"<[^<>\n]+>|(?:INSERT|REPLACE|ADD|ENTER|PUT|YOUR)(?:_[A-Z0-9]+)+|REPLACE_?ME")
+_SHELL_VAR = lazy(r"\$\{[A-Za-z_][A-Za-z0-9_]*[:}=?+-]")
 
 
 def placeholder(value: str) -> bool:

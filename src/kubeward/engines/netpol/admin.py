@@ -11,9 +11,9 @@ baselineadminnetworkpolicy_types.go and shared_types.go:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from ...records import field, record
 from ...resource import Resource
 from ...selectors import Selector, SelectorError, compile_selector
 from .ipblock import IP, IPBlock, parse_ip
@@ -23,7 +23,7 @@ from .policy import EGRESS, INGRESS, PortMatch
 ALLOW, DENY, PASS = "Allow", "Deny", "Pass"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class AdminPeer:
     """namespaces (selector) or pods (namespace AND pod selector) or networks (CIDRs, egress only)."""
 
@@ -69,7 +69,7 @@ def host_node_address(pod: Pod, node_ips: frozenset[IP]) -> bool:
     return pod.host_network and any(a in node_ips for a in pod.ips)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class AdminRule:
     index: int
     name: str
@@ -81,7 +81,7 @@ class AdminRule:
         return self.ports is None or any(p.matches(port, protocol, dst) for p in self.ports)
 
 
-@dataclass(slots=True)
+@record
 class AdminPolicy:
     kind: str  # AdminNetworkPolicy | BaselineAdminNetworkPolicy
     name: str
@@ -113,7 +113,7 @@ class AdminPolicy:
 Problems = list[tuple[str, str]]  # (JSON pointer, message)
 
 
-@dataclass(slots=True)
+@record
 class Found:
     """What compiling one object found, by how the apiserver treats it: `rejected` (schema or CEL: the object
     cannot be created), `ineffective` (stored, but documented as invalid or not evaluable: it matches no traffic),

@@ -15,8 +15,8 @@ the result against the pairwise definition in decide.py on random clusters.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
+from ...records import record
 from ...selectors import Selector
 from .admin import ALLOW, DENY, PASS, AdminPolicy, AdminRule, host_node_address
 from .cluster import Cluster
@@ -33,7 +33,7 @@ def bits(mask: int) -> Iterator[int]:
         mask ^= low
 
 
-@dataclass(slots=True)
+@record
 class PodClass:
     index: int
     rep: Pod  # any member: every member answers every question the same way
@@ -262,7 +262,7 @@ class ClassIndex:
         return compute(self, port, protocol)
 
 
-@dataclass(slots=True)
+@record
 class ClassMatrix:
     index: ClassIndex
     port: int

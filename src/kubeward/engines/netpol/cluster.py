@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
+from ...records import field, record
 from ...resource import Resource, applied_copies, where
 from ...snapshot import METADATA_NAME_LABEL, Snapshot
 from ..pss.baseline import host_namespace
@@ -21,7 +21,7 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Repli
 DUPLICATE = "duplicate"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Note:
     """What the model had to decide about the inputs. `error`: an object could not be used as the API would use
     it, so answers may miss it (commands exit 2); otherwise an assumption worth saying (one stderr line each)."""
@@ -36,7 +36,7 @@ class Note:
         return f"{self.where}: {self.message}"
 
 
-@dataclass(slots=True)
+@record
 class Cluster:
     pods: list[Pod]
     policies: list[Policy]

@@ -12,9 +12,9 @@ Semantics (kubernetes.io/docs/concepts/services-networking/network-policies):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from ...records import field, record
 from .admin import ALLOW, DENY
 from .cluster import Cluster
 from .ipblock import IP
@@ -22,7 +22,7 @@ from .model import Endpoint, External, Pod
 from .policy import EGRESS, INGRESS, peer_matches
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Reason:
     tier: str  # "admin" | "netpol" | "baseline" | "node" | "self"
     policy: str  # "ns/name" or "Kind/name"; "" when no policy decided
@@ -37,7 +37,7 @@ class Reason:
         return f"{self.action} by {where} ({self.tier})" if where else f"{self.action} ({self.tier})"
 
 
-@dataclass(slots=True)
+@record
 class DirectionResult:
     direction: str
     allowed: bool
@@ -48,7 +48,7 @@ class DirectionResult:
         return {"allowed": self.allowed, "isolated": self.isolated, "reasons": [r.to_json() for r in self.reasons]}
 
 
-@dataclass(slots=True)
+@record
 class Decision:
     src: Endpoint
     dst: Endpoint

@@ -7,7 +7,8 @@ cidr range") and pkg/apis/networking/validation/validation.go `ValidateIPBlock` 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+
+from ...records import record
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Range = tuple[int, int, int]  # (version, first, last) inclusive
@@ -36,7 +37,7 @@ def _host_bits(text: str) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class IPBlock:
     """cidr minus excepts. `problems` lists what the apiserver would reject (matching continues leniently)."""
 

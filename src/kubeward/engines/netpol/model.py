@@ -8,16 +8,16 @@ representative with itself is replica-to-replica traffic, decided by the policie
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from ...records import field, record
 from .ipblock import IP
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 NamedPort = tuple[str, str, int]  # (containerPort name, protocol, number)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record(frozen=True, eq=False)
 class Pod:
     """A pod as policies see it: namespace (with its labels), labels, IPs and named container ports."""
 
@@ -53,7 +53,7 @@ class Pod:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class External:
     """An address outside the pod set (or a pod address when pods are matched by IP only)."""
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from ...records import field, record
 from ...resource import Resource
 from ...selectors import Selector, SelectorError, compile_selector
 from .ipblock import IPBlock
@@ -23,7 +23,7 @@ INGRESS, EGRESS = "Ingress", "Egress"
 _PORT_NAME = re.compile(r"^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class PortMatch:
     """One `ports` entry. port None = every port of the protocol (types.go: "If this field is not provided,
     this matches all port names and numbers"); str = named port; end_port = inclusive range (types.go EndPort)."""
@@ -54,7 +54,7 @@ class PortMatch:
         return f"{self.protocol} {self.port}{rng}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Peer:
     """A `from`/`to` entry: pods (namespace selector AND pod selector) or an ipBlock.
 
@@ -74,7 +74,7 @@ class Peer:
         return self.ip_block is not None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Rule:
     """An ingress/egress rule: `peers` None = all peers (from/to empty or missing), `ports` None = all ports."""
 
@@ -87,7 +87,7 @@ class Rule:
         return self.ports is None or any(p.matches(port, protocol, dst) for p in self.ports)
 
 
-@dataclass(slots=True)
+@record
 class Policy:
     namespace: str
     name: str

@@ -13,8 +13,7 @@ be lost between the engine and the scan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ...records import record
 from .messages import render
 from .pod import Obj, PodInput
 from .registry import CHECKS, CheckFn
@@ -36,7 +35,7 @@ LATEST: dict[str, CheckFn] = _latest()
 _NAMED = 'container "'  # how PSA details name a container: `container "a"`, `pod or container "a"`
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Fault:
     """One failing part of a pod for one check: a container (`container` is its dict) or the pod itself."""
 

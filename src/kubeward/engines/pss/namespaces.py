@@ -8,9 +8,9 @@ while workload templates only get warn and audit — the pods they create are en
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
+from ...records import field, record
 from .pod import PodInput, text
 from .registry import Evaluator, Result
 from .versions import LATEST, Level, PolicyError, Version, parse_level, parse_version
@@ -19,7 +19,7 @@ LABEL_PREFIX = "pod-security.kubernetes.io/"
 MODES = ("enforce", "audit", "warn")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class LevelVersion:
     level: Level
     version: Version
@@ -34,7 +34,7 @@ class LevelVersion:
 PRIVILEGED_LATEST = LevelVersion(Level.PRIVILEGED, LATEST)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Policy:
     """Enforce, audit and warn for one namespace; the defaults are PSA's with no AdmissionConfiguration."""
 
@@ -79,7 +79,7 @@ def policy_from_labels(labels: dict[str, Any], defaults: Policy = DEFAULT_POLICY
     return Policy(**modes), errors
 
 
-@dataclass(slots=True)
+@record
 class WorkloadVerdict:
     """One pod or pod template judged under its namespace's policy, and at the next stricter level."""
 
@@ -96,7 +96,7 @@ class WorkloadVerdict:
         return r is not None and not r.allowed
 
 
-@dataclass(slots=True)
+@record
 class NamespacePlan:
     name: str
     policy: Policy

@@ -9,9 +9,9 @@ replaces. Results are ordered as upstream registers the checks: by check file na
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from ...records import field, record
 from . import baseline as b
 from . import restricted as r
 from .messages import render
@@ -21,14 +21,14 @@ from .versions import LATEST, MAX_MINOR, Level, Version
 CheckFn = Callable[[PodInput], "tuple[str, str] | None"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class VersionedCheck:
     minimum: int  # the minor of MinimumVersion (major is always 1)
     check: CheckFn
     overrides: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Check:
     id: str
     level: Level
@@ -94,7 +94,7 @@ CHECKS_BY_ID: dict[str, Check] = {c.id: c for c in CHECKS}
 assert max(vc.minimum for c in CHECKS for vc in c.versions) == MAX_MINOR
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Violation:
     check: str  # upstream check id
     reason: str  # PSA ForbiddenReason
@@ -108,7 +108,7 @@ class Violation:
         return {"check": self.check, "message": self.message}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Result:
     level: Level
     version: Version

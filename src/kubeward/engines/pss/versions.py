@@ -6,9 +6,10 @@ CompareLevels) and api/constants.go (level names, namespace label keys).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from enum import Enum
+
+from ...lazyre import lazy
+from ...records import record
 
 # The newest MinimumVersion any implemented check registers (sysctls gains v1.37). `latest` resolves to it, and
 # every newer v1.N is clamped down to it, as registry.go EvaluatePod does with r.maxVersion.
@@ -33,14 +34,14 @@ class Level(Enum):
 _RANK = {Level.PRIVILEGED: 0, Level.BASELINE: 1, Level.RESTRICTED: 2}
 
 # api/helpers.go versionRegexp: "v1." then a minor without a leading zero (a bare "0" is allowed).
-_VERSION_RE = re.compile(r"v1\.([0-9]|[1-9][0-9]*)")
+_VERSION_RE = lazy(r"v1\.([0-9]|[1-9][0-9]*)")
 
 
 class PolicyError(ValueError):
     """A level or version string PSA would reject."""
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@record(frozen=True, order=True)
 class Version:
     """A policy version: v1.<minor>, or `latest` (newer than everything, api.Version.Older)."""
 

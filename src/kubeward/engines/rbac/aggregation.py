@@ -11,13 +11,13 @@ aggregationRule and reads only `.rules`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from ...records import record
 from ...selectors import Selector, SelectorError, compile_selector
 from .model import Rule
 
 
-@dataclass(slots=True)
+@record
 class AggregatedRole:
     name: str
     labels: Mapping[str, str]

@@ -23,9 +23,9 @@ resource and name each, kept when no existing rule covers them, and appended in 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
+from ...records import record
 from ...resource import Resource, applied_copies, where
 
 AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"  # rbac.AutoUpdateAnnotationKey
@@ -34,7 +34,7 @@ RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 Key = tuple[str, str, str]  # (kind, namespace or "", name)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Entry:
     """One RBAC object as the cluster holds it: its content, the input object it came from (None when the
     bootstrap policy supplied it) and whether it is the apiserver's own (supplied, or labelled as such)."""
@@ -143,7 +143,7 @@ def uncovered(owner_rules: list[Any], servant_rules: list[Any]) -> list[dict[str
             if not any(_covers(o, sub) for o in owner_rules)]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Duplicate:
     """An input copy of an RBAC object that the cluster does not hold: a later copy replaced it, or it is a later
     copy the apiserver refuses as an update (`refused`, e.g. a changed roleRef) and `kept` stayed."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...gcpause import gc_paused as paused_gc
+from ...records import record
 from ...resource import Resource, where
 from ...snapshot import Snapshot
 from .aggregation import AggregatedRole, aggregate, parse_selectors
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 RoleKey = tuple[str, str, str]  # (kind, namespace or "", name)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Grant:
     """A binding whose role allows a request; the deciding rule is found on demand (`rule_for`)."""
 
@@ -38,7 +38,7 @@ class Grant:
         return self.binding.describe()
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Allowed:
     """who-can result: subjects in subject-locator order (not deduplicated) and the bindings behind them."""
 

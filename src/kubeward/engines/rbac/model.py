@@ -6,7 +6,6 @@ empty rather than fatal, because the apiserver would have rejected them and we s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from ...attributes import Attributes
@@ -22,6 +21,7 @@ from ...identity import (  # noqa: F401 (re-exported: the engine's modules and c
     UserInfo,
     user_info,
 )
+from ...records import field, record
 from ...resource import Resource
 
 
@@ -31,7 +31,7 @@ def _strs(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value if v is not None)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Rule:
     """One PolicyRule, with sets for O(1) membership; `raw` keeps the written order for explain and equality."""
 
@@ -59,7 +59,7 @@ class Rule:
         return "; ".join(f"{k}={','.join(x or chr(34) * 2 for x in v)}" for k, v in j.items()) or "(empty rule)"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Subject:
     kind: str  # User | Group | ServiceAccount (anything else never matches)
     name: str
@@ -94,7 +94,7 @@ class Subject:
         return f"{self.kind} {self.name}"
 
 
-@dataclass(slots=True)
+@record
 class Binding:
     """A RoleBinding (namespace set) or ClusterRoleBinding (namespace "")."""
 
@@ -129,7 +129,7 @@ class Binding:
 Request = Attributes
 
 
-@dataclass(slots=True)
+@record
 class Decision:
     allowed: bool
     reason: str = ""

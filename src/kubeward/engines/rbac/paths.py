@@ -19,8 +19,8 @@ A reverse breadth-first search from the full-authority holders gives every subje
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from dataclasses import dataclass
 
+from ...records import record
 from ...snapshot import Snapshot
 from .index import RBACIndex, paused_gc, role_label
 from .model import ALL_SERVICE_ACCOUNTS, AUTHENTICATED, MASTERS, SA_PREFIX, Binding, Rule
@@ -52,14 +52,14 @@ SA_TOKEN_TYPE = "kubernetes.io/service-account-token"  # core/v1 SecretTypeServi
 SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Step:
     node: str
     label: str  # how the previous node reaches this one
     binding: Binding | None = None  # the binding that grants the step (None for membership and run-as)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class EscalationPath:
     start: str
     steps: tuple[Step, ...]

@@ -9,10 +9,10 @@ namespace (cluster-scoped resources carry namespace "" in rule.go VisitRulesFor)
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Any
 
 from ...findings import Severity
+from ...records import field, record
 from .index import RBACIndex, RoleKey, paused_gc, role_label
 from .matching import rule_allows
 from .model import ALL_SERVICE_ACCOUNTS, AUTHENTICATED, MASTERS, UNAUTHENTICATED, Binding, Request, Rule
@@ -22,7 +22,7 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 PRIVILEGED_NAMESPACE = "kube-system"  # rbac-police treats it as privileged; a grant there is cluster-wide in effect
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Probe:
     verb: str
     group: str
@@ -47,7 +47,7 @@ def probes(verbs: str, group: str, resources: str, cluster_only: bool = False) -
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Category:
     id: str
     severity: Severity
@@ -122,7 +122,7 @@ ALL_PROBES: tuple[Probe, ...] = tuple(dict.fromkeys(p for c in CATEGORIES for a 
 BROAD_GROUPS = (AUTHENTICATED, UNAUTHENTICATED, ALL_SERVICE_ACCOUNTS)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Path:
     """One step of a binding path: binding → role → rule."""
 
@@ -140,7 +140,7 @@ class Path:
                 "permission": str(self.probe)}
 
 
-@dataclass(slots=True)
+@record
 class Risk:
     subject: tuple[str, str, str]  # (kind, namespace, name)
     namespace: str  # "" cluster-wide, else the RoleBinding namespace

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 
+from ...records import record
 from ...snapshot import Snapshot
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class PodRef:
     kind: str
     namespace: str
