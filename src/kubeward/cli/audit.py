@@ -127,12 +127,16 @@ def _analyzer(rules_file: str | None, disable: tuple[str, ...], burst_threshold:
 
     from ..audit.analyzer import Analyzer, AnalyzerConfig
     from ..audit.detections import Settings, builtin
-    from ..audit.rules import RulesError, load_rules_file
 
-    try:
-        custom, settings = load_rules_file(rules_file) if rules_file else ([], Settings())
-    except RulesError as exc:
-        fail(str(exc))
+    custom: list[Any] = []
+    settings = Settings()
+    if rules_file:  # the rules module (and the audit-policy engine it loads) only for a rules file
+        from ..audit.rules import RulesError, load_rules_file
+
+        try:
+            custom, settings = load_rules_file(rules_file)
+        except RulesError as exc:
+            fail(str(exc))
     cidrs = _csv(allowed_cidr)
     for c in cidrs:
         import ipaddress
@@ -181,7 +185,9 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
     alerts: list[Alert] = []
     stats = analyzer.stats
     from ..audit.prefilter import idle_filter
-    from ..gcpause import gc_paused
+    from ..gcpause import gc_paused, skip_final_collection
+
+    skip_final_collection()
 
     # The parsed events are freed by reference counting and make no cycles; the collector would only rescan
     # the alerts kept so far, again and again (~6 % of the CPU over a large log). Forked workers inherit it.
