@@ -173,7 +173,6 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
     \b
     Exit codes: 0 no alert at or above --fail-on; 1 alerts at or above it; 2 usage errors or no event read.
     """
-    from ..alerts import Alert
     from ..audit.reader import ReadStats, iter_events
     from .common import parse_size
 
@@ -182,7 +181,7 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
     max_document = parse_size(max_document_size)  # before any reading: a bad SIZE is refused whatever the files
     analyzer, config = _analyzer(**det)
     rs = ReadStats()
-    alerts: list[Alert] = []
+    alerts: list[Any] = []  # Alerts; with --workers and a document format, parallel.Records for the children's
     stats = analyzer.stats
     from ..audit.prefilter import idle_filter
     from ..gcpause import gc_paused, skip_final_collection
@@ -198,7 +197,7 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
 
             for p in expand(paths):
                 if _parallel_ok(p):
-                    alerts.extend(analyze_file_parallel(p, p, workers, analyzer, rs))
+                    alerts.extend(analyze_file_parallel(p, p, workers, analyzer, rs, records=fmt in DOCUMENTS))
                 else:
                     for ev in iter_events([p], rs, max_document=max_document, skip=idle_filter(analyzer)):
                         alerts.extend(analyzer.feed(ev))
