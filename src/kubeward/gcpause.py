@@ -7,6 +7,7 @@ Reference counting still frees everything; the collector resumes, as it was, whe
 
 from __future__ import annotations
 
+import atexit
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,3 +35,19 @@ def freeze_long_lived() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+_final_collection_skipped = False
+
+
+def skip_final_collection() -> None:
+    """At interpreter exit, move every object out of the collector's reach (gc.freeze) before the final pass.
+
+    The command is over and its output flushed; that pass would walk every object alive (a scan's snapshot and
+    report: ~0.35 s on 4,500 pods; the modules alone: ~15 ms of every `audit analyze`) to find no garbage.
+    Registered with atexit, so an embedding process (tests) is not affected until it ends itself.
+    """
+    global _final_collection_skipped
+    if not _final_collection_skipped:
+        atexit.register(gc.freeze)
+        _final_collection_skipped = True

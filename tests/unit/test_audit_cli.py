@@ -74,6 +74,18 @@ def test_analyze_workers_equal_single_process(tmp_path: Path) -> None:
     assert sorted(map(key, one["alerts"])) == sorted(map(key, two["alerts"]))
 
 
+@pytest.mark.parametrize("fmt", ["json", "yaml", "table"])
+def test_workers_report_and_exit_code_equal_single_process(tmp_path: Path, fmt: str) -> None:
+    # JSON and YAML reports take the children's alerts as JSON records, the table their Alerts: each report
+    # byte for byte, and the exit code (read from each alert's severity), as one process makes them.
+    log = _log(tmp_path, n_copies=30)
+    args = ["audit", "analyze", "-o", fmt, "--burst-threshold", "3", "--fail-on", "high", str(log)]
+    one = run(*args)
+    two = run(*args, "--workers", "2")
+    assert one.exit_code == 1 and two.exit_code == one.exit_code
+    assert two.stdout == one.stdout and len(one.stdout) > 1000
+
+
 def test_workers_keep_burst_state_across_files_and_impersonation(tmp_path: Path) -> None:
     # The real log impersonates bob and friends; their 403s must be counted for the impersonated identity, across
     # two files, whether analyzed in one process or split over workers.

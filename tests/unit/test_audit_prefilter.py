@@ -188,10 +188,13 @@ def test_filtered_analysis_equals_full_analysis(tmp_path: Path, evs: list[dict[s
             twin.feed(same)
     if seed % 3:
         return
-    # The workers' merge of byte ranges keeps the single-process report, bursts in place.
+    # The workers' merge of byte ranges keeps the single-process report, bursts in place; so do the children's
+    # alerts sent as JSON records (a JSON report), severity and rule read back with them.
     an = _analyzer(config)
     rs = ReadStats()
-    alerts = [a.to_json() for a in analyze_file_parallel(str(path), str(path), 3, an, rs)]
+    got = analyze_file_parallel(str(path), str(path), 3, an, rs, records=bool(seed & 8))
+    alerts = [a.to_json() for a in got]
+    assert [(a.rule, a.severity.label) for a in got] == [(a["rule"], a["severity"]) for a in alerts]
     assert (rs.events, rs.bad_lines) == full[2:] and an.stats.events == full[1]["events"]
     if not any(a["rule"] in PER_RANGE for a in full[0]):
         assert alerts == full[0]

@@ -176,6 +176,14 @@ class SourceDetector:
                 self._uas[ua] = found
         return found
 
+    def known_quiet(self, ev: dict[str, Any]) -> bool:
+        """check() would return None at its first test: a connection address and user agent found allowed."""
+        ips = ev.get("sourceIPs")
+        if ips.__class__ is not list or not ips:
+            return False
+        ip, ua = ips[-1], ev.get("userAgent") or ""
+        return ip.__class__ is str and ua.__class__ is str and (ip, ua) in self._quiet
+
     def check(self, ev: dict[str, Any]) -> Alert | None:
         raw = ev.get("sourceIPs")
         if raw.__class__ is list and raw and raw[-1].__class__ is str:
@@ -331,9 +339,9 @@ class Analyzer:
                     self._gated(ud, ev, stage, out)
             if stage == "ResponseComplete" and self._complete_hooks:
                 src = self.source
-                if src is not None or out:
+                if out or (src is not None and not src.known_quiet(ev)):
                     self._on_complete(ev, out)
-                else:  # _on_complete without a source rule and no alert: only 401/403 feed the bursts
+                else:  # no alert, no source verdict left to take: only 401/403 feed the bursts
                     rs = ev.get("responseStatus")
                     c = rs.get("code") if rs else None
                     if c == 403 or c == 401:

@@ -8,7 +8,9 @@ events) travel back with the position among the range's alerts where they occurr
 by the parent's own burst detector, so burst alerts equal and sit where a single-process run puts them. The first
 range shares all state with the rest of the run; a later range starts from the state the analyzer had before the
 file. Unexpected-source alerts come back with their (user, address, agent) identity and the parent keeps only the
-first in log order, as one process does; still per range: once-per-request dedup of exec stages straddling a
+first in log order, as one process does. For a report that is a JSON document (`records`), a child sends its alerts
+as their JSON records (Alert.to_json, written by orjson) rather than pickled Alerts, which cost several times
+more to write and to read, on the path the report waits for; still per range: once-per-request dedup of exec stages straddling a
 boundary, escalation-binding's memory of roles created earlier in the log and the memory of workloads planted in
 kube-system."""
 
@@ -21,21 +23,51 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ..alerts import Alert
-from ..findings import InputError
+from ..findings import InputError, Severity
 from .analyzer import Analyzer, Stats
 from .reader import BLOCK, DEFAULT_MAX_DOCUMENT, ReadStats, _lines_to_events, line_blocks
 
 
+class Record:
+    """An alert a worker sent as its JSON record: what a JSON (or YAML) report and the exit code read of it."""
+
+    __slots__ = ("record", "rule", "severity")
+
+    def __init__(self, record: dict[str, Any], severity: Severity) -> None:
+        self.record, self.rule, self.severity = record, record["rule"], severity
+
+    def to_json(self) -> dict[str, Any]:
+        return self.record
+
+
 @dataclass(slots=True)
 class ChunkResult:
-    alerts: list[Alert]
+    alerts: list[Any]  # Alert, or Record once a child's records are read back
     stats: Stats
     burst_inputs: list[tuple[int, dict[str, Any]]]  # (alerts before it in this range, the event's burst view)
     source_keys: dict[int, tuple[Any, ...]]  # unexpected-source alert index -> its (user, address, agent)
     events: int
     bad_lines: int
     errors: list[InputError]
+    records: bytes = b""  # a child's alerts as one JSON array of their records (alerts then empty)
+    severities: bytes = b""  # their severities, one byte each
+
+    def pack(self) -> None:
+        """Alerts to records, in the child (see the module docstring)."""
+        alerts, self.alerts = self.alerts, []
+        self.records = orjson.dumps([a.to_json() for a in alerts])
+        self.severities = bytes(int(a.severity) for a in alerts)
+
+    def unpack(self) -> None:
+        """Records back to alerts, in the parent."""
+        if self.records:
+            by_value = {int(s): s for s in Severity}
+            self.alerts = [Record(r, by_value[s]) for r, s in zip(orjson.loads(self.records), self.severities,
+                                                                  strict=True)]
+            self.records = self.severities = b""
 
 
 def chunk_ranges(path: str, n: int) -> list[tuple[int, int]]:
@@ -123,13 +155,15 @@ def _uncount(stats: Stats, rule: str) -> None:
         del stats.by_rule[rule]
 
 
-def _child(an: Analyzer, path: str, shown: str, start: int, end: int, fd: int) -> None:
+def _child(an: Analyzer, path: str, shown: str, start: int, end: int, fd: int, records: bool) -> None:
     """A forked child: analyze the range with a copy of the parent's analyzer, write the result, exit without
     running the parent's clean-up (atexit, buffered output)."""
     code = 0
     try:
         an.stats = Stats()
         result: Any = analyze_range(an, path, shown, start, end, defer_bursts=True)
+        if records:
+            result.pack()
     except BaseException as exc:  # reported by the parent, which then reads the range itself
         result, code = f"{type(exc).__name__}: {exc}", 1
     try:
@@ -139,25 +173,26 @@ def _child(an: Analyzer, path: str, shown: str, start: int, end: int, fd: int) -
         os._exit(code)
 
 
-def _fork(an: Analyzer, path: str, shown: str, start: int, end: int) -> tuple[int, Any]:
+def _fork(an: Analyzer, path: str, shown: str, start: int, end: int, records: bool) -> tuple[int, Any]:
     r, w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        _child(an, path, shown, start, end, w)
+        _child(an, path, shown, start, end, w, records)
     os.close(w)
     return pid, os.fdopen(r, "rb")
 
 
 def analyze_file_parallel(path: str, shown: str, workers: int, parent: Analyzer,
-                          read_stats: ReadStats) -> list[Alert]:
+                          read_stats: ReadStats, *, records: bool = False) -> list[Any]:
     """The alerts of the file in log order; `parent` (the run's analyzer) analyzes the first range and replays
-    the other ranges' burst inputs, and its stats count every range."""
+    the other ranges' burst inputs, and its stats count every range. With `records` (the caller reads only
+    to_json(), rule and severity of each alert) a child's alerts come back as Records."""
     ranges = chunk_ranges(path, workers)
     can_fork = hasattr(os, "fork")
-    children = [_fork(parent, path, shown, s, e) if can_fork else None for s, e in ranges[1:]]
+    children = [_fork(parent, path, shown, s, e, records) if can_fork else None for s, e in ranges[1:]]
     first = analyze_range(parent, path, shown, *ranges[0], defer_bursts=False) if ranges else None
     results: list[ChunkResult] = [first] if first is not None else []
     for (s, e), child in zip(ranges[1:], children, strict=True):
@@ -167,7 +202,9 @@ def analyze_file_parallel(path: str, shown: str, workers: int, parent: Analyzer,
             with pipe:
                 try:
                     got = pickle.load(pipe)
-                except (EOFError, pickle.UnpicklingError):
+                    if isinstance(got, ChunkResult):
+                        got.unpack()
+                except (EOFError, pickle.UnpicklingError, orjson.JSONDecodeError, ValueError, KeyError):
                     got = "no result"
             os.waitpid(pid, 0)
         if not isinstance(got, ChunkResult):  # no fork here, or the child failed: read the range in this process

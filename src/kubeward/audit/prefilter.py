@@ -38,10 +38,20 @@ def idle_filter(analyzer: Analyzer) -> IdleFilter | None:
 
     candidates = analyzer._candidates
     exempt = analyzer._identities.exempt
+    plain = analyzer._plain
+    # resource -> True when no dispatched rule names it (most of a log: leases, events of kinds no rule watches),
+    # so its verdict is NOTHING whatever the stage, subresource and verb: one lookup, no key built.
+    quiet_resources: dict[Any, bool] = {}
     # (stage, resource, subresource, verb) -> NOTHING (no rule), CALLER (rules that all leave the control plane
     # alone, so nothing when the caller is exempt: Analyzer._apply returns before anything else) or FEED.
     table: dict[tuple[Any, Any, Any, Any], int] = {}
     capacity = analyzer.memo_capacity
+
+    def resource_quiet(resource: Any) -> bool:
+        q = not any(d.resources is None or resource in d.resources for d in plain)
+        if len(quiet_resources) < capacity:
+            quiet_resources[resource] = q
+        return q
 
     def verdict(key: tuple[Any, Any, Any, Any]) -> int:
         dets = candidates(*key)
@@ -53,9 +63,13 @@ def idle_filter(analyzer: Analyzer) -> IdleFilter | None:
         return v
 
     by_user = analyzer._by_user
+    # One user-gated name (the built-ins: system:anonymous) is compared, not hashed: the freshly parsed user name
+    # of an event no rule wants is otherwise never hashed. Anything but a string takes feed's path.
+    only_user = next(iter(by_user)) if len(by_user) == 1 else None
     stats = analyzer.stats
     hooks = analyzer.complete_hooks
     source = analyzer.source
+    # Only (address, agent) pairs of strings are ever added, so a pair of anything else is simply not in it.
     quiet = source._quiet if source is not None else None
     gate = "impersonatedUser" if analyzer._keyed else None
 
@@ -65,28 +79,34 @@ def idle_filter(analyzer: Analyzer) -> IdleFilter | None:
         try:
             ref = ev["objectRef"]
             stage = ev["stage"]
-            if ref.__class__ is not dict or not ref or stage is None:
+            if ref.__class__ is not dict or stage is None:
                 return False  # feed normalises it (requestinfo.py): its own path
-            key = (stage, ref["resource"], ref.get("subresource"), ev["verb"])
-            v = table.get(key)
-            if v is None:
-                v = verdict(key)
-            if (v and (v == FEED or not exempt(ev))) or (gate is not None and gate in ev):
+            resource = ref["resource"]  # an empty objectRef raises KeyError: feed's path
+            q = quiet_resources.get(resource)
+            if q is None:
+                q = resource_quiet(resource)
+            if not q:
+                key = (stage, resource, ref.get("subresource"), ev["verb"])
+                v = table.get(key)
+                if v is None:
+                    v = verdict(key)
+                if v and (v == FEED or not exempt(ev)):
+                    return False
+            if gate is not None and gate in ev:
                 return False
-            if by_user and ev["user"]["username"] in by_user:
-                return False
+            if by_user:
+                name = ev["user"]["username"]
+                if only_user is not None:
+                    if name.__class__ is not str or name == only_user:
+                        return False
+                elif name in by_user:
+                    return False
             if hooks and stage == "ResponseComplete":
                 c = ev["responseStatus"]["code"]
                 if c == 403 or c == 401:
                     return False
-                if quiet is not None:
-                    ips = ev["sourceIPs"]
-                    if ips.__class__ is not list:
-                        return False
-                    ip = ips[-1]
-                    ua = ev.get("userAgent") or ""
-                    if ip.__class__ is not str or ua.__class__ is not str or (ip, ua) not in quiet:
-                        return False
+                if quiet is not None and (ev["sourceIPs"][-1], ev.get("userAgent") or "") not in quiet:
+                    return False
         except (AttributeError, TypeError, KeyError, ValueError, IndexError):
             return False  # something missing or of an unexpected type: feed's path (and its malformed count)
         stats.events += 1

@@ -229,9 +229,12 @@ def _lines_to_events(blocks: Iterable[Any], shown: str, stats: ReadStats, max_do
                 if raw.strip():
                     stats.error(f"{shown}:{lineno}", f"not a JSON audit event ({exc.msg})")
                 continue
-            if obj.__class__ is dict and obj.get("kind") == "Event" and (
-                    api := obj.get("apiVersion")).__class__ is str and api in API_VERSIONS:
-                stats.events += 1  # fast path: the common case checks nothing else
+            try:  # fast path: the common case checks nothing else (anything else raises or fails: the full path)
+                fast = obj["kind"] == "Event" and obj["apiVersion"] in API_VERSIONS
+            except (KeyError, TypeError):  # no such key, not a dict, an unhashable apiVersion
+                fast = False
+            if fast and obj.__class__ is dict:
+                stats.events += 1
                 if skip is None or not skip(obj):
                     yield obj
             else:

@@ -127,12 +127,16 @@ def _analyzer(rules_file: str | None, disable: tuple[str, ...], burst_threshold:
 
     from ..audit.analyzer import Analyzer, AnalyzerConfig
     from ..audit.detections import Settings, builtin
-    from ..audit.rules import RulesError, load_rules_file
 
-    try:
-        custom, settings = load_rules_file(rules_file) if rules_file else ([], Settings())
-    except RulesError as exc:
-        fail(str(exc))
+    custom: list[Any] = []
+    settings = Settings()
+    if rules_file:  # the rules module (and the audit-policy engine it loads) only for a rules file
+        from ..audit.rules import RulesError, load_rules_file
+
+        try:
+            custom, settings = load_rules_file(rules_file)
+        except RulesError as exc:
+            fail(str(exc))
     cidrs = _csv(allowed_cidr)
     for c in cidrs:
         import ipaddress
@@ -169,7 +173,6 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
     \b
     Exit codes: 0 no alert at or above --fail-on; 1 alerts at or above it; 2 usage errors or no event read.
     """
-    from ..alerts import Alert
     from ..audit.reader import ReadStats, iter_events
     from .common import parse_size
 
@@ -178,10 +181,12 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
     max_document = parse_size(max_document_size)  # before any reading: a bad SIZE is refused whatever the files
     analyzer, config = _analyzer(**det)
     rs = ReadStats()
-    alerts: list[Alert] = []
+    alerts: list[Any] = []  # Alerts; with --workers and a document format, parallel.Records for the children's
     stats = analyzer.stats
     from ..audit.prefilter import idle_filter
-    from ..gcpause import gc_paused
+    from ..gcpause import gc_paused, skip_final_collection
+
+    skip_final_collection()
 
     # The parsed events are freed by reference counting and make no cycles; the collector would only rescan
     # the alerts kept so far, again and again (~6 % of the CPU over a large log). Forked workers inherit it.
@@ -192,7 +197,7 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
 
             for p in expand(paths):
                 if _parallel_ok(p):
-                    alerts.extend(analyze_file_parallel(p, p, workers, analyzer, rs))
+                    alerts.extend(analyze_file_parallel(p, p, workers, analyzer, rs, records=fmt in DOCUMENTS))
                 else:
                     for ev in iter_events([p], rs, max_document=max_document, skip=idle_filter(analyzer)):
                         alerts.extend(analyzer.feed(ev))

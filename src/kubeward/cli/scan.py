@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import gc
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -15,7 +14,7 @@ from ..controls.settings import NEWEST_MINOR, ScanSettings, SettingsError, parse
 from ..exceptions import ExceptionsError
 from ..findings import Severity
 from ..formats import FIRST, FORMATS
-from ..gcpause import gc_paused
+from ..gcpause import gc_paused, skip_final_collection
 from ..scan import InputsError, ScanOptions, ScanResult, exit_code, parse_fail_on, render, scan_for_output
 from . import common
 from .common import (
@@ -226,7 +225,7 @@ def _scan(
                 click.echo(_next_commands())
         else:
             emit(render(result.report, fmt), output_file, result.report)
-    _skip_final_collection()
+    skip_final_collection()
     sys.exit(exit_code(result, parse_fail_on(fail_on), allow_input_errors=allow_input_errors))
 
 
@@ -258,22 +257,6 @@ def _exception_lines(expired: list[str], notes: list[str]) -> None:
         warn(f"expired exception no longer applies: {e}")
     for n in notes:
         warn(f"exception note: {n}")
-
-
-_final_collection_skipped = False
-
-
-def _skip_final_collection() -> None:
-    """At interpreter exit, move every object out of the collector's reach (gc.freeze) before the final pass.
-
-    The scan is over and its output flushed; that pass would walk every object of the snapshot and report
-    (~0.35 s on 4,500 pods) to find no garbage. Registered with atexit, so an embedding process (tests) is not
-    affected until it ends itself.
-    """
-    global _final_collection_skipped
-    if not _final_collection_skipped:
-        atexit.register(gc.freeze)
-        _final_collection_skipped = True
 
 
 def _summary(result: ScanResult) -> str:
