@@ -452,3 +452,38 @@ def test_a_yaml_error_on_a_template_line_says_it_is_template_syntax(tmp_path: Pa
     other.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  annotations: {a: '{{'}\n: bad\n")
     [err] = load_paths([str(other)]).errors
     assert "template syntax" not in err.message, err.message
+
+
+class _CountingBytes(bytes):
+    """bytes counting the scans asked of it: the hint walk must cost one pass over the text, not one per error."""
+
+    calls = 0
+
+    def find(self, *a: object) -> int:  # type: ignore[override]
+        _CountingBytes.calls += 1
+        return super().find(*a)  # type: ignore[arg-type]
+
+    def count(self, *a: object) -> int:  # type: ignore[override]
+        _CountingBytes.calls += 1
+        return super().count(*a)  # type: ignore[arg-type]
+
+    def split(self, *a: object) -> list[bytes]:  # type: ignore[override]
+        _CountingBytes.calls += 10**6  # a split per error copies the text each time
+        return super().split(*a)  # type: ignore[arg-type]
+
+
+def test_template_hints_walk_the_text_once_for_all_errors() -> None:
+    """A hostile file of many failing templated documents hung the reader: each error's line was found by
+    splitting the whole text again (hours for 200,000 documents). Now the lines are found in one walk."""
+    from kubeward.findings import InputError
+    from kubeward.sources.files import _template_hints
+
+    doc = b"kind: ConfigMap\n{{ x }}: 1\n" + b"\n" * 300 + b"---\n"
+    data = _CountingBytes(doc * 3000)
+    errors = [InputError("f.yaml", f"document {i + 1}: line {i * 303 + 2}: a mapping or sequence as a mapping key")
+              for i in range(3000)]
+    _CountingBytes.calls = 0
+    out = _template_hints(errors, data)
+    assert sum("template syntax" in e.message for e in out) == 1000  # the first 1,000 looked at
+    assert all("template syntax" in e.message for e in out[:1000])
+    assert _CountingBytes.calls < 150 * 1000 + len(data) // 1024, _CountingBytes.calls
