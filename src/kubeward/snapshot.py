@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from .findings import InputError, NotAssessed
-from .resource import POD_KINDS, Resource
+from .resource import POD_SPEC_PATHS, Resource
 
 T = TypeVar("T")
 METADATA_NAME_LABEL = "kubernetes.io/metadata.name"  # set immutably on every namespace since v1.21
@@ -74,8 +74,9 @@ class Snapshot:
         return self._by_key.get((kind, namespace, name))
 
     def workloads(self) -> Iterator[Resource]:
-        """Objects that carry a pod or pod template."""
-        for kind in POD_KINDS:
+        """Objects that carry a pod or pod template, kind by kind in a fixed order (a set's order changes with
+        the interpreter's hash seed, and with it the order of what is reported)."""
+        for kind in POD_SPEC_PATHS:
             yield from self._by_kind.get(kind, [])
 
     def namespaces(self) -> list[str]:
