@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .findings import InputError, NotAssessed
@@ -11,6 +12,22 @@ from .resource import POD_KINDS, Resource
 
 T = TypeVar("T")
 METADATA_NAME_LABEL = "kubernetes.io/metadata.name"  # set immutably on every namespace since v1.21
+
+
+@dataclass(slots=True)
+class Changes:
+    """The objects that differ between two snapshots, per kind: versions only in the earlier one (`removed`) and
+    only in the later one (`added`), each in its snapshot's order; a changed object is in both. What an engine's
+    `update` (Snapshot.derived) patches its earlier value with."""
+
+    removed: dict[str, list[Resource]] = field(default_factory=dict)
+    added: dict[str, list[Resource]] = field(default_factory=dict)
+
+    def kinds(self) -> set[str]:
+        return {*self.removed, *self.added}
+
+
+Update = Callable[[Any, "Snapshot", Changes], Any]
 
 
 class Snapshot:
@@ -45,12 +62,17 @@ class Snapshot:
         self._by_key = by_key
         self._derived: dict[str, Any] = {}
 
-    def derived(self, key: str, build: Callable[[Snapshot], T], *, by_value: bool = False) -> T:
+    def derived(self, key: str, build: Callable[[Snapshot], T], *, by_value: bool = False,
+                update: Callable[[T, Snapshot, Changes], T | None] | None = None) -> T:
         """Data an engine compiles once per snapshot and several controls read (the RBAC index, netpol lint).
 
         Held by the snapshot itself, so it lives exactly as long as the objects it was built from. `by_value`:
         the value is plain data (no objects of the snapshot) whose readers depend on it only through `==`, so
-        the monitor may keep their results when a change leaves it equal (kubeward.monitor.state).
+        the monitor may keep their results when a change leaves it equal (kubeward.monitor.state). `update`:
+        how the monitor's next snapshot may patch this value with what changed, `update(value, snapshot,
+        changes)`, instead of building it again; it returns the value `build` would (it may mutate `value`,
+        which the earlier snapshot no longer reads), or None when it cannot, and then `build` runs. A plain
+        snapshot has no earlier value and ignores it.
         """
         if key not in self._derived:
             self._derived[key] = build(self)
