@@ -27,7 +27,8 @@ class Changes:
         return {*self.removed, *self.added}
 
 
-Update = Callable[[Any, "Snapshot", Changes], Any]
+# objects grouped by kind, each with its (namespace, name): how the monitor holds them (Snapshot._lay_out)
+Layout = Iterable[tuple[str, Iterable[tuple[tuple[str | None, str], Resource]]]]
 
 
 class Snapshot:
@@ -42,12 +43,16 @@ class Snapshot:
         not_assessed: Iterable[NotAssessed] = (),
         source: str = "files",
         skipped: Iterable[InputError] = (),
+        layout: Layout | None = None,
     ) -> None:
         self.resources: tuple[Resource, ...] = tuple(resources)
         self.errors: tuple[InputError, ...] = tuple(errors)
         self.skipped: tuple[InputError, ...] = tuple(skipped)  # input documents that are no Kubernetes object
         self.not_assessed: tuple[NotAssessed, ...] = tuple(not_assessed)
         self.source = source
+        self._derived: dict[str, Any] = {}
+        if layout is not None and self._lay_out(layout):
+            return
         by_kind: dict[str, list[Resource]] = defaultdict(list)
         by_ns: dict[str, list[Resource]] = defaultdict(list)
         by_key: dict[tuple[str, str | None, str], Resource] = {}
@@ -60,7 +65,30 @@ class Snapshot:
         self._by_kind = dict(by_kind)
         self._by_ns = dict(by_ns)
         self._by_key = by_key
-        self._derived: dict[str, Any] = {}
+
+    def _lay_out(self, layout: Layout) -> bool:
+        """The tables of __init__ from objects already grouped by kind, in `resources` order, each keyed by its
+        (namespace, name) (the monitor's held objects, one type per kind): the same tables without asking each
+        object its namespace and name. False (nothing set) when an object's kind is not its group's."""
+        by_kind: dict[str, list[Resource]] = {}
+        by_ns: dict[str, list[Resource]] = {}
+        by_key: dict[tuple[str, str | None, str], Resource] = {}
+        for kind, items in layout:
+            objs = by_kind.setdefault(kind, [])
+            for (ns, name), r in items:
+                if r.kind != kind:
+                    return False
+                objs.append(r)
+                if ns is not None:
+                    got = by_ns.get(ns)
+                    if got is None:
+                        by_ns[ns] = [r]
+                    else:
+                        got.append(r)
+                by_key.setdefault((kind, ns, name), r)
+        self._by_kind = {k: v for k, v in by_kind.items() if v}
+        self._by_ns, self._by_key = by_ns, by_key
+        return True
 
     def derived(self, key: str, build: Callable[[Snapshot], T], *, by_value: bool = False,
                 update: Callable[[T, Snapshot, Changes], T | None] | None = None) -> T:

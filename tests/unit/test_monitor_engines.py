@@ -215,3 +215,21 @@ def test_the_lane_patched_engines_and_findings_equal_a_fresh_evaluation(seed: in
                 assert _graph_shape(kept["rbac.escalations"]) == \
                     _graph_shape(escalation_graph(RBACIndex.from_snapshot(fresh), fresh))
     assert patched["index"] > 0 and patched["graph"] > 0  # the patches ran, not only the fallbacks
+
+
+def test_the_lane_snapshot_laid_out_from_the_held_objects_has_a_plain_snapshots_tables() -> None:
+    rnd = random.Random(7)
+    state = _world(rnd)
+    for serial in range(20):
+        _change(state, rnd, serial)
+    layout = [(ts.rtype.kind, list(ts.objects.items())) for ts in state.types.values()]
+    resources = [r for _, items in layout for _, r in items]
+    laid = Snapshot(resources, layout=layout)
+    plain = Snapshot(resources)
+    assert laid._by_kind == plain._by_kind and list(laid._by_kind) == list(plain._by_kind)
+    assert laid._by_ns == plain._by_ns and laid._by_key == plain._by_key
+    assert laid.namespaces() == plain.namespaces() and laid.namespaces()
+    # an object whose kind is not its type's: the tables are made the plain way
+    odd = Resource({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "a"}})
+    mixed = [("Pod", [(("a", "x"), odd)])]
+    assert Snapshot([odd], layout=mixed)._by_kind == {"ConfigMap": [odd]}

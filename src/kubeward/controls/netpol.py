@@ -30,9 +30,9 @@ def _lint(snapshot: Snapshot) -> dict[str, list[Issue]]:
 
 def netpol_cluster(snapshot: Snapshot) -> Cluster:
     """The compiled NetworkPolicy model of the snapshot, once per snapshot: lint and the attack graph share it."""
-    from ..engines.netpol.cluster import from_snapshot
+    from ..engines.netpol.cluster import from_snapshot, updated
 
-    return snapshot.derived("netpol.cluster", from_snapshot)
+    return snapshot.derived("netpol.cluster", from_snapshot, update=updated)
 
 
 def _issues(snapshot: Snapshot, code: str) -> list[Issue]:

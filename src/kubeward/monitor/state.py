@@ -25,7 +25,7 @@ from ..controls.registry import assessed_kinds, findings_of, place_in_control, u
 from ..findings import ControlResult, Finding, NotAssessed, ObjectRef, Report
 from ..gcpause import gc_paused
 from ..resource import POD_KINDS, Resource
-from ..snapshot import Changes, Snapshot
+from ..snapshot import Changes, Layout, Snapshot
 from ..sources.cluster import ClusterSnapshot, ResourceType
 
 if TYPE_CHECKING:
@@ -65,13 +65,13 @@ class TracedSnapshot(ClusterSnapshot):
     __slots__ = ("_by_value", "_changes", "_derived_reads", "_previous", "_stack")
 
     def __init__(self, resources: Iterable[Resource], *, context: str, coverage: tuple[int, int],
-                 not_assessed: Iterable[NotAssessed] = ()) -> None:
+                 not_assessed: Iterable[NotAssessed] = (), layout: Layout | None = None) -> None:
         self._stack: list[set[str]] = []
         self._derived_reads: dict[str, set[str]] = {}
         self._by_value: dict[str, Callable[[Snapshot], Any]] = {}  # derived values built by_value: their builds
         self._previous: dict[str, tuple[Any, frozenset[str]]] = {}  # stale values of the snapshot before
         self._changes = Changes()
-        super().__init__(resources, context=context, coverage=coverage, not_assessed=not_assessed)
+        super().__init__(resources, context=context, coverage=coverage, not_assessed=not_assessed, layout=layout)
 
     def seed(self, carried: dict[str, tuple[Any, frozenset[str]]]) -> None:
         """Derived values an earlier snapshot built whose reads did not change since: the same inputs, so the
@@ -515,6 +515,7 @@ class _Job:
     coverage: tuple[int, int]
     not_assessed: list[NotAssessed]
     changed: set[str]
+    layout: list[tuple[str, list[tuple[tuple[str | None, str], Resource]]]]  # the objects by type (Snapshot)
     rerun: dict[str, list[Hit]] = field(default_factory=dict)
     seconds: float | None = None  # how long the run took (written by the lane before `done`, read at the merge)
     cpu: float | None = None  # the lane thread's CPU time for it
@@ -715,8 +716,9 @@ class Incremental:
 
     def _new_job(self) -> _Job:
         state = self.state
-        job = _Job(time.monotonic(), [r for ts in state.types.values() for r in ts.objects.values()],
-                   state.coverage(), state.not_assessed(), self._lane_changed)
+        layout = [(ts.rtype.kind, list(ts.objects.items())) for ts in state.types.values()]
+        job = _Job(time.monotonic(), [r for _, items in layout for _, r in items], state.coverage(),
+                   state.not_assessed(), self._lane_changed, layout)
         self._lane_changed = set()
         return job
 
@@ -745,7 +747,7 @@ class Incremental:
 
     def _run_job_now(self, job: _Job) -> None:
         snap = TracedSnapshot(job.resources, context=self.state.context, coverage=job.coverage,
-                              not_assessed=job.not_assessed)
+                              not_assessed=job.not_assessed, layout=job.layout)
         changed = job.changed
 
         def stale(reads: frozenset[str]) -> bool:
