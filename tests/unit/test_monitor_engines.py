@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from kubeward.engines.netpol import lint
+from kubeward.engines.netpol.cluster import from_snapshot
 from kubeward.engines.rbac import RBACIndex
 from kubeward.engines.rbac import paths as rbac_paths
 from kubeward.engines.rbac.paths import EscalationGraph, escalation_graph
@@ -166,6 +168,11 @@ def _index_shape(idx: RBACIndex) -> tuple[Any, ...]:
             [(b(g.binding), g.role) for g in idx._grants], idx._subject_pairs, sorted(idx.roles))
 
 
+def _lint_shape(found: dict[str, list[Any]]) -> list[Any]:
+    return [(code, [(i.resource and (i.resource.kind, i.resource.namespace, i.resource.name), i.path, i.message)
+                    for i in issues]) for code, issues in found.items()]
+
+
 def _graph_shape(g: EscalationGraph) -> tuple[Any, ...]:
     def edge(e: tuple[str, Any]) -> Any:
         return e[0], None if e[1] is None else e[1].index
@@ -211,6 +218,8 @@ def test_the_lane_patched_engines_and_findings_equal_a_fresh_evaluation(seed: in
             kept = {k.split("@")[0]: v for k, (v, _) in inc._derived.items()}
             if "rbac.index" in kept:
                 assert _index_shape(kept["rbac.index"]) == _index_shape(RBACIndex.from_snapshot(fresh))
+            if "netpol.lint" in kept:
+                assert _lint_shape(kept["netpol.lint"]) == _lint_shape(lint.by_code(from_snapshot(fresh)))
             if "rbac.escalations" in kept:
                 assert _graph_shape(kept["rbac.escalations"]) == \
                     _graph_shape(escalation_graph(RBACIndex.from_snapshot(fresh), fresh))

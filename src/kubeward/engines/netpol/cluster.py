@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ...resource import Resource
 from ...snapshot import METADATA_NAME_LABEL, Changes, Snapshot
@@ -300,8 +300,8 @@ def pods_of(snapshot: Snapshot, ns_labels: dict[str, dict[str, str]],
         while f"{ns}/{name}" in seen:  # generateName only: the apiserver would append a random suffix
             name, n = f"{res.name}({n})", n + 1
         was = known.get(id(res))
-        if was is not None and was.name == name and was.ns_labels == labels_for(ns):
-            pod = replace(was, ns_labels=labels_for(ns))
+        if was is not None and was.name == name and was.ns_labels is labels_for(ns):
+            pod = was  # frozen, and its namespace's labels the very same (from_snapshot keeps equal ones)
         else:
             pod = Pod(
                 namespace=ns, name=name, labels=_str_map(res.labels), ns_labels=labels_for(ns), ips=_ips(status),
@@ -354,10 +354,15 @@ def from_snapshot(snapshot: Snapshot, *, ipblock_matches_pods: bool = True, reus
     is built as without it."""
     notes: list[Note] = []
     ns_labels = namespace_labels(snapshot, notes)
-    known = {id(p.resource): p for p in reuse.pods if p.workload is None} if reuse is not None else None
-    compiled = {id(p.resource): p for p in reuse.policies} if reuse is not None else {}
+    known = None
+    if reuse is not None:
+        known = {id(p.resource): p for p in reuse.pods if p.workload is None}
+        for ns, labels in ns_labels.items():  # equal labels kept as the very dict the earlier pod models hold
+            if reuse.namespaces.get(ns) == labels:
+                ns_labels[ns] = reuse.namespaces[ns]
+    same = {id(p.resource): p for p in reuse.policies} if reuse is not None else {}
     pods, idle = pods_of(snapshot, ns_labels, notes, known)
-    policies = [compiled.get(id(r)) or compile_policy(r)
+    policies = [same.get(id(r)) or compile_policy(r)
                 for r in _last_of(snapshot.of_kind("NetworkPolicy"), notes, "NetworkPolicy")]
     nodes = node_addresses(snapshot.of_kind("Node"))
     admin_objs = _last_of(snapshot.of_kind("AdminNetworkPolicy", "BaselineAdminNetworkPolicy"), notes, "policy")
