@@ -17,6 +17,7 @@ from kubeward.engines.rbac import RBACIndex
 from kubeward.engines.rbac import paths as rbac_paths
 from kubeward.engines.rbac.paths import EscalationGraph, escalation_graph
 from kubeward.monitor.state import ClusterState, Incremental, finding_key
+from kubeward.paths.build import build
 from kubeward.resource import Resource
 from kubeward.scan import ScanOptions, plan, scan
 from kubeward.scan import settings as scan_settings
@@ -168,6 +169,11 @@ def _index_shape(idx: RBACIndex) -> tuple[Any, ...]:
             [(b(g.binding), g.role) for g in idx._grants], idx._subject_pairs, sorted(idx.roles))
 
 
+def _edges(g: Any) -> tuple[Any, ...]:
+    return (list(g.nodes.items()), [(e.src, e.dst, e.kind, e.engine, e.evidence, e.fix, e.cost, e.obj, e.file, e.line,
+                                     e.claims) for e in g.edges()], g.notes)
+
+
 def _lint_shape(found: dict[str, list[Any]]) -> list[Any]:
     return [(code, [(i.resource and (i.resource.kind, i.resource.namespace, i.resource.name), i.path, i.message)
                     for i in issues]) for code, issues in found.items()]
@@ -218,12 +224,18 @@ def test_the_lane_patched_engines_and_findings_equal_a_fresh_evaluation(seed: in
             kept = {k.split("@")[0]: v for k, (v, _) in inc._derived.items()}
             if "rbac.index" in kept:
                 assert _index_shape(kept["rbac.index"]) == _index_shape(RBACIndex.from_snapshot(fresh))
+            if "paths.graph" in kept:
+                patched["paths"] = patched.get("paths", 0) + 1
+                fresh_index = RBACIndex.from_snapshot(fresh)
+                assert _edges(kept["paths.graph"]) == _edges(build(
+                    fresh, fresh_index, escalations=escalation_graph(fresh_index, fresh), cluster=from_snapshot(fresh)))
             if "netpol.lint" in kept:
                 assert _lint_shape(kept["netpol.lint"]) == _lint_shape(lint.by_code(from_snapshot(fresh)))
             if "rbac.escalations" in kept:
                 assert _graph_shape(kept["rbac.escalations"]) == \
                     _graph_shape(escalation_graph(RBACIndex.from_snapshot(fresh), fresh))
     assert patched["index"] > 0 and patched["graph"] > 0  # the patches ran, not only the fallbacks
+    assert patched.get("paths", 0) > 0  # and the attack graph was compared
 
 
 def test_the_lane_snapshot_laid_out_from_the_held_objects_has_a_plain_snapshots_tables() -> None:
