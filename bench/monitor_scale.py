@@ -8,7 +8,8 @@ the monitor, and its results are merged as soon as it is done.
                                                   [--each]
 
 Prints: initial sync + first evaluation time, peak RSS, the median time of one evaluation (wall and CPU: the CPU
-time is the steadier figure on a shared machine; the process's CPU, so the lane's share counts too), and two
+time is the steadier figure on a shared machine; the process's CPU, so the lane's share counts too), the median
+wall and CPU time of one cross-object lane run (the lane thread's own CPU), and two
 change-to-report latencies (p50/p99/max) per kind at `rate` changes per second: own-object (the changed
 object's own findings reported) and cross-object (the cross-object lane's results that include the change
 merged; only changes some cross-object control reads). Targets: < 60 s, < 1 GiB, own-object p99 < 2 s.
@@ -116,6 +117,7 @@ def main() -> None:
         n, t0 = 0, time.monotonic()
         pending: list[tuple[str, float]] = []
         evals: list[tuple[float, float]] = []  # (wall, CPU) seconds of each evaluation: CPU is steadier under load
+        lane_runs: list[tuple[float, float]] = []  # (wall, lane thread CPU) of each cross-object lane run merged
         next_eval = None
         while time.monotonic() - t0 < a.seconds:
             now = time.monotonic()
@@ -147,6 +149,8 @@ def main() -> None:
                     latencies[kind].append(done - arrival)
                 pending, next_eval = [], None
                 if inc.cross_started is not None:  # a lane run merged: the changes it saw are shown in full
+                    if inc.cross_seconds is not None and inc.cross_cpu is not None:
+                        lane_runs.append((inc.cross_seconds, inc.cross_cpu))
                     seen = [w for w in waiting if w[2] <= inc.cross_started]
                     waiting = [w for w in waiting if w[2] > inc.cross_started]
                     for kind, arrival, _ in seen:
@@ -157,6 +161,9 @@ def main() -> None:
     if evals:
         print(f"{len(evals)} evaluations: median {statistics.median(w for w, _ in evals):.2f} s wall, "
               f"{statistics.median(c for _, c in evals):.2f} s CPU")
+    if lane_runs:
+        print(f"{len(lane_runs)} cross-object lane runs: median {statistics.median(w for w, _ in lane_runs):.2f} s "
+              f"wall, {statistics.median(c for _, c in lane_runs):.2f} s CPU (max {max(c for _, c in lane_runs):.2f})")
     print(f"{n} changes ({a.kinds}) at {a.rate:.0f}/s over {a.seconds:.0f} s, batch window {a.window} s; peak RSS "
           f"{rss_mib():.0f} MiB")
     every_cross = sorted(x for v in cross.values() for x in v)

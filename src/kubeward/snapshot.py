@@ -7,10 +7,28 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from .findings import InputError, NotAssessed
+from .records import field, record
 from .resource import POD_SPEC_PATHS, Resource
 
 T = TypeVar("T")
 METADATA_NAME_LABEL = "kubernetes.io/metadata.name"  # set immutably on every namespace since v1.21
+
+
+@record
+class Changes:
+    """The objects that differ between two snapshots, per kind: versions only in the earlier one (`removed`) and
+    only in the later one (`added`), each in its snapshot's order; a changed object is in both. What an engine's
+    `update` (Snapshot.derived) patches its earlier value with."""
+
+    removed: dict[str, list[Resource]] = field(default_factory=dict)
+    added: dict[str, list[Resource]] = field(default_factory=dict)
+
+    def kinds(self) -> set[str]:
+        return {*self.removed, *self.added}
+
+
+# objects grouped by kind, each with its (namespace, name): how the monitor holds them (Snapshot._lay_out)
+Layout = Iterable[tuple[str, Iterable[tuple[tuple[str | None, str], Resource]]]]
 
 
 class Snapshot:
@@ -25,12 +43,16 @@ class Snapshot:
         not_assessed: Iterable[NotAssessed] = (),
         source: str = "files",
         skipped: Iterable[InputError] = (),
+        layout: Layout | None = None,
     ) -> None:
         self.resources: tuple[Resource, ...] = tuple(resources)
         self.errors: tuple[InputError, ...] = tuple(errors)
         self.skipped: tuple[InputError, ...] = tuple(skipped)  # input documents that are no Kubernetes object
         self.not_assessed: tuple[NotAssessed, ...] = tuple(not_assessed)
         self.source = source
+        self._derived: dict[str, Any] = {}
+        if layout is not None and self._lay_out(layout):
+            return
         by_kind: dict[str, list[Resource]] = defaultdict(list)
         by_ns: dict[str, list[Resource]] = defaultdict(list)
         by_key: dict[tuple[str, str | None, str], Resource] = {}
@@ -43,14 +65,42 @@ class Snapshot:
         self._by_kind = dict(by_kind)
         self._by_ns = dict(by_ns)
         self._by_key = by_key
-        self._derived: dict[str, Any] = {}
 
-    def derived(self, key: str, build: Callable[[Snapshot], T], *, by_value: bool = False) -> T:
+    def _lay_out(self, layout: Layout) -> bool:
+        """The tables of __init__ from objects already grouped by kind, in `resources` order, each keyed by its
+        (namespace, name) (the monitor's held objects, one type per kind): the same tables without asking each
+        object its namespace and name. False (nothing set) when an object's kind is not its group's."""
+        by_kind: dict[str, list[Resource]] = {}
+        by_ns: dict[str, list[Resource]] = {}
+        by_key: dict[tuple[str, str | None, str], Resource] = {}
+        for kind, items in layout:
+            objs = by_kind.setdefault(kind, [])
+            for (ns, name), r in items:
+                if r.kind != kind:
+                    return False
+                objs.append(r)
+                if ns is not None:
+                    got = by_ns.get(ns)
+                    if got is None:
+                        by_ns[ns] = [r]
+                    else:
+                        got.append(r)
+                by_key.setdefault((kind, ns, name), r)
+        self._by_kind = {k: v for k, v in by_kind.items() if v}
+        self._by_ns, self._by_key = by_ns, by_key
+        return True
+
+    def derived(self, key: str, build: Callable[[Snapshot], T], *, by_value: bool = False,
+                update: Callable[[T, Snapshot, Changes], T | None] | None = None) -> T:
         """Data an engine compiles once per snapshot and several controls read (the RBAC index, netpol lint).
 
         Held by the snapshot itself, so it lives exactly as long as the objects it was built from. `by_value`:
         the value is plain data (no objects of the snapshot) whose readers depend on it only through `==`, so
-        the monitor may keep their results when a change leaves it equal (kubeward.monitor.state).
+        the monitor may keep their results when a change leaves it equal (kubeward.monitor.state). `update`:
+        how the monitor's next snapshot may patch this value with what changed, `update(value, snapshot,
+        changes)`, instead of building it again; it returns the value `build` would (it may mutate `value`,
+        which the earlier snapshot no longer reads), or None when it cannot, and then `build` runs. A plain
+        snapshot has no earlier value and ignores it.
         """
         if key not in self._derived:
             self._derived[key] = build(self)

@@ -330,7 +330,7 @@ def test_as_of_a_later_day_expires_entries_the_day_after_their_date(tmp_path: Pa
 
 
 def test_the_report_is_the_same_whatever_the_hash_seed(tmp_path: Path) -> None:
-    """The suppressed findings came in the order a control found them, and the workloads were walked in a set's
+    """The suppressed findings come in the order a control found them, and the workloads were walked in a set's
     order, which changes with PYTHONHASHSEED: four runs of one scan gave four different reports."""
     import subprocess
     import sys

@@ -4,7 +4,7 @@ that remains despite isolation. The simple per-object network checks live in con
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..resource import POD_KINDS, Resource
 from ..snapshot import Snapshot
@@ -18,26 +18,27 @@ Found = Iterator[tuple[Resource, str, str]]
 POLICY_KINDS = ("NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy")
 
 
-def _lint(snapshot: Snapshot) -> dict[str, list[Issue]]:
+def _lint(snapshot: Snapshot, before: Any = None) -> dict[str, list[Issue]]:
     # Every issue lint raises stems from a policy (a pod with none selecting it is isolated by nothing), so
     # without policies there is nothing to find, no pod model to build and no engine to load.
     if not snapshot.of_kind(*POLICY_KINDS):
         return {}
     from ..engines.netpol import lint
 
-    return lint.by_code(netpol_cluster(snapshot))
+    # `before`: the monitor's previous lane run's lint, whose pods' issues per namespace may be reused
+    return lint.by_code(netpol_cluster(snapshot), before if isinstance(before, lint.Lint) else None)
 
 
 def netpol_cluster(snapshot: Snapshot) -> Cluster:
     """The compiled NetworkPolicy model of the snapshot, once per snapshot: lint and the attack graph share it."""
-    from ..engines.netpol.cluster import from_snapshot
+    from ..engines.netpol.cluster import from_snapshot, updated
 
-    return snapshot.derived("netpol.cluster", from_snapshot)
+    return snapshot.derived("netpol.cluster", from_snapshot, update=updated)
 
 
 def _issues(snapshot: Snapshot, code: str) -> list[Issue]:
     """Lint runs once per snapshot; every control reads its share (`code` is a lint code, e.g. lint.SELECTS_NONE)."""
-    return snapshot.derived("netpol.lint", _lint).get(code, [])
+    return snapshot.derived("netpol.lint", _lint, update=lambda before, s, _: _lint(s, before)).get(code, [])
 
 
 def _hits(snapshot: Snapshot, code: str) -> Found:

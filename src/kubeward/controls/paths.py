@@ -56,7 +56,9 @@ def _graph(snapshot: Snapshot) -> Graph:
     from .rbac_engine import _escalations, _index
 
     return snapshot.derived("paths.graph", lambda s: build(s, _index(s), escalations=_escalations(s),
-                                                            cluster=netpol_cluster(s)))
+                                                            cluster=netpol_cluster(s)),
+                            update=lambda before, s, _: build(s, _index(s), escalations=_escalations(s),
+                                                              cluster=netpol_cluster(s), reuse=before))
 
 
 def _analysis(snapshot: Snapshot, source: str, target: str) -> Analysis:

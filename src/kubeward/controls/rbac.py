@@ -515,9 +515,12 @@ def kube_system_configmaps(snap: Snapshot) -> Iterator[tuple[Resource, str, str]
     # the binding's namespace). Unbound roles grant nothing.
     bound: set[tuple[str, str]] = set()
     for b in snap.of_kind(*BINDING_KINDS):
+        # the binding's own kind and namespace first: most RoleBindings are elsewhere, their roleRef unread
+        if b.kind == "RoleBinding" and b.namespace != KUBE_SYSTEM:
+            continue
         kind, name = _role_ref(b)
         cluster_wide = b.kind == "ClusterRoleBinding" and kind == "ClusterRole"
-        if cluster_wide or (b.kind == "RoleBinding" and b.namespace == KUBE_SYSTEM and kind in ROLE_KINDS):
+        if cluster_wide or (b.kind == "RoleBinding" and kind in ROLE_KINDS):
             bound.add((kind, name))
     for res in snap.of_kind(*ROLE_KINDS):
         if (res.kind, res.name) not in bound or (res.kind == "Role" and res.namespace != KUBE_SYSTEM):

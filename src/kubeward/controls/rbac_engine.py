@@ -29,7 +29,8 @@ def _index(snapshot: Snapshot) -> RBACIndex:
     from .settings import current
 
     version = current().rbac_data_version  # scan --k8s-version: the bootstrap policy merged is that version's
-    return snapshot.derived(f"rbac.index@{version}", lambda s: RBACIndex.from_snapshot(s, k8s_version=version))
+    return snapshot.derived(f"rbac.index@{version}", lambda s: RBACIndex.from_snapshot(s, k8s_version=version),
+                            update=RBACIndex.updated)  # the monitor patches the index per binding changed
 
 
 BINDINGS = ("RoleBinding", "ClusterRoleBinding")
@@ -44,11 +45,12 @@ def _no_input(snapshot: Snapshot, *kinds: str) -> bool:
 def _escalations(snapshot: Snapshot) -> EscalationGraph:
     """The escalation graph of the snapshot's index, built once and shared by KW-R101 and the attack graph
     (kubeward.paths): it is the costliest part of both."""
-    from ..engines.rbac.paths import escalation_graph
+    from ..engines.rbac.paths import escalation_graph, updated_escalation_graph
     from .settings import current
 
     version = current().rbac_data_version
-    return snapshot.derived(f"rbac.escalations@{version}", lambda s: escalation_graph(_index(s), s))
+    return snapshot.derived(f"rbac.escalations@{version}", lambda s: escalation_graph(_index(s), s),
+                            update=lambda g, s, changes: updated_escalation_graph(g, _index(s), s, changes))
 
 
 @control(

@@ -359,7 +359,6 @@ def _run(snapshot: Snapshot, controls: list[Control], exceptions: Any, exclude_n
         else:
             exceptions_here = exceptions
         found, silenced = findings_of(meta, hits, exceptions_here, path_of, message_of)
-        silenced.sort(key=place_in_control)  # the report's order, whatever order the control found them in
         suppressed += silenced
         result.failed = len({id(f.object) for f in found})
         if found:

@@ -25,7 +25,7 @@ from ..controls.registry import assessed_kinds, findings_of, place_in_control, u
 from ..findings import ControlResult, Finding, NotAssessed, ObjectRef, Report
 from ..gcpause import gc_paused
 from ..resource import POD_KINDS, Resource
-from ..snapshot import Snapshot
+from ..snapshot import Changes, Layout, Snapshot
 from ..sources.cluster import ClusterSnapshot, ResourceType
 
 if TYPE_CHECKING:
@@ -62,14 +62,16 @@ _RESOURCES_SLOT: Any = Snapshot.__dict__["resources"]  # the base class's slot, 
 class TracedSnapshot(ClusterSnapshot):
     """A ClusterSnapshot that records which kinds a control reads while `reading()` is active."""
 
-    __slots__ = ("_by_value", "_derived_reads", "_stack")
+    __slots__ = ("_by_value", "_changes", "_derived_reads", "_previous", "_stack")
 
     def __init__(self, resources: Iterable[Resource], *, context: str, coverage: tuple[int, int],
-                 not_assessed: Iterable[NotAssessed] = ()) -> None:
+                 not_assessed: Iterable[NotAssessed] = (), layout: Layout | None = None) -> None:
         self._stack: list[set[str]] = []
         self._derived_reads: dict[str, set[str]] = {}
         self._by_value: dict[str, Callable[[Snapshot], Any]] = {}  # derived values built by_value: their builds
-        super().__init__(resources, context=context, coverage=coverage, not_assessed=not_assessed)
+        self._previous: dict[str, tuple[Any, frozenset[str]]] = {}  # stale values of the snapshot before
+        self._changes = Changes()
+        super().__init__(resources, context=context, coverage=coverage, not_assessed=not_assessed, layout=layout)
 
     def seed(self, carried: dict[str, tuple[Any, frozenset[str]]]) -> None:
         """Derived values an earlier snapshot built whose reads did not change since: the same inputs, so the
@@ -77,6 +79,11 @@ class TracedSnapshot(ClusterSnapshot):
         for key, (value, reads) in carried.items():
             self._derived[key] = value
             self._derived_reads[key] = set(reads)
+
+    def prime(self, previous: dict[str, tuple[Any, frozenset[str]]], changes: Changes) -> None:
+        """Derived values of the snapshot before whose reads changed, and what changed since it: a value
+        built with an `update` is patched from its earlier self rather than built again."""
+        self._previous, self._changes = dict(previous), changes
 
     def carried(self) -> dict[str, tuple[Any, frozenset[str]]]:
         return {k: (self._derived[k], frozenset(r)) for k, r in self._derived_reads.items() if k in self._derived}
@@ -105,13 +112,21 @@ class TracedSnapshot(ClusterSnapshot):
     def resources(self, value: tuple[Resource, ...]) -> None:
         _RESOURCES_SLOT.__set__(self, value)
 
-    def derived(self, key: str, build: Callable[[Snapshot], T], *, by_value: bool = False) -> T:
+    def derived(self, key: str, build: Callable[[Snapshot], T], *, by_value: bool = False,
+                update: Callable[[T, Snapshot, Changes], T | None] | None = None) -> T:
         # A by_value value's readers record the value as their read, not what it was built from: the monitor
         # rebuilds it first when those inputs change and marks it changed only if it is no longer equal.
         if key not in self._derived_reads:
+            before = self._previous.pop(key, None)
             outer, self._stack = self._stack, [set()]  # the reads go to this value alone (_read fills every level)
             try:
-                value = super().derived(key, build)
+                value = update(before[0], self, self._changes) if update is not None and before is not None \
+                    else None
+                if value is None:
+                    value = super().derived(key, build)
+                else:  # a patch may read less than a build: the earlier build's reads stay the value's
+                    self._derived[key] = value
+                    self._stack[0].update(before[1] if before is not None else ())
             finally:
                 reads, self._stack = self._stack[0], outer
             self._derived_reads[key] = reads
@@ -500,8 +515,10 @@ class _Job:
     coverage: tuple[int, int]
     not_assessed: list[NotAssessed]
     changed: set[str]
+    layout: list[tuple[str, list[tuple[tuple[str | None, str], Resource]]]]  # the objects by type (Snapshot)
     rerun: dict[str, list[Hit]] = field(default_factory=dict)
     seconds: float | None = None  # how long the run took (written by the lane before `done`, read at the merge)
+    cpu: float | None = None  # the lane thread's CPU time for it
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -541,6 +558,7 @@ class Incremental:
         self._derived: dict[str, tuple[Any, frozenset[str]]] = {}  # what the last snapshot derived, and its reads
         self._by_value: dict[str, Callable[[Snapshot], Any]] = {}  # the builds of the by_value ones
         self._lane_changed: set[str] = set()  # changed since the last lane run started
+        self._lane_before: list[Resource] | None = None  # the objects of the last lane run (its derived values')
         self._job: _Job | None = None
         self._same_path: dict[str, str] = {}
         self._same_message: dict[str, str] = {}
@@ -551,6 +569,7 @@ class Incremental:
         self.delta: tuple[list[Finding], list[Finding]] | None = None
         self.cross_started: float | None = None  # when the lane run merged by the last evaluation started
         self.cross_seconds: float | None = None  # and how long it took (set with it: the lane writes only its job)
+        self.cross_cpu: float | None = None  # and the lane thread's CPU time for it
         self._evaluated = False
         self.judged = 0  # objects the last evaluation judged afresh
 
@@ -697,8 +716,9 @@ class Incremental:
 
     def _new_job(self) -> _Job:
         state = self.state
-        job = _Job(time.monotonic(), [r for ts in state.types.values() for r in ts.objects.values()],
-                   state.coverage(), state.not_assessed(), self._lane_changed)
+        layout = [(ts.rtype.kind, list(ts.objects.items())) for ts in state.types.values()]
+        job = _Job(time.monotonic(), [r for _, items in layout for _, r in items], state.coverage(),
+                   state.not_assessed(), self._lane_changed, layout)
         self._lane_changed = set()
         return job
 
@@ -720,12 +740,14 @@ class Incremental:
         the lane's own state (entries, derived values), never what the evaluations read. The cyclic collector
         is paused meanwhile, as for a scan (registry.run): the engines' builds allocate hundreds of thousands
         of objects, and the collections they would trigger walk the whole heap, pausing the evaluations too."""
+        began = time.thread_time()
         with gc_paused():
             self._run_job_now(job)
+        job.cpu = time.thread_time() - began
 
     def _run_job_now(self, job: _Job) -> None:
         snap = TracedSnapshot(job.resources, context=self.state.context, coverage=job.coverage,
-                              not_assessed=job.not_assessed)
+                              not_assessed=job.not_assessed, layout=job.layout)
         changed = job.changed
 
         def stale(reads: frozenset[str]) -> bool:
@@ -738,6 +760,9 @@ class Incremental:
             if held is not None and stale(held[1]) and snap.refresh(key, build, held[0]):
                 changed.add(of_value(key))
         snap.seed({k: v for k, v in self._derived.items() if not stale(v[1]) and k not in snap._derived})
+        if self._lane_before is not None:
+            snap.prime({k: v for k, v in self._derived.items() if stale(v[1]) and k not in snap._derived},
+                       _changes(self._lane_before, job.resources))
         try:
             for c in self._snapshot_controls:
                 cid = c.meta.id
@@ -748,7 +773,8 @@ class Incremental:
                 self._snapshots[cid] = _SnapshotEntry(hits, reads)
                 job.rerun[cid] = hits
         finally:
-            self._derived = snap.carried()
+            self._derived = snap.carried()  # each valid for this run's objects: the next run's `before`
+            self._lane_before = job.resources
             self._by_value.update(snap._by_value)
         job.seconds = time.monotonic() - job.started
 
@@ -799,7 +825,7 @@ class Incremental:
             if self.dirty is not None:
                 self.dirty.update(f.object.namespace for f in (*fresh, *fresh_silenced, *gone))
             self._cross[cid] = _Block.of(found, silenced, len({id(f.object) for f in found}))
-        self.cross_started, self.cross_seconds = job.started, job.seconds
+        self.cross_started, self.cross_seconds, self.cross_cpu = job.started, job.seconds, job.cpu
 
     # -- the report bodies (policyreport.ScopeIndex) -------------------------------------------------------
     def finding_scopes(self) -> set[str | None]:
@@ -881,6 +907,19 @@ class Incremental:
 
 
 _EMPTY = _Block()
+
+
+def _changes(before: list[Resource], now: list[Resource]) -> Changes:
+    """What differs between two lane runs' objects (identity: a new version is a new Resource)."""
+    old, new = {id(r) for r in before}, {id(r) for r in now}
+    out = Changes()
+    for r in before:
+        if id(r) not in new:
+            out.removed.setdefault(r.kind, []).append(r)
+    for r in now:
+        if id(r) not in old:
+            out.added.setdefault(r.kind, []).append(r)
+    return out
 
 
 def _hits_of(control: Control, snapshot: Snapshot) -> list[Hit]:

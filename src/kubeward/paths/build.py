@@ -79,9 +79,11 @@ def _edge(src: str, dst: str, kind: EdgeKind, engine: str, evidence: str, fix: s
 
 
 def build(snapshot: Snapshot, index: RBACIndex | None = None, *, escalations: EscalationGraph | None = None,
-          cluster: Cluster | None = None) -> Graph:
+          cluster: Cluster | None = None, reuse: Graph | None = None) -> Graph:
     """The whole graph; `index`, `escalations` (its escalation graph) and `cluster` (the compiled NetworkPolicy
-    model) are the engines' state when the caller has it (scan shares one of each per snapshot)."""
+    model) are the engines' state when the caller has it (scan shares one of each per snapshot). `reuse`: the
+    graph of the monitor's previous lane run, whose escape edges of the same workload versions are taken as
+    they are (they are a function of the workload alone)."""
     g = Graph()
     g.node(INTERNET, "internet")
     g.node(CLUSTER_ADMIN, "cluster-admin")
@@ -93,7 +95,7 @@ def build(snapshot: Snapshot, index: RBACIndex | None = None, *, escalations: Es
     g.notes.extend(str(n) for n in cluster.notes if n.error)
     _rbac(g, escalations if escalations is not None else escalation_graph(idx, snapshot), snapshot)
     pods = [p for p in cluster.pods if p.resource is not None]
-    _pods(g, snapshot, cluster, pods)
+    _pods(g, snapshot, cluster, pods, reuse.escapes if reuse is not None else {})
     _network(g, cluster, snapshot)
     _PLACES.clear()
     return g
@@ -174,7 +176,18 @@ def _privileged_pods(g: Graph, target: str, scope: str, namespaces: dict[str, tu
 # ---- pods ------------------------------------------------------------------------------------------------------
 
 
-def _pods(g: Graph, snapshot: Snapshot, cluster: Cluster, pods: list[Pod]) -> None:
+class _Recorder:
+    """Collects the edges a step adds, to add them to the graph and keep them for the next build."""
+
+    def __init__(self) -> None:
+        self.edges: list[Edge] = []
+
+    def add(self, e: Edge) -> None:
+        self.edges.append(e)
+
+
+def _pods(g: Graph, snapshot: Snapshot, cluster: Cluster, pods: list[Pod],
+          escapes: dict[int, tuple[Any, str, list[Edge]]]) -> None:
     from ..engines.rbac.workloads import pods_by_service_account
 
     runs: dict[tuple[str, str, str], tuple[str, bool]] = {}
@@ -214,7 +227,16 @@ def _pods(g: Graph, snapshot: Snapshot, cluster: Cluster, pods: list[Pod]) -> No
                 g.add(_edge(me, sa_node(pod.namespace, owner), EdgeKind.RUNS_AS, "rbac",
                             f'volume "{v.get("name")}" mounts token Secret {name} of {owner}',
                             f'remove volume "{v.get("name")}" (token Secret {name})', 1, res, f"{vpath}/secret"))
-        _escapes(g, me, res, view)
+        was = escapes.get(id(res))  # the earlier graph holds `res`: the id is still its
+        if was is not None and was[0] is res and was[1] == me:
+            made = was[2]
+        else:
+            rec = _Recorder()
+            _escapes(rec, me, res, view)
+            made = rec.edges
+        for e in made:
+            g.add(e)
+        g.escapes[id(res)] = (res, me, made)
         _exposed(g, me, pod, res, view.spec, base, cluster, exposed)
         # Node authorizer (plugin/pkg/auth/authorizer/node): a kubelet may create tokens for the service accounts of
         # the pods bound to it. A DaemonSet's pods are on every node; any other pod may be scheduled there.
@@ -231,7 +253,7 @@ def _projected_sources(v: dict[str, Any]) -> list[Any]:
     return srcs if isinstance(srcs, list) else []
 
 
-def _escapes(g: Graph, me: str, res: Resource, view: Any) -> None:
+def _escapes(g: Graph | _Recorder, me: str, res: Resource, view: Any) -> None:
     spec, base = view.spec, view.spec_path
     pin = PodInput(view.meta, spec)
     for f in facts.faults("privileged", pin):

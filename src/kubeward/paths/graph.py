@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from enum import StrEnum
+from typing import Any
 
 from ..records import field, record
 
@@ -103,6 +104,8 @@ class Graph:
     out: dict[str, list[Edge]] = field(default_factory=lambda: defaultdict(list))
     notes: list[str] = field(default_factory=list)  # what the build had to assume or leave out
     _pairs: dict[tuple[str, str], int] = field(default_factory=dict)
+    # id(workload) -> (it, its pod node, the escape edges it gives): what a later build of the monitor reuses
+    escapes: dict[int, tuple[Any, str, list[Edge]]] = field(default_factory=dict, compare=False, repr=False)
 
     def node(self, nid: str, kind: str) -> str:
         self.nodes.setdefault(nid, kind)

@@ -18,7 +18,7 @@ import orjson
 
 from ..findings import NotAssessed
 from ..resource import Resource
-from ..snapshot import Snapshot
+from ..snapshot import Layout, Snapshot
 from ..textsafe import printable
 
 PAGE_SIZE = 500
@@ -113,8 +113,9 @@ class ClusterSnapshot(Snapshot):
     __slots__ = ("context", "coverage", "namespace")
 
     def __init__(self, resources: Iterable[Resource], *, context: str, coverage: tuple[int, int],
-                 not_assessed: Iterable[NotAssessed] = (), namespace: str | None = None) -> None:
-        super().__init__(resources, not_assessed=not_assessed, source=f"cluster:{context}")
+                 not_assessed: Iterable[NotAssessed] = (), namespace: str | None = None,
+                 layout: Layout | None = None) -> None:
+        super().__init__(resources, not_assessed=not_assessed, source=f"cluster:{context}", layout=layout)
         self.context = context
         self.coverage = coverage
         self.namespace = namespace  # read with -n: one namespace and the cluster-scoped objects (see in_scope)

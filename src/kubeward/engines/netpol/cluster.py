@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from ...records import field, record
 from ...resource import Resource, applied_copies, where
-from ...snapshot import METADATA_NAME_LABEL, Snapshot
+from ...snapshot import METADATA_NAME_LABEL, Changes, Snapshot
 from ..pss.baseline import host_namespace
 from .admin import AdminPolicy, compile_admin, node_addresses
 from .ipblock import IP, parse_ip
@@ -254,10 +254,13 @@ def namespace_labels(snapshot: Snapshot, notes: list[Note]) -> dict[str, dict[st
 
 
 def pods_of(snapshot: Snapshot, ns_labels: dict[str, dict[str, str]],
-            notes: list[Note] | None = None) -> tuple[list[Pod], list[Pod]]:
+            notes: list[Note] | None = None, known: dict[int, Pod] | None = None) -> tuple[list[Pod], list[Pod]]:
     """(pods, idle): Pod objects as written, plus one representative per workload with no Pod object of its own
-    in the inputs (manifests), standing for `pod_count` pods; `idle` holds the workloads that run no pod."""
+    in the inputs (manifests), standing for `pod_count` pods; `idle` holds the workloads that run no pod.
+    `known`: id(Pod object) -> its model in an earlier build whose objects are still alive (the monitor's
+    previous lane run): a model is a function of the object and its namespace's labels, so it is reused."""
     notes = notes if notes is not None else []
+    known = known or {}
     out: list[Pod] = []
     idle: list[Pod] = []
     seen: set[str] = set()
@@ -280,11 +283,15 @@ def pods_of(snapshot: Snapshot, ns_labels: dict[str, dict[str, str]],
         name, n = res.name, 2
         while f"{ns}/{name}" in seen:  # generateName only: the apiserver would append a random suffix
             name, n = f"{res.name}({n})", n + 1
-        pod = Pod(
-            namespace=ns, name=name, labels=_str_map(res.labels), ns_labels=labels_for(ns), ips=_ips(status),
-            named_ports=named_ports_of(view.spec), host_ip=parse_ip(str(host)) if host else None,
-            host_network=host_namespace(view.spec, "hostNetwork"), resource=res,
-        )
+        was = known.get(id(res))
+        if was is not None and was.name == name and was.ns_labels is labels_for(ns):
+            pod = was  # frozen, and its namespace's labels the very same (from_snapshot keeps equal ones)
+        else:
+            pod = Pod(
+                namespace=ns, name=name, labels=_str_map(res.labels), ns_labels=labels_for(ns), ips=_ips(status),
+                named_ports=named_ports_of(view.spec), host_ip=parse_ip(str(host)) if host else None,
+                host_network=host_namespace(view.spec, "hostNetwork"), resource=res,
+            )
         seen.add(pod.key)
         out.append(pod)
     owned = _owned_workloads(snapshot, pod_objs)
@@ -322,12 +329,25 @@ def pods_of(snapshot: Snapshot, ns_labels: dict[str, dict[str, str]],
     return out, idle
 
 
-def from_snapshot(snapshot: Snapshot, *, ipblock_matches_pods: bool = True) -> Cluster:
-    """The single place where pods and policies come from; live-cluster sources produce a Snapshot too."""
+def from_snapshot(snapshot: Snapshot, *, ipblock_matches_pods: bool = True, reuse: Cluster | None = None) -> Cluster:
+    """The single place where pods and policies come from; live-cluster sources produce a Snapshot too.
+
+    `reuse`: an earlier build whose objects are all still alive (the monitor's previous lane run, `updated`):
+    the models of the Pod objects and the compiled NetworkPolicies of the same object versions are taken
+    from it (each a function of its object alone, and of its namespace's labels for a pod), everything else
+    is built as without it."""
     notes: list[Note] = []
     ns_labels = namespace_labels(snapshot, notes)
-    pods, idle = pods_of(snapshot, ns_labels, notes)
-    policies = [compile_policy(r) for r in _last_of(snapshot.of_kind("NetworkPolicy"), notes, "NetworkPolicy")]
+    known = None
+    if reuse is not None:
+        known = {id(p.resource): p for p in reuse.pods if p.workload is None}
+        for ns, labels in ns_labels.items():  # equal labels kept as the very dict the earlier pod models hold
+            if reuse.namespaces.get(ns) == labels:
+                ns_labels[ns] = reuse.namespaces[ns]
+    same = {id(p.resource): p for p in reuse.policies} if reuse is not None else {}
+    pods, idle = pods_of(snapshot, ns_labels, notes, known)
+    policies = [same.get(id(r)) or compile_policy(r)
+                for r in _last_of(snapshot.of_kind("NetworkPolicy"), notes, "NetworkPolicy")]
     nodes = node_addresses(snapshot.of_kind("Node"))
     admin_objs = _last_of(snapshot.of_kind("AdminNetworkPolicy", "BaselineAdminNetworkPolicy"), notes, "policy")
     admin = [compile_admin(r, nodes) for r in admin_objs]
@@ -343,6 +363,12 @@ def from_snapshot(snapshot: Snapshot, *, ipblock_matches_pods: bool = True) -> C
             notes.append(Note(where(compiled.resource), f"the apiserver would reject it ({path}: {msg}{more}); "
                               "invalid parts match nothing (see netpol lint)", False, compiled.resource))
     return Cluster(pods, policies, admin, ipblock_matches_pods, ns_labels, notes=notes, idle=idle)
+
+
+def updated(before: Cluster, snapshot: Snapshot, changes: Changes) -> Cluster:
+    """The model of `snapshot` from the one of the monitor's previous lane run (Snapshot.derived update=):
+    only the Pods and NetworkPolicies that changed are modelled and compiled again."""
+    return from_snapshot(snapshot, ipblock_matches_pods=before.ipblock_matches_pods, reuse=before)
 
 
 def build(pods: Iterable[Pod], policies: Iterable[Policy], admin: Iterable[AdminPolicy] = (), *,

@@ -7,8 +7,9 @@ peer naming a namespace the inputs do not hold (by `kubernetes.io/metadata.name`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from ...resource import Resource
@@ -150,9 +151,16 @@ def _dns_pods(cluster: Cluster) -> list[Pod]:
 def pod_issues(cluster: Cluster) -> Iterator[Issue]:
     """Isolated pods whose policies still allow everything, and egress isolation that blocks DNS. Pods with no
     isolation at all are the simple-form controls' business (KW-N008/KW-N009)."""
+    yield from _pod_issues(cluster, cluster.pods, _dns_target(cluster))
+
+
+def _dns_target(cluster: Cluster) -> Pod:
     dns = _dns_pods(cluster)
-    dns_target = dns[0] if dns else DNS_POD
-    for pod in cluster.pods:
+    return dns[0] if dns else DNS_POD
+
+
+def _pod_issues(cluster: Cluster, pods: Iterable[Pod], dns_target: Pod) -> Iterator[Issue]:
+    for pod in pods:
         if pod.host_network or _admin_governs(cluster, pod):
             continue  # host-network pods are outside NetworkPolicy; admin tiers need the full engine (explain)
         what = pod.workload or f"Pod/{pod.key}"
@@ -177,6 +185,12 @@ def pod_issues(cluster: Cluster) -> Iterator[Issue]:
 
 
 def issues(cluster: Cluster) -> Iterator[Issue]:
+    yield from _object_issues(cluster)
+    yield from pod_issues(cluster)
+
+
+def _object_issues(cluster: Cluster) -> Iterator[Issue]:
+    """Every issue but the pods' own (pod_issues), in issues() order."""
     for note in cluster.notes:
         if note.code == DUPLICATE:
             yield Issue(DUPLICATE, note.resource, "/metadata/name", f"{note.where}: {note.message}")
@@ -190,12 +204,63 @@ def issues(cluster: Cluster) -> Iterator[Issue]:
             yield Issue(INVALID, ap.resource, path, f"{ap.key}: {msg} (the apiserver accepts it; it matches nothing)")
         for path, msg in ap.warnings:
             yield Issue(DUPLICATE, ap.resource, path, f"{ap.key}: {msg}")
-    yield from pod_issues(cluster)
 
 
-def by_code(cluster: Cluster) -> dict[str, list[Issue]]:
-    out: dict[str, list[Issue]] = {}
-    for i in issues(cluster):
+class Lint(dict[str, list[Issue]]):
+    """`by_code`'s issues by code, and per namespace its pods' issues with what they were made from (what
+    `by_code(cluster, before=)` reuses)."""
+
+    blocks: dict[str, tuple[tuple[Any, ...], list[Issue]]]
+    context: tuple[Any, ...] | None
+
+
+def by_code(cluster: Cluster, before: Lint | None = None) -> Lint:
+    """Issues by code, in issues() order. `before`: the lint of an earlier model (the monitor's previous lane
+    run): the pods' issues of a namespace are taken from it when they were made from the same things: the
+    same Pod objects (same versions, names and counts), the same compiled policies of the namespace, its
+    labels, and the same DNS target and admin tiers (none), which is all pod_issues reads for those pods."""
+    out = Lint()
+    for i in _object_issues(cluster):
+        out.setdefault(i.code, []).append(i)
+    target = _dns_target(cluster)
+    # the DNS target stands in every pod's DNS check; admin tiers may select any pod: then nothing is reused
+    context = None if cluster.admin else (target.resource, target.key, tuple(sorted(target.ns_labels.items())),
+                                          target.labels, target.ips, target.named_ports,
+                                          cluster.ipblock_matches_pods)
+    old = before.blocks if before is not None and context is not None and _same(before.context, context) else {}
+    out.context, out.blocks = context, {}
+    groups: dict[str, list[Pod]] = {}
+    for p in cluster.pods:
+        groups.setdefault(p.namespace, []).append(p)
+    ordered = [p.namespace for p in cluster.pods]
+    contiguous = all(a <= b for a, b in pairwise(ordered))  # pods_of sorts them: per namespace in turn
+    found: list[Issue] = []
+    for ns, pods in groups.items() if contiguous else ():
+        sig = (tuple(p.resource for p in pods), tuple((p.name, p.count, p.workload) for p in pods),
+               tuple(cluster.policies_in(ns)), tuple(sorted(pods[0].ns_labels.items())))
+        kept = old.get(ns)
+        made = kept[1] if kept is not None and _same(kept[0], sig) else list(_pod_issues(cluster, pods, target))
+        out.blocks[ns] = (sig, made)
+        found += made
+    if not contiguous:
+        found = list(_pod_issues(cluster, cluster.pods, target))
+    for i in found:
         out.setdefault(i.code, []).append(i)
     return out
 
+
+def _same(a: tuple[Any, ...] | None, b: tuple[Any, ...] | None) -> bool:
+    """Two signatures (objects first, values after) equal: the objects (resources, compiled policies) by
+    identity, which the signature holding them keeps meaningful; the values by ==."""
+    if a is None or b is None or len(a) != len(b):
+        return a is b
+    for x, y in zip(a, b, strict=True):
+        if isinstance(x, tuple) and isinstance(y, tuple) and x and isinstance(x[0], (Resource, Policy)):
+            if len(x) != len(y) or any(u is not v for u, v in zip(x, y, strict=True)):
+                return False
+        elif isinstance(x, Resource) or isinstance(y, Resource):
+            if x is not y:
+                return False
+        elif x != y:
+            return False
+    return True

@@ -9,6 +9,7 @@ Built once per snapshot; every query afterwards is a handful of dictionary looku
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ...gcpause import gc_paused as paused_gc
 from ...records import record
 from ...resource import Resource, where
-from ...snapshot import Snapshot
+from ...snapshot import Changes, Snapshot
 from .aggregation import AggregatedRole, aggregate, parse_selectors
 from .matching import non_resource_url_matches, rule_allows, verb_matches
 from .model import MASTERS, Binding, Decision, Request, Rule, Subject, UserInfo
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from .bootstrap import Duplicate
 
 RoleKey = tuple[str, str, str]  # (kind, namespace or "", name)
+BINDING_KINDS = ("ClusterRoleBinding", "RoleBinding")
 
 
 @record(frozen=True)
@@ -104,6 +106,13 @@ class RBACIndex:
         for b in bindings:
             if b.role_key not in roles:
                 self._missing[b.index] = self._missing_message(b)
+        # what `updated` needs (set by _build): per binding kind, the input objects in order and the binding
+        # number of each (None: a second definition, skipped); the bootstrap objects reconciled with inputs
+        self._inputs: dict[str, tuple[tuple[Resource, ...], list[int | None]]] | None = None
+        self._wanted: dict[tuple[str, str, str], dict[str, Any]] = {}
+        # the bindings the last `updated` replaced, (before, after): what the escalation graph patches from
+        self.generation = 0
+        self.replaced: list[tuple[Binding, Binding]] = []
 
     # ---- building ---------------------------------------------------------------------------------------------
 
@@ -119,14 +128,15 @@ class RBACIndex:
 
     @classmethod
     def _build(cls, snapshot: Snapshot, builtin_roles: bool, k8s_version: str | None = None) -> RBACIndex:
-        from .bootstrap import RBAC_KINDS, merged, policy_objects
+        from .bootstrap import RBAC_KINDS, key_of, merged, policy_objects
 
         problems: list[str] = []
         agg: dict[str, AggregatedRole] = {}
         objects: dict[RoleKey, Resource] = {}
         duplicates: list[Duplicate] = []
-        entries = merged({k: snapshot.of_kind(k) for k in RBAC_KINDS},
-                         policy_objects(k8s_version) if builtin_roles else None, duplicates)
+        inputs = {k: snapshot.of_kind(k) for k in RBAC_KINDS}
+        policy = policy_objects(k8s_version) if builtin_roles else None
+        entries = merged(inputs, policy, duplicates)
         problems += (f"{where(d.copy)}: {d.message()}" for d in duplicates)
         builtin: set[str] = set()
         for e in entries["ClusterRole"]:
@@ -147,14 +157,113 @@ class RBACIndex:
             if e.resource is not None:
                 objects[key] = e.resource
         bindings: list[Binding] = []
-        for kind in ("ClusterRoleBinding", "RoleBinding"):
+        numbers: dict[int, int] = {}  # id(input object) -> its binding's number
+        for kind in BINDING_KINDS:
             for e in entries[kind]:
+                if e.resource is not None:
+                    numbers[id(e.resource)] = len(bindings)
                 bindings.append(_binding(e.obj, e.resource, len(bindings), kind, e.bootstrap))
         built = cls(roles, bindings, objects, problems)
         built.aggregated_from = {n: a.sources for n, a in agg.items() if a.selectors is not None}
         built.builtin = frozenset(builtin)
         built.duplicates = duplicates
+        built._inputs = {k: (tuple(inputs[k]), [numbers.get(id(r)) for r in inputs[k]]) for k in BINDING_KINDS}
+        wanted: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for obj in policy or ():
+            if obj["kind"] in BINDING_KINDS:
+                wanted.setdefault(key_of(obj["kind"], obj), obj)
+        built._wanted = wanted
         return built
+
+    @classmethod
+    def updated(cls, before: RBACIndex, snapshot: Snapshot, changes: Changes) -> RBACIndex | None:
+        """`before` (the index of the monitor's previous snapshot) patched to equal a build over `snapshot`,
+        when only bindings changed and each changed one kept its name and place (an update, not a create or
+        delete: those renumber the bindings after them); None otherwise (then the caller builds afresh).
+        Patched in place: only the replaced bindings are unindexed and indexed again."""
+        from .bootstrap import RBAC_KINDS, key_of
+
+        kinds = changes.kinds() & set(RBAC_KINDS)
+        if kinds - set(BINDING_KINDS) or before._inputs is None or before.duplicates:
+            return None  # a copy defined twice: an update may change which copy counts (kubectl apply semantics)
+        work: list[tuple[str, int, Resource, Resource]] = []
+        for kind in BINDING_KINDS:
+            now = snapshot.of_kind(kind)
+            old, numbers = before._inputs[kind]
+            if len(now) != len(old):
+                return None
+            for i, (a, b) in enumerate(zip(now, old, strict=True)):
+                if a is not b:
+                    ka, kb = key_of(kind, a.obj), key_of(kind, b.obj)
+                    if ka != kb or not ka[2]:  # renamed (another place) or generateName (no name to match by)
+                        return None
+                    n = numbers[i]
+                    if n is not None:  # never None here: without duplicates every input binding is numbered
+                        work.append((kind, n, a, b))
+        with paused_gc():
+            before._replace(work, {k: tuple(snapshot.of_kind(k)) for k in BINDING_KINDS})
+        return before
+
+    def _replace(self, work: list[tuple[str, int, Resource, Resource]],
+                 inputs: dict[str, tuple[Resource, ...]]) -> None:
+        from .bootstrap import _is_bootstrap, key_of, reconcile
+
+        assert self._inputs is not None
+        self.replaced = []
+        self.generation += 1
+        missing = False
+        for kind, n, res, _ in work:
+            old = self.bindings[n]
+            exp = self._wanted.get(key_of(kind, res.obj))  # as merged(): the input object of a bootstrap name is reconciled
+            obj = reconcile(res.obj, exp) if exp is not None else res.obj
+            new = _binding(obj, res, n, kind, _is_bootstrap(res.obj))
+            self._index_binding(old, remove=True)
+            self._index_binding(new)
+            self.bindings[n] = new
+            self._grants[n] = Grant(new, new.role_key)
+            self._subject_pairs[n] = tuple((s, new.namespace) for s in new.subjects)
+            if self._missing.pop(n, None) is not None:
+                missing = True
+            if new.role_key not in self.roles:
+                self._missing[n] = self._missing_message(new)
+                missing = True
+            self.replaced.append((old, new))
+        if missing:  # in binding order, as a build makes it (allowed_subjects lists the errors in that order)
+            self._missing = dict(sorted(self._missing.items()))
+        self._inputs = {k: (inputs[k], self._inputs[k][1]) for k in BINDING_KINDS}
+
+    def _index_binding(self, b: Binding, remove: bool = False) -> None:
+        """Put `b`'s number in (or take it out of) the subject and role lists, each kept in binding order."""
+        cluster = b.kind == "ClusterRoleBinding"
+        lists: list[tuple[dict[Any, list[int]], Any]] = []
+        for s in b.subjects:
+            k = s.key(b.namespace)
+            if k is not None:
+                lists.append((self._crb_by_subject, k) if cluster else (self._rb_by_subject, (b.namespace, *k)))
+        if cluster:
+            if b.role_kind == "ClusterRole":
+                lists.append((self._crb_by_role, b.role_name))
+        else:
+            lists.append((self._rb_by_role, (b.namespace, b.role_kind, b.role_name)))
+        seen: set[tuple[int, Any]] = set()
+        for table, key in lists:
+            if (id(table), key) in seen:  # a binding naming one subject twice is listed once
+                continue
+            seen.add((id(table), key))
+            lst = table.get(key)
+            if remove:
+                if lst is None:
+                    continue
+                i = bisect_left(lst, b.index)
+                if i < len(lst) and lst[i] == b.index:
+                    del lst[i]
+                    if not lst:
+                        del table[key]
+            else:
+                lst = table[key]
+                i = bisect_left(lst, b.index)
+                if i == len(lst) or lst[i] != b.index:
+                    lst.insert(i, b.index)
 
     def _missing_message(self, b: Binding) -> str:
         # rule.go GetRoleReferenceRules: a missing role is an error handed to the visitor; the walk continues.
