@@ -79,10 +79,38 @@ def index_of(objs: list[dict[str, Any]]) -> RBACIndex:
 @given(universes(), bindings(), st.lists(st.tuples(users, requests), min_size=1, max_size=10))
 def test_adding_a_binding_never_removes_a_permission(objs: list[dict[str, Any]], extra: dict[str, Any],
                                                      asks: list[tuple[UserInfo, Request]]) -> None:
+    # a new object: a binding of a name already taken replaces that one (kubectl apply), a removal
+    extra = {**extra, "metadata": {**extra["metadata"], "name": "added-binding"}}
     before, after = index_of(objs), index_of([*objs, extra])
     for user, req in asks:
         if before.authorize(user, req).allowed:
             assert after.authorize(user, req).allowed, (user, req)
+
+
+@settings(max_examples=200, deadline=None)
+@given(universes(), bindings(), st.lists(st.tuples(users, requests), min_size=1, max_size=10))
+def test_a_binding_applied_again_under_a_taken_name_replaces_it(objs: list[dict[str, Any]], extra: dict[str, Any],
+                                                                asks: list[tuple[UserInfo, Request]]) -> None:
+    """`kubectl apply` of a later copy of a name is an update: the engine answers as over the inputs with the
+    earlier copy taken out and the later put in its place, unless the update changes roleRef (refused: the
+    earlier copy stays)."""
+    kind = extra["kind"]
+    taken = next((o for o in objs if o["kind"] == kind), None)
+    if taken is not None:  # the update case: the name (and namespace) of a binding already in the inputs
+        extra = {**extra, "metadata": dict(taken["metadata"])}
+    meta = extra["metadata"]
+    key = (kind, meta.get("namespace", "default") if kind == "RoleBinding" else "", meta["name"])
+
+    def same(o: dict[str, Any]) -> bool:
+        m = o["metadata"]
+        return (o["kind"], m.get("namespace", "default") if o["kind"] == "RoleBinding" else "", m["name"]) == key
+
+    old = next((o for o in objs if same(o)), None)
+    refused = old is not None and old["roleRef"] != extra["roleRef"]
+    expected = objs if refused else [extra if same(o) else o for o in objs] if old is not None else [*objs, extra]
+    got, want = index_of([*objs, extra]), index_of(expected)
+    for user, req in asks:
+        assert got.authorize(user, req).allowed == want.authorize(user, req).allowed, (user, req)
 
 
 def _applies(subject: Any, binding_ns: str, user: UserInfo) -> bool:
