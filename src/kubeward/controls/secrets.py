@@ -35,8 +35,9 @@ def _esc(key: str) -> str:
 )
 def configmap_credential_key(res: Resource) -> Iterator[Hit]:
     """No non-empty ConfigMap key is named like a credential (password, token, secret, api key...; placeholders
-    such as ${VAR}, flags and absolute file paths are not values): ConfigMaps are not Secrets, so far more subjects may read them, they are not
-    encrypted at rest by a secrets EncryptionConfiguration, and they are shown in plain text. Upstream: the
+    such as ${VAR}, flags and absolute file paths are not values): ConfigMaps are not Secrets, so far more
+    subjects may read them, they are not encrypted at rest by a secrets EncryptionConfiguration, and they are
+    shown in plain text. Upstream: the
     ConfigMap docs (kubernetes.io/docs/concepts/configuration/configmap/: not for confidential data); CIS 5.4.1."""
     for section in ("data", "binaryData"):
         for key, value in _d(res.obj.get(section)).items():

@@ -134,7 +134,7 @@ def placeholder(value: str) -> bool:
 # MYSQL_RANDOM_ROOT_PASSWORD=1) or an absolute file path (GOOGLE_APPLICATION_CREDENTIALS=/etc/sa/key.json names the
 # file that holds the credential).
 _FLAG_VALUES = frozenset({"true", "false", "yes", "no", "y", "n", "on", "off", "0", "1", "enabled", "disabled"})
-_ABSOLUTE_PATH = re.compile(r"(?:/[\w.@+-]+)+/?")
+_ABSOLUTE_PATH = lazy(r"(?:/[\w.@+-]+)+/?")
 
 
 def credential_value(value: object) -> bool:
@@ -155,8 +155,8 @@ def env_literal_secret(pod: PodView) -> Iterator[Hit]:
     (password, passwd, pwd, secret, token, api key, private key, access key, credential, auth key, client
     secret, connection string; not ending in _FILE, _PATH, _DIR, _NAME, _URL_PATH, _ENABLED, _LENGTH, _TTL,
     _EXPIR*, _REF) with a non-blank literal value that is neither a $(VAR) reference nor a template placeholder
-    ({{ }}, ${VAR}, <...>, REPLACE_ME...), a flag (true, yes, 1...) or an absolute file path. The value then sits in the manifest, in Git and in etcd unencrypted;
-    it is never printed. Upstream: kubernetes.io/docs/concepts/configuration/secret/; NSA-CISA Kubernetes
+    ({{ }}, ${VAR}, <...>, REPLACE_ME...), a flag (true, yes, 1...) or an absolute file path. The value then
+    sits in the manifest, in Git and in etcd unencrypted; it is never printed. Upstream: kubernetes.io/docs/concepts/configuration/secret/; NSA-CISA Kubernetes
     Hardening Guide (secrets); MITRE ATT&CK T1552.001."""
     for c, path, _ in _containers(pod):
         env = c.get("env")
