@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from .findings import Location, ObjectRef
+from .records import record
 
 # Kinds the API serves without a namespace (kubectl api-resources --namespaced=false, core and common groups).
 CLUSTER_SCOPED_KINDS = frozenset({
@@ -172,8 +173,25 @@ def where(res: Resource) -> str:
     return f"{at}{res.kind} {f'{ns}/{res.name}' if ns else res.name}"
 
 
+@record(frozen=True)
+class Duplicate:
+    """An input copy of an object that the cluster does not hold: a later copy replaced it, or it is a later copy
+    the apiserver refuses as an update (`refused` says why, e.g. a binding's changed roleRef) and `kept` stayed."""
+
+    copy: Resource
+    kept: Resource
+    refused: str | None
+
+    def message(self) -> str:
+        kind = self.copy.kind
+        if self.refused is None:
+            return f"{kind} defined again at {where(self.kept)}: only the last definition is used"
+        return (f"{kind} defined again with another roleRef, which the apiserver refuses as an update "
+                f"({self.refused}): {where(self.kept)} is used")
+
+
 def applied_copies(resources: Iterable[Resource], refused: Callable[[Resource, Resource], str | None] | None = None
-                   ) -> tuple[list[Resource], list[tuple[Resource, Resource, str | None]]]:
+                   ) -> tuple[list[Resource], list[Duplicate]]:
     """One object per (kind, namespace, name), as `kubectl apply` of the inputs in order leaves the cluster.
 
     The apiserver keys an object by namespace and name (apiserver registry/generic/registry/store.go
@@ -181,11 +199,11 @@ def applied_copies(resources: Iterable[Resource], refused: Callable[[Resource, R
     (kubectl pkg/cmd/apply/patcher.go): fields only the earlier copy set are removed, so the later copy is what
     the cluster holds, unless the apiserver refuses the update (`refused(kept, later)` names the reason, e.g. a
     RoleBinding's immutable roleRef), and then the copy before stays. Objects named only by `generateName` are
-    each their own object. Returns the objects kept, in the order their names first appear, and for every copy
-    that does not count (the copy, the one kept instead, the refusal or None)."""
+    each their own object. Returns the objects kept, in the order their names first appear, and every copy that
+    does not count."""
     by_key: dict[tuple[str, str | None, str], Resource] = {}
     unnamed: list[Resource] = []
-    dropped: list[tuple[Resource, Resource, str | None]] = []
+    dropped: list[Duplicate] = []
     for res in resources:
         meta = res.metadata
         if not meta.get("name") and meta.get("generateName"):
@@ -199,9 +217,9 @@ def applied_copies(resources: Iterable[Resource], refused: Callable[[Resource, R
         reason = refused(prev, res) if refused is not None else None
         if reason is None:
             by_key[key] = res
-            dropped.append((prev, res, None))
+            dropped.append(Duplicate(prev, res, None))
         else:
-            dropped.append((res, prev, reason))
+            dropped.append(Duplicate(res, prev, reason))
     return [*by_key.values(), *unnamed], dropped
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from kubeward.engines.rbac.bootstrap import RBAC_KINDS, Duplicate, merged
+from kubeward.engines.rbac.bootstrap import RBAC_KINDS, merged
+from kubeward.resource import Duplicate
 from kubeward.sources.files import load_paths
 
 SEEDS = range(8)

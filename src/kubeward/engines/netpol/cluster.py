@@ -227,9 +227,9 @@ def _last_of(resources: list[Resource], notes: list[Note], kind_label: str) -> l
     """One object per (kind, namespace, name), the one `kubectl apply` of the inputs leaves; every other copy
     is an error (the inputs do not say which one is meant)."""
     kept, dropped = applied_copies(resources)
-    for prev, res, _ in dropped:
-        notes.append(Note(where(prev), f"{kind_label} defined again at {where(res)}: only the last one is used",
-                          True, prev, DUPLICATE))
+    for d in dropped:
+        notes.append(Note(where(d.copy), f"{kind_label} defined again at {where(d.kept)}: only the last one is used",
+                          True, d.copy, DUPLICATE))
     return kept
 
 

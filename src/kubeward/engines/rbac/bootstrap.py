@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ...records import record
-from ...resource import Resource, applied_copies, where
+from ...resource import Duplicate, Resource, applied_copies
 
 AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"  # rbac.AutoUpdateAnnotationKey
 BOOTSTRAP_LABEL = ("kubernetes.io/bootstrapping", "rbac-defaults")
@@ -143,23 +143,6 @@ def uncovered(owner_rules: list[Any], servant_rules: list[Any]) -> list[dict[str
             if not any(_covers(o, sub) for o in owner_rules)]
 
 
-@record(frozen=True)
-class Duplicate:
-    """An input copy of an RBAC object that the cluster does not hold: a later copy replaced it, or it is a later
-    copy the apiserver refuses as an update (`refused`, e.g. a changed roleRef) and `kept` stayed."""
-
-    kind: str
-    copy: Resource
-    kept: Resource
-    refused: str | None
-
-    def message(self) -> str:
-        if self.refused is None:
-            return f"{self.kind} defined again at {where(self.kept)}: only the last definition is used"
-        return (f"{self.kind} defined again with another roleRef, which the apiserver refuses as an update "
-                f"({self.refused}): {where(self.kept)} is used")
-
-
 def merged(inputs: dict[str, list[Resource]], policy: Iterable[dict[str, Any]] | None,
            duplicates: list[Duplicate] | None = None) -> dict[str, list[Entry]]:
     """Per RBAC kind, the objects a cluster holds: the input objects, one per name as `kubectl apply` of the
@@ -174,7 +157,7 @@ def merged(inputs: dict[str, list[Resource]], policy: Iterable[dict[str, Any]] |
     for kind in RBAC_KINDS:
         kept, dropped = applied_copies(inputs.get(kind, ()), _roleref_change if kind.endswith("Binding") else None)
         if duplicates is not None:
-            duplicates += (Duplicate(kind, *d) for d in dropped)
+            duplicates += dropped
         for r in kept:
             k = key_of(kind, r.obj)
             exp = wanted.get(k)

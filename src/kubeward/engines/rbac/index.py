@@ -12,18 +12,15 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...gcpause import gc_paused as paused_gc
 from ...records import record
-from ...resource import Resource, where
+from ...resource import Duplicate, Resource, where
 from ...snapshot import Changes, Snapshot
 from .aggregation import AggregatedRole, aggregate, parse_selectors
 from .matching import non_resource_url_matches, rule_allows, verb_matches
 from .model import MASTERS, Binding, Decision, Request, Rule, Subject, UserInfo
-
-if TYPE_CHECKING:
-    from .bootstrap import Duplicate
 
 RoleKey = tuple[str, str, str]  # (kind, namespace or "", name)
 BINDING_KINDS = ("ClusterRoleBinding", "RoleBinding")
