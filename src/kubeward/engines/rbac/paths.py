@@ -245,17 +245,15 @@ def _escalation_graph(index: RBACIndex, snapshot: Snapshot) -> EscalationGraph:
             k = s.key(b.namespace)
             if k is None:
                 continue
+            node = _node_of(k)
             if k[0] == "group":
-                node = f"Group {s.name}"
-                groups.add(s.name)
+                groups.add(k[1])
             elif k[1].startswith(SA_PREFIX):
-                ns, _, name = k[1][len(SA_PREFIX):].partition(":")
-                node = sa_node(ns, name)
                 if b.resource is not None:  # a bootstrap binding's subject is no sign the account exists
+                    ns, _, name = k[1][len(SA_PREFIX):].partition(":")
                     sas[ns].add(name)
             else:
-                node = f"User {s.name}"
-                users.add(s.name)
+                users.add(k[1])
             if keys.setdefault(node, k) != k:
                 g.ambiguous.add(node)  # two subject keys, one node (names no apiserver accepts): not patched
             have = held[node][scope]
