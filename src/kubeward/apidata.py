@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import time
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
 from .k8sversion import VersionError, newest, parse, require
+from .shipped import DATA, data_file
 
 BOOTSTRAP_SELECTOR = "kubernetes.io/bootstrapping=rbac-defaults"  # bootstrappolicy labels every object it owns
 RBAC_PATH = "/apis/rbac.authorization.k8s.io/v1"
@@ -120,7 +120,7 @@ def write_json(path: Path, doc: Any) -> None:
 # ---- shipped data ------------------------------------------------------------------------------------------------
 
 def _data_names() -> list[str]:
-    return sorted(p.name for p in resources.files("kubeward").joinpath("data").iterdir())
+    return sorted(p.name for p in DATA.iterdir())
 
 
 @cache
@@ -149,7 +149,7 @@ def normalise_version(version: str | None) -> str:
 
 @cache
 def _load(name: str) -> Any:
-    return json.loads(resources.files("kubeward").joinpath("data", name).read_text())
+    return json.loads(data_file(name).read_text())
 
 
 def discovery(version: str | None = None) -> dict[str, Any]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from importlib import resources
 
 import orjson
 
 from ..records import record
 from ..resource import Resource
+from ..shipped import data_file
 from .registry import Hit, control
 from .settings import current
 
@@ -39,7 +39,7 @@ def _version(text: str | None) -> tuple[int, int] | None:
 @functools.cache
 def table() -> dict[tuple[str, str], DeprecatedApi]:
     """(apiVersion, kind) -> entry, read once from the packaged data file."""
-    raw = orjson.loads((resources.files("kubeward") / "data" / "deprecated_apis.json").read_bytes())
+    raw = orjson.loads(data_file("deprecated_apis.json").read_bytes())
     out: dict[tuple[str, str], DeprecatedApi] = {}
     for row in raw["apis"]:
         dep = _version(row["deprecatedIn"])

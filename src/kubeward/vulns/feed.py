@@ -9,10 +9,10 @@ import io
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..shipped import data_file
 from .osv import OSVError, Record, parse_record
 
 SNAPSHOT = "k8s-cve-feed-osv.json.gz"
@@ -95,5 +95,5 @@ def load_path(path: str) -> Feed:
 
 @cache
 def shipped() -> Feed:
-    raw = resources.files("kubeward").joinpath("data", SNAPSHOT).read_bytes()
+    raw = data_file(SNAPSHOT).read_bytes()
     return parse_feed(json.loads(gzip.decompress(raw)))

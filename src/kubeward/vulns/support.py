@@ -12,9 +12,9 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
 from ..findings import ControlMeta, Finding, Location, ObjectRef, Severity
+from ..shipped import data_file
 from .components import RELEASE, Found
 
 TABLE = "k8s-releases.json"
@@ -68,7 +68,7 @@ def _date(text: object) -> dt.date | None:
 
 @cache
 def shipped() -> Table:
-    doc = json.loads(resources.files("kubeward").joinpath("data", TABLE).read_bytes())
+    doc = json.loads(data_file(TABLE).read_bytes())
     windows = {}
     for m in doc["minors"]:
         major, minor = (int(x) for x in m["minor"].split("."))
