@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -135,6 +133,8 @@ def helm_argv(helm: str, chart: str, opts: RenderOptions) -> list[str]:
 
 def _render_chart(r: Renderable, result: LoadResult, max_bytes: int, opts: RenderOptions,
                   path_env: str | None) -> None:
+    import shutil  # here, not at import: a scan without charts or kustomizations never needs it (~1.5 ms)
+
     helm = shutil.which("helm", path=path_env)
     if helm is None:
         raise _InputProblem(missing_helm(r.shown))
@@ -315,6 +315,9 @@ buildMetadata: [originAnnotations]
 
 def _render_kustomization(r: Renderable, result: LoadResult, max_bytes: int, opts: RenderOptions,
                           path_env: str | None) -> None:
+    import shutil  # as in _render_chart
+    import tempfile
+
     kustomize = shutil.which("kustomize", path=path_env)
     kubectl = None if kustomize else shutil.which("kubectl", path=path_env)
     if kustomize is not None:
