@@ -11,19 +11,21 @@ import gzip
 import io
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from ..findings import InputError
 
+if TYPE_CHECKING:
+    from .prefilter import IdleFilter
+
 # v1alpha1 is what 1.7-1.8 apiservers wrote (older captures); its fields are a subset the detections read alike.
 API_VERSIONS = frozenset({"audit.k8s.io/v1", "audit.k8s.io/v1beta1", "audit.k8s.io/v1alpha1"})
 MAX_ERRORS_SHOWN = 20
 DEFAULT_MAX_DOCUMENT = 256 * 1024 * 1024
-Skip = Callable[[dict[str, Any]], bool]  # prefilter.idle_filter: an event the analyzer has judged and counted
 
 
 @dataclass(slots=True)
@@ -170,7 +172,7 @@ def _is_json_line(raw: bytes) -> bool:
 
 def iter_stream(f: Any, shown: str, stats: ReadStats, max_document: int = DEFAULT_MAX_DOCUMENT,
                 first_line: int = 1, allow_document: bool = True,
-                skip: Skip | None = None) -> Iterator[dict[str, Any]]:
+                skip: IdleFilter | None = None) -> Iterator[dict[str, Any]]:
     """Events from an open binary stream (or an iterable of lines), one JSON value per line; a pretty-printed
     document is read whole. Lines longer than max_document are skipped and counted.
 
@@ -210,35 +212,22 @@ def _chain(first: list[list[Any]], rest: Iterator[list[Any]]) -> Iterator[list[A
 
 
 def _lines_to_events(blocks: Iterable[Any], shown: str, stats: ReadStats, max_document: int,
-                     lineno: int, skip: Skip | None = None) -> Iterator[dict[str, Any]]:
-    loads = orjson.loads
-    for block in blocks:
-        for raw in block:
-            lineno += 1
-            if raw is None:
-                stats.error(f"{shown}:{lineno}", f"line longer than {max_document} bytes, skipped")
-                continue
-            try:
-                obj = loads(raw)
-            except orjson.JSONDecodeError as exc:
-                if raw.startswith(BOM):  # files concatenated with their byte order marks
-                    raw = raw[len(BOM):]
-                    if _decode_error(raw) is None:
-                        yield from events_from_obj(loads(raw), f"{shown}:{lineno}", stats)
-                        continue
-                if raw.strip():
-                    stats.error(f"{shown}:{lineno}", f"not a JSON audit event ({exc.msg})")
-                continue
-            try:  # fast path: the common case checks nothing else (anything else raises or fails: the full path)
-                fast = obj["kind"] == "Event" and obj["apiVersion"] in API_VERSIONS
-            except (KeyError, TypeError):  # no such key, not a dict, an unhashable apiVersion
-                fast = False
-            if fast and obj.__class__ is dict:
-                stats.events += 1
-                if skip is None or not skip(obj):
-                    yield obj
-            else:
-                yield from events_from_obj(obj, f"{shown}:{lineno}", stats)
+                     lineno: int, skip: IdleFilter | None = None) -> Iterator[dict[str, Any]]:
+    from .prefilter import events  # the loop, with the analyzer's idle verdict inline (prefilter.py)
+
+    return events(blocks, shown, stats, max_document, lineno, skip)
+
+
+def unparsed_line(raw: bytes | None, where: str, stats: ReadStats, max_document: int) -> Iterator[dict[str, Any]]:
+    """A line orjson refused: an over-long line (None), a line with a byte order mark (files concatenated with
+    their BOMs), blank, or an error."""
+    if raw is None:
+        stats.error(where, f"line longer than {max_document} bytes, skipped")
+        return
+    if raw.startswith(BOM) and _decode_error(raw[len(BOM):]) is None:
+        yield from events_from_obj(orjson.loads(raw[len(BOM):]), where, stats)
+    elif raw.strip():
+        stats.error(where, f"not a JSON audit event ({_decode_error(raw)})")
 
 
 def _prepend(head: bytes, f: Any, limit: int) -> Iterator[list[Any]]:
@@ -260,7 +249,7 @@ def _prepend(head: bytes, f: Any, limit: int) -> Iterator[list[Any]]:
 
 
 def _whole_document(head: bytes, f: IO[bytes], shown: str, stats: ReadStats, limit: int,
-                    lineno: int, skip: Skip | None = None) -> Iterator[dict[str, Any]]:
+                    lineno: int, skip: IdleFilter | None = None) -> Iterator[dict[str, Any]]:
     buf = bytearray(head)
     while len(buf) <= limit and (chunk := f.read(1 << 20)):
         buf += chunk
@@ -295,7 +284,7 @@ def expand(paths: Iterable[str]) -> Iterator[str]:
 
 
 def iter_events(paths: Iterable[str], stats: ReadStats, *, stdin: IO[bytes] | None = None,
-                max_document: int = DEFAULT_MAX_DOCUMENT, skip: Skip | None = None) -> Iterator[dict[str, Any]]:
+                max_document: int = DEFAULT_MAX_DOCUMENT, skip: IdleFilter | None = None) -> Iterator[dict[str, Any]]:
     """All events of all paths (directories: their files, oldest first), in order; an unreadable path is one
     error and the others are still read."""
     for path in expand(paths):
