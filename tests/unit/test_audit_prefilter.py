@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 
 from kubeward.audit.analyzer import Analyzer, AnalyzerConfig
 from kubeward.audit.detections import Settings, builtin
-from kubeward.audit.parallel import analyze_file_parallel
+from kubeward.audit.parallel import analyze_file_parallel, report_json
 from kubeward.audit.prefilter import idle_filter
 from kubeward.audit.reader import ReadStats, iter_events
 from kubeward.audit.rules import compile_rule
+from kubeward.formats import document
 
 VERBS = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "*", "Create", "proxy"]
 RESOURCES = ["pods", "secrets", "Secrets", "configmaps", "services", "ingresses", "clusterroles", "roles",
@@ -198,6 +199,9 @@ def test_filtered_analysis_equals_full_analysis(tmp_path: Path, evs: list[dict[s
     assert (rs.events, rs.bad_lines) == full[2:] and an.stats.events == full[1]["events"]
     if not any(a["rule"] in PER_RANGE for a in full[0]):
         assert alerts == full[0]
+    # The JSON report with the children's records spliced in unread is the one formats.document writes.
+    rest = {"stats": an.stats.to_json(), "errors": [e.to_json() for e in rs.errors]}
+    assert report_json(got, rest).decode() + "\n" == document({"alerts": alerts, **rest}, "json")
 
 
 # Rules whose memory is per byte range under --workers (parallel.py): their alerts may differ at range bounds.

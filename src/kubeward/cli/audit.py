@@ -225,11 +225,15 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
         warn(f"{stats.malformed} events had fields of unexpected types; the detections concerned skipped them")
     if fmt in DOCUMENTS:
         with gc_paused():  # one record per alert, all kept until the document is written
-            doc = {"alerts": [a.to_json() for a in alerts], "stats": stats.to_json(),
-                   "errors": [e.to_json() for e in rs.errors]}
+            rest = {"stats": stats.to_json(), "errors": [e.to_json() for e in rs.errors]}
             if rs.bad_lines:
-                doc["stats"]["badLines"] = rs.bad_lines
-            text = document(doc, fmt)
+                rest["stats"]["badLines"] = rs.bad_lines
+            if fmt == "json" and workers > 1:
+                from ..audit.parallel import report_json
+
+                text = report_json(alerts, rest).decode() + "\n"  # the workers' records spliced in unread
+            else:
+                text = document({"alerts": [a.to_json() for a in alerts], **rest}, fmt)
     else:
         from ..alerts import fold
 
