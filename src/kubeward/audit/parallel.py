@@ -44,6 +44,11 @@ class Record:
     def __init__(self, raw: bytes, rule: str, severity: Severity) -> None:
         self.raw, self.rule, self.severity = raw, rule, severity
 
+    @classmethod
+    def of(cls, alert: Alert) -> Record:
+        return cls(orjson.dumps(alert.to_json(), option=orjson.OPT_INDENT_2).replace(b"\n", INDENT), alert.rule,
+                   alert.severity)
+
     def to_json(self) -> dict[str, Any]:
         return orjson.loads(self.raw)
 
@@ -63,11 +68,11 @@ class ChunkResult:
 
     def pack(self) -> None:
         """Alerts to records, in the child, written as the report holds them (report_json splices them)."""
-        alerts, self.alerts = self.alerts, []
-        self.records = [orjson.dumps(a.to_json(), option=orjson.OPT_INDENT_2).replace(b"\n", INDENT)
-                        for a in alerts]
-        self.rules = [a.rule for a in alerts]
-        self.severities = bytes(int(a.severity) for a in alerts)
+        records = [Record.of(a) for a in self.alerts]
+        self.alerts = []
+        self.records = [r.raw for r in records]
+        self.rules = [r.rule for r in records]
+        self.severities = bytes(int(r.severity) for r in records)
 
     def unpack(self) -> None:
         """Records back to alerts, in the parent."""
@@ -223,11 +228,16 @@ def analyze_file_parallel(path: str, shown: str, workers: int, parent: Analyzer,
                           read_stats: ReadStats, *, records: bool = False) -> list[Any]:
     """The alerts of the file in log order; `parent` (the run's analyzer) analyzes the first range and replays
     the other ranges' burst inputs, and its stats count every range. With `records` (the caller reads only
-    to_json(), rule and severity of each alert) a child's alerts come back as Records."""
+    to_json(), rule and severity of each alert) a child's alerts come back as Records, and the first range's
+    become Records too while the children finish."""
     ranges = chunk_ranges(path, workers)
     can_fork = hasattr(os, "fork")
     children = [_fork(parent, path, shown, s, e, records) if can_fork else None for s, e in ranges[1:]]
     first = analyze_range(parent, path, shown, *ranges[0], defer_bursts=False) if ranges else None
+    if first is not None and records and children and children[0] is not None:
+        # The first range's alerts written as records while the children write theirs: the report after the
+        # workers is then only spliced together (report_json).
+        first.alerts = [Record.of(a) for a in first.alerts]
     results: list[ChunkResult] = [first] if first is not None else []
     for (s, e), child in zip(ranges[1:], children, strict=True):
         got: Any = None
