@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .reader import API_VERSIONS, ReadStats, events_from_obj, unparsed_line
+from .reader import API_VERSIONS, V1, ReadStats, events_from_obj, unparsed_line
 
 if TYPE_CHECKING:
     from .analyzer import Analyzer
@@ -106,78 +106,71 @@ def events(blocks: Iterable[Any], shown: str, stats: ReadStats, max_document: in
                                                            idle.verdict)
         exempt, gate, by_user, only_user, hooks = idle.exempt, idle.gate, idle.by_user, idle.only_user, idle.hooks
         quiet_ips, quiet_agents, astats = idle.quiet_ips, idle.quiet_agents, idle.stats
-    n = k = 0  # events read and events found idle, not yet written to the statistics
     for block in blocks:
-        for raw in block:
-            lineno += 1
-            try:
-                ev = loads(raw)
-            except orjson.JSONDecodeError:  # None (an over-long line) too
-                if n:
-                    stats.events += n
-                    n = 0
-                yield from unparsed_line(raw, f"{shown}:{lineno}", stats, max_document)
-                continue
-            try:  # the common case checks nothing else (anything else raises or fails: the full path)
-                plain = ev["kind"] == "Event" and ev["apiVersion"] in API_VERSIONS and ev.__class__ is dict
-            except (KeyError, TypeError):  # no such key, not a dict, an unhashable apiVersion
-                plain = False
-            if not plain:
-                if n:
-                    stats.events += n
-                    n = 0
-                yield from events_from_obj(ev, f"{shown}:{lineno}", stats)
-                continue
-            n += 1
-            if judge:
-                # The verdict (module docstring). Subscripts, not .get: a missing field raises KeyError and the
-                # event takes feed's path, which reads it with its own defaults; an optional field (subresource,
-                # userAgent) is read as feed reads it. `busy`: feed has something to do with it.
+        # Counted per block, not per line: its plain events are its lines but those the full path took (and
+        # counted); the idle ones, those not yielded. Written when the block ends or the consumer stops.
+        first, other, fed = lineno, 0, 0
+        try:
+            for raw in block:
+                lineno += 1
                 try:
-                    ref = ev["objectRef"]
-                    stage = ev["stage"]
-                    if ref.__class__ is not dict or stage is None:
-                        busy = True  # feed normalises it (requestinfo.py): its own path
-                    else:
-                        resource = ref["resource"]  # an empty objectRef raises KeyError: feed's path
-                        q = quiet_resources.get(resource)
-                        if q is None:
-                            q = resource_quiet(resource)
-                        if q:
-                            busy = False
-                        else:
-                            key = (stage, resource, ref.get("subresource"), ev["verb"])
-                            v = table.get(key)
-                            if v is None:
-                                v = verdict(key)
-                            busy = v != NOTHING and (v == FEED or not exempt(ev))
-                        if not busy and gate is not None:
-                            busy = gate in ev
-                        if not busy and by_user:
-                            name = ev["user"]["username"]
-                            if only_user is not None:
-                                busy = name.__class__ is not str or name == only_user
-                            else:
-                                busy = name in by_user
-                        if not busy and hooks and stage == "ResponseComplete":
-                            c = ev["responseStatus"]["code"]
-                            busy = c == 403 or c == 401 or (quiet_ips is not None and (
-                                ev["sourceIPs"][-1] not in quiet_ips
-                                or (ev.get("userAgent") or "") not in quiet_agents))
-                except (AttributeError, TypeError, KeyError, ValueError, IndexError):
-                    busy = True  # something missing or of an unexpected type: feed's path (and its malformed count)
-                if not busy:
-                    k += 1
+                    ev = loads(raw)
+                except orjson.JSONDecodeError:  # None (an over-long line) too
+                    other += 1
+                    yield from unparsed_line(raw, f"{shown}:{lineno}", stats, max_document)
                     continue
-                if k:
-                    astats.events += k
-                    k = 0
-            stats.events += n
-            n = 0
-            yield ev
-        if n:
-            stats.events += n
-            n = 0
-        if k:
-            astats.events += k
-            k = 0
+                try:  # the common case checks nothing else (anything else raises or fails: the full path)
+                    api = ev["apiVersion"]
+                    plain = ev["kind"] == "Event" and (api == V1 or api in API_VERSIONS) and ev.__class__ is dict
+                except (KeyError, TypeError):  # no such key, not a dict, an unhashable apiVersion
+                    plain = False
+                if not plain:
+                    other += 1
+                    yield from events_from_obj(ev, f"{shown}:{lineno}", stats)
+                    continue
+                if judge:
+                    # The verdict (module docstring). Subscripts, not .get: a missing field raises KeyError and the
+                    # event takes feed's path, which reads it with its own defaults; an optional field (subresource,
+                    # userAgent) is read as feed reads it. `busy`: feed has something to do with it.
+                    try:
+                        ref = ev["objectRef"]
+                        stage = ev["stage"]
+                        if ref.__class__ is not dict or stage is None:
+                            busy = True  # feed normalises it (requestinfo.py): its own path
+                        else:
+                            resource = ref["resource"]  # an empty objectRef raises KeyError: feed's path
+                            q = quiet_resources.get(resource)
+                            if q is None:
+                                q = resource_quiet(resource)
+                            if q:
+                                busy = False
+                            else:
+                                key = (stage, resource, ref.get("subresource"), ev["verb"])
+                                v = table.get(key)
+                                if v is None:
+                                    v = verdict(key)
+                                busy = v != NOTHING and (v == FEED or not exempt(ev))
+                            if not busy and gate is not None:
+                                busy = gate in ev
+                            if not busy and by_user:
+                                name = ev["user"]["username"]
+                                if only_user is not None:
+                                    busy = name.__class__ is not str or name == only_user
+                                else:
+                                    busy = name in by_user
+                            if not busy and hooks and stage == "ResponseComplete":
+                                c = ev["responseStatus"]["code"]
+                                busy = c == 403 or c == 401 or (quiet_ips is not None and (
+                                    ev["sourceIPs"][-1] not in quiet_ips
+                                    or (ev.get("userAgent") or "") not in quiet_agents))
+                    except (AttributeError, TypeError, KeyError, ValueError, IndexError):
+                        busy = True  # something missing or of an unexpected type: feed's path (and its malformed count)
+                    if not busy:
+                        continue
+                fed += 1
+                yield ev
+        finally:
+            plain = lineno - first - other
+            stats.events += plain
+            if judge:
+                astats.events += plain - fed

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from .prefilter import IdleFilter
 
 # v1alpha1 is what 1.7-1.8 apiservers wrote (older captures); its fields are a subset the detections read alike.
-API_VERSIONS = frozenset({"audit.k8s.io/v1", "audit.k8s.io/v1beta1", "audit.k8s.io/v1alpha1"})
+V1 = "audit.k8s.io/v1"  # what today's apiservers write: compared first, as a fresh string is not hashed
+API_VERSIONS = frozenset({V1, "audit.k8s.io/v1beta1", "audit.k8s.io/v1alpha1"})
 MAX_ERRORS_SHOWN = 20
 DEFAULT_MAX_DOCUMENT = 256 * 1024 * 1024
 
