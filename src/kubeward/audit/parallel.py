@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,7 +143,7 @@ class _Window:
         return rest
 
 
-def _blocks(path: str, start: int, end: int, limit: int = DEFAULT_MAX_DOCUMENT) -> Iterator[list[Any]]:
+def _blocks(path: str, start: int, end: int, limit: int = DEFAULT_MAX_DOCUMENT) -> Iterator[Iterable[Any]]:
     """_lines in the reader's blocks (one list per read), which is what the analysis loop iterates."""
     with open(path, "rb") as f:
         if start:
