@@ -93,7 +93,7 @@ def _is_event(obj: dict[str, Any]) -> bool:
     return kind is None and "auditID" in obj
 
 
-BLOCK = 1 << 16  # 64 KiB: below the allocator's mmap threshold, and the split lines stay in the CPU caches
+BLOCK = 1 << 16  # 64 KiB: below the allocator's mmap threshold, and its lines stay in the CPU caches
 
 
 def bounded_lines(f: Any, limit: int) -> Iterator[bytes | None]:
