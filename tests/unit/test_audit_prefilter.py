@@ -236,3 +236,20 @@ def test_refusals_on_quiet_resources_still_make_bursts(tmp_path: Path) -> None:
     got = _run(str(path), _analyzer(0), with_filter=True)
     assert got == _run(str(path), _analyzer(0), with_filter=False)
     assert got[1]["byRule"] == {"forbidden-burst": 2}  # per user and per source IP
+
+
+def test_counts_are_written_when_the_consumer_stops_mid_block(tmp_path: Path) -> None:
+    # The loop counts per block; a consumer that stops at an event still finds every event before it counted,
+    # the idle ones by the analyzer too, and none after it.
+    lease = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete", "verb": "get",
+             "user": {"username": "system:kube-scheduler"}, "sourceIPs": ["10.0.0.1"], "userAgent": "k",
+             "objectRef": {"resource": "leases"}, "responseStatus": {"code": 200}}
+    secret = {**lease, "objectRef": {"resource": "secrets"}, "user": {"username": "jane"}}
+    path = tmp_path / "a.log"
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in [lease, lease, lease, secret, lease, lease]))
+    an = Analyzer(None, AnalyzerConfig())
+    rs = ReadStats()
+    it = iter_events([str(path)], rs, skip=idle_filter(an))
+    assert next(it)["objectRef"]["resource"] == "secrets"
+    it.close()
+    assert (rs.events, an.stats.events) == (4, 3)
