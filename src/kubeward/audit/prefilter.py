@@ -12,8 +12,9 @@ of an unexpected type, a flattened sourceIPs) is left to feed.
 
 The verdict is written inside the loop over the lines (`events`, the reader's only loop over JSON lines), not
 called per event: most events end there, and a call, the per-event counters and the way out of a function were a
-measurable part of their cost. The counts are kept in locals and written to the statistics before anything is
-yielded and at the end of each block, so a consumer never sees them behind.
+measurable part of their cost. The events are counted per block (its lines less those the full path took; the
+idle ones, those not yielded) and written to the statistics when the block ends or the consumer stops: read
+between two events of a block, the counts are the earlier blocks' (nothing reads them before the end).
 
 The decision is taken after orjson has parsed the line, not from its raw bytes: a pattern that proves a raw line
 is JSON and reads its fields exactly (escapes such as "\\u0073ecrets", key order, duplicate keys) was measured to
