@@ -225,6 +225,7 @@ def test_filter_passes_over_quiet_events_and_counts_them() -> None:
     assert not idle({**lease, "impersonatedUser": {"username": "bob"}})
     assert not idle({**lease, "user": {"username": "system:anonymous"}})
     assert not idle({**lease, "sourceIPs": ["192.168.0.1"]})
+    assert not idle({**lease, "kind": "EventList"}) and an.stats.events == 3  # not one plain Event: feed's path
 
 
 def test_refusals_on_quiet_resources_still_make_bursts(tmp_path: Path) -> None:

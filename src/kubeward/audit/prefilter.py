@@ -85,8 +85,9 @@ class IdleFilter:
 
     def __call__(self, ev: dict[str, Any]) -> bool:
         """True when Analyzer.feed(ev) would return no alert and change nothing but the event count, which it
-        then has counted (analyzer.stats.events)."""
-        return next(events([[ev]], "", ReadStats(), 0, 0, self, _same), None) is None
+        then has counted (analyzer.stats.events); False for anything but one plain Event (feed's own path)."""
+        rs = ReadStats()
+        return next(events([[ev]], "", rs, 0, 0, self, _same), None) is None and rs.events == 1
 
 
 def idle_filter(analyzer: Analyzer) -> IdleFilter | None:
