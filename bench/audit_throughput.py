@@ -12,6 +12,11 @@ compare. On a loaded machine CPU time moves much less than wall time.
 
     python bench/audit_throughput.py                       # 300,000 events, 5 rounds, 2 workers
     python bench/audit_throughput.py --events 100000 --repeat 3 --keep /tmp/a.log --alerts /tmp/a.json
+    python bench/audit_throughput.py --src /base/src --src src      # two source trees, in alternating turns
+
+With --src, each source tree runs as `python -m kubeward.cli.main` with that tree first on PYTHONPATH, and the
+trees take turns inside each round with the floor, so a change is compared with its baseline under the same load;
+--alerts FILE then keeps each tree's report as FILE.1, FILE.2, ... in --src order.
 """
 
 from __future__ import annotations
@@ -131,8 +136,11 @@ def measure_once(cmd: list[str], out: str | None, env: dict[str, str]) -> tuple[
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def kubeward_command() -> list[str]:
-    """`kubeward` as installed beside this interpreter (the console script a user runs), else `python -m`."""
+def kubeward_command(src: str | None = None) -> list[str]:
+    """`kubeward` as installed beside this interpreter (the console script a user runs), else `python -m`; with a
+    source tree always `python -m` (its env puts the tree on PYTHONPATH)."""
+    if src is not None:
+        return [sys.executable, "-m", "kubeward.cli.main"]
     beside = Path(sys.executable).parent / "kubeward"
     found = str(beside) if beside.exists() else shutil.which("kubeward")
     return [found] if found else [sys.executable, "-m", "kubeward.cli.main"]
@@ -145,6 +153,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--keep", metavar="FILE", help="Write the generated log here and keep it.")
     ap.add_argument("--alerts", metavar="FILE", help="Keep the one-core run's JSON report here (to compare runs).")
+    ap.add_argument("--src", metavar="DIR", action="append",
+                    help="Run kubeward from this source tree (repeat to compare trees in alternating turns).")
     args = ap.parse_args()
     path = args.keep or tempfile.mktemp(prefix="kubeward-audit-bench-", suffix=".log")
     try:
@@ -152,22 +162,38 @@ def main() -> int:
         size = generate(path, args.events)
         print(f"generated      {args.events:,} events, {size / 2**20:.1f} MiB, {size / args.events:.0f} B/event "
               f"({time.perf_counter() - t:.1f} s)")
-        def analyze(log: str) -> list[str]:
-            return [*kubeward_command(), "audit", "analyze", log, "-o", "json", "--fail-on", "none", *SOURCE_RULES]
+        srcs: list[str | None] = [os.path.abspath(d) for d in args.src] if args.src else [None]
+        cache = tempfile.mkdtemp(prefix="kubeward-audit-bench-pyc-")
 
-        kw = analyze(path)
-        runs: dict[str, tuple[list[str], str | None]] = {
-            "floor": ([sys.executable, "-c", FLOOR, path], None), "one": (kw, args.alerts)}
-        if args.workers > 1:
-            runs["workers"] = ([*kw, "--workers", str(args.workers)], None)
-        env = child_env(tempfile.mkdtemp(prefix="kubeward-audit-bench-pyc-"))
+        def env_of(src: str | None) -> dict[str, str]:
+            env = child_env(cache)
+            if src is not None:
+                env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+            return env
+
+        def analyze(log: str, src: str | None) -> list[str]:
+            return [*kubeward_command(src), "audit", "analyze", log, "-o", "json", "--fail-on", "none",
+                    *SOURCE_RULES]
+
+        runs: dict[str, tuple[list[str], str | None, dict[str, str]]] = {
+            "floor": ([sys.executable, "-c", FLOOR, path], None, env_of(None))}
+        labels: dict[str, str | None] = {}
+        for i, src in enumerate(srcs, 1):
+            tag = f"@{i}" if args.src else ""
+            labels[tag] = src
+            kw = analyze(path, src)
+            out = (f"{args.alerts}.{i}" if args.src else args.alerts) if args.alerts else None
+            runs["one" + tag] = (kw, out, env_of(src))
+            if args.workers > 1:
+                runs["workers" + tag] = ([*kw, "--workers", str(args.workers)], None, env_of(src))
         warm = path + ".warm"
         generate(warm, 2000)  # an untimed run on a small log compiles and caches every module the runs import
-        measure_once(analyze(warm), None, env)
+        for src in srcs:
+            measure_once(analyze(warm, src), None, env_of(src))
         os.unlink(warm)
         best = {k: (float("inf"), float("inf"), 0.0) for k in runs}
         for _ in range(args.repeat):
-            for k, (cmd, out) in runs.items():
+            for k, (cmd, out, env) in runs.items():
                 w, c, r = measure_once(cmd, out, env)
                 b = best[k]
                 best[k] = (min(b[0], w), min(b[1], c), max(b[2], r))
@@ -175,13 +201,17 @@ def main() -> int:
         fw, fc, _ = best["floor"]
         print(f"parse floor    {n / fw:,.0f} events/s wall, {n / fc:,.0f} events/s CPU "
               f"(best of {args.repeat}: {fw:.2f} s wall, {fc:.2f} s CPU)")
-        ow, oc, orss = best["one"]
-        print(f"analyze 1 core {n / ow:,.0f} events/s wall, {n / oc:,.0f} events/s CPU ({ow:.2f} s, {oc:.2f} s) = "
-              f"{fw / ow:.0%} of the floor by wall, {fc / oc:.0%} by CPU; peak RSS {orss:.0f} MiB")
-        if "workers" in best:
-            ww, wc, wrss = best["workers"]
-            print(f"analyze {args.workers} workers {n / ww:,.0f} events/s wall ({ww:.2f} s; {wc:.2f} s CPU in all) = "
-                  f"{fw / ww:.0%} of the one-core floor by wall, {ow / ww:.2f}x one core; peak RSS {wrss:.0f} MiB")
+        for tag, src in labels.items():
+            if src is not None:
+                print(f"source {tag:<7} {src}")
+            ow, oc, orss = best["one" + tag]
+            print(f"analyze 1 core{tag} {n / ow:,.0f} events/s wall, {n / oc:,.0f} events/s CPU ({ow:.2f} s, "
+                  f"{oc:.2f} s) = {fw / ow:.0%} of the floor by wall, {fc / oc:.0%} by CPU; peak RSS {orss:.0f} MiB")
+            if "workers" + tag in best:
+                ww, wc, wrss = best["workers" + tag]
+                print(f"analyze {args.workers} workers{tag} {n / ww:,.0f} events/s wall ({ww:.2f} s; {wc:.2f} s CPU "
+                      f"in all) = {fw / ww:.0%} of the one-core floor by wall, {ow / ww:.2f}x one core; "
+                      f"peak RSS {wrss:.0f} MiB")
         print(f"machine        {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average "
               f"{os.getloadavg()[0]:.1f} at the end")
     finally:

@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 
 from kubeward.audit.analyzer import Analyzer, AnalyzerConfig
 from kubeward.audit.detections import Settings, builtin
-from kubeward.audit.parallel import analyze_file_parallel
+from kubeward.audit.parallel import analyze_file_parallel, report_json
 from kubeward.audit.prefilter import idle_filter
 from kubeward.audit.reader import ReadStats, iter_events
 from kubeward.audit.rules import compile_rule
+from kubeward.formats import document
 
 VERBS = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "*", "Create", "proxy"]
 RESOURCES = ["pods", "secrets", "Secrets", "configmaps", "services", "ingresses", "clusterroles", "roles",
@@ -198,6 +199,9 @@ def test_filtered_analysis_equals_full_analysis(tmp_path: Path, evs: list[dict[s
     assert (rs.events, rs.bad_lines) == full[2:] and an.stats.events == full[1]["events"]
     if not any(a["rule"] in PER_RANGE for a in full[0]):
         assert alerts == full[0]
+    # The JSON report with the children's records spliced in unread is the one formats.document writes.
+    rest = {"stats": an.stats.to_json(), "errors": [e.to_json() for e in rs.errors]}
+    assert report_json(got, rest).decode() + "\n" == document({"alerts": alerts, **rest}, "json")
 
 
 # Rules whose memory is per byte range under --workers (parallel.py): their alerts may differ at range bounds.
@@ -221,6 +225,7 @@ def test_filter_passes_over_quiet_events_and_counts_them() -> None:
     assert not idle({**lease, "impersonatedUser": {"username": "bob"}})
     assert not idle({**lease, "user": {"username": "system:anonymous"}})
     assert not idle({**lease, "sourceIPs": ["192.168.0.1"]})
+    assert not idle({**lease, "kind": "EventList"}) and an.stats.events == 3  # not one plain Event: feed's path
 
 
 def test_refusals_on_quiet_resources_still_make_bursts(tmp_path: Path) -> None:
@@ -232,3 +237,20 @@ def test_refusals_on_quiet_resources_still_make_bursts(tmp_path: Path) -> None:
     got = _run(str(path), _analyzer(0), with_filter=True)
     assert got == _run(str(path), _analyzer(0), with_filter=False)
     assert got[1]["byRule"] == {"forbidden-burst": 2}  # per user and per source IP
+
+
+def test_counts_are_written_when_the_consumer_stops_mid_block(tmp_path: Path) -> None:
+    # The loop counts per block; a consumer that stops at an event still finds every event before it counted,
+    # the idle ones by the analyzer too, and none after it.
+    lease = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete", "verb": "get",
+             "user": {"username": "system:kube-scheduler"}, "sourceIPs": ["10.0.0.1"], "userAgent": "k",
+             "objectRef": {"resource": "leases"}, "responseStatus": {"code": 200}}
+    secret = {**lease, "objectRef": {"resource": "secrets"}, "user": {"username": "jane"}}
+    path = tmp_path / "a.log"
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in [lease, lease, lease, secret, lease, lease]))
+    an = Analyzer(None, AnalyzerConfig())
+    rs = ReadStats()
+    it = iter_events([str(path)], rs, skip=idle_filter(an))
+    assert next(it)["objectRef"]["resource"] == "secrets"
+    it.close()
+    assert (rs.events, an.stats.events) == (4, 3)

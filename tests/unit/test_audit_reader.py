@@ -102,10 +102,10 @@ def test_chunks_cover_every_line_exactly_once(tmp_path: Path) -> None:
     p.write_bytes(b"".join(lines) + b"tail-without-newline")
     for n in (1, 2, 3, 5, 8, 64, 5000):
         got = [ln for s, e in chunk_ranges(str(p), n) for ln in _lines(str(p), s, e)]
-        assert got == [*(ln.rstrip(b"\n") for ln in lines), b"tail-without-newline"], n
+        assert got == [*lines, b"tail-without-newline"], n  # each line with its newline (line_blocks)
         # Lines over the limit are reported once each, wherever the chunk boundaries fall.
         got = [ln for s, e in chunk_ranges(str(p), n) for ln in _lines(str(p), s, e, limit=6)]
-        assert got == [*(ln.rstrip(b"\n") if len(ln) <= 7 else None for ln in lines), None], n
+        assert got == [*(ln if len(ln) <= 7 else None for ln in lines), None], n
 
 
 def test_overlong_line_is_skipped_not_buffered(tmp_path: Path) -> None:
@@ -128,7 +128,9 @@ def test_line_blocks_match_a_plain_split(lines: list[bytes], final_newline: bool
     want: list[bytes | None] = data.split(b"\n")
     if want and want[-1] == b"":
         want.pop()
-    assert got == [w if len(w) <= limit else None for w in want]  # type: ignore[arg-type]
+    # Each line with its newline, the last one only when the data ends with one; too long without it: None.
+    ends = [b"\n"] * (len(want) - 1) + [b"\n" if data.endswith(b"\n") else b""] if want else []
+    assert got == [w + e if len(w) <= limit else None for w, e in zip(want, ends, strict=True)]  # type: ignore[operator]
 
 
 def _jsonl(*objs: object) -> bytes:

@@ -145,7 +145,10 @@ class SourceDetector:
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._ips: dict[str, str] = {}
         self._uas: dict[str, bool] = {}
-        self._quiet: set[tuple[str, str]] = set()  # (address, agent) pairs both allowed
+        # Addresses and agents found allowed, apart: a request is quiet when both are. Two small sets cost less
+        # per event than one set of pairs (no pair built, and the agents' set is a handful of strings).
+        self._quiet_ips: set[str] = set()
+        self._quiet_agents: set[str] = set()
         self.dropped = 0
 
     @property
@@ -182,7 +185,7 @@ class SourceDetector:
         if ips.__class__ is not list or not ips:
             return False
         ip, ua = ips[-1], ev.get("userAgent") or ""
-        return ip.__class__ is str and ua.__class__ is str and (ip, ua) in self._quiet
+        return ip.__class__ is str and ua.__class__ is str and ip in self._quiet_ips and ua in self._quiet_agents
 
     def check(self, ev: dict[str, Any]) -> Alert | None:
         raw = ev.get("sourceIPs")
@@ -192,14 +195,16 @@ class SourceDetector:
             ips = source_ips(ev)
             ip = ips[-1] if ips else ""
         ua = ev.get("userAgent") or ""
-        pair = (ip, ua) if ua.__class__ is str else None
-        if pair is not None and pair in self._quiet:  # the common case: one set lookup
+        is_str = ua.__class__ is str
+        if is_str and ip in self._quiet_ips and ua in self._quiet_agents:  # the common case: two set lookups
             return None
         ip_verdict = self._ip_verdict(ip) if self.nets and ip else _IP_ALLOWED
         ua_bad = bool(self.agents) and self._agent_unexpected(ua)
+        if ip_verdict is _IP_ALLOWED and len(self._quiet_ips) < VERDICT_MEMO_CAPACITY:
+            self._quiet_ips.add(ip)
+        if is_str and not ua_bad and len(self._quiet_agents) < VERDICT_MEMO_CAPACITY:
+            self._quiet_agents.add(ua)
         if ip_verdict is _IP_ALLOWED and not ua_bad:
-            if pair is not None and len(self._quiet) < VERDICT_MEMO_CAPACITY:
-                self._quiet.add(pair)
             return None
         reasons = []
         if ip_verdict is _IP_OUTSIDE:

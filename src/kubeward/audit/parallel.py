@@ -9,8 +9,9 @@ by the parent's own burst detector, so burst alerts equal and sit where a single
 range shares all state with the rest of the run; a later range starts from the state the analyzer had before the
 file. Unexpected-source alerts come back with their (user, address, agent) identity and the parent keeps only the
 first in log order, as one process does. For a report that is a JSON document (`records`), a child sends its alerts
-as their JSON records (Alert.to_json, written by orjson) rather than pickled Alerts, which cost several times
-more to write and to read, on the path the report waits for; still per range: once-per-request dedup of exec stages straddling a
+as their JSON records (Alert.to_json, written by orjson as the report lays them out) rather than pickled Alerts,
+which cost several times more to write and to read, on the path the report waits for; the parent splices them
+into a JSON report unread (report_json). Still per range: once-per-request dedup of exec stages straddling a
 boundary, escalation-binding's memory of roles created earlier in the log and the memory of workloads planted in
 kube-system."""
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,17 +31,26 @@ from ..findings import InputError, Severity
 from .analyzer import Analyzer, Stats
 from .reader import BLOCK, DEFAULT_MAX_DOCUMENT, ReadStats, _lines_to_events, line_blocks
 
+# An alert record's line breaks inside a JSON report (formats.document: orjson's OPT_INDENT_2, records at depth 2).
+INDENT = b"\n    "
+
 
 class Record:
-    """An alert a worker sent as its JSON record: what a JSON (or YAML) report and the exit code read of it."""
+    """An alert a worker sent as its record, already written as the JSON report holds it (`raw`): what a JSON (or
+    YAML) report and the exit code read of it."""
 
-    __slots__ = ("record", "rule", "severity")
+    __slots__ = ("raw", "rule", "severity")
 
-    def __init__(self, record: dict[str, Any], severity: Severity) -> None:
-        self.record, self.rule, self.severity = record, record["rule"], severity
+    def __init__(self, raw: bytes, rule: str, severity: Severity) -> None:
+        self.raw, self.rule, self.severity = raw, rule, severity
+
+    @classmethod
+    def of(cls, alert: Alert) -> Record:
+        return cls(orjson.dumps(alert.to_json(), option=orjson.OPT_INDENT_2).replace(b"\n", INDENT), alert.rule,
+                   alert.severity)
 
     def to_json(self) -> dict[str, Any]:
-        return self.record
+        return orjson.loads(self.raw)
 
 
 @dataclass(slots=True)
@@ -52,22 +62,51 @@ class ChunkResult:
     events: int
     bad_lines: int
     errors: list[InputError]
-    records: bytes = b""  # a child's alerts as one JSON array of their records (alerts then empty)
+    records: list[bytes] | None = None  # a child's alerts as their JSON records (alerts then empty)
+    rules: list[str] | None = None  # their rules
     severities: bytes = b""  # their severities, one byte each
 
     def pack(self) -> None:
-        """Alerts to records, in the child (see the module docstring)."""
-        alerts, self.alerts = self.alerts, []
-        self.records = orjson.dumps([a.to_json() for a in alerts])
-        self.severities = bytes(int(a.severity) for a in alerts)
+        """Alerts to records, in the child, written as the report holds them (report_json splices them)."""
+        records = [Record.of(a) for a in self.alerts]
+        self.alerts = []
+        self.records = [r.raw for r in records]
+        self.rules = [r.rule for r in records]
+        self.severities = bytes(int(r.severity) for r in records)
 
     def unpack(self) -> None:
         """Records back to alerts, in the parent."""
-        if self.records:
+        if self.records is not None and self.rules is not None:
             by_value = {int(s): s for s in Severity}
-            self.alerts = [Record(r, by_value[s]) for r, s in zip(orjson.loads(self.records), self.severities,
-                                                                  strict=True)]
-            self.records = self.severities = b""
+            self.alerts = [Record(r, rule, by_value[s]) for r, rule, s in zip(self.records, self.rules,
+                                                                               self.severities, strict=True)]
+            self.records = self.rules = None
+            self.severities = b""
+
+
+def report_json(alerts: list[Any], rest: dict[str, Any]) -> bytes:
+    """The JSON report {"alerts": [...], **rest} byte for byte as formats.document writes it (orjson, OPT_INDENT_2),
+    the workers' records spliced in as they came rather than parsed and written again (the parent's serial part
+    after the workers: half the report)."""
+    if not any(a.__class__ is Record for a in alerts):
+        return orjson.dumps({"alerts": [a.to_json() for a in alerts], **rest}, option=orjson.OPT_INDENT_2)
+    pieces: list[bytes] = []
+    run: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if run:  # b"[\n  {...},\n  {...}\n]": the records between the brackets, two spaces deeper
+            pieces.append(orjson.dumps(run, option=orjson.OPT_INDENT_2)[4:-2].replace(b"\n", b"\n  "))
+            run.clear()
+
+    for a in alerts:
+        if a.__class__ is Record:
+            flush()
+            pieces.append(a.raw)
+        else:
+            run.append(a.to_json())
+    flush()
+    tail = orjson.dumps(rest, option=orjson.OPT_INDENT_2)  # b'{\n  "stats": ...\n}'
+    return b'{\n  "alerts": [\n    ' + b",\n    ".join(pieces) + b"\n  ],\n" + tail[2:]
 
 
 def chunk_ranges(path: str, n: int) -> list[tuple[int, int]]:
@@ -104,7 +143,7 @@ class _Window:
         return rest
 
 
-def _blocks(path: str, start: int, end: int, limit: int = DEFAULT_MAX_DOCUMENT) -> Iterator[list[Any]]:
+def _blocks(path: str, start: int, end: int, limit: int = DEFAULT_MAX_DOCUMENT) -> Iterator[Iterable[Any]]:
     """_lines in the reader's blocks (one list per read), which is what the analysis loop iterates."""
     with open(path, "rb") as f:
         if start:
@@ -189,11 +228,16 @@ def analyze_file_parallel(path: str, shown: str, workers: int, parent: Analyzer,
                           read_stats: ReadStats, *, records: bool = False) -> list[Any]:
     """The alerts of the file in log order; `parent` (the run's analyzer) analyzes the first range and replays
     the other ranges' burst inputs, and its stats count every range. With `records` (the caller reads only
-    to_json(), rule and severity of each alert) a child's alerts come back as Records."""
+    to_json(), rule and severity of each alert) a child's alerts come back as Records, and the first range's
+    become Records too while the children finish."""
     ranges = chunk_ranges(path, workers)
     can_fork = hasattr(os, "fork")
     children = [_fork(parent, path, shown, s, e, records) if can_fork else None for s, e in ranges[1:]]
     first = analyze_range(parent, path, shown, *ranges[0], defer_bursts=False) if ranges else None
+    if first is not None and records and children and children[0] is not None:
+        # The first range's alerts written as records while the children write theirs: the report after the
+        # workers is then only spliced together (report_json).
+        first.alerts = [Record.of(a) for a in first.alerts]
     results: list[ChunkResult] = [first] if first is not None else []
     for (s, e), child in zip(ranges[1:], children, strict=True):
         got: Any = None

@@ -11,19 +11,22 @@ import gzip
 import io
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from ..findings import InputError
 
+if TYPE_CHECKING:
+    from .prefilter import IdleFilter
+
 # v1alpha1 is what 1.7-1.8 apiservers wrote (older captures); its fields are a subset the detections read alike.
-API_VERSIONS = frozenset({"audit.k8s.io/v1", "audit.k8s.io/v1beta1", "audit.k8s.io/v1alpha1"})
+V1 = "audit.k8s.io/v1"  # what today's apiservers write: compared first, as a fresh string is not hashed
+API_VERSIONS = frozenset({V1, "audit.k8s.io/v1beta1", "audit.k8s.io/v1alpha1"})
 MAX_ERRORS_SHOWN = 20
 DEFAULT_MAX_DOCUMENT = 256 * 1024 * 1024
-Skip = Callable[[dict[str, Any]], bool]  # prefilter.idle_filter: an event the analyzer has judged and counted
 
 
 @dataclass(slots=True)
@@ -90,7 +93,7 @@ def _is_event(obj: dict[str, Any]) -> bool:
     return kind is None and "auditID" in obj
 
 
-BLOCK = 1 << 16  # 64 KiB: below the allocator's mmap threshold, and the split lines stay in the CPU caches
+BLOCK = 1 << 16  # 64 KiB: below the allocator's mmap threshold, and its lines stay in the CPU caches
 
 
 def bounded_lines(f: Any, limit: int) -> Iterator[bytes | None]:
@@ -100,9 +103,14 @@ def bounded_lines(f: Any, limit: int) -> Iterator[bytes | None]:
         yield from block
 
 
-def line_blocks(f: Any, limit: int, size: int = BLOCK) -> Iterator[list[bytes | None]]:
-    """Lines in batches: read big blocks and split them in C (much cheaper per line than readline). A line longer
-    than `limit` becomes None; its bytes are dropped as they arrive, so memory stays bounded."""
+def line_blocks(f: Any, limit: int, size: int = BLOCK) -> Iterator[Iterable[bytes | None]]:
+    """Lines in batches, each with its newline (the stream's last line may have none): big blocks are read and
+    their whole lines iterated by io.BytesIO in C. A line longer than `limit` (newline not counted) becomes None;
+    its bytes are dropped as they arrive, so memory stays bounded.
+
+    BytesIO rather than bytes.split: split makes the block's ~80 lines at once, past the allocator's per-size
+    cache, where BytesIO makes each as it is read and the line before it is freed by then; over the bench log
+    the loop with the parse costs ~4,000 fewer instructions a line, ~15 % less CPU time."""
     pending: list[bytes] = []  # pieces of the current, unfinished line
     pending_len = 0
     skipping = False
@@ -116,33 +124,27 @@ def line_blocks(f: Any, limit: int, size: int = BLOCK) -> Iterator[list[bytes | 
                 if pending_len > limit:
                     pending, pending_len, skipping = [], 0, True
             continue
+        start = nl + 1
         if skipping:
-            out: list[bytes | None] = [None]
-            chunk = chunk[nl + 1:]
+            yield [None]
             skipping = False
-            parts: list[Any] = chunk.split(b"\n")
+        elif pending:
+            line = b"".join(pending) + chunk[:start]
+            # The pending piece plus this chunk's head may make the line too long.
+            yield [line if len(line) - 1 <= limit else None]
+            pending, pending_len = [], 0
         else:
-            out = []
-            if pending:
-                parts = (b"".join(pending) + chunk).split(b"\n")
-                if len(parts[0]) > limit:
-                    parts[0] = None  # the pending piece plus this chunk's head made the line too long
-                pending, pending_len = [], 0
-            else:
-                parts = chunk.split(b"\n")
-        last = parts.pop()
-        if last:
+            start = 0
+        end = chunk.rfind(b"\n") + 1
+        if end < len(chunk):
+            last = chunk[end:]
             if len(last) > limit:
                 skipping = True
             else:
                 pending, pending_len = [last], len(last)
-        if check_each:
-            parts = [p if p is None or len(p) <= limit else None for p in parts]
-        if out:
-            out.extend(parts)
-            yield out
-        elif parts:
-            yield parts
+        if end > start:
+            lines = io.BytesIO(chunk[start:end] if start or end < len(chunk) else chunk)
+            yield [p if len(p) - 1 <= limit else None for p in lines] if check_each else lines
     if skipping:
         yield [None]
     elif pending:
@@ -170,7 +172,7 @@ def _is_json_line(raw: bytes) -> bool:
 
 def iter_stream(f: Any, shown: str, stats: ReadStats, max_document: int = DEFAULT_MAX_DOCUMENT,
                 first_line: int = 1, allow_document: bool = True,
-                skip: Skip | None = None) -> Iterator[dict[str, Any]]:
+                skip: IdleFilter | None = None) -> Iterator[dict[str, Any]]:
     """Events from an open binary stream (or an iterable of lines), one JSON value per line; a pretty-printed
     document is read whole. Lines longer than max_document are skipped and counted.
 
@@ -204,44 +206,31 @@ def iter_stream(f: Any, shown: str, stats: ReadStats, max_document: int = DEFAUL
     yield from _lines_to_events(blocks, shown, stats, max_document, lineno, skip)
 
 
-def _chain(first: list[list[Any]], rest: Iterator[list[Any]]) -> Iterator[list[Any]]:
+def _chain(first: list[list[Any]], rest: Iterator[Iterable[Any]]) -> Iterator[Iterable[Any]]:
     yield from first
     yield from rest
 
 
 def _lines_to_events(blocks: Iterable[Any], shown: str, stats: ReadStats, max_document: int,
-                     lineno: int, skip: Skip | None = None) -> Iterator[dict[str, Any]]:
-    loads = orjson.loads
-    for block in blocks:
-        for raw in block:
-            lineno += 1
-            if raw is None:
-                stats.error(f"{shown}:{lineno}", f"line longer than {max_document} bytes, skipped")
-                continue
-            try:
-                obj = loads(raw)
-            except orjson.JSONDecodeError as exc:
-                if raw.startswith(BOM):  # files concatenated with their byte order marks
-                    raw = raw[len(BOM):]
-                    if _decode_error(raw) is None:
-                        yield from events_from_obj(loads(raw), f"{shown}:{lineno}", stats)
-                        continue
-                if raw.strip():
-                    stats.error(f"{shown}:{lineno}", f"not a JSON audit event ({exc.msg})")
-                continue
-            try:  # fast path: the common case checks nothing else (anything else raises or fails: the full path)
-                fast = obj["kind"] == "Event" and obj["apiVersion"] in API_VERSIONS
-            except (KeyError, TypeError):  # no such key, not a dict, an unhashable apiVersion
-                fast = False
-            if fast and obj.__class__ is dict:
-                stats.events += 1
-                if skip is None or not skip(obj):
-                    yield obj
-            else:
-                yield from events_from_obj(obj, f"{shown}:{lineno}", stats)
+                     lineno: int, skip: IdleFilter | None = None) -> Iterator[dict[str, Any]]:
+    from .prefilter import events  # the loop, with the analyzer's idle verdict inline (prefilter.py)
+
+    return events(blocks, shown, stats, max_document, lineno, skip)
 
 
-def _prepend(head: bytes, f: Any, limit: int) -> Iterator[list[Any]]:
+def unparsed_line(raw: bytes | None, where: str, stats: ReadStats, max_document: int) -> Iterator[dict[str, Any]]:
+    """A line orjson refused: an over-long line (None), a line with a byte order mark (files concatenated with
+    their BOMs), blank, or an error."""
+    if raw is None:
+        stats.error(where, f"line longer than {max_document} bytes, skipped")
+        return
+    if raw.startswith(BOM) and _decode_error(raw[len(BOM):]) is None:
+        yield from events_from_obj(orjson.loads(raw[len(BOM):]), where, stats)
+    elif raw.strip():
+        stats.error(where, f"not a JSON audit event ({_decode_error(raw)})")
+
+
+def _prepend(head: bytes, f: Any, limit: int) -> Iterator[Iterable[Any]]:
     """The first line (already read; b"" if none is pending) followed by the rest in blocks; an over-long first
     line is finished here."""
     if not head:
@@ -260,7 +249,7 @@ def _prepend(head: bytes, f: Any, limit: int) -> Iterator[list[Any]]:
 
 
 def _whole_document(head: bytes, f: IO[bytes], shown: str, stats: ReadStats, limit: int,
-                    lineno: int, skip: Skip | None = None) -> Iterator[dict[str, Any]]:
+                    lineno: int, skip: IdleFilter | None = None) -> Iterator[dict[str, Any]]:
     buf = bytearray(head)
     while len(buf) <= limit and (chunk := f.read(1 << 20)):
         buf += chunk
@@ -277,7 +266,7 @@ def _whole_document(head: bytes, f: IO[bytes], shown: str, stats: ReadStats, lim
     cut = data.rfind(b"\n") + 1
     lines: list[Any] = data[:cut].split(b"\n")[:-1]
     rest = data[cut:]
-    tail: Iterator[list[Any]] = _prepend(rest + f.readline(limit), f, limit) if rest else line_blocks(f, limit)
+    tail: Iterator[Iterable[Any]] = _prepend(rest + f.readline(limit), f, limit) if rest else line_blocks(f, limit)
     yield from _lines_to_events(_chain([lines], tail), shown, stats, limit, lineno, skip)
 
 
@@ -295,7 +284,7 @@ def expand(paths: Iterable[str]) -> Iterator[str]:
 
 
 def iter_events(paths: Iterable[str], stats: ReadStats, *, stdin: IO[bytes] | None = None,
-                max_document: int = DEFAULT_MAX_DOCUMENT, skip: Skip | None = None) -> Iterator[dict[str, Any]]:
+                max_document: int = DEFAULT_MAX_DOCUMENT, skip: IdleFilter | None = None) -> Iterator[dict[str, Any]]:
     """All events of all paths (directories: their files, oldest first), in order; an unreadable path is one
     error and the others are still read."""
     for path in expand(paths):
