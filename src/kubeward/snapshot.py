@@ -27,6 +27,46 @@ class Changes:
         return {*self.removed, *self.added}
 
 
+@record
+class Verdicts:
+    """One judging function's results on each object of a snapshot, in the objects' order: `each` by object
+    identity (the object, its namespace, its results), `results` all of them in turn (judged_each)."""
+
+    each: dict[int, tuple[Resource, str | None, list[Any]]]
+    results: list[Any]
+
+
+def judged_each(snapshot: Snapshot, key: str, objects: Callable[[Snapshot], Iterable[Resource]],
+                judge: Callable[[Snapshot], Callable[[Resource], list[Any]]],
+                touched: Callable[[Changes], set[str | None]]) -> list[Any]:
+    """The results of `judge(snapshot)(obj)` for each of `objects(snapshot)`, in turn: what a cross-object
+    control yields when its verdict on an object depends on the object and its namespace's other objects only.
+
+    Derived as `key` with an update (the monitor's lane): an object version judged in the previous run keeps its
+    results unless its namespace is in `touched(changes)`, the namespaces where an object the verdicts read
+    (not the judged object itself) changed; the judge stays the control's one predicate, run on fewer objects.
+    """
+    def verdicts(snap: Snapshot, before: Verdicts | None, stale: set[str | None]) -> Verdicts:
+        one, old = judge(snap), before.each if before is not None else {}
+        each: dict[int, tuple[Resource, str | None, list[Any]]] = {}
+        results: list[Any] = []
+        for r in objects(snap):
+            got = old.get(id(r))
+            if got is None or got[0] is not r or got[1] in stale:
+                got = (r, r.namespace, one(r))
+            each[id(r)] = got
+            results += got[2]
+        return Verdicts(each, results)
+
+    return snapshot.derived(key, lambda s: verdicts(s, None, set()),
+                            update=lambda before, s, changes: verdicts(s, before, touched(changes))).results
+
+
+def namespaces_of(changes: Changes, *kinds: str) -> set[str | None]:
+    """The namespaces of the objects of `kinds` that changed (touched, judged_each)."""
+    return {r.namespace for side in (changes.removed, changes.added) for k in kinds for r in side.get(k, ())}
+
+
 # objects grouped by kind, each with its (namespace, name): how the monitor holds them (Snapshot._lay_out)
 Layout = Iterable[tuple[str, Iterable[tuple[tuple[str | None, str], Resource]]]]
 

@@ -21,7 +21,7 @@ from kubeward.paths.build import build
 from kubeward.resource import Resource
 from kubeward.scan import ScanOptions, plan, scan
 from kubeward.scan import settings as scan_settings
-from kubeward.snapshot import Snapshot
+from kubeward.snapshot import Snapshot, Verdicts
 from kubeward.sources.cluster import SCAN_TYPES, ClusterSnapshot
 
 TYPES = {t.kind: t for t in SCAN_TYPES}
@@ -179,6 +179,17 @@ def _lint_shape(found: dict[str, list[Any]]) -> list[Any]:
                     for i in issues]) for code, issues in found.items()]
 
 
+# the per-workload verdicts the lane keeps (snapshot.judged_each): KW-N008/N009, KW-W044, pods per account
+VERDICTS = ("network.unselected.ingress", "network.unselected.egress", "workload.sa_token_automount",
+            "rbac.pods_by_sa.each")
+
+
+def _verdicts_shape(v: Verdicts) -> list[Any]:
+    def plain(x: Any) -> Any:
+        return (x.kind, x.namespace, x.name) if isinstance(x, Resource) else x
+    return [tuple(map(plain, r)) for r in v.results]
+
+
 def _graph_shape(g: EscalationGraph) -> tuple[Any, ...]:
     def edge(e: tuple[str, Any]) -> Any:
         return e[0], None if e[1] is None else e[1].index
@@ -208,6 +219,7 @@ def test_the_lane_patched_engines_and_findings_equal_a_fresh_evaluation(seed: in
 
     monkeypatch.setattr(RBACIndex, "updated", staticmethod(count_index))
     monkeypatch.setattr(rbac_paths, "updated_escalation_graph", count_graph)
+    kept_verdicts: dict[str, Verdicts] = {}
     with scan_settings(options):
         state = _world(rnd)
         inc = Incremental(state, plan(options), options)  # lane off: every evaluation runs the lane's work
@@ -231,11 +243,20 @@ def test_the_lane_patched_engines_and_findings_equal_a_fresh_evaluation(seed: in
                     fresh, fresh_index, escalations=escalation_graph(fresh_index, fresh), cluster=from_snapshot(fresh)))
             if "netpol.lint" in kept:
                 assert _lint_shape(kept["netpol.lint"]) == _lint_shape(lint.by_code(from_snapshot(fresh)))
+            for key in VERDICTS:  # equal to a fresh scan's, and an unchanged workload's verdict kept, not made again
+                if key in kept and key in fresh._derived:
+                    assert _verdicts_shape(kept[key]) == _verdicts_shape(fresh._derived[key])
+                    before = kept_verdicts.get(key)
+                    if before is not None and kept[key] is not before:
+                        reused = sum(e is before.each.get(i) for i, e in kept[key].each.items())
+                        patched[key] = patched.get(key, 0) + reused
+                    kept_verdicts[key] = kept[key]
             if "rbac.escalations" in kept:
                 assert _graph_shape(kept["rbac.escalations"]) == \
                     _graph_shape(escalation_graph(RBACIndex.from_snapshot(fresh), fresh))
     assert patched["index"] > 0 and patched["graph"] > 0  # the patches ran, not only the fallbacks
     assert patched.get("paths", 0) > 0  # and the attack graph was compared
+    assert all(patched.get(k, 0) > 0 for k in VERDICTS), patched  # verdicts kept across lane runs
 
 
 def test_the_lane_snapshot_laid_out_from_the_held_objects_has_a_plain_snapshots_tables() -> None:

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 from ..engines.pss.baseline import host_namespace
 from ..records import record
 from ..resource import POD_KINDS, Resource
 from ..selectors import Selector, SelectorError, compile_selector
-from ..snapshot import Snapshot
+from ..snapshot import Snapshot, judged_each, namespaces_of
 from ..textsafe import printable
 from .registry import Hit, control
 
 Found = Iterator[tuple[Resource, str, str]]
+Located = tuple[Resource, str, str]
 
 
 def _d(value: Any) -> dict[str, Any]:
@@ -193,22 +195,44 @@ class _Policy:
     egress: bool
 
 
-def _policies(snap: Snapshot) -> dict[str, list[_Policy]]:
-    out: dict[str, list[_Policy]] = {}
+def _policy(res: Resource) -> _Policy:
+    spec = _d(res.obj.get("spec"))
+    try:
+        # podSelector is a required struct: omitted decodes to {} and selects every pod in the namespace.
+        sel = compile_selector(spec.get("podSelector") or {})
+    except (SelectorError, TypeError, AttributeError):
+        sel = None  # malformed: the apiserver would have rejected it, so it selects nothing
+    types = spec.get("policyTypes")
+    if isinstance(types, list) and types:
+        ing, eg = "Ingress" in types, "Egress" in types
+    else:
+        ing, eg = True, bool(_l(spec.get("egress")))
+    return _Policy(str(res.namespace), sel, ing, eg)
+
+
+@record
+class _Policies:
+    by_ns: dict[str, list[_Policy]]  # in the snapshot's order
+    each: dict[int, tuple[Resource, _Policy]]  # by object identity: the monitor's next lane run reuses them
+
+
+def _policies_of(snap: Snapshot, before: _Policies | None) -> _Policies:
+    old = before.each if before is not None else {}
+    by_ns: dict[str, list[_Policy]] = {}
+    each: dict[int, tuple[Resource, _Policy]] = {}
     for res in snap.of_kind("NetworkPolicy"):
-        spec = _d(res.obj.get("spec"))
-        try:
-            # podSelector is a required struct: omitted decodes to {} and selects every pod in the namespace.
-            sel = compile_selector(spec.get("podSelector") or {})
-        except (SelectorError, TypeError, AttributeError):
-            sel = None  # malformed: the apiserver would have rejected it, so it selects nothing
-        types = spec.get("policyTypes")
-        if isinstance(types, list) and types:
-            ing, eg = "Ingress" in types, "Egress" in types
-        else:
-            ing, eg = True, bool(_l(spec.get("egress")))
-        out.setdefault(str(res.namespace), []).append(_Policy(str(res.namespace), sel, ing, eg))
-    return out
+        got = old.get(id(res))
+        if got is None or got[0] is not res:
+            got = (res, _policy(res))  # a function of the object alone: reused while it is the same version
+        each[id(res)] = got
+        by_ns.setdefault(got[1].namespace, []).append(got[1])
+    return _Policies(by_ns, each)
+
+
+def _policies(snap: Snapshot) -> dict[str, list[_Policy]]:
+    """The simple form of each NetworkPolicy, per namespace: once per snapshot for KW-N007..N009."""
+    return snap.derived("network.policies", lambda s: _policies_of(s, None),
+                        update=lambda before, s, _: _policies_of(s, before)).by_ns
 
 
 @control(
@@ -235,20 +259,27 @@ def namespace_without_policy(snap: Snapshot) -> Found:
             yield pods[0], "/metadata", f"namespace {ns} has no NetworkPolicy: all pod traffic is allowed"
 
 
+def _unselected_in(direction: str, by_ns: dict[str, list[_Policy]], res: Resource) -> list[Located]:
+    """KW-N008/N009 on one workload, given its namespace's policies."""
+    pod = res.pod()
+    if pod is None or host_namespace(pod.spec, "hostNetwork"):
+        return []  # NetworkPolicy does not apply to host-network pods
+    labels = pod.labels
+    pols = by_ns.get(str(res.namespace), ())
+    if any(getattr(p, direction) and p.selector is not None and p.selector.matches(labels) for p in pols):
+        return []
+    where = f"{pod.base}/metadata/labels" if pod.labels else (f"{pod.base}/metadata" if pod.base else "/metadata")
+    what = "ingress" if direction == "ingress" else "egress"
+    return [(res, where, f"no NetworkPolicy selects these pods for {what}: all {what} traffic is allowed")]
+
+
 def _unselected(direction: str) -> Any:
     def check(snap: Snapshot) -> Found:
-        by_ns = _policies(snap)
-        for res in snap.workloads():
-            pod = res.pod()
-            if pod is None or host_namespace(pod.spec, "hostNetwork"):
-                continue  # NetworkPolicy does not apply to host-network pods
-            labels = pod.labels
-            pols = by_ns.get(str(res.namespace), ())
-            if any(getattr(p, direction) and p.selector is not None and p.selector.matches(labels) for p in pols):
-                continue
-            where = f"{pod.base}/metadata/labels" if pod.labels else (f"{pod.base}/metadata" if pod.base else "/metadata")
-            what = "ingress" if direction == "ingress" else "egress"
-            yield res, where, f"no NetworkPolicy selects these pods for {what}: all {what} traffic is allowed"
+        # a workload's verdict reads its own pod and its namespace's policies: the monitor re-judges only the
+        # workloads that changed and those of namespaces whose policies changed
+        yield from judged_each(snap, f"network.unselected.{direction}", lambda s: s.workloads(),
+                               lambda s: partial(_unselected_in, direction, _policies(s)),
+                               lambda changes: namespaces_of(changes, "NetworkPolicy"))
     return check
 
 

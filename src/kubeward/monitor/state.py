@@ -82,7 +82,8 @@ class TracedSnapshot(ClusterSnapshot):
 
     def prime(self, previous: dict[str, tuple[Any, frozenset[str]]], changes: Changes) -> None:
         """Derived values of the snapshot before whose reads changed, and what changed since it: a value
-        built with an `update` is patched from its earlier self rather than built again."""
+        built with an `update` is patched from its earlier self rather than built again. Called again, it
+        replaces the values left (the lane primes again after rebuilding the by_value values)."""
         self._previous, self._changes = dict(previous), changes
 
     def carried(self) -> dict[str, tuple[Any, frozenset[str]]]:
@@ -753,6 +754,9 @@ class Incremental:
         def stale(reads: frozenset[str]) -> bool:
             return ALL in reads or bool(reads & changed)
 
+        diff = _changes(self._lane_before, job.resources) if self._lane_before is not None else None
+        if diff is not None:  # first the values stale now, so that a by_value value's build may patch one it reads
+            snap.prime({k: v for k, v in self._derived.items() if stale(v[1])}, diff)
         # by_value values whose inputs changed are rebuilt first: only if one is no longer equal do its readers
         # count as changed (a pod edit that keeps every pod's service account leaves the RBAC paths alone)
         for key, build in self._by_value.items():
@@ -760,9 +764,8 @@ class Incremental:
             if held is not None and stale(held[1]) and snap.refresh(key, build, held[0]):
                 changed.add(of_value(key))
         snap.seed({k: v for k, v in self._derived.items() if not stale(v[1]) and k not in snap._derived})
-        if self._lane_before is not None:
-            snap.prime({k: v for k, v in self._derived.items() if stale(v[1]) and k not in snap._derived},
-                       _changes(self._lane_before, job.resources))
+        if diff is not None:  # then with those stale since, through a by_value value no longer equal
+            snap.prime({k: v for k, v in self._derived.items() if stale(v[1]) and k not in snap._derived}, diff)
         try:
             for c in self._snapshot_controls:
                 cid = c.meta.id

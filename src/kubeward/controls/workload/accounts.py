@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import partial
 
 from ...lazyre import lazy
 from ...resource import POD_KINDS, PodView, Resource
-from ...snapshot import Snapshot
+from ...snapshot import Snapshot, judged_each, namespaces_of
 from ..registry import Hit, control
 from .common import (
     _containers,
@@ -36,23 +37,30 @@ def sa_token_automount(snap: Snapshot) -> Iterator[tuple[Resource, str, str]]:
     token lets anyone in the container call the API as the workload. Upstream: shouldAutomount in
     plugin/pkg/admission/serviceaccount/admission.go; kubernetes.io/docs/tasks/configure-pod-container/
     configure-service-account/; CIS 5.1.6."""
+    # a workload's verdict reads its pod and its ServiceAccount: the monitor re-judges only the workloads that
+    # changed and those of namespaces whose ServiceAccounts changed
+    yield from judged_each(snap, "workload.sa_token_automount", lambda s: s.workloads(),
+                           lambda s: partial(_automount_of, s),
+                           lambda changes: namespaces_of(changes, "ServiceAccount"))
+
+
+def _automount_of(snap: Snapshot, res: Resource) -> list[tuple[Resource, str, str]]:
+    """KW-W044 on one workload."""
     # The pod field wins over the ServiceAccount's; both unset means mounted
     # (plugin/pkg/admission/serviceaccount/admission.go shouldAutomount).
-    for res in snap.workloads():
-        pod = res.pod()
-        if pod is None:
-            continue
-        value = pod.spec.get("automountServiceAccountToken")
-        if value is False:
-            continue
-        if value is True:
-            yield res, f"{pod.spec_path}/automountServiceAccountToken", "pod explicitly mounts its service account token"
-            continue
-        sa_name = _sa_name(pod)
-        sa = snap.get("ServiceAccount", res.namespace, sa_name)
-        if sa is not None and sa.obj.get("automountServiceAccountToken") is False:
-            continue
-        yield res, pod.spec_path, f'pod mounts the token of service account "{sa_name}" (automount not disabled)'
+    pod = res.pod()
+    if pod is None:
+        return []
+    value = pod.spec.get("automountServiceAccountToken")
+    if value is False:
+        return []
+    if value is True:
+        return [(res, f"{pod.spec_path}/automountServiceAccountToken", "pod explicitly mounts its service account token")]
+    sa_name = _sa_name(pod)
+    sa = snap.get("ServiceAccount", res.namespace, sa_name)
+    if sa is not None and sa.obj.get("automountServiceAccountToken") is False:
+        return []
+    return [(res, pod.spec_path, f'pod mounts the token of service account "{sa_name}" (automount not disabled)')]
 
 
 @control(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 from ...records import record
-from ...snapshot import Snapshot
+from ...resource import Resource
+from ...snapshot import Snapshot, judged_each, namespaces_of
 
 
 @record(frozen=True)
@@ -33,19 +35,29 @@ def pods_by_service_account(snapshot: Snapshot) -> dict[tuple[str, str], list[Po
 
 
 def _pods_by_service_account(snapshot: Snapshot) -> dict[tuple[str, str], list[PodRef]]:
+    out: dict[tuple[str, str], list[PodRef]] = defaultdict(list)
+    # each workload's entry is a function of it and its namespace's ServiceAccounts: the monitor's lane makes
+    # again only those of the workloads that changed and of namespaces whose ServiceAccounts changed
+    for key, ref in judged_each(snapshot, "rbac.pods_by_sa.each", lambda s: s.workloads(), _runs_as,
+                                lambda changes: namespaces_of(changes, "ServiceAccount")):
+        out[key].append(ref)
+    return dict(out)
+
+
+def _runs_as(snapshot: Snapshot) -> Callable[[Resource], list[tuple[tuple[str, str], PodRef]]]:
     sa_automount: dict[tuple[str, str], bool] = {}
     for sa in snapshot.of_kind("ServiceAccount"):
         v = sa.obj.get("automountServiceAccountToken")
         sa_automount[(sa.namespace or "default", sa.name)] = v is not False
-    out: dict[tuple[str, str], list[PodRef]] = defaultdict(list)
-    for res in snapshot.workloads():
+
+    def one(res: Resource) -> list[tuple[tuple[str, str], PodRef]]:
         pod = res.pod()
         if pod is None:
-            continue
+            return []
         ns = res.namespace or "default"
         name = pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount") or "default"
         key = (ns, str(name))
         own = pod.spec.get("automountServiceAccountToken")
         mounted = own is not False if isinstance(own, bool) else sa_automount.get(key, True)
-        out[key].append(PodRef(res.kind, ns, res.name, mounted))
-    return dict(out)
+        return [(key, PodRef(res.kind, ns, res.name, mounted))]
+    return one
