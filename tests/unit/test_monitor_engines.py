@@ -106,7 +106,7 @@ def _service(rnd: random.Random, i: int, rv: int) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": f"svc-{i}", "namespace": NS[i % len(NS)], "resourceVersion": str(rv)},
             "spec": {"type": rnd.choice(["ClusterIP", "LoadBalancer", "NodePort"]),
-                     "selector": {"app": f"app-{rnd.randrange(3)}"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+                     "selector": {"app": f"app-{rnd.randrange(3)}"}, "ports": [{"port": 80, "targetPort": rnd.choice([8080, 9090, "http"])}]}}
 
 
 def _account(rnd: random.Random, i: int, rv: int) -> dict[str, Any]:
@@ -222,7 +222,7 @@ def _graph_shape(g: EscalationGraph) -> tuple[Any, ...]:
 def test_the_lane_patched_engines_and_findings_equal_a_fresh_evaluation(seed: int, monkeypatch: Any) -> None:
     rnd = random.Random(seed)
     options = ScanOptions()
-    patched = {"index": 0, "graph": 0, "pods": 0, "exposure": 0}
+    patched = {"index": 0, "graph": 0, "pods": 0, "exposure": 0, "ports": 0}
     real_index, real_graph = RBACIndex.updated, rbac_paths.updated_escalation_graph
 
     def count_index(before: RBACIndex, snapshot: Snapshot, changes: Any) -> RBACIndex | None:
@@ -237,7 +237,7 @@ def test_the_lane_patched_engines_and_findings_equal_a_fresh_evaluation(seed: in
 
     monkeypatch.setattr(RBACIndex, "updated", staticmethod(count_index))
     monkeypatch.setattr(rbac_paths, "updated_escalation_graph", count_graph)
-    made = {"identity": 0, "exposed": 0}  # the attack graph's pod pieces made, not taken from the graph before
+    made = {"identity": 0, "exposed": 0, "declared": 0}  # the attack graph's pod pieces made, not taken from the graph before
 
     def counting(name: str) -> Any:
         real = getattr(paths_build, f"_{name}")
@@ -257,13 +257,14 @@ def test_the_lane_patched_engines_and_findings_equal_a_fresh_evaluation(seed: in
         for serial in range(1, 31):
             for _ in range(rnd.choice([1, 1, 2, 3])):
                 _change(state, rnd, serial)
-            made.update(identity=0, exposed=0)
+            made.update(identity=0, exposed=0, declared=0)
             report = inc.evaluate()
             now = {k.split("@")[0]: v for k, (v, _) in inc._derived.items()}.get("paths.graph")
             if now is not None and graph_before is not None and now is not graph_before:  # built on the one before
                 pods = len(now.parts.pods)
                 patched["pods"] += pods - made["identity"]
                 patched["exposure"] += pods - made["exposed"]
+                patched["ports"] += len(now.parts.declared) - made["declared"]
             graph_before = now
             fresh = _fresh(state)
             full = scan(fresh, options)
@@ -285,7 +286,8 @@ def test_the_lane_patched_engines_and_findings_equal_a_fresh_evaluation(seed: in
                     _graph_shape(escalation_graph(RBACIndex.from_snapshot(fresh), fresh))
     assert patched["index"] > 0 and patched["graph"] > 0  # the patches ran, not only the fallbacks
     assert patched.get("paths", 0) > 0  # and the attack graph was compared
-    assert patched["pods"] > 0 and patched["exposure"] > 0  # its pods' pieces were taken from the graph before
+    # its pods' pieces were taken from the graph before
+    assert patched["pods"] > 0 and patched["exposure"] > 0 and patched["ports"] > 0
 
 
 def test_the_lane_snapshot_laid_out_from_the_held_objects_has_a_plain_snapshots_tables() -> None:

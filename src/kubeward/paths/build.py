@@ -42,7 +42,7 @@ from ..engines.rbac.paths import (
     escalation_graph,
     sa_node,
 )
-from ..records import record
+from ..records import field, record
 from ..resource import Resource
 from ..snapshot import Snapshot
 from .graph import CLUSTER_ADMIN, INTERNET, NODES, SECRETS, Edge, EdgeKind, Graph, Obj, pod_node
@@ -96,8 +96,10 @@ def build(snapshot: Snapshot, index: RBACIndex | None = None, *, escalations: Es
     g.notes.extend(str(n) for n in cluster.notes if n.error)
     _rbac(g, escalations if escalations is not None else escalation_graph(idx, snapshot), snapshot)
     pods = [p for p in cluster.pods if p.resource is not None]
-    _pods(g, snapshot, cluster, pods, reuse.parts if reuse is not None else None)
-    _network(g, cluster, snapshot)
+    before = reuse.parts if reuse is not None else None
+    kept = g.parts = PodParts({}, {}, ())
+    _pods(g, snapshot, cluster, pods, kept, before)
+    _network(g, cluster, snapshot, kept, before)
     _PLACES.clear()
     return g
 
@@ -209,6 +211,9 @@ class PodParts:
     pods: dict[int, _Part]  # id(workload) → its part (the part holds the workload: the id stays its own)
     namespaces: dict[str, _Inputs]
     admin: tuple[Any, ...]  # what the admin tiers were compiled from (empty: no admin tier)
+    # the network side: each namespace's Services, and id(workload) → (it, its model, the ports it serves)
+    services: dict[str, list[Resource]] = field(default_factory=dict)
+    declared: dict[int, tuple[Resource, Pod, set[Port]]] = field(default_factory=dict)
 
 
 def _same(a: list[Any], b: list[Any]) -> bool:
@@ -238,7 +243,8 @@ def _admin_inputs(cluster: Cluster, snapshot: Snapshot) -> tuple[Any, ...]:
     return (*(a.resource for a in cluster.admin), *snapshot.of_kind("Node"))
 
 
-def _pods(g: Graph, snapshot: Snapshot, cluster: Cluster, pods: list[Pod], before: PodParts | None) -> None:
+def _pods(g: Graph, snapshot: Snapshot, cluster: Cluster, pods: list[Pod], kept: PodParts,
+          before: PodParts | None) -> None:
     """Each pod's edges: the identity it runs as, its escapes, its exposure, the node credentials. With `before`
     (the monitor's previous build), a piece whose inputs are the same objects (or equal values) is taken as it
     was made; the edges are added in the same order either way, so the graph is the one a fresh build makes."""
@@ -256,9 +262,7 @@ def _pods(g: Graph, snapshot: Snapshot, cluster: Cluster, pods: list[Pod], befor
     exposed: dict[str, list[Exposure]] = defaultdict(list)
     for way in _exposure(snapshot):
         exposed[way[0].namespace or "default"].append(way)
-    admin = _admin_inputs(cluster, snapshot)
-    kept = PodParts({}, {}, admin)
-    g.parts = kept
+    admin = kept.admin = _admin_inputs(cluster, snapshot)
     if before is not None and not _same(list(before.admin), list(admin)):
         before = None
     same_tokens: dict[str, bool] = {}
@@ -552,21 +556,34 @@ def _probe_ports(cluster: Cluster) -> set[Port]:
     return out
 
 
-def _network(g: Graph, cluster: Cluster, snapshot: Snapshot) -> None:
+def _network(g: Graph, cluster: Cluster, snapshot: Snapshot, kept: PodParts, before: PodParts | None) -> None:
     """Pods → source group (classes with the same reach) → destination group (classes reached by the same source
-    groups, alike in whether they declare their ports) → pods: edges grow with the groups, not with pods²."""
+    groups, alike in whether they declare their ports) → pods: edges grow with the groups, not with pods². With
+    `before` (the monitor's previous build), the ports a pod serves are taken as they were when the workload,
+    its model and its namespace's Services are the same."""
     pods = cluster.pods
     if not pods:
         return
     idx = ClassIndex(cluster)
-    services: dict[str, list[Resource]] = defaultdict(list)
+    services: dict[str, list[Resource]] = kept.services
     for svc in snapshot.of_kind("Service"):
-        services[svc.namespace or "default"].append(svc)
+        services.setdefault(svc.namespace or "default", []).append(svc)
+    known = before.declared if before is not None else {}
+    same_services: dict[str, bool] = {}
     probe = _probe_ports(cluster)
     listen: dict[Port, int] = defaultdict(int)  # port → classes with a pod serving it
     undeclared = 0  # classes with a pod that declares no port (it may still listen on one)
     for i, p in enumerate(pods):
-        declared = _declared(p, services.get(p.namespace, []))
+        res, ns = p.resource, p.namespace
+        was = known.get(id(res))
+        same = same_services.get(ns)
+        if same is None and was is not None and before is not None:
+            same = same_services[ns] = _same(before.services.get(ns, []), services.get(ns, []))
+        if was is not None and same and was[0] is res and _same_model(was[1], p):
+            declared = was[2]
+        else:
+            declared = _declared(p, services.get(ns, []))
+        kept.declared[id(res)] = (res, p, declared)
         if not declared:
             undeclared |= 1 << idx.pod_class[i]
         for pp in declared or probe:
