@@ -6,6 +6,7 @@ ServiceAccounts, each step followed by a lane run and compared to a from-scratch
 from __future__ import annotations
 
 import copy
+import importlib
 import random
 from typing import Any
 
@@ -24,6 +25,7 @@ from kubeward.scan import settings as scan_settings
 from kubeward.snapshot import Snapshot, Verdicts
 from kubeward.sources.cluster import SCAN_TYPES, ClusterSnapshot
 
+paths_build = importlib.import_module("kubeward.paths.build")  # the module: the package exports `build`, the function
 TYPES = {t.kind: t for t in SCAN_TYPES}
 NS = ("a", "b", "c")
 ROLES = ("view", "edit", "admin", "cluster-admin", "pod-maker", "secret-reader", "impersonator", "token-maker",
@@ -77,6 +79,12 @@ def _pod(rnd: random.Random, i: int, rv: int) -> dict[str, Any]:
     spec: dict[str, Any] = {"serviceAccountName": f"sa-{rnd.randrange(3)}", "containers": [c]}
     if rnd.random() < 0.2:
         spec["automountServiceAccountToken"] = False
+    if rnd.random() < 0.3:  # the attack graph's other RUNS_AS edges and the named port a Service may target
+        c["ports"][0]["name"] = "http"
+        spec["volumes"] = [{"name": "tok", "secret": {"secretName": f"tok-{rnd.randrange(3)}"}},
+                           {"name": "proj", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}]
+    if rnd.random() < 0.1:
+        spec["hostNetwork"] = True
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": f"pod-{i}", "namespace": NS[i % len(NS)], "resourceVersion": str(rv),
                          "labels": {"app": f"app-{rnd.randrange(3)}", "tier": rnd.choice(["web", "db"])}},
@@ -88,15 +96,17 @@ def _policy(rnd: random.Random, i: int, rv: int) -> dict[str, Any]:
             "metadata": {"name": f"np-{i}", "namespace": NS[i % len(NS)], "resourceVersion": str(rv)},
             "spec": {"podSelector": {"matchLabels": {"app": f"app-{rnd.randrange(4)}"}},
                      "policyTypes": rnd.choice([["Ingress"], ["Ingress", "Egress"]]),
-                     "ingress": [{"from": [{"podSelector": {"matchLabels": {"tier": rnd.choice(["web", "db"])}}}],
-                                  "ports": [{"port": rnd.choice([8080, 9090])}]}]}}
+                     "ingress": [{"from": [rnd.choice([{"podSelector": {"matchLabels": {"tier": rnd.choice(["web", "db"])}}},
+                                                       {"namespaceSelector": {"matchLabels": {"team": "x"}}},
+                                                       {"ipBlock": {"cidr": "0.0.0.0/0"}}])],
+                                  "ports": [{"port": rnd.choice([8080, 9090, "http"])}]}]}}
 
 
 def _service(rnd: random.Random, i: int, rv: int) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": f"svc-{i}", "namespace": NS[i % len(NS)], "resourceVersion": str(rv)},
             "spec": {"type": rnd.choice(["ClusterIP", "LoadBalancer", "NodePort"]),
-                     "selector": {"app": f"app-{rnd.randrange(3)}"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+                     "selector": {"app": f"app-{rnd.randrange(3)}"}, "ports": [{"port": 80, "targetPort": rnd.choice([8080, 9090, "http"])}]}}
 
 
 def _account(rnd: random.Random, i: int, rv: int) -> dict[str, Any]:
@@ -108,7 +118,28 @@ def _account(rnd: random.Random, i: int, rv: int) -> dict[str, Any]:
     return obj
 
 
+def _namespace(rnd: random.Random, i: int, rv: int) -> dict[str, Any]:
+    labels = {"team": rnd.choice(["x", "y"])}
+    if rnd.random() < 0.3:
+        labels["pod-security.kubernetes.io/enforce"] = "baseline"
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": NS[i % len(NS)], "resourceVersion": str(rv), "labels": labels}}
+
+
+def _token(rnd: random.Random, i: int, rv: int) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": f"tok-{i % 4}", "namespace": NS[i % len(NS)], "resourceVersion": str(rv),
+                         "annotations": {"kubernetes.io/service-account.name": f"sa-{rnd.randrange(3)}"}}}
+
+
+def _ingress(rnd: random.Random, i: int, rv: int) -> dict[str, Any]:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": f"ing-{i}", "namespace": NS[i % len(NS)], "resourceVersion": str(rv)},
+            "spec": {"defaultBackend": {"service": {"name": f"svc-{rnd.randrange(4)}", "port": {"number": 80}}}}}
+
+
 MAKERS = {
+    "Namespace": (_namespace, 3), "Secret": (_token, 4), "Ingress": (_ingress, 2),
     "Pod": (_pod, 12), "NetworkPolicy": (_policy, 6), "Service": (_service, 4), "ServiceAccount": (_account, 9),
     "RoleBinding": (lambda r, i, v: _binding(r, "RoleBinding", i, v), 14),
     "ClusterRoleBinding": (lambda r, i, v: _binding(r, "ClusterRoleBinding", i, v), 6),
@@ -117,14 +148,12 @@ MAKERS = {
 }
 # updates of bindings dominate, as in a cluster's churn: those are what the engines patch
 WEIGHTS = {"RoleBinding": 6, "ClusterRoleBinding": 3, "Pod": 4, "NetworkPolicy": 2, "Service": 1,
-           "ServiceAccount": 1, "Role": 1, "ClusterRole": 1}
+           "ServiceAccount": 1, "Role": 1, "ClusterRole": 1, "Namespace": 1, "Secret": 1, "Ingress": 1}
 
 
 def _world(rnd: random.Random) -> ClusterState:
     state = ClusterState(SCAN_TYPES, "ctx")
-    lists: dict[str, list[dict[str, Any]]] = {
-        "Namespace": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "resourceVersion": "1"}}
-                      for n in NS]}
+    lists: dict[str, list[dict[str, Any]]] = {}
     for kind, (make, count) in MAKERS.items():
         lists[kind] = [make(rnd, i, 1) for i in range(count)]
     for t in SCAN_TYPES:
@@ -204,7 +233,7 @@ def _graph_shape(g: EscalationGraph) -> tuple[Any, ...]:
 def test_the_lane_patched_engines_and_findings_equal_a_fresh_evaluation(seed: int, monkeypatch: Any) -> None:
     rnd = random.Random(seed)
     options = ScanOptions()
-    patched = {"index": 0, "graph": 0}
+    patched = {"index": 0, "graph": 0, "pods": 0, "exposure": 0, "ports": 0}
     real_index, real_graph = RBACIndex.updated, rbac_paths.updated_escalation_graph
 
     def count_index(before: RBACIndex, snapshot: Snapshot, changes: Any) -> RBACIndex | None:
@@ -220,6 +249,19 @@ def test_the_lane_patched_engines_and_findings_equal_a_fresh_evaluation(seed: in
     monkeypatch.setattr(RBACIndex, "updated", staticmethod(count_index))
     monkeypatch.setattr(rbac_paths, "updated_escalation_graph", count_graph)
     kept_verdicts: dict[str, Verdicts] = {}
+    made = {"identity": 0, "exposed": 0, "declared": 0}  # the attack graph's pod pieces made, not taken from the graph before
+
+    def counting(name: str) -> Any:
+        real = getattr(paths_build, f"_{name}")
+
+        def count(*a: Any) -> Any:
+            made[name] += 1
+            return real(*a)
+        return count
+
+    for name in made:
+        monkeypatch.setattr(paths_build, f"_{name}", counting(name))
+    graph_before = None
     with scan_settings(options):
         state = _world(rnd)
         inc = Incremental(state, plan(options), options)  # lane off: every evaluation runs the lane's work
@@ -227,7 +269,15 @@ def test_the_lane_patched_engines_and_findings_equal_a_fresh_evaluation(seed: in
         for serial in range(1, 31):
             for _ in range(rnd.choice([1, 1, 2, 3])):
                 _change(state, rnd, serial)
+            made.update(identity=0, exposed=0, declared=0)
             report = inc.evaluate()
+            now = {k.split("@")[0]: v for k, (v, _) in inc._derived.items()}.get("paths.graph")
+            if now is not None and graph_before is not None and now is not graph_before:  # built on the one before
+                pods = len(now.parts.pods)
+                patched["pods"] += pods - made["identity"]
+                patched["exposure"] += pods - made["exposed"]
+                patched["ports"] += len(now.parts.declared) - made["declared"]
+            graph_before = now
             fresh = _fresh(state)
             full = scan(fresh, options)
             assert [finding_key(f) for f in report.findings] == [finding_key(f) for f in full.findings]
@@ -257,6 +307,8 @@ def test_the_lane_patched_engines_and_findings_equal_a_fresh_evaluation(seed: in
     assert patched["index"] > 0 and patched["graph"] > 0  # the patches ran, not only the fallbacks
     assert patched.get("paths", 0) > 0  # and the attack graph was compared
     assert all(patched.get(k, 0) > 0 for k in VERDICTS), patched  # verdicts kept across lane runs
+    # its pods' pieces were taken from the graph before
+    assert patched["pods"] > 0 and patched["exposure"] > 0 and patched["ports"] > 0
 
 
 def test_the_lane_snapshot_laid_out_from_the_held_objects_has_a_plain_snapshots_tables() -> None:

@@ -24,7 +24,7 @@ from ..engines.netpol.cluster import from_snapshot as netpol_cluster
 from ..engines.netpol.decide import evaluate_direction
 from ..engines.netpol.ipblock import parse_ip
 from ..engines.netpol.model import Pod
-from ..engines.netpol.policy import INGRESS
+from ..engines.netpol.policy import INGRESS, Policy
 from ..engines.pss import facts
 from ..engines.pss.baseline import capabilities, host_namespace
 from ..engines.pss.baseline import host_path as pss_host_path
@@ -42,6 +42,7 @@ from ..engines.rbac.paths import (
     escalation_graph,
     sa_node,
 )
+from ..records import field, record
 from ..resource import Resource
 from ..snapshot import Snapshot
 from .graph import CLUSTER_ADMIN, INTERNET, NODES, SECRETS, Edge, EdgeKind, Graph, Obj, pod_node
@@ -82,8 +83,8 @@ def build(snapshot: Snapshot, index: RBACIndex | None = None, *, escalations: Es
           cluster: Cluster | None = None, reuse: Graph | None = None) -> Graph:
     """The whole graph; `index`, `escalations` (its escalation graph) and `cluster` (the compiled NetworkPolicy
     model) are the engines' state when the caller has it (scan shares one of each per snapshot). `reuse`: the
-    graph of the monitor's previous lane run, whose escape edges of the same workload versions are taken as
-    they are (they are a function of the workload alone)."""
+    graph of the monitor's previous lane run, whose pods' edges are taken as they are where the same objects
+    made them (`_pods`); the result is the graph a build without it makes."""
     g = Graph()
     g.node(INTERNET, "internet")
     g.node(CLUSTER_ADMIN, "cluster-admin")
@@ -95,8 +96,10 @@ def build(snapshot: Snapshot, index: RBACIndex | None = None, *, escalations: Es
     g.notes.extend(str(n) for n in cluster.notes if n.error)
     _rbac(g, escalations if escalations is not None else escalation_graph(idx, snapshot), snapshot)
     pods = [p for p in cluster.pods if p.resource is not None]
-    _pods(g, snapshot, cluster, pods, reuse.escapes if reuse is not None else {})
-    _network(g, cluster, snapshot)
+    before = reuse.parts if reuse is not None else None
+    kept = g.parts = PodParts({}, {}, ())
+    _pods(g, snapshot, cluster, pods, kept, before)
+    _network(g, cluster, snapshot, kept, before)
     _PLACES.clear()
     return g
 
@@ -176,75 +179,182 @@ def _privileged_pods(g: Graph, target: str, scope: str, namespaces: dict[str, tu
 # ---- pods ------------------------------------------------------------------------------------------------------
 
 
-class _Recorder:
-    """Collects the edges a step adds, to add them to the graph and keep them for the next build."""
+@record(eq=False)
+class _Part:
+    """What one pod gave the graph, in the order it was added, and what each piece was made from: the next build
+    of the monitor takes a piece as it is when those inputs are the same (`_pods`)."""
 
-    def __init__(self) -> None:
-        self.edges: list[Edge] = []
+    res: Resource
+    model: Pod
+    node: str
+    key: tuple[str, str, str]  # its kind, namespace and name
+    account: tuple[str, bool]  # its service account, and whether its token is automounted
+    runs_as: list[Edge]  # a function of the workload, its account and its namespace's token Secrets
+    escapes: list[Edge]  # of the workload alone
+    exposed: list[Edge]  # of the model, its namespace's exposures and NetworkPolicies, the admin tiers
+    credentials: Edge  # of the workload and its account
 
-    def add(self, e: Edge) -> None:
-        self.edges.append(e)
+
+@record(eq=False)
+class _Inputs:
+    """A namespace's inputs to its pods' parts."""
+
+    exposures: list[Exposure]
+    policies: list[Policy]
+    tokens: dict[str, str]  # token Secret name → its service account
 
 
-def _pods(g: Graph, snapshot: Snapshot, cluster: Cluster, pods: list[Pod],
-          escapes: dict[int, tuple[Any, str, list[Edge]]]) -> None:
+@record(eq=False)
+class PodParts:
+    """The pod side of a build, kept on the graph (`Graph.parts`) for the monitor's next build."""
+
+    pods: dict[int, _Part]  # id(workload) → its part (the part holds the workload: the id stays its own)
+    namespaces: dict[str, _Inputs]
+    admin: tuple[Any, ...]  # what the admin tiers were compiled from (empty: no admin tier)
+    # the network side: each namespace's Services, and id(workload) → (it, its model, the ports it serves)
+    services: dict[str, list[Resource]] = field(default_factory=dict)
+    declared: dict[int, tuple[Resource, Pod, set[Port]]] = field(default_factory=dict)
+
+
+def _same(a: list[Any], b: list[Any]) -> bool:
+    """The same objects in the same order."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
+def _same_exposures(a: list[Exposure], b: list[Exposure]) -> bool:
+    return len(a) == len(b) and all(x[0] is y[0] and x[1] is y[1] and x[2:] == y[2:]
+                                    for x, y in zip(a, b, strict=True))
+
+
+_MODEL_FIELDS = tuple(f for f in Pod.__match_args__ if f != "resource")
+
+
+def _same_model(a: Pod, b: Pod) -> bool:
+    """Whether two models of one workload answer every question alike (a Pod object's model is rebuilt when its
+    namespace's labels are, whether or not they are equal; a workload's representative at every build)."""
+    return a is b or (a.resource is b.resource and all(getattr(a, f) == getattr(b, f) for f in _MODEL_FIELDS))
+
+
+def _admin_inputs(cluster: Cluster, snapshot: Snapshot) -> tuple[Any, ...]:
+    """The objects the admin tiers are compiled from (cluster.from_snapshot: the policies and the Nodes'
+    addresses), none when there is no admin tier: the same objects, the same tiers."""
+    if not cluster.admin:
+        return ()
+    return (*(a.resource for a in cluster.admin), *snapshot.of_kind("Node"))
+
+
+def _pods(g: Graph, snapshot: Snapshot, cluster: Cluster, pods: list[Pod], kept: PodParts,
+          before: PodParts | None) -> None:
+    """Each pod's edges: the identity it runs as, its escapes, its exposure, the node credentials. With `before`
+    (the monitor's previous build), a piece whose inputs are the same objects (or equal values) is taken as it
+    was made; the edges are added in the same order either way, so the graph is the one a fresh build makes."""
     from ..engines.rbac.workloads import pods_by_service_account
 
     runs: dict[tuple[str, str, str], tuple[str, bool]] = {}
     for (_, sa), refs in pods_by_service_account(snapshot).items():
         for r in refs:
             runs[(r.kind, r.namespace, r.name)] = (sa, r.token_mounted)
-    tokens = {(r.namespace or "default", r.name): str(r.annotations.get("kubernetes.io/service-account.name"))
-              for r in snapshot.of_kind("Secret") if r.obj.get("type") == "kubernetes.io/service-account-token"}
+    tokens: dict[str, dict[str, str]] = defaultdict(dict)
+    for secret in snapshot.of_kind("Secret"):
+        if secret.obj.get("type") == "kubernetes.io/service-account-token":
+            owner = secret.annotations.get("kubernetes.io/service-account.name")
+            tokens[secret.namespace or "default"][secret.name] = str(owner)
     exposed: dict[str, list[Exposure]] = defaultdict(list)
     for way in _exposure(snapshot):
         exposed[way[0].namespace or "default"].append(way)
+    admin = kept.admin = _admin_inputs(cluster, snapshot)
+    if before is not None and not _same(list(before.admin), list(admin)):
+        before = None
+    same_tokens: dict[str, bool] = {}
+    same_exposure: dict[str, bool] = {}
+
+    def inputs(ns: str) -> _Inputs:
+        now = kept.namespaces.get(ns)
+        if now is None:
+            now = kept.namespaces[ns] = _Inputs(exposed.get(ns, []), cluster.policies_in(ns), tokens.get(ns, {}))
+            was = before.namespaces.get(ns) if before is not None else None
+            same_tokens[ns] = was is not None and was.tokens == now.tokens
+            same_exposure[ns] = was is not None and _same(was.policies, now.policies) and \
+                _same_exposures(was.exposures, now.exposures)
+        return now
+
+    add = g.add
     for pod in pods:
         res: Resource = pod.resource
-        view = res.pod()
-        if view is None:
-            continue
-        me = g.node(pod_node(pod.namespace, pod.name), "pod")
-        base = view.spec_path
-        sa, mounted = runs.get((res.kind, res.namespace or "default", res.name), ("default", True))
-        sa_id = sa_node(pod.namespace, sa)
-        if mounted:
-            g.add(_edge(me, sa_id, EdgeKind.RUNS_AS, "rbac",
-                        f"runs as {sa} with its token automounted", "set automountServiceAccountToken: false in "
-                        "the pod spec (or on the ServiceAccount) when the pod does not call the API", 1, res,
-                        f"{base}/serviceAccountName"))
-        for v, vpath in view.volumes():
-            for i, src in enumerate(_projected_sources(v)):
-                if isinstance(src, dict) and isinstance(src.get("serviceAccountToken"), dict):
-                    g.add(_edge(me, sa_id, EdgeKind.RUNS_AS, "rbac",
-                                f'volume "{v.get("name")}" projects a token of {sa}',
-                                f'remove the serviceAccountToken source from volume "{v.get("name")}"', 1, res,
-                                f"{vpath}/projected/sources/{i}"))
-            secret = v.get("secret")
-            name = secret.get("secretName") if isinstance(secret, dict) else None
-            owner = tokens.get((pod.namespace, str(name))) if name else None
-            if owner:
-                g.add(_edge(me, sa_node(pod.namespace, owner), EdgeKind.RUNS_AS, "rbac",
-                            f'volume "{v.get("name")}" mounts token Secret {name} of {owner}',
-                            f'remove volume "{v.get("name")}" (token Secret {name})', 1, res, f"{vpath}/secret"))
-        was = escapes.get(id(res))  # the earlier graph holds `res`: the id is still its
-        if was is not None and was[0] is res and was[1] == me:
-            made = was[2]
+        was = before.pods.get(id(res)) if before is not None else None
+        if was is not None and was.res is not res:
+            was = None
+        view = None
+        if was is not None and was.model is pod:
+            me = was.node  # a part is only made for a pod view, and the node is the model's name
         else:
-            rec = _Recorder()
-            _escapes(rec, me, res, view)
-            made = rec.edges
-        for e in made:
-            g.add(e)
-        g.escapes[id(res)] = (res, me, made)
-        _exposed(g, me, pod, res, view.spec, base, cluster, exposed)
-        # Node authorizer (plugin/pkg/auth/authorizer/node): a kubelet may create tokens for the service accounts of
-        # the pods bound to it. A DaemonSet's pods are on every node; any other pod may be scheduled there.
-        daemon = res.kind == "DaemonSet"
-        g.add(_edge(NODES, sa_id, EdgeKind.NODE_CREDENTIALS, "node-authorizer",
-                    f"the kubelet may request tokens for {sa}, the service account of {res.kind} {pod.key}"
-                    + (" (on every node)" if daemon else " (when scheduled on that node)"),
-                    "", 1 if daemon else 3, res, f"{base}/serviceAccountName"))
+            view = res.pod()
+            if view is None:
+                continue
+            me = pod_node(pod.namespace, pod.name)
+            if was is not None and was.node != me:
+                was = None
+        g.node(me, "pod")
+        ns = inputs(pod.namespace)
+        key = was.key if was is not None else (res.kind, pod.namespace, res.name)
+        account = runs.get(key, ("default", True))
+        if was is not None and was.account == account and same_tokens[pod.namespace]:
+            runs_as, credentials = was.runs_as, was.credentials
+        else:
+            view = view or res.pod()
+            runs_as, credentials = _identity(me, pod, res, view, account, ns.tokens)
+        escapes = was.escapes if was is not None else _escapes(me, res, view or res.pod())
+        if was is not None and same_exposure[pod.namespace] and _same_model(was.model, pod):
+            exposure = was.exposed
+        else:
+            exposure = _exposed(me, pod, res, view or res.pod(), cluster, ns.exposures)
+        for e in runs_as:
+            add(e)
+        for e in escapes:
+            add(e)
+        for e in exposure:
+            add(e)
+        add(credentials)
+        if was is None or was.model is not pod or was.runs_as is not runs_as or was.exposed is not exposure:
+            was = _Part(res, pod, me, key, account, runs_as, escapes, exposure, credentials)
+        kept.pods[id(res)] = was
+
+
+def _identity(me: str, pod: Pod, res: Resource, view: Any, account: tuple[str, bool],
+              tokens: dict[str, str]) -> tuple[list[Edge], Edge]:
+    """The pod's RUNS_AS edges (automounted token, projected token, token Secret volume) and the node
+    credentials edge to its service account."""
+    sa, mounted = account
+    sa_id = sa_node(pod.namespace, sa)
+    base = view.spec_path
+    out: list[Edge] = []
+    if mounted:
+        out.append(_edge(me, sa_id, EdgeKind.RUNS_AS, "rbac",
+                         f"runs as {sa} with its token automounted", "set automountServiceAccountToken: false in "
+                         "the pod spec (or on the ServiceAccount) when the pod does not call the API", 1, res,
+                         f"{base}/serviceAccountName"))
+    for v, vpath in view.volumes():
+        for i, src in enumerate(_projected_sources(v)):
+            if isinstance(src, dict) and isinstance(src.get("serviceAccountToken"), dict):
+                out.append(_edge(me, sa_id, EdgeKind.RUNS_AS, "rbac",
+                                 f'volume "{v.get("name")}" projects a token of {sa}',
+                                 f'remove the serviceAccountToken source from volume "{v.get("name")}"', 1, res,
+                                 f"{vpath}/projected/sources/{i}"))
+        secret = v.get("secret")
+        name = secret.get("secretName") if isinstance(secret, dict) else None
+        owner = tokens.get(str(name)) if name else None
+        if owner:
+            out.append(_edge(me, sa_node(pod.namespace, owner), EdgeKind.RUNS_AS, "rbac",
+                             f'volume "{v.get("name")}" mounts token Secret {name} of {owner}',
+                             f'remove volume "{v.get("name")}" (token Secret {name})', 1, res, f"{vpath}/secret"))
+    # Node authorizer (plugin/pkg/auth/authorizer/node): a kubelet may create tokens for the service accounts of
+    # the pods bound to it. A DaemonSet's pods are on every node; any other pod may be scheduled there.
+    daemon = res.kind == "DaemonSet"
+    credentials = _edge(NODES, sa_id, EdgeKind.NODE_CREDENTIALS, "node-authorizer",
+                        f"the kubelet may request tokens for {sa}, the service account of {res.kind} {pod.key}"
+                        + (" (on every node)" if daemon else " (when scheduled on that node)"),
+                        "", 1 if daemon else 3, res, f"{base}/serviceAccountName")
+    return out, credentials
 
 
 def _projected_sources(v: dict[str, Any]) -> list[Any]:
@@ -253,15 +363,17 @@ def _projected_sources(v: dict[str, Any]) -> list[Any]:
     return srcs if isinstance(srcs, list) else []
 
 
-def _escapes(g: Graph | _Recorder, me: str, res: Resource, view: Any) -> None:
+def _escapes(me: str, res: Resource, view: Any) -> list[Edge]:
+    """The ways out of the pod onto its node (a function of the workload alone)."""
+    out: list[Edge] = []
     spec, base = view.spec, view.spec_path
     pin = PodInput(view.meta, spec)
     for f in facts.faults("privileged", pin):
         name = f.container.get("name") if f.container else "?"
-        g.add(_edge(me, NODES, EdgeKind.ESCAPES, "pss", f'container "{name}" is privileged ({f.message})',
+        out.append(_edge(me, NODES, EdgeKind.ESCAPES, "pss", f'container "{name}" is privileged ({f.message})',
                     f'set securityContext.privileged: false on container "{name}"', 1, res, base))
     if host_namespace(spec, "hostPID"):
-        g.add(_edge(me, NODES, EdgeKind.ESCAPES, "pss", "shares the host PID namespace (hostPID: true)",
+        out.append(_edge(me, NODES, EdgeKind.ESCAPES, "pss", "shares the host PID namespace (hostPID: true)",
                     "remove hostPID: true", 2, res, f"{base}/hostPID"))
     for v, vpath in view.volumes():
         hp = pss_host_path(v)
@@ -271,15 +383,16 @@ def _escapes(g: Graph | _Recorder, me: str, res: Resource, view: Any) -> None:
         socket = hostpaths.is_runtime_socket(p)
         if socket or hostpaths.is_sensitive(p):
             what = "the container runtime socket" if socket else "sensitive host path"
-            g.add(_edge(me, NODES, EdgeKind.ESCAPES, "hostpaths", f'volume "{v.get("name")}" mounts {what} {p}',
+            out.append(_edge(me, NODES, EdgeKind.ESCAPES, "hostpaths", f'volume "{v.get("name")}" mounts {what} {p}',
                         f'remove hostPath volume "{v.get("name")}"', 1, res, f"{vpath}/hostPath/path"))
     for f in facts.faults("capabilities_baseline", pin):
         c = f.container or {}
         added = [cap for cap in capabilities(c, "add") if _norm(cap) in ESCAPE_CAPS]
         if added:
-            g.add(_edge(me, NODES, EdgeKind.ESCAPES, "pss", f'container "{c.get("name")}" adds {", ".join(added)}',
+            out.append(_edge(me, NODES, EdgeKind.ESCAPES, "pss", f'container "{c.get("name")}" adds {", ".join(added)}',
                         f'drop {", ".join(added)} from capabilities.add of container "{c.get("name")}"', 2, res,
                         base))
+    return out
 
 
 def _norm(cap: str) -> str:
@@ -362,9 +475,11 @@ def selected(svc: Resource, pod: Pod) -> bool:
     return all(pod.labels.get(str(k)) == str(v) for k, v in sel.items())
 
 
-def _exposed(g: Graph, me: str, pod: Pod, res: Resource, spec: dict[str, Any], base: str, cluster: Cluster,
-             exposed: dict[str, list[Exposure]]) -> None:
-    for svc, by, path, how, cost, target, proto in exposed.get(pod.namespace, ()):
+def _exposed(me: str, pod: Pod, res: Resource, view: Any, cluster: Cluster, exposures: list[Exposure]) -> list[Edge]:
+    """The ways in from the internet (`exposures`: those of the pod's namespace)."""
+    out: list[Edge] = []
+    spec, base = view.spec, view.spec_path
+    for svc, by, path, how, cost, target, proto in exposures:
         if not selected(svc, pod):
             continue
         port = target if isinstance(target, int) else pod.resolve(str(target), proto)
@@ -380,16 +495,17 @@ def _exposed(g: Graph, me: str, pod: Pod, res: Resource, spec: dict[str, Any], b
         else:
             fix = f"remove the backend of Ingress {by.name} that names Service {svc.name}"
             gate = f"{proto}/{port} through the ingress controller"
-        g.add(_edge(INTERNET, me, EdgeKind.EXPOSED, "netpol", f"{how}; {gate}", fix, cost, by, path))
+        out.append(_edge(INTERNET, me, EdgeKind.EXPOSED, "netpol", f"{how}; {gate}", fix, cost, by, path))
     if pod.host_network:
-        g.add(_edge(INTERNET, me, EdgeKind.EXPOSED, "pss", "hostNetwork: true (listens on the node's addresses; no "
+        out.append(_edge(INTERNET, me, EdgeKind.EXPOSED, "pss", "hostNetwork: true (listens on the node's addresses; no "
                     "NetworkPolicy applies)", "remove hostNetwork: true", 3, res, f"{base}/hostNetwork"))
     for i, c in enumerate(spec.get("containers") or []):
         for j, p in enumerate((c.get("ports") or []) if isinstance(c, dict) else []):
             if isinstance(p, dict) and isinstance(p.get("hostPort"), int) and p["hostPort"] > 0:
-                g.add(_edge(INTERNET, me, EdgeKind.EXPOSED, "pss", f'container "{c.get("name")}" binds host port '
+                out.append(_edge(INTERNET, me, EdgeKind.EXPOSED, "pss", f'container "{c.get("name")}" binds host port '
                             f'{p["hostPort"]}', "remove ports[].hostPort", 3, res,
                             f"{base}/containers/{i}/ports/{j}/hostPort"))
+    return out
 
 
 # ---- network ---------------------------------------------------------------------------------------------------
@@ -440,21 +556,34 @@ def _probe_ports(cluster: Cluster) -> set[Port]:
     return out
 
 
-def _network(g: Graph, cluster: Cluster, snapshot: Snapshot) -> None:
+def _network(g: Graph, cluster: Cluster, snapshot: Snapshot, kept: PodParts, before: PodParts | None) -> None:
     """Pods → source group (classes with the same reach) → destination group (classes reached by the same source
-    groups, alike in whether they declare their ports) → pods: edges grow with the groups, not with pods²."""
+    groups, alike in whether they declare their ports) → pods: edges grow with the groups, not with pods². With
+    `before` (the monitor's previous build), the ports a pod serves are taken as they were when the workload,
+    its model and its namespace's Services are the same."""
     pods = cluster.pods
     if not pods:
         return
     idx = ClassIndex(cluster)
-    services: dict[str, list[Resource]] = defaultdict(list)
+    services: dict[str, list[Resource]] = kept.services
     for svc in snapshot.of_kind("Service"):
-        services[svc.namespace or "default"].append(svc)
+        services.setdefault(svc.namespace or "default", []).append(svc)
+    known = before.declared if before is not None else {}
+    same_services: dict[str, bool] = {}
     probe = _probe_ports(cluster)
     listen: dict[Port, int] = defaultdict(int)  # port → classes with a pod serving it
     undeclared = 0  # classes with a pod that declares no port (it may still listen on one)
     for i, p in enumerate(pods):
-        declared = _declared(p, services.get(p.namespace, []))
+        res, ns = p.resource, p.namespace
+        was = known.get(id(res))
+        same = same_services.get(ns)
+        if same is None and was is not None and before is not None:
+            same = same_services[ns] = _same(before.services.get(ns, []), services.get(ns, []))
+        if was is not None and same and was[0] is res and _same_model(was[1], p):
+            declared = was[2]
+        else:
+            declared = _declared(p, services.get(ns, []))
+        kept.declared[id(res)] = (res, p, declared)
         if not declared:
             undeclared |= 1 << idx.pod_class[i]
         for pp in declared or probe:

@@ -104,8 +104,8 @@ class Graph:
     out: dict[str, list[Edge]] = field(default_factory=lambda: defaultdict(list))
     notes: list[str] = field(default_factory=list)  # what the build had to assume or leave out
     _pairs: dict[tuple[str, str], int] = field(default_factory=dict)
-    # id(workload) -> (it, its pod node, the escape edges it gives): what a later build of the monitor reuses
-    escapes: dict[int, tuple[Any, str, list[Edge]]] = field(default_factory=dict, compare=False, repr=False)
+    # what each pod gave the graph, and from what (build.PodParts): what the monitor's next build reuses
+    parts: Any = field(default=None, compare=False, repr=False)
 
     def node(self, nid: str, kind: str) -> str:
         self.nodes.setdefault(nid, kind)
