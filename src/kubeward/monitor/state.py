@@ -215,10 +215,13 @@ class ClusterState:
         self._ns_use: dict[str, int] = {}  # objects per namespace: when one appears or goes, NAMESPACES changed
         self.added: list[Resource] = []  # versions newly held (some may be dropped again before take())
         self.reordered: set[str] = set()  # kinds a relist put in another order (every place renumbered)
+        self.regrouped: set[str] = set()  # kinds with an object that came under a new key or went
         self._places = 0
 
     def _changed(self, res: Resource, delta: int = 0) -> None:
         self.changed_kinds.add(res.kind)
+        if delta:
+            self.regrouped.add(res.kind)
         ns = res.namespace
         self.changed_scopes.add(ns)
         if ns is None:
@@ -253,6 +256,8 @@ class ClusterState:
                 self._changed(res, 0 if before is not None else 1)
                 if before is not None:
                     self.dropped.append(before)
+                    if before.api_version != res.api_version:  # as in apply()
+                        self.regrouped.add(res.kind)
         for key, res in old.items():
             if key not in new:
                 self._changed(res, -1)
@@ -302,6 +307,8 @@ class ClusterState:
             self._changed(res, 0 if before is not None else 1)
             if before is not None:
                 self.dropped.append(before)
+                if before.api_version != res.api_version:  # its ObjectRef is no longer equal
+                    self.regrouped.add(res.kind)
             else:
                 ts.place[key] = self._next()  # a new key goes last in the dict, and so in a scan's order
             ts.objects[key] = res
@@ -356,8 +363,10 @@ class ClusterState:
 
     def take(self) -> Taken:
         """What changed since the last call."""
-        out = Taken(self.changed_kinds, self.dropped, self.changed_scopes, self.added, self.reordered)
-        self.changed_kinds, self.dropped, self.changed_scopes, self.added, self.reordered = set(), [], set(), [], set()
+        out = Taken(self.changed_kinds, self.dropped, self.changed_scopes, self.added, self.reordered,
+                    self.regrouped)
+        self.changed_kinds, self.dropped, self.changed_scopes, self.added = set(), [], set(), []
+        self.reordered, self.regrouped = set(), set()
         return out
 
     def held(self, res: Resource) -> bool:
@@ -385,6 +394,9 @@ class Taken:
     scopes: set[str | None]  # namespaces (None: cluster-scoped) with an object changed
     added: list[Resource]  # versions newly held (check ClusterState.held: some went again)
     reordered: set[str]  # kinds whose objects a relist numbered afresh
+    # kinds with an object under a new key or gone: the others hold the same (namespace, name)s in the same
+    # places, each a version whose ObjectRef equals the one before's, so their judged refs stand
+    regrouped: set[str]
 
 
 def _same_version(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -667,7 +679,7 @@ class Incremental:
                 if cid not in relaid:
                     blocks[cid].add(kind, entry.place, found, silenced)
                     added += found
-        stale = taken.kinds | taken.reordered
+        stale = taken.reordered | taken.regrouped
         for kind in stale & self._kind_refs.keys():
             del self._kind_refs[kind]
         for kinds in [k for k in self._refs if k & stale]:
