@@ -185,16 +185,9 @@ def analyze(paths: tuple[str, ...], fmt: str, output_file: str | None, fail_on: 
     alerts: list[Any] = []  # Alerts; with --workers and a document format, parallel.Records for the children's
     stats = analyzer.stats
     from ..audit.prefilter import idle_filter
-    from ..gcpause import gc_paused, skip_final_collection
+    from ..gcpause import gc_paused
 
-    skip_final_collection()
-    if common.CONSOLE:
-        # The run ends with the process and makes no garbage cycles worth a collection: the collector stays off
-        # until exit, as scan's. Turned back on between the loop and the report, its first collections walked
-        # every alert kept (~30 ms after a 300,000-event log).
-        import gc
-
-        gc.disable()
+    common.one_burst()
 
     # The parsed events are freed by reference counting and make no cycles; the collector would only rescan
     # the alerts kept so far, again and again (~6 % of the CPU over a large log). Forked workers inherit it.

@@ -32,6 +32,20 @@ PROGRESS_MIN_FILES = 200
 CONSOLE = False
 
 
+def one_burst() -> None:
+    """For a command that allocates in one burst, makes no garbage cycles worth collecting and ends with the
+    process (scan, audit analyze): the collector's final pass at exit is skipped, and in the console process
+    the collector stays off until then. Each collection would walk everything kept so far (about 0.2 s on
+    4,500 manifests; ~30 ms over the alerts of a 300,000-event audit log)."""
+    from ..gcpause import skip_final_collection
+
+    skip_final_collection()
+    if CONSOLE:
+        import gc
+
+        gc.disable()
+
+
 NO_COLOR_META = "kubeward.no_color"  # ctx.meta key set by --no-color (shared by every context of one run)
 
 
