@@ -210,29 +210,21 @@ def _policy(res: Resource) -> _Policy:
     return _Policy(str(res.namespace), sel, ing, eg)
 
 
-@record
-class _Policies:
-    by_ns: dict[str, list[_Policy]]  # in the snapshot's order
-    each: dict[int, tuple[Resource, _Policy]]  # by object identity: the monitor's next lane run reuses them
-
-
-def _policies_of(snap: Snapshot, before: _Policies | None) -> _Policies:
-    old = before.each if before is not None else {}
-    by_ns: dict[str, list[_Policy]] = {}
-    each: dict[int, tuple[Resource, _Policy]] = {}
-    for res in snap.of_kind("NetworkPolicy"):
-        got = old.get(id(res))
-        if got is None or got[0] is not res:
-            got = (res, _policy(res))  # a function of the object alone: reused while it is the same version
-        each[id(res)] = got
-        by_ns.setdefault(got[1].namespace, []).append(got[1])
-    return _Policies(by_ns, each)
-
-
 def _policies(snap: Snapshot) -> dict[str, list[_Policy]]:
-    """The simple form of each NetworkPolicy, per namespace: once per snapshot for KW-N007..N009."""
-    return snap.derived("network.policies", lambda s: _policies_of(s, None),
-                        update=lambda before, s, _: _policies_of(s, before)).by_ns
+    """The simple form of each NetworkPolicy, per namespace: once per snapshot for KW-N007..N009. A policy's
+    form is a function of the object alone, so the monitor's lane makes it again only for a new version."""
+    def per_namespace(s: Snapshot) -> dict[str, list[_Policy]]:
+        by_ns: dict[str, list[_Policy]] = {}
+        for p in judged_each(s, "network.policy", lambda s: s.of_kind("NetworkPolicy"), lambda s: _one_policy,
+                             lambda changes: set()):
+            by_ns.setdefault(p.namespace, []).append(p)
+        return by_ns
+
+    return snap.derived("network.policies", per_namespace)
+
+
+def _one_policy(res: Resource) -> list[_Policy]:
+    return [_policy(res)]
 
 
 @control(
